@@ -1,0 +1,119 @@
+package jobs
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is where a job is in its lifecycle.
+type Status string
+
+// The statuses a job can have.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Terminal reports whether no further transition can happen.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusSucceeded, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusQueued, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Tokens counts the model's input and output tokens for a job.
+type Tokens struct {
+	Input  int `json:"input"`
+	Output int `json:"output"`
+}
+
+// Failure is why a job failed, in words a person can read. Code is
+// snake_case and stable for scripts.
+type Failure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Failure codes recorded on failed jobs.
+const (
+	FailureModel         = "model_error"       // the model rejected the request for good
+	FailureRetries       = "retries_exhausted" // transient errors until the last receive
+	FailureEnqueue       = "enqueue_failed"    // the API stored the job but could not queue it
+	FailurePurged        = "purged"            // an operator purged it from the dead-letter queue
+	FailureInvalidOutput = "invalid_output"
+)
+
+// Job is one generation request and its result.
+type Job struct {
+	ID     string // time-ordered (UUIDv7), so sorting ids sorts by creation
+	Owner  string // the Cognito sub of the user who submitted it
+	Status Status
+
+	Prompt      string
+	System      string
+	Model       string
+	MaxTokens   int
+	Temperature *float64 // nil: the model's default
+
+	GeneratedText string
+	Tokens        Tokens
+	StopReason    string
+	Failure       *Failure
+
+	// Attempts counts claims by a worker; LeaseUntil is when a running
+	// job's claim lapses, so a job whose worker died is claimable again.
+	Attempts   int
+	LeaseUntil time.Time
+
+	IdempotencyKey string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	StartedAt      time.Time // first claim of the current attempt
+	FinishedAt     time.Time
+	ExpiresAt      time.Time // the store deletes the job after this (TTL)
+}
+
+// NewID returns a new job id: a UUIDv7, whose string form sorts by time.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// ValidID reports whether s has the shape of a job id. Checking it before a
+// store lookup keeps junk out of keys and logs.
+func ValidID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+// Message is what the queue carries: just enough for the worker to find the
+// job. Everything else is read from the store, so a message never carries a
+// prompt and never goes stale.
+type Message struct {
+	JobID string `json:"job_id"`
+	Owner string `json:"owner"`
+}
+
+// Progress is a partial or final result the worker writes to a running job.
+type Progress struct {
+	GeneratedText string
+	Tokens        Tokens
+	StopReason    string
+}

@@ -1,0 +1,205 @@
+package jobs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits are the rules a generation request must follow. The zero value is
+// not useful; start from DefaultLimits.
+type Limits struct {
+	MaxPromptChars int      // characters (runes), not bytes
+	MaxSystemChars int      // characters
+	MaxTokensLimit int      // the largest max_tokens accepted
+	DefaultMax     int      // max_tokens when the request has none
+	Models         []string // the allow-list of model ids
+	DefaultModel   string   // used when the request names none; must be in Models
+}
+
+// DefaultModel is a Claude Haiku cross-region inference profile: cheap,
+// fast, and available in the US regions without provisioning.
+const DefaultModel = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+// DefaultLimits returns the documented defaults (docs/openapi.yaml).
+func DefaultLimits() Limits {
+	return Limits{
+		MaxPromptChars: 100_000,
+		MaxSystemChars: 10_000,
+		MaxTokensLimit: 8192,
+		DefaultMax:     1024,
+		Models:         []string{DefaultModel},
+		DefaultModel:   DefaultModel,
+	}
+}
+
+// Validate checks the limits themselves, so a misconfigured binary fails at
+// start rather than on the first request.
+func (l Limits) Validate() error {
+	switch {
+	case l.MaxPromptChars < 1:
+		return errors.New("max prompt chars must be positive")
+	case l.MaxSystemChars < 0:
+		return errors.New("max system chars must not be negative")
+	case l.MaxTokensLimit < 1:
+		return errors.New("max tokens limit must be positive")
+	case l.DefaultMax < 1 || l.DefaultMax > l.MaxTokensLimit:
+		return fmt.Errorf("default max tokens %d must be within 1..%d", l.DefaultMax, l.MaxTokensLimit)
+	case len(l.Models) == 0:
+		return errors.New("the model allow-list is empty")
+	case !slices.Contains(l.Models, l.DefaultModel):
+		return fmt.Errorf("default model %q is not in the allow-list", l.DefaultModel)
+	}
+	return nil
+}
+
+// Request is a validated generation request with defaults applied.
+type Request struct {
+	Prompt      string   `json:"prompt"`
+	System      string   `json:"system,omitempty"`
+	MaxTokens   int      `json:"max_tokens"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	Model       string   `json:"model"`
+}
+
+// rawRequest is the wire shape. Pointers tell "absent" from "zero".
+type rawRequest struct {
+	Prompt      *string  `json:"prompt"`
+	System      *string  `json:"system"`
+	MaxTokens   *int     `json:"max_tokens"`
+	Temperature *float64 `json:"temperature"`
+	Model       *string  `json:"model"`
+}
+
+// DecodeRequest parses and validates one JSON request body. Every error is a
+// *Error of KindInvalid naming the field at fault.
+func DecodeRequest(body []byte, l Limits) (Request, error) {
+	var raw rawRequest
+	if err := decodeStrict(body, &raw); err != nil {
+		return Request{}, err
+	}
+	return raw.validate(l)
+}
+
+// ParseRequest validates a request that was decoded as part of a larger
+// document (a batch entry), given as raw JSON.
+func ParseRequest(msg json.RawMessage, l Limits) (Request, error) {
+	return DecodeRequest(msg, l)
+}
+
+func (raw rawRequest) validate(l Limits) (Request, error) {
+	var r Request
+	switch {
+	case raw.Prompt == nil:
+		return r, Invalid("prompt", "prompt is required.")
+	case strings.TrimSpace(*raw.Prompt) == "":
+		return r, Invalid("prompt", "prompt must not be blank.")
+	case utf8.RuneCountInString(*raw.Prompt) > l.MaxPromptChars:
+		return r, Invalid("prompt", "prompt must be at most %d characters.", l.MaxPromptChars)
+	}
+	r.Prompt = *raw.Prompt
+
+	if raw.System != nil {
+		if utf8.RuneCountInString(*raw.System) > l.MaxSystemChars {
+			return r, Invalid("system", "system must be at most %d characters.", l.MaxSystemChars)
+		}
+		r.System = *raw.System
+	}
+
+	r.MaxTokens = l.DefaultMax
+	if raw.MaxTokens != nil {
+		if *raw.MaxTokens < 1 || *raw.MaxTokens > l.MaxTokensLimit {
+			return r, Invalid("max_tokens", "max_tokens must be an integer from 1 to %d.", l.MaxTokensLimit)
+		}
+		r.MaxTokens = *raw.MaxTokens
+	}
+
+	if raw.Temperature != nil {
+		if t := *raw.Temperature; t < 0 || t > 1 {
+			return r, Invalid("temperature", "temperature must be a number from 0 to 1.")
+		}
+		t := *raw.Temperature
+		r.Temperature = &t
+	}
+
+	r.Model = l.DefaultModel
+	if raw.Model != nil {
+		if !slices.Contains(l.Models, *raw.Model) {
+			return r, Invalid("model", "model must be one of: %s.", strings.Join(l.Models, ", "))
+		}
+		r.Model = *raw.Model
+	}
+	return r, nil
+}
+
+// Fingerprint is a stable hash of the validated request, used to tell a
+// retried request (same key, same body) from a reused key (409).
+func (r Request) Fingerprint() string {
+	b, _ := json.Marshal(r) // a struct of strings and numbers cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// decodeStrict decodes exactly one JSON object into v, rejecting unknown
+// fields, wrong types and trailing data, with messages that name the field.
+func decodeStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return Invalid("body", "The request body must be a JSON object; it was empty.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Invalid("body", "The request body must hold a single JSON object and nothing after it.")
+	}
+	return nil
+}
+
+// DecodeStrict is decodeStrict for other packages' request shapes (the batch
+// envelope), so every endpoint rejects bad JSON in the same words.
+func DecodeStrict(body []byte, v any) error { return decodeStrict(body, v) }
+
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return Invalid("body", "The request body must be a JSON object, not %s.", typeErr.Value)
+		}
+		return Invalid(typeErr.Field, "%s must be %s, not %s.", typeErr.Field, jsonTypeName(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return Invalid("body", "The request body is not valid JSON.")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return Invalid(field, "%s is not a known field.", field)
+	default:
+		return Invalid("body", "The request body is not valid JSON.")
+	}
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "int", "int64", "int32":
+		return "an integer"
+	case "float64", "float32":
+		return "a number"
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	default:
+		return "of another type"
+	}
+}
