@@ -117,3 +117,16 @@ type Progress struct {
 	Tokens        Tokens
 	StopReason    string
 }
+
+// Page is one page of a user's jobs, newest first. NextCursor is opaque and
+// empty on the last page.
+type Page struct {
+	Jobs       []Job
+	NextCursor string
+}
+
+// IdempotencyTTL is how long an Idempotency-Key keeps returning its job.
+const IdempotencyTTL = 24 * time.Hour
+
+// DefaultJobTTL is how long a job is kept before the store's TTL deletes it.
+const DefaultJobTTL = 30 * 24 * time.Hour
