@@ -130,3 +130,18 @@ const IdempotencyTTL = 24 * time.Hour
 
 // DefaultJobTTL is how long a job is kept before the store's TTL deletes it.
 const DefaultJobTTL = 30 * 24 * time.Hour
+
+// NewJob is one job for a bulk create, with its request's fingerprint.
+type NewJob struct {
+	Job         Job
+	Fingerprint string
+}
+
+// CreateResult is the outcome of one NewJob: the stored job (or the
+// original one, when its idempotency key was seen before: Created false),
+// or Err.
+type CreateResult struct {
+	Job     Job
+	Created bool
+	Err     error
+}

@@ -88,10 +88,46 @@ func DecodeRequest(body []byte, l Limits) (Request, error) {
 	return raw.validate(l)
 }
 
-// ParseRequest validates a request that was decoded as part of a larger
-// document (a batch entry), given as raw JSON.
-func ParseRequest(msg json.RawMessage, l Limits) (Request, error) {
-	return DecodeRequest(msg, l)
+// rawEntry is one entry of a batch: the request fields plus its own
+// idempotency key (the header's equivalent).
+type rawEntry struct {
+	rawRequest
+	IdempotencyKey *string `json:"idempotency_key"`
+}
+
+// DecodeEntry parses and validates one entry of a batch, given as raw JSON.
+// It returns the request and the entry's idempotency key ("" when absent).
+func DecodeEntry(msg json.RawMessage, l Limits) (Request, string, error) {
+	var raw rawEntry
+	if err := decodeStrict(msg, &raw); err != nil {
+		return Request{}, "", err
+	}
+	var key string
+	if raw.IdempotencyKey != nil {
+		key = *raw.IdempotencyKey
+		if err := ValidateIdempotencyKey(key); err != nil {
+			return Request{}, "", Invalid("idempotency_key", "idempotency_key must be 1 to 255 printable ASCII characters.")
+		}
+	}
+	r, err := raw.validate(l)
+	return r, key, err
+}
+
+// MaxIdempotencyKeyLen is the longest Idempotency-Key accepted.
+const MaxIdempotencyKeyLen = 255
+
+// ValidateIdempotencyKey checks a key's length (1..255) and that it is
+// printable ASCII, so it is safe inside a DynamoDB key and in logs.
+func ValidateIdempotencyKey(key string) error {
+	if len(key) < 1 || len(key) > MaxIdempotencyKeyLen {
+		return Invalid("Idempotency-Key", "Idempotency-Key must be 1 to %d characters.", MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c > 0x7e {
+			return Invalid("Idempotency-Key", "Idempotency-Key must be printable ASCII characters.")
+		}
+	}
+	return nil
 }
 
 func (raw rawRequest) validate(l Limits) (Request, error) {

@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+type ownerKey struct{}
+
+// ownerFrom returns the verified caller id that authed put in the context.
+func ownerFrom(ctx context.Context) string {
+	owner, _ := ctx.Value(ownerKey{}).(string)
+	return owner
+}
+
+// authed verifies the bearer token before next runs. spends marks the
+// routes that can cost money (they create jobs): only those pay for the
+// revocation round trip to Cognito, so polling stays local and cheap.
+func (h *Handler) authed(next http.HandlerFunc, spends bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, err := bearerToken(r.Header.Get("Authorization"))
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		owner, err := h.deps.Auth.Authenticate(r.Context(), token)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		if owner == "" {
+			h.writeError(w, r, &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The access token names no user."})
+			return
+		}
+		if spends && h.deps.Revoke != nil {
+			if err := h.deps.Revoke.Check(r.Context(), token); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+		}
+		requestInfoFrom(r.Context()).user = owner
+		next(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, owner)))
+	})
+}
+
+// bearerToken takes the token out of "Authorization: Bearer <token>".
+func bearerToken(header string) (string, error) {
+	if header == "" {
+		return "", &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The Authorization header is missing; send Authorization: Bearer <access token>."}
+	}
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return "", &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The Authorization header must be: Bearer <access token>."}
+	}
+	return token, nil
+}

@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// kindMethodNotAllowed is an HTTP-only kind: the domain has no methods.
+const kindMethodNotAllowed jobs.Kind = "method_not_allowed"
+
+// statusOf is the one place a kind becomes a status code.
+func statusOf(k jobs.Kind) int {
+	switch k {
+	case jobs.KindInvalid:
+		return http.StatusBadRequest
+	case jobs.KindUnauthorized:
+		return http.StatusUnauthorized
+	case jobs.KindNotFound:
+		return http.StatusNotFound
+	case kindMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case jobs.KindConflict:
+		return http.StatusConflict
+	case jobs.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case jobs.KindRateLimited:
+		return http.StatusTooManyRequests
+	case jobs.KindUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// writeError answers with the JSON error shape. Only *jobs.Error messages
+// reach the client; anything else is logged and reported as internal.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	reqID := requestInfoFrom(r.Context()).id
+	detail := errorFor(err)
+	detail.RequestID = reqID
+	status := statusOf(jobs.Kind(detail.Code))
+
+	if status >= 500 {
+		// The cause goes to the log only; it may name tables, queues or
+		// AWS error text that clients have no business seeing.
+		h.cfg.Logger.ErrorContext(r.Context(), "request failed",
+			slog.String("request_id", reqID), slog.String("error", err.Error()))
+	}
+	var de *jobs.Error
+	if errors.As(err, &de) && de.RetryAfterSeconds > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(de.RetryAfterSeconds))
+	} else if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	if status == http.StatusUnauthorized {
+		// RFC 6750: a request with a token that failed gets invalid_token.
+		if r.Header.Get("Authorization") != "" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		}
+	}
+	writeJSON(w, status, errorBody{Error: detail})
+}
+
+// errorFor picks the code and the client-safe message for err.
+func errorFor(err error) errorDetail {
+	var de *jobs.Error
+	if !errors.As(err, &de) || de.Kind == jobs.KindInternal || de.Kind == "" {
+		return errorDetail{Code: string(jobs.KindInternal), Message: "An internal error occurred. Please try again; if it keeps happening, report the request id."}
+	}
+	msg := de.Message
+	if de.Kind == jobs.KindUnavailable && msg == "" {
+		msg = "The service is busy. Please try again shortly."
+	}
+	return errorDetail{Code: string(de.Kind), Message: msg, Field: de.Field}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}

@@ -1,0 +1,220 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// jobStore is what the API needs of the job store (internal/dynamo in AWS,
+// internal/inmem in unit tests).
+type jobStore interface {
+	Create(ctx context.Context, job jobs.Job, fingerprint string) (jobs.Job, bool, error)
+	Get(ctx context.Context, owner, id string) (jobs.Job, error)
+	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
+	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
+	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
+}
+
+// batchStore is the optional bulk path of the store for POST
+// /generate/batch; a store without it gets one Create per entry.
+type batchStore interface {
+	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
+}
+
+// queue sends jobs to the worker.
+type queue interface {
+	Send(ctx context.Context, m jobs.Message) error
+	SendBatch(ctx context.Context, ms []jobs.Message) []error
+}
+
+// Authenticator turns a bearer token into the caller's id (the Cognito
+// sub). It returns a *jobs.Error of KindUnauthorized for a bad token.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (owner string, err error)
+}
+
+// AuthenticatorFunc adapts a function to Authenticator.
+type AuthenticatorFunc func(ctx context.Context, token string) (string, error)
+
+// Authenticate calls f.
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, token string) (string, error) {
+	return f(ctx, token)
+}
+
+// revocationChecker confirms a token was not revoked (Cognito GetUser). It
+// guards only the routes that spend money.
+type revocationChecker interface {
+	Check(ctx context.Context, token string) error
+}
+
+// limiter applies per-user limits before a job is accepted. cost is the
+// number of jobs and tokens the request may spend.
+type limiter interface {
+	Allow(ctx context.Context, owner string, jobCount, maxTokens int) error
+}
+
+// Deps are the handler's collaborators. Store, Queue and Auth are required.
+type Deps struct {
+	Store   jobStore
+	Queue   queue
+	Auth    Authenticator
+	Revoke  revocationChecker // nil: no revocation check
+	Limiter limiter           // nil: no per-user limits
+}
+
+// Config is the handler's behaviour. Zero fields take the documented
+// defaults (see withDefaults).
+type Config struct {
+	Limits          jobs.Limits
+	AllowedOrigins  []string // CORS: exact origins, never "*"
+	MaxBodyBytes    int64    // POST /generate; default 256 KiB
+	MaxBatchBytes   int64    // POST /generate/batch; default 5 MiB
+	MaxBatchEntries int      // default 100
+	JobTTL          time.Duration
+	// PollQueued and PollRunning are the Retry-After hints for jobs not yet
+	// terminal: queued jobs wait for a worker, running ones change about
+	// once a second (the worker's flush interval).
+	PollQueued  time.Duration
+	PollRunning time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 256 << 10
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 5 << 20
+	}
+	if c.MaxBatchEntries == 0 {
+		c.MaxBatchEntries = 100
+	}
+	if c.JobTTL == 0 {
+		c.JobTTL = jobs.DefaultJobTTL
+	}
+	if c.PollQueued == 0 {
+		c.PollQueued = 2 * time.Second
+	}
+	if c.PollRunning == 0 {
+		c.PollRunning = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Handler serves the API.
+type Handler struct {
+	cfg  Config
+	deps Deps
+	mux  *http.ServeMux
+	cors cors
+}
+
+// New returns the API handler, or an error if the configuration cannot work.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("httpapi: limits: %w", err)
+	}
+	if deps.Store == nil || deps.Queue == nil || deps.Auth == nil {
+		return nil, errors.New("httpapi: Store, Queue and Auth are required")
+	}
+	c, err := newCORS(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	h := &Handler{cfg: cfg, deps: deps, mux: http.NewServeMux(), cors: c}
+	h.routes()
+	return h, nil
+}
+
+func (h *Handler) routes() {
+	h.mux.Handle("POST /generate", h.authed(h.generate, true))
+	h.mux.Handle("POST /generate/batch", h.authed(h.generateBatch, true))
+	h.mux.Handle("GET /jobs", h.authed(h.listJobs, false))
+	h.mux.Handle("GET /jobs/{id}", h.authed(h.getJob, false))
+	h.mux.Handle("POST /jobs/{id}/cancel", h.authed(h.cancelJob, false))
+
+	// The same paths without a method pattern catch the wrong methods, so
+	// a 405 carries the JSON error shape too (ServeMux's own is text).
+	for path, allow := range map[string]string{
+		"/generate":         "POST",
+		"/generate/batch":   "POST",
+		"/jobs":             "GET",
+		"/jobs/{id}":        "GET",
+		"/jobs/{id}/cancel": "POST",
+	} {
+		h.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow+", OPTIONS")
+			h.writeError(w, r, &jobs.Error{Kind: kindMethodNotAllowed,
+				Message: fmt.Sprintf("%s %s is not supported; use %s.", r.Method, r.URL.Path, allow)})
+		})
+	}
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, &jobs.Error{Kind: jobs.KindNotFound, Message: fmt.Sprintf("There is no endpoint %s.", r.URL.Path)})
+	})
+}
+
+// ServeHTTP adds the request id, CORS and the access log around the routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.cfg.Now()
+	reqID := requestID(r)
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	ctx := withRequestInfo(r.Context(), &requestInfo{id: reqID})
+	r = r.WithContext(ctx)
+
+	rec.Header().Set("X-Request-Id", reqID)
+	if h.cors.apply(rec, r) {
+		// A preflight is answered here, before authentication: browsers
+		// send it without credentials.
+		rec.WriteHeader(http.StatusNoContent)
+	} else {
+		h.mux.ServeHTTP(rec, r)
+	}
+
+	info := requestInfoFrom(ctx)
+	attrs := []slog.Attr{
+		slog.String("request_id", reqID),
+		slog.String("method", r.Method),
+		slog.String("route", r.Pattern),
+		slog.Int("status", rec.status),
+		slog.Duration("duration", h.cfg.Now().Sub(start)),
+	}
+	if info.user != "" {
+		attrs = append(attrs, slog.String("user", info.user))
+	}
+	if info.jobID != "" {
+		attrs = append(attrs, slog.String("job_id", info.jobID))
+	}
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	h.cfg.Logger.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// recorder remembers the status for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// getJob is GET /jobs/{id}.
+func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !jobs.ValidID(id) {
+		// A malformed id cannot name a job; answer as for a missing one.
+		h.writeError(w, r, jobs.ErrNotFound)
+		return
+	}
+	requestInfoFrom(r.Context()).jobID = id
+	job, err := h.deps.Store.Get(r.Context(), ownerFrom(r.Context()), id)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("get job: %w", err))
+		return
+	}
+	if d := h.pollAfter(job.Status); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
+	}
+	writeJSON(w, http.StatusOK, viewOf(job))
+}
+
+// pollAfter is when polling a job again makes sense; 0 for terminal jobs.
+func (h *Handler) pollAfter(s jobs.Status) time.Duration {
+	switch s {
+	case jobs.StatusQueued:
+		return h.cfg.PollQueued
+	case jobs.StatusRunning:
+		return h.cfg.PollRunning
+	}
+	return 0
+}
+
+type listView struct {
+	Jobs       []jobView `json:"jobs"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+}
+
+// listJobs is GET /jobs?limit=&cursor=.
+func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 20
+	if s, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(s[0])
+		if err != nil || n < 1 || n > 100 || len(s) > 1 {
+			h.writeError(w, r, jobs.Invalid("limit", "limit must be an integer from 1 to 100."))
+			return
+		}
+		limit = n
+	}
+	cursor := q.Get("cursor")
+	if len(cursor) > 512 {
+		h.writeError(w, r, jobs.Invalid("cursor", "cursor is not one this API returned."))
+		return
+	}
+	page, err := h.deps.Store.List(r.Context(), ownerFrom(r.Context()), limit, cursor)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("list jobs: %w", err))
+		return
+	}
+	out := listView{Jobs: make([]jobView, 0, len(page.Jobs)), NextCursor: page.NextCursor}
+	for _, j := range page.Jobs {
+		out.Jobs = append(out.Jobs, previewOf(j))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// cancelJob is POST /jobs/{id}/cancel.
+func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !jobs.ValidID(id) {
+		h.writeError(w, r, jobs.ErrNotFound)
+		return
+	}
+	requestInfoFrom(r.Context()).jobID = id
+	job, err := h.deps.Store.Cancel(r.Context(), ownerFrom(r.Context()), id)
+	switch {
+	case errors.Is(err, jobs.ErrConflict):
+		h.writeError(w, r, &jobs.Error{Kind: jobs.KindConflict, Field: "status",
+			Message: "The job has already finished, so it cannot be cancelled."})
+		return
+	case err != nil:
+		h.writeError(w, r, fmt.Errorf("cancel job: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(job))
+}

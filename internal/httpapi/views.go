@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// jobView is a job as clients see it (docs/openapi.yaml, schema Job).
+type jobView struct {
+	JobID         string        `json:"job_id"`
+	Status        jobs.Status   `json:"status"`
+	Prompt        string        `json:"prompt"`
+	System        string        `json:"system,omitempty"`
+	Model         string        `json:"model"`
+	MaxTokens     int           `json:"max_tokens"`
+	Temperature   *float64      `json:"temperature,omitempty"`
+	GeneratedText string        `json:"generated_text"`
+	Tokens        jobs.Tokens   `json:"tokens"`
+	StopReason    string        `json:"stop_reason,omitempty"`
+	Error         *jobs.Failure `json:"error,omitempty"`
+	Attempts      int           `json:"attempts"`
+	CreatedAt     string        `json:"created_at"`
+	UpdatedAt     string        `json:"updated_at"`
+	StartedAt     string        `json:"started_at,omitempty"`
+	FinishedAt    string        `json:"finished_at,omitempty"`
+	DurationMS    int64         `json:"duration_ms,omitempty"`
+	// Truncated is set in listings, where prompt and generated_text are
+	// previews; GET /jobs/{id} has them whole.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// previewChars is how much of the prompt and text a listing carries. A page
+// of 100 whole jobs could pass Lambda's 6 MB response limit.
+const previewChars = 280
+
+func viewOf(j jobs.Job) jobView {
+	v := jobView{
+		JobID:         j.ID,
+		Status:        j.Status,
+		Prompt:        j.Prompt,
+		System:        j.System,
+		Model:         j.Model,
+		MaxTokens:     j.MaxTokens,
+		Temperature:   j.Temperature,
+		GeneratedText: j.GeneratedText,
+		Tokens:        j.Tokens,
+		StopReason:    j.StopReason,
+		Error:         j.Failure,
+		Attempts:      j.Attempts,
+		CreatedAt:     timestamp(j.CreatedAt),
+		UpdatedAt:     timestamp(j.UpdatedAt),
+		StartedAt:     timestamp(j.StartedAt),
+		FinishedAt:    timestamp(j.FinishedAt),
+	}
+	if v.UpdatedAt == "" {
+		v.UpdatedAt = v.CreatedAt
+	}
+	if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
+		v.DurationMS = j.FinishedAt.Sub(j.StartedAt).Milliseconds()
+	}
+	return v
+}
+
+func previewOf(j jobs.Job) jobView {
+	v := viewOf(j)
+	v.System = ""
+	var cutP, cutT bool
+	v.Prompt, cutP = preview(v.Prompt)
+	v.GeneratedText, cutT = preview(v.GeneratedText)
+	v.Truncated = cutP || cutT
+	return v
+}
+
+func preview(s string) (string, bool) {
+	if utf8.RuneCountInString(s) <= previewChars {
+		return s, false
+	}
+	n := 0
+	for i := range s {
+		if n == previewChars {
+			return s[:i], true
+		}
+		n++
+	}
+	return s, false
+}
+
+// timestamp formats t in UTC with milliseconds; the zero time is "".
+func timestamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
