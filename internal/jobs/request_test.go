@@ -1,0 +1,138 @@
+package jobs
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecodeRequestAppliesDefaults(t *testing.T) {
+	t.Parallel()
+	r, err := DecodeRequest([]byte(`{"prompt":"Write a haiku"}`), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MaxTokens != 1024 || r.Model != DefaultModel || r.Temperature != nil || r.System != "" {
+		t.Errorf("defaults not applied: %+v", r)
+	}
+}
+
+func TestDecodeRequestAcceptsEveryField(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	l.Models = append(l.Models, "other")
+	r, err := DecodeRequest([]byte(`{"prompt":"p","system":"s","max_tokens":8192,"temperature":0,"model":"other"}`), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MaxTokens != 8192 || r.Model != "other" || r.Temperature == nil || *r.Temperature != 0 || r.System != "s" {
+		t.Errorf("got %+v", r)
+	}
+}
+
+func TestDecodeRequestRejects(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	l.MaxPromptChars = 10
+	l.MaxSystemChars = 5
+	tests := []struct {
+		name, body, field, inMessage string
+	}{
+		{"empty body", ``, "body", "empty"},
+		{"not JSON", `prompt=hi`, "body", "not valid JSON"},
+		{"truncated JSON", `{"prompt":"hi"`, "body", "not valid JSON"},
+		{"array", `["hi"]`, "body", "JSON object"},
+		{"two objects", `{"prompt":"a"}{"prompt":"b"}`, "body", "single JSON object"},
+		{"missing prompt", `{}`, "prompt", "required"},
+		{"null prompt", `{"prompt":null}`, "prompt", "required"},
+		{"blank prompt", `{"prompt":" \n\t"}`, "prompt", "blank"},
+		{"prompt too long", `{"prompt":"12345678901"}`, "prompt", "at most 10 characters"},
+		{"prompt wrong type", `{"prompt":42}`, "prompt", "a string"},
+		{"system too long", `{"prompt":"p","system":"123456"}`, "system", "at most 5"},
+		{"max_tokens zero", `{"prompt":"p","max_tokens":0}`, "max_tokens", "1 to 8192"},
+		{"max_tokens too big", `{"prompt":"p","max_tokens":8193}`, "max_tokens", "1 to 8192"},
+		{"max_tokens fraction", `{"prompt":"p","max_tokens":1.5}`, "max_tokens", "an integer"},
+		{"max_tokens string", `{"prompt":"p","max_tokens":"10"}`, "max_tokens", "an integer"},
+		{"temperature high", `{"prompt":"p","temperature":1.01}`, "temperature", "0 to 1"},
+		{"temperature negative", `{"prompt":"p","temperature":-0.1}`, "temperature", "0 to 1"},
+		{"model not allowed", `{"prompt":"p","model":"gpt-4"}`, "model", "must be one of"},
+		{"unknown field", `{"prompt":"p","stream":true}`, "stream", "not a known field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := DecodeRequest([]byte(tt.body), l)
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if e.Kind != KindInvalid || e.Field != tt.field || !strings.Contains(e.Message, tt.inMessage) {
+				t.Errorf("got kind %s field %q message %q; want invalid_request, %q, containing %q", e.Kind, e.Field, e.Message, tt.field, tt.inMessage)
+			}
+		})
+	}
+}
+
+func TestPromptLimitCountsCharactersNotBytes(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	l.MaxPromptChars = 3
+	if _, err := DecodeRequest([]byte(`{"prompt":"日本語"}`), l); err != nil {
+		t.Errorf("three characters (nine bytes) rejected: %v", err)
+	}
+}
+
+func TestFingerprintTellsBodiesApart(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	a, _ := DecodeRequest([]byte(`{"prompt":"a"}`), l)
+	a2, _ := DecodeRequest([]byte(`{ "max_tokens": 1024, "prompt": "a" }`), l)
+	b, _ := DecodeRequest([]byte(`{"prompt":"b"}`), l)
+	if a.Fingerprint() != a2.Fingerprint() {
+		t.Error("the same request written two ways has two fingerprints")
+	}
+	if a.Fingerprint() == b.Fingerprint() {
+		t.Error("different prompts share a fingerprint")
+	}
+}
+
+func TestDecodeEntry(t *testing.T) {
+	t.Parallel()
+	r, key, err := DecodeEntry([]byte(`{"prompt":"p","idempotency_key":"line-1"}`), DefaultLimits())
+	if err != nil || key != "line-1" || r.Prompt != "p" {
+		t.Fatalf("got %+v %q %v", r, key, err)
+	}
+	_, _, err = DecodeEntry([]byte(`{"prompt":"p","idempotency_key":""}`), DefaultLimits())
+	var e *Error
+	if !errors.As(err, &e) || e.Field != "idempotency_key" {
+		t.Errorf("empty key: err = %v, want invalid idempotency_key", err)
+	}
+}
+
+func TestValidateIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	for key, ok := range map[string]bool{
+		"a":                      true,
+		strings.Repeat("k", 255): true,
+		strings.Repeat("k", 256): false,
+		"":                       false,
+		"tab\there":              false,
+		"naïve":                  false,
+	} {
+		if err := ValidateIdempotencyKey(key); (err == nil) != ok {
+			t.Errorf("ValidateIdempotencyKey(%q) = %v, want ok=%v", key, err, ok)
+		}
+	}
+}
+
+func TestLimitsValidate(t *testing.T) {
+	t.Parallel()
+	if err := DefaultLimits().Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	l := DefaultLimits()
+	l.DefaultModel = "not-listed"
+	if err := l.Validate(); err == nil {
+		t.Error("default model outside the allow-list accepted")
+	}
+}
