@@ -1,0 +1,680 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+func testCreateAndGet(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	in := e.job()
+	in.Status = jobs.StatusSucceeded // the store decides: a new job is queued
+	in.IdempotencyKey = "key-1"
+
+	got, created, err := e.store.Create(t.Context(), in, "fp")
+	if err != nil || !created {
+		t.Fatalf("Create = created %v, %v; want created", created, err)
+	}
+	now := e.clock.Now()
+	want := in
+	want.Status = jobs.StatusQueued
+	want.CreatedAt, want.UpdatedAt = now, now
+	want.ExpiresAt = now.Add(jobs.DefaultJobTTL)
+	sameJob(t, "Create returned", got, want)
+	sameJob(t, "Get returned", e.get(in.ID), want)
+
+	// The store keeps its own copy: changing the caller's job changes
+	// nothing stored.
+	*in.Temperature = 0.9
+	if got := e.get(in.ID); got.Temperature == nil || *got.Temperature != 0.25 {
+		t.Errorf("stored temperature changed with the caller's variable: %v", got.Temperature)
+	}
+}
+
+func testGetMissing(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	_, err := e.store.Get(t.Context(), e.owner, jobs.NewID())
+	wantErr(t, "Get of a missing job", err, jobs.ErrNotFound)
+}
+
+func testOtherOwner(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	other := randomOwner()
+	f := jobs.Failure{Code: jobs.FailurePurged, Message: "Purged."}
+	calls := []struct {
+		name string
+		call func(id string) error
+	}{
+		{"Get", func(id string) error { _, err := e.store.Get(t.Context(), other, id); return err }},
+		{"Cancel", func(id string) error { _, err := e.store.Cancel(t.Context(), other, id); return err }},
+		{"AbandonEnqueue", func(id string) error { return e.store.AbandonEnqueue(t.Context(), other, id, f) }},
+		{"Claim", func(id string) error { _, err := e.store.Claim(t.Context(), other, id, lease); return err }},
+		{"SaveProgress", func(id string) error {
+			return e.store.SaveProgress(t.Context(), other, id, 1, jobs.Progress{GeneratedText: "x"}, lease)
+		}},
+		{"Finish", func(id string) error { return e.store.Finish(t.Context(), other, id, 1, jobs.Progress{}) }},
+		{"Fail", func(id string) error { return e.store.Fail(t.Context(), other, id, 1, f) }},
+		{"Release", func(id string) error { return e.store.Release(t.Context(), other, id, 1) }},
+		{"Requeue", func(id string) error { _, err := e.store.Requeue(t.Context(), other, id); return err }},
+		{"MarkFailed", func(id string) error { return e.store.MarkFailed(t.Context(), other, id, f) }},
+	}
+	for _, tt := range calls {
+		// A running job is one every method could act on if the owner
+		// were not part of the key.
+		j := e.inStatus(jobs.StatusRunning)
+		wantErr(t, tt.name+" of another owner's job", tt.call(j.ID), jobs.ErrNotFound)
+		sameJob(t, "job after another owner's "+tt.name, e.get(j.ID), j)
+	}
+	page, err := e.store.List(t.Context(), other, 100, "")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(page.Jobs) != 0 {
+		t.Errorf("another owner lists %d jobs, want 0", len(page.Jobs))
+	}
+}
+
+func testList(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	var made []string // oldest first
+	for i := range 5 {
+		j := e.job()
+		if i%2 == 0 {
+			// Idempotency records share the partition; they must not
+			// show up as jobs.
+			j.IdempotencyKey = "key-" + j.ID
+		}
+		made = append(made, e.create(j, "fp").ID)
+		e.clock.Advance(time.Millisecond)
+	}
+	newest := slices.Clone(made)
+	slices.Reverse(newest)
+	neighbour := &env{t: t, store: e.store, clock: e.clock, owner: randomOwner()}
+	neighbourJob := neighbour.create(neighbour.job(), "fp")
+
+	tests := []struct {
+		limit int
+		pages [][]string
+	}{
+		{1, [][]string{newest[0:1], newest[1:2], newest[2:3], newest[3:4], newest[4:5]}},
+		{2, [][]string{newest[0:2], newest[2:4], newest[4:5]}},
+		{5, [][]string{newest}},
+		{100, [][]string{newest}},
+	}
+	for _, tt := range tests {
+		cursor := ""
+		for i, want := range tt.pages {
+			page, err := e.store.List(t.Context(), e.owner, tt.limit, cursor)
+			if err != nil {
+				t.Fatalf("limit %d page %d: %v", tt.limit, i, err)
+			}
+			if got := ids(page.Jobs); !slices.Equal(got, want) {
+				t.Fatalf("limit %d page %d: ids %v, want %v", tt.limit, i, got, want)
+			}
+			last := i == len(tt.pages)-1
+			if last != (page.NextCursor == "") {
+				t.Fatalf("limit %d page %d: NextCursor %q on the last page = %v", tt.limit, i, page.NextCursor, last)
+			}
+			cursor = page.NextCursor
+		}
+	}
+
+	// A cursor names a place among the caller's own jobs only: handed to
+	// another owner it can never list this owner's jobs.
+	first, err := e.store.List(t.Context(), e.owner, 2, "")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	page, err := e.store.List(t.Context(), neighbour.owner, 100, first.NextCursor)
+	if err != nil && jobs.KindOf(err) != jobs.KindInvalid {
+		t.Fatalf("List with another owner's cursor: %v", err)
+	}
+	for _, j := range page.Jobs {
+		if j.Owner != neighbour.owner {
+			t.Errorf("another owner's cursor listed job %s of %s", j.ID, j.Owner)
+		}
+	}
+	page, err = e.store.List(t.Context(), neighbour.owner, 100, "")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if got := ids(page.Jobs); !slices.Equal(got, []string{neighbourJob.ID}) {
+		t.Errorf("neighbour lists %v, want only its own job %s", got, neighbourJob.ID)
+	}
+}
+
+func testListBadCursor(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	e.create(e.job(), "fp")
+	for _, limit := range []int{0, -1} {
+		if _, err := e.store.List(t.Context(), e.owner, limit, ""); jobs.KindOf(err) != jobs.KindInvalid {
+			t.Errorf("List(limit %d): error %v, want kind %s", limit, err, jobs.KindInvalid)
+		}
+	}
+	for _, cursor := range []string{"!!!", "AAAA", "not a cursor", jobs.NewID() + "="} {
+		_, err := e.store.List(t.Context(), e.owner, 10, cursor)
+		if jobs.KindOf(err) != jobs.KindInvalid {
+			t.Errorf("List(cursor %q): error %v, want kind %s", cursor, err, jobs.KindInvalid)
+			continue
+		}
+		var de *jobs.Error
+		if errors.As(err, &de) && de.Field != "cursor" {
+			t.Errorf("List(cursor %q): field %q, want cursor", cursor, de.Field)
+		}
+	}
+}
+
+func testIdempotency(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name        string
+		advance     time.Duration // between the two creates
+		fingerprint string        // of the second create
+		sameOwner   bool
+		wantErr     error
+		wantCreated bool
+	}{
+		{"same body returns the original", 0, "fp", true, nil, false},
+		{"same body just before the key expires", jobs.IdempotencyTTL - time.Second, "fp", true, nil, false},
+		{"different body is a mismatch", 0, "other", true, jobs.ErrIdempotencyMismatch, false},
+		{"expired key makes a new job", jobs.IdempotencyTTL + time.Second, "fp", true, nil, true},
+		{"expired key makes a new job whatever the body", jobs.IdempotencyTTL + time.Second, "other", true, nil, true},
+		{"another owner's key is another key", 0, "other", false, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, newStore)
+			first := e.job()
+			first.IdempotencyKey = "retry-me"
+			first = e.create(first, "fp")
+			e.clock.Advance(tt.advance)
+
+			second := e.job()
+			second.IdempotencyKey = first.IdempotencyKey
+			if !tt.sameOwner {
+				second.Owner = randomOwner()
+			}
+			got, created, err := e.store.Create(t.Context(), second, tt.fingerprint)
+			if tt.wantErr != nil {
+				wantErr(t, "second Create", err, tt.wantErr)
+			} else if err != nil {
+				t.Fatalf("second Create: %v", err)
+			}
+			if created != tt.wantCreated {
+				t.Fatalf("second Create: created = %v, want %v", created, tt.wantCreated)
+			}
+
+			_, getErr := e.store.Get(t.Context(), second.Owner, second.ID)
+			switch {
+			case tt.wantCreated:
+				if got.ID != second.ID || getErr != nil {
+					t.Errorf("second job %s: returned %s, Get error %v; want it stored", second.ID, got.ID, getErr)
+				}
+			default:
+				wantErr(t, "Get of the job a replay did not store", getErr, jobs.ErrNotFound)
+			}
+			if tt.wantErr == nil && !tt.wantCreated {
+				sameJob(t, "replay returned", got, first)
+			}
+			sameJob(t, "original job after the second create", e.get(first.ID), first)
+		})
+	}
+}
+
+func testConcurrentCreates(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	const n = 8
+	type result struct {
+		job     jobs.Job
+		created bool
+		err     error
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		j := e.job()
+		j.IdempotencyKey = "double-click"
+		wg.Go(func() {
+			got, created, err := e.store.Create(t.Context(), j, "fp")
+			results[i] = result{got, created, err}
+		})
+	}
+	wg.Wait()
+
+	createdCount := 0
+	for i, r := range results {
+		if r.err != nil {
+			t.Fatalf("Create %d: %v", i, r.err)
+		}
+		if r.created {
+			createdCount++
+		}
+		if r.job.ID != results[0].job.ID {
+			t.Errorf("Create %d returned job %s, Create 0 returned %s", i, r.job.ID, results[0].job.ID)
+		}
+	}
+	if createdCount != 1 {
+		t.Errorf("%d of %d concurrent creates with one key created a job, want 1", createdCount, n)
+	}
+	page, err := e.store.List(t.Context(), e.owner, 100, "")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(page.Jobs) != 1 {
+		t.Errorf("List has %d jobs (%v), want 1", len(page.Jobs), ids(page.Jobs))
+	}
+}
+
+// allStatuses lists each status a job can be in, for table tests of
+// transitions.
+var allStatuses = []jobs.Status{
+	jobs.StatusQueued, jobs.StatusRunning, jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCancelled,
+}
+
+func testCancel(t *testing.T, newStore NewStore) {
+	for _, from := range allStatuses {
+		t.Run(string(from), func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, newStore)
+			j := e.inStatus(from)
+			e.clock.Advance(time.Second)
+			got, err := e.store.Cancel(t.Context(), e.owner, j.ID)
+			if from.Terminal() {
+				wantErr(t, "Cancel of a "+string(from)+" job", err, jobs.ErrConflict)
+				sameJob(t, "job after a refused cancel", e.get(j.ID), j)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Cancel: %v", err)
+			}
+			want := j
+			want.Status = jobs.StatusCancelled
+			want.UpdatedAt, want.FinishedAt = e.clock.Now(), e.clock.Now()
+			want.LeaseUntil = time.Time{}
+			sameJob(t, "Cancel returned", got, want)
+			sameJob(t, "Get after Cancel", e.get(j.ID), want)
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		_, err := e.store.Cancel(t.Context(), e.owner, jobs.NewID())
+		wantErr(t, "Cancel of a missing job", err, jobs.ErrNotFound)
+	})
+}
+
+func testClaim(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	j := e.inStatus(jobs.StatusQueued)
+	e.clock.Advance(time.Second)
+	now := e.clock.Now()
+
+	got := e.claim(j.ID)
+	want := j
+	want.Status = jobs.StatusRunning
+	want.Attempts = 1
+	want.LeaseUntil = now.Add(lease)
+	want.StartedAt, want.UpdatedAt = now, now
+	sameJob(t, "Claim returned", got, want)
+	sameJob(t, "Get after Claim", e.get(j.ID), want)
+
+	// A duplicate delivery while the first worker holds the lease.
+	cur, err := e.store.Claim(t.Context(), e.owner, j.ID, lease)
+	wantErr(t, "second Claim", err, jobs.ErrConflict)
+	sameJob(t, "second Claim returned the job as it is", cur, want)
+
+	for _, st := range []jobs.Status{jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCancelled} {
+		j := e.inStatus(st)
+		cur, err := e.store.Claim(t.Context(), e.owner, j.ID, lease)
+		wantErr(t, "Claim of a "+string(st)+" job", err, jobs.ErrConflict)
+		sameJob(t, "Claim of a "+string(st)+" job returned", cur, j)
+	}
+
+	_, err = e.store.Claim(t.Context(), e.owner, jobs.NewID(), lease)
+	wantErr(t, "Claim of a missing job", err, jobs.ErrNotFound)
+}
+
+func testClaimAfterLease(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	j := e.inStatus(jobs.StatusRunning)
+
+	// Exactly at lease_until the first worker still holds it.
+	e.clock.Advance(lease)
+	_, err := e.store.Claim(t.Context(), e.owner, j.ID, lease)
+	wantErr(t, "Claim at the lease's end", err, jobs.ErrConflict)
+
+	e.clock.Advance(time.Millisecond)
+	got := e.claim(j.ID)
+	if got.Attempts != 2 || got.Status != jobs.StatusRunning {
+		t.Fatalf("Claim after the lease lapsed: attempts %d status %s, want 2 running", got.Attempts, got.Status)
+	}
+	if want := e.clock.Now().Add(lease); !got.LeaseUntil.Equal(want) {
+		t.Errorf("LeaseUntil = %v, want %v", got.LeaseUntil, want)
+	}
+}
+
+func testFencing(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.inStatus(jobs.StatusRunning)
+	e.clock.Advance(lease + time.Millisecond)
+	second := e.claim(j.ID)
+	old := second.Attempts - 1
+
+	stale := []struct {
+		name string
+		err  error
+	}{
+		{"SaveProgress", e.store.SaveProgress(ctx, e.owner, j.ID, old, jobs.Progress{GeneratedText: "stale"}, lease)},
+		{"Finish", e.store.Finish(ctx, e.owner, j.ID, old, jobs.Progress{GeneratedText: "stale"})},
+		{"Fail", e.store.Fail(ctx, e.owner, j.ID, old, jobs.Failure{Code: jobs.FailureModel, Message: "stale"})},
+		{"Release", e.store.Release(ctx, e.owner, j.ID, old)},
+	}
+	for _, tt := range stale {
+		wantErr(t, tt.name+" by the attempt that lost its lease", tt.err, jobs.ErrConflict)
+	}
+	sameJob(t, "job after the stale writes", e.get(j.ID), second)
+
+	final := jobs.Progress{GeneratedText: "fresh", Tokens: jobs.Tokens{Input: 5, Output: 1}, StopReason: "end_turn"}
+	if err := e.store.Finish(ctx, e.owner, j.ID, second.Attempts, final); err != nil {
+		t.Fatalf("Finish by the current attempt: %v", err)
+	}
+	if got := e.get(j.ID); got.Status != jobs.StatusSucceeded || got.GeneratedText != "fresh" {
+		t.Errorf("after Finish: status %s text %q, want succeeded \"fresh\"", got.Status, got.GeneratedText)
+	}
+}
+
+func testSaveProgress(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.inStatus(jobs.StatusRunning)
+
+	e.clock.Advance(30 * time.Second)
+	p := jobs.Progress{GeneratedText: "Queues wait in line", Tokens: jobs.Tokens{Input: 12, Output: 4}}
+	if err := e.store.SaveProgress(ctx, e.owner, j.ID, j.Attempts, p, lease); err != nil {
+		t.Fatalf("SaveProgress: %v", err)
+	}
+	now := e.clock.Now()
+	want := j
+	want.GeneratedText, want.Tokens = p.GeneratedText, p.Tokens
+	want.LeaseUntil, want.UpdatedAt = now.Add(lease), now
+	sameJob(t, "Get after SaveProgress", e.get(j.ID), want)
+
+	// Past the first lease but inside the extended one: still held.
+	e.clock.Advance(lease)
+	_, err := e.store.Claim(ctx, e.owner, j.ID, lease)
+	wantErr(t, "Claim inside the extended lease", err, jobs.ErrConflict)
+
+	err = e.store.SaveProgress(ctx, e.owner, jobs.NewID(), 1, p, lease)
+	wantErr(t, "SaveProgress of a missing job", err, jobs.ErrNotFound)
+}
+
+func testProgressCancelled(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.inStatus(jobs.StatusRunning)
+	if _, err := e.store.Cancel(ctx, e.owner, j.ID); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	cancelled := e.get(j.ID)
+	p := jobs.Progress{GeneratedText: "still going", Tokens: jobs.Tokens{Input: 1, Output: 2}}
+	wantErr(t, "SaveProgress after Cancel", e.store.SaveProgress(ctx, e.owner, j.ID, j.Attempts, p, lease), jobs.ErrConflict)
+	wantErr(t, "Finish after Cancel", e.store.Finish(ctx, e.owner, j.ID, j.Attempts, p), jobs.ErrConflict)
+	sameJob(t, "cancelled job after the worker's writes", e.get(j.ID), cancelled)
+}
+
+func testFinishAndFail(t *testing.T, newStore NewStore) {
+	t.Run("finish", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		j := e.inStatus(jobs.StatusRunning)
+		e.clock.Advance(time.Second)
+		p := jobs.Progress{GeneratedText: "A queue of prompts", Tokens: jobs.Tokens{Input: 20, Output: 7}, StopReason: "end_turn"}
+		if err := e.store.Finish(t.Context(), e.owner, j.ID, j.Attempts, p); err != nil {
+			t.Fatalf("Finish: %v", err)
+		}
+		now := e.clock.Now()
+		want := j
+		want.Status = jobs.StatusSucceeded
+		want.GeneratedText, want.Tokens, want.StopReason = p.GeneratedText, p.Tokens, p.StopReason
+		want.LeaseUntil = time.Time{}
+		want.UpdatedAt, want.FinishedAt = now, now
+		sameJob(t, "Get after Finish", e.get(j.ID), want)
+		wantErr(t, "second Finish", e.store.Finish(t.Context(), e.owner, j.ID, j.Attempts, p), jobs.ErrConflict)
+	})
+	t.Run("fail", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		ctx := t.Context()
+		j := e.inStatus(jobs.StatusRunning)
+		partial := jobs.Progress{GeneratedText: "half a", Tokens: jobs.Tokens{Input: 20, Output: 2}}
+		if err := e.store.SaveProgress(ctx, e.owner, j.ID, j.Attempts, partial, lease); err != nil {
+			t.Fatalf("SaveProgress: %v", err)
+		}
+		e.clock.Advance(time.Second)
+		f := jobs.Failure{Code: jobs.FailureModel, Message: "The model rejected the request."}
+		if err := e.store.Fail(ctx, e.owner, j.ID, j.Attempts, f); err != nil {
+			t.Fatalf("Fail: %v", err)
+		}
+		got := e.get(j.ID)
+		now := e.clock.Now()
+		want := j
+		want.Status = jobs.StatusFailed
+		want.Failure = &f
+		want.GeneratedText, want.Tokens = partial.GeneratedText, partial.Tokens
+		want.LeaseUntil = time.Time{}
+		want.UpdatedAt, want.FinishedAt = now, now
+		sameJob(t, "Get after Fail", got, want)
+		wantErr(t, "Finish after Fail", e.store.Finish(ctx, e.owner, j.ID, j.Attempts, partial), jobs.ErrConflict)
+	})
+}
+
+func testRelease(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.inStatus(jobs.StatusRunning)
+	partial := jobs.Progress{GeneratedText: "half a", Tokens: jobs.Tokens{Input: 20, Output: 2}}
+	if err := e.store.SaveProgress(ctx, e.owner, j.ID, j.Attempts, partial, lease); err != nil {
+		t.Fatalf("SaveProgress: %v", err)
+	}
+	wantErr(t, "Release by another attempt", e.store.Release(ctx, e.owner, j.ID, j.Attempts+1), jobs.ErrConflict)
+
+	e.clock.Advance(time.Second)
+	if err := e.store.Release(ctx, e.owner, j.ID, j.Attempts); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	want := j
+	want.Status = jobs.StatusQueued
+	want.LeaseUntil, want.StartedAt = time.Time{}, time.Time{}
+	want.UpdatedAt = e.clock.Now()
+	sameJob(t, "Get after Release", e.get(j.ID), want)
+
+	// Claimable at once, without waiting for the old lease.
+	if got := e.claim(j.ID); got.Attempts != j.Attempts+1 {
+		t.Errorf("Claim after Release: attempts %d, want %d", got.Attempts, j.Attempts+1)
+	}
+	wantErr(t, "Release of a missing job", e.store.Release(ctx, e.owner, jobs.NewID(), 1), jobs.ErrNotFound)
+}
+
+func testRequeue(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name     string
+		from     jobs.Status
+		advance  time.Duration // after reaching from
+		wantErr  error
+		requeued bool
+	}{
+		{"failed", jobs.StatusFailed, 0, nil, true},
+		{"queued", jobs.StatusQueued, 0, nil, true},
+		{"running with a lapsed lease", jobs.StatusRunning, lease + time.Millisecond, nil, true},
+		{"running with a live lease", jobs.StatusRunning, lease, jobs.ErrConflict, false},
+		{"succeeded", jobs.StatusSucceeded, 0, jobs.ErrConflict, false},
+		{"cancelled", jobs.StatusCancelled, 0, jobs.ErrConflict, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, newStore)
+			j := e.inStatus(tt.from)
+			e.clock.Advance(tt.advance)
+			got, err := e.store.Requeue(t.Context(), e.owner, j.ID)
+			if !tt.requeued {
+				wantErr(t, "Requeue", err, tt.wantErr)
+				sameJob(t, "job after a refused Requeue", e.get(j.ID), j)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Requeue: %v", err)
+			}
+			want := j
+			want.Status = jobs.StatusQueued
+			want.Failure = nil
+			want.GeneratedText, want.Tokens, want.StopReason = "", jobs.Tokens{}, ""
+			want.LeaseUntil, want.StartedAt, want.FinishedAt = time.Time{}, time.Time{}, time.Time{}
+			want.UpdatedAt = e.clock.Now()
+			sameJob(t, "Requeue returned", got, want)
+			sameJob(t, "Get after Requeue", e.get(j.ID), want)
+			if c := e.claim(j.ID); c.Attempts != j.Attempts+1 {
+				t.Errorf("Claim after Requeue: attempts %d, want %d", c.Attempts, j.Attempts+1)
+			}
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		_, err := e.store.Requeue(t.Context(), e.owner, jobs.NewID())
+		wantErr(t, "Requeue of a missing job", err, jobs.ErrNotFound)
+	})
+}
+
+func testMarkFailed(t *testing.T, newStore NewStore) {
+	f := jobs.Failure{Code: jobs.FailurePurged, Message: "An operator purged the job from the dead-letter queue."}
+	for _, from := range allStatuses {
+		t.Run(string(from), func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, newStore)
+			j := e.inStatus(from)
+			e.clock.Advance(time.Second)
+			err := e.store.MarkFailed(t.Context(), e.owner, j.ID, f)
+			if from == jobs.StatusSucceeded || from == jobs.StatusCancelled {
+				wantErr(t, "MarkFailed of a "+string(from)+" job", err, jobs.ErrConflict)
+				sameJob(t, "job after a refused MarkFailed", e.get(j.ID), j)
+				return
+			}
+			if err != nil {
+				t.Fatalf("MarkFailed: %v", err)
+			}
+			now := e.clock.Now()
+			want := j
+			want.Status = jobs.StatusFailed
+			want.Failure = &f
+			want.LeaseUntil = time.Time{}
+			want.UpdatedAt, want.FinishedAt = now, now
+			sameJob(t, "Get after MarkFailed", e.get(j.ID), want)
+			if from == jobs.StatusRunning {
+				err := e.store.SaveProgress(t.Context(), e.owner, j.ID, j.Attempts, jobs.Progress{GeneratedText: "x"}, lease)
+				wantErr(t, "SaveProgress after MarkFailed", err, jobs.ErrConflict)
+			}
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		wantErr(t, "MarkFailed of a missing job", e.store.MarkFailed(t.Context(), e.owner, jobs.NewID(), f), jobs.ErrNotFound)
+	})
+}
+
+func testAbandonEnqueue(t *testing.T, newStore NewStore) {
+	f := jobs.Failure{Code: jobs.FailureEnqueue, Message: "The job could not be queued; please try again."}
+	abandoned := func(e *env, j jobs.Job) jobs.Job {
+		e.t.Helper()
+		if err := e.store.AbandonEnqueue(e.t.Context(), e.owner, j.ID, f); err != nil {
+			e.t.Fatalf("AbandonEnqueue: %v", err)
+		}
+		got := e.get(j.ID)
+		want := j
+		want.Status = jobs.StatusFailed
+		want.Failure = &f
+		want.UpdatedAt, want.FinishedAt = e.clock.Now(), e.clock.Now()
+		sameJob(e.t, "Get after AbandonEnqueue", got, want)
+		return got
+	}
+
+	t.Run("a retry with the same key makes a new job", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		j := e.job()
+		j.IdempotencyKey = "submit-1"
+		j = e.create(j, "fp")
+		abandoned(e, j)
+
+		retry := e.job()
+		retry.IdempotencyKey = j.IdempotencyKey
+		got := e.create(retry, "fp")
+		if got.ID != retry.ID || got.Status != jobs.StatusQueued {
+			t.Errorf("retry got job %s (%s), want the new job %s queued", got.ID, got.Status, retry.ID)
+		}
+	})
+	t.Run("without a key", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		abandoned(e, e.create(e.job(), "fp"))
+	})
+	t.Run("a key reused after expiry keeps pointing at its new job", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		old := e.job()
+		old.IdempotencyKey = "submit-2"
+		old = e.create(old, "fp")
+		e.clock.Advance(jobs.IdempotencyTTL + time.Second)
+		current := e.job()
+		current.IdempotencyKey = old.IdempotencyKey
+		current = e.create(current, "fp")
+
+		abandoned(e, old)
+
+		again := e.job()
+		again.IdempotencyKey = old.IdempotencyKey
+		got, created, err := e.store.Create(t.Context(), again, "fp")
+		if err != nil || created || got.ID != current.ID {
+			t.Errorf("Create with the key = %s created %v err %v; want the current job %s", got.ID, created, err, current.ID)
+		}
+	})
+	for _, from := range []jobs.Status{jobs.StatusRunning, jobs.StatusSucceeded, jobs.StatusCancelled} {
+		t.Run("refused when "+string(from), func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, newStore)
+			j := e.inStatus(from)
+			wantErr(t, "AbandonEnqueue", e.store.AbandonEnqueue(t.Context(), e.owner, j.ID, f), jobs.ErrConflict)
+			sameJob(t, "job after a refused AbandonEnqueue", e.get(j.ID), j)
+		})
+	}
+	t.Run("refused when running, with a key", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		j := e.job()
+		j.IdempotencyKey = "submit-3"
+		j = e.create(j, "fp")
+		e.claim(j.ID)
+		j = e.get(j.ID)
+		wantErr(t, "AbandonEnqueue", e.store.AbandonEnqueue(t.Context(), e.owner, j.ID, f), jobs.ErrConflict)
+		sameJob(t, "job after a refused AbandonEnqueue", e.get(j.ID), j)
+		// The key still returns the job.
+		again := e.job()
+		again.IdempotencyKey = j.IdempotencyKey
+		got, created, err := e.store.Create(t.Context(), again, "fp")
+		if err != nil || created || got.ID != j.ID {
+			t.Errorf("Create with the key = %s created %v err %v; want job %s", got.ID, created, err, j.ID)
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, newStore)
+		wantErr(t, "AbandonEnqueue of a missing job", e.store.AbandonEnqueue(t.Context(), e.owner, jobs.NewID(), f), jobs.ErrNotFound)
+	})
+}
