@@ -1,0 +1,30 @@
+// Package dynamo is promptq's job store on Amazon DynamoDB.
+//
+// # Table design
+//
+// One table with a string partition key pk and sort key sk (see
+// docs/architecture.md). The owner is part of every key, so a request can
+// only ever address its own caller's items:
+//
+//	job                 pk = USER#<sub>  sk = JOB#<job id>
+//	idempotency record  pk = USER#<sub>  sk = IDEM#<key>
+//
+// Job ids are UUIDv7, so a Query on pk with begins_with(sk, "JOB#") in
+// descending order lists a user's jobs newest first. expires_at (epoch
+// seconds) is the TTL attribute. Because TTL deletion lags by up to days, an
+// idempotency record whose expires_at has passed counts as absent.
+//
+// # Transitions
+//
+// Every state change is one conditional write (a transaction where two items
+// change together), so two actors can never both win. A lost condition comes
+// back as an error matching [jobs.ErrConflict], or [jobs.ErrNotFound] when
+// the job does not exist. The attempts counter a claim increments is a
+// fencing token: the worker passes it back on every later write, and a
+// worker whose job was claimed again after its lease lapsed can no longer
+// write.
+//
+// Throttling, 5xx answers and network failures that outlast the SDK's
+// retries become a [jobs.Error] of [jobs.KindUnavailable]; everything else
+// is wrapped with what the store was doing.
+package dynamo

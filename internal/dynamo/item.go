@@ -1,0 +1,209 @@
+package dynamo
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// Key prefixes. The owner is in the partition key of every item.
+const (
+	userPrefix = "USER#"
+	jobPrefix  = "JOB#"
+	idemPrefix = "IDEM#"
+)
+
+// Attribute names that expressions refer to. They are all spelled out as
+// #name placeholders, since status is a reserved word and a uniform rule is
+// easier to read than a list of exceptions.
+const (
+	attrPK             = "pk"
+	attrStatus         = "status"
+	attrAttempts       = "attempts"
+	attrLeaseUntil     = "lease_until"
+	attrGeneratedText  = "generated_text"
+	attrInputTokens    = "input_tokens"
+	attrOutputTokens   = "output_tokens"
+	attrStopReason     = "stop_reason"
+	attrFailureCode    = "failure_code"
+	attrFailureMessage = "failure_message"
+	attrStartedAt      = "started_at"
+	attrUpdatedAt      = "updated_at"
+	attrFinishedAt     = "finished_at"
+	attrExpiresAt      = "expires_at"
+	attrJobID          = "job_id"
+	attrIdemKey        = "idempotency_key"
+)
+
+// item is a job as stored. Times a person reads are RFC 3339 strings;
+// lease_until is epoch milliseconds and expires_at epoch seconds, because
+// conditions compare them as numbers and TTL requires seconds.
+type item struct {
+	PK             string   `dynamodbav:"pk"`
+	SK             string   `dynamodbav:"sk"`
+	ID             string   `dynamodbav:"job_id"`
+	Owner          string   `dynamodbav:"owner"`
+	Status         string   `dynamodbav:"status"`
+	Prompt         string   `dynamodbav:"prompt"`
+	System         string   `dynamodbav:"system,omitempty"`
+	Model          string   `dynamodbav:"model"`
+	MaxTokens      int      `dynamodbav:"max_tokens"`
+	Temperature    *float64 `dynamodbav:"temperature,omitempty"`
+	GeneratedText  string   `dynamodbav:"generated_text,omitempty"`
+	InputTokens    int      `dynamodbav:"input_tokens"`
+	OutputTokens   int      `dynamodbav:"output_tokens"`
+	StopReason     string   `dynamodbav:"stop_reason,omitempty"`
+	FailureCode    string   `dynamodbav:"failure_code,omitempty"`
+	FailureMessage string   `dynamodbav:"failure_message,omitempty"`
+	// Attempts is always written (no omitempty): the claim's update adds
+	// to it, and DynamoDB arithmetic on a missing attribute fails.
+	Attempts       int    `dynamodbav:"attempts"`
+	LeaseUntil     int64  `dynamodbav:"lease_until,omitempty"`
+	IdempotencyKey string `dynamodbav:"idempotency_key,omitempty"`
+	CreatedAt      string `dynamodbav:"created_at"`
+	UpdatedAt      string `dynamodbav:"updated_at"`
+	StartedAt      string `dynamodbav:"started_at,omitempty"`
+	FinishedAt     string `dynamodbav:"finished_at,omitempty"`
+	ExpiresAt      int64  `dynamodbav:"expires_at"`
+}
+
+// idemRecord maps an owner's Idempotency-Key to the job it created.
+type idemRecord struct {
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	JobID       string `dynamodbav:"job_id"`
+	Fingerprint string `dynamodbav:"fingerprint"`
+	ExpiresAt   int64  `dynamodbav:"expires_at"`
+}
+
+func userPK(owner string) string        { return userPrefix + owner }
+func jobSK(id string) string            { return jobPrefix + id }
+func idemSK(key string) string          { return idemPrefix + key }
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
+}
+
+func jobKey(owner, id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(userPK(owner)), "sk": str(jobSK(id))}
+}
+
+func idemKey(owner, key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(userPK(owner)), "sk": str(idemSK(key))}
+}
+
+// formatTime stores t in UTC, or "" for the zero time (which omitempty
+// then leaves out).
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func toItem(j jobs.Job) item {
+	it := item{
+		PK:             userPK(j.Owner),
+		SK:             jobSK(j.ID),
+		ID:             j.ID,
+		Owner:          j.Owner,
+		Status:         string(j.Status),
+		Prompt:         j.Prompt,
+		System:         j.System,
+		Model:          j.Model,
+		MaxTokens:      j.MaxTokens,
+		Temperature:    j.Temperature,
+		GeneratedText:  j.GeneratedText,
+		InputTokens:    j.Tokens.Input,
+		OutputTokens:   j.Tokens.Output,
+		StopReason:     j.StopReason,
+		Attempts:       j.Attempts,
+		LeaseUntil:     millis(j.LeaseUntil),
+		IdempotencyKey: j.IdempotencyKey,
+		CreatedAt:      formatTime(j.CreatedAt),
+		UpdatedAt:      formatTime(j.UpdatedAt),
+		StartedAt:      formatTime(j.StartedAt),
+		FinishedAt:     formatTime(j.FinishedAt),
+		ExpiresAt:      j.ExpiresAt.Unix(),
+	}
+	if j.Failure != nil {
+		it.FailureCode, it.FailureMessage = j.Failure.Code, j.Failure.Message
+	}
+	return it
+}
+
+func (it item) job() (jobs.Job, error) {
+	j := jobs.Job{
+		ID:             it.ID,
+		Owner:          it.Owner,
+		Status:         jobs.Status(it.Status),
+		Prompt:         it.Prompt,
+		System:         it.System,
+		Model:          it.Model,
+		MaxTokens:      it.MaxTokens,
+		Temperature:    it.Temperature,
+		GeneratedText:  it.GeneratedText,
+		Tokens:         jobs.Tokens{Input: it.InputTokens, Output: it.OutputTokens},
+		StopReason:     it.StopReason,
+		Attempts:       it.Attempts,
+		LeaseUntil:     fromMillis(it.LeaseUntil),
+		IdempotencyKey: it.IdempotencyKey,
+	}
+	if it.ExpiresAt != 0 {
+		j.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	if it.FailureCode != "" || it.FailureMessage != "" {
+		j.Failure = &jobs.Failure{Code: it.FailureCode, Message: it.FailureMessage}
+	}
+	var err error
+	for _, f := range []struct {
+		dst *time.Time
+		src string
+	}{
+		{&j.CreatedAt, it.CreatedAt},
+		{&j.UpdatedAt, it.UpdatedAt},
+		{&j.StartedAt, it.StartedAt},
+		{&j.FinishedAt, it.FinishedAt},
+	} {
+		if *f.dst, err = parseTime(f.src); err != nil {
+			return jobs.Job{}, fmt.Errorf("job %s: %w", it.ID, err)
+		}
+	}
+	if !j.Status.Valid() {
+		return jobs.Job{}, fmt.Errorf("job %s: unknown status %q", it.ID, it.Status)
+	}
+	return j, nil
+}
+
+// decodeJob turns a stored item into a job.
+func decodeJob(av map[string]types.AttributeValue) (jobs.Job, error) {
+	var it item
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return jobs.Job{}, fmt.Errorf("decode job item: %w", err)
+	}
+	return it.job()
+}

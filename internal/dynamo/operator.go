@@ -1,0 +1,60 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// Requeue makes the owner's job queued again for a replay from the
+// dead-letter queue: a failed or queued job, or a running one whose lease
+// has lapsed. The failure, lease, partial result and timings of the last
+// attempt are cleared; Attempts is kept (it is the fencing token). A job
+// running under a live lease, succeeded or cancelled gives an error
+// matching jobs.ErrConflict.
+func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error) {
+	now := s.now()
+	j, err := s.apply(ctx, owner, id, change{
+		cond: "#status IN (:failed, :queued) OR (#status = :running AND #lease_until < :nowms)",
+		update: "SET #status = :queued, #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
+			"REMOVE #lease_until, #failure_code, #failure_message, #generated_text, #stop_reason, #started_at, #finished_at",
+		values: map[string]types.AttributeValue{
+			":failed":  statusValue(jobs.StatusFailed),
+			":queued":  statusValue(jobs.StatusQueued),
+			":running": statusValue(jobs.StatusRunning),
+			":nowms":   num(millis(now)),
+			":zero":    num(0),
+			":now":     str(formatTime(now)),
+		},
+	})
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("requeue job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// MarkFailed fails the owner's job with f whatever its state, unless it
+// succeeded or was cancelled (those give jobs.ErrConflict). Operators use it
+// for a message purged from the dead-letter queue, so its job does not
+// stay queued or running forever. A failed job gets the new failure.
+func (s *Store) MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error {
+	now := s.now()
+	_, err := s.apply(ctx, owner, id, change{
+		cond:   "#status IN (:queued, :running, :failed)",
+		update: "SET #status = :failed, #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		values: map[string]types.AttributeValue{
+			":queued":  statusValue(jobs.StatusQueued),
+			":running": statusValue(jobs.StatusRunning),
+			":failed":  statusValue(jobs.StatusFailed),
+			":code":    str(f.Code),
+			":msg":     str(f.Message),
+			":now":     str(formatTime(now)),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("mark job %s failed: %w", id, err)
+	}
+	return nil
+}

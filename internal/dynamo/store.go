@@ -1,0 +1,471 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// Options tune a Store. Zero fields take the defaults documented on each.
+type Options struct {
+	// JobTTL is how long a job is kept before TTL deletes it.
+	// Default jobs.DefaultJobTTL.
+	JobTTL time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key keeps returning its
+	// job. Default jobs.IdempotencyTTL.
+	IdempotencyTTL time.Duration
+	// Now is the clock. Default time.Now; tests move time with it.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.JobTTL <= 0 {
+		o.JobTTL = jobs.DefaultJobTTL
+	}
+	if o.IdempotencyTTL <= 0 {
+		o.IdempotencyTTL = jobs.IdempotencyTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Store keeps jobs in one DynamoDB table. It is safe for concurrent use.
+type Store struct {
+	client *dynamodb.Client
+	table  string
+	opts   Options
+}
+
+// New returns a store on table, which must exist (see CreateTable).
+func New(client *dynamodb.Client, table string, opts Options) *Store {
+	return &Store{client: client, table: table, opts: opts.withDefaults()}
+}
+
+// now is the store's clock in UTC without a monotonic reading, so times
+// round-trip through the table unchanged.
+func (s *Store) now() time.Time { return s.opts.Now().UTC() }
+
+// createAttempts bounds how often Create retries a transaction that lost to
+// a concurrent one (TransactionConflict) or found a record that then
+// vanished; more than a couple means something is wrong.
+const createAttempts = 4
+
+// Create stores job as queued and returns it as stored, with created true.
+// The store sets Status, Attempts, CreatedAt and UpdatedAt (CreatedAt is
+// kept when set) and ExpiresAt (now + JobTTL when zero).
+//
+// With an IdempotencyKey, the job and the key's record are written in one
+// transaction. When the owner already used the key within IdempotencyTTL,
+// nothing is written: with the same fingerprint Create returns the original
+// job and created false; with another it returns an error matching
+// jobs.ErrIdempotencyMismatch. Of several concurrent creates with one key,
+// exactly one stores its job and the others return it.
+func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (jobs.Job, bool, error) {
+	if job.Owner == "" || job.ID == "" {
+		return jobs.Job{}, false, fmt.Errorf("create job: owner and id are required")
+	}
+	now := s.now()
+	job = newJob(job, now, s.opts.JobTTL)
+	av, err := attributevalue.MarshalMap(toItem(job))
+	if err != nil {
+		return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
+	}
+	putJob := &types.Put{
+		TableName:                aws.String(s.table),
+		Item:                     av,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: names("#pk"),
+	}
+	if job.IdempotencyKey == "" {
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                putJob.TableName,
+			Item:                     putJob.Item,
+			ConditionExpression:      putJob.ConditionExpression,
+			ExpressionAttributeNames: putJob.ExpressionAttributeNames,
+		})
+		if err != nil {
+			if isConditionFailed(err) {
+				err = fmt.Errorf("a job with this id exists: %w", jobs.ErrConflict)
+			}
+			return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, translate(err))
+		}
+		return job, true, nil
+	}
+
+	for attempt := 1; ; attempt++ {
+		created, existing, err := s.createIdempotent(ctx, job, putJob, fingerprint, now)
+		switch {
+		case err == nil && created:
+			return job, true, nil
+		case err == nil:
+			return existing, false, nil
+		case errors.Is(err, errRetry) && attempt < createAttempts:
+			if err := sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
+				return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
+			}
+		case errors.Is(err, errRetry):
+			return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID,
+				unavailable(fmt.Errorf("idempotency key stayed contended after %d attempts", attempt)))
+		default:
+			return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
+		}
+	}
+}
+
+// errRetry tells Create to try its transaction again.
+var errRetry = errors.New("retry")
+
+// createIdempotent makes one attempt at writing job and its idempotency
+// record together. It returns created true, or the job the live record
+// points to, or an error (errRetry when another try may succeed).
+func (s *Store) createIdempotent(ctx context.Context, job jobs.Job, putJob *types.Put, fingerprint string, now time.Time) (bool, jobs.Job, error) {
+	rec, err := attributevalue.MarshalMap(idemRecord{
+		PK:          userPK(job.Owner),
+		SK:          idemSK(job.IdempotencyKey),
+		JobID:       job.ID,
+		Fingerprint: fingerprint,
+		ExpiresAt:   now.Add(s.opts.IdempotencyTTL).Unix(),
+	})
+	if err != nil {
+		return false, jobs.Job{}, err
+	}
+	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Put: putJob},
+			{Put: &types.Put{
+				TableName: aws.String(s.table),
+				Item:      rec,
+				// TTL deletes expired records late, so an expired one
+				// counts as absent and is overwritten.
+				ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #expires_at < :now"),
+				ExpressionAttributeNames:            names("#pk", "#expires_at"),
+				ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(now.Unix())},
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}},
+		},
+	})
+	if err == nil {
+		return true, jobs.Job{}, nil
+	}
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		return false, jobs.Job{}, translate(err)
+	}
+	reasons := canceled.CancellationReasons
+	switch {
+	case reasonIs(reasons, 0, "ConditionalCheckFailed"):
+		return false, jobs.Job{}, fmt.Errorf("a job with this id exists: %w", jobs.ErrConflict)
+	case reasonIs(reasons, 1, "ConditionalCheckFailed"):
+		// The key is taken; fall through to read whose it is.
+	case reasonIs(reasons, 0, "TransactionConflict"), reasonIs(reasons, 1, "TransactionConflict"):
+		// A concurrent create with the same key is mid-flight.
+		return false, jobs.Job{}, errRetry
+	default:
+		return false, jobs.Job{}, translate(err)
+	}
+
+	var found idemRecord
+	if len(reasons) > 1 && len(reasons[1].Item) > 0 {
+		err = attributevalue.UnmarshalMap(reasons[1].Item, &found)
+	} else {
+		found, err = s.getRecord(ctx, job.Owner, job.IdempotencyKey)
+	}
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return false, jobs.Job{}, errRetry // deleted since: try again
+	case err != nil:
+		return false, jobs.Job{}, err
+	case found.ExpiresAt < now.Unix():
+		return false, jobs.Job{}, errRetry // expired since
+	case found.Fingerprint != fingerprint:
+		return false, jobs.Job{}, jobs.ErrIdempotencyMismatch
+	}
+	orig, err := s.Get(ctx, job.Owner, found.JobID)
+	if err != nil {
+		return false, jobs.Job{}, fmt.Errorf("idempotency key's job %s: %w", found.JobID, err)
+	}
+	return false, orig, nil
+}
+
+// newJob is job as Create stores it.
+func newJob(job jobs.Job, now time.Time, ttl time.Duration) jobs.Job {
+	job.Status = jobs.StatusQueued
+	job.Attempts = 0
+	job.LeaseUntil = time.Time{}
+	job.GeneratedText, job.Tokens, job.StopReason, job.Failure = "", jobs.Tokens{}, "", nil
+	job.StartedAt, job.FinishedAt = time.Time{}, time.Time{}
+	if job.CreatedAt.IsZero() {
+		job.CreatedAt = now
+	}
+	job.CreatedAt = job.CreatedAt.UTC()
+	job.UpdatedAt = job.CreatedAt
+	if job.ExpiresAt.IsZero() {
+		job.ExpiresAt = job.CreatedAt.Add(ttl)
+	}
+	// The table keeps whole seconds, so return what a Get would.
+	job.ExpiresAt = time.Unix(job.ExpiresAt.Unix(), 0).UTC()
+	if job.Temperature != nil {
+		t := *job.Temperature
+		job.Temperature = &t
+	}
+	return job
+}
+
+func (s *Store) getRecord(ctx context.Context, owner, key string) (idemRecord, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            idemKey(owner, key),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return idemRecord{}, translate(err)
+	}
+	if len(out.Item) == 0 {
+		return idemRecord{}, jobs.ErrNotFound
+	}
+	var rec idemRecord
+	if err := attributevalue.UnmarshalMap(out.Item, &rec); err != nil {
+		return idemRecord{}, fmt.Errorf("decode idempotency record: %w", err)
+	}
+	return rec, nil
+}
+
+// Get returns the owner's job id, or an error matching jobs.ErrNotFound.
+// Reads are strongly consistent: a worker reads right after its own writes,
+// and a client polling a job should never see it go backwards.
+func (s *Store) Get(ctx context.Context, owner, id string) (jobs.Job, error) {
+	j, err := s.get(ctx, owner, id)
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+func (s *Store) get(ctx context.Context, owner, id string) (jobs.Job, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            jobKey(owner, id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return jobs.Job{}, translate(err)
+	}
+	if len(out.Item) == 0 {
+		return jobs.Job{}, jobs.ErrNotFound
+	}
+	return decodeJob(out.Item)
+}
+
+// List returns one page of the owner's jobs, newest first. cursor is ""
+// for the first page and then the previous page's NextCursor, which is ""
+// after the last page. A cursor only names a position among the caller's
+// own jobs (the owner always comes from the caller), so it can never reach
+// another user's items; a malformed one is a KindInvalid error.
+func (s *Store) List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error) {
+	if limit < 1 {
+		return jobs.Page{}, jobs.Invalid("limit", "limit must be at least 1.")
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(s.table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
+		ExpressionAttributeNames: names("#pk", "#sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk":     str(userPK(owner)),
+			":prefix": str(jobPrefix),
+		},
+		ScanIndexForward: aws.Bool(false),
+		ConsistentRead:   aws.Bool(true),
+		// One more than asked tells whether there is a next page, so the
+		// last page never carries a cursor to an empty one.
+		Limit: aws.Int32(int32(min(limit, 1000) + 1)),
+	}
+	if cursor != "" {
+		after, err := decodeCursor(cursor)
+		if err != nil {
+			return jobs.Page{}, err
+		}
+		in.ExclusiveStartKey = jobKey(owner, after)
+	}
+	out, err := s.client.Query(ctx, in)
+	if err != nil {
+		return jobs.Page{}, fmt.Errorf("list jobs: %w", translate(err))
+	}
+	page := jobs.Page{Jobs: make([]jobs.Job, 0, min(len(out.Items), limit))}
+	for _, av := range out.Items {
+		if len(page.Jobs) == limit {
+			page.NextCursor = encodeCursor(page.Jobs[limit-1].ID)
+			break
+		}
+		j, err := decodeJob(av)
+		if err != nil {
+			return jobs.Page{}, fmt.Errorf("list jobs: %w", err)
+		}
+		page.Jobs = append(page.Jobs, j)
+	}
+	// A page cut short by DynamoDB's 1 MB limit has more after it too.
+	if page.NextCursor == "" && len(out.LastEvaluatedKey) > 0 && len(page.Jobs) > 0 {
+		page.NextCursor = encodeCursor(page.Jobs[len(page.Jobs)-1].ID)
+	}
+	return page, nil
+}
+
+// encodeCursor makes the opaque cursor: the last listed job's id, base64url
+// so clients don't mistake it for something to build themselves.
+func encodeCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeCursor(cursor string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !jobs.ValidID(string(b)) {
+		return "", jobs.Invalid("cursor", "cursor is not one this API returned.")
+	}
+	return string(b), nil
+}
+
+// Cancel moves the owner's queued or running job to cancelled and returns
+// it. A terminal job gives an error matching jobs.ErrConflict; a missing
+// one jobs.ErrNotFound. A running job's worker notices at its next write,
+// which the cancelled status makes fail.
+func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) {
+	now := s.now()
+	j, err := s.apply(ctx, owner, id, change{
+		cond:   "#status IN (:queued, :running)",
+		update: "SET #status = :cancelled, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		values: map[string]types.AttributeValue{
+			":queued":    str(string(jobs.StatusQueued)),
+			":running":   str(string(jobs.StatusRunning)),
+			":cancelled": str(string(jobs.StatusCancelled)),
+			":now":       str(formatTime(now)),
+		},
+	})
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// AbandonEnqueue records that the API stored a job but could not queue it:
+// the queued job becomes failed with f, and its idempotency record is
+// deleted in the same transaction, so a retry with the same key creates a
+// new job instead of returning this dead one.
+func (s *Store) AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error {
+	if err := s.abandonEnqueue(ctx, owner, id, f); err != nil {
+		return fmt.Errorf("abandon enqueue of job %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) abandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error {
+	j, err := s.get(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	fail := change{
+		cond:   "#status = :queued",
+		update: "SET #status = :failed, #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now",
+		values: map[string]types.AttributeValue{
+			":queued": str(string(jobs.StatusQueued)),
+			":failed": str(string(jobs.StatusFailed)),
+			":code":   str(f.Code),
+			":msg":    str(f.Message),
+			":now":    str(formatTime(now)),
+		},
+	}
+	if j.IdempotencyKey == "" {
+		_, err := s.apply(ctx, owner, id, fail)
+		return err
+	}
+	upd, err := fail.updateInput(s.table, owner, id)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName:                 upd.TableName,
+				Key:                       upd.Key,
+				UpdateExpression:          upd.UpdateExpression,
+				ConditionExpression:       upd.ConditionExpression,
+				ExpressionAttributeNames:  upd.ExpressionAttributeNames,
+				ExpressionAttributeValues: upd.ExpressionAttributeValues,
+			}},
+			{Delete: &types.Delete{
+				TableName: aws.String(s.table),
+				Key:       idemKey(owner, j.IdempotencyKey),
+				// Only this job's record: after it expired the key may
+				// have been used again for another job.
+				ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #job_id = :id"),
+				ExpressionAttributeNames:  names("#pk", "#job_id"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id)},
+			}},
+		},
+	})
+	if err == nil {
+		return nil
+	}
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		return translate(err)
+	}
+	switch {
+	case reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed"):
+		// The job left queued (or went away) since we read it.
+		_, err := s.lostCondition(ctx, owner, id, nil)
+		return err
+	case reasonIs(canceled.CancellationReasons, 1, "ConditionalCheckFailed"):
+		// The key belongs to another job now; leave it and fail ours.
+		_, err := s.apply(ctx, owner, id, fail)
+		return err
+	}
+	return translate(err)
+}
+
+// names maps each #placeholder to the attribute it stands for (its name
+// without the #). DynamoDB rejects unused names, so each call lists its own.
+func names(placeholders ...string) map[string]string {
+	m := make(map[string]string, len(placeholders))
+	for _, p := range placeholders {
+		m[p] = strings.TrimPrefix(p, "#")
+	}
+	return m
+}
+
+var placeholderRE = regexp.MustCompile(`#[a-z_]+`)
+
+// namesIn is names for every placeholder used in exprs.
+func namesIn(exprs ...string) map[string]string {
+	var ps []string
+	for _, e := range exprs {
+		ps = append(ps, placeholderRE.FindAllString(e, -1)...)
+	}
+	return names(ps...)
+}
+
+func reasonIs(reasons []types.CancellationReason, i int, code string) bool {
+	return i < len(reasons) && aws.ToString(reasons[i].Code) == code
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

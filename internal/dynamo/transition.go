@@ -1,0 +1,103 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// change is one conditional transition of a job: the condition its current
+// state must meet (the item's existence is always added), the update, and
+// the values both use. Attribute names are written as #name placeholders.
+type change struct {
+	cond   string
+	update string
+	values map[string]types.AttributeValue
+}
+
+func (c change) updateInput(table, owner, id string) (*dynamodb.UpdateItemInput, error) {
+	cond := "attribute_exists(#pk) AND (" + c.cond + ")"
+	if err := checkValues(c.values, cond, c.update); err != nil {
+		return nil, err
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(table),
+		Key:                       jobKey(owner, id),
+		ConditionExpression:       aws.String(cond),
+		UpdateExpression:          aws.String(c.update),
+		ExpressionAttributeNames:  namesIn(cond, c.update),
+		ExpressionAttributeValues: c.values,
+	}, nil
+}
+
+var valueRE = regexp.MustCompile(`:[a-z_]+`)
+
+// checkValues enforces DynamoDB's rule that expressions use every value
+// given and are given every value used. kumo does not enforce it, so
+// without this check a mistake would pass the tests and fail in AWS.
+func checkValues(values map[string]types.AttributeValue, exprs ...string) error {
+	used := map[string]bool{}
+	for _, e := range exprs {
+		for _, v := range valueRE.FindAllString(e, -1) {
+			used[v] = true
+			if _, ok := values[v]; !ok {
+				return fmt.Errorf("expression uses %s, which has no value", v)
+			}
+		}
+	}
+	for v := range values {
+		if !used[v] {
+			return fmt.Errorf("value %s is unused in the expression", v)
+		}
+	}
+	return nil
+}
+
+// apply runs c on the owner's job id and returns the job after it. When the
+// condition fails it returns the job as it was and an error matching
+// jobs.ErrConflict, or jobs.ErrNotFound when there is no such job.
+func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job, error) {
+	in, err := c.updateInput(s.table, owner, id)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	in.ReturnValues = types.ReturnValueAllNew
+	// DynamoDB then returns the item that failed the condition, which
+	// saves a read to tell "missing" from "wrong state". Stand-ins that
+	// ignore it get the read.
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	out, err := s.client.UpdateItem(ctx, in)
+	if err != nil {
+		var failed *types.ConditionalCheckFailedException
+		if errors.As(err, &failed) {
+			return s.lostCondition(ctx, owner, id, failed.Item)
+		}
+		return jobs.Job{}, translate(err)
+	}
+	return decodeJob(out.Attributes)
+}
+
+// lostCondition explains a failed condition on the owner's job id: not
+// found, or a conflict with the job as it is (old, when DynamoDB returned
+// it, else read now).
+func (s *Store) lostCondition(ctx context.Context, owner, id string, old map[string]types.AttributeValue) (jobs.Job, error) {
+	var cur jobs.Job
+	var err error
+	if len(old) > 0 {
+		cur, err = decodeJob(old)
+	} else {
+		cur, err = s.get(ctx, owner, id)
+	}
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	return cur, fmt.Errorf("job is %s at attempt %d: %w", cur.Status, cur.Attempts, jobs.ErrConflict)
+}
+
+func statusValue(st jobs.Status) types.AttributeValue { return str(string(st)) }

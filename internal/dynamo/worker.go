@@ -1,0 +1,135 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// Claim takes the owner's job for a worker: a queued job, or a running one
+// whose lease has lapsed (its worker died), becomes running with attempts
+// one higher, a lease until now+lease, and started_at now. It returns the
+// claimed job; its Attempts is the fencing token for every later write.
+//
+// A job that cannot be claimed (running elsewhere, cancelled, terminal)
+// gives the job as it is and an error matching jobs.ErrConflict, so the
+// caller can tell a duplicate delivery from a finished job. A missing job
+// gives jobs.ErrNotFound.
+func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error) {
+	now := s.now()
+	j, err := s.apply(ctx, owner, id, change{
+		cond:   "#status = :queued OR (#status = :running AND #lease_until < :nowms)",
+		update: "SET #status = :running, #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now",
+		values: map[string]types.AttributeValue{
+			":queued":  statusValue(jobs.StatusQueued),
+			":running": statusValue(jobs.StatusRunning),
+			":nowms":   num(millis(now)),
+			":one":     num(1),
+			":lease":   num(millis(now.Add(lease))),
+			":now":     str(formatTime(now)),
+		},
+	})
+	if err != nil {
+		return j, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// running is the condition of every write by the worker holding attempt.
+const running = "#status = :running AND #attempts = :attempt"
+
+func runningValues(attempt int, now time.Time) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		":running": statusValue(jobs.StatusRunning),
+		":attempt": num(int64(attempt)),
+		":now":     str(formatTime(now)),
+	}
+}
+
+// SaveProgress writes the text generated so far and its token counts to the
+// job the caller claimed as attempt, and extends the lease to now+lease. If
+// the job was cancelled or claimed again by another worker it returns an
+// error matching jobs.ErrConflict: the caller should stop.
+func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error {
+	now := s.now()
+	v := runningValues(attempt, now)
+	v[":text"] = str(p.GeneratedText)
+	v[":in"] = num(int64(p.Tokens.Input))
+	v[":out"] = num(int64(p.Tokens.Output))
+	v[":lease"] = num(millis(now.Add(lease)))
+	_, err := s.apply(ctx, owner, id, change{
+		cond:   running,
+		update: "SET #generated_text = :text, #input_tokens = :in, #output_tokens = :out, #lease_until = :lease, #updated_at = :now",
+		values: v,
+	})
+	if err != nil {
+		return fmt.Errorf("save progress of job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
+
+// Finish marks the job the caller claimed as attempt succeeded, with the
+// final text, token counts and stop reason.
+func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error {
+	v := runningValues(attempt, s.now())
+	v[":succeeded"] = statusValue(jobs.StatusSucceeded)
+	v[":text"] = str(p.GeneratedText)
+	v[":in"] = num(int64(p.Tokens.Input))
+	v[":out"] = num(int64(p.Tokens.Output))
+	v[":stop"] = str(p.StopReason)
+	_, err := s.apply(ctx, owner, id, change{
+		cond: running,
+		update: "SET #status = :succeeded, #generated_text = :text, #input_tokens = :in, #output_tokens = :out, " +
+			"#stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		values: v,
+	})
+	if err != nil {
+		return fmt.Errorf("finish job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
+
+// Fail marks the job the caller claimed as attempt failed with f. Text
+// generated before the failure stays, for whoever investigates.
+func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error {
+	v := runningValues(attempt, s.now())
+	v[":failed"] = statusValue(jobs.StatusFailed)
+	v[":code"] = str(f.Code)
+	v[":msg"] = str(f.Message)
+	_, err := s.apply(ctx, owner, id, change{
+		cond:   running,
+		update: "SET #status = :failed, #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		values: v,
+	})
+	if err != nil {
+		return fmt.Errorf("fail job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
+
+// Release gives the job the caller claimed as attempt back to the queue
+// (before the Lambda deadline, or after a transient error), so the next
+// delivery can claim it at once instead of waiting for the lease to lapse.
+//
+// The partial text, token counts and started_at are cleared: the next
+// attempt generates from the start, and a client polling a queued job
+// should not see text from an abandoned attempt. Attempts is kept, so the
+// next claim's fencing token is higher than this one's.
+func (s *Store) Release(ctx context.Context, owner, id string, attempt int) error {
+	v := runningValues(attempt, s.now())
+	v[":queued"] = statusValue(jobs.StatusQueued)
+	v[":zero"] = num(0)
+	_, err := s.apply(ctx, owner, id, change{
+		cond: running,
+		update: "SET #status = :queued, #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
+			"REMOVE #lease_until, #generated_text, #stop_reason, #started_at",
+		values: v,
+	})
+	if err != nil {
+		return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
