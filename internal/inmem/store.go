@@ -1,0 +1,351 @@
+package inmem
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// Options tune a Store. Zero fields take the defaults documented on each.
+type Options struct {
+	// JobTTL sets a new job's ExpiresAt. Default jobs.DefaultJobTTL.
+	// Nothing is deleted when it passes.
+	JobTTL time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key keeps returning its
+	// job. Default jobs.IdempotencyTTL.
+	IdempotencyTTL time.Duration
+	// Now is the clock. Default time.Now; tests move time with it.
+	Now func() time.Time
+}
+
+// Store keeps jobs in maps behind one mutex. It is safe for concurrent use.
+// The zero value is not usable; call NewStore.
+type Store struct {
+	opts Options
+
+	mu   sync.Mutex
+	jobs map[string]map[string]jobs.Job // owner → id → job
+	idem map[idemKey]idemRecord
+}
+
+type idemKey struct{ owner, key string }
+
+type idemRecord struct {
+	jobID       string
+	fingerprint string
+	expiresAt   time.Time
+}
+
+// NewStore returns an empty store.
+func NewStore(opts Options) *Store {
+	if opts.JobTTL <= 0 {
+		opts.JobTTL = jobs.DefaultJobTTL
+	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = jobs.IdempotencyTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{opts: opts, jobs: map[string]map[string]jobs.Job{}, idem: map[idemKey]idemRecord{}}
+}
+
+// now is the clock in UTC without a monotonic reading, as a time that has
+// been through DynamoDB would be.
+func (s *Store) now() time.Time { return s.opts.Now().UTC() }
+
+// Create stores job as queued; see dynamo.Store.Create for the rules,
+// which are the same.
+func (s *Store) Create(_ context.Context, job jobs.Job, fingerprint string) (jobs.Job, bool, error) {
+	if job.Owner == "" || job.ID == "" {
+		return jobs.Job{}, false, fmt.Errorf("create job: owner and id are required")
+	}
+	now := s.now()
+	job = newJob(job, now, s.opts.JobTTL)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[job.Owner][job.ID]; ok {
+		return jobs.Job{}, false, fmt.Errorf("create job %s: a job with this id exists: %w", job.ID, jobs.ErrConflict)
+	}
+	if job.IdempotencyKey != "" {
+		k := idemKey{job.Owner, job.IdempotencyKey}
+		// An expired record counts as absent, as in DynamoDB, where TTL
+		// deletes it late; like there, expiry is in whole seconds.
+		if rec, ok := s.idem[k]; ok && rec.expiresAt.Unix() >= now.Unix() {
+			if rec.fingerprint != fingerprint {
+				return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, jobs.ErrIdempotencyMismatch)
+			}
+			orig, ok := s.jobs[job.Owner][rec.jobID]
+			if !ok {
+				return jobs.Job{}, false, fmt.Errorf("create job %s: idempotency key's job %s: %w", job.ID, rec.jobID, jobs.ErrNotFound)
+			}
+			return clone(orig), false, nil
+		}
+		s.idem[k] = idemRecord{jobID: job.ID, fingerprint: fingerprint, expiresAt: now.Add(s.opts.IdempotencyTTL)}
+	}
+	if s.jobs[job.Owner] == nil {
+		s.jobs[job.Owner] = map[string]jobs.Job{}
+	}
+	s.jobs[job.Owner][job.ID] = clone(job)
+	return job, true, nil
+}
+
+// newJob is job as Create stores it.
+func newJob(job jobs.Job, now time.Time, ttl time.Duration) jobs.Job {
+	job = clone(job)
+	job.Status = jobs.StatusQueued
+	job.Attempts = 0
+	job.LeaseUntil = time.Time{}
+	job.GeneratedText, job.Tokens, job.StopReason, job.Failure = "", jobs.Tokens{}, "", nil
+	job.StartedAt, job.FinishedAt = time.Time{}, time.Time{}
+	if job.CreatedAt.IsZero() {
+		job.CreatedAt = now
+	}
+	job.CreatedAt = job.CreatedAt.UTC()
+	job.UpdatedAt = job.CreatedAt
+	if job.ExpiresAt.IsZero() {
+		job.ExpiresAt = job.CreatedAt.Add(ttl)
+	}
+	job.ExpiresAt = time.Unix(job.ExpiresAt.Unix(), 0).UTC() // whole seconds, like a TTL attribute
+	return job
+}
+
+// clone copies j so that neither the caller nor the store sees the other's
+// later changes through its pointer fields.
+func clone(j jobs.Job) jobs.Job {
+	if j.Temperature != nil {
+		t := *j.Temperature
+		j.Temperature = &t
+	}
+	if j.Failure != nil {
+		f := *j.Failure
+		j.Failure = &f
+	}
+	return j
+}
+
+// Get returns the owner's job id, or an error matching jobs.ErrNotFound.
+func (s *Store) Get(_ context.Context, owner, id string) (jobs.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[owner][id]
+	if !ok {
+		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, jobs.ErrNotFound)
+	}
+	return clone(j), nil
+}
+
+// List returns one page of the owner's jobs, newest first, with the same
+// cursor rules as dynamo.Store.List.
+func (s *Store) List(_ context.Context, owner string, limit int, cursor string) (jobs.Page, error) {
+	if limit < 1 {
+		return jobs.Page{}, jobs.Invalid("limit", "limit must be at least 1.")
+	}
+	var after string
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !jobs.ValidID(string(b)) {
+			return jobs.Page{}, jobs.Invalid("cursor", "cursor is not one this API returned.")
+		}
+		after = string(b)
+	}
+
+	s.mu.Lock()
+	all := make([]jobs.Job, 0, len(s.jobs[owner]))
+	for _, j := range s.jobs[owner] {
+		if after == "" || j.ID < after {
+			all = append(all, clone(j))
+		}
+	}
+	s.mu.Unlock()
+
+	slices.SortFunc(all, func(a, b jobs.Job) int { return cmp.Compare(b.ID, a.ID) })
+	page := jobs.Page{Jobs: all[:min(limit, len(all))]}
+	if len(all) > limit {
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Jobs[limit-1].ID))
+	}
+	return page, nil
+}
+
+// transition applies change to the owner's job id if allowed says its
+// current state permits, all under the lock, and returns the job after. A
+// refused change gives the job as it is and an error matching
+// jobs.ErrConflict; a missing job jobs.ErrNotFound.
+func (s *Store) transition(owner, id string, allowed func(j jobs.Job, now time.Time) bool, change func(j *jobs.Job, now time.Time)) (jobs.Job, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[owner][id]
+	if !ok {
+		return jobs.Job{}, jobs.ErrNotFound
+	}
+	if !allowed(j, now) {
+		return clone(j), fmt.Errorf("job is %s at attempt %d: %w", j.Status, j.Attempts, jobs.ErrConflict)
+	}
+	change(&j, now)
+	j.UpdatedAt = now
+	s.jobs[owner][id] = j
+	return clone(j), nil
+}
+
+func statusIn(sts ...jobs.Status) func(jobs.Job, time.Time) bool {
+	return func(j jobs.Job, _ time.Time) bool { return slices.Contains(sts, j.Status) }
+}
+
+// leaseLapsed reports whether j is running under a lease that has passed,
+// at the millisecond precision DynamoDB's lease_until keeps.
+func leaseLapsed(j jobs.Job, now time.Time) bool {
+	return j.Status == jobs.StatusRunning && j.LeaseUntil.UnixMilli() < now.UnixMilli()
+}
+
+// heldBy is the fencing condition: running, and claimed as attempt.
+func heldBy(attempt int) func(jobs.Job, time.Time) bool {
+	return func(j jobs.Job, _ time.Time) bool { return j.Status == jobs.StatusRunning && j.Attempts == attempt }
+}
+
+func leaseUntil(now time.Time, lease time.Duration) time.Time {
+	return now.Add(lease).Truncate(time.Millisecond)
+}
+
+// Cancel moves a queued or running job to cancelled.
+func (s *Store) Cancel(_ context.Context, owner, id string) (jobs.Job, error) {
+	j, err := s.transition(owner, id, statusIn(jobs.StatusQueued, jobs.StatusRunning), func(j *jobs.Job, now time.Time) {
+		j.Status = jobs.StatusCancelled
+		j.FinishedAt = now
+		j.LeaseUntil = time.Time{}
+	})
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// AbandonEnqueue fails a queued job that could not be queued and, in the
+// same step, frees its idempotency key if the key still points at it.
+func (s *Store) AbandonEnqueue(_ context.Context, owner, id string, f jobs.Failure) error {
+	_, err := s.transition(owner, id, statusIn(jobs.StatusQueued), func(j *jobs.Job, now time.Time) {
+		j.Status = jobs.StatusFailed
+		j.Failure = &f
+		j.FinishedAt = now
+		// transition holds s.mu while it calls this.
+		k := idemKey{owner, j.IdempotencyKey}
+		if rec, ok := s.idem[k]; ok && rec.jobID == id {
+			delete(s.idem, k)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("abandon enqueue of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// Claim takes a queued job, or a running one whose lease has lapsed.
+func (s *Store) Claim(_ context.Context, owner, id string, lease time.Duration) (jobs.Job, error) {
+	claimable := func(j jobs.Job, now time.Time) bool {
+		return j.Status == jobs.StatusQueued || leaseLapsed(j, now)
+	}
+	j, err := s.transition(owner, id, claimable, func(j *jobs.Job, now time.Time) {
+		j.Status = jobs.StatusRunning
+		j.Attempts++
+		j.LeaseUntil = leaseUntil(now, lease)
+		j.StartedAt = now
+	})
+	if err != nil {
+		return j, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// SaveProgress writes partial text to the job claimed as attempt and
+// extends its lease.
+func (s *Store) SaveProgress(_ context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error {
+	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
+		j.GeneratedText, j.Tokens = p.GeneratedText, p.Tokens
+		j.LeaseUntil = leaseUntil(now, lease)
+	})
+	if err != nil {
+		return fmt.Errorf("save progress of job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
+
+// Finish marks the job claimed as attempt succeeded.
+func (s *Store) Finish(_ context.Context, owner, id string, attempt int, p jobs.Progress) error {
+	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
+		j.Status = jobs.StatusSucceeded
+		j.GeneratedText, j.Tokens, j.StopReason = p.GeneratedText, p.Tokens, p.StopReason
+		j.FinishedAt = now
+		j.LeaseUntil = time.Time{}
+	})
+	if err != nil {
+		return fmt.Errorf("finish job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
+
+// Fail marks the job claimed as attempt failed; its partial text stays.
+func (s *Store) Fail(_ context.Context, owner, id string, attempt int, f jobs.Failure) error {
+	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
+		j.Status = jobs.StatusFailed
+		j.Failure = &f
+		j.FinishedAt = now
+		j.LeaseUntil = time.Time{}
+	})
+	if err != nil {
+		return fmt.Errorf("fail job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
+
+// Release queues the job claimed as attempt again, without its partial
+// text (see dynamo.Store.Release).
+func (s *Store) Release(_ context.Context, owner, id string, attempt int) error {
+	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, _ time.Time) {
+		j.Status = jobs.StatusQueued
+		j.GeneratedText, j.Tokens, j.StopReason = "", jobs.Tokens{}, ""
+		j.LeaseUntil, j.StartedAt = time.Time{}, time.Time{}
+	})
+	if err != nil {
+		return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)
+	}
+	return nil
+}
+
+// Requeue queues a failed or queued job, or a running one whose lease has
+// lapsed, clearing the last attempt's failure, lease and result.
+func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
+	requeueable := func(j jobs.Job, now time.Time) bool {
+		return j.Status == jobs.StatusFailed || j.Status == jobs.StatusQueued || leaseLapsed(j, now)
+	}
+	j, err := s.transition(owner, id, requeueable, func(j *jobs.Job, _ time.Time) {
+		j.Status = jobs.StatusQueued
+		j.Failure = nil
+		j.GeneratedText, j.Tokens, j.StopReason = "", jobs.Tokens{}, ""
+		j.LeaseUntil, j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}, time.Time{}
+	})
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("requeue job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// MarkFailed fails any job that has not succeeded or been cancelled.
+func (s *Store) MarkFailed(_ context.Context, owner, id string, f jobs.Failure) error {
+	_, err := s.transition(owner, id, statusIn(jobs.StatusQueued, jobs.StatusRunning, jobs.StatusFailed), func(j *jobs.Job, now time.Time) {
+		j.Status = jobs.StatusFailed
+		j.Failure = &f
+		j.FinishedAt = now
+		j.LeaseUntil = time.Time{}
+	})
+	if err != nil {
+		return fmt.Errorf("mark job %s failed: %w", id, err)
+	}
+	return nil
+}
