@@ -59,6 +59,8 @@ type jwksServer struct {
 	*httptest.Server
 	fetches atomic.Int64
 	status  atomic.Int64 // non-zero: answer with this status instead
+	// gate, if set, holds every answer until it is closed.
+	gate atomic.Pointer[chan struct{}]
 
 	mu   sync.Mutex
 	keys []map[string]any
@@ -74,6 +76,9 @@ func newJWKSServer(t testing.TB, kids ...string) *jwksServer {
 			return
 		}
 		s.fetches.Add(1)
+		if gate := s.gate.Load(); gate != nil {
+			<-*gate
+		}
 		if st := s.status.Load(); st != 0 {
 			w.WriteHeader(int(st))
 			return
@@ -108,6 +113,31 @@ func (s *jwksServer) setRawKeys(keys ...map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys = keys
+}
+
+// hold makes the server hold its answers until release is called (at the
+// latest when the test ends, so the server can close).
+func (s *jwksServer) hold(t testing.TB) (release func()) {
+	gate := make(chan struct{})
+	s.gate.Store(&gate)
+	release = sync.OnceFunc(func() {
+		s.gate.Store(nil)
+		close(gate)
+	})
+	t.Cleanup(release)
+	return release
+}
+
+// waitForFetches waits until the server has received n requests.
+func (s *jwksServer) waitForFetches(t testing.TB, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.fetches.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the key set was fetched %d times, want %d", s.fetches.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (s *jwksServer) issuer() string { return EndpointIssuer(s.URL, testPool) }

@@ -89,7 +89,7 @@ func (ks *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error
 			}
 			// The set is old: look again so withdrawn keys stop working,
 			// but keep using what we have if Cognito can't be reached.
-			fresh, err := ks.refresh(ctx, snap, true)
+			fresh, err := ks.refresh(ctx, snap, refreshStale)
 			if err != nil || fresh == nil {
 				return k, nil
 			}
@@ -100,7 +100,7 @@ func (ks *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error
 		}
 	}
 	// Unknown key id: the pool may have rotated its keys since we fetched.
-	fresh, err := ks.refresh(ctx, snap, true)
+	fresh, err := ks.refresh(ctx, snap, refreshUnknownKey)
 	if err != nil {
 		return nil, err
 	}
@@ -112,19 +112,41 @@ func (ks *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error
 	return nil, withCause(ErrTokenInvalid, errUnknownKey)
 }
 
+// Why a refresh is wanted, which decides how it waits and fetches.
+type refreshReason int
+
+const (
+	// refreshFirst: NewVerifier's fetch, cancelled with its ctx.
+	refreshFirst refreshReason = iota
+	// refreshUnknownKey: a token names a key we don't have; the caller
+	// needs the answer, so it waits for a fetch in flight. The fetch is
+	// not cancelled with ctx (only bounded by the fetch timeout): other
+	// requests may be waiting for it, and one client hanging up should not
+	// spend the refresh budget for everyone.
+	refreshUnknownKey
+	// refreshStale: the key is known but the set is old. If a fetch is in
+	// flight already the caller doesn't wait for it and keeps its key, so
+	// a slow Cognito doesn't slow every request down.
+	refreshStale
+)
+
 // refresh fetches the key set again unless another caller did so after
 // seen was loaded, or the last attempt was less than minRefresh ago. It
 // returns the current set, and the error of the last attempt when that
 // failed (so a caller can tell "no such key" from "couldn't look").
-//
-// With detach, the fetch is not cancelled with ctx (only bounded by the
-// fetch timeout): other requests may be waiting for its result, and one
-// client hanging up should not spend the refresh budget for everyone.
-func (ks *keySource) refresh(ctx context.Context, seen *keySnapshot, detach bool) (*keySnapshot, error) {
-	select {
-	case ks.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ks.keys.Load(), withCause(ErrCognitoUnavailable, fmt.Errorf("wait for the key set: %w", ctx.Err()))
+func (ks *keySource) refresh(ctx context.Context, seen *keySnapshot, why refreshReason) (*keySnapshot, error) {
+	if why == refreshStale {
+		select {
+		case ks.sem <- struct{}{}:
+		default:
+			return seen, nil
+		}
+	} else {
+		select {
+		case ks.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ks.keys.Load(), withCause(ErrCognitoUnavailable, fmt.Errorf("wait for the key set: %w", ctx.Err()))
+		}
 	}
 	defer func() { <-ks.sem }()
 
@@ -137,7 +159,7 @@ func (ks *keySource) refresh(ctx context.Context, seen *keySnapshot, detach bool
 	}
 	ks.lastAttempt = now
 	fctx := ctx
-	if detach {
+	if why != refreshFirst {
 		fctx = context.WithoutCancel(ctx)
 	}
 	snap, err := ks.fetch(fctx)

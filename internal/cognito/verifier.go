@@ -177,7 +177,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 			jwt.WithRequiredClaim(jwt.SubjectKey),
 		},
 	}
-	if _, err := v.keys.refresh(ctx, nil, false); err != nil {
+	if _, err := v.keys.refresh(ctx, nil, refreshFirst); err != nil {
 		return nil, fmt.Errorf("cognito: first fetch of the key set: %w", err)
 	}
 	return v, nil
@@ -234,6 +234,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	}
 	// Signature, issuer and lifetime are good; now the Cognito claims.
 	return v.principal(tok)
+}
+
+// Authenticate verifies token and returns its owner, the sub. It lets a
+// *Verifier serve where only the caller's id matters (httpapi's
+// Authenticator).
+func (v *Verifier) Authenticate(ctx context.Context, token string) (string, error) {
+	p, err := v.Verify(ctx, token)
+	return p.Sub, err
 }
 
 // principal checks the claims Cognito adds to its access tokens and builds

@@ -49,6 +49,14 @@ func TestVerifyAcceptsAValidAccessToken(t *testing.T) {
 	if n := s.fetches.Load(); n != 1 {
 		t.Errorf("key set fetched %d times, want 1 (at NewVerifier)", n)
 	}
+
+	owner, err := v.Authenticate(t.Context(), rs256("key-a", claims))
+	if err != nil || owner != want.Sub {
+		t.Errorf("Authenticate = %q, %v; want %q", owner, err, want.Sub)
+	}
+	if owner, err := v.Authenticate(t.Context(), "x.y.z"); owner != "" || !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("Authenticate(bad) = %q, %v; want \"\", %v", owner, err, ErrTokenInvalid)
+	}
 }
 
 // TestVerifyRejects is the attacker's table: every token here must be
@@ -338,6 +346,62 @@ func TestVerifyRefreshesAnOldKeySet(t *testing.T) {
 				t.Errorf("fetches = %d, want 2", n)
 			}
 		})
+	}
+}
+
+func TestVerifyDoesNotWaitForASlowRefreshOfAnOldKeySet(t *testing.T) {
+	t.Parallel()
+	s := newJWKSServer(t, "key-a")
+	clock := newFakeClock()
+	v := newTestVerifier(t, s, clock)
+	clock.Advance(DefaultMaxKeySetAge)
+	token := rs256("key-a", accessClaims(s, clock))
+
+	release := s.hold(t)
+	first := make(chan error, 1)
+	go func() { _, err := v.Verify(context.Background(), token); first <- err }()
+	s.waitForFetches(t, 2) // the first request is now refreshing, and stuck
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := v.Verify(ctx, token); err != nil {
+		t.Errorf("Verify during the slow refresh: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Verify took %v: it waited for the refresh", d)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Errorf("Verify that refreshed: %v", err)
+	}
+}
+
+func TestVerifyUnknownKidsShareOneFetch(t *testing.T) {
+	t.Parallel()
+	s := newJWKSServer(t, "key-a")
+	clock := newFakeClock()
+	v := newTestVerifier(t, s, clock)
+	clock.Advance(DefaultMinRefreshInterval)
+	token := rs256("key-b", accessClaims(s, clock))
+
+	release := s.hold(t)
+	s.setKeys("key-a", "key-b")
+	errs := make(chan error, 10)
+	go func() { _, err := v.Verify(context.Background(), token); errs <- err }()
+	s.waitForFetches(t, 2)
+	for range 9 { // these wait for the fetch in flight and use its result
+		go func() { _, err := v.Verify(context.Background(), token); errs <- err }()
+	}
+	time.Sleep(50 * time.Millisecond) // let them queue up behind it
+	release()
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	}
+	if n := s.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2", n)
 	}
 }
 
