@@ -260,8 +260,8 @@ func CognitoClient(endpoint string) *cip.Client {
 }
 
 // CognitoPool is a user pool with one app client, as promptq's stack
-// creates it: sign-in with an email address, no client secret,
-// USER_PASSWORD_AUTH and refresh tokens allowed.
+// creates it: sign-in with an email address that is verified by a code,
+// no client secret, USER_PASSWORD_AUTH and refresh tokens allowed.
 type CognitoPool struct {
 	ID       string
 	ClientID string
@@ -282,6 +282,9 @@ func (s *CognitoServer) Pool(ctx context.Context, name string) (CognitoPool, err
 		out, err := s.Client.CreateUserPool(ctx, &cip.CreateUserPoolInput{
 			PoolName:           aws.String(name),
 			UsernameAttributes: []types.UsernameAttributeType{types.UsernameAttributeTypeEmail},
+			// Sign-ups get a confirmation code by "email": cognito-local
+			// prints it to its output (CognitoOptions.Stdout).
+			AutoVerifiedAttributes: []types.VerifiedAttributeType{types.VerifiedAttributeTypeEmail},
 		})
 		if err != nil {
 			return CognitoPool{}, fmt.Errorf("create user pool %s: %w", name, err)
