@@ -105,7 +105,6 @@ func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes
 // Verifier verifies Cognito access tokens of one user pool locally. It is
 // safe for concurrent use.
 type Verifier struct {
-	issuer    string
 	clientIDs map[string]bool
 	keys      *keySource
 	// parseOpts are the jwt.Parse options every token gets; Verify adds
@@ -161,7 +160,6 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	}
 
 	v := &Verifier{
-		issuer:    cfg.Issuer,
 		clientIDs: clientIDs,
 		keys: newKeySource(cfg.JWKSURL, cfg.HTTPClient, cfg.Now,
 			cfg.MinRefreshInterval, cfg.MaxKeySetAge, cfg.FetchTimeout, cfg.Logger),
