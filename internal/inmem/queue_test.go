@@ -10,17 +10,21 @@ import (
 
 	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
-// queue is what the API and worker use of a queue; inmem.Queue must stand
-// in for sqsqueue.Queue wherever they do.
+// queue is what the API and worker use of a queue: inmem.Queue must stand
+// in for sqsqueue.Queue wherever they do, so both must have it.
 type queue interface {
 	Send(ctx context.Context, m jobs.Message) error
 	SendBatch(ctx context.Context, ms []jobs.Message) []error
 	ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
 }
 
-var _ queue = (*inmem.Queue)(nil)
+var (
+	_ queue = (*inmem.Queue)(nil)
+	_ queue = (*sqsqueue.Queue)(nil)
+)
 
 func messages(n int) []jobs.Message {
 	ms := make([]jobs.Message, n)
