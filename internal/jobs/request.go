@@ -119,7 +119,7 @@ const MaxIdempotencyKeyLen = 255
 // ValidateIdempotencyKey checks a key's length (1..255) and that it is
 // printable ASCII, so it is safe inside a DynamoDB key and in logs.
 func ValidateIdempotencyKey(key string) error {
-	if len(key) < 1 || len(key) > MaxIdempotencyKeyLen {
+	if strings.TrimSpace(key) == "" || len(key) > MaxIdempotencyKeyLen {
 		return Invalid("Idempotency-Key", "Idempotency-Key must be 1 to %d characters.", MaxIdempotencyKeyLen)
 	}
 	for i := 0; i < len(key); i++ {

@@ -113,6 +113,7 @@ func TestValidateIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	for key, ok := range map[string]bool{
 		"a":                      true,
+		"   ":                    false,
 		strings.Repeat("k", 255): true,
 		strings.Repeat("k", 256): false,
 		"":                       false,

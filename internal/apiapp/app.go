@@ -1,0 +1,60 @@
+package apiapp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/promptq/promptq/internal/cognito"
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/httpapi"
+	"github.com/promptq/promptq/internal/sqsqueue"
+)
+
+// Clients are the AWS clients the API uses. The caller builds them, so
+// lambdas/api uses the default AWS configuration and the dev runner points
+// them at local stand-ins.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	SQS      *sqs.Client
+	Cognito  *cognitoidentityprovider.Client
+	HTTP     *http.Client // fetches the JWKS; nil means http.DefaultClient
+}
+
+// New builds the API handler. It fetches the user pool's signing keys once,
+// so a wrong pool or region fails here, at start, not on every request.
+func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*httpapi.Handler, error) {
+	verifier, err := cognito.NewVerifier(ctx, cognito.VerifierConfig{
+		Issuer:     cfg.Issuer,
+		JWKSURL:    cfg.JWKSURL,
+		ClientIDs:  cfg.ClientIDs,
+		HTTPClient: c.HTTP,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("token verifier: %w", err)
+	}
+	deps := httpapi.Deps{
+		Store: dynamo.New(c.DynamoDB, cfg.Table, dynamo.Options{JobTTL: cfg.JobTTL}),
+		Queue: sqsqueue.New(c.SQS, cfg.QueueURL),
+		Auth:  verifier,
+	}
+	if cfg.RevocationCheck {
+		rc, err := cognito.NewRevocationChecker(c.Cognito, cognito.RevocationConfig{Enabled: true, CacheTTL: cfg.RevocationTTL})
+		if err != nil {
+			return nil, fmt.Errorf("revocation checker: %w", err)
+		}
+		deps.Revoke = rc
+	}
+	return httpapi.New(httpapi.Config{
+		Limits:         cfg.Limits,
+		AllowedOrigins: cfg.WebOrigins,
+		JobTTL:         cfg.JobTTL,
+		Logger:         logger,
+	}, deps)
+}

@@ -1,0 +1,519 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/promptq/promptq/internal/httpapi"
+	"github.com/promptq/promptq/internal/inmem"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+const webOrigin = "https://app.example.com"
+
+// testAuth accepts "token-<user>" and answers with <user> as the sub.
+var testAuth = httpapi.AuthenticatorFunc(func(_ context.Context, token string) (string, error) {
+	if user, ok := strings.CutPrefix(token, "token-"); ok {
+		return user, nil
+	}
+	return "", &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The access token is not valid."}
+})
+
+type fixture struct {
+	handler *httpapi.Handler
+	store   *inmem.Store
+	queue   *inmem.Queue
+	logs    *strings.Builder
+}
+
+type option func(*httpapi.Config, *httpapi.Deps)
+
+func setup(t *testing.T, opts ...option) *fixture {
+	t.Helper()
+	f := &fixture{store: inmem.NewStore(inmem.Options{}), queue: &inmem.Queue{}, logs: &strings.Builder{}}
+	cfg := httpapi.Config{
+		Limits:         jobs.DefaultLimits(),
+		AllowedOrigins: []string{webOrigin},
+		Logger:         slog.New(slog.NewJSONHandler(&lockedWriter{b: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	deps := httpapi.Deps{Store: f.store, Queue: f.queue, Auth: testAuth}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	h, err := httpapi.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handler = h
+	return f
+}
+
+type lockedWriter struct{ b *strings.Builder }
+
+func (w *lockedWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
+
+type response struct {
+	*http.Response
+	body []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response body %q is not JSON: %v", r.body, err)
+	}
+}
+
+type apiError struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		Field     string `json:"field"`
+		RequestID string `json:"request_id"`
+	} `json:"error"`
+}
+
+func (f *fixture) do(t *testing.T, method, path, user, body string, headers ...string) response {
+	t.Helper()
+	r := httptest.NewRequestWithContext(t.Context(), method, path, strings.NewReader(body))
+	if user != "" {
+		r.Header.Set("Authorization", "Bearer token-"+user)
+	}
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			r.Header.Del(headers[i])
+		} else {
+			r.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	w := httptest.NewRecorder()
+	f.handler.ServeHTTP(w, r)
+	res := w.Result()
+	b, _ := io.ReadAll(res.Body)
+	return response{res, b}
+}
+
+func (f *fixture) jobsOf(t *testing.T, owner string) []jobs.Job {
+	t.Helper()
+	p, err := f.store.List(t.Context(), owner, 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Jobs
+}
+
+func (f *fixture) submit(t *testing.T, user, body string, headers ...string) string {
+	t.Helper()
+	res := f.do(t, "POST", "/generate", user, body, headers...)
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: status %d body %s", res.StatusCode, res.body)
+	}
+	var v struct{ JobID string `json:"job_id"` }
+	res.json(t, &v)
+	return v.JobID
+}
+
+func TestBadRequestsChangeNothing(t *testing.T) {
+	t.Parallel()
+	big := `{"prompt":"` + strings.Repeat("x", 300<<10) + `"}`
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		user    string
+		body    string
+		headers []string
+		status  int
+		code    string
+		field   string
+	}{
+		{"no token", "POST", "/generate", "", `{"prompt":"hi"}`, nil, 401, "unauthorized", ""},
+		{"bad token", "POST", "/generate", "", `{"prompt":"hi"}`, []string{"Authorization", "Bearer forged"}, 401, "unauthorized", ""},
+		{"not bearer", "POST", "/generate", "", `{"prompt":"hi"}`, []string{"Authorization", "Basic dTpw"}, 401, "unauthorized", ""},
+		{"not JSON", "POST", "/generate", "alice", `prompt=hi`, nil, 400, "invalid_request", "body"},
+		{"empty body", "POST", "/generate", "alice", ``, nil, 400, "invalid_request", "body"},
+		{"form content type", "POST", "/generate", "alice", `{"prompt":"hi"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 400, "invalid_request", "Content-Type"},
+		{"missing prompt", "POST", "/generate", "alice", `{"system":"s"}`, nil, 400, "invalid_request", "prompt"},
+		{"blank prompt", "POST", "/generate", "alice", `{"prompt":"   "}`, nil, 400, "invalid_request", "prompt"},
+		{"prompt too long", "POST", "/generate", "alice", `{"prompt":"` + strings.Repeat("x", 100_001) + `"}`, nil, 400, "invalid_request", "prompt"},
+		{"system too long", "POST", "/generate", "alice", `{"prompt":"p","system":"` + strings.Repeat("s", 10_001) + `"}`, nil, 400, "invalid_request", "system"},
+		{"max_tokens 0", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":0}`, nil, 400, "invalid_request", "max_tokens"},
+		{"max_tokens 8193", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":8193}`, nil, 400, "invalid_request", "max_tokens"},
+		{"max_tokens string", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":"5"}`, nil, 400, "invalid_request", "max_tokens"},
+		{"temperature 2", "POST", "/generate", "alice", `{"prompt":"p","temperature":2}`, nil, 400, "invalid_request", "temperature"},
+		{"model not allowed", "POST", "/generate", "alice", `{"prompt":"p","model":"x"}`, nil, 400, "invalid_request", "model"},
+		{"unknown field", "POST", "/generate", "alice", `{"prompt":"p","n":2}`, nil, 400, "invalid_request", "n"},
+		{"body over 256 KiB", "POST", "/generate", "alice", big, nil, 413, "payload_too_large", "body"},
+		{"empty idempotency key", "POST", "/generate", "alice", `{"prompt":"p"}`, []string{"Idempotency-Key", " "}, 400, "invalid_request", "Idempotency-Key"},
+		{"idempotency key too long", "POST", "/generate", "alice", `{"prompt":"p"}`, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "invalid_request", "Idempotency-Key"},
+		{"GET /generate", "GET", "/generate", "alice", ``, nil, 405, "method_not_allowed", ""},
+		{"unknown path", "GET", "/nope", "alice", ``, nil, 404, "not_found", ""},
+		{"malformed job id", "GET", "/jobs/not-an-id", "alice", ``, nil, 404, "not_found", ""},
+		{"missing job", "GET", "/jobs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "alice", ``, nil, 404, "not_found", ""},
+		{"cancel missing job", "POST", "/jobs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/cancel", "alice", ``, nil, 404, "not_found", ""},
+		{"limit 0", "GET", "/jobs?limit=0", "alice", ``, nil, 400, "invalid_request", "limit"},
+		{"limit 101", "GET", "/jobs?limit=101", "alice", ``, nil, 400, "invalid_request", "limit"},
+		{"limit word", "GET", "/jobs?limit=ten", "alice", ``, nil, 400, "invalid_request", "limit"},
+		{"forged cursor", "GET", "/jobs?cursor=%21%21", "alice", ``, nil, 400, "invalid_request", "cursor"},
+		{"batch not JSON", "POST", "/generate/batch", "alice", `{`, nil, 400, "invalid_request", "body"},
+		{"batch empty", "POST", "/generate/batch", "alice", `{"requests":[]}`, nil, 400, "invalid_request", "requests"},
+		{"batch too many", "POST", "/generate/batch", "alice", `{"requests":[` + strings.Repeat(`{"prompt":"p"},`, 100) + `{"prompt":"p"}]}`, nil, 400, "invalid_request", "requests"},
+		{"batch unknown field", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}],"x":1}`, nil, 400, "invalid_request", "x"},
+		{"batch with header key", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}]}`, []string{"Idempotency-Key", "k"}, 400, "invalid_request", "Idempotency-Key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			res := f.do(t, tt.method, tt.path, tt.user, tt.body, tt.headers...)
+			if res.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d; body %s", res.StatusCode, tt.status, res.body)
+			}
+			var e apiError
+			res.json(t, &e)
+			if e.Error.Code != tt.code || e.Error.Field != tt.field || e.Error.Message == "" {
+				t.Errorf("error = %+v, want code %q field %q and a message", e.Error, tt.code, tt.field)
+			}
+			if tt.field != "" && tt.field != "body" && !strings.Contains(e.Error.Message, tt.field) {
+				t.Errorf("message %q does not name the field %q", e.Error.Message, tt.field)
+			}
+			if tt.status == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without WWW-Authenticate: Bearer")
+			}
+			if n := len(f.jobsOf(t, "alice")); n != 0 {
+				t.Errorf("%d jobs stored after a %d", n, tt.status)
+			}
+			if n := len(f.queue.Sent()); n != 0 {
+				t.Errorf("%d messages queued after a %d", n, tt.status)
+			}
+		})
+	}
+}
+
+func TestSubmitPollListCancel(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	res := f.do(t, "POST", "/generate", "alice", `{"prompt":"Write a haiku about queues","max_tokens":64,"temperature":0.2}`)
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d: %s", res.StatusCode, res.body)
+	}
+	var acc struct {
+		JobID     string `json:"job_id"`
+		Status    string `json:"status"`
+		CreatedAt string `json:"created_at"`
+	}
+	res.json(t, &acc)
+	if acc.Status != "queued" || !jobs.ValidID(acc.JobID) || acc.CreatedAt == "" {
+		t.Errorf("accepted = %+v", acc)
+	}
+	if loc := res.Header.Get("Location"); loc != "/jobs/"+acc.JobID {
+		t.Errorf("Location = %q", loc)
+	}
+	sent := f.queue.Sent()
+	if len(sent) != 1 || sent[0] != (jobs.Message{JobID: acc.JobID, Owner: "alice"}) {
+		t.Errorf("queued %+v, want one message for the job", sent)
+	}
+
+	res = f.do(t, "GET", "/jobs/"+acc.JobID, "alice", "")
+	if res.StatusCode != 200 || res.Header.Get("Retry-After") != "2" {
+		t.Fatalf("poll: status %d Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	var job map[string]any
+	res.json(t, &job)
+	for _, k := range []string{"job_id", "status", "prompt", "model", "generated_text", "tokens", "created_at", "updated_at"} {
+		if _, ok := job[k]; !ok {
+			t.Errorf("job lacks %q: %s", k, res.body)
+		}
+	}
+	if job["prompt"] != "Write a haiku about queues" || job["model"] != jobs.DefaultModel {
+		t.Errorf("job = %s", res.body)
+	}
+
+	// Another user cannot tell the job exists.
+	if res := f.do(t, "GET", "/jobs/"+acc.JobID, "mallory", ""); res.StatusCode != 404 {
+		t.Errorf("other user's GET = %d, want 404", res.StatusCode)
+	}
+	if res := f.do(t, "POST", "/jobs/"+acc.JobID+"/cancel", "mallory", ""); res.StatusCode != 404 {
+		t.Errorf("other user's cancel = %d, want 404", res.StatusCode)
+	}
+	var list struct{ Jobs []map[string]any }
+	f.do(t, "GET", "/jobs", "mallory", "").json(t, &list)
+	if len(list.Jobs) != 0 {
+		t.Errorf("other user's list has %d jobs", len(list.Jobs))
+	}
+
+	res = f.do(t, "POST", "/jobs/"+acc.JobID+"/cancel", "alice", "")
+	if res.StatusCode != 200 {
+		t.Fatalf("cancel: %d %s", res.StatusCode, res.body)
+	}
+	res = f.do(t, "GET", "/jobs/"+acc.JobID, "alice", "")
+	res.json(t, &job)
+	if job["status"] != "cancelled" || res.Header.Get("Retry-After") != "" {
+		t.Errorf("after cancel: status %v, Retry-After %q", job["status"], res.Header.Get("Retry-After"))
+	}
+	res = f.do(t, "POST", "/jobs/"+acc.JobID+"/cancel", "alice", "")
+	var e apiError
+	res.json(t, &e)
+	if res.StatusCode != 409 || e.Error.Code != "conflict" {
+		t.Errorf("second cancel = %d %s, want 409 conflict", res.StatusCode, res.body)
+	}
+}
+
+func TestListIsNewestFirstWithCursor(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, f.submit(t, "alice", `{"prompt":"p`+string(rune('a'+i))+`"}`))
+	}
+	var seen []string
+	cursor := ""
+	for range 3 {
+		res := f.do(t, "GET", "/jobs?limit=2&cursor="+cursor, "alice", "")
+		var page struct {
+			Jobs []struct {
+				JobID string `json:"job_id"`
+			} `json:"jobs"`
+			NextCursor string `json:"next_cursor"`
+		}
+		res.json(t, &page)
+		for _, j := range page.Jobs {
+			seen = append(seen, j.JobID)
+		}
+		cursor = page.NextCursor
+		if cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 5 {
+		t.Fatalf("saw %d jobs over the pages, want 5", len(seen))
+	}
+	for i := range seen {
+		if seen[i] != ids[len(ids)-1-i] {
+			t.Errorf("page order %v, want newest first %v", seen, ids)
+			break
+		}
+	}
+}
+
+func TestListPreviewsLongText(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	long := strings.Repeat("long prompt ", 100)
+	id := f.submit(t, "alice", `{"prompt":"`+long+`"}`)
+	var page struct {
+		Jobs []struct {
+			Prompt    string `json:"prompt"`
+			Truncated bool   `json:"truncated"`
+		} `json:"jobs"`
+	}
+	f.do(t, "GET", "/jobs", "alice", "").json(t, &page)
+	if len(page.Jobs) != 1 || !page.Jobs[0].Truncated || len(page.Jobs[0].Prompt) >= len(long) {
+		t.Errorf("listing = %+v, want a truncated preview", page.Jobs)
+	}
+	var job struct{ Prompt string }
+	f.do(t, "GET", "/jobs/"+id, "alice", "").json(t, &job)
+	if job.Prompt != long {
+		t.Error("GET /jobs/{id} does not have the whole prompt")
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	first := f.submit(t, "alice", `{"prompt":"once"}`, "Idempotency-Key", "k-1")
+	res := f.do(t, "POST", "/generate", "alice", `{"prompt":"once"}`, "Idempotency-Key", "k-1")
+	var again struct{ JobID string `json:"job_id"` }
+	res.json(t, &again)
+	if res.StatusCode != 202 || again.JobID != first || res.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry = %d %s, want 202 with the original job", res.StatusCode, res.body)
+	}
+	if n := len(f.queue.Sent()); n != 1 {
+		t.Errorf("%d messages queued, want 1", n)
+	}
+
+	res = f.do(t, "POST", "/generate", "alice", `{"prompt":"twice"}`, "Idempotency-Key", "k-1")
+	var e apiError
+	res.json(t, &e)
+	if res.StatusCode != 409 || e.Error.Code != "conflict" || e.Error.Field != "Idempotency-Key" {
+		t.Errorf("reused key = %d %s, want 409 naming Idempotency-Key", res.StatusCode, res.body)
+	}
+	if n := len(f.jobsOf(t, "alice")); n != 1 {
+		t.Errorf("%d jobs, want 1", n)
+	}
+
+	// Keys are per user: bob's k-1 is his own.
+	if bobs := f.submit(t, "bob", `{"prompt":"once"}`, "Idempotency-Key", "k-1"); bobs == first {
+		t.Error("bob got alice's job for the same key")
+	}
+}
+
+func TestQueueFailureLeavesNoQueuedOrphan(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.queue.SetErrFunc(func(jobs.Message) error { return errors.New("sqs: connection reset; queue https://sqs.secret/123") })
+	res := f.do(t, "POST", "/generate", "alice", `{"prompt":"p"}`, "Idempotency-Key", "k")
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q, want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if strings.Contains(string(res.body), "sqs") {
+		t.Errorf("response leaks the cause: %s", res.body)
+	}
+	js := f.jobsOf(t, "alice")
+	if len(js) != 1 || js[0].Status != jobs.StatusFailed || js[0].Failure == nil || js[0].Failure.Code != jobs.FailureEnqueue {
+		t.Fatalf("jobs = %+v, want one failed with enqueue_failed", js)
+	}
+
+	// The key is free again: a retry makes a new job that runs.
+	f.queue.SetErrFunc(nil)
+	id := f.submit(t, "alice", `{"prompt":"p"}`, "Idempotency-Key", "k")
+	if id == js[0].ID {
+		t.Error("the retry got the abandoned job back")
+	}
+}
+
+type failingStore struct{ *inmem.Store }
+
+func (failingStore) Get(context.Context, string, string) (jobs.Job, error) {
+	return jobs.Job{}, errors.New("dynamodb: AccessDeniedException: arn:aws:dynamodb:us-east-1:123456789012:table/jobs")
+}
+
+func TestInternalErrorsDoNotLeak(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Store = failingStore{inmem.NewStore(inmem.Options{})} })
+	res := f.do(t, "GET", "/jobs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "alice", "")
+	var e apiError
+	res.json(t, &e)
+	if res.StatusCode != 500 || e.Error.Code != "internal" || e.Error.RequestID == "" {
+		t.Errorf("got %d %s, want 500 internal with a request id", res.StatusCode, res.body)
+	}
+	if strings.Contains(string(res.body), "arn:") || strings.Contains(string(res.body), "dynamodb") {
+		t.Errorf("500 leaks internals: %s", res.body)
+	}
+	if !strings.Contains(f.logs.String(), "AccessDeniedException") {
+		t.Error("the cause was not logged")
+	}
+}
+
+func TestLogsCarryNoPromptOrToken(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.submit(t, "alice", `{"prompt":"my secret business plan"}`)
+	f.do(t, "GET", "/jobs/"+id, "alice", "")
+	logs := f.logs.String()
+	if strings.Contains(logs, "secret business") || strings.Contains(logs, "token-alice") {
+		t.Errorf("logs carry a prompt or token: %s", logs)
+	}
+	if !strings.Contains(logs, id) || !strings.Contains(logs, `"user":"alice"`) {
+		t.Errorf("logs lack job id or user: %s", logs)
+	}
+}
+
+type countingRevoker struct {
+	calls int
+	err   error
+}
+
+func (c *countingRevoker) Check(context.Context, string) error { c.calls++; return c.err }
+
+func TestRevocationIsCheckedOnlyWhereMoneyIsSpent(t *testing.T) {
+	t.Parallel()
+	rev := &countingRevoker{}
+	f := setup(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Revoke = rev })
+	id := f.submit(t, "alice", `{"prompt":"p"}`)
+	f.do(t, "GET", "/jobs/"+id, "alice", "")
+	f.do(t, "GET", "/jobs", "alice", "")
+	if rev.calls != 1 {
+		t.Errorf("revocation checked %d times, want once (POST /generate only)", rev.calls)
+	}
+	rev.err = &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The access token has been revoked."}
+	res := f.do(t, "POST", "/generate", "alice", `{"prompt":"p"}`)
+	if res.StatusCode != 401 {
+		t.Errorf("revoked token: %d, want 401", res.StatusCode)
+	}
+	if n := len(f.queue.Sent()); n != 1 {
+		t.Errorf("%d messages queued, want only the first", n)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	res := f.do(t, "OPTIONS", "/generate", "", "", "Origin", webOrigin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type")
+	if res.StatusCode != 204 || res.Header.Get("Access-Control-Allow-Origin") != webOrigin ||
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", res.StatusCode, res.Header)
+	}
+	res = f.do(t, "OPTIONS", "/generate", "", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST")
+	if res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from another origin allowed: %v", res.Header)
+	}
+	res = f.do(t, "GET", "/jobs", "alice", "", "Origin", webOrigin)
+	if res.Header.Get("Access-Control-Allow-Origin") != webOrigin || !strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), "Retry-After") {
+		t.Errorf("simple request: %v", res.Header)
+	}
+	if _, err := httpapi.New(httpapi.Config{Limits: jobs.DefaultLimits(), AllowedOrigins: []string{"*"}},
+		httpapi.Deps{Store: f.store, Queue: f.queue, Auth: testAuth}); err == nil {
+		t.Error(`AllowedOrigins "*" accepted`)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	body := `{"requests":[
+		{"prompt":"one","idempotency_key":"line-1"},
+		{"prompt":""},
+		{"prompt":"three","max_tokens":99999},
+		{"prompt":"four","idempotency_key":"line-4"}
+	]}`
+	res := f.do(t, "POST", "/generate/batch", "alice", body)
+	if res.StatusCode != 202 {
+		t.Fatalf("status %d %s", res.StatusCode, res.body)
+	}
+	var out struct {
+		Results []struct {
+			JobID  string `json:"job_id"`
+			Status string `json:"status"`
+			Error  *struct{ Code, Field string }
+		} `json:"results"`
+	}
+	res.json(t, &out)
+	if len(out.Results) != 4 {
+		t.Fatalf("%d results, want 4", len(out.Results))
+	}
+	if out.Results[0].JobID == "" || out.Results[3].JobID == "" || out.Results[0].Status != "queued" {
+		t.Errorf("valid entries not queued: %s", res.body)
+	}
+	if out.Results[1].Error == nil || out.Results[1].Error.Field != "prompt" || out.Results[2].Error == nil || out.Results[2].Error.Field != "max_tokens" {
+		t.Errorf("invalid entries not reported in place: %s", res.body)
+	}
+	if n := len(f.queue.Sent()); n != 2 {
+		t.Errorf("%d queued, want 2", n)
+	}
+	// Re-sending the batch creates nothing new for the keyed entries.
+	res = f.do(t, "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"one","idempotency_key":"line-1"}]}`)
+	var again struct {
+		Results []struct {
+			JobID    string `json:"job_id"`
+			Replayed bool   `json:"idempotent_replayed"`
+		} `json:"results"`
+	}
+	res.json(t, &again)
+	if again.Results[0].JobID != out.Results[0].JobID || !again.Results[0].Replayed {
+		t.Errorf("re-sent entry = %s, want the original job", res.body)
+	}
+	if n := len(f.queue.Sent()); n != 2 {
+		t.Errorf("%d queued after re-send, want still 2", n)
+	}
+}
