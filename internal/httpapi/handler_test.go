@@ -118,7 +118,9 @@ func (f *fixture) submit(t *testing.T, user, body string, headers ...string) str
 	if res.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: status %d body %s", res.StatusCode, res.body)
 	}
-	var v struct{ JobID string `json:"job_id"` }
+	var v struct {
+		JobID string `json:"job_id"`
+	}
 	res.json(t, &v)
 	return v.JobID
 }
@@ -333,7 +335,9 @@ func TestIdempotencyKey(t *testing.T) {
 	f := setup(t)
 	first := f.submit(t, "alice", `{"prompt":"once"}`, "Idempotency-Key", "k-1")
 	res := f.do(t, "POST", "/generate", "alice", `{"prompt":"once"}`, "Idempotency-Key", "k-1")
-	var again struct{ JobID string `json:"job_id"` }
+	var again struct {
+		JobID string `json:"job_id"`
+	}
 	res.json(t, &again)
 	if res.StatusCode != 202 || again.JobID != first || res.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("retry = %d %s, want 202 with the original job", res.StatusCode, res.body)
