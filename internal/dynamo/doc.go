@@ -24,6 +24,13 @@
 // worker whose job was claimed again after its lease lapsed can no longer
 // write.
 //
+// The SDK retries a request whose answer was lost (a 5xx, a dropped
+// connection), so a conditional write can fail its condition only because
+// its own first attempt already changed the item. Each write therefore also
+// stores a random write_token; a write that finds its own token treats
+// itself as done. Transactions get the same safety from the SDK's
+// ClientRequestToken.
+//
 // Throttling, 5xx answers and network failures that outlast the SDK's
 // retries become a [jobs.Error] of [jobs.KindUnavailable]; everything else
 // is wrapped with what the store was doing.

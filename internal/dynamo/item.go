@@ -1,6 +1,8 @@
 package dynamo
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -68,6 +70,11 @@ type item struct {
 	StartedAt      string `dynamodbav:"started_at,omitempty"`
 	FinishedAt     string `dynamodbav:"finished_at,omitempty"`
 	ExpiresAt      int64  `dynamodbav:"expires_at"`
+	// WriteToken is a random value each write sets, so that a write which
+	// finds its condition failed can tell whether the item is already as
+	// it left it: its own earlier attempt, retried by the SDK after the
+	// answer was lost.
+	WriteToken string `dynamodbav:"write_token,omitempty"`
 }
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
@@ -201,9 +208,24 @@ func (it item) job() (jobs.Job, error) {
 
 // decodeJob turns a stored item into a job.
 func decodeJob(av map[string]types.AttributeValue) (jobs.Job, error) {
-	var it item
-	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return jobs.Job{}, fmt.Errorf("decode job item: %w", err)
+	it, err := decodeItem(av)
+	if err != nil {
+		return jobs.Job{}, err
 	}
 	return it.job()
+}
+
+func decodeItem(av map[string]types.AttributeValue) (item, error) {
+	var it item
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return item{}, fmt.Errorf("decode job item: %w", err)
+	}
+	return it, nil
+}
+
+// newWriteToken returns a fresh WriteToken.
+func newWriteToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -78,7 +78,9 @@ func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (j
 	}
 	now := s.now()
 	job = newJob(job, now, s.opts.JobTTL)
-	av, err := attributevalue.MarshalMap(toItem(job))
+	it := toItem(job)
+	it.WriteToken = newWriteToken()
+	av, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
 	}
@@ -95,10 +97,10 @@ func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (j
 			ConditionExpression:      putJob.ConditionExpression,
 			ExpressionAttributeNames: putJob.ExpressionAttributeNames,
 		})
+		if isConditionFailed(err) {
+			return s.createExisting(ctx, job, it.WriteToken)
+		}
 		if err != nil {
-			if isConditionFailed(err) {
-				err = fmt.Errorf("a job with this id exists: %w", jobs.ErrConflict)
-			}
 			return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, translate(err))
 		}
 		return job, true, nil
@@ -122,6 +124,23 @@ func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (j
 			return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
 		}
 	}
+}
+
+// createExisting explains a Put of job that found an item with its id.
+// When the item carries this Put's write token, it is this very job,
+// written by an earlier attempt of the same call whose answer was lost (the
+// SDK retries after a 5xx or a dropped connection): reporting an error then
+// would leave a stored job that the API never queues. Anything else is a
+// conflict (ids are random, so in practice a bug).
+func (s *Store) createExisting(ctx context.Context, job jobs.Job, token string) (jobs.Job, bool, error) {
+	it, err := s.getItem(ctx, job.Owner, job.ID)
+	if err == nil && it.WriteToken == token {
+		return job, true, nil
+	}
+	if err == nil || errors.Is(err, jobs.ErrNotFound) {
+		err = fmt.Errorf("a job with this id exists: %w", jobs.ErrConflict)
+	}
+	return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
 }
 
 // errRetry tells Create to try its transaction again.
@@ -254,18 +273,26 @@ func (s *Store) Get(ctx context.Context, owner, id string) (jobs.Job, error) {
 }
 
 func (s *Store) get(ctx context.Context, owner, id string) (jobs.Job, error) {
+	it, err := s.getItem(ctx, owner, id)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	return it.job()
+}
+
+func (s *Store) getItem(ctx context.Context, owner, id string) (item, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            jobKey(owner, id),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return jobs.Job{}, translate(err)
+		return item{}, translate(err)
 	}
 	if len(out.Item) == 0 {
-		return jobs.Job{}, jobs.ErrNotFound
+		return item{}, jobs.ErrNotFound
 	}
-	return decodeJob(out.Item)
+	return decodeItem(out.Item)
 }
 
 // List returns one page of the owner's jobs, newest first. cursor is ""
@@ -424,7 +451,7 @@ func (s *Store) abandonEnqueue(ctx context.Context, owner, id string, f jobs.Fai
 	switch {
 	case reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed"):
 		// The job left queued (or went away) since we read it.
-		_, err := s.lostCondition(ctx, owner, id, nil)
+		_, err := s.lostCondition(ctx, owner, id, nil, "")
 		return err
 	case reasonIs(canceled.CancellationReasons, 1, "ConditionalCheckFailed"):
 		// The key belongs to another job now; leave it and fail ours.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -62,7 +64,21 @@ func checkValues(values map[string]types.AttributeValue, exprs ...string) error 
 // apply runs c on the owner's job id and returns the job after it. When the
 // condition fails it returns the job as it was and an error matching
 // jobs.ErrConflict, or jobs.ErrNotFound when there is no such job.
+//
+// Every apply also sets a fresh write token. If the SDK retried the update
+// because an answer was lost, the retry fails the condition the first
+// attempt already changed; finding its own token on the item tells apply
+// that the change is made and the call succeeded.
 func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job, error) {
+	rest, ok := strings.CutPrefix(c.update, "SET ")
+	if !ok {
+		return jobs.Job{}, fmt.Errorf("update %q must start with SET", c.update)
+	}
+	token := newWriteToken()
+	c.update = "SET #write_token = :write_token, " + rest
+	c.values = maps.Clone(c.values)
+	c.values[":write_token"] = str(token)
+
 	in, err := c.updateInput(s.table, owner, id)
 	if err != nil {
 		return jobs.Job{}, err
@@ -76,7 +92,7 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 	if err != nil {
 		var failed *types.ConditionalCheckFailedException
 		if errors.As(err, &failed) {
-			return s.lostCondition(ctx, owner, id, failed.Item)
+			return s.lostCondition(ctx, owner, id, failed.Item, token)
 		}
 		return jobs.Job{}, translate(err)
 	}
@@ -85,19 +101,27 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 
 // lostCondition explains a failed condition on the owner's job id: not
 // found, or a conflict with the job as it is (old, when DynamoDB returned
-// it, else read now).
-func (s *Store) lostCondition(ctx context.Context, owner, id string, old map[string]types.AttributeValue) (jobs.Job, error) {
-	var cur jobs.Job
+// it, else read now) — unless the item carries token, the failed write's
+// own, in which case an earlier attempt of it succeeded.
+func (s *Store) lostCondition(ctx context.Context, owner, id string, old map[string]types.AttributeValue, token string) (jobs.Job, error) {
+	var cur item
 	var err error
 	if len(old) > 0 {
-		cur, err = decodeJob(old)
+		cur, err = decodeItem(old)
 	} else {
-		cur, err = s.get(ctx, owner, id)
+		cur, err = s.getItem(ctx, owner, id)
 	}
 	if err != nil {
 		return jobs.Job{}, err
 	}
-	return cur, fmt.Errorf("job is %s at attempt %d: %w", cur.Status, cur.Attempts, jobs.ErrConflict)
+	j, err := cur.job()
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	if token != "" && cur.WriteToken == token {
+		return j, nil
+	}
+	return j, fmt.Errorf("job is %s at attempt %d: %w", j.Status, j.Attempts, jobs.ErrConflict)
 }
 
 func statusValue(st jobs.Status) types.AttributeValue { return str(string(st)) }

@@ -1,0 +1,109 @@
+package dynamo_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/standin"
+)
+
+// lossyProxy forwards to kumo but replaces kumo's answer to the first call
+// of operation with a 500, as when DynamoDB applied a write and the answer
+// was lost. It reports whether it did.
+func lossyProxy(t *testing.T, k *standin.KumoServer, operation string) (endpoint string, dropped *atomic.Bool) {
+	t.Helper()
+	target, err := url.Parse(k.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped = new(atomic.Bool)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if r.Request.Header.Get("X-Amz-Target") == "DynamoDB_20120810."+operation && dropped.CompareAndSwap(false, true) {
+			_ = r.Body.Close()
+			body := `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"lost"}`
+			r.StatusCode, r.Status = http.StatusInternalServerError, "500 Internal Server Error"
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
+			r.Header.Del("Content-Length")
+		}
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	return srv.URL, dropped
+}
+
+// retryAtOnce is the SDK's standard retryer with two attempts and no
+// backoff, so the test does not wait.
+func retryAtOnce(o *dynamodb.Options) {
+	o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = 2
+		so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+	})
+}
+
+func TestCreateWhoseAnswerWasLostIsCreated(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	table := newTable(t, k)
+	endpoint, dropped := lossyProxy(t, k, "PutItem")
+	s := dynamo.New(standin.DynamoDB(endpoint, retryAtOnce), table, dynamo.Options{})
+
+	j := jobs.Job{ID: jobs.NewID(), Owner: "sub-1", Prompt: "p", Model: "m", MaxTokens: 10}
+	got, created, err := s.Create(t.Context(), j, "")
+	if !dropped.Load() {
+		t.Fatal("the proxy dropped no answer; the test tests nothing")
+	}
+	if err != nil || !created || got.ID != j.ID {
+		t.Fatalf("Create = %s created %v err %v; want the job, created", got.ID, created, err)
+	}
+
+	// Another job that happens to have the same id is still a conflict.
+	other := j
+	other.Prompt = "another prompt"
+	_, created, err = s.Create(t.Context(), other, "")
+	if created || jobs.KindOf(err) != jobs.KindConflict {
+		t.Errorf("Create of another job with the same id = created %v err %v; want a conflict", created, err)
+	}
+	if got, err := s.Get(t.Context(), j.Owner, j.ID); err != nil || got.Prompt != "p" {
+		t.Errorf("stored job = %+v, %v; want the first one", got, err)
+	}
+}
+
+func TestTransitionWhoseAnswerWasLostSucceeds(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	table := newTable(t, k)
+	endpoint, dropped := lossyProxy(t, k, "UpdateItem")
+	s := dynamo.New(standin.DynamoDB(endpoint, retryAtOnce), table, dynamo.Options{})
+
+	j := jobs.Job{ID: jobs.NewID(), Owner: "sub-1", Prompt: "p", Model: "m", MaxTokens: 10}
+	if _, _, err := s.Create(t.Context(), j, ""); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	// The claim is applied, its answer lost, and the SDK's retry finds
+	// the job running: that is this claim's own doing, not a duplicate's.
+	got, err := s.Claim(t.Context(), j.Owner, j.ID, time.Minute)
+	if !dropped.Load() {
+		t.Fatal("the proxy dropped no answer; the test tests nothing")
+	}
+	if err != nil || got.Status != jobs.StatusRunning || got.Attempts != 1 {
+		t.Fatalf("Claim = %s attempt %d, %v; want running attempt 1", got.Status, got.Attempts, err)
+	}
+
+	// A real duplicate still conflicts.
+	if _, err := s.Claim(t.Context(), j.Owner, j.ID, time.Minute); jobs.KindOf(err) != jobs.KindConflict {
+		t.Errorf("second Claim: %v, want a conflict", err)
+	}
+}
