@@ -107,3 +107,42 @@ func TestTransitionWhoseAnswerWasLostSucceeds(t *testing.T) {
 		t.Errorf("second Claim: %v, want a conflict", err)
 	}
 }
+
+// TestConflictUsesTheItemDynamoDBReturns covers what kumo cannot: real
+// DynamoDB honours ReturnValuesOnConditionCheckFailure and sends the item
+// with the ConditionalCheckFailedException, so no second read is needed.
+func TestConflictUsesTheItemDynamoDBReturns(t *testing.T) {
+	t.Parallel()
+	id := jobs.NewID()
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		switch r.Header.Get("X-Amz-Target") {
+		case "DynamoDB_20120810.UpdateItem":
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",`+
+				`"message":"The conditional request failed","Item":{`+
+				`"pk":{"S":"USER#sub-1"},"sk":{"S":"JOB#`+id+`"},"job_id":{"S":"`+id+`"},"owner":{"S":"sub-1"},`+
+				`"status":{"S":"cancelled"},"prompt":{"S":"p"},"model":{"S":"m"},"max_tokens":{"N":"10"},`+
+				`"input_tokens":{"N":"0"},"output_tokens":{"N":"0"},"attempts":{"N":"0"},`+
+				`"created_at":{"S":"2026-11-25T12:00:00Z"},"updated_at":{"S":"2026-11-25T12:01:00Z"},"expires_at":{"N":"1800000000"}}}`)
+		default:
+			gets.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"unexpected"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s := dynamo.New(standin.DynamoDB(srv.URL), "jobs", dynamo.Options{})
+
+	cur, err := s.Claim(t.Context(), "sub-1", id, time.Minute)
+	if jobs.KindOf(err) != jobs.KindConflict {
+		t.Fatalf("Claim: %v, want a conflict", err)
+	}
+	if cur.ID != id || cur.Status != jobs.StatusCancelled {
+		t.Errorf("Claim returned %s %s, want %s cancelled", cur.ID, cur.Status, id)
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("the store made %d other calls after the conflict, want none", n)
+	}
+}
