@@ -48,26 +48,49 @@ const cognitoStartTimeout = 30 * time.Second
 // dir of the nearest enclosing directory that has one (the repo root, for
 // tests running in a package dir).
 func CognitoLocalBinary() (string, error) {
+	return ToolPath(cognitoLocalPath)
+}
+
+// ToolPath finds a tool that `make tools` installed, by its path relative
+// to the tools dir: $PROMPTQ_TOOLS if set (as `make test` does), else the
+// .tools dir of the nearest enclosing directory that has one (the repo
+// root, for tests running in a package dir).
+func ToolPath(rel string) (string, error) {
 	if dir := os.Getenv("PROMPTQ_TOOLS"); dir != "" {
-		p := filepath.Join(dir, cognitoLocalPath)
+		p := filepath.Join(dir, rel)
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("cognito-local not found at %s (PROMPTQ_TOOLS): %w", p, err)
+			return "", fmt.Errorf("%s not found at %s (PROMPTQ_TOOLS): %w", filepath.Base(rel), p, err)
 		}
 		return p, nil
 	}
 	wd, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("find cognito-local: %w", err)
+		return "", fmt.Errorf("find %s: %w", rel, err)
 	}
 	for dir := wd; ; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, ".tools", cognitoLocalPath)
+		p := filepath.Join(dir, ".tools", rel)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("cognito-local not found in .tools/%s of %s or any parent", cognitoLocalPath, wd)
+			return "", fmt.Errorf("%s not found in .tools/%s of %s or any parent", filepath.Base(rel), rel, wd)
 		}
 	}
+}
+
+// RequireTool returns the tool's path, or ends the test: a failure under
+// `make test` (PROMPTQ_REQUIRE_STANDINS=1), where a missing tool is a broken
+// install, and a skip in a plain `go test`, saying how to get it.
+func RequireTool(t testing.TB, rel string) string {
+	t.Helper()
+	p, err := ToolPath(rel)
+	if err != nil {
+		if os.Getenv("PROMPTQ_REQUIRE_STANDINS") == "1" {
+			t.Fatalf("%v (make test installs it)", err)
+		}
+		t.Skipf("%v; run `make tools` to install it", err)
+	}
+	return p
 }
 
 // CognitoOptions configures [StartCognito]. The zero value is what tests

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/standin"
+)
+
+// TestBootstrapUnderRIE builds the real bootstrap, runs it under
+// aws-lambda-rie against kumo (DynamoDB, SQS) and cognito-local, and sends it
+// the API Gateway proxy event in testdata/, as API Gateway would.
+func TestBootstrapUnderRIE(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	kumo := standin.Kumo(t)
+	cog := standin.Cognito(t)
+	table := standin.UniqueName(t)
+	if err := dynamo.CreateTable(ctx, kumo.DynamoDB, table); err != nil {
+		t.Fatal(err)
+	}
+	queueURL, _, err := sqsqueue.CreateQueues(ctx, kumo.SQS, table, sqsqueue.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, tokens := cog.NewUser(t)
+
+	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/api"),
+		"AWS_REGION="+standin.Region,
+		"AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
+		"AWS_ENDPOINT_URL_DYNAMODB="+kumo.URL,
+		"AWS_ENDPOINT_URL_SQS="+kumo.URL,
+		"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+cog.Endpoint,
+		"PROMPTQ_TABLE="+table,
+		"PROMPTQ_QUEUE_URL="+queueURL,
+		"PROMPTQ_COGNITO_ISSUER="+cog.Issuer,
+		"PROMPTQ_CLIENT_IDS="+cog.ClientID,
+		"PROMPTQ_WEB_ORIGIN=http://127.0.0.1:8080",
+	)
+
+	event, err := os.ReadFile("testdata/post-generate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	event = bytes.ReplaceAll(event, []byte("TOKEN"), []byte(tokens.Access))
+	out, err := fn.Invoke(ctx, event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res events.APIGatewayProxyResponse
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("response %s: %v", out, err)
+	}
+	if res.StatusCode != 202 {
+		t.Fatalf("status %d body %s", res.StatusCode, res.Body)
+	}
+	var acc struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &acc); err != nil {
+		t.Fatal(err)
+	}
+	if got := res.MultiValueHeaders["Location"]; len(got) != 1 || got[0] != "/jobs/"+acc.JobID {
+		t.Errorf("Location = %v", got)
+	}
+	if got := res.MultiValueHeaders["X-Request-Id"]; len(got) != 1 || got[0] != "5d9c3b1e-0000-4000-8000-000000000001" {
+		t.Errorf("X-Request-Id = %v, want API Gateway's request id", got)
+	}
+
+	job, err := dynamo.New(kumo.DynamoDB, table, dynamo.Options{}).Get(ctx, sub, acc.JobID)
+	if err != nil {
+		t.Fatalf("the job is not in DynamoDB under its owner: %v", err)
+	}
+	if job.Status != jobs.StatusQueued || job.Prompt != "Say hello from the emulator" || job.MaxTokens != 32 {
+		t.Errorf("stored job = %+v", job)
+	}
+	msgs, err := standin.ReceiveAll(ctx, kumo.SQS, queueURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0] != (jobs.Message{JobID: acc.JobID, Owner: sub}) {
+		t.Errorf("queue holds %+v, want the one job", msgs)
+	}
+
+	// The same event again is an idempotent replay: no second job.
+	out, err = fn.Invoke(ctx, event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(out, &res)
+	if res.StatusCode != 202 || !bytes.Contains([]byte(res.Body), []byte(acc.JobID)) {
+		t.Errorf("replay: %d %s", res.StatusCode, res.Body)
+	}
+
+	// A forged token (right claims, HS256) is refused inside the function.
+	forged := bytes.ReplaceAll(event, []byte(tokens.Access), []byte("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"))
+	out, err = fn.Invoke(ctx, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(out, &res)
+	if res.StatusCode != 401 {
+		t.Errorf("forged token: %d %s, want 401", res.StatusCode, res.Body)
+	}
+}
