@@ -1,0 +1,332 @@
+package promptqstack
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// DefaultModel is the model the API uses when a request names none: Claude
+// 3.5 Haiku through the US cross-region inference profile (fast, cheap, and
+// the profile spreads load over three regions' quotas).
+const DefaultModel = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+// Context keys (cdk.json "context", or `cdk ... -c key=value`). Listed with
+// their meaning in docs/configuration.md.
+const (
+	CtxAPIAsset           = "promptq:apiAsset"
+	CtxWorkerAsset        = "promptq:workerAsset"
+	CtxWebDir             = "promptq:webDir"
+	CtxModels             = "promptq:models"
+	CtxDefaultModel       = "promptq:defaultModel"
+	CtxProfileRegions     = "promptq:profileRegions"
+	CtxAlarmEmail         = "promptq:alarmEmail"
+	CtxDeletionProtection = "promptq:deletionProtection"
+	CtxAPIGatewayLogRole  = "promptq:apiGatewayLogRole"
+	CtxWorkerBatchSize    = "promptq:workerBatchSize"
+	CtxWorkerConcurrency  = "promptq:workerMaxConcurrency"
+	CtxMaxReceiveCount    = "promptq:maxReceiveCount"
+	CtxThrottleRate       = "promptq:throttleRateLimit"
+	CtxThrottleBurst      = "promptq:throttleBurstLimit"
+)
+
+// Config is every deploy-time choice the stack makes. Build one with
+// DefaultConfig or ConfigFromContext; New validates it.
+type Config struct {
+	// APIAsset and WorkerAsset are folders holding each function's
+	// `bootstrap` executable (linux/arm64), as `make build` writes them.
+	APIAsset    string
+	WorkerAsset string
+	// WebDir is the static site. When it is empty or missing, the stack
+	// deploys a one-line placeholder page instead, so synth works before
+	// web/ exists.
+	WebDir string
+
+	// Models is the allow-list the API accepts (PROMPTQ_MODELS) and the set
+	// the worker may invoke. Ids with a geography prefix ("us.", "eu.", ...)
+	// are cross-region inference profiles; others are foundation models in
+	// the stack's region.
+	Models []string
+	// DefaultModel is used when a request names none; it must be in Models.
+	DefaultModel string
+	// ProfileRegions maps an inference profile's prefix to the regions it
+	// routes to. The worker's Bedrock permission names the foundation model
+	// in each of them. A prefix not listed gets a region wildcard.
+	ProfileRegions map[string][]string
+
+	// AlarmEmail, when set, subscribes this address to the alarm topic.
+	AlarmEmail string
+	// DeletionProtection keeps the table, the user pool and the log bucket
+	// when the stack is deleted (and blocks deleting the table and pool by
+	// hand). Off by default so `make destroy` leaves nothing behind.
+	DeletionProtection bool
+	// APIGatewayLogRole makes the stack set the account's API Gateway
+	// CloudWatch role, which API Gateway needs before it can write access and
+	// execution logs. Turn it off when the account already has one.
+	APIGatewayLogRole bool
+
+	// WorkerBatchSize is the SQS batch size; the worker processes a batch's
+	// messages concurrently (PROMPTQ_WORKER_CONCURRENCY is set to it).
+	WorkerBatchSize int
+	// WorkerMaxConcurrency caps concurrent worker invocations (the event
+	// source mapping's maximum concurrency, 2..1000). At most
+	// WorkerMaxConcurrency × WorkerBatchSize generations run at once: this is
+	// what keeps the worker under the account's Bedrock quota.
+	WorkerMaxConcurrency int
+	// MaxReceiveCount is how often a message is received before SQS moves it
+	// to the dead-letter queue.
+	MaxReceiveCount int
+
+	// ThrottleRateLimit and ThrottleBurstLimit are the API stage's steady
+	// requests per second and burst, for all callers together.
+	ThrottleRateLimit  int
+	ThrottleBurstLimit int
+}
+
+// DefaultConfig is the configuration `make deploy` uses unless context
+// overrides it. Asset paths are relative to the stack/ folder, where the CDK
+// CLI runs the app.
+func DefaultConfig() Config {
+	return Config{
+		APIAsset:     filepath.Join("..", "bin", "api"),
+		WorkerAsset:  filepath.Join("..", "bin", "worker"),
+		WebDir:       filepath.Join("..", "web"),
+		Models:       []string{DefaultModel},
+		DefaultModel: DefaultModel,
+		ProfileRegions: map[string][]string{
+			// The US profiles of Anthropic models route to these three.
+			"us": {"us-east-1", "us-east-2", "us-west-2"},
+		},
+		APIGatewayLogRole: true,
+		// 5 messages per invocation × at most 2 invocations (the smallest
+		// maximum concurrency SQS mappings allow) = at most 10 generations
+		// at once: safe for a new account's Bedrock quota. Raise
+		// workerMaxConcurrency once the quota is known.
+		WorkerBatchSize:      5,
+		WorkerMaxConcurrency: 2,
+		// AWS recommends at least 5 for Lambda consumers so that throttled
+		// invocations don't send messages to the DLQ early; the worker also
+		// releases a job back to the queue before its deadline, which costs a
+		// receive.
+		MaxReceiveCount:    5,
+		ThrottleRateLimit:  50,
+		ThrottleBurstLimit: 100,
+	}
+}
+
+// ConfigFromContext starts from DefaultConfig and applies the context values
+// that get returns (nil when a key is unset). Values given with -c arrive as
+// strings; values from cdk.json keep their JSON types; both are accepted.
+func ConfigFromContext(get func(key string) any) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	str := func(key string, dst *string) {
+		if v := get(key); v != nil {
+			s, ok := v.(string)
+			if !ok {
+				errs = append(errs, fmt.Errorf("context %s: want a string, got %T", key, v))
+				return
+			}
+			*dst = strings.TrimSpace(s)
+		}
+	}
+	boolean := func(key string, dst *bool) {
+		switch v := get(key).(type) {
+		case nil:
+		case bool:
+			*dst = v
+		case string:
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: want true or false, got %q", key, v))
+				return
+			}
+			*dst = b
+		default:
+			errs = append(errs, fmt.Errorf("context %s: want true or false, got %T", key, v))
+		}
+	}
+	integer := func(key string, dst *int) {
+		switch v := get(key).(type) {
+		case nil:
+		case float64:
+			if v != float64(int(v)) {
+				errs = append(errs, fmt.Errorf("context %s: want a whole number, got %v", key, v))
+				return
+			}
+			*dst = int(v)
+		case string:
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: want a whole number, got %q", key, v))
+				return
+			}
+			*dst = n
+		default:
+			errs = append(errs, fmt.Errorf("context %s: want a whole number, got %T", key, v))
+		}
+	}
+
+	str(CtxAPIAsset, &c.APIAsset)
+	str(CtxWorkerAsset, &c.WorkerAsset)
+	str(CtxWebDir, &c.WebDir)
+	if v := get(CtxModels); v != nil {
+		models, err := stringList(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context %s: %w", CtxModels, err))
+		} else {
+			c.Models = models
+			// A new allow-list without an explicit default defaults to its
+			// first entry, not to a model that may not be on it.
+			c.DefaultModel = models[0]
+		}
+	}
+	str(CtxDefaultModel, &c.DefaultModel)
+	if v := get(CtxProfileRegions); v != nil {
+		m, err := regionMap(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context %s: %w", CtxProfileRegions, err))
+		} else {
+			c.ProfileRegions = m
+		}
+	}
+	str(CtxAlarmEmail, &c.AlarmEmail)
+	boolean(CtxDeletionProtection, &c.DeletionProtection)
+	boolean(CtxAPIGatewayLogRole, &c.APIGatewayLogRole)
+	integer(CtxWorkerBatchSize, &c.WorkerBatchSize)
+	integer(CtxWorkerConcurrency, &c.WorkerMaxConcurrency)
+	integer(CtxMaxReceiveCount, &c.MaxReceiveCount)
+	integer(CtxThrottleRate, &c.ThrottleRateLimit)
+	integer(CtxThrottleBurst, &c.ThrottleBurstLimit)
+
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.APIAsset == "" || c.WorkerAsset == "" {
+		errs = append(errs, errors.New("the api and worker asset folders must be set"))
+	}
+	if len(c.Models) == 0 {
+		errs = append(errs, errors.New("models: at least one model is needed"))
+	}
+	for _, m := range c.Models {
+		if m == "" || strings.ContainsAny(m, ", \t") {
+			errs = append(errs, fmt.Errorf("models: %q is not a model id", m))
+		}
+	}
+	if !slices.Contains(c.Models, c.DefaultModel) {
+		errs = append(errs, fmt.Errorf("defaultModel %q is not in models %v", c.DefaultModel, c.Models))
+	}
+	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
+		errs = append(errs, fmt.Errorf("alarmEmail %q is not an email address", c.AlarmEmail))
+	}
+	// Up to 10 the mapping needs no batching window, and the worker runs a
+	// whole batch at once.
+	if c.WorkerBatchSize < 1 || c.WorkerBatchSize > 10 {
+		errs = append(errs, fmt.Errorf("workerBatchSize %d: want 1..10", c.WorkerBatchSize))
+	}
+	if c.WorkerMaxConcurrency < 2 || c.WorkerMaxConcurrency > 1000 {
+		errs = append(errs, fmt.Errorf("workerMaxConcurrency %d: SQS event sources allow 2..1000", c.WorkerMaxConcurrency))
+	}
+	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
+		errs = append(errs, fmt.Errorf("maxReceiveCount %d: want 1..1000", c.MaxReceiveCount))
+	}
+	if c.ThrottleRateLimit < 1 || c.ThrottleBurstLimit < 1 {
+		errs = append(errs, fmt.Errorf("throttle limits must be positive (rate %d, burst %d)", c.ThrottleRateLimit, c.ThrottleBurstLimit))
+	}
+	return errors.Join(errs...)
+}
+
+// checkAssets reports a missing bootstrap binary with what to do about it.
+func (c Config) checkAssets() error {
+	var errs []error
+	for _, dir := range []string{c.APIAsset, c.WorkerAsset} {
+		p := filepath.Join(dir, "bootstrap")
+		if _, err := os.Stat(p); err != nil {
+			errs = append(errs, fmt.Errorf("%s is missing: run `make build` first (%w)", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// webDirExists says whether WebDir is a folder to deploy.
+func (c Config) webDirExists() bool {
+	if c.WebDir == "" {
+		return false
+	}
+	fi, err := os.Stat(c.WebDir)
+	return err == nil && fi.IsDir()
+}
+
+// stringList accepts "a,b" or a JSON array of strings.
+func stringList(v any) ([]string, error) {
+	var out []string
+	switch v := v.(type) {
+	case string:
+		s := strings.TrimSpace(v)
+		if strings.HasPrefix(s, "[") {
+			if err := json.Unmarshal([]byte(s), &out); err != nil {
+				return nil, fmt.Errorf("want a comma-separated list or a JSON array of strings: %w", err)
+			}
+			break
+		}
+		for _, part := range strings.Split(s, ",") {
+			out = append(out, strings.TrimSpace(part))
+		}
+	case []any:
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("want strings, got %T", e)
+			}
+			out = append(out, strings.TrimSpace(s))
+		}
+	default:
+		return nil, fmt.Errorf("want a comma-separated list or a JSON array of strings, got %T", v)
+	}
+	var kept []string
+	for _, s := range out {
+		if s != "" {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, errors.New("the list is empty")
+	}
+	return kept, nil
+}
+
+// regionMap accepts a JSON object of prefix → list of regions, as a string
+// (from -c) or as decoded JSON (from cdk.json).
+func regionMap(v any) (map[string][]string, error) {
+	if s, ok := v.(string); ok {
+		var m map[string][]string
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return nil, fmt.Errorf(`want a JSON object like {"us":["us-east-1","us-west-2"]}: %w`, err)
+		}
+		return m, nil
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want a JSON object, got %T", v)
+	}
+	m := make(map[string][]string, len(obj))
+	for k, e := range obj {
+		regions, err := stringList(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		m[k] = regions
+	}
+	return m, nil
+}

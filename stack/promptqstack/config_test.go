@@ -1,0 +1,178 @@
+package promptqstack
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// context is a CDK context as a map; values are what the CLI passes (-c
+// gives strings, cdk.json gives JSON types).
+func ctxOf(kv map[string]any) func(string) any {
+	return func(key string) any { return kv[key] }
+}
+
+func TestConfigFromContextWithoutContextIsTheDefault(t *testing.T) {
+	t.Parallel()
+	got, err := ConfigFromContext(ctxOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, DefaultConfig()) {
+		t.Errorf("got %+v, want the default %+v", got, DefaultConfig())
+	}
+	if got.DefaultModel != DefaultModel || len(got.Models) != 1 {
+		t.Errorf("default models %v / %s", got.Models, got.DefaultModel)
+	}
+}
+
+func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		ctx   map[string]any
+		check func(t *testing.T, c Config)
+	}{
+		{"models as a comma list default to the first", map[string]any{CtxModels: " a.b , us.c.d "}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.Models, []string{"a.b", "us.c.d"}) || c.DefaultModel != "a.b" {
+				t.Errorf("models %q default %q", c.Models, c.DefaultModel)
+			}
+		}},
+		{"models as a JSON array string, default named", map[string]any{CtxModels: `["x","y"]`, CtxDefaultModel: "y"}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.Models, []string{"x", "y"}) || c.DefaultModel != "y" {
+				t.Errorf("models %q default %q", c.Models, c.DefaultModel)
+			}
+		}},
+		{"models from cdk.json", map[string]any{CtxModels: []any{"x"}}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.Models, []string{"x"}) {
+				t.Errorf("models %q", c.Models)
+			}
+		}},
+		{"numbers and booleans as strings", map[string]any{
+			CtxWorkerBatchSize: "4", CtxWorkerConcurrency: "10", CtxMaxReceiveCount: "7",
+			CtxDeletionProtection: "true", CtxAPIGatewayLogRole: "false",
+			CtxThrottleRate: "5", CtxThrottleBurst: "9", CtxAlarmEmail: "a@b.example",
+		}, func(t *testing.T, c Config) {
+			if c.WorkerBatchSize != 4 || c.WorkerMaxConcurrency != 10 || c.MaxReceiveCount != 7 ||
+				!c.DeletionProtection || c.APIGatewayLogRole || c.ThrottleRateLimit != 5 ||
+				c.ThrottleBurstLimit != 9 || c.AlarmEmail != "a@b.example" {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{"numbers and booleans from cdk.json", map[string]any{
+			CtxWorkerBatchSize: 2.0, CtxDeletionProtection: true,
+		}, func(t *testing.T, c Config) {
+			if c.WorkerBatchSize != 2 || !c.DeletionProtection {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{"profile regions from -c and from cdk.json", map[string]any{
+			CtxProfileRegions: `{"eu":["eu-west-1","eu-central-1"]}`,
+		}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.ProfileRegions, map[string][]string{"eu": {"eu-west-1", "eu-central-1"}}) {
+				t.Errorf("profile regions %v", c.ProfileRegions)
+			}
+		}},
+		{"profile regions as JSON", map[string]any{
+			CtxProfileRegions: map[string]any{"us": []any{"us-east-1"}},
+		}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.ProfileRegions, map[string][]string{"us": {"us-east-1"}}) {
+				t.Errorf("profile regions %v", c.ProfileRegions)
+			}
+		}},
+		{"asset and web folders", map[string]any{CtxAPIAsset: "/a", CtxWorkerAsset: "/w", CtxWebDir: "/web"}, func(t *testing.T, c Config) {
+			if c.APIAsset != "/a" || c.WorkerAsset != "/w" || c.WebDir != "/web" {
+				t.Errorf("got %+v", c)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := ConfigFromContext(ctxOf(tt.ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ctx  map[string]any
+		want string
+	}{
+		{"not a number", map[string]any{CtxWorkerBatchSize: "five"}, CtxWorkerBatchSize},
+		{"not a whole number", map[string]any{CtxMaxReceiveCount: 2.5}, CtxMaxReceiveCount},
+		{"not a boolean", map[string]any{CtxDeletionProtection: "yes please"}, CtxDeletionProtection},
+		{"wrong type", map[string]any{CtxAlarmEmail: 3.0}, CtxAlarmEmail},
+		{"empty model list", map[string]any{CtxModels: " , "}, CtxModels},
+		{"bad region map", map[string]any{CtxProfileRegions: "us-east-1"}, CtxProfileRegions},
+		{"default not allowed", map[string]any{CtxModels: "a", CtxDefaultModel: "b"}, "defaultModel"},
+		{"batch too large", map[string]any{CtxWorkerBatchSize: "11"}, "workerBatchSize"},
+		{"concurrency below the SQS minimum", map[string]any{CtxWorkerConcurrency: "1"}, "workerMaxConcurrency"},
+		{"zero receives", map[string]any{CtxMaxReceiveCount: "0"}, "maxReceiveCount"},
+		{"not an email", map[string]any{CtxAlarmEmail: "ops"}, "alarmEmail"},
+		{"no throttle", map[string]any{CtxThrottleRate: "0"}, "throttle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ConfigFromContext(ctxOf(tt.ctx))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveModelTellsProfilesFromFoundationModels(t *testing.T) {
+	t.Parallel()
+	regions := map[string][]string{"us": {"us-east-1", "us-west-2"}}
+	tests := []struct {
+		id   string
+		want modelTarget
+	}{
+		{"us.anthropic.claude-3-5-haiku-20241022-v1:0", modelTarget{
+			Profile: true, ID: "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+			FoundationModel: "anthropic.claude-3-5-haiku-20241022-v1:0", Regions: []string{"us-east-1", "us-west-2"},
+		}},
+		{"global.anthropic.claude-sonnet-4-20250514-v1:0", modelTarget{
+			Profile: true, ID: "global.anthropic.claude-sonnet-4-20250514-v1:0",
+			FoundationModel: "anthropic.claude-sonnet-4-20250514-v1:0", Regions: []string{"*"},
+		}},
+		{"anthropic.claude-3-haiku-20240307-v1:0", modelTarget{
+			ID: "anthropic.claude-3-haiku-20240307-v1:0", FoundationModel: "anthropic.claude-3-haiku-20240307-v1:0",
+		}},
+		{"amazon.nova-lite-v1:0", modelTarget{ID: "amazon.nova-lite-v1:0", FoundationModel: "amazon.nova-lite-v1:0"}},
+	}
+	for _, tt := range tests {
+		if got := resolveModel(tt.id, regions); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("resolveModel(%q) = %+v, want %+v", tt.id, got, tt.want)
+		}
+	}
+}
+
+func TestNewSaysToRunMakeBuildWhenABinaryIsMissing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "api"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api", "bootstrap"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.APIAsset = filepath.Join(dir, "api")
+	cfg.WorkerAsset = filepath.Join(dir, "worker")
+	// The check comes before any construct is made, so no scope is needed.
+	_, err := New(nil, "Promptq", cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "worker/bootstrap") || !strings.Contains(err.Error(), "make build") {
+		t.Errorf("error %v, want one naming worker/bootstrap and make build", err)
+	}
+}

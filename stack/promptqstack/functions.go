@@ -1,0 +1,222 @@
+package promptqstack
+
+import (
+	"regexp"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// The DynamoDB item actions each function may use on the jobs table, and
+// nothing else (no Scan, no batch calls, no table administration), as
+// internal/dynamo calls them. The writes in a TransactWriteItems call are
+// authorized as the individual PutItem / UpdateItem / DeleteItem actions.
+var (
+	// Create (a conditional put, or a transaction of two with an
+	// Idempotency-Key), read one, list (Query), cancel (update),
+	// enqueue_failed (an update and, in a transaction, deleting the
+	// idempotency record).
+	apiTableActions = []string{
+		"dynamodb:DeleteItem",
+		"dynamodb:GetItem",
+		"dynamodb:PutItem",
+		"dynamodb:Query",
+		"dynamodb:UpdateItem",
+	}
+	// Read the job, then claim, progress, finish and release: all
+	// conditional updates.
+	workerTableActions = []string{
+		"dynamodb:GetItem",
+		"dynamodb:UpdateItem",
+	}
+	// Converse and ConverseStream are authorized as these two.
+	bedrockActions = []string{
+		"bedrock:InvokeModel",
+		"bedrock:InvokeModelWithResponseStream",
+	}
+)
+
+type functionSpec struct {
+	id          string
+	description string
+	asset       string
+	memoryMB    float64
+	timeout     awscdk.Duration
+	env         map[string]*string
+}
+
+// newFunction makes a Go Lambda on provided.al2023/arm64 with its own role
+// and log group. The role starts empty: no AWS managed policy, only log
+// writes to this function's own log group; callers add the rest.
+func newFunction(s awscdk.Stack, spec functionSpec) (awslambda.Function, awsiam.Role) {
+	logs := awslogs.NewLogGroup(s, jsii.String(spec.id+"Logs"), &awslogs.LogGroupProps{
+		// A month of logs to debug with; older ones only cost storage.
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(s, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("promptq " + spec.description),
+	})
+	logs.Grant(role, jsii.String("logs:CreateLogStream"), jsii.String("logs:PutLogEvents"))
+
+	fn := awslambda.NewFunction(s, jsii.String(spec.id), &awslambda.FunctionProps{
+		Description: jsii.String("promptq " + spec.description),
+		// Go binaries run on the OS-only runtime; Graviton is cheaper per
+		// millisecond and `make build` cross-compiles for it.
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(spec.asset), nil),
+		MemorySize:   jsii.Number(spec.memoryMB),
+		Timeout:      spec.timeout,
+		Environment:  &spec.env,
+		Role:         role,
+		LogGroup:     logs,
+		// JSON logs: slog's records arrive as fields CloudWatch Logs Insights
+		// can query, with the request id added by lambdacontext.
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
+		SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
+	})
+	// Lambda must not start before its role may write logs.
+	fn.Node().AddDependency(role)
+	return fn, role
+}
+
+// newAPIFunction is lambdas/api behind API Gateway.
+func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue,
+	pool awscognito.UserPool, client awscognito.UserPoolClient, webOrigin *string) awslambda.Function {
+	fn, role := newFunction(s, functionSpec{
+		id:          "ApiFunction",
+		description: "API: submit, list, read and cancel jobs",
+		asset:       cfg.APIAsset,
+		memoryMB:    apiMemoryMB,
+		timeout:     awscdk.Duration_Seconds(jsii.Number(apiTimeoutSeconds)),
+		env: map[string]*string{
+			"PROMPTQ_TABLE":        table.TableName(),
+			"PROMPTQ_QUEUE_URL":    queue.QueueUrl(),
+			"PROMPTQ_USER_POOL_ID": pool.UserPoolId(),
+			"PROMPTQ_CLIENT_IDS":   client.UserPoolClientId(),
+			// The access tokens' iss claim. Built here because the pool's
+			// ProviderURL attribute lacks the https:// scheme.
+			"PROMPTQ_COGNITO_ISSUER": awscdk.Fn_Join(jsii.String(""), &[]*string{
+				jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."),
+				awscdk.Aws_URL_SUFFIX(), jsii.String("/"), pool.UserPoolId(),
+			}),
+			"PROMPTQ_WEB_ORIGIN":       webOrigin,
+			"PROMPTQ_MODELS":           envList(cfg.Models),
+			"PROMPTQ_DEFAULT_MODEL":    jsii.String(cfg.DefaultModel),
+			"PROMPTQ_REVOCATION_CHECK": jsii.String("true"),
+		},
+	})
+	table.Grant(role, *jsii.Strings(apiTableActions...)...)
+	// SendMessage only (it also authorizes SendMessageBatch, which
+	// POST /generate/batch uses): not GetQueueUrl or GetQueueAttributes,
+	// which the grantSendMessages helper would add; the URL comes from the
+	// env.
+	queue.Grant(role, jsii.String("sqs:SendMessage"))
+	// No cognito-idp statement: GetUser (the revocation check) is
+	// authorized by the access token it is called with, not by IAM.
+	return fn
+}
+
+// newWorkerFunction is lambdas/worker, fed by the jobs queue.
+func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue) awslambda.Function {
+	fn, role := newFunction(s, functionSpec{
+		id:          "WorkerFunction",
+		description: "worker: runs queued jobs on Bedrock",
+		asset:       cfg.WorkerAsset,
+		memoryMB:    workerMemoryMB,
+		timeout:     awscdk.Duration_Minutes(jsii.Number(workerTimeoutMinutes)),
+		env: map[string]*string{
+			"PROMPTQ_TABLE":     table.TableName(),
+			"PROMPTQ_QUEUE_URL": queue.QueueUrl(),
+			// The worker fails a job for good on its last receive instead of
+			// letting it drift to the DLQ still "queued".
+			"PROMPTQ_MAX_RECEIVE_COUNT": itoa(cfg.MaxReceiveCount),
+			"PROMPTQ_MODEL_PROVIDER":    jsii.String("bedrock"),
+			// The whole batch runs at once.
+			"PROMPTQ_WORKER_CONCURRENCY": itoa(cfg.WorkerBatchSize),
+		},
+	})
+	table.Grant(role, *jsii.Strings(workerTableActions...)...)
+	arns, anyRegion := modelARNs(s, cfg)
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("InvokeAllowedModels"),
+		Actions:   jsii.Strings(bedrockActions...),
+		Resources: jsii.Strings(arns...),
+	}))
+	if len(anyRegion) > 0 {
+		var findings []any
+		for _, m := range anyRegion {
+			findings = append(findings, nagRegex(`/^Resource::arn:(<AWS::Partition>|aws[-a-z]*):bedrock:\*::foundation-model\/`+regexp.QuoteMeta(m)+`$/`))
+		}
+		suppress(role, nagFor("AwsSolutions-IAM5",
+			"An inference profile whose destination regions are not configured (promptq:profileRegions) may route to its model in any region; the statement still names the one model. List the regions to remove the wildcard.",
+			findings...))
+	}
+
+	// The event source mapping polls with the function's role: CDK grants
+	// it ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
+	// GetQueueAttributes and GetQueueUrl on this queue.
+	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize: jsii.Number(float64(cfg.WorkerBatchSize)),
+		// No waiting to fill a batch: a lone job starts as soon as it is
+		// polled. Bursts still arrive in batches.
+		MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(0)),
+		// The worker lists only the failed messages; the rest are deleted.
+		ReportBatchItemFailures: jsii.Bool(true),
+		// With WorkerBatchSize this bounds concurrent Bedrock calls.
+		MaxConcurrency: jsii.Number(float64(cfg.WorkerMaxConcurrency)),
+	}))
+	return fn
+}
+
+// modelARNs are the Bedrock resources invoking the allowed models touches:
+// each inference profile in this account and region, and the foundation
+// model behind it in every region the profile routes to. anyRegion lists
+// the foundation models that needed a region wildcard.
+func modelARNs(s awscdk.Stack, cfg Config) (arns, anyRegion []string) {
+	seen := map[string]bool{}
+	add := func(arn *string) {
+		if !seen[*arn] {
+			seen[*arn] = true
+			arns = append(arns, *arn)
+		}
+	}
+	for _, id := range cfg.Models {
+		t := resolveModel(id, cfg.ProfileRegions)
+		if !t.Profile {
+			add(s.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("bedrock"), Account: jsii.String(""),
+				Resource: jsii.String("foundation-model"), ResourceName: jsii.String(t.ID),
+				ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+			}))
+			continue
+		}
+		add(s.FormatArn(&awscdk.ArnComponents{
+			Service:  jsii.String("bedrock"),
+			Resource: jsii.String("inference-profile"), ResourceName: jsii.String(t.ID),
+			ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		}))
+		for _, region := range t.Regions {
+			if region == "*" {
+				anyRegion = append(anyRegion, t.FoundationModel)
+			}
+			add(s.FormatArn(&awscdk.ArnComponents{
+				Service: jsii.String("bedrock"), Region: jsii.String(region), Account: jsii.String(""),
+				Resource: jsii.String("foundation-model"), ResourceName: jsii.String(t.FoundationModel),
+				ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+			}))
+		}
+	}
+	return arns, anyRegion
+}

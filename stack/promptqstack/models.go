@@ -1,0 +1,45 @@
+package promptqstack
+
+import (
+	"slices"
+	"strings"
+)
+
+// profilePrefixes are the geography prefixes of Bedrock cross-region
+// inference profile ids ("us.anthropic...", "global.anthropic...").
+var profilePrefixes = []string{"us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"}
+
+// modelTarget is what one allowed model id means for IAM.
+type modelTarget struct {
+	// Profile is true for an inference profile; its ARN lives in the
+	// stack's own account and region.
+	Profile bool
+	// ID is the id as configured: the profile id or the foundation model id.
+	ID string
+	// FoundationModel is the model a profile routes to (the id without its
+	// prefix), or ID itself.
+	FoundationModel string
+	// Regions are where the foundation model may be invoked: the profile's
+	// destination regions, []string{"*"} for a profile whose regions are not
+	// configured, or nil for "the stack's region".
+	Regions []string
+}
+
+// resolveModel says which resources invoking id touches. Invoking through an
+// inference profile is authorized twice: on the profile, and on the
+// foundation model in whichever region the profile sends the request to.
+func resolveModel(id string, profileRegions map[string][]string) modelTarget {
+	prefix, rest, ok := strings.Cut(id, ".")
+	if !ok || !slices.Contains(profilePrefixes, prefix) {
+		return modelTarget{ID: id, FoundationModel: id}
+	}
+	t := modelTarget{Profile: true, ID: id, FoundationModel: rest}
+	if regions := profileRegions[prefix]; len(regions) > 0 {
+		t.Regions = slices.Clone(regions)
+	} else {
+		// Unknown destinations (and global profiles, whose foundation-model
+		// ARN carries no region): still scoped to this one model.
+		t.Regions = []string{"*"}
+	}
+	return t
+}

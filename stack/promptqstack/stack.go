@@ -1,0 +1,257 @@
+package promptqstack
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Choices that are not configuration: each is explained where it is used.
+const (
+	// TTLAttribute is the jobs table's expiry attribute (epoch seconds), as
+	// docs/architecture.md defines it.
+	TTLAttribute = "expires_at"
+
+	// The worker may run for 5 minutes. A generation of the largest allowed
+	// output (8192 tokens) takes Claude Haiku about 2-3 minutes; the worker
+	// releases its job back to the queue before the deadline, so a slower
+	// generation is retried rather than lost.
+	workerTimeoutMinutes = 5
+	// SQS hides a received message for the visibility timeout. AWS asks for
+	// at least six times the function timeout, so that a batch Lambda
+	// retries after throttling is still invisible to other pollers.
+	visibilityTimeoutMinutes = 6 * workerTimeoutMinutes
+
+	// The API function answers from DynamoDB and SQS only and never waits
+	// for the model: 10 s is ample and stays under API Gateway's 29 s
+	// integration timeout, so a stuck call ends in the function (and its
+	// log) rather than as a gateway timeout.
+	apiTimeoutSeconds = 10
+	// Lambda gives CPU in proportion to memory. The API's cost is per
+	// millisecond of short requests, and more CPU shortens cold starts
+	// (TLS, RS256 verification), so it gets 512 MB.
+	apiMemoryMB = 512
+	// The worker spends its time waiting on Bedrock's stream, billed for
+	// every second of it: 256 MB is plenty for a Go binary running a handful
+	// of streams.
+	workerMemoryMB = 256
+
+	// The API stage serves one version of the contract.
+	stageName = "v1"
+)
+
+// Stack is the synthesized stack with the constructs tests and outputs
+// refer to.
+type Stack struct {
+	awscdk.Stack
+	Table    awsdynamodb.Table
+	Queue    awssqs.Queue
+	DLQ      awssqs.Queue
+	UserPool awscognito.UserPool
+	Client   awscognito.UserPoolClient
+}
+
+// New builds the promptq stack in scope. It returns an error when cfg is
+// invalid or a Lambda binary is missing; it reads nothing else from the
+// machine and needs no AWS access.
+func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackProps) (*Stack, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("promptq stack config: %w", err)
+	}
+	if err := cfg.checkAssets(); err != nil {
+		return nil, err
+	}
+	if props == nil {
+		props = &awscdk.StackProps{}
+	}
+	if props.Description == nil {
+		props.Description = jsii.String("promptq: asynchronous LLM generation on Bedrock (API, worker, jobs table, queue, site)")
+	}
+	s := &Stack{Stack: awscdk.NewStack(scope, jsii.String(id), props)}
+
+	// Data that users create is kept on delete only when asked for: the
+	// default is a stack that `make destroy` removes completely.
+	keep := awscdk.RemovalPolicy_DESTROY
+	if cfg.DeletionProtection {
+		keep = awscdk.RemovalPolicy_RETAIN
+	}
+
+	s.UserPool, s.Client = newUsers(s.Stack, cfg, keep)
+	s.Table = newTable(s.Stack, cfg, keep)
+	s.Queue, s.DLQ = newQueues(s.Stack, cfg)
+	site := newSite(s.Stack, cfg)
+
+	webOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://"), site.Distribution.DistributionDomainName(),
+	})
+	apiFn := newAPIFunction(s.Stack, cfg, s.Table, s.Queue, s.UserPool, s.Client, webOrigin)
+	workerFn := newWorkerFunction(s.Stack, cfg, s.Table, s.Queue)
+	api := newRestAPI(s.Stack, cfg, apiFn, s.UserPool, webOrigin)
+
+	// The API's base URL without a trailing slash, so clients can append
+	// "/jobs" as the contract writes it.
+	apiURL := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://"), api.RestApiId(), jsii.String(".execute-api."),
+		awscdk.Aws_REGION(), jsii.String("."), awscdk.Aws_URL_SUFFIX(),
+		jsii.String("/"), api.DeploymentStage().StageName(),
+	})
+	cognitoEndpoint := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."),
+		awscdk.Aws_URL_SUFFIX(), jsii.String("/"),
+	})
+	err := deploySite(s.Stack, cfg, site, map[string]any{
+		"region":           awscdk.Aws_REGION(),
+		"user_pool_id":     s.UserPool.UserPoolId(),
+		"client_id":        s.Client.UserPoolClientId(),
+		"api_url":          apiURL,
+		"cognito_endpoint": cognitoEndpoint,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	topic := newAlarms(s.Stack, cfg, s.DLQ, workerFn, api)
+
+	out := func(id, desc string, v *string) {
+		awscdk.NewCfnOutput(s.Stack, jsii.String(id), &awscdk.CfnOutputProps{
+			Description: jsii.String(desc), Value: v,
+		})
+	}
+	out("SiteUrl", "the web app", webOrigin)
+	out("ApiUrl", "the API's base URL (no trailing slash)", apiURL)
+	out("Region", "the region everything runs in", awscdk.Aws_REGION())
+	out("UserPoolId", "the Cognito user pool", s.UserPool.UserPoolId())
+	out("UserPoolClientId", "the Cognito app client (no secret)", s.Client.UserPoolClientId())
+	out("CognitoEndpoint", "where clients call InitiateAuth", cognitoEndpoint)
+	out("JobsQueueUrl", "the jobs queue", s.Queue.QueueUrl())
+	out("DeadLetterQueueUrl", "the dead-letter queue (scripts/dlq)", s.DLQ.QueueUrl())
+	out("TableName", "the jobs table", s.Table.TableName())
+	out("AlarmTopicArn", "SNS topic the alarms notify", topic.TopicArn())
+	return s, nil
+}
+
+// newUsers is the Cognito user pool and the one app client the web app, the
+// batch tool and outside clients share.
+func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito.UserPool, awscognito.UserPoolClient) {
+	pool := awscognito.NewUserPool(s, jsii.String("Users"), &awscognito.UserPoolProps{
+		// Email is the username; people sign up themselves and prove the
+		// address with a code before they can sign in.
+		SignInAliases:       &awscognito.SignInAliases{Email: jsii.Bool(true)},
+		SignInCaseSensitive: jsii.Bool(false),
+		SelfSignUpEnabled:   jsii.Bool(true),
+		AutoVerify:          &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		KeepOriginal:        &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
+		StandardAttributes: &awscognito.StandardAttributes{
+			Email: &awscognito.StandardAttribute{Required: jsii.Bool(true), Mutable: jsii.Bool(true)},
+		},
+		UserVerification: &awscognito.UserVerificationConfig{
+			EmailStyle:   awscognito.VerificationEmailStyle_CODE,
+			EmailSubject: jsii.String("Your promptq verification code"),
+			EmailBody:    jsii.String("Your promptq verification code is {####}"),
+		},
+		// Length does most of the work; the character classes are what
+		// cdk-nag's COG1 asks for and cost users little with a password
+		// manager.
+		PasswordPolicy: &awscognito.PasswordPolicy{
+			MinLength:            jsii.Number(12),
+			RequireLowercase:     jsii.Bool(true),
+			RequireUppercase:     jsii.Bool(true),
+			RequireDigits:        jsii.Bool(true),
+			RequireSymbols:       jsii.Bool(true),
+			TempPasswordValidity: awscdk.Duration_Days(jsii.Number(3)),
+		},
+		AccountRecovery: awscognito.AccountRecovery_EMAIL_ONLY,
+		// TOTP for those who want it; no SMS (it costs per message and needs
+		// an SNS role).
+		Mfa:             awscognito.Mfa_OPTIONAL,
+		MfaSecondFactor: &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)},
+		// Essentials: free for the first 10,000 monthly active users.
+		FeaturePlan:        awscognito.FeaturePlan_ESSENTIALS,
+		DeletionProtection: jsii.Bool(cfg.DeletionProtection),
+		RemovalPolicy:      keep,
+	})
+	suppress(pool,
+		nag("AwsSolutions-COG2", "MFA is optional (TOTP) rather than required: required MFA at sign-up would turn away people trying the product; accounts that want it enable TOTP."),
+		nag("AwsSolutions-COG8", "The Plus feature plan (threat protection) is billed per monthly active user; the product keeps idle cost at zero. Tokens are short-lived and revocable instead."),
+	)
+
+	client := pool.AddClient(jsii.String("Client"), &awscognito.UserPoolClientOptions{
+		// A public client: the browser and the batch tool can't keep a
+		// secret. USER_PASSWORD_AUTH serves scripts, SRP the browser;
+		// refresh is added by CDK.
+		GenerateSecret: jsii.Bool(false),
+		AuthFlows: &awscognito.AuthFlow{
+			UserPassword: jsii.Bool(true),
+			UserSrp:      jsii.Bool(true),
+		},
+		// No hosted UI or OAuth redirects: the site signs in through the
+		// Cognito API.
+		DisableOAuth:               jsii.Bool(true),
+		PreventUserExistenceErrors: jsii.Bool(true),
+		EnableTokenRevocation:      jsii.Bool(true),
+		// One hour bounds what a leaked access token can do (and the API
+		// checks revocation before spending money on /generate); a 30-day
+		// refresh token keeps people and scripts signed in for a month.
+		AccessTokenValidity:  awscdk.Duration_Hours(jsii.Number(1)),
+		IdTokenValidity:      awscdk.Duration_Hours(jsii.Number(1)),
+		RefreshTokenValidity: awscdk.Duration_Days(jsii.Number(30)),
+		AuthSessionValidity:  awscdk.Duration_Minutes(jsii.Number(3)),
+	})
+	return pool, client
+}
+
+// newTable is the jobs table of docs/architecture.md.
+func newTable(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) awsdynamodb.Table {
+	return awsdynamodb.NewTable(s, jsii.String("Jobs"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		// On demand: nothing to pay while idle, no capacity to plan.
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String(TTLAttribute),
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		// AWS-owned key: encrypted at rest at no cost.
+		Encryption:         awsdynamodb.TableEncryption_DEFAULT,
+		DeletionProtection: jsii.Bool(cfg.DeletionProtection),
+		RemovalPolicy:      keep,
+	})
+}
+
+// newQueues is the jobs queue and its dead-letter queue.
+func newQueues(s awscdk.Stack, cfg Config) (queue, dlq awssqs.Queue) {
+	dlq = awssqs.NewQueue(s, jsii.String("JobsDLQ"), &awssqs.QueueProps{
+		// The longest SQS allows: time to look at what failed and replay it
+		// with scripts/dlq.
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+	})
+	queue = awssqs.NewQueue(s, jsii.String("JobsQueue"), &awssqs.QueueProps{
+		VisibilityTimeout: awscdk.Duration_Minutes(jsii.Number(visibilityTimeoutMinutes)),
+		// Four days, the SQS default, written down: a message that can't be
+		// processed that long has been to the DLQ long before.
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(4)),
+		// SQS-managed keys: encryption at rest without KMS charges or key
+		// policies.
+		Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL: jsii.Bool(true),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{
+			Queue:           dlq,
+			MaxReceiveCount: jsii.Number(float64(cfg.MaxReceiveCount)),
+		},
+	})
+	return queue, dlq
+}
+
+// envList is the comma list the functions read back with strings.Split.
+func envList(values []string) *string { return jsii.String(strings.Join(values, ",")) }
+
+func itoa(n int) *string { return jsii.String(strconv.Itoa(n)) }

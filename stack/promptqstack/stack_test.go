@@ -1,0 +1,865 @@
+package promptqstack_test
+
+import (
+	"archive/zip"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/promptq/promptq/stack/promptqstack"
+)
+
+const haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
+
+func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
+	s := defaultStack(t)
+	want := map[string]int{
+		"AWS::Cognito::UserPool":                1,
+		"AWS::Cognito::UserPoolClient":          1,
+		"AWS::DynamoDB::Table":                  1,
+		"AWS::SQS::Queue":                       2, // jobs, dead letters
+		"AWS::SQS::QueuePolicy":                 2, // TLS only
+		"AWS::Lambda::EventSourceMapping":       1,
+		"AWS::ApiGateway::RestApi":              1,
+		"AWS::ApiGateway::Stage":                1,
+		"AWS::ApiGateway::Authorizer":           1,
+		"AWS::ApiGateway::RequestValidator":     1,
+		"AWS::ApiGateway::Resource":             5, // generate, batch, jobs, {id}, cancel
+		"AWS::ApiGateway::Method":               11,
+		"AWS::ApiGateway::GatewayResponse":      7,
+		"AWS::ApiGateway::Account":              1,
+		"AWS::Lambda::Permission":               1, // API Gateway may invoke the api function
+		"AWS::S3::Bucket":                       2, // site, access logs
+		"AWS::S3::BucketPolicy":                 2,
+		"AWS::CloudFront::Distribution":         1,
+		"AWS::CloudFront::OriginAccessControl":  1,
+		"AWS::CloudFront::OriginAccessIdentity": 0,
+		"Custom::CDKBucketDeployment":           1,
+		"AWS::CloudWatch::Alarm":                3,
+		"AWS::SNS::Topic":                       1,
+		"AWS::SNS::Subscription":                0, // no alarm email by default
+		"AWS::Logs::LogGroup":                   4, // api, worker, API access logs, site deployment
+		// api, worker, API Gateway's CloudWatch role, CDK's deployment and
+		// auto-delete handlers.
+		"AWS::IAM::Role": 5,
+		// api, worker, site deployment handler.
+		"AWS::IAM::Policy": 3,
+		// api, worker, site deployment handler (the auto-delete handler is
+		// an AWS::Lambda::Function too).
+		"AWS::Lambda::Function": 4,
+	}
+	for typ, n := range want {
+		check(t, typ, func() { s.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n))) })
+	}
+	check(t, "api method count counts 5 routes and 6 preflights", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::ApiGateway::Method"),
+			map[string]any{"HttpMethod": "OPTIONS"}, jsii.Number(6))
+	})
+}
+
+func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
+	s := defaultStack(t)
+	profile := "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/us." + haiku
+	foundation := func(region string) string {
+		return "arn:${AWS::Partition}:bedrock:" + region + "::foundation-model/" + haiku
+	}
+	tests := []struct {
+		function string
+		want     []string
+	}{
+		{"ApiFunction", slices.Concat(
+			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${ApiFunctionLogs.Arn}"),
+			expand("Allow", []string{
+				"dynamodb:DeleteItem", "dynamodb:GetItem",
+				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
+			}, "${Jobs.Arn}"),
+			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}"),
+		)},
+		{"WorkerFunction", slices.Concat(
+			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),
+			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
+			expand("Allow", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"},
+				profile, foundation("us-east-1"), foundation("us-east-2"), foundation("us-west-2")),
+			// The event source mapping polls with the function's role.
+			expand("Allow", []string{
+				"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+				"sqs:GetQueueUrl", "sqs:ReceiveMessage",
+			}, "${JobsQueue.Arn}"),
+		)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.function, func(t *testing.T) {
+			_, fn := s.byName(t, tt.function)
+			role, _ := fn.props()["Role"].(map[string]any)["Fn::GetAtt"].([]any)
+			if len(role) == 0 {
+				t.Fatalf("%s has no role reference: %v", tt.function, fn.props()["Role"])
+			}
+			got, managed := s.roleGrants(role[0].(string))
+			sort.Strings(tt.want)
+			if d := diff(got, tt.want); d != "" {
+				t.Errorf("%s role statements differ:%s", tt.function, d)
+			}
+			if len(managed) > 0 {
+				t.Errorf("%s role has managed policies %v; want none", tt.function, managed)
+			}
+		})
+	}
+}
+
+func TestNoIAMStatementAllowsEveryActionOrEveryResource(t *testing.T) {
+	s := defaultStack(t)
+	var statements []string
+	for id, p := range s.resources("AWS::IAM::Policy") {
+		doc, _ := p.props()["PolicyDocument"].(map[string]any)
+		for _, g := range s.grants(list(doc["Statement"])) {
+			statements = append(statements, s.name(id)+": "+g)
+		}
+	}
+	for id, r := range s.resources("AWS::IAM::Role") {
+		for _, p := range list(r.props()["Policies"]) {
+			doc, _ := p.(map[string]any)["PolicyDocument"].(map[string]any)
+			for _, g := range s.grants(list(doc["Statement"])) {
+				statements = append(statements, s.name(id)+": "+g)
+			}
+		}
+	}
+	if len(statements) == 0 {
+		t.Fatal("found no IAM statements at all")
+	}
+	for _, st := range statements {
+		fields := strings.Fields(st)
+		action, res := fields[len(fields)-2], fields[len(fields)-1]
+		if action == "*" || strings.HasSuffix(action, ":*") {
+			t.Errorf("wildcard action: %s", st)
+		}
+		if res == "*" {
+			t.Errorf("wildcard resource: %s", st)
+		}
+	}
+}
+
+func TestBedrockPermissionCoversEachConfiguredModel(t *testing.T) {
+	s := variantStack(t)
+	_, fn := s.byName(t, "WorkerFunction")
+	role := fn.props()["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	got, _ := s.roleGrants(role)
+	var bedrock []string
+	for _, g := range got {
+		if strings.Contains(g, " bedrock:InvokeModel ") {
+			bedrock = append(bedrock, strings.TrimPrefix(g, "Allow bedrock:InvokeModel "))
+		}
+	}
+	want := []string{
+		// A US profile: the profile here, the model in its three regions.
+		"arn:aws:bedrock:us-west-2:123456789012:inference-profile/us." + haiku,
+		"arn:aws:bedrock:us-east-1::foundation-model/" + haiku,
+		"arn:aws:bedrock:us-east-2::foundation-model/" + haiku,
+		"arn:aws:bedrock:us-west-2::foundation-model/" + haiku,
+		// An EU profile with no configured regions: any region, this model.
+		"arn:aws:bedrock:us-west-2:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+		"arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
+		// A foundation model, invoked in the stack's region.
+		"arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-lite-v1:0",
+	}
+	sort.Strings(want)
+	if d := diff(bedrock, want); d != "" {
+		t.Errorf("bedrock:InvokeModel resources differ:%s", d)
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(got), func(g string) bool {
+		return !strings.Contains(g, " bedrock:InvokeModelWithResponseStream ")
+	})); n != len(want) {
+		t.Errorf("InvokeModelWithResponseStream on %d resources, InvokeModel on %d; want the same set", n, len(want))
+	}
+}
+
+func TestEveryRouteHasTheCognitoAuthorizerAndOnlyPreflightsDoNot(t *testing.T) {
+	s := defaultStack(t)
+	authorizers := s.resources("AWS::ApiGateway::Authorizer")
+	if len(authorizers) != 1 {
+		t.Fatalf("want one authorizer, have %d", len(authorizers))
+	}
+	var authorizerID string
+	for id, a := range authorizers {
+		authorizerID = id
+		if a.props()["Type"] != "COGNITO_USER_POOLS" {
+			t.Errorf("authorizer type %v, want COGNITO_USER_POOLS", a.props()["Type"])
+		}
+		if got := s.str(list(a.props()["ProviderARNs"])); got != `[{"Fn::GetAtt":["Users0A0EEA89","Arn"]}]` && !strings.Contains(got, "Users") {
+			t.Errorf("authorizer providers %s, want the user pool", got)
+		}
+		if a.props()["IdentitySource"] != "method.request.header.Authorization" {
+			t.Errorf("authorizer identity source %v", a.props()["IdentitySource"])
+		}
+	}
+
+	paths := s.apiPaths()
+	var routes []string
+	for id, m := range s.resources("AWS::ApiGateway::Method") {
+		p := m.props()
+		route := p["HttpMethod"].(string) + " " + paths[s.str(p["ResourceId"])]
+		if p["HttpMethod"] == "OPTIONS" {
+			if p["AuthorizationType"] != "NONE" {
+				t.Errorf("%s: preflight has authorization %v; browsers send no token with it", route, p["AuthorizationType"])
+			}
+			continue
+		}
+		routes = append(routes, route)
+		if p["AuthorizationType"] != "COGNITO_USER_POOLS" {
+			t.Errorf("%s (%s): authorization %v, want COGNITO_USER_POOLS", route, id, p["AuthorizationType"])
+		}
+		if got := s.str(p["AuthorizerId"]); got != "${"+s.name(authorizerID)+"}" {
+			t.Errorf("%s: authorizer %s, want %s", route, got, s.name(authorizerID))
+		}
+		if got := list(p["AuthorizationScopes"]); len(got) != 1 || got[0] != promptqstack.AccessTokenScope {
+			t.Errorf("%s: scopes %v, want [%s] so that access tokens (not ID tokens) are accepted", route, got, promptqstack.AccessTokenScope)
+		}
+		integ, _ := p["Integration"].(map[string]any)
+		if integ["Type"] != "AWS_PROXY" || !strings.Contains(s.str(integ["Uri"]), "${ApiFunction.Arn}") {
+			t.Errorf("%s: integration %v %s, want AWS_PROXY to the api function", route, integ["Type"], s.str(integ["Uri"]))
+		}
+	}
+	var want []string
+	for _, r := range promptqstack.Routes {
+		want = append(want, r.Method+" "+r.Path)
+	}
+	sort.Strings(routes)
+	sort.Strings(want)
+	if d := diff(routes, want); d != "" {
+		t.Errorf("routes differ from the contract:%s", d)
+	}
+}
+
+// apiPaths maps "${ResourceName}" and the root to their URL paths.
+func (s *synthesized) apiPaths() map[string]string {
+	res := s.resources("AWS::ApiGateway::Resource")
+	paths := map[string]string{}
+	var resolve func(ref string) string
+	resolve = func(ref string) string {
+		if p, ok := paths[ref]; ok {
+			return p
+		}
+		if strings.HasSuffix(ref, ".RootResourceId}") {
+			return ""
+		}
+		for id, r := range res {
+			if "${"+s.name(id)+"}" == ref {
+				p := resolve(s.str(r.props()["ParentId"])) + "/" + r.props()["PathPart"].(string)
+				paths[ref] = p
+				return p
+			}
+		}
+		return "?" + ref
+	}
+	for id := range res {
+		resolve("${" + s.name(id) + "}")
+	}
+	for k, v := range paths {
+		paths[k] = v
+	}
+	// Methods on the root refer to the API's RootResourceId.
+	for id := range s.resources("AWS::ApiGateway::RestApi") {
+		paths["${"+s.name(id)+".RootResourceId}"] = "/"
+	}
+	return paths
+}
+
+func TestGatewayErrorsUseTheAPIErrorShapeAndCORS(t *testing.T) {
+	s := defaultStack(t)
+	want := map[string]struct{ status, code string }{
+		"UNAUTHORIZED":                 {"401", "unauthorized"},
+		"ACCESS_DENIED":                {"403", "unauthorized"},
+		"MISSING_AUTHENTICATION_TOKEN": {"404", "not_found"},
+		"THROTTLED":                    {"429", "rate_limited"},
+		"REQUEST_TOO_LARGE":            {"413", "payload_too_large"},
+		"DEFAULT_4XX":                  {"", "invalid_request"},
+		"DEFAULT_5XX":                  {"", "internal"},
+	}
+	seen := map[string]bool{}
+	for _, r := range s.resources("AWS::ApiGateway::GatewayResponse") {
+		p := r.props()
+		typ, _ := p["ResponseType"].(string)
+		seen[typ] = true
+		w, ok := want[typ]
+		if !ok {
+			t.Errorf("unexpected gateway response %s", typ)
+			continue
+		}
+		if got, _ := p["StatusCode"].(string); got != w.status {
+			t.Errorf("%s: status %q, want %q", typ, got, w.status)
+		}
+		tmpl, _ := p["ResponseTemplates"].(map[string]any)["application/json"].(string)
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(tmpl), &body); err != nil {
+			t.Errorf("%s: template is not JSON: %v: %s", typ, err, tmpl)
+		}
+		if body.Error.Code != w.code || body.Error.Message == "" {
+			t.Errorf("%s: error %+v, want code %s and a message", typ, body.Error, w.code)
+		}
+		headers, _ := p["ResponseParameters"].(map[string]any)
+		if got := s.str(headers["gatewayresponse.header.Access-Control-Allow-Origin"]); got != "'https://${Cdn.DomainName}'" {
+			t.Errorf("%s: Access-Control-Allow-Origin %s, want the site's origin", typ, got)
+		}
+		www, has := headers["gatewayresponse.header.WWW-Authenticate"]
+		if (typ == "UNAUTHORIZED") != has || (has && www != "'Bearer'") {
+			t.Errorf("%s: WWW-Authenticate %v; want 'Bearer' on 401 only", typ, www)
+		}
+	}
+	for typ := range want {
+		if !seen[typ] {
+			t.Errorf("no gateway response for %s", typ)
+		}
+	}
+}
+
+func TestCORSAllowsOnlyTheSiteOrigin(t *testing.T) {
+	s := defaultStack(t)
+	for _, m := range s.resources("AWS::ApiGateway::Method") {
+		if m.props()["HttpMethod"] != "OPTIONS" {
+			continue
+		}
+		integ := m.props()["Integration"].(map[string]any)
+		for _, ir := range list(integ["IntegrationResponses"]) {
+			params := ir.(map[string]any)["ResponseParameters"].(map[string]any)
+			if got := s.str(params["method.response.header.Access-Control-Allow-Origin"]); got != "'https://${Cdn.DomainName}'" {
+				t.Errorf("preflight allows origin %s, want only the site", got)
+			}
+		}
+	}
+	_, fn := s.byName(t, "ApiFunction")
+	env := fn.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if got := s.str(env["PROMPTQ_WEB_ORIGIN"]); got != "https://${Cdn.DomainName}" {
+		t.Errorf("PROMPTQ_WEB_ORIGIN %s", got)
+	}
+}
+
+func TestAPIStageIsThrottledTracedAndLogsJSON(t *testing.T) {
+	s := defaultStack(t)
+	_, stage := s.byName(t, "Api/DeploymentStage.v1")
+	p := stage.props()
+	if p["TracingEnabled"] != true {
+		t.Error("stage tracing is off")
+	}
+	als, _ := p["AccessLogSetting"].(map[string]any)
+	var fields map[string]string
+	if err := json.Unmarshal([]byte(als["Format"].(string)), &fields); err != nil {
+		t.Errorf("access log format is not JSON: %v", err)
+	}
+	for _, f := range []string{"requestId", "status", "user", "errorType"} {
+		if fields[f] == "" {
+			t.Errorf("access log lacks %s", f)
+		}
+	}
+	for k, v := range fields {
+		if strings.Contains(strings.ToLower(v), "authorization") || strings.Contains(v, "querystring") {
+			t.Errorf("access log field %s logs %s", k, v)
+		}
+	}
+	if !strings.Contains(s.str(als["DestinationArn"]), "${ApiAccessLogs}") {
+		t.Errorf("access logs go to %s", s.str(als["DestinationArn"]))
+	}
+	check(t, "stage method settings", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::ApiGateway::Stage"), map[string]any{
+			"MethodSettings": []any{map[string]any{
+				"HttpMethod": "*", "ResourcePath": "/*",
+				"LoggingLevel": "ERROR", "DataTraceEnabled": false,
+				"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100,
+			}},
+		})
+	})
+}
+
+func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
+	s := defaultStack(t)
+	tests := []struct {
+		name           string
+		memory, timout float64
+		env            []string
+	}{
+		{"ApiFunction", 512, 10, []string{
+			"PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER", "PROMPTQ_DEFAULT_MODEL", "PROMPTQ_MODELS",
+			"PROMPTQ_QUEUE_URL", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_TABLE", "PROMPTQ_USER_POOL_ID",
+			"PROMPTQ_WEB_ORIGIN",
+		}},
+		{"WorkerFunction", 256, 300, []string{
+			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_PROVIDER", "PROMPTQ_QUEUE_URL", "PROMPTQ_TABLE",
+			"PROMPTQ_WORKER_CONCURRENCY",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, fn := s.byName(t, tt.name)
+			p := fn.props()
+			if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" {
+				t.Errorf("runtime %v handler %v, want provided.al2023 bootstrap", p["Runtime"], p["Handler"])
+			}
+			if got := list(p["Architectures"]); len(got) != 1 || got[0] != "arm64" {
+				t.Errorf("architectures %v, want [arm64]", got)
+			}
+			if p["MemorySize"] != tt.memory || p["Timeout"] != tt.timout {
+				t.Errorf("memory %v timeout %v, want %v %v", p["MemorySize"], p["Timeout"], tt.memory, tt.timout)
+			}
+			lc, _ := p["LoggingConfig"].(map[string]any)
+			if lc["LogFormat"] != "JSON" || lc["ApplicationLogLevel"] != "INFO" || lc["SystemLogLevel"] != "WARN" {
+				t.Errorf("logging config %v", lc)
+			}
+			if got := s.str(lc["LogGroup"]); got != "${"+tt.name+"Logs}" {
+				t.Errorf("log group %s", got)
+			}
+			_, lg := s.byName(t, tt.name+"Logs")
+			if lg.props()["RetentionInDays"] != 30.0 {
+				t.Errorf("log retention %v days, want 30", lg.props()["RetentionInDays"])
+			}
+			env, _ := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+			var names []string
+			for k := range env {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			if d := diff(names, tt.env); d != "" {
+				t.Errorf("environment differs:%s", d)
+			}
+		})
+	}
+
+	_, api := s.byName(t, "ApiFunction")
+	env := api.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	for k, want := range map[string]string{
+		"PROMPTQ_TABLE":            "${Jobs}",
+		"PROMPTQ_QUEUE_URL":        "${JobsQueue}",
+		"PROMPTQ_USER_POOL_ID":     "${Users}",
+		"PROMPTQ_CLIENT_IDS":       "${Users/Client}",
+		"PROMPTQ_COGNITO_ISSUER":   "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${Users}",
+		"PROMPTQ_MODELS":           promptqstack.DefaultModel,
+		"PROMPTQ_DEFAULT_MODEL":    promptqstack.DefaultModel,
+		"PROMPTQ_REVOCATION_CHECK": "true",
+	} {
+		if got := s.str(env[k]); got != want {
+			t.Errorf("api %s = %s, want %s", k, got, want)
+		}
+	}
+	_, worker := s.byName(t, "WorkerFunction")
+	env = worker.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	for k, want := range map[string]string{
+		"PROMPTQ_TABLE":              "${Jobs}",
+		"PROMPTQ_QUEUE_URL":          "${JobsQueue}",
+		"PROMPTQ_MAX_RECEIVE_COUNT":  "5",
+		"PROMPTQ_MODEL_PROVIDER":     "bedrock",
+		"PROMPTQ_WORKER_CONCURRENCY": "5",
+	} {
+		if got := s.str(env[k]); got != want {
+			t.Errorf("worker %s = %s, want %s", k, got, want)
+		}
+	}
+}
+
+func TestJobsQueueHasADeadLetterQueueAndOutlastsTheWorker(t *testing.T) {
+	s := defaultStack(t)
+	_, q := s.byName(t, "JobsQueue")
+	_, dlq := s.byName(t, "JobsDLQ")
+	_, worker := s.byName(t, "WorkerFunction")
+	p := q.props()
+	rp, _ := p["RedrivePolicy"].(map[string]any)
+	if got := s.str(rp["deadLetterTargetArn"]); got != "${JobsDLQ.Arn}" {
+		t.Errorf("dead letters go to %s, want JobsDLQ", got)
+	}
+	if rp["maxReceiveCount"] != 5.0 {
+		t.Errorf("maxReceiveCount %v, want 5", rp["maxReceiveCount"])
+	}
+	vis, _ := p["VisibilityTimeout"].(float64)
+	timeout, _ := worker.props()["Timeout"].(float64)
+	if vis < 6*timeout {
+		t.Errorf("visibility timeout %vs is less than 6 × the worker's %vs", vis, timeout)
+	}
+	for name, r := range map[string]resource{"JobsQueue": q, "JobsDLQ": dlq} {
+		if r.props()["SqsManagedSseEnabled"] != true {
+			t.Errorf("%s is not encrypted", name)
+		}
+	}
+	if dlq.props()["MessageRetentionPeriod"] != 1209600.0 {
+		t.Errorf("DLQ keeps messages %vs, want 14 days", dlq.props()["MessageRetentionPeriod"])
+	}
+	check(t, "both queues refuse plain HTTP", func() {
+		s.template.ResourcePropertiesCountIs(jsii.String("AWS::SQS::QueuePolicy"), map[string]any{
+			"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+				"Effect":    "Deny",
+				"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+			})})},
+		}, jsii.Number(2))
+	})
+}
+
+func TestWorkerEventSourceBatchesReportsFailuresAndCapsConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		s                  func(*testing.T) *synthesized
+		batch, concurrency float64
+	}{
+		{"default", defaultStack, 5, 2},
+		{"configured", variantStack, 3, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.s(t)
+			check(t, "event source mapping", func() {
+				s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+					"EventSourceArn":                 map[string]any{"Fn::GetAtt": []any{s.id(t, "JobsQueue"), "Arn"}},
+					"FunctionName":                   map[string]any{"Ref": s.id(t, "WorkerFunction")},
+					"BatchSize":                      tc.batch,
+					"MaximumBatchingWindowInSeconds": 0,
+					"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
+					"ScalingConfig":                  map[string]any{"MaximumConcurrency": tc.concurrency},
+				})
+			})
+		})
+	}
+}
+
+func (s *synthesized) id(t *testing.T, name string) string {
+	t.Helper()
+	id, _ := s.byName(t, name)
+	return id
+}
+
+func TestJobsTableIsOnDemandWithTTLAndPointInTimeRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		s       func(*testing.T) *synthesized
+		protect bool
+		policy  string
+	}{
+		{"default: make destroy removes it", defaultStack, false, "Delete"},
+		{"deletion protection: kept", variantStack, true, "Retain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.s(t)
+			check(t, "table", func() {
+				s.template.HasResource(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+					"DeletionPolicy": tc.policy,
+					"Properties": map[string]any{
+						"BillingMode": "PAY_PER_REQUEST",
+						"KeySchema": []any{
+							map[string]any{"AttributeName": "pk", "KeyType": "HASH"},
+							map[string]any{"AttributeName": "sk", "KeyType": "RANGE"},
+						},
+						"AttributeDefinitions": []any{
+							map[string]any{"AttributeName": "pk", "AttributeType": "S"},
+							map[string]any{"AttributeName": "sk", "AttributeType": "S"},
+						},
+						"TimeToLiveSpecification":          map[string]any{"AttributeName": promptqstack.TTLAttribute, "Enabled": true},
+						"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+						"DeletionProtectionEnabled":        tc.protect,
+					},
+				})
+			})
+			check(t, "user pool", func() {
+				props := map[string]any{}
+				if tc.protect {
+					props["DeletionProtection"] = "ACTIVE"
+				}
+				s.template.HasResource(jsii.String("AWS::Cognito::UserPool"), map[string]any{
+					"DeletionPolicy": tc.policy, "Properties": props,
+				})
+			})
+		})
+	}
+}
+
+func TestUserPoolAndClient(t *testing.T) {
+	s := defaultStack(t)
+	check(t, "user pool", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Cognito::UserPool"), map[string]any{
+			"UsernameAttributes":     []any{"email"},
+			"AutoVerifiedAttributes": []any{"email"},
+			"AdminCreateUserConfig":  map[string]any{"AllowAdminCreateUserOnly": false},
+			"AccountRecoverySetting": map[string]any{"RecoveryMechanisms": []any{map[string]any{"Name": "verified_email", "Priority": 1}}},
+			"MfaConfiguration":       "OPTIONAL",
+			"EnabledMfas":            []any{"SOFTWARE_TOKEN_MFA"},
+			"UserPoolTier":           "ESSENTIALS",
+			"UsernameConfiguration":  map[string]any{"CaseSensitive": false},
+			"VerificationMessageTemplate": assertions.Match_ObjectLike(&map[string]any{
+				"DefaultEmailOption": "CONFIRM_WITH_CODE",
+			}),
+			"Policies": map[string]any{"PasswordPolicy": assertions.Match_ObjectLike(&map[string]any{
+				"MinimumLength": 12, "RequireLowercase": true, "RequireUppercase": true,
+				"RequireNumbers": true, "RequireSymbols": true,
+			})},
+		})
+	})
+	check(t, "app client", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolClient"), map[string]any{
+			"GenerateSecret": false,
+			"ExplicitAuthFlows": assertions.Match_ArrayEquals(&[]any{
+				"ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH",
+			}),
+			"PreventUserExistenceErrors": "ENABLED",
+			"EnableTokenRevocation":      true,
+			"AccessTokenValidity":        60,
+			"IdTokenValidity":            60,
+			"RefreshTokenValidity":       43200,
+			"TokenValidityUnits": map[string]any{
+				"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "minutes",
+			},
+		})
+	})
+}
+
+func TestSiteIsAPrivateBucketBehindCloudFrontWithOAC(t *testing.T) {
+	s := defaultStack(t)
+	for _, name := range []string{"Site", "AccessLogs"} {
+		_, b := s.byName(t, name)
+		p := b.props()
+		pab, _ := p["PublicAccessBlockConfiguration"].(map[string]any)
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if pab[k] != true {
+				t.Errorf("%s: %s is %v", name, k, pab[k])
+			}
+		}
+		if _, ok := p["WebsiteConfiguration"]; ok {
+			t.Errorf("%s is a website bucket", name)
+		}
+		if p["BucketEncryption"] == nil {
+			t.Errorf("%s is not encrypted", name)
+		}
+	}
+	_, site := s.byName(t, "Site")
+	if lc, _ := site.props()["LoggingConfiguration"].(map[string]any); s.str(lc["DestinationBucketName"]) != "${AccessLogs}" {
+		t.Errorf("site bucket access logs go to %v", lc)
+	}
+
+	check(t, "origin access control", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::CloudFront::OriginAccessControl"), map[string]any{
+			"OriginAccessControlConfig": map[string]any{
+				"OriginAccessControlOriginType": "s3", "SigningBehavior": "always", "SigningProtocol": "sigv4",
+			},
+		})
+	})
+	_, cdn := s.byName(t, "Cdn")
+	dc := cdn.props()["DistributionConfig"].(map[string]any)
+	origins := list(dc["Origins"])
+	if len(origins) != 1 {
+		t.Fatalf("want one origin, have %d", len(origins))
+	}
+	o := origins[0].(map[string]any)
+	if got := s.str(o["DomainName"]); got != "${Site.RegionalDomainName}" {
+		t.Errorf("origin %s, want the site bucket's REST endpoint", got)
+	}
+	if !strings.Contains(s.str(o["OriginAccessControlId"]), "S3OriginAccessControl") {
+		t.Errorf("origin has no OAC: %v", o)
+	}
+	if _, ok := o["CustomOriginConfig"]; ok {
+		t.Error("origin is a custom (website) origin")
+	}
+	beh := dc["DefaultCacheBehavior"].(map[string]any)
+	if beh["ViewerProtocolPolicy"] != "redirect-to-https" {
+		t.Errorf("viewer protocol policy %v", beh["ViewerProtocolPolicy"])
+	}
+	if dc["DefaultRootObject"] != "index.html" {
+		t.Errorf("default root object %v", dc["DefaultRootObject"])
+	}
+	if lg, _ := dc["Logging"].(map[string]any); s.str(lg["Bucket"]) != "${AccessLogs.RegionalDomainName}" {
+		t.Errorf("CloudFront logs go to %v", lg)
+	}
+
+	// Only CloudFront, for this distribution, reads the site bucket.
+	check(t, "site bucket policy", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), map[string]any{
+			"Bucket": map[string]any{"Ref": s.id(t, "Site")},
+			"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+				"Action":    "s3:GetObject",
+				"Effect":    "Allow",
+				"Principal": map[string]any{"Service": "cloudfront.amazonaws.com"},
+				"Condition": map[string]any{"StringEquals": map[string]any{"AWS:SourceArn": assertions.Match_AnyValue()}},
+			})})},
+		})
+	})
+	for _, p := range s.resources("AWS::S3::BucketPolicy") {
+		doc := p.props()["PolicyDocument"].(map[string]any)
+		for _, st := range list(doc["Statement"]) {
+			m := st.(map[string]any)
+			if m["Effect"] == "Allow" && (m["Principal"] == "*" || s.str(m["Principal"]) == `{"AWS":"*"}`) {
+				t.Errorf("bucket policy of %s allows everyone: %v", s.str(p.props()["Bucket"]), m)
+			}
+		}
+	}
+}
+
+func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
+	s := defaultStack(t)
+	var dep resource
+	for _, r := range s.resources("Custom::CDKBucketDeployment") {
+		dep = r
+	}
+	p := dep.props()
+	if s.str(p["DestinationBucketName"]) != "${Site}" || s.str(p["DistributionId"]) != "${Cdn}" {
+		t.Errorf("deployment goes to %s, invalidates %s", s.str(p["DestinationBucketName"]), s.str(p["DistributionId"]))
+	}
+	keys := list(p["SourceObjectKeys"])
+	markers := list(p["SourceMarkers"])
+	if len(keys) != 2 || len(markers) != 2 {
+		t.Fatalf("want two sources (web/, config.json), have %d", len(keys))
+	}
+
+	// The JSON source is a zip in the assembly with markers for the tokens.
+	config := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[1].(string), ".zip")), promptqstack.ConfigObject)
+	// Markers stand where the JSON strings will be; quote them to parse.
+	config = regexp.MustCompile(`<<marker:0xbaba:\d+>>`).ReplaceAll(config, []byte(`"$0"`))
+	var fields map[string]string
+	if err := json.Unmarshal(config, &fields); err != nil {
+		t.Fatalf("config.json: %v: %s", err, config)
+	}
+	resolved := map[string]string{}
+	for k, v := range fields {
+		if m, ok := markers[1].(map[string]any)[v]; ok {
+			resolved[k] = strings.Trim(s.str(m), `"`)
+		} else {
+			resolved[k] = v
+		}
+	}
+	want := map[string]string{
+		"region":           "${AWS::Region}",
+		"user_pool_id":     "${Users}",
+		"client_id":        "${Users/Client}",
+		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
+		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
+	}
+	for k, w := range want {
+		if resolved[k] != w {
+			t.Errorf("config.json %s = %q, want %q", k, resolved[k], w)
+		}
+	}
+	if len(resolved) != len(want) {
+		t.Errorf("config.json has keys %v, want exactly %v", resolved, want)
+	}
+	index := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[0].(string), ".zip")), "index.html")
+	if !strings.Contains(string(index), "<title>promptq</title>") {
+		t.Errorf("web/index.html not deployed: %s", index)
+	}
+}
+
+func TestWithoutWebFolderAPlaceholderPageIsDeployed(t *testing.T) {
+	s := variantStack(t)
+	var dep resource
+	for _, r := range s.resources("Custom::CDKBucketDeployment") {
+		dep = r
+	}
+	keys := list(dep.props()["SourceObjectKeys"])
+	index := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[0].(string), ".zip")), "index.html")
+	if !strings.Contains(string(index), "web app (web/) was not built") {
+		t.Errorf("placeholder page missing: %s", index)
+	}
+}
+
+// readZipFile reads name from a zip asset (CDK stages zips as asset.<hash>
+// folders or .zip files, depending on the source).
+func readZipFile(t *testing.T, asset, name string) []byte {
+	t.Helper()
+	if fi, err := os.Stat(asset); err == nil && fi.IsDir() {
+		b, err := os.ReadFile(filepath.Join(asset, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	zr, err := zip.OpenReader(asset + ".zip")
+	if err != nil {
+		t.Fatalf("open asset: %v", err)
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		if f.Name == name {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			b, err := io.ReadAll(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	t.Fatalf("%s has no %s", asset, name)
+	return nil
+}
+
+func TestAlarmsNotifyTheTopicAndEmailIsOptional(t *testing.T) {
+	s := defaultStack(t)
+	for _, name := range []string{"DeadLetterQueueNotEmpty", "WorkerErrors", "Api5xx"} {
+		_, a := s.byName(t, name)
+		p := a.props()
+		if got := s.str(list(p["AlarmActions"])[0]); got != "${Alarms}" {
+			t.Errorf("%s notifies %s, want the Alarms topic", name, got)
+		}
+		if p["Threshold"] != 1.0 || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || p["TreatMissingData"] != "notBreaching" {
+			t.Errorf("%s: threshold %v %v, missing data %v", name, p["ComparisonOperator"], p["Threshold"], p["TreatMissingData"])
+		}
+	}
+	_, dlqAlarm := s.byName(t, "DeadLetterQueueNotEmpty")
+	if dlqAlarm.props()["MetricName"] != "ApproximateNumberOfMessagesVisible" {
+		t.Errorf("DLQ alarm watches %v", dlqAlarm.props()["MetricName"])
+	}
+	if got := s.str(list(dlqAlarm.props()["Dimensions"])[0].(map[string]any)["Value"]); got != "${JobsDLQ.QueueName}" {
+		t.Errorf("DLQ alarm watches queue %s", got)
+	}
+
+	v := variantStack(t)
+	check(t, "email subscription when alarmEmail is set", func() {
+		v.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
+			"Protocol": "email", "Endpoint": "ops@example.com",
+			"TopicArn": map[string]any{"Ref": v.id(t, "Alarms")},
+		})
+	})
+}
+
+func TestConfiguredOptionsReachTheTemplate(t *testing.T) {
+	s := variantStack(t)
+	check(t, "no API Gateway account role when apiGatewayLogRole is false", func() {
+		s.template.ResourceCountIs(jsii.String("AWS::ApiGateway::Account"), jsii.Number(0))
+	})
+	check(t, "maxReceiveCount", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::SQS::Queue"), map[string]any{
+			"RedrivePolicy": map[string]any{"maxReceiveCount": 3, "deadLetterTargetArn": assertions.Match_AnyValue()},
+		})
+	})
+	_, api := s.byName(t, "ApiFunction")
+	env := api.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if got := env["PROMPTQ_MODELS"]; got != strings.Join(variantModels, ",") {
+		t.Errorf("PROMPTQ_MODELS = %v", got)
+	}
+	if got := env["PROMPTQ_DEFAULT_MODEL"]; got != variantModels[2] {
+		t.Errorf("PROMPTQ_DEFAULT_MODEL = %v", got)
+	}
+	_, worker := s.byName(t, "WorkerFunction")
+	env = worker.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if env["PROMPTQ_MAX_RECEIVE_COUNT"] != "3" || env["PROMPTQ_WORKER_CONCURRENCY"] != "3" {
+		t.Errorf("worker env %v", env)
+	}
+	_, logs := s.byName(t, "AccessLogs")
+	if logs["DeletionPolicy"] != "Retain" {
+		t.Errorf("access-log bucket deletion policy %v with deletion protection on", logs["DeletionPolicy"])
+	}
+}
+
+func TestOutputsNameEverythingADeployPrints(t *testing.T) {
+	s := defaultStack(t)
+	outputs, _ := s.tpl["Outputs"].(map[string]any)
+	for _, name := range []string{
+		"SiteUrl", "ApiUrl", "Region", "UserPoolId", "UserPoolClientId", "CognitoEndpoint",
+		"JobsQueueUrl", "DeadLetterQueueUrl", "TableName", "AlarmTopicArn",
+	} {
+		if _, ok := outputs[name]; !ok {
+			t.Errorf("no output %s", name)
+		}
+	}
+}
