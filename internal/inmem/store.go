@@ -349,3 +349,14 @@ func (s *Store) MarkFailed(_ context.Context, owner, id string, f jobs.Failure) 
 	}
 	return nil
 }
+
+// CreateMany is Create for each entry, in order: in memory there are no
+// round trips to save.
+func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult {
+	out := make([]jobs.CreateResult, len(items))
+	for i, it := range items {
+		job, created, err := s.Create(ctx, it.Job, it.Fingerprint)
+		out[i] = jobs.CreateResult{Job: job, Created: created, Err: err}
+	}
+	return out
+}

@@ -22,6 +22,7 @@ type Store interface {
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
+	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
 
 	Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error)
 	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
@@ -66,6 +67,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RequeueReplaysFailedAndAbandonedJobs", testRequeue},
 		{"MarkFailedFailsAnyUnfinishedJob", testMarkFailed},
 		{"AbandonEnqueueFailsTheJobAndFreesItsKey", testAbandonEnqueue},
+		{"CreateManyMeansCreateForEachEntry", testCreateMany},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
