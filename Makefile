@@ -56,7 +56,7 @@ FORCE:
 ## ---- checks ------------------------------------------------------------
 
 .PHONY: test
-test: tools lint test-go ## run every test (installs what it needs first)
+test: tools lint test-go test-stack ## run every test (installs what it needs first)
 
 .PHONY: test-go
 test-go:
@@ -71,3 +71,55 @@ lint: ## gofmt, go vet and staticcheck
 .PHONY: bench
 bench: ## run the Go benchmarks (results go in docs/benchmarks.md)
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)
+
+## ---- stack: the AWS CDK app in stack/ (its own Go module) ----------------
+
+# The CDK CLI, pinned to the 2.x line, installed outside every Go module:
+# its npm package ships files named %name%.template.go that break go tooling.
+CDK_CLI_VERSION := 2.1148.1
+CDK_TOOLS       := $(TOOLS)/cdk
+CDK             := $(CDK_TOOLS)/node_modules/.bin/cdk
+STACK_NAME      := Promptq
+STACK_OUTPUTS   := $(CURDIR)/.local/stack-outputs.json
+# The outputs `make deploy` prints, in this order.
+STACK_PRINT     := SiteUrl ApiUrl Region UserPoolId UserPoolClientId CognitoEndpoint \
+	JobsQueueUrl DeadLetterQueueUrl TableName AlarmTopicArn
+# More CDK context for synth/deploy/destroy, e.g.
+#   make deploy CDK_ARGS='-c promptq:alarmEmail=ops@example.com'
+# (the keys are in docs/configuration.md).
+CDK_ARGS ?=
+CDK_FLAGS = --no-notices \
+	-c promptq:apiAsset=$(CURDIR)/bin/api -c promptq:workerAsset=$(CURDIR)/bin/worker \
+	-c promptq:webDir=$(CURDIR)/web $(CDK_ARGS)
+# jsii runs aws-cdk-lib in node: no end-of-life banner on every start, no
+# CLI telemetry.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+$(CDK):
+	mkdir -p $(CDK_TOOLS)
+	cd $(CDK_TOOLS) && [ -f package.json ] || echo '{"private":true}' > package.json
+	cd $(CDK_TOOLS) && npm install --no-audit --no-fund --save-exact aws-cdk@$(CDK_CLI_VERSION)
+
+.PHONY: synth
+synth: build $(CDK) ## print the stack's CloudFormation template (no AWS access needed)
+	cd stack && $(CDK) synth $(CDK_FLAGS) $(STACK_NAME)
+
+.PHONY: cdk-bootstrap
+cdk-bootstrap: $(CDK) ## once per account and region: prepare it for CDK deploys
+	cd stack && $(CDK) bootstrap --no-notices
+
+.PHONY: deploy
+deploy: build $(CDK) ## deploy to your AWS credentials' account and region, then print the URLs and ids
+	@mkdir -p $(dir $(STACK_OUTPUTS))
+	cd stack && $(CDK) deploy $(CDK_FLAGS) --require-approval never --outputs-file $(STACK_OUTPUTS) $(STACK_NAME)
+	@node -e 'const [file, stack, ...keys] = process.argv.slice(1), o = require(file)[stack]; console.log("\npromptq is deployed (outputs also in " + file + "):"); for (const k of keys) console.log("  " + k.padEnd(20) + o[k]);' $(STACK_OUTPUTS) $(STACK_NAME) $(STACK_PRINT)
+
+.PHONY: destroy
+destroy: build $(CDK) ## delete the deployed stack and its data (unless deletion protection is on)
+	cd stack && $(CDK) destroy $(CDK_FLAGS) --force $(STACK_NAME)
+
+.PHONY: test-stack
+test-stack: ## synthesize the stack offline and check it (assertions, IAM, cdk-nag)
+	@out=$$(cd stack && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed in stack/:"; echo "$$out"; exit 1; fi
+	cd stack && go vet ./... && go test -count=1 ./...
