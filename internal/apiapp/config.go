@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	RevocationCheck bool          // PROMPTQ_REVOCATION_CHECK, default true
 	RevocationTTL   time.Duration // PROMPTQ_REVOCATION_CACHE_TTL, default 60s
 	JobTTL          time.Duration // PROMPTQ_JOB_TTL, default 720h (30 days)
+	// Per-user limits; 0 turns one off. PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE
+	// (default 60), PROMPTQ_LIMIT_TOKENS_PER_DAY (default 2,000,000),
+	// PROMPTQ_LIMIT_ACTIVE_JOBS (default 1000).
+	UserLimits dynamo.Limits
 }
 
 // FromEnv reads the configuration with getenv (os.Getenv in main) and
@@ -48,6 +53,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RevocationCheck: true,
 		RevocationTTL:   time.Minute,
 		JobTTL:          jobs.DefaultJobTTL,
+		UserLimits:      dynamo.Limits{SubmissionsPerMinute: 60, TokensPerDay: 2_000_000, ActiveJobs: 1000},
 	}
 	if c.Table == "" {
 		errs = append(errs, errors.New("PROMPTQ_TABLE is required"))
@@ -92,6 +98,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.RevocationCheck = b
 	}
+	errs = append(errs,
+		count(getenv, "PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE", &c.UserLimits.SubmissionsPerMinute),
+		count(getenv, "PROMPTQ_LIMIT_TOKENS_PER_DAY", &c.UserLimits.TokensPerDay),
+		count(getenv, "PROMPTQ_LIMIT_ACTIVE_JOBS", &c.UserLimits.ActiveJobs))
 	errs = append(errs, duration(getenv, "PROMPTQ_REVOCATION_CACHE_TTL", &c.RevocationTTL))
 	errs = append(errs, duration(getenv, "PROMPTQ_JOB_TTL", &c.JobTTL))
 	return c, errors.Join(errs...)
@@ -107,6 +117,20 @@ func duration(getenv func(string) string, name string, dst *time.Duration) error
 		return fmt.Errorf("%s=%q: want a positive duration such as 60s or 720h", name, v)
 	}
 	*dst = d
+	return nil
+}
+
+// count reads a non-negative integer (0 turns a limit off).
+func count(getenv func(string) string, name string, dst *int) error {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%s=%q: want a whole number, 0 for no limit", name, v)
+	}
+	*dst = n
 	return nil
 }
 

@@ -49,12 +49,13 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		"PROMPTQ_JOB_TTL":              "forever",
 		"PROMPTQ_MAX_PROMPT_CHARS":     "-1",
 		"PROMPTQ_REVOCATION_CACHE_TTL": "0s",
+		"PROMPTQ_LIMIT_ACTIVE_JOBS":    "-5",
 	}))
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, name := range []string{"PROMPTQ_TABLE", "PROMPTQ_QUEUE_URL", "PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER",
-		"PROMPTQ_DEFAULT_MODEL", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_JOB_TTL", "PROMPTQ_MAX_PROMPT_CHARS", "PROMPTQ_REVOCATION_CACHE_TTL"} {
+		"PROMPTQ_DEFAULT_MODEL", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_JOB_TTL", "PROMPTQ_MAX_PROMPT_CHARS", "PROMPTQ_REVOCATION_CACHE_TTL", "PROMPTQ_LIMIT_ACTIVE_JOBS"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

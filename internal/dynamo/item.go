@@ -38,6 +38,12 @@ const (
 	attrExpiresAt      = "expires_at"
 	attrJobID          = "job_id"
 	attrIdemKey        = "idempotency_key"
+	attrActiveOwner    = "active_owner"
+
+	// activeIndex is the sparse index of jobs that are queued or running:
+	// active_owner (the owner, set only while a job is active) and sk.
+	// Counting a user's active jobs reads only its keys.
+	activeIndex = "active"
 )
 
 // item is a job as stored. Times a person reads are RFC 3339 strings;
@@ -75,6 +81,9 @@ type item struct {
 	// it left it: its own earlier attempt, retried by the SDK after the
 	// answer was lost.
 	WriteToken string `dynamodbav:"write_token,omitempty"`
+	// ActiveOwner is the owner while the job is queued or running and
+	// absent otherwise, which puts exactly the active jobs in activeIndex.
+	ActiveOwner string `dynamodbav:"active_owner,omitempty"`
 }
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
@@ -156,6 +165,9 @@ func toItem(j jobs.Job) item {
 		StartedAt:      formatTime(j.StartedAt),
 		FinishedAt:     formatTime(j.FinishedAt),
 		ExpiresAt:      j.ExpiresAt.Unix(),
+	}
+	if !j.Status.Terminal() {
+		it.ActiveOwner = j.Owner
 	}
 	if j.Failure != nil {
 		it.FailureCode, it.FailureMessage = j.Failure.Code, j.Failure.Message

@@ -78,6 +78,7 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 	c.update = "SET #write_token = :write_token, " + rest
 	c.values = maps.Clone(c.values)
 	c.values[":write_token"] = str(token)
+	c.update = trackActive(c.update, c.values, owner)
 
 	in, err := c.updateInput(s.table, owner, id)
 	if err != nil {
@@ -125,3 +126,29 @@ func (s *Store) lostCondition(ctx context.Context, owner, id string, old map[str
 }
 
 func statusValue(st jobs.Status) types.AttributeValue { return str(string(st)) }
+
+var setStatusRE = regexp.MustCompile(`#status = (:[a-z_]+)`)
+
+// trackActive keeps active_owner (the key of activeIndex) in step with the
+// status an update sets: present while queued or running, removed once
+// terminal. Doing it here, for every transition, means no transition can
+// forget it. values gains :active_owner when it is set.
+func trackActive(update string, values map[string]types.AttributeValue, owner string) string {
+	m := setStatusRE.FindStringSubmatch(update)
+	if m == nil {
+		return update // the status does not change
+	}
+	v, ok := values[m[1]].(*types.AttributeValueMemberS)
+	if !ok {
+		return update
+	}
+	if jobs.Status(v.Value).Terminal() {
+		if before, after, ok := strings.Cut(update, " REMOVE "); ok {
+			return before + " REMOVE #active_owner, " + after
+		}
+		return update + " REMOVE #active_owner"
+	}
+	values[":active_owner"] = str(owner)
+	set, rest, _ := strings.Cut(update, "SET ")
+	return set + "SET #active_owner = :active_owner, " + rest
+}

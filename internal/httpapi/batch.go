@@ -53,7 +53,7 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 	results := make([]batchResult, len(env.Requests))
 	var pending []jobs.NewJob
 	var slots []int // pending[i] answers results[slots[i]]
-	maxTokens := 0
+	budget := 0
 	for i, raw := range env.Requests {
 		req, key, err := jobs.DecodeEntry(raw, h.cfg.Limits)
 		if err != nil {
@@ -61,18 +61,29 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 			results[i].Error = &d
 			continue
 		}
-		pending = append(pending, jobs.NewJob{Job: h.newJob(owner, req, key), Fingerprint: req.Fingerprint()})
+		pending = append(pending, jobs.NewJob{Job: h.newJob(owner, req, key), Fingerprint: req.Fingerprint(), Budget: req.TokenBudget()})
 		slots = append(slots, i)
-		maxTokens += req.MaxTokens
+		budget += req.TokenBudget()
 	}
 	if len(pending) > 0 && h.deps.Limiter != nil {
-		if err := h.deps.Limiter.Allow(ctx, owner, len(pending), maxTokens); err != nil {
+		if err := h.deps.Limiter.Allow(ctx, owner, jobs.Cost{Jobs: len(pending), Tokens: budget}); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
 	}
 
 	created := h.createMany(ctx, pending)
+	if h.deps.Limiter != nil {
+		refund := 0
+		for i, res := range created {
+			if !res.Created {
+				refund += pending[i].Budget
+			}
+		}
+		if refund > 0 {
+			h.deps.Limiter.Refund(ctx, owner, jobs.Cost{Tokens: refund})
+		}
+	}
 	var toSend []jobs.Message
 	var sendSlots []int
 	for i, res := range created {

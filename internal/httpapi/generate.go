@@ -49,7 +49,7 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.deps.Limiter != nil {
-		if err := h.deps.Limiter.Allow(ctx, owner, 1, req.MaxTokens); err != nil {
+		if err := h.deps.Limiter.Allow(ctx, owner, jobs.Cost{Jobs: 1, Tokens: req.TokenBudget()}); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
@@ -57,6 +57,9 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request) {
 
 	job := h.newJob(owner, req, idemKey)
 	stored, created, err := h.deps.Store.Create(ctx, job, req.Fingerprint())
+	if !created && h.deps.Limiter != nil {
+		h.deps.Limiter.Refund(ctx, owner, jobs.Cost{Tokens: req.TokenBudget()})
+	}
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("create job: %w", err))
 		return

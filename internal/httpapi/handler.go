@@ -53,10 +53,13 @@ type revocationChecker interface {
 	Check(ctx context.Context, token string) error
 }
 
-// limiter applies per-user limits before a job is accepted. cost is the
-// number of jobs and tokens the request may spend.
+// limiter applies per-user limits before a job is accepted: a
+// *jobs.Error of KindRateLimited (with RetryAfterSeconds) refuses it.
+// Refund gives back the token budget of jobs that were not created after
+// all (idempotent replays, failed writes), so re-running a batch is free.
 type limiter interface {
-	Allow(ctx context.Context, owner string, jobCount, maxTokens int) error
+	Allow(ctx context.Context, owner string, cost jobs.Cost) error
+	Refund(ctx context.Context, owner string, cost jobs.Cost)
 }
 
 // Deps are the handler's collaborators. Store, Queue and Auth are required.

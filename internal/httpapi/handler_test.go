@@ -521,3 +521,50 @@ func TestBatch(t *testing.T) {
 		t.Errorf("%d queued after re-send, want still 2", n)
 	}
 }
+
+type fakeLimiter struct {
+	allowFunc func(jobs.Cost) error
+	refunded  int
+}
+
+func (f *fakeLimiter) Allow(_ context.Context, _ string, c jobs.Cost) error { return f.allowFunc(c) }
+func (f *fakeLimiter) Refund(_ context.Context, _ string, c jobs.Cost)      { f.refunded += c.Tokens }
+
+func TestRateLimitedRequestsAre429AndChangeNothing(t *testing.T) {
+	t.Parallel()
+	lim := &fakeLimiter{allowFunc: func(jobs.Cost) error {
+		return &jobs.Error{Kind: jobs.KindRateLimited, Field: "tokens_per_day", RetryAfterSeconds: 3600,
+			Message: "This would pass your daily budget of 1000 tokens; it resets at 00:00 UTC."}
+	}}
+	f := setup(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Limiter = lim })
+	for _, path := range []string{"/generate", "/generate/batch"} {
+		body := `{"prompt":"p"}`
+		if path == "/generate/batch" {
+			body = `{"requests":[{"prompt":"p"}]}`
+		}
+		res := f.do(t, "POST", path, "alice", body)
+		var e apiError
+		res.json(t, &e)
+		if res.StatusCode != 429 || e.Error.Code != "rate_limited" || res.Header.Get("Retry-After") != "3600" || !strings.Contains(e.Error.Message, "daily budget") {
+			t.Errorf("%s: %d %s Retry-After %q", path, res.StatusCode, res.body, res.Header.Get("Retry-After"))
+		}
+	}
+	if len(f.jobsOf(t, "alice")) != 0 || len(f.queue.Sent()) != 0 {
+		t.Error("a rate-limited request stored or queued a job")
+	}
+}
+
+func TestReplaysAreRefunded(t *testing.T) {
+	t.Parallel()
+	var asked []jobs.Cost
+	lim := &fakeLimiter{allowFunc: func(c jobs.Cost) error { asked = append(asked, c); return nil }}
+	f := setup(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Limiter = lim })
+	f.submit(t, "alice", `{"prompt":"12345678","max_tokens":10}`, "Idempotency-Key", "k")
+	f.submit(t, "alice", `{"prompt":"12345678","max_tokens":10}`, "Idempotency-Key", "k")
+	if len(asked) != 2 || asked[0] != (jobs.Cost{Jobs: 1, Tokens: 12}) {
+		t.Errorf("limiter asked %+v, want cost {1 12} twice (10 max_tokens + 8 chars / 4)", asked)
+	}
+	if lim.refunded != 12 {
+		t.Errorf("refunded %d tokens, want the replay's 12", lim.refunded)
+	}
+}

@@ -135,6 +135,7 @@ const DefaultJobTTL = 30 * 24 * time.Hour
 type NewJob struct {
 	Job         Job
 	Fingerprint string
+	Budget      int // the request's token budget, for limits
 }
 
 // CreateResult is the outcome of one NewJob: the stored job (or the
@@ -144,4 +145,11 @@ type CreateResult struct {
 	Job     Job
 	Created bool
 	Err     error
+}
+
+// Cost is what a submission asks of a user's limits: how many jobs, and
+// their token budget (see Request.TokenBudget).
+type Cost struct {
+	Jobs   int
+	Tokens int
 }

@@ -239,3 +239,12 @@ func jsonTypeName(kind string) string {
 		return "of another type"
 	}
 }
+
+// TokenBudget is what a request may spend, for per-user token limits: its
+// max_tokens plus an estimate of its input tokens (about four characters
+// a token for English text; the model's own count is known only after the
+// job runs).
+func (r Request) TokenBudget() int {
+	chars := utf8.RuneCountInString(r.Prompt) + utf8.RuneCountInString(r.System)
+	return r.MaxTokens + (chars+3)/4
+}
