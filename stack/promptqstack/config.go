@@ -306,13 +306,31 @@ func stringList(v any) ([]string, error) {
 	return kept, nil
 }
 
-// regionMap accepts a JSON object of prefix → list of regions, as a string
-// (from -c) or as decoded JSON (from cdk.json).
+// regionMap accepts prefix → regions as "eu=eu-west-1,eu-west-3;us=us-east-1"
+// (easy to pass through a shell with -c), as a JSON object string, or as
+// decoded JSON (from cdk.json).
 func regionMap(v any) (map[string][]string, error) {
 	if s, ok := v.(string); ok {
+		s = strings.TrimSpace(s)
 		var m map[string][]string
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return nil, fmt.Errorf(`want a JSON object like {"us":["us-east-1","us-west-2"]}: %w`, err)
+		if strings.HasPrefix(s, "{") {
+			if err := json.Unmarshal([]byte(s), &m); err != nil {
+				return nil, fmt.Errorf(`want a JSON object like {"us":["us-east-1","us-west-2"]}: %w`, err)
+			}
+			return m, nil
+		}
+		m = map[string][]string{}
+		for _, entry := range strings.Split(s, ";") {
+			prefix, regions, ok := strings.Cut(entry, "=")
+			prefix = strings.TrimSpace(prefix)
+			if !ok || prefix == "" {
+				return nil, fmt.Errorf("want prefix=region,region;prefix=region, got %q", entry)
+			}
+			list, err := stringList(regions)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", prefix, err)
+			}
+			m[prefix] = list
 		}
 		return m, nil
 	}

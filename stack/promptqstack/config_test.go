@@ -68,10 +68,18 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 				t.Errorf("got %+v", c)
 			}
 		}},
-		{"profile regions from -c and from cdk.json", map[string]any{
+		{"profile regions as a JSON string", map[string]any{
 			CtxProfileRegions: `{"eu":["eu-west-1","eu-central-1"]}`,
 		}, func(t *testing.T, c Config) {
 			if !reflect.DeepEqual(c.ProfileRegions, map[string][]string{"eu": {"eu-west-1", "eu-central-1"}}) {
+				t.Errorf("profile regions %v", c.ProfileRegions)
+			}
+		}},
+		{"profile regions in the shell-friendly form", map[string]any{
+			CtxProfileRegions: "eu=eu-west-1,eu-central-1; us=us-east-1",
+		}, func(t *testing.T, c Config) {
+			want := map[string][]string{"eu": {"eu-west-1", "eu-central-1"}, "us": {"us-east-1"}}
+			if !reflect.DeepEqual(c.ProfileRegions, want) {
 				t.Errorf("profile regions %v", c.ProfileRegions)
 			}
 		}},
@@ -113,6 +121,8 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		{"wrong type", map[string]any{CtxAlarmEmail: 3.0}, CtxAlarmEmail},
 		{"empty model list", map[string]any{CtxModels: " , "}, CtxModels},
 		{"bad region map", map[string]any{CtxProfileRegions: "us-east-1"}, CtxProfileRegions},
+		{"bad region JSON", map[string]any{CtxProfileRegions: `{"us":"x"`}, CtxProfileRegions},
+		{"region map without regions", map[string]any{CtxProfileRegions: "us="}, CtxProfileRegions},
 		{"default not allowed", map[string]any{CtxModels: "a", CtxDefaultModel: "b"}, "defaultModel"},
 		{"batch too large", map[string]any{CtxWorkerBatchSize: "11"}, "workerBatchSize"},
 		{"concurrency below the SQS minimum", map[string]any{CtxWorkerConcurrency: "1"}, "workerMaxConcurrency"},
