@@ -22,7 +22,8 @@ var (
 	// Create (a conditional put, or a transaction of two with an
 	// Idempotency-Key), read one, list (Query), cancel (update),
 	// enqueue_failed (an update and, in a transaction, deleting the
-	// idempotency record).
+	// idempotency record), the per-user limit counters (conditional
+	// updates in a transaction).
 	apiTableActions = []string{
 		"dynamodb:DeleteItem",
 		"dynamodb:GetItem",
@@ -91,6 +92,16 @@ func newFunction(s awscdk.Stack, spec functionSpec) (awslambda.Function, awsiam.
 	return fn, role
 }
 
+// allow adds one statement to role. (table.Grant would add the table's
+// index/* to every statement once the table has an index.)
+func allow(role awsiam.Role, sid string, actions []string, resources ...*string) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(sid),
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
+}
+
 // newAPIFunction is lambdas/api behind API Gateway.
 func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue,
 	pool awscognito.UserPool, client awscognito.UserPoolClient, webOrigin *string) awslambda.Function {
@@ -117,7 +128,10 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue a
 			"PROMPTQ_REVOCATION_CHECK": jsii.String("true"),
 		},
 	})
-	table.Grant(role, *jsii.Strings(apiTableActions...)...)
+	allow(role, "JobsTable", apiTableActions, table.TableArn())
+	// Counting a user's active jobs reads the one index, keys only.
+	allow(role, "CountActiveJobs", []string{"dynamodb:Query"},
+		jsii.String(*table.TableArn()+"/index/"+ActiveIndex))
 	// SendMessage only (it also authorizes SendMessageBatch, which
 	// POST /generate/batch uses): not GetQueueUrl or GetQueueAttributes,
 	// which the grantSendMessages helper would add; the URL comes from the
@@ -147,13 +161,9 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 			"PROMPTQ_WORKER_CONCURRENCY": itoa(cfg.WorkerBatchSize),
 		},
 	})
-	table.Grant(role, *jsii.Strings(workerTableActions...)...)
+	allow(role, "JobsTable", workerTableActions, table.TableArn())
 	arns, anyRegion := modelARNs(s, cfg)
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("InvokeAllowedModels"),
-		Actions:   jsii.Strings(bedrockActions...),
-		Resources: jsii.Strings(arns...),
-	}))
+	allow(role, "InvokeAllowedModels", bedrockActions, *jsii.Strings(arns...)...)
 	if len(anyRegion) > 0 {
 		var findings []any
 		for _, m := range anyRegion {

@@ -18,6 +18,11 @@ const (
 	// TTLAttribute is the jobs table's expiry attribute (epoch seconds), as
 	// docs/architecture.md defines it.
 	TTLAttribute = "expires_at"
+	// ActiveIndex is the sparse global secondary index of queued and running
+	// jobs (hash ActiveOwnerAttribute, range sk, keys only) that the API
+	// counts for the per-user active-job cap (docs/architecture.md).
+	ActiveIndex          = "active"
+	ActiveOwnerAttribute = "active_owner"
 
 	// The worker may run for 5 minutes. A generation of the largest allowed
 	// output (8192 tokens) takes Claude Haiku about 2-3 minutes; the worker
@@ -209,7 +214,7 @@ func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito
 
 // newTable is the jobs table of docs/architecture.md.
 func newTable(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) awsdynamodb.Table {
-	return awsdynamodb.NewTable(s, jsii.String("Jobs"), &awsdynamodb.TableProps{
+	t := awsdynamodb.NewTable(s, jsii.String("Jobs"), &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
 		// On demand: nothing to pay while idle, no capacity to plan.
@@ -223,6 +228,13 @@ func newTable(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) awsdynamodb
 		DeletionProtection: jsii.Bool(cfg.DeletionProtection),
 		RemovalPolicy:      keep,
 	})
+	t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(ActiveIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ActiveOwnerAttribute), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+	})
+	return t
 }
 
 // newQueues is the jobs queue and its dead-letter queue.

@@ -82,6 +82,7 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 				"dynamodb:DeleteItem", "dynamodb:GetItem",
 				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
+			expand("Allow", []string{"dynamodb:Query"}, "${Jobs.Arn}/index/active"),
 			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}"),
 		)},
 		{"WorkerFunction", slices.Concat(
@@ -551,10 +552,19 @@ func TestJobsTableIsOnDemandWithTTLAndPointInTimeRecovery(t *testing.T) {
 							map[string]any{"AttributeName": "pk", "KeyType": "HASH"},
 							map[string]any{"AttributeName": "sk", "KeyType": "RANGE"},
 						},
-						"AttributeDefinitions": []any{
+						"AttributeDefinitions": assertions.Match_ArrayEquals(&[]any{
 							map[string]any{"AttributeName": "pk", "AttributeType": "S"},
 							map[string]any{"AttributeName": "sk", "AttributeType": "S"},
-						},
+							map[string]any{"AttributeName": promptqstack.ActiveOwnerAttribute, "AttributeType": "S"},
+						}),
+						"GlobalSecondaryIndexes": []any{map[string]any{
+							"IndexName": promptqstack.ActiveIndex,
+							"KeySchema": []any{
+								map[string]any{"AttributeName": promptqstack.ActiveOwnerAttribute, "KeyType": "HASH"},
+								map[string]any{"AttributeName": "sk", "KeyType": "RANGE"},
+							},
+							"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
+						}},
 						"TimeToLiveSpecification":          map[string]any{"AttributeName": promptqstack.TTLAttribute, "Enabled": true},
 						"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
 						"DeletionProtectionEnabled":        tc.protect,
