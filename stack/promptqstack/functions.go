@@ -15,16 +15,19 @@ import (
 )
 
 // The DynamoDB item actions each function may use on the jobs table, and
-// nothing else (no Scan, no batch calls, no table administration), as
-// internal/dynamo calls them. The writes in a TransactWriteItems call are
+// nothing else (no Scan, no table administration), as internal/dynamo calls
+// them. The writes in a TransactWriteItems call are
 // authorized as the individual PutItem / UpdateItem / DeleteItem actions.
 var (
 	// Create (a conditional put, or a transaction of two with an
 	// Idempotency-Key), read one, list (Query), cancel (update),
 	// enqueue_failed (an update and, in a transaction, deleting the
 	// idempotency record), the per-user limit counters (conditional
-	// updates in a transaction).
+	// updates in a transaction), POST /generate/batch (BatchGetItem of the
+	// idempotency records, BatchWriteItem of jobs without a key).
 	apiTableActions = []string{
+		"dynamodb:BatchGetItem",
+		"dynamodb:BatchWriteItem",
 		"dynamodb:DeleteItem",
 		"dynamodb:GetItem",
 		"dynamodb:PutItem",

@@ -79,7 +79,7 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 		{"ApiFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${ApiFunctionLogs.Arn}"),
 			expand("Allow", []string{
-				"dynamodb:DeleteItem", "dynamodb:GetItem",
+				"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
 				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
 			expand("Allow", []string{"dynamodb:Query"}, "${Jobs.Arn}/index/active"),
