@@ -50,6 +50,10 @@ const (
 
 	// The API stage serves one version of the contract.
 	stageName = "v1"
+
+	// Passwords: at least 12 characters, with every character class (the
+	// site's config.json repeats this policy for the sign-up form).
+	passwordMinLength = 12
 )
 
 // Stack is the synthesized stack with the constructs tests and outputs
@@ -117,6 +121,16 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 		"client_id":        s.Client.UserPoolClientId(),
 		"api_url":          apiURL,
 		"cognito_endpoint": cognitoEndpoint,
+		// So the sign-up form shows the pool's real rules and the model
+		// picker the allow-list (web/js/config.js).
+		"password_policy": map[string]any{
+			"min_length":        passwordMinLength,
+			"require_lowercase": true,
+			"require_uppercase": true,
+			"require_digits":    true,
+			"require_symbols":   true,
+		},
+		"models": cfg.Models,
 	})
 	if err != nil {
 		return nil, err
@@ -165,7 +179,7 @@ func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito
 		// cdk-nag's COG1 asks for and cost users little with a password
 		// manager.
 		PasswordPolicy: &awscognito.PasswordPolicy{
-			MinLength:            jsii.Number(12),
+			MinLength:            jsii.Number(passwordMinLength),
 			RequireLowercase:     jsii.Bool(true),
 			RequireUppercase:     jsii.Bool(true),
 			RequireDigits:        jsii.Bool(true),

@@ -3,6 +3,7 @@ package promptqstack_test
 import (
 	"archive/zip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -723,16 +724,17 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 	config := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[1].(string), ".zip")), promptqstack.ConfigObject)
 	// Markers stand where the JSON strings will be; quote them to parse.
 	config = regexp.MustCompile(`<<marker:0xbaba:\d+>>`).ReplaceAll(config, []byte(`"$0"`))
-	var fields map[string]string
+	var fields map[string]any
 	if err := json.Unmarshal(config, &fields); err != nil {
 		t.Fatalf("config.json: %v: %s", err, config)
 	}
 	resolved := map[string]string{}
 	for k, v := range fields {
-		if m, ok := markers[1].(map[string]any)[v]; ok {
+		if m, ok := markers[1].(map[string]any)[fmt.Sprint(v)]; ok {
 			resolved[k] = strings.Trim(s.str(m), `"`)
 		} else {
-			resolved[k] = v
+			b, _ := json.Marshal(v)
+			resolved[k] = string(b)
 		}
 	}
 	want := map[string]string{
@@ -741,10 +743,12 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 		"client_id":        "${Users/Client}",
 		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
 		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
+		"models":           `["` + promptqstack.DefaultModel + `"]`,
+		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
 	}
 	for k, w := range want {
 		if resolved[k] != w {
-			t.Errorf("config.json %s = %q, want %q", k, resolved[k], w)
+			t.Errorf("config.json %s = %s, want %s", k, resolved[k], w)
 		}
 	}
 	if len(resolved) != len(want) {
