@@ -68,6 +68,16 @@ lint: ## gofmt, go vet and staticcheck
 	go vet $(GO_PACKAGES)
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(GO_PACKAGES)
 
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./internal/jobs:FuzzDecodeRequest ./internal/httpapi:FuzzGenerate ./internal/httpapi:FuzzBatch \
+	./internal/cognito:FuzzVerify ./internal/cognito:FuzzBearerToken
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s); seeds live in testdata/fuzz and run in every make test
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+		go test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
+
 .PHONY: bench
 bench: ## run the Go benchmarks (results go in docs/benchmarks.md)
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -216,7 +217,14 @@ func jsonError(err error) error {
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return Invalid("body", "The request body is not valid JSON.")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if f, uerr := strconv.Unquote(field); uerr == nil {
+			field = f
+		}
+		if field == "" || len(field) > 64 || !utf8.ValidString(field) {
+			// Echo only names a person could have meant.
+			return Invalid("body", "The request body has a field that is not known.")
+		}
 		return Invalid(field, "%s is not a known field.", field)
 	default:
 		return Invalid("body", "The request body is not valid JSON.")
