@@ -1,0 +1,171 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// Line is one request of the input file.
+type Line struct {
+	N     int    // 1-based line number in the file
+	ID    string // the line's "id", or ""
+	Key   string // the idempotency key sent with it
+	Sum   string // hash of the request's fields, to match state records
+	Entry []byte // the batch entry to send: the request fields and idempotency_key
+	// Err is why the line is refused without asking the API (bad JSON, a
+	// missing prompt, a repeated id...). Such lines are reported, never sent.
+	Err *ErrorInfo
+}
+
+// ErrorInfo is an error as the results file and the API carry it.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// localLimits are the checks made before anything is sent. The limits a
+// deployment may configure differently (the model allow-list, prompt and
+// system lengths) are left to the server, whose verdict is final; the
+// fixed ones of docs/openapi.yaml (types, unknown fields, a blank prompt,
+// max_tokens, temperature) are checked here so such lines cost no call.
+func localLimits(model string) jobs.Limits {
+	l := jobs.DefaultLimits()
+	l.MaxPromptChars = math.MaxInt32
+	l.MaxSystemChars = math.MaxInt32
+	if model != "" {
+		l.Models = append(l.Models, model)
+	}
+	return l
+}
+
+// maxLineBytes bounds one input line: a batch body may be at most 5 MiB,
+// so a longer line could never be sent.
+const maxLineBytes = 5 << 20
+
+// ReadInput reads a JSONL file of requests. Blank lines are skipped;
+// invalid ones come back with Err set. The error is for the file itself
+// (unreadable, a line too long).
+func ReadInput(r io.Reader, keyPrefix string) ([]Line, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes+1)
+	var lines []Line
+	ids := map[string]int{} // id -> first line that has it
+	n := 0
+	for sc.Scan() {
+		n++
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		l := parseLine(n, text, keyPrefix)
+		if l.Err == nil && l.ID != "" {
+			if first, ok := ids[l.ID]; ok {
+				l.Err = &ErrorInfo{Code: "invalid_request", Field: "id",
+					Message: fmt.Sprintf("id %q repeats line %d; ids must be unique in a file.", l.ID, first)}
+			} else {
+				ids[l.ID] = n
+			}
+		}
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d is longer than %d bytes, the most one batch request can carry", n+1, maxLineBytes)
+		}
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	return lines, nil
+}
+
+func parseLine(n int, text []byte, keyPrefix string) Line {
+	l := Line{N: n}
+	fail := func(err error) Line {
+		l.Err = errorInfo(err)
+		return l
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(text, &fields); err != nil || fields == nil {
+		return fail(jobs.Invalid("body", "The line is not a JSON object."))
+	}
+	if raw, ok := fields["id"]; ok {
+		if err := json.Unmarshal(raw, &l.ID); err != nil {
+			return fail(jobs.Invalid("id", "id must be a string."))
+		}
+		if strings.TrimSpace(l.ID) == "" {
+			return fail(jobs.Invalid("id", "id must not be blank."))
+		}
+		delete(fields, "id")
+	}
+	if _, ok := fields["idempotency_key"]; ok {
+		return fail(jobs.Invalid("idempotency_key", "idempotency_key is set by the batch tool (from id, or the line's content and number); leave it out."))
+	}
+	// json.Marshal sorts the keys and compacts the values, so the sum does
+	// not change with key order or spacing.
+	canonical, err := json.Marshal(fields)
+	if err != nil {
+		return fail(jobs.Invalid("body", "The line is not valid JSON."))
+	}
+	var model string
+	if raw, ok := fields["model"]; ok {
+		_ = json.Unmarshal(raw, &model) // a wrong type is DecodeRequest's to report
+	}
+	// DecodeRequest, not DecodeEntry: the line has no idempotency_key yet,
+	// and DecodeEntry names a mistyped field "rawRequest.prompt".
+	if _, err := jobs.DecodeRequest(canonical, localLimits(model)); err != nil {
+		return fail(err)
+	}
+	sum := sha256.Sum256(canonical)
+	l.Sum = hex.EncodeToString(sum[:16])
+	l.Key = idempotencyKey(keyPrefix, n, l.ID, l.Sum)
+	fields["idempotency_key"], _ = json.Marshal(l.Key)
+	l.Entry, _ = json.Marshal(fields) // it was marshalled once already
+	return l
+}
+
+// idempotencyKey derives the key a line is sent with:
+//
+//   - a line with an id: "<prefix>:id:<id>", or "<prefix>:idh:<sha256 of
+//     the id>" when the id is not printable ASCII or longer than 200 bytes;
+//   - a line without one: "<prefix>:line:<n>:<sum>", its line number and
+//     a hash of its request fields.
+//
+// The same input therefore sends the same keys on every run.
+func idempotencyKey(prefix string, n int, id, sum string) string {
+	if id == "" {
+		return fmt.Sprintf("%s:line:%d:%s", prefix, n, sum)
+	}
+	if len(id) <= 200 && printableASCII(id) {
+		return prefix + ":id:" + id
+	}
+	h := sha256.Sum256([]byte(id))
+	return prefix + ":idh:" + hex.EncodeToString(h[:])
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// errorInfo turns a *jobs.Error into the results' error shape.
+func errorInfo(err error) *ErrorInfo {
+	var e *jobs.Error
+	if errors.As(err, &e) {
+		return &ErrorInfo{Code: string(e.Kind), Message: e.Message, Field: e.Field}
+	}
+	return &ErrorInfo{Code: "invalid_request", Message: err.Error()}
+}

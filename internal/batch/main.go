@@ -1,0 +1,391 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Exit codes of the command (documented in --help).
+const (
+	ExitOK          = 0   // every line succeeded (or, without --wait, was accepted)
+	ExitSomeFailed  = 1   // the run finished; some lines failed, were rejected or stayed unsent
+	ExitUsage       = 2   // bad flags, missing settings, an unreadable input
+	ExitStopped     = 3   // the run stopped early on an error; re-running resumes
+	ExitInterrupted = 130 // Ctrl-C; re-running resumes
+)
+
+// Env is how the command reads its environment (os.Getenv in main).
+type Env func(string) string
+
+// devConfig is the part of .local/dev.json (written by `make dev`) the
+// command reads.
+type devConfig struct {
+	APIURL          string `json:"api_url"`
+	ClientID        string `json:"client_id"`
+	Region          string `json:"region"`
+	CognitoEndpoint string `json:"cognito_endpoint"`
+	UserPoolID      string `json:"user_pool_id"`
+}
+
+// flags are the command line, before the environment and dev.json fill
+// the gaps.
+type flags struct {
+	output, apiURL, token, username, password            string
+	clientID, region, cognitoEndpoint, devConfig, prefix string
+	concurrency, batchSize, maxAttempts, retryBudget     int
+	wait, quiet                                          bool
+	pollInterval, waitTimeout, progressInterval          time.Duration
+}
+
+const usageHead = `Usage: batch [flags] INPUT.jsonl
+
+Submits every request of INPUT.jsonl to promptq's API (POST /generate/batch,
+up to 100 a call), optionally waits for the jobs, and writes the results in
+input order. Interrupted and run again with the same input and output, it
+resumes where it stopped and never creates a job twice.
+
+Input: one JSON object a line; blank lines are skipped.
+  {"id": "q1", "prompt": "Name three rivers.", "max_tokens": 200}
+  {"prompt": "Summarise this: ...", "system": "Be brief.", "temperature": 0.2, "model": "..."}
+  "id" (optional, a string, unique in the file) is echoed in the results.
+  The other fields are POST /generate's (docs/openapi.yaml). Lines that are
+  plainly invalid (not JSON, no prompt, max_tokens out of range, unknown
+  fields) are reported without calling the API; the API's verdict on the
+  rest is final.
+
+Output (--output, default INPUT with .results.jsonl): one JSON object per
+input line, in input order:
+  {"id", "line", "job_id", "status", "generated_text", "tokens", "error"}
+  status is the job's (queued, running, succeeded, failed, cancelled), or
+  "rejected" (invalid, never a job) or "unsent" (the API kept failing; a
+  re-run sends it). Without --wait, jobs are reported as the API accepted
+  them (queued).
+  OUTPUT.state is the run's log (fsync'd after every call): which line
+  became which job. Keep it to resume; delete both files to start over.
+
+Idempotency: every request carries an idempotency key, so a retry or a
+re-run gets the original job back instead of a new one:
+  a line with an id:    <prefix>:id:<id>   (a hash of the id if it is not
+                        printable ASCII or is over 200 bytes)
+  a line without one:   <prefix>:line:<line number>:<hash of its fields>
+  The API keeps keys for 24 hours; the state file covers longer gaps. Give
+  lines ids if you may edit the file between runs: a line without an id
+  that moves or changes is a new request. Ids are per user: reusing one
+  with another prompt within 24 hours is a conflict (use --key-prefix).
+
+Credentials (flags, else environment, else the dev stack's .local/dev.json):
+  --token / PROMPTQ_TOKEN: a Cognito access token, used as is.
+  --username / PROMPTQ_USERNAME and PROMPTQ_PASSWORD: the tool logs in
+  (USER_PASSWORD_AUTH with --client-id) and refreshes the token by itself.
+  Prefer PROMPTQ_PASSWORD to --password: flags are visible to other users.
+
+Examples:
+  # against make dev (everything from .local/dev.json), waiting for results
+  PROMPTQ_USERNAME=me@example.com PROMPTQ_PASSWORD=... batch --wait prompts.jsonl
+
+  # against a deployed stack, submitting only
+  batch --api-url https://abc123.execute-api.us-east-1.amazonaws.com/prod \
+        --client-id 1example23456789 --username me@example.com prompts.jsonl
+
+Exit codes:
+  0    every line succeeded (with --wait) or was accepted (without)
+  1    the run finished, but some lines failed, were rejected or are unsent
+  2    usage: bad flags, missing settings, an unreadable input
+  3    stopped early on an error (the API kept failing: --retry-budget spent;
+       credentials refused; a daily limit; --wait-timeout); re-run to resume
+  130  interrupted (Ctrl-C); re-run the same command to resume
+
+Flags (each also accepted with one dash):
+`
+
+func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHead)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.output, "output", "", "results file `path` (default: INPUT with .results.jsonl); its state is kept in PATH.state")
+	fs.StringVar(&f.apiURL, "api-url", "", "the API's base `URL` (env PROMPTQ_API_URL, else dev.json api_url), e.g. http://127.0.0.1:8787")
+	fs.StringVar(&f.token, "token", "", "a Cognito access `token` to use as is (env PROMPTQ_TOKEN); it is not refreshed")
+	fs.StringVar(&f.username, "username", "", "Cognito `user` name or email to log in as (env PROMPTQ_USERNAME)")
+	fs.StringVar(&f.password, "password", "", "the user's `password` (env PROMPTQ_PASSWORD, which is safer: flags show in ps)")
+	fs.StringVar(&f.clientID, "client-id", "", "the user pool's app client `id` for logging in (env PROMPTQ_CLIENT_ID, else dev.json client_id)")
+	fs.StringVar(&f.region, "region", "", "the user pool's AWS `region` (env PROMPTQ_REGION or AWS_REGION, else dev.json region, else from the pool id or API URL)")
+	fs.StringVar(&f.cognitoEndpoint, "cognito-endpoint", "", "Cognito `URL` instead of AWS's (env PROMPTQ_COGNITO_ENDPOINT, else dev.json cognito_endpoint), e.g. cognito-local's")
+	fs.StringVar(&f.devConfig, "dev-config", "", "the dev stack's settings `file` (default: $PROMPTQ_DEV_DIR/dev.json, else .local/dev.json here or in a parent dir, if present)")
+	fs.StringVar(&f.prefix, "key-prefix", DefaultKeyPrefix, "first part of every idempotency `key`: change it to submit the same file again as new jobs")
+	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "API calls in flight at once (`n`)")
+	fs.IntVar(&f.batchSize, "batch-size", DefaultBatchSize, "requests per POST /generate/batch call, 1 to 100 (`n`)")
+	fs.BoolVar(&f.wait, "wait", false, "poll until every job has finished and put the generated text in the results")
+	fs.DurationVar(&f.pollInterval, "poll-interval", DefaultPollInterval, "`time` between polling rounds with --wait (a job's Retry-After wins when it is given)")
+	fs.DurationVar(&f.waitTimeout, "wait-timeout", 0, "give up waiting after this `time` (exit 3; re-run to go on); 0: no limit")
+	fs.IntVar(&f.maxAttempts, "max-attempts", DefaultMaxAttempts, "tries per API call on 5xx, 429 without Retry-After, or network errors (`n`)")
+	fs.IntVar(&f.retryBudget, "retry-budget", DefaultRetryBudget, "retries the whole run may make before it stops by itself (exit 3) (`n`)")
+	fs.DurationVar(&f.progressInterval, "progress-interval", DefaultProgressInterval, "`time` between progress lines when stderr is not a terminal")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress, only the summary")
+	return fs
+}
+
+// Main runs the command with args (without the program name) and returns
+// its exit code. stop is cancelled on Ctrl-C; terminal says whether
+// stderr is a terminal (for the progress bar).
+func Main(stop context.Context, args []string, getenv Env, stderr io.Writer, terminal bool) int {
+	var f flags
+	fs := newFlagSet(&f, stderr)
+	input, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		if !errors.Is(err, errFlagParse) {
+			fmt.Fprintf(stderr, "batch: %v\n", err)
+		}
+		fmt.Fprintln(stderr, "Run batch --help for usage.")
+		return ExitUsage
+	}
+	opts, err := f.options(input, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "batch: %v\nRun batch --help for usage.\n", err)
+		return ExitUsage
+	}
+	opts.Progress = stderr
+	opts.Terminal = terminal && !f.quiet
+	if f.quiet {
+		opts.ProgressInterval = 1<<63 - 1
+	}
+	sum, err := Run(stop, opts)
+	var setup *SetupError
+	switch {
+	case errors.Is(err, ErrInterrupted):
+		fmt.Fprintf(stderr, "batch: %v\n", err)
+		return ExitInterrupted
+	case errors.As(err, &setup):
+		fmt.Fprintf(stderr, "batch: %v\n", err)
+		return ExitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "batch: stopped: %v\nbatch: the state is saved; re-run the same command to resume.\n", err)
+		return ExitStopped
+	}
+	c := sum.Counts
+	ok := c.Invalid+c.Rejected+c.Failed+c.Cancelled+c.Unsent == 0
+	if ok {
+		return ExitOK
+	}
+	return ExitSomeFailed
+}
+
+var errFlagParse = errors.New("bad flags")
+
+// parseArgs parses flags before and after the input file, so both
+// `batch --wait in.jsonl` and `batch in.jsonl --wait` work.
+func parseArgs(fs *flag.FlagSet, args []string) (string, error) {
+	var inputs []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return "", err
+			}
+			return "", errFlagParse // the flag package has said what
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		inputs = append(inputs, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch len(inputs) {
+	case 0:
+		return "", errors.New("name the input file: batch [flags] INPUT.jsonl")
+	case 1:
+		return inputs[0], nil
+	default:
+		return "", fmt.Errorf("one input file at a time, not %d", len(inputs))
+	}
+}
+
+var (
+	poolRegion = regexp.MustCompile(`^([a-z]{2}(?:-[a-z]+)+-\d+)_`)
+	hostRegion = regexp.MustCompile(`\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com$`)
+)
+
+// options resolves flags, then the environment, then dev.json.
+func (f flags) options(input string, getenv Env) (Options, error) {
+	dev, err := loadDevConfig(f.devConfig, getenv)
+	if err != nil {
+		return Options{}, err
+	}
+	pick := func(flagValue string, envs []string, devValue string) string {
+		if flagValue != "" {
+			return flagValue
+		}
+		for _, e := range envs {
+			if v := getenv(e); v != "" {
+				return v
+			}
+		}
+		return devValue
+	}
+	o := Options{
+		Input:            input,
+		Output:           f.output,
+		APIURL:           pick(f.apiURL, []string{"PROMPTQ_API_URL"}, dev.APIURL),
+		Concurrency:      f.concurrency,
+		BatchSize:        f.batchSize,
+		KeyPrefix:        f.prefix,
+		Wait:             f.wait,
+		PollInterval:     f.pollInterval,
+		WaitTimeout:      f.waitTimeout,
+		MaxAttempts:      f.maxAttempts,
+		RetryBudget:      f.retryBudget,
+		ProgressInterval: f.progressInterval,
+	}
+	if o.Output == "" {
+		o.Output = strings.TrimSuffix(input, filepath.Ext(input)) + ".results.jsonl"
+	}
+	var errs []error
+	if o.APIURL == "" {
+		errs = append(errs, errors.New("no API URL: pass --api-url, set PROMPTQ_API_URL, or start `make dev`"))
+	} else if u, err := url.Parse(o.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("--api-url %q is not an http(s) URL", o.APIURL))
+	}
+	if f.concurrency < 1 {
+		errs = append(errs, errors.New("--concurrency must be at least 1"))
+	}
+	if f.batchSize < 1 || f.batchSize > 100 {
+		errs = append(errs, errors.New("--batch-size must be from 1 to 100"))
+	}
+	if f.maxAttempts < 1 {
+		errs = append(errs, errors.New("--max-attempts must be at least 1"))
+	}
+	if f.retryBudget < 0 {
+		errs = append(errs, errors.New("--retry-budget must not be negative"))
+	} else if f.retryBudget == 0 {
+		o.RetryBudget = -1 // no retries at all
+	}
+	if f.prefix == "" || len(f.prefix) > 40 || !printableASCII(f.prefix) {
+		errs = append(errs, errors.New("--key-prefix must be 1 to 40 printable ASCII characters"))
+	}
+	if f.pollInterval <= 0 || f.waitTimeout < 0 || f.progressInterval <= 0 {
+		errs = append(errs, errors.New("--poll-interval and --progress-interval must be positive, --wait-timeout not negative"))
+	}
+	if abs(o.Output) == abs(input) {
+		errs = append(errs, errors.New("--output must not be the input file"))
+	}
+
+	token := pick(f.token, []string{"PROMPTQ_TOKEN"}, "")
+	username := pick(f.username, []string{"PROMPTQ_USERNAME"}, "")
+	password := pick(f.password, []string{"PROMPTQ_PASSWORD"}, "")
+	switch {
+	case token != "" && username != "":
+		errs = append(errs, errors.New("give a token or a username, not both"))
+	case token != "":
+		o.Auth = staticToken(token)
+	case username != "":
+		clientID := pick(f.clientID, []string{"PROMPTQ_CLIENT_ID"}, dev.ClientID)
+		endpoint := pick(f.cognitoEndpoint, []string{"PROMPTQ_COGNITO_ENDPOINT"}, dev.CognitoEndpoint)
+		region := pick(f.region, []string{"PROMPTQ_REGION", "AWS_REGION"}, dev.Region)
+		if region == "" {
+			region = guessRegion(dev.UserPoolID, o.APIURL, endpoint)
+		}
+		if password == "" {
+			errs = append(errs, errors.New("no password: set PROMPTQ_PASSWORD (or --password)"))
+		}
+		if clientID == "" {
+			errs = append(errs, errors.New("no app client id to log in with: pass --client-id or set PROMPTQ_CLIENT_ID"))
+		}
+		if region == "" {
+			errs = append(errs, errors.New("no region for Cognito: pass --region or set AWS_REGION"))
+		}
+		o.Auth = &cognitoLogin{
+			api:      newCognitoClient(region, endpoint),
+			clientID: clientID,
+			username: username,
+			password: password,
+			now:      time.Now,
+		}
+	default:
+		errs = append(errs, errors.New("no credentials: set PROMPTQ_USERNAME and PROMPTQ_PASSWORD, or PROMPTQ_TOKEN (or the flags)"))
+	}
+	return o, errors.Join(errs...)
+}
+
+func abs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+// guessRegion finds the region in a user pool id (us-east-1_AbC), an API
+// Gateway URL or a Cognito endpoint; "" if none names it.
+func guessRegion(poolID, apiURL, endpoint string) string {
+	if m := poolRegion.FindStringSubmatch(poolID); m != nil {
+		return m[1]
+	}
+	for _, s := range []string{apiURL, endpoint} {
+		if u, err := url.Parse(s); err == nil {
+			if m := hostRegion.FindStringSubmatch(u.Hostname()); m != nil {
+				return m[1]
+			}
+		}
+	}
+	if endpoint != "" {
+		return "us-east-1" // a local stand-in takes any region
+	}
+	return ""
+}
+
+// loadDevConfig reads the dev stack's settings: path if given (it must
+// exist), else $PROMPTQ_DEV_DIR/dev.json, else .local/dev.json in the
+// working directory or the nearest parent that has one. Missing default
+// files are no error: the settings then come from flags or environment.
+func loadDevConfig(path string, getenv Env) (devConfig, error) {
+	explicit := path != ""
+	if !explicit {
+		if dir := getenv("PROMPTQ_DEV_DIR"); dir != "" {
+			path = filepath.Join(dir, "dev.json")
+		} else if wd, err := os.Getwd(); err == nil {
+			for d := wd; ; d = filepath.Dir(d) {
+				if p := filepath.Join(d, ".local", "dev.json"); fileExists(p) {
+					path = p
+					break
+				}
+				if filepath.Dir(d) == d {
+					break
+				}
+			}
+		}
+	}
+	if path == "" {
+		return devConfig{}, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return devConfig{}, nil
+		}
+		return devConfig{}, fmt.Errorf("dev config: %w", err)
+	}
+	var c devConfig
+	if err := json.Unmarshal(data, &c); err != nil {
+		return devConfig{}, fmt.Errorf("dev config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
