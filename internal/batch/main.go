@@ -67,9 +67,9 @@ Output (--output, default INPUT with .results.jsonl): one JSON object per
 input line, in input order:
   {"id", "line", "job_id", "status", "generated_text", "tokens", "error"}
   status is the job's (queued, running, succeeded, failed, cancelled), or
-  "rejected" (invalid, never a job) or "unsent" (the API kept failing; a
-  re-run sends it). Without --wait, jobs are reported as the API accepted
-  them (queued).
+  "rejected" (invalid, never a job), "unsent" (the API kept failing; a
+  re-run sends it) or "missing" (the API no longer has the job). Without
+  --wait, jobs are reported as the API accepted them (queued).
   OUTPUT.state is the run's log (fsync'd after every call): which line
   became which job. Keep it to resume; delete both files to start over.
 
@@ -125,13 +125,13 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.cognitoEndpoint, "cognito-endpoint", "", "Cognito `URL` instead of AWS's (env PROMPTQ_COGNITO_ENDPOINT, else dev.json cognito_endpoint), e.g. cognito-local's")
 	fs.StringVar(&f.devConfig, "dev-config", "", "the dev stack's settings `file` (default: $PROMPTQ_DEV_DIR/dev.json, else .local/dev.json here or in a parent dir, if present)")
 	fs.StringVar(&f.prefix, "key-prefix", DefaultKeyPrefix, "first part of every idempotency `key`: change it to submit the same file again as new jobs")
-	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "API calls in flight at once (`n`)")
-	fs.IntVar(&f.batchSize, "batch-size", DefaultBatchSize, "requests per POST /generate/batch call, 1 to 100 (`n`)")
+	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "`n` API calls in flight at once (batches, and polls with --wait)")
+	fs.IntVar(&f.batchSize, "batch-size", DefaultBatchSize, "`n` requests per POST /generate/batch call, 1 to 100 (fewer if they pass 5 MiB)")
 	fs.BoolVar(&f.wait, "wait", false, "poll until every job has finished and put the generated text in the results")
 	fs.DurationVar(&f.pollInterval, "poll-interval", DefaultPollInterval, "`time` between polling rounds with --wait (a job's Retry-After wins when it is given)")
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", 0, "give up waiting after this `time` (exit 3; re-run to go on); 0: no limit")
-	fs.IntVar(&f.maxAttempts, "max-attempts", DefaultMaxAttempts, "tries per API call on 5xx, 429 without Retry-After, or network errors (`n`)")
-	fs.IntVar(&f.retryBudget, "retry-budget", DefaultRetryBudget, "retries the whole run may make before it stops by itself (exit 3) (`n`)")
+	fs.IntVar(&f.maxAttempts, "max-attempts", DefaultMaxAttempts, "`n` tries per API call on 5xx, 429 without Retry-After, or network errors (a 429 with Retry-After counts only against --retry-budget)")
+	fs.IntVar(&f.retryBudget, "retry-budget", DefaultRetryBudget, "`n` retries the whole run may make before it stops by itself (exit 3); 0: none")
 	fs.DurationVar(&f.progressInterval, "progress-interval", DefaultProgressInterval, "`time` between progress lines when stderr is not a terminal")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress, only the summary")
 	return fs
