@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The model providers a worker can run with.
+const (
+	ProviderBedrock = "bedrock" // Amazon Bedrock; the default, and the only one for AWS
+	ProviderLocal   = "local"   // internal/localmodel, for development and tests
+)
+
+// Config is the worker Lambda's configuration, read once from the
+// environment by [LoadConfig]. Each field names its variable and default;
+// this is the one place they are documented.
+//
+// The AWS SDK reads its own variables as usual (AWS_REGION, AWS_MAX_ATTEMPTS
+// for the SDK's retries within one call, AWS_ENDPOINT_URL_DYNAMODB and
+// AWS_ENDPOINT_URL_SQS for local stand-ins).
+type Config struct {
+	// Table is the jobs table's name. PROMPTQ_TABLE, required.
+	Table string
+	// QueueURL is the jobs queue, used to change a message's visibility.
+	// PROMPTQ_QUEUE_URL, required.
+	QueueURL string
+	// Provider is the model provider: "bedrock" or "local".
+	// PROMPTQ_MODEL_PROVIDER, default "bedrock".
+	Provider string
+
+	// MaxReceiveCount must equal the maxReceiveCount of the queue's redrive
+	// policy: on that receive a job that would be retried is failed
+	// instead, just before SQS moves its message to the dead-letter queue.
+	// PROMPTQ_MAX_RECEIVE_COUNT, default 5.
+	MaxReceiveCount int
+	// Concurrency bounds how many messages of one batch run at once.
+	// PROMPTQ_WORKER_CONCURRENCY, default 10 (SQS's largest batch without a
+	// batching window).
+	Concurrency int
+	// Lease is how long a claim, and every progress write, reserves the job.
+	// A worker that dies loses the job this long after its last write.
+	// Keep it below the queue's visibility timeout, so a redelivered
+	// message finds the lease expired. PROMPTQ_LEASE, default 1m.
+	Lease time.Duration
+	// FlushInterval is how often the growing text is written to the job
+	// (only when it changed). PROMPTQ_FLUSH_INTERVAL, default 1s.
+	FlushInterval time.Duration
+	// DeadlineMargin is how long before the Lambda deadline the model is
+	// stopped, leaving time to release the job and answer.
+	// PROMPTQ_DEADLINE_MARGIN, default 10s.
+	DeadlineMargin time.Duration
+	// BackoffBase and BackoffMax shape the visibility timeout given to a
+	// message after a transient error: BackoffBase doubled for each earlier
+	// receive, capped at BackoffMax, with jitter in its upper half.
+	// PROMPTQ_BACKOFF_BASE, default 10s; PROMPTQ_BACKOFF_MAX, default 15m
+	// (SQS allows at most 12h).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+
+	// LocalTokensPerSecond and LocalLatency pace the local model (provider
+	// "local" only). PROMPTQ_LOCAL_TOKENS_PER_SECOND, default 40;
+	// PROMPTQ_LOCAL_LATENCY (time to first token), default 300ms.
+	LocalTokensPerSecond float64
+	LocalLatency         time.Duration
+}
+
+// DefaultConfig returns the defaults, with Table and QueueURL empty.
+func DefaultConfig() Config {
+	return Config{
+		Provider:             ProviderBedrock,
+		MaxReceiveCount:      5,
+		Concurrency:          10,
+		Lease:                time.Minute,
+		FlushInterval:        time.Second,
+		DeadlineMargin:       10 * time.Second,
+		BackoffBase:          10 * time.Second,
+		BackoffMax:           15 * time.Minute,
+		LocalTokensPerSecond: 40,
+		LocalLatency:         300 * time.Millisecond,
+	}
+}
+
+// maxVisibility is SQS's largest visibility timeout.
+const maxVisibility = 12 * time.Hour
+
+// LoadConfig reads the configuration from getenv (os.Getenv in main),
+// applies defaults and validates it. Durations use Go syntax ("90s", "1m").
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	integer := func(name string, dst *int) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not an integer", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	float := func(name string, dst *float64) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a number", name, v))
+				return
+			}
+			*dst = f
+		}
+	}
+	duration := func(name string, dst *time.Duration) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a duration such as 30s or 1m", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	str("PROMPTQ_TABLE", &c.Table)
+	str("PROMPTQ_QUEUE_URL", &c.QueueURL)
+	str("PROMPTQ_MODEL_PROVIDER", &c.Provider)
+	integer("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount)
+	integer("PROMPTQ_WORKER_CONCURRENCY", &c.Concurrency)
+	duration("PROMPTQ_LEASE", &c.Lease)
+	duration("PROMPTQ_FLUSH_INTERVAL", &c.FlushInterval)
+	duration("PROMPTQ_DEADLINE_MARGIN", &c.DeadlineMargin)
+	duration("PROMPTQ_BACKOFF_BASE", &c.BackoffBase)
+	duration("PROMPTQ_BACKOFF_MAX", &c.BackoffMax)
+	float("PROMPTQ_LOCAL_TOKENS_PER_SECOND", &c.LocalTokensPerSecond)
+	duration("PROMPTQ_LOCAL_LATENCY", &c.LocalLatency)
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks the configuration, so a misconfigured Lambda fails at init
+// rather than on its first message.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Table != "", "PROMPTQ_TABLE is required")
+	check(c.QueueURL != "", "PROMPTQ_QUEUE_URL is required")
+	check(c.Provider == ProviderBedrock || c.Provider == ProviderLocal,
+		"PROMPTQ_MODEL_PROVIDER=%q must be %q or %q", c.Provider, ProviderBedrock, ProviderLocal)
+	c.validateRun(check)
+	if c.Provider == ProviderLocal {
+		check(c.LocalTokensPerSecond > 0, "PROMPTQ_LOCAL_TOKENS_PER_SECOND must be positive")
+		check(c.LocalLatency >= 0, "PROMPTQ_LOCAL_LATENCY must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// validateRun checks the settings the Worker itself uses (New checks only
+// these, so tests need no table or queue names).
+func (c Config) validateRun(check func(ok bool, format string, args ...any)) {
+	check(c.MaxReceiveCount >= 1, "PROMPTQ_MAX_RECEIVE_COUNT must be at least 1")
+	check(c.Concurrency >= 1, "PROMPTQ_WORKER_CONCURRENCY must be at least 1")
+	check(c.FlushInterval > 0, "PROMPTQ_FLUSH_INTERVAL must be positive")
+	// A lease shorter than a few flushes would lapse between two writes.
+	check(c.Lease >= 3*c.FlushInterval, "PROMPTQ_LEASE (%s) must be at least three flush intervals (%s)", c.Lease, 3*c.FlushInterval)
+	check(c.DeadlineMargin >= 0, "PROMPTQ_DEADLINE_MARGIN must not be negative")
+	check(c.BackoffBase >= 0, "PROMPTQ_BACKOFF_BASE must not be negative")
+	check(c.BackoffMax >= c.BackoffBase, "PROMPTQ_BACKOFF_MAX must be at least PROMPTQ_BACKOFF_BASE")
+	check(c.BackoffMax <= maxVisibility, "PROMPTQ_BACKOFF_MAX must be at most %s (SQS's limit)", maxVisibility)
+}

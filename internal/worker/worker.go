@@ -1,0 +1,430 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// store is what the worker needs from the job store (internal/dynamo,
+// internal/inmem). Every write after Claim carries the claim's attempt,
+// which the store checks: a worker that lost its claim cannot write.
+type store interface {
+	Get(ctx context.Context, owner, id string) (jobs.Job, error)
+	Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error)
+	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
+	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
+	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
+	Release(ctx context.Context, owner, id string, attempt int) error
+}
+
+// queue is what the worker needs from the jobs queue (internal/sqsqueue):
+// the backoff before a message comes back is its visibility timeout.
+type queue interface {
+	ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
+}
+
+// Worker processes batches of job messages. Create it with [New]; its
+// methods are safe for concurrent use.
+type Worker struct {
+	store store
+	queue queue
+	model Model
+	cfg   Config
+	log   *slog.Logger
+
+	// Seams for tests: the clock, the flush ticker and the backoff jitter.
+	now       func() time.Time
+	newTicker func(d time.Duration) (<-chan time.Time, func())
+	jitter    func(n int64) int64 // a number in [0, n)
+}
+
+// New returns a worker. Of cfg it uses the run settings (receive count,
+// concurrency, lease, intervals, backoff), which it validates. A nil logger
+// means slog.Default().
+func New(st store, q queue, m Model, cfg Config, logger *slog.Logger) (*Worker, error) {
+	var errs []error
+	cfg.validateRun(func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	})
+	if st == nil || q == nil || m == nil {
+		errs = append(errs, errors.New("worker needs a store, a queue and a model"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Worker{
+		store: st,
+		queue: q,
+		model: m,
+		cfg:   cfg,
+		log:   logger,
+		now:   time.Now,
+		newTicker: func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		},
+		jitter: rand.Int64N,
+	}, nil
+}
+
+// Handle is the Lambda handler for an SQS batch (the event source mapping
+// must have ReportBatchItemFailures on). It processes up to
+// Config.Concurrency messages at once and reports in BatchItemFailures only
+// the messages SQS should deliver again; it never returns an error, since
+// that would make SQS redeliver the messages that succeeded too.
+func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	retry := make([]bool, len(ev.Records))
+	var g errgroup.Group
+	g.SetLimit(w.cfg.Concurrency)
+	for i, m := range ev.Records {
+		g.Go(func() error {
+			retry[i] = w.handleMessage(ctx, m)
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines return no errors
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for i, r := range retry {
+		if r {
+			resp.BatchItemFailures = append(resp.BatchItemFailures,
+				events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// outcome is what becomes of one message: acknowledged, or delivered again
+// after delay.
+type outcome struct {
+	retry bool
+	delay time.Duration
+}
+
+var ack = outcome{}
+
+func retryAfter(d time.Duration) outcome { return outcome{retry: true, delay: d} }
+
+// handleMessage processes one message and reports whether SQS should deliver
+// it again, having set its visibility timeout to the chosen delay.
+func (w *Worker) handleMessage(ctx context.Context, m events.SQSMessage) bool {
+	log := w.log.With("message_id", m.MessageId)
+	o := w.process(ctx, log, m)
+	if !o.retry {
+		return false
+	}
+	if err := w.queue.ChangeVisibility(ctx, m.ReceiptHandle, o.delay); err != nil {
+		// The message still comes back, after the queue's own visibility
+		// timeout instead of the backoff.
+		log.WarnContext(ctx, "could not change the message's visibility", "error", err)
+	}
+	return true
+}
+
+// errStopped and errDeadline are the causes with which the model's context
+// is cancelled, so the worker can tell why the model stopped.
+var (
+	errStopped  = errors.New("the job was cancelled or claimed by another worker")
+	errDeadline = errors.New("the Lambda deadline is near")
+)
+
+func (w *Worker) process(ctx context.Context, log *slog.Logger, m events.SQSMessage) (o outcome) {
+	receive := receiveCount(m)
+	last := receive >= w.cfg.MaxReceiveCount
+	log = log.With("receive", receive)
+	defer func() {
+		// One message's bug must not take down the batch's other messages.
+		if r := recover(); r != nil {
+			log.ErrorContext(ctx, "panic while processing a message; it will be retried",
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			o = retryAfter(w.backoff(receive))
+		}
+	}()
+
+	msg, err := decodeMessage(m.Body)
+	if err != nil {
+		// Such a body can never succeed. Returning it at once sends it to
+		// the dead-letter queue after MaxReceiveCount quick receives, where
+		// an operator can see it; acknowledging it would drop it unseen.
+		log.ErrorContext(ctx, "message is not a job message; it will go to the dead-letter queue",
+			"error", err, "body_bytes", len(m.Body))
+		return retryAfter(0)
+	}
+	log = log.With("job_id", msg.JobID, "user", msg.Owner)
+
+	if !last && w.tooLate(ctx) {
+		log.WarnContext(ctx, "too close to the Lambda deadline to start; the message will come back")
+		return retryAfter(0)
+	}
+
+	job, err := w.store.Claim(ctx, msg.Owner, msg.JobID, w.cfg.Lease)
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		log.ErrorContext(ctx, "the message names no existing job; it will go to the dead-letter queue")
+		return retryAfter(0)
+	case errors.Is(err, jobs.ErrConflict):
+		return w.notClaimed(ctx, log, job, receive)
+	case err != nil:
+		if last {
+			log.ErrorContext(ctx, "could not claim the job on the last receive; the message goes to the dead-letter queue with the job unchanged", "error", err)
+			return retryAfter(0)
+		}
+		log.WarnContext(ctx, "could not claim the job; the message will come back", "error", err)
+		return retryAfter(w.backoff(receive))
+	}
+	log = log.With("attempt", job.Attempts)
+	log.InfoContext(ctx, "job claimed")
+	return w.run(ctx, log, job, receive, last)
+}
+
+// notClaimed decides what to do with a message whose job could not be
+// claimed.
+func (w *Worker) notClaimed(ctx context.Context, log *slog.Logger, job jobs.Job, receive int) outcome {
+	switch {
+	case job.Status.Terminal():
+		// A duplicate delivery, or a redelivery after the job was cancelled.
+		log.InfoContext(ctx, "job already ended; nothing to do", "status", job.Status)
+		return ack
+	case job.Status == jobs.StatusRunning:
+		// Another worker holds the job. If it dies, its lease lapses and
+		// this message claims the job then; if it lives, this message finds
+		// the job ended. Either way the model is not called twice at once.
+		wait := min(max(job.LeaseUntil.Sub(w.now()), 0)+time.Second, maxVisibility)
+		log.InfoContext(ctx, "job is running in another worker; looking again when its lease ends",
+			"holder_attempt", job.Attempts, "retry_in", wait.String())
+		return retryAfter(wait)
+	default:
+		// Claim lost a race with another claim and release; try again.
+		log.InfoContext(ctx, "job could not be claimed; the message will come back", "status", job.Status)
+		return retryAfter(w.backoff(receive))
+	}
+}
+
+// run generates the text of a claimed job and records the result.
+func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, receive int, last bool) outcome {
+	started := w.now()
+	genCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		genCtx, cancel = context.WithDeadlineCause(genCtx, d.Add(-w.cfg.DeadlineMargin), errDeadline)
+		defer cancel()
+	}
+
+	var text textBuffer
+	flushing := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		w.flush(ctx, log, job, &text, flushing, stop)
+	}()
+	result, genErr := func() (jobs.Progress, error) {
+		// Stop the flusher even if the model panics, or it would go on
+		// extending the lease of a job nobody runs. And no progress write
+		// may land after the final one.
+		defer func() {
+			close(flushing)
+			<-flushed
+		}()
+		return w.model.Generate(genCtx, requestOf(job), text.append)
+	}()
+
+	cause := context.Cause(genCtx)
+	switch {
+	case genErr == nil:
+		err := w.store.Finish(ctx, job.Owner, job.ID, job.Attempts, result)
+		switch {
+		case errors.Is(err, jobs.ErrConflict):
+			log.InfoContext(ctx, "job was cancelled or taken over before its result was saved; result dropped")
+			return ack
+		case err != nil:
+			return w.retry(ctx, log, job, receive, last, "The result could not be saved.", w.backoff(receive), err)
+		}
+		log.InfoContext(ctx, "job succeeded", "input_tokens", result.Tokens.Input,
+			"output_tokens", result.Tokens.Output, "stop_reason", result.StopReason,
+			"duration_ms", w.now().Sub(started).Milliseconds())
+		return ack
+	case errors.Is(cause, errStopped):
+		status := "unknown"
+		if j, err := w.store.Get(ctx, job.Owner, job.ID); err == nil {
+			status = string(j.Status)
+		}
+		log.InfoContext(ctx, "model stopped: the job was cancelled or claimed by another worker", "status", status)
+		return ack
+	case errors.Is(cause, errDeadline) || ctx.Err() != nil:
+		// Whatever text there is stays unfinished: the next attempt starts
+		// over rather than succeed with half an answer.
+		return w.retry(ctx, log, job, receive, last,
+			"The job did not finish within the worker's time limit.", 0, genErr)
+	case !Retryable(genErr):
+		f := jobs.Failure{Code: jobs.FailureModel, Message: readable(genErr)}
+		err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f)
+		switch {
+		case errors.Is(err, jobs.ErrConflict):
+			log.InfoContext(ctx, "job was cancelled or taken over before its failure was saved")
+			return ack
+		case err != nil:
+			// The job stays running until its lease lapses; the next
+			// delivery claims it and meets the same model error.
+			log.ErrorContext(ctx, "could not record the job's failure; the message will come back",
+				"error", err, "model_error", genErr)
+			return retryAfter(w.backoff(receive))
+		}
+		log.WarnContext(ctx, "job failed: the model rejected it", "error", genErr)
+		return ack
+	default:
+		return w.retry(ctx, log, job, receive, last, readable(genErr), w.backoff(receive), genErr)
+	}
+}
+
+// retry gives back a job after a transient failure: released, and its
+// message delivered again after delay. On the last receive it fails the job
+// instead, so the message moving to the dead-letter queue leaves a job that
+// says why.
+func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, receive int, last bool, reason string, delay time.Duration, cause error) outcome {
+	if last {
+		f := jobs.Failure{
+			Code:    jobs.FailureRetries,
+			Message: fmt.Sprintf("Gave up after %d attempts. The last one failed with: %s", receive, reason),
+		}
+		if err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f); err != nil {
+			log.ErrorContext(ctx, "could not fail the job on its last receive", "error", err, "cause", cause)
+		} else {
+			log.ErrorContext(ctx, "job failed: no receives left; the message goes to the dead-letter queue", "cause", cause)
+		}
+		return retryAfter(0)
+	}
+	if err := w.store.Release(ctx, job.Owner, job.ID, job.Attempts); err != nil {
+		// Not fatal: the job becomes claimable when its lease lapses.
+		log.WarnContext(ctx, "could not release the job", "error", err)
+	}
+	log.WarnContext(ctx, "transient failure; job released, the message will come back",
+		"cause", cause, "retry_in", delay.String())
+	return retryAfter(delay)
+}
+
+// flush writes the growing text to the job every FlushInterval while it
+// changes, and at least every third of the lease as a heartbeat. A conflict
+// means the job was cancelled or taken over: it stops the model.
+func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text *textBuffer, done <-chan struct{}, stop context.CancelCauseFunc) {
+	tick, stopTick := w.newTicker(w.cfg.FlushInterval)
+	defer stopTick()
+	saved, savedAt := "", w.now()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick:
+		}
+		current, now := text.String(), w.now()
+		if current == saved && now.Sub(savedAt) < w.cfg.Lease/3 {
+			continue
+		}
+		err := w.store.SaveProgress(ctx, job.Owner, job.ID, job.Attempts,
+			jobs.Progress{GeneratedText: current}, w.cfg.Lease)
+		switch {
+		case errors.Is(err, jobs.ErrConflict):
+			stop(errStopped)
+			return
+		case err != nil:
+			log.WarnContext(ctx, "could not save progress; trying again at the next flush", "error", err)
+			continue
+		}
+		saved, savedAt = current, now
+	}
+}
+
+// tooLate reports whether ctx's deadline leaves no time to run a job.
+func (w *Worker) tooLate(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && d.Sub(w.now()) <= w.cfg.DeadlineMargin
+}
+
+// backoff is the visibility timeout after a transient failure on the given
+// receive: BackoffBase doubled per earlier receive, capped at BackoffMax,
+// then drawn from its upper half so throttled jobs do not return in step.
+func (w *Worker) backoff(receive int) time.Duration {
+	d := w.cfg.BackoffBase
+	for i := 1; i < receive && d < w.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, w.cfg.BackoffMax)
+	if half := d / 2; half > 0 {
+		d = d - half + time.Duration(w.jitter(int64(half)+1))
+	}
+	return d
+}
+
+// receiveCount reads ApproximateReceiveCount; a missing or broken one counts
+// as a first receive.
+func receiveCount(m events.SQSMessage) int {
+	n, err := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// decodeMessage parses a queue message body. Unknown fields are allowed, so
+// a newer API can add some before every worker knows them.
+func decodeMessage(body string) (jobs.Message, error) {
+	var m jobs.Message
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return m, fmt.Errorf("decode message: %w", err)
+	}
+	switch {
+	case !jobs.ValidID(m.JobID):
+		return m, errors.New("decode message: job_id is missing or not a job id")
+	case strings.TrimSpace(m.Owner) == "" || len(m.Owner) > 128:
+		return m, errors.New("decode message: owner is missing or too long")
+	}
+	return m, nil
+}
+
+// requestOf is the model request for a job.
+func requestOf(j jobs.Job) jobs.Request {
+	return jobs.Request{
+		Prompt:      j.Prompt,
+		System:      j.System,
+		MaxTokens:   j.MaxTokens,
+		Temperature: j.Temperature,
+		Model:       j.Model,
+	}
+}
+
+// textBuffer collects the model's deltas; the flusher reads it from another
+// goroutine.
+type textBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (t *textBuffer) append(s string) {
+	t.mu.Lock()
+	t.b.WriteString(s)
+	t.mu.Unlock()
+}
+
+func (t *textBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.b.String()
+}
