@@ -1,0 +1,227 @@
+// Package localmodel is a stand-in for a language model, for development
+// and tests. It is not a real model and says so: every answer starts with
+// [Banner], and it reports itself as [ID].
+//
+// # Output
+//
+// The text is deterministic: the same request (model, system prompt, prompt)
+// gives the same words every time. It is the banner, a sentence naming the
+// model it stands in for and the prompt's length, then pseudo-random words
+// from a fixed vocabulary (seeded by a hash of the request), 40 to 160 words
+// in all. Requests may name ID as their model (the dev stack allows it).
+//
+// # Tokens
+//
+// Tokens are counted as whitespace-separated words (strings.Fields), not
+// with any real tokenizer: input tokens are the words of the system prompt
+// plus those of the prompt, output tokens the words generated. MaxTokens is
+// honoured in those units: the answer stops after MaxTokens words with stop
+// reason "max_tokens", otherwise it ends with "end_turn".
+//
+// # Pace
+//
+// Words stream one per delta at Options.TokensPerSecond after
+// Options.Latency, like a hosted model; tests set a fast pace. Generate
+// returns ctx's error as soon as ctx is done.
+//
+// # Faults
+//
+// A prompt or system prompt containing "promptq-fault:NAME" makes the model
+// misbehave, so development and tests can exercise the worker's error
+// handling end to end:
+//
+//	promptq-fault:throttle       every call fails with a retryable rate-limit error
+//	promptq-fault:throttle-once  the first call for this request fails that way, later ones succeed
+//	promptq-fault:invalid        every call fails with a permanent invalid-request error
+//	promptq-fault:midstream      half the words stream, then a retryable error
+//	promptq-fault:hang           the banner streams, then nothing until ctx is done
+//
+// An unknown NAME is a permanent invalid-request error listing the known
+// ones. "once" is counted per Model value, so per process.
+package localmodel
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// ID is the name the local model goes by in logs and answers.
+const ID = "promptq-local"
+
+// Banner starts every answer, so no one takes the text for a real model's.
+const Banner = "[promptq local model — not a real LLM]"
+
+// DefaultTokensPerSecond is the pace when Options leaves it zero: about
+// what a small hosted model streams.
+const DefaultTokensPerSecond = 40
+
+// Stop reasons, spelled as Bedrock spells them.
+const (
+	StopEndTurn   = "end_turn"
+	StopMaxTokens = "max_tokens"
+)
+
+// Options configure a Model.
+type Options struct {
+	// TokensPerSecond is the streaming pace; zero or less means
+	// DefaultTokensPerSecond.
+	TokensPerSecond float64
+	// Latency is the wait before the first word, taken as given (zero: none).
+	Latency time.Duration
+}
+
+// Model is the local model. It is safe for concurrent use.
+type Model struct {
+	perToken time.Duration
+	latency  time.Duration
+
+	mu   sync.Mutex
+	seen map[[32]byte]bool // requests that already had their throttle-once fault
+}
+
+// New returns a local model.
+func New(opts Options) *Model {
+	tps := opts.TokensPerSecond
+	if tps <= 0 {
+		tps = DefaultTokensPerSecond
+	}
+	return &Model{
+		perToken: time.Duration(float64(time.Second) / tps),
+		latency:  opts.Latency,
+		seen:     make(map[[32]byte]bool),
+	}
+}
+
+var faultPattern = regexp.MustCompile(`promptq-fault:([a-z][a-z-]*)`)
+
+// Errors the faults produce. Their messages say they are simulated.
+var (
+	errThrottled = &jobs.Error{Kind: jobs.KindRateLimited,
+		Message: "The local model is simulating throttling (promptq-fault:throttle)."}
+	errInvalid = &jobs.Error{Kind: jobs.KindInvalid,
+		Message: "The local model is simulating a rejected request (promptq-fault:invalid)."}
+	errMidstream = &jobs.Error{Kind: jobs.KindUnavailable,
+		Message: "The local model is simulating a stream that broke off (promptq-fault:midstream)."}
+)
+
+// Generate streams a deterministic answer to req; see the package comment.
+func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(text string)) (jobs.Progress, error) {
+	if err := ctx.Err(); err != nil {
+		return jobs.Progress{}, err
+	}
+	key := sha256.Sum256([]byte(req.Model + "\x00" + req.System + "\x00" + req.Prompt))
+	fault := ""
+	if f := faultPattern.FindStringSubmatch(req.System + "\n" + req.Prompt); f != nil {
+		fault = f[1]
+	}
+	switch fault {
+	case "", "midstream", "hang":
+	case "throttle":
+		return jobs.Progress{}, errThrottled
+	case "throttle-once":
+		m.mu.Lock()
+		first := !m.seen[key]
+		m.seen[key] = true
+		m.mu.Unlock()
+		if first {
+			return jobs.Progress{}, errThrottled
+		}
+	case "invalid":
+		return jobs.Progress{}, errInvalid
+	default:
+		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang.", fault)
+	}
+
+	words := answer(key, req)
+	stop := StopEndTurn
+	if req.MaxTokens > 0 && len(words) > req.MaxTokens {
+		words, stop = words[:req.MaxTokens], StopMaxTokens
+	}
+	if err := sleep(ctx, m.latency); err != nil {
+		return jobs.Progress{}, err
+	}
+	var text strings.Builder
+	bannerWords := len(strings.Fields(Banner))
+	for i, w := range words {
+		switch {
+		case fault == "midstream" && i == len(words)/2:
+			return jobs.Progress{}, errMidstream
+		case fault == "hang" && i == bannerWords:
+			<-ctx.Done()
+			return jobs.Progress{}, ctx.Err()
+		}
+		if err := sleep(ctx, m.perToken); err != nil {
+			return jobs.Progress{}, err
+		}
+		if i > 0 {
+			w = " " + w
+		}
+		text.WriteString(w)
+		onDelta(w)
+	}
+	return jobs.Progress{
+		GeneratedText: text.String(),
+		Tokens: jobs.Tokens{
+			Input:  len(strings.Fields(req.System)) + len(strings.Fields(req.Prompt)),
+			Output: len(words),
+		},
+		StopReason: stop,
+	}, nil
+}
+
+// answer is the whole answer's words, before MaxTokens.
+func answer(key [32]byte, req jobs.Request) []string {
+	intro := fmt.Sprintf("%s is standing in for %s.", ID, req.Model)
+	if req.Model == "" || req.Model == ID {
+		intro = fmt.Sprintf("This is %s, a stand-in for a language model.", ID)
+	}
+	words := strings.Fields(Banner)
+	words = append(words, strings.Fields(fmt.Sprintf(
+		"%s Your prompt had %d words. Here is some filler text:",
+		intro, len(strings.Fields(req.Prompt))))...)
+	rng := rand.New(rand.NewPCG(binary.BigEndian.Uint64(key[:8]), binary.BigEndian.Uint64(key[8:16])))
+	total := 40 + rng.IntN(121)
+	sentence := 0
+	for len(words) < total {
+		w := vocabulary[rng.IntN(len(vocabulary))]
+		if sentence == 0 {
+			w = strings.ToUpper(w[:1]) + w[1:]
+		}
+		sentence++
+		if sentence >= 6 && rng.IntN(4) == 0 || len(words) == total-1 {
+			w += "."
+			sentence = 0
+		}
+		words = append(words, w)
+	}
+	return words
+}
+
+var vocabulary = strings.Fields(`queue worker lease token model stream batch prompt
+	answer job retry backoff table region lambda message visibility deadline
+	progress claim fence attempt status cancel result latency shard
+	partition cache write read signal timeout budget quota limit window`)
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

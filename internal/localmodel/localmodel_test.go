@@ -1,0 +1,194 @@
+package localmodel_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/localmodel"
+	"github.com/promptq/promptq/internal/worker"
+)
+
+var _ worker.Model = (*localmodel.Model)(nil)
+
+// fast streams without noticeable delay.
+func fast() *localmodel.Model { return localmodel.New(localmodel.Options{TokensPerSecond: 1e6}) }
+
+func generate(t *testing.T, m *localmodel.Model, req jobs.Request) (jobs.Progress, []string, error) {
+	t.Helper()
+	var deltas []string
+	p, err := m.Generate(t.Context(), req, func(s string) { deltas = append(deltas, s) })
+	return p, deltas, err
+}
+
+func TestAnswersAreDeterministicAndSayTheyAreNotAModel(t *testing.T) {
+	t.Parallel()
+	req := jobs.Request{Prompt: "Tell me about queues, please.", System: "Be brief.", Model: "us.anthropic.claude-3-5-haiku-20241022-v1:0", MaxTokens: 1024}
+	m := fast()
+	p1, deltas, err := generate(t, m, req)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	p2, _, err := generate(t, localmodel.New(localmodel.Options{TokensPerSecond: 1e6}), req)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if p1 != p2 {
+		t.Errorf("two runs of one request differ:\n%+v\n%+v", p1, p2)
+	}
+	if !strings.HasPrefix(p1.GeneratedText, localmodel.Banner+" ") {
+		t.Errorf("text does not start with the banner: %q", p1.GeneratedText)
+	}
+	if !strings.Contains(p1.GeneratedText, localmodel.ID+" is standing in for "+req.Model) {
+		t.Errorf("text does not name what it stands in for: %q", p1.GeneratedText)
+	}
+	if got := strings.Join(deltas, ""); got != p1.GeneratedText {
+		t.Errorf("deltas join to %q, want the text %q", got, p1.GeneratedText)
+	}
+	words := strings.Fields(p1.GeneratedText)
+	if len(deltas) != len(words) {
+		t.Errorf("%d deltas for %d words; want one word per delta", len(deltas), len(words))
+	}
+	if want := (jobs.Tokens{Input: 2 + 5, Output: len(words)}); p1.Tokens != want {
+		t.Errorf("tokens = %+v, want %+v (whitespace-separated words)", p1.Tokens, want)
+	}
+	if p1.StopReason != localmodel.StopEndTurn {
+		t.Errorf("stop reason = %q, want %q", p1.StopReason, localmodel.StopEndTurn)
+	}
+	if len(words) < 40 || len(words) > 160 {
+		t.Errorf("answer has %d words, want 40 to 160", len(words))
+	}
+
+	other := req
+	other.Prompt = "Tell me about tables."
+	p3, _, err := generate(t, m, other)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if p3.GeneratedText == p1.GeneratedText {
+		t.Error("different prompts gave the same text")
+	}
+}
+
+func TestMaxTokensCutsTheAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		maxTokens int
+		wantWords int
+		wantStop  string
+	}{
+		{1, 1, localmodel.StopMaxTokens},
+		{5, 5, localmodel.StopMaxTokens},
+		{20, 20, localmodel.StopMaxTokens},
+		{8192, -1, localmodel.StopEndTurn}, // -1: the whole answer
+	}
+	for _, tt := range tests {
+		req := jobs.Request{Prompt: "one two three", Model: "m", MaxTokens: tt.maxTokens}
+		p, deltas, err := generate(t, fast(), req)
+		if err != nil {
+			t.Fatalf("max_tokens %d: %v", tt.maxTokens, err)
+		}
+		words := len(strings.Fields(p.GeneratedText))
+		if tt.wantWords >= 0 && words != tt.wantWords {
+			t.Errorf("max_tokens %d: %d words, want %d", tt.maxTokens, words, tt.wantWords)
+		}
+		if p.Tokens.Output != words || len(deltas) != words {
+			t.Errorf("max_tokens %d: output tokens %d, deltas %d, words %d; want all equal", tt.maxTokens, p.Tokens.Output, len(deltas), words)
+		}
+		if p.StopReason != tt.wantStop {
+			t.Errorf("max_tokens %d: stop reason %q, want %q", tt.maxTokens, p.StopReason, tt.wantStop)
+		}
+	}
+}
+
+func TestGenerateStopsWhenTheContextIsCancelled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n := 0
+	// A realistic pace: the model is mid-answer when the caller cancels.
+	m := localmodel.New(localmodel.Options{TokensPerSecond: 1000})
+	p, err := m.Generate(ctx, jobs.Request{Prompt: "hello", Model: "m", MaxTokens: 1000}, func(string) {
+		n++
+		if n == 3 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Generate error = %v, want context.Canceled", err)
+	}
+	if p != (jobs.Progress{}) {
+		t.Errorf("a cancelled answer returned %+v", p)
+	}
+	if n != 3 {
+		t.Errorf("%d deltas after cancelling at the third", n)
+	}
+}
+
+func TestFaultMarkersMakeTheModelMisbehave(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		prompt       string
+		kind         jobs.Kind
+		retryable    bool
+		deltasBefore bool // some text streams before the error
+	}{
+		{"please promptq-fault:throttle now", jobs.KindRateLimited, true, false},
+		{"promptq-fault:invalid", jobs.KindInvalid, false, false},
+		{"x promptq-fault:midstream", jobs.KindUnavailable, true, true},
+		{"promptq-fault:no-such-fault", jobs.KindInvalid, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prompt, func(t *testing.T) {
+			t.Parallel()
+			p, deltas, err := generate(t, fast(), jobs.Request{Prompt: tt.prompt, Model: "m", MaxTokens: 500})
+			if jobs.KindOf(err) != tt.kind || worker.Retryable(err) != tt.retryable {
+				t.Errorf("error %v: kind %s retryable %v, want %s %v", err, jobs.KindOf(err), worker.Retryable(err), tt.kind, tt.retryable)
+			}
+			if p != (jobs.Progress{}) {
+				t.Errorf("a failed call returned %+v", p)
+			}
+			if (len(deltas) > 0) != tt.deltasBefore {
+				t.Errorf("%d deltas before the error, want some: %v", len(deltas), tt.deltasBefore)
+			}
+		})
+	}
+}
+
+func TestThrottleOnceFailsOnlyTheFirstCall(t *testing.T) {
+	t.Parallel()
+	m := fast()
+	req := jobs.Request{Prompt: "promptq-fault:throttle-once", Model: "m", MaxTokens: 100}
+	if _, _, err := generate(t, m, req); jobs.KindOf(err) != jobs.KindRateLimited {
+		t.Fatalf("first call: %v, want a rate limit", err)
+	}
+	if p, _, err := generate(t, m, req); err != nil || p.StopReason != localmodel.StopEndTurn {
+		t.Fatalf("second call = %+v, %v; want an answer", p, err)
+	}
+	other := req
+	other.System = "a different request"
+	if _, _, err := generate(t, m, other); jobs.KindOf(err) != jobs.KindRateLimited {
+		t.Errorf("first call of another request: %v, want a rate limit", err)
+	}
+}
+
+func TestHangStreamsTheBannerThenWaitsForTheContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var text strings.Builder
+	_, err := fast().Generate(ctx, jobs.Request{Prompt: "promptq-fault:hang", Model: "m", MaxTokens: 100}, func(s string) {
+		text.WriteString(s)
+		if text.String() == localmodel.Banner {
+			cancel() // Generate returns only because of this
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Generate error = %v, want context.Canceled", err)
+	}
+	if text.String() != localmodel.Banner {
+		t.Errorf("streamed %q before hanging, want the banner", text.String())
+	}
+}
