@@ -1,0 +1,291 @@
+// Package bedrock is the model provider on Amazon Bedrock's Converse API.
+//
+// [Model.Generate] calls ConverseStream (or Converse, with
+// Options.DisableStreaming) with the job's model id, system prompt,
+// max_tokens and temperature, hands each text delta to the caller as it
+// arrives, and returns the whole text with the model's token usage and stop
+// reason.
+//
+// # Errors
+//
+// Bedrock's errors, whether the call fails at once or an exception arrives
+// in the middle of the stream, become *jobs.Error values whose kind tells
+// the worker what to do and whose message is safe to show the job's owner:
+//
+//	ThrottlingException, ServiceQuotaExceededException   KindRateLimited  (retry)
+//	ServiceUnavailableException, InternalServerException,
+//	ModelTimeoutException, ModelNotReadyException,
+//	ModelStreamErrorException, ModelErrorException,
+//	network errors, a stream that ends early              KindUnavailable  (retry)
+//	ValidationException                                    KindInvalid      (fail)
+//	AccessDeniedException                                  KindUnauthorized (fail)
+//	ResourceNotFoundException                              KindNotFound     (fail)
+//	anything else                                          KindInternal     (retry)
+//
+// The original error stays in the chain (errors.As finds the SDK's type) for
+// logs. A validation message from Bedrock is passed on, with ARNs and account
+// ids removed, because it usually tells the user what to change
+// ("max_tokens exceeds ..."); access-denied messages name IAM roles, so they
+// are replaced entirely. A cancelled or expired ctx is returned as ctx's
+// error, not translated.
+//
+// The SDK's own retries (AWS_MAX_ATTEMPTS, standard mode by default) happen
+// inside one call, before any of this; mid-stream errors are not retried by
+// the SDK.
+package bedrock
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// Options configure a Model.
+type Options struct {
+	// DisableStreaming uses Converse instead of ConverseStream: the text
+	// arrives in one piece at the end, so a job shows no progress. For
+	// models or endpoints without streaming.
+	DisableStreaming bool
+}
+
+// Model generates text with Bedrock. It is safe for concurrent use.
+type Model struct {
+	client *bedrockruntime.Client
+	opts   Options
+}
+
+// New returns a Bedrock model provider using client, which should be
+// created once per process.
+func New(client *bedrockruntime.Client, opts Options) *Model {
+	return &Model{client: client, opts: opts}
+}
+
+// Generate runs req on Bedrock, calling onDelta with each piece of text; see
+// the package comment for its errors.
+func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(text string)) (jobs.Progress, error) {
+	if m.opts.DisableStreaming {
+		return m.converse(ctx, req, onDelta)
+	}
+	return m.converseStream(ctx, req, onDelta)
+}
+
+func (m *Model) converseStream(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
+	messages, system, inference := input(req)
+	out, err := m.client.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
+		ModelId:         aws.String(req.Model),
+		Messages:        messages,
+		System:          system,
+		InferenceConfig: inference,
+	})
+	if err != nil {
+		return jobs.Progress{}, translate(ctx, err)
+	}
+	stream := out.GetStream()
+	defer stream.Close()
+
+	var (
+		p       jobs.Progress
+		text    strings.Builder
+		stopped bool
+		events  = stream.Events()
+	)
+read:
+	for {
+		select {
+		case <-ctx.Done():
+			// The SDK would notice too, once the body read fails; don't wait.
+			return jobs.Progress{}, ctx.Err()
+		case ev, ok := <-events:
+			if !ok {
+				break read
+			}
+			switch v := ev.(type) {
+			case *types.ConverseStreamOutputMemberContentBlockDelta:
+				// Reasoning and tool-use deltas are not part of the answer.
+				if t, ok := v.Value.Delta.(*types.ContentBlockDeltaMemberText); ok && t.Value != "" {
+					text.WriteString(t.Value)
+					onDelta(t.Value)
+				}
+			case *types.ConverseStreamOutputMemberMessageStop:
+				p.StopReason = string(v.Value.StopReason)
+				stopped = true
+			case *types.ConverseStreamOutputMemberMetadata:
+				p.Tokens = tokens(v.Value.Usage)
+			}
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return jobs.Progress{}, translate(ctx, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return jobs.Progress{}, err
+	}
+	if !stopped {
+		// Without messageStop the text may be cut short: never pass it off
+		// as complete.
+		return jobs.Progress{}, &jobs.Error{Kind: jobs.KindUnavailable,
+			Message: "The model's response ended before it was complete.",
+			Err:     errors.New("bedrock: stream closed without a messageStop event")}
+	}
+	p.GeneratedText = text.String()
+	return p, nil
+}
+
+func (m *Model) converse(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
+	messages, system, inference := input(req)
+	out, err := m.client.Converse(ctx, &bedrockruntime.ConverseInput{
+		ModelId:         aws.String(req.Model),
+		Messages:        messages,
+		System:          system,
+		InferenceConfig: inference,
+	})
+	if err != nil {
+		return jobs.Progress{}, translate(ctx, err)
+	}
+	var text strings.Builder
+	if msg, ok := out.Output.(*types.ConverseOutputMemberMessage); ok {
+		for _, c := range msg.Value.Content {
+			if t, ok := c.(*types.ContentBlockMemberText); ok {
+				text.WriteString(t.Value)
+			}
+		}
+	}
+	if text.Len() > 0 {
+		onDelta(text.String())
+	}
+	return jobs.Progress{
+		GeneratedText: text.String(),
+		Tokens:        tokens(out.Usage),
+		StopReason:    string(out.StopReason),
+	}, nil
+}
+
+// input is the Converse request for req: one user turn with the prompt.
+func input(req jobs.Request) ([]types.Message, []types.SystemContentBlock, *types.InferenceConfiguration) {
+	messages := []types.Message{{
+		Role:    types.ConversationRoleUser,
+		Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: req.Prompt}},
+	}}
+	var system []types.SystemContentBlock
+	if req.System != "" {
+		system = []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: req.System}}
+	}
+	inference := &types.InferenceConfiguration{}
+	if req.MaxTokens > 0 {
+		inference.MaxTokens = aws.Int32(int32(min(req.MaxTokens, 1<<31-1)))
+	}
+	if req.Temperature != nil {
+		inference.Temperature = aws.Float32(float32(*req.Temperature))
+	}
+	return messages, system, inference
+}
+
+func tokens(u *types.TokenUsage) jobs.Tokens {
+	if u == nil {
+		return jobs.Tokens{}
+	}
+	return jobs.Tokens{
+		Input:  int(aws.ToInt32(u.InputTokens)),
+		Output: int(aws.ToInt32(u.OutputTokens)),
+	}
+}
+
+// translate turns an error from the SDK into a *jobs.Error (see the package
+// comment), or returns ctx's error if ctx is done.
+func translate(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return ctxErr
+	}
+	kind, msg := classify(err)
+	return &jobs.Error{Kind: kind, Message: msg, Err: err}
+}
+
+func classify(err error) (jobs.Kind, string) {
+	var (
+		throttling    *types.ThrottlingException
+		quota         *types.ServiceQuotaExceededException
+		unavailable   *types.ServiceUnavailableException
+		internal      *types.InternalServerException
+		timeout       *types.ModelTimeoutException
+		notReady      *types.ModelNotReadyException
+		streamErr     *types.ModelStreamErrorException
+		modelErr      *types.ModelErrorException
+		validation    *types.ValidationException
+		denied        *types.AccessDeniedException
+		notFound      *types.ResourceNotFoundException
+		invalidParams smithy.InvalidParamsError
+		apiErr        smithy.APIError
+		netErr        net.Error
+	)
+	switch {
+	case errors.As(err, &throttling):
+		return jobs.KindRateLimited, "The model is receiving too many requests right now."
+	case errors.As(err, &quota):
+		return jobs.KindRateLimited, "The model's usage quota is used up for now."
+	case errors.As(err, &unavailable):
+		return jobs.KindUnavailable, "The model service is temporarily unavailable."
+	case errors.As(err, &internal):
+		return jobs.KindUnavailable, "The model service had an internal error."
+	case errors.As(err, &timeout):
+		return jobs.KindUnavailable, "The model took too long to respond."
+	case errors.As(err, &notReady):
+		return jobs.KindUnavailable, "The model is not ready yet."
+	case errors.As(err, &streamErr):
+		return jobs.KindUnavailable, "The model's response stream broke off."
+	case errors.As(err, &modelErr):
+		return jobs.KindUnavailable, "The model failed while processing the request."
+	case errors.As(err, &validation):
+		if m := scrub(validation.ErrorMessage()); m != "" {
+			return jobs.KindInvalid, "The model rejected the request: " + m
+		}
+		return jobs.KindInvalid, "The model rejected the request as invalid."
+	case errors.As(err, &denied):
+		return jobs.KindUnauthorized, "This service is not allowed to use the requested model."
+	case errors.As(err, &notFound):
+		return jobs.KindNotFound, "The requested model was not found or is not available in this region."
+	case errors.As(err, &invalidParams):
+		return jobs.KindInvalid, "The request is missing something the model needs (such as a model id)."
+	case errors.As(err, &apiErr):
+		if apiErr.ErrorFault() == smithy.FaultServer {
+			return jobs.KindUnavailable, "The model service had an error."
+		}
+		return jobs.KindInternal, "The model call failed."
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED):
+		return jobs.KindUnavailable, "The model service could not be reached."
+	}
+	return jobs.KindInternal, "The model call failed."
+}
+
+var (
+	arnPattern     = regexp.MustCompile(`arn:aws[a-zA-Z-]*:[^\s"',;)]*`)
+	accountPattern = regexp.MustCompile(`\b\d{12}\b`)
+)
+
+// maxMessage bounds the Bedrock text passed on to users.
+const maxMessage = 300
+
+// scrub removes what a Bedrock message may reveal about the deployment
+// (ARNs, account ids) and bounds its length.
+func scrub(s string) string {
+	s = arnPattern.ReplaceAllString(s, "(resource)")
+	s = accountPattern.ReplaceAllString(s, "(account)")
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > maxMessage {
+		r := []rune(s)
+		s = string(r[:maxMessage]) + "…"
+	}
+	return s
+}

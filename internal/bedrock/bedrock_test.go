@@ -1,0 +1,370 @@
+package bedrock_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+
+	"github.com/promptq/promptq/internal/bedrock"
+	"github.com/promptq/promptq/internal/bedrock/bedrocktest"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/worker"
+)
+
+// The model id has a colon, which must survive the URL path.
+const modelID = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+var _ worker.Model = (*bedrock.Model)(nil)
+
+func request() jobs.Request {
+	temp := 0.25
+	return jobs.Request{
+		Prompt:      "Write a haiku about queues.",
+		System:      "You are terse.",
+		MaxTokens:   200,
+		Temperature: &temp,
+		Model:       modelID,
+	}
+}
+
+// collect records the deltas Generate hands out.
+type collect struct{ deltas []string }
+
+func (c *collect) add(s string) { c.deltas = append(c.deltas, s) }
+
+func TestGenerateSendsTheJobsParametersAndReturnsTheAnswer(t *testing.T) {
+	t.Parallel()
+	for _, streaming := range []bool{true, false} {
+		name := map[bool]string{true: "ConverseStream", false: "Converse"}[streaming]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var got *bedrocktest.Request
+			srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+				got = r
+				w.Answer([]string{"Messages wait ", "in line; ", "workers drain."}, "end_turn", 17, 9)
+			})
+			m := bedrock.New(srv.Client(1), bedrock.Options{DisableStreaming: !streaming})
+			var c collect
+			p, err := m.Generate(t.Context(), request(), c.add)
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			want := jobs.Progress{
+				GeneratedText: "Messages wait in line; workers drain.",
+				Tokens:        jobs.Tokens{Input: 17, Output: 9},
+				StopReason:    "end_turn",
+			}
+			if p != want {
+				t.Errorf("Generate = %+v, want %+v", p, want)
+			}
+			if joined := strings.Join(c.deltas, ""); joined != want.GeneratedText {
+				t.Errorf("deltas join to %q, want %q", joined, want.GeneratedText)
+			}
+			if streaming && len(c.deltas) != 3 {
+				t.Errorf("got %d deltas %q, want the stream's 3", len(c.deltas), c.deltas)
+			}
+			if got == nil {
+				t.Fatal("the server saw no request")
+			}
+			if got.Stream != streaming {
+				t.Errorf("request went to stream=%v, want %v", got.Stream, streaming)
+			}
+			if got.ModelID != modelID || got.Prompt != "Write a haiku about queues." || got.System != "You are terse." {
+				t.Errorf("request model=%q prompt=%q system=%q", got.ModelID, got.Prompt, got.System)
+			}
+			if got.MaxTokens == nil || *got.MaxTokens != 200 {
+				t.Errorf("maxTokens = %v, want 200", got.MaxTokens)
+			}
+			if got.Temperature == nil || *got.Temperature != 0.25 {
+				t.Errorf("temperature = %v, want 0.25", got.Temperature)
+			}
+			if a := got.Header.Get("Authorization"); !strings.HasPrefix(a, "AWS4-HMAC-SHA256 ") || !strings.Contains(a, "/bedrock/aws4_request") {
+				t.Errorf("request is not SigV4-signed for bedrock: %q", a)
+			}
+		})
+	}
+}
+
+func TestGenerateLeavesOutWhatTheJobDoesNotSet(t *testing.T) {
+	t.Parallel()
+	var got *bedrocktest.Request
+	srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		got = r
+		w.Answer([]string{"ok"}, "end_turn", 1, 1)
+	})
+	req := jobs.Request{Prompt: "hi", Model: modelID}
+	if _, err := bedrock.New(srv.Client(1), bedrock.Options{}).Generate(t.Context(), req, func(string) {}); err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if got.Temperature != nil || got.MaxTokens != nil || got.System != "" {
+		t.Errorf("request had temperature=%v maxTokens=%v system=%q, want none (the model's defaults)", got.Temperature, got.MaxTokens, got.System)
+	}
+	if strings.Contains(string(got.Body), `"system"`) {
+		t.Errorf("request body has a system block for an empty system prompt: %s", got.Body)
+	}
+}
+
+// The stream must reach the caller while the model is still generating:
+// the server holds back the rest of the answer until the caller has seen
+// the first delta, so a client that buffered the whole stream would never
+// finish.
+func TestGenerateStreamsDeltasBeforeTheAnswerEnds(t *testing.T) {
+	t.Parallel()
+	firstSeen := make(chan struct{})
+	srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		w.Start()
+		w.Delta("first ")
+		select {
+		case <-firstSeen:
+		case <-w.Context().Done():
+			return
+		case <-time.After(30 * time.Second):
+			t.Error("the caller did not see the first delta while the stream was open")
+			return
+		}
+		w.Delta("second")
+		w.Finish("max_tokens", 3, 2)
+	})
+	var c collect
+	p, err := bedrock.New(srv.Client(1), bedrock.Options{}).Generate(t.Context(), request(), func(s string) {
+		c.add(s)
+		if len(c.deltas) == 1 {
+			close(firstSeen)
+		}
+	})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if p.GeneratedText != "first second" || p.StopReason != "max_tokens" || p.Tokens != (jobs.Tokens{Input: 3, Output: 2}) {
+		t.Errorf("Generate = %+v", p)
+	}
+	if !slices.Equal(c.deltas, []string{"first ", "second"}) {
+		t.Errorf("deltas = %q", c.deltas)
+	}
+}
+
+func TestThrottlingThenSuccessIsRetriedBySDKWithinOneCall(t *testing.T) {
+	t.Parallel()
+	srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		if r.Call == 1 {
+			w.Error(http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again.")
+			return
+		}
+		w.Answer([]string{"fine"}, "end_turn", 2, 1)
+	})
+	p, err := bedrock.New(srv.Client(3), bedrock.Options{}).Generate(t.Context(), request(), func(string) {})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if p.GeneratedText != "fine" || srv.Calls() != 2 {
+		t.Errorf("Generate = %+v after %d calls, want \"fine\" after 2", p, srv.Calls())
+	}
+}
+
+// With the SDK's attempts used up, throttling reaches the worker as a
+// retryable error; the next delivery of the message then succeeds.
+func TestThrottlingThenSuccessAcrossGenerateCalls(t *testing.T) {
+	t.Parallel()
+	srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		if r.Call == 1 {
+			w.Error(http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again.")
+			return
+		}
+		w.Answer([]string{"fine"}, "end_turn", 2, 1)
+	})
+	m := bedrock.New(srv.Client(1), bedrock.Options{})
+	_, err := m.Generate(t.Context(), request(), func(string) {})
+	if jobs.KindOf(err) != jobs.KindRateLimited || !worker.Retryable(err) {
+		t.Fatalf("first Generate: %v (kind %s), want a retryable rate limit", err, jobs.KindOf(err))
+	}
+	var throttled *types.ThrottlingException
+	if !errors.As(err, &throttled) {
+		t.Errorf("error chain lost the SDK's *types.ThrottlingException: %v", err)
+	}
+	p, err := m.Generate(t.Context(), request(), func(string) {})
+	if err != nil || p.GeneratedText != "fine" {
+		t.Fatalf("second Generate = %+v, %v", p, err)
+	}
+}
+
+// Errors Bedrock answers before any streaming starts.
+func TestErrorsBeforeTheStreamAreClassified(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status    int
+		errorType string
+		message   string
+		kind      jobs.Kind
+		retryable bool
+		// wantMsg must be in the readable message, notMsg must not.
+		wantMsg, notMsg string
+	}{
+		{429, "ThrottlingException", "Too many requests", jobs.KindRateLimited, true, "too many requests", ""},
+		{503, "ServiceUnavailableException", "Service unavailable", jobs.KindUnavailable, true, "temporarily unavailable", ""},
+		{500, "InternalServerException", "boom at host ip-10-0-0-1", jobs.KindUnavailable, true, "internal error", "ip-10"},
+		{408, "ModelTimeoutException", "Model timed out", jobs.KindUnavailable, true, "too long", ""},
+		{429, "ModelNotReadyException", "Model is warming", jobs.KindUnavailable, true, "not ready", ""},
+		{400, "ServiceQuotaExceededException", "quota", jobs.KindRateLimited, true, "quota", ""},
+		{424, "ModelErrorException", "model crashed", jobs.KindUnavailable, true, "failed while processing", ""},
+		{400, "ValidationException", "max_tokens must be at most 4096 for arn:aws:bedrock:us-east-1:123456789012:inference-profile/x",
+			jobs.KindInvalid, false, "max_tokens must be at most 4096", "123456789012"},
+		{403, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/worker is not authorized to perform: bedrock:InvokeModel",
+			jobs.KindUnauthorized, false, "not allowed", "assumed-role"},
+		{404, "ResourceNotFoundException", "Model not found", jobs.KindNotFound, false, "not found", ""},
+		{400, "SomethingNewException", "?", jobs.KindInternal, true, "failed", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.errorType, func(t *testing.T) {
+			t.Parallel()
+			for _, streaming := range []bool{true, false} {
+				srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+					w.Error(tt.status, tt.errorType, tt.message)
+				})
+				m := bedrock.New(srv.Client(1), bedrock.Options{DisableStreaming: !streaming})
+				var c collect
+				_, err := m.Generate(t.Context(), request(), c.add)
+				checkError(t, err, tt.kind, tt.retryable, tt.wantMsg, tt.notMsg)
+				if len(c.deltas) != 0 {
+					t.Errorf("deltas %q from a failed call", c.deltas)
+				}
+			}
+		})
+	}
+}
+
+// Exceptions that arrive as event-stream frames after text has streamed.
+func TestExceptionsMidStreamAreClassified(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		exception string
+		kind      jobs.Kind
+		retryable bool
+		wantMsg   string
+	}{
+		{"throttlingException", jobs.KindRateLimited, true, "too many requests"},
+		{"modelStreamErrorException", jobs.KindUnavailable, true, "broke off"},
+		{"internalServerException", jobs.KindUnavailable, true, "internal error"},
+		{"serviceUnavailableException", jobs.KindUnavailable, true, "temporarily unavailable"},
+		{"validationException", jobs.KindInvalid, false, "The model rejected the request: Output blocked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.exception, func(t *testing.T) {
+			t.Parallel()
+			srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+				w.Start()
+				w.Delta("partial ")
+				w.Exception(tt.exception, "Output blocked")
+			})
+			var c collect
+			p, err := bedrock.New(srv.Client(3), bedrock.Options{}).Generate(t.Context(), request(), c.add)
+			checkError(t, err, tt.kind, tt.retryable, tt.wantMsg, "")
+			if p != (jobs.Progress{}) {
+				t.Errorf("a failed stream returned a result: %+v", p)
+			}
+			if !slices.Equal(c.deltas, []string{"partial "}) {
+				t.Errorf("deltas = %q, want the one before the exception", c.deltas)
+			}
+			if srv.Calls() != 1 {
+				t.Errorf("%d calls; a stream that failed midway must not be retried inside Generate", srv.Calls())
+			}
+		})
+	}
+}
+
+func TestAStreamCutShortIsNotAResult(t *testing.T) {
+	t.Parallel()
+	tests := map[string]bedrocktest.Handler{
+		"connection reset mid-stream": func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Delta("partial ")
+			w.Abort()
+		},
+		"stream ends without messageStop": func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Delta("partial ")
+		},
+		"connection reset before answering": func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Abort()
+		},
+	}
+	for name, h := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := bedrocktest.NewServer(t, h)
+			p, err := bedrock.New(srv.Client(1), bedrock.Options{}).Generate(t.Context(), request(), func(string) {})
+			if p != (jobs.Progress{}) {
+				t.Errorf("a broken stream returned a result: %+v", p)
+			}
+			if err == nil || !worker.Retryable(err) {
+				t.Fatalf("Generate error = %v (kind %s), want a retryable error", err, jobs.KindOf(err))
+			}
+		})
+	}
+}
+
+// A model that stops sending while the job's time runs out: Generate
+// returns the context's error promptly, with no result.
+func TestGenerateStopsWhenTheContextEnds(t *testing.T) {
+	t.Parallel()
+	for _, streaming := range []bool{true, false} {
+		srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			if r.Stream {
+				w.Start()
+				w.Delta("slow ")
+			}
+			<-w.Context().Done()
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		p, err := bedrock.New(srv.Client(3), bedrock.Options{DisableStreaming: !streaming}).Generate(ctx, request(), func(string) {})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("streaming=%v: Generate error = %v, want context.DeadlineExceeded", streaming, err)
+		}
+		if p != (jobs.Progress{}) {
+			t.Errorf("streaming=%v: a timed-out call returned %+v", streaming, p)
+		}
+	}
+}
+
+func TestUnreachableEndpointIsRetryable(t *testing.T) {
+	t.Parallel()
+	// A port that was just free and is closed again: nothing listens.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	_, err = bedrock.New(bedrocktest.NewClient(url, 1), bedrock.Options{}).Generate(t.Context(), request(), func(string) {})
+	checkError(t, err, jobs.KindUnavailable, true, "could not be reached", "127.0.0.1")
+}
+
+func checkError(t *testing.T, err error, kind jobs.Kind, retryable bool, wantMsg, notMsg string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Generate succeeded, want an error")
+	}
+	if got := jobs.KindOf(err); got != kind {
+		t.Errorf("kind = %s, want %s (error %v)", got, kind, err)
+	}
+	if got := worker.Retryable(err); got != retryable {
+		t.Errorf("Retryable = %v, want %v (error %v)", got, retryable, err)
+	}
+	var e *jobs.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v is not a *jobs.Error", err)
+	}
+	if !strings.Contains(strings.ToLower(e.Message), strings.ToLower(wantMsg)) {
+		t.Errorf("message %q does not contain %q", e.Message, wantMsg)
+	}
+	if notMsg != "" && strings.Contains(e.Message, notMsg) {
+		t.Errorf("message %q leaks %q", e.Message, notMsg)
+	}
+}
