@@ -53,6 +53,25 @@ bin/%/bootstrap: FORCE
 .PHONY: FORCE
 FORCE:
 
+## ---- dev: the whole product on this machine (internal/devstack) ----------
+
+# The dev stack's data, logs, dev.json and runner binary (the runner reads
+# PROMPTQ_DEV_DIR too; tests point it at a temporary dir). Ports and the
+# rest: docs/configuration.md.
+PROMPTQ_DEV_DIR ?= .local
+DEV_BIN := $(PROMPTQ_DEV_DIR)/bin/promptq-dev
+
+.PHONY: dev
+dev: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## run the product locally: stand-ins, API, web app, worker (Ctrl-C stops it)
+	@echo "promptq dev: building the dev runner (the first build takes a few minutes)"
+	@go build -o $(DEV_BIN) ./scripts/dev
+	@exec $(DEV_BIN)
+
+.PHONY: dev-reset
+dev-reset: ## delete the dev stack's data: users, jobs, queues (refused while make dev runs)
+	@go build -o $(DEV_BIN) ./scripts/dev
+	@exec $(DEV_BIN) reset
+
 ## ---- checks ------------------------------------------------------------
 
 .PHONY: test

@@ -1,0 +1,181 @@
+package devstack
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/promptq/promptq/internal/devstack/devinfo"
+)
+
+// Model providers the dev stack runs with.
+const (
+	ProviderLocal   = "local"   // internal/localmodel, the default: no AWS account needed
+	ProviderBedrock = "bedrock" // Amazon Bedrock with the caller's AWS credentials
+)
+
+// Config is the dev runner's configuration. [FromEnv] reads it once; the
+// defaults are documented on each field and in docs/configuration.md, and
+// live only here.
+//
+// The API's and the worker's own settings (PROMPTQ_MAX_PROMPT_CHARS,
+// PROMPTQ_LOCAL_TOKENS_PER_SECOND, ...) pass through from Getenv to
+// apiapp.FromEnv and worker.LoadConfig, as in the Lambdas; the dev runner
+// sets only what names its stand-ins (table, queue, pool, origins) and, with
+// the local model, the model allow-list.
+type Config struct {
+	// Root is the repo root: web/ is served from here. Default: the
+	// nearest enclosing dir of the working dir whose go.mod is promptq's.
+	Root string
+	// Dir holds the stack's data (Dir/data), logs (Dir/logs), dev.json and
+	// lock. PROMPTQ_DEV_DIR, default .local; relative to Root.
+	Dir string
+
+	// Ports on 127.0.0.1. 0 picks a free one (for tests).
+	WebPort     int // PROMPTQ_DEV_WEB_PORT, default 8080: the web app and /config.json
+	APIPort     int // PROMPTQ_DEV_API_PORT, default 8787: the API, as API Gateway serves it
+	AWSPort     int // PROMPTQ_DEV_AWS_PORT, default 4566: DynamoDB and SQS (kumo)
+	CognitoPort int // PROMPTQ_DEV_COGNITO_PORT, default 9229: the user pool (cognito-local)
+
+	// Provider is the model: "local" or "bedrock". PROMPTQ_MODEL_PROVIDER,
+	// default "local". With "bedrock" only the Bedrock client uses the
+	// default AWS configuration (your credentials and region); everything
+	// else stays on the local endpoints.
+	Provider string
+	// MaxReceiveCount is the queue's redrive maxReceiveCount, and the
+	// worker's. PROMPTQ_MAX_RECEIVE_COUNT, default 5.
+	MaxReceiveCount int
+
+	// How the worker is fed, as the stack's event source mapping feeds
+	// the worker Lambda.
+	BatchSize     int           // PROMPTQ_DEV_BATCH_SIZE, default 5 (the stack's)
+	BatchWindow   time.Duration // PROMPTQ_DEV_BATCH_WINDOW, default 0s (whole seconds)
+	Batches       int           // PROMPTQ_DEV_BATCHES: batches at once, default 2
+	WorkerTimeout time.Duration // PROMPTQ_DEV_WORKER_TIMEOUT: the worker's deadline, default 5m (the stack's)
+	// PollWait is each ReceiveMessage's long poll. PROMPTQ_DEV_POLL_WAIT,
+	// default 5s. Lambda waits 20 s, but kumo wakes a long poll only for
+	// new messages, not for one whose visibility timeout ends, so a retry
+	// would wait up to the whole poll.
+	PollWait time.Duration
+	// APITimeout is the API function's deadline. PROMPTQ_DEV_API_TIMEOUT,
+	// default 10s (the stack's); API Gateway's own 29 s limit applies too.
+	APITimeout time.Duration
+
+	// CognitoCode, if set, is every sign-up confirmation code, for
+	// scripts that confirm blindly. PROMPTQ_DEV_COGNITO_CODE.
+	CognitoCode string
+
+	// Getenv passes the API's and the worker's settings through.
+	Getenv func(string) string
+}
+
+// Visibility is the jobs queue's visibility timeout: six times the
+// worker's timeout, as AWS advises for a Lambda trigger and the stack sets.
+func (c Config) Visibility() time.Duration { return 6 * c.WorkerTimeout }
+
+// FromEnv reads the configuration with getenv (os.Getenv in main) and
+// validates it, naming every variable that is wrong.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		Dir:             devinfo.DefaultDir,
+		WebPort:         8080,
+		APIPort:         8787,
+		AWSPort:         4566,
+		CognitoPort:     9229,
+		Provider:        ProviderLocal,
+		MaxReceiveCount: 5,
+		BatchSize:       5,
+		Batches:         2,
+		WorkerTimeout:   5 * time.Minute,
+		PollWait:        5 * time.Second,
+		APITimeout:      10 * time.Second,
+		CognitoCode:     getenv("PROMPTQ_DEV_COGNITO_CODE"),
+		Getenv:          getenv,
+	}
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	integer := func(name string, dst *int, lo, hi int) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, lo, hi))
+			return
+		}
+		*dst = n
+	}
+	duration := func(name string, dst *time.Duration, lo, hi time.Duration) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < lo || d > hi {
+			errs = append(errs, fmt.Errorf("%s=%q: want a duration from %s to %s, such as 30s or 5m", name, v, lo, hi))
+			return
+		}
+		*dst = d
+	}
+	str("PROMPTQ_DEV_DIR", &c.Dir)
+	integer("PROMPTQ_DEV_WEB_PORT", &c.WebPort, 0, 65535)
+	integer("PROMPTQ_DEV_API_PORT", &c.APIPort, 0, 65535)
+	integer("PROMPTQ_DEV_AWS_PORT", &c.AWSPort, 0, 65535)
+	integer("PROMPTQ_DEV_COGNITO_PORT", &c.CognitoPort, 0, 65535)
+	str("PROMPTQ_MODEL_PROVIDER", &c.Provider)
+	integer("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount, 1, 1000)
+	integer("PROMPTQ_DEV_BATCH_SIZE", &c.BatchSize, 1, 10_000)
+	duration("PROMPTQ_DEV_BATCH_WINDOW", &c.BatchWindow, 0, 5*time.Minute)
+	integer("PROMPTQ_DEV_BATCHES", &c.Batches, 1, 1000)
+	duration("PROMPTQ_DEV_WORKER_TIMEOUT", &c.WorkerTimeout, time.Second, 15*time.Minute)
+	duration("PROMPTQ_DEV_POLL_WAIT", &c.PollWait, time.Second, 20*time.Second)
+	duration("PROMPTQ_DEV_API_TIMEOUT", &c.APITimeout, time.Second, 15*time.Minute)
+	if c.Provider != ProviderLocal && c.Provider != ProviderBedrock {
+		errs = append(errs, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, ProviderLocal, ProviderBedrock))
+	}
+	if c.BatchWindow%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("PROMPTQ_DEV_BATCH_WINDOW=%s: want whole seconds, as Lambda takes", c.BatchWindow))
+	}
+	if c.BatchSize > 10 && c.BatchWindow == 0 {
+		errs = append(errs, fmt.Errorf("PROMPTQ_DEV_BATCH_SIZE=%d: above 10 needs PROMPTQ_DEV_BATCH_WINDOW, as in Lambda", c.BatchSize))
+	}
+	if c.WorkerTimeout%time.Second != 0 || c.PollWait%time.Second != 0 {
+		errs = append(errs, errors.New("PROMPTQ_DEV_WORKER_TIMEOUT and PROMPTQ_DEV_POLL_WAIT: want whole seconds"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+
+	wd, err := os.Getwd()
+	if err != nil {
+		return Config{}, fmt.Errorf("working dir: %w", err)
+	}
+	c.Root = repoRoot(wd)
+	if !filepath.IsAbs(c.Dir) {
+		c.Dir = filepath.Join(c.Root, c.Dir)
+	}
+	return c, nil
+}
+
+// repoRoot is the nearest dir from wd up whose go.mod is promptq's, or wd.
+func repoRoot(wd string) string {
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.Contains(b, []byte("module github.com/promptq/promptq\n")) {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			return wd
+		}
+	}
+}

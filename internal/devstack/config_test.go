@@ -1,0 +1,66 @@
+package devstack
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnvDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WebPort != 8080 || c.APIPort != 8787 || c.AWSPort != 4566 || c.CognitoPort != 9229 {
+		t.Errorf("ports %d %d %d %d", c.WebPort, c.APIPort, c.AWSPort, c.CognitoPort)
+	}
+	if c.Provider != ProviderLocal || c.MaxReceiveCount != 5 || c.BatchSize != 5 || c.Batches != 2 ||
+		c.WorkerTimeout != 5*time.Minute || c.Visibility() != 30*time.Minute || c.APITimeout != 10*time.Second {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.Dir != filepath.Join(c.Root, ".local") {
+		t.Errorf("dir %q, want .local under the repo root %q", c.Dir, c.Root)
+	}
+	if _, err := os.Stat(filepath.Join(c.Root, "internal", "devstack", "config.go")); err != nil {
+		t.Errorf("root %q is not the repo root: %v", c.Root, err)
+	}
+}
+
+func TestFromEnvNamesEveryBadVariable(t *testing.T) {
+	t.Parallel()
+	_, err := FromEnv(env(map[string]string{
+		"PROMPTQ_DEV_WEB_PORT":       "http",
+		"PROMPTQ_DEV_API_PORT":       "70000",
+		"PROMPTQ_MODEL_PROVIDER":     "openai",
+		"PROMPTQ_MAX_RECEIVE_COUNT":  "0",
+		"PROMPTQ_DEV_BATCH_SIZE":     "10001",
+		"PROMPTQ_DEV_WORKER_TIMEOUT": "1h",
+		"PROMPTQ_DEV_BATCH_WINDOW":   "1500ms",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"PROMPTQ_DEV_WEB_PORT", "PROMPTQ_DEV_API_PORT", "PROMPTQ_MODEL_PROVIDER",
+		"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_DEV_BATCH_SIZE", "PROMPTQ_DEV_WORKER_TIMEOUT", "PROMPTQ_DEV_BATCH_WINDOW"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestLocalModelIsAllowedAndTheDefault(t *testing.T) {
+	t.Parallel()
+	models, def := localModels(env(map[string]string{"PROMPTQ_MODELS": "a, b"}))
+	if strings.Join(models, ",") != "promptq-local,a,b" || def != "promptq-local" {
+		t.Errorf("models %v, default %q", models, def)
+	}
+	_, def = localModels(env(map[string]string{"PROMPTQ_DEFAULT_MODEL": "a"}))
+	if def != "a" {
+		t.Errorf("PROMPTQ_DEFAULT_MODEL=a gave default %q", def)
+	}
+}

@@ -1,0 +1,496 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/promptq/promptq/internal/apiapp"
+	"github.com/promptq/promptq/internal/apigw"
+	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/esm"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/localmodel"
+	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/standin"
+)
+
+// Names of what the stack creates in its stand-ins.
+const (
+	TableName = "promptq-jobs"
+	QueueName = "promptq-jobs" // its dead-letter queue is promptq-jobs-dlq
+	PoolName  = "promptq-dev"  // the user pool and its app client
+)
+
+// Stack is the whole product on one machine. [Stack.Run] starts it and
+// returns once it is ready; [Stack.Close] stops every part of it.
+type Stack struct {
+	cfg     Config
+	console io.Writer
+	log     *slog.Logger
+
+	lock       *dirLock
+	kumo       *kumoProcess
+	cognito    *standin.CognitoServer
+	logFiles   []*os.File
+	servers    []*http.Server
+	stopPoller context.CancelFunc
+	pollerDone chan struct{}
+	info       devinfo.Info
+
+	failed   chan struct{} // closed when a part stops on its own
+	failOnce sync.Once
+	failErr  error
+	closing  chan struct{}
+	close    sync.Once
+}
+
+// New returns a stack that prints what a person needs (URLs, sign-up codes,
+// the ready line) to console and logs to logger.
+func New(cfg Config, console io.Writer, logger *slog.Logger) *Stack {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Stack{
+		cfg:     cfg,
+		console: console,
+		log:     logger,
+		failed:  make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+}
+
+// Info is what the running stack wrote to dev.json.
+func (s *Stack) Info() devinfo.Info { return s.info }
+
+// Done is closed when a part of the running stack stops on its own (a
+// stand-in exits, a server fails); [Stack.Err] says why.
+func (s *Stack) Done() <-chan struct{} { return s.failed }
+
+// Err is why the stack stopped on its own, once Done is closed.
+func (s *Stack) Err() error {
+	select {
+	case <-s.failed:
+		return s.failErr
+	default:
+		return nil
+	}
+}
+
+func (s *Stack) fail(err error) {
+	select {
+	case <-s.closing:
+		return // stopping anyway: not a failure
+	default:
+	}
+	s.failOnce.Do(func() {
+		s.failErr = err
+		close(s.failed)
+	})
+}
+
+// Run starts the stand-ins, creates what the product needs in them, and
+// starts the API, the web server and the worker's poller. It returns once
+// everything answers, having written dev.json and printed the ready line;
+// on error it stops what it started. ctx bounds the start only.
+func (s *Stack) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	cfg := s.cfg
+	if s.lock, err = lockDir(cfg.Dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.console, "promptq dev: starting (data in %s)\n", cfg.Dir)
+	killLeftovers(cfg.Dir)
+	_ = os.Remove(devinfo.Path(cfg.Dir)) // until we write ours
+	logDir := filepath.Join(cfg.Dir, "logs")
+	dataDir := filepath.Join(cfg.Dir, "data")
+	for _, d := range []string{logDir, dataDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+
+	// Take the ports first, so a busy one is reported before anything
+	// starts. cognito-local binds its own: check it is free.
+	webLn, err := listen(cfg.WebPort, "web app", "PROMPTQ_DEV_WEB_PORT")
+	if err != nil {
+		return err
+	}
+	apiLn, err := listen(cfg.APIPort, "API", "PROMPTQ_DEV_API_PORT")
+	if err != nil {
+		_ = webLn.Close()
+		return err
+	}
+	awsLn, err := listen(cfg.AWSPort, "DynamoDB and SQS (kumo)", "PROMPTQ_DEV_AWS_PORT")
+	if err != nil {
+		_ = webLn.Close()
+		_ = apiLn.Close()
+		return err
+	}
+	cognitoPort := cfg.CognitoPort
+	if cognitoPort != 0 {
+		ln, err := listen(cognitoPort, "Cognito (cognito-local)", "PROMPTQ_DEV_COGNITO_PORT")
+		if err != nil {
+			_ = webLn.Close()
+			_ = apiLn.Close()
+			_ = awsLn.Close()
+			return err
+		}
+		_ = ln.Close()
+	}
+	webURL := "http://" + webLn.Addr().String()
+	apiURL := "http://" + apiLn.Addr().String()
+	closeLns := func() { _ = webLn.Close(); _ = apiLn.Close() }
+
+	// The stand-ins.
+	kumoLog, err := s.openLog(filepath.Join(logDir, "kumo.log"))
+	if err != nil {
+		closeLns()
+		return err
+	}
+	if s.kumo, err = startKumo(ctx, awsLn, filepath.Join(dataDir, "kumo"), kumoLog); err != nil {
+		closeLns()
+		return fmt.Errorf("%w (log: %s)", err, kumoLog.Name())
+	}
+	go func() {
+		<-s.kumo.exited
+		s.fail(fmt.Errorf("kumo (DynamoDB and SQS) exited: %v; see %s", s.kumo.err, kumoLog.Name()))
+	}()
+	cognitoLog, err := s.openLog(filepath.Join(logDir, "cognito.log"))
+	if err != nil {
+		closeLns()
+		return err
+	}
+	s.cognito, err = standin.StartCognito(ctx, standin.CognitoOptions{
+		Port:    cognitoPort,
+		DataDir: filepath.Join(dataDir, "cognito"),
+		Stdout:  io.MultiWriter(cognitoLog, &codeWatcher{out: s.console}),
+		Code:    cfg.CognitoCode,
+	})
+	if err != nil {
+		closeLns()
+		return fmt.Errorf("%w (log: %s)", err, cognitoLog.Name())
+	}
+
+	// What the stack would create in AWS.
+	db := standin.DynamoDB(s.kumo.url)
+	sqsClient := standin.SQS(s.kumo.url)
+	if err := dynamo.CreateTable(ctx, db, TableName); err != nil {
+		closeLns()
+		return err
+	}
+	queueURL, dlqURL, err := sqsqueue.CreateQueues(ctx, sqsClient, QueueName, sqsqueue.QueueOptions{
+		MaxReceiveCount:   cfg.MaxReceiveCount,
+		VisibilityTimeout: cfg.Visibility(),
+	})
+	if err != nil {
+		closeLns()
+		return err
+	}
+	pool, err := s.cognito.Pool(ctx, PoolName)
+	if err != nil {
+		closeLns()
+		return err
+	}
+
+	// The API, behind the API Gateway stand-in.
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	origins := []string{webURL}
+	if _, port, _ := net.SplitHostPort(webLn.Addr().String()); port != "" {
+		origins = append(origins, "http://localhost:"+port)
+	}
+	apiEnv := map[string]string{
+		"AWS_REGION":             standin.Region,
+		"PROMPTQ_TABLE":          TableName,
+		"PROMPTQ_QUEUE_URL":      queueURL,
+		"PROMPTQ_USER_POOL_ID":   pool.ID,
+		"PROMPTQ_COGNITO_ISSUER": pool.Issuer,
+		"PROMPTQ_JWKS_URL":       "",
+		"PROMPTQ_CLIENT_IDS":     pool.ClientID,
+		"PROMPTQ_WEB_ORIGIN":     strings.Join(origins, ","),
+	}
+	if cfg.Provider == ProviderLocal {
+		models, def := localModels(getenv)
+		apiEnv["PROMPTQ_MODELS"] = strings.Join(models, ",")
+		apiEnv["PROMPTQ_DEFAULT_MODEL"] = def
+	}
+	apiCfg, err := apiapp.FromEnv(overlay(getenv, apiEnv))
+	if err != nil {
+		closeLns()
+		return fmt.Errorf("API config: %w", err)
+	}
+	api, err := apiapp.New(ctx, apiCfg, apiapp.Clients{
+		DynamoDB: db,
+		SQS:      sqsClient,
+		Cognito:  s.cognito.Client,
+	}, s.log.With("component", "api"))
+	if err != nil {
+		closeLns()
+		return fmt.Errorf("API: %w", err)
+	}
+	gw := &gateway{
+		fn:                 apigw.Handler(api),
+		functionTimeout:    cfg.APITimeout,
+		functionARN:        "arn:aws:lambda:" + standin.Region + ":000000000000:function:promptq-api",
+		stage:              "dev",
+		log:                s.log.With("component", "gateway"),
+		integrationTimeout: integrationTimeout,
+	}
+
+	// The worker, fed from the queue as the event source mapping feeds it.
+	handler, err := newWorker(ctx, overlay(getenv, map[string]string{
+		"PROMPTQ_TABLE":             TableName,
+		"PROMPTQ_QUEUE_URL":         queueURL,
+		"PROMPTQ_MODEL_PROVIDER":    cfg.Provider,
+		"PROMPTQ_MAX_RECEIVE_COUNT": strconv.Itoa(cfg.MaxReceiveCount),
+	}), db, sqsClient, s.log.With("component", "worker"))
+	if err != nil {
+		closeLns()
+		return err
+	}
+	poller, err := esm.New(sqsClient, handler, esm.Options{
+		QueueURL:        queueURL,
+		FunctionTimeout: cfg.WorkerTimeout,
+		FunctionName:    "promptq-worker",
+		BatchSize:       cfg.BatchSize,
+		BatchWindow:     cfg.BatchWindow,
+		Concurrency:     cfg.Batches,
+		WaitTime:        cfg.PollWait,
+		ReleaseOnStop:   true,
+		Logger:          s.log.With("component", "esm"),
+	})
+	if err != nil {
+		closeLns()
+		return err
+	}
+
+	// Serve.
+	web := &http.Server{
+		Handler: webHandler(filepath.Join(cfg.Root, "web"), WebConfig{
+			Region:          standin.Region,
+			UserPoolID:      pool.ID,
+			ClientID:        pool.ClientID,
+			APIURL:          apiURL,
+			CognitoEndpoint: s.cognito.URL + "/",
+			Models:          apiCfg.Limits.Models,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	apiSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = []*http.Server{web, apiSrv}
+	for i, ln := range []net.Listener{webLn, apiLn} {
+		srv := s.servers[i]
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("serve %s: %w", ln.Addr(), err))
+			}
+		}()
+	}
+	pctx, stop := context.WithCancel(context.Background())
+	s.stopPoller, s.pollerDone = stop, make(chan struct{})
+	go func() {
+		defer close(s.pollerDone)
+		if err := poller.Run(pctx); err != nil {
+			s.fail(fmt.Errorf("worker's queue poller: %w", err))
+		}
+	}()
+
+	// Tell scripts and people where everything is.
+	s.info = devinfo.Info{
+		PID:               os.Getpid(),
+		WebURL:            webURL,
+		APIURL:            apiURL,
+		Region:            standin.Region,
+		UserPoolID:        pool.ID,
+		ClientID:          pool.ClientID,
+		Issuer:            pool.Issuer,
+		CognitoEndpoint:   s.cognito.URL,
+		DynamoDBEndpoint:  s.kumo.url,
+		SQSEndpoint:       s.kumo.url,
+		TableName:         TableName,
+		QueueURL:          queueURL,
+		QueueARN:          queueARN(ctx, sqsClient, queueURL),
+		DLQURL:            dlqURL,
+		DLQARN:            queueARN(ctx, sqsClient, dlqURL),
+		MaxReceiveCount:   cfg.MaxReceiveCount,
+		VisibilityTimeout: int(cfg.Visibility() / time.Second),
+		ModelProvider:     cfg.Provider,
+		Models:            apiCfg.Limits.Models,
+		DefaultModel:      apiCfg.Limits.DefaultModel,
+		CognitoLog:        cognitoLog.Name(),
+		DataDir:           dataDir,
+		Processes:         map[string]int{"kumo": s.kumo.cmd.Process.Pid, "cognito": childPID("cognito-local")},
+	}
+	if err := devinfo.Write(cfg.Dir, s.info); err != nil {
+		return err
+	}
+	if err := s.lock.write(lockInfo{PID: os.Getpid(), WebURL: webURL}); err != nil {
+		return err
+	}
+	s.banner(cognitoLog.Name())
+	return nil
+}
+
+// banner prints where everything is, ending with the one line that says
+// ready.
+func (s *Stack) banner(cognitoLog string) {
+	rel := func(p string) string {
+		if r, err := filepath.Rel(s.cfg.Root, p); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+		return p
+	}
+	model := fmt.Sprintf("%s (the local stand-in: not a real LLM; PROMPTQ_MODEL_PROVIDER=bedrock uses Amazon Bedrock)", s.info.DefaultModel)
+	if s.cfg.Provider == ProviderBedrock {
+		model = fmt.Sprintf("Amazon Bedrock with your AWS credentials, default model %s", s.info.DefaultModel)
+	}
+	fmt.Fprintf(s.console, `
+  web app        %s
+  API            %s
+  model          %s
+  sign-up codes  printed here ("%s<email>: <code>") and in %s
+  for scripts    %s
+  data           %s (kept across restarts; make dev-reset deletes it)
+
+promptq dev: ready at %s (Ctrl-C stops everything)
+`, s.info.WebURL, s.info.APIURL, model, CodeLinePrefix, rel(cognitoLog),
+		rel(devinfo.Path(s.cfg.Dir)), rel(s.info.DataDir), s.info.WebURL)
+}
+
+// Close stops the worker's poller (releasing the messages it was working
+// on), the servers and the stand-ins, and removes dev.json and the lock.
+func (s *Stack) Close() error {
+	s.close.Do(func() {
+		close(s.closing)
+		if s.stopPoller != nil {
+			s.stopPoller()
+			<-s.pollerDone
+		}
+		for _, srv := range s.servers {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if srv.Shutdown(ctx) != nil {
+				_ = srv.Close()
+			}
+			cancel()
+		}
+		if s.cognito != nil {
+			_ = s.cognito.Close()
+		}
+		if s.kumo != nil {
+			s.kumo.stop()
+		}
+		for _, f := range s.logFiles {
+			_ = f.Close()
+		}
+		if s.lock != nil {
+			_ = os.Remove(devinfo.Path(s.cfg.Dir))
+			s.lock.release()
+		}
+	})
+	return nil
+}
+
+func (s *Stack) openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	s.logFiles = append(s.logFiles, f)
+	return f, nil
+}
+
+// PortError is a port that something else holds.
+type PortError struct {
+	Port int
+	What string // what the dev stack wanted it for
+	Env  string // the variable that changes it
+	Err  error
+}
+
+func (e *PortError) Error() string {
+	return fmt.Sprintf("port %d (%s) is in use by another program; stop it, or choose another port with %s=<port>",
+		e.Port, e.What, e.Env)
+}
+
+func (e *PortError) Unwrap() error { return e.Err }
+
+// listen takes port on 127.0.0.1.
+func listen(port int, what, env string) (*net.TCPListener, error) {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, &PortError{Port: port, What: what, Env: env, Err: err}
+		}
+		return nil, fmt.Errorf("listen on 127.0.0.1:%d (%s, %s): %w", port, what, env, err)
+	}
+	return ln, nil
+}
+
+// localModels is the API's allow-list with the local model: the local
+// model first and, unless PROMPTQ_DEFAULT_MODEL says otherwise, the
+// default, then the configured (or default) Bedrock ids, which the local
+// model stands in for.
+func localModels(getenv func(string) string) (models []string, def string) {
+	models = []string{localmodel.ID}
+	configured := strings.Split(getenv("PROMPTQ_MODELS"), ",")
+	if strings.TrimSpace(getenv("PROMPTQ_MODELS")) == "" {
+		configured = jobs.DefaultLimits().Models
+	}
+	for _, m := range configured {
+		if m = strings.TrimSpace(m); m != "" && !slices.Contains(models, m) {
+			models = append(models, m)
+		}
+	}
+	def = strings.TrimSpace(getenv("PROMPTQ_DEFAULT_MODEL"))
+	if def == "" {
+		def = localmodel.ID
+	}
+	return models, def
+}
+
+// overlay returns getenv with the values of set taking precedence (an
+// empty value unsets).
+func overlay(getenv func(string) string, set map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := set[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+}
+
+// queueARN is the queue's ARN, or "" if it cannot be read.
+func queueARN(ctx context.Context, client *sqs.Client, url string) string {
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return ""
+	}
+	return out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+}
