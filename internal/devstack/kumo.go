@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,6 +43,7 @@ func IsChild() bool { return os.Getenv(roleEnv) != "" }
 // kumoProcess is the running child.
 type kumoProcess struct {
 	url    string
+	hint   string // added to a start error
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser // closing it tells the child its parent is gone
 	exited chan struct{}
@@ -84,6 +86,9 @@ func startKumo(ctx context.Context, ln *net.TCPListener, dataDir string, logFile
 		return nil, fmt.Errorf("start kumo %s: %w", exe, err)
 	}
 	k := &kumoProcess{url: "http://" + ln.Addr().String(), cmd: cmd, stdin: stdin, exited: make(chan struct{})}
+	if strings.HasSuffix(exe, ".test") {
+		k.hint = "; a test binary that starts a stack needs a TestMain that calls devstack.Main when devstack.IsChild()"
+	}
 	go func() {
 		k.err = cmd.Wait()
 		close(k.exited)
@@ -106,7 +111,7 @@ func (k *kumoProcess) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-k.exited:
-			return fmt.Errorf("kumo exited before answering on %s: %v (see its log)", k.url, k.err)
+			return fmt.Errorf("kumo exited before answering on %s: %v (see its log)%s", k.url, k.err, k.hint)
 		case <-ctx.Done():
 			return fmt.Errorf("kumo did not answer on %s: %w", k.url, ctx.Err())
 		case <-time.After(50 * time.Millisecond):

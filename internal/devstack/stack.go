@@ -117,6 +117,11 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := s.cfg
+	if IsChild() {
+		// A test binary re-executed as the kumo child whose TestMain does
+		// not hand it to Main would run its tests, and start stacks, again.
+		return errors.New("devstack: this process is a dev stack child: TestMain must call devstack.Main when devstack.IsChild()")
+	}
 	if s.lock, err = lockDir(cfg.Dir); err != nil {
 		return err
 	}
