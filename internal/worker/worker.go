@@ -207,7 +207,10 @@ func (w *Worker) notClaimed(ctx context.Context, log *slog.Logger, job jobs.Job,
 		// Another worker holds the job. If it dies, its lease lapses and
 		// this message claims the job then; if it lives, this message finds
 		// the job ended. Either way the model is not called twice at once.
-		wait := min(max(job.LeaseUntil.Sub(w.now()), 0)+time.Second, maxVisibility)
+		// Whole seconds (SQS's unit) rounded up, and one more for clock
+		// differences, so the message does not come back just before.
+		left := max(job.LeaseUntil.Sub(w.now()), 0)
+		wait := min((left+time.Second-1).Truncate(time.Second)+time.Second, maxVisibility)
 		log.InfoContext(ctx, "job is running in another worker; looking again when its lease ends",
 			"holder_attempt", job.Attempts, "retry_in", wait.String())
 		return retryAfter(wait)
