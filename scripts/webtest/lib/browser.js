@@ -1,0 +1,82 @@
+// Debian's Chromium, driven by playwright-core (never a downloaded browser).
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+export const CHROMIUM = process.env.WEBTEST_CHROMIUM || "/usr/bin/chromium";
+
+// The flags this machine kind needs: no sandbox as root, and no background
+// connections to Google that a closed network refuses.
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+export async function launch() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (make web-tools does: apt-get install -y chromium)`);
+  }
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "promptq-chromium-"));
+  // A persistent context is the only way to give Chromium its own
+  // --user-data-dir; tests open their own contexts from the browser.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...FLAGS, `--user-data-dir=${userDataDir}`],
+    timeout: 60_000,
+  }).catch(async () => chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 60_000 }));
+  const close = browser.close.bind(browser);
+  browser.close = async () => {
+    await close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return browser;
+}
+
+// openApp opens the web app in a fresh context (its own storage, so users
+// don't share anything) and records every request the page makes to the
+// API and to Cognito, and every page error.
+export async function openApp(browser, info, { viewport = { width: 1280, height: 860 } } = {}) {
+  const context = await browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC" });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: info.web_url });
+  const page = await context.newPage();
+  const rec = { api: [], cognito: [], errors: [] };
+  const api = info.api_url.replace(/\/$/, "");
+  const cognito = info.cognito_endpoint.replace(/\/$/, "");
+  page.on("request", (req) => {
+    const url = req.url();
+    if (req.method() === "OPTIONS") return;
+    if (url.startsWith(api + "/")) {
+      const entry = { method: req.method(), path: url.slice(api.length), at: Date.now(), auth: req.headers().authorization || "", status: null, headers: {} };
+      rec.api.push(entry);
+      req.response().then((res) => {
+        if (res) {
+          entry.status = res.status();
+          entry.headers = res.headers();
+        }
+      }, () => {});
+    } else if (url.startsWith(cognito)) {
+      const target = (req.headers()["x-amz-target"] || "").split(".").pop();
+      let flow = "";
+      try {
+        flow = JSON.parse(req.postData() || "{}").AuthFlow || "";
+      } catch {}
+      const entry = { target, flow, at: Date.now(), status: null };
+      rec.cognito.push(entry);
+      req.response().then((res) => {
+        if (res) entry.status = res.status();
+      }, () => {});
+    }
+  });
+  page.on("pageerror", (err) => rec.errors.push(String(err)));
+  await page.goto(info.web_url);
+  await page.waitForSelector("body[data-ready=true]");
+  return { context, page, rec };
+}
