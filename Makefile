@@ -75,7 +75,7 @@ dev-reset: ## delete the dev stack's data: users, jobs, queues (refused while ma
 ## ---- checks ------------------------------------------------------------
 
 .PHONY: test
-test: tools lint test-go test-stack ## run every test (installs what it needs first)
+test: tools lint test-go test-stack test-web ## run every test (installs what it needs first)
 
 .PHONY: test-go
 test-go:
@@ -152,3 +152,35 @@ destroy: build $(CDK) ## delete the deployed stack and its data (unless deletion
 test-stack: ## synthesize the stack offline and check it (assertions, IAM, cdk-nag)
 	@out=$$(cd stack && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed in stack/:"; echo "$$out"; exit 1; fi
 	cd stack && go vet ./... && go test -count=1 ./...
+
+## ---- web: the static site (web/) and its browser tests (scripts/webtest) --
+
+# web/ is deployed as it is: no build step. Its browser tests drive Debian's
+# Chromium with playwright-core (pinned in scripts/webtest/package-lock.json,
+# installed into its ignored node_modules); Playwright's own browser
+# download is never used. scripts/webtest has a stub go.mod, so nothing npm
+# installs there reaches `go test ./...`.
+CHROMIUM ?= /usr/bin/chromium
+WEBTEST  := scripts/webtest
+
+$(WEBTEST)/node_modules/.package-lock.json: $(WEBTEST)/package.json $(WEBTEST)/package-lock.json
+	cd $(WEBTEST) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests"
+	@sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium
+
+.PHONY: web-tools
+web-tools: $(CHROMIUM) $(WEBTEST)/node_modules/.package-lock.json $(NODE_TOOLS)/node_modules/.bin/cognito-local ## install what the browser tests need (Debian's chromium, playwright-core, cognito-local)
+
+.PHONY: test-web
+test-web: web-tools ## test the web app: unit tests, then headless Chromium against a fresh dev stack
+	cd $(WEBTEST) && node --test unit/
+	cd $(WEBTEST) && WEBTEST_CHROMIUM=$(CHROMIUM) PROMPTQ_TOOLS=$(TOOLS) node --test --test-concurrency=1 tests/
+
+.PHONY: web-screenshots
+web-screenshots: web-tools ## run the browser tests, saving screenshots of the main states in docs/screenshots/
+	cd $(WEBTEST) && WEBTEST_CHROMIUM=$(CHROMIUM) PROMPTQ_TOOLS=$(TOOLS) WEBTEST_SCREENSHOTS=$(CURDIR)/docs/screenshots \
+		node --test --test-concurrency=1 tests/
