@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/localmodel"
+	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/standin"
+)
+
+const owner = "3c1d2f7a-5b6e-4f80-9a1b-2c3d4e5f6a7b"
+
+// TestBootstrapUnderRIE builds the real bootstrap, runs it under
+// aws-lambda-rie with the local model against kumo (DynamoDB, SQS), and
+// sends it the SQS event in testdata/, as Lambda's event source mapping
+// would: one job that succeeds and one the model throttles.
+func TestBootstrapUnderRIE(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	kumo := standin.Kumo(t)
+	name := standin.UniqueName(t)
+	if err := dynamo.CreateTable(ctx, kumo.DynamoDB, name); err != nil {
+		t.Fatal(err)
+	}
+	queueURL, _, err := sqsqueue.CreateQueues(ctx, kumo.SQS, name, sqsqueue.QueueOptions{MaxReceiveCount: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := dynamo.New(kumo.DynamoDB, name, dynamo.Options{})
+	queue := sqsqueue.New(kumo.SQS, queueURL)
+	var ids []string
+	for _, prompt := range []string{"Say hello from the emulator", "promptq-fault:throttle"} {
+		j, _, err := store.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: owner, Prompt: prompt, Model: localmodel.ID, MaxTokens: 50}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := queue.Send(ctx, jobs.Message{JobID: j.ID, Owner: owner}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	// Real receipt handles, so the function's visibility change is real.
+	out, err := kumo.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10})
+	if err != nil || len(out.Messages) != 2 {
+		t.Fatalf("receive: %v (%d messages)", err, len(out.Messages))
+	}
+	attrs, err := kumo.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	event, err := os.ReadFile("testdata/sqs-event.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace := []string{"QUEUE_ARN", attrs.Attributes[string(types.QueueAttributeNameQueueArn)], "OWNER", owner}
+	for _, m := range out.Messages {
+		var msg jobs.Message
+		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &msg); err != nil {
+			t.Fatal(err)
+		}
+		n := "1"
+		if msg.JobID == ids[1] {
+			n = "2"
+		}
+		replace = append(replace,
+			"MESSAGE_ID_"+n, aws.ToString(m.MessageId),
+			"RECEIPT_HANDLE_"+n, aws.ToString(m.ReceiptHandle),
+			"JOB_ID_"+n, msg.JobID,
+			"MD5_"+n, aws.ToString(m.MD5OfBody))
+	}
+	event = []byte(strings.NewReplacer(replace...).Replace(string(event)))
+
+	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/worker"),
+		"AWS_REGION="+standin.Region,
+		"AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
+		"AWS_ENDPOINT_URL_DYNAMODB="+kumo.URL,
+		"AWS_ENDPOINT_URL_SQS="+kumo.URL,
+		"AWS_LAMBDA_LOG_FORMAT=JSON",
+		"PROMPTQ_TABLE="+name,
+		"PROMPTQ_QUEUE_URL="+queueURL,
+		"PROMPTQ_MAX_RECEIVE_COUNT=3",
+		"PROMPTQ_MODEL_PROVIDER=local",
+		"PROMPTQ_LOCAL_TOKENS_PER_SECOND=10000",
+		"PROMPTQ_LOCAL_LATENCY=0s",
+	)
+	res, err := fn.Invoke(ctx, event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(res, &resp); err != nil {
+		t.Fatalf("response %s: %v", res, err)
+	}
+	var throttled string
+	for _, m := range out.Messages {
+		if strings.Contains(aws.ToString(m.Body), ids[1]) {
+			throttled = aws.ToString(m.MessageId)
+		}
+	}
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != throttled {
+		t.Errorf("response %s, want only the throttled message (%s) in batchItemFailures", res, throttled)
+	}
+
+	done, err := store.Get(ctx, owner, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != jobs.StatusSucceeded || !strings.HasPrefix(done.GeneratedText, localmodel.Banner) || done.Tokens.Output == 0 {
+		t.Errorf("first job = %s %q %+v, want succeeded with the local model's text", done.Status, done.GeneratedText, done.Tokens)
+	}
+	retried, err := store.Get(ctx, owner, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if retried.Status != jobs.StatusQueued || retried.Attempts != 1 {
+		t.Errorf("throttled job = %s after %d claims, want queued again after 1", retried.Status, retried.Attempts)
+	}
+
+	// The function logs JSON through the lambdacontext logger: request id,
+	// job and user on every line, no prompt.
+	logs := fn.Logs()
+	if !strings.Contains(logs, `"requestId":`) || !strings.Contains(logs, `"job_id":"`+ids[0]+`"`) || !strings.Contains(logs, `"user":"`+owner+`"`) {
+		t.Errorf("logs lack requestId, job_id or user:\n%s", logs)
+	}
+	if strings.Contains(logs, "Say hello from the emulator") {
+		t.Errorf("logs contain the prompt:\n%s", logs)
+	}
+	if bytes.Contains(res, []byte("errorMessage")) {
+		t.Errorf("function error: %s", res)
+	}
+}
+
+func TestSetupRefusesABadConfiguration(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PROMPTQ_TABLE": "jobs", "PROMPTQ_QUEUE_URL": "https://q", "PROMPTQ_MODEL_PROVIDER": "gpt"}
+	if _, err := setup(t.Context(), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "PROMPTQ_MODEL_PROVIDER") {
+		t.Errorf("setup = %v, want a config error naming PROMPTQ_MODEL_PROVIDER", err)
+	}
+}
