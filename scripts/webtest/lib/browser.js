@@ -1,8 +1,6 @@
 // Debian's Chromium, driven by playwright-core (never a downloaded browser).
 
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.WEBTEST_CHROMIUM || "/usr/bin/chromium";
@@ -24,20 +22,9 @@ export async function launch() {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (make web-tools does: apt-get install -y chromium)`);
   }
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "promptq-chromium-"));
-  // A persistent context is the only way to give Chromium its own
-  // --user-data-dir; tests open their own contexts from the browser.
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [...FLAGS, `--user-data-dir=${userDataDir}`],
-    timeout: 60_000,
-  }).catch(async () => chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 60_000 }));
-  const close = browser.close.bind(browser);
-  browser.close = async () => {
-    await close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  };
-  return browser;
+  // Playwright gives the browser a new, empty profile dir of its own and
+  // removes it on close.
+  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 60_000 });
 }
 
 // openApp opens the web app in a fresh context (its own storage, so users
