@@ -135,7 +135,9 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, d ti
 	if _, err := q.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 		QueueUrl:          aws.String(q.url),
 		ReceiptHandle:     aws.String(receiptHandle),
-		VisibilityTimeout: int32(d / time.Second),
+		// Whole seconds, rounded up: a sub-second backoff must not become
+		// an immediate redelivery.
+		VisibilityTimeout: int32((d + time.Second - 1) / time.Second),
 	}); err != nil {
 		return fmt.Errorf("change message visibility: %w", translate(err))
 	}

@@ -131,7 +131,9 @@ func (w *Worker) handleMessage(ctx context.Context, m events.SQSMessage) bool {
 	if !o.retry {
 		return false
 	}
-	if err := w.queue.ChangeVisibility(ctx, m.ReceiptHandle, o.delay); err != nil {
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.queue.ChangeVisibility(vctx, m.ReceiptHandle, o.delay); err != nil {
 		// The message still comes back, after the queue's own visibility
 		// timeout instead of the backoff.
 		log.WarnContext(ctx, "could not change the message's visibility", "error", err)
@@ -315,7 +317,12 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 		}
 		return retryAfter(0)
 	}
-	if err := w.store.Release(ctx, job.Owner, job.ID, job.Attempts); err != nil {
+	// The release must happen even when the invocation's context has just
+	// been cancelled (a shutdown, the deadline margin): otherwise the job
+	// stays leased and the next delivery waits for the lease to lapse.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts); err != nil {
 		// Not fatal: the job becomes claimable when its lease lapses.
 		log.WarnContext(ctx, "could not release the job", "error", err)
 	}
