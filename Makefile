@@ -53,6 +53,11 @@ bin/%/bootstrap: FORCE
 .PHONY: FORCE
 FORCE:
 
+# The operators' dead-letter queue tool for this machine (README: Operators).
+.PHONY: dlq
+dlq: ## build the dead-letter queue tool into bin/dlq (bin/dlq --help)
+	go build -o bin/dlq ./scripts/dlq
+
 ## ---- dev: the whole product on this machine (internal/devstack) ----------
 
 # The dev stack's data, logs, dev.json and runner binary (the runner reads
