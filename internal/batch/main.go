@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/promptq/promptq/internal/devstack/devinfo"
 )
 
 // Exit codes of the command (documented in --help).
@@ -26,16 +29,6 @@ const (
 
 // Env is how the command reads its environment (os.Getenv in main).
 type Env func(string) string
-
-// devConfig is the part of .local/dev.json (written by `make dev`) the
-// command reads.
-type devConfig struct {
-	APIURL          string `json:"api_url"`
-	ClientID        string `json:"client_id"`
-	Region          string `json:"region"`
-	CognitoEndpoint string `json:"cognito_endpoint"`
-	UserPoolID      string `json:"user_pool_id"`
-}
 
 // flags are the command line, before the environment and dev.json fill
 // the gaps.
@@ -123,7 +116,7 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.clientID, "client-id", "", "the user pool's app client `id` for logging in (env PROMPTQ_CLIENT_ID, else dev.json client_id)")
 	fs.StringVar(&f.region, "region", "", "the user pool's AWS `region` (env PROMPTQ_REGION or AWS_REGION, else dev.json region, else from the pool id or API URL)")
 	fs.StringVar(&f.cognitoEndpoint, "cognito-endpoint", "", "Cognito `URL` instead of AWS's (env PROMPTQ_COGNITO_ENDPOINT, else dev.json cognito_endpoint), e.g. cognito-local's")
-	fs.StringVar(&f.devConfig, "dev-config", "", "the dev stack's settings `file` (default: $PROMPTQ_DEV_DIR/dev.json, else .local/dev.json here or in a parent dir, if present)")
+	fs.StringVar(&f.devConfig, "dev-config", "", "the dev stack's settings `file` (default: dev.json in $PROMPTQ_DEV_DIR, else in .local, here or in a parent dir, if there is one)")
 	fs.StringVar(&f.prefix, "key-prefix", DefaultKeyPrefix, "first part of every idempotency `key`: change it to submit the same file again as new jobs")
 	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "`n` API calls in flight at once (batches, and polls with --wait)")
 	fs.IntVar(&f.batchSize, "batch-size", DefaultBatchSize, "`n` requests per POST /generate/batch call, 1 to 100 (fewer if they pass 5 MiB)")
@@ -141,6 +134,7 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 // its exit code. stop is cancelled on Ctrl-C; terminal says whether
 // stderr is a terminal (for the progress bar).
 func Main(stop context.Context, args []string, getenv Env, stderr io.Writer, terminal bool) int {
+	stderr = &syncWriter{w: stderr} // progress and the stop notice share it
 	var f flags
 	fs := newFlagSet(&f, stderr)
 	input, err := parseArgs(fs, args)
@@ -164,7 +158,16 @@ func Main(stop context.Context, args []string, getenv Env, stderr io.Writer, ter
 	if f.quiet {
 		opts.ProgressInterval = 1<<63 - 1
 	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-stop.Done():
+			fmt.Fprintln(stderr, "\nbatch: stopping: waiting for the calls in flight to answer; their jobs are saved (Ctrl-C again quits at once)")
+		case <-done:
+		}
+	}()
 	sum, err := Run(stop, opts)
+	close(done)
 	var setup *SetupError
 	switch {
 	case errors.Is(err, ErrInterrupted):
@@ -347,18 +350,21 @@ func guessRegion(poolID, apiURL, endpoint string) string {
 	return ""
 }
 
-// loadDevConfig reads the dev stack's settings: path if given (it must
-// exist), else $PROMPTQ_DEV_DIR/dev.json, else .local/dev.json in the
-// working directory or the nearest parent that has one. Missing default
-// files are no error: the settings then come from flags or environment.
-func loadDevConfig(path string, getenv Env) (devConfig, error) {
+// loadDevConfig reads the dev stack's settings (internal/devstack/devinfo):
+// path if given (it must exist), else dev.json in $PROMPTQ_DEV_DIR
+// (default .local). A relative
+// dev dir is looked for in the working directory and its parents, as the
+// dev runner takes it relative to the repo root. Missing default files
+// are no error: the settings then come from flags or environment.
+func loadDevConfig(path string, getenv Env) (devinfo.Info, error) {
 	explicit := path != ""
 	if !explicit {
-		if dir := getenv("PROMPTQ_DEV_DIR"); dir != "" {
-			path = filepath.Join(dir, "dev.json")
+		dir := devinfo.Dir(getenv)
+		if filepath.IsAbs(dir) {
+			path = devinfo.Path(dir)
 		} else if wd, err := os.Getwd(); err == nil {
 			for d := wd; ; d = filepath.Dir(d) {
-				if p := filepath.Join(d, ".local", "dev.json"); fileExists(p) {
+				if p := devinfo.Path(filepath.Join(d, dir)); fileExists(p) {
 					path = p
 					break
 				}
@@ -369,18 +375,18 @@ func loadDevConfig(path string, getenv Env) (devConfig, error) {
 		}
 	}
 	if path == "" {
-		return devConfig{}, nil
+		return devinfo.Info{}, nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
-			return devConfig{}, nil
+			return devinfo.Info{}, nil
 		}
-		return devConfig{}, fmt.Errorf("dev config: %w", err)
+		return devinfo.Info{}, fmt.Errorf("dev config: %w", err)
 	}
-	var c devConfig
+	var c devinfo.Info
 	if err := json.Unmarshal(data, &c); err != nil {
-		return devConfig{}, fmt.Errorf("dev config %s: %w", path, err)
+		return devinfo.Info{}, fmt.Errorf("dev config %s: %w", path, err)
 	}
 	return c, nil
 }
@@ -388,4 +394,16 @@ func loadDevConfig(path string, getenv Env) (devConfig, error) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

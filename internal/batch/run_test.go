@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -501,4 +503,92 @@ func TestAnotherRunCannotShareTheState(t *testing.T) {
 	if _, _, err := openState(dir+"/out.state", lines); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("second open: %v, want in use", err)
 	}
+}
+
+func TestCtrlCFinishesTheCallInFlightSavesItAndExits130(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	bin := buildBatch(t)
+	dir := t.TempDir()
+	input := writeInput(t, dir, prompts(300)...)
+	// The third batch call is held in flight while the tool gets SIGINT.
+	p := newHoldingProxy(t, a.srv.URL, 3, true)
+	cmd := exec.Command(bin, "--api-url", p.srv.URL, "--concurrency", "1", "--quiet", input)
+	cmd.Env = append(os.Environ(), "PROMPTQ_TOKEN=token-alice", "PROMPTQ_DEV_DIR="+dir)
+	out := &watchedOutput{want: "batch: stopping", seen: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.held
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// Ctrl-C arrives while the call is in flight: once the tool says it
+	// is stopping, the answer may come.
+	select {
+	case <-out.seen:
+	case <-t.Context().Done():
+		t.Fatalf("the tool never said it was stopping:\n%s", out.String())
+	}
+	p.release()
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != ExitInterrupted {
+		t.Fatalf("exit %v, want 130:\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted; re-run the same command to resume") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if n := a.batchCalls.Load(); n != 3 {
+		t.Errorf("%d batch calls, want 3: nothing new after Ctrl-C", n)
+	}
+	s, recs, err := openState(StatePath(strings.TrimSuffix(input, ".jsonl")+".results.jsonl"), mustRead(t, input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.close()
+	if len(recs) != 300 {
+		t.Errorf("the state has %d records, want 300: the call in flight was saved too", len(recs))
+	}
+}
+
+func mustRead(t *testing.T, path string) []Line {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines, err := ReadInput(f, DefaultKeyPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+// watchedOutput collects a process's output and closes seen once it
+// contains want.
+type watchedOutput struct {
+	mu   sync.Mutex
+	b    strings.Builder
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *watchedOutput) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if strings.Contains(w.b.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *watchedOutput) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -1,0 +1,370 @@
+package batch
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/promptq/promptq/internal/devstack"
+	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/standin"
+)
+
+// TestMain lets the test binary be the dev stack's kumo child too: a stack
+// started in-process re-executes its own binary for that.
+func TestMain(m *testing.M) {
+	if devstack.IsChild() {
+		os.Exit(devstack.Main(nil, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// devStack is a dev stack (internal/devstack, what `make dev` runs) for
+// one test, isolated in a temporary dir on free ports, with a fast local
+// model: the whole product, API Gateway stand-in, Cognito, DynamoDB, SQS
+// and the worker included.
+type devStack struct {
+	dir  string
+	info devinfo.Info
+	db   *dynamodb.Client
+}
+
+func startDevStack(t *testing.T) *devStack {
+	t.Helper()
+	standin.RequireTool(t, "node/node_modules/.bin/cognito-local")
+	dir := t.TempDir()
+	env := map[string]string{
+		"PROMPTQ_DEV_DIR":                 dir,
+		"PROMPTQ_DEV_WEB_PORT":            "0",
+		"PROMPTQ_DEV_API_PORT":            "0",
+		"PROMPTQ_DEV_AWS_PORT":            "0",
+		"PROMPTQ_DEV_COGNITO_PORT":        "0",
+		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "2000",
+		"PROMPTQ_LOCAL_LATENCY":           "0s",
+		"PROMPTQ_DEV_POLL_WAIT":           "1s",
+		"PROMPTQ_DEV_BATCHES":             "4",
+	}
+	cfg, err := devstack.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console strings.Builder
+	var mu sync.Mutex
+	s := devstack.New(cfg, lockedWriter{&mu, &console}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.Run(t.Context()); err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("start the dev stack: %v\n%s", err, console.String())
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	info, err := devinfo.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &devStack{dir: dir, info: info, db: standin.DynamoDB(info.DynamoDBEndpoint)}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+// newUser signs a user up in the stack's pool and confirms them; it
+// returns their email, password and sub.
+func (d *devStack) newUser(t *testing.T) (email, password, sub string) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	email, password = "batch-"+hex.EncodeToString(b)+"@example.com", "Correct-horse-battery-1"
+	c := standin.CognitoClient(d.info.CognitoEndpoint)
+	out, err := c.SignUp(t.Context(), &cip.SignUpInput{
+		ClientId:       aws.String(d.info.ClientID),
+		Username:       aws.String(email),
+		Password:       aws.String(password),
+		UserAttributes: []types.AttributeType{{Name: aws.String("email"), Value: aws.String(email)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AdminConfirmSignUp(t.Context(), &cip.AdminConfirmSignUpInput{
+		UserPoolId: aws.String(d.info.UserPoolID), Username: aws.String(email),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return email, password, aws.ToString(out.UserSub)
+}
+
+// jobCount counts the user's jobs in DynamoDB itself, and their distinct
+// idempotency keys.
+func (d *devStack) jobCount(t *testing.T, sub string) (jobs, keys int) {
+	t.Helper()
+	seen := map[string]bool{}
+	p := dynamodb.NewQueryPaginator(d.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(d.info.TableName),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :job)"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": &ddbtypes.AttributeValueMemberS{Value: "USER#" + sub}, ":job": &ddbtypes.AttributeValueMemberS{Value: "JOB#"}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			jobs++
+			if k, ok := it["idempotency_key"].(*ddbtypes.AttributeValueMemberS); ok {
+				seen[k.Value] = true
+			}
+		}
+	}
+	return jobs, len(seen)
+}
+
+// devPrompts are n lines for the local model, each with an id.
+func devPrompts(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(`{"id": "d%d", "prompt": "Prompt %d: write about queues", "max_tokens": 24}`, i, i)
+	}
+	return out
+}
+
+// checkLocalResults checks results of devPrompts(n) lines in input order,
+// every one answered by the local model.
+func checkLocalResults(t *testing.T, path string, n int) {
+	t.Helper()
+	res := readResults(t, path)
+	if len(res) != n {
+		t.Fatalf("%d results, want %d", len(res), n)
+	}
+	ids := map[string]bool{}
+	for i, r := range res {
+		if r.Line != i+1 || r.ID != fmt.Sprintf("d%d", i) {
+			t.Fatalf("result %d is line %d id %s: not in input order", i, r.Line, r.ID)
+		}
+		if r.Status != "succeeded" || r.GeneratedText == nil || !strings.HasPrefix(*r.GeneratedText, "[promptq local model") {
+			t.Fatalf("line %d: %+v", r.Line, r)
+		}
+		if r.Tokens == nil || r.Tokens.Output == 0 || r.Tokens.Output > 24 || r.Tokens.Input == 0 {
+			t.Fatalf("line %d: tokens %+v", r.Line, r.Tokens)
+		}
+		if ids[r.JobID] {
+			t.Fatalf("job %s answers two lines", r.JobID)
+		}
+		ids[r.JobID] = true
+	}
+}
+
+// TestDevStack runs the batch tool against the dev stack: 1,000 prompts
+// through the API Gateway stand-in, the worker and the local model; a run
+// killed halfway and run again; a file with invalid lines.
+func TestDevStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole dev stack")
+	}
+	d := startDevStack(t)
+
+	t.Run("1000 prompts are submitted, completed and written in input order", func(t *testing.T) {
+		email, password, sub := d.newUser(t)
+		input := writeInput(t, t.TempDir(), devPrompts(1000)...)
+		var out strings.Builder
+		// Everything else (API URL, client id, Cognito endpoint) comes
+		// from the stack's dev.json.
+		code := Main(t.Context(), []string{"--wait", input},
+			env("PROMPTQ_DEV_DIR", d.dir, "PROMPTQ_USERNAME", email, "PROMPTQ_PASSWORD", password), &out, false)
+		if code != ExitOK {
+			t.Fatalf("exit %d:\n%s", code, out.String())
+		}
+		checkLocalResults(t, strings.TrimSuffix(input, ".jsonl")+".results.jsonl", 1000)
+		if jobs, keys := d.jobCount(t, sub); jobs != 1000 || keys != 1000 {
+			t.Errorf("DynamoDB has %d jobs with %d keys for the user, want 1000", jobs, keys)
+		}
+		t.Log(out.String())
+	})
+
+	t.Run("a run killed halfway and run again creates no job twice", func(t *testing.T) {
+		email, password, sub := d.newUser(t)
+		bin := buildBatch(t)
+		dir := t.TempDir()
+		input := writeInput(t, dir, devPrompts(500)...)
+
+		// The first run goes through a proxy that lets 4 batch calls
+		// answer, lets the 5th reach the API but holds its answer: the
+		// API has stored those 50 jobs, the tool has not recorded them.
+		// Then the tool is killed with SIGKILL, with no chance to
+		// clean up.
+		p := newHoldingProxy(t, d.info.APIURL, 5, false)
+		cmd := exec.Command(bin, "--api-url", p.srv.URL, "--batch-size", "50", "--concurrency", "1", "--quiet", input)
+		cmd.Env = append(os.Environ(), "PROMPTQ_DEV_DIR="+d.dir, "PROMPTQ_USERNAME="+email, "PROMPTQ_PASSWORD="+password)
+		var first strings.Builder
+		cmd.Stdout, cmd.Stderr = &first, &first
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.held:
+		case <-t.Context().Done():
+			t.Fatalf("the proxy never held a call:\n%s", first.String())
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		p.release()
+		if jobs, _ := d.jobCount(t, sub); jobs != 250 {
+			t.Fatalf("after the kill DynamoDB has %d jobs, want 250 (5 batches of 50)", jobs)
+		}
+		recs := 0
+		f, err := os.Open(StatePath(strings.TrimSuffix(input, ".jsonl") + ".results.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for sc := bufio.NewScanner(f); sc.Scan(); {
+			recs++
+		}
+		_ = f.Close()
+		if recs != 1+200 {
+			t.Fatalf("the state has %d lines, want the header and 200 records", recs)
+		}
+
+		// The same command again, straight to the API, waiting.
+		again := exec.Command(bin, "--batch-size", "50", "--wait", input)
+		again.Env = cmd.Env
+		out, err := again.CombinedOutput()
+		if err != nil {
+			t.Fatalf("second run: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "500 submitted (50 already existed)") {
+			t.Errorf("the second run should have resent only the held batch, which the API already had:\n%s", out)
+		}
+		checkLocalResults(t, strings.TrimSuffix(input, ".jsonl")+".results.jsonl", 500)
+		if jobs, keys := d.jobCount(t, sub); jobs != 500 || keys != 500 {
+			t.Errorf("DynamoDB has %d jobs with %d keys for the user, want 500", jobs, keys)
+		}
+	})
+
+	t.Run("invalid lines are reported and the rest done", func(t *testing.T) {
+		email, password, sub := d.newUser(t)
+		lines := devPrompts(20)
+		lines[2] = `{"id": "bad-json", "prompt": "unterminated`
+		lines[5] = `{"id": "no-prompt", "max_tokens": 10}`
+		lines[9] = `{"id": "big", "prompt": "x", "max_tokens": 100000}`
+		lines[13] = `{"id": "model", "prompt": "x", "model": "gpt-4"}`
+		lines[17] = `{"id": "long", "prompt": "` + strings.Repeat("y", 100_001) + `"}`
+		input := writeInput(t, t.TempDir(), lines...)
+		var out strings.Builder
+		code := Main(t.Context(), []string{"--wait", input},
+			env("PROMPTQ_DEV_DIR", d.dir, "PROMPTQ_USERNAME", email, "PROMPTQ_PASSWORD", password), &out, false)
+		if code != ExitSomeFailed {
+			t.Fatalf("exit %d, want 1:\n%s", code, out.String())
+		}
+		wantField := map[int]string{3: "body", 6: "prompt", 10: "max_tokens", 14: "model", 18: "prompt"}
+		for _, r := range readResults(t, strings.TrimSuffix(input, ".jsonl")+".results.jsonl") {
+			field, bad := wantField[r.Line]
+			switch {
+			case bad && (r.Status != "rejected" || r.Error == nil || r.Error.Field != field || r.JobID != ""):
+				t.Errorf("line %d: %+v, want rejected for %s", r.Line, r, field)
+			case !bad && (r.Status != "succeeded" || !strings.HasPrefix(*r.GeneratedText, "[promptq local model")):
+				t.Errorf("line %d: %+v, want succeeded", r.Line, r)
+			}
+		}
+		if jobs, _ := d.jobCount(t, sub); jobs != 15 {
+			t.Errorf("DynamoDB has %d jobs, want 15", jobs)
+		}
+	})
+}
+
+// buildBatch builds scripts/batch into a temporary dir.
+func buildBatch(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "batch")
+	cmd := exec.Command("go", "build", "-o", bin, "./scripts/batch")
+	cmd.Dir = moduleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./scripts/batch: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			t.Fatalf("no go.mod above %s", wd)
+		}
+	}
+}
+
+// holdingProxy forwards to the API, but holds the nth batch call: it lets
+// the API handle it, then holds the answer until release, and delivers it
+// then only if deliver is set.
+type holdingProxy struct {
+	srv     *httptest.Server
+	held    chan struct{} // closed when the nth call's answer is held
+	release func()
+}
+
+func newHoldingProxy(t *testing.T, target string, n int64, deliver bool) *holdingProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	gate := make(chan struct{})
+	p := &holdingProxy{held: make(chan struct{})}
+	var once sync.Once
+	p.release = func() { once.Do(func() { close(gate) }) }
+	var calls atomic.Int64
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/generate/batch" && calls.Add(1) == n {
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+			close(p.held)
+			<-gate
+			if deliver {
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(rec.Body.Bytes())
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { p.release(); p.srv.Close() })
+	return p
+}
