@@ -58,6 +58,11 @@ FORCE:
 dlq: ## build the dead-letter queue tool into bin/dlq (bin/dlq --help)
 	go build -o bin/dlq ./scripts/dlq
 
+# The batch tool for this machine (README: Batch jobs).
+.PHONY: batch
+batch: ## build the batch tool into bin/batch (bin/batch --help)
+	go build -o bin/batch ./scripts/batch
+
 ## ---- dev: the whole product on this machine (internal/devstack) ----------
 
 # The dev stack's data, logs, dev.json and runner binary (the runner reads
