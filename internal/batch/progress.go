@@ -70,8 +70,8 @@ func (p *progress) finish(s Summary) {
 	if c.Lines > 0 {
 		perLine = float64(s.Calls) / float64(c.Lines)
 	}
-	fmt.Fprintf(p.w, "batch: tokens %d in, %d out; %d API calls (%.3f a line), %d retries; %s\n",
-		c.InputTokens, c.OutputTokens, s.Calls, perLine, s.Retries, s.Duration.Round(time.Millisecond))
+	fmt.Fprintf(p.w, "batch: tokens %d in, %d out; %d API calls (%.3f a line), %d retries; sent in %s, all in %s\n",
+		c.InputTokens, c.OutputTokens, s.Calls, perLine, s.Retries, s.Submitting.Round(time.Millisecond), s.Duration.Round(time.Millisecond))
 	if s.Results != "" {
 		fmt.Fprintf(p.w, "batch: results in %s\n", s.Results)
 	}

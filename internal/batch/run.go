@@ -115,6 +115,9 @@ type Summary struct {
 	Calls    int64 // HTTP requests to the API, retries included
 	Retries  int64
 	Duration time.Duration
+	// Submitting is the time the submission took (reading the input and
+	// sending every line), before any waiting.
+	Submitting time.Duration
 	// Results is the results file written, or "" when the run stopped
 	// before the end (its state is kept; re-running resumes).
 	Results string
@@ -177,6 +180,7 @@ func Run(stop context.Context, o Options) (Summary, error) {
 
 	prog := startProgress(o.Progress, o.Terminal, o.ProgressInterval, r.track, o.Wait)
 	err = r.submit()
+	submitted := time.Since(start)
 	if err == nil && o.Wait {
 		err = r.wait()
 	}
@@ -184,10 +188,11 @@ func Run(stop context.Context, o Options) (Summary, error) {
 		err = r.writeResults()
 	}
 	sum := Summary{
-		Counts:   r.track.snapshot(),
-		Calls:    r.client.calls.Load(),
-		Retries:  r.client.retries.Load(),
-		Duration: time.Since(start),
+		Counts:     r.track.snapshot(),
+		Calls:      r.client.calls.Load(),
+		Retries:    r.client.retries.Load(),
+		Duration:   time.Since(start),
+		Submitting: submitted,
 	}
 	if err == nil {
 		sum.Results = o.Output
