@@ -16,6 +16,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # Pinned tool versions.
 RIE_VERSION          := v0.0.0-20261030222936-bef5c4ba774d
 COGNITO_LOCAL_VERSION := 5.3.0
+LOCAL_AWS_SQS_VERSION := 2.0.2
 STATICCHECK_VERSION  := v0.8.2
 
 GO_PACKAGES := ./...
@@ -36,8 +37,14 @@ $(NODE_TOOLS)/node_modules/.bin/cognito-local:
 	cd $(NODE_TOOLS) && [ -f package.json ] || echo '{"private":true}' > package.json
 	cd $(NODE_TOOLS) && npm install --no-audit --no-fund --save-exact cognito-local@$(COGNITO_LOCAL_VERSION)
 
+# An SQS stand-in that has message move tasks (kumo has none), for the DLQ
+# tool's bulk replay test. After cognito-local: one npm at a time in
+# $(NODE_TOOLS).
+$(NODE_TOOLS)/node_modules/local-aws-sqs/package.json: | $(NODE_TOOLS)/node_modules/.bin/cognito-local
+	cd $(NODE_TOOLS) && npm install --no-audit --no-fund --save-exact local-aws-sqs@$(LOCAL_AWS_SQS_VERSION)
+
 .PHONY: tools
-tools: $(TOOLS_BIN)/aws-lambda-rie $(NODE_TOOLS)/node_modules/.bin/cognito-local ## install the pinned test tools into .tools/
+tools: $(TOOLS_BIN)/aws-lambda-rie $(NODE_TOOLS)/node_modules/.bin/cognito-local $(NODE_TOOLS)/node_modules/local-aws-sqs/package.json ## install the pinned test tools into .tools/
 
 ## ---- build -------------------------------------------------------------
 
