@@ -169,3 +169,18 @@ func TestBulkReplayOnAnEndpointWithoutMoveTasksGoesMessageByMessage(t *testing.T
 		t.Errorf("job %s, jobs queue %d; want queued and 1", st, b.depth(b.queueURL))
 	}
 }
+
+func TestBulkReplayMovesNothingWhenNoMessageCanRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.sendDLQ(`{"job_id":"` + jobs.NewID() + `","owner":"` + owner + `"}`)
+	b.sendDLQ(`garbage`)
+	r := &fakeRedriver{b: b}
+	s, err := bulkTool(b, r, &lockedBuffer{}).Replay(t.Context(), dlq.ReplayOptions{Bulk: true})
+	if err != nil || s.Acted() || s.Skipped != 2 || r.started != 0 {
+		t.Errorf("bulk replay of unreplayable messages: %+v, %v, %d moves; want 2 skipped and no move", s, err, r.started)
+	}
+	if n := b.depth(b.dlqURL); n != 2 {
+		t.Errorf("dead-letter queue holds %d messages, want 2", n)
+	}
+}

@@ -260,6 +260,12 @@ func (t *Tool) replayBulk(ctx context.Context, o ReplayOptions) (Summary, error)
 			requeue = append(requeue, *e)
 		}
 	}
+	if len(requeue) == 0 && s.Removed == 0 {
+		// Only messages that cannot run: moving them would just bring
+		// them back here.
+		fmt.Fprintf(t.cfg.Out, "nothing to move: %d messages cannot be replayed; purge removes them\n", s.Skipped)
+		return s, nil
+	}
 	if o.DryRun {
 		s.Replayed = len(requeue)
 		for _, e := range requeue {
