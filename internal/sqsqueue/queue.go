@@ -133,8 +133,8 @@ func entryError(m jobs.Message, f types.BatchResultErrorEntry) error {
 func (q *Queue) ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error {
 	d = min(max(d, 0), 12*time.Hour)
 	if _, err := q.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl:          aws.String(q.url),
-		ReceiptHandle:     aws.String(receiptHandle),
+		QueueUrl:      aws.String(q.url),
+		ReceiptHandle: aws.String(receiptHandle),
 		// Whole seconds, rounded up: a sub-second backoff must not become
 		// an immediate redelivery.
 		VisibilityTimeout: int32((d + time.Second - 1) / time.Second),
