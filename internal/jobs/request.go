@@ -213,7 +213,13 @@ func jsonError(err error) error {
 		if typeErr.Field == "" {
 			return Invalid("body", "The request body must be a JSON object, not %s.", typeErr.Value)
 		}
-		return Invalid(typeErr.Field, "%s must be %s, not %s.", typeErr.Field, jsonTypeName(typeErr.Type.Kind().String()), typeErr.Value)
+		// The path names Go's embedded struct too (rawRequest.prompt);
+		// clients know only the JSON field.
+		field := typeErr.Field
+		if i := strings.LastIndex(field, "."); i >= 0 && strings.HasPrefix(field, "raw") {
+			field = field[i+1:]
+		}
+		return Invalid(field, "%s must be %s, not %s.", field, jsonTypeName(typeErr.Type.Kind().String()), typeErr.Value)
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return Invalid("body", "The request body is not valid JSON.")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -102,6 +102,11 @@ func TestDecodeEntry(t *testing.T) {
 	if err != nil || key != "line-1" || r.Prompt != "p" {
 		t.Fatalf("got %+v %q %v", r, key, err)
 	}
+	_, _, err = DecodeEntry([]byte(`{"prompt":5}`), DefaultLimits())
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Field != "prompt" || !strings.HasPrefix(fe.Message, "prompt must be a string") {
+		t.Errorf("wrong type in an entry: %v, want the field named prompt", err)
+	}
 	_, _, err = DecodeEntry([]byte(`{"prompt":"p","idempotency_key":""}`), DefaultLimits())
 	var e *Error
 	if !errors.As(err, &e) || e.Field != "idempotency_key" {
