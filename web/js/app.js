@@ -6,13 +6,14 @@ import { loadConfig, passwordRules } from "./config.js";
 import { Cognito, CognitoError } from "./cognito.js";
 import { Session, SessionEndedError } from "./session.js";
 import { Api, ApiError, TERMINAL } from "./api.js";
-import { JobPoller } from "./poller.js";
+import { JobPoller, backoff } from "./poller.js";
 
 const $ = (id) => document.getElementById(id);
 
 const DRAFT_KEY = "promptq.draft"; // sessionStorage: the prompt being typed, never tokens
 const FIRST_POLL_AFTER_SUBMIT_MS = 1000;
 const HISTORY_PAGE = 20;
+const HISTORY_ATTEMPTS = 3;
 
 let config;
 let cognito;
@@ -107,6 +108,10 @@ function formatWhen(iso) {
   return sameDay
     ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
     : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function normEmail(v) {
@@ -783,16 +788,27 @@ async function loadHistory({ more = false } = {}) {
   $("history-refresh").disabled = true;
   $("history-more").disabled = true;
   try {
-    const { jobs, nextCursor } = await api.listJobs({ limit: HISTORY_PAGE, cursor: more ? hist.cursor : "" });
-    hist.jobs = more ? [...hist.jobs, ...jobs] : jobs;
-    hist.cursor = nextCursor;
-    $("history-error").hidden = true;
-    renderHistory();
-    if (more) announce(`${jobs.length} older ${jobs.length === 1 ? "job" : "jobs"} shown.`);
-  } catch (err) {
-    if (!(err instanceof SessionEndedError)) {
-      $("history-error").textContent = `Could not load your jobs. ${err.message}`;
-      $("history-error").hidden = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { jobs, nextCursor } = await api.listJobs({ limit: HISTORY_PAGE, cursor: more ? hist.cursor : "" });
+        hist.jobs = more ? [...hist.jobs, ...jobs] : jobs;
+        hist.cursor = nextCursor;
+        $("history-error").hidden = true;
+        renderHistory();
+        if (more) announce(`${jobs.length} older ${jobs.length === 1 ? "job" : "jobs"} shown.`);
+        return;
+      } catch (err) {
+        if (err instanceof SessionEndedError) return;
+        // A failure of a moment: try twice more, backing off, before
+        // asking the person to.
+        if (err instanceof ApiError && err.transient && attempt < HISTORY_ATTEMPTS) {
+          await sleep(Math.max(backoff(attempt), (err.retryAfter ?? 0) * 1000));
+          continue;
+        }
+        $("history-error").textContent = `Could not load your jobs. ${err.message}`;
+        $("history-error").hidden = false;
+        return;
+      }
     }
   } finally {
     hist.loading = false;
