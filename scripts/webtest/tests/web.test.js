@@ -172,9 +172,10 @@ test("one job's view polls as often as Retry-After says and stops when the job e
   const others = rec.api.filter((r) => r.method === "GET" && r.path.startsWith("/jobs/") && r.path !== `/jobs/${id}`);
   assert.deepEqual(others, []);
   // So the count is bounded by the time the job took: at most one poll per
-  // second (the smallest Retry-After), plus the first.
+  // smallest Retry-After (less the timing slack above), plus the first.
   const span = polls.at(-1).at - polls[0].at;
-  assert.ok(polls.length <= Math.floor(span / 1000) + 1, `${polls.length} polls in ${span} ms`);
+  const least = Math.min(...polls.slice(0, -1).map((p) => Number(p.headers["retry-after"]))) * 1000;
+  assert.ok(polls.length <= Math.floor(span / (least - 50)) + 1, `${polls.length} polls in ${span} ms`);
   noPageErrors(app);
 });
 
@@ -350,7 +351,7 @@ test("a second user sees none of the first user's jobs, even by their link", asy
   const b = await loggedIn("bob");
   await eventually(async () => assert.equal(await b.page.locator("#history-empty").isVisible(), true));
   assert.deepEqual(await historyIds(b.page), []);
-  const list = b.rec.api.find((r) => r.method === "GET" && r.path.startsWith("/jobs?"));
+  const list = b.rec.api.filter((r) => r.method === "GET" && r.path.startsWith("/jobs?")).at(-1);
   assert.equal(list.status, 200);
 
   // Alice's link, opened by Bob: the API answers 404, the page says so.
@@ -414,9 +415,11 @@ test("a token the API refuses (401) is refreshed and the request repeated", asyn
   });
   await page.getByRole("button", { name: "Refresh" }).click();
   await eventually(async () => assert.equal(rec.cognito.filter((c) => c.flow === "REFRESH_TOKEN_AUTH").length, 1));
-  const lists = rec.api.filter((r) => r.path.startsWith("/jobs?"));
-  await eventually(async () => assert.equal(lists.at(-1).status, 200));
-  assert.notEqual(lists.at(-1).auth, lists.at(-2).auth);
+  const lists = () => rec.api.filter((r) => r.path.startsWith("/jobs?"));
+  await eventually(async () => assert.equal(lists().at(-1).status, 200));
+  const at401 = lists().findIndex((r) => r.status === 401);
+  assert.ok(at401 >= 0);
+  assert.notEqual(lists()[at401 + 1].auth, lists()[at401].auth, "repeated with the new token");
   assert.equal(await page.locator("#history-error").isVisible(), false);
   assert.equal(await page.locator("#workspace").isVisible(), true);
   noPageErrors(app);
@@ -470,9 +473,9 @@ test("too many submissions (429) and a lost connection are shown in words", asyn
       body: JSON.stringify({ prompt: `Filler ${i}`, max_tokens: 1 }),
     });
     const body = await res.text();
-    if (res.status === 503) {
-      // The store was busy for a moment; nothing was accepted (or
-      // counted). Retry as a client should.
+    if (res.status >= 500) {
+      // The stand-in store failed for a moment (kumo under concurrent
+      // writes answers 503s and the odd 500). Retry as a client should.
       await sleep(Number(res.headers.get("retry-after") || 1) * 1000);
       continue;
     }
