@@ -96,5 +96,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+	enc := json.NewEncoder(w)
+	// No \u003c for "<" in messages such as "Bearer <access token>": the
+	// body is JSON, never HTML, and people read it in terminals.
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away; nothing to do
 }

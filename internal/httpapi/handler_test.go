@@ -568,3 +568,12 @@ func TestReplaysAreRefunded(t *testing.T) {
 		t.Errorf("refunded %d tokens, want the replay's 12", lim.refunded)
 	}
 }
+
+func TestErrorMessagesAreReadableInATerminal(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	res := f.do(t, "GET", "/jobs", "", "")
+	if !strings.Contains(string(res.body), "Bearer <access token>") {
+		t.Errorf("body %s escapes the angle brackets", res.body)
+	}
+}
