@@ -581,7 +581,9 @@ function openJob(id, { job = null, firstDelayMs = 0, focus = false } = {}) {
   view.id = id;
   view.job = job;
   $("job").hidden = false;
-  $("job-title").textContent = `Job ${id.slice(0, 8)}`;
+  // Job ids are UUIDv7: the start is a timestamp shared by every job of
+  // the same minute, so the short form is the random end.
+  $("job-title").textContent = `Job …${id.slice(-8)}`;
   $("job-title").title = id;
   $("job-warning").hidden = true;
   renderJob(job || { job_id: id, status: "", generated_text: "" });
@@ -791,7 +793,7 @@ async function loadHistory({ more = false } = {}) {
     for (let attempt = 1; ; attempt++) {
       try {
         const { jobs, nextCursor } = await api.listJobs({ limit: HISTORY_PAGE, cursor: more ? hist.cursor : "" });
-        hist.jobs = more ? [...hist.jobs, ...jobs] : jobs;
+        hist.jobs = more ? [...hist.jobs, ...jobs] : mergeFirstPage(jobs, hist.jobs);
         hist.cursor = nextCursor;
         $("history-error").hidden = true;
         renderHistory();
@@ -816,6 +818,18 @@ async function loadHistory({ more = false } = {}) {
     $("history-refresh").disabled = false;
     $("history-more").disabled = false;
   }
+}
+
+// mergeFirstPage combines a fresh first page with what the page learnt
+// while it was being fetched: jobs submitted since (newer than the page's
+// newest) and statuses this page saw end.
+function mergeFirstPage(page, known) {
+  const ids = new Set(page.map((j) => j.job_id));
+  const newest = page.length ? page[0].created_at : "";
+  const newer = known.filter((j) => !ids.has(j.job_id) && j.created_at > newest);
+  const ended = new Map(known.filter((j) => TERMINAL.has(j.status)).map((j) => [j.job_id, j.status]));
+  const merged = page.map((j) => (ended.has(j.job_id) && !TERMINAL.has(j.status) ? { ...j, status: ended.get(j.job_id) } : j));
+  return [...newer, ...merged];
 }
 
 function historyItem(job) {
