@@ -54,6 +54,7 @@ type Stack struct {
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
 	info       devinfo.Info
+	hooks      Hooks // see hooks.go
 
 	failed   chan struct{} // closed when a part stops on its own
 	failOnce sync.Once
@@ -199,8 +200,8 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	}
 
 	// What the stack would create in AWS.
-	db := standin.DynamoDB(s.kumo.url)
-	sqsClient := standin.SQS(s.kumo.url)
+	db := standin.DynamoDB(s.kumo.url, s.hooks.dynamoDB)
+	sqsClient := standin.SQS(s.kumo.url, s.hooks.sqs)
 	if err := dynamo.CreateTable(ctx, db, TableName); err != nil {
 		closeLns()
 		return err
@@ -251,7 +252,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	api, err := apiapp.New(ctx, apiCfg, apiapp.Clients{
 		DynamoDB: db,
 		SQS:      sqsClient,
-		Cognito:  s.cognito.Client,
+		Cognito:  s.hooks.cognito(s.cognito),
 	}, s.log.With("component", "api"))
 	if err != nil {
 		closeLns()
@@ -272,12 +273,12 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		"PROMPTQ_QUEUE_URL":         queueURL,
 		"PROMPTQ_MODEL_PROVIDER":    cfg.Provider,
 		"PROMPTQ_MAX_RECEIVE_COUNT": strconv.Itoa(cfg.MaxReceiveCount),
-	}), db, sqsClient, s.log.With("component", "worker"))
+	}), db, sqsClient, s.hooks.model, s.log.With("component", "worker"))
 	if err != nil {
 		closeLns()
 		return err
 	}
-	poller, err := esm.New(sqsClient, handler, esm.Options{
+	poller, err := esm.New(sqsClient, s.hooks.handler(handler), esm.Options{
 		QueueURL:        queueURL,
 		FunctionTimeout: cfg.WorkerTimeout,
 		FunctionName:    "promptq-worker",
@@ -319,7 +320,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	s.stopPoller, s.pollerDone = stop, make(chan struct{})
 	go func() {
 		defer close(s.pollerDone)
-		if err := poller.Run(pctx); err != nil {
+		if err := s.hooks.runPoller(pctx, poller); err != nil {
 			s.fail(fmt.Errorf("worker's queue poller: %w", err))
 		}
 	}()

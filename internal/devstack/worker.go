@@ -20,8 +20,8 @@ import (
 
 // newWorker builds the worker Lambda's handler as lambdas/worker does, with
 // its configuration read through getenv, the store and queue on the local
-// stand-ins, and the model the configuration names.
-func newWorker(ctx context.Context, getenv func(string) string, db *dynamodb.Client, sqsClient *sqs.Client, logger *slog.Logger) (esm.Handler, error) {
+// stand-ins, and the model the configuration names (wrapped by wrap).
+func newWorker(ctx context.Context, getenv func(string) string, db *dynamodb.Client, sqsClient *sqs.Client, wrap func(worker.Model) worker.Model, logger *slog.Logger) (esm.Handler, error) {
 	cfg, err := worker.LoadConfig(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
@@ -35,7 +35,7 @@ func newWorker(ctx context.Context, getenv func(string) string, db *dynamodb.Cli
 			return nil, err
 		}
 	}
-	w, err := worker.New(dynamo.New(db, cfg.Table, dynamo.Options{}), sqsqueue.New(sqsClient, cfg.QueueURL), model, cfg, logger)
+	w, err := worker.New(dynamo.New(db, cfg.Table, dynamo.Options{}), sqsqueue.New(sqsClient, cfg.QueueURL), wrap(model), cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
