@@ -1,0 +1,218 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Route names, as the latencies are kept.
+const (
+	RouteGenerate = "POST /generate"
+	RouteList     = "GET /jobs"
+	RouteGet      = "GET /jobs/{id}"
+)
+
+// Client calls the API as a user's program would, timing every call.
+type Client struct {
+	BaseURL   string
+	HTTP      *http.Client
+	Latencies *Latencies
+}
+
+// NewClient returns a client of the API at baseURL with enough idle
+// connections for conns calls at once.
+func NewClient(baseURL string, conns int) *Client {
+	return &Client{
+		BaseURL: baseURL,
+		HTTP: &http.Client{
+			Timeout: 35 * time.Second, // past API Gateway's 29 s
+			Transport: &http.Transport{
+				MaxIdleConns:        conns,
+				MaxIdleConnsPerHost: conns,
+				IdleConnTimeout:     30 * time.Second,
+			},
+		},
+		Latencies: NewLatencies(),
+	}
+}
+
+// Response is an API answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// RetryAfter is the answer's Retry-After in seconds, or 0.
+func (r Response) RetryAfter() time.Duration {
+	n, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}
+
+// do sends one request and records its latency under route. A transport
+// error is recorded with status 0 and returned.
+func (c *Client) do(ctx context.Context, route, method, path, token string, header map[string]string, body []byte) (Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return Response{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		c.Latencies.Add(route, 0, time.Since(start))
+		return Response{}, fmt.Errorf("%s: %w", route, err)
+	}
+	b, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	d := time.Since(start)
+	if err != nil {
+		c.Latencies.Add(route, 0, d)
+		return Response{}, fmt.Errorf("%s: read body: %w", route, err)
+	}
+	c.Latencies.Add(route, res.StatusCode, d)
+	return Response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
+}
+
+// GenerateRequest is the body of POST /generate.
+type GenerateRequest struct {
+	Prompt    string `json:"prompt"`
+	MaxTokens int    `json:"max_tokens,omitempty"`
+}
+
+// Accepted is the 202 of POST /generate.
+type Accepted struct {
+	JobID  string `json:"job_id"`
+	Status string `json:"status"`
+}
+
+// Generate is POST /generate with an Idempotency-Key.
+func (c *Client) Generate(ctx context.Context, token, key string, req GenerateRequest) (Response, Accepted, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Response{}, Accepted{}, err
+	}
+	res, err := c.do(ctx, RouteGenerate, http.MethodPost, "/generate", token, map[string]string{"Idempotency-Key": key}, body)
+	var a Accepted
+	if err == nil && res.Status == http.StatusAccepted {
+		if err := json.Unmarshal(res.Body, &a); err != nil {
+			return res, a, fmt.Errorf("%s: decode 202: %w", RouteGenerate, err)
+		}
+	}
+	return res, a, err
+}
+
+// JobView is the part of a job the harness reads.
+type JobView struct {
+	JobID    string `json:"job_id"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+}
+
+// Terminal reports whether a job status is final.
+func Terminal(status string) bool {
+	switch status {
+	case "succeeded", "failed", "cancelled":
+		return true
+	}
+	return false
+}
+
+// List is GET /jobs?limit=100, following next_cursor until stop says
+// enough (it sees each page's jobs) or there are no more pages.
+func (c *Client) List(ctx context.Context, token string, stop func([]JobView) bool) error {
+	cursor := ""
+	for range 1000 { // a bound, far above any page count here
+		path := "/jobs?limit=100"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		res, err := c.do(ctx, RouteList, http.MethodGet, path, token, nil, nil)
+		if err != nil {
+			return err
+		}
+		if res.Status != http.StatusOK {
+			return fmt.Errorf("%s: status %d: %s", RouteList, res.Status, res.Body)
+		}
+		var page struct {
+			Jobs       []JobView `json:"jobs"`
+			NextCursor string    `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(res.Body, &page); err != nil {
+			return fmt.Errorf("%s: decode: %w", RouteList, err)
+		}
+		if stop(page.Jobs) || page.NextCursor == "" {
+			return nil
+		}
+		cursor = page.NextCursor
+	}
+	return fmt.Errorf("%s: too many pages", RouteList)
+}
+
+// Get is GET /jobs/{id}.
+func (c *Client) Get(ctx context.Context, token, id string) (Response, JobView, error) {
+	res, err := c.do(ctx, RouteGet, http.MethodGet, "/jobs/"+id, token, nil, nil)
+	var j JobView
+	if err == nil && res.Status == http.StatusOK {
+		if err := json.Unmarshal(res.Body, &j); err != nil {
+			return res, j, fmt.Errorf("%s: decode: %w", RouteGet, err)
+		}
+	}
+	return res, j, err
+}
+
+// RouteBatch is POST /generate/batch.
+const RouteBatch = "POST /generate/batch"
+
+// BatchEntry is one request of POST /generate/batch.
+type BatchEntry struct {
+	Prompt         string `json:"prompt"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	MaxTokens      int    `json:"max_tokens,omitempty"`
+}
+
+// BatchResult is one result of POST /generate/batch.
+type BatchResult struct {
+	JobID    string          `json:"job_id"`
+	Status   string          `json:"status"`
+	Replayed bool            `json:"idempotent_replayed"`
+	Error    json.RawMessage `json:"error"`
+}
+
+// GenerateBatch is POST /generate/batch.
+func (c *Client) GenerateBatch(ctx context.Context, token string, entries []BatchEntry) (Response, []BatchResult, error) {
+	body, err := json.Marshal(map[string]any{"requests": entries})
+	if err != nil {
+		return Response{}, nil, err
+	}
+	res, err := c.do(ctx, RouteBatch, http.MethodPost, "/generate/batch", token, nil, body)
+	if err != nil || res.Status != http.StatusAccepted {
+		return res, nil, err
+	}
+	var out struct {
+		Results []BatchResult `json:"results"`
+	}
+	if err := json.Unmarshal(res.Body, &out); err != nil {
+		return res, nil, fmt.Errorf("%s: decode 202: %w", RouteBatch, err)
+	}
+	return res, out.Results, nil
+}
