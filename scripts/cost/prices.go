@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+)
+
+// Prices are AWS and Bedrock list prices in one region, in dollars. They
+// are the author's knowledge of AWS's pricing pages (2025), not fetched:
+// verify them before relying on a dollar figure here.
+type Prices struct {
+	Region string
+	AsOf   string
+
+	APIGatewayPerMillion float64 // REST API requests (first 333 million a month)
+	LambdaPerGBSecond    float64 // arm64
+	LambdaPerMillion     float64 // invocations
+	SQSPerMillion        float64 // standard queue requests (each 64 KB of payload is one)
+	DynamoDBWritePerM    float64 // on-demand write request units
+	DynamoDBReadPerM     float64 // on-demand read request units
+	LogsPerGB            float64 // CloudWatch Logs ingestion (standard class)
+	InputPerMillion      float64 // model input tokens
+	OutputPerMillion     float64 // model output tokens
+	Model                string
+}
+
+// usEast1 are us-east-1's list prices, without free tiers.
+var usEast1 = Prices{
+	Region:               "us-east-1",
+	AsOf:                 "list prices as known in 2025; verify on aws.amazon.com/<service>/pricing",
+	APIGatewayPerMillion: 3.50,
+	LambdaPerGBSecond:    0.0000133334,
+	LambdaPerMillion:     0.20,
+	SQSPerMillion:        0.40,
+	DynamoDBWritePerM:    0.625, // after the November 2024 halving of on-demand prices
+	DynamoDBReadPerM:     0.125,
+	LogsPerGB:            0.50,
+	InputPerMillion:      0.80,
+	OutputPerMillion:     4.00,
+	Model:                "Claude 3.5 Haiku on Bedrock (on-demand)",
+}
+
+// Usage is what one job uses, on average.
+type Usage struct {
+	APIRequests       float64 // API Gateway requests, each one API Lambda invocation
+	APIGBSeconds      float64
+	WorkerInvocations float64
+	WorkerGBSeconds   float64
+	SQSRequests       float64
+	ReadUnits         float64
+	WriteUnits        float64
+	LogBytes          float64
+	InputTokens       float64
+	OutputTokens      float64
+}
+
+// Line is one item of a bill.
+type Line struct {
+	Item     string
+	Quantity float64 // per job
+	Unit     string
+	Dollars  float64 // per job
+}
+
+// Bill prices u.
+func (p Prices) Bill(u Usage) []Line {
+	m := func(n, perMillion float64) float64 { return n * perMillion / 1e6 }
+	return []Line{
+		{"API Gateway (REST) requests", u.APIRequests, "requests", m(u.APIRequests, p.APIGatewayPerMillion)},
+		{"Lambda api: invocations", u.APIRequests, "invocations", m(u.APIRequests, p.LambdaPerMillion)},
+		{"Lambda api: compute", u.APIGBSeconds, "GB-s", u.APIGBSeconds * p.LambdaPerGBSecond},
+		{"Lambda worker: invocations", u.WorkerInvocations, "invocations", m(u.WorkerInvocations, p.LambdaPerMillion)},
+		{"Lambda worker: compute", u.WorkerGBSeconds, "GB-s", u.WorkerGBSeconds * p.LambdaPerGBSecond},
+		{"SQS requests", u.SQSRequests, "requests", m(u.SQSRequests, p.SQSPerMillion)},
+		{"DynamoDB reads", u.ReadUnits, "RRU", m(u.ReadUnits, p.DynamoDBReadPerM)},
+		{"DynamoDB writes", u.WriteUnits, "WRU", m(u.WriteUnits, p.DynamoDBWritePerM)},
+		{"CloudWatch Logs", u.LogBytes / 1e3, "KB", u.LogBytes / 1e9 * p.LogsPerGB},
+		{"model input tokens", u.InputTokens, "tokens", m(u.InputTokens, p.InputPerMillion)},
+		{"model output tokens", u.OutputTokens, "tokens", m(u.OutputTokens, p.OutputPerMillion)},
+	}
+}
+
+// infrastructure is the bill without the model's tokens.
+func infrastructure(lines []Line) float64 {
+	t := 0.0
+	for _, l := range lines {
+		if l.Unit != "tokens" {
+			t += l.Dollars
+		}
+	}
+	return t
+}
+
+func total(lines []Line) float64 {
+	t := 0.0
+	for _, l := range lines {
+		t += l.Dollars
+	}
+	return t
+}
+
+// writeBills prints bills side by side, per 1,000 jobs.
+func writeBills(w io.Writer, names []string, bills [][]Line) {
+	fmt.Fprintf(w, "  %-28s", "per 1,000 jobs")
+	for _, n := range names {
+		fmt.Fprintf(w, " %26s", n)
+	}
+	fmt.Fprintln(w)
+	for i, l := range bills[0] {
+		fmt.Fprintf(w, "  %-28s", l.Item)
+		for _, b := range bills {
+			fmt.Fprintf(w, " %26s", fmt.Sprintf("%s %s $%s", qty(1000*b[i].Quantity), shortUnit(b[i].Unit), dollars(1000*b[i].Dollars)))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, row := range []struct {
+		name string
+		f    func([]Line) float64
+	}{{"infrastructure", infrastructure}, {"total with the model", total}} {
+		fmt.Fprintf(w, "  %-28s", row.name)
+		for _, b := range bills {
+			fmt.Fprintf(w, " %26s", "$"+dollars(1000*row.f(b)))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func shortUnit(u string) string {
+	switch u {
+	case "requests":
+		return "req"
+	case "invocations":
+		return "inv"
+	case "tokens":
+		return "tok"
+	}
+	return u
+}
+
+// qty formats a count with 3 significant digits.
+func qty(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+// dollars formats an amount with 2 significant digits, at least to the
+// cent.
+func dollars(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	if v >= 0.1 {
+		return fmt.Sprintf("%.2f", v)
+	}
+	digits := int(math.Ceil(-math.Log10(v))) + 1
+	return fmt.Sprintf("%.*f", digits, v)
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestABillPricesEachItem(t *testing.T) {
+	t.Parallel()
+	p := Prices{APIGatewayPerMillion: 3.5, LambdaPerGBSecond: 0.00001, LambdaPerMillion: 0.2, SQSPerMillion: 0.4,
+		DynamoDBWritePerM: 1, DynamoDBReadPerM: 0.5, LogsPerGB: 0.5, InputPerMillion: 0.8, OutputPerMillion: 4}
+	u := Usage{APIRequests: 10, APIGBSeconds: 0.5, WorkerInvocations: 1, WorkerGBSeconds: 2, SQSRequests: 4,
+		ReadUnits: 10, WriteUnits: 8, LogBytes: 2e6, InputTokens: 500, OutputTokens: 500}
+	lines := p.Bill(u)
+	want := map[string]float64{
+		"API Gateway (REST) requests": 10 * 3.5 / 1e6,
+		"Lambda api: invocations":     10 * 0.2 / 1e6,
+		"Lambda api: compute":         0.5 * 0.00001,
+		"Lambda worker: invocations":  0.2 / 1e6,
+		"Lambda worker: compute":      2 * 0.00001,
+		"SQS requests":                4 * 0.4 / 1e6,
+		"DynamoDB reads":              10 * 0.5 / 1e6,
+		"DynamoDB writes":             8 / 1e6,
+		"CloudWatch Logs":             2e6 / 1e9 * 0.5,
+		"model input tokens":          500 * 0.8 / 1e6,
+		"model output tokens":         500 * 4 / 1e6,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d", len(lines), len(want))
+	}
+	sum := 0.0
+	for _, l := range lines {
+		if math.Abs(l.Dollars-want[l.Item]) > 1e-15 {
+			t.Errorf("%s: $%g, want $%g", l.Item, l.Dollars, want[l.Item])
+		}
+		sum += want[l.Item]
+	}
+	if math.Abs(total(lines)-sum) > 1e-12 {
+		t.Errorf("total %g, want %g", total(lines), sum)
+	}
+	if got, want := infrastructure(lines), sum-(500*0.8+500*4)/1e6; math.Abs(got-want) > 1e-12 {
+		t.Errorf("infrastructure %g, want %g", got, want)
+	}
+}
+
+func TestAmountsAreShownToTwoSignificantDigits(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[float64]string{0: "0", 2.4: "2.40", 0.0123: "0.012", 0.000456: "0.00046", 0.1: "0.10"} {
+		if got := dollars(v); got != want {
+			t.Errorf("dollars(%g) = %q, want %q", v, got, want)
+		}
+	}
+	for v, want := range map[float64]string{0: "0", 12.34: "12.3", 1234: "1234", 45678: "45678", 2.5e6: "2.5M"} {
+		if got := qty(v); got != want {
+			t.Errorf("qty(%g) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestWriteBillsPutsBillsSideBySide(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	u := Usage{APIRequests: 1, OutputTokens: 100}
+	writeBills(&b, []string{"async", "sync"}, [][]Line{usEast1.Bill(u), usEast1.Bill(u)})
+	out := b.String()
+	for _, want := range []string{"per 1,000 jobs", "async", "sync", "API Gateway (REST) requests", "infrastructure", "total with the model"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+}
