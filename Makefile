@@ -118,6 +118,29 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s); seeds live in testdata
 bench: ## run the Go benchmarks (results go in docs/benchmarks.md)
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)
 
+## ---- measurements: scripts that start a dev stack of their own on 127.0.0.1 --
+
+# Results and how to read them: docs/reliability.md (load, faults) and
+# docs/benchmarks.md (coldstart, cost). Each takes its flags in ARGS, e.g.
+#   make load ARGS='-users 10 -jobs 100'
+# and exits non-zero when a check fails; `make -k measure` runs them all.
+ARGS ?=
+
+.PHONY: load faults coldstart cost measure
+load: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## 1,000 jobs from 50 users at once: latencies, and every job ends once (a few minutes)
+	go run ./scripts/load $(ARGS)
+
+faults: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## kill the worker, restart or freeze DynamoDB+SQS, throttle the model, lose answers: every job ends? (~15 min)
+	go run ./scripts/faults $(ARGS)
+
+coldstart: tools ## Lambda bootstrap sizes, cold starts and memory under aws-lambda-rie
+	go run ./scripts/coldstart $(ARGS)
+
+cost: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## AWS requests per job counted end to end, in dollars per 1,000 jobs (~5 min)
+	go run ./scripts/cost $(ARGS)
+
+measure: load faults coldstart cost ## all four measurements (about 25 minutes; use make -k measure)
+
 ## ---- stack: the AWS CDK app in stack/ (its own Go module) ----------------
 
 # The CDK CLI, pinned to the 2.x line, installed outside every Go module:
