@@ -97,7 +97,9 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		results[slot] = batchResult{JobID: res.Job.ID, Status: res.Job.Status, Replayed: !res.Created}
-		if res.Created {
+		// A replayed job still queued is sent again, as in generate: its
+		// first request may have died between the write and the send.
+		if res.Created || res.Job.Status == jobs.StatusQueued {
 			toSend = append(toSend, jobs.Message{JobID: res.Job.ID, Owner: owner})
 			sendSlots = append(sendSlots, i)
 		}
@@ -108,6 +110,12 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			i := sendSlots[k]
+			if !created[i].Created {
+				// A replay keeps its job; sending the entry again retries.
+				d := errorFor(&jobs.Error{Kind: jobs.KindUnavailable, Message: "The job could not be queued just now. Please send the same request again."})
+				results[slots[i]] = batchResult{Error: &d}
+				continue
+			}
 			h.abandon(ctx, created[i].Job, err)
 			d := errorFor(&jobs.Error{Kind: jobs.KindUnavailable, Message: "The job could not be queued and will not run. Please submit it again."})
 			results[slots[i]] = batchResult{Error: &d}

@@ -66,8 +66,18 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request) {
 	}
 	requestInfoFrom(ctx).jobID = stored.ID
 	if !created {
-		// A retry of a request we already accepted: same job, nothing
-		// queued twice.
+		// A retry of a request we already accepted: the same job. If it is
+		// still queued, the first attempt may have stored it and then died
+		// (or timed out) before its SendMessage; send again, since a
+		// duplicate message is harmless (the worker's claim is conditional)
+		// and a missing one would leave the job queued for good.
+		if stored.Status == jobs.StatusQueued {
+			if err := h.deps.Queue.Send(ctx, jobs.Message{JobID: stored.ID, Owner: owner}); err != nil {
+				h.writeError(w, r, &jobs.Error{Kind: jobs.KindUnavailable,
+					Message: "The job could not be queued just now. Please send the same request again.", Err: err})
+				return
+			}
+		}
 		w.Header().Set("Idempotent-Replayed", "true")
 		h.writeAccepted(w, stored)
 		return

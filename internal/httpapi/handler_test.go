@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promptq/promptq/internal/httpapi"
 	"github.com/promptq/promptq/internal/inmem"
@@ -342,8 +343,20 @@ func TestIdempotencyKey(t *testing.T) {
 	if res.StatusCode != 202 || again.JobID != first || res.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("retry = %d %s, want 202 with the original job", res.StatusCode, res.body)
 	}
-	if n := len(f.queue.Sent()); n != 1 {
-		t.Errorf("%d messages queued, want 1", n)
+	// The job is still queued, so the replay sends its message again (the
+	// first request may have died before sending): one job, two messages
+	// for it, which the worker's conditional claim runs once.
+	sent := f.queue.Sent()
+	if len(sent) != 2 || sent[0] != sent[1] {
+		t.Errorf("queued %+v, want the one job's message twice", sent)
+	}
+	// Once a worker has claimed it, a replay sends nothing.
+	if _, err := f.store.Claim(t.Context(), "alice", first, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	f.do(t, "POST", "/generate", "alice", `{"prompt":"once"}`, "Idempotency-Key", "k-1")
+	if n := len(f.queue.Sent()); n != 2 {
+		t.Errorf("%d messages after replaying a running job, want still 2", n)
 	}
 
 	res = f.do(t, "POST", "/generate", "alice", `{"prompt":"twice"}`, "Idempotency-Key", "k-1")
@@ -517,8 +530,32 @@ func TestBatch(t *testing.T) {
 	if again.Results[0].JobID != out.Results[0].JobID || !again.Results[0].Replayed {
 		t.Errorf("re-sent entry = %s, want the original job", res.body)
 	}
-	if n := len(f.queue.Sent()); n != 2 {
-		t.Errorf("%d queued after re-send, want still 2", n)
+	if n := len(f.queue.Sent()); n != 3 || f.queue.Sent()[2].JobID != out.Results[0].JobID {
+		t.Errorf("queued %+v after re-send, want the still-queued job's message again", f.queue.Sent())
+	}
+}
+
+// TestReplayQueuesAJobWhoseFirstSendNeverHappened: the API stored the job,
+// then died (or timed out) before SendMessage, and answered the client with
+// an error. The client's retry with the same key must get the job running.
+func TestReplayQueuesAJobWhoseFirstSendNeverHappened(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	req, err := jobs.DecodeRequest([]byte(`{"prompt":"stranded"}`), jobs.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranded, _, err := f.store.Create(t.Context(), jobs.Job{ID: jobs.NewID(), Owner: "alice", Prompt: req.Prompt,
+		Model: req.Model, MaxTokens: req.MaxTokens, IdempotencyKey: "k"}, req.Fingerprint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := f.submit(t, "alice", `{"prompt":"stranded"}`, "Idempotency-Key", "k")
+	if id != stranded.ID {
+		t.Fatalf("retry got job %s, want the stored %s", id, stranded.ID)
+	}
+	if sent := f.queue.Sent(); len(sent) != 1 || sent[0].JobID != stranded.ID {
+		t.Errorf("queued %+v, want the stranded job's message", sent)
 	}
 }
 
