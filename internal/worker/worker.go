@@ -324,7 +324,9 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 	defer cancel()
 	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts); err != nil {
 		// Not fatal: the job becomes claimable when its lease lapses.
-		log.WarnContext(ctx, "could not release the job", "error", err)
+		log.WarnContext(ctx, "transient failure; could not release the job (claimable when its lease lapses), the message will come back",
+			"cause", cause, "error", err, "retry_in", delay.String())
+		return retryAfter(delay)
 	}
 	log.WarnContext(ctx, "transient failure; job released, the message will come back",
 		"cause", cause, "retry_in", delay.String())
