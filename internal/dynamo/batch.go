@@ -51,7 +51,7 @@ func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.Crea
 			results[i].Err = fmt.Errorf("create job: owner and id are required")
 			continue
 		}
-		items[i].Job = newJob(it.Job, now, s.opts.JobTTL)
+		items[i].Job = it.Job.AsNew(now, s.opts.JobTTL)
 		if it.Job.IdempotencyKey == "" {
 			plain = append(plain, i)
 			continue

@@ -77,7 +77,7 @@ func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (j
 		return jobs.Job{}, false, fmt.Errorf("create job: owner and id are required")
 	}
 	now := s.now()
-	job = newJob(job, now, s.opts.JobTTL)
+	job = job.AsNew(now, s.opts.JobTTL)
 	it := toItem(job)
 	it.WriteToken = newWriteToken()
 	av, err := attributevalue.MarshalMap(it)
@@ -216,30 +216,6 @@ func (s *Store) createIdempotent(ctx context.Context, job jobs.Job, putJob *type
 		return false, jobs.Job{}, fmt.Errorf("idempotency key's job %s: %w", found.JobID, err)
 	}
 	return false, orig, nil
-}
-
-// newJob is job as Create stores it.
-func newJob(job jobs.Job, now time.Time, ttl time.Duration) jobs.Job {
-	job.Status = jobs.StatusQueued
-	job.Attempts = 0
-	job.LeaseUntil = time.Time{}
-	job.GeneratedText, job.Tokens, job.StopReason, job.Failure = "", jobs.Tokens{}, "", nil
-	job.StartedAt, job.FinishedAt = time.Time{}, time.Time{}
-	if job.CreatedAt.IsZero() {
-		job.CreatedAt = now
-	}
-	job.CreatedAt = job.CreatedAt.UTC()
-	job.UpdatedAt = job.CreatedAt
-	if job.ExpiresAt.IsZero() {
-		job.ExpiresAt = job.CreatedAt.Add(ttl)
-	}
-	// The table keeps whole seconds, so return what a Get would.
-	job.ExpiresAt = time.Unix(job.ExpiresAt.Unix(), 0).UTC()
-	if job.Temperature != nil {
-		t := *job.Temperature
-		job.Temperature = &t
-	}
-	return job
 }
 
 func (s *Store) getRecord(ctx context.Context, owner, key string) (idemRecord, error) {

@@ -67,7 +67,7 @@ func (s *Store) Create(_ context.Context, job jobs.Job, fingerprint string) (job
 		return jobs.Job{}, false, fmt.Errorf("create job: owner and id are required")
 	}
 	now := s.now()
-	job = newJob(job, now, s.opts.JobTTL)
+	job = clone(job).AsNew(now, s.opts.JobTTL)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,26 +95,6 @@ func (s *Store) Create(_ context.Context, job jobs.Job, fingerprint string) (job
 	}
 	s.jobs[job.Owner][job.ID] = clone(job)
 	return job, true, nil
-}
-
-// newJob is job as Create stores it.
-func newJob(job jobs.Job, now time.Time, ttl time.Duration) jobs.Job {
-	job = clone(job)
-	job.Status = jobs.StatusQueued
-	job.Attempts = 0
-	job.LeaseUntil = time.Time{}
-	job.GeneratedText, job.Tokens, job.StopReason, job.Failure = "", jobs.Tokens{}, "", nil
-	job.StartedAt, job.FinishedAt = time.Time{}, time.Time{}
-	if job.CreatedAt.IsZero() {
-		job.CreatedAt = now
-	}
-	job.CreatedAt = job.CreatedAt.UTC()
-	job.UpdatedAt = job.CreatedAt
-	if job.ExpiresAt.IsZero() {
-		job.ExpiresAt = job.CreatedAt.Add(ttl)
-	}
-	job.ExpiresAt = time.Unix(job.ExpiresAt.Unix(), 0).UTC() // whole seconds, like a TTL attribute
-	return job
 }
 
 // clone copies j so that neither the caller nor the store sees the other's

@@ -153,3 +153,30 @@ type Cost struct {
 	Jobs   int
 	Tokens int
 }
+
+// AsNew is j as a store accepts a new job: queued, with no result, attempt
+// or lease, CreatedAt now unless set (in UTC), UpdatedAt = CreatedAt, and
+// ExpiresAt CreatedAt+ttl unless set, in whole seconds (a TTL attribute's
+// precision). Temperature is copied, so the caller's variable and the
+// stored job never share it.
+func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
+	j.Status = StatusQueued
+	j.Attempts = 0
+	j.LeaseUntil = time.Time{}
+	j.GeneratedText, j.Tokens, j.StopReason, j.Failure = "", Tokens{}, "", nil
+	j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = now
+	}
+	j.CreatedAt = j.CreatedAt.UTC()
+	j.UpdatedAt = j.CreatedAt
+	if j.ExpiresAt.IsZero() {
+		j.ExpiresAt = j.CreatedAt.Add(ttl)
+	}
+	j.ExpiresAt = time.Unix(j.ExpiresAt.Unix(), 0).UTC()
+	if j.Temperature != nil {
+		t := *j.Temperature
+		j.Temperature = &t
+	}
+	return j
+}
