@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/promptq/promptq/internal/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dlq"
@@ -199,21 +197,11 @@ func (b *bundle) job(id string) jobs.Job {
 // depth counts a queue's messages, visible or not.
 func (b *bundle) depth(url string) int {
 	b.t.Helper()
-	out, err := b.sqs.GetQueueAttributes(b.t.Context(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
+	d, err := sqsqueue.QueueDepth(b.t.Context(), b.sqs, url)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	n := 0
-	for _, v := range out.Attributes {
-		i, _ := strconv.Atoi(v)
-		n += i
-	}
-	return n
+	return d.Visible + d.InFlight
 }
 
 // eventually waits until cond holds; the test's deadline bounds the wait.

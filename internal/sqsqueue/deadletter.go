@@ -54,15 +54,20 @@ type Depth struct {
 
 // Depth returns the queue's approximate message counts.
 func (d *DeadLetterQueue) Depth(ctx context.Context) (Depth, error) {
-	out, err := d.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(d.url),
+	return QueueDepth(ctx, d.client, d.url)
+}
+
+// QueueDepth returns the approximate message counts of the queue at url.
+func QueueDepth(ctx context.Context, client *sqs.Client, url string) (Depth, error) {
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url),
 		AttributeNames: []types.QueueAttributeName{
 			types.QueueAttributeNameApproximateNumberOfMessages,
 			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
 		},
 	})
 	if err != nil {
-		return Depth{}, fmt.Errorf("count messages of %s: %w", d.url, translate(err))
+		return Depth{}, fmt.Errorf("count messages of %s: %w", url, translate(err))
 	}
 	n := func(name types.QueueAttributeName) int {
 		v, _ := strconv.Atoi(out.Attributes[string(name)])

@@ -172,24 +172,11 @@ func (w *wire) pollUntil(h func(context.Context, events.SQSEvent) (events.SQSEve
 // queueDepth counts the messages in a queue, visible or not.
 func (w *wire) queueDepth(url string) int {
 	w.t.Helper()
-	out, err := w.sqs.GetQueueAttributes(w.t.Context(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
+	d, err := sqsqueue.QueueDepth(w.t.Context(), w.sqs, url)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	n := 0
-	for _, k := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
-		var v int
-		for _, c := range out.Attributes[string(k)] {
-			v = v*10 + int(c-'0')
-		}
-		n += v
-	}
-	return n
+	return d.Visible + d.InFlight
 }
 
 // wireConfig is a worker configuration for tests: fast flushes, short
