@@ -138,3 +138,25 @@ func TestLimiterActiveJobsFollowsTheJobs(t *testing.T) {
 		t.Errorf("slots not freed by finish and cancel: %v", err)
 	}
 }
+
+// TestAbandonedJobFreesItsActiveSlot: AbandonEnqueue of a job with an
+// idempotency key goes through a transaction, not apply; its job must
+// leave the active index like any other terminal job.
+func TestAbandonedJobFreesItsActiveSlot(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	store := dynamo.New(k.DynamoDB, table, dynamo.Options{})
+	l := dynamo.NewLimiter(k.DynamoDB, table, dynamo.Limits{ActiveJobs: 1}, nil)
+	for _, key := range []string{"", "k"} {
+		j, _, err := store.Create(t.Context(), jobs.Job{ID: jobs.NewID(), Owner: "alice", Prompt: "p", Model: "m", MaxTokens: 1, IdempotencyKey: key}, "fp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.AbandonEnqueue(t.Context(), "alice", j.ID, jobs.Failure{Code: jobs.FailureEnqueue, Message: "m"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := l.CountActive(t.Context(), "alice", 10); err != nil || n != 0 {
+			t.Errorf("key %q: CountActive after abandon = %d, %v; want 0", key, n, err)
+		}
+	}
+}

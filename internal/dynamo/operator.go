@@ -18,7 +18,8 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	now := s.now()
 	j, err := s.apply(ctx, owner, id, change{
 		cond: "#status IN (:failed, :queued) OR (#status = :running AND #lease_until < :nowms)",
-		update: "SET #status = :queued, #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
+		to:   jobs.StatusQueued,
+		update: "SET #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
 			"REMOVE #lease_until, #failure_code, #failure_message, #generated_text, #stop_reason, #started_at, #finished_at",
 		values: map[string]types.AttributeValue{
 			":failed":  statusValue(jobs.StatusFailed),
@@ -43,7 +44,8 @@ func (s *Store) MarkFailed(ctx context.Context, owner, id string, f jobs.Failure
 	now := s.now()
 	_, err := s.apply(ctx, owner, id, change{
 		cond:   "#status IN (:queued, :running, :failed)",
-		update: "SET #status = :failed, #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		to:     jobs.StatusFailed,
+		update: "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
 		values: map[string]types.AttributeValue{
 			":queued":  statusValue(jobs.StatusQueued),
 			":running": statusValue(jobs.StatusRunning),

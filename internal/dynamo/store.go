@@ -346,12 +346,12 @@ func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) 
 	now := s.now()
 	j, err := s.apply(ctx, owner, id, change{
 		cond:   "#status IN (:queued, :running)",
-		update: "SET #status = :cancelled, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		to:     jobs.StatusCancelled,
+		update: "SET #updated_at = :now, #finished_at = :now REMOVE #lease_until",
 		values: map[string]types.AttributeValue{
-			":queued":    str(string(jobs.StatusQueued)),
-			":running":   str(string(jobs.StatusRunning)),
-			":cancelled": str(string(jobs.StatusCancelled)),
-			":now":       str(formatTime(now)),
+			":queued":  str(string(jobs.StatusQueued)),
+			":running": str(string(jobs.StatusRunning)),
+			":now":     str(formatTime(now)),
 		},
 	})
 	if err != nil {
@@ -379,10 +379,10 @@ func (s *Store) abandonEnqueue(ctx context.Context, owner, id string, f jobs.Fai
 	now := s.now()
 	fail := change{
 		cond:   "#status = :queued",
-		update: "SET #status = :failed, #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now",
+		to:     jobs.StatusFailed,
+		update: "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now",
 		values: map[string]types.AttributeValue{
 			":queued": str(string(jobs.StatusQueued)),
-			":failed": str(string(jobs.StatusFailed)),
 			":code":   str(f.Code),
 			":msg":    str(f.Message),
 			":now":    str(formatTime(now)),

@@ -15,27 +15,60 @@ import (
 )
 
 // change is one conditional transition of a job: the condition its current
-// state must meet (the item's existence is always added), the update, and
-// the values both use. Attribute names are written as #name placeholders.
+// state must meet (the item's existence is always added), the status it
+// moves to (empty: unchanged), the rest of the update, and the values they
+// use. Attribute names are written as #name placeholders; the update starts
+// with SET.
 type change struct {
 	cond   string
+	to     jobs.Status
 	update string
 	values map[string]types.AttributeValue
 }
 
+// updateInput is the UpdateItem for c on the owner's job id. Every path
+// that writes a transition (apply, and AbandonEnqueue's transaction) goes
+// through here, so the status and active_owner, the key of activeIndex,
+// always change together: active_owner is the owner while the job is
+// queued or running and absent once it is terminal.
 func (c change) updateInput(table, owner, id string) (*dynamodb.UpdateItemInput, error) {
 	cond := "attribute_exists(#pk) AND (" + c.cond + ")"
-	if err := checkValues(c.values, cond, c.update); err != nil {
+	update, values := c.update, c.values
+	if c.to != "" {
+		values = maps.Clone(values)
+		values[":to_status"] = statusValue(c.to)
+		set := "#status = :to_status"
+		if c.to.Terminal() {
+			update = addRemove(update, "#active_owner")
+		} else {
+			set += ", #active_owner = :active_owner"
+			values[":active_owner"] = str(owner)
+		}
+		rest, ok := strings.CutPrefix(update, "SET ")
+		if !ok {
+			return nil, fmt.Errorf("update %q must start with SET", c.update)
+		}
+		update = "SET " + set + ", " + rest
+	}
+	if err := checkValues(values, cond, update); err != nil {
 		return nil, err
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(table),
 		Key:                       jobKey(owner, id),
 		ConditionExpression:       aws.String(cond),
-		UpdateExpression:          aws.String(c.update),
-		ExpressionAttributeNames:  namesIn(cond, c.update),
-		ExpressionAttributeValues: c.values,
+		UpdateExpression:          aws.String(update),
+		ExpressionAttributeNames:  namesIn(cond, update),
+		ExpressionAttributeValues: values,
 	}, nil
+}
+
+// addRemove adds attr to the update's REMOVE clause (DynamoDB allows one).
+func addRemove(update, attr string) string {
+	if before, after, ok := strings.Cut(update, " REMOVE "); ok {
+		return before + " REMOVE " + attr + ", " + after
+	}
+	return update + " REMOVE " + attr
 }
 
 var valueRE = regexp.MustCompile(`:[a-z_]+`)
@@ -78,7 +111,6 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 	c.update = "SET #write_token = :write_token, " + rest
 	c.values = maps.Clone(c.values)
 	c.values[":write_token"] = str(token)
-	c.update = trackActive(c.update, c.values, owner)
 
 	in, err := c.updateInput(s.table, owner, id)
 	if err != nil {
@@ -126,29 +158,3 @@ func (s *Store) lostCondition(ctx context.Context, owner, id string, old map[str
 }
 
 func statusValue(st jobs.Status) types.AttributeValue { return str(string(st)) }
-
-var setStatusRE = regexp.MustCompile(`#status = (:[a-z_]+)`)
-
-// trackActive keeps active_owner (the key of activeIndex) in step with the
-// status an update sets: present while queued or running, removed once
-// terminal. Doing it here, for every transition, means no transition can
-// forget it. values gains :active_owner when it is set.
-func trackActive(update string, values map[string]types.AttributeValue, owner string) string {
-	m := setStatusRE.FindStringSubmatch(update)
-	if m == nil {
-		return update // the status does not change
-	}
-	v, ok := values[m[1]].(*types.AttributeValueMemberS)
-	if !ok {
-		return update
-	}
-	if jobs.Status(v.Value).Terminal() {
-		if before, after, ok := strings.Cut(update, " REMOVE "); ok {
-			return before + " REMOVE #active_owner, " + after
-		}
-		return update + " REMOVE #active_owner"
-	}
-	values[":active_owner"] = str(owner)
-	set, rest, _ := strings.Cut(update, "SET ")
-	return set + "SET #active_owner = :active_owner, " + rest
-}

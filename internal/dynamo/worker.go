@@ -22,7 +22,8 @@ func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration
 	now := s.now()
 	j, err := s.apply(ctx, owner, id, change{
 		cond:   "#status = :queued OR (#status = :running AND #lease_until < :nowms)",
-		update: "SET #status = :running, #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now",
+		to:     jobs.StatusRunning,
+		update: "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now",
 		values: map[string]types.AttributeValue{
 			":queued":  statusValue(jobs.StatusQueued),
 			":running": statusValue(jobs.StatusRunning),
@@ -75,14 +76,14 @@ func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int,
 // final text, token counts and stop reason.
 func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error {
 	v := runningValues(attempt, s.now())
-	v[":succeeded"] = statusValue(jobs.StatusSucceeded)
 	v[":text"] = str(p.GeneratedText)
 	v[":in"] = num(int64(p.Tokens.Input))
 	v[":out"] = num(int64(p.Tokens.Output))
 	v[":stop"] = str(p.StopReason)
 	_, err := s.apply(ctx, owner, id, change{
 		cond: running,
-		update: "SET #status = :succeeded, #generated_text = :text, #input_tokens = :in, #output_tokens = :out, " +
+		to:   jobs.StatusSucceeded,
+		update: "SET #generated_text = :text, #input_tokens = :in, #output_tokens = :out, " +
 			"#stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
 		values: v,
 	})
@@ -96,12 +97,12 @@ func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p job
 // generated before the failure stays, for whoever investigates.
 func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error {
 	v := runningValues(attempt, s.now())
-	v[":failed"] = statusValue(jobs.StatusFailed)
 	v[":code"] = str(f.Code)
 	v[":msg"] = str(f.Message)
 	_, err := s.apply(ctx, owner, id, change{
 		cond:   running,
-		update: "SET #status = :failed, #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		to:     jobs.StatusFailed,
+		update: "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
 		values: v,
 	})
 	if err != nil {
@@ -120,11 +121,11 @@ func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.
 // next claim's fencing token is higher than this one's.
 func (s *Store) Release(ctx context.Context, owner, id string, attempt int) error {
 	v := runningValues(attempt, s.now())
-	v[":queued"] = statusValue(jobs.StatusQueued)
 	v[":zero"] = num(0)
 	_, err := s.apply(ctx, owner, id, change{
 		cond: running,
-		update: "SET #status = :queued, #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
+		to:   jobs.StatusQueued,
+		update: "SET #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
 			"REMOVE #lease_until, #generated_text, #stop_reason, #started_at",
 		values: v,
 	})
