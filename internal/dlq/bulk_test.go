@@ -15,6 +15,7 @@ import (
 	"github.com/promptq/promptq/internal/dlq"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/standin"
 )
 
 // fakeRedriver does what SQS's message move task does, on kumo (which has
@@ -68,7 +69,7 @@ func (f *fakeRedriver) RedriveTasks(context.Context) ([]sqsqueue.RedriveTask, er
 	return append([]sqsqueue.RedriveTask(nil), f.tasks...), nil
 }
 
-func bulkTool(b *bundle, r *fakeRedriver, out *lockedBuffer) *dlq.Tool {
+func bulkTool(b *bundle, r *fakeRedriver, out *standin.Buffer) *dlq.Tool {
 	b.t.Helper()
 	tool, err := dlq.New(dlq.Config{
 		Store: b.store, Queue: b.queue, QueueURL: b.queueURL, DeadLetters: b.dlq, DLQURL: b.dlqURL,
@@ -89,7 +90,7 @@ func TestBulkReplayRequeuesEveryJobBeforeSQSMovesTheMessages(t *testing.T) {
 		ids = append(ids, b.deadJob("Bulk.").ID)
 	}
 	r := &fakeRedriver{b: b, watchJobs: ids}
-	var out lockedBuffer
+	var out standin.Buffer
 
 	dry, err := bulkTool(b, r, &out).Replay(t.Context(), dlq.ReplayOptions{Bulk: true, DryRun: true})
 	if err != nil || !dry.Bulk || dry.Replayed != 3 || r.started != 0 {
@@ -129,7 +130,7 @@ func TestBulkReplayGoesMessageByMessageWhenTheListingIsIncomplete(t *testing.T) 
 		t.Fatalf("receive: %v, %v", held, err)
 	}
 	r := &fakeRedriver{b: b}
-	var out lockedBuffer
+	var out standin.Buffer
 	s, err := bulkTool(b, r, &out).Replay(t.Context(), dlq.ReplayOptions{Bulk: true})
 	if err != nil || s.Bulk || s.Replayed != 1 || r.started != 0 {
 		t.Errorf("bulk replay with a message held elsewhere: %+v, %v, %d moves; want 1 replayed message by message, no move", s, err, r.started)
@@ -144,14 +145,14 @@ func TestBulkReplayRefusesWhileAMoveTaskRuns(t *testing.T) {
 	b := setup(t)
 	j := b.deadJob("Wait.")
 	r := &fakeRedriver{b: b, tasks: []sqsqueue.RedriveTask{{Status: "RUNNING", TaskHandle: "other", StartedAt: time.Now()}}}
-	_, err := bulkTool(b, r, &lockedBuffer{}).Replay(t.Context(), dlq.ReplayOptions{Bulk: true})
+	_, err := bulkTool(b, r, &standin.Buffer{}).Replay(t.Context(), dlq.ReplayOptions{Bulk: true})
 	if err == nil || !strings.Contains(err.Error(), "already RUNNING") || r.started != 0 {
 		t.Errorf("bulk replay during another move: %v, %d moves; want a refusal", err, r.started)
 	}
 	if st := b.job(j.ID).Status; st != jobs.StatusFailed {
 		t.Errorf("job is %s, want failed (untouched)", st)
 	}
-	if _, err := bulkTool(b, r, &lockedBuffer{}).Replay(t.Context(), dlq.ReplayOptions{Bulk: true, Filter: dlq.Filter{Reason: "x"}}); !errors.Is(err, dlq.ErrBulkWithFilter) {
+	if _, err := bulkTool(b, r, &standin.Buffer{}).Replay(t.Context(), dlq.ReplayOptions{Bulk: true, Filter: dlq.Filter{Reason: "x"}}); !errors.Is(err, dlq.ErrBulkWithFilter) {
 		t.Errorf("bulk with a filter: %v, want ErrBulkWithFilter", err)
 	}
 }
@@ -176,7 +177,7 @@ func TestBulkReplayMovesNothingWhenNoMessageCanRun(t *testing.T) {
 	b.sendDLQ(`{"job_id":"` + jobs.NewID() + `","owner":"` + owner + `"}`)
 	b.sendDLQ(`garbage`)
 	r := &fakeRedriver{b: b}
-	s, err := bulkTool(b, r, &lockedBuffer{}).Replay(t.Context(), dlq.ReplayOptions{Bulk: true})
+	s, err := bulkTool(b, r, &standin.Buffer{}).Replay(t.Context(), dlq.ReplayOptions{Bulk: true})
 	if err != nil || s.Acted() || s.Skipped != 2 || r.started != 0 {
 		t.Errorf("bulk replay of unreplayable messages: %+v, %v, %d moves; want 2 skipped and no move", s, err, r.started)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/promptq/promptq/internal/dlq"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/standin"
 )
 
 func TestPurgeAsksOnATerminalAndRefusesWithoutOne(t *testing.T) {
@@ -224,7 +225,7 @@ func TestUsageErrorsExitWith2AndTouchNothing(t *testing.T) {
 
 func TestAMissingDevStackIsAFailureThatSaysWhatToDo(t *testing.T) {
 	t.Parallel()
-	var stderr lockedBuffer
+	var stderr standin.Buffer
 	code := dlq.Main(t.Context(), []string{"list"}, dlq.Env{
 		Getenv: func(k string) string {
 			if k == "PROMPTQ_DEV_DIR" {
@@ -232,7 +233,7 @@ func TestAMissingDevStackIsAFailureThatSaysWhatToDo(t *testing.T) {
 			}
 			return ""
 		},
-		Stdout: &lockedBuffer{}, Stderr: &stderr,
+		Stdout: &standin.Buffer{}, Stderr: &stderr,
 	})
 	if code != dlq.ExitFailure || !strings.Contains(stderr.String(), "make dev") || !strings.Contains(stderr.String(), "--stack") {
 		t.Errorf("exit %d, stderr %q; want %d naming make dev and --stack", code, stderr.String(), dlq.ExitFailure)

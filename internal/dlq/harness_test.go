@@ -6,12 +6,10 @@ package dlq_test
 // esm poller, with a model that fails until a switch is flipped.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,7 +224,7 @@ type result struct {
 // run runs the command on the bundle's dev.json.
 func (b *bundle) run(stdin string, terminal bool, args ...string) result {
 	b.t.Helper()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr standin.Buffer
 	code := dlq.Main(b.t.Context(), append([]string{"--dev", devinfo.Path(b.devDir)}, args...), dlq.Env{
 		Getenv:        func(string) string { return "" },
 		Stdin:         strings.NewReader(stdin),
@@ -263,23 +261,6 @@ func (b *bundle) list() dlq.Listing {
 		b.t.Fatalf("list --json printed %q: %v", r.stdout, err)
 	}
 	return l
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // testWriter sends log lines to the test's log.

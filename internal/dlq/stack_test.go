@@ -72,7 +72,7 @@ func TestStackReadsTheQueuesAndTableFromTheStacksOutputs(t *testing.T) {
 	})
 	var regions []string
 	run := func(args ...string) (int, string, string) {
-		var stdout, stderr lockedBuffer
+		var stdout, stderr standin.Buffer
 		code := dlq.Main(t.Context(), args, dlq.Env{
 			Stdout: &stdout, Stderr: &stderr,
 			LoadAWSConfig: func(_ context.Context, region string) (aws.Config, error) {
@@ -106,7 +106,7 @@ func TestStackReadsTheQueuesAndTableFromTheStacksOutputs(t *testing.T) {
 func TestAStackWithoutPromptqsOutputsIsRefused(t *testing.T) {
 	t.Parallel()
 	endpoint := stackEndpoint(t, "Else", map[string]string{"BucketName": "b"})
-	var stderr lockedBuffer
+	var stderr standin.Buffer
 	code := dlq.Main(t.Context(), []string{"--stack", "Else", "--region", "eu-west-1", "list"}, dlq.Env{
 		Stdout: io.Discard, Stderr: &stderr,
 		LoadAWSConfig: func(_ context.Context, region string) (aws.Config, error) {

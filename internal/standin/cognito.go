@@ -13,7 +13,6 @@ package standin
 // tokens prove nothing outside a laptop.
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,6 +37,9 @@ import (
 // cognitoLocalPath is where `make tools` installs cognito-local, relative to
 // the tools dir (.tools at the repo root, or $PROMPTQ_TOOLS).
 var cognitoLocalPath = filepath.Join("node", "node_modules", ".bin", "cognito-local")
+
+// cognitoLogMax is how much of cognito-local's output a test keeps.
+const cognitoLogMax = 64 << 10
 
 // cognitoStartTimeout bounds the wait for cognito-local to answer when the
 // caller's context has no deadline. It starts in about a second.
@@ -471,7 +473,7 @@ func Cognito(t testing.TB) *TestCognito {
 		t.Skip(msg)
 	}
 	// Keep its output, and show it only if the test fails.
-	out := &cognitoLog{}
+	out := &Buffer{Max: cognitoLogMax}
 	s, err := StartCognito(t.Context(), CognitoOptions{Binary: bin, Stdout: out})
 	if err != nil {
 		t.Fatalf("%v\ncognito-local output:\n%s", err, out.String())
@@ -494,28 +496,4 @@ func Cognito(t testing.TB) *TestCognito {
 		Client:   s.Client,
 		Server:   s,
 	}
-}
-
-// cognitoLog keeps the last 64 KiB of cognito-local's output.
-type cognitoLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-const cognitoLogMax = 64 << 10
-
-func (l *cognitoLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	if n := l.buf.Len() - cognitoLogMax; n > 0 {
-		l.buf.Next(n)
-	}
-	return len(p), nil
-}
-
-func (l *cognitoLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

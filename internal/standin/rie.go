@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,14 +37,12 @@ func BuildLambda(t testing.TB, pkg string) string {
 // RIE is a Lambda bootstrap running under aws-lambda-rie.
 type RIE struct {
 	InvokeURL string // POST an event here
-	out       *syncWriter
+	out       *Buffer
 }
 
 // Logs returns what the function and the emulator printed so far.
 func (r *RIE) Logs() string {
-	r.out.mu.Lock()
-	defer r.out.mu.Unlock()
-	return r.out.w.(*bytes.Buffer).String()
+	return r.out.String()
 }
 
 // StartRIE runs bootstrap under aws-lambda-rie on 127.0.0.1 with env added
@@ -63,7 +60,7 @@ func StartRIE(t testing.TB, bootstrap string, env ...string) *RIE {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncWriter{w: &bytes.Buffer{}}
+	out := &Buffer{}
 	cmd := exec.Command(rie,
 		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(port),
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort),
@@ -125,16 +122,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncWriter serialises writes from the child's stdout and stderr copiers.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

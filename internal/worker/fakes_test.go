@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/standin"
 )
 
 // fakeStore is a store whose behaviour each test sets with function fields.
@@ -146,24 +146,6 @@ func (c *manualClock) Tick(ctx context.Context) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the worker's concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // bundle is what a worker test works with.
 type bundle struct {
 	w     *Worker
@@ -171,7 +153,7 @@ type bundle struct {
 	queue *fakeQueue
 	model *fakeModel
 	clock *manualClock
-	logs  *syncBuffer
+	logs  *standin.Buffer
 }
 
 // testConfig is the run configuration the unit tests use: backoff is 10s
@@ -194,7 +176,7 @@ func setup(t *testing.T, cfg Config) *bundle {
 		queue: &fakeQueue{},
 		model: &fakeModel{},
 		clock: newManualClock(),
-		logs:  &syncBuffer{},
+		logs:  &standin.Buffer{},
 	}
 	logger := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w, err := New(b.store, b.queue, b.model, cfg, logger)

@@ -38,7 +38,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -255,7 +254,7 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, event f
 	if err != nil {
 		return m, err
 	}
-	out := &syncBuffer{}
+	out := &standin.Buffer{}
 	cmd := exec.Command(rie,
 		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(ports[0]),
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
@@ -435,20 +434,3 @@ func spread(ds []time.Duration) string {
 
 func mb(n int64) float64 { return float64(n) / 1e6 }
 func kib(n int) float64  { return float64(n) / 1024 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
