@@ -66,6 +66,16 @@ type Config struct {
 	// default 10s (the stack's); API Gateway's own 29 s limit applies too.
 	APITimeout time.Duration
 
+	// The rescuer (internal/rescue), which the stack runs every 5 minutes.
+	// RescueEvery: PROMPTQ_DEV_RESCUE_EVERY, default 1m, so a job stranded
+	// by a restart of the stand-ins moves again soon after RescueAfter.
+	// RescueAfter: PROMPTQ_RESCUE_AFTER, as the rescuer Lambda reads it;
+	// default the queue's visibility timeout plus 15m (the worker's
+	// longest backoff), 45m with the default worker timeout. It must
+	// exceed the visibility timeout and the worker's PROMPTQ_BACKOFF_MAX.
+	RescueEvery time.Duration
+	RescueAfter time.Duration
+
 	// CognitoCode, if set, is every sign-up confirmation code, for
 	// scripts that confirm blindly. PROMPTQ_DEV_COGNITO_CODE.
 	CognitoCode string
@@ -94,6 +104,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		WorkerTimeout:   5 * time.Minute,
 		PollWait:        5 * time.Second,
 		APITimeout:      10 * time.Second,
+		RescueEvery:     time.Minute,
 		CognitoCode:     getenv("PROMPTQ_DEV_COGNITO_CODE"),
 		Getenv:          getenv,
 	}
@@ -140,6 +151,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration("PROMPTQ_DEV_WORKER_TIMEOUT", &c.WorkerTimeout, time.Second, 15*time.Minute)
 	duration("PROMPTQ_DEV_POLL_WAIT", &c.PollWait, time.Second, 20*time.Second)
 	duration("PROMPTQ_DEV_API_TIMEOUT", &c.APITimeout, time.Second, 15*time.Minute)
+	duration("PROMPTQ_DEV_RESCUE_EVERY", &c.RescueEvery, time.Second, time.Hour)
+	duration("PROMPTQ_RESCUE_AFTER", &c.RescueAfter, time.Second, 24*time.Hour)
 	if c.Provider != ProviderLocal && c.Provider != ProviderBedrock {
 		errs = append(errs, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, ProviderLocal, ProviderBedrock))
 	}
@@ -151,6 +164,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.WorkerTimeout%time.Second != 0 || c.PollWait%time.Second != 0 {
 		errs = append(errs, errors.New("PROMPTQ_DEV_WORKER_TIMEOUT and PROMPTQ_DEV_POLL_WAIT: want whole seconds"))
+	}
+	if c.RescueAfter == 0 {
+		c.RescueAfter = c.Visibility() + 15*time.Minute
+	} else if c.RescueAfter <= c.Visibility() {
+		errs = append(errs, fmt.Errorf("PROMPTQ_RESCUE_AFTER=%s: want more than the queue's visibility timeout, %s (6 × PROMPTQ_DEV_WORKER_TIMEOUT), or live jobs would be sent twice",
+			c.RescueAfter, c.Visibility()))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

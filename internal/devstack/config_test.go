@@ -20,7 +20,8 @@ func TestFromEnvDefaults(t *testing.T) {
 		t.Errorf("ports %d %d %d %d", c.WebPort, c.APIPort, c.AWSPort, c.CognitoPort)
 	}
 	if c.Provider != ProviderLocal || c.MaxReceiveCount != 5 || c.BatchSize != 5 || c.Batches != 2 ||
-		c.WorkerTimeout != 5*time.Minute || c.Visibility() != 30*time.Minute || c.APITimeout != 10*time.Second {
+		c.WorkerTimeout != 5*time.Minute || c.Visibility() != 30*time.Minute || c.APITimeout != 10*time.Second ||
+		c.RescueEvery != time.Minute || c.RescueAfter != 45*time.Minute {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.Dir != filepath.Join(c.Root, ".local") {
@@ -41,12 +42,15 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		"PROMPTQ_DEV_BATCH_SIZE":     "10001",
 		"PROMPTQ_DEV_WORKER_TIMEOUT": "1h",
 		"PROMPTQ_DEV_BATCH_WINDOW":   "1500ms",
+		"PROMPTQ_DEV_RESCUE_EVERY":   "0s",
+		"PROMPTQ_RESCUE_AFTER":       "10m", // not above the 30m visibility timeout
 	}))
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, name := range []string{"PROMPTQ_DEV_WEB_PORT", "PROMPTQ_DEV_API_PORT", "PROMPTQ_MODEL_PROVIDER",
-		"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_DEV_BATCH_SIZE", "PROMPTQ_DEV_WORKER_TIMEOUT", "PROMPTQ_DEV_BATCH_WINDOW"} {
+		"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_DEV_BATCH_SIZE", "PROMPTQ_DEV_WORKER_TIMEOUT", "PROMPTQ_DEV_BATCH_WINDOW",
+		"PROMPTQ_DEV_RESCUE_EVERY", "PROMPTQ_RESCUE_AFTER"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

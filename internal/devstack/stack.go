@@ -28,6 +28,7 @@ import (
 	"github.com/promptq/promptq/internal/esm"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/localmodel"
+	"github.com/promptq/promptq/internal/rescue"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/standin"
 )
@@ -53,6 +54,7 @@ type Stack struct {
 	servers    []*http.Server
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
+	rescueDone chan struct{}
 	info       devinfo.Info
 	hooks      Hooks // see hooks.go
 
@@ -293,6 +295,13 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		closeLns()
 		return err
 	}
+	// The rescuer, which the stack runs on a schedule.
+	rescuer, err := rescue.New(dynamo.New(db, TableName, dynamo.Options{}), sqsqueue.New(sqsClient, queueURL),
+		rescue.Options{After: cfg.RescueAfter, MaxAttempts: cfg.MaxReceiveCount}, s.log.With("component", "rescuer"))
+	if err != nil {
+		closeLns()
+		return err
+	}
 
 	// Serve.
 	web := &http.Server{
@@ -323,6 +332,11 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		if err := s.hooks.runPoller(pctx, poller); err != nil {
 			s.fail(fmt.Errorf("worker's queue poller: %w", err))
 		}
+	}()
+	s.rescueDone = make(chan struct{})
+	go func() {
+		defer close(s.rescueDone)
+		runRescuer(pctx, rescuer, cfg.RescueEvery, s.log)
 	}()
 
 	// Tell scripts and people where everything is.
@@ -395,6 +409,7 @@ func (s *Stack) Close() error {
 		if s.stopPoller != nil {
 			s.stopPoller()
 			<-s.pollerDone
+			<-s.rescueDone
 		}
 		for _, srv := range s.servers {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -499,4 +514,22 @@ func queueARN(ctx context.Context, client *sqs.Client, url string) string {
 		return ""
 	}
 	return out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+}
+
+// runRescuer runs r every interval until ctx ends, as the stack's schedule
+// runs the rescuer Lambda. A failed run is logged; the next one tries
+// again.
+func runRescuer(ctx context.Context, r *rescue.Rescuer, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := r.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("rescue run failed; the next one tries again", "component", "rescuer", "error", err)
+		}
+	}
 }

@@ -41,8 +41,9 @@ const (
 	attrActiveOwner    = "active_owner"
 
 	// activeIndex is the sparse index of jobs that are queued or running:
-	// active_owner (the owner, set only while a job is active) and sk.
-	// Counting a user's active jobs reads only its keys.
+	// active_owner (the owner, set only while a job is active) and sk,
+	// projecting activeProjection. Counting a user's active jobs reads only
+	// its keys; Stale reads the projection.
 	activeIndex = "active"
 )
 

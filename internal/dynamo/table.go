@@ -39,7 +39,10 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 				{AttributeName: aws.String(attrActiveOwner), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionTypeInclude,
+				NonKeyAttributes: activeProjection,
+			},
 		}},
 	})
 	var inUse *types.ResourceInUseException

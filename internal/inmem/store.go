@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -120,6 +121,30 @@ func (s *Store) Get(_ context.Context, owner, id string) (jobs.Job, error) {
 		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, jobs.ErrNotFound)
 	}
 	return clone(j), nil
+}
+
+// Stale yields the jobs that have shown no sign of life since before
+// (jobs.Job.StaleSince), with the fields dynamo.Store.Stale sets. It reads
+// a snapshot taken when iteration starts.
+func (s *Store) Stale(_ context.Context, before time.Time) iter.Seq2[jobs.Job, error] {
+	return func(yield func(jobs.Job, error) bool) {
+		s.mu.Lock()
+		var stale []jobs.Job
+		for _, byID := range s.jobs {
+			for _, j := range byID {
+				if j.StaleSince(before) {
+					stale = append(stale, jobs.Job{ID: j.ID, Owner: j.Owner, Status: j.Status,
+						Attempts: j.Attempts, UpdatedAt: j.UpdatedAt, LeaseUntil: j.LeaseUntil})
+				}
+			}
+		}
+		s.mu.Unlock()
+		for _, j := range stale {
+			if !yield(j, nil) {
+				return
+			}
+		}
+	}
 }
 
 // List returns one page of the owner's jobs, newest first, with the same

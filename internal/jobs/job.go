@@ -180,3 +180,19 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	}
 	return j
 }
+
+// StaleSince reports whether j has shown no sign of life since before: it
+// is queued and was last updated before then, or running with a lease that
+// lapsed before then. A worker keeps a running job's lease fresh, and a
+// queued job's message reaches a worker within the queue's visibility
+// timeout or backoff; a job stale for longer than both has lost its
+// message (internal/rescue).
+func (j Job) StaleSince(before time.Time) bool {
+	switch j.Status {
+	case StatusQueued:
+		return j.UpdatedAt.Before(before)
+	case StatusRunning:
+		return j.LeaseUntil.Before(before)
+	}
+	return false
+}

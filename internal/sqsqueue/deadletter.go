@@ -50,6 +50,7 @@ type DeadLetter struct {
 type Depth struct {
 	Visible  int // ApproximateNumberOfMessages: waiting to be received
 	InFlight int // ApproximateNumberOfMessagesNotVisible: received, not yet deleted or shown again
+	Delayed  int // ApproximateNumberOfMessagesDelayed: sent with a delay that has not ended
 }
 
 // Depth returns the queue's approximate message counts.
@@ -64,6 +65,7 @@ func QueueDepth(ctx context.Context, client *sqs.Client, url string) (Depth, err
 		AttributeNames: []types.QueueAttributeName{
 			types.QueueAttributeNameApproximateNumberOfMessages,
 			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
 		},
 	})
 	if err != nil {
@@ -76,6 +78,7 @@ func QueueDepth(ctx context.Context, client *sqs.Client, url string) (Depth, err
 	return Depth{
 		Visible:  n(types.QueueAttributeNameApproximateNumberOfMessages),
 		InFlight: n(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible),
+		Delayed:  n(types.QueueAttributeNameApproximateNumberOfMessagesDelayed),
 	}, nil
 }
 

@@ -127,6 +127,11 @@ func entryError(m jobs.Message, f types.BatchResultErrorEntry) error {
 	return fmt.Errorf("send job %s: %w", m.JobID, err)
 }
 
+// Depth returns the queue's approximate message counts.
+func (q *Queue) Depth(ctx context.Context) (Depth, error) {
+	return QueueDepth(ctx, q.client, q.url)
+}
+
 // ChangeVisibility hides a received message for d from now (0 makes it
 // visible at once), e.g. to back off before a retry. d is cut to whole
 // seconds within SQS's 0..12 h.

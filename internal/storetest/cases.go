@@ -678,3 +678,63 @@ func testAbandonEnqueue(t *testing.T, newStore NewStore) {
 		wantErr(t, "AbandonEnqueue of a missing job", e.store.AbandonEnqueue(t.Context(), e.owner, jobs.NewID(), f), jobs.ErrNotFound)
 	})
 }
+
+func testStale(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	t0 := e.clock.Now()
+	oldQueued := e.inStatus(jobs.StatusQueued)
+	oldRunning := e.inStatus(jobs.StatusRunning) // lease until t0+lease
+	for _, st := range []jobs.Status{jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCancelled} {
+		e.inStatus(st)
+	}
+	e.clock.Advance(10 * time.Minute)
+	e.inStatus(jobs.StatusQueued)
+	e.inStatus(jobs.StatusRunning)
+
+	// stale lists the env owner's stale jobs by id; other tests may share
+	// the table.
+	stale := func(before time.Time) map[string]jobs.Job {
+		t.Helper()
+		got := map[string]jobs.Job{}
+		for j, err := range e.store.Stale(ctx, before) {
+			if err != nil {
+				t.Fatalf("Stale(%s): %v", before, err)
+			}
+			if j.Owner == e.owner {
+				got[j.ID] = j
+			}
+		}
+		return got
+	}
+	summary := func(j jobs.Job) jobs.Job {
+		return jobs.Job{ID: j.ID, Owner: j.Owner, Status: j.Status, Attempts: j.Attempts,
+			UpdatedAt: j.UpdatedAt, LeaseUntil: j.LeaseUntil}
+	}
+
+	got := stale(t0.Add(5 * time.Minute))
+	want := map[string]jobs.Job{oldQueued.ID: summary(oldQueued), oldRunning.ID: summary(oldRunning)}
+	if len(got) != len(want) {
+		t.Errorf("Stale(t0+5m) found %d of the owner's jobs, want %d (the queued and running jobs of t0): %v", len(got), len(want), got)
+	}
+	for id, w := range want {
+		sameJob(t, "stale job "+string(w.Status), got[id], w)
+	}
+
+	if got := stale(t0); len(got) != 0 {
+		t.Errorf("Stale(t0) = %v, want none: the queued job was updated at t0, not before it, and the lease ran to t0+%s", got, lease)
+	}
+
+	// A requeued job has a sign of life again.
+	if _, err := e.store.Requeue(ctx, e.owner, oldRunning.ID); err != nil {
+		t.Fatalf("Requeue: %v", err)
+	}
+	if got := stale(t0.Add(5 * time.Minute)); len(got) != 1 || got[oldQueued.ID].ID == "" {
+		t.Errorf("Stale(t0+5m) after requeuing the running job = %v, want only the old queued job", got)
+	}
+
+	// Stopping early is allowed.
+	for range e.store.Stale(ctx, e.clock.Now().Add(time.Hour)) {
+		break
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"reflect"
 	"sync"
 	"testing"
@@ -32,6 +33,7 @@ type Store interface {
 
 	Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error
+	Stale(ctx context.Context, before time.Time) iter.Seq2[jobs.Job, error]
 }
 
 // NewStore makes an empty store for one test, whose clock is now (the
@@ -68,6 +70,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"MarkFailedFailsAnyUnfinishedJob", testMarkFailed},
 		{"AbandonEnqueueFailsTheJobAndFreesItsKey", testAbandonEnqueue},
 		{"CreateManyMeansCreateForEachEntry", testCreateMany},
+		{"StaleFindsActiveJobsWithNoSignOfLife", testStale},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

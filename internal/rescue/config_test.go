@@ -1,0 +1,54 @@
+package rescue_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promptq/promptq/internal/rescue"
+)
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"PROMPTQ_TABLE": "jobs", "PROMPTQ_QUEUE_URL": "http://q"}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    rescue.Config
+		wantErr []string // each must appear in the error
+	}{
+		{"defaults", nil, rescue.Config{Table: "jobs", QueueURL: "http://q", MaxReceiveCount: 5, After: 45 * time.Minute}, nil},
+		{"set", map[string]string{"PROMPTQ_MAX_RECEIVE_COUNT": "3", "PROMPTQ_RESCUE_AFTER": "2h"},
+			rescue.Config{Table: "jobs", QueueURL: "http://q", MaxReceiveCount: 3, After: 2 * time.Hour}, nil},
+		{"missing names", map[string]string{"PROMPTQ_TABLE": " ", "PROMPTQ_QUEUE_URL": ""}, rescue.Config{},
+			[]string{"PROMPTQ_TABLE is required", "PROMPTQ_QUEUE_URL is required"}},
+		{"bad values", map[string]string{"PROMPTQ_MAX_RECEIVE_COUNT": "0", "PROMPTQ_RESCUE_AFTER": "30s"}, rescue.Config{},
+			[]string{`PROMPTQ_MAX_RECEIVE_COUNT="0"`, `PROMPTQ_RESCUE_AFTER="30s"`}},
+		{"not a duration", map[string]string{"PROMPTQ_RESCUE_AFTER": "soon"}, rescue.Config{}, []string{`PROMPTQ_RESCUE_AFTER="soon"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := rescue.LoadConfig(func(k string) string {
+				if v, ok := tt.env[k]; ok {
+					return v
+				}
+				return base[k]
+			})
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("LoadConfig = %+v, want an error", got)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("LoadConfig = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
