@@ -7,16 +7,26 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 )
 
-// newAlarms raises three alarms on an SNS topic, with an email
-// subscription when cfg.AlarmEmail is set. Each fires on the first
-// occurrence: none of them should ever happen in normal operation.
-func newAlarms(s awscdk.Stack, cfg Config, dlq awssqs.Queue, worker awslambda.Function, api awsapigateway.RestApi) awssns.Topic {
+// alarmSources are the resources the alarms watch.
+type alarmSources struct {
+	dlq         awssqs.Queue
+	worker      awslambda.Function
+	rescuer     awslambda.Function
+	rescuerLogs awslogs.ILogGroup
+	api         awsapigateway.RestApi
+}
+
+// newAlarms raises five alarms on an SNS topic, with an email subscription
+// when cfg.AlarmEmail is set. Each fires on the first occurrence: none of
+// them should ever happen in normal operation.
+func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 	topic := awssns.NewTopic(s, jsii.String("Alarms"), &awssns.TopicProps{
 		DisplayName: jsii.String("promptq alarms"),
 		EnforceSSL:  jsii.Bool(true),
@@ -54,17 +64,41 @@ func newAlarms(s awscdk.Stack, cfg Config, dlq awssqs.Queue, worker awslambda.Fu
 	}
 	alarm("DeadLetterQueueNotEmpty",
 		"promptq: messages in the dead-letter queue. Inspect and replay with scripts/dlq.",
-		dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+		src.dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Period: fiveMinutes, Statistic: jsii.String("Maximum"),
 		}))
 	alarm("WorkerErrors",
 		"promptq: the worker function failed (crash or timeout), not just a job.",
-		worker.MetricErrors(&awscloudwatch.MetricOptions{
+		src.worker.MetricErrors(&awscloudwatch.MetricOptions{
 			Period: fiveMinutes, Statistic: jsii.String("Sum"),
 		}))
 	alarm("Api5xx",
 		"promptq: the API answered 5xx.",
-		api.MetricServerError(&awscloudwatch.MetricOptions{
+		src.api.MetricServerError(&awscloudwatch.MetricOptions{
+			Period: fiveMinutes, Statistic: jsii.String("Sum"),
+		}))
+	alarm("RescuerErrors",
+		"promptq: the rescuer function failed (crash or timeout), or could not rescue some stale job; the next run, 5 minutes later, tries again. Its log says which job and why.",
+		src.rescuer.MetricErrors(&awscloudwatch.MetricOptions{
+			Period: fiveMinutes, Statistic: jsii.String("Sum"),
+		}))
+
+	// The rescuer's "rescue run finished" line (Lambda's JSON log format,
+	// slog attributes at the top level) counts the jobs it sent again or
+	// failed; the filter publishes that count only when it is not zero.
+	rescued := awslogs.NewMetricFilter(s, jsii.String("JobsRescuedFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        src.rescuerLogs,
+		FilterPattern:   awslogs.FilterPattern_NumberValue(jsii.String("$.rescued"), jsii.String(">"), jsii.Number(0)),
+		MetricNamespace: jsii.String("promptq"),
+		MetricName:      jsii.String("JobsRescued"),
+		MetricValue:     jsii.String("$.rescued"),
+		Unit:            awscloudwatch.Unit_COUNT,
+	})
+	alarm("JobsRescued",
+		"promptq: jobs had lost their queue messages and the rescuer sent them again (or failed those on their last attempt). "+
+			"In AWS that means the jobs queue was purged, a worker died on a job's last receive, or the API died between storing a job and queueing it. "+
+			"The rescuer's log names each job (job_id); see docs/reliability.md, \"Rescuing jobs whose message was lost\".",
+		rescued.Metric(&awscloudwatch.MetricOptions{
 			Period: fiveMinutes, Statistic: jsii.String("Sum"),
 		}))
 	return topic

@@ -21,6 +21,7 @@ const DefaultModel = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 const (
 	CtxAPIAsset           = "promptq:apiAsset"
 	CtxWorkerAsset        = "promptq:workerAsset"
+	CtxRescuerAsset       = "promptq:rescuerAsset"
 	CtxWebDir             = "promptq:webDir"
 	CtxModels             = "promptq:models"
 	CtxDefaultModel       = "promptq:defaultModel"
@@ -38,10 +39,12 @@ const (
 // Config is every deploy-time choice the stack makes. Build one with
 // DefaultConfig or ConfigFromContext; New validates it.
 type Config struct {
-	// APIAsset and WorkerAsset are folders holding each function's
-	// `bootstrap` executable (linux/arm64), as `make build` writes them.
-	APIAsset    string
-	WorkerAsset string
+	// APIAsset, WorkerAsset and RescuerAsset are folders holding each
+	// function's `bootstrap` executable (linux/arm64), as `make build`
+	// writes them.
+	APIAsset     string
+	WorkerAsset  string
+	RescuerAsset string
 	// WebDir is the static site. When it is empty or missing, the stack
 	// deploys a one-line placeholder page instead, so synth works before
 	// web/ exists.
@@ -95,6 +98,7 @@ func DefaultConfig() Config {
 	return Config{
 		APIAsset:     filepath.Join("..", "bin", "api"),
 		WorkerAsset:  filepath.Join("..", "bin", "worker"),
+		RescuerAsset: filepath.Join("..", "bin", "rescuer"),
 		WebDir:       filepath.Join("..", "web"),
 		Models:       []string{DefaultModel},
 		DefaultModel: DefaultModel,
@@ -174,6 +178,7 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 
 	str(CtxAPIAsset, &c.APIAsset)
 	str(CtxWorkerAsset, &c.WorkerAsset)
+	str(CtxRescuerAsset, &c.RescuerAsset)
 	str(CtxWebDir, &c.WebDir)
 	if v := get(CtxModels); v != nil {
 		models, err := stringList(v)
@@ -213,8 +218,8 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.APIAsset == "" || c.WorkerAsset == "" {
-		errs = append(errs, errors.New("the api and worker asset folders must be set"))
+	if c.APIAsset == "" || c.WorkerAsset == "" || c.RescuerAsset == "" {
+		errs = append(errs, errors.New("the api, worker and rescuer asset folders must be set"))
 	}
 	if len(c.Models) == 0 {
 		errs = append(errs, errors.New("models: at least one model is needed"))
@@ -250,7 +255,7 @@ func (c Config) Validate() error {
 // checkAssets reports a missing bootstrap binary with what to do about it.
 func (c Config) checkAssets() error {
 	var errs []error
-	for _, dir := range []string{c.APIAsset, c.WorkerAsset} {
+	for _, dir := range []string{c.APIAsset, c.WorkerAsset, c.RescuerAsset} {
 		p := filepath.Join(dir, "bootstrap")
 		if _, err := os.Stat(p); err != nil {
 			errs = append(errs, fmt.Errorf("%s is missing: run `make build` first (%w)", p, err))

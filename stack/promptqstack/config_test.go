@@ -90,8 +90,10 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 				t.Errorf("profile regions %v", c.ProfileRegions)
 			}
 		}},
-		{"asset and web folders", map[string]any{CtxAPIAsset: "/a", CtxWorkerAsset: "/w", CtxWebDir: "/web"}, func(t *testing.T, c Config) {
-			if c.APIAsset != "/a" || c.WorkerAsset != "/w" || c.WebDir != "/web" {
+		{"asset and web folders", map[string]any{
+			CtxAPIAsset: "/a", CtxWorkerAsset: "/w", CtxRescuerAsset: "/r", CtxWebDir: "/web",
+		}, func(t *testing.T, c Config) {
+			if c.APIAsset != "/a" || c.WorkerAsset != "/w" || c.RescuerAsset != "/r" || c.WebDir != "/web" {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -180,9 +182,18 @@ func TestNewSaysToRunMakeBuildWhenABinaryIsMissing(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.APIAsset = filepath.Join(dir, "api")
 	cfg.WorkerAsset = filepath.Join(dir, "worker")
+	cfg.RescuerAsset = filepath.Join(dir, "rescuer")
 	// The check comes before any construct is made, so no scope is needed.
 	_, err := New(nil, "Promptq", cfg, nil)
-	if err == nil || !strings.Contains(err.Error(), "worker/bootstrap") || !strings.Contains(err.Error(), "make build") {
-		t.Errorf("error %v, want one naming worker/bootstrap and make build", err)
+	if err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("error %v, want one saying to run make build", err)
+	}
+	for _, missing := range []string{"worker/bootstrap", "rescuer/bootstrap"} {
+		if !strings.Contains(err.Error(), missing) {
+			t.Errorf("error %v does not name %s", err, missing)
+		}
+	}
+	if strings.Contains(err.Error(), "api/bootstrap") {
+		t.Errorf("error %v names api/bootstrap, which exists", err)
 	}
 }

@@ -1,7 +1,7 @@
 // Package promptqstack is promptq's AWS infrastructure as one CDK stack:
 // Cognito, the REST API and its Lambda, the jobs queue with its dead-letter
-// queue and the worker Lambda, the jobs table, the static site behind
-// CloudFront, and alarms.
+// queue and the worker Lambda, the rescuer Lambda on a 5-minute schedule,
+// the jobs table, the static site behind CloudFront, and alarms.
 //
 // # Shape
 //
@@ -14,10 +14,11 @@
 // # Least privilege
 //
 // Each function gets its own role with inline statements only: the exact
-// DynamoDB item actions it uses on the one table, the exact queue actions on
-// the one queue, Bedrock invoke actions on the configured models' inference
-// profile and foundation-model ARNs, and log writes to its own log group. No
-// AWS managed policy is attached to a function role.
+// DynamoDB item actions it uses on the one table (and the API's Query and
+// the rescuer's Scan on the one index), the exact queue actions on the one
+// queue, for the worker Bedrock invoke actions on the configured models'
+// inference profile and foundation-model ARNs, and log writes to its own
+// log group. No AWS managed policy is attached to a function role.
 //
 // # cdk-nag
 //

@@ -2,10 +2,13 @@ package promptqstack
 
 import (
 	"regexp"
+	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
@@ -40,6 +43,13 @@ var (
 		"dynamodb:GetItem",
 		"dynamodb:UpdateItem",
 	}
+	// The rescuer reads a job when a conditional requeue or fail finds it
+	// changed, and requeues or fails stale jobs: conditional updates. Its
+	// Scan is on the active index only (see newRescuerFunction).
+	rescuerTableActions = []string{
+		"dynamodb:GetItem",
+		"dynamodb:UpdateItem",
+	}
 	// Converse and ConverseStream are authorized as these two.
 	bedrockActions = []string{
 		"bedrock:InvokeModel",
@@ -59,7 +69,7 @@ type functionSpec struct {
 // newFunction makes a Go Lambda on provided.al2023/arm64 with its own role
 // and log group. The role starts empty: no AWS managed policy, only log
 // writes to this function's own log group; callers add the rest.
-func newFunction(s awscdk.Stack, spec functionSpec) (awslambda.Function, awsiam.Role) {
+func newFunction(s awscdk.Stack, spec functionSpec) (awslambda.Function, awsiam.Role, awslogs.LogGroup) {
 	logs := awslogs.NewLogGroup(s, jsii.String(spec.id+"Logs"), &awslogs.LogGroupProps{
 		// A month of logs to debug with; older ones only cost storage.
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
@@ -92,7 +102,7 @@ func newFunction(s awscdk.Stack, spec functionSpec) (awslambda.Function, awsiam.
 	})
 	// Lambda must not start before its role may write logs.
 	fn.Node().AddDependency(role)
-	return fn, role
+	return fn, role, logs
 }
 
 // allow adds one statement to role. (table.Grant would add the table's
@@ -108,7 +118,7 @@ func allow(role awsiam.Role, sid string, actions []string, resources ...*string)
 // newAPIFunction is lambdas/api behind API Gateway.
 func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue,
 	pool awscognito.UserPool, client awscognito.UserPoolClient, webOrigin *string) awslambda.Function {
-	fn, role := newFunction(s, functionSpec{
+	fn, role, _ := newFunction(s, functionSpec{
 		id:          "ApiFunction",
 		description: "API: submit, list, read and cancel jobs",
 		asset:       cfg.APIAsset,
@@ -147,7 +157,7 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue a
 
 // newWorkerFunction is lambdas/worker, fed by the jobs queue.
 func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue) awslambda.Function {
-	fn, role := newFunction(s, functionSpec{
+	fn, role, _ := newFunction(s, functionSpec{
 		id:          "WorkerFunction",
 		description: "worker: runs queued jobs on Bedrock",
 		asset:       cfg.WorkerAsset,
@@ -191,6 +201,58 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 		MaxConcurrency: jsii.Number(float64(cfg.WorkerMaxConcurrency)),
 	}))
 	return fn
+}
+
+// newRescuerFunction is lambdas/rescuer, run on a schedule: it re-sends
+// jobs that are queued or running but have shown no sign of life for
+// longer than a live message can stay hidden, because their queue message
+// was lost (docs/reliability.md, "Rescuing jobs whose message was lost").
+// It returns the function and its log group, which the JobsRescued alarm
+// reads.
+func newRescuerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue) (awslambda.Function, awslogs.LogGroup) {
+	fn, role, logs := newFunction(s, functionSpec{
+		id:          "RescuerFunction",
+		description: "rescuer: re-sends jobs whose queue message was lost",
+		asset:       cfg.RescuerAsset,
+		memoryMB:    rescuerMemoryMB,
+		timeout:     awscdk.Duration_Minutes(jsii.Number(rescuerTimeoutMinutes)),
+		env: map[string]*string{
+			"PROMPTQ_TABLE":     table.TableName(),
+			"PROMPTQ_QUEUE_URL": queue.QueueUrl(),
+			// As the worker gets it: a stale job on its last attempt is
+			// failed rather than sent again.
+			"PROMPTQ_MAX_RECEIVE_COUNT": itoa(cfg.MaxReceiveCount),
+			"PROMPTQ_RESCUE_AFTER":      jsii.String(strconv.Itoa(rescueAfterMinutes) + "m"),
+		},
+	})
+	// Finding stale jobs scans the one index (the job items, with their
+	// prompts and generated text, are never scanned).
+	allow(role, "ScanActiveJobs", []string{"dynamodb:Scan"},
+		jsii.String(*table.TableArn()+"/index/"+ActiveIndex))
+	allow(role, "JobsTable", rescuerTableActions, table.TableArn())
+	// SendMessage to re-send a job; GetQueueAttributes to skip a run while
+	// messages are waiting (a stale job's message may be among them).
+	// Nothing on the dead-letter queue, no Bedrock.
+	queue.Grant(role, jsii.String("sqs:SendMessage"), jsii.String("sqs:GetQueueAttributes"))
+
+	// A run that fails is not retried, neither by EventBridge nor by
+	// Lambda's asynchronous retries, and a run that can't start (throttled)
+	// is dropped once the next one is due: the next run scans again and
+	// replaces it, and a retry would only overlap it. Failures raise the
+	// RescuerErrors alarm instead.
+	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(0),
+		MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(rescueEveryMinutes)),
+	})
+	awsevents.NewRule(s, jsii.String("RescuerSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("promptq: run the rescuer every " + strconv.Itoa(rescueEveryMinutes) + " minutes"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(rescueEveryMinutes))),
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fn, &awseventstargets.LambdaFunctionProps{
+			RetryAttempts: jsii.Number(0),
+			MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(rescueEveryMinutes - 1)),
+		})},
+	})
+	return fn, logs
 }
 
 // modelARNs are the Bedrock resources invoking the allowed models touches:

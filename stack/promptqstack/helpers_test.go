@@ -128,6 +128,7 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 	for _, f := range []struct{ path, body string }{
 		{"bin/api/bootstrap", "not a real binary"},
 		{"bin/worker/bootstrap", "not a real binary"},
+		{"bin/rescuer/bootstrap", "not a real binary"},
 		{"web/index.html", "<!doctype html><title>promptq</title>"},
 	} {
 		p := filepath.Join(dir, f.path)
@@ -141,6 +142,7 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 	cfg := promptqstack.DefaultConfig()
 	cfg.APIAsset = filepath.Join(dir, "bin/api")
 	cfg.WorkerAsset = filepath.Join(dir, "bin/worker")
+	cfg.RescuerAsset = filepath.Join(dir, "bin/rescuer")
 	cfg.WebDir = filepath.Join(dir, "web")
 	mutate(&cfg)
 

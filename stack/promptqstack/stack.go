@@ -19,8 +19,9 @@ const (
 	// docs/architecture.md defines it.
 	TTLAttribute = "expires_at"
 	// ActiveIndex is the sparse global secondary index of queued and running
-	// jobs (hash ActiveOwnerAttribute, range sk, keys only) that the API
-	// counts for the per-user active-job cap (docs/architecture.md).
+	// jobs (hash ActiveOwnerAttribute, range sk, projecting
+	// ActiveProjection) that the API counts for the per-user active-job cap
+	// and the rescuer scans for stale jobs (docs/architecture.md).
 	ActiveIndex          = "active"
 	ActiveOwnerAttribute = "active_owner"
 
@@ -33,6 +34,26 @@ const (
 	// at least six times the function timeout, so that a batch Lambda
 	// retries after throttling is still invisible to other pollers.
 	visibilityTimeoutMinutes = 6 * workerTimeoutMinutes
+	// The worker's longest backoff after a transient failure (its
+	// PROMPTQ_BACKOFF_MAX default): a released job's message stays
+	// invisible that long while the job sits queued.
+	workerBackoffMaxMinutes = 15
+	// The rescuer re-sends a job only after it has shown no sign of life
+	// for longer than a live message can stay hidden: the queue's
+	// visibility timeout (a worker holding it) and the worker's longest
+	// backoff (a released job waiting), so that a message merely in
+	// flight is not taken for a lost one.
+	rescueAfterMinutes = visibilityTimeoutMinutes + workerBackoffMaxMinutes
+	// The rescuer looks every 5 minutes: a lost message delays its job by
+	// at most rescueAfterMinutes plus one period.
+	rescueEveryMinutes = 5
+	// A run is a GetQueueAttributes, a scan of the active index and a few
+	// writes per stale job: seconds, normally. 5 minutes leaves room for a
+	// large backlog without letting a stuck call run on.
+	rescuerTimeoutMinutes = 5
+	// The rescuer reads the index a page (at most 1 MB of small entries) at
+	// a time and waits on DynamoDB and SQS: 256 MB is plenty.
+	rescuerMemoryMB = 256
 
 	// The API function answers from DynamoDB and SQS only and never waits
 	// for the model: 10 s is ample and stays under API Gateway's 29 s
@@ -55,6 +76,13 @@ const (
 	// site's config.json repeats this policy for the sign-up form).
 	passwordMinLength = 12
 )
+
+// ActiveProjection is what the active index carries besides the keys: the
+// attributes the rescuer judges a job by without reading the job item (whose
+// generated text can be hundreds of kilobytes). internal/dynamo's
+// CreateTable (for dev and tests) projects the same list; a scan of an
+// index without them fails, naming them.
+var ActiveProjection = []string{"status", "updated_at", "lease_until", "attempts"}
 
 // Stack is the synthesized stack with the constructs tests and outputs
 // refer to.
@@ -81,7 +109,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 		props = &awscdk.StackProps{}
 	}
 	if props.Description == nil {
-		props.Description = jsii.String("promptq: asynchronous LLM generation on Bedrock (API, worker, jobs table, queue, site)")
+		props.Description = jsii.String("promptq: asynchronous LLM generation on Bedrock (API, worker, rescuer, jobs table, queue, site)")
 	}
 	s := &Stack{Stack: awscdk.NewStack(scope, jsii.String(id), props)}
 
@@ -102,6 +130,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	})
 	apiFn := newAPIFunction(s.Stack, cfg, s.Table, s.Queue, s.UserPool, s.Client, webOrigin)
 	workerFn := newWorkerFunction(s.Stack, cfg, s.Table, s.Queue)
+	rescuerFn, rescuerLogs := newRescuerFunction(s.Stack, cfg, s.Table, s.Queue)
 	api := newRestAPI(s.Stack, cfg, apiFn, s.UserPool, webOrigin)
 
 	// The API's base URL without a trailing slash, so clients can append
@@ -136,7 +165,9 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 		return nil, err
 	}
 
-	topic := newAlarms(s.Stack, cfg, s.DLQ, workerFn, api)
+	topic := newAlarms(s.Stack, cfg, alarmSources{
+		dlq: s.DLQ, worker: workerFn, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
+	})
 
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(s.Stack, jsii.String(id), &awscdk.CfnOutputProps{
@@ -242,11 +273,18 @@ func newTable(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) awsdynamodb
 		DeletionProtection: jsii.Bool(cfg.DeletionProtection),
 		RemovalPolicy:      keep,
 	})
+	// CloudFormation can't change an existing index's projection: a stack
+	// deployed while the index was keys-only fails to update ("Cannot update
+	// GSI's properties other than Provisioned Throughput ...") and rolls
+	// back. New stacks are unaffected; an old one needs two deploys, the
+	// first without the index (the API can't count active jobs until the
+	// second) or a new index name in both the stack and internal/dynamo.
 	t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-		IndexName:      jsii.String(ActiveIndex),
-		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ActiveOwnerAttribute), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
-		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+		IndexName:        jsii.String(ActiveIndex),
+		PartitionKey:     &awsdynamodb.Attribute{Name: jsii.String(ActiveOwnerAttribute), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:          &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType:   awsdynamodb.ProjectionType_INCLUDE,
+		NonKeyAttributes: jsii.Strings(ActiveProjection...),
 	})
 	return t
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
@@ -24,39 +25,44 @@ const haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
 func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 	s := defaultStack(t)
 	want := map[string]int{
-		"AWS::Cognito::UserPool":                1,
-		"AWS::Cognito::UserPoolClient":          1,
-		"AWS::DynamoDB::Table":                  1,
-		"AWS::SQS::Queue":                       2, // jobs, dead letters
-		"AWS::SQS::QueuePolicy":                 2, // TLS only
-		"AWS::Lambda::EventSourceMapping":       1,
-		"AWS::ApiGateway::RestApi":              1,
-		"AWS::ApiGateway::Stage":                1,
-		"AWS::ApiGateway::Authorizer":           1,
-		"AWS::ApiGateway::RequestValidator":     1,
-		"AWS::ApiGateway::Resource":             5, // generate, batch, jobs, {id}, cancel
-		"AWS::ApiGateway::Method":               11,
-		"AWS::ApiGateway::GatewayResponse":      7,
-		"AWS::ApiGateway::Account":              1,
-		"AWS::Lambda::Permission":               1, // API Gateway may invoke the api function
+		"AWS::Cognito::UserPool":            1,
+		"AWS::Cognito::UserPoolClient":      1,
+		"AWS::DynamoDB::Table":              1,
+		"AWS::SQS::Queue":                   2, // jobs, dead letters
+		"AWS::SQS::QueuePolicy":             2, // TLS only
+		"AWS::Lambda::EventSourceMapping":   1,
+		"AWS::Lambda::EventInvokeConfig":    1, // the rescuer: no async retries
+		"AWS::Events::Rule":                 1, // the rescuer's schedule
+		"AWS::ApiGateway::RestApi":          1,
+		"AWS::ApiGateway::Stage":            1,
+		"AWS::ApiGateway::Authorizer":       1,
+		"AWS::ApiGateway::RequestValidator": 1,
+		"AWS::ApiGateway::Resource":         5, // generate, batch, jobs, {id}, cancel
+		"AWS::ApiGateway::Method":           11,
+		"AWS::ApiGateway::GatewayResponse":  7,
+		"AWS::ApiGateway::Account":          1,
+		// API Gateway may invoke the api function, EventBridge the rescuer.
+		"AWS::Lambda::Permission":               2,
 		"AWS::S3::Bucket":                       2, // site, access logs
 		"AWS::S3::BucketPolicy":                 2,
 		"AWS::CloudFront::Distribution":         1,
 		"AWS::CloudFront::OriginAccessControl":  1,
 		"AWS::CloudFront::OriginAccessIdentity": 0,
 		"Custom::CDKBucketDeployment":           1,
-		"AWS::CloudWatch::Alarm":                3,
+		"AWS::CloudWatch::Alarm":                5,
+		"AWS::Logs::MetricFilter":               1, // jobs rescued
 		"AWS::SNS::Topic":                       1,
 		"AWS::SNS::Subscription":                0, // no alarm email by default
-		"AWS::Logs::LogGroup":                   4, // api, worker, API access logs, site deployment
-		// api, worker, API Gateway's CloudWatch role, CDK's deployment and
-		// auto-delete handlers.
-		"AWS::IAM::Role": 5,
-		// api, worker, site deployment handler.
-		"AWS::IAM::Policy": 3,
-		// api, worker, site deployment handler (the auto-delete handler is
-		// an AWS::Lambda::Function too).
-		"AWS::Lambda::Function": 4,
+		// api, worker, rescuer, API access logs, site deployment.
+		"AWS::Logs::LogGroup": 5,
+		// api, worker, rescuer, API Gateway's CloudWatch role, CDK's
+		// deployment and auto-delete handlers.
+		"AWS::IAM::Role": 6,
+		// api, worker, rescuer, site deployment handler.
+		"AWS::IAM::Policy": 4,
+		// api, worker, rescuer, site deployment handler (the auto-delete
+		// handler is an AWS::Lambda::Function too).
+		"AWS::Lambda::Function": 5,
 	}
 	for typ, n := range want {
 		check(t, typ, func() { s.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n))) })
@@ -96,6 +102,14 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 				"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
 				"sqs:GetQueueUrl", "sqs:ReceiveMessage",
 			}, "${JobsQueue.Arn}"),
+		)},
+		{"RescuerFunction", slices.Concat(
+			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${RescuerFunctionLogs.Arn}"),
+			// Scan on the active index only, never the table.
+			expand("Allow", []string{"dynamodb:Scan"}, "${Jobs.Arn}/index/active"),
+			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
+			// Nothing on the dead-letter queue.
+			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}"),
 		)},
 	}
 	for _, tt := range tests {
@@ -397,6 +411,9 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_PROVIDER", "PROMPTQ_QUEUE_URL", "PROMPTQ_TABLE",
 			"PROMPTQ_WORKER_CONCURRENCY",
 		}},
+		{"RescuerFunction", 256, 300, []string{
+			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_QUEUE_URL", "PROMPTQ_RESCUE_AFTER", "PROMPTQ_TABLE",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -462,6 +479,77 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 		if got := s.str(env[k]); got != want {
 			t.Errorf("worker %s = %s, want %s", k, got, want)
 		}
+	}
+	_, rescuer := s.byName(t, "RescuerFunction")
+	env = rescuer.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	for k, want := range map[string]string{
+		"PROMPTQ_TABLE":             "${Jobs}",
+		"PROMPTQ_QUEUE_URL":         "${JobsQueue}",
+		"PROMPTQ_MAX_RECEIVE_COUNT": "5",
+		"PROMPTQ_RESCUE_AFTER":      "45m",
+	} {
+		if got := s.str(env[k]); got != want {
+			t.Errorf("rescuer %s = %s, want %s", k, got, want)
+		}
+	}
+}
+
+func TestRescuerRunsEveryFiveMinutesAfterTheVisibilityTimeoutWithoutRetries(t *testing.T) {
+	s := defaultStack(t)
+	_, rule := s.byName(t, "RescuerSchedule")
+	p := rule.props()
+	if p["ScheduleExpression"] != "rate(5 minutes)" || p["State"] != "ENABLED" {
+		t.Errorf("schedule %v, state %v; want rate(5 minutes), enabled", p["ScheduleExpression"], p["State"])
+	}
+	targets := list(p["Targets"])
+	if len(targets) != 1 {
+		t.Fatalf("want one target, have %d", len(targets))
+	}
+	target := targets[0].(map[string]any)
+	if got := s.str(target["Arn"]); got != "${RescuerFunction.Arn}" {
+		t.Errorf("schedule targets %s, want the rescuer", got)
+	}
+	// The next run replaces a failed one: no retries, and no event kept
+	// beyond the next run.
+	rp, _ := target["RetryPolicy"].(map[string]any)
+	if rp["MaximumRetryAttempts"] != 0.0 {
+		t.Errorf("EventBridge retries %v, want 0", rp["MaximumRetryAttempts"])
+	}
+	if age, _ := rp["MaximumEventAgeInSeconds"].(float64); age < 60 || age > 300 {
+		t.Errorf("EventBridge keeps an event %vs, want 1 to 5 minutes", rp["MaximumEventAgeInSeconds"])
+	}
+	check(t, "no Lambda async retries", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
+			"FunctionName":             map[string]any{"Ref": s.id(t, "RescuerFunction")},
+			"Qualifier":                "$LATEST",
+			"MaximumRetryAttempts":     0,
+			"MaximumEventAgeInSeconds": 300,
+		})
+	})
+	check(t, "EventBridge may invoke the rescuer, from this rule only", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]any{
+			"Action":       "lambda:InvokeFunction",
+			"FunctionName": map[string]any{"Fn::GetAtt": []any{s.id(t, "RescuerFunction"), "Arn"}},
+			"Principal":    "events.amazonaws.com",
+			"SourceArn":    map[string]any{"Fn::GetAtt": []any{s.id(t, "RescuerSchedule"), "Arn"}},
+		})
+	})
+
+	// A job counts as stale only after longer than its message can stay
+	// hidden: the queue's visibility timeout, plus the worker's backoff.
+	_, fn := s.byName(t, "RescuerFunction")
+	env := fn.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	after, err := time.ParseDuration(s.str(env["PROMPTQ_RESCUE_AFTER"]))
+	if err != nil {
+		t.Fatalf("PROMPTQ_RESCUE_AFTER: %v", err)
+	}
+	_, q := s.byName(t, "JobsQueue")
+	vis, _ := q.props()["VisibilityTimeout"].(float64)
+	if vis == 0 || after <= time.Duration(vis)*time.Second {
+		t.Errorf("PROMPTQ_RESCUE_AFTER %v is not longer than the queue's visibility timeout %vs", after, vis)
+	}
+	if backoffMax := 15 * time.Minute; after < time.Duration(vis)*time.Second+backoffMax {
+		t.Errorf("PROMPTQ_RESCUE_AFTER %v does not cover the visibility timeout %vs plus the worker's %v longest backoff", after, vis, backoffMax)
 	}
 }
 
@@ -564,7 +652,11 @@ func TestJobsTableIsOnDemandWithTTLAndPointInTimeRecovery(t *testing.T) {
 								map[string]any{"AttributeName": promptqstack.ActiveOwnerAttribute, "KeyType": "HASH"},
 								map[string]any{"AttributeName": "sk", "KeyType": "RANGE"},
 							},
-							"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
+							// What the rescuer's scan needs, and no more.
+							"Projection": map[string]any{
+								"ProjectionType":   "INCLUDE",
+								"NonKeyAttributes": []any{"status", "updated_at", "lease_until", "attempts"},
+							},
 						}},
 						"TimeToLiveSpecification":          map[string]any{"AttributeName": promptqstack.TTLAttribute, "Enabled": true},
 						"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
@@ -809,7 +901,7 @@ func readZipFile(t *testing.T, asset, name string) []byte {
 
 func TestAlarmsNotifyTheTopicAndEmailIsOptional(t *testing.T) {
 	s := defaultStack(t)
-	for _, name := range []string{"DeadLetterQueueNotEmpty", "WorkerErrors", "Api5xx"} {
+	for _, name := range []string{"DeadLetterQueueNotEmpty", "WorkerErrors", "Api5xx", "RescuerErrors", "JobsRescued"} {
 		_, a := s.byName(t, name)
 		p := a.props()
 		if got := s.str(list(p["AlarmActions"])[0]); got != "${Alarms}" {
@@ -825,6 +917,46 @@ func TestAlarmsNotifyTheTopicAndEmailIsOptional(t *testing.T) {
 	}
 	if got := s.str(list(dlqAlarm.props()["Dimensions"])[0].(map[string]any)["Value"]); got != "${JobsDLQ.QueueName}" {
 		t.Errorf("DLQ alarm watches queue %s", got)
+	}
+	for alarm, fn := range map[string]string{"WorkerErrors": "WorkerFunction", "RescuerErrors": "RescuerFunction"} {
+		_, a := s.byName(t, alarm)
+		p := a.props()
+		dims := list(p["Dimensions"])
+		if p["Namespace"] != "AWS/Lambda" || p["MetricName"] != "Errors" || p["Statistic"] != "Sum" ||
+			len(dims) != 1 || s.str(dims[0].(map[string]any)["Value"]) != "${"+fn+"}" {
+			t.Errorf("%s watches %v %v %v of %s, want AWS/Lambda Errors Sum of %s", alarm,
+				p["Namespace"], p["MetricName"], p["Statistic"], s.str(dims), fn)
+		}
+	}
+
+	// Jobs rescued: counted from the rescuer's "rescue run finished" line.
+	_, filter := s.byName(t, "JobsRescuedFilter")
+	fp := filter.props()
+	if got := s.str(fp["LogGroupName"]); got != "${RescuerFunctionLogs}" {
+		t.Errorf("jobs rescued filter reads %s, want the rescuer's log group", got)
+	}
+	if got := strings.Join(strings.Fields(fmt.Sprint(fp["FilterPattern"])), ""); got != "{$.rescued>0}" {
+		t.Errorf("filter pattern %v, want { $.rescued > 0 }", fp["FilterPattern"])
+	}
+	mts := list(fp["MetricTransformations"])
+	if len(mts) != 1 {
+		t.Fatalf("want one metric transformation, have %v", mts)
+	}
+	mt := mts[0].(map[string]any)
+	if mt["MetricNamespace"] != "promptq" || mt["MetricName"] != "JobsRescued" || mt["MetricValue"] != "$.rescued" {
+		t.Errorf("metric transformation %v, want promptq/JobsRescued = $.rescued", mt)
+	}
+	if _, ok := mt["DefaultValue"]; ok {
+		t.Errorf("metric transformation has a default value %v: runs that rescue nothing would publish zeros", mt["DefaultValue"])
+	}
+	_, rescued := s.byName(t, "JobsRescued")
+	rp := rescued.props()
+	if rp["Namespace"] != "promptq" || rp["MetricName"] != "JobsRescued" || rp["Statistic"] != "Sum" || rp["Period"] != 300.0 {
+		t.Errorf("JobsRescued alarm watches %v/%v %v over %vs, want promptq/JobsRescued Sum over 300s",
+			rp["Namespace"], rp["MetricName"], rp["Statistic"], rp["Period"])
+	}
+	if d, _ := rp["AlarmDescription"].(string); !strings.Contains(d, "docs/reliability.md") || !strings.Contains(d, "purged") {
+		t.Errorf("JobsRescued alarm description does not tell the on-call what happened: %q", d)
 	}
 
 	v := variantStack(t)
@@ -858,6 +990,11 @@ func TestConfiguredOptionsReachTheTemplate(t *testing.T) {
 	env = worker.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
 	if env["PROMPTQ_MAX_RECEIVE_COUNT"] != "3" || env["PROMPTQ_WORKER_CONCURRENCY"] != "3" {
 		t.Errorf("worker env %v", env)
+	}
+	_, rescuer := s.byName(t, "RescuerFunction")
+	env = rescuer.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if env["PROMPTQ_MAX_RECEIVE_COUNT"] != "3" {
+		t.Errorf("rescuer env %v, want the configured maxReceiveCount", env)
 	}
 	_, logs := s.byName(t, "AccessLogs")
 	if logs["DeletionPolicy"] != "Retain" {
