@@ -158,7 +158,7 @@ STACK_PRINT     := SiteUrl ApiUrl Region UserPoolId UserPoolClientId CognitoEndp
 # (the keys are in docs/configuration.md).
 CDK_ARGS ?=
 CDK_FLAGS = --no-notices \
-	-c promptq:apiAsset=$(CURDIR)/bin/api -c promptq:workerAsset=$(CURDIR)/bin/worker \
+	-c promptq:apiAsset=$(CURDIR)/bin/api -c promptq:workerAsset=$(CURDIR)/bin/worker -c promptq:rescuerAsset=$(CURDIR)/bin/rescuer \
 	-c promptq:webDir=$(CURDIR)/web $(CDK_ARGS)
 # jsii runs aws-cdk-lib in node: no end-of-life banner on every start, no
 # CLI telemetry.

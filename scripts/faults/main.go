@@ -23,6 +23,10 @@
 //	               late for the API function (after its deadline, here 3 s), so
 //	               the client is told 5xx and submits again with the same key.
 //
+// The dev stack's rescuer (internal/rescue) runs every 10 s with
+// PROMPTQ_RESCUE_AFTER 2m (more than the 90 s visibility timeout and the
+// 80 s longest backoff these runs reach); the jobs it rescued are listed.
+//
 // Each scenario starts its own dev stack (internal/devstack, the code of
 // `make dev`) in this process, with a temporary dir and free ports on
 // 127.0.0.1 and the local model, and the worker (as the dev stack builds
@@ -135,6 +139,8 @@ func stackEnv(ports []int, throttle time.Duration) map[string]string {
 		"PROMPTQ_LOCAL_LATENCY":           "100ms",
 		"PROMPTQ_DEV_WORKER_TIMEOUT":      "15s",
 		"PROMPTQ_DEV_POLL_WAIT":           "2s",
+		"PROMPTQ_RESCUE_AFTER":            "2m",
+		"PROMPTQ_DEV_RESCUE_EVERY":        "10s",
 		throttleEnv:                       throttle.String(),
 	}
 }
@@ -323,6 +329,18 @@ func runScenario(ctx context.Context, name string, o options, stdout io.Writer) 
 				}
 			}
 		}
+	}
+	var stackLogs []string
+	for i := 1; i <= stackStarts; i++ {
+		stackLogs = append(stackLogs, stackLogPath(dir, i))
+	}
+	rescues, err := readRescues(stackLogs...)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(stdout, "rescuer: %d jobs rescued\n", len(rescues))
+	for _, r := range rescues {
+		fmt.Fprintf(stdout, "  %s %s (%s at attempt %d, idle %s)\n", r.JobID, r.Msg, r.Status, r.Attempts, r.Idle)
 	}
 	ok := explain(stdout, out, recs, calls, attempts, killed)
 	ok = rep.OK() && ok
