@@ -36,6 +36,12 @@ type Units struct {
 // a Query with Select=COUNT returns no items, so it counts ScannedCount
 // entries of [CountedEntryBytes] each.
 //
+// A write also costs a unit for promptq's sparse `active` index when the
+// item is in it after the write (it has active_owner) or leaves it (the
+// update removes active_owner): every write promptq makes to an active job
+// changes updated_at, which the index projects, and an entry is well under
+// 1 KB. Other indexes are not counted; promptq has none.
+//
 // Use its Observe method as an observer of a [Counter].
 type Capacity struct {
 	mu  sync.Mutex
@@ -43,10 +49,11 @@ type Capacity struct {
 }
 
 // CountedEntryBytes is the assumed size of an entry read by a Query that
-// only counts: an entry of promptq's keys-only index holds the table's
-// keys (pk "USER#<sub>", sk "JOB#<id>") and the index key (the sub), about
-// 130 bytes with the attribute names.
-const CountedEntryBytes = 130
+// only counts: an entry of promptq's `active` index holds the table's keys
+// (pk "USER#<sub>", sk "JOB#<id>") and the index key (the sub), about 130
+// bytes with the attribute names, and the projected status, updated_at,
+// lease_until and attempts, about 85 more.
+const CountedEntryBytes = 215
 
 // NewCapacity returns an empty tally.
 func NewCapacity() *Capacity { return &Capacity{ops: map[string]*Units{}} }
@@ -222,13 +229,17 @@ func estimate(call Call) Units {
 			}
 		}
 	case *dynamodb.PutItemInput:
-		u.Write = writeUnits(ItemSize(in.Item))
+		u.Write = writeUnits(ItemSize(in.Item)) + indexWrite(in.Item, "")
 	case *dynamodb.UpdateItemInput:
 		size := 0
-		if o, ok := call.Output.(*dynamodb.UpdateItemOutput); ok {
-			size = ItemSize(o.Attributes)
+		var after map[string]types.AttributeValue
+		if o, ok := call.Output.(*dynamodb.UpdateItemOutput); ok && o != nil {
+			size, after = ItemSize(o.Attributes), o.Attributes
 		}
 		u.Write = writeUnits(size)
+		if call.Output != nil { // a failed write changes no index
+			u.Write += indexWrite(after, aws.ToString(in.UpdateExpression))
+		}
 	case *dynamodb.DeleteItemInput:
 		size := 0
 		if o, ok := call.Output.(*dynamodb.DeleteItemOutput); ok {
@@ -241,6 +252,7 @@ func estimate(call Call) Units {
 				size := 0
 				if r.PutRequest != nil {
 					size = ItemSize(r.PutRequest.Item)
+					u.Write += indexWrite(r.PutRequest.Item, "")
 				}
 				u.Write += writeUnits(size)
 			}
@@ -250,6 +262,10 @@ func estimate(call Call) Units {
 			size := 0
 			if it.Put != nil {
 				size = ItemSize(it.Put.Item)
+				u.Write += indexWrite(it.Put.Item, "")
+			}
+			if it.Update != nil {
+				u.Write += indexWrite(nil, aws.ToString(it.Update.UpdateExpression))
 			}
 			u.Write += 2 * writeUnits(size)
 		}
@@ -263,6 +279,20 @@ func estimate(call Call) Units {
 		}
 	}
 	return u
+}
+
+// activeOwner is the key attribute of promptq's sparse `active` index.
+const activeOwner = "active_owner"
+
+// indexWrite is the index write units of a write whose item is after
+// (when known) and whose update expression is update (empty for a put):
+// one when the item is in the index after the write, or the update sets
+// or removes its key; else none.
+func indexWrite(after map[string]types.AttributeValue, update string) float64 {
+	if _, ok := after[activeOwner]; ok || strings.Contains(update, activeOwner) {
+		return 1
+	}
+	return 0
 }
 
 // ItemSize is an item's size as DynamoDB counts it for capacity: each

@@ -67,10 +67,20 @@ func TestCapacityEstimatesUnitsFromItemSizes(t *testing.T) {
 		{"query adds its items up before rounding", awscount.Call{Op: op("Query"), Input: &dynamodb.QueryInput{ConsistentRead: aws.Bool(true)},
 			Output: &dynamodb.QueryOutput{Items: []item{big, big}}}, 2, 0},
 		{"counting query", awscount.Call{Op: op("Query"), Input: &dynamodb.QueryInput{Select: types.SelectCount},
-			Output: &dynamodb.QueryOutput{ScannedCount: 100}}, 2, 0}, // 13,000 bytes: 4 units, halved
+			Output: &dynamodb.QueryOutput{ScannedCount: 100}}, 3, 0}, // 21,500 bytes: 6 units, halved
 		{"batch get: missing keys cost a unit each", awscount.Call{Op: op("BatchGetItem"),
 			Input:  &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{"t": {Keys: []item{small, small, small}, ConsistentRead: aws.Bool(true)}}},
 			Output: &dynamodb.BatchGetItemOutput{Responses: map[string][]item{"t": {big}}}}, 3, 0},
+		{"put of an active job: one more unit for its index entry", awscount.Call{Op: op("PutItem"),
+			Input: &dynamodb.PutItemInput{Item: item{"pk": s("USER#x"), "active_owner": s("x")}}, Output: &dynamodb.PutItemOutput{}}, 0, 2},
+		{"progress write of an active job", awscount.Call{Op: op("UpdateItem"), Input: &dynamodb.UpdateItemInput{UpdateExpression: aws.String("SET #generated_text = :text")},
+			Output: &dynamodb.UpdateItemOutput{Attributes: item{"pk": s("USER#x"), "active_owner": s("x"), "text": s(strings.Repeat("a", 1500))}}}, 0, 2 + 1},
+		{"a job leaving the index", awscount.Call{Op: op("UpdateItem"), Input: &dynamodb.UpdateItemInput{UpdateExpression: aws.String("SET #status = :s REMOVE #active_owner")},
+			Output: &dynamodb.UpdateItemOutput{Attributes: small}}, 0, 1 + 1},
+		{"a failed update changes no index", awscount.Call{Op: op("UpdateItem"), Input: &dynamodb.UpdateItemInput{UpdateExpression: aws.String("SET #active_owner = :o")}}, 0, 1},
+		{"transaction: index entries are not doubled", awscount.Call{Op: op("TransactWriteItems"), Input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{Item: item{"pk": s("USER#x"), "active_owner": s("x")}}}, {Update: &types.Update{UpdateExpression: aws.String("SET #a = :a REMOVE #active_owner")}},
+		}}, Output: &dynamodb.TransactWriteItemsOutput{}}, 0, 2 + 1 + 2 + 1},
 		{"batch write", awscount.Call{Op: op("BatchWriteItem"), Input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 			"t": {{PutRequest: &types.PutRequest{Item: big}}, {DeleteRequest: &types.DeleteRequest{Key: small}}},
 		}}, Output: &dynamodb.BatchWriteItemOutput{}}, 0, 4},

@@ -142,7 +142,7 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue a
 		},
 	})
 	allow(role, "JobsTable", apiTableActions, table.TableArn())
-	// Counting a user's active jobs reads the one index, keys only.
+	// Counting a user's active jobs reads the one index (Select=COUNT).
 	allow(role, "CountActiveJobs", []string{"dynamodb:Query"},
 		jsii.String(*table.TableArn()+"/index/"+ActiveIndex))
 	// SendMessage only (it also authorizes SendMessageBatch, which
