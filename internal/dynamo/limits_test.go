@@ -2,26 +2,14 @@ package dynamo_test
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/standin"
+	"github.com/promptq/promptq/internal/storetest"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func limitsTable(t *testing.T) (*standin.KumoServer, string) {
 	t.Helper()
@@ -45,7 +33,7 @@ func limited(t *testing.T, err error, field string) {
 func TestLimiterSubmissionsPerMinute(t *testing.T) {
 	t.Parallel()
 	k, table := limitsTable(t)
-	clock := &testClock{t: time.Date(2026, 11, 25, 10, 0, 30, 0, time.UTC)}
+	clock := storetest.NewClock(time.Date(2026, 11, 25, 10, 0, 30, 0, time.UTC))
 	l := dynamo.NewLimiter(k.DynamoDB, table, dynamo.Limits{SubmissionsPerMinute: 3}, clock.Now)
 	for i := range 3 {
 		if err := l.Allow(t.Context(), "alice", jobs.Cost{Jobs: 1, Tokens: 10}); err != nil {
@@ -71,7 +59,7 @@ func TestLimiterSubmissionsPerMinute(t *testing.T) {
 func TestLimiterTokensPerDayMovesNoCounterWhenRefused(t *testing.T) {
 	t.Parallel()
 	k, table := limitsTable(t)
-	clock := &testClock{t: time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)}
+	clock := storetest.NewClock(time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC))
 	l := dynamo.NewLimiter(k.DynamoDB, table, dynamo.Limits{SubmissionsPerMinute: 2, TokensPerDay: 1000}, clock.Now)
 	if err := l.Allow(t.Context(), "alice", jobs.Cost{Jobs: 1, Tokens: 600}); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/rescue"
 	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/storetest"
 )
 
 const (
@@ -55,21 +56,9 @@ func (q *fakeQueue) take() []jobs.Message {
 	return s
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type env struct {
 	t       *testing.T
-	clock   *clock
+	clock   *storetest.Clock
 	store   *inmem.Store
 	queue   *fakeQueue
 	rescuer *rescue.Rescuer
@@ -77,7 +66,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	c := storetest.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	st := inmem.NewStore(inmem.Options{Now: c.Now})
 	q := &fakeQueue{}
 	r, err := rescue.New(st, q, rescue.Options{After: after, MaxAttempts: maxAttempts, Now: c.Now},

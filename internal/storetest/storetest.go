@@ -80,21 +80,27 @@ func Run(t *testing.T, newStore NewStore) {
 	}
 }
 
-// clock is a settable clock that starts at a whole millisecond (the
-// coarsest precision a store keeps, lease_until) so stored times compare
-// equal to the clock's.
-type clock struct {
+// Clock is a settable clock for tests, safe for concurrent use. The suite
+// starts it at a whole second (coarser than anything a store keeps, such
+// as lease_until's milliseconds) so stored times compare equal to the
+// clock's; other store tests use it too.
+type Clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func (c *clock) Now() time.Time {
+// NewClock returns a clock that reads t until advanced.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *clock) Advance(d time.Duration) {
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
@@ -104,13 +110,13 @@ func (c *clock) Advance(d time.Duration) {
 type env struct {
 	t     *testing.T
 	store Store
-	clock *clock
+	clock *Clock
 	owner string
 }
 
 func setup(t *testing.T, newStore NewStore) *env {
 	t.Helper()
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	c := NewClock(time.Now().UTC().Truncate(time.Second))
 	return &env{t: t, store: newStore(t, c.Now), clock: c, owner: randomOwner()}
 }
 

@@ -218,6 +218,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Env: map[string]string{
 			"PROMPTQ_LOCAL_TOKENS_PER_SECOND": strconv.FormatFloat(*wps, 'f', -1, 64),
 			"PROMPTQ_LOCAL_LATENCY":           latency.String(),
+			// The rescuer's runs are a fixed cost per month, not per job
+			// (docs/benchmarks.md gives it apart): none within the run.
+			"PROMPTQ_DEV_RESCUE_EVERY": "1h",
 		},
 		Hooks: devstack.Hooks{
 			AWS:     []func(*middleware.Stack) error{m.counter.Middleware},
