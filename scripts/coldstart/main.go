@@ -15,7 +15,9 @@
 // access token against the pool's JWKS (fetched at init) and reads or
 // writes DynamoDB and SQS; the worker claims and finishes a real job (its
 // model is the local one with no pauses between words, so the time is the
-// worker's own). aws-lambda-rie must be installed (`make tools`). See
+// worker's own); the rescuer checks an empty queue of its own and scans the
+// table's active index, which holds the jobs submitted for the worker (none
+// of them stale). aws-lambda-rie must be installed (`make tools`). See
 // docs/benchmarks.md.
 package main
 
@@ -38,6 +40,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +48,8 @@ import (
 
 	"github.com/promptq/promptq/internal/devstack"
 	"github.com/promptq/promptq/internal/loadtest"
+	"github.com/promptq/promptq/internal/rescue"
+	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/standin"
 )
 
@@ -60,7 +65,7 @@ func main() {
 	}
 }
 
-var lambdas = []string{"api", "worker"}
+var lambdas = []string{"api", "worker", "rescuer"}
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
@@ -153,6 +158,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"PROMPTQ_WORKER_CONCURRENCY=5",
 	)
 
+	// The rescuer skips its scan while messages wait, and the jobs queue
+	// holds the worker's jobs: it gets an empty queue of its own.
+	rescueQueue, _, err := sqsqueue.CreateQueues(ctx, standin.SQS(st.Info.SQSEndpoint), "promptq-coldstart-rescue", sqsqueue.QueueOptions{})
+	if err != nil {
+		return err
+	}
+	rescuerEnv := []string{"PROMPTQ_RESCUE_AFTER=45m"}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PROMPTQ_QUEUE_URL=") {
+			kv = "PROMPTQ_QUEUE_URL=" + rescueQueue
+		}
+		rescuerEnv = append(rescuerEnv, kv)
+	}
+
 	nextJob := 0
 	workerEvent := func() []byte {
 		id := jobIDs[nextJob]
@@ -170,6 +189,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return apiEvent("POST", "/generate", user.Token, `{"prompt":"[cold] Say hello."}`)
 		}, apiStatus(202)},
 		{"worker, one job", "worker", workerEnv, workerEvent, noBatchFailures},
+		{"rescuer, one run", "rescuer", rescuerEnv, func() []byte { return scheduledEvent }, scanned},
 	}
 	fmt.Fprintf(stdout, "\ncold starts under aws-lambda-rie (%d each; this machine: %s/%s, %d CPUs):\n", *runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(stdout, "  %-20s %28s %22s %18s %22s %12s\n", "case", "first invoke→answer ms", "init (RIE) ms", "RSS first MB", "RSS/HWM after warm MB", "warm p50 ms")
@@ -378,6 +398,23 @@ func sqsEvent(queueARN, jobID, owner string) []byte {
 		EventSourceARN: queueARN, EventSource: "aws:sqs", AWSRegion: standin.Region,
 	}}})
 	return b
+}
+
+// scheduledEvent is what an EventBridge schedule sends.
+var scheduledEvent = []byte(`{"version":"0","id":"cold","detail-type":"Scheduled Event","source":"aws.events",` +
+	`"account":"000000000000","time":"2026-11-25T12:00:00Z","region":"us-east-1","resources":[],"detail":{}}`)
+
+// scanned checks a rescuer run that scanned the index (no message was
+// waiting) and found nothing to do.
+func scanned(b []byte) error {
+	var rep rescue.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("response %s: %w", b, err)
+	}
+	if rep != (rescue.Report{}) {
+		return fmt.Errorf("rescuer report %s, want an empty queue and no stale job", b)
+	}
+	return nil
 }
 
 func noBatchFailures(b []byte) error {
