@@ -130,7 +130,7 @@ ARGS ?=
 load: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## 1,000 jobs from 50 users at once: latencies, and every job ends once (a few minutes)
 	go run ./scripts/load $(ARGS)
 
-faults: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## kill the worker, restart or freeze DynamoDB+SQS, throttle the model, lose answers: every job ends? (~15 min)
+faults: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## kill the worker, restart or freeze DynamoDB+SQS, throttle the model, lose answers: every job ends? (~11 min)
 	go run ./scripts/faults $(ARGS)
 
 coldstart: tools ## Lambda bootstrap sizes, cold starts and memory under aws-lambda-rie
