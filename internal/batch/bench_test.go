@@ -44,20 +44,12 @@ func benchSubmit(b *testing.B, backend string, batchSize int) {
 	case "inmem":
 		deps.Store, deps.Queue = inmem.NewStore(inmem.Options{}), &inmem.Queue{}
 	case "kumo":
-		k := standin.Kumo(b)
-		name := standin.UniqueName(b)
-		if err := dynamo.CreateTable(b.Context(), k.DynamoDB, name); err != nil {
-			b.Fatal(err)
-		}
-		queueURL, _, err := sqsqueue.CreateQueues(b.Context(), k.SQS, name, sqsqueue.QueueOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		deps.Store = dynamo.New(k.DynamoDB, name, dynamo.Options{})
-		deps.Queue = sqsqueue.New(k.SQS, queueURL)
+		be := standin.NewBackend(b, sqsqueue.QueueOptions{})
+		deps.Store = be.Store(dynamo.Options{})
+		deps.Queue = be.Queue()
 		// The deployed defaults but the per-minute limit, which a
 		// benchmark looping as fast as it can would hit by design.
-		deps.Limiter = dynamo.NewLimiter(k.DynamoDB, name, dynamo.Limits{TokensPerDay: 2_000_000, ActiveJobs: 1000}, nil)
+		deps.Limiter = dynamo.NewLimiter(be.Kumo.DynamoDB, be.Table, dynamo.Limits{TokensPerDay: 2_000_000, ActiveJobs: 1000}, nil)
 	}
 	h, err := httpapi.New(httpapi.Config{Limits: limits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, deps)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/worker"
 )
 
 // Model providers the dev stack runs with.
@@ -70,8 +71,8 @@ type Config struct {
 	// RescueEvery: PROMPTQ_DEV_RESCUE_EVERY, default 1m, so a job stranded
 	// by a restart of the stand-ins moves again soon after RescueAfter.
 	// RescueAfter: PROMPTQ_RESCUE_AFTER, as the rescuer Lambda reads it;
-	// default the queue's visibility timeout plus 15m (the worker's
-	// longest backoff), 45m with the default worker timeout. It must
+	// default the queue's visibility timeout plus the worker's default
+	// longest backoff (15m), 45m with the default worker timeout. It must
 	// exceed the visibility timeout and the worker's PROMPTQ_BACKOFF_MAX.
 	RescueEvery time.Duration
 	RescueAfter time.Duration
@@ -166,7 +167,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("PROMPTQ_DEV_WORKER_TIMEOUT and PROMPTQ_DEV_POLL_WAIT: want whole seconds"))
 	}
 	if c.RescueAfter == 0 {
-		c.RescueAfter = c.Visibility() + 15*time.Minute
+		c.RescueAfter = c.Visibility() + worker.DefaultConfig().BackoffMax
 	} else if c.RescueAfter <= c.Visibility() {
 		errs = append(errs, fmt.Errorf("PROMPTQ_RESCUE_AFTER=%s: want more than the queue's visibility timeout, %s (6 × PROMPTQ_DEV_WORKER_TIMEOUT), or live jobs would be sent twice",
 			c.RescueAfter, c.Visibility()))

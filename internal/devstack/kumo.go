@@ -121,14 +121,7 @@ func (k *kumoProcess) waitReady(ctx context.Context) error {
 
 // stop asks the child to flush and exit, and kills it if it lingers.
 func (k *kumoProcess) stop() {
-	pgid := -k.cmd.Process.Pid
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(pgid, syscall.SIGKILL)
-		<-k.exited
-	}
+	standin.StopGroup(k.cmd.Process.Pid, k.exited, 10*time.Second)
 	_ = k.stdin.Close()
 }
 

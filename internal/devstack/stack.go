@@ -17,9 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/promptq/promptq/internal/apiapp"
 	"github.com/promptq/promptq/internal/apigw"
@@ -504,16 +502,11 @@ func overlay(getenv func(string) string, set map[string]string) func(string) str
 	}
 }
 
-// queueARN is the queue's ARN, or "" if it cannot be read.
+// queueARN is the queue's ARN, or "" if it cannot be read (dev.json
+// then lacks it; nothing in the stack needs it).
 func queueARN(ctx context.Context, client *sqs.Client, url string) string {
-	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		return ""
-	}
-	return out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	arn, _ := sqsqueue.QueueARN(ctx, client, url)
+	return arn
 }
 
 // runRescuer runs r every interval until ctx ends, as the stack's schedule

@@ -47,29 +47,21 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	ctx := t.Context()
-	k := standin.Kumo(t)
-	name := standin.UniqueName(t)
-	if err := dynamo.CreateTable(ctx, k.DynamoDB, name); err != nil {
-		t.Fatal(err)
-	}
 	// The function timeout below must fit in the visibility timeout, as
 	// for a Lambda trigger.
-	queueURL, dlqURL, err := sqsqueue.CreateQueues(ctx, k.SQS, name, sqsqueue.QueueOptions{
+	be := standin.NewBackend(t, sqsqueue.QueueOptions{
 		MaxReceiveCount: maxReceive, VisibilityTimeout: 30 * time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := be.Kumo
 	b := &bundle{
-		t: t, sqs: k.SQS, table: name, queueURL: queueURL, dlqURL: dlqURL,
-		store:  dynamo.New(k.DynamoDB, name, dynamo.Options{}),
-		queue:  sqsqueue.New(k.SQS, queueURL),
-		dlq:    sqsqueue.NewDeadLetterQueue(k.SQS, dlqURL),
+		t: t, sqs: k.SQS, table: be.Table, queueURL: be.QueueURL, dlqURL: be.DLQURL,
+		store:  be.Store(dynamo.Options{}),
+		queue:  be.Queue(),
+		dlq:    sqsqueue.NewDeadLetterQueue(k.SQS, be.DLQURL),
 		devDir: t.TempDir(),
 	}
-	err = devinfo.Write(b.devDir, devinfo.Info{
-		Region: standin.Region, TableName: name, QueueURL: queueURL, DLQURL: dlqURL,
+	err := devinfo.Write(b.devDir, devinfo.Info{
+		Region: standin.Region, TableName: be.Table, QueueURL: be.QueueURL, DLQURL: be.DLQURL,
 		SQSEndpoint: k.URL, DynamoDBEndpoint: k.URL, MaxReceiveCount: maxReceive,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"sync"
@@ -52,11 +53,7 @@ func (m *ModelCalls) Throttle(d time.Duration) {
 func (m *ModelCalls) Counts() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]int, len(m.calls))
-	for k, v := range m.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.calls)
 }
 
 // Outcomes returns how many calls ended how: "ok", "throttled (injected)",
@@ -64,11 +61,7 @@ func (m *ModelCalls) Counts() map[string]int {
 func (m *ModelCalls) Outcomes() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]int, len(m.outcomes))
-	for k, v := range m.outcomes {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.outcomes)
 }
 
 // ErrThrottled is what a throttled call returns: a rate-limit error, which

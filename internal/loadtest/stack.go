@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -66,9 +67,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		"PROMPTQ_DEV_COGNITO_PORT": "0",
 		"PROMPTQ_MODEL_PROVIDER":   "local",
 	}
-	for k, v := range o.Env {
-		env[k] = v
-	}
+	maps.Copy(env, o.Env)
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
 			return v

@@ -165,8 +165,8 @@ func (r *Rescuer) Run(ctx context.Context) (Report, error) {
 		}
 		rep.Stale++
 		g.Go(func() error {
-			switch err := r.rescue(gctx, j, now); {
-			case err == nil && j.Status == jobs.StatusRunning && j.Attempts >= r.opts.MaxAttempts:
+			switch failed, err := r.rescue(gctx, j, now); {
+			case err == nil && failed:
 				count(&rep.Failed, nil)
 			case err == nil:
 				count(&rep.Requeued, nil)
@@ -195,11 +195,11 @@ func (r *Rescuer) Run(ctx context.Context) (Report, error) {
 }
 
 // rescue requeues and resends one stale job, or fails it at its last
-// attempt. Requeue comes before the send, as in a dead-letter replay: the
-// job looks queued to its owner again, and its new updated_at keeps the
-// next runs off it for After even if the send fails (a later run then
-// tries again).
-func (r *Rescuer) rescue(ctx context.Context, j jobs.Job, now time.Time) error {
+// attempt (failed true). Requeue comes before the send, as in a
+// dead-letter replay: the job looks queued to its owner again, and its new
+// updated_at keeps the next runs off it for After even if the send fails
+// (a later run then tries again).
+func (r *Rescuer) rescue(ctx context.Context, j jobs.Job, now time.Time) (failed bool, err error) {
 	log := r.log.With("job_id", j.ID, "user", j.Owner, "status", j.Status, "attempts", j.Attempts)
 	idle := now.Sub(j.UpdatedAt)
 	if j.Status == jobs.StatusRunning {
@@ -212,17 +212,17 @@ func (r *Rescuer) rescue(ctx context.Context, j jobs.Job, now time.Time) error {
 				"(its worker ended before finishing) and no attempts are left.", j.Attempts),
 		}
 		if err := r.store.Fail(ctx, j.Owner, j.ID, j.Attempts, f); err != nil {
-			return fmt.Errorf("fail job %s at its last attempt: %w", j.ID, err)
+			return true, fmt.Errorf("fail job %s at its last attempt: %w", j.ID, err)
 		}
 		log.WarnContext(ctx, "rescue: failed a job whose last attempt stopped without a result", "idle", idle.Round(time.Second).String())
-		return nil
+		return true, nil
 	}
 	if _, err := r.store.Requeue(ctx, j.Owner, j.ID); err != nil {
-		return fmt.Errorf("requeue job %s: %w", j.ID, err)
+		return false, fmt.Errorf("requeue job %s: %w", j.ID, err)
 	}
 	if err := r.queue.Send(ctx, jobs.Message{JobID: j.ID, Owner: j.Owner}); err != nil {
-		return fmt.Errorf("send job %s again: %w", j.ID, err)
+		return false, fmt.Errorf("send job %s again: %w", j.ID, err)
 	}
 	log.WarnContext(ctx, "rescue: requeued a job whose queue message was lost", "idle", idle.Round(time.Second).String())
-	return nil
+	return false, nil
 }

@@ -180,11 +180,11 @@ func (t RedriveTask) Running() bool { return t.Status == "RUNNING" || t.Status =
 // queue to the queue at destinationURL and returns the task's handle.
 // SQS allows one running task per source queue: a second start fails.
 func (d *DeadLetterQueue) StartRedrive(ctx context.Context, destinationURL string) (string, error) {
-	src, err := d.arn(ctx, d.url)
+	src, err := QueueARN(ctx, d.client, d.url)
 	if err != nil {
 		return "", err
 	}
-	dst, err := d.arn(ctx, destinationURL)
+	dst, err := QueueARN(ctx, d.client, destinationURL)
 	if err != nil {
 		return "", err
 	}
@@ -201,7 +201,7 @@ func (d *DeadLetterQueue) StartRedrive(ctx context.Context, destinationURL strin
 // RedriveTasks lists the dead-letter queue's recent message move tasks,
 // newest first (SQS keeps those of the last 14 days).
 func (d *DeadLetterQueue) RedriveTasks(ctx context.Context) ([]RedriveTask, error) {
-	src, err := d.arn(ctx, d.url)
+	src, err := QueueARN(ctx, d.client, d.url)
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +226,9 @@ func (d *DeadLetterQueue) RedriveTasks(ctx context.Context) ([]RedriveTask, erro
 	return tasks, nil
 }
 
-func (d *DeadLetterQueue) arn(ctx context.Context, url string) (string, error) {
-	out, err := d.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+// QueueARN returns the ARN of the queue at url.
+func QueueARN(ctx context.Context, client *sqs.Client, url string) (string, error) {
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(url),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
 	})

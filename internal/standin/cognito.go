@@ -248,14 +248,7 @@ func (s *CognitoServer) waitReady(ctx context.Context) error {
 func (s *CognitoServer) Close() error {
 	s.close.Do(func() {
 		if s.cmd != nil && s.cmd.Process != nil {
-			pgid := -s.cmd.Process.Pid
-			_ = syscall.Kill(pgid, syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(3 * time.Second):
-				_ = syscall.Kill(pgid, syscall.SIGKILL)
-				<-s.exited
-			}
+			StopGroup(s.cmd.Process.Pid, s.exited, 3*time.Second)
 		}
 		s.removeTemp()
 	})

@@ -51,31 +51,16 @@ type wireOptions struct {
 
 func setupWire(t *testing.T, opts wireOptions) *wire {
 	t.Helper()
-	ctx := t.Context()
-	k := standin.Kumo(t)
-	name := standin.UniqueName(t)
-	if err := dynamo.CreateTable(ctx, k.DynamoDB, name); err != nil {
-		t.Fatal(err)
-	}
-	queueURL, dlqURL, err := sqsqueue.CreateQueues(ctx, k.SQS, name, sqsqueue.QueueOptions{
+	be := standin.NewBackend(t, sqsqueue.QueueOptions{
 		MaxReceiveCount:   opts.maxReceiveCount,
 		VisibilityTimeout: opts.visibilityTimeout,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs, err := k.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(queueURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &wire{
-		t: t, sqs: k.SQS,
-		store:    dynamo.New(k.DynamoDB, name, dynamo.Options{}),
-		queue:    sqsqueue.New(k.SQS, queueURL),
-		queueURL: queueURL, dlqURL: dlqURL,
-		arn: attrs.Attributes[string(types.QueueAttributeNameQueueArn)],
+		t: t, sqs: be.Kumo.SQS,
+		store:    be.Store(dynamo.Options{}),
+		queue:    be.Queue(),
+		queueURL: be.QueueURL, dlqURL: be.DLQURL,
+		arn: be.QueueARN,
 	}
 }
 

@@ -20,16 +20,9 @@ import (
 func TestBootstrapUnderRIE(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	kumo := standin.Kumo(t)
+	be := standin.NewBackend(t, sqsqueue.QueueOptions{})
+	kumo, table, queueURL := be.Kumo, be.Table, be.QueueURL
 	cog := standin.Cognito(t)
-	table := standin.UniqueName(t)
-	if err := dynamo.CreateTable(ctx, kumo.DynamoDB, table); err != nil {
-		t.Fatal(err)
-	}
-	queueURL, _, err := sqsqueue.CreateQueues(ctx, kumo.SQS, table, sqsqueue.QueueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sub, tokens := cog.NewUser(t)
 
 	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/api"),
@@ -74,7 +67,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		t.Errorf("X-Request-Id = %v, want API Gateway's request id", got)
 	}
 
-	job, err := dynamo.New(kumo.DynamoDB, table, dynamo.Options{}).Get(ctx, sub, acc.JobID)
+	job, err := be.Store(dynamo.Options{}).Get(ctx, sub, acc.JobID)
 	if err != nil {
 		t.Fatalf("the job is not in DynamoDB under its owner: %v", err)
 	}

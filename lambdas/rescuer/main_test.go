@@ -26,17 +26,10 @@ const owner = "3c1d2f7a-5b6e-4f80-9a1b-2c3d4e5f6a7b"
 func TestBootstrapUnderRIE(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	kumo := standin.Kumo(t)
-	name := standin.UniqueName(t)
-	if err := dynamo.CreateTable(ctx, kumo.DynamoDB, name); err != nil {
-		t.Fatal(err)
-	}
-	queueURL, _, err := sqsqueue.CreateQueues(ctx, kumo.SQS, name, sqsqueue.QueueOptions{MaxReceiveCount: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := standin.NewBackend(t, sqsqueue.QueueOptions{MaxReceiveCount: 3})
+	kumo, name, queueURL := be.Kumo, be.Table, be.QueueURL
 	past := time.Now().Add(-2 * time.Hour)
-	store := dynamo.New(kumo.DynamoDB, name, dynamo.Options{Now: func() time.Time { return past }})
+	store := be.Store(dynamo.Options{Now: func() time.Time { return past }})
 	newJob := func(prompt string) jobs.Job {
 		j, _, err := store.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: owner, Prompt: prompt, Model: "m", MaxTokens: 50}, "")
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
@@ -28,17 +27,9 @@ const owner = "3c1d2f7a-5b6e-4f80-9a1b-2c3d4e5f6a7b"
 func TestBootstrapUnderRIE(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	kumo := standin.Kumo(t)
-	name := standin.UniqueName(t)
-	if err := dynamo.CreateTable(ctx, kumo.DynamoDB, name); err != nil {
-		t.Fatal(err)
-	}
-	queueURL, _, err := sqsqueue.CreateQueues(ctx, kumo.SQS, name, sqsqueue.QueueOptions{MaxReceiveCount: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := dynamo.New(kumo.DynamoDB, name, dynamo.Options{})
-	queue := sqsqueue.New(kumo.SQS, queueURL)
+	be := standin.NewBackend(t, sqsqueue.QueueOptions{MaxReceiveCount: 3})
+	kumo, name, queueURL := be.Kumo, be.Table, be.QueueURL
+	store, queue := be.Store(dynamo.Options{}), be.Queue()
 	var ids []string
 	for _, prompt := range []string{"Say hello from the emulator", "promptq-fault:throttle"} {
 		j, _, err := store.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: owner, Prompt: prompt, Model: localmodel.ID, MaxTokens: 50}, "")
@@ -55,17 +46,11 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if err != nil || len(out.Messages) != 2 {
 		t.Fatalf("receive: %v (%d messages)", err, len(out.Messages))
 	}
-	attrs, err := kumo.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(queueURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	event, err := os.ReadFile("testdata/sqs-event.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	replace := []string{"QUEUE_ARN", attrs.Attributes[string(types.QueueAttributeNameQueueArn)], "OWNER", owner}
+	replace := []string{"QUEUE_ARN", be.QueueARN, "OWNER", owner}
 	for _, m := range out.Messages {
 		var msg jobs.Message
 		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &msg); err != nil {
