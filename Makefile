@@ -96,7 +96,7 @@ test: tools lint test-go test-stack test-web ## run every test (installs what it
 
 .PHONY: test-go
 test-go:
-	PROMPTQ_REQUIRE_STANDINS=1 PROMPTQ_TOOLS=$(TOOLS) go test -race -count=1 $(GO_PACKAGES)
+	PROMPTQ_REQUIRE_STANDINS=1 PROMPTQ_TOOLS=$(TOOLS) go test -race -count=1 -timeout 20m $(GO_PACKAGES)
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
@@ -152,7 +152,7 @@ STACK_NAME      := Promptq
 STACK_OUTPUTS   := $(CURDIR)/.local/stack-outputs.json
 # The outputs `make deploy` prints, in this order.
 STACK_PRINT     := SiteUrl ApiUrl Region UserPoolId UserPoolClientId CognitoEndpoint \
-	JobsQueueUrl DeadLetterQueueUrl TableName AlarmTopicArn
+	InteractiveQueueUrl BulkQueueUrl DeadLetterQueueUrl TableName AlarmTopicArn
 # More CDK context for synth/deploy/destroy, e.g.
 #   make deploy CDK_ARGS='-c promptq:alarmEmail=ops@example.com'
 # (the keys are in docs/configuration.md).

@@ -14,6 +14,7 @@ import (
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/httpapi"
 	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/submit"
 )
 
 // Clients are the AWS clients the API uses. The caller builds them, so
@@ -39,14 +40,26 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 	if err != nil {
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
-	deps := httpapi.Deps{
-		Store: dynamo.New(c.DynamoDB, cfg.Table, dynamo.Options{JobTTL: cfg.JobTTL}),
-		Queue: sqsqueue.New(c.SQS, cfg.QueueURL),
-		Auth:  verifier,
+	store := dynamo.New(c.DynamoDB, cfg.Table, dynamo.Options{JobTTL: cfg.JobTTL})
+	queues, err := sqsqueue.NewLanes(c.SQS, cfg.QueueURLs)
+	if err != nil {
+		return nil, err
+	}
+	sd := submit.Deps{
+		Store: store,
+		Queue: queues,
+		// The workers count an owner in their lane's fair shares as soon
+		// as their jobs are queued.
+		Lanes: dynamo.NewShares(c.DynamoDB, cfg.Table, nil),
 	}
 	if l := cfg.UserLimits; l.SubmissionsPerMinute > 0 || l.TokensPerDay > 0 || l.ActiveJobs > 0 {
-		deps.Limiter = dynamo.NewLimiter(c.DynamoDB, cfg.Table, l, nil)
+		sd.Limiter = dynamo.NewLimiter(c.DynamoDB, cfg.Table, l, nil)
 	}
+	svc, err := submit.New(submit.Config{JobTTL: cfg.JobTTL, Logger: logger}, sd)
+	if err != nil {
+		return nil, err
+	}
+	deps := httpapi.Deps{Store: store, Submit: svc, Auth: verifier}
 	if cfg.RevocationCheck {
 		rc, err := cognito.NewRevocationChecker(c.Cognito, cognito.RevocationConfig{Enabled: true, CacheTTL: cfg.RevocationTTL})
 		if err != nil {
@@ -57,7 +70,6 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 	return httpapi.New(httpapi.Config{
 		Limits:         cfg.Limits,
 		AllowedOrigins: cfg.WebOrigins,
-		JobTTL:         cfg.JobTTL,
 		Logger:         logger,
 	}, deps)
 }

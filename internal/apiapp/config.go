@@ -13,23 +13,24 @@ import (
 
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
 // Config is everything the API reads from its environment. docs/configuration.md
 // lists the variables; the defaults live here and only here.
 type Config struct {
-	Region          string        // AWS_REGION
-	Table           string        // PROMPTQ_TABLE (required)
-	QueueURL        string        // PROMPTQ_QUEUE_URL (required)
-	UserPoolID      string        // PROMPTQ_USER_POOL_ID
-	Issuer          string        // PROMPTQ_COGNITO_ISSUER; default https://cognito-idp.<region>.amazonaws.com/<pool>
-	JWKSURL         string        // PROMPTQ_JWKS_URL; default <issuer>/.well-known/jwks.json
-	ClientIDs       []string      // PROMPTQ_CLIENT_IDS (required, comma-separated)
-	WebOrigins      []string      // PROMPTQ_WEB_ORIGIN (comma-separated exact origins)
-	Limits          jobs.Limits   // PROMPTQ_MODELS, PROMPTQ_DEFAULT_MODEL, PROMPTQ_MAX_PROMPT_CHARS
-	RevocationCheck bool          // PROMPTQ_REVOCATION_CHECK, default true
-	RevocationTTL   time.Duration // PROMPTQ_REVOCATION_CACHE_TTL, default 60s
-	JobTTL          time.Duration // PROMPTQ_JOB_TTL, default 720h (30 days)
+	Region          string            // AWS_REGION
+	Table           string            // PROMPTQ_TABLE (required)
+	QueueURLs       sqsqueue.LaneURLs // PROMPTQ_INTERACTIVE_QUEUE_URL, PROMPTQ_BULK_QUEUE_URL (required)
+	UserPoolID      string            // PROMPTQ_USER_POOL_ID
+	Issuer          string            // PROMPTQ_COGNITO_ISSUER; default https://cognito-idp.<region>.amazonaws.com/<pool>
+	JWKSURL         string            // PROMPTQ_JWKS_URL; default <issuer>/.well-known/jwks.json
+	ClientIDs       []string          // PROMPTQ_CLIENT_IDS (required, comma-separated)
+	WebOrigins      []string          // PROMPTQ_WEB_ORIGIN (comma-separated exact origins)
+	Limits          jobs.Limits       // PROMPTQ_MODELS, PROMPTQ_DEFAULT_MODEL, PROMPTQ_MAX_PROMPT_CHARS
+	RevocationCheck bool              // PROMPTQ_REVOCATION_CHECK, default true
+	RevocationTTL   time.Duration     // PROMPTQ_REVOCATION_CACHE_TTL, default 60s
+	JobTTL          time.Duration     // PROMPTQ_JOB_TTL, default 720h (30 days)
 	// Per-user limits; 0 turns one off. PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE
 	// (default 60), PROMPTQ_LIMIT_TOKENS_PER_DAY (default 2,000,000),
 	// PROMPTQ_LIMIT_ACTIVE_JOBS (default 1000).
@@ -43,7 +44,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		Region:          getenv("AWS_REGION"),
 		Table:           getenv("PROMPTQ_TABLE"),
-		QueueURL:        getenv("PROMPTQ_QUEUE_URL"),
 		UserPoolID:      getenv("PROMPTQ_USER_POOL_ID"),
 		Issuer:          strings.TrimSuffix(getenv("PROMPTQ_COGNITO_ISSUER"), "/"),
 		JWKSURL:         getenv("PROMPTQ_JWKS_URL"),
@@ -58,9 +58,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.Table == "" {
 		errs = append(errs, errors.New("PROMPTQ_TABLE is required"))
 	}
-	if c.QueueURL == "" {
-		errs = append(errs, errors.New("PROMPTQ_QUEUE_URL is required"))
-	}
+	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
+	errs = append(errs, err)
+	c.QueueURLs = urls
 	if len(c.ClientIDs) == 0 {
 		errs = append(errs, errors.New("PROMPTQ_CLIENT_IDS is required"))
 	}

@@ -13,12 +13,13 @@ func env(m map[string]string) func(string) string {
 func TestFromEnvDefaults(t *testing.T) {
 	t.Parallel()
 	c, err := FromEnv(env(map[string]string{
-		"AWS_REGION":           "eu-west-1",
-		"PROMPTQ_TABLE":        "jobs",
-		"PROMPTQ_QUEUE_URL":    "https://sqs.eu-west-1.amazonaws.com/1/jobs",
-		"PROMPTQ_USER_POOL_ID": "eu-west-1_abc",
-		"PROMPTQ_CLIENT_IDS":   "c1, c2",
-		"PROMPTQ_WEB_ORIGIN":   "https://d1.cloudfront.net",
+		"AWS_REGION":                    "eu-west-1",
+		"PROMPTQ_TABLE":                 "jobs",
+		"PROMPTQ_INTERACTIVE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/jobs",
+		"PROMPTQ_BULK_QUEUE_URL":        "https://sqs.eu-west-1.amazonaws.com/1/jobs-bulk",
+		"PROMPTQ_USER_POOL_ID":          "eu-west-1_abc",
+		"PROMPTQ_CLIENT_IDS":            "c1, c2",
+		"PROMPTQ_WEB_ORIGIN":            "https://d1.cloudfront.net",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, name := range []string{"PROMPTQ_TABLE", "PROMPTQ_QUEUE_URL", "PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER",
+	for _, name := range []string{"PROMPTQ_TABLE", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER",
 		"PROMPTQ_DEFAULT_MODEL", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_JOB_TTL", "PROMPTQ_MAX_PROMPT_CHARS", "PROMPTQ_REVOCATION_CACHE_TTL", "PROMPTQ_LIMIT_ACTIVE_JOBS"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)

@@ -38,22 +38,17 @@ func BenchmarkSubmit(b *testing.B) {
 }
 
 func benchSubmit(b *testing.B, backend string, batchSize int) {
-	limits := jobs.DefaultLimits()
-	deps := httpapi.Deps{Auth: testAuth}
+	cfg := httpapi.Config{Limits: jobs.DefaultLimits(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var h *httpapi.Handler
 	switch backend {
 	case "inmem":
-		deps.Store, deps.Queue = inmem.NewStore(inmem.Options{}), &inmem.Queue{}
+		h = newHandler(b, cfg, inmem.NewStore(inmem.Options{}), &inmem.Queue{}, nil, testAuth)
 	case "kumo":
 		be := standin.NewBackend(b, sqsqueue.QueueOptions{})
-		deps.Store = be.Store(dynamo.Options{})
-		deps.Queue = be.Queue()
 		// The deployed defaults but the per-minute limit, which a
 		// benchmark looping as fast as it can would hit by design.
-		deps.Limiter = dynamo.NewLimiter(be.Kumo.DynamoDB, be.Table, dynamo.Limits{TokensPerDay: 2_000_000, ActiveJobs: 1000}, nil)
-	}
-	h, err := httpapi.New(httpapi.Config{Limits: limits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, deps)
-	if err != nil {
-		b.Fatal(err)
+		limiter := dynamo.NewLimiter(be.Kumo.DynamoDB, be.Table, dynamo.Limits{TokensPerDay: 2_000_000, ActiveJobs: 1000}, nil)
+		h = newHandler(b, cfg, be.Store(dynamo.Options{}), be.Lanes(), limiter, testAuth)
 	}
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)

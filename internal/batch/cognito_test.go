@@ -32,11 +32,8 @@ func TestLogsInToCognitoAndRefreshes(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := inmem.NewStore(inmem.Options{})
-	h, err := httpapi.New(httpapi.Config{Limits: jobs.DefaultLimits(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		httpapi.Deps{Store: store, Queue: &inmem.Queue{}, Auth: verifier})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHandler(t, httpapi.Config{Limits: jobs.DefaultLimits(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		store, &inmem.Queue{}, nil, verifier)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 

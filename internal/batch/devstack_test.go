@@ -63,7 +63,7 @@ func startDevStack(t *testing.T) *devStack {
 		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "2000",
 		"PROMPTQ_LOCAL_LATENCY":           "0s",
 		"PROMPTQ_DEV_POLL_WAIT":           "1s",
-		"PROMPTQ_DEV_BATCHES":             "4",
+		"PROMPTQ_MODEL_CONCURRENCY":       "20",
 	}
 	cfg, err := devstack.FromEnv(func(k string) string { return env[k] })
 	if err != nil {

@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/httpapi"
 	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/submit"
 )
 
 // testAuth accepts "token-<user>" as user's access token.
@@ -65,10 +67,7 @@ func newAPI(t *testing.T, opts ...apiOption) *api {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h, err := httpapi.New(cfg, httpapi.Deps{Store: a.store, Queue: a.queue, Auth: testAuth})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHandler(t, cfg, a.store, a.queue, nil, testAuth)
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/generate/batch":
@@ -208,4 +207,36 @@ func readResults(t *testing.T, path string) []Result {
 		out = append(out, r)
 	}
 	return out
+}
+
+// submitStore is what newHandler needs of a job store: the job routes'
+// and the submission's methods (internal/inmem, internal/dynamo).
+type submitStore interface {
+	Get(ctx context.Context, owner, id string) (jobs.Job, error)
+	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
+	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
+	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
+	SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error)
+	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
+}
+
+// newHandler is the API's handler on store and queue, as apiapp wires it
+// in AWS; limiter may be nil (no per-user limits).
+func newHandler(tb testing.TB, cfg httpapi.Config, store submitStore, queue interface {
+	SendBatch(ctx context.Context, ms []jobs.Message) []error
+}, limiter *dynamo.Limiter, auth httpapi.Authenticator) *httpapi.Handler {
+	tb.Helper()
+	deps := submit.Deps{Store: store, Queue: queue}
+	if limiter != nil {
+		deps.Limiter = limiter
+	}
+	svc, err := submit.New(submit.Config{Logger: cfg.Logger}, deps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := httpapi.New(cfg, httpapi.Deps{Store: store, Submit: svc, Auth: auth})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }

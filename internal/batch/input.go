@@ -110,6 +110,9 @@ func parseLine(n int, text []byte, keyPrefix string) Line {
 	if _, ok := fields["idempotency_key"]; ok {
 		return fail(jobs.Invalid("idempotency_key", "idempotency_key is set by the batch tool (from id, or the line's content and number); leave it out."))
 	}
+	if _, ok := fields["lane"]; ok {
+		return fail(jobs.Invalid("lane", "lane is not set per line: the batch tool submits every line on the bulk lane."))
+	}
 	// json.Marshal sorts the keys and compacts the values, so the sum does
 	// not change with key order or spacing.
 	canonical, err := json.Marshal(fields)

@@ -32,6 +32,7 @@ func TestReadInputValidatesEachLine(t *testing.T) {
 		{"temperature too high", `{"prompt": "hi", "temperature": 1.5}`, "temperature"},
 		{"unknown field", `{"prompt": "hi", "stream": true}`, "stream"},
 		{"an idempotency key of its own", `{"prompt": "hi", "idempotency_key": "k"}`, "idempotency_key"},
+		{"a lane of its own", `{"prompt": "hi", "lane": "bulk"}`, "lane"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

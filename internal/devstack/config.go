@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/quota"
 	"github.com/promptq/promptq/internal/worker"
 )
 
@@ -52,11 +53,15 @@ type Config struct {
 	// worker's. PROMPTQ_MAX_RECEIVE_COUNT, default 5.
 	MaxReceiveCount int
 
-	// How the worker is fed, as the stack's event source mapping feeds
-	// the worker Lambda.
-	BatchSize     int           // PROMPTQ_DEV_BATCH_SIZE, default 5 (the stack's)
-	BatchWindow   time.Duration // PROMPTQ_DEV_BATCH_WINDOW, default 0s (whole seconds)
-	Batches       int           // PROMPTQ_DEV_BATCHES: batches at once, default 2
+	// Quota is the model's quota the lanes are sized from, as the stack's
+	// (internal/quota): PROMPTQ_MODEL_CONCURRENCY (default 10, or
+	// PROMPTQ_LOCAL_MAX_CONCURRENT when the local model has one),
+	// PROMPTQ_MODEL_TOKENS_PER_MINUTE (default 0, or
+	// PROMPTQ_LOCAL_TOKENS_PER_MINUTE), PROMPTQ_INTERACTIVE_SHARE (0.25).
+	// Each lane's queue is polled as the stack's event source mapping
+	// polls it: one message an invocation, its lane's concurrency at once.
+	// The worker reads the same variables; the dev runner sets them.
+	Quota         quota.Quota
 	WorkerTimeout time.Duration // PROMPTQ_DEV_WORKER_TIMEOUT: the worker's deadline, default 5m (the stack's)
 	// PollWait is each ReceiveMessage's long poll. PROMPTQ_DEV_POLL_WAIT,
 	// default 5s. Lambda waits 20 s, but kumo wakes a long poll only for
@@ -100,8 +105,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		CognitoPort:     9229,
 		Provider:        ProviderLocal,
 		MaxReceiveCount: 5,
-		BatchSize:       5,
-		Batches:         2,
 		WorkerTimeout:   5 * time.Minute,
 		PollWait:        5 * time.Second,
 		APITimeout:      10 * time.Second,
@@ -146,9 +149,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	integer("PROMPTQ_DEV_COGNITO_PORT", &c.CognitoPort, 0, 65535)
 	str("PROMPTQ_MODEL_PROVIDER", &c.Provider)
 	integer("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount, 1, 1000)
-	integer("PROMPTQ_DEV_BATCH_SIZE", &c.BatchSize, 1, 10_000)
-	duration("PROMPTQ_DEV_BATCH_WINDOW", &c.BatchWindow, 0, 5*time.Minute)
-	integer("PROMPTQ_DEV_BATCHES", &c.Batches, 1, 1000)
 	duration("PROMPTQ_DEV_WORKER_TIMEOUT", &c.WorkerTimeout, time.Second, 15*time.Minute)
 	duration("PROMPTQ_DEV_POLL_WAIT", &c.PollWait, time.Second, 20*time.Second)
 	duration("PROMPTQ_DEV_API_TIMEOUT", &c.APITimeout, time.Second, 15*time.Minute)
@@ -157,11 +157,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.Provider != ProviderLocal && c.Provider != ProviderBedrock {
 		errs = append(errs, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, ProviderLocal, ProviderBedrock))
 	}
-	if c.BatchWindow%time.Second != 0 {
-		errs = append(errs, fmt.Errorf("PROMPTQ_DEV_BATCH_WINDOW=%s: want whole seconds, as Lambda takes", c.BatchWindow))
-	}
-	if c.BatchSize > 10 && c.BatchWindow == 0 {
-		errs = append(errs, fmt.Errorf("PROMPTQ_DEV_BATCH_SIZE=%d: above 10 needs PROMPTQ_DEV_BATCH_WINDOW, as in Lambda", c.BatchSize))
+	if q, err := quota.FromEnv(quotaEnv(getenv)); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Quota = q
 	}
 	if c.WorkerTimeout%time.Second != 0 || c.PollWait%time.Second != 0 {
 		errs = append(errs, errors.New("PROMPTQ_DEV_WORKER_TIMEOUT and PROMPTQ_DEV_POLL_WAIT: want whole seconds"))
@@ -185,6 +184,24 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.Dir = filepath.Join(c.Root, c.Dir)
 	}
 	return c, nil
+}
+
+// quotaEnv is getenv with the quota taken from the local model's when it
+// is not set: an operator sizes the lanes from the account's Bedrock quota,
+// and the local model's knobs are the dev stack's quota.
+func quotaEnv(getenv func(string) string) func(string) string {
+	derived := map[string]string{}
+	if getenv("PROMPTQ_MODEL_PROVIDER") == "" || getenv("PROMPTQ_MODEL_PROVIDER") == ProviderLocal {
+		for from, to := range map[string]string{
+			"PROMPTQ_LOCAL_MAX_CONCURRENT":    quota.EnvConcurrency,
+			"PROMPTQ_LOCAL_TOKENS_PER_MINUTE": quota.EnvTokensPerMinute,
+		} {
+			if v := strings.TrimSpace(getenv(from)); v != "" && v != "0" && strings.TrimSpace(getenv(to)) == "" {
+				derived[to] = v
+			}
+		}
+	}
+	return overlay(getenv, derived)
 }
 
 // repoRoot is the nearest dir from wd up whose go.mod is promptq's, or wd.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/promptq/promptq/internal/quota"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -19,7 +21,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if c.WebPort != 8080 || c.APIPort != 8787 || c.AWSPort != 4566 || c.CognitoPort != 9229 {
 		t.Errorf("ports %d %d %d %d", c.WebPort, c.APIPort, c.AWSPort, c.CognitoPort)
 	}
-	if c.Provider != ProviderLocal || c.MaxReceiveCount != 5 || c.BatchSize != 5 || c.Batches != 2 ||
+	if c.Provider != ProviderLocal || c.MaxReceiveCount != 5 || c.Quota != quota.Default() ||
 		c.WorkerTimeout != 5*time.Minute || c.Visibility() != 30*time.Minute || c.APITimeout != 10*time.Second ||
 		c.RescueEvery != time.Minute || c.RescueAfter != 45*time.Minute {
 		t.Errorf("defaults: %+v", c)
@@ -39,9 +41,8 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		"PROMPTQ_DEV_API_PORT":       "70000",
 		"PROMPTQ_MODEL_PROVIDER":     "openai",
 		"PROMPTQ_MAX_RECEIVE_COUNT":  "0",
-		"PROMPTQ_DEV_BATCH_SIZE":     "10001",
+		"PROMPTQ_MODEL_CONCURRENCY":  "3",
 		"PROMPTQ_DEV_WORKER_TIMEOUT": "1h",
-		"PROMPTQ_DEV_BATCH_WINDOW":   "1500ms",
 		"PROMPTQ_DEV_RESCUE_EVERY":   "0s",
 		"PROMPTQ_RESCUE_AFTER":       "10m", // not above the 30m visibility timeout
 	}))
@@ -49,11 +50,33 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, name := range []string{"PROMPTQ_DEV_WEB_PORT", "PROMPTQ_DEV_API_PORT", "PROMPTQ_MODEL_PROVIDER",
-		"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_DEV_BATCH_SIZE", "PROMPTQ_DEV_WORKER_TIMEOUT", "PROMPTQ_DEV_BATCH_WINDOW",
+		"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_CONCURRENCY", "PROMPTQ_DEV_WORKER_TIMEOUT",
 		"PROMPTQ_DEV_RESCUE_EVERY", "PROMPTQ_RESCUE_AFTER"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
+	}
+}
+
+// The dev stack's quota is the local model's, unless set: an operator
+// sizes the lanes from the account's quota; here the local model's knobs
+// are that quota.
+func TestTheQuotaDefaultsToTheLocalModels(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{"PROMPTQ_LOCAL_MAX_CONCURRENT": "8", "PROMPTQ_LOCAL_TOKENS_PER_MINUTE": "20000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (quota.Quota{Concurrency: 8, TokensPerMinute: 20000, InteractiveShare: 0.25}); c.Quota != want {
+		t.Errorf("quota %+v, want %+v", c.Quota, want)
+	}
+	c, err = FromEnv(env(map[string]string{"PROMPTQ_LOCAL_MAX_CONCURRENT": "8", "PROMPTQ_MODEL_CONCURRENCY": "6"}))
+	if err != nil || c.Quota.Concurrency != 6 {
+		t.Errorf("an explicit PROMPTQ_MODEL_CONCURRENCY: %+v, %v; want 6", c.Quota, err)
+	}
+	c, err = FromEnv(env(map[string]string{"PROMPTQ_LOCAL_MAX_CONCURRENT": "8", "PROMPTQ_MODEL_PROVIDER": "bedrock"}))
+	if err != nil || c.Quota != quota.Default() {
+		t.Errorf("with Bedrock the local model's knobs are not the quota: %+v, %v", c.Quota, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // TestMakeDevRunsTheProductEndToEnd starts the product as a newcomer does,
@@ -32,7 +33,8 @@ func TestMakeDevRunsTheProductEndToEnd(t *testing.T) {
 	}
 	for name, v := range map[string]string{
 		"web_url": info.WebURL, "api_url": info.APIURL, "region": info.Region, "user_pool_id": info.UserPoolID,
-		"client_id": info.ClientID, "cognito_endpoint": info.CognitoEndpoint, "queue_url": info.QueueURL,
+		"client_id": info.ClientID, "cognito_endpoint": info.CognitoEndpoint,
+		"queue_urls.interactive": info.QueueURLs[jobs.LaneInteractive], "queue_urls.bulk": info.QueueURLs[jobs.LaneBulk],
 		"dlq_url": info.DLQURL, "table_name": info.TableName, "dynamodb_endpoint": info.DynamoDBEndpoint,
 		"sqs_endpoint": info.SQSEndpoint,
 	} {

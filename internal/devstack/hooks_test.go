@@ -111,7 +111,7 @@ func TestAnExternalWorkerLeavesTheQueueToItsOwnPoller(t *testing.T) {
 
 	// The message is still there for the outside worker.
 	res, err := standin.SQS(info.SQSEndpoint).ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(info.QueueURL), WaitTimeSeconds: 5, MaxNumberOfMessages: 10,
+		QueueUrl: aws.String(info.QueueURLs[jobs.LaneInteractive]), WaitTimeSeconds: 5, MaxNumberOfMessages: 10,
 	})
 	if err != nil {
 		t.Fatal(err)

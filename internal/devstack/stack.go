@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -23,7 +24,6 @@ import (
 	"github.com/promptq/promptq/internal/apigw"
 	"github.com/promptq/promptq/internal/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dynamo"
-	"github.com/promptq/promptq/internal/esm"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/rescue"
@@ -206,7 +206,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		closeLns()
 		return err
 	}
-	queueURL, dlqURL, err := sqsqueue.CreateQueues(ctx, sqsClient, QueueName, sqsqueue.QueueOptions{
+	queueURLs, dlqURL, err := sqsqueue.CreateLaneQueues(ctx, sqsClient, QueueName, sqsqueue.QueueOptions{
 		MaxReceiveCount:   cfg.MaxReceiveCount,
 		VisibilityTimeout: cfg.Visibility(),
 	})
@@ -232,7 +232,6 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	apiEnv := map[string]string{
 		"AWS_REGION":             standin.Region,
 		"PROMPTQ_TABLE":          TableName,
-		"PROMPTQ_QUEUE_URL":      queueURL,
 		"PROMPTQ_USER_POOL_ID":   pool.ID,
 		"PROMPTQ_COGNITO_ISSUER": pool.Issuer,
 		"PROMPTQ_JWKS_URL":       "",
@@ -244,6 +243,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		apiEnv["PROMPTQ_MODELS"] = strings.Join(models, ",")
 		apiEnv["PROMPTQ_DEFAULT_MODEL"] = def
 	}
+	maps.Copy(apiEnv, queueURLs.Env())
 	apiCfg, err := apiapp.FromEnv(overlay(getenv, apiEnv))
 	if err != nil {
 		closeLns()
@@ -267,35 +267,23 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		integrationTimeout: integrationTimeout,
 	}
 
-	// The worker, fed from the queue as the event source mapping feeds it.
-	handler, err := newWorker(ctx, overlay(getenv, map[string]string{
+	// The worker, fed from each lane's queue as the stack's event source
+	// mappings feed it, and the rescuer the stack runs on a schedule.
+	workerEnv := map[string]string{
 		"PROMPTQ_TABLE":             TableName,
-		"PROMPTQ_QUEUE_URL":         queueURL,
 		"PROMPTQ_MODEL_PROVIDER":    cfg.Provider,
 		"PROMPTQ_MAX_RECEIVE_COUNT": strconv.Itoa(cfg.MaxReceiveCount),
-	}), db, sqsClient, s.hooks.model, s.log.With("component", "worker"))
+	}
+	maps.Copy(workerEnv, queueURLs.Env())
+	maps.Copy(workerEnv, cfg.Quota.Env())
+	pollers, err := s.newPollers(ctx, overlay(getenv, workerEnv), db, sqsClient, queueURLs)
 	if err != nil {
 		closeLns()
 		return err
 	}
-	poller, err := esm.New(sqsClient, s.hooks.handler(handler), esm.Options{
-		QueueURL:        queueURL,
-		FunctionTimeout: cfg.WorkerTimeout,
-		FunctionName:    "promptq-worker",
-		BatchSize:       cfg.BatchSize,
-		BatchWindow:     cfg.BatchWindow,
-		Concurrency:     cfg.Batches,
-		WaitTime:        cfg.PollWait,
-		ReleaseOnStop:   true,
-		Logger:          s.log.With("component", "esm"),
-	})
-	if err != nil {
-		closeLns()
-		return err
-	}
-	// The rescuer, which the stack runs on a schedule.
-	rescuer, err := rescue.New(dynamo.New(db, TableName, dynamo.Options{}), sqsqueue.New(sqsClient, queueURL),
-		rescue.Options{After: cfg.RescueAfter, MaxAttempts: cfg.MaxReceiveCount}, s.log.With("component", "rescuer"))
+	rescuer, err := rescue.Build(rescue.Config{
+		Table: TableName, QueueURLs: queueURLs, MaxReceiveCount: cfg.MaxReceiveCount, After: cfg.RescueAfter,
+	}, db, sqsClient, s.log.With("component", "rescuer"))
 	if err != nil {
 		closeLns()
 		return err
@@ -327,9 +315,15 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	s.stopPoller, s.pollerDone = stop, make(chan struct{})
 	go func() {
 		defer close(s.pollerDone)
-		if err := s.hooks.runPoller(pctx, poller); err != nil {
-			s.fail(fmt.Errorf("worker's queue poller: %w", err))
+		var wg sync.WaitGroup
+		for _, p := range pollers {
+			wg.Go(func() {
+				if err := s.hooks.runPoller(pctx, p); err != nil {
+					s.fail(fmt.Errorf("worker's queue poller: %w", err))
+				}
+			})
 		}
+		wg.Wait()
 	}()
 	s.rescueDone = make(chan struct{})
 	go func() {
@@ -350,8 +344,8 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		DynamoDBEndpoint:  s.kumo.url,
 		SQSEndpoint:       s.kumo.url,
 		TableName:         TableName,
-		QueueURL:          queueURL,
-		QueueARN:          queueARN(ctx, sqsClient, queueURL),
+		QueueURLs:         queueURLs,
+		QueueARNs:         queueARNs(ctx, sqsClient, queueURLs),
 		DLQURL:            dlqURL,
 		DLQARN:            queueARN(ctx, sqsClient, dlqURL),
 		MaxReceiveCount:   cfg.MaxReceiveCount,
@@ -507,6 +501,15 @@ func overlay(getenv func(string) string, set map[string]string) func(string) str
 func queueARN(ctx context.Context, client *sqs.Client, url string) string {
 	arn, _ := sqsqueue.QueueARN(ctx, client, url)
 	return arn
+}
+
+// queueARNs is queueARN of each lane's queue.
+func queueARNs(ctx context.Context, client *sqs.Client, urls sqsqueue.LaneURLs) map[jobs.Lane]string {
+	arns := map[jobs.Lane]string{}
+	for lane, url := range urls {
+		arns[lane] = queueARN(ctx, client, url)
+	}
+	return arns
 }
 
 // runRescuer runs r every interval until ctx ends, as the stack's schedule

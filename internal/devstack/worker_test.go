@@ -20,16 +20,16 @@ func TestBedrockSaysWhatIsMissing(t *testing.T) {
 	} {
 		t.Setenv(kv[0], kv[1])
 	}
-	if _, err := bedrockModel(t.Context()); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+	if _, err := bedrockClient(t.Context()); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
 		t.Errorf("without a region: %v, want an error naming AWS_REGION", err)
 	}
 	t.Setenv("AWS_REGION", "us-east-1")
-	if _, err := bedrockModel(t.Context()); err == nil || !strings.Contains(err.Error(), "credentials") {
+	if _, err := bedrockClient(t.Context()); err == nil || !strings.Contains(err.Error(), "credentials") {
 		t.Errorf("without credentials: %v, want an error about credentials", err)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	if _, err := bedrockModel(t.Context()); err != nil {
+	if _, err := bedrockClient(t.Context()); err != nil {
 		t.Errorf("with a region and credentials: %v", err)
 	}
 }

@@ -19,9 +19,10 @@ import (
 )
 
 // fakeRedriver does what SQS's message move task does, on kumo (which has
-// none): it moves every message of the dead-letter queue to the
-// destination. It records the jobs' statuses at the moment the move
-// starts, so a test can tell whether they were requeued first.
+// none): it moves every message of the dead-letter queue back to the
+// queue it came from (the lane its body names; SQS remembers the source
+// itself). It records the jobs' statuses at the moment the move starts, so
+// a test can tell whether they were requeued first.
 type fakeRedriver struct {
 	b *bundle
 
@@ -32,7 +33,7 @@ type fakeRedriver struct {
 	watchJobs []string
 }
 
-func (f *fakeRedriver) StartRedrive(ctx context.Context, destinationURL string) (string, error) {
+func (f *fakeRedriver) StartRedrive(ctx context.Context) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.started++
@@ -50,7 +51,11 @@ func (f *fakeRedriver) StartRedrive(ctx context.Context, destinationURL string) 
 			break
 		}
 		for _, l := range letters {
-			if _, err := f.b.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(destinationURL), MessageBody: aws.String(l.Body)}); err != nil {
+			source := f.b.urls[jobs.LaneInteractive]
+			if m, err := sqsqueue.ParseMessage(l.Body); err == nil {
+				source = f.b.urls[m.Lane.OrDefault()]
+			}
+			if _, err := f.b.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(source), MessageBody: aws.String(l.Body)}); err != nil {
 				return "", err
 			}
 			if err := f.b.dlq.Delete(ctx, l.ReceiptHandle); err != nil {
@@ -72,7 +77,7 @@ func (f *fakeRedriver) RedriveTasks(context.Context) ([]sqsqueue.RedriveTask, er
 func bulkTool(b *bundle, r *fakeRedriver, out *standin.Buffer) *dlq.Tool {
 	b.t.Helper()
 	tool, err := dlq.New(dlq.Config{
-		Store: b.store, Queue: b.queue, QueueURL: b.queueURL, DeadLetters: b.dlq, DLQURL: b.dlqURL,
+		Store: b.store, Queue: b.queue, DeadLetters: b.dlq, DLQURL: b.dlqURL,
 		Redriver: r, Out: out, PollInterval: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(testWriter{b.t}, nil)),
 	})

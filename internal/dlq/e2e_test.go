@@ -13,7 +13,7 @@ import (
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
-// A job whose model throttles on every attempt ends in the dead-letter
+// A job whose model fails mid-stream on every attempt ends in the dead-letter
 // queue, failed; list shows it, a dry run changes nothing, and once the
 // cause is fixed a replay brings it back and it succeeds, once.
 func TestAFailingJobIsListedReplayedAndSucceedsOnceItsCauseIsFixed(t *testing.T) {
@@ -35,7 +35,7 @@ func TestAFailingJobIsListedReplayedAndSucceedsOnceItsCauseIsFixed(t *testing.T)
 	}
 	e := l.Messages[0]
 	if e.JobID != j.ID || e.Owner != owner || e.Status != "failed" || e.FailureCode != jobs.FailureRetries ||
-		!strings.Contains(e.Reason, "throttling") || e.ReceiveCount < 1 || e.SentAt.IsZero() {
+		!strings.Contains(e.Reason, "broke off") || e.ReceiveCount < 1 || e.SentAt.IsZero() {
 		t.Errorf("list entry %+v, want job %s of %s, failed with %s (the model's reason), a receive count and a sent time", e, j.ID, owner, jobs.FailureRetries)
 	}
 	if r := b.run("", false, "list"); r.code != dlq.ExitOK || !strings.Contains(r.stdout, j.ID) || !strings.Contains(r.stdout, jobs.FailureRetries) {
@@ -80,7 +80,7 @@ func TestAFailingJobIsListedReplayedAndSucceedsOnceItsCauseIsFixed(t *testing.T)
 // interrupted (Ctrl-C, a lost connection) right after a message was sent,
 // before its dead letter is deleted.
 type cancelAfterSend struct {
-	q      *sqsqueue.Queue
+	q      *sqsqueue.Lanes
 	cancel context.CancelFunc
 }
 
@@ -207,10 +207,15 @@ func TestTwoOperatorsReplayingAtOnceMoveEachMessageOnce(t *testing.T) {
 
 // receiveJobs drains the jobs queue and counts the messages per job.
 func receiveJobs(t *testing.T, b *bundle) (map[string]int, error) {
+	return receiveJobsFrom(t, b, b.queueURL)
+}
+
+// receiveJobsFrom counts the messages of each job in the queue at url.
+func receiveJobsFrom(t *testing.T, b *bundle, url string) (map[string]int, error) {
 	t.Helper()
 	got := map[string]int{}
 	for {
-		letters, err := sqsqueue.NewDeadLetterQueue(b.sqs, b.queueURL).Receive(t.Context(), 10, 30*time.Second)
+		letters, err := sqsqueue.NewDeadLetterQueue(b.sqs, url).Receive(t.Context(), 10, 30*time.Second)
 		if err != nil || len(letters) == 0 {
 			return got, err
 		}

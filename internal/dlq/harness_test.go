@@ -37,10 +37,11 @@ type bundle struct {
 	t        *testing.T
 	sqs      *sqs.Client
 	store    *dynamo.Store
-	queue    *sqsqueue.Queue
+	queue    *sqsqueue.Lanes
 	dlq      *sqsqueue.DeadLetterQueue
 	table    string
-	queueURL string
+	urls     sqsqueue.LaneURLs
+	queueURL string // the interactive lane's, where the tests' jobs go
 	dlqURL   string
 	devDir   string // holds dev.json
 }
@@ -54,14 +55,14 @@ func setup(t *testing.T) *bundle {
 	})
 	k := be.Kumo
 	b := &bundle{
-		t: t, sqs: k.SQS, table: be.Table, queueURL: be.QueueURL, dlqURL: be.DLQURL,
+		t: t, sqs: k.SQS, table: be.Table, urls: be.QueueURLs, queueURL: be.QueueURL, dlqURL: be.DLQURL,
 		store:  be.Store(dynamo.Options{}),
-		queue:  be.Queue(),
+		queue:  be.Lanes(),
 		dlq:    sqsqueue.NewDeadLetterQueue(k.SQS, be.DLQURL),
 		devDir: t.TempDir(),
 	}
 	err := devinfo.Write(b.devDir, devinfo.Info{
-		Region: standin.Region, TableName: be.Table, QueueURL: be.QueueURL, DLQURL: be.DLQURL,
+		Region: standin.Region, TableName: be.Table, QueueURLs: be.QueueURLs, DLQURL: be.DLQURL,
 		SQSEndpoint: k.URL, DynamoDBEndpoint: k.URL, MaxReceiveCount: maxReceive,
 	})
 	if err != nil {
@@ -70,8 +71,8 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
-// switchModel is the local model, made to throttle (its
-// promptq-fault:throttle marker) while failing is set.
+// switchModel is the local model, made to fail with a transient error
+// (its promptq-fault:midstream marker) while failing is set.
 type switchModel struct {
 	failing   atomic.Bool
 	succeeded atomic.Int64 // generations that returned a result
@@ -86,7 +87,7 @@ func newSwitchModel(failing bool) *switchModel {
 
 func (s *switchModel) Generate(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
 	if s.failing.Load() {
-		req.Prompt += " promptq-fault:throttle"
+		req.Prompt += " promptq-fault:midstream"
 	}
 	p, err := s.m.Generate(ctx, req, onDelta)
 	if err == nil {
@@ -101,13 +102,13 @@ func (b *bundle) startWorker(m worker.Model) {
 	t := b.t
 	t.Helper()
 	cfg := worker.DefaultConfig()
-	cfg.Table, cfg.QueueURL = b.table, b.queueURL
+	cfg.Table, cfg.QueueURLs = b.table, b.urls
 	cfg.MaxReceiveCount = maxReceive
 	cfg.BackoffBase, cfg.BackoffMax = 0, 0 // retry at once
 	cfg.FlushInterval, cfg.Lease = 50*time.Millisecond, 5*time.Second
 	cfg.DeadlineMargin = time.Second
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	w, err := worker.New(b.store, b.queue, m, cfg, logger)
+	w, err := worker.New(b.store, b.queue, m, cfg, worker.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func (b *bundle) submit(prompt string) jobs.Job {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if err := b.queue.Send(b.t.Context(), jobs.Message{JobID: j.ID, Owner: owner}); err != nil {
+	if err := b.queue.Send(b.t.Context(), j.Message()); err != nil {
 		b.t.Fatal(err)
 	}
 	return j
@@ -236,7 +237,7 @@ func (b *bundle) tool(q interface {
 }) *dlq.Tool {
 	b.t.Helper()
 	tool, err := dlq.New(dlq.Config{
-		Store: b.store, Queue: q, QueueURL: b.queueURL, DeadLetters: b.dlq, DLQURL: b.dlqURL,
+		Store: b.store, Queue: q, DeadLetters: b.dlq, DLQURL: b.dlqURL,
 		Logger: slog.New(slog.NewTextHandler(testWriter{b.t}, nil)),
 	})
 	if err != nil {

@@ -235,7 +235,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		log.Error("cannot reach the dead-letter queue", "error", err)
 		return ExitFailure
 	}
-	log.Info("target", "name", target.Name, "dlq", target.DLQURL, "queue", target.QueueURL, "table", target.Table)
+	log.Info("target", "name", target.Name, "dlq", target.DLQURL, "interactive_queue", target.QueueURLs[jobs.LaneInteractive],
+		"bulk_queue", target.QueueURLs[jobs.LaneBulk], "table", target.Table)
 
 	switch cmd {
 	case "list":

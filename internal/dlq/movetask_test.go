@@ -10,10 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/promptq/promptq/internal/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dlq"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/standin"
 )
@@ -84,24 +88,36 @@ func TestBulkReplayWithSQSsOwnMoveTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := standin.SQS(endpoint)
-	queueURL, dlqURL, err := sqsqueue.CreateQueues(ctx, client, "jobs", sqsqueue.QueueOptions{MaxReceiveCount: maxReceive})
+	// A 1-second visibility timeout, so that messages received and not
+	// deleted come back, and go on to the dead-letter queue, quickly.
+	urls, dlqURL, err := sqsqueue.CreateLaneQueues(ctx, client, "jobs", sqsqueue.QueueOptions{MaxReceiveCount: maxReceive, VisibilityTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queues, err := sqsqueue.NewLanes(client, urls)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &bundle{
-		t: t, sqs: client, table: name, queueURL: queueURL, dlqURL: dlqURL,
+		t: t, sqs: client, table: name, urls: urls, queueURL: urls[jobs.LaneInteractive], dlqURL: dlqURL,
 		store:  dynamo.New(k.DynamoDB, name, dynamo.Options{}),
-		queue:  sqsqueue.New(client, queueURL),
+		queue:  queues,
 		dlq:    sqsqueue.NewDeadLetterQueue(client, dlqURL),
 		devDir: t.TempDir(),
 	}
-	if err := devinfo.Write(b.devDir, devinfo.Info{Region: standin.Region, TableName: name, QueueURL: queueURL, DLQURL: dlqURL,
+	if err := devinfo.Write(b.devDir, devinfo.Info{Region: standin.Region, TableName: name, QueueURLs: urls, DLQURL: dlqURL,
 		SQSEndpoint: endpoint, DynamoDBEndpoint: k.URL}); err != nil {
 		t.Fatal(err)
 	}
+	// Jobs of both lanes whose messages reached the dead-letter queue as
+	// in AWS, by the redrive policy, so that SQS knows where each came
+	// from.
 	var ids []string
-	for i := range 3 {
-		ids = append(ids, b.deadJob(fmt.Sprintf("Bulk %d.", i)).ID)
+	lanes := map[string]jobs.Lane{}
+	for i, lane := range []jobs.Lane{jobs.LaneInteractive, jobs.LaneBulk, jobs.LaneBulk} {
+		j := b.redrivenJob(fmt.Sprintf("Bulk %d.", i), lane)
+		ids = append(ids, j.ID)
+		lanes[j.ID] = lane
 	}
 
 	if l := b.list(); len(l.Messages) != 3 || l.Messages[0].Status != "failed" {
@@ -119,13 +135,20 @@ func TestBulkReplayWithSQSsOwnMoveTask(t *testing.T) {
 			t.Errorf("job %s is %s, want queued", id, st)
 		}
 	}
-	got, err := receiveJobs(t, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range ids {
-		if got[id] != 1 {
-			t.Errorf("job %s has %d messages in the jobs queue, want 1", id, got[id])
+	// Each message went back to its own lane's queue.
+	for _, lane := range jobs.Lanes {
+		got, err := receiveJobsFrom(t, b, urls[lane])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			want := 0
+			if lanes[id] == lane {
+				want = 1
+			}
+			if got[id] != want {
+				t.Errorf("job %s (%s lane) has %d messages in the %s lane's queue, want %d", id, lanes[id], got[id], lane, want)
+			}
 		}
 	}
 	if n := b.depth(dlqURL); n != 0 {
@@ -136,4 +159,36 @@ func TestBulkReplayWithSQSsOwnMoveTask(t *testing.T) {
 	if r := b.run("", false, "replay", "--bulk"); r.code != dlq.ExitNothing || strings.Contains(r.stderr, "move task started") {
 		t.Errorf("second replay --bulk: exit %d, stderr %q; want %d and no task", r.code, r.stderr, dlq.ExitNothing)
 	}
+}
+
+// redrivenJob is a failed job of lane whose message reached the dead-letter
+// queue through the redrive policy: received maxReceive times from its
+// lane's queue and never deleted, as a worker that kept failing leaves it.
+func (b *bundle) redrivenJob(prompt string, lane jobs.Lane) jobs.Job {
+	b.t.Helper()
+	ctx := b.t.Context()
+	j, _, err := b.store.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: owner, Lane: lane, Prompt: prompt, Model: localmodel.ID, MaxTokens: 50}, "")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.queue.Send(ctx, j.Message()); err != nil {
+		b.t.Fatal(err)
+	}
+	for moved := false; !moved; {
+		out, err := b.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(b.urls[lane]), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+		})
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		moved = len(out.Messages) == 0 && b.depth(b.dlqURL) > 0 && b.depth(b.urls[lane]) == 0
+	}
+	c, err := b.store.Claim(ctx, owner, j.ID, time.Minute)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.store.Fail(ctx, owner, j.ID, c.Attempts, jobs.Failure{Code: jobs.FailureRetries, Message: "Gave up."}); err != nil {
+		b.t.Fatal(err)
+	}
+	return b.job(j.ID)
 }

@@ -146,7 +146,8 @@ func (t *Tool) replayOne(ctx context.Context, e Entry, dry bool, s *Summary) (bo
 		return false, nil
 	}
 
-	if _, err := t.cfg.Store.Requeue(ctx, e.Owner, e.JobID); err != nil {
+	job, err := t.cfg.Store.Requeue(ctx, e.Owner, e.JobID)
+	if err != nil {
 		if !errors.Is(err, jobs.ErrConflict) {
 			return false, err
 		}
@@ -161,13 +162,16 @@ func (t *Tool) replayOne(ctx context.Context, e Entry, dry bool, s *Summary) (bo
 		// worked on. Moving this one back costs nothing: the worker finds
 		// the job running or ended and runs it no second time.
 		log.Info("job is running elsewhere; moving its message back anyway", "status", cur.Status)
+		job = cur
 	} else {
 		log.Info("job set back to queued")
 	}
-	if err := t.cfg.Queue.Send(ctx, jobs.Message{JobID: e.JobID, Owner: e.Owner}); err != nil {
+	// To its own lane's queue, with what the worker checks its share and
+	// pace with.
+	if err := t.cfg.Queue.Send(ctx, job.Message()); err != nil {
 		return false, fmt.Errorf("job %s is queued again but its message could not be sent; it stays in the dead-letter queue for the next replay: %w", e.JobID, err)
 	}
-	log.Info("message sent to the jobs queue")
+	log.Info("message sent to the jobs queue", "lane", job.Lane)
 	if err := t.cfg.DeadLetters.Delete(ctx, e.letter.ReceiptHandle); err != nil {
 		return false, fmt.Errorf("job %s is back in the jobs queue, but its dead letter could not be deleted (the next replay removes the copy once the job has run): %w", e.JobID, err)
 	}
@@ -189,8 +193,9 @@ func (t *Tool) removeStale(ctx context.Context, log *slog.Logger, l sqsqueue.Dea
 }
 
 // replayBulk requeues every job listed in the dead-letter queue, then has
-// SQS move all its messages to the jobs queue (StartMessageMoveTask), and
-// waits for the move to end.
+// SQS move all its messages back to the lanes' queues they came from
+// (StartMessageMoveTask without a destination), and waits for the move to
+// end.
 //
 // The jobs are requeued first, from a listing, because a moved message
 // whose job is still failed would be dropped by the worker as finished.
@@ -204,7 +209,7 @@ func (t *Tool) replayBulk(ctx context.Context, o ReplayOptions) (Summary, error)
 		fmt.Fprintf(t.cfg.Out, "bulk move not possible (%s); replaying message by message\n", why)
 		return t.replayEach(ctx, o)
 	}
-	if t.cfg.Redriver == nil || t.cfg.QueueURL == "" {
+	if t.cfg.Redriver == nil {
 		return fallback("no move task support configured")
 	}
 	tasks, err := t.cfg.Redriver.RedriveTasks(ctx)
@@ -271,7 +276,7 @@ func (t *Tool) replayBulk(ctx context.Context, o ReplayOptions) (Summary, error)
 		for _, e := range requeue {
 			fmt.Fprintf(t.cfg.Out, "would requeue %s (status %s)\n", label(e), e.Status)
 		}
-		fmt.Fprintf(t.cfg.Out, "would then move all %d messages to the jobs queue with a message move task\n", len(entries))
+		fmt.Fprintf(t.cfg.Out, "would then move all %d messages back to the queues they came from with a message move task\n", len(entries))
 		return s, nil
 	}
 	for _, e := range requeue {
@@ -288,7 +293,7 @@ func (t *Tool) replayBulk(ctx context.Context, o ReplayOptions) (Summary, error)
 		}
 	}
 	started := t.cfg.Now()
-	handle, err := t.cfg.Redriver.StartRedrive(ctx, t.cfg.QueueURL)
+	handle, err := t.cfg.Redriver.StartRedrive(ctx)
 	if err != nil {
 		return s, fmt.Errorf("requeued %d jobs, but the move could not start (run replay again): %w", s.Replayed, err)
 	}

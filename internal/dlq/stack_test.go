@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/promptq/promptq/internal/dlq"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/standin"
 )
 
@@ -67,7 +68,8 @@ func TestStackReadsTheQueuesAndTableFromTheStacksOutputs(t *testing.T) {
 	b := setup(t)
 	j := b.deadJob("Deployed.")
 	endpoint := stackEndpoint(t, "Promptq", map[string]string{
-		dlq.OutputQueueURL: b.queueURL, dlq.OutputDLQURL: b.dlqURL, dlq.OutputTable: b.table,
+		dlq.OutputInteractiveQueueURL: b.urls[jobs.LaneInteractive], dlq.OutputBulkQueueURL: b.urls[jobs.LaneBulk],
+		dlq.OutputDLQURL: b.dlqURL, dlq.OutputTable: b.table,
 		"ApiUrl": "https://example.invalid/prod",
 	})
 	var regions []string

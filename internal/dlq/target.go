@@ -15,17 +15,18 @@ import (
 
 	"github.com/promptq/promptq/internal/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
-// Target is where the tool works: the jobs queue, its dead-letter queue
-// and the jobs table of a deployed stack or of the dev stack.
+// Target is where the tool works: the lanes' queues, their dead-letter
+// queue and the jobs table of a deployed stack or of the dev stack.
 type Target struct {
-	Name     string // for messages: "stack Promptq" or "dev stack (.local/dev.json)"
-	Region   string
-	QueueURL string
-	DLQURL   string
-	Table    string
+	Name      string // for messages: "stack Promptq" or "dev stack (.local/dev.json)"
+	Region    string
+	QueueURLs sqsqueue.LaneURLs
+	DLQURL    string
+	Table     string
 
 	// The dev stack's local endpoints; empty for AWS.
 	SQSEndpoint      string
@@ -34,9 +35,10 @@ type Target struct {
 
 // The stack's CloudFormation outputs the tool reads (stack/promptqstack).
 const (
-	OutputQueueURL = "JobsQueueUrl"
-	OutputDLQURL   = "DeadLetterQueueUrl"
-	OutputTable    = "TableName"
+	OutputInteractiveQueueURL = "InteractiveQueueUrl"
+	OutputBulkQueueURL        = "BulkQueueUrl"
+	OutputDLQURL              = "DeadLetterQueueUrl"
+	OutputTable               = "TableName"
 )
 
 // DevTarget reads the dev stack's dev.json at path.
@@ -55,14 +57,14 @@ func DevTarget(path string) (Target, error) {
 	t := Target{
 		Name:             "dev stack (" + path + ")",
 		Region:           info.Region,
-		QueueURL:         info.QueueURL,
+		QueueURLs:        info.QueueURLs,
 		DLQURL:           info.DLQURL,
 		Table:            info.TableName,
 		SQSEndpoint:      info.SQSEndpoint,
 		DynamoDBEndpoint: info.DynamoDBEndpoint,
 	}
-	if t.QueueURL == "" || t.DLQURL == "" || t.Table == "" || t.SQSEndpoint == "" || t.DynamoDBEndpoint == "" {
-		return Target{}, fmt.Errorf("%s lacks queue_url, dlq_url, table_name, sqs_endpoint or dynamodb_endpoint", path)
+	if t.QueueURLs[jobs.LaneInteractive] == "" || t.QueueURLs[jobs.LaneBulk] == "" || t.DLQURL == "" || t.Table == "" || t.SQSEndpoint == "" || t.DynamoDBEndpoint == "" {
+		return Target{}, fmt.Errorf("%s lacks queue_urls (interactive and bulk), dlq_url, table_name, sqs_endpoint or dynamodb_endpoint", path)
 	}
 	return t, nil
 }
@@ -88,15 +90,18 @@ func StackTarget(ctx context.Context, cfn describeStacks, name, region string) (
 		outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}
 	t := Target{
-		Name:     "stack " + name + " (" + region + ")",
-		Region:   region,
-		QueueURL: outputs[OutputQueueURL],
-		DLQURL:   outputs[OutputDLQURL],
-		Table:    outputs[OutputTable],
+		Name:   "stack " + name + " (" + region + ")",
+		Region: region,
+		QueueURLs: sqsqueue.LaneURLs{
+			jobs.LaneInteractive: outputs[OutputInteractiveQueueURL],
+			jobs.LaneBulk:        outputs[OutputBulkQueueURL],
+		},
+		DLQURL: outputs[OutputDLQURL],
+		Table:  outputs[OutputTable],
 	}
-	if t.QueueURL == "" || t.DLQURL == "" || t.Table == "" {
-		return Target{}, fmt.Errorf("stack %s has no outputs %s, %s and %s (status %s): is it promptq's stack, fully deployed?",
-			name, OutputQueueURL, OutputDLQURL, OutputTable, out.Stacks[0].StackStatus)
+	if t.QueueURLs[jobs.LaneInteractive] == "" || t.QueueURLs[jobs.LaneBulk] == "" || t.DLQURL == "" || t.Table == "" {
+		return Target{}, fmt.Errorf("stack %s has no outputs %s, %s, %s and %s (status %s): is it promptq's stack, fully deployed?",
+			name, OutputInteractiveQueueURL, OutputBulkQueueURL, OutputDLQURL, OutputTable, out.Stacks[0].StackStatus)
 	}
 	return t, nil
 }
@@ -126,8 +131,11 @@ func (t Target) tool(awsCfg aws.Config, c Config) (*Tool, error) {
 	})
 	dl := sqsqueue.NewDeadLetterQueue(sqsClient, t.DLQURL)
 	c.Store = dynamo.New(db, t.Table, dynamo.Options{})
-	c.Queue = sqsqueue.New(sqsClient, t.QueueURL)
-	c.QueueURL = t.QueueURL
+	queues, err := sqsqueue.NewLanes(sqsClient, t.QueueURLs)
+	if err != nil {
+		return nil, err
+	}
+	c.Queue = queues
 	c.DeadLetters = dl
 	c.Redriver = dl
 	c.DLQURL = t.DLQURL

@@ -21,8 +21,8 @@ type store interface {
 	MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error
 }
 
-// queue is the jobs queue replayed messages go back to
-// (*sqsqueue.Queue).
+// queue is the lanes' queues replayed messages go back to, each to its
+// job's lane (*sqsqueue.Lanes).
 type queue interface {
 	Send(ctx context.Context, m jobs.Message) error
 }
@@ -35,10 +35,10 @@ type deadLetters interface {
 	Delete(ctx context.Context, receiptHandle string) error
 }
 
-// redriver is SQS's own bulk move out of the dead-letter queue
-// (*sqsqueue.DeadLetterQueue).
+// redriver is SQS's own bulk move out of the dead-letter queue, each
+// message back to the queue it came from (*sqsqueue.DeadLetterQueue).
 type redriver interface {
-	StartRedrive(ctx context.Context, destinationURL string) (string, error)
+	StartRedrive(ctx context.Context) (string, error)
 	RedriveTasks(ctx context.Context) ([]sqsqueue.RedriveTask, error)
 }
 
@@ -46,15 +46,14 @@ var (
 	_ store       = (*dynamo.Store)(nil)
 	_ deadLetters = (*sqsqueue.DeadLetterQueue)(nil)
 	_ redriver    = (*sqsqueue.DeadLetterQueue)(nil)
-	_ queue       = (*sqsqueue.Queue)(nil)
+	_ queue       = (*sqsqueue.Lanes)(nil)
 )
 
 // Config is what a Tool works on. Zero durations and a nil Logger, Out or
 // Now take the defaults named on each.
 type Config struct {
 	Store       store
-	Queue       queue  // the jobs queue
-	QueueURL    string // the jobs queue's URL (the destination of a bulk move)
+	Queue       queue // the lanes' queues
 	DeadLetters deadLetters
 	// Redriver, when set, allows the bulk move (replay --bulk); without it
 	// a bulk replay goes message by message.

@@ -39,8 +39,15 @@ const (
 //     it out alone; the other entries of that transaction are retried.
 //
 // A fresh batch of 100 keyed jobs costs one BatchGetItem and two
-// TransactWriteItems.
+// TransactWriteItems; a batch of one is a Create.
 func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult {
+	if len(items) == 1 {
+		// One write, or one transaction, with no look-up first: a
+		// submission of one (POST /generate) costs what Create costs.
+		results := make([]jobs.CreateResult, 1)
+		s.createEach(ctx, items, []int{0}, results)
+		return results
+	}
 	now := s.now()
 	results := make([]jobs.CreateResult, len(items))
 	var plain, keyed []int

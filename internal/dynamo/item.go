@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // Key prefixes. The owner is in the partition key of every item.
@@ -35,16 +36,18 @@ const (
 	attrStartedAt      = "started_at"
 	attrUpdatedAt      = "updated_at"
 	attrFinishedAt     = "finished_at"
-	attrExpiresAt      = "expires_at"
+	attrExpiresAt      = jobstable.TTLAttribute
 	attrJobID          = "job_id"
 	attrIdemKey        = "idempotency_key"
-	attrActiveOwner    = "active_owner"
+	attrActiveOwner    = jobstable.ActiveOwnerAttribute
+	attrLane           = "lane"
+	attrSentAt         = "sent_at"
 
 	// activeIndex is the sparse index of jobs that are queued or running:
 	// active_owner (the owner, set only while a job is active) and sk,
 	// projecting activeProjection. Counting a user's active jobs reads only
 	// its keys; Stale reads the projection.
-	activeIndex = "active"
+	activeIndex = jobstable.ActiveIndex
 )
 
 // item is a job as stored. Times a person reads are RFC 3339 strings;
@@ -56,6 +59,7 @@ type item struct {
 	ID             string   `dynamodbav:"job_id"`
 	Owner          string   `dynamodbav:"owner"`
 	Status         string   `dynamodbav:"status"`
+	Lane           string   `dynamodbav:"lane,omitempty"` // absent: interactive (jobs from before lanes)
 	Prompt         string   `dynamodbav:"prompt"`
 	System         string   `dynamodbav:"system,omitempty"`
 	Model          string   `dynamodbav:"model"`
@@ -74,6 +78,7 @@ type item struct {
 	IdempotencyKey string `dynamodbav:"idempotency_key,omitempty"`
 	CreatedAt      string `dynamodbav:"created_at"`
 	UpdatedAt      string `dynamodbav:"updated_at"`
+	SentAt         string `dynamodbav:"sent_at,omitempty"`
 	StartedAt      string `dynamodbav:"started_at,omitempty"`
 	FinishedAt     string `dynamodbav:"finished_at,omitempty"`
 	ExpiresAt      int64  `dynamodbav:"expires_at"`
@@ -149,6 +154,7 @@ func toItem(j jobs.Job) item {
 		ID:             j.ID,
 		Owner:          j.Owner,
 		Status:         string(j.Status),
+		Lane:           string(j.Lane.OrDefault()),
 		Prompt:         j.Prompt,
 		System:         j.System,
 		Model:          j.Model,
@@ -163,6 +169,7 @@ func toItem(j jobs.Job) item {
 		IdempotencyKey: j.IdempotencyKey,
 		CreatedAt:      formatTime(j.CreatedAt),
 		UpdatedAt:      formatTime(j.UpdatedAt),
+		SentAt:         formatTime(j.SentAt),
 		StartedAt:      formatTime(j.StartedAt),
 		FinishedAt:     formatTime(j.FinishedAt),
 		ExpiresAt:      j.ExpiresAt.Unix(),
@@ -181,6 +188,7 @@ func (it item) job() (jobs.Job, error) {
 		ID:             it.ID,
 		Owner:          it.Owner,
 		Status:         jobs.Status(it.Status),
+		Lane:           jobs.Lane(it.Lane).OrDefault(),
 		Prompt:         it.Prompt,
 		System:         it.System,
 		Model:          it.Model,
@@ -206,6 +214,7 @@ func (it item) job() (jobs.Job, error) {
 	}{
 		{&j.CreatedAt, it.CreatedAt},
 		{&j.UpdatedAt, it.UpdatedAt},
+		{&j.SentAt, it.SentAt},
 		{&j.StartedAt, it.StartedAt},
 		{&j.FinishedAt, it.FinishedAt},
 	} {
@@ -215,6 +224,9 @@ func (it item) job() (jobs.Job, error) {
 	}
 	if !j.Status.Valid() {
 		return jobs.Job{}, fmt.Errorf("job %s: unknown status %q", it.ID, it.Status)
+	}
+	if !j.Lane.Valid() {
+		return jobs.Job{}, fmt.Errorf("job %s: unknown lane %q", it.ID, it.Lane)
 	}
 	return j, nil
 }

@@ -11,7 +11,8 @@ import (
 // Requeue makes the owner's job queued again for a replay from the
 // dead-letter queue: a failed or queued job, or a running one whose lease
 // has lapsed. The failure, lease, partial result and timings of the last
-// attempt are cleared; Attempts is kept (it is the fencing token). A job
+// attempt are cleared, and sent_at is now (the caller sends its message
+// next); Attempts is kept (it is the fencing token). A job
 // running under a live lease, succeeded or cancelled gives an error
 // matching jobs.ErrConflict.
 func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error) {
@@ -19,7 +20,7 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	j, err := s.apply(ctx, owner, id, change{
 		cond: "#status IN (:failed, :queued) OR (#status = :running AND #lease_until < :nowms)",
 		to:   jobs.StatusQueued,
-		update: "SET #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
+		update: "SET #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now, #sent_at = :now " +
 			"REMOVE #lease_until, #failure_code, #failure_message, #generated_text, #stop_reason, #started_at, #finished_at",
 		values: map[string]types.AttributeValue{
 			":failed":  statusValue(jobs.StatusFailed),

@@ -13,18 +13,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
-// activeProjection is what activeIndex carries besides its keys and the
-// table's: enough for Stale to judge a job without reading the job item
-// (whose generated text can be hundreds of kilobytes). A progress write
-// changes lease_until and updated_at, so it also writes the index entry;
-// those attributes are a few dozen bytes, one write unit.
-var activeProjection = []string{attrStatus, attrUpdatedAt, attrLeaseUntil, attrAttempts}
+// activeProjection is what activeIndex carries besides its keys
+// (jobstable.ActiveProjection).
+var activeProjection = jobstable.ActiveProjection()
 
 // Stale yields the active jobs that have shown no sign of life since
 // before: queued jobs last updated before it, and running jobs whose lease
-// lapsed before it. Each job has only Owner, ID, Status, Attempts,
+// lapsed before it. Each job has only Owner, ID, Status, Lane, Attempts,
 // UpdatedAt and LeaseUntil set. It scans activeIndex, which holds only
 // queued and running jobs, so its cost grows with the backlog, not with
 // the table.
@@ -100,6 +98,7 @@ func staleEntry(av map[string]types.AttributeValue) (jobs.Job, error) {
 		ID:         id,
 		Owner:      owner,
 		Status:     jobs.Status(s(attrStatus)),
+		Lane:       jobs.Lane(s(attrLane)).OrDefault(),
 		Attempts:   int(n(attrAttempts)),
 		LeaseUntil: fromMillis(n(attrLeaseUntil)),
 	}

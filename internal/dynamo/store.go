@@ -360,6 +360,29 @@ func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) 
 	return j, nil
 }
 
+// SwapSentAt moves the owner's queued job's SentAt from old to new, and
+// fails with an error matching jobs.ErrConflict unless the job is queued
+// and its SentAt is old (absent, for the zero time: a job from before
+// sent_at existed). Of several callers that read the same SentAt, exactly
+// one wins: the one that may send the job's message again.
+func (s *Store) SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error) {
+	cond := "#status = :queued AND #sent_at = :old"
+	values := map[string]types.AttributeValue{
+		":queued": statusValue(jobs.StatusQueued),
+		":new":    str(formatTime(new)),
+	}
+	if old.IsZero() {
+		cond = "#status = :queued AND attribute_not_exists(#sent_at)"
+	} else {
+		values[":old"] = str(formatTime(old))
+	}
+	j, err := s.apply(ctx, owner, id, change{cond: cond, update: "SET #sent_at = :new", values: values})
+	if err != nil {
+		return j, fmt.Errorf("swap sent_at of job %s: %w", id, err)
+	}
+	return j, nil
+}
+
 // AbandonEnqueue records that the API stored a job but could not queue it:
 // the queued job becomes failed with f, and its idempotency record is
 // deleted in the same transaction, so a retry with the same key creates a

@@ -11,8 +11,9 @@ import (
 
 // Claim takes the owner's job for a worker: a queued job, or a running one
 // whose lease has lapsed (its worker died), becomes running with attempts
-// one higher, a lease until now+lease, and started_at now. It returns the
-// claimed job; its Attempts is the fencing token for every later write.
+// one higher, a lease until now+lease, and started_at and sent_at now (a
+// message reached a worker). It returns the claimed job; its Attempts is
+// the fencing token for every later write.
 //
 // A job that cannot be claimed (running elsewhere, cancelled, terminal)
 // gives the job as it is and an error matching jobs.ErrConflict, so the
@@ -23,7 +24,7 @@ func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration
 	j, err := s.apply(ctx, owner, id, change{
 		cond:   "#status = :queued OR (#status = :running AND #lease_until < :nowms)",
 		to:     jobs.StatusRunning,
-		update: "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now",
+		update: "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now",
 		values: map[string]types.AttributeValue{
 			":queued":  statusValue(jobs.StatusQueued),
 			":running": statusValue(jobs.StatusRunning),

@@ -11,16 +11,22 @@ import (
 	"github.com/promptq/promptq/internal/httpapi"
 	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/submit"
 )
 
 func benchHandler(b *testing.B) (*httpapi.Handler, *inmem.Store) {
 	b.Helper()
 	store := inmem.NewStore(inmem.Options{})
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc, err := submit.New(submit.Config{Logger: logger}, submit.Deps{Store: store, Queue: &inmem.Queue{}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	h, err := httpapi.New(httpapi.Config{
 		Limits:         jobs.DefaultLimits(),
 		AllowedOrigins: []string{webOrigin},
-		Logger:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	}, httpapi.Deps{Store: store, Queue: &inmem.Queue{}, Auth: testAuth})
+		Logger:         logger,
+	}, httpapi.Deps{Store: store, Submit: svc, Auth: testAuth})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,28 +9,22 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/submit"
 )
 
-// jobStore is what the API needs of the job store (internal/dynamo in AWS,
-// internal/inmem in unit tests).
+// jobStore is what the job routes need of the job store (internal/dynamo
+// in AWS, internal/inmem in unit tests).
 type jobStore interface {
-	Create(ctx context.Context, job jobs.Job, fingerprint string) (jobs.Job, bool, error)
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
-	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
 }
 
-// batchStore is the optional bulk path of the store for POST
-// /generate/batch; a store without it gets one Create per entry.
-type batchStore interface {
-	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
-}
-
-// queue sends jobs to the worker.
-type queue interface {
-	Send(ctx context.Context, m jobs.Message) error
-	SendBatch(ctx context.Context, ms []jobs.Message) []error
+// submitter accepts jobs (internal/submit): the rules of POST /generate
+// and POST /generate/batch live there, and the handlers only decode and
+// encode.
+type submitter interface {
+	Submit(ctx context.Context, owner string, entries []submit.Entry) ([]submit.Result, error)
 }
 
 // Authenticator turns a bearer token into the caller's id (the Cognito
@@ -53,22 +47,13 @@ type revocationChecker interface {
 	Check(ctx context.Context, token string) error
 }
 
-// limiter applies per-user limits before a job is accepted: a
-// *jobs.Error of KindRateLimited (with RetryAfterSeconds) refuses it.
-// Refund gives back the token budget of jobs that were not created after
-// all (idempotent replays, failed writes), so re-running a batch is free.
-type limiter interface {
-	Allow(ctx context.Context, owner string, cost jobs.Cost) error
-	Refund(ctx context.Context, owner string, cost jobs.Cost)
-}
-
-// Deps are the handler's collaborators. Store, Queue and Auth are required.
+// Deps are the handler's collaborators. Store, Submit and Auth are
+// required.
 type Deps struct {
-	Store   jobStore
-	Queue   queue
-	Auth    Authenticator
-	Revoke  revocationChecker // nil: no revocation check
-	Limiter limiter           // nil: no per-user limits
+	Store  jobStore
+	Submit submitter
+	Auth   Authenticator
+	Revoke revocationChecker // nil: no revocation check
 }
 
 // Config is the handler's behaviour. Zero fields take the documented
@@ -79,7 +64,6 @@ type Config struct {
 	MaxBodyBytes    int64    // POST /generate; default 256 KiB
 	MaxBatchBytes   int64    // POST /generate/batch; default 5 MiB
 	MaxBatchEntries int      // default 100
-	JobTTL          time.Duration
 	// PollQueued and PollRunning are the Retry-After hints for jobs not yet
 	// terminal: queued jobs wait for a worker, running ones change about
 	// once a second (the worker's flush interval).
@@ -98,9 +82,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatchEntries == 0 {
 		c.MaxBatchEntries = 100
-	}
-	if c.JobTTL == 0 {
-		c.JobTTL = jobs.DefaultJobTTL
 	}
 	if c.PollQueued == 0 {
 		c.PollQueued = 2 * time.Second
@@ -131,8 +112,8 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("httpapi: limits: %w", err)
 	}
-	if deps.Store == nil || deps.Queue == nil || deps.Auth == nil {
-		return nil, errors.New("httpapi: Store, Queue and Auth are required")
+	if deps.Store == nil || deps.Submit == nil || deps.Auth == nil {
+		return nil, errors.New("httpapi: Store, Submit and Auth are required")
 	}
 	c, err := newCORS(cfg.AllowedOrigins)
 	if err != nil {

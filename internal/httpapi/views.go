@@ -11,6 +11,7 @@ import (
 type jobView struct {
 	JobID         string        `json:"job_id"`
 	Status        jobs.Status   `json:"status"`
+	Lane          jobs.Lane     `json:"lane"`
 	Prompt        string        `json:"prompt"`
 	System        string        `json:"system,omitempty"`
 	Model         string        `json:"model"`
@@ -39,6 +40,7 @@ func viewOf(j jobs.Job) jobView {
 	v := jobView{
 		JobID:         j.ID,
 		Status:        j.Status,
+		Lane:          j.Lane.OrDefault(),
 		Prompt:        j.Prompt,
 		System:        j.System,
 		Model:         j.Model,

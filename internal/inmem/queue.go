@@ -21,6 +21,7 @@ type Queue struct {
 
 // VisibilityChange is one recorded ChangeVisibility call.
 type VisibilityChange struct {
+	Lane          jobs.Lane
 	ReceiptHandle string
 	Timeout       time.Duration
 }
@@ -69,11 +70,16 @@ func (q *Queue) SendBatch(_ context.Context, ms []jobs.Message) []error {
 	return errs
 }
 
+// SendAfter records m as Send does; the delay is not kept.
+func (q *Queue) SendAfter(ctx context.Context, m jobs.Message, _ time.Duration) error {
+	return q.Send(ctx, m)
+}
+
 // ChangeVisibility records the call.
-func (q *Queue) ChangeVisibility(_ context.Context, receiptHandle string, d time.Duration) error {
+func (q *Queue) ChangeVisibility(_ context.Context, lane jobs.Lane, receiptHandle string, d time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.visibility = append(q.visibility, VisibilityChange{ReceiptHandle: receiptHandle, Timeout: d})
+	q.visibility = append(q.visibility, VisibilityChange{Lane: lane, ReceiptHandle: receiptHandle, Timeout: d})
 	return nil
 }
 

@@ -13,17 +13,18 @@ import (
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
-// queue is what the API and worker use of a queue: inmem.Queue must stand
-// in for sqsqueue.Queue wherever they do, so both must have it.
+// queue is what the API and worker use of the lanes' queues: inmem.Queue
+// must stand in for sqsqueue.Lanes wherever they do, so both must have it.
 type queue interface {
 	Send(ctx context.Context, m jobs.Message) error
 	SendBatch(ctx context.Context, ms []jobs.Message) []error
-	ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
+	SendAfter(ctx context.Context, m jobs.Message, d time.Duration) error
+	ChangeVisibility(ctx context.Context, lane jobs.Lane, receiptHandle string, d time.Duration) error
 }
 
 var (
 	_ queue = (*inmem.Queue)(nil)
-	_ queue = (*sqsqueue.Queue)(nil)
+	_ queue = (*sqsqueue.Lanes)(nil)
 )
 
 func messages(n int) []jobs.Message {
@@ -92,7 +93,7 @@ func TestQueueIsSafeForConcurrentUse(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			_ = q.Send(t.Context(), messages(1)[0])
-			_ = q.ChangeVisibility(t.Context(), "h", time.Second)
+			_ = q.ChangeVisibility(t.Context(), jobs.LaneBulk, "h", time.Second)
 		})
 	}
 	wg.Wait()
@@ -107,9 +108,9 @@ func TestQueueIsSafeForConcurrentUse(t *testing.T) {
 func TestQueueRecordsVisibilityChanges(t *testing.T) {
 	t.Parallel()
 	var q inmem.Queue
-	_ = q.ChangeVisibility(t.Context(), "handle-1", 30*time.Second)
-	_ = q.ChangeVisibility(t.Context(), "handle-2", 0)
-	want := []inmem.VisibilityChange{{ReceiptHandle: "handle-1", Timeout: 30 * time.Second}, {ReceiptHandle: "handle-2"}}
+	_ = q.ChangeVisibility(t.Context(), jobs.LaneInteractive, "handle-1", 30*time.Second)
+	_ = q.ChangeVisibility(t.Context(), jobs.LaneBulk, "handle-2", 0)
+	want := []inmem.VisibilityChange{{Lane: jobs.LaneInteractive, ReceiptHandle: "handle-1", Timeout: 30 * time.Second}, {Lane: jobs.LaneBulk, ReceiptHandle: "handle-2"}}
 	if got := q.VisibilityChanges(); !slices.Equal(got, want) {
 		t.Errorf("VisibilityChanges() = %v, want %v", got, want)
 	}

@@ -133,7 +133,7 @@ func (s *Store) Stale(_ context.Context, before time.Time) iter.Seq2[jobs.Job, e
 		for _, byID := range s.jobs {
 			for _, j := range byID {
 				if j.StaleSince(before) {
-					stale = append(stale, jobs.Job{ID: j.ID, Owner: j.Owner, Status: j.Status,
+					stale = append(stale, jobs.Job{ID: j.ID, Owner: j.Owner, Status: j.Status, Lane: j.Lane,
 						Attempts: j.Attempts, UpdatedAt: j.UpdatedAt, LeaseUntil: j.LeaseUntil})
 				}
 			}
@@ -251,6 +251,23 @@ func (s *Store) AbandonEnqueue(_ context.Context, owner, id string, f jobs.Failu
 	return nil
 }
 
+// SwapSentAt moves a queued job's SentAt from old to new (see
+// dynamo.Store.SwapSentAt). Like there, it leaves UpdatedAt alone.
+func (s *Store) SwapSentAt(_ context.Context, owner, id string, old, new time.Time) (jobs.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[owner][id]
+	if !ok {
+		return jobs.Job{}, fmt.Errorf("swap sent_at of job %s: %w", id, jobs.ErrNotFound)
+	}
+	if j.Status != jobs.StatusQueued || !j.SentAt.Equal(old) {
+		return clone(j), fmt.Errorf("swap sent_at of job %s: job is %s, sent at %s: %w", id, j.Status, j.SentAt, jobs.ErrConflict)
+	}
+	j.SentAt = new.UTC()
+	s.jobs[owner][id] = j
+	return clone(j), nil
+}
+
 // Claim takes a queued job, or a running one whose lease has lapsed.
 func (s *Store) Claim(_ context.Context, owner, id string, lease time.Duration) (jobs.Job, error) {
 	claimable := func(j jobs.Job, now time.Time) bool {
@@ -261,6 +278,7 @@ func (s *Store) Claim(_ context.Context, owner, id string, lease time.Duration) 
 		j.Attempts++
 		j.LeaseUntil = leaseUntil(now, lease)
 		j.StartedAt = now
+		j.SentAt = now
 	})
 	if err != nil {
 		return j, fmt.Errorf("claim job %s: %w", id, err)
@@ -329,8 +347,9 @@ func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
 	requeueable := func(j jobs.Job, now time.Time) bool {
 		return j.Status == jobs.StatusFailed || j.Status == jobs.StatusQueued || leaseLapsed(j, now)
 	}
-	j, err := s.transition(owner, id, requeueable, func(j *jobs.Job, _ time.Time) {
+	j, err := s.transition(owner, id, requeueable, func(j *jobs.Job, now time.Time) {
 		j.Status = jobs.StatusQueued
+		j.SentAt = now
 		j.Failure = nil
 		j.GeneratedText, j.Tokens, j.StopReason = "", jobs.Tokens{}, ""
 		j.LeaseUntil, j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}, time.Time{}

@@ -55,6 +55,7 @@ const (
 	FailureRetries       = "retries_exhausted" // transient errors until the last receive
 	FailureEnqueue       = "enqueue_failed"    // the API stored the job but could not queue it
 	FailurePurged        = "purged"            // an operator purged it from the dead-letter queue
+	FailureThrottled     = "throttled"         // the model's quota had no room for it for a long time
 	FailureInvalidOutput = "invalid_output"
 )
 
@@ -63,6 +64,7 @@ type Job struct {
 	ID     string // time-ordered (UUIDv7), so sorting ids sorts by creation
 	Owner  string // the Cognito sub of the user who submitted it
 	Status Status
+	Lane   Lane
 
 	Prompt      string
 	System      string
@@ -83,9 +85,15 @@ type Job struct {
 	IdempotencyKey string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
-	StartedAt      time.Time // first claim of the current attempt
-	FinishedAt     time.Time
-	ExpiresAt      time.Time // the store deletes the job after this (TTL)
+	// SentAt is when the job's queue message was last known to be on its
+	// way: sent when the job was created, replayed or rescued, or received
+	// by a worker's claim. A client's replay of a queued job sends the
+	// message again only when SentAt is older than a threshold (see
+	// internal/submit), so replays cannot flood the queue.
+	SentAt     time.Time
+	StartedAt  time.Time // first claim of the current attempt
+	FinishedAt time.Time
+	ExpiresAt  time.Time // the store deletes the job after this (TTL)
 }
 
 // NewID returns a new job id: a UUIDv7, whose string form sorts by time.
@@ -103,12 +111,50 @@ func ValidID(s string) bool {
 	return err == nil
 }
 
-// Message is what the queue carries: just enough for the worker to find the
-// job. Everything else is read from the store, so a message never carries a
-// prompt and never goes stale.
+// Message is what the queue carries: enough for the worker to find the job
+// and to decide whether it may start now. Everything else is read from the
+// store, so a message never carries a prompt or any other user text.
 type Message struct {
 	JobID string `json:"job_id"`
 	Owner string `json:"owner"`
+	// Lane is the job's lane; empty in messages from before lanes
+	// (Lane.OrDefault).
+	Lane Lane `json:"lane,omitempty"`
+	// Model and Tokens let a worker check the model's pace and its
+	// owner's fair share before it touches the job: Tokens is the job's
+	// worst-case token use (Request.TokenBudget). Zero when unknown: the
+	// worker then reads them from the job.
+	Model  string `json:"model,omitempty"`
+	Tokens int    `json:"tokens,omitempty"`
+	// Throttles counts the times the model refused the job for its quota
+	// (a throttle), and ThrottledSince (Unix seconds) is when the first
+	// was: they set the backoff, and a job throttled for longer than a
+	// long cap fails. A throttle is never counted as a failed try.
+	Throttles      int   `json:"throttles,omitempty"`
+	ThrottledSince int64 `json:"throttled_since,omitempty"`
+}
+
+// Message is the queue message for j, as first sent.
+func (j Job) Message() Message {
+	return Message{
+		JobID:  j.ID,
+		Owner:  j.Owner,
+		Lane:   j.Lane.OrDefault(),
+		Model:  j.Model,
+		Tokens: j.Request().TokenBudget(),
+	}
+}
+
+// Request is the generation request j was made from.
+func (j Job) Request() Request {
+	return Request{
+		Prompt:      j.Prompt,
+		System:      j.System,
+		MaxTokens:   j.MaxTokens,
+		Temperature: j.Temperature,
+		Model:       j.Model,
+		Lane:        j.Lane.OrDefault(),
+	}
 }
 
 // Progress is a partial or final result the worker writes to a running job.
@@ -154,13 +200,15 @@ type Cost struct {
 	Tokens int
 }
 
-// AsNew is j as a store accepts a new job: queued, with no result, attempt
-// or lease, CreatedAt now unless set (in UTC), UpdatedAt = CreatedAt, and
-// ExpiresAt CreatedAt+ttl unless set, in whole seconds (a TTL attribute's
+// AsNew is j as a store accepts a new job: queued, on its lane (the
+// interactive one unless set), with no result, attempt or lease, CreatedAt
+// now unless set (in UTC), UpdatedAt and SentAt = CreatedAt, and ExpiresAt
+// CreatedAt+ttl unless set, in whole seconds (a TTL attribute's
 // precision). Temperature is copied, so the caller's variable and the
 // stored job never share it.
 func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	j.Status = StatusQueued
+	j.Lane = j.Lane.OrDefault()
 	j.Attempts = 0
 	j.LeaseUntil = time.Time{}
 	j.GeneratedText, j.Tokens, j.StopReason, j.Failure = "", Tokens{}, "", nil
@@ -170,6 +218,7 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	}
 	j.CreatedAt = j.CreatedAt.UTC()
 	j.UpdatedAt = j.CreatedAt
+	j.SentAt = j.CreatedAt
 	if j.ExpiresAt.IsZero() {
 		j.ExpiresAt = j.CreatedAt.Add(ttl)
 	}

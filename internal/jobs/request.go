@@ -68,6 +68,7 @@ type Request struct {
 	MaxTokens   int      `json:"max_tokens"`
 	Temperature *float64 `json:"temperature,omitempty"`
 	Model       string   `json:"model"`
+	Lane        Lane     `json:"lane,omitempty"`
 }
 
 // rawRequest is the wire shape. Pointers tell "absent" from "zero".
@@ -77,16 +78,28 @@ type rawRequest struct {
 	MaxTokens   *int     `json:"max_tokens"`
 	Temperature *float64 `json:"temperature"`
 	Model       *string  `json:"model"`
+	Lane        *string  `json:"lane"`
 }
 
-// DecodeRequest parses and validates one JSON request body. Every error is a
-// *Error of KindInvalid naming the field at fault.
+// DecodeRequest parses and validates one JSON request body of POST
+// /generate: its lane is "interactive" (the default) or "bulk". Every error
+// is a *Error of KindInvalid naming the field at fault.
 func DecodeRequest(body []byte, l Limits) (Request, error) {
 	var raw rawRequest
 	if err := decodeStrict(body, &raw); err != nil {
 		return Request{}, err
 	}
-	return raw.validate(l)
+	r, err := raw.validate(l)
+	if err != nil {
+		return r, err
+	}
+	r.Lane = LaneInteractive
+	if raw.Lane != nil {
+		if r.Lane = Lane(*raw.Lane); !r.Lane.Valid() {
+			return r, Invalid("lane", "lane must be %s.", laneNames(Lanes...))
+		}
+	}
+	return r, nil
 }
 
 // rawEntry is one entry of a batch: the request fields plus its own
@@ -96,12 +109,16 @@ type rawEntry struct {
 	IdempotencyKey *string `json:"idempotency_key"`
 }
 
-// DecodeEntry parses and validates one entry of a batch, given as raw JSON.
-// It returns the request and the entry's idempotency key ("" when absent).
-func DecodeEntry(msg json.RawMessage, l Limits) (Request, string, error) {
+// DecodeEntry parses and validates one entry of a batch, given as raw JSON,
+// for lane (the whole batch's). It returns the request and the entry's
+// idempotency key ("" when absent).
+func DecodeEntry(msg json.RawMessage, l Limits, lane Lane) (Request, string, error) {
 	var raw rawEntry
 	if err := decodeStrict(msg, &raw); err != nil {
 		return Request{}, "", err
+	}
+	if raw.Lane != nil {
+		return Request{}, "", Invalid("lane", "lane applies to the whole batch: put it next to requests, not in an entry.")
 	}
 	var key string
 	if raw.IdempotencyKey != nil {
@@ -111,6 +128,7 @@ func DecodeEntry(msg json.RawMessage, l Limits) (Request, string, error) {
 		}
 	}
 	r, err := raw.validate(l)
+	r.Lane = lane
 	return r, key, err
 }
 
@@ -178,7 +196,13 @@ func (raw rawRequest) validate(l Limits) (Request, error) {
 
 // Fingerprint is a stable hash of the validated request, used to tell a
 // retried request (same key, same body) from a reused key (409).
+//
+// The lane is left out: it says how soon the answer is wanted, not what is
+// asked, so a replay on another lane is the same request and gets the
+// original job (on its first lane), and requests stored before lanes
+// existed still match their replays.
 func (r Request) Fingerprint() string {
+	r.Lane = ""
 	b, _ := json.Marshal(r) // a struct of strings and numbers cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

@@ -98,19 +98,56 @@ func TestFingerprintTellsBodiesApart(t *testing.T) {
 
 func TestDecodeEntry(t *testing.T) {
 	t.Parallel()
-	r, key, err := DecodeEntry([]byte(`{"prompt":"p","idempotency_key":"line-1"}`), DefaultLimits())
-	if err != nil || key != "line-1" || r.Prompt != "p" {
+	r, key, err := DecodeEntry([]byte(`{"prompt":"p","idempotency_key":"line-1"}`), DefaultLimits(), LaneBulk)
+	if err != nil || key != "line-1" || r.Prompt != "p" || r.Lane != LaneBulk {
 		t.Fatalf("got %+v %q %v", r, key, err)
 	}
-	_, _, err = DecodeEntry([]byte(`{"prompt":5}`), DefaultLimits())
+	_, _, err = DecodeEntry([]byte(`{"prompt":5}`), DefaultLimits(), LaneBulk)
 	var fe *Error
 	if !errors.As(err, &fe) || fe.Field != "prompt" || !strings.HasPrefix(fe.Message, "prompt must be a string") {
 		t.Errorf("wrong type in an entry: %v, want the field named prompt", err)
 	}
-	_, _, err = DecodeEntry([]byte(`{"prompt":"p","idempotency_key":""}`), DefaultLimits())
+	_, _, err = DecodeEntry([]byte(`{"prompt":"p","idempotency_key":""}`), DefaultLimits(), LaneBulk)
 	var e *Error
 	if !errors.As(err, &e) || e.Field != "idempotency_key" {
 		t.Errorf("empty key: err = %v, want invalid idempotency_key", err)
+	}
+	_, _, err = DecodeEntry([]byte(`{"prompt":"p","lane":"interactive"}`), DefaultLimits(), LaneBulk)
+	if !errors.As(err, &e) || e.Field != "lane" {
+		t.Errorf("a lane in an entry: err = %v, want invalid lane", err)
+	}
+}
+
+func TestDecodeRequestLane(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		body    string
+		want    Lane
+		wantErr bool
+	}{
+		{`{"prompt":"p"}`, LaneInteractive, false},
+		{`{"prompt":"p","lane":"interactive"}`, LaneInteractive, false},
+		{`{"prompt":"p","lane":"bulk"}`, LaneBulk, false},
+		{`{"prompt":"p","lane":"Bulk"}`, "", true},
+		{`{"prompt":"p","lane":""}`, "", true},
+		{`{"prompt":"p","lane":null}`, LaneInteractive, false},
+		{`{"prompt":"p","lane":1}`, "", true},
+	}
+	for _, tt := range tests {
+		r, err := DecodeRequest([]byte(tt.body), DefaultLimits())
+		var e *Error
+		switch {
+		case tt.wantErr && (!errors.As(err, &e) || e.Field != "lane"):
+			t.Errorf("%s: err = %v, want one naming lane", tt.body, err)
+		case !tt.wantErr && (err != nil || r.Lane != tt.want):
+			t.Errorf("%s: lane %q, err %v; want %q", tt.body, r.Lane, err, tt.want)
+		}
+	}
+	// The lane is not part of the request's identity.
+	a, _ := DecodeRequest([]byte(`{"prompt":"p"}`), DefaultLimits())
+	b, _ := DecodeRequest([]byte(`{"prompt":"p","lane":"bulk"}`), DefaultLimits())
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Error("the same request on two lanes has two fingerprints")
 	}
 }
 

@@ -38,6 +38,18 @@
 //
 // An unknown NAME is a permanent invalid-request error listing the known
 // ones. "once" is counted per Model value, so per process.
+//
+// # Quota
+//
+// Options.MaxConcurrent and Options.TokensPerMinute give the model a quota,
+// as an account has on Bedrock. A call beyond either is refused at once
+// with the error Bedrock's throttling becomes (a *jobs.Error of
+// KindRateLimited). Tokens are counted the way Bedrock's quota counts
+// them: a call reserves its input plus its MaxTokens when it starts, which
+// becomes its input plus its output when it ends, and every call started in
+// the last 60 seconds counts (a sliding minute). Zero means no limit.
+// [Model.Stats] says how many calls were made and refused, and how many
+// tokens were used, for measurements.
 package localmodel
 
 import (
@@ -77,15 +89,43 @@ type Options struct {
 	TokensPerSecond float64
 	// Latency is the wait before the first word, taken as given (zero: none).
 	Latency time.Duration
+	// MaxConcurrent and TokensPerMinute are the model's quota (see the
+	// package comment); zero means no limit.
+	MaxConcurrent   int
+	TokensPerMinute int
+	// Now is the clock of the tokens-per-minute window. Default time.Now.
+	Now func() time.Time
 }
 
 // Model is the local model. It is safe for concurrent use.
 type Model struct {
 	perToken time.Duration
 	latency  time.Duration
+	maxConc  int
+	tpm      int
+	now      func() time.Time
 
-	mu   sync.Mutex
-	seen map[[32]byte]bool // requests that already had their throttle-once fault
+	mu      sync.Mutex
+	seen    map[[32]byte]bool // requests that already had their throttle-once fault
+	running int
+	window  []*use // calls started in the last minute, oldest first
+	stats   Stats
+}
+
+// use is one call's tokens in the quota's window.
+type use struct {
+	at     time.Time
+	tokens int
+}
+
+// Stats counts what the model did.
+type Stats struct {
+	Calls     int // calls that got past the quota and ran
+	Throttled int // calls refused for the quota
+	// Tokens is input plus output of the calls that ended (Bedrock's
+	// count); MaxRunning the most calls that ran at once.
+	Tokens     int
+	MaxRunning int
 }
 
 // New returns a local model.
@@ -94,10 +134,78 @@ func New(opts Options) *Model {
 	if tps <= 0 {
 		tps = DefaultTokensPerSecond
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Model{
 		perToken: time.Duration(float64(time.Second) / tps),
 		latency:  opts.Latency,
+		maxConc:  opts.MaxConcurrent,
+		tpm:      opts.TokensPerMinute,
+		now:      opts.Now,
 		seen:     make(map[[32]byte]bool),
+	}
+}
+
+// Stats returns what the model has done so far.
+func (m *Model) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stats
+}
+
+// Errors of the quota, worded as Bedrock's throttling is.
+var (
+	errTooManyCalls = &jobs.Error{Kind: jobs.KindRateLimited,
+		Message: "The local model is receiving too many requests right now (PROMPTQ_LOCAL_MAX_CONCURRENT)."}
+	errTooManyTokens = &jobs.Error{Kind: jobs.KindRateLimited,
+		Message: "The local model's tokens-per-minute quota is used up for now (PROMPTQ_LOCAL_TOKENS_PER_MINUTE)."}
+)
+
+// admit counts a call of reserve tokens against the quota, or refuses it.
+// The returned use is the call's entry in the window (nil without a
+// tokens-per-minute limit).
+func (m *Model) admit(reserve int) (*use, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if m.maxConc > 0 && m.running >= m.maxConc {
+		m.stats.Throttled++
+		return nil, errTooManyCalls
+	}
+	var u *use
+	if m.tpm > 0 {
+		cutoff := now.Add(-time.Minute)
+		drop := 0
+		for drop < len(m.window) && !m.window[drop].at.After(cutoff) {
+			drop++
+		}
+		m.window = m.window[drop:]
+		inWindow := 0
+		for _, w := range m.window {
+			inWindow += w.tokens
+		}
+		if inWindow+reserve > m.tpm {
+			m.stats.Throttled++
+			return nil, errTooManyTokens
+		}
+		u = &use{at: now, tokens: reserve}
+		m.window = append(m.window, u)
+	}
+	m.running++
+	m.stats.Calls++
+	m.stats.MaxRunning = max(m.stats.MaxRunning, m.running)
+	return u, nil
+}
+
+// done ends a call admitted with u, which used tokens (input plus output).
+func (m *Model) done(u *use, tokens int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.running--
+	m.stats.Tokens += tokens
+	if u != nil {
+		u.tokens = tokens
 	}
 }
 
@@ -141,6 +249,14 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang.", fault)
 	}
 
+	input := len(strings.Fields(req.System)) + len(strings.Fields(req.Prompt))
+	u, err := m.admit(input + max(req.MaxTokens, 0))
+	if err != nil {
+		return jobs.Progress{}, err
+	}
+	output := 0
+	defer func() { m.done(u, input+output) }()
+
 	words := answer(key, req)
 	stop := StopEndTurn
 	if req.MaxTokens > 0 && len(words) > req.MaxTokens {
@@ -167,14 +283,12 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		}
 		text.WriteString(w)
 		onDelta(w)
+		output++
 	}
 	return jobs.Progress{
 		GeneratedText: text.String(),
-		Tokens: jobs.Tokens{
-			Input:  len(strings.Fields(req.System)) + len(strings.Fields(req.Prompt)),
-			Output: len(words),
-		},
-		StopReason: stop,
+		Tokens:        jobs.Tokens{Input: input, Output: output},
+		StopReason:    stop,
 	}, nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/localmodel"
@@ -190,5 +192,88 @@ func TestHangStreamsTheBannerThenWaitsForTheContext(t *testing.T) {
 	}
 	if text.String() != localmodel.Banner {
 		t.Errorf("streamed %q before hanging, want the banner", text.String())
+	}
+}
+
+func TestQuotaRefusesCallsBeyondTheConcurrencyLimit(t *testing.T) {
+	t.Parallel()
+	m := localmodel.New(localmodel.Options{TokensPerSecond: 1000, MaxConcurrent: 2})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	started := make(chan struct{}, 2)
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := m.Generate(ctx, jobs.Request{Prompt: "promptq-fault:hang", MaxTokens: 50}, func(string) {
+				select {
+				case started <- struct{}{}:
+				default:
+				}
+			})
+			done <- err
+		}()
+	}
+	<-started
+	<-started
+	_, err := m.Generate(t.Context(), jobs.Request{Prompt: "third", MaxTokens: 50}, func(string) {})
+	if jobs.KindOf(err) != jobs.KindRateLimited {
+		t.Fatalf("a third call while two run = %v, want a rate-limit error", err)
+	}
+	cancel()
+	<-done
+	<-done
+	if _, err := m.Generate(t.Context(), jobs.Request{Prompt: "after", MaxTokens: 5}, func(string) {}); err != nil {
+		t.Errorf("a call once the others ended: %v", err)
+	}
+	st := m.Stats()
+	if st.Throttled != 1 || st.Calls != 3 || st.MaxRunning != 2 {
+		t.Errorf("stats = %+v, want 3 calls, 1 throttled, at most 2 at once", st)
+	}
+}
+
+func TestQuotaCountsTokensInASlidingMinute(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	m := localmodel.New(localmodel.Options{TokensPerSecond: 1e6, TokensPerMinute: 500, Now: clock})
+	req := jobs.Request{Prompt: "one two three four", MaxTokens: 200} // reserves 204
+	call := func() error {
+		_, err := m.Generate(t.Context(), req, func(string) {})
+		return err
+	}
+	// A call's reservation becomes its use when it ends (4 + up to 160
+	// words, well under 204): two fit, and their use leaves room for a
+	// third reservation only if it is small enough.
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+	used := m.Stats().Tokens
+	if used > 2*164 || used < 2*44 {
+		t.Fatalf("two calls used %d tokens", used)
+	}
+	for used+204 <= 500 {
+		if err := call(); err != nil {
+			t.Fatalf("a call that fits the minute: %v", err)
+		}
+		used = m.Stats().Tokens
+	}
+	if err := call(); jobs.KindOf(err) != jobs.KindRateLimited {
+		t.Fatalf("a call past the minute's quota = %v, want a rate-limit error", err)
+	}
+	advance(59 * time.Second)
+	if err := call(); jobs.KindOf(err) != jobs.KindRateLimited {
+		t.Errorf("59 s later the minute still holds the calls, but the call ran: %v", err)
+	}
+	advance(2 * time.Second)
+	if err := call(); err != nil {
+		t.Errorf("61 s later the calls have left the minute: %v", err)
+	}
+	if st := m.Stats(); st.Throttled != 2 {
+		t.Errorf("stats = %+v, want 2 throttled", st)
 	}
 }

@@ -3,9 +3,16 @@ package rescue
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
 // Config is the rescuer Lambda's configuration, read once from the
@@ -13,8 +20,9 @@ import (
 type Config struct {
 	// Table is the jobs table. PROMPTQ_TABLE, required.
 	Table string
-	// QueueURL is the jobs queue. PROMPTQ_QUEUE_URL, required.
-	QueueURL string
+	// QueueURLs are the lanes' queues. PROMPTQ_INTERACTIVE_QUEUE_URL and
+	// PROMPTQ_BULK_QUEUE_URL, required.
+	QueueURLs sqsqueue.LaneURLs
 	// MaxReceiveCount is the jobs queue's redrive maxReceiveCount, as the
 	// worker is given it (Options.MaxAttempts). PROMPTQ_MAX_RECEIVE_COUNT,
 	// default 5.
@@ -33,7 +41,6 @@ const DefaultAfter = 45 * time.Minute
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Table:           strings.TrimSpace(getenv("PROMPTQ_TABLE")),
-		QueueURL:        strings.TrimSpace(getenv("PROMPTQ_QUEUE_URL")),
 		MaxReceiveCount: 5,
 		After:           DefaultAfter,
 	}
@@ -41,9 +48,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.Table == "" {
 		errs = append(errs, errors.New("PROMPTQ_TABLE is required"))
 	}
-	if c.QueueURL == "" {
-		errs = append(errs, errors.New("PROMPTQ_QUEUE_URL is required"))
-	}
+	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
+	errs = append(errs, err)
+	c.QueueURLs = urls
 	if v := strings.TrimSpace(getenv("PROMPTQ_MAX_RECEIVE_COUNT")); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -67,4 +74,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 // Options are the Rescuer options the configuration sets.
 func (c Config) Options() Options {
 	return Options{After: c.After, MaxAttempts: c.MaxReceiveCount}
+}
+
+// Build is the rescuer c describes, on the jobs table and the lanes'
+// queues through db and sqsClient: lambdas/rescuer and the dev runner
+// both build it here.
+func Build(c Config, db *dynamodb.Client, sqsClient *sqs.Client, logger *slog.Logger) (*Rescuer, error) {
+	queues, err := sqsqueue.NewLanes(sqsClient, c.QueueURLs)
+	if err != nil {
+		return nil, fmt.Errorf("rescue: %w", err)
+	}
+	return New(dynamo.New(db, c.Table, dynamo.Options{}), queues, c.Options(), logger)
 }

@@ -1,27 +1,32 @@
 package rescue_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/rescue"
+	"github.com/promptq/promptq/internal/sqsqueue"
 )
+
+var urls = sqsqueue.LaneURLs{jobs.LaneInteractive: "http://q", jobs.LaneBulk: "http://q-bulk"}
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"PROMPTQ_TABLE": "jobs", "PROMPTQ_QUEUE_URL": "http://q"}
+	base := map[string]string{"PROMPTQ_TABLE": "jobs", "PROMPTQ_INTERACTIVE_QUEUE_URL": "http://q", "PROMPTQ_BULK_QUEUE_URL": "http://q-bulk"}
 	tests := []struct {
 		name    string
 		env     map[string]string
 		want    rescue.Config
 		wantErr []string // each must appear in the error
 	}{
-		{"defaults", nil, rescue.Config{Table: "jobs", QueueURL: "http://q", MaxReceiveCount: 5, After: 45 * time.Minute}, nil},
+		{"defaults", nil, rescue.Config{Table: "jobs", QueueURLs: urls, MaxReceiveCount: 5, After: 45 * time.Minute}, nil},
 		{"set", map[string]string{"PROMPTQ_MAX_RECEIVE_COUNT": "3", "PROMPTQ_RESCUE_AFTER": "2h"},
-			rescue.Config{Table: "jobs", QueueURL: "http://q", MaxReceiveCount: 3, After: 2 * time.Hour}, nil},
-		{"missing names", map[string]string{"PROMPTQ_TABLE": " ", "PROMPTQ_QUEUE_URL": ""}, rescue.Config{},
-			[]string{"PROMPTQ_TABLE is required", "PROMPTQ_QUEUE_URL is required"}},
+			rescue.Config{Table: "jobs", QueueURLs: urls, MaxReceiveCount: 3, After: 2 * time.Hour}, nil},
+		{"missing names", map[string]string{"PROMPTQ_TABLE": " ", "PROMPTQ_BULK_QUEUE_URL": ""}, rescue.Config{},
+			[]string{"PROMPTQ_TABLE is required", "PROMPTQ_BULK_QUEUE_URL is required"}},
 		{"bad values", map[string]string{"PROMPTQ_MAX_RECEIVE_COUNT": "0", "PROMPTQ_RESCUE_AFTER": "30s"}, rescue.Config{},
 			[]string{`PROMPTQ_MAX_RECEIVE_COUNT="0"`, `PROMPTQ_RESCUE_AFTER="30s"`}},
 		{"not a duration", map[string]string{"PROMPTQ_RESCUE_AFTER": "soon"}, rescue.Config{}, []string{`PROMPTQ_RESCUE_AFTER="soon"`}},
@@ -46,7 +51,7 @@ func TestLoadConfig(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("LoadConfig = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

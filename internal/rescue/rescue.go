@@ -13,8 +13,10 @@
 // A [Rescuer] run scans the store for active jobs with no sign of life for
 // longer than any live message takes to reach a worker (Options.After: the
 // queue's visibility timeout and the worker's longest backoff, with
-// margin). It skips the whole run while the queue has messages waiting,
-// since a stale job's message may then simply be waiting its turn. Each
+// margin). It leaves alone the stale jobs of a lane whose queue has
+// messages waiting (or delayed), since a stale job's message may then
+// simply be waiting its turn: a long bulk backlog holds back only the bulk
+// lane's rescues, never the interactive lane's. Each
 // stale job is requeued (a conditional write, which also restarts its
 // clock) and its message sent again; a running job already at its last
 // attempt is failed with retries_exhausted instead, as the worker would
@@ -49,10 +51,11 @@ type store interface {
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
 }
 
-// queue is the jobs queue (internal/sqsqueue).
+// queue is the lanes' queues (internal/sqsqueue.Lanes): Send sends a
+// message to its lane's queue.
 type queue interface {
 	Send(ctx context.Context, m jobs.Message) error
-	Depth(ctx context.Context) (sqsqueue.Depth, error)
+	Depth(ctx context.Context, lane jobs.Lane) (sqsqueue.Depth, error)
 }
 
 // Options tune a Rescuer.
@@ -105,11 +108,14 @@ func New(st store, q queue, opts Options, logger *slog.Logger) (*Rescuer, error)
 // Report is what one run found and did. It is also the rescuer Lambda's
 // result, so its field names are stable.
 type Report struct {
-	// Waiting is the jobs queue's visible plus delayed messages at the
-	// start. When it is not zero the run did nothing else.
+	// Waiting is the lanes' queues' visible plus delayed messages at the
+	// start, all lanes together. When every lane has some, the run did
+	// nothing else.
 	Waiting int `json:"waiting"`
-	// Stale counts the stale jobs found.
-	Stale int `json:"stale"`
+	// Stale counts the stale jobs found in lanes whose queue had no
+	// messages waiting; Deferred those left because theirs had.
+	Stale    int `json:"stale"`
+	Deferred int `json:"deferred"`
 	// Requeued counts stale jobs requeued and sent to the queue again.
 	Requeued int `json:"requeued"`
 	// Failed counts running jobs failed at their last attempt.
@@ -130,13 +136,19 @@ func (r Report) Rescued() int { return r.Requeued + r.Failed }
 // finds those again.
 func (r *Rescuer) Run(ctx context.Context) (Report, error) {
 	var rep Report
-	depth, err := r.queue.Depth(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("rescue: check the jobs queue: %w", err)
+	busy := map[jobs.Lane]bool{}
+	for _, lane := range jobs.Lanes {
+		depth, err := r.queue.Depth(ctx, lane)
+		if err != nil {
+			return rep, fmt.Errorf("rescue: check the %s lane's queue: %w", lane, err)
+		}
+		if n := depth.Visible + depth.Delayed; n > 0 {
+			busy[lane] = true
+			rep.Waiting += n
+		}
 	}
-	rep.Waiting = depth.Visible + depth.Delayed
-	if rep.Waiting > 0 {
-		r.log.InfoContext(ctx, "rescue run skipped: messages are waiting in the jobs queue, so a stale job's message may be among them",
+	if len(busy) == len(jobs.Lanes) {
+		r.log.InfoContext(ctx, "rescue run skipped: messages are waiting in every lane's queue, so a stale job's message may be among them",
 			"waiting", rep.Waiting)
 		return rep, nil
 	}
@@ -162,6 +174,10 @@ func (r *Rescuer) Run(ctx context.Context) (Report, error) {
 		if err != nil {
 			scanErr = err
 			break
+		}
+		if busy[j.Lane.OrDefault()] {
+			rep.Deferred++
+			continue
 		}
 		rep.Stale++
 		g.Go(func() error {
@@ -190,7 +206,7 @@ func (r *Rescuer) Run(ctx context.Context) (Report, error) {
 	}
 	r.log.Log(ctx, level, "rescue run finished", "stale", rep.Stale, "rescued", rep.Rescued(),
 		"requeued", rep.Requeued, "failed", rep.Failed, "moved_on", rep.MovedOn, "errors", rep.Errors,
-		"after", r.opts.After.String())
+		"deferred", rep.Deferred, "after", r.opts.After.String())
 	return rep, errors.Join(errs...)
 }
 
@@ -217,10 +233,11 @@ func (r *Rescuer) rescue(ctx context.Context, j jobs.Job, now time.Time) (failed
 		log.WarnContext(ctx, "rescue: failed a job whose last attempt stopped without a result", "idle", idle.Round(time.Second).String())
 		return true, nil
 	}
-	if _, err := r.store.Requeue(ctx, j.Owner, j.ID); err != nil {
+	requeued, err := r.store.Requeue(ctx, j.Owner, j.ID)
+	if err != nil {
 		return false, fmt.Errorf("requeue job %s: %w", j.ID, err)
 	}
-	if err := r.queue.Send(ctx, jobs.Message{JobID: j.ID, Owner: j.Owner}); err != nil {
+	if err := r.queue.Send(ctx, requeued.Message()); err != nil {
 		return false, fmt.Errorf("send job %s again: %w", j.ID, err)
 	}
 	log.WarnContext(ctx, "rescue: requeued a job whose queue message was lost", "idle", idle.Round(time.Second).String())

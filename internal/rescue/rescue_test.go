@@ -24,10 +24,12 @@ const (
 	owner       = "user-1"
 )
 
-// fakeQueue records what is sent; depth and sendErr set its answers.
+// fakeQueue records what is sent; depth (every lane's, unless
+// depthOf names the lane) and sendErr set its answers.
 type fakeQueue struct {
 	mu      sync.Mutex
 	depth   sqsqueue.Depth
+	depthOf map[jobs.Lane]sqsqueue.Depth
 	sendErr error
 	sent    []jobs.Message
 }
@@ -42,9 +44,12 @@ func (q *fakeQueue) Send(_ context.Context, m jobs.Message) error {
 	return nil
 }
 
-func (q *fakeQueue) Depth(context.Context) (sqsqueue.Depth, error) {
+func (q *fakeQueue) Depth(_ context.Context, lane jobs.Lane) (sqsqueue.Depth, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if d, ok := q.depthOf[lane]; ok {
+		return d, nil
+	}
 	return q.depth, nil
 }
 
@@ -77,9 +82,11 @@ func setup(t *testing.T) *env {
 	return &env{t: t, clock: c, store: st, queue: q, rescuer: r}
 }
 
-func (e *env) create() jobs.Job {
+func (e *env) create() jobs.Job { return e.createOn(jobs.LaneInteractive) }
+
+func (e *env) createOn(lane jobs.Lane) jobs.Job {
 	e.t.Helper()
-	j, _, err := e.store.Create(e.t.Context(), jobs.Job{ID: jobs.NewID(), Owner: owner, Prompt: "p", Model: "m", MaxTokens: 10}, "")
+	j, _, err := e.store.Create(e.t.Context(), jobs.Job{ID: jobs.NewID(), Owner: owner, Lane: lane, Prompt: "p", Model: "m", MaxTokens: 10}, "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -261,8 +268,9 @@ func TestTheRunWaitsWhileMessagesAreWaitingInTheQueue(t *testing.T) {
 		j := e.create()
 		e.clock.Advance(2 * after)
 		e.queue.depth = depth
-		if rep := e.run(); rep != (rescue.Report{Waiting: depth.Visible + depth.Delayed}) {
-			t.Errorf("depth %+v: report %+v, want only Waiting", depth, rep)
+		n := (depth.Visible + depth.Delayed) * len(jobs.Lanes)
+		if rep := e.run(); rep != (rescue.Report{Waiting: n}) {
+			t.Errorf("depth %+v in every lane: report %+v, want only Waiting", depth, rep)
 		}
 		if sent := e.queue.take(); len(sent) != 0 {
 			t.Errorf("depth %+v: sent %v while messages wait", depth, sent)
@@ -274,6 +282,37 @@ func TestTheRunWaitsWhileMessagesAreWaitingInTheQueue(t *testing.T) {
 			t.Errorf("depth %+v: report %+v, want the job requeued", e.queue.depth, rep)
 		}
 		wantSent(t, e.queue.take(), j.ID)
+	}
+}
+
+// A bulk backlog holds back only the bulk lane's rescues: the interactive
+// lane's lost jobs are rescued during it, onto their own lane's queue.
+func TestABacklogInOneLaneDefersOnlyThatLanesRescues(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	interactive := e.create()
+	bulk := e.createOn(jobs.LaneBulk)
+	e.clock.Advance(2 * after)
+	e.queue.depthOf = map[jobs.Lane]sqsqueue.Depth{jobs.LaneBulk: {Visible: 5000}}
+	if rep := e.run(); rep != (rescue.Report{Waiting: 5000, Stale: 1, Requeued: 1, Deferred: 1}) {
+		t.Errorf("report %+v, want the interactive job rescued and the bulk one deferred", rep)
+	}
+	sent := e.queue.take()
+	wantSent(t, sent, interactive.ID)
+	if sent[0].Lane != jobs.LaneInteractive {
+		t.Errorf("sent %+v, want it on the interactive lane", sent[0])
+	}
+
+	// Once the backlog is gone the bulk job is rescued, on its lane.
+	e.queue.depthOf = nil
+	e.clock.Advance(2 * after)
+	if rep := e.run(); rep.Requeued != 2 {
+		t.Errorf("report %+v, want both jobs requeued (the interactive one is stale again)", rep)
+	}
+	for _, m := range e.queue.take() {
+		if m.JobID == bulk.ID && (m.Lane != jobs.LaneBulk || m.Model != "m" || m.Tokens != 11) {
+			t.Errorf("bulk job sent as %+v, want its lane, model and tokens", m)
+		}
 	}
 }
 

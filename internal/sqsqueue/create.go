@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // QueueOptions shape the queues CreateQueues makes. Zero fields take the
@@ -44,27 +46,63 @@ func (o QueueOptions) withDefaults() QueueOptions {
 // idempotent: run again with other options, it changes the queues'
 // attributes to match.
 func CreateQueues(ctx context.Context, client *sqs.Client, name string, opts QueueOptions) (queueURL, dlqURL string, err error) {
+	urls, dlqURL, err := createQueues(ctx, client, name+"-dlq", []string{name}, opts)
+	if err != nil {
+		return "", "", err
+	}
+	return urls[0], dlqURL, nil
+}
+
+// LaneQueueName is the name CreateLaneQueues gives lane's queue: name for
+// the interactive lane (the one queue there was before lanes, so a dev
+// stack's waiting messages carry on), name-<lane> for the others.
+func LaneQueueName(name string, lane jobs.Lane) string {
+	if lane.OrDefault() == jobs.LaneInteractive {
+		return name
+	}
+	return name + "-" + string(lane)
+}
+
+// CreateLaneQueues is CreateQueues for every lane: a queue per lane
+// (LaneQueueName), all redriving to the one dead-letter queue <name>-dlq.
+func CreateLaneQueues(ctx context.Context, client *sqs.Client, name string, opts QueueOptions) (LaneURLs, string, error) {
+	names := make([]string, len(jobs.Lanes))
+	for i, lane := range jobs.Lanes {
+		names[i] = LaneQueueName(name, lane)
+	}
+	urls, dlqURL, err := createQueues(ctx, client, name+"-dlq", names, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	out := LaneURLs{}
+	for i, lane := range jobs.Lanes {
+		out[lane] = urls[i]
+	}
+	return out, dlqURL, nil
+}
+
+func createQueues(ctx context.Context, client *sqs.Client, dlqName string, names []string, opts QueueOptions) ([]string, string, error) {
 	opts = opts.withDefaults()
-	dlqURL, err = ensureQueue(ctx, client, name+"-dlq", map[string]string{
+	dlqURL, err := ensureQueue(ctx, client, dlqName, map[string]string{
 		string(types.QueueAttributeNameMessageRetentionPeriod): seconds(opts.DLQRetention),
 		string(types.QueueAttributeNameSqsManagedSseEnabled):   "true",
 	})
 	if err != nil {
-		return "", "", err
+		return nil, "", err
 	}
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(dlqURL),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("get ARN of queue %s-dlq: %w", name, translate(err))
+		return nil, "", fmt.Errorf("get ARN of queue %s: %w", dlqName, translate(err))
 	}
 	redrive, err := json.Marshal(struct {
 		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
 		MaxReceiveCount     int    `json:"maxReceiveCount"`
 	}{attrs.Attributes[string(types.QueueAttributeNameQueueArn)], opts.MaxReceiveCount})
 	if err != nil {
-		return "", "", err
+		return nil, "", err
 	}
 	main := map[string]string{
 		string(types.QueueAttributeNameRedrivePolicy):        string(redrive),
@@ -73,11 +111,13 @@ func CreateQueues(ctx context.Context, client *sqs.Client, name string, opts Que
 	if opts.VisibilityTimeout > 0 {
 		main[string(types.QueueAttributeNameVisibilityTimeout)] = seconds(opts.VisibilityTimeout)
 	}
-	queueURL, err = ensureQueue(ctx, client, name, main)
-	if err != nil {
-		return "", "", err
+	urls := make([]string, len(names))
+	for i, name := range names {
+		if urls[i], err = ensureQueue(ctx, client, name, main); err != nil {
+			return nil, "", err
+		}
 	}
-	return queueURL, dlqURL, nil
+	return urls, dlqURL, nil
 }
 
 // ensureQueue creates queue name with attrs, or sets attrs on it when it

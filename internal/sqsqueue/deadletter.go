@@ -177,20 +177,17 @@ type RedriveTask struct {
 func (t RedriveTask) Running() bool { return t.Status == "RUNNING" || t.Status == "CANCELLING" }
 
 // StartRedrive starts SQS's own move of every message of the dead-letter
-// queue to the queue at destinationURL and returns the task's handle.
-// SQS allows one running task per source queue: a second start fails.
-func (d *DeadLetterQueue) StartRedrive(ctx context.Context, destinationURL string) (string, error) {
+// queue back to the queue it came from (the lanes' queues share one
+// dead-letter queue) and returns the task's handle. SQS allows one running
+// task per source queue: a second start fails.
+func (d *DeadLetterQueue) StartRedrive(ctx context.Context) (string, error) {
 	src, err := QueueARN(ctx, d.client, d.url)
 	if err != nil {
 		return "", err
 	}
-	dst, err := QueueARN(ctx, d.client, destinationURL)
-	if err != nil {
-		return "", err
-	}
+	// Without a destination, SQS moves each message to its source queue.
 	out, err := d.client.StartMessageMoveTask(ctx, &sqs.StartMessageMoveTaskInput{
-		SourceArn:      aws.String(src),
-		DestinationArn: aws.String(dst),
+		SourceArn: aws.String(src),
 	})
 	if err != nil {
 		return "", fmt.Errorf("start moving messages from %s: %w", d.url, redriveError(err))

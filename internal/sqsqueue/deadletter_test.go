@@ -72,12 +72,12 @@ func TestDeadLetterQueuePeekReleaseAndDelete(t *testing.T) {
 // kumo has no message move tasks; the tool falls back on this error.
 func TestDeadLetterQueueRedriveOnAnEndpointWithoutMoveTasks(t *testing.T) {
 	t.Parallel()
-	client, url, dlqURL := setup(t, sqsqueue.QueueOptions{})
+	client, _, dlqURL := setup(t, sqsqueue.QueueOptions{})
 	d := sqsqueue.NewDeadLetterQueue(client, dlqURL)
 	if _, err := d.RedriveTasks(t.Context()); !errors.Is(err, sqsqueue.ErrRedriveUnsupported) {
 		t.Errorf("RedriveTasks: %v, want ErrRedriveUnsupported", err)
 	}
-	if _, err := d.StartRedrive(t.Context(), url); !errors.Is(err, sqsqueue.ErrRedriveUnsupported) {
+	if _, err := d.StartRedrive(t.Context()); !errors.Is(err, sqsqueue.ErrRedriveUnsupported) {
 		t.Errorf("StartRedrive: %v, want ErrRedriveUnsupported", err)
 	}
 }

@@ -4,23 +4,27 @@ import (
 	"testing"
 
 	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
 // Backend is what the API, the worker and the operator tools use in AWS,
-// on the shared kumo and named for one test: a jobs table and a jobs queue
-// with its dead-letter queue.
+// on the shared kumo and named for one test: a jobs table, the lanes'
+// queues and their dead-letter queue.
 type Backend struct {
-	Kumo     *KumoServer
-	Table    string
+	Kumo      *KumoServer
+	Table     string
+	QueueURLs sqsqueue.LaneURLs
+	// QueueURL and QueueARN are the interactive lane's queue, where jobs
+	// go unless they name another lane.
 	QueueURL string
 	QueueARN string
 	DLQURL   string
 }
 
 // NewBackend creates a Backend for tb (the table as dynamo.CreateTable
-// makes it, the queues as sqsqueue.CreateQueues with opts), failing tb if
-// it cannot.
+// makes it, the queues as sqsqueue.CreateLaneQueues with opts), failing tb
+// if it cannot.
 func NewBackend(tb testing.TB, opts sqsqueue.QueueOptions) Backend {
 	tb.Helper()
 	ctx := tb.Context()
@@ -30,13 +34,33 @@ func NewBackend(tb testing.TB, opts sqsqueue.QueueOptions) Backend {
 		tb.Fatal(err)
 	}
 	var err error
-	if b.QueueURL, b.DLQURL, err = sqsqueue.CreateQueues(ctx, k.SQS, b.Table, opts); err != nil {
+	if b.QueueURLs, b.DLQURL, err = sqsqueue.CreateLaneQueues(ctx, k.SQS, b.Table, opts); err != nil {
 		tb.Fatal(err)
 	}
+	b.QueueURL = b.QueueURLs[jobs.LaneInteractive]
 	if b.QueueARN, err = sqsqueue.QueueARN(ctx, k.SQS, b.QueueURL); err != nil {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// QueueEnv is the lanes' queue URLs as KEY=value lines for a function's
+// environment.
+func (b Backend) QueueEnv() []string {
+	var env []string
+	for k, v := range b.QueueURLs.Env() {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// Lanes is the backend's queues, one a lane.
+func (b Backend) Lanes() *sqsqueue.Lanes {
+	l, err := sqsqueue.NewLanes(b.Kumo.SQS, b.QueueURLs)
+	if err != nil {
+		panic(err) // NewBackend made every lane's queue
+	}
+	return l
 }
 
 // Store is a job store on the backend's table.
@@ -44,5 +68,5 @@ func (b Backend) Store(opts dynamo.Options) *dynamo.Store {
 	return dynamo.New(b.Kumo.DynamoDB, b.Table, opts)
 }
 
-// Queue is the backend's jobs queue.
+// Queue is the backend's interactive lane's queue.
 func (b Backend) Queue() *sqsqueue.Queue { return sqsqueue.New(b.Kumo.SQS, b.QueueURL) }

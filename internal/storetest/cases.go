@@ -23,7 +23,8 @@ func testCreateAndGet(t *testing.T, newStore NewStore) {
 	now := e.clock.Now()
 	want := in
 	want.Status = jobs.StatusQueued
-	want.CreatedAt, want.UpdatedAt = now, now
+	want.Lane = jobs.LaneInteractive
+	want.CreatedAt, want.UpdatedAt, want.SentAt = now, now, now
 	want.ExpiresAt = now.Add(jobs.DefaultJobTTL)
 	sameJob(t, "Create returned", got, want)
 	sameJob(t, "Get returned", e.get(in.ID), want)
@@ -319,7 +320,7 @@ func testClaim(t *testing.T, newStore NewStore) {
 	want.Status = jobs.StatusRunning
 	want.Attempts = 1
 	want.LeaseUntil = now.Add(lease)
-	want.StartedAt, want.UpdatedAt = now, now
+	want.StartedAt, want.UpdatedAt, want.SentAt = now, now, now
 	sameJob(t, "Claim returned", got, want)
 	sameJob(t, "Get after Claim", e.get(j.ID), want)
 
@@ -536,7 +537,7 @@ func testRequeue(t *testing.T, newStore NewStore) {
 			want.Failure = nil
 			want.GeneratedText, want.Tokens, want.StopReason = "", jobs.Tokens{}, ""
 			want.LeaseUntil, want.StartedAt, want.FinishedAt = time.Time{}, time.Time{}, time.Time{}
-			want.UpdatedAt = e.clock.Now()
+			want.UpdatedAt, want.SentAt = e.clock.Now(), e.clock.Now()
 			sameJob(t, "Requeue returned", got, want)
 			sameJob(t, "Get after Requeue", e.get(j.ID), want)
 			if c := e.claim(j.ID); c.Attempts != j.Attempts+1 {
@@ -685,6 +686,9 @@ func testStale(t *testing.T, newStore NewStore) {
 	t0 := e.clock.Now()
 	oldQueued := e.inStatus(jobs.StatusQueued)
 	oldRunning := e.inStatus(jobs.StatusRunning) // lease until t0+lease
+	bulk := e.job()
+	bulk.Lane = jobs.LaneBulk
+	oldBulk := e.create(bulk, "fp") // the scan says its lane, for its queue
 	for _, st := range []jobs.Status{jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCancelled} {
 		e.inStatus(st)
 	}
@@ -708,12 +712,12 @@ func testStale(t *testing.T, newStore NewStore) {
 		return got
 	}
 	summary := func(j jobs.Job) jobs.Job {
-		return jobs.Job{ID: j.ID, Owner: j.Owner, Status: j.Status, Attempts: j.Attempts,
+		return jobs.Job{ID: j.ID, Owner: j.Owner, Status: j.Status, Lane: j.Lane, Attempts: j.Attempts,
 			UpdatedAt: j.UpdatedAt, LeaseUntil: j.LeaseUntil}
 	}
 
 	got := stale(t0.Add(5 * time.Minute))
-	want := map[string]jobs.Job{oldQueued.ID: summary(oldQueued), oldRunning.ID: summary(oldRunning)}
+	want := map[string]jobs.Job{oldQueued.ID: summary(oldQueued), oldRunning.ID: summary(oldRunning), oldBulk.ID: summary(oldBulk)}
 	if len(got) != len(want) {
 		t.Errorf("Stale(t0+5m) found %d of the owner's jobs, want %d (the queued and running jobs of t0): %v", len(got), len(want), got)
 	}
@@ -729,12 +733,132 @@ func testStale(t *testing.T, newStore NewStore) {
 	if _, err := e.store.Requeue(ctx, e.owner, oldRunning.ID); err != nil {
 		t.Fatalf("Requeue: %v", err)
 	}
-	if got := stale(t0.Add(5 * time.Minute)); len(got) != 1 || got[oldQueued.ID].ID == "" {
-		t.Errorf("Stale(t0+5m) after requeuing the running job = %v, want only the old queued job", got)
+	if got := stale(t0.Add(5 * time.Minute)); len(got) != 2 || got[oldQueued.ID].ID == "" || got[oldBulk.ID].ID == "" {
+		t.Errorf("Stale(t0+5m) after requeuing the running job = %v, want only the old queued jobs", got)
 	}
 
 	// Stopping early is allowed.
 	for range e.store.Stale(ctx, e.clock.Now().Add(time.Hour)) {
 		break
 	}
+}
+
+func testLane(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	bulk := e.job()
+	bulk.Lane = jobs.LaneBulk
+	e.create(bulk, "fp")
+	plain := e.create(e.job(), "fp")
+
+	if got := e.get(bulk.ID).Lane; got != jobs.LaneBulk {
+		t.Errorf("bulk job's lane = %q, want bulk", got)
+	}
+	if got := e.get(plain.ID).Lane; got != jobs.LaneInteractive {
+		t.Errorf("job created without a lane has lane %q, want interactive", got)
+	}
+	// The lane survives every transition.
+	c := e.claim(bulk.ID)
+	if err := e.store.Release(t.Context(), e.owner, bulk.ID, c.Attempts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Requeue(t.Context(), e.owner, bulk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(bulk.ID).Lane; got != jobs.LaneBulk {
+		t.Errorf("bulk job's lane after claim, release and requeue = %q", got)
+	}
+	// CreateMany keeps lanes too, on both of its paths (with and without
+	// an idempotency key).
+	keyed, plainBulk := e.job(), e.job()
+	keyed.Lane, plainBulk.Lane = jobs.LaneBulk, jobs.LaneBulk
+	keyed.IdempotencyKey = "bulk-key"
+	res := e.store.CreateMany(t.Context(), []jobs.NewJob{{Job: keyed, Fingerprint: "fp"}, {Job: plainBulk, Fingerprint: "fp"}})
+	for i, r := range res {
+		if r.Err != nil || !r.Created {
+			t.Fatalf("CreateMany[%d] = %+v", i, r)
+		}
+		if got := e.get(r.Job.ID).Lane; got != jobs.LaneBulk || r.Job.Lane != jobs.LaneBulk {
+			t.Errorf("CreateMany[%d]: lane %q stored, %q returned; want bulk", i, got, r.Job.Lane)
+		}
+	}
+}
+
+func testSentAt(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	t0 := e.clock.Now()
+	j := e.create(e.job(), "fp")
+	if !j.SentAt.Equal(t0) {
+		t.Errorf("a new job's SentAt = %v, want its creation %v", j.SentAt, t0)
+	}
+	e.clock.Advance(time.Minute)
+	c := e.claim(j.ID)
+	if !c.SentAt.Equal(e.clock.Now()) || !e.get(j.ID).SentAt.Equal(e.clock.Now()) {
+		t.Errorf("after a claim SentAt = %v, want the claim's time %v", e.get(j.ID).SentAt, e.clock.Now())
+	}
+	if err := e.store.Fail(ctx, e.owner, j.ID, c.Attempts, jobs.Failure{Code: jobs.FailureRetries, Message: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	r, err := e.store.Requeue(ctx, e.owner, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.SentAt.Equal(e.clock.Now()) {
+		t.Errorf("after a requeue SentAt = %v, want %v", r.SentAt, e.clock.Now())
+	}
+}
+
+func testSwapSentAt(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.create(e.job(), "fp")
+	e.clock.Advance(time.Hour)
+	later := e.clock.Now()
+
+	// Of many callers that read the same SentAt, one wins.
+	const callers = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range callers {
+		wg.Go(func() {
+			_, err := e.store.SwapSentAt(ctx, e.owner, j.ID, j.SentAt, later)
+			switch {
+			case err == nil:
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			case !errors.Is(err, jobs.ErrConflict):
+				t.Errorf("SwapSentAt: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Errorf("%d of %d concurrent swaps from the same SentAt won, want 1", wins, callers)
+	}
+	got := e.get(j.ID)
+	if !got.SentAt.Equal(later) {
+		t.Errorf("SentAt = %v, want %v", got.SentAt, later)
+	}
+	if !got.UpdatedAt.Equal(j.UpdatedAt) {
+		t.Errorf("SwapSentAt changed UpdatedAt from %v to %v: the rescuer's clock must not move", j.UpdatedAt, got.UpdatedAt)
+	}
+	// Swapping back undoes it (a send that failed after the swap).
+	if _, err := e.store.SwapSentAt(ctx, e.owner, j.ID, later, j.SentAt); err != nil {
+		t.Fatalf("swap back: %v", err)
+	}
+	if got := e.get(j.ID).SentAt; !got.Equal(j.SentAt) {
+		t.Errorf("after swapping back SentAt = %v, want %v", got, j.SentAt)
+	}
+
+	// Only a queued job's SentAt moves.
+	running := e.inStatus(jobs.StatusRunning)
+	_, err := e.store.SwapSentAt(ctx, e.owner, running.ID, running.SentAt, later)
+	wantErr(t, "SwapSentAt of a running job", err, jobs.ErrConflict)
+	_, err = e.store.SwapSentAt(ctx, e.owner, jobs.NewID(), time.Time{}, later)
+	wantErr(t, "SwapSentAt of a missing job", err, jobs.ErrNotFound)
+	_, err = e.store.SwapSentAt(ctx, randomOwner(), j.ID, j.SentAt, later)
+	wantErr(t, "SwapSentAt of another owner's job", err, jobs.ErrNotFound)
 }

@@ -24,6 +24,7 @@ type Store interface {
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
 	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
+	SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error)
 
 	Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error)
 	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
@@ -71,6 +72,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AbandonEnqueueFailsTheJobAndFreesItsKey", testAbandonEnqueue},
 		{"CreateManyMeansCreateForEachEntry", testCreateMany},
 		{"StaleFindsActiveJobsWithNoSignOfLife", testStale},
+		{"TheLaneIsKeptAndInteractiveByDefault", testLane},
+		{"SentAtMovesWithEverySendAndClaim", testSentAt},
+		{"SwapSentAtLetsOneOfManyCallersWin", testSwapSentAt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,7 +224,7 @@ func wantErr(t *testing.T, what string, err, target error) {
 // normalize makes jobs comparable with reflect.DeepEqual: times in UTC
 // without monotonic readings.
 func normalize(j jobs.Job) jobs.Job {
-	for _, p := range []*time.Time{&j.LeaseUntil, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &j.ExpiresAt} {
+	for _, p := range []*time.Time{&j.LeaseUntil, &j.CreatedAt, &j.UpdatedAt, &j.SentAt, &j.StartedAt, &j.FinishedAt, &j.ExpiresAt} {
 		if p.IsZero() {
 			*p = time.Time{}
 		} else {

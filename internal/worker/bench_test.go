@@ -61,7 +61,7 @@ func BenchmarkBatch10With200msModel(b *testing.B) {
 			model := localmodel.New(localmodel.Options{Latency: modelLatency, TokensPerSecond: 1e6})
 			cfg := worker.DefaultConfig()
 			cfg.Concurrency = concurrency
-			w, err := worker.New(store, &inmem.Queue{}, model, cfg, slog.New(slog.DiscardHandler))
+			w, err := worker.New(store, &inmem.Queue{}, model, cfg, worker.Options{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/quota"
+	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
 // The model providers a worker can run with.
@@ -24,9 +28,19 @@ const (
 type Config struct {
 	// Table is the jobs table's name. PROMPTQ_TABLE, required.
 	Table string
-	// QueueURL is the jobs queue, used to change a message's visibility.
-	// PROMPTQ_QUEUE_URL, required.
-	QueueURL string
+	// QueueURLs are the lanes' queues: to change a received message's
+	// visibility, and to send a job's message again when it must wait.
+	// PROMPTQ_INTERACTIVE_QUEUE_URL and PROMPTQ_BULK_QUEUE_URL, required.
+	QueueURLs sqsqueue.LaneURLs
+	// Quota is what the account may ask of the model: the lanes'
+	// concurrency (each owner's fair share is of their lane's) and the
+	// tokens-per-minute pace. PROMPTQ_MODEL_CONCURRENCY (default 10),
+	// PROMPTQ_INTERACTIVE_SHARE (0.25), PROMPTQ_MODEL_TOKENS_PER_MINUTE (0:
+	// unknown, not paced); see internal/quota.
+	Quota quota.Quota
+	// FairShares holds each owner to a fair share of their lane.
+	// PROMPTQ_FAIR_SHARES, default true.
+	FairShares bool
 	// Provider is the model provider: "bedrock" or "local".
 	// PROMPTQ_MODEL_PROVIDER, default "bedrock".
 	Provider string
@@ -59,15 +73,32 @@ type Config struct {
 	// (SQS allows at most 12h).
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// ThrottleBackoffBase and ThrottleBackoffMax shape the wait of a job
+	// the model refused for its quota, by its number of throttles (which
+	// use up none of its receives). PROMPTQ_THROTTLE_BACKOFF_BASE, default
+	// 2s; PROMPTQ_THROTTLE_BACKOFF_MAX, default 5m (at most 15m, SQS's
+	// longest message delay).
+	ThrottleBackoffBase time.Duration
+	ThrottleBackoffMax  time.Duration
+	// ThrottleGiveUpAfter is how long after its first throttle a job still
+	// refused fails (code "throttled"). PROMPTQ_THROTTLE_GIVE_UP_AFTER,
+	// default 6h.
+	ThrottleGiveUpAfter time.Duration
 
 	// LocalTokensPerSecond and LocalLatency pace the local model (provider
 	// "local" only). PROMPTQ_LOCAL_TOKENS_PER_SECOND, default 40;
 	// PROMPTQ_LOCAL_LATENCY (time to first token), default 300ms.
 	LocalTokensPerSecond float64
 	LocalLatency         time.Duration
+	// LocalMaxConcurrent and LocalTokensPerMinute give the local model a
+	// quota, as Bedrock has: beyond either it refuses calls with the
+	// throttling error Bedrock gives. PROMPTQ_LOCAL_MAX_CONCURRENT and
+	// PROMPTQ_LOCAL_TOKENS_PER_MINUTE, default 0: unlimited.
+	LocalMaxConcurrent   int
+	LocalTokensPerMinute int
 }
 
-// DefaultConfig returns the defaults, with Table and QueueURL empty.
+// DefaultConfig returns the defaults, with Table and QueueURLs empty.
 func DefaultConfig() Config {
 	return Config{
 		Provider:             ProviderBedrock,
@@ -78,6 +109,11 @@ func DefaultConfig() Config {
 		DeadlineMargin:       10 * time.Second,
 		BackoffBase:          10 * time.Second,
 		BackoffMax:           15 * time.Minute,
+		ThrottleBackoffBase:  2 * time.Second,
+		ThrottleBackoffMax:   5 * time.Minute,
+		ThrottleGiveUpAfter:  6 * time.Hour,
+		Quota:                quota.Default(),
+		FairShares:           true,
 		LocalTokensPerSecond: 40,
 		LocalLatency:         300 * time.Millisecond,
 	}
@@ -126,8 +162,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			*dst = d
 		}
 	}
+	boolean := func(name string, dst *bool) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
 	str("PROMPTQ_TABLE", &c.Table)
-	str("PROMPTQ_QUEUE_URL", &c.QueueURL)
+	// A missing URL is named by Validate, below.
+	c.QueueURLs, _ = sqsqueue.LaneURLsFromEnv(getenv)
+	if q, err := quota.FromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Quota = q
+	}
+	boolean("PROMPTQ_FAIR_SHARES", &c.FairShares)
 	str("PROMPTQ_MODEL_PROVIDER", &c.Provider)
 	integer("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount)
 	integer("PROMPTQ_WORKER_CONCURRENCY", &c.Concurrency)
@@ -136,8 +189,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	duration("PROMPTQ_DEADLINE_MARGIN", &c.DeadlineMargin)
 	duration("PROMPTQ_BACKOFF_BASE", &c.BackoffBase)
 	duration("PROMPTQ_BACKOFF_MAX", &c.BackoffMax)
+	duration("PROMPTQ_THROTTLE_BACKOFF_BASE", &c.ThrottleBackoffBase)
+	duration("PROMPTQ_THROTTLE_BACKOFF_MAX", &c.ThrottleBackoffMax)
+	duration("PROMPTQ_THROTTLE_GIVE_UP_AFTER", &c.ThrottleGiveUpAfter)
 	float("PROMPTQ_LOCAL_TOKENS_PER_SECOND", &c.LocalTokensPerSecond)
 	duration("PROMPTQ_LOCAL_LATENCY", &c.LocalLatency)
+	integer("PROMPTQ_LOCAL_MAX_CONCURRENT", &c.LocalMaxConcurrent)
+	integer("PROMPTQ_LOCAL_TOKENS_PER_MINUTE", &c.LocalTokensPerMinute)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
@@ -157,13 +215,17 @@ func (c Config) Validate() error {
 		}
 	}
 	check(c.Table != "", "PROMPTQ_TABLE is required")
-	check(c.QueueURL != "", "PROMPTQ_QUEUE_URL is required")
+	for _, lane := range jobs.Lanes {
+		check(c.QueueURLs[lane] != "", "%s is required", quota.QueueURLEnv(lane))
+	}
 	check(c.Provider == ProviderBedrock || c.Provider == ProviderLocal,
 		"PROMPTQ_MODEL_PROVIDER=%q must be %q or %q", c.Provider, ProviderBedrock, ProviderLocal)
 	c.validateRun(check)
 	if c.Provider == ProviderLocal {
 		check(c.LocalTokensPerSecond > 0, "PROMPTQ_LOCAL_TOKENS_PER_SECOND must be positive")
 		check(c.LocalLatency >= 0, "PROMPTQ_LOCAL_LATENCY must not be negative")
+		check(c.LocalMaxConcurrent >= 0, "PROMPTQ_LOCAL_MAX_CONCURRENT must not be negative")
+		check(c.LocalTokensPerMinute >= 0, "PROMPTQ_LOCAL_TOKENS_PER_MINUTE must not be negative")
 	}
 	return errors.Join(errs...)
 }
@@ -180,4 +242,11 @@ func (c Config) validateRun(check func(ok bool, format string, args ...any)) {
 	check(c.BackoffBase >= 0, "PROMPTQ_BACKOFF_BASE must not be negative")
 	check(c.BackoffMax >= c.BackoffBase, "PROMPTQ_BACKOFF_MAX must be at least PROMPTQ_BACKOFF_BASE")
 	check(c.BackoffMax <= maxVisibility, "PROMPTQ_BACKOFF_MAX must be at most %s (SQS's limit)", maxVisibility)
+	check(c.ThrottleBackoffBase > 0, "PROMPTQ_THROTTLE_BACKOFF_BASE must be positive")
+	check(c.ThrottleBackoffMax >= c.ThrottleBackoffBase, "PROMPTQ_THROTTLE_BACKOFF_MAX must be at least PROMPTQ_THROTTLE_BACKOFF_BASE")
+	check(c.ThrottleBackoffMax <= maxDelay, "PROMPTQ_THROTTLE_BACKOFF_MAX must be at most %s (SQS's longest message delay)", maxDelay)
+	check(c.ThrottleGiveUpAfter > 0, "PROMPTQ_THROTTLE_GIVE_UP_AFTER must be positive")
+	if err := c.Quota.Validate(); err != nil {
+		check(false, "%v", err)
+	}
 }

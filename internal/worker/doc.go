@@ -3,16 +3,22 @@
 //
 // # One message
 //
-// A message is {"job_id", "owner"}. For each one the worker
+// A message is a jobs.Message: the job's id and owner, its lane, model and
+// worst-case tokens. For each one the worker
 //
-//  1. claims the job in the store (queued → running, attempts += 1); the
+//  1. admits the job, before touching it: its owner must run fewer of the
+//     lane's jobs than their fair share, and the model's pace must have
+//     room for its tokens (see internal/quota); a job that must wait goes
+//     back as a new message, delayed, and this one is acknowledged;
+//  2. claims the job in the store (queued → running, attempts += 1); the
 //     claim's attempt number is a fencing token for every later write;
-//  2. calls the model, collecting the streamed text;
-//  3. about once per FlushInterval, and only when the text grew, writes the
+//  3. calls the model, collecting the streamed text;
+//  4. about once per FlushInterval, and only when the text grew, writes the
 //     text so far with SaveProgress, which also extends the lease; when the
 //     text has not changed for a third of the lease it writes anyway, as a
 //     heartbeat, so a model that is slow to start does not lose its lease;
-//  4. writes the final text, token counts and stop reason with Finish.
+//  5. writes the final text, token counts and stop reason with Finish, and
+//     gives back its fair-share slot and the tokens it did not use.
 //
 // # What happens to the message
 //
@@ -23,10 +29,18 @@
 //   - success, a job already terminal, cancellation → acknowledged;
 //   - a permanent model error (invalid request, access denied, unknown model)
 //     → the job fails with the model's reason, acknowledged;
-//   - a transient error (throttling, unavailable, timeouts, network, store
-//     errors) → the job is released (running → queued), the message's
-//     visibility is set to a backoff that doubles with ApproximateReceiveCount,
-//     and it is reported failed;
+//   - a throttle from the model (its quota) → the job is released, the
+//     model's pace slows every worker down, and the job's message is sent
+//     again after a backoff that doubles with its throttles; this one is
+//     acknowledged, so a throttle uses up no receive. A job throttled for
+//     ThrottleGiveUpAfter fails (jobs.FailureThrottled);
+//   - a job that must wait for its owner's fair share or the model's pace
+//     → its message is sent again, delayed, and this one acknowledged; if
+//     that send fails, this one is reported failed with the same delay;
+//   - a transient error (unavailable, timeouts, network, store errors) →
+//     the job is released (running → queued), the message's visibility is
+//     set to a backoff that doubles with ApproximateReceiveCount, and it is
+//     reported failed;
 //   - the Lambda deadline → the model is stopped DeadlineMargin before it, the
 //     job released and the message reported failed; a partial text is never
 //     finished as succeeded;
@@ -34,11 +48,11 @@
 //     any of the retry cases above first fails the job with
 //     jobs.FailureRetries and a readable reason, so the message that then goes
 //     to the dead-letter queue belongs to a job that says why it stopped;
-//   - a job another worker holds (running, lease not expired): the message is
-//     hidden until the lease ends and reported failed, so if that worker died
-//     the job is claimed again, and if it lives the next delivery finds the job
-//     terminal and is acknowledged. This is how duplicate deliveries cost no
-//     second model call;
+//   - a job another worker holds (running, lease not expired): the message
+//     is a copy (a replay's or a rescue's) and is acknowledged, since that
+//     worker holds the job's own message, which comes back after the
+//     visibility timeout if the worker dies. Duplicate deliveries cost no
+//     second model call and never circle until the dead-letter queue;
 //   - a body that is not a job message, or names a job that does not exist,
 //     can never succeed: it is reported failed with no delay, so it reaches
 //     the dead-letter queue after MaxReceiveCount quick receives instead of
@@ -47,8 +61,9 @@
 // # Models
 //
 // A [Model] reports errors as *jobs.Error values: kinds KindInvalid,
-// KindUnauthorized, KindNotFound and KindTooLarge are permanent; every other
-// error, including ones that are not *jobs.Error, is retried. See [Retryable].
+// KindUnauthorized, KindNotFound and KindTooLarge are permanent;
+// KindRateLimited is a throttle (above); every other error, including ones
+// that are not *jobs.Error, is retried. See [Retryable].
 //
 // # Logs
 //

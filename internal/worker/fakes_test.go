@@ -75,25 +75,54 @@ func (s *fakeStore) Release(ctx context.Context, owner, id string, attempt int) 
 	return s.ReleaseFunc(ctx, owner, id, attempt)
 }
 
-// fakeQueue records visibility changes.
+// fakeQueue records visibility changes and messages sent again.
 type fakeQueue struct {
 	ChangeVisibilityFunc func(ctx context.Context, receiptHandle string, d time.Duration) error
+	SendAfterFunc        func(ctx context.Context, m jobs.Message, d time.Duration) error
 
 	mu      sync.Mutex
 	changes map[string]time.Duration // receipt handle → last visibility
+	lanes   map[string]jobs.Lane     // receipt handle → the lane of that change
+	sent    []sentMessage
 }
 
-func (q *fakeQueue) ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error {
+type sentMessage struct {
+	msg   jobs.Message
+	delay time.Duration
+}
+
+func (q *fakeQueue) ChangeVisibility(ctx context.Context, lane jobs.Lane, receiptHandle string, d time.Duration) error {
 	q.mu.Lock()
 	if q.changes == nil {
 		q.changes = make(map[string]time.Duration)
+		q.lanes = make(map[string]jobs.Lane)
 	}
 	q.changes[receiptHandle] = d
+	q.lanes[receiptHandle] = lane
 	q.mu.Unlock()
 	if q.ChangeVisibilityFunc != nil {
 		return q.ChangeVisibilityFunc(ctx, receiptHandle, d)
 	}
 	return nil
+}
+
+func (q *fakeQueue) SendAfter(ctx context.Context, m jobs.Message, d time.Duration) error {
+	if q.SendAfterFunc != nil {
+		if err := q.SendAfterFunc(ctx, m, d); err != nil {
+			return err
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sent = append(q.sent, sentMessage{m, d})
+	return nil
+}
+
+// sentAgain returns the messages sent again so far.
+func (q *fakeQueue) sentAgain() []sentMessage {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]sentMessage(nil), q.sent...)
 }
 
 // visibility returns the visibility set for a receipt handle, if any.
@@ -160,7 +189,8 @@ type bundle struct {
 // doubling to at most 2m, the last receive is the 5th.
 func testConfig() Config {
 	c := DefaultConfig()
-	c.Table, c.QueueURL = "jobs", "https://sqs.example/jobs"
+	c.Table = "jobs"
+	c.QueueURLs = map[jobs.Lane]string{jobs.LaneInteractive: "https://sqs.example/1/jobs", jobs.LaneBulk: "https://sqs.example/1/jobs-bulk"}
 	c.BackoffBase, c.BackoffMax = 10*time.Second, 2*time.Minute
 	c.Lease = time.Minute
 	c.DeadlineMargin = 20 * time.Millisecond
@@ -179,13 +209,14 @@ func setup(t *testing.T, cfg Config) *bundle {
 		logs:  &standin.Buffer{},
 	}
 	logger := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := New(b.store, b.queue, b.model, cfg, logger)
+	w, err := New(b.store, b.queue, b.model, cfg, Options{Logger: logger})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	w.now = b.clock.Now
 	w.newTicker = b.clock.newTicker
 	w.jitter = func(n int64) int64 { return n - 1 }
+	w.sleep = func(ctx context.Context, d time.Duration) error { b.clock.Advance(d); return ctx.Err() }
 	b.w = w
 	t.Cleanup(func() {
 		if t.Failed() {

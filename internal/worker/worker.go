@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -31,31 +32,50 @@ type store interface {
 	Release(ctx context.Context, owner, id string, attempt int) error
 }
 
-// queue is what the worker needs from the jobs queue (internal/sqsqueue):
-// the backoff before a message comes back is its visibility timeout.
+// queue is what the worker needs from the lanes' queues
+// (internal/sqsqueue.Lanes): the backoff after a failed try is the
+// message's visibility timeout on its lane's queue; a job that must wait
+// for the model's quota or its owner's fair share goes back as a new
+// message, sent after a delay, so waiting never uses up its receives.
 type queue interface {
-	ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
+	ChangeVisibility(ctx context.Context, lane jobs.Lane, receiptHandle string, d time.Duration) error
+	SendAfter(ctx context.Context, m jobs.Message, d time.Duration) error
 }
 
 // Worker processes batches of job messages. Create it with [New]; its
 // methods are safe for concurrent use.
 type Worker struct {
-	store store
-	queue queue
-	model Model
-	cfg   Config
-	log   *slog.Logger
+	store  store
+	queue  queue
+	model  Model
+	shares shares // nil: no fair shares
+	pacer  pacer  // nil: tokens not paced
+	cfg    Config
+	log    *slog.Logger
 
-	// Seams for tests: the clock, the flush ticker and the backoff jitter.
+	// Seams for tests: the clock, the flush ticker, the backoff jitter and
+	// waiting for the pace.
 	now       func() time.Time
 	newTicker func(d time.Duration) (<-chan time.Time, func())
 	jitter    func(n int64) int64 // a number in [0, n)
+	sleep     func(ctx context.Context, d time.Duration) error
+}
+
+// Options are a worker's optional collaborators.
+type Options struct {
+	// Shares holds each owner to a fair share of their lane
+	// (internal/dynamo.Shares); nil turns fair shares off.
+	Shares shares
+	// Pacer keeps model calls under the model's tokens-per-minute quota
+	// (internal/dynamo.Pacer); nil when the quota is unknown.
+	Pacer pacer
+	// Logger, default slog.Default().
+	Logger *slog.Logger
 }
 
 // New returns a worker. Of cfg it uses the run settings (receive count,
-// concurrency, lease, intervals, backoff), which it validates. A nil logger
-// means slog.Default().
-func New(st store, q queue, m Model, cfg Config, logger *slog.Logger) (*Worker, error) {
+// concurrency, lease, intervals, backoff, lanes), which it validates.
+func New(st store, q queue, m Model, cfg Config, opts Options) (*Worker, error) {
 	var errs []error
 	cfg.validateRun(func(ok bool, format string, args ...any) {
 		if !ok {
@@ -68,10 +88,11 @@ func New(st store, q queue, m Model, cfg Config, logger *slog.Logger) (*Worker, 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Worker{
+	w := &Worker{
 		store: st,
 		queue: q,
 		model: m,
@@ -83,7 +104,16 @@ func New(st store, q queue, m Model, cfg Config, logger *slog.Logger) (*Worker, 
 			return t.C, t.Stop
 		},
 		jitter: rand.Int64N,
-	}, nil
+		sleep:  sleep,
+	}
+	// A nil pointer in an interface is not nil: keep the checks honest.
+	if opts.Shares != nil && !reflect.ValueOf(opts.Shares).IsNil() {
+		w.shares = opts.Shares
+	}
+	if opts.Pacer != nil && !reflect.ValueOf(opts.Pacer).IsNil() {
+		w.pacer = opts.Pacer
+	}
+	return w, nil
 }
 
 // Handle is the Lambda handler for an SQS batch (the event source mapping
@@ -133,7 +163,7 @@ func (w *Worker) handleMessage(ctx context.Context, m events.SQSMessage) bool {
 	}
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.queue.ChangeVisibility(vctx, m.ReceiptHandle, o.delay); err != nil {
+	if err := w.queue.ChangeVisibility(vctx, w.sourceLane(m), m.ReceiptHandle, o.delay); err != nil {
 		// The message still comes back, after the queue's own visibility
 		// timeout instead of the backoff.
 		log.WarnContext(ctx, "could not change the message's visibility", "error", err)
@@ -170,12 +200,47 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m events.SQSMess
 			"error", err, "body_bytes", len(m.Body))
 		return retryAfter(0)
 	}
-	log = log.With("job_id", msg.JobID, "user", msg.Owner)
+	log = log.With("job_id", msg.JobID, "user", msg.Owner, "lane", msg.Lane)
+	return w.processJob(ctx, log, msg, receive, last)
+}
 
+// sourceLane is the lane of the queue m was received from: the one whose
+// queue's name ends m's EventSourceARN, or else the lane its body names
+// (the interactive lane when it names none).
+func (w *Worker) sourceLane(m events.SQSMessage) jobs.Lane {
+	if i := strings.LastIndexByte(m.EventSourceARN, ':'); i >= 0 {
+		name := m.EventSourceARN[i+1:]
+		for lane, url := range w.cfg.QueueURLs {
+			if j := strings.LastIndexByte(url, '/'); j >= 0 && url[j+1:] == name {
+				return lane
+			}
+		}
+	}
+	var body struct {
+		Lane jobs.Lane `json:"lane"`
+	}
+	_ = json.Unmarshal([]byte(m.Body), &body)
+	if !body.Lane.Valid() {
+		return jobs.LaneInteractive
+	}
+	return body.Lane
+}
+
+// processJob is process once the message is known to name a job.
+func (w *Worker) processJob(ctx context.Context, log *slog.Logger, msg jobs.Message, receive int, last bool) outcome {
 	if !last && w.tooLate(ctx) {
 		log.WarnContext(ctx, "too close to the Lambda deadline to start; the message will come back")
 		return retryAfter(0)
 	}
+
+	// Whether the job may start now (its owner's fair share of the lane,
+	// the model's pace) is decided before the job is touched: a job that
+	// must wait costs a message, not a write to its item.
+	adm, o, admitted := w.admit(ctx, log, msg)
+	if !admitted {
+		return o
+	}
+	defer adm.close(ctx)
 
 	job, err := w.store.Claim(ctx, msg.Owner, msg.JobID, w.cfg.Lease)
 	switch {
@@ -194,7 +259,7 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m events.SQSMess
 	}
 	log = log.With("attempt", job.Attempts)
 	log.InfoContext(ctx, "job claimed")
-	return w.run(ctx, log, job, receive, last)
+	return w.run(ctx, log, job, msg, adm, receive, last)
 }
 
 // notClaimed decides what to do with a message whose job could not be
@@ -205,26 +270,26 @@ func (w *Worker) notClaimed(ctx context.Context, log *slog.Logger, job jobs.Job,
 		// A duplicate delivery, or a redelivery after the job was cancelled.
 		log.InfoContext(ctx, "job already ended; nothing to do", "status", job.Status)
 		return ack
-	case job.Status == jobs.StatusRunning:
-		// Another worker holds the job. If it dies, its lease lapses and
-		// this message claims the job then; if it lives, this message finds
-		// the job ended. Either way the model is not called twice at once.
-		// Whole seconds (SQS's unit) rounded up, and one more for clock
-		// differences, so the message does not come back just before.
-		left := max(job.LeaseUntil.Sub(w.now()), 0)
-		wait := min((left+time.Second-1).Truncate(time.Second)+time.Second, maxVisibility)
-		log.InfoContext(ctx, "job is running in another worker; looking again when its lease ends",
-			"holder_attempt", job.Attempts, "retry_in", wait.String())
-		return retryAfter(wait)
+	case job.Status == jobs.StatusRunning && job.LeaseUntil.After(w.now()):
+		// Another worker holds the job, and with it a message of its own:
+		// if that worker dies, its message comes back after the queue's
+		// visibility timeout and claims the job once the lease has lapsed;
+		// if it gives the job back, it sends a new one. This copy (a
+		// replay's or a rescue's) is not needed, and keeping it would have
+		// it come back every lease until it reached the dead-letter queue.
+		log.InfoContext(ctx, "job is running in another worker, which holds its own message; dropping this copy",
+			"holder_attempt", job.Attempts)
+		return ack
 	default:
-		// Claim lost a race with another claim and release; try again.
+		// Claim lost a race with another claim and release, or the lease
+		// lapsed just now; try again.
 		log.InfoContext(ctx, "job could not be claimed; the message will come back", "status", job.Status)
 		return retryAfter(w.backoff(receive))
 	}
 }
 
 // run generates the text of a claimed job and records the result.
-func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, receive int, last bool) outcome {
+func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jobs.Message, adm *admission, receive int, last bool) outcome {
 	started := w.now()
 	genCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
@@ -241,6 +306,7 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, receiv
 		defer close(flushed)
 		w.flush(ctx, log, job, &text, flushing, stop)
 	}()
+	adm.calling()
 	result, genErr := func() (jobs.Progress, error) {
 		// Stop the flusher even if the model panics, or it would go on
 		// extending the lease of a job nobody runs. And no progress write
@@ -249,11 +315,19 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, receiv
 			close(flushing)
 			<-flushed
 		}()
-		return w.model.Generate(genCtx, requestOf(job), text.append)
+		return w.model.Generate(genCtx, job.Request(), text.append)
 	}()
+	if genErr == nil {
+		adm.used(result.Tokens.Input + result.Tokens.Output)
+	}
 
 	cause := context.Cause(genCtx)
 	switch {
+	case jobs.KindOf(genErr) == jobs.KindRateLimited && cause == nil:
+		// The model refused for its quota: the job waits and comes back,
+		// and it is not a failed try.
+		adm.used(0)
+		return w.throttled(ctx, log, job, msg, genErr)
 	case genErr == nil:
 		err := w.store.Finish(ctx, job.Owner, job.ID, job.Attempts, result)
 		switch {
@@ -372,15 +446,21 @@ func (w *Worker) tooLate(ctx context.Context) bool {
 
 // backoff is the visibility timeout after a transient failure on the given
 // receive: BackoffBase doubled per earlier receive, capped at BackoffMax,
-// then drawn from its upper half so throttled jobs do not return in step.
+// then drawn from its upper half so failed jobs do not return in step.
 func (w *Worker) backoff(receive int) time.Duration {
-	d := w.cfg.BackoffBase
-	for i := 1; i < receive && d < w.cfg.BackoffMax; i++ {
+	return jittered(w.cfg.BackoffBase, w.cfg.BackoffMax, receive, w.jitter)
+}
+
+// jittered is base doubled for each of n-1 earlier tries, capped at most,
+// then drawn from its upper half.
+func jittered(base, most time.Duration, n int, jitter func(int64) int64) time.Duration {
+	d := base
+	for i := 1; i < n && d < most; i++ {
 		d *= 2
 	}
-	d = min(d, w.cfg.BackoffMax)
+	d = min(d, most)
 	if half := d / 2; half > 0 {
-		d = d - half + time.Duration(w.jitter(int64(half)+1))
+		d = d - half + time.Duration(jitter(int64(half)+1))
 	}
 	return d
 }
@@ -409,17 +489,6 @@ func decodeMessage(body string) (jobs.Message, error) {
 		return m, errors.New("decode message: owner is missing or too long")
 	}
 	return m, nil
-}
-
-// requestOf is the model request for a job.
-func requestOf(j jobs.Job) jobs.Request {
-	return jobs.Request{
-		Prompt:      j.Prompt,
-		System:      j.System,
-		MaxTokens:   j.MaxTokens,
-		Temperature: j.Temperature,
-		Model:       j.Model,
-	}
 }
 
 // textBuffer collects the model's deltas; the flusher reads it from another

@@ -25,18 +25,17 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	cog := standin.Cognito(t)
 	sub, tokens := cog.NewUser(t)
 
-	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/api"),
-		"AWS_REGION="+standin.Region,
+	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/api"), append([]string{
+		"AWS_REGION=" + standin.Region,
 		"AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
-		"AWS_ENDPOINT_URL_DYNAMODB="+kumo.URL,
-		"AWS_ENDPOINT_URL_SQS="+kumo.URL,
-		"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="+cog.Endpoint,
-		"PROMPTQ_TABLE="+table,
-		"PROMPTQ_QUEUE_URL="+queueURL,
-		"PROMPTQ_COGNITO_ISSUER="+cog.Issuer,
-		"PROMPTQ_CLIENT_IDS="+cog.ClientID,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + kumo.URL,
+		"AWS_ENDPOINT_URL_SQS=" + kumo.URL,
+		"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER=" + cog.Endpoint,
+		"PROMPTQ_TABLE=" + table,
+		"PROMPTQ_COGNITO_ISSUER=" + cog.Issuer,
+		"PROMPTQ_CLIENT_IDS=" + cog.ClientID,
 		"PROMPTQ_WEB_ORIGIN=http://127.0.0.1:8080",
-	)
+	}, be.QueueEnv()...)...)
 
 	event, err := os.ReadFile("testdata/post-generate.json")
 	if err != nil {
@@ -78,8 +77,8 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 1 || msgs[0] != (jobs.Message{JobID: acc.JobID, Owner: sub}) {
-		t.Errorf("queue holds %+v, want the one job", msgs)
+	if len(msgs) != 1 || msgs[0].JobID != acc.JobID || msgs[0].Owner != sub || msgs[0].Lane != jobs.LaneInteractive {
+		t.Errorf("queue holds %+v, want the one job on the interactive lane", msgs)
 	}
 
 	// The same event again is an idempotent replay: no second job.

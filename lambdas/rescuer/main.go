@@ -16,9 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/rescue"
-	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
 func main() {
@@ -42,7 +40,5 @@ func setup(ctx context.Context, getenv func(string) string) (*rescue.Rescuer, er
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{})
-	queue := sqsqueue.New(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
-	return rescue.New(store, queue, cfg.Options(), slog.Default())
+	return rescue.Build(cfg, dynamodb.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg), slog.Default())
 }

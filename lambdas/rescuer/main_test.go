@@ -55,17 +55,16 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/rescuer"),
-		"AWS_REGION="+standin.Region,
+	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/rescuer"), append([]string{
+		"AWS_REGION=" + standin.Region,
 		"AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
-		"AWS_ENDPOINT_URL_DYNAMODB="+kumo.URL,
-		"AWS_ENDPOINT_URL_SQS="+kumo.URL,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + kumo.URL,
+		"AWS_ENDPOINT_URL_SQS=" + kumo.URL,
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"PROMPTQ_TABLE="+name,
-		"PROMPTQ_QUEUE_URL="+queueURL,
+		"PROMPTQ_TABLE=" + name,
 		"PROMPTQ_MAX_RECEIVE_COUNT=3",
 		"PROMPTQ_RESCUE_AFTER=45m",
-	)
+	}, be.QueueEnv()...)...)
 	res, err := fn.Invoke(ctx, event)
 	if err != nil {
 		t.Fatal(err)

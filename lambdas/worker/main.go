@@ -1,7 +1,8 @@
 // Command worker is the worker Lambda: SQS batches of job messages in
 // (ReportBatchItemFailures on), generation on Amazon Bedrock out, through
 // internal/worker. Its configuration is read from the environment by
-// worker.LoadConfig, which documents every variable.
+// worker.LoadConfig, which documents every variable; internal/workerapp
+// wires it.
 //
 // Clients are built once at init and reused across invocations.
 package main
@@ -19,11 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/bedrock"
-	"github.com/promptq/promptq/internal/dynamo"
-	"github.com/promptq/promptq/internal/localmodel"
-	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/worker"
+	"github.com/promptq/promptq/internal/workerapp"
 )
 
 func main() {
@@ -46,14 +44,9 @@ func setup(ctx context.Context, getenv func(string) string) (*worker.Worker, err
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	var model worker.Model
-	switch cfg.Provider {
-	case worker.ProviderLocal:
-		model = localmodel.New(localmodel.Options{TokensPerSecond: cfg.LocalTokensPerSecond, Latency: cfg.LocalLatency})
-	default:
-		model = bedrock.New(bedrockruntime.NewFromConfig(awsCfg), bedrock.Options{})
-	}
-	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{})
-	queue := sqsqueue.New(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
-	return worker.New(store, queue, model, cfg, slog.Default())
+	return workerapp.New(cfg, workerapp.Clients{
+		DynamoDB: dynamodb.NewFromConfig(awsCfg),
+		SQS:      sqs.NewFromConfig(awsCfg),
+		Bedrock:  bedrockruntime.NewFromConfig(awsCfg),
+	}, nil, slog.Default())
 }

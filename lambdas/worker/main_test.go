@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,7 +37,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := queue.Send(ctx, jobs.Message{JobID: j.ID, Owner: owner}); err != nil {
+		if err := queue.Send(ctx, j.Message()); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, j.ID)
@@ -68,19 +69,18 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	}
 	event = []byte(strings.NewReplacer(replace...).Replace(string(event)))
 
-	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/worker"),
-		"AWS_REGION="+standin.Region,
+	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/worker"), append([]string{
+		"AWS_REGION=" + standin.Region,
 		"AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
-		"AWS_ENDPOINT_URL_DYNAMODB="+kumo.URL,
-		"AWS_ENDPOINT_URL_SQS="+kumo.URL,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + kumo.URL,
+		"AWS_ENDPOINT_URL_SQS=" + kumo.URL,
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"PROMPTQ_TABLE="+name,
-		"PROMPTQ_QUEUE_URL="+queueURL,
+		"PROMPTQ_TABLE=" + name,
 		"PROMPTQ_MAX_RECEIVE_COUNT=3",
 		"PROMPTQ_MODEL_PROVIDER=local",
 		"PROMPTQ_LOCAL_TOKENS_PER_SECOND=10000",
 		"PROMPTQ_LOCAL_LATENCY=0s",
-	)
+	}, be.QueueEnv()...)...)
 	res, err := fn.Invoke(ctx, event)
 	if err != nil {
 		t.Fatal(err)
@@ -89,14 +89,21 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if err := json.Unmarshal(res, &resp); err != nil {
 		t.Fatalf("response %s: %v", res, err)
 	}
-	var throttled string
-	for _, m := range out.Messages {
-		if strings.Contains(aws.ToString(m.Body), ids[1]) {
-			throttled = aws.ToString(m.MessageId)
+	// A throttle is not a failed try: no message is reported failed (which
+	// would use up one of its receives); the throttled job is sent again
+	// as a new message.
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("response %s, want no batchItemFailures", res)
+	}
+	var again []jobs.Message
+	for deadline := time.Now().Add(15 * time.Second); len(again) == 0 && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond) // the new message comes after its backoff
+		if again, err = standin.ReceiveAll(ctx, kumo.SQS, queueURL); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != throttled {
-		t.Errorf("response %s, want only the throttled message (%s) in batchItemFailures", res, throttled)
+	if len(again) != 1 || again[0].JobID != ids[1] || again[0].Throttles != 1 || again[0].ThrottledSince == 0 {
+		t.Errorf("queue holds %+v after the invocation, want the throttled job's message sent again, counting 1 throttle", again)
 	}
 
 	done, err := store.Get(ctx, owner, ids[0])
@@ -111,7 +118,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		t.Fatal(err)
 	}
 	if retried.Status != jobs.StatusQueued || retried.Attempts != 1 {
-		t.Errorf("throttled job = %s after %d claims, want queued again after 1", retried.Status, retried.Attempts)
+		t.Errorf("throttled job = %s after %d claims, want queued again after 1 (given back, not failed)", retried.Status, retried.Attempts)
 	}
 
 	// The function logs JSON through the lambdacontext logger: request id,
@@ -130,7 +137,8 @@ func TestBootstrapUnderRIE(t *testing.T) {
 
 func TestSetupRefusesABadConfiguration(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"PROMPTQ_TABLE": "jobs", "PROMPTQ_QUEUE_URL": "https://q", "PROMPTQ_MODEL_PROVIDER": "gpt"}
+	env := map[string]string{"PROMPTQ_TABLE": "jobs", "PROMPTQ_INTERACTIVE_QUEUE_URL": "https://q/i", "PROMPTQ_BULK_QUEUE_URL": "https://q/b",
+		"PROMPTQ_MODEL_PROVIDER": "gpt"}
 	if _, err := setup(t.Context(), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "PROMPTQ_MODEL_PROVIDER") {
 		t.Errorf("setup = %v, want a config error naming PROMPTQ_MODEL_PROVIDER", err)
 	}

@@ -47,6 +47,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/promptq/promptq/internal/devstack"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/loadtest"
 	"github.com/promptq/promptq/internal/rescue"
 	"github.com/promptq/promptq/internal/sqsqueue"
@@ -142,7 +143,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"AWS_ENDPOINT_URL_SQS=" + st.Info.SQSEndpoint,
 		"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER=" + st.Info.CognitoEndpoint,
 		"PROMPTQ_TABLE=" + st.Info.TableName,
-		"PROMPTQ_QUEUE_URL=" + st.Info.QueueURL,
+		"PROMPTQ_INTERACTIVE_QUEUE_URL=" + st.Info.QueueURLs[jobs.LaneInteractive],
+		"PROMPTQ_BULK_QUEUE_URL=" + st.Info.QueueURLs[jobs.LaneBulk],
 	}
 	apiEnv := append(slices.Clone(env),
 		"PROMPTQ_USER_POOL_ID="+st.Info.UserPoolID,
@@ -158,25 +160,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"PROMPTQ_WORKER_CONCURRENCY=5",
 	)
 
-	// The rescuer skips its scan while messages wait, and the jobs queue
-	// holds the worker's jobs: it gets an empty queue of its own.
-	rescueQueue, _, err := sqsqueue.CreateQueues(ctx, standin.SQS(st.Info.SQSEndpoint), "promptq-coldstart-rescue", sqsqueue.QueueOptions{})
+	// The rescuer skips a lane's stale jobs while messages wait in its
+	// queue, and the interactive queue holds the worker's jobs: it gets
+	// empty queues of its own, so it does its whole path.
+	rescueQueues, _, err := sqsqueue.CreateLaneQueues(ctx, standin.SQS(st.Info.SQSEndpoint), "promptq-coldstart-rescue", sqsqueue.QueueOptions{})
 	if err != nil {
 		return err
 	}
 	rescuerEnv := []string{"PROMPTQ_RESCUE_AFTER=45m"}
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "PROMPTQ_QUEUE_URL=") {
-			kv = "PROMPTQ_QUEUE_URL=" + rescueQueue
+		if name, _, _ := strings.Cut(kv, "="); strings.HasSuffix(name, "_QUEUE_URL") {
+			continue
 		}
 		rescuerEnv = append(rescuerEnv, kv)
+	}
+	for k, v := range rescueQueues.Env() {
+		rescuerEnv = append(rescuerEnv, k+"="+v)
 	}
 
 	nextJob := 0
 	workerEvent := func() []byte {
 		id := jobIDs[nextJob]
 		nextJob++
-		return sqsEvent(st.Info.QueueARN, id, user.Sub)
+		return sqsEvent(st.Info.QueueARNs[jobs.LaneInteractive], id, user.Sub)
 	}
 	cases := []struct {
 		name, lambda string

@@ -234,8 +234,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer st.Close()
 	cfg := st.Config
-	fmt.Fprintf(stdout, "cost: worker fed as deployed: batches of up to %d, %d at once; API %g GB, worker %g GB (stack/promptqstack)\n",
-		cfg.BatchSize, cfg.Batches, apiMemoryGB, workerMemoryGB)
+	lanes := cfg.Quota.Split()
+	fmt.Fprintf(stdout, "cost: worker fed as deployed: one job an invocation, %d interactive and %d bulk at once; API %g GB, worker %g GB (stack/promptqstack)\n",
+		lanes.Interactive, lanes.Bulk, apiMemoryGB, workerMemoryGB)
 
 	us, err := loadtest.SignUpUsers(ctx, st.Info, "cost", *users+1, 4)
 	if err != nil {

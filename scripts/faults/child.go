@@ -2,25 +2,28 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/promptq/promptq/internal/devstack"
 	"github.com/promptq/promptq/internal/devstack/devinfo"
-	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/esm"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/loadtest"
-	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/standin"
 	"github.com/promptq/promptq/internal/worker"
+	"github.com/promptq/promptq/internal/workerapp"
 )
 
 // The worker runs in a child process (this binary again, with roleEnv set)
@@ -76,10 +79,11 @@ func workerChild(stdout, stderr io.Writer) int {
 	}
 	set := map[string]string{
 		"PROMPTQ_TABLE":             info.TableName,
-		"PROMPTQ_QUEUE_URL":         info.QueueURL,
 		"PROMPTQ_MODEL_PROVIDER":    worker.ProviderLocal,
 		"PROMPTQ_MAX_RECEIVE_COUNT": strconv.Itoa(info.MaxReceiveCount),
 	}
+	maps.Copy(set, sqsqueue.LaneURLs(info.QueueURLs).Env())
+	maps.Copy(set, stackCfg.Quota.Env())
 	cfg, err := worker.LoadConfig(func(k string) string {
 		if v, ok := set[k]; ok {
 			return v
@@ -102,32 +106,52 @@ func workerChild(stdout, stderr io.Writer) int {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	mc := loadtest.NewModelCalls(calls)
-	model := localmodel.New(localmodel.Options{TokensPerSecond: cfg.LocalTokensPerSecond, Latency: cfg.LocalLatency})
 	db := standin.DynamoDB(info.DynamoDBEndpoint)
 	q := standin.SQS(info.SQSEndpoint)
-	w, err := worker.New(dynamo.New(db, cfg.Table, dynamo.Options{}), sqsqueue.New(q, cfg.QueueURL), mc.Wrap(model), cfg, logger.With("component", "worker"))
+	w, err := workerapp.New(cfg, workerapp.Clients{DynamoDB: db, SQS: q}, mc.Wrap, logger.With("component", "worker"))
 	if err != nil {
 		return fail(err)
 	}
-	poller, err := esm.New(q, w.Handle, esm.Options{
-		QueueURL:        cfg.QueueURL,
-		FunctionTimeout: stackCfg.WorkerTimeout,
-		FunctionName:    "promptq-worker",
-		BatchSize:       stackCfg.BatchSize,
-		BatchWindow:     stackCfg.BatchWindow,
-		Concurrency:     stackCfg.Batches,
-		WaitTime:        stackCfg.PollWait,
-		ReleaseOnStop:   true,
-		Logger:          logger.With("component", "esm"),
-	})
-	if err != nil {
-		return fail(err)
+	// Each lane's queue polled as the stack's event source mappings poll
+	// them (internal/devstack does the same in-process).
+	lanes := cfg.Quota.Split()
+	var pollers []*esm.Poller
+	for _, lane := range jobs.Lanes {
+		p, err := esm.New(q, w.Handle, esm.Options{
+			QueueURL:        cfg.QueueURLs[lane],
+			FunctionTimeout: stackCfg.WorkerTimeout,
+			FunctionName:    "promptq-worker",
+			BatchSize:       1,
+			Concurrency:     lanes.Of(lane),
+			WaitTime:        stackCfg.PollWait,
+			ReleaseOnStop:   true,
+			Logger:          logger.With("component", "esm", "lane", lane),
+		})
+		if err != nil {
+			return fail(err)
+		}
+		pollers = append(pollers, p)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- poller.Run(ctx) }()
+	go func() {
+		var errs []error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, p := range pollers {
+			wg.Go(func() {
+				if err := p.Run(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		done <- errors.Join(errs...)
+	}()
 	fmt.Fprintln(stdout, readyLine)
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)

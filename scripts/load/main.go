@@ -103,8 +103,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 	}
 	defer st.Close()
 	cfg := st.Config
-	fmt.Fprintf(stdout, "load: worker as the stack: batches of %d, %d at once; API %s; data %s\n",
-		cfg.BatchSize, cfg.Batches, st.Info.APIURL, filepath.Dir(st.Info.DataDir))
+	lanes := cfg.Quota.Split()
+	fmt.Fprintf(stdout, "load: worker as the stack: one job an invocation, %d interactive and %d bulk at once; API %s; data %s\n",
+		lanes.Interactive, lanes.Bulk, st.Info.APIURL, filepath.Dir(st.Info.DataDir))
 
 	t0 := time.Now()
 	us, err := loadtest.SignUpUsers(ctx, st.Info, "load", *users, 4)

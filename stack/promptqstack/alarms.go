@@ -1,6 +1,8 @@
 package promptqstack
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -12,20 +14,25 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // alarmSources are the resources the alarms watch.
 type alarmSources struct {
 	dlq         awssqs.Queue
+	queues      map[jobs.Lane]awssqs.Queue
 	worker      awslambda.Function
 	rescuer     awslambda.Function
 	rescuerLogs awslogs.ILogGroup
 	api         awsapigateway.RestApi
 }
 
-// newAlarms raises five alarms on an SNS topic, with an email subscription
-// when cfg.AlarmEmail is set. Each fires on the first occurrence: none of
-// them should ever happen in normal operation.
+// newAlarms raises the alarms on an SNS topic, with an email subscription
+// when cfg.AlarmEmail is set. Five fire on the first occurrence: none of
+// them should ever happen in normal operation. Two watch the lanes: a
+// person waiting for an interactive job for a minute, and a bulk backlog
+// whose oldest job waited cfg.BulkWaitAlarmMinutes.
 func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 	topic := awssns.NewTopic(s, jsii.String("Alarms"), &awssns.TopicProps{
 		DisplayName: jsii.String("promptq alarms"),
@@ -101,5 +108,33 @@ func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 		rescued.Metric(&awscloudwatch.MetricOptions{
 			Period: fiveMinutes, Statistic: jsii.String("Sum"),
 		}))
+
+	// How long the oldest message of a lane's queue has waited. A job that
+	// waits for the model's quota or its owner's fair share goes back as a
+	// new message, so this is the wait of work no worker has looked at.
+	wait := func(id, description string, lane jobs.Lane, threshold float64) {
+		a := awscloudwatch.NewAlarm(s, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String(description),
+			Metric: src.queues[lane].MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{
+				Period: awscdk.Duration_Minutes(jsii.Number(1)), Statistic: jsii.String("Maximum"),
+			}),
+			Threshold: jsii.Number(threshold),
+			// Five minutes in a row: a short burst is not an incident.
+			EvaluationPeriods:  jsii.Number(5),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+		a.AddOkAction(action)
+	}
+	wait("InteractiveJobsWaiting",
+		"promptq: interactive jobs (people in the browser) have waited over a minute for a worker, for five minutes. "+
+			"The interactive lane's share of the model's concurrency is too small for the people using it, or the worker fails: "+
+			"see the README's operators section.", jobs.LaneInteractive, 60)
+	wait("BulkBacklogNotKeepingUp",
+		fmt.Sprintf("promptq: the bulk lane's oldest job has waited over %d minutes for a worker. "+
+			"Batches arrive faster than the model's quota lets them run: raise the quota (and promptq:modelConcurrency / "+
+			"promptq:modelTokensPerMinute), or expect hours of wait.", cfg.BulkWaitAlarmMinutes),
+		jobs.LaneBulk, float64(cfg.BulkWaitAlarmMinutes*60))
 	return topic
 }

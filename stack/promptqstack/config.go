@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/promptq/promptq/internal/quota"
 )
 
 // DefaultModel is the model the API uses when a request names none: Claude
@@ -29,8 +31,11 @@ const (
 	CtxAlarmEmail         = "promptq:alarmEmail"
 	CtxDeletionProtection = "promptq:deletionProtection"
 	CtxAPIGatewayLogRole  = "promptq:apiGatewayLogRole"
-	CtxWorkerBatchSize    = "promptq:workerBatchSize"
-	CtxWorkerConcurrency  = "promptq:workerMaxConcurrency"
+	CtxModelConcurrency   = "promptq:modelConcurrency"
+	CtxModelTPM           = "promptq:modelTokensPerMinute"
+	CtxInteractiveShare   = "promptq:interactiveShare"
+	CtxFairShares         = "promptq:fairShares"
+	CtxBulkWaitAlarm      = "promptq:bulkWaitAlarmMinutes"
 	CtxMaxReceiveCount    = "promptq:maxReceiveCount"
 	CtxThrottleRate       = "promptq:throttleRateLimit"
 	CtxThrottleBurst      = "promptq:throttleBurstLimit"
@@ -73,14 +78,23 @@ type Config struct {
 	// execution logs. Turn it off when the account already has one.
 	APIGatewayLogRole bool
 
-	// WorkerBatchSize is the SQS batch size; the worker processes a batch's
-	// messages concurrently (PROMPTQ_WORKER_CONCURRENCY is set to it).
-	WorkerBatchSize int
-	// WorkerMaxConcurrency caps concurrent worker invocations (the event
-	// source mapping's maximum concurrency, 2..1000). At most
-	// WorkerMaxConcurrency × WorkerBatchSize generations run at once: this is
-	// what keeps the worker under the account's Bedrock quota.
-	WorkerMaxConcurrency int
+	// Quota is what the account may ask of the models (the Service Quotas
+	// console, service code bedrock): how many generations may run at once
+	// (ModelConcurrency, all lanes together) and, if known, each model's
+	// tokens-per-minute quota (ModelTokensPerMinute, 0: unknown, not
+	// paced). The lanes' concurrencies are derived from it by
+	// quota.Quota.Split: InteractiveShare of it, at least 2, is reserved
+	// for the interactive lane, and the bulk lane gets the rest. Each lane's
+	// event source mapping runs at most that many worker invocations, one
+	// job each.
+	Quota quota.Quota
+	// FairShares holds each user to a fair share of their lane (on in AWS
+	// alongside SQS fair queues: it also caps a user's running jobs when
+	// nobody else is queued yet).
+	FairShares bool
+	// BulkWaitAlarmMinutes is how old the bulk queue's oldest message may
+	// get before an alarm says the bulk lane is not keeping up.
+	BulkWaitAlarmMinutes int
 	// MaxReceiveCount is how often a message is received before SQS moves it
 	// to the dead-letter queue.
 	MaxReceiveCount int
@@ -107,12 +121,15 @@ func DefaultConfig() Config {
 			"us": {"us-east-1", "us-east-2", "us-west-2"},
 		},
 		APIGatewayLogRole: true,
-		// 5 messages per invocation × at most 2 invocations (the smallest
-		// maximum concurrency SQS mappings allow) = at most 10 generations
-		// at once: safe for a new account's Bedrock quota. Raise
-		// workerMaxConcurrency once the quota is known.
-		WorkerBatchSize:      5,
-		WorkerMaxConcurrency: 2,
+		// 10 generations at once, a quarter of them for the interactive
+		// lane (3 interactive, 7 bulk): safe for a new account's Bedrock
+		// quota. Raise modelConcurrency, and set modelTokensPerMinute, from
+		// the account's quota (docs/configuration.md says how).
+		Quota:      quota.Default(),
+		FairShares: true,
+		// A backlog whose oldest message waited six hours is not keeping
+		// up with what is submitted (or the quota is far too small).
+		BulkWaitAlarmMinutes: 360,
 		// AWS recommends at least 5 for Lambda consumers so that throttled
 		// invocations don't send messages to the DLQ early; the worker also
 		// releases a job back to the queue before its deadline, which costs a
@@ -176,6 +193,23 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 		}
 	}
 
+	number := func(key string, dst *float64) {
+		switch v := get(key).(type) {
+		case nil:
+		case float64:
+			*dst = v
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: want a number, got %q", key, v))
+				return
+			}
+			*dst = f
+		default:
+			errs = append(errs, fmt.Errorf("context %s: want a number, got %T", key, v))
+		}
+	}
+
 	str(CtxAPIAsset, &c.APIAsset)
 	str(CtxWorkerAsset, &c.WorkerAsset)
 	str(CtxRescuerAsset, &c.RescuerAsset)
@@ -203,9 +237,18 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	str(CtxAlarmEmail, &c.AlarmEmail)
 	boolean(CtxDeletionProtection, &c.DeletionProtection)
 	boolean(CtxAPIGatewayLogRole, &c.APIGatewayLogRole)
-	integer(CtxWorkerBatchSize, &c.WorkerBatchSize)
-	integer(CtxWorkerConcurrency, &c.WorkerMaxConcurrency)
+	integer(CtxModelConcurrency, &c.Quota.Concurrency)
+	integer(CtxModelTPM, &c.Quota.TokensPerMinute)
+	number(CtxInteractiveShare, &c.Quota.InteractiveShare)
+	boolean(CtxFairShares, &c.FairShares)
+	integer(CtxBulkWaitAlarm, &c.BulkWaitAlarmMinutes)
 	integer(CtxMaxReceiveCount, &c.MaxReceiveCount)
+	for _, gone := range []string{"promptq:workerBatchSize", "promptq:workerMaxConcurrency"} {
+		if get(gone) != nil {
+			errs = append(errs, fmt.Errorf("context %s is gone: the worker takes one job an invocation, and each lane's concurrency comes from %s (and %s)",
+				gone, CtxModelConcurrency, CtxInteractiveShare))
+		}
+	}
 	integer(CtxThrottleRate, &c.ThrottleRateLimit)
 	integer(CtxThrottleBurst, &c.ThrottleBurstLimit)
 
@@ -235,13 +278,13 @@ func (c Config) Validate() error {
 	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
 		errs = append(errs, fmt.Errorf("alarmEmail %q is not an email address", c.AlarmEmail))
 	}
-	// Up to 10 the mapping needs no batching window, and the worker runs a
-	// whole batch at once.
-	if c.WorkerBatchSize < 1 || c.WorkerBatchSize > 10 {
-		errs = append(errs, fmt.Errorf("workerBatchSize %d: want 1..10", c.WorkerBatchSize))
+	if err := c.Quota.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s, %s, %s: %w", CtxModelConcurrency, CtxInteractiveShare, CtxModelTPM, err))
+	} else if l := c.Quota.Split(); l.Interactive > 1000 || l.Bulk > 1000 {
+		errs = append(errs, fmt.Errorf("%s: lanes of %d and %d, but an SQS event source runs at most 1000 at once", CtxModelConcurrency, l.Interactive, l.Bulk))
 	}
-	if c.WorkerMaxConcurrency < 2 || c.WorkerMaxConcurrency > 1000 {
-		errs = append(errs, fmt.Errorf("workerMaxConcurrency %d: SQS event sources allow 2..1000", c.WorkerMaxConcurrency))
+	if c.BulkWaitAlarmMinutes < 1 {
+		errs = append(errs, fmt.Errorf("bulkWaitAlarmMinutes %d: want at least 1", c.BulkWaitAlarmMinutes))
 	}
 	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
 		errs = append(errs, fmt.Errorf("maxReceiveCount %d: want 1..1000", c.MaxReceiveCount))

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/promptq/promptq/internal/quota"
 )
 
 // context is a CDK context as a map; values are what the CLI passes (-c
@@ -51,20 +53,22 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 			}
 		}},
 		{"numbers and booleans as strings", map[string]any{
-			CtxWorkerBatchSize: "4", CtxWorkerConcurrency: "10", CtxMaxReceiveCount: "7",
+			CtxModelConcurrency: "40", CtxModelTPM: "400000", CtxInteractiveShare: "0.1", CtxFairShares: "false",
+			CtxBulkWaitAlarm: "90", CtxMaxReceiveCount: "7",
 			CtxDeletionProtection: "true", CtxAPIGatewayLogRole: "false",
 			CtxThrottleRate: "5", CtxThrottleBurst: "9", CtxAlarmEmail: "a@b.example",
 		}, func(t *testing.T, c Config) {
-			if c.WorkerBatchSize != 4 || c.WorkerMaxConcurrency != 10 || c.MaxReceiveCount != 7 ||
+			if c.Quota != (quota.Quota{Concurrency: 40, TokensPerMinute: 400_000, InteractiveShare: 0.1}) ||
+				c.FairShares || c.BulkWaitAlarmMinutes != 90 || c.MaxReceiveCount != 7 ||
 				!c.DeletionProtection || c.APIGatewayLogRole || c.ThrottleRateLimit != 5 ||
 				c.ThrottleBurstLimit != 9 || c.AlarmEmail != "a@b.example" {
 				t.Errorf("got %+v", c)
 			}
 		}},
 		{"numbers and booleans from cdk.json", map[string]any{
-			CtxWorkerBatchSize: 2.0, CtxDeletionProtection: true,
+			CtxModelConcurrency: 20.0, CtxInteractiveShare: 0.5, CtxDeletionProtection: true,
 		}, func(t *testing.T, c Config) {
-			if c.WorkerBatchSize != 2 || !c.DeletionProtection {
+			if c.Quota.Concurrency != 20 || c.Quota.InteractiveShare != 0.5 || !c.DeletionProtection {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -117,7 +121,8 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		ctx  map[string]any
 		want string
 	}{
-		{"not a number", map[string]any{CtxWorkerBatchSize: "five"}, CtxWorkerBatchSize},
+		{"not a number", map[string]any{CtxModelConcurrency: "five"}, CtxModelConcurrency},
+		{"share not a number", map[string]any{CtxInteractiveShare: "a third"}, CtxInteractiveShare},
 		{"not a whole number", map[string]any{CtxMaxReceiveCount: 2.5}, CtxMaxReceiveCount},
 		{"not a boolean", map[string]any{CtxDeletionProtection: "yes please"}, CtxDeletionProtection},
 		{"wrong type", map[string]any{CtxAlarmEmail: 3.0}, CtxAlarmEmail},
@@ -126,8 +131,12 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		{"bad region JSON", map[string]any{CtxProfileRegions: `{"us":"x"`}, CtxProfileRegions},
 		{"region map without regions", map[string]any{CtxProfileRegions: "us="}, CtxProfileRegions},
 		{"default not allowed", map[string]any{CtxModels: "a", CtxDefaultModel: "b"}, "defaultModel"},
-		{"batch too large", map[string]any{CtxWorkerBatchSize: "11"}, "workerBatchSize"},
-		{"concurrency below the SQS minimum", map[string]any{CtxWorkerConcurrency: "1"}, "workerMaxConcurrency"},
+		{"too little concurrency for two lanes", map[string]any{CtxModelConcurrency: "3"}, CtxModelConcurrency},
+		{"a lane past an event source's 1000", map[string]any{CtxModelConcurrency: "2000", CtxInteractiveShare: "0.25"}, "1000 at once"},
+		{"a share of everything", map[string]any{CtxInteractiveShare: "1"}, CtxInteractiveShare},
+		{"negative tokens per minute", map[string]any{CtxModelTPM: "-5"}, CtxModelTPM},
+		{"no alarm minutes", map[string]any{CtxBulkWaitAlarm: "0"}, "bulkWaitAlarmMinutes"},
+		{"a setting that is gone", map[string]any{"promptq:workerBatchSize": "5"}, "promptq:workerBatchSize is gone"},
 		{"zero receives", map[string]any{CtxMaxReceiveCount: "0"}, "maxReceiveCount"},
 		{"not an email", map[string]any{CtxAlarmEmail: "ops"}, "alarmEmail"},
 		{"no throttle", map[string]any{CtxThrottleRate: "0"}, "throttle"},

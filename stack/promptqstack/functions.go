@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // The DynamoDB item actions each function may use on the jobs table, and
@@ -38,7 +40,10 @@ var (
 		"dynamodb:UpdateItem",
 	}
 	// Read the job, then claim, progress, finish and release: all
-	// conditional updates.
+	// conditional updates. The same two keep the fair shares (a user's
+	// slots in a lane, and who was active in it each minute: LANE# items)
+	// and the models' pace (PACE# items); reading who is active in a lane
+	// is a Query, allowed on LANE# partitions only (newWorkerFunction).
 	workerTableActions = []string{
 		"dynamodb:GetItem",
 		"dynamodb:UpdateItem",
@@ -116,7 +121,7 @@ func allow(role awsiam.Role, sid string, actions []string, resources ...*string)
 }
 
 // newAPIFunction is lambdas/api behind API Gateway.
-func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue,
+func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues map[jobs.Lane]awssqs.Queue,
 	pool awscognito.UserPool, client awscognito.UserPoolClient, webOrigin *string) awslambda.Function {
 	fn, role, _ := newFunction(s, functionSpec{
 		id:          "ApiFunction",
@@ -124,9 +129,8 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue a
 		asset:       cfg.APIAsset,
 		memoryMB:    apiMemoryMB,
 		timeout:     awscdk.Duration_Seconds(jsii.Number(apiTimeoutSeconds)),
-		env: map[string]*string{
+		env: queueEnv(map[string]*string{
 			"PROMPTQ_TABLE":        table.TableName(),
-			"PROMPTQ_QUEUE_URL":    queue.QueueUrl(),
 			"PROMPTQ_USER_POOL_ID": pool.UserPoolId(),
 			"PROMPTQ_CLIENT_IDS":   client.UserPoolClientId(),
 			// The access tokens' iss claim. Built here because the pool's
@@ -139,42 +143,59 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue a
 			"PROMPTQ_MODELS":           envList(cfg.Models),
 			"PROMPTQ_DEFAULT_MODEL":    jsii.String(cfg.DefaultModel),
 			"PROMPTQ_REVOCATION_CHECK": jsii.String("true"),
-		},
+		}, queues),
 	})
 	allow(role, "JobsTable", apiTableActions, table.TableArn())
 	// Counting a user's active jobs reads the one index (Select=COUNT).
 	allow(role, "CountActiveJobs", []string{"dynamodb:Query"},
 		jsii.String(*table.TableArn()+"/index/"+ActiveIndex))
-	// SendMessage only (it also authorizes SendMessageBatch, which
-	// POST /generate/batch uses): not GetQueueUrl or GetQueueAttributes,
-	// which the grantSendMessages helper would add; the URL comes from the
-	// env.
-	queue.Grant(role, jsii.String("sqs:SendMessage"))
+	// SendMessage only, on each lane's queue (it also authorizes
+	// SendMessageBatch, which POST /generate/batch uses): not GetQueueUrl
+	// or GetQueueAttributes, which the grantSendMessages helper would add;
+	// the URLs come from the env.
+	for _, q := range laneQueues(queues) {
+		q.Grant(role, jsii.String("sqs:SendMessage"))
+	}
 	// No cognito-idp statement: GetUser (the revocation check) is
 	// authorized by the access token it is called with, not by IAM.
 	return fn
 }
 
-// newWorkerFunction is lambdas/worker, fed by the jobs queue.
-func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue) awslambda.Function {
+// newWorkerFunction is lambdas/worker, fed by each lane's queue.
+func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues map[jobs.Lane]awssqs.Queue) awslambda.Function {
+	env := map[string]*string{
+		"PROMPTQ_TABLE": table.TableName(),
+		// The worker fails a job for good on its last receive instead of
+		// letting it drift to the DLQ still "queued".
+		"PROMPTQ_MAX_RECEIVE_COUNT": itoa(cfg.MaxReceiveCount),
+		"PROMPTQ_MODEL_PROVIDER":    jsii.String("bedrock"),
+		"PROMPTQ_FAIR_SHARES":       jsii.String(strconv.FormatBool(cfg.FairShares)),
+	}
+	// The lanes' concurrencies, which each user's fair share is of, and
+	// the tokens-per-minute pace, from the one quota the mappings below
+	// are sized from.
+	for k, v := range cfg.Quota.Env() {
+		env[k] = jsii.String(v)
+	}
 	fn, role, _ := newFunction(s, functionSpec{
 		id:          "WorkerFunction",
 		description: "worker: runs queued jobs on Bedrock",
 		asset:       cfg.WorkerAsset,
 		memoryMB:    workerMemoryMB,
 		timeout:     awscdk.Duration_Minutes(jsii.Number(workerTimeoutMinutes)),
-		env: map[string]*string{
-			"PROMPTQ_TABLE":     table.TableName(),
-			"PROMPTQ_QUEUE_URL": queue.QueueUrl(),
-			// The worker fails a job for good on its last receive instead of
-			// letting it drift to the DLQ still "queued".
-			"PROMPTQ_MAX_RECEIVE_COUNT": itoa(cfg.MaxReceiveCount),
-			"PROMPTQ_MODEL_PROVIDER":    jsii.String("bedrock"),
-			// The whole batch runs at once.
-			"PROMPTQ_WORKER_CONCURRENCY": itoa(cfg.WorkerBatchSize),
-		},
+		env:         queueEnv(env, queues),
 	})
 	allow(role, "JobsTable", workerTableActions, table.TableArn())
+	// Who is active in a lane, for the fair shares: a Query of the lane's
+	// own partition, and of no other (not a user's jobs).
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("LaneUsers"),
+		Actions:   jsii.Strings("dynamodb:Query"),
+		Resources: jsii.Strings(*table.TableArn()),
+		Conditions: &map[string]any{
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{"LANE#*"}},
+		},
+	}))
 	arns, anyRegion := modelARNs(s, cfg)
 	allow(role, "InvokeAllowedModels", bedrockActions, *jsii.Strings(arns...)...)
 	if len(anyRegion) > 0 {
@@ -187,19 +208,31 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 			findings...))
 	}
 
-	// The event source mapping polls with the function's role: CDK grants
-	// it ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
-	// GetQueueAttributes and GetQueueUrl on this queue.
-	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(queue, &awslambdaeventsources.SqsEventSourceProps{
-		BatchSize: jsii.Number(float64(cfg.WorkerBatchSize)),
-		// No waiting to fill a batch: a lone job starts as soon as it is
-		// polled. Bursts still arrive in batches.
-		MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(0)),
-		// The worker lists only the failed messages; the rest are deleted.
-		ReportBatchItemFailures: jsii.Bool(true),
-		// With WorkerBatchSize this bounds concurrent Bedrock calls.
-		MaxConcurrency: jsii.Number(float64(cfg.WorkerMaxConcurrency)),
-	}))
+	lanes := cfg.Quota.Split()
+	for _, lane := range jobs.Lanes {
+		q := queues[lane]
+		// A job that must wait for the model's quota or its owner's fair
+		// share goes back as a new message on its lane's queue, so that
+		// waiting never uses up its receives.
+		q.Grant(role, jsii.String("sqs:SendMessage"))
+		// The event source mapping polls with the function's role: CDK
+		// grants it ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
+		// GetQueueAttributes and GetQueueUrl on this queue.
+		fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q, &awslambdaeventsources.SqsEventSourceProps{
+			// One job an invocation: a free slot starts the next job at
+			// once, where a batch would hold its slot until its longest
+			// job ended, and the lane's concurrency is then exactly its
+			// generations at once.
+			BatchSize:         jsii.Number(1),
+			MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(0)),
+			// The worker lists the message only when SQS should deliver it
+			// again.
+			ReportBatchItemFailures: jsii.Bool(true),
+			// The lane's share of the model's concurrency: the bulk lane
+			// can never take the interactive lane's.
+			MaxConcurrency: jsii.Number(float64(lanes.Of(lane))),
+		}))
+	}
 	return fn
 }
 
@@ -209,31 +242,33 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 // was lost (docs/reliability.md, "Rescuing jobs whose message was lost").
 // It returns the function and its log group, which the JobsRescued alarm
 // reads.
-func newRescuerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue) (awslambda.Function, awslogs.LogGroup) {
+func newRescuerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues map[jobs.Lane]awssqs.Queue) (awslambda.Function, awslogs.LogGroup) {
 	fn, role, logs := newFunction(s, functionSpec{
 		id:          "RescuerFunction",
 		description: "rescuer: re-sends jobs whose queue message was lost",
 		asset:       cfg.RescuerAsset,
 		memoryMB:    rescuerMemoryMB,
 		timeout:     awscdk.Duration_Minutes(jsii.Number(rescuerTimeoutMinutes)),
-		env: map[string]*string{
-			"PROMPTQ_TABLE":     table.TableName(),
-			"PROMPTQ_QUEUE_URL": queue.QueueUrl(),
+		env: queueEnv(map[string]*string{
+			"PROMPTQ_TABLE": table.TableName(),
 			// As the worker gets it: a stale job on its last attempt is
 			// failed rather than sent again.
 			"PROMPTQ_MAX_RECEIVE_COUNT": itoa(cfg.MaxReceiveCount),
 			"PROMPTQ_RESCUE_AFTER":      jsii.String(strconv.Itoa(rescueAfterMinutes) + "m"),
-		},
+		}, queues),
 	})
 	// Finding stale jobs scans the one index (the job items, with their
 	// prompts and generated text, are never scanned).
 	allow(role, "ScanActiveJobs", []string{"dynamodb:Scan"},
 		jsii.String(*table.TableArn()+"/index/"+ActiveIndex))
 	allow(role, "JobsTable", rescuerTableActions, table.TableArn())
-	// SendMessage to re-send a job; GetQueueAttributes to skip a run while
-	// messages are waiting (a stale job's message may be among them).
-	// Nothing on the dead-letter queue, no Bedrock.
-	queue.Grant(role, jsii.String("sqs:SendMessage"), jsii.String("sqs:GetQueueAttributes"))
+	// SendMessage to re-send a job on its lane; GetQueueAttributes to leave
+	// a lane's stale jobs alone while messages wait in its queue (a stale
+	// job's message may be among them). Nothing on the dead-letter queue,
+	// no Bedrock.
+	for _, q := range laneQueues(queues) {
+		q.Grant(role, jsii.String("sqs:SendMessage"), jsii.String("sqs:GetQueueAttributes"))
+	}
 
 	// A run that fails is not retried, neither by EventBridge nor by
 	// Lambda's asynchronous retries, and a run that can't start (throttled)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/promptq/promptq/internal/quota"
 	"github.com/promptq/promptq/stack/promptqstack"
 )
 
@@ -104,8 +105,8 @@ func variantStack(t *testing.T) *synthesized {
 			c.DeletionProtection = true
 			c.APIGatewayLogRole = false
 			c.WebDir = "" // placeholder page
-			c.WorkerBatchSize = 3
-			c.WorkerMaxConcurrency = 8
+			c.Quota = quota.Quota{Concurrency: 40, TokensPerMinute: 400_000, InteractiveShare: 0.1}
+			c.FairShares = false
 			c.MaxReceiveCount = 3
 		})
 	})
@@ -341,9 +342,14 @@ func (s *synthesized) grants(statements []any) []string {
 	var out []string
 	for _, st := range statements {
 		m, _ := st.(map[string]any)
+		cond := ""
+		if c, ok := m["Condition"]; ok {
+			b, _ := json.Marshal(c) // map keys in order
+			cond = " if " + string(b)
+		}
 		for _, a := range list(m["Action"]) {
 			for _, r := range list(m["Resource"]) {
-				out = append(out, fmt.Sprintf("%s %s %s", m["Effect"], a, s.str(r)))
+				out = append(out, fmt.Sprintf("%s %s %s%s", m["Effect"], a, s.str(r), cond))
 			}
 		}
 	}

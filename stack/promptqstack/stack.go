@@ -11,19 +11,21 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
+	"github.com/promptq/promptq/internal/quota"
 )
 
 // Choices that are not configuration: each is explained where it is used.
 const (
-	// TTLAttribute is the jobs table's expiry attribute (epoch seconds), as
-	// docs/architecture.md defines it.
-	TTLAttribute = "expires_at"
-	// ActiveIndex is the sparse global secondary index of queued and running
-	// jobs (hash ActiveOwnerAttribute, range sk, projecting
-	// ActiveProjection) that the API counts for the per-user active-job cap
-	// and the rescuer scans for stale jobs (docs/architecture.md).
-	ActiveIndex          = "active"
-	ActiveOwnerAttribute = "active_owner"
+	// The jobs table's layout (internal/jobstable): its TTL attribute and
+	// the sparse index of queued and running jobs that the API counts for
+	// the per-user active-job cap and the rescuer scans for stale jobs
+	// (docs/architecture.md).
+	TTLAttribute         = jobstable.TTLAttribute
+	ActiveIndex          = jobstable.ActiveIndex
+	ActiveOwnerAttribute = jobstable.ActiveOwnerAttribute
 
 	// The worker may run for 5 minutes. A generation of the largest allowed
 	// output (8192 tokens) takes Claude Haiku about 2-3 minutes; the worker
@@ -77,19 +79,13 @@ const (
 	passwordMinLength = 12
 )
 
-// ActiveProjection is what the active index carries besides the keys: the
-// attributes the rescuer judges a job by without reading the job item (whose
-// generated text can be hundreds of kilobytes). internal/dynamo's
-// CreateTable (for dev and tests) projects the same list; a scan of an
-// index without them fails, naming them.
-var ActiveProjection = []string{"status", "updated_at", "lease_until", "attempts"}
-
 // Stack is the synthesized stack with the constructs tests and outputs
 // refer to.
 type Stack struct {
 	awscdk.Stack
-	Table    awsdynamodb.Table
-	Queue    awssqs.Queue
+	Table awsdynamodb.Table
+	// Queues are the lanes' queues; they share the dead-letter queue.
+	Queues   map[jobs.Lane]awssqs.Queue
 	DLQ      awssqs.Queue
 	UserPool awscognito.UserPool
 	Client   awscognito.UserPoolClient
@@ -122,15 +118,15 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 
 	s.UserPool, s.Client = newUsers(s.Stack, cfg, keep)
 	s.Table = newTable(s.Stack, cfg, keep)
-	s.Queue, s.DLQ = newQueues(s.Stack, cfg)
+	s.Queues, s.DLQ = newQueues(s.Stack, cfg)
 	site := newSite(s.Stack, cfg)
 
 	webOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://"), site.Distribution.DistributionDomainName(),
 	})
-	apiFn := newAPIFunction(s.Stack, cfg, s.Table, s.Queue, s.UserPool, s.Client, webOrigin)
-	workerFn := newWorkerFunction(s.Stack, cfg, s.Table, s.Queue)
-	rescuerFn, rescuerLogs := newRescuerFunction(s.Stack, cfg, s.Table, s.Queue)
+	apiFn := newAPIFunction(s.Stack, cfg, s.Table, s.Queues, s.UserPool, s.Client, webOrigin)
+	workerFn := newWorkerFunction(s.Stack, cfg, s.Table, s.Queues)
+	rescuerFn, rescuerLogs := newRescuerFunction(s.Stack, cfg, s.Table, s.Queues)
 	api := newRestAPI(s.Stack, cfg, apiFn, s.UserPool, webOrigin)
 
 	// The API's base URL without a trailing slash, so clients can append
@@ -166,7 +162,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	}
 
 	topic := newAlarms(s.Stack, cfg, alarmSources{
-		dlq: s.DLQ, worker: workerFn, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
+		dlq: s.DLQ, queues: s.Queues, worker: workerFn, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
 	})
 
 	out := func(id, desc string, v *string) {
@@ -180,7 +176,8 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	out("UserPoolId", "the Cognito user pool", s.UserPool.UserPoolId())
 	out("UserPoolClientId", "the Cognito app client (no secret)", s.Client.UserPoolClientId())
 	out("CognitoEndpoint", "where clients call InitiateAuth", cognitoEndpoint)
-	out("JobsQueueUrl", "the jobs queue", s.Queue.QueueUrl())
+	out("InteractiveQueueUrl", "the interactive lane's queue", s.Queues[jobs.LaneInteractive].QueueUrl())
+	out("BulkQueueUrl", "the bulk lane's queue", s.Queues[jobs.LaneBulk].QueueUrl())
 	out("DeadLetterQueueUrl", "the dead-letter queue (scripts/dlq)", s.DLQ.QueueUrl())
 	out("TableName", "the jobs table", s.Table.TableName())
 	out("AlarmTopicArn", "SNS topic the alarms notify", topic.TopicArn())
@@ -284,35 +281,68 @@ func newTable(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) awsdynamodb
 		PartitionKey:     &awsdynamodb.Attribute{Name: jsii.String(ActiveOwnerAttribute), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:          &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
 		ProjectionType:   awsdynamodb.ProjectionType_INCLUDE,
-		NonKeyAttributes: jsii.Strings(ActiveProjection...),
+		NonKeyAttributes: jsii.Strings(jobstable.ActiveProjection()...),
 	})
 	return t
 }
 
-// newQueues is the jobs queue and its dead-letter queue.
-func newQueues(s awscdk.Stack, cfg Config) (queue, dlq awssqs.Queue) {
-	dlq = awssqs.NewQueue(s, jsii.String("JobsDLQ"), &awssqs.QueueProps{
+// newQueues is a queue per lane and the dead-letter queue they share.
+func newQueues(s awscdk.Stack, cfg Config) (map[jobs.Lane]awssqs.Queue, awssqs.Queue) {
+	dlq := awssqs.NewQueue(s, jsii.String("JobsDLQ"), &awssqs.QueueProps{
 		// The longest SQS allows: time to look at what failed and replay it
 		// with scripts/dlq.
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
 	})
-	queue = awssqs.NewQueue(s, jsii.String("JobsQueue"), &awssqs.QueueProps{
-		VisibilityTimeout: awscdk.Duration_Minutes(jsii.Number(visibilityTimeoutMinutes)),
-		// Four days, the SQS default, written down: a message that can't be
-		// processed that long has been to the DLQ long before.
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(4)),
-		// SQS-managed keys: encryption at rest without KMS charges or key
-		// policies.
-		Encryption: awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL: jsii.Bool(true),
-		DeadLetterQueue: &awssqs.DeadLetterQueue{
-			Queue:           dlq,
-			MaxReceiveCount: jsii.Number(float64(cfg.MaxReceiveCount)),
-		},
-	})
-	return queue, dlq
+	queues := map[jobs.Lane]awssqs.Queue{}
+	for _, lane := range jobs.Lanes {
+		// The interactive lane keeps the one queue there was before lanes
+		// (its construct id), so an update keeps its messages.
+		id := "JobsQueue"
+		if lane != jobs.LaneInteractive {
+			id = laneID(lane) + "Queue"
+		}
+		queues[lane] = awssqs.NewQueue(s, jsii.String(id), &awssqs.QueueProps{
+			VisibilityTimeout: awscdk.Duration_Minutes(jsii.Number(visibilityTimeoutMinutes)),
+			// Four days, the SQS default, written down: a message that can't
+			// be processed that long has been to the DLQ long before (a job
+			// that waits for the quota is sent as a new message each time).
+			RetentionPeriod: awscdk.Duration_Days(jsii.Number(4)),
+			// SQS-managed keys: encryption at rest without KMS charges or key
+			// policies.
+			Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL: jsii.Bool(true),
+			DeadLetterQueue: &awssqs.DeadLetterQueue{
+				Queue:           dlq,
+				MaxReceiveCount: jsii.Number(float64(cfg.MaxReceiveCount)),
+			},
+		})
+	}
+	return queues, dlq
+}
+
+// laneID is lane as it appears in construct ids: "Interactive", "Bulk".
+func laneID(lane jobs.Lane) string {
+	s := string(lane)
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// laneQueues lists the lanes' queues in the lanes' order.
+func laneQueues(queues map[jobs.Lane]awssqs.Queue) []awssqs.Queue {
+	out := make([]awssqs.Queue, 0, len(queues))
+	for _, lane := range jobs.Lanes {
+		out = append(out, queues[lane])
+	}
+	return out
+}
+
+// queueEnv adds the lanes' queue URLs to env as the functions read them.
+func queueEnv(env map[string]*string, queues map[jobs.Lane]awssqs.Queue) map[string]*string {
+	for _, lane := range jobs.Lanes {
+		env[quota.QueueURLEnv(lane)] = queues[lane].QueueUrl()
+	}
+	return env
 }
 
 // envList is the comma list the functions read back with strings.Split.

@@ -28,9 +28,9 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::Cognito::UserPool":            1,
 		"AWS::Cognito::UserPoolClient":      1,
 		"AWS::DynamoDB::Table":              1,
-		"AWS::SQS::Queue":                   2, // jobs, dead letters
-		"AWS::SQS::QueuePolicy":             2, // TLS only
-		"AWS::Lambda::EventSourceMapping":   1,
+		"AWS::SQS::Queue":                   3, // interactive, bulk, dead letters
+		"AWS::SQS::QueuePolicy":             3, // TLS only
+		"AWS::Lambda::EventSourceMapping":   2, // one a lane
 		"AWS::Lambda::EventInvokeConfig":    1, // the rescuer: no async retries
 		"AWS::Events::Rule":                 1, // the rescuer's schedule
 		"AWS::ApiGateway::RestApi":          1,
@@ -49,7 +49,7 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::CloudFront::OriginAccessControl":  1,
 		"AWS::CloudFront::OriginAccessIdentity": 0,
 		"Custom::CDKBucketDeployment":           1,
-		"AWS::CloudWatch::Alarm":                5,
+		"AWS::CloudWatch::Alarm":                7,
 		"AWS::Logs::MetricFilter":               1, // jobs rescued
 		"AWS::SNS::Topic":                       1,
 		"AWS::SNS::Subscription":                0, // no alarm email by default
@@ -90,18 +90,21 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
 			expand("Allow", []string{"dynamodb:Query"}, "${Jobs.Arn}/index/active"),
-			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}"),
+			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
 		)},
 		{"WorkerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),
 			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
+			// Who is active in a lane: a Query of the lane's partitions only.
+			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*"]}}`),
 			expand("Allow", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"},
 				profile, foundation("us-east-1"), foundation("us-east-2"), foundation("us-west-2")),
-			// The event source mapping polls with the function's role.
+			// The event source mappings poll with the function's role; a job
+			// that must wait is sent again on its lane.
 			expand("Allow", []string{
 				"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-				"sqs:GetQueueUrl", "sqs:ReceiveMessage",
-			}, "${JobsQueue.Arn}"),
+				"sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage",
+			}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
 		)},
 		{"RescuerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${RescuerFunctionLogs.Arn}"),
@@ -109,7 +112,7 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 			expand("Allow", []string{"dynamodb:Scan"}, "${Jobs.Arn}/index/active"),
 			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
 			// Nothing on the dead-letter queue.
-			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}"),
+			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
 		)},
 	}
 	for _, tt := range tests {
@@ -152,7 +155,8 @@ func TestNoIAMStatementAllowsEveryActionOrEveryResource(t *testing.T) {
 		t.Fatal("found no IAM statements at all")
 	}
 	for _, st := range statements {
-		fields := strings.Fields(st)
+		grant, _, _ := strings.Cut(st, " if ")
+		fields := strings.Fields(grant)
 		action, res := fields[len(fields)-2], fields[len(fields)-1]
 		if action == "*" || strings.HasSuffix(action, ":*") {
 			t.Errorf("wildcard action: %s", st)
@@ -403,16 +407,18 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 		env            []string
 	}{
 		{"ApiFunction", 512, 10, []string{
-			"PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER", "PROMPTQ_DEFAULT_MODEL", "PROMPTQ_MODELS",
-			"PROMPTQ_QUEUE_URL", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_TABLE", "PROMPTQ_USER_POOL_ID",
-			"PROMPTQ_WEB_ORIGIN",
+			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER", "PROMPTQ_DEFAULT_MODEL",
+			"PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MODELS", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_TABLE",
+			"PROMPTQ_USER_POOL_ID", "PROMPTQ_WEB_ORIGIN",
 		}},
 		{"WorkerFunction", 256, 300, []string{
-			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_PROVIDER", "PROMPTQ_QUEUE_URL", "PROMPTQ_TABLE",
-			"PROMPTQ_WORKER_CONCURRENCY",
+			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_FAIR_SHARES", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_INTERACTIVE_SHARE",
+			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_CONCURRENCY", "PROMPTQ_MODEL_PROVIDER",
+			"PROMPTQ_MODEL_TOKENS_PER_MINUTE", "PROMPTQ_TABLE",
 		}},
 		{"RescuerFunction", 256, 300, []string{
-			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_QUEUE_URL", "PROMPTQ_RESCUE_AFTER", "PROMPTQ_TABLE",
+			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MAX_RECEIVE_COUNT",
+			"PROMPTQ_RESCUE_AFTER", "PROMPTQ_TABLE",
 		}},
 	}
 	for _, tt := range tests {
@@ -454,14 +460,15 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 	_, api := s.byName(t, "ApiFunction")
 	env := api.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
 	for k, want := range map[string]string{
-		"PROMPTQ_TABLE":            "${Jobs}",
-		"PROMPTQ_QUEUE_URL":        "${JobsQueue}",
-		"PROMPTQ_USER_POOL_ID":     "${Users}",
-		"PROMPTQ_CLIENT_IDS":       "${Users/Client}",
-		"PROMPTQ_COGNITO_ISSUER":   "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${Users}",
-		"PROMPTQ_MODELS":           promptqstack.DefaultModel,
-		"PROMPTQ_DEFAULT_MODEL":    promptqstack.DefaultModel,
-		"PROMPTQ_REVOCATION_CHECK": "true",
+		"PROMPTQ_TABLE":                 "${Jobs}",
+		"PROMPTQ_INTERACTIVE_QUEUE_URL": "${JobsQueue}",
+		"PROMPTQ_BULK_QUEUE_URL":        "${BulkQueue}",
+		"PROMPTQ_USER_POOL_ID":          "${Users}",
+		"PROMPTQ_CLIENT_IDS":            "${Users/Client}",
+		"PROMPTQ_COGNITO_ISSUER":        "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${Users}",
+		"PROMPTQ_MODELS":                promptqstack.DefaultModel,
+		"PROMPTQ_DEFAULT_MODEL":         promptqstack.DefaultModel,
+		"PROMPTQ_REVOCATION_CHECK":      "true",
 	} {
 		if got := s.str(env[k]); got != want {
 			t.Errorf("api %s = %s, want %s", k, got, want)
@@ -470,11 +477,15 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 	_, worker := s.byName(t, "WorkerFunction")
 	env = worker.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
 	for k, want := range map[string]string{
-		"PROMPTQ_TABLE":              "${Jobs}",
-		"PROMPTQ_QUEUE_URL":          "${JobsQueue}",
-		"PROMPTQ_MAX_RECEIVE_COUNT":  "5",
-		"PROMPTQ_MODEL_PROVIDER":     "bedrock",
-		"PROMPTQ_WORKER_CONCURRENCY": "5",
+		"PROMPTQ_TABLE":                   "${Jobs}",
+		"PROMPTQ_INTERACTIVE_QUEUE_URL":   "${JobsQueue}",
+		"PROMPTQ_BULK_QUEUE_URL":          "${BulkQueue}",
+		"PROMPTQ_MAX_RECEIVE_COUNT":       "5",
+		"PROMPTQ_MODEL_PROVIDER":          "bedrock",
+		"PROMPTQ_MODEL_CONCURRENCY":       "10",
+		"PROMPTQ_INTERACTIVE_SHARE":       "0.25",
+		"PROMPTQ_MODEL_TOKENS_PER_MINUTE": "0",
+		"PROMPTQ_FAIR_SHARES":             "true",
 	} {
 		if got := s.str(env[k]); got != want {
 			t.Errorf("worker %s = %s, want %s", k, got, want)
@@ -483,10 +494,11 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 	_, rescuer := s.byName(t, "RescuerFunction")
 	env = rescuer.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
 	for k, want := range map[string]string{
-		"PROMPTQ_TABLE":             "${Jobs}",
-		"PROMPTQ_QUEUE_URL":         "${JobsQueue}",
-		"PROMPTQ_MAX_RECEIVE_COUNT": "5",
-		"PROMPTQ_RESCUE_AFTER":      "45m",
+		"PROMPTQ_TABLE":                 "${Jobs}",
+		"PROMPTQ_INTERACTIVE_QUEUE_URL": "${JobsQueue}",
+		"PROMPTQ_BULK_QUEUE_URL":        "${BulkQueue}",
+		"PROMPTQ_MAX_RECEIVE_COUNT":     "5",
+		"PROMPTQ_RESCUE_AFTER":          "45m",
 	} {
 		if got := s.str(env[k]); got != want {
 			t.Errorf("rescuer %s = %s, want %s", k, got, want)
@@ -553,63 +565,103 @@ func TestRescuerRunsEveryFiveMinutesAfterTheVisibilityTimeoutWithoutRetries(t *t
 	}
 }
 
-func TestJobsQueueHasADeadLetterQueueAndOutlastsTheWorker(t *testing.T) {
+func TestEachLanesQueueHasTheDeadLetterQueueAndOutlastsTheWorker(t *testing.T) {
 	s := defaultStack(t)
-	_, q := s.byName(t, "JobsQueue")
 	_, dlq := s.byName(t, "JobsDLQ")
 	_, worker := s.byName(t, "WorkerFunction")
-	p := q.props()
-	rp, _ := p["RedrivePolicy"].(map[string]any)
-	if got := s.str(rp["deadLetterTargetArn"]); got != "${JobsDLQ.Arn}" {
-		t.Errorf("dead letters go to %s, want JobsDLQ", got)
-	}
-	if rp["maxReceiveCount"] != 5.0 {
-		t.Errorf("maxReceiveCount %v, want 5", rp["maxReceiveCount"])
-	}
-	vis, _ := p["VisibilityTimeout"].(float64)
-	timeout, _ := worker.props()["Timeout"].(float64)
-	if vis < 6*timeout {
-		t.Errorf("visibility timeout %vs is less than 6 × the worker's %vs", vis, timeout)
-	}
-	for name, r := range map[string]resource{"JobsQueue": q, "JobsDLQ": dlq} {
-		if r.props()["SqsManagedSseEnabled"] != true {
+	for _, name := range []string{"JobsQueue", "BulkQueue"} { // the interactive lane keeps the old queue
+		_, q := s.byName(t, name)
+		p := q.props()
+		rp, _ := p["RedrivePolicy"].(map[string]any)
+		if got := s.str(rp["deadLetterTargetArn"]); got != "${JobsDLQ.Arn}" {
+			t.Errorf("%s: dead letters go to %s, want JobsDLQ", name, got)
+		}
+		if rp["maxReceiveCount"] != 5.0 {
+			t.Errorf("%s: maxReceiveCount %v, want 5", name, rp["maxReceiveCount"])
+		}
+		vis, _ := p["VisibilityTimeout"].(float64)
+		timeout, _ := worker.props()["Timeout"].(float64)
+		if vis < 6*timeout {
+			t.Errorf("%s: visibility timeout %vs is less than 6 × the worker's %vs", name, vis, timeout)
+		}
+		if p["SqsManagedSseEnabled"] != true {
 			t.Errorf("%s is not encrypted", name)
 		}
+	}
+	if dlq.props()["SqsManagedSseEnabled"] != true {
+		t.Errorf("JobsDLQ is not encrypted")
 	}
 	if dlq.props()["MessageRetentionPeriod"] != 1209600.0 {
 		t.Errorf("DLQ keeps messages %vs, want 14 days", dlq.props()["MessageRetentionPeriod"])
 	}
-	check(t, "both queues refuse plain HTTP", func() {
+	check(t, "every queue refuses plain HTTP", func() {
 		s.template.ResourcePropertiesCountIs(jsii.String("AWS::SQS::QueuePolicy"), map[string]any{
 			"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
 				"Effect":    "Deny",
 				"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
 			})})},
-		}, jsii.Number(2))
+		}, jsii.Number(3))
 	})
 }
 
-func TestWorkerEventSourceBatchesReportsFailuresAndCapsConcurrency(t *testing.T) {
+// Each lane's mapping runs one job an invocation, reports only the
+// messages to retry, and runs at most the lane's share of the model's
+// concurrency: the bulk lane can never take the interactive lane's.
+func TestEachLanesEventSourceRunsItsShareOfTheQuota(t *testing.T) {
 	for _, tc := range []struct {
-		name               string
-		s                  func(*testing.T) *synthesized
-		batch, concurrency float64
+		name              string
+		s                 func(*testing.T) *synthesized
+		interactive, bulk float64
 	}{
-		{"default", defaultStack, 5, 2},
-		{"configured", variantStack, 3, 8},
+		{"default: 10 at once, a quarter interactive", defaultStack, 3, 7},
+		{"configured: 40 at once, a tenth interactive", variantStack, 4, 36},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.s(t)
-			check(t, "event source mapping", func() {
-				s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
-					"EventSourceArn":                 map[string]any{"Fn::GetAtt": []any{s.id(t, "JobsQueue"), "Arn"}},
-					"FunctionName":                   map[string]any{"Ref": s.id(t, "WorkerFunction")},
-					"BatchSize":                      tc.batch,
-					"MaximumBatchingWindowInSeconds": 0,
-					"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
-					"ScalingConfig":                  map[string]any{"MaximumConcurrency": tc.concurrency},
+			for queue, concurrency := range map[string]float64{"JobsQueue": tc.interactive, "BulkQueue": tc.bulk} {
+				check(t, queue+"'s event source mapping", func() {
+					s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+						"EventSourceArn":                 map[string]any{"Fn::GetAtt": []any{s.id(t, queue), "Arn"}},
+						"FunctionName":                   map[string]any{"Ref": s.id(t, "WorkerFunction")},
+						"BatchSize":                      1,
+						"MaximumBatchingWindowInSeconds": 0,
+						"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
+						"ScalingConfig":                  map[string]any{"MaximumConcurrency": concurrency},
+					})
 				})
-			})
+			}
+			_, worker := s.byName(t, "WorkerFunction")
+			env := worker.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
+			if got := s.str(env["PROMPTQ_MODEL_CONCURRENCY"]); got != fmt.Sprint(tc.interactive+tc.bulk) {
+				t.Errorf("the worker's PROMPTQ_MODEL_CONCURRENCY is %s, the mappings add up to %v: they must agree on the fair shares", got, tc.interactive+tc.bulk)
+			}
+		})
+	}
+}
+
+func TestTheLanesHaveAlarmsForWaitingJobs(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		s          func(*testing.T) *synthesized
+		bulkSecond float64
+	}{
+		{"default", defaultStack, 6 * 3600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.s(t)
+			for queue, threshold := range map[string]float64{"JobsQueue": 60, "BulkQueue": tc.bulkSecond} {
+				check(t, queue+" wait alarm", func() {
+					s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+						"MetricName":        "ApproximateAgeOfOldestMessage",
+						"Namespace":         "AWS/SQS",
+						"Dimensions":        []any{map[string]any{"Name": "QueueName", "Value": map[string]any{"Fn::GetAtt": []any{s.id(t, queue), "QueueName"}}}},
+						"Threshold":         threshold,
+						"EvaluationPeriods": 5,
+						"AlarmActions":      assertions.Match_AnyValue(),
+						"OKActions":         assertions.Match_AnyValue(),
+					})
+				})
+			}
 		})
 	}
 }
@@ -652,10 +704,11 @@ func TestJobsTableIsOnDemandWithTTLAndPointInTimeRecovery(t *testing.T) {
 								map[string]any{"AttributeName": promptqstack.ActiveOwnerAttribute, "KeyType": "HASH"},
 								map[string]any{"AttributeName": "sk", "KeyType": "RANGE"},
 							},
-							// What the rescuer's scan needs, and no more.
+							// What the rescuer's scan needs, and no more: a
+							// job's state, and its lane for its queue.
 							"Projection": map[string]any{
 								"ProjectionType":   "INCLUDE",
-								"NonKeyAttributes": []any{"status", "updated_at", "lease_until", "attempts"},
+								"NonKeyAttributes": []any{"status", "updated_at", "lease_until", "attempts", "lane"},
 							},
 						}},
 						"TimeToLiveSpecification":          map[string]any{"AttributeName": promptqstack.TTLAttribute, "Enabled": true},
@@ -901,11 +954,15 @@ func readZipFile(t *testing.T, asset, name string) []byte {
 
 func TestAlarmsNotifyTheTopicAndEmailIsOptional(t *testing.T) {
 	s := defaultStack(t)
-	for _, name := range []string{"DeadLetterQueueNotEmpty", "WorkerErrors", "Api5xx", "RescuerErrors", "JobsRescued"} {
+	for _, name := range []string{"DeadLetterQueueNotEmpty", "WorkerErrors", "Api5xx", "RescuerErrors", "JobsRescued",
+		"InteractiveJobsWaiting", "BulkBacklogNotKeepingUp"} {
 		_, a := s.byName(t, name)
 		p := a.props()
 		if got := s.str(list(p["AlarmActions"])[0]); got != "${Alarms}" {
 			t.Errorf("%s notifies %s, want the Alarms topic", name, got)
+		}
+		if strings.HasSuffix(name, "Waiting") || strings.HasSuffix(name, "KeepingUp") {
+			continue // thresholds in seconds: TestTheLanesHaveAlarmsForWaitingJobs
 		}
 		if p["Threshold"] != 1.0 || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || p["TreatMissingData"] != "notBreaching" {
 			t.Errorf("%s: threshold %v %v, missing data %v", name, p["ComparisonOperator"], p["Threshold"], p["TreatMissingData"])
@@ -988,8 +1045,9 @@ func TestConfiguredOptionsReachTheTemplate(t *testing.T) {
 	}
 	_, worker := s.byName(t, "WorkerFunction")
 	env = worker.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
-	if env["PROMPTQ_MAX_RECEIVE_COUNT"] != "3" || env["PROMPTQ_WORKER_CONCURRENCY"] != "3" {
-		t.Errorf("worker env %v", env)
+	if env["PROMPTQ_MAX_RECEIVE_COUNT"] != "3" || env["PROMPTQ_MODEL_CONCURRENCY"] != "40" || env["PROMPTQ_INTERACTIVE_SHARE"] != "0.1" ||
+		env["PROMPTQ_MODEL_TOKENS_PER_MINUTE"] != "400000" || env["PROMPTQ_FAIR_SHARES"] != "false" {
+		t.Errorf("worker env %v, want the configured receives, quota and fair shares", env)
 	}
 	_, rescuer := s.byName(t, "RescuerFunction")
 	env = rescuer.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -1007,7 +1065,7 @@ func TestOutputsNameEverythingADeployPrints(t *testing.T) {
 	outputs, _ := s.tpl["Outputs"].(map[string]any)
 	for _, name := range []string{
 		"SiteUrl", "ApiUrl", "Region", "UserPoolId", "UserPoolClientId", "CognitoEndpoint",
-		"JobsQueueUrl", "DeadLetterQueueUrl", "TableName", "AlarmTopicArn",
+		"InteractiveQueueUrl", "BulkQueueUrl", "DeadLetterQueueUrl", "TableName", "AlarmTopicArn",
 	} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)

@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // FileName is the file's name in the dev dir.
@@ -38,12 +40,14 @@ type Info struct {
 	DynamoDBEndpoint string `json:"dynamodb_endpoint"`
 	SQSEndpoint      string `json:"sqs_endpoint"`
 
-	TableName       string `json:"table_name"`
-	QueueURL        string `json:"queue_url"`
-	QueueARN        string `json:"queue_arn"`
-	DLQURL          string `json:"dlq_url"`
-	DLQARN          string `json:"dlq_arn"`
-	MaxReceiveCount int    `json:"max_receive_count"` // receives before a message moves to the DLQ
+	TableName string `json:"table_name"`
+	// QueueURLs and QueueARNs are each lane's queue ("interactive",
+	// "bulk"). The lanes share the dead-letter queue.
+	QueueURLs       map[jobs.Lane]string `json:"queue_urls"`
+	QueueARNs       map[jobs.Lane]string `json:"queue_arns"`
+	DLQURL          string               `json:"dlq_url"`
+	DLQARN          string               `json:"dlq_arn"`
+	MaxReceiveCount int                  `json:"max_receive_count"` // receives before a message moves to the DLQ
 	// VisibilityTimeout is the jobs queue's, in seconds.
 	VisibilityTimeout int `json:"visibility_timeout"`
 

@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 func TestWriteThenRead(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	in := devinfo.Info{PID: 7, WebURL: "http://127.0.0.1:8080", QueueURL: "q", Processes: map[string]int{"kumo": 8}}
+	in := devinfo.Info{PID: 7, WebURL: "http://127.0.0.1:8080", QueueURLs: map[jobs.Lane]string{jobs.LaneBulk: "q"}, Processes: map[string]int{"kumo": 8}}
 	if err := devinfo.Write(dir, in); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,211 @@
+package dynamo_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/storetest"
+)
+
+func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
+	s := dynamo.NewShares(k.DynamoDB, table, clock.Now)
+	ctx := t.Context()
+	until := clock.Now().Add(5 * time.Minute)
+	heldBy := map[string]bool{}
+	acquire := func(owner, job string) bool {
+		t.Helper()
+		ok, held, err := s.Acquire(ctx, jobs.LaneBulk, owner, job, 6, until)
+		if err != nil {
+			t.Fatalf("Acquire(%s, %s): %v", owner, job, err)
+		}
+		if held {
+			heldBy[job] = true
+		}
+		return ok
+	}
+
+	// Alone in the lane, alice may use all of it, and nothing is written
+	// for it: the lane's concurrency already holds her to it.
+	if !acquire("alice", "solo") || heldBy["solo"] {
+		t.Fatal("alice alone in the lane: refused, or counted in a slot")
+	}
+	if n, _ := s.Running(ctx, jobs.LaneBulk, "alice"); n != 0 {
+		t.Errorf("alice alone holds %d slots, want none written", n)
+	}
+
+	// carol arrives: with two users each may run 3 of 6, counted in slots.
+	if err := s.Waiting(ctx, jobs.LaneBulk, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Second) // past the cached count of users
+	for i := range 3 {
+		if !acquire("alice", "a"+string(rune('0'+i))) || !heldBy["a"+string(rune('0'+i))] {
+			t.Fatalf("alice's job %d refused or not counted with one other user", i)
+		}
+	}
+	if acquire("alice", "a3") {
+		t.Error("alice got a fourth slot while her share is 3")
+	}
+	if !acquire("alice", "a0") {
+		t.Error("a job that holds a slot (a redelivered message) was refused it")
+	}
+
+	// bob arrives too: the API says he has work waiting. Once the cached
+	// count of users is renewed, alice's share is 2: her next jobs wait
+	// until she runs fewer, and bob's run.
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Second)
+	if err := s.Release(ctx, jobs.LaneBulk, "alice", "a0"); err != nil {
+		t.Fatal(err)
+	}
+	if acquire("alice", "a7") {
+		t.Error("alice, at 2 slots with bob and carol waiting, got a third")
+	}
+	for i := range 2 {
+		if !acquire("bob", "b"+string(rune('0'+i))) {
+			t.Fatalf("bob's job %d refused; he holds %d of his share of 2", i, i)
+		}
+	}
+	if acquire("bob", "b2") {
+		t.Error("bob got more than his share of 2")
+	}
+	if n, _ := s.Running(ctx, jobs.LaneBulk, "alice"); n != 2 {
+		t.Errorf("alice runs %d, want 2", n)
+	}
+
+	// The lanes are apart: alice's bulk slots do not count in the
+	// interactive lane.
+	if ok, _, err := s.Acquire(ctx, jobs.LaneInteractive, "alice", "i0", 2, until); err != nil || !ok {
+		t.Errorf("interactive slot for alice: %v, %v", ok, err)
+	}
+
+	// A slot whose holder died lapses at its deadline; a user not seen for
+	// two minutes and running nothing no longer counts.
+	clock.Advance(6 * time.Minute)
+	if n, _ := s.Running(ctx, jobs.LaneBulk, "bob"); n != 0 {
+		t.Errorf("bob's slots did not lapse: %d", n)
+	}
+	for i := range 6 {
+		if !acquire("alice", "late"+string(rune('0'+i))) {
+			t.Fatalf("alice's job %d refused once bob and carol had gone", i)
+		}
+	}
+}
+
+func TestSharesTakeNoMoreThanTheShareUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	s := dynamo.NewShares(k.DynamoDB, table, nil)
+	until := time.Now().Add(time.Minute)
+	var mu sync.Mutex
+	got := 0
+	var wg sync.WaitGroup
+	// Two users: each may run 2 of 4, counted in slots.
+	if err := s.Waiting(t.Context(), jobs.LaneBulk, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		wg.Go(func() {
+			ok, _, err := s.Acquire(t.Context(), jobs.LaneBulk, "carol", jobs.NewID(), 4, until)
+			if err != nil {
+				t.Errorf("Acquire %d: %v", i, err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				got++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if got != 2 {
+		t.Errorf("20 concurrent acquires got %d slots of a share of 2", got)
+	}
+}
+
+func TestPacerKeepsTokensWithinTheQuota(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	p := dynamo.NewPacer(k.DynamoDB, table, 60_000, clock.Now) // 900/s, holds 6,000, bulk leaves 3,000
+	ctx := t.Context()
+	take := func(lane jobs.Lane, n int) time.Duration {
+		t.Helper()
+		wait, err := p.Take(ctx, "model-a", lane, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait
+	}
+	if w := take(jobs.LaneBulk, 3000); w != 0 {
+		t.Fatalf("first bulk take from a full bucket waits %v", w)
+	}
+	if w := take(jobs.LaneBulk, 100); w <= 0 {
+		t.Errorf("bulk took below the interactive reserve")
+	}
+	if w := take(jobs.LaneInteractive, 2500); w != 0 {
+		t.Errorf("interactive take within the bucket waits %v", w)
+	}
+	if w := take("", 600); w < 100*time.Millisecond || w > 120*time.Millisecond {
+		t.Errorf("take of 600 from 500 tokens waits %v, want 100 tokens' refill, about 0.11 s", w)
+	}
+	// Models have their own buckets.
+	if w, err := p.Take(ctx, "model-b", jobs.LaneBulk, 3000); err != nil || w != 0 {
+		t.Errorf("another model's bucket: %v, %v", w, err)
+	}
+	// A refund comes back at once; a throttle empties the bucket for ten
+	// seconds of refill.
+	if err := p.Give(ctx, "model-a", 2500); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := p.Level(ctx, "model-a"); l.Tokens != 3000 {
+		t.Errorf("after giving 2,500 back the bucket holds %v, want 3,000", l.Tokens)
+	}
+	if err := p.Throttled(ctx, "model-a"); err != nil {
+		t.Fatal(err)
+	}
+	if w := take(jobs.LaneInteractive, 1); w < 6*time.Second {
+		t.Errorf("after a throttle a take waits %v, want the penalty's 10 s of refill less the 3,000 held", w)
+	}
+	clock.Advance(10 * time.Second)
+	if w := take(jobs.LaneInteractive, 1); w != 0 {
+		t.Errorf("10 s after a throttle a take waits %v", w)
+	}
+}
+
+func TestPacerUnderConcurrencyTakesNoMoreThanTheBucket(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	p := dynamo.NewPacer(k.DynamoDB, table, 60_000, clock.Now)
+	var mu sync.Mutex
+	taken := 0
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			w, err := p.Take(t.Context(), "m", jobs.LaneInteractive, 1000)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if w == 0 {
+				mu.Lock()
+				taken += 1000
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if taken != 6000 {
+		t.Errorf("30 concurrent takes of 1,000 from a bucket of 6,000 took %d", taken)
+	}
+}

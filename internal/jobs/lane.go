@@ -1,0 +1,47 @@
+package jobs
+
+import "strings"
+
+// Lane is the queue a job waits in and the share of the model's capacity it
+// runs on. Each lane has its own queue and its own concurrency, so a
+// backlog in one never delays the other.
+type Lane string
+
+// The lanes.
+const (
+	// LaneInteractive is for a person waiting on the answer: POST
+	// /generate, which the web app uses. Its capacity is reserved: the bulk
+	// lane can never take it.
+	LaneInteractive Lane = "interactive"
+	// LaneBulk is for scripts: POST /generate/batch, or "lane": "bulk" on
+	// POST /generate. It runs as fast as the model's quota allows after the
+	// interactive lane's reserve, shared fairly between its users.
+	LaneBulk Lane = "bulk"
+)
+
+// Lanes lists every lane.
+var Lanes = []Lane{LaneInteractive, LaneBulk}
+
+// Valid reports whether l is one of the lanes.
+func (l Lane) Valid() bool {
+	return l == LaneInteractive || l == LaneBulk
+}
+
+// OrDefault is l, or LaneInteractive for the empty lane of a job or message
+// made before lanes existed (every job then ran on what is now the
+// interactive lane's queue).
+func (l Lane) OrDefault() Lane {
+	if l == "" {
+		return LaneInteractive
+	}
+	return l
+}
+
+// laneNames is the lanes for messages: "interactive" or "bulk".
+func laneNames(lanes ...Lane) string {
+	names := make([]string, len(lanes))
+	for i, l := range lanes {
+		names[i] = `"` + string(l) + `"`
+	}
+	return strings.Join(names, " or ")
+}

@@ -1,0 +1,36 @@
+// Package jobstable is the layout of the jobs table that more than one
+// program must agree on: internal/dynamo, which reads and writes it, and
+// the stack (stack/promptqstack), which creates it in AWS. It imports
+// nothing, so the stack's module can import it without the AWS SDK.
+package jobstable
+
+// Keys and attributes the table's definition names.
+const (
+	// PartitionKey and SortKey are the table's keys (strings).
+	PartitionKey = "pk"
+	SortKey      = "sk"
+	// TTLAttribute is the expiry attribute (epoch seconds).
+	TTLAttribute = "expires_at"
+
+	// ActiveIndex is the sparse global secondary index of queued and
+	// running jobs: hash ActiveOwnerAttribute (set to the owner only while
+	// a job is active), range SortKey, projecting ActiveProjection. The API
+	// counts a user's active jobs on it and the rescuer scans it for stale
+	// jobs.
+	ActiveIndex          = "active"
+	ActiveOwnerAttribute = "active_owner"
+)
+
+// ActiveProjection is what ActiveIndex carries besides its keys: the
+// attributes the rescuer judges a job by, and the lane whose queue it is
+// sent to, without reading the job item (whose prompt and generated text
+// can be hundreds of kilobytes). A progress write changes lease_until and
+// updated_at, so it also writes the index entry: a few dozen bytes, one
+// write unit.
+//
+// CloudFormation can't change an existing index's projection: a stack
+// deployed with another projection needs the index removed in one deploy
+// and added back in the next (docs/architecture.md).
+func ActiveProjection() []string {
+	return []string{"status", "updated_at", "lease_until", "attempts", "lane"}
+}

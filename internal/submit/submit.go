@@ -1,0 +1,311 @@
+// Package submit is how jobs are accepted: the rules POST /generate (a
+// submission of one) and POST /generate/batch share, over a job store, the
+// lanes' queues and the per-user limits, with no HTTP in it. The API's
+// handlers decode a request, call [Service.Submit] and encode what it
+// returns.
+//
+// A submission:
+//
+//  1. asks the limiter for room for every entry (one refusal refuses all);
+//  2. stores the entries' jobs, each with its idempotency key: an entry
+//     whose key was used before gets the original job instead (a replay),
+//     and repeated entries of one call are one job;
+//  3. gives back the token budget of the entries that created nothing;
+//  4. sends a message for every job it created, on the job's lane;
+//  5. sends a replayed job's message again only if the job is still queued
+//     and no message was sent or received for it for Config.ResendAfter
+//     (a conditional write on its SentAt decides, so of many replays at
+//     once one sends, and no more than one a ResendAfter): the first
+//     request may have died between storing the job and sending it, but a
+//     replay must never be a way to flood the queue;
+//  6. fails a job it created but could not send (enqueue_failed), freeing
+//     its key, so it does not wait for ever and a retry creates it anew.
+package submit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// store is what a submission needs of the job store (internal/dynamo,
+// internal/inmem).
+type store interface {
+	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
+	SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error)
+	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
+}
+
+// queue sends job messages, each to its lane's queue
+// (internal/sqsqueue.Lanes).
+type queue interface {
+	SendBatch(ctx context.Context, ms []jobs.Message) []error
+}
+
+// limiter applies per-user limits (internal/dynamo.Limiter): Allow refuses
+// a submission with a *jobs.Error of KindRateLimited; Refund gives back the
+// token budget of entries that created no job.
+type limiter interface {
+	Allow(ctx context.Context, owner string, cost jobs.Cost) error
+	Refund(ctx context.Context, owner string, cost jobs.Cost)
+}
+
+// lanes learns that an owner has work waiting in a lane, so that the
+// workers count them in the lane's fair shares before their first job is
+// received (internal/dynamo.Shares).
+type lanes interface {
+	Waiting(ctx context.Context, lane jobs.Lane, owner string) error
+}
+
+// Deps are a Service's collaborators. Store and Queue are required.
+type Deps struct {
+	Store   store
+	Queue   queue
+	Limiter limiter // nil: no per-user limits
+	Lanes   lanes   // nil: nobody is told (fair shares then see an owner when a worker does)
+}
+
+// Config is a Service's behaviour. Zero fields take the defaults named on
+// each.
+type Config struct {
+	// JobTTL is how long a job is kept. Default jobs.DefaultJobTTL.
+	JobTTL time.Duration
+	// ResendAfter is how long a queued job must have gone without a
+	// message sent or received before a replay sends one again. Default
+	// DefaultResendAfter.
+	ResendAfter time.Duration
+	// Logger, default slog.Default(); Now, default time.Now.
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// DefaultResendAfter is longer than any one submission can take (the API's
+// 10-second timeout, a client's retries within a minute), so a replay
+// re-sends only a job whose first request really died before its send.
+const DefaultResendAfter = 2 * time.Minute
+
+// Service accepts jobs. Create it with [New]; it is safe for concurrent
+// use.
+type Service struct {
+	deps Deps
+	cfg  Config
+}
+
+// New returns a Service.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if deps.Store == nil || deps.Queue == nil {
+		return nil, errors.New("submit: a store and a queue are required")
+	}
+	if cfg.JobTTL <= 0 {
+		cfg.JobTTL = jobs.DefaultJobTTL
+	}
+	if cfg.ResendAfter <= 0 {
+		cfg.ResendAfter = DefaultResendAfter
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{deps: deps, cfg: cfg}, nil
+}
+
+// Entry is one job to submit: a validated request (its Lane says which
+// lane) and its idempotency key ("" for none).
+type Entry struct {
+	Request        jobs.Request
+	IdempotencyKey string
+}
+
+// Result answers one entry: the job (Replayed when the key was used before
+// and Job is the original), or Err, a *jobs.Error a client may be shown or
+// an internal error.
+type Result struct {
+	Job      jobs.Job
+	Replayed bool
+	Err      error
+}
+
+// Errors a result can carry when the queue refused a send.
+var (
+	// ErrNotQueued: the job was created but could not be queued; it is
+	// failed (enqueue_failed) and its key is free for a new try.
+	ErrNotQueued = &jobs.Error{Kind: jobs.KindUnavailable,
+		Message: "The job could not be queued and will not run. Please submit it again."}
+	// ErrResendFailed: a replay found its job still waiting for a message,
+	// and sending one failed; the same request again tries again.
+	ErrResendFailed = &jobs.Error{Kind: jobs.KindUnavailable,
+		Message: "The job could not be queued just now. Please send the same request again."}
+)
+
+// Submit accepts entries for owner. It returns one result per entry, in
+// order, or an error that refuses the whole submission (a per-user limit,
+// as a *jobs.Error of KindRateLimited) with nothing stored or sent.
+func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]Result, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	now := s.cfg.Now().UTC()
+	items := make([]jobs.NewJob, len(entries))
+	// An entry repeating an earlier entry's key is that entry's job: it is
+	// neither counted against the limits nor given back.
+	charged := make([]bool, len(entries))
+	keys := map[string]bool{}
+	cost := jobs.Cost{}
+	for i, e := range entries {
+		items[i] = jobs.NewJob{Job: s.newJob(owner, e, now), Fingerprint: e.Request.Fingerprint(), Budget: e.Request.TokenBudget()}
+		if k := e.IdempotencyKey; k != "" {
+			if keys[k] {
+				continue
+			}
+			keys[k] = true
+		}
+		charged[i] = true
+		cost.Jobs++
+		cost.Tokens += items[i].Budget
+	}
+	if s.deps.Limiter != nil {
+		if err := s.deps.Limiter.Allow(ctx, owner, cost); err != nil {
+			return nil, err
+		}
+	}
+
+	created := s.deps.Store.CreateMany(ctx, items)
+	results := make([]Result, len(entries))
+	refund := 0
+	var send []jobs.Message
+	var sendFor [][]int      // send[k] answers the entries sendFor[k]
+	sent := map[string]int{} // job id → its index in send
+	for i, c := range created {
+		if !c.Created && charged[i] {
+			refund += items[i].Budget
+		}
+		if c.Err != nil {
+			results[i].Err = c.Err
+			continue
+		}
+		results[i] = Result{Job: c.Job, Replayed: !c.Created}
+		if k, ok := sent[c.Job.ID]; ok {
+			// A repeated entry of this call: its job's message is on its
+			// way already.
+			sendFor[k] = append(sendFor[k], i)
+			continue
+		}
+		if !c.Created && !s.resendDue(ctx, c.Job, now) {
+			continue
+		}
+		sent[c.Job.ID] = len(send)
+		send = append(send, c.Job.Message())
+		sendFor = append(sendFor, []int{i})
+	}
+	if refund > 0 && s.deps.Limiter != nil {
+		s.deps.Limiter.Refund(ctx, owner, jobs.Cost{Tokens: refund})
+	}
+	if len(send) > 0 {
+		s.signal(ctx, owner, send)
+		for k, err := range s.deps.Queue.SendBatch(ctx, send) {
+			if err != nil {
+				s.notSent(ctx, results, sendFor[k], err, now)
+			}
+		}
+	}
+	return results, nil
+}
+
+// newJob is the job an entry asks for, as the store will keep it.
+func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
+	r := e.Request
+	return jobs.Job{
+		ID:             jobs.NewID(),
+		Owner:          owner,
+		Lane:           r.Lane.OrDefault(),
+		Prompt:         r.Prompt,
+		System:         r.System,
+		Model:          r.Model,
+		MaxTokens:      r.MaxTokens,
+		Temperature:    r.Temperature,
+		IdempotencyKey: e.IdempotencyKey,
+		CreatedAt:      now,
+		ExpiresAt:      now.Add(s.cfg.JobTTL),
+	}.AsNew(now, s.cfg.JobTTL)
+}
+
+// resendDue reports whether a replayed job's message should be sent again,
+// having taken the right to send it: the job is queued, its SentAt is older
+// than ResendAfter, and this caller moved it to now first.
+func (s *Service) resendDue(ctx context.Context, j jobs.Job, now time.Time) bool {
+	if j.Status != jobs.StatusQueued || now.Sub(j.SentAt) < s.cfg.ResendAfter {
+		return false
+	}
+	_, err := s.deps.Store.SwapSentAt(ctx, j.Owner, j.ID, j.SentAt, now)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, jobs.ErrConflict), errors.Is(err, jobs.ErrNotFound):
+		// Another replay sent it, or a worker took it, since it was read.
+		return false
+	default:
+		// Without the store's word, not sending is the safe side: the
+		// rescuer sends a job whose message is lost.
+		s.cfg.Logger.WarnContext(ctx, "could not mark a replayed job's message as sent again; not sending it",
+			"job_id", j.ID, "error", err)
+		return false
+	}
+}
+
+// notSent answers the entries whose job's message the queue refused.
+func (s *Service) notSent(ctx context.Context, results []Result, idx []int, sendErr error, now time.Time) {
+	j := results[idx[0]].Job
+	res := ErrResendFailed
+	if !results[idx[0]].Replayed {
+		s.abandon(ctx, j, sendErr)
+		res = ErrNotQueued
+	} else if _, err := s.deps.Store.SwapSentAt(context.WithoutCancel(ctx), j.Owner, j.ID, now, j.SentAt); err != nil {
+		// Its SentAt stays now: the next replay waits ResendAfter, and the
+		// rescuer sends the job if its message really is lost.
+		s.cfg.Logger.WarnContext(ctx, "could not undo a replayed job's sent_at after its send failed",
+			"job_id", j.ID, "error", err)
+	}
+	for _, i := range idx {
+		results[i] = Result{Err: fmt.Errorf("send job %s: %w", j.ID, &jobs.Error{Kind: res.Kind, Message: res.Message, Err: sendErr})}
+	}
+}
+
+// abandon fails a stored job that never reached the queue, so it does not
+// sit queued for ever, and frees its idempotency key for a retry.
+func (s *Service) abandon(ctx context.Context, j jobs.Job, sendErr error) {
+	s.cfg.Logger.ErrorContext(ctx, "queue send failed; abandoning job",
+		slog.String("job_id", j.ID), slog.String("error", sendErr.Error()))
+	f := jobs.Failure{Code: jobs.FailureEnqueue, Message: "The job could not be queued, so it never ran. Please submit it again."}
+	if err := s.deps.Store.AbandonEnqueue(context.WithoutCancel(ctx), j.Owner, j.ID, f); err != nil {
+		// Both AWS calls failed: the job stays queued with no message
+		// until the rescuer sends it. Logged at error so the alarm on API
+		// errors surfaces it.
+		s.cfg.Logger.ErrorContext(ctx, "abandon job failed; job left queued without a message",
+			slog.String("job_id", j.ID), slog.String("error", err.Error()))
+	}
+}
+
+// signal tells the lanes that owner has work waiting in them.
+func (s *Service) signal(ctx context.Context, owner string, ms []jobs.Message) {
+	if s.deps.Lanes == nil {
+		return
+	}
+	told := map[jobs.Lane]bool{}
+	for _, m := range ms {
+		if told[m.Lane] {
+			continue
+		}
+		told[m.Lane] = true
+		if err := s.deps.Lanes.Waiting(ctx, m.Lane, owner); err != nil {
+			// The fair shares learn of the owner when a worker receives
+			// one of its messages instead.
+			s.cfg.Logger.WarnContext(ctx, "could not record that the owner has work waiting in a lane", "lane", m.Lane, "error", err)
+		}
+	}
+}

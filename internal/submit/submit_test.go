@@ -1,0 +1,261 @@
+package submit_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/promptq/promptq/internal/inmem"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/storetest"
+	"github.com/promptq/promptq/internal/submit"
+)
+
+type fixture struct {
+	svc     *submit.Service
+	store   *inmem.Store
+	queue   *inmem.Queue
+	clock   *storetest.Clock
+	limiter *fakeLimiter
+	lanes   *fakeLanes
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	f := &fixture{
+		store:   inmem.NewStore(inmem.Options{Now: clock.Now}),
+		queue:   &inmem.Queue{},
+		clock:   clock,
+		limiter: &fakeLimiter{},
+		lanes:   &fakeLanes{},
+	}
+	svc, err := submit.New(submit.Config{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		submit.Deps{Store: f.store, Queue: f.queue, Limiter: f.limiter, Lanes: f.lanes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = svc
+	return f
+}
+
+func entry(prompt, key string, lane jobs.Lane) submit.Entry {
+	return submit.Entry{Request: jobs.Request{Prompt: prompt, Model: jobs.DefaultModel, MaxTokens: 100, Lane: lane}, IdempotencyKey: key}
+}
+
+func (f *fixture) submit(t *testing.T, owner string, es ...submit.Entry) []submit.Result {
+	t.Helper()
+	res, err := f.svc.Submit(t.Context(), owner, es)
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if len(res) != len(es) {
+		t.Fatalf("Submit answered %d entries of %d", len(res), len(es))
+	}
+	return res
+}
+
+type fakeLimiter struct {
+	mu       sync.Mutex
+	allowErr error
+	asked    []jobs.Cost
+	refunded int
+}
+
+func (l *fakeLimiter) Allow(_ context.Context, _ string, c jobs.Cost) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, c)
+	return l.allowErr
+}
+
+func (l *fakeLimiter) Refund(_ context.Context, _ string, c jobs.Cost) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refunded += c.Tokens
+}
+
+type fakeLanes struct {
+	mu      sync.Mutex
+	waiting []string
+}
+
+func (l *fakeLanes) Waiting(_ context.Context, lane jobs.Lane, owner string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waiting = append(l.waiting, string(lane)+"/"+owner)
+	return nil
+}
+
+func TestNewJobsAreStoredAndSentOnTheirLanes(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	res := f.submit(t, "alice", entry("a", "", jobs.LaneBulk), entry("b", "k", jobs.LaneInteractive))
+	for i, r := range res {
+		if r.Err != nil || r.Replayed || r.Job.Status != jobs.StatusQueued {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+	}
+	sent := f.queue.Sent()
+	if len(sent) != 2 {
+		t.Fatalf("sent %+v, want two messages", sent)
+	}
+	for i, m := range sent {
+		j := res[i].Job
+		want := jobs.Message{JobID: j.ID, Owner: "alice", Lane: j.Lane, Model: jobs.DefaultModel, Tokens: 101}
+		if m != want {
+			t.Errorf("message %d = %+v, want %+v", i, m, want)
+		}
+	}
+	if res[0].Job.Lane != jobs.LaneBulk || res[1].Job.Lane != jobs.LaneInteractive {
+		t.Errorf("lanes %s, %s; want bulk, interactive", res[0].Job.Lane, res[1].Job.Lane)
+	}
+	if len(f.lanes.waiting) != 2 {
+		t.Errorf("lanes told %v, want each lane once", f.lanes.waiting)
+	}
+}
+
+// 100 identical entries in one call are one job and one message, charged
+// once.
+func TestRepeatedEntriesOfOneCallAreOneJobAndOneMessage(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	es := make([]submit.Entry, 100)
+	for i := range es {
+		es[i] = entry("same", "same-key", jobs.LaneBulk)
+	}
+	res := f.submit(t, "alice", es...)
+	for i, r := range res {
+		if r.Err != nil || r.Job.ID != res[0].Job.ID {
+			t.Fatalf("entry %d = %+v, want the first entry's job", i, r)
+		}
+		if r.Replayed != (i > 0) {
+			t.Errorf("entry %d: replayed %v", i, r.Replayed)
+		}
+	}
+	if n := len(f.queue.Sent()); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+	if p, _ := f.store.List(t.Context(), "alice", 100, ""); len(p.Jobs) != 1 {
+		t.Errorf("%d jobs, want 1", len(p.Jobs))
+	}
+	if len(f.limiter.asked) != 1 || f.limiter.asked[0] != (jobs.Cost{Jobs: 1, Tokens: 101}) || f.limiter.refunded != 0 {
+		t.Errorf("limiter asked %+v, refunded %d; want one job's cost once and no refund", f.limiter.asked, f.limiter.refunded)
+	}
+}
+
+// Many replays of a queued job, all at once, send at most one message a
+// ResendAfter, and none while the first message is recent.
+func TestReplaysSendAtMostOneMessageAResendAfter(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	first := f.submit(t, "alice", entry("p", "k", jobs.LaneBulk))[0].Job
+	replay := func(n int) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				res, err := f.svc.Submit(context.Background(), "alice", []submit.Entry{entry("p", "k", jobs.LaneBulk)})
+				if err != nil || res[0].Err != nil || res[0].Job.ID != first.ID || !res[0].Replayed {
+					t.Errorf("replay = %+v, %v", res, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	replay(50)
+	if n := len(f.queue.Sent()); n != 1 {
+		t.Fatalf("%d messages after 50 replays within ResendAfter, want the first only", n)
+	}
+	f.clock.Advance(submit.DefaultResendAfter)
+	replay(50)
+	if n := len(f.queue.Sent()); n != 2 {
+		t.Fatalf("%d messages after 50 more replays once ResendAfter passed, want one more", n)
+	}
+	replay(10)
+	if n := len(f.queue.Sent()); n != 2 {
+		t.Errorf("%d messages: a replay right after a resend sent again", n)
+	}
+	if f.limiter.refunded != 110*101 {
+		t.Errorf("refunded %d tokens, want every replay's budget (%d)", f.limiter.refunded, 110*101)
+	}
+
+	// Once a worker has the job, replays send nothing, however late.
+	if _, err := f.store.Claim(t.Context(), "alice", first.ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Hour)
+	replay(5)
+	if n := len(f.queue.Sent()); n != 2 {
+		t.Errorf("%d messages after replaying a running job, want still 2", n)
+	}
+}
+
+func TestALimitRefusesTheWholeSubmissionAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.limiter.allowErr = &jobs.Error{Kind: jobs.KindRateLimited, Field: "active_jobs", Message: "too many"}
+	res, err := f.svc.Submit(t.Context(), "alice", []submit.Entry{entry("a", "", jobs.LaneBulk), entry("b", "k", jobs.LaneBulk)})
+	if jobs.KindOf(err) != jobs.KindRateLimited || res != nil {
+		t.Fatalf("Submit = %v, %v; want the limiter's refusal", res, err)
+	}
+	if p, _ := f.store.List(t.Context(), "alice", 10, ""); len(p.Jobs) != 0 || len(f.queue.Sent()) != 0 || len(f.lanes.waiting) != 0 {
+		t.Errorf("a refused submission stored %d jobs, sent %d messages, told the lanes %v", len(p.Jobs), len(f.queue.Sent()), f.lanes.waiting)
+	}
+}
+
+// A job whose message the queue refuses is failed and its key freed, so a
+// retry makes a new job; a replay whose resend fails keeps its job and
+// gets its SentAt back, so the next replay tries again.
+func TestAFailedSendNeverLeavesAJobWaitingForNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.queue.SetErrFunc(func(jobs.Message) error { return errors.New("sqs: connection reset") })
+	res := f.submit(t, "alice", entry("p", "k", jobs.LaneInteractive))
+	if !errors.Is(res[0].Err, submit.ErrNotQueued) || jobs.KindOf(res[0].Err) != jobs.KindUnavailable {
+		t.Fatalf("result = %+v, want ErrNotQueued", res[0])
+	}
+	p, _ := f.store.List(t.Context(), "alice", 10, "")
+	if len(p.Jobs) != 1 || p.Jobs[0].Status != jobs.StatusFailed || p.Jobs[0].Failure.Code != jobs.FailureEnqueue {
+		t.Fatalf("jobs %+v, want one failed with enqueue_failed", p.Jobs)
+	}
+	f.queue.SetErrFunc(nil)
+	retry := f.submit(t, "alice", entry("p", "k", jobs.LaneInteractive))[0]
+	if retry.Err != nil || retry.Replayed || retry.Job.ID == p.Jobs[0].ID {
+		t.Fatalf("retry = %+v, want a new job", retry)
+	}
+
+	f.clock.Advance(submit.DefaultResendAfter)
+	f.queue.SetErrFunc(func(jobs.Message) error { return errors.New("sqs: throttled") })
+	replay := f.submit(t, "alice", entry("p", "k", jobs.LaneInteractive))[0]
+	if !errors.Is(replay.Err, submit.ErrResendFailed) {
+		t.Fatalf("replay with a failing queue = %+v, want ErrResendFailed", replay)
+	}
+	if got, _ := f.store.Get(t.Context(), "alice", retry.Job.ID); got.Status != jobs.StatusQueued || !got.SentAt.Equal(retry.Job.SentAt) {
+		t.Errorf("after a failed resend the job is %s, sent at %v; want queued, sent at %v", got.Status, got.SentAt, retry.Job.SentAt)
+	}
+	f.queue.SetErrFunc(nil)
+	if again := f.submit(t, "alice", entry("p", "k", jobs.LaneInteractive))[0]; again.Err != nil {
+		t.Fatalf("next replay = %+v", again)
+	}
+	if sent := f.queue.Sent(); len(sent) != 2 || sent[1].JobID != retry.Job.ID {
+		t.Errorf("sent %+v, want the retry's job and its resend", sent)
+	}
+}
+
+func TestAKeyReusedWithAnotherBodyIsAConflict(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.submit(t, "alice", entry("one", "k", jobs.LaneBulk))
+	res := f.submit(t, "alice", entry("two", "k", jobs.LaneBulk), entry("one", "k", jobs.LaneInteractive))
+	if !errors.Is(res[0].Err, jobs.ErrIdempotencyMismatch) {
+		t.Errorf("another body with the key = %+v, want a mismatch", res[0])
+	}
+	// The lane is not part of what was asked: the original job comes back.
+	if res[1].Err != nil || !res[1].Replayed || res[1].Job.Lane != jobs.LaneBulk {
+		t.Errorf("the same body on another lane = %+v, want the original bulk job", res[1])
+	}
+}

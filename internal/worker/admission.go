@@ -1,0 +1,252 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// shares holds each owner to a fair share of a lane's concurrency
+// (internal/dynamo.Shares): Acquire admits a job unless its owner already
+// runs their share, and says whether the job holds a slot to give back
+// (one that lapses at until if it never is).
+type shares interface {
+	Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (ok, held bool, err error)
+	Release(ctx context.Context, lane jobs.Lane, owner, jobID string) error
+}
+
+// pacer keeps the tokens asked of a model under its tokens-per-minute quota
+// (internal/dynamo.Pacer): Take reserves a job's worst case or says how long
+// to wait, Give returns what a job did not use, Throttled slows every worker
+// down after the model refused a call.
+type pacer interface {
+	Take(ctx context.Context, model string, lane jobs.Lane, tokens int) (time.Duration, error)
+	Give(ctx context.Context, model string, tokens int) error
+	Throttled(ctx context.Context, model string) error
+}
+
+const (
+	// fairRetry is how long a job whose owner runs their fair share waits
+	// before its message comes back (with jitter up to as much again):
+	// long enough not to spin, short enough that a slot the owner frees is
+	// soon theirs again.
+	fairRetry = 5 * time.Second
+	// paceSleepMax is the longest a worker waits in place for the model's
+	// pace; a longer wait sends the job's message back with that delay
+	// instead, which frees the worker.
+	paceSleepMax = 5 * time.Second
+	// maxDelay is the longest SQS delays a message (DelaySeconds): a longer
+	// wait comes back after it and waits again.
+	maxDelay = 15 * time.Minute
+)
+
+// admission is what a job holds while it may run: a slot of its owner's
+// fair share, and the tokens it reserved of the model's pace. close gives
+// back what it did not use.
+type admission struct {
+	w     *Worker
+	lane  jobs.Lane
+	owner string
+	jobID string
+	model string
+
+	slot     bool // holds a fair-share slot
+	reserved int  // tokens taken from the pace (0: none)
+	ran      bool // the model was called
+	settled  bool // actual holds the tokens the call used
+	actual   int
+}
+
+// calling records that the model is about to be called.
+func (a *admission) calling() { a.ran = true }
+
+// used records the tokens the model's call used.
+func (a *admission) used(n int) { a.settled, a.actual = true, n }
+
+// close gives back the fair-share slot and the reserved tokens the job did
+// not use: all of them if the model was never called, the difference if
+// its use is known, none if the call failed and its use is not (the safe
+// side for the quota). It runs even when the invocation's context has just
+// been cancelled.
+func (a *admission) close(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if a.slot {
+		if err := a.w.shares.Release(cctx, a.lane, a.owner, a.jobID); err != nil {
+			// The slot lapses at the invocation's deadline anyway.
+			a.w.log.WarnContext(ctx, "could not give back the job's fair-share slot; it lapses at the deadline", "job_id", a.jobID, "error", err)
+		}
+	}
+	if a.reserved > 0 {
+		back := 0
+		switch {
+		case !a.ran:
+			back = a.reserved
+		case a.settled:
+			back = a.reserved - a.actual
+		}
+		if err := a.w.pacer.Give(cctx, a.model, back); err != nil {
+			a.w.log.WarnContext(ctx, "could not give unused tokens back to the model's pace", "job_id", a.jobID, "error", err)
+		}
+	}
+}
+
+// admit decides whether the job of msg may start now: its owner must run
+// fewer of the lane's jobs than their fair share, and the model's pace must
+// have room for the job's worst case. If it may, the caller runs it and
+// closes the admission; if not, the job's message has been sent again to
+// come back when there may be room, and the outcome says what to do with
+// this one. A check that cannot be made (the store unreachable) lets the
+// job run: the claim, and the model's own throttling, still guard it.
+func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) (*admission, outcome, bool) {
+	a := &admission{w: w, lane: msg.Lane.OrDefault(), owner: msg.Owner, jobID: msg.JobID, model: msg.Model}
+	if w.shares == nil && w.pacer == nil {
+		return a, ack, true
+	}
+	tokens := msg.Tokens
+	if a.model == "" || tokens <= 0 {
+		// A message from before messages carried these: ask the job.
+		j, err := w.store.Get(ctx, msg.Owner, msg.JobID)
+		switch {
+		case errors.Is(err, jobs.ErrNotFound):
+			log.ErrorContext(ctx, "the message names no existing job; it will go to the dead-letter queue")
+			return nil, retryAfter(0), false
+		case err != nil:
+			log.WarnContext(ctx, "could not read the job to check its share and pace; running it unchecked", "error", err)
+			return a, ack, true
+		case j.Status.Terminal():
+			log.InfoContext(ctx, "job already ended; nothing to do", "status", j.Status)
+			return nil, ack, false
+		}
+		a.model, a.lane, tokens = j.Model, j.Lane, j.Request().TokenBudget()
+	}
+
+	if w.shares != nil && w.cfg.FairShares {
+		ok, held, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), w.slotUntil(ctx))
+		switch {
+		case err != nil:
+			log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
+		case !ok:
+			return nil, w.deferJob(ctx, log, msg, fairRetry+time.Duration(w.jitter(int64(fairRetry))), "its owner already runs their fair share of the lane"), false
+		default:
+			a.slot = held
+		}
+	}
+
+	if w.pacer != nil {
+		for {
+			wait, err := w.pacer.Take(ctx, a.model, a.lane, tokens)
+			if err != nil {
+				log.WarnContext(ctx, "could not check the model's pace; running the job anyway", "error", err)
+				break
+			}
+			if wait == 0 {
+				a.reserved = tokens
+				break
+			}
+			// Jitter, so workers waiting for the same refill do not all
+			// come back at the same moment.
+			wait += time.Duration(w.jitter(int64(wait/4) + 1))
+			if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
+				a.close(ctx) // the fair-share slot, if any
+				return nil, w.deferJob(ctx, log, msg, wait, "the model's tokens-per-minute quota has no room yet"), false
+			}
+			if err := w.sleep(ctx, wait); err != nil {
+				a.close(ctx)
+				return nil, retryAfter(0), false
+			}
+		}
+	}
+	return a, ack, true
+}
+
+// slotUntil is when a fair-share slot taken now lapses if it is never given
+// back: the invocation's deadline, by which the worker is gone.
+func (w *Worker) slotUntil(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return w.now().Add(15 * time.Minute) // Lambda's longest
+}
+
+// deferJob sends msg again to come back after d and acknowledges this copy:
+// waiting costs a new message, never one of the job's receives. If the send
+// fails, this copy comes back after d instead (using a receive).
+func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Message, d time.Duration, why string) outcome {
+	d = min(max(d, time.Second), maxDelay)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.queue.SendAfter(sctx, msg, d); err != nil {
+		log.WarnContext(ctx, "the job must wait, but its message could not be sent again; this one comes back instead",
+			"why", why, "retry_in", d.String(), "error", err)
+		return retryAfter(d)
+	}
+	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
+	return ack
+}
+
+// throttled handles a call the model refused for its quota: the pace slows
+// every worker down, the job is given back (a throttle is not a failed
+// try) and comes back after a backoff that grows with its throttles. Only
+// a job throttled for longer than ThrottleGiveUpAfter fails.
+func (w *Worker) throttled(ctx context.Context, log *slog.Logger, job jobs.Job, msg jobs.Message, cause error) outcome {
+	now := w.now()
+	since := msg.ThrottledSince
+	if since == 0 {
+		since = now.Unix()
+	}
+	if w.pacer != nil {
+		if err := w.pacer.Throttled(ctx, job.Model); err != nil {
+			log.WarnContext(ctx, "could not slow the model's pace down after a throttle", "error", err)
+		}
+	}
+	if waited := now.Sub(time.Unix(since, 0)); waited >= w.cfg.ThrottleGiveUpAfter {
+		f := jobs.Failure{Code: jobs.FailureThrottled, Message: fmt.Sprintf(
+			"The model's quota had no room for this job for %s: it was refused %d times. Try again later; the operator can raise the model's quota.",
+			w.cfg.ThrottleGiveUpAfter, msg.Throttles+1)}
+		if err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f); err != nil && !errors.Is(err, jobs.ErrConflict) {
+			log.ErrorContext(ctx, "could not fail a job throttled for too long; the message will come back", "error", err)
+			return retryAfter(w.backoff(1))
+		}
+		log.WarnContext(ctx, "job failed: throttled for too long", "throttles", msg.Throttles+1, "waited", waited.String())
+		return ack
+	}
+
+	next := job.Message()
+	next.Throttles, next.ThrottledSince = msg.Throttles+1, since
+	delay := w.throttleBackoff(next.Throttles)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts); err != nil {
+		// The job becomes claimable when its lease lapses: the message
+		// must not come back before.
+		log.WarnContext(ctx, "throttled; could not release the job, so its message comes back after the lease", "error", err)
+		delay = max(delay, w.cfg.Lease+time.Second)
+	}
+	log.InfoContext(ctx, "throttled by the model; the job waits and comes back", "throttles", next.Throttles,
+		"retry_in", delay.String(), "cause", cause)
+	return w.deferJob(ctx, log, next, delay, "the model refused it for its quota")
+}
+
+// throttleBackoff is the wait after a job's nth throttle: ThrottleBackoffBase
+// doubled per earlier throttle, capped at ThrottleBackoffMax, drawn from its
+// upper half.
+func (w *Worker) throttleBackoff(n int) time.Duration {
+	return jittered(w.cfg.ThrottleBackoffBase, w.cfg.ThrottleBackoffMax, n, w.jitter)
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,335 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// fakeShares grants slots while an owner holds fewer than share.
+type fakeShares struct {
+	mu       sync.Mutex
+	share    int
+	err      error
+	held     map[string]bool // job ids holding a slot
+	acquired []string
+	released []string
+	lanes    []jobs.Lane
+	caps     []int
+}
+
+func (s *fakeShares) Acquire(_ context.Context, lane jobs.Lane, _, jobID string, capacity int, _ time.Time) (bool, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lanes, s.caps = append(s.lanes, lane), append(s.caps, capacity)
+	if s.err != nil {
+		return false, false, s.err
+	}
+	if s.held == nil {
+		s.held = map[string]bool{}
+	}
+	if len(s.held) >= s.share {
+		return false, false, nil
+	}
+	s.held[jobID] = true
+	s.acquired = append(s.acquired, jobID)
+	return true, true, nil
+}
+
+func (s *fakeShares) Release(_ context.Context, _ jobs.Lane, _, jobID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.held, jobID)
+	s.released = append(s.released, jobID)
+	return nil
+}
+
+// fakePacer answers Take from a list of waits, then 0.
+type fakePacer struct {
+	mu        sync.Mutex
+	waits     []time.Duration
+	taken     []int
+	given     []int
+	throttled int
+}
+
+func (p *fakePacer) Take(_ context.Context, _ string, _ jobs.Lane, tokens int) (time.Duration, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waits) > 0 {
+		w := p.waits[0]
+		p.waits = p.waits[1:]
+		if w > 0 {
+			return w, nil
+		}
+	}
+	p.taken = append(p.taken, tokens)
+	return 0, nil
+}
+
+func (p *fakePacer) Give(_ context.Context, _ string, tokens int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.given = append(p.given, tokens)
+	return nil
+}
+
+func (p *fakePacer) Throttled(context.Context, string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.throttled++
+	return nil
+}
+
+// laneMessage is message with the body the API sends now: lane, model and
+// token budget.
+func laneMessage(j jobs.Job, receive int, lane jobs.Lane) events.SQSMessage {
+	m := message(j, receive)
+	j.Lane = lane
+	msg := j.Message()
+	m.Body = fmt.Sprintf(`{"job_id":%q,"owner":%q,"lane":%q,"model":%q,"tokens":%d}`, msg.JobID, msg.Owner, msg.Lane, msg.Model, msg.Tokens)
+	m.EventSourceARN = "arn:aws:sqs:us-east-1:1:jobs"
+	if lane == jobs.LaneBulk {
+		m.EventSourceARN += "-bulk"
+	}
+	return m
+}
+
+func setupAdmission(t *testing.T, sh *fakeShares, p *fakePacer) *bundle {
+	t.Helper()
+	b := setup(t, testConfig())
+	if sh != nil {
+		b.w.shares = sh
+	}
+	if p != nil {
+		b.w.pacer = p
+	}
+	return b
+}
+
+func TestAThrottleIsNotAFailedTry(t *testing.T) {
+	t.Parallel()
+	for _, receive := range []int{1, 5} { // the 5th is the last
+		t.Run("receive "+strconv.Itoa(receive), func(t *testing.T) {
+			t.Parallel()
+			p := &fakePacer{}
+			b := setupAdmission(t, nil, p)
+			job := newJob(3)
+			job.Lane = jobs.LaneBulk
+			b.store.ClaimFunc = claimReturns(t, job)
+			released := false
+			b.store.ReleaseFunc = func(context.Context, string, string, int) error { released = true; return nil }
+			b.model.GenerateFunc = func(context.Context, jobs.Request, func(string)) (jobs.Progress, error) {
+				return jobs.Progress{}, &jobs.Error{Kind: jobs.KindRateLimited, Message: "Busy."}
+			}
+			resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, receive, jobs.LaneBulk)}})
+			if len(resp.BatchItemFailures) != 0 {
+				t.Errorf("the throttled message was reported failed (a receive used): %v", resp.BatchItemFailures)
+			}
+			if !released {
+				t.Error("the job was not given back")
+			}
+			sent := b.queue.sentAgain()
+			if len(sent) != 1 {
+				t.Fatalf("sent %+v, want the job's message once more", sent)
+			}
+			m := sent[0].msg
+			if m.JobID != job.ID || m.Lane != jobs.LaneBulk || m.Throttles != 1 || m.ThrottledSince != b.clock.Now().Unix() {
+				t.Errorf("sent %+v, want the job on its lane with 1 throttle since now", m)
+			}
+			if sent[0].delay != 2*time.Second {
+				t.Errorf("delay %v, want the first throttle's backoff, 2s", sent[0].delay)
+			}
+			if p.throttled != 1 || len(p.given) != 1 || p.given[0] != p.taken[0] {
+				t.Errorf("pace: throttled %d, took %v, gave back %v; want one throttle and every token back", p.throttled, p.taken, p.given)
+			}
+		})
+	}
+}
+
+func TestThrottleBackoffGrowsAndTheJobFailsOnlyAfterTheCap(t *testing.T) {
+	t.Parallel()
+	b := setupAdmission(t, nil, nil)
+	job := newJob(9)
+	b.store.ClaimFunc = claimReturns(t, job)
+	b.store.ReleaseFunc = func(context.Context, string, string, int) error { return nil }
+	var failures []jobs.Failure
+	b.store.FailFunc = func(_ context.Context, _, _ string, _ int, f jobs.Failure) error {
+		failures = append(failures, f)
+		return nil
+	}
+	b.model.GenerateFunc = func(context.Context, jobs.Request, func(string)) (jobs.Progress, error) {
+		return jobs.Progress{}, &jobs.Error{Kind: jobs.KindRateLimited, Message: "Busy."}
+	}
+	deliver := func(throttles int, since time.Time) {
+		t.Helper()
+		m := message(job, 1)
+		m.Body = fmt.Sprintf(`{"job_id":%q,"owner":%q,"throttles":%d,"throttled_since":%d}`, job.ID, job.Owner, throttles, since.Unix())
+		resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{m}})
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("reported failed: %v", resp.BatchItemFailures)
+		}
+	}
+	start := b.clock.Now()
+	deliver(3, start)
+	if got := b.queue.sentAgain(); len(got) != 1 || got[0].delay != 16*time.Second || got[0].msg.Throttles != 4 || got[0].msg.ThrottledSince != start.Unix() {
+		t.Fatalf("after a 4th throttle sent %+v, want 16s and the first throttle's time kept", got)
+	}
+	deliver(30, start)
+	if got := b.queue.sentAgain(); len(got) != 2 || got[1].delay != 5*time.Minute {
+		t.Fatalf("backoff after many throttles %+v, want the cap of 5m", got)
+	}
+	if len(failures) != 0 {
+		t.Fatalf("failed %+v before the cap", failures)
+	}
+	b.clock.Advance(6 * time.Hour)
+	deliver(31, start)
+	if len(failures) != 1 || failures[0].Code != jobs.FailureThrottled || len(b.queue.sentAgain()) != 2 {
+		t.Fatalf("after 6h of throttles: failures %+v, sent %d; want the job failed as throttled and nothing sent", failures, len(b.queue.sentAgain()))
+	}
+}
+
+func TestAnOwnerOverTheirFairShareWaitsWithoutTouchingTheJob(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{share: 0}
+	b := setupAdmission(t, sh, nil)
+	job := newJob(1) // Claim is not set: a call fails the test
+	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("reported failed: %v", resp.BatchItemFailures)
+	}
+	sent := b.queue.sentAgain()
+	if len(sent) != 1 || sent[0].msg.JobID != job.ID || sent[0].delay < fairRetry || sent[0].delay > 2*fairRetry {
+		t.Fatalf("sent %+v, want the job back after %v to %v", sent, fairRetry, 2*fairRetry)
+	}
+	if sh.lanes[0] != jobs.LaneBulk || sh.caps[0] != testConfig().Quota.Split().Bulk {
+		t.Errorf("asked for a share of lane %s with capacity %d, want bulk with %d", sh.lanes[0], sh.caps[0], testConfig().Quota.Split().Bulk)
+	}
+}
+
+func TestAJobWithinItsShareAndPaceRunsAndGivesBackWhatItDidNotUse(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{share: 1}
+	p := &fakePacer{waits: []time.Duration{2 * time.Second}} // short: wait in place
+	b := setupAdmission(t, sh, p)
+	job := newJob(1)
+	b.store.ClaimFunc = claimReturns(t, job)
+	b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return nil }
+	b.model.GenerateFunc = func(context.Context, jobs.Request, func(string)) (jobs.Progress, error) {
+		return jobs.Progress{GeneratedText: "hi", Tokens: jobs.Tokens{Input: 10, Output: 30}, StopReason: "end_turn"}, nil
+	}
+	start := b.clock.Now()
+	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneInteractive)}})
+	if len(resp.BatchItemFailures) != 0 || len(b.queue.sentAgain()) != 0 {
+		t.Fatalf("failures %v, sent %v", resp.BatchItemFailures, b.queue.sentAgain())
+	}
+	if waited := b.clock.Now().Sub(start); waited < 2*time.Second {
+		t.Errorf("waited %v for the pace, want at least the 2s it said", waited)
+	}
+	reserved := job.Request().TokenBudget()
+	if len(p.taken) != 1 || p.taken[0] != reserved || len(p.given) != 1 || p.given[0] != reserved-40 {
+		t.Errorf("took %v, gave back %v; want %d and %d", p.taken, p.given, reserved, reserved-40)
+	}
+	if len(sh.released) != 1 || len(sh.held) != 0 {
+		t.Errorf("slots released %v, still held %v", sh.released, sh.held)
+	}
+}
+
+func TestALongPaceWaitSendsTheJobBackAndFreesItsSlot(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{share: 1}
+	p := &fakePacer{waits: []time.Duration{40 * time.Second}}
+	b := setupAdmission(t, sh, p)
+	job := newJob(1) // no Claim: the job is not touched
+	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("reported failed: %v", resp.BatchItemFailures)
+	}
+	sent := b.queue.sentAgain()
+	if len(sent) != 1 || sent[0].delay < 40*time.Second || sent[0].delay > 51*time.Second {
+		t.Fatalf("sent %+v, want the job back after its 40s wait and some jitter", sent)
+	}
+	if len(sh.held) != 0 || len(sh.released) != 1 {
+		t.Errorf("the slot was kept: held %v", sh.held)
+	}
+	if len(p.given) != 0 {
+		t.Errorf("gave back %v tokens it never took", p.given)
+	}
+}
+
+func TestAJobThatEndedGivesBackItsReservation(t *testing.T) {
+	t.Parallel()
+	p := &fakePacer{}
+	b := setupAdmission(t, nil, p)
+	job := newJob(1)
+	b.store.ClaimFunc = func(context.Context, string, string, time.Duration) (jobs.Job, error) {
+		return jobs.Job{Status: jobs.StatusCancelled}, jobs.ErrConflict
+	}
+	b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+	if len(p.given) != 1 || p.given[0] != p.taken[0] {
+		t.Errorf("took %v, gave back %v; want all of it back", p.taken, p.given)
+	}
+}
+
+func TestAnOldMessageGetsItsModelAndTokensFromTheJob(t *testing.T) {
+	t.Parallel()
+	p := &fakePacer{}
+	b := setupAdmission(t, nil, p)
+	job := newJob(1)
+	job.Status = jobs.StatusQueued
+	b.store.GetFunc = func(context.Context, string, string) (jobs.Job, error) { return job, nil }
+	b.store.ClaimFunc = func(context.Context, string, string, time.Duration) (jobs.Job, error) {
+		return jobs.Job{Status: jobs.StatusSucceeded}, jobs.ErrConflict
+	}
+	b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{message(job, 1)}})
+	if len(p.taken) != 1 || p.taken[0] != job.Request().TokenBudget() {
+		t.Errorf("took %v, want the job's budget %d", p.taken, job.Request().TokenBudget())
+	}
+}
+
+func TestChecksThatCannotBeMadeLetTheJobRun(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{err: errors.New("dynamodb: throttled")}
+	b := setupAdmission(t, sh, nil)
+	job := newJob(1)
+	claimed := false
+	b.store.ClaimFunc = func(context.Context, string, string, time.Duration) (jobs.Job, error) {
+		claimed = true
+		return jobs.Job{Status: jobs.StatusSucceeded}, jobs.ErrConflict
+	}
+	b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+	if !claimed {
+		t.Error("the job was not claimed when the fair-share check failed")
+	}
+}
+
+func TestAFailedResendUsesAReceiveInstead(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{share: 0}
+	b := setupAdmission(t, sh, nil)
+	b.queue.SendAfterFunc = func(context.Context, jobs.Message, time.Duration) error { return errors.New("sqs down") }
+	job := newJob(1)
+	m := laneMessage(job, 1, jobs.LaneBulk)
+	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{m}})
+	if len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("failures %v, want the message back", resp.BatchItemFailures)
+	}
+	d, ok := b.queue.visibility(m.ReceiptHandle)
+	if !ok || d < fairRetry {
+		t.Errorf("visibility %v (%v), want the fair-share wait", d, ok)
+	}
+	b.queue.mu.Lock()
+	lane := b.queue.lanes[m.ReceiptHandle]
+	b.queue.mu.Unlock()
+	if lane != jobs.LaneBulk {
+		t.Errorf("visibility changed on the %s lane's queue, want bulk (the event's source)", lane)
+	}
+}
