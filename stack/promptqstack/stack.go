@@ -234,12 +234,13 @@ func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito
 
 	client := pool.AddClient(jsii.String("Client"), &awscognito.UserPoolClientOptions{
 		// A public client: the browser and the batch tool can't keep a
-		// secret. USER_PASSWORD_AUTH serves scripts, SRP the browser;
-		// refresh is added by CDK.
+		// secret. Both log in with USER_PASSWORD_AUTH (web/js/cognito.js,
+		// internal/batch), straight to Cognito over TLS; the README says
+		// why that is safe. SRP is not enabled: nothing uses it, and a
+		// flow nobody uses is one more way in. Refresh is added by CDK.
 		GenerateSecret: jsii.Bool(false),
 		AuthFlows: &awscognito.AuthFlow{
 			UserPassword: jsii.Bool(true),
-			UserSrp:      jsii.Bool(true),
 		},
 		// No hosted UI or OAuth redirects: the site signs in through the
 		// Cognito API.

@@ -701,8 +701,9 @@ func TestUserPoolAndClient(t *testing.T) {
 	check(t, "app client", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolClient"), map[string]any{
 			"GenerateSecret": false,
+			// The flows the web app and the batch tool use, and no other.
 			"ExplicitAuthFlows": assertions.Match_ArrayEquals(&[]any{
-				"ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH",
+				"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH",
 			}),
 			"PreventUserExistenceErrors": "ENABLED",
 			"EnableTokenRevocation":      true,
