@@ -72,6 +72,11 @@ const (
 	// The API stage serves one version of the contract.
 	stageName = "v1"
 
+	// accessTokenMinutes is the access (and ID) tokens' lifetime:
+	// Cognito's minimum, which bounds how long a revoked token can still
+	// read and cancel jobs (see newUsers).
+	accessTokenMinutes = 5
+
 	// Passwords: at least 12 characters, with every character class (the
 	// site's config.json repeats this policy for the sign-up form).
 	passwordMinLength = 12
@@ -247,11 +252,18 @@ func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito
 		DisableOAuth:               jsii.Bool(true),
 		PreventUserExistenceErrors: jsii.Bool(true),
 		EnableTokenRevocation:      jsii.Bool(true),
-		// One hour bounds what a leaked access token can do (and the API
-		// checks revocation before spending money on /generate); a 30-day
-		// refresh token keeps people and scripts signed in for a month.
-		AccessTokenValidity:  awscdk.Duration_Hours(jsii.Number(1)),
-		IdTokenValidity:      awscdk.Duration_Hours(jsii.Number(1)),
+		// The API asks Cognito whether a token was revoked only before it
+		// spends money (POST /generate, /generate/batch); reading and
+		// cancelling jobs trust the token's signature and expiry. So the
+		// access token's lifetime is how long a revoked (logged-out,
+		// stolen-and-revoked) token still reads and cancels: Cognito's
+		// shortest, 5 minutes (docs/reliability.md, "Revoked tokens").
+		// The web app and the batch tool refresh before expiry by
+		// themselves; a refresh is one InitiateAuth, not billed on the
+		// Essentials plan. A 30-day refresh token keeps people and
+		// scripts signed in for a month.
+		AccessTokenValidity:  awscdk.Duration_Minutes(jsii.Number(accessTokenMinutes)),
+		IdTokenValidity:      awscdk.Duration_Minutes(jsii.Number(accessTokenMinutes)),
 		RefreshTokenValidity: awscdk.Duration_Days(jsii.Number(30)),
 		AuthSessionValidity:  awscdk.Duration_Minutes(jsii.Number(3)),
 	})

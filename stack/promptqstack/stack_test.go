@@ -707,9 +707,11 @@ func TestUserPoolAndClient(t *testing.T) {
 			}),
 			"PreventUserExistenceErrors": "ENABLED",
 			"EnableTokenRevocation":      true,
-			"AccessTokenValidity":        60,
-			"IdTokenValidity":            60,
-			"RefreshTokenValidity":       43200,
+			// A revoked access token reads and cancels jobs until it
+			// expires: at most 5 minutes (docs/reliability.md).
+			"AccessTokenValidity":  5,
+			"IdTokenValidity":      5,
+			"RefreshTokenValidity": 43200,
 			"TokenValidityUnits": map[string]any{
 				"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "minutes",
 			},
