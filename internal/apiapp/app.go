@@ -44,8 +44,12 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 		Queue: sqsqueue.New(c.SQS, cfg.QueueURL),
 		Auth:  verifier,
 	}
+	limiter := dynamo.NewLimiter(c.DynamoDB, cfg.Table, cfg.UserLimits, nil)
 	if l := cfg.UserLimits; l.SubmissionsPerMinute > 0 || l.TokensPerDay > 0 || l.ActiveJobs > 0 {
-		deps.Limiter = dynamo.NewLimiter(c.DynamoDB, cfg.Table, l, nil)
+		deps.Limiter = limiter
+	}
+	if cfg.UserLimits.RequestsPerSecond > 0 {
+		deps.Requests = limiter
 	}
 	if cfg.RevocationCheck {
 		rc, err := cognito.NewRevocationChecker(c.Cognito, cognito.RevocationConfig{Enabled: true, CacheTTL: cfg.RevocationTTL})

@@ -62,13 +62,21 @@ type limiter interface {
 	Refund(ctx context.Context, owner string, cost jobs.Cost)
 }
 
+// requestLimiter counts every authenticated request against its user's
+// request rate (dynamo.Limiter.AllowRequest): a *jobs.Error of
+// KindRateLimited refuses it.
+type requestLimiter interface {
+	AllowRequest(ctx context.Context, owner string) error
+}
+
 // Deps are the handler's collaborators. Store, Queue and Auth are required.
 type Deps struct {
-	Store   jobStore
-	Queue   queue
-	Auth    Authenticator
-	Revoke  revocationChecker // nil: no revocation check
-	Limiter limiter           // nil: no per-user limits
+	Store    jobStore
+	Queue    queue
+	Auth     Authenticator
+	Revoke   revocationChecker // nil: no revocation check
+	Limiter  limiter           // nil: no per-user submission limits
+	Requests requestLimiter    // nil: no per-user request rate
 }
 
 // Config is the handler's behaviour. Zero fields take the documented
