@@ -34,6 +34,7 @@ const (
 	CtxMaxReceiveCount    = "promptq:maxReceiveCount"
 	CtxThrottleRate       = "promptq:throttleRateLimit"
 	CtxThrottleBurst      = "promptq:throttleBurstLimit"
+	CtxWAFRateLimit       = "promptq:wafRateLimit"
 )
 
 // Config is every deploy-time choice the stack makes. Build one with
@@ -89,6 +90,14 @@ type Config struct {
 	// requests per second and burst, for all callers together.
 	ThrottleRateLimit  int
 	ThrottleBurstLimit int
+
+	// WAFRateLimit, when above 0, puts an AWS WAF web ACL in front of the
+	// API stage with one rate-based rule: a client (one Authorization
+	// header) sending more than this many requests in a minute is answered
+	// 429 at the edge, before API Gateway counts it against the stage
+	// throttle. 0 (the default): no web ACL, which costs a monthly fee
+	// even while idle. WAF accepts 10 and up.
+	WAFRateLimit int
 }
 
 // DefaultConfig is the configuration `make deploy` uses unless context
@@ -117,9 +126,15 @@ func DefaultConfig() Config {
 		// invocations don't send messages to the DLQ early; the worker also
 		// releases a job back to the queue before its deadline, which costs a
 		// receive.
-		MaxReceiveCount:    5,
-		ThrottleRateLimit:  50,
-		ThrottleBurstLimit: 100,
+		MaxReceiveCount: 5,
+		// Sized for 500 people watching a job at once (the web app polls
+		// once a second) and 20 batch users polling (at most 8 requests a
+		// second each): about 700 requests a second, with room above it.
+		// Each user is held to the API's per-user rate (10 a second), so
+		// it takes 100 users at their limit to fill the stage
+		// (docs/reliability.md, "The API's edge").
+		ThrottleRateLimit:  1000,
+		ThrottleBurstLimit: 2000,
 	}
 }
 
@@ -208,6 +223,7 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	integer(CtxMaxReceiveCount, &c.MaxReceiveCount)
 	integer(CtxThrottleRate, &c.ThrottleRateLimit)
 	integer(CtxThrottleBurst, &c.ThrottleBurstLimit)
+	integer(CtxWAFRateLimit, &c.WAFRateLimit)
 
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
@@ -248,6 +264,9 @@ func (c Config) Validate() error {
 	}
 	if c.ThrottleRateLimit < 1 || c.ThrottleBurstLimit < 1 {
 		errs = append(errs, fmt.Errorf("throttle limits must be positive (rate %d, burst %d)", c.ThrottleRateLimit, c.ThrottleBurstLimit))
+	}
+	if c.WAFRateLimit != 0 && (c.WAFRateLimit < 10 || c.WAFRateLimit > 2_000_000_000) {
+		errs = append(errs, fmt.Errorf("wafRateLimit %d: want 0 (no web ACL) or 10..2000000000 requests a minute", c.WAFRateLimit))
 	}
 	return errors.Join(errs...)
 }

@@ -53,11 +53,11 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 		{"numbers and booleans as strings", map[string]any{
 			CtxWorkerBatchSize: "4", CtxWorkerConcurrency: "10", CtxMaxReceiveCount: "7",
 			CtxDeletionProtection: "true", CtxAPIGatewayLogRole: "false",
-			CtxThrottleRate: "5", CtxThrottleBurst: "9", CtxAlarmEmail: "a@b.example",
+			CtxThrottleRate: "5", CtxThrottleBurst: "9", CtxAlarmEmail: "a@b.example", CtxWAFRateLimit: "1200",
 		}, func(t *testing.T, c Config) {
 			if c.WorkerBatchSize != 4 || c.WorkerMaxConcurrency != 10 || c.MaxReceiveCount != 7 ||
 				!c.DeletionProtection || c.APIGatewayLogRole || c.ThrottleRateLimit != 5 ||
-				c.ThrottleBurstLimit != 9 || c.AlarmEmail != "a@b.example" {
+				c.ThrottleBurstLimit != 9 || c.AlarmEmail != "a@b.example" || c.WAFRateLimit != 1200 {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -131,6 +131,7 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		{"zero receives", map[string]any{CtxMaxReceiveCount: "0"}, "maxReceiveCount"},
 		{"not an email", map[string]any{CtxAlarmEmail: "ops"}, "alarmEmail"},
 		{"no throttle", map[string]any{CtxThrottleRate: "0"}, "throttle"},
+		{"a WAF limit below what WAF takes", map[string]any{CtxWAFRateLimit: "5"}, "wafRateLimit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

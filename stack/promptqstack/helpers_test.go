@@ -107,6 +107,7 @@ func variantStack(t *testing.T) *synthesized {
 			c.WorkerBatchSize = 3
 			c.WorkerMaxConcurrency = 8
 			c.MaxReceiveCount = 3
+			c.WAFRateLimit = 1200
 		})
 	})
 	if variantErr != nil {

@@ -51,8 +51,12 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"Custom::CDKBucketDeployment":           1,
 		"AWS::CloudWatch::Alarm":                5,
 		"AWS::Logs::MetricFilter":               1, // jobs rescued
-		"AWS::SNS::Topic":                       1,
-		"AWS::SNS::Subscription":                0, // no alarm email by default
+		// No web ACL unless promptq:wafRateLimit asks for one: it has a
+		// monthly fee.
+		"AWS::WAFv2::WebACL":            0,
+		"AWS::WAFv2::WebACLAssociation": 0,
+		"AWS::SNS::Topic":               1,
+		"AWS::SNS::Subscription":        0, // no alarm email by default
 		// api, worker, rescuer, API access logs, site deployment.
 		"AWS::Logs::LogGroup": 5,
 		// api, worker, rescuer, API Gateway's CloudWatch role, CDK's
@@ -389,7 +393,9 @@ func TestAPIStageIsThrottledTracedAndLogsJSON(t *testing.T) {
 			"MethodSettings": []any{map[string]any{
 				"HttpMethod": "*", "ResourcePath": "/*",
 				"LoggingLevel": "ERROR", "DataTraceEnabled": false,
-				"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100,
+				// Sized for 500 people polling a job and 20 batch users
+				// (docs/reliability.md, "The API's edge").
+				"ThrottlingRateLimit": 1000, "ThrottlingBurstLimit": 2000,
 			}},
 		})
 	})
@@ -1015,5 +1021,58 @@ func TestOutputsNameEverythingADeployPrints(t *testing.T) {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)
 		}
+	}
+}
+
+func TestWAFRateLimitPutsAPerClientRuleOnTheStage(t *testing.T) {
+	s := variantStack(t)
+	check(t, "one web ACL and its association", func() {
+		s.template.ResourceCountIs(jsii.String("AWS::WAFv2::WebACL"), jsii.Number(1))
+		s.template.ResourceCountIs(jsii.String("AWS::WAFv2::WebACLAssociation"), jsii.Number(1))
+	})
+	_, acl := s.byName(t, "ApiWebAcl")
+	p := acl.props()
+	if p["Scope"] != "REGIONAL" || s.str(p["DefaultAction"]) != `{"Allow":{}}` {
+		t.Errorf("web ACL scope %v, default action %s", p["Scope"], s.str(p["DefaultAction"]))
+	}
+	rules := list(p["Rules"])
+	if len(rules) != 1 {
+		t.Fatalf("%d rules, want one (each costs $1 a month)", len(rules))
+	}
+	rule := rules[0].(map[string]any)
+	rate := rule["Statement"].(map[string]any)["RateBasedStatement"].(map[string]any)
+	if rate["Limit"] != 1200.0 || rate["EvaluationWindowSec"] != 60.0 || rate["AggregateKeyType"] != "CUSTOM_KEYS" {
+		t.Errorf("rate-based statement %v", rate)
+	}
+	if got := s.str(rate["CustomKeys"]); got != `[{"Header":{"Name":"authorization","TextTransformations":[{"Priority":0,"Type":"NONE"}]}}]` {
+		t.Errorf("rate key %s, want the Authorization header as sent", got)
+	}
+	resp := rule["Action"].(map[string]any)["Block"].(map[string]any)["CustomResponse"].(map[string]any)
+	headers := map[string]string{}
+	for _, h := range list(resp["ResponseHeaders"]) {
+		m := h.(map[string]any)
+		headers[m["Name"].(string)] = s.str(m["Value"])
+	}
+	if resp["ResponseCode"] != 429.0 || headers["Retry-After"] != "60" || headers["Access-Control-Allow-Origin"] != "https://${Cdn.DomainName}" {
+		t.Errorf("over the rate: %v, headers %v; want 429 with Retry-After and the site's CORS origin", resp["ResponseCode"], headers)
+	}
+	body := p["CustomResponseBodies"].(map[string]any)[resp["CustomResponseBodyKey"].(string)].(map[string]any)
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body["Content"].(string)), &e); err != nil || e.Error.Code != "rate_limited" || body["ContentType"] != "APPLICATION_JSON" {
+		t.Errorf("429 body %v (%v): want the API's error shape", body, err)
+	}
+	for _, vc := range []any{p["VisibilityConfig"], rule["VisibilityConfig"]} {
+		if vc.(map[string]any)["SampledRequestsEnabled"] != false {
+			t.Errorf("sampled requests are kept (they hold access tokens): %v", vc)
+		}
+	}
+	_, assoc := s.byName(t, "ApiWebAclAssociation")
+	if got := s.str(assoc.props()["ResourceArn"]); !strings.Contains(got, "/restapis/${Api}/stages/${Api/DeploymentStage.v1}") {
+		t.Errorf("web ACL associated with %s, want the API stage", got)
+	}
+	if got := s.str(assoc.props()["WebACLArn"]); got != "${ApiWebAcl.Arn}" {
+		t.Errorf("association names web ACL %s", got)
 	}
 }
