@@ -188,10 +188,30 @@ deploy: build $(CDK) ## deploy to your AWS credentials' account and region, then
 destroy: build $(CDK) ## delete the deployed stack and its data (unless deletion protection is on)
 	cd stack && $(CDK) destroy $(CDK_FLAGS) --force $(STACK_NAME)
 
+# cfn-lint (AWS's CloudFormation linter) checks the synthesized templates in
+# test-stack. This machine kind's image ships the pinned version (pip,
+# Python 3.11): the target points .tools/bin/cfn-lint at it. Elsewhere it
+# is installed with pip into .tools/cfn-lint, pinned.
+CFN_LINT_VERSION := 1.51.0
+CFN_LINT         := $(TOOLS_BIN)/cfn-lint
+
+$(CFN_LINT):
+	@mkdir -p $(TOOLS_BIN)
+	@sys=$$(command -v cfn-lint || true); \
+	if [ -n "$$sys" ] && [ "$$("$$sys" --version 2>/dev/null)" = "cfn-lint $(CFN_LINT_VERSION)" ]; then \
+		printf '#!/bin/sh\nexec %s "$$@"\n' "$$sys" > $@; \
+	else \
+		echo "installing cfn-lint $(CFN_LINT_VERSION) into $(TOOLS)/cfn-lint"; \
+		python3 -m pip install --quiet --disable-pip-version-check --target $(TOOLS)/cfn-lint cfn-lint==$(CFN_LINT_VERSION) || \
+			{ echo "cfn-lint $(CFN_LINT_VERSION) is needed: pip could not install it (python3 -m pip install cfn-lint==$(CFN_LINT_VERSION))"; exit 1; }; \
+		printf '#!/bin/sh\nPYTHONPATH=%s exec python3 -c "import sys; from cfnlint.runner import main; sys.exit(main())" "$$@"\n' "$(TOOLS)/cfn-lint" > $@; \
+	fi; \
+	chmod +x $@
+
 .PHONY: test-stack
-test-stack: ## synthesize the stack offline and check it (assertions, IAM, cdk-nag)
+test-stack: $(CFN_LINT) ## synthesize the stack offline and check it (assertions, IAM, cdk-nag, cfn-lint)
 	@out=$$(cd stack && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed in stack/:"; echo "$$out"; exit 1; fi
-	cd stack && go vet ./... && go test -count=1 ./...
+	cd stack && go vet ./... && PROMPTQ_CFN_LINT=$(CFN_LINT) go test -count=1 ./...
 
 ## ---- web: the static site (web/) and its browser tests (scripts/webtest) --
 
