@@ -91,8 +91,9 @@ func newRestAPI(s awscdk.Stack, cfg Config, fn awslambda.Function, pool awscogni
 		CloudWatchRole: jsii.Bool(cfg.APIGatewayLogRole),
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName: jsii.String(stageName),
-			// For all callers together; each authenticated caller is also
-			// bounded by the worker's concurrency, not by this.
+			// For all callers together (Config.ThrottleRateLimit says how
+			// it is sized); each user is held to the API's per-user
+			// request rate, and optionally to the WAF rule below.
 			ThrottlingRateLimit:  jsii.Number(float64(cfg.ThrottleRateLimit)),
 			ThrottlingBurstLimit: jsii.Number(float64(cfg.ThrottleBurstLimit)),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
