@@ -20,7 +20,7 @@ LOCAL_AWS_SQS_VERSION := 2.0.2
 STATICCHECK_VERSION  := v0.8.2
 
 GO_PACKAGES := ./...
-LAMBDAS     := api worker rescuer
+LAMBDAS     := api worker rescuer presignup
 GOARCH_LAMBDA ?= arm64
 
 .PHONY: help
@@ -159,6 +159,7 @@ STACK_PRINT     := SiteUrl ApiUrl Region UserPoolId UserPoolClientId CognitoEndp
 CDK_ARGS ?=
 CDK_FLAGS = --no-notices \
 	-c promptq:apiAsset=$(CURDIR)/bin/api -c promptq:workerAsset=$(CURDIR)/bin/worker -c promptq:rescuerAsset=$(CURDIR)/bin/rescuer \
+	-c promptq:presignupAsset=$(CURDIR)/bin/presignup \
 	-c promptq:webDir=$(CURDIR)/web $(CDK_ARGS)
 # jsii runs aws-cdk-lib in node: no end-of-life banner on every start, no
 # CLI telemetry.

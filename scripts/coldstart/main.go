@@ -65,7 +65,7 @@ func main() {
 	}
 }
 
-var lambdas = []string{"api", "worker", "rescuer"}
+var lambdas = []string{"api", "worker", "rescuer", "presignup"}
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Sizes, as `make build` builds them.
 	fmt.Fprintln(stdout, "binary sizes (make build: CGO_ENABLED=0 -tags lambda.norpc -trimpath -ldflags='-s -w'):")
-	fmt.Fprintf(stdout, "  %-8s %-6s %12s %14s\n", "lambda", "arch", "bootstrap", "zipped (asset)")
+	fmt.Fprintf(stdout, "  %-9s %-6s %12s %14s\n", "lambda", "arch", "bootstrap", "zipped (asset)")
 	bins := map[string]string{}
 	for _, arch := range slices.Compact([]string{"arm64", runtime.GOARCH}) {
 		for _, l := range lambdas {
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "  %-8s %-6s %9.1f MB %11.1f MB\n", l, arch, mb(fi.Size()), mb(zipped))
+			fmt.Fprintf(stdout, "  %-9s %-6s %9.1f MB %11.1f MB\n", l, arch, mb(fi.Size()), mb(zipped))
 			if arch == runtime.GOARCH {
 				bins[l] = out
 			}
@@ -190,9 +190,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}, apiStatus(202)},
 		{"worker, one job", "worker", workerEnv, workerEvent, noBatchFailures},
 		{"rescuer, one run", "rescuer", rescuerEnv, func() []byte { return scheduledEvent }, scanned},
+		{"presignup, one sign-up", "presignup", []string{"PROMPTQ_SIGN_UP=domains", "PROMPTQ_SIGN_UP_DOMAINS=example.com"},
+			func() []byte { return preSignUpEvent }, signUpAllowed},
 	}
 	fmt.Fprintf(stdout, "\ncold starts under aws-lambda-rie (%d each; this machine: %s/%s, %d CPUs):\n", *runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Fprintf(stdout, "  %-20s %28s %22s %18s %22s %12s\n", "case", "first invoke→answer ms", "init (RIE) ms", "RSS first MB", "RSS/HWM after warm MB", "warm p50 ms")
+	fmt.Fprintf(stdout, "  %-22s %28s %22s %18s %22s %12s\n", "case", "first invoke→answer ms", "init (RIE) ms", "RSS first MB", "RSS/HWM after warm MB", "warm p50 ms")
 	for _, c := range cases {
 		var firsts, inits []time.Duration
 		var mem, warmMem memory
@@ -216,7 +218,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				warmMem, warmP50 = m.warmMem, m.warmP50
 			}
 		}
-		fmt.Fprintf(stdout, "  %-20s %28s %22s %18.1f %22s %12s\n", c.name,
+		fmt.Fprintf(stdout, "  %-22s %28s %22s %18.1f %22s %12s\n", c.name,
 			spread(firsts), spread(inits), kib(mem.RSSKiB),
 			fmt.Sprintf("%.1f / %.1f", kib(warmMem.RSSKiB), kib(warmMem.HWMKiB)), loadtest.Millis(warmP50))
 	}
@@ -403,6 +405,23 @@ func sqsEvent(queueARN, jobID, owner string) []byte {
 // scheduledEvent is what an EventBridge schedule sends.
 var scheduledEvent = []byte(`{"version":"0","id":"cold","detail-type":"Scheduled Event","source":"aws.events",` +
 	`"account":"000000000000","time":"2026-11-25T12:00:00Z","region":"us-east-1","resources":[],"detail":{}}`)
+
+// preSignUpEvent is what Cognito sends the pre-sign-up trigger.
+var preSignUpEvent = []byte(`{"version":"1","triggerSource":"PreSignUp_SignUp","region":"us-east-1",` +
+	`"userPoolId":"us-east-1_Cold","userName":"cold","callerContext":{"awsSdkVersion":"x","clientId":"c"},` +
+	`"request":{"userAttributes":{"email":"cold@example.com"}},"response":{}}`)
+
+// signUpAllowed checks that the trigger let an allowed address through.
+func signUpAllowed(b []byte) error {
+	var out struct {
+		TriggerSource string `json:"triggerSource"`
+		ErrorMessage  string `json:"errorMessage"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.ErrorMessage != "" || out.TriggerSource == "" {
+		return fmt.Errorf("presignup answered %s (%v), want the event back", b, err)
+	}
+	return nil
+}
 
 // scanned checks a rescuer run that scanned the index (no message was
 // waiting) and found nothing to do.

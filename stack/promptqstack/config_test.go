@@ -90,6 +90,18 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 				t.Errorf("profile regions %v", c.ProfileRegions)
 			}
 		}},
+		{"sign-up domains as a comma list, lower-cased", map[string]any{
+			CtxSignUp: "domains", CtxSignUpDomains: "Example.com, example.org",
+		}, func(t *testing.T, c Config) {
+			if c.SignUp != SignUpDomains || !reflect.DeepEqual(c.SignUpDomains, []string{"example.com", "example.org"}) {
+				t.Errorf("sign-up %q domains %q", c.SignUp, c.SignUpDomains)
+			}
+		}},
+		{"invitation only", map[string]any{CtxSignUp: "invite"}, func(t *testing.T, c Config) {
+			if c.SignUp != SignUpInvite {
+				t.Errorf("sign-up %q", c.SignUp)
+			}
+		}},
 		{"asset and web folders", map[string]any{
 			CtxAPIAsset: "/a", CtxWorkerAsset: "/w", CtxRescuerAsset: "/r", CtxWebDir: "/web",
 		}, func(t *testing.T, c Config) {
@@ -132,6 +144,10 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		{"not an email", map[string]any{CtxAlarmEmail: "ops"}, "alarmEmail"},
 		{"no throttle", map[string]any{CtxThrottleRate: "0"}, "throttle"},
 		{"a WAF limit below what WAF takes", map[string]any{CtxWAFRateLimit: "5"}, "wafRateLimit"},
+		{"an unknown sign-up mode", map[string]any{CtxSignUp: "closed"}, "signUp"},
+		{"domains mode without domains", map[string]any{CtxSignUp: "domains"}, "signUpDomains"},
+		{"not a domain", map[string]any{CtxSignUp: "domains", CtxSignUpDomains: "example.com,localhost"}, `"localhost"`},
+		{"domains without domains mode", map[string]any{CtxSignUpDomains: "example.com"}, "signUpDomains"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

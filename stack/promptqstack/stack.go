@@ -69,6 +69,11 @@ const (
 	// of streams.
 	workerMemoryMB = 256
 
+	// The pre-sign-up trigger compares an address's domain with a list:
+	// the smallest memory, and Cognito's own 5-second limit on triggers.
+	presignupMemoryMB       = 128
+	presignupTimeoutSeconds = 5
+
 	// The API stage serves one version of the contract.
 	stageName = "v1"
 
@@ -149,7 +154,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 		jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."),
 		awscdk.Aws_URL_SUFFIX(), jsii.String("/"),
 	})
-	err := deploySite(s.Stack, cfg, site, map[string]any{
+	siteConfig := map[string]any{
 		"region":           awscdk.Aws_REGION(),
 		"user_pool_id":     s.UserPool.UserPoolId(),
 		"client_id":        s.Client.UserPoolClientId(),
@@ -165,7 +170,14 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 			"require_symbols":   true,
 		},
 		"models": cfg.Models,
-	})
+		// How people get accounts, so the page offers sign-up only when
+		// it can work.
+		"sign_up": cfg.SignUp,
+	}
+	if cfg.SignUp == SignUpDomains {
+		siteConfig["sign_up_domains"] = cfg.SignUpDomains
+	}
+	err := deploySite(s.Stack, cfg, site, siteConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -195,14 +207,29 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 // newUsers is the Cognito user pool and the one app client the web app, the
 // batch tool and outside clients share.
 func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito.UserPool, awscognito.UserPoolClient) {
+	// Who may get an account is the operator's choice (Config.SignUp):
+	// self sign-up for anyone, for listed email domains (checked by the
+	// pre-sign-up trigger before Cognito creates the user), or none
+	// (invitation only: administrators create users, and Cognito emails
+	// them a temporary password).
+	var triggers *awscognito.UserPoolTriggers
+	if cfg.SignUp == SignUpDomains {
+		triggers = &awscognito.UserPoolTriggers{PreSignUp: newPresignupFunction(s, cfg)}
+	}
 	pool := awscognito.NewUserPool(s, jsii.String("Users"), &awscognito.UserPoolProps{
-		// Email is the username; people sign up themselves and prove the
+		// Email is the username; people who sign up themselves prove the
 		// address with a code before they can sign in.
 		SignInAliases:       &awscognito.SignInAliases{Email: jsii.Bool(true)},
 		SignInCaseSensitive: jsii.Bool(false),
-		SelfSignUpEnabled:   jsii.Bool(true),
-		AutoVerify:          &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
-		KeepOriginal:        &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
+		SelfSignUpEnabled:   jsii.Bool(cfg.SignUp != SignUpInvite),
+		LambdaTriggers:      triggers,
+		UserInvitation: &awscognito.UserInvitationConfig{
+			EmailSubject: jsii.String("Your promptq account"),
+			EmailBody: jsii.String("An administrator made you a promptq account. Log in with the username {username} " +
+				"and the temporary password {####}, then choose your own password."),
+		},
+		AutoVerify:   &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		KeepOriginal: &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
 		StandardAttributes: &awscognito.StandardAttributes{
 			Email: &awscognito.StandardAttribute{Required: jsii.Bool(true), Mutable: jsii.Bool(true)},
 		},

@@ -807,6 +807,34 @@ func TestSiteIsAPrivateBucketBehindCloudFrontWithOAC(t *testing.T) {
 
 func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 	s := defaultStack(t)
+	resolved, index := s.siteFiles(t)
+	want := map[string]string{
+		"region":           "${AWS::Region}",
+		"user_pool_id":     "${Users}",
+		"client_id":        "${Users/Client}",
+		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
+		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
+		"models":           `["` + promptqstack.DefaultModel + `"]`,
+		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
+		"sign_up":          `"open"`,
+	}
+	for k, w := range want {
+		if resolved[k] != w {
+			t.Errorf("config.json %s = %s, want %s", k, resolved[k], w)
+		}
+	}
+	if len(resolved) != len(want) {
+		t.Errorf("config.json has keys %v, want exactly %v", resolved, want)
+	}
+	if !strings.Contains(string(index), "<title>promptq</title>") {
+		t.Errorf("web/index.html not deployed: %s", index)
+	}
+}
+
+// siteFiles reads the site deployment's config.json (each key's value as
+// JSON, tokens rendered as s.str does) and index.html.
+func (s *synthesized) siteFiles(t *testing.T) (config map[string]string, index []byte) {
+	t.Helper()
 	var dep resource
 	for _, r := range s.resources("Custom::CDKBucketDeployment") {
 		dep = r
@@ -822,43 +850,24 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 	}
 
 	// The JSON source is a zip in the assembly with markers for the tokens.
-	config := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[1].(string), ".zip")), promptqstack.ConfigObject)
+	raw := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[1].(string), ".zip")), promptqstack.ConfigObject)
 	// Markers stand where the JSON strings will be; quote them to parse.
-	config = regexp.MustCompile(`<<marker:0xbaba:\d+>>`).ReplaceAll(config, []byte(`"$0"`))
+	raw = regexp.MustCompile(`<<marker:0xbaba:\d+>>`).ReplaceAll(raw, []byte(`"$0"`))
 	var fields map[string]any
-	if err := json.Unmarshal(config, &fields); err != nil {
-		t.Fatalf("config.json: %v: %s", err, config)
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatalf("config.json: %v: %s", err, raw)
 	}
-	resolved := map[string]string{}
+	config = map[string]string{}
 	for k, v := range fields {
 		if m, ok := markers[1].(map[string]any)[fmt.Sprint(v)]; ok {
-			resolved[k] = strings.Trim(s.str(m), `"`)
+			config[k] = strings.Trim(s.str(m), `"`)
 		} else {
 			b, _ := json.Marshal(v)
-			resolved[k] = string(b)
+			config[k] = string(b)
 		}
 	}
-	want := map[string]string{
-		"region":           "${AWS::Region}",
-		"user_pool_id":     "${Users}",
-		"client_id":        "${Users/Client}",
-		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
-		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
-		"models":           `["` + promptqstack.DefaultModel + `"]`,
-		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
-	}
-	for k, w := range want {
-		if resolved[k] != w {
-			t.Errorf("config.json %s = %s, want %s", k, resolved[k], w)
-		}
-	}
-	if len(resolved) != len(want) {
-		t.Errorf("config.json has keys %v, want exactly %v", resolved, want)
-	}
-	index := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[0].(string), ".zip")), "index.html")
-	if !strings.Contains(string(index), "<title>promptq</title>") {
-		t.Errorf("web/index.html not deployed: %s", index)
-	}
+	index = readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[0].(string), ".zip")), "index.html")
+	return config, index
 }
 
 func TestWithoutWebFolderAPlaceholderPageIsDeployed(t *testing.T) {
@@ -1075,4 +1084,84 @@ func TestWAFRateLimitPutsAPerClientRuleOnTheStage(t *testing.T) {
 	if got := s.str(assoc.props()["WebACLArn"]); got != "${ApiWebAcl.Arn}" {
 		t.Errorf("association names web ACL %s", got)
 	}
+}
+
+func TestSignUpModes(t *testing.T) {
+	t.Run("open: anyone signs up, no trigger", func(t *testing.T) {
+		s := defaultStack(t)
+		_, pool := s.byName(t, "Users")
+		if cfg, _ := pool.props()["AdminCreateUserConfig"].(map[string]any); cfg["AllowAdminCreateUserOnly"] != false {
+			t.Errorf("AdminCreateUserConfig %v, want self sign-up allowed", cfg)
+		}
+		if lc, ok := pool.props()["LambdaConfig"]; ok {
+			t.Errorf("the pool has triggers %v, want none", lc)
+		}
+	})
+
+	t.Run("domains: the pre-sign-up trigger, with only its logs", func(t *testing.T) {
+		s := variantStack(t)
+		_, pool := s.byName(t, "Users")
+		if cfg, _ := pool.props()["AdminCreateUserConfig"].(map[string]any); cfg["AllowAdminCreateUserOnly"] != false {
+			t.Errorf("AdminCreateUserConfig %v, want self sign-up allowed (the trigger decides)", cfg)
+		}
+		lc, _ := pool.props()["LambdaConfig"].(map[string]any)
+		if got := s.str(lc["PreSignUp"]); got != "${PresignupFunction.Arn}" || len(lc) != 1 {
+			t.Errorf("pool triggers %v, want PreSignUp only, the presignup function", lc)
+		}
+		_, fn := s.byName(t, "PresignupFunction")
+		p := fn.props()
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if env["PROMPTQ_SIGN_UP"] != "domains" || env["PROMPTQ_SIGN_UP_DOMAINS"] != "example.com,example.org" || len(env) != 2 {
+			t.Errorf("presignup env %v", env)
+		}
+		if p["Timeout"] != 5.0 || p["MemorySize"] != 128.0 || p["Runtime"] != "provided.al2023" {
+			t.Errorf("presignup timeout %v, memory %v, runtime %v", p["Timeout"], p["MemorySize"], p["Runtime"])
+		}
+		role, _ := p["Role"].(map[string]any)["Fn::GetAtt"].([]any)
+		grants, managed := s.roleGrants(role[0].(string))
+		want := expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${PresignupFunctionLogs.Arn}")
+		sort.Strings(want)
+		if d := diff(grants, want); d != "" || len(managed) > 0 {
+			t.Errorf("presignup role: %s; managed %v", d, managed)
+		}
+		check(t, "Cognito may invoke the trigger, for this pool only", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]any{
+				"Action":       "lambda:InvokeFunction",
+				"Principal":    "cognito-idp.amazonaws.com",
+				"FunctionName": map[string]any{"Fn::GetAtt": []any{s.id(t, "PresignupFunction"), "Arn"}},
+				"SourceArn":    map[string]any{"Fn::GetAtt": []any{s.id(t, "Users"), "Arn"}},
+			})
+		})
+		config, _ := s.siteFiles(t)
+		if config["sign_up"] != `"domains"` || config["sign_up_domains"] != `["example.com","example.org"]` {
+			t.Errorf("config.json sign_up %s, sign_up_domains %s", config["sign_up"], config["sign_up_domains"])
+		}
+	})
+
+	t.Run("invite: administrators create users", func(t *testing.T) {
+		s := inviteStack(t)
+		_, pool := s.byName(t, "Users")
+		cfg, _ := pool.props()["AdminCreateUserConfig"].(map[string]any)
+		if cfg["AllowAdminCreateUserOnly"] != true {
+			t.Errorf("AdminCreateUserConfig %v, want AllowAdminCreateUserOnly", cfg)
+		}
+		tpl, _ := cfg["InviteMessageTemplate"].(map[string]any)
+		if body, _ := tpl["EmailMessage"].(string); !strings.Contains(body, "{username}") || !strings.Contains(body, "{####}") {
+			t.Errorf("invitation email %q lacks the username or the temporary password", body)
+		}
+		if _, ok := pool.props()["LambdaConfig"]; ok {
+			t.Error("an invitation-only pool has a trigger")
+		}
+		config, _ := s.siteFiles(t)
+		if config["sign_up"] != `"invite"` {
+			t.Errorf("config.json sign_up %s, want invite", config["sign_up"])
+		}
+		if _, ok := config["sign_up_domains"]; ok {
+			t.Error("config.json lists sign-up domains for an invitation-only stack")
+		}
+		ann := assertions.Annotations_FromStack(s.stack.Stack)
+		for _, m := range messages(ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))) {
+			t.Errorf("unsuppressed cdk-nag error: %s", m)
+		}
+	})
 }
