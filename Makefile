@@ -185,6 +185,14 @@ deploy: build $(CDK) ## deploy to your AWS credentials' account and region, then
 	cd stack && $(CDK) deploy $(CDK_FLAGS) --require-approval never --outputs-file $(STACK_OUTPUTS) $(STACK_NAME)
 	@node -e 'const [file, stack, ...keys] = process.argv.slice(1), o = require(file)[stack]; console.log("\npromptq is deployed (outputs also in " + file + "):"); for (const k of keys) console.log("  " + k.padEnd(20) + o[k]);' $(STACK_OUTPUTS) $(STACK_NAME) $(STACK_PRINT)
 
+# After a deploy: a throwaway user (made with your AWS credentials, deleted
+# at the end) submits a prompt through the API and polls it to succeeded;
+# the page, config.json, HTTPS and the security headers are checked too.
+# Without .local/stack-outputs.json it checks the running make dev.
+.PHONY: smoke
+smoke: ## check the deployed stack end to end (or make dev when nothing is deployed); exit 0 when all passed
+	@go run ./scripts/smoke --outputs $(STACK_OUTPUTS) --stack $(STACK_NAME) --dev-dir $(PROMPTQ_DEV_DIR) $(ARGS)
+
 .PHONY: destroy
 destroy: build $(CDK) ## delete the deployed stack and its data (unless deletion protection is on)
 	cd stack && $(CDK) destroy $(CDK_FLAGS) --force $(STACK_NAME)
