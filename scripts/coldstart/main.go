@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
 	runs := fs.Int("runs", 5, "cold starts of each case")
 	warm := fs.Int("warm", 50, "warm invocations after the last cold start of each case")
+	only := fs.String("case", "", "run only the cases whose name starts with this (e.g. presignup)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,7 +113,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// What the functions talk to.
 	fmt.Fprintln(stdout, "\nstarting a dev stack for the functions to talk to")
 	st, err := loadtest.StartStack(ctx, loadtest.StackOptions{
-		Env:   map[string]string{"PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE": "0"},
+		// One user sends every request, far faster than the per-user
+		// limits allow: no submission limit, and a request rate that is
+		// still counted (a DynamoDB write per request, as deployed) but
+		// never reached.
+		Env:   map[string]string{"PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE": "0", "PROMPTQ_LIMIT_REQUESTS_PER_SECOND": "100000"},
 		Hooks: devstack.Hooks{ExternalWorker: true}, // the jobs stay queued for the worker bootstrap
 	})
 	if err != nil {
@@ -150,6 +155,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"PROMPTQ_CLIENT_IDS="+st.Info.ClientID,
 		"PROMPTQ_MODELS="+joinModels(st.Info.Models),
 		"PROMPTQ_DEFAULT_MODEL="+st.Info.DefaultModel,
+		"PROMPTQ_LIMIT_REQUESTS_PER_SECOND=100000", // as the stack's above
 	)
 	workerEnv := append(slices.Clone(env),
 		"PROMPTQ_MODEL_PROVIDER=local",
@@ -196,6 +202,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\ncold starts under aws-lambda-rie (%d each; this machine: %s/%s, %d CPUs):\n", *runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(stdout, "  %-22s %28s %22s %18s %22s %12s\n", "case", "first invoke→answer ms", "init (RIE) ms", "RSS first MB", "RSS/HWM after warm MB", "warm p50 ms")
 	for _, c := range cases {
+		if !strings.HasPrefix(c.name, *only) {
+			continue
+		}
 		var firsts, inits []time.Duration
 		var mem, warmMem memory
 		var warmP50 time.Duration
