@@ -20,7 +20,7 @@ LOCAL_AWS_SQS_VERSION := 2.0.2
 STATICCHECK_VERSION  := v0.8.2
 
 GO_PACKAGES := ./...
-LAMBDAS     := api worker rescuer
+LAMBDAS     := api worker rescuer presignup
 GOARCH_LAMBDA ?= arm64
 
 .PHONY: help
@@ -159,6 +159,7 @@ STACK_PRINT     := SiteUrl ApiUrl Region UserPoolId UserPoolClientId CognitoEndp
 CDK_ARGS ?=
 CDK_FLAGS = --no-notices \
 	-c promptq:apiAsset=$(CURDIR)/bin/api -c promptq:workerAsset=$(CURDIR)/bin/worker -c promptq:rescuerAsset=$(CURDIR)/bin/rescuer \
+	-c promptq:presignupAsset=$(CURDIR)/bin/presignup \
 	-c promptq:webDir=$(CURDIR)/web $(CDK_ARGS)
 # jsii runs aws-cdk-lib in node: no end-of-life banner on every start, no
 # CLI telemetry.
@@ -184,14 +185,42 @@ deploy: build $(CDK) ## deploy to your AWS credentials' account and region, then
 	cd stack && $(CDK) deploy $(CDK_FLAGS) --require-approval never --outputs-file $(STACK_OUTPUTS) $(STACK_NAME)
 	@node -e 'const [file, stack, ...keys] = process.argv.slice(1), o = require(file)[stack]; console.log("\npromptq is deployed (outputs also in " + file + "):"); for (const k of keys) console.log("  " + k.padEnd(20) + o[k]);' $(STACK_OUTPUTS) $(STACK_NAME) $(STACK_PRINT)
 
+# After a deploy: a throwaway user (made with your AWS credentials, deleted
+# at the end) submits a prompt through the API and polls it to succeeded;
+# the page, config.json, HTTPS and the security headers are checked too.
+# Without .local/stack-outputs.json it checks the running make dev.
+.PHONY: smoke
+smoke: ## check the deployed stack end to end (or make dev when nothing is deployed); exit 0 when all passed
+	@go run ./scripts/smoke --outputs $(STACK_OUTPUTS) --stack $(STACK_NAME) --dev-dir $(PROMPTQ_DEV_DIR) $(ARGS)
+
 .PHONY: destroy
 destroy: build $(CDK) ## delete the deployed stack and its data (unless deletion protection is on)
 	cd stack && $(CDK) destroy $(CDK_FLAGS) --force $(STACK_NAME)
 
+# cfn-lint (AWS's CloudFormation linter) checks the synthesized templates in
+# test-stack. This machine kind's image ships the pinned version (pip,
+# Python 3.11): the target points .tools/bin/cfn-lint at it. Elsewhere it
+# is installed with pip into .tools/cfn-lint, pinned.
+CFN_LINT_VERSION := 1.51.0
+CFN_LINT         := $(TOOLS_BIN)/cfn-lint
+
+$(CFN_LINT):
+	@mkdir -p $(TOOLS_BIN)
+	@sys=$$(command -v cfn-lint || true); \
+	if [ -n "$$sys" ] && [ "$$("$$sys" --version 2>/dev/null)" = "cfn-lint $(CFN_LINT_VERSION)" ]; then \
+		printf '#!/bin/sh\nexec %s "$$@"\n' "$$sys" > $@; \
+	else \
+		echo "installing cfn-lint $(CFN_LINT_VERSION) into $(TOOLS)/cfn-lint"; \
+		python3 -m pip install --quiet --disable-pip-version-check --target $(TOOLS)/cfn-lint cfn-lint==$(CFN_LINT_VERSION) || \
+			{ echo "cfn-lint $(CFN_LINT_VERSION) is needed: pip could not install it (python3 -m pip install cfn-lint==$(CFN_LINT_VERSION))"; exit 1; }; \
+		printf '#!/bin/sh\nPYTHONPATH=%s exec python3 -c "import sys; from cfnlint.runner import main; sys.exit(main())" "$$@"\n' "$(TOOLS)/cfn-lint" > $@; \
+	fi; \
+	chmod +x $@
+
 .PHONY: test-stack
-test-stack: ## synthesize the stack offline and check it (assertions, IAM, cdk-nag)
+test-stack: $(CFN_LINT) ## synthesize the stack offline and check it (assertions, IAM, cdk-nag, cfn-lint)
 	@out=$$(cd stack && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed in stack/:"; echo "$$out"; exit 1; fi
-	cd stack && go vet ./... && go test -count=1 ./...
+	cd stack && go vet ./... && PROMPTQ_CFN_LINT=$(CFN_LINT) go test -count=1 ./...
 
 ## ---- web: the static site (web/) and its browser tests (scripts/webtest) --
 

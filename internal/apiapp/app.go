@@ -52,14 +52,18 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 		// as their jobs are queued.
 		Lanes: dynamo.NewShares(c.DynamoDB, cfg.Table, nil),
 	}
+	limiter := dynamo.NewLimiter(c.DynamoDB, cfg.Table, cfg.UserLimits, nil)
 	if l := cfg.UserLimits; l.SubmissionsPerMinute > 0 || l.TokensPerDay > 0 || l.ActiveJobs > 0 {
-		sd.Limiter = dynamo.NewLimiter(c.DynamoDB, cfg.Table, l, nil)
+		sd.Limiter = limiter
 	}
 	svc, err := submit.New(submit.Config{JobTTL: cfg.JobTTL, Logger: logger}, sd)
 	if err != nil {
 		return nil, err
 	}
 	deps := httpapi.Deps{Store: store, Submit: svc, Auth: verifier}
+	if cfg.UserLimits.RequestsPerSecond > 0 {
+		deps.Requests = limiter
+	}
 	if cfg.RevocationCheck {
 		rc, err := cognito.NewRevocationChecker(c.Cognito, cognito.RevocationConfig{Enabled: true, CacheTTL: cfg.RevocationTTL})
 		if err != nil {

@@ -33,7 +33,9 @@ type Config struct {
 	JobTTL          time.Duration     // PROMPTQ_JOB_TTL, default 720h (30 days)
 	// Per-user limits; 0 turns one off. PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE
 	// (default 60), PROMPTQ_LIMIT_TOKENS_PER_DAY (default 2,000,000),
-	// PROMPTQ_LIMIT_ACTIVE_JOBS (default 1000).
+	// PROMPTQ_LIMIT_ACTIVE_JOBS (default 1000),
+	// PROMPTQ_LIMIT_REQUESTS_PER_SECOND (default 10: every request, polls
+	// included, averaged over 10-second windows).
 	UserLimits dynamo.Limits
 }
 
@@ -53,7 +55,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RevocationCheck: true,
 		RevocationTTL:   time.Minute,
 		JobTTL:          jobs.DefaultJobTTL,
-		UserLimits:      dynamo.Limits{SubmissionsPerMinute: 60, TokensPerDay: 2_000_000, ActiveJobs: 1000},
+		UserLimits:      dynamo.Limits{SubmissionsPerMinute: 60, TokensPerDay: 2_000_000, ActiveJobs: 1000, RequestsPerSecond: 10},
 	}
 	if c.Table == "" {
 		errs = append(errs, errors.New("PROMPTQ_TABLE is required"))
@@ -101,7 +103,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	errs = append(errs,
 		count(getenv, "PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE", &c.UserLimits.SubmissionsPerMinute),
 		count(getenv, "PROMPTQ_LIMIT_TOKENS_PER_DAY", &c.UserLimits.TokensPerDay),
-		count(getenv, "PROMPTQ_LIMIT_ACTIVE_JOBS", &c.UserLimits.ActiveJobs))
+		count(getenv, "PROMPTQ_LIMIT_ACTIVE_JOBS", &c.UserLimits.ActiveJobs),
+		count(getenv, "PROMPTQ_LIMIT_REQUESTS_PER_SECOND", &c.UserLimits.RequestsPerSecond))
 	errs = append(errs, duration(getenv, "PROMPTQ_REVOCATION_CACHE_TTL", &c.RevocationTTL))
 	errs = append(errs, duration(getenv, "PROMPTQ_JOB_TTL", &c.JobTTL))
 	return c, errors.Join(errs...)

@@ -39,24 +39,29 @@ func TestFromEnvDefaults(t *testing.T) {
 	if c.Limits.MaxPromptChars != 100_000 {
 		t.Errorf("max prompt chars = %d", c.Limits.MaxPromptChars)
 	}
+	if c.UserLimits.RequestsPerSecond != 10 {
+		t.Errorf("requests per second per user = %d, want 10", c.UserLimits.RequestsPerSecond)
+	}
 }
 
 func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 	t.Parallel()
 	_, err := FromEnv(env(map[string]string{
-		"PROMPTQ_MODELS":               "a,b",
-		"PROMPTQ_DEFAULT_MODEL":        "c",
-		"PROMPTQ_REVOCATION_CHECK":     "maybe",
-		"PROMPTQ_JOB_TTL":              "forever",
-		"PROMPTQ_MAX_PROMPT_CHARS":     "-1",
-		"PROMPTQ_REVOCATION_CACHE_TTL": "0s",
-		"PROMPTQ_LIMIT_ACTIVE_JOBS":    "-5",
+		"PROMPTQ_MODELS":                    "a,b",
+		"PROMPTQ_DEFAULT_MODEL":             "c",
+		"PROMPTQ_REVOCATION_CHECK":          "maybe",
+		"PROMPTQ_JOB_TTL":                   "forever",
+		"PROMPTQ_MAX_PROMPT_CHARS":          "-1",
+		"PROMPTQ_REVOCATION_CACHE_TTL":      "0s",
+		"PROMPTQ_LIMIT_ACTIVE_JOBS":         "-5",
+		"PROMPTQ_LIMIT_REQUESTS_PER_SECOND": "lots",
 	}))
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, name := range []string{"PROMPTQ_TABLE", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER",
-		"PROMPTQ_DEFAULT_MODEL", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_JOB_TTL", "PROMPTQ_MAX_PROMPT_CHARS", "PROMPTQ_REVOCATION_CACHE_TTL", "PROMPTQ_LIMIT_ACTIVE_JOBS"} {
+		"PROMPTQ_DEFAULT_MODEL", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_JOB_TTL", "PROMPTQ_MAX_PROMPT_CHARS", "PROMPTQ_REVOCATION_CACHE_TTL", "PROMPTQ_LIMIT_ACTIVE_JOBS",
+		"PROMPTQ_LIMIT_REQUESTS_PER_SECOND"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

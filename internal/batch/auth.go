@@ -13,6 +13,37 @@ import (
 	"github.com/aws/smithy-go"
 )
 
+// CredentialsError says the credentials were refused (by Cognito at
+// login, or by the API after a refresh) and what to set instead. Running
+// the same command again cannot help until the settings change; the
+// state is kept, so a run with good credentials sends nothing twice.
+type CredentialsError struct {
+	Reason string // what was refused, without the secret
+	Fix    string // the settings that would fix it
+	Err    error  // the refusal, if there is one to wrap
+}
+
+func (e *CredentialsError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// Fixes for refused credentials, by where they came from.
+const (
+	fixToken = "set PROMPTQ_TOKEN (or --token) to a current access token of this stack's user pool, " +
+		"or set PROMPTQ_USERNAME and PROMPTQ_PASSWORD instead so the tool logs in and refreshes by itself"
+	fixLogin = "check PROMPTQ_USERNAME and PROMPTQ_PASSWORD (or --username and --password), " +
+		"and that --client-id (PROMPTQ_CLIENT_ID) and --region name this stack's user pool and app client"
+)
+
+// credentialsHint is implemented by token sources that know which
+// settings they came from.
+type credentialsHint interface{ fix() string }
+
 // staticToken is a token given on the command line or in PROMPTQ_TOKEN. It
 // cannot be refreshed: when the API refuses it, the run ends.
 type staticToken string
@@ -20,8 +51,10 @@ type staticToken string
 func (t staticToken) Token(context.Context) (string, error) { return string(t), nil }
 
 func (t staticToken) Refresh(context.Context, string) error {
-	return errors.New("the token cannot be refreshed; pass a new one, or a username and password so the tool can log in by itself")
+	return errors.New("a token given with PROMPTQ_TOKEN or --token cannot be refreshed")
 }
+
+func (staticToken) fix() string { return fixToken }
 
 // cognitoAPI is the part of the Cognito user pools client the login needs.
 type cognitoAPI interface {
@@ -118,11 +151,13 @@ func (c *cognitoLogin) logIn(ctx context.Context) error {
 	// cognito-local says InvalidPasswordException where Cognito says
 	// NotAuthorizedException; neither says which of the two was wrong.
 	case code == "NotAuthorizedException", code == "UserNotFoundException", code == "InvalidPasswordException":
-		return fmt.Errorf("log in as %s: Cognito refused the username or password", c.username)
+		return &CredentialsError{Reason: fmt.Sprintf("log in as %s: Cognito refused the username or password", c.username), Fix: fixLogin}
 	case code == "UserNotConfirmedException":
-		return fmt.Errorf("log in as %s: the user has not confirmed their sign-up yet", c.username)
+		return &CredentialsError{Reason: fmt.Sprintf("log in as %s: the user has not confirmed their sign-up yet", c.username),
+			Fix: "confirm the sign-up with the emailed code (the web app asks for it), or set PROMPTQ_USERNAME to a confirmed user"}
 	case code == "PasswordResetRequiredException":
-		return fmt.Errorf("log in as %s: Cognito wants the password reset first", c.username)
+		return &CredentialsError{Reason: fmt.Sprintf("log in as %s: Cognito wants the password reset first", c.username),
+			Fix: "reset the password (the web app's log-in form), then set PROMPTQ_PASSWORD to the new one"}
 	case err != nil:
 		return fmt.Errorf("log in as %s: %w", c.username, err)
 	case out.AuthenticationResult == nil:
@@ -131,6 +166,8 @@ func (c *cognitoLogin) logIn(ctx context.Context) error {
 	c.keep(out.AuthenticationResult)
 	return nil
 }
+
+func (c *cognitoLogin) fix() string { return fixLogin }
 
 func (c *cognitoLogin) keep(r *types.AuthenticationResultType) {
 	c.access = aws.ToString(r.AccessToken)

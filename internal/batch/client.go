@@ -125,11 +125,11 @@ func (c *client) do(method, path string, body []byte) (response, error) {
 			return res, nil
 		case res.status == http.StatusUnauthorized:
 			if refreshed {
-				return response{}, fmt.Errorf("%w: %w", ErrUnauthorized, apiError(res))
+				return response{}, c.refused(apiError(res))
 			}
 			refreshed = true
 			if err := c.auth.Refresh(ctx, token); err != nil {
-				return response{}, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+				return response{}, c.refused(fmt.Errorf("%w (%w)", apiError(res), err))
 			}
 			attempt-- // a refresh is not a failed attempt
 			continue
@@ -166,6 +166,17 @@ func (c *client) do(method, path string, body []byte) (response, error) {
 			return response{}, ErrStopped
 		}
 	}
+}
+
+// refused is the error for a token the API refused and no refresh could
+// replace: ErrUnauthorized, carrying a *CredentialsError that says what
+// to set.
+func (c *client) refused(err error) error {
+	fix := fixToken
+	if h, ok := c.auth.(credentialsHint); ok {
+		fix = h.fix()
+	}
+	return fmt.Errorf("%w: %w", ErrUnauthorized, &CredentialsError{Reason: "the API refused the access token", Fix: fix, Err: err})
 }
 
 // closeGate holds every call of the run back for d: when the API says

@@ -91,4 +91,19 @@ func TestLogsInToCognitoAndRefreshes(t *testing.T) {
 	if errors.Is(err, ErrUnauthorized) {
 		t.Errorf("a failed login is not the API refusing a token")
 	}
+
+	// The command says the login was refused and which settings to check,
+	// not to run the same command again.
+	out.Reset()
+	code = Main(t.Context(), []string{"--api-url", srv.URL, "--client-id", c.ClientID, "--cognito-endpoint", c.Endpoint,
+		writeInput(t, t.TempDir(), prompts(2)...)},
+		env("PROMPTQ_USERNAME", email, "PROMPTQ_PASSWORD", "Wrong-horse-2", "PROMPTQ_DEV_DIR", t.TempDir()), &out, false)
+	got := out.String()
+	if code != ExitStopped || !strings.Contains(got, "the credentials were refused") || !strings.Contains(got, "Cognito refused the username or password") ||
+		!strings.Contains(got, "check PROMPTQ_USERNAME and PROMPTQ_PASSWORD") || strings.Contains(got, "re-run the same command to resume") {
+		t.Errorf("wrong password: exit %d, output:\n%s", code, got)
+	}
+	if strings.Contains(got, "Wrong-horse") {
+		t.Errorf("the output shows the password:\n%s", got)
+	}
 }

@@ -95,7 +95,9 @@ Exit codes:
   1    the run finished, but some lines failed, were rejected or are unsent
   2    usage: bad flags, missing settings, an unreadable input
   3    stopped early on an error (the API kept failing: --retry-budget spent;
-       credentials refused; a daily limit; --wait-timeout); re-run to resume
+       a daily limit; --wait-timeout); re-run to resume. Also when the
+       credentials were refused: the message says which settings to change
+       before running again
   130  interrupted (Ctrl-C); re-run the same command to resume
 
 Flags (each also accepted with one dash):
@@ -169,10 +171,17 @@ func Main(stop context.Context, args []string, getenv Env, stderr io.Writer, ter
 	sum, err := Run(stop, opts)
 	close(done)
 	var setup *SetupError
+	var creds *CredentialsError
 	switch {
 	case errors.Is(err, ErrInterrupted):
 		fmt.Fprintf(stderr, "batch: %v\n", err)
 		return ExitInterrupted
+	case errors.As(err, &creds):
+		// Running the same command again would be refused again: say
+		// what to change first.
+		fmt.Fprintf(stderr, "batch: stopped: the credentials were refused (%v).\n"+
+			"batch: to go on, %s; then run the command again: the state is saved, so no line is sent twice.\n", creds, creds.Fix)
+		return ExitStopped
 	case errors.As(err, &setup):
 		fmt.Fprintf(stderr, "batch: %v\n", err)
 		return ExitUsage

@@ -217,3 +217,24 @@ func TestProgressShowsCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestMainSaysTheCredentialsWereRefusedAndWhatToSet(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	input := writeInput(t, t.TempDir(), prompts(3)...)
+	var out strings.Builder
+	code := Main(t.Context(), []string{"--api-url", a.srv.URL, input},
+		env("PROMPTQ_TOKEN", "not-a-token", "PROMPTQ_DEV_DIR", t.TempDir()), &out, false)
+	got := out.String()
+	if code != ExitStopped {
+		t.Errorf("exit %d, want %d", code, ExitStopped)
+	}
+	for _, want := range []string{"the credentials were refused", "the API refused the access token", "set PROMPTQ_TOKEN", "PROMPTQ_USERNAME and PROMPTQ_PASSWORD"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "re-run the same command to resume") || strings.Contains(got, "not-a-token") {
+		t.Errorf("output says to resume as is, or shows the token:\n%s", got)
+	}
+}

@@ -13,8 +13,10 @@ import (
 
 // listThreshold is the number of unfinished jobs above which a polling
 // round reads GET /jobs pages (100 jobs a call) instead of one GET
-// /jobs/{id} per job.
-const listThreshold = 20
+// /jobs/{id} per job. A round is about a second apart (a running job's
+// Retry-After), so 8 keeps a waiting run under the API's default
+// per-user rate of 10 requests a second (PROMPTQ_LIMIT_REQUESTS_PER_SECOND).
+const listThreshold = 8
 
 // statusMissing marks a job the API no longer has (deleted after its
 // retention, or never stored).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/promptq/promptq/internal/devstack/devinfo"
 	"github.com/promptq/promptq/internal/quota"
+	"github.com/promptq/promptq/internal/signup"
 	"github.com/promptq/promptq/internal/worker"
 )
 
@@ -86,6 +87,14 @@ type Config struct {
 	// scripts that confirm blindly. PROMPTQ_DEV_COGNITO_CODE.
 	CognitoCode string
 
+	// SignUp is who may sign up, as the stack's promptq:signUp:
+	// PROMPTQ_SIGN_UP (open, domains or invite; default open) and
+	// PROMPTQ_SIGN_UP_DOMAINS, the variables lambdas/presignup reads.
+	// cognito-local runs the pre-sign-up trigger (served by the runner);
+	// it does not enforce invitation-only pools, so in invite mode the
+	// same trigger refuses every self sign-up.
+	SignUp signup.Policy
+
 	// Getenv passes the API's and the worker's settings through.
 	Getenv func(string) string
 }
@@ -154,6 +163,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration("PROMPTQ_DEV_API_TIMEOUT", &c.APITimeout, time.Second, 15*time.Minute)
 	duration("PROMPTQ_DEV_RESCUE_EVERY", &c.RescueEvery, time.Second, time.Hour)
 	duration("PROMPTQ_RESCUE_AFTER", &c.RescueAfter, time.Second, 24*time.Hour)
+	if p, err := signup.FromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.SignUp = p
+	}
 	if c.Provider != ProviderLocal && c.Provider != ProviderBedrock {
 		errs = append(errs, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, ProviderLocal, ProviderBedrock))
 	}

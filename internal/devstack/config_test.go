@@ -44,14 +44,15 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		"PROMPTQ_MODEL_CONCURRENCY":  "3",
 		"PROMPTQ_DEV_WORKER_TIMEOUT": "1h",
 		"PROMPTQ_DEV_RESCUE_EVERY":   "0s",
-		"PROMPTQ_RESCUE_AFTER":       "10m", // not above the 30m visibility timeout
+		"PROMPTQ_RESCUE_AFTER":       "10m",     // not above the 30m visibility timeout
+		"PROMPTQ_SIGN_UP":            "domains", // without domains
 	}))
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, name := range []string{"PROMPTQ_DEV_WEB_PORT", "PROMPTQ_DEV_API_PORT", "PROMPTQ_MODEL_PROVIDER",
 		"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_CONCURRENCY", "PROMPTQ_DEV_WORKER_TIMEOUT",
-		"PROMPTQ_DEV_RESCUE_EVERY", "PROMPTQ_RESCUE_AFTER"} {
+		"PROMPTQ_DEV_RESCUE_EVERY", "PROMPTQ_RESCUE_AFTER", "PROMPTQ_SIGN_UP"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -159,7 +160,7 @@ func (g *gateway) event(r *http.Request, body []byte, requestID string, now time
 		ev.MultiValueHeaders[k] = vs
 		ev.Headers[k] = vs[len(vs)-1] // API Gateway keeps the last value
 	}
-	if q := r.URL.Query(); len(q) > 0 {
+	if q := queryParameters(r.URL.RawQuery); len(q) > 0 {
 		ev.QueryStringParameters = map[string]string{}
 		ev.MultiValueQueryStringParameters = map[string][]string{}
 		for k, vs := range q {
@@ -180,6 +181,32 @@ func (g *gateway) event(r *http.Request, body []byte, requestID string, now time
 		}
 	}
 	return ev
+}
+
+// queryParameters decodes a query string as API Gateway hands it to a
+// proxy integration: names and values URL-decoded (its documentation
+// lists this among REST APIs' known behaviours). What API Gateway does with
+// an escape it cannot decode is not documented; here such a name or value
+// is passed on verbatim rather than dropped (as url.Values would drop the
+// whole pair), so the API sees cursor=%%%x and refuses it, instead of
+// answering a request that was never made.
+func queryParameters(raw string) map[string][]string {
+	q := map[string][]string{}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		q[unescapeOrKeep(k)] = append(q[unescapeOrKeep(k)], unescapeOrKeep(v))
+	}
+	return q
+}
+
+func unescapeOrKeep(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 // writeProxyResponse turns the function's response into HTTP. As API

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,32 @@ func TestGatewayHandsTheHandlerTheRequestAsAPIGatewayWould(t *testing.T) {
 	}
 	if lc == nil || lc.AwsRequestID == "" {
 		t.Errorf("no Lambda context: %+v", lc)
+	}
+}
+
+func TestGatewayPassesAQueryValueItCannotDecodeVerbatim(t *testing.T) {
+	t.Parallel()
+	var ev events.APIGatewayProxyRequest
+	var raw string
+	srv := testGateway(t, func(ctx context.Context, e events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		ev = e
+		return apigw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw = r.URL.RawQuery
+		}))(ctx, e)
+	})
+	res, err := http.Get(srv.URL + "/jobs?cursor=%%%garbage&limit=%32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := ev.QueryStringParameters["cursor"]; got != "%%%garbage" {
+		t.Errorf("cursor = %q, want it verbatim (dropping it would answer the first page)", got)
+	}
+	if got := ev.QueryStringParameters["limit"]; got != "2" {
+		t.Errorf("limit = %q, want it decoded", got)
+	}
+	if q, _ := url.ParseQuery(raw); q.Get("cursor") != "%%%garbage" {
+		t.Errorf("the handler's query %q lost the cursor", raw)
 	}
 }
 

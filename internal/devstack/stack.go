@@ -27,6 +27,7 @@ import (
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/rescue"
+	"github.com/promptq/promptq/internal/signup"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/standin"
 )
@@ -188,12 +189,32 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		closeLns()
 		return err
 	}
-	s.cognito, err = standin.StartCognito(ctx, standin.CognitoOptions{
+	cognitoOpts := standin.CognitoOptions{
 		Port:    cognitoPort,
 		DataDir: filepath.Join(dataDir, "cognito"),
 		Stdout:  io.MultiWriter(cognitoLog, &codeWatcher{out: s.console}),
 		Code:    cfg.CognitoCode,
-	})
+	}
+	if cfg.SignUp.Mode != signup.ModeOpen {
+		// The pre-sign-up trigger, which cognito-local invokes through
+		// Lambda's Invoke API, served here (a free port: only
+		// cognito-local calls it).
+		trigLn, err := listen(0, "Lambda triggers", "")
+		if err != nil {
+			closeLns()
+			return err
+		}
+		trig := &http.Server{Handler: triggerHandler(cfg.SignUp, s.log.With("component", "presignup")), ReadHeaderTimeout: 10 * time.Second}
+		s.servers = append(s.servers, trig)
+		go func() {
+			if err := trig.Serve(trigLn); !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("serve the Lambda triggers on %s: %w", trigLn.Addr(), err))
+			}
+		}()
+		cognitoOpts.Triggers = map[string]string{"PreSignUp": presignupFunction}
+		cognitoOpts.LambdaEndpoint = "http://" + trigLn.Addr().String()
+	}
+	s.cognito, err = standin.StartCognito(ctx, cognitoOpts)
 	if err != nil {
 		closeLns()
 		return fmt.Errorf("%w (log: %s)", err, cognitoLog.Name())
@@ -298,13 +319,15 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 			APIURL:          apiURL,
 			CognitoEndpoint: s.cognito.URL + "/",
 			Models:          apiCfg.Limits.Models,
+			SignUp:          string(cfg.SignUp.Mode),
+			SignUpDomains:   cfg.SignUp.Domains,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	apiSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	s.servers = []*http.Server{web, apiSrv}
+	s.servers = append(s.servers, web, apiSrv)
 	for i, ln := range []net.Listener{webLn, apiLn} {
-		srv := s.servers[i]
+		srv := []*http.Server{web, apiSrv}[i]
 		go func() {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				s.fail(fmt.Errorf("serve %s: %w", ln.Addr(), err))
@@ -376,6 +399,13 @@ func (s *Stack) banner(cognitoLog string) {
 		}
 		return p
 	}
+	signUp := "open to anyone (PROMPTQ_SIGN_UP=domains or invite limits it)"
+	switch s.cfg.SignUp.Mode {
+	case signup.ModeDomains:
+		signUp = "only addresses at " + strings.Join(s.cfg.SignUp.Domains, ", ")
+	case signup.ModeInvite:
+		signUp = "by invitation: create users with AdminCreateUser (the Cognito API at the endpoint in dev.json)"
+	}
 	model := fmt.Sprintf("%s (the local stand-in: not a real LLM; PROMPTQ_MODEL_PROVIDER=bedrock uses Amazon Bedrock)", s.info.DefaultModel)
 	if s.cfg.Provider == ProviderBedrock {
 		model = fmt.Sprintf("Amazon Bedrock with your AWS credentials, default model %s", s.info.DefaultModel)
@@ -384,12 +414,13 @@ func (s *Stack) banner(cognitoLog string) {
   web app        %s
   API            %s
   model          %s
+  sign-up        %s
   sign-up codes  printed here ("%s<email>: <code>") and in %s
   for scripts    %s
   data           %s (kept across restarts; make dev-reset deletes it)
 
 promptq dev: ready at %s (Ctrl-C stops everything)
-`, s.info.WebURL, s.info.APIURL, model, CodeLinePrefix, rel(cognitoLog),
+`, s.info.WebURL, s.info.APIURL, model, signUp, CodeLinePrefix, rel(cognitoLog),
 		rel(devinfo.Path(s.cfg.Dir)), rel(s.info.DataDir), s.info.WebURL)
 }
 

@@ -23,6 +23,11 @@ type WebConfig struct {
 	CognitoEndpoint string `json:"cognito_endpoint"` // with a trailing slash, as the stack writes it
 	// Models is the API's allow-list, for the model picker.
 	Models []string `json:"models"`
+	// SignUp is who may sign up ("open", "domains" or "invite"), and
+	// SignUpDomains the allowed email domains in "domains" mode, as the
+	// stack writes them.
+	SignUp        string   `json:"sign_up"`
+	SignUpDomains []string `json:"sign_up_domains,omitempty"`
 }
 
 // placeholder is the page served while web/ has no index.html yet.

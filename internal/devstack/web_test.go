@@ -23,7 +23,8 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 	t.Parallel()
 	h := webHandler(t.TempDir(), WebConfig{Region: "us-east-1", UserPoolID: "p", ClientID: "c",
-		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: []string{"m"}})
+		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: []string{"m"},
+		SignUp: "domains", SignUpDomains: []string{"example.com"}})
 	code, body := get(t, h, "/config.json")
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); code != 200 || err != nil {
@@ -34,8 +35,9 @@ func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	// web/js/config.js requires the first five; models fills the picker.
-	if want := []string{"api_url", "client_id", "cognito_endpoint", "models", "region", "user_pool_id"}; !slices.Equal(keys, want) {
+	// web/js/config.js requires the first five; models fills the picker;
+	// sign_up and sign_up_domains say who may sign up, as the stack's do.
+	if want := []string{"api_url", "client_id", "cognito_endpoint", "models", "region", "sign_up", "sign_up_domains", "user_pool_id"}; !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 }

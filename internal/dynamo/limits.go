@@ -25,6 +25,11 @@ type Limits struct {
 	TokensPerDay int
 	// ActiveJobs caps a user's jobs that are queued or running at once.
 	ActiveJobs int
+	// RequestsPerSecond caps every API request of a user (polls
+	// included), counted in calendar windows of RequestWindow: at most
+	// RequestsPerSecond × 10 requests in each 10 seconds. See
+	// AllowRequest.
+	RequestsPerSecond int
 }
 
 // Limiter enforces Limits with counters in the jobs table, updated
@@ -124,6 +129,12 @@ func (l *Limiter) Allow(ctx context.Context, owner string, cost jobs.Cost) error
 // add is an update that adds n to a window's counter if it stays within
 // max; the item expires a day after its window ends.
 func (l *Limiter) add(owner, sk string, n, max int, windowEnd time.Time) *types.Update {
+	return l.counter(owner, sk, n, max, windowEnd.Add(24*time.Hour))
+}
+
+// counter is an update that adds n to the counter at sk if it stays
+// within max, and sets its expiry.
+func (l *Limiter) counter(owner, sk string, n, max int, expires time.Time) *types.Update {
 	return &types.Update{
 		TableName:           aws.String(l.table),
 		Key:                 map[string]types.AttributeValue{"pk": str(userPK(owner)), "sk": str(sk)},
@@ -135,7 +146,7 @@ func (l *Limiter) add(owner, sk string, n, max int, windowEnd time.Time) *types.
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":n":       num(int64(n)),
 			":room":    num(int64(max - n)),
-			":expires": num(windowEnd.Add(24 * time.Hour).Unix()),
+			":expires": num(expires.Unix()),
 		},
 	}
 }
@@ -175,7 +186,8 @@ func (l *Limiter) CountActive(ctx context.Context, owner string, upTo int) (int,
 
 // String describes the limits for logs.
 func (l Limits) String() string {
-	return "submissions/min=" + strconv.Itoa(l.SubmissionsPerMinute) + " tokens/day=" + strconv.Itoa(l.TokensPerDay) + " active=" + strconv.Itoa(l.ActiveJobs)
+	return "submissions/min=" + strconv.Itoa(l.SubmissionsPerMinute) + " tokens/day=" + strconv.Itoa(l.TokensPerDay) +
+		" active=" + strconv.Itoa(l.ActiveJobs) + " requests/s=" + strconv.Itoa(l.RequestsPerSecond)
 }
 
 // Refund takes cost.Tokens back off today's token counter. It is best

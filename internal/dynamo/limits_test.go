@@ -148,3 +148,38 @@ func TestAbandonedJobFreesItsActiveSlot(t *testing.T) {
 		}
 	}
 }
+
+func TestLimiterRequestsPerSecondCountsEachUserApartInTenSecondWindows(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 11, 25, 10, 0, 3, 0, time.UTC))
+	l := dynamo.NewLimiter(k.DynamoDB, table, dynamo.Limits{RequestsPerSecond: 2}, clock.Now)
+	for i := range 20 {
+		if err := l.AllowRequest(t.Context(), "alice"); err != nil {
+			t.Fatalf("request %d of 20: %v", i+1, err)
+		}
+	}
+	err := l.AllowRequest(t.Context(), "alice")
+	limited(t, err, "requests_per_second")
+	var e *jobs.Error
+	errors.As(err, &e)
+	if e.RetryAfterSeconds != 7 {
+		t.Errorf("Retry-After = %d, want 7 (the rest of the 10-second window)", e.RetryAfterSeconds)
+	}
+	// A refused request is not counted, and bob has his own allowance.
+	for i := range 20 {
+		if err := l.AllowRequest(t.Context(), "bob"); err != nil {
+			t.Fatalf("bob's request %d is limited by alice's: %v", i+1, err)
+		}
+	}
+	clock.Advance(7 * time.Second)
+	if err := l.AllowRequest(t.Context(), "alice"); err != nil {
+		t.Errorf("the next window is still limited: %v", err)
+	}
+	off := dynamo.NewLimiter(k.DynamoDB, table, dynamo.Limits{}, clock.Now)
+	for range 30 {
+		if err := off.AllowRequest(t.Context(), "carol"); err != nil {
+			t.Fatalf("no request limit configured, yet: %v", err)
+		}
+	}
+}

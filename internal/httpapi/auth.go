@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -35,13 +36,27 @@ func (h *Handler) authed(next http.HandlerFunc, spends bool) http.Handler {
 			h.writeError(w, r, &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The access token names no user."})
 			return
 		}
+		requestInfoFrom(r.Context()).user = owner
+		if h.deps.Requests != nil {
+			// Each user's own rate, so one busy client (a script in a
+			// loop) is refused without slowing anyone else. A counter
+			// that can't be written lets the request through: the stage
+			// throttle still bounds everyone together, and refusing reads
+			// because the counter's table hiccupped would help no one.
+			if err := h.deps.Requests.AllowRequest(r.Context(), owner); jobs.KindOf(err) == jobs.KindRateLimited {
+				h.writeError(w, r, err)
+				return
+			} else if err != nil {
+				h.cfg.Logger.WarnContext(r.Context(), "request rate not counted; request allowed",
+					slog.String("request_id", requestInfoFrom(r.Context()).id), slog.String("user", owner), slog.String("error", err.Error()))
+			}
+		}
 		if spends && h.deps.Revoke != nil {
 			if err := h.deps.Revoke.Check(r.Context(), token); err != nil {
 				h.writeError(w, r, err)
 				return
 			}
 		}
-		requestInfoFrom(r.Context()).user = owner
 		next(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, owner)))
 	})
 }

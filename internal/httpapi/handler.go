@@ -47,13 +47,21 @@ type revocationChecker interface {
 	Check(ctx context.Context, token string) error
 }
 
+// requestLimiter counts every authenticated request against its user's
+// request rate (dynamo.Limiter.AllowRequest): a *jobs.Error of
+// KindRateLimited refuses it.
+type requestLimiter interface {
+	AllowRequest(ctx context.Context, owner string) error
+}
+
 // Deps are the handler's collaborators. Store, Submit and Auth are
 // required.
 type Deps struct {
-	Store  jobStore
-	Submit submitter
-	Auth   Authenticator
-	Revoke revocationChecker // nil: no revocation check
+	Store    jobStore
+	Submit   submitter
+	Auth     Authenticator
+	Revoke   revocationChecker // nil: no revocation check
+	Requests requestLimiter    // nil: no per-user request rate
 }
 
 // Config is the handler's behaviour. Zero fields take the documented

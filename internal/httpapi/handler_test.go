@@ -191,6 +191,10 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"limit 101", "GET", "/jobs?limit=101", "alice", ``, nil, 400, "invalid_request", "limit"},
 		{"limit word", "GET", "/jobs?limit=ten", "alice", ``, nil, 400, "invalid_request", "limit"},
 		{"forged cursor", "GET", "/jobs?cursor=%21%21", "alice", ``, nil, 400, "invalid_request", "cursor"},
+		{"cursor not URL encoding", "GET", "/jobs?cursor=%%%garbage", "alice", ``, nil, 400, "invalid_request", "cursor"},
+		{"limit not URL encoding", "GET", "/jobs?limit=%zz&cursor=", "alice", ``, nil, 400, "invalid_request", "limit"},
+		{"cursor twice", "GET", "/jobs?cursor=&cursor=", "alice", ``, nil, 400, "invalid_request", "cursor"},
+		{"query key not URL encoding", "GET", "/jobs?%zz=1", "alice", ``, nil, 400, "invalid_request", "query"},
 		{"batch not JSON", "POST", "/generate/batch", "alice", `{`, nil, 400, "invalid_request", "body"},
 		{"batch empty", "POST", "/generate/batch", "alice", `{"requests":[]}`, nil, 400, "invalid_request", "requests"},
 		{"batch too many", "POST", "/generate/batch", "alice", `{"requests":[` + strings.Repeat(`{"prompt":"p"},`, 100) + `{"prompt":"p"}]}`, nil, 400, "invalid_request", "requests"},
@@ -705,5 +709,50 @@ func TestLanes(t *testing.T) {
 	}
 	if after := len(f.jobsOf(t, "alice")); after != before {
 		t.Errorf("bad lanes stored %d jobs", after-before)
+	}
+}
+
+type requestLimiterFunc func(owner string) error
+
+func (f requestLimiterFunc) AllowRequest(_ context.Context, owner string) error { return f(owner) }
+
+func TestTheRequestRateRefusesOnlyTheUserOverIt(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(e *env) {
+		e.deps.Requests = requestLimiterFunc(func(owner string) error {
+			switch owner {
+			case "greedy":
+				return &jobs.Error{Kind: jobs.KindRateLimited, Field: "requests_per_second", RetryAfterSeconds: 4,
+					Message: "You have sent more than 100 requests in 10 seconds."}
+			case "unlucky":
+				return errors.New("dynamodb: throttled")
+			}
+			return nil
+		})
+	})
+	for _, route := range []struct{ method, path, body string }{
+		{"GET", "/jobs", ""},
+		{"GET", "/jobs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", ""},
+		{"POST", "/generate", `{"prompt":"p"}`},
+	} {
+		res := f.do(t, route.method, route.path, "greedy", route.body)
+		var e apiError
+		res.json(t, &e)
+		if res.StatusCode != 429 || res.Header.Get("Retry-After") != "4" || e.Error.Field != "requests_per_second" {
+			t.Errorf("%s %s over the rate: %d Retry-After %q %s", route.method, route.path, res.StatusCode, res.Header.Get("Retry-After"), res.body)
+		}
+	}
+	if len(f.jobsOf(t, "greedy")) != 0 {
+		t.Error("a refused submission stored a job")
+	}
+	if res := f.do(t, "GET", "/jobs", "alice", ""); res.StatusCode != 200 {
+		t.Errorf("another user: %d %s", res.StatusCode, res.body)
+	}
+	// A counter that can't be written does not refuse the request.
+	if res := f.do(t, "GET", "/jobs", "unlucky", ""); res.StatusCode != 200 {
+		t.Errorf("the counter failed and the request was refused: %d %s", res.StatusCode, res.body)
+	}
+	if !strings.Contains(f.logs.String(), "request rate not counted") {
+		t.Error("the failed count was not logged")
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/promptq/promptq/internal/jobs"
@@ -48,20 +50,27 @@ type listView struct {
 
 // listJobs is GET /jobs?limit=&cursor=.
 func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := queryParams(r.URL.RawQuery)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	limit := 20
 	if s, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(s[0])
 		if err != nil || n < 1 || n > 100 || len(s) > 1 {
-			h.writeError(w, r, jobs.Invalid("limit", "limit must be an integer from 1 to 100."))
+			h.writeError(w, r, jobs.Invalid("limit", "limit must be an integer from 1 to 100, given once."))
 			return
 		}
 		limit = n
 	}
-	cursor := q.Get("cursor")
-	if len(cursor) > 512 {
-		h.writeError(w, r, jobs.Invalid("cursor", "cursor is not one this API returned."))
-		return
+	cursor := ""
+	if s, ok := q["cursor"]; ok {
+		if len(s) > 1 || len(s[0]) > 512 {
+			h.writeError(w, r, jobs.Invalid("cursor", "cursor is not one this API returned; give the next_cursor of the previous page, once."))
+			return
+		}
+		cursor = s[0]
 	}
 	page, err := h.deps.Store.List(r.Context(), ownerFrom(r.Context()), limit, cursor)
 	if err != nil {
@@ -73,6 +82,31 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 		out.Jobs = append(out.Jobs, previewOf(j))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// queryParams decodes a query string, refusing what url.Values would
+// silently drop: a pair whose percent-encoding is broken (cursor=%%%x)
+// is a 400 naming its parameter, not a parameter left out, which would
+// answer a different question (the first page) as if it were the one
+// asked.
+func queryParams(raw string) (url.Values, error) {
+	q := url.Values{}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return nil, jobs.Invalid("query", "The query string is not valid URL encoding: encode a %% as %%25, and separate parameters with &.")
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return nil, jobs.Invalid(key, "%s is not valid URL encoding: a %% must start an escape such as %%2F (encode a %% itself as %%25).", key)
+		}
+		q[key] = append(q[key], value)
+	}
+	return q, nil
 }
 
 // cancelJob is POST /jobs/{id}/cancel.

@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -111,6 +112,12 @@ type CognitoOptions struct {
 	Code string
 	// Binary is the cognito-local executable. Empty: [CognitoLocalBinary].
 	Binary string
+	// Triggers maps a user pool trigger (cognito-local's names:
+	// "PreSignUp", ...) to the Lambda function name cognito-local invokes
+	// for it, with Lambda's Invoke API at LambdaEndpoint. cognito-local
+	// runs the triggers of every pool it holds. None: no triggers.
+	Triggers       map[string]string
+	LambdaEndpoint string
 }
 
 // CognitoServer is a running cognito-local.
@@ -183,6 +190,10 @@ func startCognito(ctx context.Context, bin string, opts CognitoOptions) (*Cognit
 		return nil, fmt.Errorf("start cognito-local: %w", err)
 	}
 
+	if err := writeCognitoConfig(dataDir, opts); err != nil {
+		s.removeTemp()
+		return nil, err
+	}
 	out := opts.Stdout
 	if out == nil {
 		out = io.Discard
@@ -214,6 +225,34 @@ func startCognito(ctx context.Context, bin string, opts CognitoOptions) (*Cognit
 	}
 	s.Client = CognitoClient(s.URL)
 	return s, nil
+}
+
+// writeCognitoConfig writes cognito-local's own configuration,
+// .cognito/config.json under dataDir, on every start: its triggers and the
+// Lambda endpoint it invokes them at. Written even without triggers, so a
+// data dir kept from a run with triggers does not keep running them.
+func writeCognitoConfig(dataDir string, opts CognitoOptions) error {
+	cfg := map[string]any{"TriggerFunctions": map[string]string{}}
+	if len(opts.Triggers) > 0 {
+		cfg["TriggerFunctions"] = opts.Triggers
+		cfg["LambdaClient"] = map[string]any{
+			"endpoint":    opts.LambdaEndpoint,
+			"region":      Region,
+			"credentials": map[string]string{"accessKeyId": "standin", "secretAccessKey": "standin"},
+		}
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cognito-local config: %w", err)
+	}
+	dir := filepath.Join(dataDir, ".cognito")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cognito-local config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		return fmt.Errorf("cognito-local config: %w", err)
+	}
+	return nil
 }
 
 // waitReady polls cognito-local's /health until it answers 200.

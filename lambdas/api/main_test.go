@@ -102,3 +102,55 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		t.Errorf("forged token: %d %s, want 401", res.StatusCode, res.Body)
 	}
 }
+
+// TestBootstrapHoldsAUserToTheRequestRate sends the real bootstrap more
+// GET /jobs than the per-user rate allows in one 10-second window (1 a
+// second here): past it, the function answers 429 with Retry-After, as
+// the per-user counter in DynamoDB says.
+func TestBootstrapHoldsAUserToTheRequestRate(t *testing.T) {
+	t.Parallel()
+	be := standin.NewBackend(t, sqsqueue.QueueOptions{})
+	cog := standin.Cognito(t)
+	_, tokens := cog.NewUser(t)
+	fn := standin.StartRIE(t, standin.BuildLambda(t, "github.com/promptq/promptq/lambdas/api"), append([]string{
+		"AWS_REGION=" + standin.Region,
+		"AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
+		"AWS_ENDPOINT_URL_DYNAMODB=" + be.Kumo.URL,
+		"AWS_ENDPOINT_URL_SQS=" + be.Kumo.URL,
+		"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER=" + cog.Endpoint,
+		"PROMPTQ_TABLE=" + be.Table,
+		"PROMPTQ_COGNITO_ISSUER=" + cog.Issuer,
+		"PROMPTQ_CLIENT_IDS=" + cog.ClientID,
+		"PROMPTQ_LIMIT_REQUESTS_PER_SECOND=1",
+	}, be.QueueEnv()...)...)
+	event, err := json.Marshal(events.APIGatewayProxyRequest{
+		Resource: "/{proxy+}", Path: "/jobs", HTTPMethod: "GET",
+		Headers:        map[string]string{"Authorization": "Bearer " + tokens.Access},
+		RequestContext: events.APIGatewayProxyRequestContext{RequestID: "rate", Stage: "v1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ten fit in a window; 200 in a row pass ten in some window long
+	// before the end, however slow the machine.
+	for n := 1; ; n++ {
+		if n > 200 {
+			t.Fatal("200 requests in a row and none refused")
+		}
+		out, err := fn.Invoke(t.Context(), event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res events.APIGatewayProxyResponse
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("response %s: %v", out, err)
+		}
+		if res.StatusCode == 200 {
+			continue
+		}
+		if res.StatusCode != 429 || len(res.MultiValueHeaders["Retry-After"]) != 1 || !bytes.Contains([]byte(res.Body), []byte(`"requests_per_second"`)) {
+			t.Fatalf("request %d: %d %v %s; want 200, then 429 on requests_per_second with Retry-After", n, res.StatusCode, res.MultiValueHeaders, res.Body)
+		}
+		break
+	}
+}

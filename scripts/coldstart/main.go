@@ -66,12 +66,13 @@ func main() {
 	}
 }
 
-var lambdas = []string{"api", "worker", "rescuer"}
+var lambdas = []string{"api", "worker", "rescuer", "presignup"}
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
 	runs := fs.Int("runs", 5, "cold starts of each case")
 	warm := fs.Int("warm", 50, "warm invocations after the last cold start of each case")
+	only := fs.String("case", "", "run only the cases whose name starts with this (e.g. presignup)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Sizes, as `make build` builds them.
 	fmt.Fprintln(stdout, "binary sizes (make build: CGO_ENABLED=0 -tags lambda.norpc -trimpath -ldflags='-s -w'):")
-	fmt.Fprintf(stdout, "  %-8s %-6s %12s %14s\n", "lambda", "arch", "bootstrap", "zipped (asset)")
+	fmt.Fprintf(stdout, "  %-9s %-6s %12s %14s\n", "lambda", "arch", "bootstrap", "zipped (asset)")
 	bins := map[string]string{}
 	for _, arch := range slices.Compact([]string{"arm64", runtime.GOARCH}) {
 		for _, l := range lambdas {
@@ -103,7 +104,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "  %-8s %-6s %9.1f MB %11.1f MB\n", l, arch, mb(fi.Size()), mb(zipped))
+			fmt.Fprintf(stdout, "  %-9s %-6s %9.1f MB %11.1f MB\n", l, arch, mb(fi.Size()), mb(zipped))
 			if arch == runtime.GOARCH {
 				bins[l] = out
 			}
@@ -113,7 +114,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// What the functions talk to.
 	fmt.Fprintln(stdout, "\nstarting a dev stack for the functions to talk to")
 	st, err := loadtest.StartStack(ctx, loadtest.StackOptions{
-		Env:   map[string]string{"PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE": "0"},
+		// One user sends every request, far faster than the per-user
+		// limits allow: no submission limit, and a request rate that is
+		// still counted (a DynamoDB write per request, as deployed) but
+		// never reached.
+		Env:   map[string]string{"PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE": "0", "PROMPTQ_LIMIT_REQUESTS_PER_SECOND": "100000"},
 		Hooks: devstack.Hooks{ExternalWorker: true}, // the jobs stay queued for the worker bootstrap
 	})
 	if err != nil {
@@ -152,6 +157,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"PROMPTQ_CLIENT_IDS="+st.Info.ClientID,
 		"PROMPTQ_MODELS="+joinModels(st.Info.Models),
 		"PROMPTQ_DEFAULT_MODEL="+st.Info.DefaultModel,
+		"PROMPTQ_LIMIT_REQUESTS_PER_SECOND=100000", // as the stack's above
 	)
 	workerEnv := append(slices.Clone(env),
 		"PROMPTQ_MODEL_PROVIDER=local",
@@ -196,10 +202,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}, apiStatus(202)},
 		{"worker, one job", "worker", workerEnv, workerEvent, noBatchFailures},
 		{"rescuer, one run", "rescuer", rescuerEnv, func() []byte { return scheduledEvent }, scanned},
+		{"presignup, one sign-up", "presignup", []string{"PROMPTQ_SIGN_UP=domains", "PROMPTQ_SIGN_UP_DOMAINS=example.com"},
+			func() []byte { return preSignUpEvent }, signUpAllowed},
 	}
 	fmt.Fprintf(stdout, "\ncold starts under aws-lambda-rie (%d each; this machine: %s/%s, %d CPUs):\n", *runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Fprintf(stdout, "  %-20s %28s %22s %18s %22s %12s\n", "case", "first invoke→answer ms", "init (RIE) ms", "RSS first MB", "RSS/HWM after warm MB", "warm p50 ms")
+	fmt.Fprintf(stdout, "  %-22s %28s %22s %18s %22s %12s\n", "case", "first invoke→answer ms", "init (RIE) ms", "RSS first MB", "RSS/HWM after warm MB", "warm p50 ms")
 	for _, c := range cases {
+		if !strings.HasPrefix(c.name, *only) {
+			continue
+		}
 		var firsts, inits []time.Duration
 		var mem, warmMem memory
 		var warmP50 time.Duration
@@ -222,7 +233,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				warmMem, warmP50 = m.warmMem, m.warmP50
 			}
 		}
-		fmt.Fprintf(stdout, "  %-20s %28s %22s %18.1f %22s %12s\n", c.name,
+		fmt.Fprintf(stdout, "  %-22s %28s %22s %18.1f %22s %12s\n", c.name,
 			spread(firsts), spread(inits), kib(mem.RSSKiB),
 			fmt.Sprintf("%.1f / %.1f", kib(warmMem.RSSKiB), kib(warmMem.HWMKiB)), loadtest.Millis(warmP50))
 	}
@@ -409,6 +420,23 @@ func sqsEvent(queueARN, jobID, owner string) []byte {
 // scheduledEvent is what an EventBridge schedule sends.
 var scheduledEvent = []byte(`{"version":"0","id":"cold","detail-type":"Scheduled Event","source":"aws.events",` +
 	`"account":"000000000000","time":"2026-11-25T12:00:00Z","region":"us-east-1","resources":[],"detail":{}}`)
+
+// preSignUpEvent is what Cognito sends the pre-sign-up trigger.
+var preSignUpEvent = []byte(`{"version":"1","triggerSource":"PreSignUp_SignUp","region":"us-east-1",` +
+	`"userPoolId":"us-east-1_Cold","userName":"cold","callerContext":{"awsSdkVersion":"x","clientId":"c"},` +
+	`"request":{"userAttributes":{"email":"cold@example.com"}},"response":{}}`)
+
+// signUpAllowed checks that the trigger let an allowed address through.
+func signUpAllowed(b []byte) error {
+	var out struct {
+		TriggerSource string `json:"triggerSource"`
+		ErrorMessage  string `json:"errorMessage"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.ErrorMessage != "" || out.TriggerSource == "" {
+		return fmt.Errorf("presignup answered %s (%v), want the event back", b, err)
+	}
+	return nil
+}
 
 // scanned checks a rescuer run that scanned the index (no message was
 // waiting) and found nothing to do.

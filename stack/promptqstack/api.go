@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -90,8 +91,9 @@ func newRestAPI(s awscdk.Stack, cfg Config, fn awslambda.Function, pool awscogni
 		CloudWatchRole: jsii.Bool(cfg.APIGatewayLogRole),
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName: jsii.String(stageName),
-			// For all callers together; each authenticated caller is also
-			// bounded by the worker's concurrency, not by this.
+			// For all callers together (Config.ThrottleRateLimit says how
+			// it is sized); each user is held to the API's per-user
+			// request rate, and optionally to the WAF rule below.
 			ThrottlingRateLimit:  jsii.Number(float64(cfg.ThrottleRateLimit)),
 			ThrottlingBurstLimit: jsii.Number(float64(cfg.ThrottleBurstLimit)),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
@@ -118,9 +120,13 @@ func newRestAPI(s awscdk.Stack, cfg Config, fn awslambda.Function, pool awscogni
 			nagFor("AwsSolutions-IAM4", "The account-wide API Gateway logging role uses AmazonAPIGatewayPushToCloudWatchLogs, the policy AWS documents for it; API Gateway (not our code) assumes it.",
 				nagRegex(`/^Policy::arn:(<AWS::Partition>|aws[-a-z]*):iam::aws:policy\/service-role\/AmazonAPIGatewayPushToCloudWatchLogs$/`)))
 	}
-	suppress(api,
-		nag("AwsSolutions-APIG3", "No WAF: a web ACL costs a monthly fee even while idle. Unauthenticated requests are stopped by the Cognito authorizer before any Lambda runs, and the stage is throttled."),
-	)
+	if cfg.WAFRateLimit > 0 {
+		newRateLimitACL(s, cfg, api, webOrigin)
+	} else {
+		suppress(api,
+			nag("AwsSolutions-APIG3", "The WAF web ACL is optional (promptq:wafRateLimit): it costs a monthly fee even while idle. Unauthenticated requests are stopped by the Cognito authorizer before any Lambda runs, each user is held to a request rate by the API, and the stage is throttled."),
+		)
+	}
 
 	for _, g := range gatewayErrors() {
 		props := &awsapigateway.GatewayResponseOptions{
@@ -178,4 +184,79 @@ func newRestAPI(s awscdk.Stack, cfg Config, fn awslambda.Function, pool awscogni
 // quotes.
 func quoted(v *string) *string {
 	return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("'"), v, jsii.String("'")})
+}
+
+// wafRateLimitedBody is the web ACL's answer to a client over its rate: the
+// API's error shape, so clients handle it as the API's own 429.
+const wafRateLimitedBody = `{"error":{"code":"rate_limited","field":"requests","message":` +
+	`"Too many requests from this client: wait as Retry-After says, then go on."}}`
+
+// newRateLimitACL puts a WAF web ACL on the API stage with one rate-based
+// rule keyed on the Authorization header: a client (one access token) that
+// sends more than cfg.WAFRateLimit requests in a minute is answered 429
+// with Retry-After before API Gateway counts the request against the
+// stage throttle or invokes the function. It is for clients that ignore
+// the API's own per-user 429s; set it above the API's per-user rate (600
+// a minute by default) so that well-behaved clients never meet it.
+// Requests without the header are not counted by it (the Cognito
+// authorizer refuses them without running a function).
+func newRateLimitACL(s awscdk.Stack, cfg Config, api awsapigateway.RestApi, webOrigin *string) {
+	const rule = "PerClientRate"
+	acl := awswafv2.NewCfnWebACL(s, jsii.String("ApiWebAcl"), &awswafv2.CfnWebACLProps{
+		Description:   jsii.String("promptq: per-client request rate on the API"),
+		Scope:         jsii.String("REGIONAL"),
+		DefaultAction: &awswafv2.CfnWebACL_DefaultActionProperty{Allow: &awswafv2.CfnWebACL_AllowActionProperty{}},
+		CustomResponseBodies: map[string]*awswafv2.CfnWebACL_CustomResponseBodyProperty{
+			"rate_limited": {ContentType: jsii.String("APPLICATION_JSON"), Content: jsii.String(wafRateLimitedBody)},
+		},
+		Rules: []any{&awswafv2.CfnWebACL_RuleProperty{
+			Name:     jsii.String(rule),
+			Priority: jsii.Number(0),
+			Statement: &awswafv2.CfnWebACL_StatementProperty{
+				RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
+					Limit:               jsii.Number(float64(cfg.WAFRateLimit)),
+					EvaluationWindowSec: jsii.Number(60),
+					AggregateKeyType:    jsii.String("CUSTOM_KEYS"),
+					CustomKeys: []any{&awswafv2.CfnWebACL_RateBasedStatementCustomKeyProperty{
+						Header: &awswafv2.CfnWebACL_RateLimitHeaderProperty{
+							Name: jsii.String("authorization"),
+							TextTransformations: []any{&awswafv2.CfnWebACL_TextTransformationProperty{
+								Priority: jsii.Number(0), Type: jsii.String("NONE"),
+							}},
+						},
+					}},
+				},
+			},
+			Action: &awswafv2.CfnWebACL_RuleActionProperty{Block: &awswafv2.CfnWebACL_BlockActionProperty{
+				CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{
+					ResponseCode:          jsii.Number(429),
+					CustomResponseBodyKey: jsii.String("rate_limited"),
+					ResponseHeaders: []any{
+						// WAF counts over the last minute: a client that
+						// waits that long starts afresh.
+						&awswafv2.CfnWebACL_CustomHTTPHeaderProperty{Name: jsii.String("Retry-After"), Value: jsii.String("60")},
+						// So the browser lets the page read the 429.
+						&awswafv2.CfnWebACL_CustomHTTPHeaderProperty{Name: jsii.String("Access-Control-Allow-Origin"), Value: webOrigin},
+						&awswafv2.CfnWebACL_CustomHTTPHeaderProperty{Name: jsii.String("Vary"), Value: jsii.String("Origin")},
+					},
+				},
+			}},
+			// Metrics only: sampled requests would keep request headers,
+			// access tokens among them.
+			VisibilityConfig: &awswafv2.CfnWebACL_VisibilityConfigProperty{
+				CloudWatchMetricsEnabled: jsii.Bool(true),
+				MetricName:               jsii.String("promptq-" + rule),
+				SampledRequestsEnabled:   jsii.Bool(false),
+			},
+		}},
+		VisibilityConfig: &awswafv2.CfnWebACL_VisibilityConfigProperty{
+			CloudWatchMetricsEnabled: jsii.Bool(true),
+			MetricName:               jsii.String("promptq-api"),
+			SampledRequestsEnabled:   jsii.Bool(false),
+		},
+	})
+	awswafv2.NewCfnWebACLAssociation(s, jsii.String("ApiWebAclAssociation"), &awswafv2.CfnWebACLAssociationProps{
+		ResourceArn: api.DeploymentStage().StageArn(),
+		WebAclArn:   acl.AttrArn(),
+	})
 }

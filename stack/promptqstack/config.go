@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ const (
 	CtxAPIAsset           = "promptq:apiAsset"
 	CtxWorkerAsset        = "promptq:workerAsset"
 	CtxRescuerAsset       = "promptq:rescuerAsset"
+	CtxPresignupAsset     = "promptq:presignupAsset"
 	CtxWebDir             = "promptq:webDir"
 	CtxModels             = "promptq:models"
 	CtxDefaultModel       = "promptq:defaultModel"
@@ -39,6 +41,16 @@ const (
 	CtxMaxReceiveCount    = "promptq:maxReceiveCount"
 	CtxThrottleRate       = "promptq:throttleRateLimit"
 	CtxThrottleBurst      = "promptq:throttleBurstLimit"
+	CtxWAFRateLimit       = "promptq:wafRateLimit"
+	CtxSignUp             = "promptq:signUp"
+	CtxSignUpDomains      = "promptq:signUpDomains"
+)
+
+// Sign-up modes (Config.SignUp), as internal/signup names them.
+const (
+	SignUpOpen    = "open"    // anyone may sign up
+	SignUpDomains = "domains" // addresses at SignUpDomains only (the pre-sign-up trigger)
+	SignUpInvite  = "invite"  // administrators create users; no self sign-up
 )
 
 // Config is every deploy-time choice the stack makes. Build one with
@@ -50,6 +62,9 @@ type Config struct {
 	APIAsset     string
 	WorkerAsset  string
 	RescuerAsset string
+	// PresignupAsset is the pre-sign-up trigger's folder, needed only
+	// when SignUp is SignUpDomains.
+	PresignupAsset string
 	// WebDir is the static site. When it is empty or missing, the stack
 	// deploys a one-line placeholder page instead, so synth works before
 	// web/ exists.
@@ -103,6 +118,22 @@ type Config struct {
 	// requests per second and burst, for all callers together.
 	ThrottleRateLimit  int
 	ThrottleBurstLimit int
+
+	// SignUp is how people get accounts: SignUpOpen (anyone),
+	// SignUpDomains (addresses at SignUpDomains only, enforced by a
+	// pre-sign-up trigger) or SignUpInvite (administrators create users
+	// with AdminCreateUser; the pool refuses self sign-up). The site's
+	// config.json tells the web app which.
+	SignUp        string
+	SignUpDomains []string
+
+	// WAFRateLimit, when above 0, puts an AWS WAF web ACL in front of the
+	// API stage with one rate-based rule: a client (one Authorization
+	// header) sending more than this many requests in a minute is answered
+	// 429 at the edge, before API Gateway counts it against the stage
+	// throttle. 0 (the default): no web ACL, which costs a monthly fee
+	// even while idle. WAF accepts 10 and up.
+	WAFRateLimit int
 }
 
 // DefaultConfig is the configuration `make deploy` uses unless context
@@ -110,12 +141,14 @@ type Config struct {
 // CLI runs the app.
 func DefaultConfig() Config {
 	return Config{
-		APIAsset:     filepath.Join("..", "bin", "api"),
-		WorkerAsset:  filepath.Join("..", "bin", "worker"),
-		RescuerAsset: filepath.Join("..", "bin", "rescuer"),
-		WebDir:       filepath.Join("..", "web"),
-		Models:       []string{DefaultModel},
-		DefaultModel: DefaultModel,
+		APIAsset:       filepath.Join("..", "bin", "api"),
+		WorkerAsset:    filepath.Join("..", "bin", "worker"),
+		RescuerAsset:   filepath.Join("..", "bin", "rescuer"),
+		PresignupAsset: filepath.Join("..", "bin", "presignup"),
+		SignUp:         SignUpOpen,
+		WebDir:         filepath.Join("..", "web"),
+		Models:         []string{DefaultModel},
+		DefaultModel:   DefaultModel,
 		ProfileRegions: map[string][]string{
 			// The US profiles of Anthropic models route to these three.
 			"us": {"us-east-1", "us-east-2", "us-west-2"},
@@ -134,9 +167,15 @@ func DefaultConfig() Config {
 		// invocations don't send messages to the DLQ early; the worker also
 		// releases a job back to the queue before its deadline, which costs a
 		// receive.
-		MaxReceiveCount:    5,
-		ThrottleRateLimit:  50,
-		ThrottleBurstLimit: 100,
+		MaxReceiveCount: 5,
+		// Sized for 500 people watching a job at once (the web app polls
+		// once a second) and 20 batch users polling (at most 8 requests a
+		// second each): about 700 requests a second, with room above it.
+		// Each user is held to the API's per-user rate (10 a second), so
+		// it takes 100 users at their limit to fill the stage
+		// (docs/reliability.md, "The API's edge").
+		ThrottleRateLimit:  1000,
+		ThrottleBurstLimit: 2000,
 	}
 }
 
@@ -213,6 +252,18 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	str(CtxAPIAsset, &c.APIAsset)
 	str(CtxWorkerAsset, &c.WorkerAsset)
 	str(CtxRescuerAsset, &c.RescuerAsset)
+	str(CtxPresignupAsset, &c.PresignupAsset)
+	str(CtxSignUp, &c.SignUp)
+	if v := get(CtxSignUpDomains); v != nil {
+		domains, err := stringList(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context %s: %w", CtxSignUpDomains, err))
+		} else {
+			for _, d := range domains {
+				c.SignUpDomains = append(c.SignUpDomains, strings.ToLower(d))
+			}
+		}
+	}
 	str(CtxWebDir, &c.WebDir)
 	if v := get(CtxModels); v != nil {
 		models, err := stringList(v)
@@ -251,6 +302,7 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	}
 	integer(CtxThrottleRate, &c.ThrottleRateLimit)
 	integer(CtxThrottleBurst, &c.ThrottleBurstLimit)
+	integer(CtxWAFRateLimit, &c.WAFRateLimit)
 
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
@@ -292,13 +344,44 @@ func (c Config) Validate() error {
 	if c.ThrottleRateLimit < 1 || c.ThrottleBurstLimit < 1 {
 		errs = append(errs, fmt.Errorf("throttle limits must be positive (rate %d, burst %d)", c.ThrottleRateLimit, c.ThrottleBurstLimit))
 	}
+	switch c.SignUp {
+	case SignUpOpen, SignUpInvite:
+		if len(c.SignUpDomains) > 0 {
+			errs = append(errs, fmt.Errorf("signUpDomains are only for signUp %q, not %q", SignUpDomains, c.SignUp))
+		}
+	case SignUpDomains:
+		if len(c.SignUpDomains) == 0 {
+			errs = append(errs, fmt.Errorf("signUp %q needs signUpDomains, such as example.com,example.org", SignUpDomains))
+		}
+		for _, d := range c.SignUpDomains {
+			if !emailDomain.MatchString(d) {
+				errs = append(errs, fmt.Errorf("signUpDomains: %q is not an email domain such as example.com", d))
+			}
+		}
+		if c.PresignupAsset == "" {
+			errs = append(errs, fmt.Errorf("signUp %q needs the presignup asset folder", SignUpDomains))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("signUp %q: want %q, %q or %q", c.SignUp, SignUpOpen, SignUpDomains, SignUpInvite))
+	}
+	if c.WAFRateLimit != 0 && (c.WAFRateLimit < 10 || c.WAFRateLimit > 2_000_000_000) {
+		errs = append(errs, fmt.Errorf("wafRateLimit %d: want 0 (no web ACL) or 10..2000000000 requests a minute", c.WAFRateLimit))
+	}
 	return errors.Join(errs...)
 }
+
+// emailDomain is a host name of two or more labels, lower case, as
+// internal/signup accepts it.
+var emailDomain = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // checkAssets reports a missing bootstrap binary with what to do about it.
 func (c Config) checkAssets() error {
 	var errs []error
-	for _, dir := range []string{c.APIAsset, c.WorkerAsset, c.RescuerAsset} {
+	dirs := []string{c.APIAsset, c.WorkerAsset, c.RescuerAsset}
+	if c.SignUp == SignUpDomains {
+		dirs = append(dirs, c.PresignupAsset)
+	}
+	for _, dir := range dirs {
 		p := filepath.Join(dir, "bootstrap")
 		if _, err := os.Stat(p); err != nil {
 			errs = append(errs, fmt.Errorf("%s is missing: run `make build` first (%w)", p, err))

@@ -56,12 +56,12 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 			CtxModelConcurrency: "40", CtxModelTPM: "400000", CtxInteractiveShare: "0.1", CtxFairShares: "false",
 			CtxBulkWaitAlarm: "90", CtxMaxReceiveCount: "7",
 			CtxDeletionProtection: "true", CtxAPIGatewayLogRole: "false",
-			CtxThrottleRate: "5", CtxThrottleBurst: "9", CtxAlarmEmail: "a@b.example",
+			CtxThrottleRate: "5", CtxThrottleBurst: "9", CtxAlarmEmail: "a@b.example", CtxWAFRateLimit: "1200",
 		}, func(t *testing.T, c Config) {
 			if c.Quota != (quota.Quota{Concurrency: 40, TokensPerMinute: 400_000, InteractiveShare: 0.1}) ||
 				c.FairShares || c.BulkWaitAlarmMinutes != 90 || c.MaxReceiveCount != 7 ||
 				!c.DeletionProtection || c.APIGatewayLogRole || c.ThrottleRateLimit != 5 ||
-				c.ThrottleBurstLimit != 9 || c.AlarmEmail != "a@b.example" {
+				c.ThrottleBurstLimit != 9 || c.AlarmEmail != "a@b.example" || c.WAFRateLimit != 1200 {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -92,6 +92,18 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 		}, func(t *testing.T, c Config) {
 			if !reflect.DeepEqual(c.ProfileRegions, map[string][]string{"us": {"us-east-1"}}) {
 				t.Errorf("profile regions %v", c.ProfileRegions)
+			}
+		}},
+		{"sign-up domains as a comma list, lower-cased", map[string]any{
+			CtxSignUp: "domains", CtxSignUpDomains: "Example.com, example.org",
+		}, func(t *testing.T, c Config) {
+			if c.SignUp != SignUpDomains || !reflect.DeepEqual(c.SignUpDomains, []string{"example.com", "example.org"}) {
+				t.Errorf("sign-up %q domains %q", c.SignUp, c.SignUpDomains)
+			}
+		}},
+		{"invitation only", map[string]any{CtxSignUp: "invite"}, func(t *testing.T, c Config) {
+			if c.SignUp != SignUpInvite {
+				t.Errorf("sign-up %q", c.SignUp)
 			}
 		}},
 		{"asset and web folders", map[string]any{
@@ -140,6 +152,11 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		{"zero receives", map[string]any{CtxMaxReceiveCount: "0"}, "maxReceiveCount"},
 		{"not an email", map[string]any{CtxAlarmEmail: "ops"}, "alarmEmail"},
 		{"no throttle", map[string]any{CtxThrottleRate: "0"}, "throttle"},
+		{"a WAF limit below what WAF takes", map[string]any{CtxWAFRateLimit: "5"}, "wafRateLimit"},
+		{"an unknown sign-up mode", map[string]any{CtxSignUp: "closed"}, "signUp"},
+		{"domains mode without domains", map[string]any{CtxSignUp: "domains"}, "signUpDomains"},
+		{"not a domain", map[string]any{CtxSignUp: "domains", CtxSignUpDomains: "example.com,localhost"}, `"localhost"`},
+		{"domains without domains mode", map[string]any{CtxSignUpDomains: "example.com"}, "signUpDomains"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -330,3 +330,24 @@ func modelARNs(s awscdk.Stack, cfg Config) (arns, anyRegion []string) {
 	}
 	return arns, anyRegion
 }
+
+// newPresignupFunction is lambdas/presignup, the user pool's pre-sign-up
+// trigger when sign-up is limited to email domains. Cognito waits at most
+// 5 seconds for a trigger; the function only compares a string, so it gets
+// the smallest memory. Its role may write its own logs and nothing else:
+// Cognito invokes it (the pool adds that permission) and it calls no AWS
+// service.
+func newPresignupFunction(s awscdk.Stack, cfg Config) awslambda.Function {
+	fn, _, _ := newFunction(s, functionSpec{
+		id:          "PresignupFunction",
+		description: "pre-sign-up trigger: refuses addresses outside the allowed email domains",
+		asset:       cfg.PresignupAsset,
+		memoryMB:    presignupMemoryMB,
+		timeout:     awscdk.Duration_Seconds(jsii.Number(presignupTimeoutSeconds)),
+		env: map[string]*string{
+			"PROMPTQ_SIGN_UP":         jsii.String(SignUpDomains),
+			"PROMPTQ_SIGN_UP_DOMAINS": envList(cfg.SignUpDomains),
+		},
+	})
+	return fn
+}

@@ -34,6 +34,10 @@ var (
 	variantOnce sync.Once
 	variantApp  *synthesized
 	variantErr  error
+
+	inviteOnce sync.Once
+	inviteApp  *synthesized
+	inviteErr  error
 )
 
 func TestMain(m *testing.M) {
@@ -108,12 +112,29 @@ func variantStack(t *testing.T) *synthesized {
 			c.Quota = quota.Quota{Concurrency: 40, TokensPerMinute: 400_000, InteractiveShare: 0.1}
 			c.FairShares = false
 			c.MaxReceiveCount = 3
+			c.WAFRateLimit = 1200
+			c.SignUp = promptqstack.SignUpDomains
+			c.SignUpDomains = []string{"example.com", "example.org"}
 		})
 	})
 	if variantErr != nil {
 		t.Fatalf("synthesize the variant stack: %v", variantErr)
 	}
 	return variantApp
+}
+
+// inviteStack is the default stack with invitation-only sign-up.
+func inviteStack(t *testing.T) *synthesized {
+	t.Helper()
+	inviteOnce.Do(func() {
+		inviteApp, inviteErr = synthesize("invite", nil, func(c *promptqstack.Config) {
+			c.SignUp = promptqstack.SignUpInvite
+		})
+	})
+	if inviteErr != nil {
+		t.Fatalf("synthesize the invitation-only stack: %v", inviteErr)
+	}
+	return inviteApp
 }
 
 // synthesize builds the stack with the feature flags of ../cdk.json, dummy
@@ -130,6 +151,7 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 		{"bin/api/bootstrap", "not a real binary"},
 		{"bin/worker/bootstrap", "not a real binary"},
 		{"bin/rescuer/bootstrap", "not a real binary"},
+		{"bin/presignup/bootstrap", "not a real binary"},
 		{"web/index.html", "<!doctype html><title>promptq</title>"},
 	} {
 		p := filepath.Join(dir, f.path)
@@ -144,6 +166,7 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 	cfg.APIAsset = filepath.Join(dir, "bin/api")
 	cfg.WorkerAsset = filepath.Join(dir, "bin/worker")
 	cfg.RescuerAsset = filepath.Join(dir, "bin/rescuer")
+	cfg.PresignupAsset = filepath.Join(dir, "bin/presignup")
 	cfg.WebDir = filepath.Join(dir, "web")
 	mutate(&cfg)
 

@@ -71,8 +71,18 @@ const (
 	// of streams.
 	workerMemoryMB = 256
 
+	// The pre-sign-up trigger compares an address's domain with a list:
+	// the smallest memory, and Cognito's own 5-second limit on triggers.
+	presignupMemoryMB       = 128
+	presignupTimeoutSeconds = 5
+
 	// The API stage serves one version of the contract.
 	stageName = "v1"
+
+	// accessTokenMinutes is the access (and ID) tokens' lifetime:
+	// Cognito's minimum, which bounds how long a revoked token can still
+	// read and cancel jobs (see newUsers).
+	accessTokenMinutes = 5
 
 	// Passwords: at least 12 characters, with every character class (the
 	// site's config.json repeats this policy for the sign-up form).
@@ -140,7 +150,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 		jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."),
 		awscdk.Aws_URL_SUFFIX(), jsii.String("/"),
 	})
-	err := deploySite(s.Stack, cfg, site, map[string]any{
+	siteConfig := map[string]any{
 		"region":           awscdk.Aws_REGION(),
 		"user_pool_id":     s.UserPool.UserPoolId(),
 		"client_id":        s.Client.UserPoolClientId(),
@@ -156,7 +166,14 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 			"require_symbols":   true,
 		},
 		"models": cfg.Models,
-	})
+		// How people get accounts, so the page offers sign-up only when
+		// it can work.
+		"sign_up": cfg.SignUp,
+	}
+	if cfg.SignUp == SignUpDomains {
+		siteConfig["sign_up_domains"] = cfg.SignUpDomains
+	}
+	err := deploySite(s.Stack, cfg, site, siteConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -187,14 +204,29 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 // newUsers is the Cognito user pool and the one app client the web app, the
 // batch tool and outside clients share.
 func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito.UserPool, awscognito.UserPoolClient) {
+	// Who may get an account is the operator's choice (Config.SignUp):
+	// self sign-up for anyone, for listed email domains (checked by the
+	// pre-sign-up trigger before Cognito creates the user), or none
+	// (invitation only: administrators create users, and Cognito emails
+	// them a temporary password).
+	var triggers *awscognito.UserPoolTriggers
+	if cfg.SignUp == SignUpDomains {
+		triggers = &awscognito.UserPoolTriggers{PreSignUp: newPresignupFunction(s, cfg)}
+	}
 	pool := awscognito.NewUserPool(s, jsii.String("Users"), &awscognito.UserPoolProps{
-		// Email is the username; people sign up themselves and prove the
+		// Email is the username; people who sign up themselves prove the
 		// address with a code before they can sign in.
 		SignInAliases:       &awscognito.SignInAliases{Email: jsii.Bool(true)},
 		SignInCaseSensitive: jsii.Bool(false),
-		SelfSignUpEnabled:   jsii.Bool(true),
-		AutoVerify:          &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
-		KeepOriginal:        &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
+		SelfSignUpEnabled:   jsii.Bool(cfg.SignUp != SignUpInvite),
+		LambdaTriggers:      triggers,
+		UserInvitation: &awscognito.UserInvitationConfig{
+			EmailSubject: jsii.String("Your promptq account"),
+			EmailBody: jsii.String("An administrator made you a promptq account. Log in with the username {username} " +
+				"and the temporary password {####}, then choose your own password."),
+		},
+		AutoVerify:   &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		KeepOriginal: &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
 		StandardAttributes: &awscognito.StandardAttributes{
 			Email: &awscognito.StandardAttribute{Required: jsii.Bool(true), Mutable: jsii.Bool(true)},
 		},
@@ -231,23 +263,31 @@ func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito
 
 	client := pool.AddClient(jsii.String("Client"), &awscognito.UserPoolClientOptions{
 		// A public client: the browser and the batch tool can't keep a
-		// secret. USER_PASSWORD_AUTH serves scripts, SRP the browser;
-		// refresh is added by CDK.
+		// secret. Both log in with USER_PASSWORD_AUTH (web/js/cognito.js,
+		// internal/batch), straight to Cognito over TLS; the README says
+		// why that is safe. SRP is not enabled: nothing uses it, and a
+		// flow nobody uses is one more way in. Refresh is added by CDK.
 		GenerateSecret: jsii.Bool(false),
 		AuthFlows: &awscognito.AuthFlow{
 			UserPassword: jsii.Bool(true),
-			UserSrp:      jsii.Bool(true),
 		},
 		// No hosted UI or OAuth redirects: the site signs in through the
 		// Cognito API.
 		DisableOAuth:               jsii.Bool(true),
 		PreventUserExistenceErrors: jsii.Bool(true),
 		EnableTokenRevocation:      jsii.Bool(true),
-		// One hour bounds what a leaked access token can do (and the API
-		// checks revocation before spending money on /generate); a 30-day
-		// refresh token keeps people and scripts signed in for a month.
-		AccessTokenValidity:  awscdk.Duration_Hours(jsii.Number(1)),
-		IdTokenValidity:      awscdk.Duration_Hours(jsii.Number(1)),
+		// The API asks Cognito whether a token was revoked only before it
+		// spends money (POST /generate, /generate/batch); reading and
+		// cancelling jobs trust the token's signature and expiry. So the
+		// access token's lifetime is how long a revoked (logged-out,
+		// stolen-and-revoked) token still reads and cancels: Cognito's
+		// shortest, 5 minutes (docs/reliability.md, "Revoked tokens").
+		// The web app and the batch tool refresh before expiry by
+		// themselves; a refresh is one InitiateAuth, not billed on the
+		// Essentials plan. A 30-day refresh token keeps people and
+		// scripts signed in for a month.
+		AccessTokenValidity:  awscdk.Duration_Minutes(jsii.Number(accessTokenMinutes)),
+		IdTokenValidity:      awscdk.Duration_Minutes(jsii.Number(accessTokenMinutes)),
 		RefreshTokenValidity: awscdk.Duration_Days(jsii.Number(30)),
 		AuthSessionValidity:  awscdk.Duration_Minutes(jsii.Number(3)),
 	})

@@ -51,8 +51,12 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"Custom::CDKBucketDeployment":           1,
 		"AWS::CloudWatch::Alarm":                7,
 		"AWS::Logs::MetricFilter":               1, // jobs rescued
-		"AWS::SNS::Topic":                       1,
-		"AWS::SNS::Subscription":                0, // no alarm email by default
+		// No web ACL unless promptq:wafRateLimit asks for one: it has a
+		// monthly fee.
+		"AWS::WAFv2::WebACL":            0,
+		"AWS::WAFv2::WebACLAssociation": 0,
+		"AWS::SNS::Topic":               1,
+		"AWS::SNS::Subscription":        0, // no alarm email by default
 		// api, worker, rescuer, API access logs, site deployment.
 		"AWS::Logs::LogGroup": 5,
 		// api, worker, rescuer, API Gateway's CloudWatch role, CDK's
@@ -393,7 +397,9 @@ func TestAPIStageIsThrottledTracedAndLogsJSON(t *testing.T) {
 			"MethodSettings": []any{map[string]any{
 				"HttpMethod": "*", "ResourcePath": "/*",
 				"LoggingLevel": "ERROR", "DataTraceEnabled": false,
-				"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100,
+				// Sized for 500 people polling a job and 20 batch users
+				// (docs/reliability.md, "The API's edge").
+				"ThrottlingRateLimit": 1000, "ThrottlingBurstLimit": 2000,
 			}},
 		})
 	})
@@ -754,14 +760,17 @@ func TestUserPoolAndClient(t *testing.T) {
 	check(t, "app client", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolClient"), map[string]any{
 			"GenerateSecret": false,
+			// The flows the web app and the batch tool use, and no other.
 			"ExplicitAuthFlows": assertions.Match_ArrayEquals(&[]any{
-				"ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH",
+				"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH",
 			}),
 			"PreventUserExistenceErrors": "ENABLED",
 			"EnableTokenRevocation":      true,
-			"AccessTokenValidity":        60,
-			"IdTokenValidity":            60,
-			"RefreshTokenValidity":       43200,
+			// A revoked access token reads and cancels jobs until it
+			// expires: at most 5 minutes (docs/reliability.md).
+			"AccessTokenValidity":  5,
+			"IdTokenValidity":      5,
+			"RefreshTokenValidity": 43200,
 			"TokenValidityUnits": map[string]any{
 				"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "minutes",
 			},
@@ -851,6 +860,34 @@ func TestSiteIsAPrivateBucketBehindCloudFrontWithOAC(t *testing.T) {
 
 func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 	s := defaultStack(t)
+	resolved, index := s.siteFiles(t)
+	want := map[string]string{
+		"region":           "${AWS::Region}",
+		"user_pool_id":     "${Users}",
+		"client_id":        "${Users/Client}",
+		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
+		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
+		"models":           `["` + promptqstack.DefaultModel + `"]`,
+		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
+		"sign_up":          `"open"`,
+	}
+	for k, w := range want {
+		if resolved[k] != w {
+			t.Errorf("config.json %s = %s, want %s", k, resolved[k], w)
+		}
+	}
+	if len(resolved) != len(want) {
+		t.Errorf("config.json has keys %v, want exactly %v", resolved, want)
+	}
+	if !strings.Contains(string(index), "<title>promptq</title>") {
+		t.Errorf("web/index.html not deployed: %s", index)
+	}
+}
+
+// siteFiles reads the site deployment's config.json (each key's value as
+// JSON, tokens rendered as s.str does) and index.html.
+func (s *synthesized) siteFiles(t *testing.T) (config map[string]string, index []byte) {
+	t.Helper()
 	var dep resource
 	for _, r := range s.resources("Custom::CDKBucketDeployment") {
 		dep = r
@@ -866,43 +903,24 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 	}
 
 	// The JSON source is a zip in the assembly with markers for the tokens.
-	config := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[1].(string), ".zip")), promptqstack.ConfigObject)
+	raw := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[1].(string), ".zip")), promptqstack.ConfigObject)
 	// Markers stand where the JSON strings will be; quote them to parse.
-	config = regexp.MustCompile(`<<marker:0xbaba:\d+>>`).ReplaceAll(config, []byte(`"$0"`))
+	raw = regexp.MustCompile(`<<marker:0xbaba:\d+>>`).ReplaceAll(raw, []byte(`"$0"`))
 	var fields map[string]any
-	if err := json.Unmarshal(config, &fields); err != nil {
-		t.Fatalf("config.json: %v: %s", err, config)
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatalf("config.json: %v: %s", err, raw)
 	}
-	resolved := map[string]string{}
+	config = map[string]string{}
 	for k, v := range fields {
 		if m, ok := markers[1].(map[string]any)[fmt.Sprint(v)]; ok {
-			resolved[k] = strings.Trim(s.str(m), `"`)
+			config[k] = strings.Trim(s.str(m), `"`)
 		} else {
 			b, _ := json.Marshal(v)
-			resolved[k] = string(b)
+			config[k] = string(b)
 		}
 	}
-	want := map[string]string{
-		"region":           "${AWS::Region}",
-		"user_pool_id":     "${Users}",
-		"client_id":        "${Users/Client}",
-		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
-		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
-		"models":           `["` + promptqstack.DefaultModel + `"]`,
-		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
-	}
-	for k, w := range want {
-		if resolved[k] != w {
-			t.Errorf("config.json %s = %s, want %s", k, resolved[k], w)
-		}
-	}
-	if len(resolved) != len(want) {
-		t.Errorf("config.json has keys %v, want exactly %v", resolved, want)
-	}
-	index := readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[0].(string), ".zip")), "index.html")
-	if !strings.Contains(string(index), "<title>promptq</title>") {
-		t.Errorf("web/index.html not deployed: %s", index)
-	}
+	index = readZipFile(t, filepath.Join(s.outDir, "asset."+strings.TrimSuffix(keys[0].(string), ".zip")), "index.html")
+	return config, index
 }
 
 func TestWithoutWebFolderAPlaceholderPageIsDeployed(t *testing.T) {
@@ -1071,4 +1089,137 @@ func TestOutputsNameEverythingADeployPrints(t *testing.T) {
 			t.Errorf("no output %s", name)
 		}
 	}
+}
+
+func TestWAFRateLimitPutsAPerClientRuleOnTheStage(t *testing.T) {
+	s := variantStack(t)
+	check(t, "one web ACL and its association", func() {
+		s.template.ResourceCountIs(jsii.String("AWS::WAFv2::WebACL"), jsii.Number(1))
+		s.template.ResourceCountIs(jsii.String("AWS::WAFv2::WebACLAssociation"), jsii.Number(1))
+	})
+	_, acl := s.byName(t, "ApiWebAcl")
+	p := acl.props()
+	if p["Scope"] != "REGIONAL" || s.str(p["DefaultAction"]) != `{"Allow":{}}` {
+		t.Errorf("web ACL scope %v, default action %s", p["Scope"], s.str(p["DefaultAction"]))
+	}
+	rules := list(p["Rules"])
+	if len(rules) != 1 {
+		t.Fatalf("%d rules, want one (each costs $1 a month)", len(rules))
+	}
+	rule := rules[0].(map[string]any)
+	rate := rule["Statement"].(map[string]any)["RateBasedStatement"].(map[string]any)
+	if rate["Limit"] != 1200.0 || rate["EvaluationWindowSec"] != 60.0 || rate["AggregateKeyType"] != "CUSTOM_KEYS" {
+		t.Errorf("rate-based statement %v", rate)
+	}
+	if got := s.str(rate["CustomKeys"]); got != `[{"Header":{"Name":"authorization","TextTransformations":[{"Priority":0,"Type":"NONE"}]}}]` {
+		t.Errorf("rate key %s, want the Authorization header as sent", got)
+	}
+	resp := rule["Action"].(map[string]any)["Block"].(map[string]any)["CustomResponse"].(map[string]any)
+	headers := map[string]string{}
+	for _, h := range list(resp["ResponseHeaders"]) {
+		m := h.(map[string]any)
+		headers[m["Name"].(string)] = s.str(m["Value"])
+	}
+	if resp["ResponseCode"] != 429.0 || headers["Retry-After"] != "60" || headers["Access-Control-Allow-Origin"] != "https://${Cdn.DomainName}" {
+		t.Errorf("over the rate: %v, headers %v; want 429 with Retry-After and the site's CORS origin", resp["ResponseCode"], headers)
+	}
+	body := p["CustomResponseBodies"].(map[string]any)[resp["CustomResponseBodyKey"].(string)].(map[string]any)
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body["Content"].(string)), &e); err != nil || e.Error.Code != "rate_limited" || body["ContentType"] != "APPLICATION_JSON" {
+		t.Errorf("429 body %v (%v): want the API's error shape", body, err)
+	}
+	for _, vc := range []any{p["VisibilityConfig"], rule["VisibilityConfig"]} {
+		if vc.(map[string]any)["SampledRequestsEnabled"] != false {
+			t.Errorf("sampled requests are kept (they hold access tokens): %v", vc)
+		}
+	}
+	_, assoc := s.byName(t, "ApiWebAclAssociation")
+	if got := s.str(assoc.props()["ResourceArn"]); !strings.Contains(got, "/restapis/${Api}/stages/${Api/DeploymentStage.v1}") {
+		t.Errorf("web ACL associated with %s, want the API stage", got)
+	}
+	if got := s.str(assoc.props()["WebACLArn"]); got != "${ApiWebAcl.Arn}" {
+		t.Errorf("association names web ACL %s", got)
+	}
+}
+
+func TestSignUpModes(t *testing.T) {
+	t.Run("open: anyone signs up, no trigger", func(t *testing.T) {
+		s := defaultStack(t)
+		_, pool := s.byName(t, "Users")
+		if cfg, _ := pool.props()["AdminCreateUserConfig"].(map[string]any); cfg["AllowAdminCreateUserOnly"] != false {
+			t.Errorf("AdminCreateUserConfig %v, want self sign-up allowed", cfg)
+		}
+		if lc, ok := pool.props()["LambdaConfig"]; ok {
+			t.Errorf("the pool has triggers %v, want none", lc)
+		}
+	})
+
+	t.Run("domains: the pre-sign-up trigger, with only its logs", func(t *testing.T) {
+		s := variantStack(t)
+		_, pool := s.byName(t, "Users")
+		if cfg, _ := pool.props()["AdminCreateUserConfig"].(map[string]any); cfg["AllowAdminCreateUserOnly"] != false {
+			t.Errorf("AdminCreateUserConfig %v, want self sign-up allowed (the trigger decides)", cfg)
+		}
+		lc, _ := pool.props()["LambdaConfig"].(map[string]any)
+		if got := s.str(lc["PreSignUp"]); got != "${PresignupFunction.Arn}" || len(lc) != 1 {
+			t.Errorf("pool triggers %v, want PreSignUp only, the presignup function", lc)
+		}
+		_, fn := s.byName(t, "PresignupFunction")
+		p := fn.props()
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if env["PROMPTQ_SIGN_UP"] != "domains" || env["PROMPTQ_SIGN_UP_DOMAINS"] != "example.com,example.org" || len(env) != 2 {
+			t.Errorf("presignup env %v", env)
+		}
+		if p["Timeout"] != 5.0 || p["MemorySize"] != 128.0 || p["Runtime"] != "provided.al2023" {
+			t.Errorf("presignup timeout %v, memory %v, runtime %v", p["Timeout"], p["MemorySize"], p["Runtime"])
+		}
+		role, _ := p["Role"].(map[string]any)["Fn::GetAtt"].([]any)
+		grants, managed := s.roleGrants(role[0].(string))
+		want := expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${PresignupFunctionLogs.Arn}")
+		sort.Strings(want)
+		if d := diff(grants, want); d != "" || len(managed) > 0 {
+			t.Errorf("presignup role: %s; managed %v", d, managed)
+		}
+		check(t, "Cognito may invoke the trigger, for this pool only", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]any{
+				"Action":       "lambda:InvokeFunction",
+				"Principal":    "cognito-idp.amazonaws.com",
+				"FunctionName": map[string]any{"Fn::GetAtt": []any{s.id(t, "PresignupFunction"), "Arn"}},
+				"SourceArn":    map[string]any{"Fn::GetAtt": []any{s.id(t, "Users"), "Arn"}},
+			})
+		})
+		config, _ := s.siteFiles(t)
+		if config["sign_up"] != `"domains"` || config["sign_up_domains"] != `["example.com","example.org"]` {
+			t.Errorf("config.json sign_up %s, sign_up_domains %s", config["sign_up"], config["sign_up_domains"])
+		}
+	})
+
+	t.Run("invite: administrators create users", func(t *testing.T) {
+		s := inviteStack(t)
+		_, pool := s.byName(t, "Users")
+		cfg, _ := pool.props()["AdminCreateUserConfig"].(map[string]any)
+		if cfg["AllowAdminCreateUserOnly"] != true {
+			t.Errorf("AdminCreateUserConfig %v, want AllowAdminCreateUserOnly", cfg)
+		}
+		tpl, _ := cfg["InviteMessageTemplate"].(map[string]any)
+		if body, _ := tpl["EmailMessage"].(string); !strings.Contains(body, "{username}") || !strings.Contains(body, "{####}") {
+			t.Errorf("invitation email %q lacks the username or the temporary password", body)
+		}
+		if _, ok := pool.props()["LambdaConfig"]; ok {
+			t.Error("an invitation-only pool has a trigger")
+		}
+		config, _ := s.siteFiles(t)
+		if config["sign_up"] != `"invite"` {
+			t.Errorf("config.json sign_up %s, want invite", config["sign_up"])
+		}
+		if _, ok := config["sign_up_domains"]; ok {
+			t.Error("config.json lists sign-up domains for an invitation-only stack")
+		}
+		ann := assertions.Annotations_FromStack(s.stack.Stack)
+		for _, m := range messages(ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))) {
+			t.Errorf("unsuppressed cdk-nag error: %s", m)
+		}
+	})
 }
