@@ -38,12 +38,16 @@ The API and the user pool are up; <a href="/config.json">/config.json</a> says w
 </html>
 `
 
-// webHandler serves dir statically and cfg at /config.json. Nothing is
-// cached, so an edit shows on reload; the index is looked up per request,
-// so a web app that appears while the stack runs is served at once.
-func webHandler(dir string, cfg WebConfig) http.Handler {
+// webHandler serves dir statically, cfg at /config.json and, if cognito is
+// not nil, the page's Cognito calls at CognitoPath. Nothing is cached, so
+// an edit shows on reload; the index is looked up per request, so a web
+// app that appears while the stack runs is served at once.
+func webHandler(dir string, cfg WebConfig, cognito http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	b, _ := json.MarshalIndent(cfg, "", "  ") // plain strings: cannot fail
+	if cognito != nil {
+		mux.Handle("POST "+CognitoPath, cognito)
+	}
 	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -23,7 +23,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 	t.Parallel()
 	h := webHandler(t.TempDir(), WebConfig{Region: "us-east-1", UserPoolID: "p", ClientID: "c",
-		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: []string{"m"}})
+		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: []string{"m"}}, nil)
 	code, body := get(t, h, "/config.json")
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); code != 200 || err != nil {
@@ -43,7 +43,7 @@ func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 func TestWebServesAPlaceholderUntilTheAppExists(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	h := webHandler(dir, WebConfig{})
+	h := webHandler(dir, WebConfig{}, nil)
 	if code, body := get(t, h, "/"); code != 200 || !strings.Contains(body, "not built yet") {
 		t.Errorf("GET / without web/index.html: %d %q", code, body)
 	}
@@ -72,7 +72,7 @@ func TestWebServesOnlyWhatTheStackDeploys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := webHandler(dir, WebConfig{})
+	h := webHandler(dir, WebConfig{}, nil)
 	for path, want := range map[string]int{
 		"/app.js": 200, "/package.json": 404, "/app.test.js": 404, "/.env": 404, "/node_modules/x/index.js": 404,
 	} {
