@@ -316,6 +316,8 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 			APIURL:          apiURL,
 			CognitoEndpoint: webURL + CognitoPath,
 			Models:          apiCfg.Limits.Models,
+			DefaultModel:    apiCfg.Limits.DefaultModel,
+			MaxPromptChars:  apiCfg.Limits.MaxPromptChars,
 		}, cognitoWeb),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -164,6 +164,16 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	if err != nil {
 		return nil, err
 	}
+	apiOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://"), api.RestApiId(), jsii.String(".execute-api."),
+		awscdk.Aws_REGION(), jsii.String("."), awscdk.Aws_URL_SUFFIX(),
+	})
+	cognitoOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."), awscdk.Aws_URL_SUFFIX(),
+	})
+	if err := useSiteHeaders(s.Stack, cfg, site, apiOrigin, cognitoOrigin); err != nil {
+		return nil, err
+	}
 
 	topic := newAlarms(s.Stack, cfg, alarmSources{
 		dlq: s.DLQ, worker: workerFn, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
