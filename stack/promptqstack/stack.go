@@ -160,6 +160,8 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 			"require_symbols":   true,
 		},
 		"models": cfg.Models,
+		// So a job's card can name its model before the API says.
+		"default_model": cfg.DefaultModel,
 	})
 	if err != nil {
 		return nil, err

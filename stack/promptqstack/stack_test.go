@@ -837,6 +837,7 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
 		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
 		"models":           `["` + promptqstack.DefaultModel + `"]`,
+		"default_model":    `"` + promptqstack.DefaultModel + `"`,
 		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
 	}
 	for k, w := range want {
