@@ -25,7 +25,9 @@
 //     timeout as the context deadline, partial batch failures, bounded
 //     concurrency.
 //   - The web app is web/ served statically, with /config.json generated
-//     from what was created.
+//     from what was created. The page reaches the user pool through the
+//     web server (at [CognitoPath]), which answers ResendConfirmationCode,
+//     a call cognito-local lacks, and passes everything else on.
 //
 // # Lifecycle
 //

@@ -310,18 +310,26 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	// Serve.
+	// Serve. The page reaches the user pool through the web server, which
+	// answers the call cognito-local lacks (cognitoproxy.go).
+	cognitoWeb, err := cognitoProxy(s.cognito.URL, s.cognito.Client, pool.ID)
+	if err != nil {
+		closeLns()
+		return fmt.Errorf("cognito proxy: %w", err)
+	}
 	web := &http.Server{
 		Handler: webHandler(filepath.Join(cfg.Root, "web"), WebConfig{
 			Region:          standin.Region,
 			UserPoolID:      pool.ID,
 			ClientID:        pool.ClientID,
 			APIURL:          apiURL,
-			CognitoEndpoint: s.cognito.URL + "/",
+			CognitoEndpoint: webURL + CognitoPath,
 			Models:          apiCfg.Limits.Models,
 			SignUp:          string(cfg.SignUp.Mode),
 			SignUpDomains:   cfg.SignUp.Domains,
-		}),
+			DefaultModel:    apiCfg.Limits.DefaultModel,
+			MaxPromptChars:  apiCfg.Limits.MaxPromptChars,
+		}, cognitoWeb),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	apiSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}

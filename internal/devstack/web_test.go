@@ -24,7 +24,8 @@ func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 	t.Parallel()
 	h := webHandler(t.TempDir(), WebConfig{Region: "us-east-1", UserPoolID: "p", ClientID: "c",
 		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: []string{"m"},
-		SignUp: "domains", SignUpDomains: []string{"example.com"}})
+		SignUp: "domains", SignUpDomains: []string{"example.com"},
+		DefaultModel: "m", MaxPromptChars: 100}, nil)
 	code, body := get(t, h, "/config.json")
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); code != 200 || err != nil {
@@ -37,7 +38,7 @@ func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 	slices.Sort(keys)
 	// web/js/config.js requires the first five; models fills the picker;
 	// sign_up and sign_up_domains say who may sign up, as the stack's do.
-	if want := []string{"api_url", "client_id", "cognito_endpoint", "models", "region", "sign_up", "sign_up_domains", "user_pool_id"}; !slices.Equal(keys, want) {
+	if want := []string{"api_url", "client_id", "cognito_endpoint", "default_model", "max_prompt_chars", "models", "region", "sign_up", "sign_up_domains", "user_pool_id"}; !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 }
@@ -45,7 +46,7 @@ func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 func TestWebServesAPlaceholderUntilTheAppExists(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	h := webHandler(dir, WebConfig{})
+	h := webHandler(dir, WebConfig{}, nil)
 	if code, body := get(t, h, "/"); code != 200 || !strings.Contains(body, "not built yet") {
 		t.Errorf("GET / without web/index.html: %d %q", code, body)
 	}
@@ -74,12 +75,61 @@ func TestWebServesOnlyWhatTheStackDeploys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := webHandler(dir, WebConfig{})
+	h := webHandler(dir, WebConfig{}, nil)
 	for path, want := range map[string]int{
 		"/app.js": 200, "/package.json": 404, "/app.test.js": 404, "/.env": 404, "/node_modules/x/index.js": 404,
 	} {
 		if code, _ := get(t, h, path); code != want {
 			t.Errorf("GET %s: %d, want %d", path, code, want)
+		}
+	}
+}
+
+func TestWebSendsTheHeadersOfSecurityHeadersJSONWithEveryAnswer(t *testing.T) {
+	t.Parallel()
+	// The real file: what make dev serves is what the stack deploys.
+	dir := filepath.Join("..", "..", "web")
+	b, err := os.ReadFile(filepath.Join(dir, SecurityHeadersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Headers map[string]string }
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	cfg := WebConfig{APIURL: "http://127.0.0.1:8787", CognitoEndpoint: "http://127.0.0.1:8080/cognito/"}
+	h := webHandler(dir, cfg, nil)
+	for _, path := range []string{"/", "/js/app.js", "/config.json", "/no-such-file"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		for k, v := range f.Headers {
+			want := strings.NewReplacer("{api_origin}", "http://127.0.0.1:8787", "{cognito_origin}", "http://127.0.0.1:8080").Replace(v)
+			if got := w.Header().Get(k); got != want {
+				t.Errorf("GET %s: %s = %q, want %q", path, k, got, want)
+			}
+		}
+	}
+	if csp := f.Headers["Content-Security-Policy"]; strings.Contains(csp, "unsafe-") || !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("the policy allows more than the site's own scripts: %s", csp)
+	}
+}
+
+func TestWebRefusesToServeWithABrokenHeadersFile(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"not JSON":            "{",
+		"no headers":          `{"headers": {}}`,
+		"unknown placeholder": `{"headers": {"Content-Security-Policy": "connect-src {site_origin}"}}`,
+	} {
+		dir := t.TempDir()
+		for f, b := range map[string]string{"index.html": "<title>promptq</title>", SecurityHeadersFile: body} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, msg := get(t, webHandler(dir, WebConfig{}, nil), "/")
+		if code != http.StatusInternalServerError || !strings.Contains(msg, SecurityHeadersFile) {
+			t.Errorf("%s: GET / = %d %q, want a 500 naming the file", name, code, msg)
 		}
 	}
 }

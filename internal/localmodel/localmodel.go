@@ -50,6 +50,15 @@
 // the last 60 seconds counts (a sliding minute). Zero means no limit.
 // [Model.Stats] says how many calls were made and refused, and how many
 // tokens were used, for measurements.
+//
+// # Echo
+//
+// A prompt containing "promptq-echo" on a line of its own gets, after the
+// banner and a blank line, the rest of the prompt after that line, verbatim
+// (line breaks and all), instead of filler: so tests can have the model
+// write exactly the text they need, such as Markdown or markup that must
+// be shown inert. It streams in whitespace-separated pieces, each with the
+// whitespace before it, and counts one output token a piece.
 package localmodel
 
 import (
@@ -211,6 +220,12 @@ func (m *Model) done(u *use, tokens int) {
 
 var faultPattern = regexp.MustCompile(`promptq-fault:([a-z][a-z-]*)`)
 
+// echoPattern finds the echo line; what follows it is the answer.
+var echoPattern = regexp.MustCompile(`(?m)^[ \t]*promptq-echo[ \t]*\r?\n`)
+
+// piecePattern splits text into words, each with the whitespace before it.
+var piecePattern = regexp.MustCompile(`\s*\S+`)
+
 // Errors the faults produce. Their messages say they are simulated.
 var (
 	errThrottled = &jobs.Error{Kind: jobs.KindRateLimited,
@@ -278,8 +293,8 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		if err := sleep(ctx, m.perToken); err != nil {
 			return jobs.Progress{}, err
 		}
-		if i > 0 {
-			w = " " + w
+		if i > 0 && !strings.ContainsAny(w[:1], " \t\r\n\f") {
+			w = " " + w // filler words; echoed pieces carry their own whitespace
 		}
 		text.WriteString(w)
 		onDelta(w)
@@ -294,6 +309,16 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 
 // answer is the whole answer's words, before MaxTokens.
 func answer(key [32]byte, req jobs.Request) []string {
+	if loc := echoPattern.FindStringIndex(req.Prompt); loc != nil {
+		words := strings.Fields(Banner)
+		for i, p := range piecePattern.FindAllString(req.Prompt[loc[1]:], -1) {
+			if i == 0 {
+				p = "\n\n" + strings.TrimLeft(p, " \t\r\n")
+			}
+			words = append(words, p)
+		}
+		return words
+	}
 	intro := fmt.Sprintf("%s is standing in for %s.", ID, req.Model)
 	if req.Model == "" || req.Model == ID {
 		intro = fmt.Sprintf("This is %s, a stand-in for a language model.", ID)

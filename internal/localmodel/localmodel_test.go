@@ -277,3 +277,31 @@ func TestQuotaCountsTokensInASlidingMinute(t *testing.T) {
 		t.Errorf("stats = %+v, want 2 throttled", st)
 	}
 }
+
+func TestEchoWritesTheRestOfThePromptVerbatim(t *testing.T) {
+	t.Parallel()
+	body := "# Title\n\n```go\n    indented()\n```\n\n| a | b |\n|---|---|\n| <img src=x onerror=alert(1)> | [x](javascript:alert(1)) |"
+	req := jobs.Request{Prompt: "Show this.\npromptq-echo\n" + body, MaxTokens: 1024}
+	p, deltas, err := generate(t, fast(), req)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if want := localmodel.Banner + "\n\n" + body; p.GeneratedText != want {
+		t.Errorf("text:\n%q\nwant\n%q", p.GeneratedText, want)
+	}
+	if got := strings.Join(deltas, ""); got != p.GeneratedText {
+		t.Errorf("deltas join to %q, want the text", got)
+	}
+	if want := len(strings.Fields(p.GeneratedText)); p.Tokens.Output != want || len(deltas) != want {
+		t.Errorf("%d output tokens and %d deltas, want %d (one a word)", p.Tokens.Output, len(deltas), want)
+	}
+
+	// Without the marker on a line of its own, the answer is filler.
+	p, _, err = generate(t, fast(), jobs.Request{Prompt: "say promptq-echo please", MaxTokens: 1024})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if !strings.Contains(p.GeneratedText, "filler text") {
+		t.Errorf("marker inside a line echoed: %q", p.GeneratedText)
+	}
+}

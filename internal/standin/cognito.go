@@ -15,6 +15,7 @@ package standin
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -38,6 +39,13 @@ import (
 // cognitoLocalPath is where `make tools` installs cognito-local, relative to
 // the tools dir (.tools at the repo root, or $PROMPTQ_TOOLS).
 var cognitoLocalPath = filepath.Join("node", "node_modules", ".bin", "cognito-local")
+
+// cognitoLocalStart starts cognito-local with its log lines written
+// through process.stdout: its own start script can hold a sign-up code's
+// line back until more output comes (the script says why).
+//
+//go:embed cognito-local.js
+var cognitoLocalStart string
 
 // cognitoLogMax is how much of cognito-local's output a test keeps.
 const cognitoLogMax = 64 << 10
@@ -198,7 +206,11 @@ func startCognito(ctx context.Context, bin string, opts CognitoOptions) (*Cognit
 	if out == nil {
 		out = io.Discard
 	}
-	cmd := exec.Command(bin)
+	cmd, err := cognitoCommand(bin)
+	if err != nil {
+		s.removeTemp()
+		return nil, err
+	}
 	cmd.Dir = dataDir // cognito-local keeps its state in ./.cognito
 	cmd.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT="+strconv.Itoa(port), "DEBUG=")
 	if opts.Code != "" {
@@ -253,6 +265,23 @@ func writeCognitoConfig(dataDir string, opts CognitoOptions) error {
 		return fmt.Errorf("cognito-local config: %w", err)
 	}
 	return nil
+}
+
+// cognitoCommand runs cognito-local's server through cognitoLocalStart,
+// given its executable (node_modules/.bin/cognito-local, a link to the
+// package's lib/bin/start.js).
+func cognitoCommand(bin string) (*exec.Cmd, error) {
+	start, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return nil, fmt.Errorf("start cognito-local: %w", err)
+	}
+	pkg := filepath.Dir(filepath.Dir(filepath.Dir(start))) // .../cognito-local/lib/bin/start.js
+	if _, err := os.Stat(filepath.Join(pkg, "lib", "server", "index.js")); err != nil {
+		return nil, fmt.Errorf("start cognito-local: %s is not cognito-local's lib/bin/start.js: %w", start, err)
+	}
+	// The package dir is an argument, so the command line names
+	// cognito-local (the dev runner finds its process by that).
+	return exec.Command("node", "-e", cognitoLocalStart, pkg), nil
 }
 
 // waitReady polls cognito-local's /health until it answers 200.

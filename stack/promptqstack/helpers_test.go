@@ -138,8 +138,8 @@ func inviteStack(t *testing.T) *synthesized {
 }
 
 // synthesize builds the stack with the feature flags of ../cdk.json, dummy
-// bootstrap binaries, a one-file web/ and cdk-nag's AwsSolutions pack, the
-// way `cdk synth` runs it. Panics from jsii become errors.
+// bootstrap binaries, a web/ of index.html and the real headers file, and
+// cdk-nag's AwsSolutions pack, the way `cdk synth` runs it. Panics from jsii become errors.
 func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.Config)) (s *synthesized, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -147,12 +147,18 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 		}
 	}()
 	dir := filepath.Join(tmpRoot, name)
+	// The real headers file: the stack must serve what web/ defines.
+	headers, err := os.ReadFile(filepath.Join("..", "..", "web", promptqstack.HeadersFile))
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range []struct{ path, body string }{
 		{"bin/api/bootstrap", "not a real binary"},
 		{"bin/worker/bootstrap", "not a real binary"},
 		{"bin/rescuer/bootstrap", "not a real binary"},
 		{"bin/presignup/bootstrap", "not a real binary"},
 		{"web/index.html", "<!doctype html><title>promptq</title>"},
+		{"web/" + promptqstack.HeadersFile, string(headers)},
 	} {
 		p := filepath.Join(dir, f.path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -1,8 +1,14 @@
 package promptqstack
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -20,6 +26,11 @@ import (
 // ConfigObject is the object key of the generated site configuration.
 const ConfigObject = "config.json"
 
+// HeadersFile, in web/, is the one definition of the site's response
+// headers: make dev's web server sends them as written, and the stack turns
+// them into the distribution's response headers policy.
+const HeadersFile = "security-headers.json"
+
 // placeholderPage is served when the stack is deployed before web/ exists.
 const placeholderPage = `<!doctype html><meta charset="utf-8"><title>promptq</title>` +
 	`<p>promptq is deployed; the web app (web/) was not built when this stack was.</p>`
@@ -31,7 +42,8 @@ type site struct {
 }
 
 // newSite is a private bucket served only through CloudFront with origin
-// access control, over HTTPS.
+// access control, over HTTPS. Its responses carry CloudFront's managed
+// security headers until useSiteHeaders replaces them with web/'s.
 func newSite(s awscdk.Stack, cfg Config) site {
 	// Access logs of the site bucket and of CloudFront. CloudFront's
 	// standard logs are delivered with ACLs, so this bucket (and only this
@@ -196,6 +208,124 @@ func findChild(c constructs.IConstruct, prefix string) constructs.IConstruct {
 		if strings.HasPrefix(*child.Node().Id(), prefix) {
 			return child
 		}
+	}
+	return nil
+}
+
+// useSiteHeaders gives the distribution a response headers policy made from
+// web/'s HeadersFile, with {api_origin} and {cognito_origin} (which the
+// Content-Security-Policy lets the page call) filled in. The distribution
+// exists before the API (whose CORS names the site), so the policy is set
+// on it afterwards. The placeholder page (no web/) keeps the managed
+// security headers.
+func useSiteHeaders(s awscdk.Stack, cfg Config, st site, apiOrigin, cognitoOrigin *string) error {
+	if !cfg.webDirExists() {
+		return nil
+	}
+	file := filepath.Join(cfg.WebDir, HeadersFile)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("site headers: %w", err)
+	}
+	var f struct {
+		Headers map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("site headers: %s: %w", file, err)
+	}
+	if len(f.Headers) == 0 {
+		return fmt.Errorf("site headers: %s has no headers", file)
+	}
+	fill := strings.NewReplacer("{api_origin}", *apiOrigin, "{cognito_origin}", *cognitoOrigin)
+	security := &awscloudfront.ResponseSecurityHeadersBehavior{}
+	var custom []*awscloudfront.ResponseCustomHeader
+	names := make([]string, 0, len(f.Headers))
+	for name := range f.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, name := range names {
+		v := f.Headers[name]
+		// (Checked before filling in: CDK's tokens carry braces.)
+		if strings.ContainsAny(strings.NewReplacer("{api_origin}", "", "{cognito_origin}", "").Replace(v), "{}") {
+			errs = append(errs, fmt.Errorf("%s: a placeholder other than {api_origin} and {cognito_origin}", name))
+			continue
+		}
+		if err := securityHeader(security, strings.ToLower(name), fill.Replace(v)); err == errNotSecurity {
+			custom = append(custom, &awscloudfront.ResponseCustomHeader{Header: jsii.String(name), Value: jsii.String(fill.Replace(v)), Override: jsii.Bool(true)})
+		} else if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("site headers: %s: %w", file, err)
+	}
+	props := &awscloudfront.ResponseHeadersPolicyProps{
+		Comment:                 jsii.String("promptq web app: the headers of web/" + HeadersFile),
+		SecurityHeadersBehavior: security,
+	}
+	if len(custom) > 0 {
+		props.CustomHeadersBehavior = &awscloudfront.ResponseCustomHeadersBehavior{CustomHeaders: &custom}
+	}
+	policy := awscloudfront.NewResponseHeadersPolicy(s, jsii.String("SiteHeaders"), props)
+	cfn, ok := st.Distribution.Node().DefaultChild().(awscloudfront.CfnDistribution)
+	if !ok {
+		return errors.New("site headers: the distribution has no CfnDistribution")
+	}
+	cfn.AddPropertyOverride(jsii.String("DistributionConfig.DefaultCacheBehavior.ResponseHeadersPolicyId"), policy.ResponseHeadersPolicyId())
+	return nil
+}
+
+var errNotSecurity = errors.New("not one of CloudFront's security headers")
+
+var hstsPattern = regexp.MustCompile(`^max-age=(\d+)(; includeSubDomains)?(; preload)?$`)
+
+// securityHeader sets the header CloudFront writes itself (its security
+// headers), refusing values it cannot write; other headers are
+// errNotSecurity, for the custom headers.
+func securityHeader(b *awscloudfront.ResponseSecurityHeadersBehavior, name, v string) error {
+	switch name {
+	case "content-security-policy":
+		b.ContentSecurityPolicy = &awscloudfront.ResponseHeadersContentSecurityPolicy{ContentSecurityPolicy: jsii.String(v), Override: jsii.Bool(true)}
+	case "strict-transport-security":
+		m := hstsPattern.FindStringSubmatch(v)
+		if m == nil {
+			return fmt.Errorf("%q: write it as CloudFront does, max-age=N[; includeSubDomains][; preload]", v)
+		}
+		age, err := strconv.Atoi(m[1])
+		if err != nil {
+			return err
+		}
+		b.StrictTransportSecurity = &awscloudfront.ResponseHeadersStrictTransportSecurity{
+			AccessControlMaxAge: awscdk.Duration_Seconds(jsii.Number(age)),
+			IncludeSubdomains:   jsii.Bool(m[2] != ""),
+			Preload:             jsii.Bool(m[3] != ""),
+			Override:            jsii.Bool(true),
+		}
+	case "x-content-type-options":
+		if v != "nosniff" {
+			return fmt.Errorf("%q: CloudFront writes only nosniff", v)
+		}
+		b.ContentTypeOptions = &awscloudfront.ResponseHeadersContentTypeOptions{Override: jsii.Bool(true)}
+	case "x-frame-options":
+		if v != "DENY" && v != "SAMEORIGIN" {
+			return fmt.Errorf("%q: CloudFront writes DENY or SAMEORIGIN", v)
+		}
+		b.FrameOptions = &awscloudfront.ResponseHeadersFrameOptions{FrameOption: awscloudfront.HeadersFrameOption(v), Override: jsii.Bool(true)}
+	case "referrer-policy":
+		if !slices.Contains([]string{"no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin",
+			"same-origin", "strict-origin", "strict-origin-when-cross-origin", "unsafe-url"}, v) {
+			return fmt.Errorf("%q is not a referrer policy CloudFront writes", v)
+		}
+		b.ReferrerPolicy = &awscloudfront.ResponseHeadersReferrerPolicy{
+			ReferrerPolicy: awscloudfront.HeadersReferrerPolicy(strings.ToUpper(strings.ReplaceAll(v, "-", "_"))),
+			Override:       jsii.Bool(true),
+		}
+	case "x-xss-protection":
+		return errors.New("not supported here; leave it out (modern browsers ignore it)")
+	default:
+		return errNotSecurity
 	}
 	return nil
 }

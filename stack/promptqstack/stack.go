@@ -166,6 +166,8 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 			"require_symbols":   true,
 		},
 		"models": cfg.Models,
+		// So a job's card can name its model before the API says.
+		"default_model": cfg.DefaultModel,
 		// How people get accounts, so the page offers sign-up only when
 		// it can work.
 		"sign_up": cfg.SignUp,
@@ -175,6 +177,16 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	}
 	err := deploySite(s.Stack, cfg, site, siteConfig)
 	if err != nil {
+		return nil, err
+	}
+	apiOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://"), api.RestApiId(), jsii.String(".execute-api."),
+		awscdk.Aws_REGION(), jsii.String("."), awscdk.Aws_URL_SUFFIX(),
+	})
+	cognitoOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."), awscdk.Aws_URL_SUFFIX(),
+	})
+	if err := useSiteHeaders(s.Stack, cfg, site, apiOrigin, cognitoOrigin); err != nil {
 		return nil, err
 	}
 

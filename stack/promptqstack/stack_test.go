@@ -42,15 +42,16 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::ApiGateway::GatewayResponse":  7,
 		"AWS::ApiGateway::Account":          1,
 		// API Gateway may invoke the api function, EventBridge the rescuer.
-		"AWS::Lambda::Permission":               2,
-		"AWS::S3::Bucket":                       2, // site, access logs
-		"AWS::S3::BucketPolicy":                 2,
-		"AWS::CloudFront::Distribution":         1,
-		"AWS::CloudFront::OriginAccessControl":  1,
-		"AWS::CloudFront::OriginAccessIdentity": 0,
-		"Custom::CDKBucketDeployment":           1,
-		"AWS::CloudWatch::Alarm":                7,
-		"AWS::Logs::MetricFilter":               1, // jobs rescued
+		"AWS::Lambda::Permission":                2,
+		"AWS::S3::Bucket":                        2, // site, access logs
+		"AWS::S3::BucketPolicy":                  2,
+		"AWS::CloudFront::Distribution":          1,
+		"AWS::CloudFront::OriginAccessControl":   1,
+		"AWS::CloudFront::OriginAccessIdentity":  0,
+		"AWS::CloudFront::ResponseHeadersPolicy": 1, // web/security-headers.json
+		"Custom::CDKBucketDeployment":            1,
+		"AWS::CloudWatch::Alarm":                 7,
+		"AWS::Logs::MetricFilter":                1, // jobs rescued
 		// No web ACL unless promptq:wafRateLimit asks for one: it has a
 		// monthly fee.
 		"AWS::WAFv2::WebACL":            0,
@@ -868,6 +869,7 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
 		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
 		"models":           `["` + promptqstack.DefaultModel + `"]`,
+		"default_model":    `"` + promptqstack.DefaultModel + `"`,
 		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
 		"sign_up":          `"open"`,
 	}
@@ -1222,4 +1224,112 @@ func TestSignUpModes(t *testing.T) {
 			t.Errorf("unsuppressed cdk-nag error: %s", m)
 		}
 	})
+}
+
+// The site's response headers are web/security-headers.json's, the file
+// make dev's web server sends: rendered back from the template's response
+// headers policy, header by header, they are the file's, with the API's
+// and Cognito's origins in the Content-Security-Policy.
+func TestCloudFrontSendsTheHeadersOfWebSecurityHeadersJSON(t *testing.T) {
+	s := defaultStack(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "web", promptqstack.HeadersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Headers map[string]string }
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	fill := strings.NewReplacer(
+		"{api_origin}", "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+		"{cognito_origin}", "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}")
+	want := map[string]string{}
+	for k, v := range f.Headers {
+		want[strings.ToLower(k)] = fill.Replace(v)
+	}
+
+	id, policy := s.byName(t, "SiteHeaders")
+	_, cdn := s.byName(t, "Cdn")
+	beh := cdn.props()["DistributionConfig"].(map[string]any)["DefaultCacheBehavior"].(map[string]any)
+	if got := s.str(beh["ResponseHeadersPolicyId"]); got != "${SiteHeaders}" {
+		t.Errorf("the distribution's response headers policy is %s, want %s (SiteHeaders)", got, id)
+	}
+	got := map[string]string{}
+	var notOverriding []string
+	override := func(name string, m map[string]any) {
+		if m["Override"] != true {
+			notOverriding = append(notOverriding, name)
+		}
+	}
+	cfg := policy.props()["ResponseHeadersPolicyConfig"].(map[string]any)
+	sec, _ := cfg["SecurityHeadersConfig"].(map[string]any)
+	if m, ok := sec["ContentSecurityPolicy"].(map[string]any); ok {
+		got["content-security-policy"] = s.str(m["ContentSecurityPolicy"])
+		override("content-security-policy", m)
+	}
+	if m, ok := sec["StrictTransportSecurity"].(map[string]any); ok {
+		// As CloudFront writes it.
+		age, _ := m["AccessControlMaxAgeSec"].(float64)
+		v := fmt.Sprintf("max-age=%d", int64(age))
+		if m["IncludeSubdomains"] == true {
+			v += "; includeSubDomains"
+		}
+		if m["Preload"] == true {
+			v += "; preload"
+		}
+		got["strict-transport-security"] = v
+		override("strict-transport-security", m)
+	}
+	if m, ok := sec["ContentTypeOptions"].(map[string]any); ok {
+		got["x-content-type-options"] = "nosniff"
+		override("x-content-type-options", m)
+	}
+	if m, ok := sec["FrameOptions"].(map[string]any); ok {
+		got["x-frame-options"] = s.str(m["FrameOption"])
+		override("x-frame-options", m)
+	}
+	if m, ok := sec["ReferrerPolicy"].(map[string]any); ok {
+		got["referrer-policy"] = s.str(m["ReferrerPolicy"])
+		override("referrer-policy", m)
+	}
+	if _, ok := sec["XSSProtection"]; ok {
+		got["x-xss-protection"] = "(set)"
+	}
+	custom, _ := cfg["CustomHeadersConfig"].(map[string]any)
+	for _, item := range list(custom["Items"]) {
+		m := item.(map[string]any)
+		got[strings.ToLower(s.str(m["Header"]))] = s.str(m["Value"])
+		override(s.str(m["Header"]), m)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("CloudFront sends %s: %q\nweb/%s says: %q", k, got[k], promptqstack.HeadersFile, w)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("CloudFront sends %s: %q, which web/%s does not define", k, v, promptqstack.HeadersFile)
+		}
+	}
+	if len(notOverriding) > 0 {
+		t.Errorf("headers an origin could replace (Override false): %v", notOverriding)
+	}
+	if csp := got["content-security-policy"]; strings.Contains(csp, "unsafe-") || !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("the policy allows more than the site's own scripts: %s", csp)
+	}
+}
+
+// Without web/ there is only the placeholder page, which keeps
+// CloudFront's managed security headers.
+func TestThePlaceholderPageKeepsTheManagedSecurityHeaders(t *testing.T) {
+	s := variantStack(t)
+	_, cdn := s.byName(t, "Cdn")
+	beh := cdn.props()["DistributionConfig"].(map[string]any)["DefaultCacheBehavior"].(map[string]any)
+	// The id of AWS's managed SecurityHeadersPolicy.
+	if got := s.str(beh["ResponseHeadersPolicyId"]); got != "67f7725c-6f97-4210-82d7-5512b31e9d03" {
+		t.Errorf("response headers policy %s, want the managed SecurityHeadersPolicy", got)
+	}
+	if n := len(s.resources("AWS::CloudFront::ResponseHeadersPolicy")); n != 0 {
+		t.Errorf("%d response headers policies without web/", n)
+	}
 }

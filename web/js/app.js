@@ -2,18 +2,32 @@
 // State lives in this module: the session (tokens in memory only), the
 // open job and its poller, and the history list.
 
-import { loadConfig, passwordRules } from "./config.js";
+import {
+  loadConfig, passwordRules, modelName, maxTokensFor, emailDomainAllowed,
+  DEFAULT_MAX_TOKENS,
+} from "./config.js";
 import { Cognito, CognitoError } from "./cognito.js";
 import { Session, SessionEndedError } from "./session.js";
 import { Api, ApiError, TERMINAL } from "./api.js";
 import { JobPoller, backoff } from "./poller.js";
+import { markdownTree, renderTree } from "./markdown.js";
+import {
+  formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, lowerFirst, matches,
+} from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 
-const DRAFT_KEY = "promptq.draft"; // sessionStorage: the prompt being typed, never tokens
+// sessionStorage (this tab only), never tokens: the prompt being typed and
+// its settings, and who was logged in (so a reload can say why the page
+// asks again, with the email filled in).
+const DRAFT_KEY = "promptq.draft";
+const SIGNED_IN_KEY = "promptq.signedIn";
 const FIRST_POLL_AFTER_SUBMIT_MS = 1000;
 const HISTORY_PAGE = 20;
 const HISTORY_ATTEMPTS = 3;
+// While listed jobs are queued or running, the history's first page is
+// read again this often, so their statuses move without a Refresh.
+const HISTORY_LIVE_REFRESH_MS = 4000;
 
 let config;
 let cognito;
@@ -21,9 +35,17 @@ let session;
 let api;
 
 // The open job: its id, last known state and the poller watching it.
-const view = { id: null, job: null, poller: null };
-// History: the jobs listed so far and the cursor of the next page.
-const hist = { jobs: [], cursor: "", loading: false };
+const view = { id: null, job: null, poller: null, plain: false };
+// History: the jobs listed so far, the cursor of the next page, and the
+// timer that refreshes it while some are live.
+const hist = { jobs: [], cursor: "", pages: 0, loading: false, queued: null, timer: null };
+// What this tab sent for each job it submitted: the request body, so a
+// job's card says which settings were the defaults.
+const sent = new Map();
+// The browser's clock minus the API's, learnt at each submission, so a
+// running job's elapsed time is counted from when the API took it.
+let clockSkew = 0;
+let elapsedTimer = null;
 // A submission that failed transiently keeps its key, so sending the same
 // body again cannot create a second job.
 let pending = null; // {key, body}
@@ -51,16 +73,45 @@ async function boot() {
   session.addEventListener("ended", onSessionEnded);
 
   renderRules();
+  setUpSignUp();
   setUpModels();
   restoreDraft();
+  updateCount();
   wireAuth();
   wireWorkspace();
 
   $("boot").hidden = true;
   // No focus move at load: keyboard and screen-reader users start at the
-  // top (the skip link), as on any page.
-  showAuth("login", { focus: false });
+  // top (the skip link), as on any page. After a reload that ended a
+  // session, say why and fill in who it was.
+  const was = readSignedIn();
+  if (was) {
+    $("login-email").value = was.email || "";
+    showAuth("login", {
+      focus: false,
+      notice: "The page was reloaded, so you need to log in again: promptq keeps your session in this tab's memory only, never on disk. Your draft and the job you had open are kept.",
+    });
+  } else {
+    showAuth("login", { focus: false });
+  }
   document.body.dataset.ready = "true";
+}
+
+function readSignedIn() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SIGNED_IN_KEY) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function writeSignedIn(user) {
+  try {
+    if (user) sessionStorage.setItem(SIGNED_IN_KEY, JSON.stringify({ email: user.email }));
+    else sessionStorage.removeItem(SIGNED_IN_KEY);
+  } catch {
+    // Storage may be off; the notice is a nicety.
+  }
 }
 
 // ---- small helpers ----------------------------------------------------------
@@ -90,24 +141,6 @@ function markInvalid(input, on) {
 
 function cap(s) {
   return s ? s[0].toUpperCase() + s.slice(1) : s;
-}
-
-function formatDuration(ms) {
-  if (ms == null) return "";
-  if (ms < 1000) return `${ms} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  return `${m} min ${Math.round(s - m * 60)} s`;
-}
-
-function formatWhen(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "";
-  const sameDay = d.toDateString() === new Date().toDateString();
-  return sameDay
-    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 function sleep(ms) {
@@ -143,6 +176,27 @@ function showAuth(which, { notice = "", focus = true } = {}) {
   }
 }
 
+// setUpSignUp follows config.json's sign_up: no sign-up at all when
+// accounts come from an administrator; the allowed domains named when
+// only some may sign up.
+function setUpSignUp() {
+  const { mode, domains } = config.signUp;
+  document.body.dataset.signUpMode = mode;
+  if (mode === "invite") {
+    for (const el of document.querySelectorAll("[data-sign-up-link]")) el.hidden = true;
+    $("invite-only").hidden = false;
+  }
+  if (mode === "domains") {
+    $("signup-domains").textContent = `Sign-up is open to addresses at ${listWords(domains)}.`;
+    $("signup-domains").hidden = false;
+  }
+}
+
+function listWords(items) {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} or ${items.at(-1)}`;
+}
+
 function renderRules() {
   const list = $("password-rules");
   list.replaceChildren();
@@ -170,7 +224,7 @@ function checkRules(password) {
     const ok = r.test(password);
     li.dataset.met = String(ok);
     li.querySelector(".state").textContent = ok ? " (done)" : " (not yet)";
-    if (!ok) failing.push(r.text.toLowerCase());
+    if (!ok) failing.push(lowerFirst(r.text));
   }
   return failing;
 }
@@ -179,6 +233,7 @@ function wireAuth() {
   for (const b of document.querySelectorAll("[data-show]")) {
     b.addEventListener("click", () => {
       const to = b.dataset.show;
+      if (to === "signup" && config.signUp.mode === "invite") return;
       // Carry the email between the forms.
       const email = [$("login-email"), $("signup-email"), $("confirm-email")].map((i) => i.value).find(Boolean) || "";
       for (const i of [$("login-email"), $("signup-email"), $("confirm-email")]) if (!i.value) i.value = email;
@@ -246,6 +301,14 @@ function wireAuth() {
     if (!validEmail(email)) {
       markInvalid($("signup-email"), true);
       setError("signup-error", "Enter a valid email address, such as name@example.com.");
+      $("signup-email").focus();
+      return;
+    }
+    if (!emailDomainAllowed(config.signUp, email)) {
+      markInvalid($("signup-email"), true);
+      setError("signup-error", config.signUp.mode === "invite"
+        ? "Accounts are created by an administrator here."
+        : `Only addresses at ${listWords(config.signUp.domains)} can sign up here.`);
       $("signup-email").focus();
       return;
     }
@@ -356,8 +419,10 @@ function wireAuth() {
     clearHistory();
     pending = null;
     endedUser = null;
+    sent.clear();
+    resetForm();
     saveDraft(true);
-    $("prompt").value = "";
+    writeSignedIn(null);
     await session.logOut();
     $("login-password").value = "";
     showAuth("login", { notice: "You have logged out." });
@@ -367,14 +432,18 @@ function wireAuth() {
 
 async function logIn(email, password) {
   const user = await session.logIn(email, password);
+  writeSignedIn(user);
   $("login-password").value = "";
   $("signup-password").value = "";
   checkRules("");
   const same = endedUser && endedUser.sub === user.sub;
   if (!same) {
-    closeJob();
+    // Someone else: nothing of the last person's stays, but the link in
+    // the address bar (a job this person may have come back to) does.
+    closeJob({ keepLink: true });
     clearHistory();
     pending = null;
+    sent.clear();
   }
   endedUser = null;
   showWorkspace();
@@ -392,6 +461,7 @@ function onSessionEnded() {
   endedUser = session.user;
   view.poller?.stop();
   view.poller = null;
+  stopHistoryTimer();
   saveDraft();
   $("login-email").value = session.user?.email || $("login-email").value;
   $("login-password").value = "";
@@ -413,15 +483,46 @@ function showWorkspace() {
 }
 
 function setUpModels() {
+  if (config.defaultModel) $("model-default").textContent = `Default (${modelName(config, config.defaultModel)})`;
+  updateMaxTokens();
   if (!config.models.length) return;
   const select = $("model");
   for (const m of config.models) {
     const o = document.createElement("option");
-    o.value = m;
-    o.textContent = m;
+    o.value = m.id;
+    o.textContent = m.name;
+    if (m.name !== m.id) o.title = m.id;
     select.append(o);
   }
   $("model-field").hidden = false;
+}
+
+// updateMaxTokens sets the max tokens field's limit from the chosen model.
+function updateMaxTokens() {
+  const max = maxTokensFor(config, $("model").value);
+  $("max-tokens").max = String(max);
+  $("max-tokens-hint").textContent = `1 to ${max}. Empty: the default, ${DEFAULT_MAX_TOKENS}.`;
+}
+
+// resetForm puts the prompt form back as a new visitor finds it.
+function resetForm() {
+  $("prompt").value = "";
+  $("model").value = "";
+  $("max-tokens").value = String(DEFAULT_MAX_TOKENS);
+  $("temperature").value = "";
+  for (const f of [$("prompt"), $("max-tokens"), $("temperature"), $("model")]) markInvalid(f, false);
+  setError("prompt-error", "");
+  updateMaxTokens();
+  updateCount();
+}
+
+// updateCount shows the prompt's length against the API's limit.
+function updateCount() {
+  const n = countChars($("prompt").value);
+  const max = config.maxPromptChars;
+  const el = $("prompt-count");
+  el.textContent = n ? `${formatNumber(n)} / ${formatNumber(max)} characters` : `Up to ${formatNumber(max)} characters`;
+  el.dataset.over = String(n > max);
 }
 
 function readDraft() {
@@ -436,7 +537,7 @@ function readDraft() {
 function saveDraft(clear = false) {
   try {
     const d = readDraft();
-    if (clear || (!d.prompt && !d.temperature && d.max_tokens === "1024" && !d.model)) sessionStorage.removeItem(DRAFT_KEY);
+    if (clear || (!d.prompt && !d.temperature && d.max_tokens === String(DEFAULT_MAX_TOKENS) && !d.model)) sessionStorage.removeItem(DRAFT_KEY);
     else sessionStorage.setItem(DRAFT_KEY, JSON.stringify(d));
   } catch {
     // Storage may be off (private mode); the draft is a nicety.
@@ -452,9 +553,10 @@ function restoreDraft() {
   }
   if (!d) return;
   $("prompt").value = d.prompt || "";
-  if (d.model && config.models.includes(d.model)) $("model").value = d.model;
-  if (d.max_tokens) $("max-tokens").value = d.max_tokens;
+  if (d.model && config.models.some((m) => m.id === d.model)) $("model").value = d.model;
+  if (d.max_tokens != null) $("max-tokens").value = d.max_tokens;
   if (d.temperature != null) $("temperature").value = d.temperature;
+  updateMaxTokens();
 }
 
 // buildRequest checks the form and returns the request body, or null
@@ -470,15 +572,23 @@ function buildRequest() {
   };
   const prompt = $("prompt").value;
   if (!prompt.trim()) return fail($("prompt"), "Write a prompt first.");
+  const n = countChars(prompt);
+  if (n > config.maxPromptChars) {
+    const over = n - config.maxPromptChars;
+    return fail($("prompt"), `The prompt has ${formatNumber(n)} characters; promptq takes at most ${formatNumber(config.maxPromptChars)} characters. Shorten it by ${formatNumber(over)}.`);
+  }
   const body = { prompt };
   const mt = $("max-tokens").value.trim();
-  if (mt !== "") {
+  // A field the browser could not read as a number reads as empty: refuse
+  // it rather than send the default.
+  if (mt !== "" || $("max-tokens").validity.badInput) {
     const n = Number(mt);
-    if (!Number.isInteger(n) || n < 1 || n > 8192) return fail($("max-tokens"), "Max tokens must be a whole number from 1 to 8192.");
+    const max = maxTokensFor(config, $("model").value);
+    if (mt === "" || !Number.isInteger(n) || n < 1 || n > max) return fail($("max-tokens"), `Max tokens must be a whole number from 1 to ${max}, or empty for the default (${DEFAULT_MAX_TOKENS}).`);
     body.max_tokens = n;
   }
   const t = $("temperature").value.trim();
-  if (t !== "") {
+  if (t !== "" || $("temperature").validity.badInput) {
     const x = Number(t);
     if (!Number.isFinite(x) || x < 0 || x > 1) return fail($("temperature"), "Temperature must be a number from 0 to 1, or empty for the model's default.");
     body.temperature = x;
@@ -489,45 +599,100 @@ function buildRequest() {
 
 const FIELD_INPUTS = { prompt: "prompt", max_tokens: "max-tokens", temperature: "temperature", model: "model" };
 
+// A Ctrl+Enter pressed while a submission is on its way is kept, and acted
+// on once that one is done, so no prompt is dropped.
+let submitting = false;
+let submitAgain = false;
+
 async function submitPrompt() {
+  if (submitting) {
+    submitAgain = true;
+    return;
+  }
   setError("prompt-error", "");
   const body = buildRequest();
   if (!body) return;
-  const form = $("prompt-form");
   const same = pending && JSON.stringify(pending.body) === JSON.stringify(body);
   const key = same ? pending.key : crypto.randomUUID();
   pending = { key, body };
+  const form = $("prompt-form");
+  submitting = true;
   busy(form, true);
   $("submit").textContent = "Submitting…";
   try {
-    const accepted = await api.generate(body, key);
+    const accepted = await send(body, key);
     pending = null;
-    $("prompt").value = "";
-    saveDraft(true);
-    window.history.pushState(null, "", `#job/${accepted.job_id}`);
-    openJob(accepted.job_id, {
-      job: {
-        job_id: accepted.job_id,
-        status: accepted.status,
-        prompt: body.prompt,
-        model: body.model || "",
-        max_tokens: body.max_tokens,
-        generated_text: "",
-        created_at: accepted.created_at,
-      },
-      firstDelayMs: FIRST_POLL_AFTER_SUBMIT_MS,
-      focus: true,
-    });
+    // Clear the prompt only if it is still the one sent (it may have been
+    // edited while it was on its way).
+    if ($("prompt").value === body.prompt) {
+      $("prompt").value = "";
+      updateCount();
+      saveDraft();
+    }
     announce(`Job submitted. It is ${accepted.status}.`);
   } catch (err) {
+    submitAgain = false;
     if (err instanceof SessionEndedError) return; // the log-in form says so; the prompt stays
     setError("prompt-error", err.message);
     const input = err instanceof ApiError && FIELD_INPUTS[err.field] && $(FIELD_INPUTS[err.field]);
     if (input) markInvalid(input, true);
+    (input || $("prompt")).focus();
     if (!(err instanceof ApiError && err.transient)) pending = null;
   } finally {
+    submitting = false;
     busy(form, false);
     $("submit").textContent = "Generate";
+  }
+  if (submitAgain) {
+    submitAgain = false;
+    if ($("prompt").value.trim()) submitPrompt();
+  }
+}
+
+// send submits body as a new job and opens it: in the history at once, on
+// the screen where the eye is.
+async function send(body, key) {
+  const accepted = await api.generate(body, key);
+  const created = Date.parse(accepted.created_at);
+  if (Number.isFinite(created)) clockSkew = Date.now() - created;
+  sent.set(accepted.job_id, body);
+  const job = {
+    job_id: accepted.job_id,
+    status: accepted.status,
+    prompt: body.prompt,
+    system: body.system,
+    model: body.model || config.defaultModel || "",
+    max_tokens: body.max_tokens ?? DEFAULT_MAX_TOKENS,
+    temperature: body.temperature,
+    generated_text: "",
+    created_at: accepted.created_at,
+  };
+  addToHistory(job);
+  window.history.pushState(null, "", `#job/${accepted.job_id}`);
+  openJob(accepted.job_id, { job, firstDelayMs: FIRST_POLL_AFTER_SUBMIT_MS, focus: true, reveal: true });
+  return accepted;
+}
+
+// runAgain sends the open job again as a new job with the same settings.
+async function runAgain() {
+  const job = view.job;
+  if (!job || !job.prompt) return;
+  const body = { prompt: job.prompt };
+  if (job.system) body.system = job.system;
+  if (job.model) body.model = job.model;
+  if (job.max_tokens) body.max_tokens = job.max_tokens;
+  if (job.temperature != null) body.temperature = job.temperature;
+  const b = $("again");
+  b.disabled = true;
+  try {
+    await send(body, crypto.randomUUID());
+    announce("Sent again as a new job.");
+  } catch (err) {
+    if (err instanceof SessionEndedError) return;
+    $("job-warning").textContent = `Could not send it again. ${err.message}`;
+    $("job-warning").hidden = false;
+  } finally {
+    b.disabled = false;
   }
 }
 
@@ -539,29 +704,60 @@ function wireWorkspace() {
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
-      if (!$("submit").disabled) submitPrompt();
+      submitPrompt();
     }
   });
-  let draftTimer;
+  // The draft is kept as it is typed (sessionStorage writes are cheap), so
+  // a reload right after typing loses nothing.
   $("prompt-form").addEventListener("input", () => {
-    clearTimeout(draftTimer);
-    draftTimer = setTimeout(() => saveDraft(), 300);
+    updateCount();
+    saveDraft();
+  });
+  $("prompt").addEventListener("input", () => {
+    if (countChars($("prompt").value) <= config.maxPromptChars) markInvalid($("prompt"), false);
+  });
+  $("model").addEventListener("change", () => {
+    updateMaxTokens();
+    saveDraft();
+  });
+  window.addEventListener("pagehide", () => {
+    if (session.signedIn) saveDraft();
   });
 
   $("cancel").addEventListener("click", cancelJob);
-  $("copy").addEventListener("click", copyText);
+  $("again").addEventListener("click", runAgain);
+  $("copy").addEventListener("click", () => copy(view.job?.generated_text || "", $("copy"), "Copy text", "The text is copied to the clipboard."));
+  $("view-plain").addEventListener("click", () => {
+    view.plain = !view.plain;
+    if (view.job) renderJob(view.job);
+  });
+  // Each code block's copy button.
+  $("job-rendered").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-copy=code]");
+    if (!b) return;
+    const code = b.closest(".codeblock")?.querySelector("code")?.textContent || "";
+    copy(code, b, "Copy code", "The code is copied to the clipboard.");
+  });
   $("reuse").addEventListener("click", () => {
     if (!view.job) return;
     $("prompt").value = view.job.prompt || "";
-    if (view.job.max_tokens) $("max-tokens").value = view.job.max_tokens;
+    const mine = sent.get(view.job.job_id);
+    $("max-tokens").value = mine && mine.max_tokens == null ? "" : view.job.max_tokens || "";
     $("temperature").value = view.job.temperature ?? "";
-    if (config.models.includes(view.job.model)) $("model").value = view.job.model;
+    $("model").value = config.models.some((m) => m.id === view.job.model) ? view.job.model : "";
+    updateMaxTokens();
+    updateCount();
     saveDraft();
     $("prompt").focus();
   });
 
   $("history-refresh").addEventListener("click", () => loadHistory());
   $("history-more").addEventListener("click", () => loadHistory({ more: true }));
+  $("history-search").addEventListener("input", renderHistory);
+  $("history-status").addEventListener("change", renderHistory);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) scheduleHistoryRefresh();
+  });
 
   window.addEventListener("hashchange", () => {
     if (session.signedIn) routeFromHash();
@@ -570,33 +766,33 @@ function wireWorkspace() {
 
 function routeFromHash() {
   const m = /^#job\/([0-9a-fA-F-]{8,64})$/.exec(location.hash);
-  if (m && m[1] !== view.id) openJob(m[1], { focus: true });
+  if (m && m[1] !== view.id) openJob(m[1], { focus: true, reveal: true });
 }
 
 // ---- the job view ---------------------------------------------------------------
 
-function openJob(id, { job = null, firstDelayMs = 0, focus = false } = {}) {
+function openJob(id, { job = null, firstDelayMs = 0, focus = false, reveal = false } = {}) {
   view.poller?.stop();
   view.poller = null;
   view.id = id;
   view.job = job;
   $("job").hidden = false;
-  // Job ids are UUIDv7: the start is a timestamp shared by every job of
-  // the same minute, so the short form is the random end.
-  $("job-title").textContent = `Job …${id.slice(-8)}`;
-  $("job-title").title = id;
   $("job-warning").hidden = true;
   renderJob(job || { job_id: id, status: "", generated_text: "" });
   markCurrentInHistory();
-  if (focus) $("job-title").focus();
+  // The answer is where the eye is: the job sits above the composer, and
+  // is scrolled to when it opens.
+  if (reveal) $("job").scrollIntoView({ block: "start" });
+  if (focus) $("job-title").focus({ preventScroll: true });
   if (!job || !TERMINAL.has(job.status)) startPolling(id, firstDelayMs);
 }
 
-function closeJob() {
+function closeJob({ keepLink = false } = {}) {
   view.poller?.stop();
   Object.assign(view, { id: null, job: null, poller: null });
+  stopElapsed();
   $("job").hidden = true;
-  if (location.hash.startsWith("#job/")) window.history.replaceState(null, "", location.pathname + location.search);
+  if (!keepLink && location.hash.startsWith("#job/")) window.history.replaceState(null, "", location.pathname + location.search);
 }
 
 function startPolling(id, firstDelayMs) {
@@ -625,6 +821,7 @@ function startPolling(id, firstDelayMs) {
         $("job-status").textContent = "Not found";
         $("job-status").dataset.status = "missing";
         $("cancel").hidden = true;
+        stopElapsed();
         announce(err.message);
       }
     },
@@ -639,7 +836,7 @@ function announceStatus(job) {
       announce("The job is running.");
       break;
     case "succeeded":
-      announce(`The job succeeded: ${job.tokens?.output ?? 0} output tokens in ${formatDuration(job.duration_ms) || "no time"}.`);
+      announce(`The job succeeded: ${job.tokens?.output ?? 0} output tokens in ${formatDuration(waitedMs(job)) || "no time"}.`);
       break;
     case "failed":
       announce(`The job failed. ${failureText(job)}`);
@@ -674,49 +871,110 @@ const STOP_REASONS = {
   guardrail_intervened: "a guardrail intervened",
 };
 
+// waitedMs is how long a finished job took as its owner saw it: from
+// submission to its end (the API's duration_ms counts only the last
+// attempt's generation).
+function waitedMs(job) {
+  const start = Date.parse(job.created_at);
+  const end = Date.parse(job.finished_at || (TERMINAL.has(job.status) ? job.updated_at : ""));
+  if (Number.isFinite(start) && Number.isFinite(end) && end >= start) return end - start;
+  return job.duration_ms ?? null;
+}
+
+function modelLabel(job) {
+  return job.model ? modelName(config, job.model) : "";
+}
+
 function renderJob(job) {
   const status = job.status || "";
   const badge = $("job-status");
   badge.textContent = status ? cap(status) : "Loading…";
   badge.dataset.status = status || "loading";
 
+  const title = job.prompt ? titleOf(job.prompt) : `Job …${job.job_id.slice(-8)}`;
+  if ($("job-title").textContent !== title) $("job-title").textContent = title;
+  $("job-title").title = job.job_id;
+
+  const mine = sent.get(job.job_id);
   const meta = [];
-  if (job.model) meta.push(job.model);
-  if (job.max_tokens) meta.push(`max ${job.max_tokens} tokens`);
+  if (job.model) meta.push(modelLabel(job));
+  if (job.lane === "bulk") meta.push("bulk");
+  if (job.max_tokens) meta.push(`max ${job.max_tokens} tokens${mine && mine.max_tokens == null ? " (default)" : ""}`);
   if (job.temperature != null) meta.push(`temperature ${job.temperature}`);
   if (job.created_at) meta.push(`submitted ${formatWhen(job.created_at)}`);
+  meta.push(`job …${job.job_id.slice(-8)}`);
   $("job-meta").textContent = meta.join(" · ");
 
   $("job-prompt").textContent = job.prompt || "";
   $("job-prompt-box").hidden = !job.prompt;
 
   const live = status === "queued" || status === "running";
-  const out = $("job-text");
   const text = job.generated_text || "";
-  if (out.textContent !== text) out.textContent = text;
+  // A job that ended with no text has no text box (a failed one says why
+  // below); a live one shows where its text will appear.
+  $("job-output").hidden = !text && TERMINAL.has(status);
+  const out = $("job-text");
   out.setAttribute("aria-busy", live ? "true" : "false");
   out.dataset.live = String(live);
   out.dataset.empty = String(!text);
-  out.dataset.placeholder = status === "queued" ? "Waiting for a worker…" : status === "running" ? "Writing…" : status ? "No text." : "";
+  out.dataset.placeholder = status === "queued" ? "Waiting for a worker…" : status === "running" ? "Writing…" : "";
+  $("job-plain").hidden = !view.plain;
+  $("job-rendered").hidden = view.plain;
+  $("view-plain").setAttribute("aria-pressed", String(view.plain));
+  $("view-plain").textContent = view.plain ? "Show formatted" : "Show plain text";
+  if ($("job-plain").textContent !== text) {
+    $("job-plain").textContent = text;
+    $("job-rendered").replaceChildren(renderTree(markdownTree(text)));
+  }
 
   const failure = $("job-failure");
   failure.hidden = status !== "failed";
   if (status === "failed") failure.textContent = failureText(job);
 
-  const done = TERMINAL.has(status) && job.tokens;
+  const done = TERMINAL.has(status);
   $("job-stats").hidden = !done;
   if (done) {
-    $("stat-input").textContent = String(job.tokens.input ?? 0);
-    $("stat-output").textContent = String(job.tokens.output ?? 0);
-    $("stat-duration").textContent = formatDuration(job.duration_ms) || "—";
-    $("stat-stop-box").hidden = !job.stop_reason;
-    $("stat-stop").textContent = STOP_REASONS[job.stop_reason] ? cap(STOP_REASONS[job.stop_reason]) : job.stop_reason || "";
+    const t = job.tokens || {};
+    // A cancelled job stops before the model reports its counts.
+    const counted = !(status === "cancelled" && !t.input && !t.output);
+    $("stat-input").textContent = counted ? String(t.input ?? 0) : "not counted";
+    $("stat-output").textContent = counted ? String(t.output ?? 0) : "not counted";
+    $("stat-duration").textContent = formatDuration(waitedMs(job)) || "—";
+    $("stat-duration").title = job.duration_ms != null ? `from submission to the end; generating took ${formatDuration(job.duration_ms)}` : "from submission to the end";
+    const stop = status === "cancelled" ? "Cancelled" : STOP_REASONS[job.stop_reason] ? cap(STOP_REASONS[job.stop_reason]) : job.stop_reason || "";
+    $("stat-stop-box").hidden = !stop;
+    $("stat-stop").textContent = stop;
   }
+
+  if (live) startElapsed(job);
+  else stopElapsed();
 
   $("cancel").hidden = !live;
   $("cancel").disabled = false;
-  $("copy").disabled = !text;
+  $("copy").hidden = !text;
+  $("again").hidden = !done || !job.prompt;
+  $("again").textContent = status === "failed" ? "Try again" : "Run again";
   $("reuse").disabled = !job.prompt;
+}
+
+// The running clock beside a live job's status, from its submission.
+function startElapsed(job) {
+  const start = Date.parse(job.created_at);
+  if (!Number.isFinite(start)) return;
+  const el = $("job-elapsed");
+  const tick = () => {
+    el.textContent = formatElapsed(Date.now() - clockSkew - start);
+  };
+  tick();
+  el.hidden = false;
+  clearInterval(elapsedTimer);
+  elapsedTimer = setInterval(tick, 1000);
+}
+
+function stopElapsed() {
+  clearInterval(elapsedTimer);
+  elapsedTimer = null;
+  $("job-elapsed").hidden = true;
 }
 
 async function cancelJob() {
@@ -743,8 +1001,8 @@ async function cancelJob() {
   }
 }
 
-async function copyText() {
-  const text = view.job?.generated_text || "";
+// copy puts text on the clipboard and says so on the button for a moment.
+async function copy(text, button, label, said) {
   if (!text) return;
   try {
     await navigator.clipboard.writeText(text);
@@ -753,8 +1011,7 @@ async function copyText() {
     const ta = document.createElement("textarea");
     ta.value = text;
     ta.setAttribute("readonly", "");
-    ta.style.position = "fixed";
-    ta.style.opacity = "0";
+    ta.className = "offscreen";
     document.body.append(ta);
     ta.select();
     const ok = document.execCommand?.("copy");
@@ -764,11 +1021,10 @@ async function copyText() {
       return;
     }
   }
-  const b = $("copy");
-  b.textContent = "Copied";
-  announce("The text is copied to the clipboard.");
+  button.textContent = "Copied";
+  announce(said);
   setTimeout(() => {
-    b.textContent = "Copy text";
+    button.textContent = label;
   }, 2000);
 }
 
@@ -777,24 +1033,40 @@ async function copyText() {
 function clearHistory() {
   hist.jobs = [];
   hist.cursor = "";
+  hist.pages = 0;
+  hist.queued = null;
+  stopHistoryTimer();
   $("history-list").replaceChildren();
   $("history-empty").hidden = true;
+  $("history-none").hidden = true;
   $("history-more").hidden = true;
   $("history-error").hidden = true;
+  $("history-search").value = "";
+  $("history-status").value = "";
 }
 
-async function loadHistory({ more = false } = {}) {
-  if (hist.loading) return;
+async function loadHistory({ more = false, quiet = false } = {}) {
+  if (hist.loading) {
+    // Asked for while a load runs (a background refresh, say): done next.
+    if (!quiet) hist.queued = { more };
+    return;
+  }
   hist.loading = true;
   $("history").setAttribute("aria-busy", "true");
-  $("history-refresh").disabled = true;
-  $("history-more").disabled = true;
+  if (!quiet) {
+    $("history-refresh").disabled = true;
+    $("history-more").disabled = true;
+  }
   try {
     for (let attempt = 1; ; attempt++) {
       try {
         const { jobs, nextCursor } = await api.listJobs({ limit: HISTORY_PAGE, cursor: more ? hist.cursor : "" });
-        hist.jobs = more ? [...hist.jobs, ...jobs] : mergeFirstPage(jobs, hist.jobs);
-        hist.cursor = nextCursor;
+        if (!session.signedIn) return;
+        if (more) hist.jobs = [...hist.jobs, ...jobs.filter((j) => !hist.jobs.some((k) => k.job_id === j.job_id))];
+        else hist.jobs = mergeFirstPage(jobs, hist.jobs);
+        // Refreshing the first page keeps the place of older pages loaded.
+        if (more || hist.pages <= 1) hist.cursor = nextCursor;
+        hist.pages = more ? hist.pages + 1 : Math.max(hist.pages, 1);
         $("history-error").hidden = true;
         renderHistory();
         if (more) announce(`${jobs.length} older ${jobs.length === 1 ? "job" : "jobs"} shown.`);
@@ -807,6 +1079,7 @@ async function loadHistory({ more = false } = {}) {
           await sleep(Math.max(backoff(attempt), (err.retryAfter ?? 0) * 1000));
           continue;
         }
+        if (quiet) return; // the next refresh tries again
         $("history-error").textContent = `Could not load your jobs. ${err.message}`;
         $("history-error").hidden = false;
         return;
@@ -817,20 +1090,62 @@ async function loadHistory({ more = false } = {}) {
     $("history").setAttribute("aria-busy", "false");
     $("history-refresh").disabled = false;
     $("history-more").disabled = false;
+    const next = hist.queued;
+    hist.queued = null;
+    if (next && session.signedIn) loadHistory(next);
+    else scheduleHistoryRefresh();
   }
 }
 
-// mergeFirstPage combines a fresh first page with what the page learnt
-// while it was being fetched: jobs submitted since (newer than the page's
-// newest) and statuses this page saw end.
-function mergeFirstPage(page, known) {
-  const ids = new Set(page.map((j) => j.job_id));
-  const newest = page.length ? page[0].created_at : "";
-  const newer = known.filter((j) => !ids.has(j.job_id) && j.created_at > newest);
-  const ended = new Map(known.filter((j) => TERMINAL.has(j.status)).map((j) => [j.job_id, j.status]));
-  const merged = page.map((j) => (ended.has(j.job_id) && !TERMINAL.has(j.status) ? { ...j, status: ended.get(j.job_id) } : j));
-  return [...newer, ...merged];
+// scheduleHistoryRefresh reads the first page again in a while if a
+// listed job is still queued or running (and the tab is seen), so the
+// list's statuses move by themselves.
+function scheduleHistoryRefresh() {
+  if (hist.timer || document.hidden || !session.signedIn) return;
+  if (!hist.jobs.some((j) => !TERMINAL.has(j.status))) return;
+  hist.timer = setTimeout(() => {
+    hist.timer = null;
+    loadHistory({ quiet: true });
+  }, HISTORY_LIVE_REFRESH_MS);
 }
+
+function stopHistoryTimer() {
+  clearTimeout(hist.timer);
+  hist.timer = null;
+}
+
+// mergeFirstPage combines a fresh first page with what the page knew:
+// every job either lists (jobs just submitted that the API does not list
+// yet, older pages already loaded), the page's data winning, except for
+// statuses this page saw end. Newest first, as the API lists them.
+function mergeFirstPage(page, known) {
+  const byId = new Map(known.map((j) => [j.job_id, j]));
+  for (const j of page) {
+    const before = byId.get(j.job_id);
+    byId.set(j.job_id, before && TERMINAL.has(before.status) && !TERMINAL.has(j.status) ? { ...j, status: before.status } : j);
+  }
+  return [...byId.values()].sort(newestFirst);
+}
+
+function newestFirst(a, b) {
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;
+  return a.job_id < b.job_id ? 1 : a.job_id > b.job_id ? -1 : 0; // UUIDv7: ids sort by time
+}
+
+// addToHistory lists a job this page just submitted, at once.
+function addToHistory(job) {
+  if (hist.jobs.some((j) => j.job_id === job.job_id)) return;
+  hist.jobs = [{ ...job }, ...hist.jobs].sort(newestFirst);
+  renderHistory();
+  scheduleHistoryRefresh();
+}
+
+const STATUS_FILTERS = {
+  live: (j) => j.status === "queued" || j.status === "running",
+  succeeded: (j) => j.status === "succeeded",
+  failed: (j) => j.status === "failed",
+  cancelled: (j) => j.status === "cancelled",
+};
 
 function historyItem(job) {
   const li = document.createElement("li");
@@ -845,34 +1160,61 @@ function historyItem(job) {
   const when = document.createElement("time");
   when.dateTime = job.created_at;
   when.textContent = formatWhen(job.created_at);
+  const title = document.createElement("span");
+  title.className = "title";
+  title.dir = "auto";
+  title.textContent = titleOf(job.prompt);
   const preview = document.createElement("span");
   preview.className = "preview";
+  preview.dir = "auto";
   preview.textContent = (job.prompt || "").replace(/\s+/g, " ").slice(0, 140);
   const head = document.createElement("span");
   head.className = "item-head";
   head.append(badge, when);
-  a.append(head, preview);
-  a.setAttribute("aria-label", `${cap(job.status)}, ${when.textContent}: ${preview.textContent}`);
+  const foot = document.createElement("span");
+  foot.className = "item-foot";
+  const model = document.createElement("span");
+  model.className = "model";
+  model.textContent = modelLabel(job);
+  foot.append(model);
+  if (job.lane === "bulk") {
+    const lane = document.createElement("span");
+    lane.className = "tag";
+    lane.textContent = "bulk";
+    lane.title = "Sent in bulk: it runs when interactive jobs leave room.";
+    foot.append(lane);
+  }
+  a.append(head, title, preview, foot);
+  const lane = job.lane === "bulk" ? ", bulk" : "";
+  a.setAttribute("aria-label", `${titleOf(job.prompt)}. ${cap(job.status)}, ${when.textContent}${job.model ? `, ${modelLabel(job)}` : ""}${lane}.`);
   li.append(a);
   return li;
 }
 
 function renderHistory() {
-  const list = $("history-list");
-  list.replaceChildren(...hist.jobs.map(historyItem));
-  $("history-empty").hidden = hist.jobs.length > 0;
+  const q = $("history-search").value.trim();
+  const filter = STATUS_FILTERS[$("history-status").value];
+  const shown = hist.jobs.filter((j) => (!filter || filter(j)) && (!q || matches(j.prompt, q)));
+  $("history-list").replaceChildren(...shown.map(historyItem));
+  $("history-empty").hidden = hist.jobs.length > 0 || hist.pages === 0;
+  const none = hist.jobs.length > 0 && shown.length === 0;
+  $("history-none").hidden = !none;
+  $("history-none").textContent = none
+    ? `None of the ${hist.jobs.length} jobs listed match.${hist.cursor ? " “Show older jobs” looks further back." : ""}`
+    : "";
   $("history-more").hidden = !hist.cursor;
   markCurrentInHistory();
 }
 
 function updateHistoryItem(job) {
   const i = hist.jobs.findIndex((j) => j.job_id === job.job_id);
-  const preview = { job_id: job.job_id, status: job.status, prompt: job.prompt, created_at: job.created_at };
   if (i >= 0) {
-    if (hist.jobs[i].status === job.status) return;
-    hist.jobs[i] = { ...hist.jobs[i], status: job.status };
+    const j = hist.jobs[i];
+    if (j.status === job.status && j.model === job.model && j.lane === job.lane) return;
+    hist.jobs[i] = { ...j, status: job.status, model: job.model || j.model, lane: job.lane ?? j.lane };
   } else if (job.created_at) {
-    hist.jobs = [preview, ...hist.jobs];
+    addToHistory(job);
+    return;
   } else {
     return;
   }

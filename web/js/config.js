@@ -2,6 +2,15 @@
 // stack at deploy time and by the dev runner locally. Only public values
 // live there (ids and URLs); nothing in it is a secret.
 
+// The API's limits when config.json does not say (internal/jobs).
+export const DEFAULT_MAX_PROMPT_CHARS = 100_000;
+export const DEFAULT_MAX_TOKENS = 1024;
+export const MAX_TOKENS_LIMIT = 8192;
+
+// How people get an account (config.json "sign_up"): anyone, anyone with
+// an address at one of "sign_up_domains", or only by an administrator.
+export const SIGN_UP_MODES = Object.freeze(["open", "domains", "invite"]);
+
 // The password rules shown at sign-up when config.json has no
 // "password_policy": the stack's user pool policy (stack/promptqstack).
 export const DEFAULT_PASSWORD_POLICY = Object.freeze({
@@ -45,7 +54,7 @@ export function parseConfig(raw) {
     .filter((k) => typeof raw[k] !== "string" || raw[k].trim() === "");
   if (missing.length) throw new ConfigError(`config.json lacks ${missing.join(", ")}.`);
   const policy = { ...DEFAULT_PASSWORD_POLICY, ...(isObject(raw.password_policy) ? raw.password_policy : {}) };
-  const models = Array.isArray(raw.models) ? raw.models.filter((m) => typeof m === "string" && m !== "") : [];
+  const maxPrompt = Number.isInteger(raw.max_prompt_chars) && raw.max_prompt_chars > 0 ? raw.max_prompt_chars : DEFAULT_MAX_PROMPT_CHARS;
   return Object.freeze({
     region: raw.region,
     userPoolId: raw.user_pool_id,
@@ -53,8 +62,64 @@ export function parseConfig(raw) {
     apiUrl: raw.api_url.replace(/\/+$/, ""),
     cognitoEndpoint: raw.cognito_endpoint.endsWith("/") ? raw.cognito_endpoint : raw.cognito_endpoint + "/",
     passwordPolicy: Object.freeze(policy),
-    models: Object.freeze(models),
+    models: parseModels(raw.models),
+    defaultModel: typeof raw.default_model === "string" ? raw.default_model : "",
+    maxPromptChars: maxPrompt,
+    signUp: parseSignUp(raw.sign_up, raw.sign_up_domains),
   });
+}
+
+// parseModels accepts the model ids as strings, or the catalogue's objects
+// {"id", "name"?, "max_output_tokens"?}, and returns
+// [{id, name, maxOutputTokens}] (name falls back to the id, the token
+// limit to null).
+export function parseModels(list) {
+  if (!Array.isArray(list)) return Object.freeze([]);
+  const out = [];
+  for (const m of list) {
+    const id = typeof m === "string" ? m : isObject(m) && typeof m.id === "string" ? m.id : "";
+    if (!id || out.some((o) => o.id === id)) continue;
+    const name = isObject(m) && typeof m.name === "string" && m.name.trim() ? m.name.trim() : id;
+    const max = isObject(m) && Number.isInteger(m.max_output_tokens) && m.max_output_tokens > 0 ? m.max_output_tokens : null;
+    out.push(Object.freeze({ id, name, maxOutputTokens: max }));
+  }
+  return Object.freeze(out);
+}
+
+// parseSignUp reads "sign_up" (absent means open) and, for "domains", the
+// list of domains; anything else is an error that says what is allowed.
+export function parseSignUp(mode, domains) {
+  const m = mode == null || mode === "" ? "open" : mode;
+  if (!SIGN_UP_MODES.includes(m)) {
+    throw new ConfigError(`config.json sign_up is ${JSON.stringify(mode)}; it must be one of ${SIGN_UP_MODES.join(", ")}.`);
+  }
+  if (m !== "domains") return Object.freeze({ mode: m, domains: Object.freeze([]) });
+  const list = Array.isArray(domains)
+    ? [...new Set(domains.filter((d) => typeof d === "string").map((d) => d.trim().toLowerCase().replace(/^@/, "")).filter(Boolean))]
+    : [];
+  if (!list.length) throw new ConfigError('config.json sign_up is "domains" but sign_up_domains lists none.');
+  return Object.freeze({ mode: m, domains: Object.freeze(list) });
+}
+
+// modelName is the display name of model id, or the id itself.
+export function modelName(config, id) {
+  return config.models.find((m) => m.id === id)?.name || id;
+}
+
+// maxTokensFor is the largest max_tokens the form offers for model id (""
+// for the default model): the model's own output limit when the catalogue
+// gives one, else the API's.
+export function maxTokensFor(config, id) {
+  const m = config.models.find((x) => x.id === (id || config.defaultModel));
+  return m?.maxOutputTokens || MAX_TOKENS_LIMIT;
+}
+
+// emailDomainAllowed says whether email may sign up under config.signUp.
+export function emailDomainAllowed(signUp, email) {
+  if (signUp.mode === "open") return true;
+  if (signUp.mode === "invite") return false;
+  const domain = String(email).split("@").pop().trim().toLowerCase();
+  return signUp.domains.includes(domain);
 }
 
 function isObject(v) {

@@ -72,8 +72,10 @@ export async function waitForStatus(page, status, timeoutMs = 30_000) {
   await eventually(async () => assert.equal(await jobStatus(page), status), { timeoutMs });
 }
 
+// jobText is the job's text exactly as the model wrote it (the plain view,
+// which the page keeps up to date whichever view is shown).
 export async function jobText(page) {
-  return (await page.getByRole("region", { name: "Generated text" }).textContent()) || "";
+  return (await page.locator("#job-plain").textContent()) || "";
 }
 
 export async function stat(page, name) {

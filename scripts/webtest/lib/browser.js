@@ -29,14 +29,24 @@ export async function launch() {
 
 // openApp opens the web app in a fresh context (its own storage, so users
 // don't share anything) and records every request the page makes to the
-// API and to Cognito, and every page error.
-export async function openApp(browser, info, { viewport = { width: 1280, height: 860 } } = {}) {
-  const context = await browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC" });
+// API and to Cognito (whatever its endpoint: calls are known by their
+// X-Amz-Target), every page error and every Content-Security-Policy
+// violation Chromium reports. setup(context) runs before the page loads
+// (to route config.json, say).
+export async function openApp(browser, info, { viewport = { width: 1280, height: 860 }, setup = null, colorScheme = "light" } = {}) {
+  const context = await browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC", colorScheme });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: info.web_url });
+  if (setup) await setup(context);
+  // Every violation the page's policy reports (Trusted Types' ones too,
+  // which Chromium does not always log) reaches the console below.
+  await context.addInitScript(() => {
+    window.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`Content Security Policy violation: ${e.effectiveDirective} (${e.blockedURI || "inline"}) ${e.sample || ""}`);
+    });
+  });
   const page = await context.newPage();
-  const rec = { api: [], cognito: [], errors: [] };
+  const rec = { api: [], cognito: [], errors: [], csp: [] };
   const api = info.api_url.replace(/\/$/, "");
-  const cognito = info.cognito_endpoint.replace(/\/$/, "");
   page.on("request", (req) => {
     const url = req.url();
     if (req.method() === "OPTIONS") return;
@@ -49,8 +59,8 @@ export async function openApp(browser, info, { viewport = { width: 1280, height:
           entry.headers = res.headers();
         }
       }, () => {});
-    } else if (url.startsWith(cognito)) {
-      const target = (req.headers()["x-amz-target"] || "").split(".").pop();
+    } else if ((req.headers()["x-amz-target"] || "").startsWith("AWSCognitoIdentityProviderService.")) {
+      const target = req.headers()["x-amz-target"].split(".").pop();
       let flow = "";
       try {
         flow = JSON.parse(req.postData() || "{}").AuthFlow || "";
@@ -63,6 +73,9 @@ export async function openApp(browser, info, { viewport = { width: 1280, height:
     }
   });
   page.on("pageerror", (err) => rec.errors.push(String(err)));
+  page.on("console", (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) rec.csp.push(msg.text());
+  });
   await page.goto(info.web_url);
   await page.waitForSelector("body[data-ready=true]");
   return { context, page, rec };

@@ -93,6 +93,20 @@ export class PoolAdmin {
     return null;
   }
 
+  // consoleCodeFor waits for the dev runner's console line of a code sent
+  // to email beyond the first `after` ones: what a person running make dev
+  // reads, with no other source to fall back on.
+  async consoleCodeFor(email, { after = 0, timeoutMs = 20_000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const mine = [...read(this.runnerLog).matchAll(/sign-up code for (\S+): (\S+)/g)]
+        .filter((m) => m[1].toLowerCase() === email.toLowerCase());
+      if (mine.length > after) return mine[mine.length - 1][2];
+      if (Date.now() > deadline) throw new Error(`no sign-up code line for ${email} in the dev runner's console (${this.runnerLog}) after ${timeoutMs / 1000} s`);
+      await sleep(100);
+    }
+  }
+
   codeCount(email) {
     return this.codes().filter((c) => c.destination.toLowerCase() === email.toLowerCase()).length;
   }

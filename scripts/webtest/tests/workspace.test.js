@@ -1,0 +1,388 @@
+// The workspace as a person uses it: submitting in quick succession,
+// reloading, links, finished, cancelled and failed jobs, the form's limits
+// and a shared tab, in real headless Chromium against the real dev stack.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+
+import { suite, PASSWORD } from "../lib/suite.js";
+import {
+  eventually, textOf, form, logIn, waitForWorkspace, submitPrompt,
+  waitForStatus, stat, historyIds,
+} from "../lib/app.js";
+
+const t = suite();
+
+// apiJob reads a job straight from the API, as its owner.
+async function apiJob(email, id) {
+  const tokens = await t.admin.logIn(email, PASSWORD);
+  const res = await fetch(`${t.stack.info.api_url}/jobs/${id}`, { headers: { Authorization: `Bearer ${tokens.AccessToken}` } });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+// ms reads a duration as the page writes it ("740 ms", "1.3 s", "2 min 5 s").
+function ms(text) {
+  let m = /^(\d+) ms$/.exec(text);
+  if (m) return Number(m[1]);
+  m = /^(\d+(?:\.\d)?) s$/.exec(text);
+  if (m) return Number(m[1]) * 1000;
+  m = /^(\d+) min (\d+) s$/.exec(text);
+  if (m) return Number(m[1]) * 60_000 + Number(m[2]) * 1000;
+  throw new Error(`not a duration: ${JSON.stringify(text)}`);
+}
+
+test("prompts sent in quick succession are each in the history at once, and stay there", async () => {
+  const app = await t.loggedIn("quick");
+  const { page, rec } = app;
+  const prompt = page.getByRole("textbox", { name: "Prompt" });
+  const ids = [];
+  for (let i = 1; i <= 5; i++) {
+    await prompt.fill(`Quick prompt number ${i}.`);
+    const before = page.url();
+    await prompt.press("Control+Enter");
+    await eventually(() => assert.ok(page.url() !== before && /#job\/[0-9a-f-]{36}$/.test(page.url())));
+    const id = page.url().split("#job/")[1];
+    ids.push(id);
+    // At once: the moment the page shows the job, its history has it.
+    assert.ok((await historyIds(page)).includes(id), `job ${i} is in the history when it opens`);
+    assert.equal(await page.locator("#history-empty").isVisible(), false, "no 'No jobs yet' with a job queued");
+    await sleep(150 + Math.floor(Math.random() * 250));
+  }
+  // And they stay, each reaching its end, with no Refresh.
+  for (const id of ids) {
+    await eventually(async () => assert.equal(await textOf(page.locator(`#history-list li[data-job-id="${id}"] .badge`)), "Succeeded"), { timeoutMs: 60_000 });
+  }
+  assert.deepEqual((await historyIds(page)).slice(0, 5), [...ids].reverse());
+  assert.equal(rec.api.filter((r) => r.method === "POST" && r.path === "/generate").length, 5);
+  t.noPageErrors(app);
+});
+
+test("a job's link survives a reload and logging in again", async () => {
+  const app = await t.loggedIn("linked");
+  const { page } = app;
+  const id = await submitPrompt(page, "A job I will come back to.", { maxTokens: 5 });
+  await waitForStatus(page, "Succeeded", 60_000);
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  await form(page, "Log in").waitFor();
+  assert.match(page.url(), new RegExp(`#job/${id}$`), "the link is kept while logged out");
+  await logIn(page, app.email, PASSWORD);
+  await waitForWorkspace(page);
+  await eventually(async () => assert.equal(await textOf(page.locator("#job-prompt")), "A job I will come back to."));
+  assert.match(page.url(), new RegExp(`#job/${id}$`));
+  await waitForStatus(page, "Succeeded");
+  t.noPageErrors(app);
+});
+
+test("a reload says why it logged out, fills in the email and keeps a draft typed just before", async () => {
+  const app = await t.loggedIn("reloader");
+  const { page } = app;
+  const draft = "Typed a moment before the reload.";
+  await page.getByRole("textbox", { name: "Prompt" }).fill(draft);
+  await page.reload(); // no pause: the draft must already be kept
+  await page.waitForSelector("body[data-ready=true]");
+  const f = form(page, "Log in");
+  await f.waitFor();
+  assert.match(await textOf(page.locator("#auth-notice")), /reload.*memory/i);
+  assert.equal(await f.getByRole("textbox", { name: "Email" }).inputValue(), app.email);
+  await t.shot(page, "reloaded");
+  await f.getByLabel("Password").fill(PASSWORD);
+  await f.getByRole("button", { name: "Log in" }).click();
+  await waitForWorkspace(page);
+  assert.equal(await page.getByRole("textbox", { name: "Prompt" }).inputValue(), draft);
+  t.noPageErrors(app);
+});
+
+test("a cancelled job says it was cancelled and does not claim zero tokens", async () => {
+  const app = await t.loggedIn("stopper");
+  const { page } = app;
+  await submitPrompt(page, "Wait for me. promptq-fault:hang");
+  await waitForStatus(page, "Running", 30_000);
+  await page.getByRole("button", { name: "Cancel job" }).click();
+  await waitForStatus(page, "Cancelled");
+  assert.match(await stat(page, "Stopped"), /cancel/i);
+  for (const name of ["Input tokens", "Output tokens"]) {
+    assert.notEqual(await stat(page, name), "0", `${name} of a cancelled job`);
+  }
+  assert.match(await stat(page, "Output tokens"), /not counted/);
+  t.noPageErrors(app);
+});
+
+test("a failed job shows no empty text box or copy button, and its time from the person's view", async () => {
+  const app = await t.loggedIn("failing");
+  const { page } = app;
+  const id = await submitPrompt(page, "This one breaks. promptq-fault:invalid");
+  await waitForStatus(page, "Failed", 60_000);
+  assert.equal(await page.getByRole("region", { name: "Generated text" }).isVisible(), false);
+  assert.equal(await page.getByText("No text.").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Copy text" }).isVisible(), false);
+  // From submitting to failing, as the person waited.
+  const job = await apiJob(app.email, id);
+  const waited = Date.parse(job.finished_at) - Date.parse(job.created_at);
+  assert.ok(Math.abs(ms(await stat(page, "Time")) - waited) <= Math.max(50, waited * 0.05), `shown ${await stat(page, "Time")}, waited ${waited} ms`);
+  t.noPageErrors(app);
+});
+
+test("a prompt over the limit is counted and stopped before sending, with focus kept on it", async () => {
+  const app = await t.loggedIn("verbose");
+  const { page, rec } = app;
+  const prompt = page.getByRole("textbox", { name: "Prompt" });
+  await prompt.fill("x".repeat(100_001));
+  await eventually(async () => assert.match(await textOf(page.locator("#prompt-count")), /100,001 \/ 100,000/));
+  await page.getByRole("button", { name: "Generate" }).click();
+  await eventually(async () => assert.match(await textOf(page.locator("#prompt-error")), /at most 100,000 characters/));
+  assert.equal(await page.evaluate(() => document.activeElement.id), "prompt");
+  assert.equal(await prompt.getAttribute("aria-invalid"), "true");
+  assert.equal(rec.api.filter((r) => r.path === "/generate").length, 0, "nothing sent");
+  await t.shot(page, "too-long");
+  t.noPageErrors(app);
+});
+
+test("after log-out the next person in the tab starts with the default settings", async () => {
+  const first = await t.loggedIn("sharer");
+  const { page } = first;
+  await page.getByLabel("Model").selectOption({ index: 2 });
+  await page.getByRole("spinbutton", { name: "Max tokens" }).fill("77");
+  await page.getByRole("spinbutton", { name: "Temperature" }).fill("0.3");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await form(page, "Log in").waitFor();
+  const next = t.newEmail("sharee");
+  await t.admin.createUser(next, PASSWORD);
+  await logIn(page, next, PASSWORD);
+  await waitForWorkspace(page);
+  assert.equal(await page.getByLabel("Model").inputValue(), "");
+  assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).inputValue(), "1024");
+  assert.equal(await page.getByRole("spinbutton", { name: "Temperature" }).inputValue(), "");
+  t.noPageErrors(first);
+});
+
+test("user text follows its own direction: a right-to-left prompt reads right to left", async () => {
+  const app = await t.loggedIn("hebrew");
+  const { page } = app;
+  const prompt = page.getByRole("textbox", { name: "Prompt" });
+  assert.equal(await prompt.getAttribute("dir"), "auto");
+  const id = await submitPrompt(page, "שלום, כתוב לי שיר קצר על תורים.");
+  await waitForStatus(page, "Succeeded", 60_000);
+  for (const sel of ["#job-prompt", `#history-list li[data-job-id="${id}"] .preview`]) {
+    await eventually(async () => assert.equal(await page.locator(sel).evaluate((el) => getComputedStyle(el).direction), "rtl", sel));
+  }
+  t.noPageErrors(app);
+});
+
+test("placeholders are readable: at least 4.5:1 against their field, light and dark", async () => {
+  for (const colorScheme of ["light", "dark"]) {
+    const app = await t.open({ colorScheme });
+    const ratio = await app.page.evaluate(() => {
+      const rgb = (c) => c.match(/[\d.]+/g).slice(0, 3).map(Number);
+      const lum = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const el = document.getElementById("temperature");
+      const a = lum(rgb(getComputedStyle(el, "::placeholder").color));
+      const b = lum(rgb(getComputedStyle(el).backgroundColor));
+      return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    });
+    assert.ok(ratio >= 4.5, `${colorScheme}: placeholder contrast ${ratio.toFixed(2)}:1`);
+    t.noPageErrors(app);
+  }
+});
+
+test("the card of a job just sent names its model before the API says anything more", async () => {
+  const app = await t.loggedIn("queued");
+  const { page } = app;
+  // The job's GET is held back, so the card shows what the page knew at
+  // submission: queued, and the (default) model.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await page.route(`${t.stack.info.api_url}/jobs/*`, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await submitPrompt(page, "Which model am I?");
+  assert.equal(await textOf(page.locator("#job-status")), "Queued");
+  assert.match(await textOf(page.locator("#job-meta")), /promptq-local/);
+  release();
+  await page.unroute(`${t.stack.info.api_url}/jobs/*`);
+  await waitForStatus(page, "Succeeded", 60_000);
+  t.noPageErrors(app);
+});
+
+test("an empty max tokens is not silently 1024: the form says what it means", async () => {
+  const app = await t.loggedIn("empty");
+  const { page } = app;
+  await page.getByRole("spinbutton", { name: "Max tokens" }).fill("");
+  await eventually(async () => assert.match(await textOf(page.locator("#max-tokens-hint")), /empty.*default.*1024/i));
+  await submitPrompt(page, "No max tokens given.");
+  await eventually(async () => assert.match(await textOf(page.locator("#job-meta")), /max 1024 tokens \(default\)/));
+  t.noPageErrors(app);
+});
+
+// routeConfig serves the dev stack's config.json with patch applied, as a
+// deployed stack with other settings would write it.
+function routeConfig(patch) {
+  return async (context) => {
+    await context.route(`${t.stack.info.web_url}/config.json`, async (route) => {
+      const res = await route.fetch();
+      route.fulfill({ response: res, json: { ...(await res.json()), ...patch } });
+    });
+  };
+}
+
+test("the answer comes first: the job just sent is in view above the composer, with a running clock", async () => {
+  const app = await t.loggedIn("watcher", { viewport: { width: 1280, height: 800 } });
+  const { page } = app;
+  // Scroll the composer down first, as after reading a long answer.
+  await page.getByRole("textbox", { name: "Prompt" }).fill("Wait for me. promptq-fault:hang");
+  await page.getByRole("button", { name: "Generate" }).click();
+  await waitForStatus(page, "Running", 30_000);
+  const job = await page.locator("#job").boundingBox();
+  const compose = await page.locator("#compose").boundingBox();
+  assert.ok(job.y < compose.y, "the job is above the composer");
+  const inView = await page.locator("#job-title").evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= window.innerHeight;
+  });
+  assert.ok(inView, "the job's title is on screen");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "job-title");
+  const clock = page.locator("#job-elapsed");
+  assert.match(await textOf(clock), /^\d+ s$/);
+  const first = await textOf(clock);
+  await eventually(async () => assert.notEqual(await textOf(clock), first), { timeoutMs: 10_000 });
+  await t.shot(page, "running", { fullPage: true });
+  await page.getByRole("button", { name: "Cancel job" }).click();
+  await waitForStatus(page, "Cancelled");
+  assert.equal(await clock.isVisible(), false, "the clock stops with the job");
+  t.noPageErrors(app);
+});
+
+test("a failed, cancelled or finished job runs again as a new job with the same settings, in one click", async () => {
+  const app = await t.loggedIn("again");
+  const { page } = app;
+  await page.getByLabel("Model").selectOption({ index: 2 });
+  const model = await page.getByLabel("Model").inputValue();
+  const first = await submitPrompt(page, "Break, then run again. promptq-fault:invalid", { maxTokens: 321, temperature: 0.2 });
+  await waitForStatus(page, "Failed", 60_000);
+  await page.getByRole("button", { name: "Try again" }).click();
+  await eventually(() => assert.ok(!page.url().endsWith(first) && /#job\/[0-9a-f-]{36}$/.test(page.url())));
+  const second = page.url().split("#job/")[1];
+  assert.ok((await historyIds(page)).includes(second), "the new job is in the history at once");
+  await waitForStatus(page, "Failed", 60_000);
+  const [a, b] = [await apiJob(app.email, first), await apiJob(app.email, second)];
+  for (const k of ["prompt", "model", "max_tokens", "temperature"]) assert.deepEqual(b[k], a[k], k);
+  assert.equal(b.model, model);
+
+  const ok = await submitPrompt(page, "A fine answer.", { maxTokens: 7 });
+  await waitForStatus(page, "Succeeded", 60_000);
+  await page.getByRole("button", { name: "Run again" }).click();
+  await eventually(() => assert.ok(!page.url().endsWith(ok)));
+  await waitForStatus(page, "Succeeded", 60_000);
+  assert.equal((await apiJob(app.email, page.url().split("#job/")[1])).max_tokens, 7);
+  t.noPageErrors(app);
+});
+
+test("the history: titled by the prompt, dated, searchable, filtered by status, with model names and a bulk tag", async () => {
+  const catalogue = [
+    { id: "promptq-local", name: "Local stand-in", max_output_tokens: 4000 },
+    { id: "us.anthropic.claude-3-5-haiku-20241022-v1:0", name: "Claude 3.5 Haiku", max_output_tokens: 8192 },
+  ];
+  const app = await t.loggedIn("archivist", { setup: routeConfig({ models: catalogue }) });
+  const { page, rec } = app;
+
+  // The picker shows names; the default model's output limit bounds max tokens.
+  assert.deepEqual((await page.getByLabel("Model").locator("option").allTextContents()), ["Default (Local stand-in)", "Local stand-in", "Claude 3.5 Haiku"]);
+  assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).getAttribute("max"), "4000");
+  await page.getByRole("textbox", { name: "Prompt" }).fill("Too many tokens for the local stand-in.");
+  await page.getByRole("spinbutton", { name: "Max tokens" }).fill("5000");
+  await page.getByRole("button", { name: "Generate" }).click();
+  assert.match(await textOf(page.locator("#prompt-error")), /from 1 to 4000/);
+  assert.equal(rec.api.filter((r) => r.path === "/generate").length, 0);
+  await page.getByLabel("Model").selectOption({ label: "Claude 3.5 Haiku" });
+  assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).getAttribute("max"), "8192");
+
+  const tokens = await t.admin.logIn(app.email, PASSWORD);
+  const prompts = [
+    "Write a haiku about queues that never lose a message",
+    "Explain exponential backoff with jitter to a new engineer on the team, with examples",
+    "Bulk summary of yesterday's tickets",
+    "This one breaks. promptq-fault:invalid",
+  ];
+  // One by one, as the page sends them; the third on the bulk lane, as
+  // a script would send it.
+  const ids = [];
+  for (const prompt of prompts) {
+    const lane = /^Bulk /.test(prompt) ? "bulk" : "interactive";
+    const res = await fetch(`${t.stack.info.api_url}/generate`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${tokens.AccessToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ prompt, max_tokens: 5, lane }),
+    });
+    assert.equal(res.status, 202);
+    const body = await res.json();
+    assert.equal(body.lane, lane);
+    ids.push(body.job_id);
+  }
+  await page.getByRole("button", { name: "Refresh" }).click();
+  const item = (i) => page.locator(`#history-list li[data-job-id="${ids[i]}"]`);
+  await eventually(async () => assert.equal(await item(3).locator(".badge").textContent(), "Failed"), { timeoutMs: 60_000 });
+
+  // Titles from the prompt's first words, a date with the time, the
+  // model's name, and the bulk tag.
+  assert.equal(await textOf(item(0).locator(".title")), "Write a haiku about queues that never lose a message");
+  assert.equal(await textOf(item(1).locator(".title")), "Explain exponential backoff with jitter to a new engineer on…");
+  const when = await textOf(item(0).locator("time"));
+  assert.match(when, /^\d{1,2} [A-Z][a-z]{2}(,| at)? \d{2}:\d{2}$/, `date and time: ${when}`);
+  assert.equal(await textOf(item(0).locator(".model")), "Local stand-in");
+  assert.equal(await item(2).locator(".tag").textContent(), "bulk");
+  assert.equal(await item(0).locator(".tag").count(), 0);
+  await t.shot(page, "history", { fullPage: true });
+
+  // Search over the listed jobs' prompts, any case, every word.
+  const search = page.getByRole("searchbox", { name: "Search prompts" });
+  await search.fill("HAIKU queues");
+  assert.deepEqual(await historyIds(page), [ids[0]]);
+  await search.fill("nothing like this");
+  assert.deepEqual(await historyIds(page), []);
+  assert.match(await textOf(page.locator("#history-none")), /None of the \d+ jobs listed match/);
+  await search.fill("");
+  // Status filters.
+  await page.getByLabel("Status").selectOption("failed");
+  assert.deepEqual(await historyIds(page), [ids[3]]);
+  await page.getByLabel("Status").selectOption("succeeded");
+  await eventually(async () => assert.deepEqual(new Set(await historyIds(page)), new Set(ids.slice(0, 3))), { timeoutMs: 60_000 });
+  await page.getByLabel("Status").selectOption("");
+  assert.equal((await historyIds(page)).length, 4);
+  t.noPageErrors(app);
+});
+
+test("sign-up by invitation: no sign-up form, and the page says accounts come from an administrator", async () => {
+  const app = await t.open({ setup: routeConfig({ sign_up: "invite" }) });
+  const { page } = app;
+  await form(page, "Log in").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Create an account" }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Enter your code" }).count(), 0);
+  assert.match(await textOf(page.locator("#invite-only")), /created by an administrator/);
+  assert.equal(await page.locator("#signup-form").isVisible(), false);
+  t.noPageErrors(app);
+});
+
+test("sign-up for some domains: the page names them and checks the address before sending", async () => {
+  const app = await t.open({ setup: routeConfig({ sign_up: "domains", sign_up_domains: ["example.com", "corp.example"] }) });
+  const { page, rec } = app;
+  await page.getByRole("button", { name: "Create an account" }).click();
+  const f = form(page, "Create an account");
+  assert.equal(await textOf(page.locator("#signup-domains")), "Sign-up is open to addresses at example.com or corp.example.");
+  await f.getByRole("textbox", { name: "Email" }).fill("someone@elsewhere.org");
+  await f.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await f.getByRole("button", { name: "Create account" }).click();
+  assert.equal(await textOf(page.locator("#signup-error")), "Only addresses at example.com or corp.example can sign up here.");
+  assert.equal(await f.getByRole("textbox", { name: "Email" }).getAttribute("aria-invalid"), "true");
+  assert.equal(rec.cognito.filter((c) => c.target === "SignUp").length, 0);
+  await t.shot(page, "signup-domains");
+  await f.getByRole("textbox", { name: "Email" }).fill(t.newEmail("insider"));
+  await f.getByRole("button", { name: "Create account" }).click();
+  await form(page, "Confirm your email").waitFor();
+  t.noPageErrors(app);
+});

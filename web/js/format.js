@@ -1,0 +1,68 @@
+// Words and numbers as the page shows them. Pure functions, tested under
+// Node.
+
+// formatDuration: "740 ms", "1.3 s", "2 min 5 s".
+export function formatDuration(ms) {
+  if (ms == null || !Number.isFinite(ms) || ms < 0) return "";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
+
+// formatElapsed is a running clock: "4 s", "1 min 05 s".
+export function formatElapsed(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+}
+
+// formatWhen is a date and time in the reader's locale and time zone: the
+// year only when it is not this one.
+export function formatWhen(iso, { now = new Date(), locale = undefined } = {}) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const opts = { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";
+  return d.toLocaleString(locale, opts);
+}
+
+// titleOf is a job's title: the first words of its prompt, on one line,
+// cut at a word boundary near max characters.
+export function titleOf(prompt, max = 60) {
+  const line = String(prompt || "").replace(/\s+/g, " ").trim();
+  if (!line) return "(empty prompt)";
+  const chars = [...line];
+  if (chars.length <= max) return line;
+  const cut = chars.slice(0, max).join("");
+  if (chars[max] === " ") return `${cut.replace(/[\s,.;:!?-]+$/, "")}…`; // cut at a word's end
+  const space = cut.lastIndexOf(" ");
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,.;:!?-]+$/, "")}…`;
+}
+
+// countChars counts characters as the API does: code points, not UTF-16
+// units (an emoji is one).
+export function countChars(s) {
+  let n = 0;
+  for (const _ of String(s)) n++; // eslint-disable-line no-unused-vars
+  return n;
+}
+
+// formatNumber groups digits: 100,000.
+export function formatNumber(n, locale = "en") {
+  return Number(n).toLocaleString(locale);
+}
+
+// lowerFirst lowers a sentence's first letter only: "An uppercase letter
+// (A–Z)" inside a sentence.
+export function lowerFirst(s) {
+  return s ? s[0].toLowerCase() + s.slice(1) : s;
+}
+
+// matches says whether a job's prompt contains every word of query, in
+// any case.
+export function matches(prompt, query) {
+  const hay = String(prompt || "").toLocaleLowerCase();
+  return String(query || "").toLocaleLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
+}
