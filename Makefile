@@ -121,12 +121,12 @@ bench: ## run the Go benchmarks (results go in docs/benchmarks.md)
 ## ---- measurements: scripts that start a dev stack of their own on 127.0.0.1 --
 
 # Results and how to read them: docs/reliability.md (load, faults) and
-# docs/benchmarks.md (coldstart, cost). Each takes its flags in ARGS, e.g.
+# docs/benchmarks.md (coldstart, cost, lanes). Each takes its flags in ARGS, e.g.
 #   make load ARGS='-users 10 -jobs 100'
 # and exits non-zero when a check fails; `make -k measure` runs them all.
 ARGS ?=
 
-.PHONY: load faults coldstart cost measure
+.PHONY: load faults coldstart cost lanes measure
 load: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## 1,000 jobs from 50 users at once: latencies, and every job ends once (a few minutes)
 	go run ./scripts/load $(ARGS)
 
@@ -139,7 +139,10 @@ coldstart: tools ## Lambda bootstrap sizes, cold starts and memory under aws-lam
 cost: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## AWS requests per job counted end to end, in dollars per 1,000 jobs (~5 min)
 	go run ./scripts/cost $(ARGS)
 
-measure: load faults coldstart cost ## all four measurements (about 25 minutes; use make -k measure)
+lanes: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## many users at once: interactive wait behind a backlog, bulk fairness, quota use, amplification (~15 min)
+	go run ./scripts/lanes $(ARGS)
+
+measure: load faults coldstart cost lanes ## all five measurements (about 40 minutes; use make -k measure)
 
 ## ---- stack: the AWS CDK app in stack/ (its own Go module) ----------------
 

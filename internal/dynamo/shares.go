@@ -22,13 +22,15 @@ import (
 //
 // Two kinds of item, in one partition per lane:
 //
-//	pk = LANE#<lane>  sk = ACTIVE#<minute>  users: the owners with work in the lane that minute
+//	pk = LANE#<lane>  sk = ACTIVE#<time>    users: the owners seen with work in the lane in the 10 s from <time>
 //	pk = LANE#<lane>  sk = USER#<sub>       slots: job id → when the slot lapses (epoch ms), v: version
 //
-// A user counts in a lane's shares while they have a job running in it or
-// were seen with work waiting in the current or the previous minute: told
-// by the API when it queues their jobs ([Shares.Waiting]), or by a worker
-// that received one of their messages. A slot lapses at the deadline of
+// A user counts in a lane's shares while they were seen with work in it in
+// the last activeWindow: told by the API when it queues their jobs
+// ([Shares.Waiting]), or by a worker that received one of their messages
+// (whether it ran or had to wait). A user whose last jobs are running and
+// who has nothing more waiting stops counting soon after, so the others
+// get the lane back: a share is of the users who want it now. A slot lapses at the deadline of
 // the invocation that holds it, so a worker that dies frees its slots by
 // then without anyone cleaning up.
 type Shares struct {
@@ -37,7 +39,7 @@ type Shares struct {
 	now    func() time.Time
 
 	mu     sync.Mutex
-	marked map[string]bool            // lane/owner/minute already added to its ACTIVE item
+	marked map[string]bool            // lane/owner/bucket already added to its ACTIVE item
 	active map[jobs.Lane]activeCached // the lane's active users, briefly cached
 }
 
@@ -51,9 +53,16 @@ type activeCached struct {
 // worker keeps the read cost flat however many jobs start.
 const activeCacheFor = time.Second
 
-// activeWindow is how long after it was last seen a user counts as having
-// work waiting: the current and the previous minute's ACTIVE items.
-const activeWindow = time.Minute
+// activeBucket is the span of one ACTIVE item, and activeWindow how long
+// after it was last seen a user counts as having work: the current and the
+// previous bucket's items, 10 to 20 seconds. Short, because a user who has
+// gone holds the others to a share until then, and their jobs sent back
+// meanwhile wait; long enough to span the seconds between two of a
+// waiting user's messages coming back.
+const (
+	activeBucket = 10 * time.Second
+	activeWindow = activeBucket
+)
 
 // NewShares returns the shares of the lanes in table. now may be nil
 // (time.Now).
@@ -67,15 +76,18 @@ func NewShares(client *dynamodb.Client, table string, now func() time.Time) *Sha
 
 func lanePK(lane jobs.Lane) string { return "LANE#" + string(lane.OrDefault()) }
 
-func minuteSK(t time.Time) string { return "ACTIVE#" + t.UTC().Format("2006-01-02T15:04") }
+// activeSK is the sort key of the ACTIVE item of t's bucket.
+func activeSK(t time.Time) string {
+	return "ACTIVE#" + t.UTC().Truncate(activeBucket).Format("2006-01-02T15:04:05")
+}
 
 // Waiting records that owner has work waiting in lane, so that the lane's
 // shares count them before a worker receives their first message. Each
-// owner is written at most once a minute by a process.
+// owner is written at most once a bucket (10 s) by a process.
 func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string) error {
 	now := s.now().UTC()
-	minute := minuteSK(now)
-	key := string(lane) + "/" + owner + "/" + minute
+	bucket := activeSK(now)
+	key := string(lane) + "/" + owner + "/" + bucket
 	s.mu.Lock()
 	done := s.marked[key]
 	s.mu.Unlock()
@@ -84,7 +96,7 @@ func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string) erro
 	}
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
-		Key:                      map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(minute)},
+		Key:                      map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(bucket)},
 		UpdateExpression:         aws.String("ADD #users :user SET #expires_at = :expires"),
 		ExpressionAttributeNames: map[string]string{"#users": "users", "#expires_at": attrExpiresAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -97,7 +109,7 @@ func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string) erro
 	}
 	s.mu.Lock()
 	if len(s.marked) > 10_000 {
-		clear(s.marked) // older minutes are of no use; start over
+		clear(s.marked) // older buckets are of no use; start over
 	}
 	s.marked[key] = true
 	s.mu.Unlock()
@@ -119,8 +131,8 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 		ExpressionAttributeNames: map[string]string{"#pk": "pk", "#sk": "sk"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk":   str(lanePK(lane)),
-			":from": str(minuteSK(now.Add(-activeWindow))),
-			":to":   str(minuteSK(now)),
+			":from": str(activeSK(now.Add(-activeWindow))),
+			":to":   str(activeSK(now)),
 		},
 	})
 	if err != nil {

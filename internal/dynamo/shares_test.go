@@ -88,7 +88,7 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	}
 
 	// A slot whose holder died lapses at its deadline; a user not seen for
-	// two minutes and running nothing no longer counts.
+	// 20 seconds and running nothing no longer counts.
 	clock.Advance(6 * time.Minute)
 	if n, _ := s.Running(ctx, jobs.LaneBulk, "bob"); n != 0 {
 		t.Errorf("bob's slots did not lapse: %d", n)

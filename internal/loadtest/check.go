@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -22,6 +23,24 @@ type JobRecord struct {
 	Status      string `dynamodbav:"status"`
 	Attempts    int    `dynamodbav:"attempts"`
 	FailureCode string `dynamodbav:"failure_code"`
+
+	Lane         string `dynamodbav:"lane"`
+	InputTokens  int    `dynamodbav:"input_tokens"`
+	OutputTokens int    `dynamodbav:"output_tokens"`
+	// RFC 3339 times, as the store writes them; "" until they happen.
+	CreatedAt  string `dynamodbav:"created_at"`
+	StartedAt  string `dynamodbav:"started_at"`
+	FinishedAt string `dynamodbav:"finished_at"`
+}
+
+// Times are the record's created_at, started_at and finished_at; zero
+// for one that is absent or unreadable.
+func (r JobRecord) Times() (created, started, finished time.Time) {
+	parse := func(s string) time.Time {
+		t, _ := time.Parse(time.RFC3339Nano, s)
+		return t
+	}
+	return parse(r.CreatedAt), parse(r.StartedAt), parse(r.FinishedAt)
 }
 
 // ReadJobs reads every job item of users from table (a consistent Query of

@@ -97,6 +97,7 @@ func (c *Client) do(ctx context.Context, route, method, path, token string, head
 type GenerateRequest struct {
 	Prompt    string `json:"prompt"`
 	MaxTokens int    `json:"max_tokens,omitempty"`
+	Lane      string `json:"lane,omitempty"` // "" is the API's default, interactive
 }
 
 // Accepted is the 202 of POST /generate.

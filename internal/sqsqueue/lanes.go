@@ -86,6 +86,16 @@ func (l *Lanes) Depth(ctx context.Context, lane jobs.Lane) (Depth, error) {
 	return l.Queue(lane).Depth(ctx)
 }
 
+// Queued is how many messages wait in lane's queue: not yet received, or
+// sent to come back later (approximate, as SQS counts them).
+func (l *Lanes) Queued(ctx context.Context, lane jobs.Lane) (int, error) {
+	d, err := l.Depth(ctx, lane)
+	if err != nil {
+		return 0, err
+	}
+	return d.Visible + d.Delayed, nil
+}
+
 // LaneURLsFromEnv reads every lane's queue URL with getenv; a lane without
 // one is an error naming its variable.
 func LaneURLsFromEnv(getenv func(string) string) (LaneURLs, error) {

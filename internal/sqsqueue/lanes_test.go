@@ -62,6 +62,16 @@ func TestEachLaneHasItsQueueAndAllShareTheDeadLetterQueue(t *testing.T) {
 			t.Fatalf("SendBatch[%d]: %v", i, err)
 		}
 	}
+	// Queued counts what waits: the bulk lane's two, and one sent to come
+	// back later; the interactive lane's two.
+	if err := lanes.SendAfter(t.Context(), bulk, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for lane, want := range map[jobs.Lane]int{jobs.LaneBulk: 3, jobs.LaneInteractive: 2} {
+		if n, err := lanes.Queued(t.Context(), lane); err != nil || n != want {
+			t.Errorf("Queued(%s) = %d, %v; want %d", lane, n, err, want)
+		}
+	}
 	ids := func(url string) map[string]int {
 		got := map[string]int{}
 		for _, m := range receive(t, k.SQS, url, 10) {

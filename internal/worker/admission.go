@@ -30,11 +30,6 @@ type pacer interface {
 }
 
 const (
-	// fairRetry is how long a job whose owner runs their fair share waits
-	// before its message comes back (with jitter up to as much again):
-	// long enough not to spin, short enough that a slot the owner frees is
-	// soon theirs again.
-	fairRetry = 5 * time.Second
 	// paceSleepMax is the longest a worker waits in place for the model's
 	// pace; a longer wait sends the job's message back with that delay
 	// instead, which frees the worker.
@@ -131,7 +126,9 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 		case err != nil:
 			log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
 		case !ok:
-			return nil, w.deferJob(ctx, log, msg, fairRetry+time.Duration(w.jitter(int64(fairRetry))), "its owner already runs their fair share of the lane"), false
+			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), w.laneQueued(ctx, log, a.lane), w.now())
+			wait = jittered(wait, wait, 1, w.jitter) // its upper half
+			return nil, w.deferJob(ctx, log, msg, wait, "its owner already runs their fair share of the lane"), false
 		default:
 			a.slot = held
 		}
@@ -187,6 +184,39 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 	}
 	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
 	return ack
+}
+
+// laneQueued is how many jobs wait in lane's queue, asked of the queue at
+// most every queuedFor by this worker, or -1 if unknown.
+func (w *Worker) laneQueued(ctx context.Context, log *slog.Logger, lane jobs.Lane) int {
+	if w.queued == nil {
+		return -1
+	}
+	now := w.now()
+	w.mu.Lock()
+	c, ok := w.queuedCache[lane]
+	w.mu.Unlock()
+	if ok && now.Sub(c.at) < queuedFor && !now.Before(c.at) {
+		return c.n
+	}
+	n, err := w.queued.Queued(ctx, lane)
+	if err != nil {
+		log.WarnContext(ctx, "could not count the lane's queue", "error", err)
+		n = -1
+	}
+	w.mu.Lock()
+	w.queuedCache[lane] = queuedCount{n: n, at: now}
+	w.mu.Unlock()
+	return n
+}
+
+// queuedFor is how long a worker reuses its count of a lane's queue: one
+// request every few seconds, however many jobs it sends back.
+const queuedFor = 5 * time.Second
+
+type queuedCount struct {
+	n  int
+	at time.Time
 }
 
 // throttled handles a call the model refused for its quota: the pace slows

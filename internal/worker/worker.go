@@ -42,6 +42,12 @@ type queue interface {
 	SendAfter(ctx context.Context, m jobs.Message, d time.Duration) error
 }
 
+// queued says how many jobs wait in a lane's queue (received by no worker
+// yet, or sent to come back later): internal/sqsqueue.Lanes.Queued.
+type queued interface {
+	Queued(ctx context.Context, lane jobs.Lane) (int, error)
+}
+
 // Worker processes batches of job messages. Create it with [New]; its
 // methods are safe for concurrent use.
 type Worker struct {
@@ -50,8 +56,13 @@ type Worker struct {
 	model  Model
 	shares shares // nil: no fair shares
 	pacer  pacer  // nil: tokens not paced
+	lineup *lineup
+	queued queued // nil: lane queues' lengths unknown
 	cfg    Config
-	log    *slog.Logger
+
+	mu          sync.Mutex
+	queuedCache map[jobs.Lane]queuedCount // laneQueued's
+	log         *slog.Logger
 
 	// Seams for tests: the clock, the flush ticker, the backoff jitter and
 	// waiting for the pace.
@@ -69,6 +80,9 @@ type Options struct {
 	// Pacer keeps model calls under the model's tokens-per-minute quota
 	// (internal/dynamo.Pacer); nil when the quota is unknown.
 	Pacer pacer
+	// Queued tells how many jobs wait in a lane's queue, which bounds how
+	// long a job waits for its owner's fair share; nil: unknown.
+	Queued queued
 	// Logger, default slog.Default().
 	Logger *slog.Logger
 }
@@ -105,6 +119,9 @@ func New(st store, q queue, m Model, cfg Config, opts Options) (*Worker, error) 
 		},
 		jitter: rand.Int64N,
 		sleep:  sleep,
+		lineup: newLineup(),
+
+		queuedCache: map[jobs.Lane]queuedCount{},
 	}
 	// A nil pointer in an interface is not nil: keep the checks honest.
 	if opts.Shares != nil && !reflect.ValueOf(opts.Shares).IsNil() {
@@ -112,6 +129,9 @@ func New(st store, q queue, m Model, cfg Config, opts Options) (*Worker, error) 
 	}
 	if opts.Pacer != nil && !reflect.ValueOf(opts.Pacer).IsNil() {
 		w.pacer = opts.Pacer
+	}
+	if opts.Queued != nil && !reflect.ValueOf(opts.Queued).IsNil() {
+		w.queued = opts.Queued
 	}
 	return w, nil
 }
@@ -319,6 +339,7 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 	}()
 	if genErr == nil {
 		adm.used(result.Tokens.Input + result.Tokens.Output)
+		w.lineup.ran(adm.lane, w.now().Sub(started))
 	}
 
 	cause := context.Cause(genCtx)

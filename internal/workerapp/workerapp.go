@@ -61,6 +61,7 @@ func New(cfg worker.Config, c Clients, wrap func(worker.Model) worker.Model, log
 	opts := worker.Options{Logger: logger}
 	if cfg.FairShares {
 		opts.Shares = dynamo.NewShares(c.DynamoDB, cfg.Table, nil)
+		opts.Queued = queues
 	}
 	if cfg.Quota.TokensPerMinute > 0 {
 		opts.Pacer = dynamo.NewPacer(c.DynamoDB, cfg.Table, cfg.Quota.TokensPerMinute, nil)

@@ -217,7 +217,9 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 		q.Grant(role, jsii.String("sqs:SendMessage"))
 		// The event source mapping polls with the function's role: CDK
 		// grants it ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
-		// GetQueueAttributes and GetQueueUrl on this queue.
+		// GetQueueAttributes and GetQueueUrl on this queue. The worker
+		// also counts the queue (GetQueueAttributes) to bound how long a
+		// job waits for its owner's fair share.
 		fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q, &awslambdaeventsources.SqsEventSourceProps{
 			// One job an invocation: a free slot starts the next job at
 			// once, where a batch would hold its slot until its longest

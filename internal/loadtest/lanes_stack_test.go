@@ -1,0 +1,133 @@
+package loadtest
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promptq/promptq/internal/devstack"
+	"github.com/promptq/promptq/internal/standin"
+)
+
+// TestMain lets the test binary be the dev stack's kumo child too: a stack
+// started in-process re-executes its own binary for that.
+func TestMain(m *testing.M) {
+	if devstack.IsChild() {
+		os.Exit(devstack.Main(nil, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// laneStack starts a dev stack with a quick local model (a job takes
+// about half a second) and the per-user limits a backlog would meet off,
+// and signs up n users.
+func laneStack(t *testing.T, n int) (*Stack, []User, *Client) {
+	t.Helper()
+	standin.RequireTool(t, "node/node_modules/.bin/cognito-local")
+	st, err := StartStack(t.Context(), StackOptions{Env: withEnv(map[string]string{
+		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "100",
+		"PROMPTQ_LOCAL_LATENCY":           "50ms",
+	}, noUserLimits)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	users, err := SignUpUsers(t.Context(), st.Info, "lanes", n, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, users, NewClient(st.Info.APIURL, 8)
+}
+
+// done counts the records that ended.
+func done(recs []JobRecord) int {
+	n := 0
+	for _, r := range recs {
+		if Terminal(r.Status) {
+			n++
+		}
+	}
+	return n
+}
+
+// The worker's fair shares on a queue without fair ordering (the local
+// stand-in's): user B's small batch, queued behind user A's backlog, is
+// done while most of the backlog still waits. First in, first out, it
+// would end after all of it.
+func TestASmallBatchIsNotStuckBehindAnotherUsersBacklog(t *testing.T) {
+	t.Parallel()
+	st, users, c := laneStack(t, 2)
+	a, b := users[0], users[1]
+	const backlog, small = 400, 10
+	if _, err := submitBulk(t.Context(), c, "fair", 0, a, backlog, 40); err != nil {
+		t.Fatal(err)
+	}
+	bIDs, err := submitBulk(t.Context(), c, "fair", 1, b, small, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := waitJobs(t.Context(), st, users, time.Second, 5*time.Minute, func(m map[string][]JobRecord) bool {
+		return allTerminal(pick(m[b.Sub], bIDs))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countStatus(recs[b.Sub])["succeeded"]; n != small {
+		t.Errorf("%d of B's %d jobs succeeded: %v", n, small, countStatus(recs[b.Sub]))
+	}
+	if n := done(recs[a.Sub]); n > backlog/2 {
+		t.Errorf("B's batch ended after %d of A's %d jobs, which were queued first; want it done while most of them wait", n, backlog)
+	}
+}
+
+// An interactive job is not stuck behind a bulk backlog, even its own
+// owner's.
+func TestAnInteractiveJobIsNotStuckBehindABacklog(t *testing.T) {
+	t.Parallel()
+	st, users, c := laneStack(t, 2)
+	const backlog = 400
+	if _, err := submitBulk(t.Context(), c, "wait", 0, users[0], backlog, 40); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, u := range users {
+		key := Key("wait", i, 9999)
+		id, err := generateOne(t.Context(), c, u, key, GenerateRequest{Prompt: Prompt(key, i, 9999), MaxTokens: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	recs, err := waitJobs(t.Context(), st, users, 250*time.Millisecond, 5*time.Minute, func(m map[string][]JobRecord) bool {
+		return allTerminal(pick(m[users[0].Sub], ids[:1])) && allTerminal(pick(m[users[1].Sub], ids[1:]))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		if r := pick(recs[u.Sub], ids[i:i+1])[0]; r.Status != "succeeded" || r.Lane != "interactive" {
+			t.Errorf("user %d's interactive job: %s on the %q lane", i, r.Status, r.Lane)
+		}
+	}
+	if n := done(recs[users[0].Sub]) - 1; n > backlog/2 {
+		t.Errorf("the interactive jobs ended after %d of the %d bulk jobs queued before them", n, backlog)
+	}
+}
+
+// Repeated submissions of one job send one message: identical entries in
+// a batch call, and replays while the job is queued; once it has gone
+// unclaimed past the resend threshold, replays at once send one more.
+func TestRepeatedSubmissionsSendOneMessage(t *testing.T) {
+	t.Parallel()
+	standin.RequireTool(t, "node/node_modules/.bin/cognito-local")
+	rep, err := MeasureAmplification(t.Context(), AmplifyOptions{Entries: 100, Replays: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		var b strings.Builder
+		rep.Write(&b)
+		t.Errorf("amplification:\n%s", b.String())
+	}
+}
