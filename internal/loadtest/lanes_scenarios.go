@@ -314,8 +314,8 @@ type QuotaOptions struct {
 // input plus output tokens, in the minute it started. While the backlog
 // lasts is from the first job's start to the last one's.
 func MeasureQuotaUse(ctx context.Context, o QuotaOptions) (*LaneReport, error) {
-	rep := &LaneReport{Scenario: fmt.Sprintf("quota use: %d jobs from %d users against a model of %d calls at once and %d tokens a minute",
-		o.Jobs, o.Users, o.MaxConcurrent, o.TokensPerMinute)}
+	rep := &LaneReport{Scenario: fmt.Sprintf("quota use: %d jobs from %s against a model of %d calls at once and %d tokens a minute",
+		o.Jobs, plural(o.Users, "user"), o.MaxConcurrent, o.TokensPerMinute)}
 	calls := NewModelCalls(nil)
 	so := o.Stack
 	env := withEnv(map[string]string{
@@ -597,4 +597,12 @@ func drain(ctx context.Context, st *Stack) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// plural says n things: "1 user", "4 users".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -3,7 +3,7 @@
 // stack of its own (internal/devstack, as `make dev` runs it) in this
 // process, on free ports with its data in a temporary dir:
 //
-//	go run ./scripts/lanes                  # all four (about 15 minutes)
+//	go run ./scripts/lanes                  # all four (about 8 minutes)
 //	go run ./scripts/lanes -only wait,amplify
 //
 // The measurements:
@@ -14,7 +14,7 @@
 //   - fair: user A queues 2,000 bulk jobs, user B 20 a few seconds later;
 //     B's time against its fair share of the bulk lane, and A's use of the
 //     lane once B has gone.
-//   - quota: 2,000 jobs against a local model with a quota
+//   - quota: one user's 2,000 jobs against a local model with a quota
 //     (PROMPTQ_LOCAL_MAX_CONCURRENT=8 and a tokens-per-minute quota): the
 //     share of the quota used, calls throttled, jobs failed, dead letters.
 //   - amplify: 100 identical entries in one batch call, and 50 replays of a
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 
 	quota := loadtest.QuotaOptions{}
 	fs.IntVar(&quota.Jobs, "quota-jobs", 2000, "quota: the backlog")
-	fs.IntVar(&quota.Users, "quota-users", 4, "quota: users sharing it")
+	fs.IntVar(&quota.Users, "quota-users", 1, "quota: users the backlog is split between (docs/benchmarks.md has 1 and 4)")
 	fs.IntVar(&quota.MaxConcurrent, "quota-concurrent", 8, "quota: PROMPTQ_LOCAL_MAX_CONCURRENT")
 	fs.IntVar(&quota.TokensPerMinute, "quota-tpm", 40000, "quota: PROMPTQ_LOCAL_TOKENS_PER_MINUTE")
 	fs.IntVar(&quota.PacerTPM, "quota-pacer-tpm", 0, "quota: PROMPTQ_MODEL_TOKENS_PER_MINUTE, the workers' idea of the quota (0: the model's)")
