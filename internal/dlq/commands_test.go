@@ -239,3 +239,16 @@ func TestAMissingDevStackIsAFailureThatSaysWhatToDo(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want %d naming make dev and --stack", code, stderr.String(), dlq.ExitFailure)
 	}
 }
+
+func TestShowOfAMalformedJobIDSaysWhichIDIsMalformed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.run("", false, "show", "not-a-job-id")
+	if r.code != dlq.ExitUsage || !strings.Contains(r.stderr, `"not-a-job-id" is not a job id`) || strings.Contains(r.stderr, "takes one job id") {
+		t.Errorf("show not-a-job-id: exit %d, stderr %q; want %d naming the malformed id", r.code, r.stderr, dlq.ExitUsage)
+	}
+	r = b.run("", false, "show", jobs.NewID(), jobs.NewID())
+	if r.code != dlq.ExitUsage || !strings.Contains(r.stderr, "show takes one job id (got 2)") {
+		t.Errorf("show with two ids: exit %d, stderr %q; want %d saying it takes one", r.code, r.stderr, dlq.ExitUsage)
+	}
+}

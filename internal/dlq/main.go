@@ -272,8 +272,11 @@ func (o *options) check(cmd string, pos []string) error {
 		return ErrBulkWithFilter
 	}
 	if cmd == "show" {
-		if len(pos) != 1 || !jobs.ValidID(pos[0]) {
-			return errors.New("show takes one job id")
+		switch {
+		case len(pos) != 1:
+			return fmt.Errorf("show takes one job id (got %d)", len(pos))
+		case !jobs.ValidID(pos[0]):
+			return fmt.Errorf("%q is not a job id: a job id is a UUID such as 0193c5a2-7b1e-7c3d-9f4a-5b6c7d8e9f01", pos[0])
 		}
 		return nil
 	}
