@@ -2,6 +2,8 @@ package dlq_test
 
 import (
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +239,35 @@ func TestAMissingDevStackIsAFailureThatSaysWhatToDo(t *testing.T) {
 	})
 	if code != dlq.ExitFailure || !strings.Contains(stderr.String(), "make dev") || !strings.Contains(stderr.String(), "--stack") {
 		t.Errorf("exit %d, stderr %q; want %d naming make dev and --stack", code, stderr.String(), dlq.ExitFailure)
+	}
+}
+
+// The listing's numbers must not move because someone looked: SQS counts
+// every receive, this tool's own looks included, so the table shows the
+// job's attempts (how often a worker started it) instead.
+func TestListShowsTheJobsAttemptsWhichLookingDoesNotChange(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	j := b.deadJob("Count me.")
+	want := b.job(j.ID).Attempts
+	for i := range 4 {
+		r := b.run("", false, "list")
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("list %d printed %q; want a count line, a header and a row", i, r.stdout)
+		}
+		header, row := strings.Fields(lines[1]), strings.Fields(lines[2])
+		col := slices.Index(header, "ATTEMPTS")
+		if col < 0 || slices.Contains(header, "RECEIVES") {
+			t.Fatalf("list %d header %q; want ATTEMPTS and no RECEIVES", i, lines[1])
+		}
+		// JOB ID is two words in the header.
+		if got := row[col-1]; got != strconv.Itoa(want) {
+			t.Errorf("list %d: attempts column %q, want %d", i, got, want)
+		}
+		if l := b.list(); len(l.Messages) != 1 || l.Messages[0].Attempts != want {
+			t.Errorf("list --json %d: %+v; want attempts %d", i, l.Messages, want)
+		}
 	}
 }
 

@@ -51,7 +51,8 @@ Looks after promptq's dead-letter queue: the jobs the worker gave up on.
 
 Commands:
   list                  how many messages wait, and each one's job id, owner,
-                        age, receives, job status and recorded failure
+                        age, the job's attempts (how many times a worker started
+                        it), job status and recorded failure
   show JOB_ID           the job's message and the job side by side
   replay                set jobs back to queued and move their messages to the
                         jobs queue (the worker runs them again)
@@ -70,6 +71,10 @@ replay:  --job ID (repeatable)  --older-than DURATION  --reason TEXT  --max N
          --dry-run  --bulk (SQS's own move task for every message; no filters)
 purge:   --job ID (repeatable)  --older-than DURATION  --reason TEXT  --max N
          --dry-run  --yes (no confirmation; required when stdin is not a terminal)
+
+list --json also has receive_count, SQS's ApproximateReceiveCount: every
+receive counts, this tool's own looks (list, show, dry runs) included, so it
+grows as people look; the attempts column does not.
 
 Filters combine with AND. --older-than counts from when the job's message was
 first sent (e.g. 2h, 30m); --reason matches the job's failure ("code: message",

@@ -125,12 +125,19 @@ const (
 
 // Entry is one dead-letter message and what the table says of its job.
 type Entry struct {
-	MessageID    string    `json:"message_id"`
-	JobID        string    `json:"job_id,omitempty"`
-	Owner        string    `json:"owner,omitempty"`
-	SentAt       time.Time `json:"sent_at"`
-	AgeSeconds   int64     `json:"age_seconds"`
-	ReceiveCount int       `json:"receive_count"`
+	MessageID  string    `json:"message_id"`
+	JobID      string    `json:"job_id,omitempty"`
+	Owner      string    `json:"owner,omitempty"`
+	SentAt     time.Time `json:"sent_at"`
+	AgeSeconds int64     `json:"age_seconds"`
+	// ReceiveCount is SQS's ApproximateReceiveCount of the message. It
+	// counts every receive: this tool's own looks (list, show, dry runs)
+	// as well as the workers', so it grows each time someone looks.
+	ReceiveCount int `json:"receive_count"`
+	// Attempts is how many times a worker started the job (the job's
+	// attempts, from the table; 0 when there is no job). Looking does
+	// not change it.
+	Attempts int `json:"attempts"`
 	// Status is the job's status, or StatusMissing, StatusInvalidMessage or
 	// StatusUnknown.
 	Status string `json:"status"`
@@ -184,6 +191,7 @@ func (t *Tool) describe(ctx context.Context, e *Entry) error {
 	}
 	e.job = &j
 	e.Status = string(j.Status)
+	e.Attempts = j.Attempts
 	e.FailureCode, e.Reason = "", ""
 	if j.Failure != nil {
 		e.FailureCode = j.Failure.Code
