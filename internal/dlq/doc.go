@@ -11,7 +11,8 @@
 //     short; the generated text only counted).
 //   - replay: the job back to queued, the message back to the jobs queue.
 //   - purge: the job failed for good (jobs.FailurePurged), the message
-//     deleted; asks first.
+//     deleted; asks first. A job running under a live lease is left to
+//     finish and only its dead letter deleted ([Tool.Purge]).
 //
 // The target is the dev stack's dev.json (internal/devstack/devinfo), or a
 // deployed stack whose CloudFormation outputs name the queues and table.

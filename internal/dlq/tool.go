@@ -138,6 +138,9 @@ type Entry struct {
 	// attempts, from the table; 0 when there is no job). Looking does
 	// not change it.
 	Attempts int `json:"attempts"`
+	// LeaseUntil is when a running job's lease ends: until then a worker
+	// is generating it, and purge leaves it alone.
+	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 	// Status is the job's status, or StatusMissing, StatusInvalidMessage or
 	// StatusUnknown.
 	Status string `json:"status"`
@@ -192,6 +195,10 @@ func (t *Tool) describe(ctx context.Context, e *Entry) error {
 	e.job = &j
 	e.Status = string(j.Status)
 	e.Attempts = j.Attempts
+	if j.Status == jobs.StatusRunning && !j.LeaseUntil.IsZero() {
+		lease := j.LeaseUntil
+		e.LeaseUntil = &lease
+	}
 	e.FailureCode, e.Reason = "", ""
 	if j.Failure != nil {
 		e.FailureCode = j.Failure.Code
