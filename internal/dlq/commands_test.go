@@ -2,6 +2,8 @@ package dlq_test
 
 import (
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,116 @@ func TestAMissingDevStackIsAFailureThatSaysWhatToDo(t *testing.T) {
 	})
 	if code != dlq.ExitFailure || !strings.Contains(stderr.String(), "make dev") || !strings.Contains(stderr.String(), "--stack") {
 		t.Errorf("exit %d, stderr %q; want %d naming make dev and --stack", code, stderr.String(), dlq.ExitFailure)
+	}
+}
+
+// After an interrupted replay a worker may be running the job from its
+// live message while the dead letter is still here. Purge must not fail
+// that job (its result is being paid for): it deletes the stale dead
+// letter, leaves the job to its worker and says so.
+func TestPurgeLeavesAJobAWorkerIsRunningAloneAndSaysSo(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	j := b.deadJob("Still running.")
+	// The replay requeued it and sent its message, then was interrupted;
+	// a worker claimed the job from the jobs queue.
+	if _, err := b.store.Requeue(ctx, owner, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	running, err := b.store.Claim(ctx, owner, j.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(when string) {
+		t.Helper()
+		got := b.job(j.ID)
+		if got.Status != jobs.StatusRunning || got.Attempts != running.Attempts || got.Failure != nil ||
+			!got.LeaseUntil.Equal(running.LeaseUntil) {
+			t.Errorf("%s: job is %s at attempt %d, failure %+v; want it running at attempt %d, untouched",
+				when, got.Status, got.Attempts, got.Failure, running.Attempts)
+		}
+	}
+
+	r := b.run("", false, "purge", "--dry-run")
+	if r.code != dlq.ExitOK || !strings.Contains(r.stdout, "would purge job "+j.ID) || !strings.Contains(r.stdout, "is running it now") {
+		t.Errorf("purge --dry-run: exit %d, stdout %q; want 0 and the job marked as running now", r.code, r.stdout)
+	}
+	unchanged("after a dry run")
+
+	r = b.run("", false, "purge", "--yes")
+	if r.code != dlq.ExitOK || !strings.Contains(r.stdout, "1 purged") || !strings.Contains(r.stdout, "1 left running") ||
+		!strings.Contains(r.stdout, "left job "+j.ID) {
+		t.Errorf("purge --yes: exit %d, stdout %q; want 0, 1 purged, 1 left running, naming the job", r.code, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "job left running") {
+		t.Errorf("purge logged %q; want the job left running", r.stderr)
+	}
+	unchanged("after the purge")
+	if n := b.depth(b.dlqURL); n != 0 {
+		t.Errorf("dead-letter queue holds %d messages after the purge, want 0 (the stale copy deleted)", n)
+	}
+	// What the worker then writes is kept.
+	if err := b.store.Finish(ctx, owner, j.ID, running.Attempts, jobs.Progress{GeneratedText: "paid for"}); err != nil {
+		t.Errorf("the worker could not finish the job after the purge: %v", err)
+	}
+
+	// --json says the same, for scripts.
+	k := b.deadJob("Running too.")
+	if _, err := b.store.Requeue(ctx, owner, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Claim(ctx, owner, k.ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r = b.run("", false, "purge", "--yes", "--json")
+	var s dlq.Summary
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || r.code != dlq.ExitOK {
+		t.Fatalf("purge --yes --json: exit %d, stdout %q: %v", r.code, r.stdout, err)
+	}
+	if s.Purged != 1 || s.LeftRunning != 1 || len(s.Jobs) != 1 || s.Jobs[0].JobID != k.ID || s.Jobs[0].Outcome != dlq.OutcomeLeftRunning {
+		t.Errorf("purge --json summary %+v; want 1 purged, 1 left running, naming job %s", s, k.ID)
+	}
+}
+
+// The listing's numbers must not move because someone looked: SQS counts
+// every receive, this tool's own looks included, so the table shows the
+// job's attempts (how often a worker started it) instead.
+func TestListShowsTheJobsAttemptsWhichLookingDoesNotChange(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	j := b.deadJob("Count me.")
+	want := b.job(j.ID).Attempts
+	for i := range 4 {
+		r := b.run("", false, "list")
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("list %d printed %q; want a count line, a header and a row", i, r.stdout)
+		}
+		header, row := strings.Fields(lines[1]), strings.Fields(lines[2])
+		col := slices.Index(header, "ATTEMPTS")
+		if col < 0 || slices.Contains(header, "RECEIVES") {
+			t.Fatalf("list %d header %q; want ATTEMPTS and no RECEIVES", i, lines[1])
+		}
+		// JOB ID is two words in the header.
+		if got := row[col-1]; got != strconv.Itoa(want) {
+			t.Errorf("list %d: attempts column %q, want %d", i, got, want)
+		}
+		if l := b.list(); len(l.Messages) != 1 || l.Messages[0].Attempts != want {
+			t.Errorf("list --json %d: %+v; want attempts %d", i, l.Messages, want)
+		}
+	}
+}
+
+func TestShowOfAMalformedJobIDSaysWhichIDIsMalformed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.run("", false, "show", "not-a-job-id")
+	if r.code != dlq.ExitUsage || !strings.Contains(r.stderr, `"not-a-job-id" is not a job id`) || strings.Contains(r.stderr, "takes one job id") {
+		t.Errorf("show not-a-job-id: exit %d, stderr %q; want %d naming the malformed id", r.code, r.stderr, dlq.ExitUsage)
+	}
+	r = b.run("", false, "show", jobs.NewID(), jobs.NewID())
+	if r.code != dlq.ExitUsage || !strings.Contains(r.stderr, "show takes one job id (got 2)") {
+		t.Errorf("show with two ids: exit %d, stderr %q; want %d saying it takes one", r.code, r.stderr, dlq.ExitUsage)
 	}
 }

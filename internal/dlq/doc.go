@@ -5,12 +5,14 @@
 // # Commands
 //
 //   - list: the queue's counts, and each message's job id, owner, age,
-//     receive count, and the job's status and recorded failure.
+//     the job's attempts, status and recorded failure (--json adds SQS's
+//     receive count, which counts this tool's looks too).
 //   - show JOB_ID: the message and the job side by side (the prompt cut
 //     short; the generated text only counted).
 //   - replay: the job back to queued, the message back to the jobs queue.
 //   - purge: the job failed for good (jobs.FailurePurged), the message
-//     deleted; asks first.
+//     deleted; asks first. A job running under a live lease is left to
+//     finish and only its dead letter deleted ([Tool.Purge]).
 //
 // The target is the dev stack's dev.json (internal/devstack/devinfo), or a
 // deployed stack whose CloudFormation outputs name the queues and table.
@@ -22,7 +24,8 @@
 // everything visible again as soon as they have read the queue, so a
 // message is hidden from others for seconds at most; each look also adds
 // one to the message's ApproximateReceiveCount, which in a dead-letter
-// queue has no effect. replay and purge hold each message for
+// queue has no effect but makes that count a poor signal: list shows the
+// job's attempts instead. replay and purge hold each message for
 // [Config.HoldVisibility] (60 s) while they act on it, which is what keeps
 // two operators from acting on the same message.
 //

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -71,11 +72,18 @@ func (l Listing) WriteText(w io.Writer, now time.Time) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB ID\tOWNER\tAGE\tRECEIVES\tSTATUS\tREASON")
+	// ATTEMPTS is the job's, from the table: how many times a worker
+	// started it. SQS's receive count is not shown here because every
+	// look (this listing included) adds one to it; --json has both.
+	fmt.Fprintln(tw, "JOB ID\tOWNER\tAGE\tATTEMPTS\tSTATUS\tREASON")
 	for _, e := range l.Messages {
 		id := cmp.Or(e.JobID, "message "+e.MessageID)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", id, cmp.Or(e.Owner, "-"), age(now.Sub(e.SentAt)),
-			e.ReceiveCount, e.Status, short(oneLine(e.Reason), 90))
+		attempts := "-"
+		if e.job != nil {
+			attempts = strconv.Itoa(e.Attempts)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, cmp.Or(e.Owner, "-"), age(now.Sub(e.SentAt)),
+			attempts, e.Status, short(oneLine(e.Reason), 90))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -105,7 +113,7 @@ type MessageView struct {
 	MessageID    string    `json:"message_id"`
 	SentAt       time.Time `json:"sent_at"`
 	AgeSeconds   int64     `json:"age_seconds"`
-	ReceiveCount int       `json:"receive_count"`
+	ReceiveCount int       `json:"receive_count"` // SQS's ApproximateReceiveCount: looks by this tool included
 	Body         string    `json:"body"`
 }
 
@@ -207,7 +215,9 @@ func (s Shown) WriteText(w io.Writer, now time.Time) error {
 		fmt.Fprintln(tw, "message (dead-letter queue)")
 		row("message id", "%s", m.MessageID)
 		row("sent", "%s", when(&m.SentAt))
-		row("receives", "%d", m.ReceiveCount)
+		// Every receive counts, this tool's looks included; the job's
+		// attempts (below) say how often a worker started it.
+		row("SQS receives", "%d (every look by this tool adds one; the job's attempts are below)", m.ReceiveCount)
 		row("body", "%s", short(oneLine(m.Body), 300))
 	} else {
 		fmt.Fprintln(tw, "message: none in the dead-letter queue")

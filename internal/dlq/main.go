@@ -3,6 +3,7 @@ package dlq
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,11 +52,15 @@ Looks after promptq's dead-letter queue: the jobs the worker gave up on.
 
 Commands:
   list                  how many messages wait, and each one's job id, owner,
-                        age, receives, job status and recorded failure
+                        age, the job's attempts (how many times a worker started
+                        it), job status and recorded failure
   show JOB_ID           the job's message and the job side by side
   replay                set jobs back to queued and move their messages to the
                         jobs queue (the worker runs them again)
-  purge                 delete messages and fail their jobs for good (asks first)
+  purge                 delete messages and fail their jobs for good (asks first);
+                        a job a worker is running now (after an interrupted
+                        replay) is left to finish, and only its dead letter,
+                        a stale copy, is deleted
 
 Target (before or after the command):
   --dev PATH            the dev stack's dev.json (default: $PROMPTQ_DEV_DIR/dev.json,
@@ -70,6 +75,11 @@ replay:  --job ID (repeatable)  --older-than DURATION  --reason TEXT  --max N
          --dry-run  --bulk (SQS's own move task for every message; no filters)
 purge:   --job ID (repeatable)  --older-than DURATION  --reason TEXT  --max N
          --dry-run  --yes (no confirmation; required when stdin is not a terminal)
+         --json (with --yes: print what became of each job as JSON)
+
+list --json also has receive_count, SQS's ApproximateReceiveCount: every
+receive counts, this tool's own looks (list, show, dry runs) included, so it
+grows as people look; the attempts column does not.
 
 Filters combine with AND. --older-than counts from when the job's message was
 first sent (e.g. 2h, 30m); --reason matches the job's failure ("code: message",
@@ -151,6 +161,7 @@ func (o *options) commandFlags(cmd string, stderr io.Writer) (*flag.FlagSet, boo
 	case "purge":
 		filters()
 		fs.BoolVar(&o.yes, "yes", false, "purge without asking")
+		fs.BoolVar(&o.json, "json", false, "with --yes: print the summary and each job's outcome as JSON")
 	default:
 		return nil, false
 	}
@@ -272,10 +283,16 @@ func (o *options) check(cmd string, pos []string) error {
 		return ErrBulkWithFilter
 	}
 	if cmd == "show" {
-		if len(pos) != 1 || !jobs.ValidID(pos[0]) {
-			return errors.New("show takes one job id")
+		switch {
+		case len(pos) != 1:
+			return fmt.Errorf("show takes one job id (got %d)", len(pos))
+		case !jobs.ValidID(pos[0]):
+			return fmt.Errorf("%q is not a job id: a job id is a UUID such as 0193c5a2-7b1e-7c3d-9f4a-5b6c7d8e9f01", pos[0])
 		}
 		return nil
+	}
+	if cmd == "purge" && o.json && (!o.yes || o.dryRun) {
+		return errors.New("purge --json goes with --yes and without --dry-run (it prints what was done, for scripts)")
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("%s takes no arguments (got %q)", cmd, strings.Join(pos, " "))
@@ -286,6 +303,9 @@ func (o *options) check(cmd string, pos []string) error {
 // build resolves the target and builds the tool on it.
 func (o *options) build(ctx context.Context, env Env, log *slog.Logger) (*Tool, Target, error) {
 	cfg := Config{Logger: log, Out: env.Stdout, Now: env.Now}
+	if o.json {
+		cfg.Out = io.Discard // the JSON document is the output
+	}
 	if env.Tune != nil {
 		env.Tune(&cfg)
 	}
@@ -399,8 +419,16 @@ func (o *options) purge(ctx context.Context, tool *Tool, env Env, log *slog.Logg
 			log.Error("purge: could not list what to purge", "error", err)
 			return ExitFailure
 		}
+		now := env.Now()
+		running := 0
 		for _, e := range entries {
-			fmt.Fprintf(env.Stdout, "%s %s (status %s, %s)\n", pick(o.dryRun, "would purge", "purge"), label(e), e.Status, orNone(e.Reason))
+			fmt.Fprintf(env.Stdout, "%s %s (status %s, %s)", pick(o.dryRun, "would purge", "purge"), label(e), e.Status, orNone(e.Reason))
+			if runningNow(e, now) {
+				running++
+				fmt.Fprintf(env.Stdout, "; a worker is running it now (lease until %s): the job %s left to finish, only its dead letter deleted",
+					e.LeaseUntil.Format(time.RFC3339), pick(o.dryRun, "would be", "is"))
+			}
+			fmt.Fprintln(env.Stdout)
 		}
 		if len(entries) == 0 {
 			fmt.Fprintln(env.Stdout, "purge: no message matched; nothing to do")
@@ -410,7 +438,11 @@ func (o *options) purge(ctx context.Context, tool *Tool, env Env, log *slog.Logg
 			fmt.Fprintf(env.Stdout, "purge (dry run: nothing changed): %d would be purged\n", len(entries))
 			return ExitOK
 		}
-		fmt.Fprintf(env.Stderr, "Purge these %d messages? Their jobs fail for good (%s) and will not run again.\nType yes to purge: ", len(entries), jobs.FailurePurged)
+		fmt.Fprintf(env.Stderr, "Purge these %d messages? Their jobs fail for good (%s) and will not run again", len(entries), jobs.FailurePurged)
+		if running > 0 {
+			fmt.Fprintf(env.Stderr, ", except the %d a worker is running now, which are left to finish", running)
+		}
+		fmt.Fprint(env.Stderr, ".\nType yes to purge: ")
 		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
 		if strings.TrimSpace(strings.ToLower(answer)) != "yes" {
 			fmt.Fprintln(env.Stdout, "purge: not confirmed; nothing purged")
@@ -423,7 +455,17 @@ func (o *options) purge(ctx context.Context, tool *Tool, env Env, log *slog.Logg
 		}
 	}
 	s, err := tool.Purge(ctx, po)
-	fmt.Fprintf(env.Stdout, "purge: %d purged\n", s.Purged)
+	if o.json {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if werr := enc.Encode(s); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	} else if s.LeftRunning > 0 {
+		fmt.Fprintf(env.Stdout, "purge: %d purged, %d left running (a worker is running the job: it is left to finish, only its dead letter was deleted)\n", s.Purged, s.LeftRunning)
+	} else {
+		fmt.Fprintf(env.Stdout, "purge: %d purged\n", s.Purged)
+	}
 	if err != nil {
 		log.Error("purge failed; run it again to finish", "error", err)
 		return ExitFailure

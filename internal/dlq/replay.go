@@ -26,8 +26,38 @@ type Summary struct {
 	// Skipped: messages that cannot be replayed (their job is missing, or
 	// the body is not a job message), left in the queue for purge.
 	Skipped int `json:"skipped"`
-	// Purged: messages deleted by purge, their jobs failed for good.
+	// Purged: messages deleted by purge, their jobs failed for good
+	// unless they had ended or are counted in LeftRunning.
 	Purged int `json:"purged"`
+	// LeftRunning: of the purged messages, those whose job a worker was
+	// running under a live lease (after an interrupted replay). The job
+	// was left to finish; only its dead letter, a stale copy, was deleted.
+	LeftRunning int `json:"left_running"`
+	// Jobs says, for purge, what became of each purged message's job.
+	Jobs []PurgedJob `json:"jobs,omitempty"`
+}
+
+// What purge did to a purged message's job (PurgedJob.Outcome).
+const (
+	// OutcomeFailed: the job was failed for good (jobs.FailurePurged).
+	OutcomeFailed = "failed"
+	// OutcomeLeftRunning: a worker is running the job under a live lease;
+	// it was left to finish.
+	OutcomeLeftRunning = "left_running"
+	// OutcomeUntouched: the job had already ended, or there is none.
+	OutcomeUntouched = "untouched"
+)
+
+// PurgedJob is one purged message and what became of its job.
+type PurgedJob struct {
+	MessageID string `json:"message_id"`
+	JobID     string `json:"job_id,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+	Outcome   string `json:"outcome"`
+	// Attempt and LeaseUntil are the running attempt's, for
+	// OutcomeLeftRunning.
+	Attempt    int        `json:"attempt,omitempty"`
+	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 }
 
 // Acted reports whether anything was (or would be) changed.

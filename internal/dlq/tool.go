@@ -125,12 +125,22 @@ const (
 
 // Entry is one dead-letter message and what the table says of its job.
 type Entry struct {
-	MessageID    string    `json:"message_id"`
-	JobID        string    `json:"job_id,omitempty"`
-	Owner        string    `json:"owner,omitempty"`
-	SentAt       time.Time `json:"sent_at"`
-	AgeSeconds   int64     `json:"age_seconds"`
-	ReceiveCount int       `json:"receive_count"`
+	MessageID  string    `json:"message_id"`
+	JobID      string    `json:"job_id,omitempty"`
+	Owner      string    `json:"owner,omitempty"`
+	SentAt     time.Time `json:"sent_at"`
+	AgeSeconds int64     `json:"age_seconds"`
+	// ReceiveCount is SQS's ApproximateReceiveCount of the message. It
+	// counts every receive: this tool's own looks (list, show, dry runs)
+	// as well as the workers', so it grows each time someone looks.
+	ReceiveCount int `json:"receive_count"`
+	// Attempts is how many times a worker started the job (the job's
+	// attempts, from the table; 0 when there is no job). Looking does
+	// not change it.
+	Attempts int `json:"attempts"`
+	// LeaseUntil is when a running job's lease ends: until then a worker
+	// is generating it, and purge leaves it alone.
+	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 	// Status is the job's status, or StatusMissing, StatusInvalidMessage or
 	// StatusUnknown.
 	Status string `json:"status"`
@@ -184,6 +194,11 @@ func (t *Tool) describe(ctx context.Context, e *Entry) error {
 	}
 	e.job = &j
 	e.Status = string(j.Status)
+	e.Attempts = j.Attempts
+	if j.Status == jobs.StatusRunning && !j.LeaseUntil.IsZero() {
+		lease := j.LeaseUntil
+		e.LeaseUntil = &lease
+	}
 	e.FailureCode, e.Reason = "", ""
 	if j.Failure != nil {
 		e.FailureCode = j.Failure.Code

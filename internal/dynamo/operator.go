@@ -37,20 +37,25 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	return j, nil
 }
 
-// MarkFailed fails the owner's job with f whatever its state, unless it
-// succeeded or was cancelled (those give jobs.ErrConflict). Operators use it
-// for a message purged from the dead-letter queue, so its job does not
-// stay queued or running forever. A failed job gets the new failure.
+// MarkFailed fails the owner's job with f: a queued or failed job, or a
+// running one whose lease has lapsed (its worker is gone). Operators use
+// it for a message purged from the dead-letter queue, so its job does not
+// stay queued or running forever. A job running under a live lease (a
+// worker is generating it now, after an interrupted replay), succeeded or
+// cancelled gives an error matching jobs.ErrConflict and is left as it
+// is: failing it would throw away a result already being paid for. A
+// failed job gets the new failure.
 func (s *Store) MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error {
 	now := s.now()
 	_, err := s.apply(ctx, owner, id, change{
-		cond:   "#status IN (:queued, :running, :failed)",
+		cond:   "#status IN (:queued, :failed) OR (#status = :running AND #lease_until < :nowms)",
 		to:     jobs.StatusFailed,
 		update: "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
 		values: map[string]types.AttributeValue{
 			":queued":  statusValue(jobs.StatusQueued),
 			":running": statusValue(jobs.StatusRunning),
 			":failed":  statusValue(jobs.StatusFailed),
+			":nowms":   num(millis(now)),
 			":code":    str(f.Code),
 			":msg":     str(f.Message),
 			":now":     str(formatTime(now)),

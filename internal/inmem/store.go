@@ -360,9 +360,14 @@ func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
 	return j, nil
 }
 
-// MarkFailed fails any job that has not succeeded or been cancelled.
+// MarkFailed fails a queued or failed job, or a running one whose lease
+// has lapsed; a job running under a live lease is left to its worker (see
+// dynamo.Store.MarkFailed).
 func (s *Store) MarkFailed(_ context.Context, owner, id string, f jobs.Failure) error {
-	_, err := s.transition(owner, id, statusIn(jobs.StatusQueued, jobs.StatusRunning, jobs.StatusFailed), func(j *jobs.Job, now time.Time) {
+	failable := func(j jobs.Job, now time.Time) bool {
+		return j.Status == jobs.StatusQueued || j.Status == jobs.StatusFailed || leaseLapsed(j, now)
+	}
+	_, err := s.transition(owner, id, failable, func(j *jobs.Job, now time.Time) {
 		j.Status = jobs.StatusFailed
 		j.Failure = &f
 		j.FinishedAt = now

@@ -555,15 +555,31 @@ func testRequeue(t *testing.T, newStore NewStore) {
 
 func testMarkFailed(t *testing.T, newStore NewStore) {
 	f := jobs.Failure{Code: jobs.FailurePurged, Message: "An operator purged the job from the dead-letter queue."}
-	for _, from := range allStatuses {
-		t.Run(string(from), func(t *testing.T) {
+	tests := []struct {
+		name    string
+		from    jobs.Status
+		advance time.Duration // after reaching from
+		failed  bool          // else refused with jobs.ErrConflict, the job unchanged
+	}{
+		{"queued", jobs.StatusQueued, time.Second, true},
+		{"failed", jobs.StatusFailed, time.Second, true},
+		{"running with a lapsed lease", jobs.StatusRunning, lease + time.Millisecond, true},
+		// A worker is generating it right now: failing it would throw
+		// away a result already paid for.
+		{"running with a live lease", jobs.StatusRunning, time.Second, false},
+		{"running at the last millisecond of its lease", jobs.StatusRunning, lease, false},
+		{"succeeded", jobs.StatusSucceeded, time.Second, false},
+		{"cancelled", jobs.StatusCancelled, time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := setup(t, newStore)
-			j := e.inStatus(from)
-			e.clock.Advance(time.Second)
+			j := e.inStatus(tt.from)
+			e.clock.Advance(tt.advance)
 			err := e.store.MarkFailed(t.Context(), e.owner, j.ID, f)
-			if from == jobs.StatusSucceeded || from == jobs.StatusCancelled {
-				wantErr(t, "MarkFailed of a "+string(from)+" job", err, jobs.ErrConflict)
+			if !tt.failed {
+				wantErr(t, "MarkFailed of a "+tt.name+" job", err, jobs.ErrConflict)
 				sameJob(t, "job after a refused MarkFailed", e.get(j.ID), j)
 				return
 			}
@@ -577,7 +593,7 @@ func testMarkFailed(t *testing.T, newStore NewStore) {
 			want.LeaseUntil = time.Time{}
 			want.UpdatedAt, want.FinishedAt = now, now
 			sameJob(t, "Get after MarkFailed", e.get(j.ID), want)
-			if from == jobs.StatusRunning {
+			if tt.from == jobs.StatusRunning {
 				err := e.store.SaveProgress(t.Context(), e.owner, j.ID, j.Attempts, jobs.Progress{GeneratedText: "x"}, lease)
 				wantErr(t, "SaveProgress after MarkFailed", err, jobs.ErrConflict)
 			}

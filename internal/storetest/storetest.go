@@ -68,7 +68,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"FinishAndFailEndTheJob", testFinishAndFail},
 		{"ReleaseQueuesTheJobWithoutItsPartialText", testRelease},
 		{"RequeueReplaysFailedAndAbandonedJobs", testRequeue},
-		{"MarkFailedFailsAnyUnfinishedJob", testMarkFailed},
+		{"MarkFailedFailsUnfinishedJobsButNotOneUnderALiveLease", testMarkFailed},
 		{"AbandonEnqueueFailsTheJobAndFreesItsKey", testAbandonEnqueue},
 		{"CreateManyMeansCreateForEachEntry", testCreateMany},
 		{"StaleFindsActiveJobsWithNoSignOfLife", testStale},

@@ -401,10 +401,15 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 // says why.
 func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, receive int, last bool, reason string, delay time.Duration, cause error) outcome {
 	if last {
-		f := jobs.Failure{
-			Code:    jobs.FailureRetries,
-			Message: fmt.Sprintf("Gave up after %d attempts. The last one failed with: %s", receive, reason),
+		// receive counts the deliveries of this message only; the job's
+		// attempts go on across replays, rescues and throttles, which
+		// send it a new message. Say both when they differ.
+		msg := fmt.Sprintf("Gave up after %d attempts. The last one failed with: %s", receive, reason)
+		if job.Attempts != receive {
+			msg = fmt.Sprintf("Gave up after %d tries in a row failed (the job has had %d attempts in all, "+
+				"counting runs before it was sent to the workers again). The last one failed with: %s", receive, job.Attempts, reason)
 		}
+		f := jobs.Failure{Code: jobs.FailureRetries, Message: msg}
 		if err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f); err != nil {
 			log.ErrorContext(ctx, "could not fail the job on its last receive", "error", err, "cause", cause)
 		} else {
