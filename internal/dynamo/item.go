@@ -17,6 +17,9 @@ const (
 	userPrefix = "USER#"
 	jobPrefix  = "JOB#"
 	idemPrefix = "IDEM#"
+	// In a lane's partition (Shares): an owner whose queued jobs no
+	// worker has received yet.
+	pendingPrefix = "PENDING#"
 )
 
 // Attribute names that expressions refer to. They are all spelled out as

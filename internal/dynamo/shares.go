@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,19 +22,24 @@ import (
 // that every worker can hold a user to their fair share of the lane
 // (quota.FairShare). It is safe for concurrent use.
 //
-// Two kinds of item, in one partition per lane:
+// Three kinds of item, in one partition per lane:
 //
 //	pk = LANE#<lane>  sk = ACTIVE#<time>    users: the owners seen with work in the lane in the 10 s from <time>
+//	pk = LANE#<lane>  sk = PENDING#<sub>    n: the owner's messages sent to the lane and not yet received, until: counted till then (epoch ms)
 //	pk = LANE#<lane>  sk = USER#<sub>       slots: job id → when the slot lapses (epoch ms), v: version
 //
-// A user counts in a lane's shares while they were seen with work in it in
-// the last activeWindow: told by the API when it queues their jobs
-// ([Shares.Waiting]), or by a worker that received one of their messages
-// (whether it ran or had to wait). A user whose last jobs are running and
-// who has nothing more waiting stops counting soon after, so the others
-// get the lane back: a share is of the users who want it now. A slot lapses at the deadline of
-// the invocation that holds it, so a worker that dies frees its slots by
-// then without anyone cleaning up.
+// A user counts in a lane's shares while a worker received one of their
+// messages in the last activeWindow (whether it ran or had to wait), and
+// while messages of theirs wait in the lane's queue: each send adds to
+// their PENDING count ([Shares.Waiting]: the API when it queues jobs, a
+// worker when it sends one back to wait), each receipt takes one off
+// ([Shares.Acquire]). A count that went wrong (a message lost, or sent by
+// a path that does not count: a replay, the rescuer) stops counting
+// pendingFor after the owner's last send. A user whose last jobs
+// are running and who has nothing more waiting stops counting soon after,
+// so the others get the lane back: a share is of the users who want it
+// now. A slot lapses at the deadline of the invocation that holds it, so a
+// worker that dies frees its slots by then without anyone cleaning up.
 type Shares struct {
 	client *dynamodb.Client
 	table  string
@@ -64,6 +71,17 @@ const (
 	activeWindow = activeBucket
 )
 
+// pendingFor bounds how long a user's PENDING count holds after their last
+// send. Messages waiting are counted rather than seen because a worker
+// may not see them for a while: on an SQS fair queue it takes seconds, but
+// on a queue that hands messages out first in, first out (the local
+// stand-in) a newcomer's messages, or one sent back, are received only
+// after a pass through the backlog ahead of them, which an activeWindow
+// would not cover; the newcomer would then stop counting, the backlog would
+// run instead of waiting, and their jobs would wait behind all of it. The
+// bound only matters when the count went wrong.
+const pendingFor = 5 * time.Minute
+
 // NewShares returns the shares of the lanes in table. now may be nil
 // (time.Now).
 func NewShares(client *dynamodb.Client, table string, now func() time.Time) *Shares {
@@ -81,17 +99,36 @@ func activeSK(t time.Time) string {
 	return "ACTIVE#" + t.UTC().Truncate(activeBucket).Format("2006-01-02T15:04:05")
 }
 
-// Waiting records that owner has work waiting in lane, so that the lane's
-// shares count them before a worker receives their first message. Each
-// owner is written at most once a bucket (10 s) by a process.
-func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string) error {
+// Waiting records that n more of owner's messages were sent to lane's
+// queue: the lane's shares count owner until workers have received as
+// many (or for pendingFor after this send).
+func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string, n int) error {
+	now := s.now().UTC()
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(pendingPrefix + owner)},
+		UpdateExpression:         aws.String("ADD #n :n SET #until = :until, #expires_at = :expires"),
+		ExpressionAttributeNames: map[string]string{"#n": "n", "#until": "until", "#expires_at": attrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":n":       num(int64(n)),
+			":until":   num(now.Add(pendingFor).UnixMilli()),
+			":expires": num(now.Add(pendingFor + time.Hour).Unix()),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("record %s waiting in the %s lane: %w", owner, lane, translate(err))
+	}
+	return nil
+}
+
+// seen records that a worker received one of owner's messages in lane:
+// they count in its shares for the next activeWindow. Each owner is
+// written at most once a bucket by a process.
+func (s *Shares) seen(ctx context.Context, lane jobs.Lane, owner string) error {
 	now := s.now().UTC()
 	bucket := activeSK(now)
-	key := string(lane) + "/" + owner + "/" + bucket
-	s.mu.Lock()
-	done := s.marked[key]
-	s.mu.Unlock()
-	if done {
+	key := "active/" + string(lane) + "/" + owner + "/" + bucket
+	if s.done(key) {
 		return nil
 	}
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -105,18 +142,59 @@ func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string) erro
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("record %s waiting in the %s lane: %w", owner, lane, translate(err))
+		return fmt.Errorf("record %s active in the %s lane: %w", owner, lane, translate(err))
 	}
+	s.remember(key)
+	return nil
+}
+
+// received takes one of owner's messages off their PENDING count in lane,
+// never below zero.
+func (s *Shares) received(ctx context.Context, lane jobs.Lane, owner string) error {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(pendingPrefix + owner)},
+		UpdateExpression:          aws.String("ADD #n :minus"),
+		ConditionExpression:       aws.String("#n > :zero"),
+		ExpressionAttributeNames:  map[string]string{"#n": "n"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1), ":zero": num(0)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("count %s's message received in the %s lane: %w", owner, lane, translate(err))
+	}
+	return nil
+}
+
+// pendingNum reads a number attribute of a PENDING item (0 if absent).
+func pendingNum(av types.AttributeValue) int64 {
+	n, ok := av.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	v, _ := strconv.ParseInt(n.Value, 10, 64)
+	return v
+}
+
+// done reports whether this process wrote key's item already.
+func (s *Shares) done(key string) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.marked[key]
+}
+
+// remember notes that this process wrote key's item.
+func (s *Shares) remember(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.marked) > 10_000 {
 		clear(s.marked) // older buckets are of no use; start over
 	}
 	s.marked[key] = true
-	s.mu.Unlock()
-	return nil
 }
 
-// activeUsers is the owners with work in lane over the last activeWindow.
+// activeUsers is the owners with work in lane: seen by a worker over the
+// last activeWindow, or pending. One Query reads both kinds of item: the
+// ACTIVE items sort before the PENDING ones.
 func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bool, error) {
 	now := s.now().UTC()
 	s.mu.Lock()
@@ -125,31 +203,42 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 	if ok && now.Sub(c.at) < activeCacheFor && now.Sub(c.at) >= 0 {
 		return c.users, nil
 	}
-	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+	c = activeCached{users: map[string]bool{}, at: now}
+	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
 		ExpressionAttributeNames: map[string]string{"#pk": "pk", "#sk": "sk"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk":   str(lanePK(lane)),
 			":from": str(activeSK(now.Add(-activeWindow))),
-			":to":   str(activeSK(now)),
+			":to":   str(pendingPrefix + "\uffff"),
 		},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("count the users of the %s lane: %w", lane, translate(err))
-	}
-	users := map[string]bool{}
-	for _, av := range out.Items {
-		if ss, ok := av["users"].(*types.AttributeValueMemberSS); ok {
-			for _, u := range ss.Value {
-				users[u] = true
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("count the users of the %s lane: %w", lane, translate(err))
+		}
+		for _, av := range out.Items {
+			if ss, ok := av["users"].(*types.AttributeValueMemberSS); ok {
+				for _, u := range ss.Value {
+					c.users[u] = true
+				}
+				continue
+			}
+			sk, _ := av["sk"].(*types.AttributeValueMemberS)
+			if sk == nil || !strings.HasPrefix(sk.Value, pendingPrefix) {
+				continue
+			}
+			if pendingNum(av["n"]) > 0 && pendingNum(av["until"]) > now.UnixMilli() {
+				c.users[strings.TrimPrefix(sk.Value, pendingPrefix)] = true
 			}
 		}
 	}
 	s.mu.Lock()
-	s.active[lane] = activeCached{users: users, at: now}
+	s.active[lane] = c
 	s.mu.Unlock()
-	return users, nil
+	return c.users, nil
 }
 
 // slotsItem is a user's running jobs in a lane.
@@ -160,22 +249,30 @@ type slotsItem struct {
 
 // Acquire decides whether owner's job jobID may run now in lane: only if
 // owner runs fewer of the lane's jobs than their fair share of its
-// capacity. It also counts owner as active in the lane.
+// capacity. It counts the message as received: owner is active in the lane,
+// and one fewer of their messages waits (a caller that sends the job back
+// to wait says so with Waiting).
 //
 // When owner is the only user with work in the lane, their share is all
 // of it, which the lane's own concurrency already enforces: the job may
-// run and nothing is written (held false; there is nothing to Release).
+// run and no slot is written (held false; there is nothing to Release).
 // Otherwise the job takes a slot that lapses at until (held true), or is
 // refused (ok false) when owner runs their share already. A job that holds
 // a slot already (a redelivered message) keeps it. A user who was alone
 // when their running jobs started is counted only by the jobs they start
 // later; within one job's time their count is exact again.
 func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (ok, held bool, err error) {
-	if err := s.Waiting(ctx, lane, owner); err != nil {
+	if err := s.seen(ctx, lane, owner); err != nil {
 		return false, false, err
 	}
 	users, err := s.activeUsers(ctx, lane)
 	if err != nil {
+		return false, false, err
+	}
+	// Every receipt is taken off, whatever the cached count says: a count
+	// that grew since would otherwise keep the owner counted after they
+	// have gone.
+	if err := s.received(ctx, lane, owner); err != nil {
 		return false, false, err
 	}
 	n := len(users)

@@ -1,6 +1,8 @@
 package dynamo_test
 
 import (
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -40,7 +42,7 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	}
 
 	// carol arrives: with two users each may run 3 of 6, counted in slots.
-	if err := s.Waiting(ctx, jobs.LaneBulk, "carol"); err != nil {
+	if err := s.Waiting(ctx, jobs.LaneBulk, "carol", 1); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(2 * time.Second) // past the cached count of users
@@ -59,7 +61,7 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	// bob arrives too: the API says he has work waiting. Once the cached
 	// count of users is renewed, alice's share is 2: her next jobs wait
 	// until she runs fewer, and bob's run.
-	if err := s.Waiting(ctx, jobs.LaneBulk, "bob"); err != nil {
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob", 3); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(2 * time.Second)
@@ -109,7 +111,7 @@ func TestSharesTakeNoMoreThanTheShareUnderConcurrency(t *testing.T) {
 	got := 0
 	var wg sync.WaitGroup
 	// Two users: each may run 2 of 4, counted in slots.
-	if err := s.Waiting(t.Context(), jobs.LaneBulk, "dave"); err != nil {
+	if err := s.Waiting(t.Context(), jobs.LaneBulk, "dave", 1); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 20 {
@@ -207,5 +209,57 @@ func TestPacerUnderConcurrencyTakesNoMoreThanTheBucket(t *testing.T) {
 	wg.Wait()
 	if taken != 6000 {
 		t.Errorf("30 concurrent takes of 1,000 from a bucket of 6,000 took %d", taken)
+	}
+}
+
+// A user with messages waiting in the lane counts in its shares however
+// long they wait (on a first-in-first-out queue, behind a whole backlog),
+// and stops counting once workers have received them all and nothing more
+// of theirs comes.
+func TestSharesCountAUserWhileTheirMessagesWait(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
+	s := dynamo.NewShares(k.DynamoDB, table, clock.Now)
+	ctx := t.Context()
+	until := clock.Now().Add(10 * time.Minute)
+	n := 0
+	alice := func() bool {
+		t.Helper()
+		n++
+		ok, _, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "a"+strconv.Itoa(n), 4, until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	bob := func(job string) {
+		t.Helper()
+		ok, _, err := s.Acquire(ctx, jobs.LaneBulk, "bob", job, 4, until)
+		if err != nil || !ok {
+			t.Fatalf("bob's job %s: %v, %v", job, ok, err)
+		}
+		if err := s.Release(ctx, jobs.LaneBulk, "bob", job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob", 2); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute) // far past the window of a worker's sighting
+	if got := []bool{alice(), alice(), alice()}; !slices.Equal(got, []bool{true, true, false}) {
+		t.Fatalf("with bob's jobs queued for 2 minutes, alice's jobs admitted %v; want her share of 2 of 4", got)
+	}
+	bob("b0")
+	clock.Advance(25 * time.Second) // past the sighting of b0
+	if alice() {
+		t.Error("alice got a third slot while bob's second message still waits")
+	}
+	bob("b1")
+	clock.Advance(25 * time.Second) // both received and ended, nothing more of bob's
+	for i := range 2 {
+		if !alice() {
+			t.Fatalf("alice's job %d beyond half the lane refused: bob, with nothing waiting and gone for 25 s, still holds her to half the lane", i+1)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package loadtest
 
 import (
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +21,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// laneStack starts a dev stack with a quick local model (a job takes
-// about half a second) and the per-user limits a backlog would meet off,
-// and signs up n users.
+// laneStack starts a dev stack whose local model takes about 4 seconds a
+// job (max_tokens 40 at 10 tokens a second) with the per-user limits a
+// backlog would meet off, and signs up n users. Jobs that take a while
+// keep the tests about the order jobs run in, not about how fast the
+// machine is: on a first-in-first-out queue (the local stand-in's) a
+// newcomer's jobs are reached after one pass through the backlog queued
+// before them (received, and sent back when over their owner's share),
+// which under -race on a busy machine took over a minute, and a backlog of
+// half-second jobs ran most of itself meanwhile.
 func laneStack(t *testing.T, n int) (*Stack, []User, *Client) {
 	t.Helper()
 	standin.RequireTool(t, "node/node_modules/.bin/cognito-local")
 	st, err := StartStack(t.Context(), StackOptions{Env: withEnv(map[string]string{
-		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "100",
+		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "10",
 		"PROMPTQ_LOCAL_LATENCY":           "50ms",
 	}, noUserLimits)})
 	if err != nil {
@@ -79,6 +87,35 @@ func TestASmallBatchIsNotStuckBehindAnotherUsersBacklog(t *testing.T) {
 	if n := done(recs[a.Sub]); n > backlog/2 {
 		t.Errorf("B's batch ended after %d of A's %d jobs, which were queued first; want it done while most of them wait", n, backlog)
 	}
+	t0, _ := span(recs[a.Sub])
+	t.Logf("B's jobs (created, started, finished), after A's first was queued: %s", timeline(recs[b.Sub], t0))
+	t.Logf("A's runs (p50): %s; A's jobs started, every 40th: %s", Percentile(runTimes(recs[a.Sub]), 50), everyNth(recs[a.Sub], t0, 40))
+}
+
+// timeline is recs' created, started and finished times after t0.
+func timeline(recs []JobRecord, t0 time.Time) string {
+	var b strings.Builder
+	for _, r := range recs {
+		c, s, f := r.Times()
+		fmt.Fprintf(&b, " [%s %s %s]", secs(c.Sub(t0)), secs(s.Sub(t0)), secs(f.Sub(t0)))
+	}
+	return b.String()
+}
+
+// everyNth is the start times after t0 of every nth of recs, in order.
+func everyNth(recs []JobRecord, t0 time.Time, n int) string {
+	var starts []time.Duration
+	for _, r := range recs {
+		if _, s, _ := r.Times(); !s.IsZero() {
+			starts = append(starts, s.Sub(t0))
+		}
+	}
+	slices.Sort(starts)
+	var b strings.Builder
+	for i := 0; i < len(starts); i += n {
+		fmt.Fprintf(&b, " %s", secs(starts[i]))
+	}
+	return b.String()
 }
 
 // An interactive job is not stuck behind a bulk backlog, even its own

@@ -58,7 +58,7 @@ type limiter interface {
 // workers count them in the lane's fair shares before their first job is
 // received (internal/dynamo.Shares).
 type lanes interface {
-	Waiting(ctx context.Context, lane jobs.Lane, owner string) error
+	Waiting(ctx context.Context, lane jobs.Lane, owner string, n int) error
 }
 
 // Deps are a Service's collaborators. Store and Queue are required.
@@ -291,21 +291,25 @@ func (s *Service) abandon(ctx context.Context, j jobs.Job, sendErr error) {
 	}
 }
 
-// signal tells the lanes that owner has work waiting in them.
+// signal tells the lanes how many of owner's messages are on their way to
+// each, before they are sent: a worker may receive one at once.
 func (s *Service) signal(ctx context.Context, owner string, ms []jobs.Message) {
 	if s.deps.Lanes == nil {
 		return
 	}
-	told := map[jobs.Lane]bool{}
+	n := map[jobs.Lane]int{}
+	var order []jobs.Lane
 	for _, m := range ms {
-		if told[m.Lane] {
-			continue
+		if n[m.Lane] == 0 {
+			order = append(order, m.Lane)
 		}
-		told[m.Lane] = true
-		if err := s.deps.Lanes.Waiting(ctx, m.Lane, owner); err != nil {
+		n[m.Lane]++
+	}
+	for _, lane := range order {
+		if err := s.deps.Lanes.Waiting(ctx, lane, owner, n[lane]); err != nil {
 			// The fair shares learn of the owner when a worker receives
 			// one of its messages instead.
-			s.cfg.Logger.WarnContext(ctx, "could not record that the owner has work waiting in a lane", "lane", m.Lane, "error", err)
+			s.cfg.Logger.WarnContext(ctx, "could not record that the owner has work waiting in a lane", "lane", lane, "error", err)
 		}
 	}
 }

@@ -3,8 +3,10 @@ package submit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -84,10 +86,10 @@ type fakeLanes struct {
 	waiting []string
 }
 
-func (l *fakeLanes) Waiting(_ context.Context, lane jobs.Lane, owner string) error {
+func (l *fakeLanes) Waiting(_ context.Context, lane jobs.Lane, owner string, n int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.waiting = append(l.waiting, string(lane)+"/"+owner)
+	l.waiting = append(l.waiting, fmt.Sprintf("%s/%s/%d", lane, owner, n))
 	return nil
 }
 
@@ -114,8 +116,8 @@ func TestNewJobsAreStoredAndSentOnTheirLanes(t *testing.T) {
 	if res[0].Job.Lane != jobs.LaneBulk || res[1].Job.Lane != jobs.LaneInteractive {
 		t.Errorf("lanes %s, %s; want bulk, interactive", res[0].Job.Lane, res[1].Job.Lane)
 	}
-	if len(f.lanes.waiting) != 2 {
-		t.Errorf("lanes told %v, want each lane once", f.lanes.waiting)
+	if want := []string{"bulk/alice/1", "interactive/alice/1"}; !slices.Equal(f.lanes.waiting, want) {
+		t.Errorf("lanes told %v, want %v: each lane once, with its messages", f.lanes.waiting, want)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 type shares interface {
 	Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (ok, held bool, err error)
 	Release(ctx context.Context, lane jobs.Lane, owner, jobID string) error
+	Waiting(ctx context.Context, lane jobs.Lane, owner string, n int) error
 }
 
 // pacer keeps the tokens asked of a model under its tokens-per-minute quota
@@ -183,6 +184,13 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 		return retryAfter(d)
 	}
 	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
+	if w.shares != nil && w.cfg.FairShares {
+		// Its owner counts in the lane's shares while it waits, however
+		// long the queue takes to hand it out again.
+		if err := w.shares.Waiting(sctx, msg.Lane.OrDefault(), msg.Owner, 1); err != nil {
+			log.WarnContext(ctx, "could not record that the job waits in its lane", "error", err)
+		}
+	}
 	return ack
 }
 

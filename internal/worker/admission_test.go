@@ -24,6 +24,7 @@ type fakeShares struct {
 	released []string
 	lanes    []jobs.Lane
 	caps     []int
+	waiting  []string // owner's messages sent back: "lane/owner/n"
 }
 
 func (s *fakeShares) Acquire(_ context.Context, lane jobs.Lane, _, jobID string, capacity int, _ time.Time) (bool, bool, error) {
@@ -42,6 +43,13 @@ func (s *fakeShares) Acquire(_ context.Context, lane jobs.Lane, _, jobID string,
 	s.held[jobID] = true
 	s.acquired = append(s.acquired, jobID)
 	return true, true, nil
+}
+
+func (s *fakeShares) Waiting(_ context.Context, lane jobs.Lane, owner string, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiting = append(s.waiting, fmt.Sprintf("%s/%s/%d", lane, owner, n))
+	return nil
 }
 
 func (s *fakeShares) Release(_ context.Context, _ jobs.Lane, _, jobID string) error {
@@ -213,6 +221,10 @@ func TestAnOwnerOverTheirFairShareWaitsWithoutTouchingTheJob(t *testing.T) {
 	}
 	if sh.lanes[0] != jobs.LaneBulk || sh.caps[0] != testConfig().Quota.Split().Bulk {
 		t.Errorf("asked for a share of lane %s with capacity %d, want bulk with %d", sh.lanes[0], sh.caps[0], testConfig().Quota.Split().Bulk)
+	}
+	// Its owner still counts in the lane's shares while it waits.
+	if want := "bulk/" + job.Owner + "/1"; len(sh.waiting) != 1 || sh.waiting[0] != want {
+		t.Errorf("told the shares %v, want [%s]", sh.waiting, want)
 	}
 }
 

@@ -41,7 +41,8 @@ var (
 	}
 	// Read the job, then claim, progress, finish and release: all
 	// conditional updates. The same two keep the fair shares (a user's
-	// slots in a lane, and who was active in it each minute: LANE# items)
+	// slots in a lane, who was active in it lately and how many of their
+	// messages wait: LANE# items)
 	// and the models' pace (PACE# items); reading who is active in a lane
 	// is a Query, allowed on LANE# partitions only (newWorkerFunction).
 	workerTableActions = []string{
