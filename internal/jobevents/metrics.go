@@ -1,0 +1,71 @@
+package jobevents
+
+import (
+	"io"
+
+	"github.com/promptq/promptq/internal/emf"
+)
+
+// Namespace is the CloudWatch namespace of the job metrics (the stack's
+// dashboard reads them there).
+const Namespace = "promptq"
+
+// Metric and dimension names, as the dashboard refers to them.
+const (
+	MetricQueueWait    = "QueueWait"    // ms from submission to the last attempt's start
+	MetricJobDuration  = "JobDuration"  // ms of the last attempt's run
+	MetricInputTokens  = "InputTokens"  // per job
+	MetricOutputTokens = "OutputTokens" // per job
+	MetricJobsFinished = "JobsFinished" // 1 per job, by lane and status
+	MetricJobsFailed   = "JobsFailed"   // 1 per failed job, by lane and failure code
+
+	DimLane        = "Lane"
+	DimModel       = "Model"
+	DimStatus      = "Status"
+	DimFailureCode = "FailureCode"
+)
+
+// writeMetrics writes f's metrics as one EMF line. Dimensions are lane,
+// model, status and failure code, all few-valued; never the owner or the
+// job id (the job id is a plain property, for finding the line).
+func writeMetrics(w io.Writer, f Finished) error {
+	dims := map[string]string{
+		DimLane:   string(f.Lane),
+		DimModel:  f.Model,
+		DimStatus: string(f.Status),
+	}
+	laneModel := [][]string{{DimLane, DimModel}}
+	var directives []emf.Directive
+	if f.QueueWaitMs != nil {
+		// By lane too: percentiles can't be added up across models later.
+		directives = append(directives, emf.Directive{
+			Dimensions: [][]string{{DimLane}, {DimLane, DimModel}},
+			Metrics: []emf.Metric{
+				{Name: MetricQueueWait, Unit: emf.Milliseconds, Value: float64(*f.QueueWaitMs)},
+				{Name: MetricJobDuration, Unit: emf.Milliseconds, Value: float64(*f.DurationMs)},
+			},
+		})
+	}
+	directives = append(directives,
+		emf.Directive{Dimensions: laneModel, Metrics: []emf.Metric{
+			{Name: MetricInputTokens, Unit: emf.Count, Value: float64(f.Tokens.Input)},
+			{Name: MetricOutputTokens, Unit: emf.Count, Value: float64(f.Tokens.Output)},
+		}},
+		emf.Directive{Dimensions: [][]string{{DimLane, DimStatus}}, Metrics: []emf.Metric{
+			{Name: MetricJobsFinished, Unit: emf.Count, Value: 1},
+		}},
+	)
+	if f.ErrorCode != "" {
+		dims[DimFailureCode] = f.ErrorCode
+		directives = append(directives, emf.Directive{Dimensions: [][]string{{DimLane, DimFailureCode}}, Metrics: []emf.Metric{
+			{Name: MetricJobsFailed, Unit: emf.Count, Value: 1},
+		}})
+	}
+	return emf.Record{
+		Namespace:  Namespace,
+		Time:       f.FinishedAt,
+		Dimensions: dims,
+		Directives: directives,
+		Properties: map[string]any{"job_id": f.JobID},
+	}.Encode(w)
+}
