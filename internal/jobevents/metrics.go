@@ -4,25 +4,23 @@ import (
 	"io"
 
 	"github.com/promptq/promptq/internal/emf"
+	"github.com/promptq/promptq/internal/jobmetrics"
 )
 
-// Namespace is the CloudWatch namespace of the job metrics (the stack's
-// dashboard reads them there).
-const Namespace = "promptq"
-
-// Metric and dimension names, as the dashboard refers to them.
+// Names used below, from internal/jobmetrics.
 const (
-	MetricQueueWait    = "QueueWait"    // ms from submission to the last attempt's start
-	MetricJobDuration  = "JobDuration"  // ms of the last attempt's run
-	MetricInputTokens  = "InputTokens"  // per job
-	MetricOutputTokens = "OutputTokens" // per job
-	MetricJobsFinished = "JobsFinished" // 1 per job, by lane and status
-	MetricJobsFailed   = "JobsFailed"   // 1 per failed job, by lane and failure code
+	Namespace          = jobmetrics.Namespace
+	MetricQueueWait    = jobmetrics.QueueWait
+	MetricJobDuration  = jobmetrics.JobDuration
+	MetricInputTokens  = jobmetrics.InputTokens
+	MetricOutputTokens = jobmetrics.OutputTokens
+	MetricJobsFinished = jobmetrics.JobsFinished
+	MetricJobsFailed   = jobmetrics.JobsFailed
 
-	DimLane        = "Lane"
-	DimModel       = "Model"
-	DimStatus      = "Status"
-	DimFailureCode = "FailureCode"
+	DimLane        = jobmetrics.Lane
+	DimModel       = jobmetrics.Model
+	DimStatus      = jobmetrics.Status
+	DimFailureCode = jobmetrics.FailureCode
 )
 
 // writeMetrics writes f's metrics as one EMF line. Dimensions are lane,
