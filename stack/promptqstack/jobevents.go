@@ -81,6 +81,8 @@ func newJobEvents(s awscdk.Stack, cfg Config, table awsdynamodb.Table) jobEvents
 	suppress(failed, nag("AwsSolutions-SQS3",
 		"This queue is the on-failure destination of the jobevents stream mapping: it is itself where failures go, and its messages only point at stream records."))
 
+	// Its metrics are EMF lines without a "level", which Lambda counts as
+	// INFO: newFunction's INFO application log level lets them through.
 	fn, role, _ := newFunction(s, functionSpec{
 		id:          "JobEventsFunction",
 		description: "jobevents: announces finished jobs on EventBridge and writes their metrics",
