@@ -31,10 +31,11 @@ type alarmSources struct {
 }
 
 // newAlarms raises the alarms on an SNS topic, with an email subscription
-// when cfg.AlarmEmail is set. Five fire on the first occurrence: none of
+// when cfg.AlarmEmail is set. Seven fire on the first occurrence: none of
 // them should ever happen in normal operation. Two watch the lanes: a
 // person waiting for an interactive job for a minute, and a bulk backlog
-// whose oldest job waited cfg.BulkWaitAlarmMinutes.
+// whose oldest job waited cfg.BulkWaitAlarmMinutes. One watches the
+// jobevents function falling behind the jobs table's stream.
 func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 	topic := awssns.NewTopic(s, jsii.String("Alarms"), &awssns.TopicProps{
 		DisplayName: jsii.String("promptq alarms"),
