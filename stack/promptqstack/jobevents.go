@@ -95,12 +95,12 @@ func newJobEvents(s awscdk.Stack, cfg Config, table awsdynamodb.Table) jobEvents
 	})
 	// PutEvents on this bus only.
 	allow(role, "PutJobEvents", []string{"events:PutEvents"}, bus.EventBusArn())
-	// The mapping reads the stream with the function's role: this table's
-	// stream and no other. (table.grantStreamRead would add
-	// dynamodb:ListStreams on every resource; the mapping is given the
-	// stream's ARN and does not list streams.)
+	// The mapping reads the stream with the function's role: the four
+	// actions of the DynamoDB developer guide's policy for a Lambda
+	// function reading a stream, on this table's stream and no other
+	// (table.grantStreamRead would put ListStreams on every resource).
 	allow(role, "ReadJobsStream", []string{
-		"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+		"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
 	}, table.TableStreamArn())
 
 	filter := endedFilter()

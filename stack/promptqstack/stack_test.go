@@ -126,7 +126,7 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 			// PutEvents on promptq's bus only.
 			expand("Allow", []string{"events:PutEvents"}, "${JobEventsBus.Arn}"),
 			// The jobs table's stream, and nothing else of the table.
-			expand("Allow", []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}, "${Jobs.StreamArn}"),
+			expand("Allow", []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}, "${Jobs.StreamArn}"),
 			// The mapping's on-failure destination.
 			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}, "${JobEventsFailed.Arn}"),
 		)},
