@@ -20,8 +20,11 @@ import (
 // A stand-in that lacks UpdateTimeToLive still gets a working table: TTL
 // only deletes old items, and the store never relies on it (it treats an
 // expired idempotency record as absent).
-func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
-	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+//
+// optFns change the table's definition before it is created, such as a
+// StreamSpecification for readers of the table's stream.
+func CreateTable(ctx context.Context, client *dynamodb.Client, table string, optFns ...func(*dynamodb.CreateTableInput)) error {
+	in := &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
@@ -44,7 +47,11 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 				NonKeyAttributes: activeProjection,
 			},
 		}},
-	})
+	}
+	for _, fn := range optFns {
+		fn(in)
+	}
+	_, err := client.CreateTable(ctx, in)
 	var inUse *types.ResourceInUseException
 	switch {
 	case errors.As(err, &inUse):

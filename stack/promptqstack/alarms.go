@@ -18,21 +18,24 @@ import (
 	"github.com/promptq/promptq/internal/jobs"
 )
 
-// alarmSources are the resources the alarms watch.
+// alarmSources are the resources the alarms and the dashboard watch.
 type alarmSources struct {
 	dlq         awssqs.Queue
 	queues      map[jobs.Lane]awssqs.Queue
 	worker      awslambda.Function
+	workerLogs  awslogs.ILogGroup
 	rescuer     awslambda.Function
 	rescuerLogs awslogs.ILogGroup
 	api         awsapigateway.RestApi
+	jobEvents   jobEvents
 }
 
 // newAlarms raises the alarms on an SNS topic, with an email subscription
-// when cfg.AlarmEmail is set. Five fire on the first occurrence: none of
+// when cfg.AlarmEmail is set. Seven fire on the first occurrence: none of
 // them should ever happen in normal operation. Two watch the lanes: a
 // person waiting for an interactive job for a minute, and a bulk backlog
-// whose oldest job waited cfg.BulkWaitAlarmMinutes.
+// whose oldest job waited cfg.BulkWaitAlarmMinutes. One watches the
+// jobevents function falling behind the jobs table's stream.
 func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 	topic := awssns.NewTopic(s, jsii.String("Alarms"), &awssns.TopicProps{
 		DisplayName: jsii.String("promptq alarms"),
@@ -89,6 +92,34 @@ func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 		src.rescuer.MetricErrors(&awscloudwatch.MetricOptions{
 			Period: fiveMinutes, Statistic: jsii.String("Sum"),
 		}))
+
+	alarm("JobEventsErrors",
+		"promptq: the jobevents function failed (crash or timeout): finished jobs are announced late, from the same stream records, when it recovers.",
+		src.jobEvents.fn.MetricErrors(&awscloudwatch.MetricOptions{
+			Period: fiveMinutes, Statistic: jsii.String("Sum"),
+		}))
+	alarm("JobEventsNotDelivered",
+		"promptq: stream records of finished jobs could not be announced on the event bus after all retries and went to the JobEventsFailed queue. "+
+			"Its messages name the shard and sequence numbers; the jobs are still in the table (docs/architecture.md, \"Completion events and metrics\").",
+		src.jobEvents.failed.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+			Period: fiveMinutes, Statistic: jsii.String("Maximum"),
+		}))
+	// Iterator age is how old the newest record the function read was
+	// when it read it: seconds normally, growing while it fails or lags.
+	// The stream keeps records 24 hours.
+	lag := awscloudwatch.NewAlarm(s, jsii.String("JobEventsBehind"), &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String("promptq: the jobevents function is more than 10 minutes behind the jobs table's stream, for 15 minutes: " +
+			"events and job metrics arrive late, and records older than 24 hours are lost. See its errors and logs."),
+		Metric: src.jobEvents.fn.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{
+			Period: fiveMinutes, Statistic: jsii.String("Maximum"),
+		}),
+		Threshold:          jsii.Number(10 * 60 * 1000),
+		EvaluationPeriods:  jsii.Number(3),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	lag.AddAlarmAction(action)
+	lag.AddOkAction(action)
 
 	// The rescuer's "rescue run finished" line (Lambda's JSON log format,
 	// slog attributes at the top level) counts the jobs it sent again or

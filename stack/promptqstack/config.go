@@ -26,6 +26,7 @@ const (
 	CtxWorkerAsset        = "promptq:workerAsset"
 	CtxRescuerAsset       = "promptq:rescuerAsset"
 	CtxPresignupAsset     = "promptq:presignupAsset"
+	CtxJobEventsAsset     = "promptq:jobEventsAsset"
 	CtxWebDir             = "promptq:webDir"
 	CtxModels             = "promptq:models"
 	CtxDefaultModel       = "promptq:defaultModel"
@@ -65,6 +66,9 @@ type Config struct {
 	// PresignupAsset is the pre-sign-up trigger's folder, needed only
 	// when SignUp is SignUpDomains.
 	PresignupAsset string
+	// JobEventsAsset is the jobevents function's folder (the jobs
+	// table's stream to EventBridge and the job metrics).
+	JobEventsAsset string
 	// WebDir is the static site. When it is empty or missing, the stack
 	// deploys a one-line placeholder page instead, so synth works before
 	// web/ exists.
@@ -145,6 +149,7 @@ func DefaultConfig() Config {
 		WorkerAsset:    filepath.Join("..", "bin", "worker"),
 		RescuerAsset:   filepath.Join("..", "bin", "rescuer"),
 		PresignupAsset: filepath.Join("..", "bin", "presignup"),
+		JobEventsAsset: filepath.Join("..", "bin", "jobevents"),
 		SignUp:         SignUpOpen,
 		WebDir:         filepath.Join("..", "web"),
 		Models:         []string{DefaultModel},
@@ -253,6 +258,7 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	str(CtxWorkerAsset, &c.WorkerAsset)
 	str(CtxRescuerAsset, &c.RescuerAsset)
 	str(CtxPresignupAsset, &c.PresignupAsset)
+	str(CtxJobEventsAsset, &c.JobEventsAsset)
 	str(CtxSignUp, &c.SignUp)
 	if v := get(CtxSignUpDomains); v != nil {
 		domains, err := stringList(v)
@@ -313,8 +319,8 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.APIAsset == "" || c.WorkerAsset == "" || c.RescuerAsset == "" {
-		errs = append(errs, errors.New("the api, worker and rescuer asset folders must be set"))
+	if c.APIAsset == "" || c.WorkerAsset == "" || c.RescuerAsset == "" || c.JobEventsAsset == "" {
+		errs = append(errs, errors.New("the api, worker, rescuer and jobevents asset folders must be set"))
 	}
 	if len(c.Models) == 0 {
 		errs = append(errs, errors.New("models: at least one model is needed"))
@@ -377,7 +383,7 @@ var emailDomain = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 // checkAssets reports a missing bootstrap binary with what to do about it.
 func (c Config) checkAssets() error {
 	var errs []error
-	dirs := []string{c.APIAsset, c.WorkerAsset, c.RescuerAsset}
+	dirs := []string{c.APIAsset, c.WorkerAsset, c.RescuerAsset, c.JobEventsAsset}
 	if c.SignUp == SignUpDomains {
 		dirs = append(dirs, c.PresignupAsset)
 	}

@@ -163,7 +163,9 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues 
 }
 
 // newWorkerFunction is lambdas/worker, fed by each lane's queue.
-func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues map[jobs.Lane]awssqs.Queue) awslambda.Function {
+// It returns the function and its log group, where the throttles metric
+// filter reads.
+func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues map[jobs.Lane]awssqs.Queue) (awslambda.Function, awslogs.LogGroup) {
 	env := map[string]*string{
 		"PROMPTQ_TABLE": table.TableName(),
 		// The worker fails a job for good on its last receive instead of
@@ -178,7 +180,7 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 	for k, v := range cfg.Quota.Env() {
 		env[k] = jsii.String(v)
 	}
-	fn, role, _ := newFunction(s, functionSpec{
+	fn, role, logs := newFunction(s, functionSpec{
 		id:          "WorkerFunction",
 		description: "worker: runs queued jobs on Bedrock",
 		asset:       cfg.WorkerAsset,
@@ -236,7 +238,7 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 			MaxConcurrency: jsii.Number(float64(lanes.Of(lane))),
 		}))
 	}
-	return fn
+	return fn, logs
 }
 
 // newRescuerFunction is lambdas/rescuer, run on a schedule: it re-sends

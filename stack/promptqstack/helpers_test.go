@@ -157,6 +157,7 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 		{"bin/worker/bootstrap", "not a real binary"},
 		{"bin/rescuer/bootstrap", "not a real binary"},
 		{"bin/presignup/bootstrap", "not a real binary"},
+		{"bin/jobevents/bootstrap", "not a real binary"},
 		{"web/index.html", "<!doctype html><title>promptq</title>"},
 		{"web/" + promptqstack.HeadersFile, string(headers)},
 	} {
@@ -173,6 +174,7 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 	cfg.WorkerAsset = filepath.Join(dir, "bin/worker")
 	cfg.RescuerAsset = filepath.Join(dir, "bin/rescuer")
 	cfg.PresignupAsset = filepath.Join(dir, "bin/presignup")
+	cfg.JobEventsAsset = filepath.Join(dir, "bin/jobevents")
 	cfg.WebDir = filepath.Join(dir, "web")
 	mutate(&cfg)
 

@@ -87,6 +87,7 @@ func TestEverySuppressionIsDeliberateAndExplained(t *testing.T) {
 		"AwsSolutions-IAM4 " + deployHandler,
 		"AwsSolutions-IAM5 " + deployHandler,
 		"AwsSolutions-L1 " + deployHandler,
+		"AwsSolutions-SQS3 JobEventsFailed",
 	}
 	// A suppression on a construct is copied onto each resource below it.
 	var top []string

@@ -135,8 +135,9 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 		jsii.String("https://"), site.Distribution.DistributionDomainName(),
 	})
 	apiFn := newAPIFunction(s.Stack, cfg, s.Table, s.Queues, s.UserPool, s.Client, webOrigin)
-	workerFn := newWorkerFunction(s.Stack, cfg, s.Table, s.Queues)
+	workerFn, workerLogs := newWorkerFunction(s.Stack, cfg, s.Table, s.Queues)
 	rescuerFn, rescuerLogs := newRescuerFunction(s.Stack, cfg, s.Table, s.Queues)
+	events := newJobEvents(s.Stack, cfg, s.Table)
 	api := newRestAPI(s.Stack, cfg, apiFn, s.UserPool, webOrigin)
 
 	// The API's base URL without a trailing slash, so clients can append
@@ -190,9 +191,12 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 		return nil, err
 	}
 
-	topic := newAlarms(s.Stack, cfg, alarmSources{
-		dlq: s.DLQ, queues: s.Queues, worker: workerFn, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
-	})
+	watched := alarmSources{
+		dlq: s.DLQ, queues: s.Queues, worker: workerFn, workerLogs: workerLogs, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
+		jobEvents: events,
+	}
+	topic := newAlarms(s.Stack, cfg, watched)
+	dashboard := newDashboard(s.Stack, watched)
 
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(s.Stack, jsii.String(id), &awscdk.CfnOutputProps{
@@ -210,6 +214,9 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	out("DeadLetterQueueUrl", "the dead-letter queue (scripts/dlq)", s.DLQ.QueueUrl())
 	out("TableName", "the jobs table", s.Table.TableName())
 	out("AlarmTopicArn", "SNS topic the alarms notify", topic.TopicArn())
+	out("EventBusName", "the EventBridge bus of \"Job finished\" events (docs/configuration.md)", events.bus.EventBusName())
+	out("EventBusArn", "the EventBridge bus's ARN", events.bus.EventBusArn())
+	out("DashboardName", "the CloudWatch dashboard (README: Operators)", dashboard)
 	return s, nil
 }
 
@@ -321,6 +328,10 @@ func newTable(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) awsdynamodb
 		Encryption:         awsdynamodb.TableEncryption_DEFAULT,
 		DeletionProtection: jsii.Bool(cfg.DeletionProtection),
 		RemovalPolicy:      keep,
+		// Old and new images: the jobevents function announces a job
+		// when its status goes from queued or running to a terminal one,
+		// which only both images show.
+		Stream: awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
 	})
 	// CloudFormation can't change an existing index's projection: a stack
 	// deployed while the index was keys-only fails to update ("Cannot update

@@ -28,9 +28,11 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::Cognito::UserPool":            1,
 		"AWS::Cognito::UserPoolClient":      1,
 		"AWS::DynamoDB::Table":              1,
-		"AWS::SQS::Queue":                   3, // interactive, bulk, dead letters
-		"AWS::SQS::QueuePolicy":             3, // TLS only
-		"AWS::Lambda::EventSourceMapping":   2, // one a lane
+		"AWS::SQS::Queue":                   4, // interactive, bulk, dead letters, undelivered events
+		"AWS::SQS::QueuePolicy":             4, // TLS only
+		"AWS::Lambda::EventSourceMapping":   3, // one a lane, the jobs table's stream
+		"AWS::Events::EventBus":             1, // "Job finished" events
+		"AWS::CloudWatch::Dashboard":        1,
 		"AWS::Lambda::EventInvokeConfig":    1, // the rescuer: no async retries
 		"AWS::Events::Rule":                 1, // the rescuer's schedule
 		"AWS::ApiGateway::RestApi":          1,
@@ -50,24 +52,24 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::CloudFront::OriginAccessIdentity":  0,
 		"AWS::CloudFront::ResponseHeadersPolicy": 1, // web/security-headers.json
 		"Custom::CDKBucketDeployment":            1,
-		"AWS::CloudWatch::Alarm":                 7,
-		"AWS::Logs::MetricFilter":                1, // jobs rescued
+		"AWS::CloudWatch::Alarm":                 10,
+		"AWS::Logs::MetricFilter":                2, // jobs rescued, model throttles
 		// No web ACL unless promptq:wafRateLimit asks for one: it has a
 		// monthly fee.
 		"AWS::WAFv2::WebACL":            0,
 		"AWS::WAFv2::WebACLAssociation": 0,
 		"AWS::SNS::Topic":               1,
 		"AWS::SNS::Subscription":        0, // no alarm email by default
-		// api, worker, rescuer, API access logs, site deployment.
-		"AWS::Logs::LogGroup": 5,
-		// api, worker, rescuer, API Gateway's CloudWatch role, CDK's
-		// deployment and auto-delete handlers.
-		"AWS::IAM::Role": 6,
-		// api, worker, rescuer, site deployment handler.
-		"AWS::IAM::Policy": 4,
-		// api, worker, rescuer, site deployment handler (the auto-delete
-		// handler is an AWS::Lambda::Function too).
-		"AWS::Lambda::Function": 5,
+		// api, worker, rescuer, jobevents, API access logs, site deployment.
+		"AWS::Logs::LogGroup": 6,
+		// api, worker, rescuer, jobevents, API Gateway's CloudWatch role,
+		// CDK's deployment and auto-delete handlers.
+		"AWS::IAM::Role": 7,
+		// api, worker, rescuer, jobevents, site deployment handler.
+		"AWS::IAM::Policy": 5,
+		// api, worker, rescuer, jobevents, site deployment handler (the
+		// auto-delete handler is an AWS::Lambda::Function too).
+		"AWS::Lambda::Function": 6,
 	}
 	for typ, n := range want {
 		check(t, typ, func() { s.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n))) })
@@ -118,6 +120,15 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
 			// Nothing on the dead-letter queue.
 			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
+		)},
+		{"JobEventsFunction", slices.Concat(
+			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${JobEventsFunctionLogs.Arn}"),
+			// PutEvents on promptq's bus only.
+			expand("Allow", []string{"events:PutEvents"}, "${JobEventsBus.Arn}"),
+			// The jobs table's stream, and nothing else of the table.
+			expand("Allow", []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}, "${Jobs.StreamArn}"),
+			// The mapping's on-failure destination.
+			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}, "${JobEventsFailed.Arn}"),
 		)},
 	}
 	for _, tt := range tests {
@@ -607,7 +618,7 @@ func TestEachLanesQueueHasTheDeadLetterQueueAndOutlastsTheWorker(t *testing.T) {
 				"Effect":    "Deny",
 				"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
 			})})},
-		}, jsii.Number(3))
+		}, jsii.Number(4))
 	})
 }
 
@@ -1086,6 +1097,7 @@ func TestOutputsNameEverythingADeployPrints(t *testing.T) {
 	for _, name := range []string{
 		"SiteUrl", "ApiUrl", "Region", "UserPoolId", "UserPoolClientId", "CognitoEndpoint",
 		"InteractiveQueueUrl", "BulkQueueUrl", "DeadLetterQueueUrl", "TableName", "AlarmTopicArn",
+		"EventBusName", "EventBusArn", "DashboardName",
 	} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)
