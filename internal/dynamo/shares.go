@@ -249,9 +249,12 @@ type slotsItem struct {
 
 // Acquire decides whether owner's job jobID may run now in lane: only if
 // owner runs fewer of the lane's jobs than their fair share of its
-// capacity. It counts the message as received: owner is active in the lane,
-// and one fewer of their messages waits (a caller that sends the job back
-// to wait says so with Waiting).
+// capacity. Owner counts as active in the lane, and a job admitted takes
+// its message off their count of messages waiting, whatever the cached
+// count says (a count that grew since would otherwise keep the owner
+// counted after they have gone). A job refused stays counted: its caller
+// sends it back to wait. A caller that sends an admitted job back (the
+// model's pace) says so with Waiting.
 //
 // When owner is the only user with work in the lane, their share is all
 // of it, which the lane's own concurrency already enforces: the job may
@@ -269,18 +272,12 @@ func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID strin
 	if err != nil {
 		return false, false, err
 	}
-	// Every receipt is taken off, whatever the cached count says: a count
-	// that grew since would otherwise keep the owner counted after they
-	// have gone.
-	if err := s.received(ctx, lane, owner); err != nil {
-		return false, false, err
-	}
 	n := len(users)
 	if !users[owner] {
 		n++ // counted from now on; the cache may predate it
 	}
 	if n == 1 {
-		return true, false, nil
+		return true, false, s.received(ctx, lane, owner)
 	}
 	share := quota.FairShare(capacity, n)
 	err = s.modify(ctx, lane, owner, func(live map[string]int64) bool {
@@ -295,7 +292,10 @@ func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID strin
 	if err != nil {
 		return false, false, fmt.Errorf("take a slot in the %s lane for %s: %w", lane, owner, err)
 	}
-	return ok, ok, nil
+	if ok {
+		return true, true, s.received(ctx, lane, owner)
+	}
+	return false, false, nil
 }
 
 // Release gives back the slot jobID holds in owner's share of lane.

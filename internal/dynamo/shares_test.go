@@ -263,3 +263,36 @@ func TestSharesCountAUserWhileTheirMessagesWait(t *testing.T) {
 		}
 	}
 }
+
+// A job refused for its owner's share stays counted as waiting (its
+// caller sends it back); one admitted is taken off.
+func TestSharesTakeOnlyAdmittedJobsOffTheCount(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
+	s := dynamo.NewShares(k.DynamoDB, table, clock.Now)
+	ctx := t.Context()
+	until := clock.Now().Add(10 * time.Minute)
+	acquire := func(owner, job string) bool {
+		t.Helper()
+		ok, _, err := s.Acquire(ctx, jobs.LaneBulk, owner, job, 2, until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for _, owner := range []string{"alice", "bob"} {
+		if err := s.Waiting(ctx, jobs.LaneBulk, owner, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !acquire("bob", "b0") || acquire("bob", "b1") {
+		t.Fatal("bob's share of 1 of 2 not kept")
+	}
+	// b1 was refused and still waits: in a minute, with nothing seen of
+	// bob, he still counts and alice's share is 1.
+	clock.Advance(time.Minute)
+	if !acquire("alice", "a0") || acquire("alice", "a1") {
+		t.Error("alice got more than half the lane while bob's refused job waits")
+	}
+}

@@ -129,7 +129,7 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 		case !ok:
 			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), w.laneQueued(ctx, log, a.lane), w.now())
 			wait = jittered(wait, wait, 1, w.jitter) // its upper half
-			return nil, w.deferJob(ctx, log, msg, wait, "its owner already runs their fair share of the lane"), false
+			return nil, w.deferJob(ctx, log, msg, wait, "its owner already runs their fair share of the lane", false), false
 		default:
 			a.slot = held
 		}
@@ -151,7 +151,7 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 			wait += time.Duration(w.jitter(int64(wait/4) + 1))
 			if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
 				a.close(ctx) // the fair-share slot, if any
-				return nil, w.deferJob(ctx, log, msg, wait, "the model's tokens-per-minute quota has no room yet"), false
+				return nil, w.deferJob(ctx, log, msg, wait, "the model's tokens-per-minute quota has no room yet", true), false
 			}
 			if err := w.sleep(ctx, wait); err != nil {
 				a.close(ctx)
@@ -173,8 +173,11 @@ func (w *Worker) slotUntil(ctx context.Context) time.Time {
 
 // deferJob sends msg again to come back after d and acknowledges this copy:
 // waiting costs a new message, never one of the job's receives. If the send
-// fails, this copy comes back after d instead (using a receive).
-func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Message, d time.Duration, why string) outcome {
+// fails, this copy comes back after d instead (using a receive). admitted
+// says the fair shares took the job's message off its owner's count of
+// messages waiting (Shares.Acquire admitted it): the new message is
+// counted again.
+func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Message, d time.Duration, why string, admitted bool) outcome {
 	d = min(max(d, time.Second), maxDelay)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -184,7 +187,7 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 		return retryAfter(d)
 	}
 	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
-	if w.shares != nil && w.cfg.FairShares {
+	if admitted && w.shares != nil && w.cfg.FairShares {
 		// Its owner counts in the lane's shares while it waits, however
 		// long the queue takes to hand it out again.
 		if err := w.shares.Waiting(sctx, msg.Lane.OrDefault(), msg.Owner, 1); err != nil {
@@ -267,7 +270,7 @@ func (w *Worker) throttled(ctx context.Context, log *slog.Logger, job jobs.Job, 
 	}
 	log.InfoContext(ctx, "throttled by the model; the job waits and comes back", "throttles", next.Throttles,
 		"retry_in", delay.String(), "cause", cause)
-	return w.deferJob(ctx, log, next, delay, "the model refused it for its quota")
+	return w.deferJob(ctx, log, next, delay, "the model refused it for its quota", true)
 }
 
 // throttleBackoff is the wait after a job's nth throttle: ThrottleBackoffBase

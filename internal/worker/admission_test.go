@@ -222,9 +222,9 @@ func TestAnOwnerOverTheirFairShareWaitsWithoutTouchingTheJob(t *testing.T) {
 	if sh.lanes[0] != jobs.LaneBulk || sh.caps[0] != testConfig().Quota.Split().Bulk {
 		t.Errorf("asked for a share of lane %s with capacity %d, want bulk with %d", sh.lanes[0], sh.caps[0], testConfig().Quota.Split().Bulk)
 	}
-	// Its owner still counts in the lane's shares while it waits.
-	if want := "bulk/" + job.Owner + "/1"; len(sh.waiting) != 1 || sh.waiting[0] != want {
-		t.Errorf("told the shares %v, want [%s]", sh.waiting, want)
+	// Refused, its message still counts as waiting: nothing to add.
+	if len(sh.waiting) != 0 {
+		t.Errorf("told the shares %v of a job they refused, which they count still", sh.waiting)
 	}
 }
 
@@ -275,6 +275,11 @@ func TestALongPaceWaitSendsTheJobBackAndFreesItsSlot(t *testing.T) {
 	}
 	if len(p.given) != 0 {
 		t.Errorf("gave back %v tokens it never took", p.given)
+	}
+	// Admitted, its message was taken off its owner's count of messages
+	// waiting; sent back, it is counted again.
+	if want := "bulk/" + job.Owner + "/1"; len(sh.waiting) != 1 || sh.waiting[0] != want {
+		t.Errorf("told the shares %v, want [%s]", sh.waiting, want)
 	}
 }
 
