@@ -134,7 +134,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	webOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://"), site.Distribution.DistributionDomainName(),
 	})
-	apiFn := newAPIFunction(s.Stack, cfg, s.Table, s.Queues, s.UserPool, s.Client, webOrigin)
+	apiFn, apiLogs := newAPIFunction(s.Stack, cfg, s.Table, s.Queues, s.UserPool, s.Client, webOrigin)
 	workerFn := newWorkerFunction(s.Stack, cfg, s.Table, s.Queues)
 	rescuerFn, rescuerLogs := newRescuerFunction(s.Stack, cfg, s.Table, s.Queues)
 	api := newRestAPI(s.Stack, cfg, apiFn, s.UserPool, webOrigin)
@@ -192,6 +192,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 
 	topic := newAlarms(s.Stack, cfg, alarmSources{
 		dlq: s.DLQ, queues: s.Queues, worker: workerFn, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
+		apiLogs: apiLogs,
 	})
 
 	out := func(id, desc string, v *string) {
