@@ -53,14 +53,18 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 		Lanes: dynamo.NewShares(c.DynamoDB, cfg.Table, nil),
 	}
 	limiter := dynamo.NewLimiter(c.DynamoDB, cfg.Table, cfg.UserLimits, nil)
-	if l := cfg.UserLimits; l.SubmissionsPerMinute > 0 || l.TokensPerDay > 0 || l.ActiveJobs > 0 {
+	if cfg.UserLimits.SubmissionsPerMinute > 0 {
 		sd.Limiter = limiter
 	}
-	svc, err := submit.New(submit.Config{JobTTL: cfg.JobTTL, Logger: logger}, sd)
+	// Every job is reserved and settled, limits or not: the counters are
+	// what GET /usage shows.
+	sd.Budget = store
+	budgets := cfg.UserLimits.Budgets(cfg.StackTokensPerDay)
+	svc, err := submit.New(submit.Config{JobTTL: cfg.JobTTL, Logger: logger, Budgets: budgets}, sd)
 	if err != nil {
 		return nil, err
 	}
-	deps := httpapi.Deps{Store: store, Submit: svc, Auth: verifier}
+	deps := httpapi.Deps{Store: store, Submit: svc, Auth: verifier, Usage: store}
 	if cfg.UserLimits.RequestsPerSecond > 0 {
 		deps.Requests = limiter
 	}
@@ -73,6 +77,7 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 	}
 	return httpapi.New(httpapi.Config{
 		Limits:         cfg.Limits,
+		Budgets:        budgets,
 		AllowedOrigins: cfg.WebOrigins,
 		Logger:         logger,
 	}, deps)

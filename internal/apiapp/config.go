@@ -37,6 +37,9 @@ type Config struct {
 	// PROMPTQ_LIMIT_REQUESTS_PER_SECOND (default 10: every request, polls
 	// included, averaged over 10-second windows).
 	UserLimits dynamo.Limits
+	// StackTokensPerDay caps the tokens all users together commit in a
+	// UTC day (PROMPTQ_STACK_TOKENS_PER_DAY; default 0, off).
+	StackTokensPerDay int
 }
 
 // FromEnv reads the configuration with getenv (os.Getenv in main) and
@@ -104,7 +107,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		count(getenv, "PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE", &c.UserLimits.SubmissionsPerMinute),
 		count(getenv, "PROMPTQ_LIMIT_TOKENS_PER_DAY", &c.UserLimits.TokensPerDay),
 		count(getenv, "PROMPTQ_LIMIT_ACTIVE_JOBS", &c.UserLimits.ActiveJobs),
-		count(getenv, "PROMPTQ_LIMIT_REQUESTS_PER_SECOND", &c.UserLimits.RequestsPerSecond))
+		count(getenv, "PROMPTQ_LIMIT_REQUESTS_PER_SECOND", &c.UserLimits.RequestsPerSecond),
+		count(getenv, "PROMPTQ_STACK_TOKENS_PER_DAY", &c.StackTokensPerDay))
 	errs = append(errs, duration(getenv, "PROMPTQ_REVOCATION_CACHE_TTL", &c.RevocationTTL))
 	errs = append(errs, duration(getenv, "PROMPTQ_JOB_TTL", &c.JobTTL))
 	return c, errors.Join(errs...)

@@ -42,10 +42,16 @@ type Units struct {
 // changes updated_at, which the index projects, and an entry is well under
 // 1 KB. Other indexes are not counted; promptq has none.
 //
+// An update inside a transaction returns nothing, so its item's size is
+// the last size Capacity saw for that key (a GetItem's or an UpdateItem's
+// answer, a put), or one item of at most 1 KB if it saw none: promptq
+// reads a job before the transaction that ends it.
+//
 // Use its Observe method as an observer of a [Counter].
 type Capacity struct {
-	mu  sync.Mutex
-	ops map[string]*Units
+	mu    sync.Mutex
+	ops   map[string]*Units
+	sizes map[string]int // table, pk and sk → the item's last seen size
 }
 
 // CountedEntryBytes is the assumed size of an entry read by a Query that
@@ -56,7 +62,7 @@ type Capacity struct {
 const CountedEntryBytes = 215
 
 // NewCapacity returns an empty tally.
-func NewCapacity() *Capacity { return &Capacity{ops: map[string]*Units{}} }
+func NewCapacity() *Capacity { return &Capacity{ops: map[string]*Units{}, sizes: map[string]int{}} }
 
 // Units returns the units per DynamoDB operation so far.
 func (c *Capacity) Units() map[string]Units {
@@ -97,10 +103,15 @@ func (c *Capacity) Observe(call Call) {
 	if ok {
 		u.Measured = 1
 	} else {
-		u = estimate(call)
+		c.mu.Lock()
+		u = estimate(call, func(table string, key map[string]types.AttributeValue) int {
+			return c.sizes[sizeKey(table, key)]
+		})
+		c.mu.Unlock()
 		u.Estimated = 1
 	}
 	c.mu.Lock()
+	c.remember(call)
 	t, found := c.ops[call.Operation]
 	if !found {
 		t = &Units{}
@@ -111,6 +122,48 @@ func (c *Capacity) Observe(call Call) {
 	t.Estimated += u.Estimated
 	t.Measured += u.Measured
 	c.mu.Unlock()
+}
+
+// remember keeps the sizes of the items call read or wrote whole. c.mu is
+// held.
+func (c *Capacity) remember(call Call) {
+	if c.sizes == nil {
+		c.sizes = map[string]int{}
+	}
+	keep := func(table string, item map[string]types.AttributeValue) {
+		if len(item) > 0 {
+			c.sizes[sizeKey(table, item)] = ItemSize(item)
+		}
+	}
+	switch in := call.Input.(type) {
+	case *dynamodb.GetItemInput:
+		if o, ok := call.Output.(*dynamodb.GetItemOutput); ok && o != nil {
+			keep(aws.ToString(in.TableName), o.Item)
+		}
+	case *dynamodb.UpdateItemInput:
+		if o, ok := call.Output.(*dynamodb.UpdateItemOutput); ok && o != nil {
+			keep(aws.ToString(in.TableName), o.Attributes)
+		}
+	case *dynamodb.PutItemInput:
+		keep(aws.ToString(in.TableName), in.Item)
+	case *dynamodb.TransactWriteItemsInput:
+		for _, it := range in.TransactItems {
+			if it.Put != nil {
+				keep(aws.ToString(it.Put.TableName), it.Put.Item)
+			}
+		}
+	}
+}
+
+// sizeKey names an item by its table and keys (pk and sk, promptq's).
+func sizeKey(table string, item map[string]types.AttributeValue) string {
+	k := table
+	for _, a := range []string{"pk", "sk"} {
+		if v, ok := item[a].(*types.AttributeValueMemberS); ok {
+			k += "\x00" + v.Value
+		}
+	}
+	return k
 }
 
 // measured reads the ConsumedCapacity of an output that has one.
@@ -185,7 +238,7 @@ func writeUnits(bytes int) float64 {
 }
 
 // estimate works a call's units out from item sizes (see Capacity).
-func estimate(call Call) Units {
+func estimate(call Call, lastSize func(table string, key map[string]types.AttributeValue) int) Units {
 	var u Units
 	switch in := call.Input.(type) {
 	case *dynamodb.GetItemInput:
@@ -266,6 +319,7 @@ func estimate(call Call) Units {
 			}
 			if it.Update != nil {
 				u.Write += indexWrite(nil, aws.ToString(it.Update.UpdateExpression))
+				size = lastSize(aws.ToString(it.Update.TableName), it.Update.Key)
 			}
 			u.Write += 2 * writeUnits(size)
 		}

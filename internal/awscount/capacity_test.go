@@ -119,3 +119,23 @@ func TestCapacityUsesConsumedCapacityWhenTheResponseHasIt(t *testing.T) {
 		t.Errorf("after Reset: %+v", got)
 	}
 }
+
+// An update inside a transaction is charged on its item's size, which the
+// response does not say: Capacity takes the last size it saw for the key.
+func TestATransactionsUpdateCountsTheItemsLastSeenSize(t *testing.T) {
+	t.Parallel()
+	c := awscount.NewCapacity()
+	key := item{"pk": s("USER#a"), "sk": s("JOB#1")}
+	job := item{"pk": s("USER#a"), "sk": s("JOB#1"), "text": s(strings.Repeat("x", 2900))} // 3 KB
+	c.Observe(awscount.Call{Op: awscount.Op{Service: "DynamoDB", Operation: "GetItem"},
+		Input: &dynamodb.GetItemInput{TableName: aws.String("jobs"), Key: key}, Output: &dynamodb.GetItemOutput{Item: job}})
+	counter := item{"pk": s("USER#a"), "sk": s("LIMIT#active")}
+	c.Observe(awscount.Call{Op: awscount.Op{Service: "DynamoDB", Operation: "TransactWriteItems"},
+		Input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{TableName: aws.String("jobs"), Key: key, UpdateExpression: aws.String("SET #settled = :true")}},
+			{Update: &types.Update{TableName: aws.String("jobs"), Key: counter, UpdateExpression: aws.String("ADD #n :n")}},
+		}}, Output: &dynamodb.TransactWriteItemsOutput{}})
+	if u := c.Units()["TransactWriteItems"]; u.Write != 2*3+2*1 {
+		t.Errorf("transaction units %+v, want 2×3 for the 3 KB job and 2×1 for the unseen counter", u)
+	}
+}

@@ -32,6 +32,10 @@
 // newest first, until past the oldest one wanted), fetching whole only the
 // finished jobs whose text the listing cut.
 //
+// A run that was not interrupted ends with one GET /usage, whose answer
+// (the caller's tokens today and what is left of the budget) closes the
+// summary.
+//
 // # Stopping
 //
 // On Ctrl-C, calls in flight finish and their answers are saved; nothing

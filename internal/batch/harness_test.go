@@ -43,6 +43,7 @@ type api struct {
 	intercept func(w http.ResponseWriter, r *http.Request, serve http.Handler) bool
 
 	batchCalls atomic.Int64
+	usageCalls atomic.Int64 // GET /usage, which a run calls once at its end
 	getCalls   atomic.Int64
 	listCalls  atomic.Int64
 
@@ -70,6 +71,8 @@ func newAPI(t *testing.T, opts ...apiOption) *api {
 	h := newHandler(t, cfg, a.store, a.queue, nil, testAuth)
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case r.URL.Path == "/usage":
+			a.usageCalls.Add(1)
 		case r.Method == http.MethodPost && r.URL.Path == "/generate/batch":
 			a.batchCalls.Add(1)
 		case r.Method == http.MethodGet && r.URL.Path == "/jobs":
@@ -105,9 +108,12 @@ func (a *api) work(ctx context.Context) {
 			continue
 		}
 		text := "echo: " + j.Prompt
+		tokens := jobs.Tokens{Input: len(j.Prompt), Output: len(text)}
+		// Charged, then finished, as the worker does.
+		_ = a.store.Charge(ctx, j, tokens)
 		_ = a.store.Finish(ctx, m.Owner, m.JobID, j.Attempts, jobs.Progress{
 			GeneratedText: text,
-			Tokens:        jobs.Tokens{Input: len(j.Prompt), Output: len(text)},
+			Tokens:        tokens,
 			StopReason:    "end_turn",
 		})
 	}
@@ -218,6 +224,9 @@ type submitStore interface {
 	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
 	SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error)
 	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
+	Reserve(ctx context.Context, owner string, cost jobs.Cost, limits jobs.Budgets) (jobs.Reservation, error)
+	Unreserve(ctx context.Context, owner string, r jobs.Reservation) error
+	Usage(ctx context.Context, owner string) (jobs.Usage, error)
 }
 
 // newHandler is the API's handler on store and queue, as apiapp wires it
@@ -226,15 +235,15 @@ func newHandler(tb testing.TB, cfg httpapi.Config, store submitStore, queue inte
 	SendBatch(ctx context.Context, ms []jobs.Message) []error
 }, limiter *dynamo.Limiter, auth httpapi.Authenticator) *httpapi.Handler {
 	tb.Helper()
-	deps := submit.Deps{Store: store, Queue: queue}
+	deps := submit.Deps{Store: store, Queue: queue, Budget: store}
 	if limiter != nil {
 		deps.Limiter = limiter
 	}
-	svc, err := submit.New(submit.Config{Logger: cfg.Logger}, deps)
+	svc, err := submit.New(submit.Config{Logger: cfg.Logger, Budgets: cfg.Budgets}, deps)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h, err := httpapi.New(cfg, httpapi.Deps{Store: store, Submit: svc, Auth: auth})
+	h, err := httpapi.New(cfg, httpapi.Deps{Store: store, Submit: svc, Auth: auth, Usage: store})
 	if err != nil {
 		tb.Fatal(err)
 	}

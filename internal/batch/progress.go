@@ -72,6 +72,9 @@ func (p *progress) finish(s Summary) {
 	}
 	fmt.Fprintf(p.w, "batch: tokens %d in, %d out; %d API calls (%.3f a line), %d retries; sent in %s, all in %s\n",
 		c.InputTokens, c.OutputTokens, s.Calls, perLine, s.Retries, s.Submitting.Round(time.Millisecond), s.Duration.Round(time.Millisecond))
+	if s.Usage != nil {
+		s.Usage.print(p.w)
+	}
 	if s.Results != "" {
 		fmt.Fprintf(p.w, "batch: results in %s\n", s.Results)
 	}

@@ -121,6 +121,10 @@ type Summary struct {
 	// Results is the results file written, or "" when the run stopped
 	// before the end (its state is kept; re-running resumes).
 	Results string
+	// Usage is the caller's usage today (GET /usage) as the run ended;
+	// nil when the run was interrupted or the API did not say. Its call
+	// is not counted in Calls.
+	Usage *Usage
 }
 
 // SetupError is a problem with the input or the state file, found before
@@ -199,6 +203,13 @@ func Run(stop context.Context, o Options) (Summary, error) {
 	}
 	if err != nil && stop.Err() != nil {
 		err = ErrInterrupted
+	}
+	if stop.Err() == nil {
+		// One call, for the summary: what today cost and what is left. A
+		// run stopped by a daily limit says so here too.
+		if u, uerr := r.client.getUsage(); uerr == nil {
+			sum.Usage = &u
+		}
 	}
 	prog.finish(sum)
 	return sum, err

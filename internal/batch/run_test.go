@@ -592,3 +592,32 @@ func (w *watchedOutput) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// A run ends with the caller's usage: what today's jobs were charged, and
+// what is left of the budget (one GET /usage, after everything else).
+func TestARunEndsWithTheCallersUsage(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, func(c *httpapi.Config) { c.Budgets = jobs.Budgets{TokensPerDay: 1_000_000, ActiveJobs: 100} })
+	input := writeInput(t, t.TempDir(), prompts(5)...)
+	o := a.options(t, input, nil)
+	o.Wait = true
+	var out strings.Builder
+	o.Progress = &out
+	sum, err := Run(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	charged := sum.InputTokens + sum.OutputTokens
+	u := sum.Usage
+	if u == nil || u.Tokens.Charged != charged || u.Tokens.Reserved != 0 || u.Jobs.Active != 0 ||
+		u.Budget == nil || u.Budget.Remaining != 1_000_000-charged {
+		t.Fatalf("usage %+v, want %d charged, nothing reserved or active", u, charged)
+	}
+	if a.usageCalls.Load() != 1 {
+		t.Errorf("%d GET /usage calls, want 1", a.usageCalls.Load())
+	}
+	want := fmt.Sprintf("%d tokens charged", charged)
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "daily tokens left") {
+		t.Errorf("summary %q lacks %q and what is left", out.String(), want)
+	}
+}

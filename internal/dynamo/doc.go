@@ -31,6 +31,14 @@
 // itself as done. Transactions get the same safety from the SDK's
 // ClientRequestToken.
 //
+// # Budgets
+//
+// A user's daily tokens and active jobs (and, optionally, the stack's daily
+// tokens) are counter items that move with the jobs (budget.go): Reserve
+// at submit, Charge at each attempt's end, and the settlement that every
+// transition ending a job carries in its own transaction (settle.go), each
+// conditioned on the job's budget as read so that it happens once.
+//
 // Throttling, 5xx answers and network failures that outlast the SDK's
 // retries become a [jobs.Error] of [jobs.KindUnavailable]; everything else
 // is wrapped with what the store was doing.

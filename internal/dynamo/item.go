@@ -93,6 +93,14 @@ type item struct {
 	// ActiveOwner is the owner while the job is queued or running and
 	// absent otherwise, which puts exactly the active jobs in activeIndex.
 	ActiveOwner string `dynamodbav:"active_owner,omitempty"`
+	// The job's budget (jobs.Budget; budget.go moves it with the
+	// counters).
+	BudgetDay      string `dynamodbav:"budget_day,omitempty"`
+	Reserved       int    `dynamodbav:"reserved,omitempty"`
+	Charged        int    `dynamodbav:"charged,omitempty"`
+	ChargedAttempt int    `dynamodbav:"charged_attempt,omitempty"`
+	Settled        bool   `dynamodbav:"settled,omitempty"`
+	BudgetStack    bool   `dynamodbav:"budget_stack,omitempty"`
 }
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
@@ -176,6 +184,12 @@ func toItem(j jobs.Job) item {
 		StartedAt:      formatTime(j.StartedAt),
 		FinishedAt:     formatTime(j.FinishedAt),
 		ExpiresAt:      j.ExpiresAt.Unix(),
+		BudgetDay:      j.Budget.Day,
+		Reserved:       j.Budget.Reserved,
+		Charged:        j.Budget.Charged,
+		ChargedAttempt: j.Budget.ChargedAttempt,
+		Settled:        j.Budget.Settled,
+		BudgetStack:    j.Budget.Stack,
 	}
 	if !j.Status.Terminal() {
 		it.ActiveOwner = j.Owner
@@ -203,6 +217,8 @@ func (it item) job() (jobs.Job, error) {
 		Attempts:       it.Attempts,
 		LeaseUntil:     fromMillis(it.LeaseUntil),
 		IdempotencyKey: it.IdempotencyKey,
+		Budget: jobs.Budget{Day: it.BudgetDay, Reserved: it.Reserved, Charged: it.Charged,
+			ChargedAttempt: it.ChargedAttempt, Settled: it.Settled, Stack: it.BudgetStack},
 	}
 	if it.ExpiresAt != 0 {
 		j.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()

@@ -18,6 +18,7 @@ import (
 func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error) {
 	now := s.now()
 	j, err := s.apply(ctx, owner, id, change{
+		reopens: true, wantJob: true,
 		cond: "#status IN (:failed, :queued) OR (#status = :running AND #lease_until < :nowms)",
 		to:   jobs.StatusQueued,
 		update: "SET #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now, #sent_at = :now " +

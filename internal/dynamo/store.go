@@ -345,9 +345,10 @@ func decodeCursor(cursor string) (string, error) {
 func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) {
 	now := s.now()
 	j, err := s.apply(ctx, owner, id, change{
-		cond:   "#status IN (:queued, :running)",
-		to:     jobs.StatusCancelled,
-		update: "SET #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+		wantJob: true,
+		cond:    "#status IN (:queued, :running)",
+		to:      jobs.StatusCancelled,
+		update:  "SET #updated_at = :now, #finished_at = :now REMOVE #lease_until",
 		values: map[string]types.AttributeValue{
 			":queued":  str(string(jobs.StatusQueued)),
 			":running": str(string(jobs.StatusRunning)),
@@ -415,12 +416,14 @@ func (s *Store) abandonEnqueue(ctx context.Context, owner, id string, f jobs.Fai
 		_, err := s.apply(ctx, owner, id, fail)
 		return err
 	}
+	// The job's budget is settled in the same transaction (settle.go).
+	settle := s.settleInTransaction(owner, &fail, j.Budget)
 	upd, err := fail.updateInput(s.table, owner, id)
 	if err != nil {
 		return err
 	}
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{
+		TransactItems: append([]types.TransactWriteItem{
 			{Update: &types.Update{
 				TableName:                 upd.TableName,
 				Key:                       upd.Key,
@@ -438,7 +441,7 @@ func (s *Store) abandonEnqueue(ctx context.Context, owner, id string, f jobs.Fai
 				ExpressionAttributeNames:  names("#pk", "#job_id"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id)},
 			}},
-		},
+		}, settle...),
 	})
 	if err == nil {
 		return nil

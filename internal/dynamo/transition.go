@@ -24,6 +24,11 @@ type change struct {
 	to     jobs.Status
 	update string
 	values map[string]types.AttributeValue
+	// reopens marks a change that may move an ended job back to queued
+	// (Requeue), which holds its budget again; wantJob asks apply to
+	// return the job even when it had to write a transaction.
+	reopens bool
+	wantJob bool
 }
 
 // updateInput is the UpdateItem for c on the owner's job id. Every path
@@ -94,7 +99,9 @@ func checkValues(values map[string]types.AttributeValue, exprs ...string) error 
 	return nil
 }
 
-// apply runs c on the owner's job id and returns the job after it. When the
+// applyOne runs c on the owner's job id and returns the job after it
+// (apply, in settle.go, is what transitions call: it settles a counted
+// job's budget in the same write when c ends or reopens the job). When the
 // condition fails it returns the job as it was and an error matching
 // jobs.ErrConflict, or jobs.ErrNotFound when there is no such job.
 //
@@ -102,7 +109,7 @@ func checkValues(values map[string]types.AttributeValue, exprs ...string) error 
 // because an answer was lost, the retry fails the condition the first
 // attempt already changed; finding its own token on the item tells apply
 // that the change is made and the call succeeded.
-func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job, error) {
+func (s *Store) applyOne(ctx context.Context, owner, id string, c change) (jobs.Job, error) {
 	rest, ok := strings.CutPrefix(c.update, "SET ")
 	if !ok {
 		return jobs.Job{}, fmt.Errorf("update %q must start with SET", c.update)

@@ -54,6 +54,12 @@ type requestLimiter interface {
 	AllowRequest(ctx context.Context, owner string) error
 }
 
+// usageReader reads a user's budget counters for today
+// (internal/dynamo.Store.Usage).
+type usageReader interface {
+	Usage(ctx context.Context, owner string) (jobs.Usage, error)
+}
+
 // Deps are the handler's collaborators. Store, Submit and Auth are
 // required.
 type Deps struct {
@@ -62,16 +68,18 @@ type Deps struct {
 	Auth     Authenticator
 	Revoke   revocationChecker // nil: no revocation check
 	Requests requestLimiter    // nil: no per-user request rate
+	Usage    usageReader       // nil: GET /usage answers 404
 }
 
 // Config is the handler's behaviour. Zero fields take the documented
 // defaults (see withDefaults).
 type Config struct {
 	Limits          jobs.Limits
-	AllowedOrigins  []string // CORS: exact origins, never "*"
-	MaxBodyBytes    int64    // POST /generate; default 256 KiB
-	MaxBatchBytes   int64    // POST /generate/batch; default 5 MiB
-	MaxBatchEntries int      // default 100
+	Budgets         jobs.Budgets // shown by GET /usage (the submit service enforces them)
+	AllowedOrigins  []string     // CORS: exact origins, never "*"
+	MaxBodyBytes    int64        // POST /generate; default 256 KiB
+	MaxBatchBytes   int64        // POST /generate/batch; default 5 MiB
+	MaxBatchEntries int          // default 100
 	// PollQueued and PollRunning are the Retry-After hints for jobs not yet
 	// terminal: queued jobs wait for a worker, running ones change about
 	// once a second (the worker's flush interval).
@@ -138,6 +146,7 @@ func (h *Handler) routes() {
 	h.mux.Handle("GET /jobs", h.authed(h.listJobs, false))
 	h.mux.Handle("GET /jobs/{id}", h.authed(h.getJob, false))
 	h.mux.Handle("POST /jobs/{id}/cancel", h.authed(h.cancelJob, false))
+	h.mux.Handle("GET /usage", h.authed(h.getUsage, false))
 
 	// The same paths without a method pattern catch the wrong methods, so
 	// a 405 carries the JSON error shape too (ServeMux's own is text).
@@ -147,6 +156,7 @@ func (h *Handler) routes() {
 		"/jobs":             "GET",
 		"/jobs/{id}":        "GET",
 		"/jobs/{id}/cancel": "POST",
+		"/usage":            "GET",
 	} {
 		h.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow+", OPTIONS")

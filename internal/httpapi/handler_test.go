@@ -41,7 +41,7 @@ type fixture struct {
 type env struct {
 	cfg     httpapi.Config
 	deps    httpapi.Deps
-	limiter *fakeLimiter
+	budgets jobs.Budgets
 }
 
 type option func(*env)
@@ -57,16 +57,14 @@ func setup(t *testing.T, opts ...option) *fixture {
 			AllowedOrigins: []string{webOrigin},
 			Logger:         logger,
 		},
-		deps: httpapi.Deps{Store: f.store, Auth: testAuth},
+		deps: httpapi.Deps{Store: f.store, Auth: testAuth, Usage: f.store},
 	}
 	for _, o := range opts {
 		o(e)
 	}
-	sd := submit.Deps{Store: f.store, Queue: f.queue}
-	if e.limiter != nil {
-		sd.Limiter = e.limiter
-	}
-	svc, err := submit.New(submit.Config{Logger: logger, Now: clock.Now}, sd)
+	e.cfg.Budgets = e.budgets
+	sd := submit.Deps{Store: f.store, Queue: f.queue, Budget: f.store}
+	svc, err := submit.New(submit.Config{Logger: logger, Now: clock.Now, Budgets: e.budgets}, sd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,50 +576,111 @@ func TestReplayQueuesAJobWhoseFirstSendNeverHappened(t *testing.T) {
 	}
 }
 
-type fakeLimiter struct {
-	allowFunc func(jobs.Cost) error
-	refunded  int
-}
-
-func (f *fakeLimiter) Allow(_ context.Context, _ string, c jobs.Cost) error { return f.allowFunc(c) }
-func (f *fakeLimiter) Refund(_ context.Context, _ string, c jobs.Cost)      { f.refunded += c.Tokens }
-
-func TestRateLimitedRequestsAre429AndChangeNothing(t *testing.T) {
+func TestRequestsOverTheDailyBudgetAre429AndChangeNothing(t *testing.T) {
 	t.Parallel()
-	lim := &fakeLimiter{allowFunc: func(jobs.Cost) error {
-		return &jobs.Error{Kind: jobs.KindRateLimited, Field: "tokens_per_day", RetryAfterSeconds: 3600,
-			Message: "This would pass your daily budget of 1000 tokens; it resets at 00:00 UTC."}
-	}}
-	f := setup(t, func(e *env) { e.limiter = lim })
+	// The first submission of the day, bigger than the budget by itself.
+	f := setup(t, func(e *env) { e.budgets = jobs.Budgets{TokensPerDay: 1000} })
 	for _, path := range []string{"/generate", "/generate/batch"} {
-		body := `{"prompt":"p"}`
+		body := `{"prompt":"p"}` // max_tokens 1024 by default
 		if path == "/generate/batch" {
 			body = `{"requests":[{"prompt":"p"}]}`
 		}
 		res := f.do(t, "POST", path, "alice", body)
 		var e apiError
 		res.json(t, &e)
-		if res.StatusCode != 429 || e.Error.Code != "rate_limited" || res.Header.Get("Retry-After") != "3600" || !strings.Contains(e.Error.Message, "daily budget") {
+		if res.StatusCode != 429 || e.Error.Code != "rate_limited" || e.Error.Field != "tokens_per_day" ||
+			res.Header.Get("Retry-After") == "" || !strings.Contains(e.Error.Message, "daily budget of 1000 tokens") {
 			t.Errorf("%s: %d %s Retry-After %q", path, res.StatusCode, res.body, res.Header.Get("Retry-After"))
 		}
 	}
 	if len(f.jobsOf(t, "alice")) != 0 || len(f.queue.Sent()) != 0 {
 		t.Error("a rate-limited request stored or queued a job")
 	}
+	if u := f.usage(t, "alice"); u.Tokens.Reserved != 0 || u.Jobs.Active != 0 {
+		t.Errorf("a refused request reserved %+v", u)
+	}
 }
 
-func TestReplaysAreRefunded(t *testing.T) {
-	t.Parallel()
-	var asked []jobs.Cost
-	lim := &fakeLimiter{allowFunc: func(c jobs.Cost) error { asked = append(asked, c); return nil }}
-	f := setup(t, func(e *env) { e.limiter = lim })
-	f.submit(t, "alice", `{"prompt":"12345678","max_tokens":10}`, "Idempotency-Key", "k")
-	f.submit(t, "alice", `{"prompt":"12345678","max_tokens":10}`, "Idempotency-Key", "k")
-	if len(asked) != 2 || asked[0] != (jobs.Cost{Jobs: 1, Tokens: 12}) {
-		t.Errorf("limiter asked %+v, want cost {1 12} twice (10 max_tokens + 8 chars / 4)", asked)
+// usageBody is GET /usage as a client reads it.
+type usageBody struct {
+	Day      string `json:"day"`
+	ResetsAt string `json:"resets_at"`
+	Tokens   struct {
+		Charged  int `json:"charged"`
+		Reserved int `json:"reserved"`
+	} `json:"tokens"`
+	ByModel []struct {
+		Model  string `json:"model"`
+		Input  int    `json:"input"`
+		Output int    `json:"output"`
+	} `json:"by_model"`
+	Jobs struct {
+		Active int  `json:"active"`
+		Cap    *int `json:"cap"`
+	} `json:"jobs"`
+	Budget *struct {
+		TokensPerDay int `json:"tokens_per_day"`
+		Remaining    int `json:"remaining"`
+	} `json:"budget"`
+}
+
+func (f *fixture) usage(t *testing.T, user string) usageBody {
+	t.Helper()
+	res := f.do(t, "GET", "/usage", user, "")
+	if res.StatusCode != 200 {
+		t.Fatalf("GET /usage = %d %s", res.StatusCode, res.body)
 	}
-	if lim.refunded != 12 {
-		t.Errorf("refunded %d tokens, want the replay's 12", lim.refunded)
+	var u usageBody
+	res.json(t, &u)
+	return u
+}
+
+func TestReplaysReserveNothingMore(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(e *env) { e.budgets = jobs.Budgets{TokensPerDay: 10_000, ActiveJobs: 5} })
+	f.submit(t, "alice", `{"prompt":"12345678","max_tokens":10}`, "Idempotency-Key", "k")
+	f.submit(t, "alice", `{"prompt":"12345678","max_tokens":10}`, "Idempotency-Key", "k")
+	want := 8 + jobs.InputFramingTokens + 10 // the prompt's bytes, the framing, max_tokens
+	u := f.usage(t, "alice")
+	if u.Tokens.Reserved != want || u.Jobs.Active != 1 || u.Budget == nil || u.Budget.Remaining != 10_000-want {
+		t.Errorf("usage after a job and its replay = %+v, want %d tokens reserved once and one active job", u, want)
+	}
+}
+
+// GET /usage shows the caller's own counters: what the model charged by
+// model, what is still reserved, the budget and the cap; another user's
+// usage never.
+func TestUsageIsTheCallersOwn(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(e *env) { e.budgets = jobs.Budgets{TokensPerDay: 10_000, ActiveJobs: 5} })
+	id := f.submit(t, "alice", `{"prompt":"hello","max_tokens":100}`)
+	f.submit(t, "alice", `{"prompt":"hello","max_tokens":100}`)
+	j, err := f.store.Claim(t.Context(), "alice", id, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Charge(t.Context(), j, jobs.Tokens{Input: 7, Output: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Finish(t.Context(), "alice", id, j.Attempts, jobs.Progress{Tokens: jobs.Tokens{Input: 7, Output: 40}}); err != nil {
+		t.Fatal(err)
+	}
+	worst := 5 + jobs.InputFramingTokens + 100
+	u := f.usage(t, "alice")
+	if u.Tokens.Charged != 47 || u.Tokens.Reserved != worst || u.Jobs.Active != 1 || u.Jobs.Cap == nil || *u.Jobs.Cap != 5 ||
+		u.Budget == nil || u.Budget.Remaining != 10_000-47-worst || len(u.ByModel) != 1 ||
+		u.ByModel[0].Model != jobs.DefaultModel || u.ByModel[0].Input != 7 || u.ByModel[0].Output != 40 {
+		t.Errorf("alice's usage = %+v", u)
+	}
+	if u.Day != f.clock.Now().UTC().Format(time.DateOnly) || u.ResetsAt == "" {
+		t.Errorf("day %q resets at %q", u.Day, u.ResetsAt)
+	}
+	b := f.usage(t, "bob")
+	if b.Tokens.Charged != 0 || b.Tokens.Reserved != 0 || b.Jobs.Active != 0 || len(b.ByModel) != 0 {
+		t.Errorf("bob sees %+v, want nothing of alice's", b)
+	}
+	if res := f.do(t, "GET", "/usage", "", ""); res.StatusCode != 401 {
+		t.Errorf("GET /usage without a token = %d", res.StatusCode)
 	}
 }
 

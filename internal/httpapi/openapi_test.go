@@ -66,7 +66,7 @@ func TestOpenAPIRoutesAreServed(t *testing.T) {
 		}
 	}
 	sort.Strings(documented)
-	want := []string{"GET /jobs", "GET /jobs/{id}", "POST /generate", "POST /generate/batch", "POST /jobs/{id}/cancel"}
+	want := []string{"GET /jobs", "GET /jobs/{id}", "GET /usage", "POST /generate", "POST /generate/batch", "POST /jobs/{id}/cancel"}
 	if !slices.Equal(documented, want) {
 		t.Errorf("documented operations %v, routed %v", documented, want)
 	}
@@ -106,6 +106,20 @@ func TestOpenAPIFieldsMatchCode(t *testing.T) {
 	for _, k := range schema.Required {
 		if _, ok := job[k]; !ok {
 			t.Errorf("the Job schema requires %q, which GET /jobs/{id} lacks", k)
+		}
+	}
+
+	var usage map[string]any
+	f.do(t, "GET", "/usage", "alice", "").json(t, &usage)
+	us := doc.Components.Schemas["Usage"]
+	for k := range usage {
+		if _, ok := us.Properties[k]; !ok {
+			t.Errorf("GET /usage returns %q, which the Usage schema lacks", k)
+		}
+	}
+	for _, k := range us.Required {
+		if _, ok := usage[k]; !ok {
+			t.Errorf("the Usage schema requires %q, which GET /usage lacks", k)
 		}
 	}
 }

@@ -33,6 +33,9 @@ type Store struct {
 	mu   sync.Mutex
 	jobs map[string]map[string]jobs.Job // owner → id → job
 	idem map[idemKey]idemRecord
+	// Budget counters (budget.go).
+	days   map[dayKey]*dayCounter
+	active map[string]*int
 }
 
 type idemKey struct{ owner, key string }
@@ -194,8 +197,10 @@ func (s *Store) transition(owner, id string, allowed func(j jobs.Job, now time.T
 	if !allowed(j, now) {
 		return clone(j), fmt.Errorf("job is %s at attempt %d: %w", j.Status, j.Attempts, jobs.ErrConflict)
 	}
+	was := j.Status
 	change(&j, now)
 	j.UpdatedAt = now
+	s.settle(was, &j)
 	s.jobs[owner][id] = j
 	return clone(j), nil
 }

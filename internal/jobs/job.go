@@ -94,6 +94,10 @@ type Job struct {
 	StartedAt  time.Time // first claim of the current attempt
 	FinishedAt time.Time
 	ExpiresAt  time.Time // the store deletes the job after this (TTL)
+
+	// Budget is what the job holds of its owner's limits (set at submit;
+	// the stores move it).
+	Budget Budget
 }
 
 // NewID returns a new job id: a UUIDv7, whose string form sorts by time.
@@ -201,7 +205,8 @@ type Cost struct {
 }
 
 // AsNew is j as a store accepts a new job: queued, on its lane (the
-// interactive one unless set), with no result, attempt or lease, CreatedAt
+// interactive one unless set), with no result, attempt, lease or charge
+// (its reservation is kept), CreatedAt
 // now unless set (in UTC), UpdatedAt and SentAt = CreatedAt, and ExpiresAt
 // CreatedAt+ttl unless set, in whole seconds (a TTL attribute's
 // precision). Temperature is copied, so the caller's variable and the
@@ -213,6 +218,7 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	j.LeaseUntil = time.Time{}
 	j.GeneratedText, j.Tokens, j.StopReason, j.Failure = "", Tokens{}, "", nil
 	j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}
+	j.Budget = Budget{Day: j.Budget.Day, Reserved: j.Budget.Reserved, Stack: j.Budget.Stack}
 	if j.CreatedAt.IsZero() {
 		j.CreatedAt = now
 	}

@@ -278,10 +278,11 @@ func jsonTypeName(kind string) string {
 	}
 }
 
-// TokenBudget is what a request may spend, for per-user token limits: its
-// max_tokens plus an estimate of its input tokens (about four characters
-// a token for English text; the model's own count is known only after the
-// job runs).
+// TokenBudget is a likely token use of the request, for pacing the model's
+// quota (internal/worker): its max_tokens plus an estimate of its input
+// tokens (about four characters a token for English text; the model's own
+// count is known only after the job runs). It is no bound: budgets reserve
+// WorstCaseTokens.
 func (r Request) TokenBudget() int {
 	chars := utf8.RuneCountInString(r.Prompt) + utf8.RuneCountInString(r.System)
 	return r.MaxTokens + (chars+3)/4

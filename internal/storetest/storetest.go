@@ -35,6 +35,11 @@ type Store interface {
 	Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error
 	Stale(ctx context.Context, before time.Time) iter.Seq2[jobs.Job, error]
+
+	Reserve(ctx context.Context, owner string, cost jobs.Cost, limits jobs.Budgets) (jobs.Reservation, error)
+	Unreserve(ctx context.Context, owner string, r jobs.Reservation) error
+	Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error
+	Usage(ctx context.Context, owner string) (jobs.Usage, error)
 }
 
 // NewStore makes an empty store for one test, whose clock is now (the
@@ -75,6 +80,13 @@ func Run(t *testing.T, newStore NewStore) {
 		{"TheLaneIsKeptAndInteractiveByDefault", testLane},
 		{"SentAtMovesWithEverySendAndClaim", testSentAt},
 		{"SwapSentAtLetsOneOfManyCallersWin", testSwapSentAt},
+		{"ReservationsNeverPassALimitUnderConcurrency", testReserveUnderConcurrency},
+		{"TheDaysFirstReservationIsCheckedToo", testReserveTheDaysFirst},
+		{"UnreserveNeverGoesBelowZero", testUnreserve},
+		{"EachAttemptIsChargedOnceAndTheEndReleasesTheRest", testChargeAndSettle},
+		{"ChargesBeyondTheReservationAreAllCounted", testChargeBeyondTheReservation},
+		{"EveryEndSettlesOnceAndAReplayHoldsAgain", testEveryEndSettlesOnce},
+		{"UsageIsPerUser", testUsageIsPerUser},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,11 +6,17 @@
 //
 // A submission:
 //
-//  1. asks the limiter for room for every entry (one refusal refuses all);
-//  2. stores the entries' jobs, each with its idempotency key: an entry
-//     whose key was used before gets the original job instead (a replay),
-//     and repeated entries of one call are one job;
-//  3. gives back the token budget of the entries that created nothing;
+//  1. counts the call against the submissions a minute, then reserves
+//     every entry's worst case (jobs.Request.WorstCaseTokens) and a place
+//     under the cap on active jobs, all or nothing, with conditional
+//     writes (one refusal refuses all, and nothing is stored or sent);
+//  2. stores the entries' jobs, each with its idempotency key and what it
+//     reserved (jobs.Budget): an entry whose key was used before gets the
+//     original job instead (a replay), and repeated entries of one call
+//     are one job, reserved once;
+//  3. gives back the reservation of the entries that created nothing, so a
+//     replay costs nothing (a job's own reservation is released by the
+//     store when the job ends, whatever ends it);
 //  4. sends a message for every job it created, on the job's lane;
 //  5. sends a replayed job's message again only if the job is still queued
 //     and no message was sent or received for it for Config.ResendAfter
@@ -46,12 +52,20 @@ type queue interface {
 	SendBatch(ctx context.Context, ms []jobs.Message) []error
 }
 
-// limiter applies per-user limits (internal/dynamo.Limiter): Allow refuses
-// a submission with a *jobs.Error of KindRateLimited; Refund gives back the
-// token budget of entries that created no job.
+// limiter counts submissions a minute (internal/dynamo.Limiter): Allow
+// refuses one with a *jobs.Error of KindRateLimited.
 type limiter interface {
-	Allow(ctx context.Context, owner string, cost jobs.Cost) error
-	Refund(ctx context.Context, owner string, cost jobs.Cost)
+	Allow(ctx context.Context, owner string) error
+}
+
+// budget holds what submissions reserve of their owner's daily tokens and
+// active jobs (internal/dynamo.Store, internal/inmem.Store): Reserve
+// refuses, with a *jobs.Error of KindRateLimited naming the limit, a cost
+// the limits do not admit; Unreserve gives back what entries that created
+// no job reserved.
+type budget interface {
+	Reserve(ctx context.Context, owner string, cost jobs.Cost, limits jobs.Budgets) (jobs.Reservation, error)
+	Unreserve(ctx context.Context, owner string, r jobs.Reservation) error
 }
 
 // lanes learns that an owner has work waiting in a lane, so that the
@@ -65,7 +79,8 @@ type lanes interface {
 type Deps struct {
 	Store   store
 	Queue   queue
-	Limiter limiter // nil: no per-user limits
+	Limiter limiter // nil: no limit on submissions a minute
+	Budget  budget  // nil: nothing reserved or counted (no budgets, no usage)
 	Lanes   lanes   // nil: nobody is told (fair shares then see an owner when a worker does)
 }
 
@@ -78,6 +93,9 @@ type Config struct {
 	// message sent or received before a replay sends one again. Default
 	// DefaultResendAfter.
 	ResendAfter time.Duration
+	// Budgets are the limits reservations must fit (zero: none; the
+	// counters still move when Deps.Budget is set).
+	Budgets jobs.Budgets
 	// Logger, default slog.Default(); Now, default time.Now.
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -158,7 +176,7 @@ func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]
 	keys := map[string]bool{}
 	cost := jobs.Cost{}
 	for i, e := range entries {
-		items[i] = jobs.NewJob{Job: s.newJob(owner, e, now), Fingerprint: e.Request.Fingerprint(), Budget: e.Request.TokenBudget()}
+		items[i] = jobs.NewJob{Job: s.newJob(owner, e, now), Fingerprint: e.Request.Fingerprint(), Budget: e.Request.WorstCaseTokens()}
 		if k := e.IdempotencyKey; k != "" {
 			if keys[k] {
 				continue
@@ -170,21 +188,36 @@ func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]
 		cost.Tokens += items[i].Budget
 	}
 	if s.deps.Limiter != nil {
-		if err := s.deps.Limiter.Allow(ctx, owner, cost); err != nil {
+		if err := s.deps.Limiter.Allow(ctx, owner); err != nil {
 			return nil, err
 		}
+	}
+	var reservation *jobs.Reservation
+	if s.deps.Budget != nil {
+		r, err := s.deps.Budget.Reserve(ctx, owner, cost, s.cfg.Budgets)
+		if err != nil {
+			return nil, err
+		}
+		// The operator's alarm on the stack's daily budget sums this
+		// attribute (a log metric filter; docs/configuration.md).
+		s.cfg.Logger.InfoContext(ctx, "tokens reserved", "user", owner, "tokens_reserved", r.Tokens, "jobs_reserved", r.Jobs)
+		for i := range items {
+			if charged[i] {
+				items[i].Job.Budget = jobs.Budget{Day: r.Day, Reserved: items[i].Budget, Stack: r.Stack}
+			}
+		}
+		reservation = &r
 	}
 
 	created := s.deps.Store.CreateMany(ctx, items)
 	results := make([]Result, len(entries))
-	refund := 0
 	var send []jobs.Message
 	var sendFor [][]int      // send[k] answers the entries sendFor[k]
 	sent := map[string]int{} // job id → its index in send
+	if reservation != nil {
+		s.unreserve(ctx, owner, *reservation, items, charged, created)
+	}
 	for i, c := range created {
-		if !c.Created && charged[i] {
-			refund += items[i].Budget
-		}
 		if c.Err != nil {
 			results[i].Err = c.Err
 			continue
@@ -203,9 +236,6 @@ func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]
 		send = append(send, c.Job.Message())
 		sendFor = append(sendFor, []int{i})
 	}
-	if refund > 0 && s.deps.Limiter != nil {
-		s.deps.Limiter.Refund(ctx, owner, jobs.Cost{Tokens: refund})
-	}
 	if len(send) > 0 {
 		s.signal(ctx, owner, send)
 		for k, err := range s.deps.Queue.SendBatch(ctx, send) {
@@ -215,6 +245,27 @@ func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]
 		}
 	}
 	return results, nil
+}
+
+// unreserve gives back what r reserved for the entries that created no job
+// (a replay, a failed write). If that fails the tokens stay held until the
+// day ends and the places until the counter is corrected; it is logged at
+// error, and needs two DynamoDB calls of one submission to fail.
+func (s *Service) unreserve(ctx context.Context, owner string, r jobs.Reservation, items []jobs.NewJob, reserved []bool, created []jobs.CreateResult) {
+	back := jobs.Reservation{Day: r.Day, Stack: r.Stack}
+	for i, c := range created {
+		if reserved[i] && !c.Created {
+			back.Tokens += items[i].Budget
+			back.Jobs++
+		}
+	}
+	if back.Jobs == 0 {
+		return
+	}
+	if err := s.deps.Budget.Unreserve(context.WithoutCancel(ctx), owner, back); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "could not give back the reservation of entries that created no job",
+			"tokens", back.Tokens, "jobs", back.Jobs, "error", err)
+	}
 }
 
 // newJob is the job an entry asks for, as the store will keep it.

@@ -36,8 +36,9 @@ func setup(t *testing.T) *fixture {
 		limiter: &fakeLimiter{},
 		lanes:   &fakeLanes{},
 	}
-	svc, err := submit.New(submit.Config{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		submit.Deps{Store: f.store, Queue: f.queue, Limiter: f.limiter, Lanes: f.lanes})
+	svc, err := submit.New(submit.Config{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Budgets: jobs.Budgets{TokensPerDay: 1_000_000, ActiveJobs: 1000}},
+		submit.Deps{Store: f.store, Queue: f.queue, Limiter: f.limiter, Budget: f.store, Lanes: f.lanes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,22 +65,29 @@ func (f *fixture) submit(t *testing.T, owner string, es ...submit.Entry) []submi
 type fakeLimiter struct {
 	mu       sync.Mutex
 	allowErr error
-	asked    []jobs.Cost
-	refunded int
+	asked    int
 }
 
-func (l *fakeLimiter) Allow(_ context.Context, _ string, c jobs.Cost) error {
+func (l *fakeLimiter) Allow(_ context.Context, _ string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.asked = append(l.asked, c)
+	l.asked++
 	return l.allowErr
 }
 
-func (l *fakeLimiter) Refund(_ context.Context, _ string, c jobs.Cost) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.refunded += c.Tokens
+// usage is the owner's usage today, as the store counts it.
+func (f *fixture) usage(t *testing.T, owner string) jobs.Usage {
+	t.Helper()
+	u, err := f.store.Usage(t.Context(), owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
+
+// worstCase is what entry("p"...) reserves: a byte of prompt, the framing
+// and max_tokens 100.
+const worstCase = 1 + jobs.InputFramingTokens + 100
 
 type fakeLanes struct {
 	mu      sync.Mutex
@@ -145,8 +153,9 @@ func TestRepeatedEntriesOfOneCallAreOneJobAndOneMessage(t *testing.T) {
 	if p, _ := f.store.List(t.Context(), "alice", 100, ""); len(p.Jobs) != 1 {
 		t.Errorf("%d jobs, want 1", len(p.Jobs))
 	}
-	if len(f.limiter.asked) != 1 || f.limiter.asked[0] != (jobs.Cost{Jobs: 1, Tokens: 101}) || f.limiter.refunded != 0 {
-		t.Errorf("limiter asked %+v, refunded %d; want one job's cost once and no refund", f.limiter.asked, f.limiter.refunded)
+	want := es[0].Request.WorstCaseTokens()
+	if u := f.usage(t, "alice"); f.limiter.asked != 1 || u.Committed != want || u.Active != 1 {
+		t.Errorf("limiter asked %d times, usage %+v; want one call, one job's worst case (%d) and one active job", f.limiter.asked, u, want)
 	}
 }
 
@@ -181,8 +190,8 @@ func TestReplaysSendAtMostOneMessageAResendAfter(t *testing.T) {
 	if n := len(f.queue.Sent()); n != 2 {
 		t.Errorf("%d messages: a replay right after a resend sent again", n)
 	}
-	if f.limiter.refunded != 110*101 {
-		t.Errorf("refunded %d tokens, want every replay's budget (%d)", f.limiter.refunded, 110*101)
+	if u := f.usage(t, "alice"); u.Committed != worstCase || u.Active != 1 {
+		t.Errorf("after 110 replays usage is %+v, want the first job's reservation only (%d tokens, 1 job)", u, worstCase)
 	}
 
 	// Once a worker has the job, replays send nothing, however late.
@@ -199,13 +208,68 @@ func TestReplaysSendAtMostOneMessageAResendAfter(t *testing.T) {
 func TestALimitRefusesTheWholeSubmissionAndChangesNothing(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.limiter.allowErr = &jobs.Error{Kind: jobs.KindRateLimited, Field: "active_jobs", Message: "too many"}
+	f.limiter.allowErr = &jobs.Error{Kind: jobs.KindRateLimited, Field: "submissions_per_minute", Message: "too many"}
 	res, err := f.svc.Submit(t.Context(), "alice", []submit.Entry{entry("a", "", jobs.LaneBulk), entry("b", "k", jobs.LaneBulk)})
 	if jobs.KindOf(err) != jobs.KindRateLimited || res != nil {
 		t.Fatalf("Submit = %v, %v; want the limiter's refusal", res, err)
 	}
 	if p, _ := f.store.List(t.Context(), "alice", 10, ""); len(p.Jobs) != 0 || len(f.queue.Sent()) != 0 || len(f.lanes.waiting) != 0 {
 		t.Errorf("a refused submission stored %d jobs, sent %d messages, told the lanes %v", len(p.Jobs), len(f.queue.Sent()), f.lanes.waiting)
+	}
+	if u := f.usage(t, "alice"); u.Committed != 0 || u.Active != 0 {
+		t.Errorf("a refused submission reserved %+v", u)
+	}
+}
+
+// A submission the budget cannot hold is refused whole, naming the limit,
+// with nothing stored, sent or reserved: also the day's first, and also
+// for the cap on active jobs.
+func TestABudgetRefusesTheWholeSubmissionAndReservesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		budgets jobs.Budgets
+		field   string
+	}{
+		{"tokens, the day's first", jobs.Budgets{TokensPerDay: 2*worstCase - 1}, jobs.LimitTokensPerDay},
+		{"active jobs", jobs.Budgets{ActiveJobs: 1}, jobs.LimitActiveJobs},
+		{"the stack's tokens", jobs.Budgets{StackTokensPerDay: worstCase}, jobs.LimitStackTokensPerDay},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			svc, err := submit.New(submit.Config{Now: f.clock.Now, Budgets: tt.budgets, Logger: slog.New(slog.DiscardHandler)},
+				submit.Deps{Store: f.store, Queue: f.queue, Budget: f.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := svc.Submit(t.Context(), "alice", []submit.Entry{entry("p", "", jobs.LaneBulk), entry("q", "k", jobs.LaneBulk)})
+			var je *jobs.Error
+			if !errors.As(err, &je) || je.Kind != jobs.KindRateLimited || je.Field != tt.field || res != nil {
+				t.Fatalf("Submit = %v, %v; want a refusal naming %s", res, err, tt.field)
+			}
+			if p, _ := f.store.List(t.Context(), "alice", 10, ""); len(p.Jobs) != 0 || len(f.queue.Sent()) != 0 {
+				t.Errorf("a refused submission stored %d jobs, sent %d messages", len(p.Jobs), len(f.queue.Sent()))
+			}
+			if u := f.usage(t, "alice"); u.Committed != 0 || u.Active != 0 {
+				t.Errorf("a refused submission reserved %+v", u)
+			}
+		})
+	}
+}
+
+// A job that could not be queued is failed, and failing it gives back its
+// reservation and its place.
+func TestAnAbandonedJobGivesBackItsReservation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.queue.SetErrFunc(func(jobs.Message) error { return errors.New("sqs is down") })
+	res := f.submit(t, "alice", entry("p", "k", jobs.LaneBulk))
+	if !errors.Is(res[0].Err, submit.ErrNotQueued) {
+		t.Fatalf("result = %+v, want ErrNotQueued", res[0])
+	}
+	if u := f.usage(t, "alice"); u.Committed != 0 || u.Active != 0 {
+		t.Errorf("after an abandoned job usage is %+v, want nothing held", u)
 	}
 }
 

@@ -58,6 +58,7 @@ type Worker struct {
 	pacer  pacer  // nil: tokens not paced
 	lineup *lineup
 	queued queued // nil: lane queues' lengths unknown
+	meter  meter  // nil: attempts are not charged
 	cfg    Config
 
 	mu          sync.Mutex
@@ -83,6 +84,9 @@ type Options struct {
 	// Queued tells how many jobs wait in a lane's queue, which bounds how
 	// long a job waits for its owner's fair share; nil: unknown.
 	Queued queued
+	// Meter charges each attempt's tokens to its owner's budget
+	// (internal/dynamo.Store); nil: not charged.
+	Meter meter
 	// Logger, default slog.Default().
 	Logger *slog.Logger
 }
@@ -132,6 +136,9 @@ func New(st store, q queue, m Model, cfg Config, opts Options) (*Worker, error) 
 	}
 	if opts.Queued != nil && !reflect.ValueOf(opts.Queued).IsNil() {
 		w.queued = opts.Queued
+	}
+	if opts.Meter != nil && !reflect.ValueOf(opts.Meter).IsNil() {
+		w.meter = opts.Meter
 	}
 	return w, nil
 }
@@ -337,6 +344,8 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		}()
 		return w.model.Generate(genCtx, job.Request(), text.append)
 	}()
+	// What the model billed for this attempt, whatever became of it.
+	w.charge(ctx, log, job, result.Tokens)
 	if genErr == nil {
 		adm.used(result.Tokens.Input + result.Tokens.Output)
 		w.lineup.ran(adm.lane, w.now().Sub(started))

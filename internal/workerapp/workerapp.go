@@ -66,7 +66,10 @@ func New(cfg worker.Config, c Clients, wrap func(worker.Model) worker.Model, log
 	if cfg.Quota.TokensPerMinute > 0 {
 		opts.Pacer = dynamo.NewPacer(c.DynamoDB, cfg.Table, cfg.Quota.TokensPerMinute, nil)
 	}
-	w, err := worker.New(dynamo.New(c.DynamoDB, cfg.Table, dynamo.Options{}), queues, model, cfg, opts)
+	store := dynamo.New(c.DynamoDB, cfg.Table, dynamo.Options{})
+	// Each attempt is charged to its owner's budget (GET /usage).
+	opts.Meter = store
+	w, err := worker.New(store, queues, model, cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}

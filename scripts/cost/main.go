@@ -17,6 +17,9 @@
 // submitting 100 jobs in one POST /generate/batch and listing them every
 // 2 s, as `scripts/batch --wait` does.
 //
+// The DynamoDB calls that reserve and settle budgets (internal/dynamo's
+// budget.go and settle.go) are also shown apart, by kind (budget.go).
+//
 // What is estimated rather than counted: DynamoDB units (from item sizes;
 // kumo returns no ConsumedCapacity), API Lambda time (the client's latency,
 // an upper bound on this machine), log bytes of Lambda's platform lines and
@@ -128,6 +131,9 @@ func batchPhase(ctx context.Context, c *loadtest.Client, u loadtest.User, n int)
 type meter struct {
 	counter  *awscount.Counter
 	capacity *awscount.Capacity
+	// budget tallies the DynamoDB calls of reservation and settlement
+	// apart, by kind (budgetKind), with their estimated units.
+	budget *budgetTally
 
 	mu           sync.Mutex
 	emptyRecv    int
@@ -140,8 +146,8 @@ type meter struct {
 }
 
 func newMeter() *meter {
-	m := &meter{capacity: awscount.NewCapacity()}
-	m.counter = awscount.New(m.capacity.Observe, func(c awscount.Call) {
+	m := &meter{capacity: awscount.NewCapacity(), budget: newBudgetTally()}
+	m.counter = awscount.New(m.capacity.Observe, m.budget.observe, func(c awscount.Call) {
 		if out, ok := c.Output.(*sqs.ReceiveMessageOutput); ok && len(out.Messages) == 0 {
 			m.mu.Lock()
 			m.emptyRecv++
@@ -154,6 +160,7 @@ func newMeter() *meter {
 func (m *meter) reset() {
 	m.counter.Reset()
 	m.capacity.Reset()
+	m.budget.reset()
 	m.mu.Lock()
 	m.emptyRecv, m.invocations, m.messages, m.billedMS, m.modelCalls, m.modelSeconds, m.logBytes = 0, 0, 0, 0, 0, 0, 0
 	m.mu.Unlock()
@@ -306,6 +313,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  DynamoDB units a job: %.2f read, %.2f write (estimated from item sizes: %d calls, measured: %d)\n",
 			units.Read/n, units.Write/n, units.Estimated, units.Measured)
+		m.budget.print(stdout, n)
 		u := Usage{
 			APIRequests:       float64(apiReq) / n,
 			APIGBSeconds:      apiMS / 1000 * apiMemoryGB / n,

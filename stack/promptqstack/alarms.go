@@ -27,6 +27,7 @@ type alarmSources struct {
 	rescuer     awslambda.Function
 	rescuerLogs awslogs.ILogGroup
 	api         awsapigateway.RestApi
+	apiLogs     awslogs.ILogGroup
 	jobEvents   jobEvents
 }
 
@@ -167,5 +168,35 @@ func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 			"Batches arrive faster than the model's quota lets them run: raise the quota (and promptq:modelConcurrency / "+
 			"promptq:modelTokensPerMinute), or expect hours of wait.", cfg.BulkWaitAlarmMinutes),
 		jobs.LaneBulk, float64(cfg.BulkWaitAlarmMinutes*60))
+
+	if cfg.StackTokensPerDay > 0 {
+		// The API's "tokens reserved" line (one a submission) carries the
+		// worst case it reserved; summed over 24 hours it is the demand
+		// on the stack's daily budget, an early and safe-side measure
+		// (a job ends charged at most what it reserved, unless retried).
+		reserved := awslogs.NewMetricFilter(s, jsii.String("TokensReservedFilter"), &awslogs.MetricFilterProps{
+			LogGroup:        src.apiLogs,
+			FilterPattern:   awslogs.FilterPattern_NumberValue(jsii.String("$.tokens_reserved"), jsii.String(">"), jsii.Number(0)),
+			MetricNamespace: jsii.String("promptq"),
+			MetricName:      jsii.String("TokensReserved"),
+			MetricValue:     jsii.String("$.tokens_reserved"),
+			Unit:            awscloudwatch.Unit_COUNT,
+		})
+		threshold := float64(cfg.StackTokensPerDay) * float64(cfg.StackBudgetAlarmPercent) / 100
+		a := awscloudwatch.NewAlarm(s, jsii.String("StackTokenBudget"), &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String(fmt.Sprintf("promptq: the tokens reserved in the last 24 hours passed %d%% of the stack's daily budget "+
+				"(promptq:stackTokensPerDay = %d). At 100%% of a UTC day new jobs are refused (429 stack_tokens_per_day). "+
+				"See the README's operators section.", cfg.StackBudgetAlarmPercent, cfg.StackTokensPerDay)),
+			Metric: reserved.Metric(&awscloudwatch.MetricOptions{
+				Period: awscdk.Duration_Days(jsii.Number(1)), Statistic: jsii.String("Sum"),
+			}),
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+		a.AddOkAction(action)
+	}
 	return topic
 }

@@ -20,6 +20,7 @@ var Routes = []Route{
 	{"GET", "/jobs"},
 	{"GET", "/jobs/{id}"},
 	{"POST", "/jobs/{id}/cancel"},
+	{"GET", "/usage"},
 }
 
 // AccessTokenScope is in every Cognito access token issued through the user

@@ -43,6 +43,8 @@ const (
 	CtxThrottleRate       = "promptq:throttleRateLimit"
 	CtxThrottleBurst      = "promptq:throttleBurstLimit"
 	CtxWAFRateLimit       = "promptq:wafRateLimit"
+	CtxStackTokensPerDay  = "promptq:stackTokensPerDay"
+	CtxStackBudgetAlarm   = "promptq:stackBudgetAlarmPercent"
 	CtxSignUp             = "promptq:signUp"
 	CtxSignUpDomains      = "promptq:signUpDomains"
 )
@@ -138,6 +140,16 @@ type Config struct {
 	// throttle. 0 (the default): no web ACL, which costs a monthly fee
 	// even while idle. WAF accepts 10 and up.
 	WAFRateLimit int
+
+	// StackTokensPerDay, when above 0, caps the tokens all users together
+	// may commit in a UTC day (reservations of jobs not ended plus what
+	// ended jobs were charged): once spent, submissions are refused with
+	// 429 stack_tokens_per_day until 00:00 UTC. 0 (the default): no cap.
+	StackTokensPerDay int
+	// StackBudgetAlarmPercent is the share of StackTokensPerDay that the
+	// tokens reserved in 24 hours may reach before an alarm fires (only
+	// with a stack budget).
+	StackBudgetAlarmPercent int
 }
 
 // DefaultConfig is the configuration `make deploy` uses unless context
@@ -168,6 +180,8 @@ func DefaultConfig() Config {
 		// A backlog whose oldest message waited six hours is not keeping
 		// up with what is submitted (or the quota is far too small).
 		BulkWaitAlarmMinutes: 360,
+		// Warn well before the stack's daily budget refuses jobs.
+		StackBudgetAlarmPercent: 80,
 		// AWS recommends at least 5 for Lambda consumers so that throttled
 		// invocations don't send messages to the DLQ early; the worker also
 		// releases a job back to the queue before its deadline, which costs a
@@ -309,6 +323,8 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	integer(CtxThrottleRate, &c.ThrottleRateLimit)
 	integer(CtxThrottleBurst, &c.ThrottleBurstLimit)
 	integer(CtxWAFRateLimit, &c.WAFRateLimit)
+	integer(CtxStackTokensPerDay, &c.StackTokensPerDay)
+	integer(CtxStackBudgetAlarm, &c.StackBudgetAlarmPercent)
 
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
@@ -340,6 +356,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s, %s, %s: %w", CtxModelConcurrency, CtxInteractiveShare, CtxModelTPM, err))
 	} else if l := c.Quota.Split(); l.Interactive > 1000 || l.Bulk > 1000 {
 		errs = append(errs, fmt.Errorf("%s: lanes of %d and %d, but an SQS event source runs at most 1000 at once", CtxModelConcurrency, l.Interactive, l.Bulk))
+	}
+	if c.StackTokensPerDay < 0 {
+		errs = append(errs, fmt.Errorf("stackTokensPerDay %d: want 0 (no cap) or more", c.StackTokensPerDay))
+	}
+	if c.StackBudgetAlarmPercent < 1 || c.StackBudgetAlarmPercent > 100 {
+		errs = append(errs, fmt.Errorf("stackBudgetAlarmPercent %d: want 1..100", c.StackBudgetAlarmPercent))
 	}
 	if c.BulkWaitAlarmMinutes < 1 {
 		errs = append(errs, fmt.Errorf("bulkWaitAlarmMinutes %d: want at least 1", c.BulkWaitAlarmMinutes))

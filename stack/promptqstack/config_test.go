@@ -153,6 +153,8 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		{"not an email", map[string]any{CtxAlarmEmail: "ops"}, "alarmEmail"},
 		{"no throttle", map[string]any{CtxThrottleRate: "0"}, "throttle"},
 		{"a WAF limit below what WAF takes", map[string]any{CtxWAFRateLimit: "5"}, "wafRateLimit"},
+		{"a negative stack budget", map[string]any{CtxStackTokensPerDay: "-1"}, "stackTokensPerDay"},
+		{"a budget alarm share over 100", map[string]any{CtxStackBudgetAlarm: "150"}, "stackBudgetAlarmPercent"},
 		{"an unknown sign-up mode", map[string]any{CtxSignUp: "closed"}, "signUp"},
 		{"domains mode without domains", map[string]any{CtxSignUp: "domains"}, "signUpDomains"},
 		{"not a domain", map[string]any{CtxSignUp: "domains", CtxSignUpDomains: "example.com,localhost"}, `"localhost"`},

@@ -123,33 +123,36 @@ func allow(role awsiam.Role, sid string, actions []string, resources ...*string)
 
 // newAPIFunction is lambdas/api behind API Gateway.
 func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues map[jobs.Lane]awssqs.Queue,
-	pool awscognito.UserPool, client awscognito.UserPoolClient, webOrigin *string) awslambda.Function {
-	fn, role, _ := newFunction(s, functionSpec{
+	pool awscognito.UserPool, client awscognito.UserPoolClient, webOrigin *string) (awslambda.Function, awslogs.LogGroup) {
+	env := map[string]*string{
+		"PROMPTQ_TABLE":        table.TableName(),
+		"PROMPTQ_USER_POOL_ID": pool.UserPoolId(),
+		"PROMPTQ_CLIENT_IDS":   client.UserPoolClientId(),
+		// The access tokens' iss claim. Built here because the pool's
+		// ProviderURL attribute lacks the https:// scheme.
+		"PROMPTQ_COGNITO_ISSUER": awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."),
+			awscdk.Aws_URL_SUFFIX(), jsii.String("/"), pool.UserPoolId(),
+		}),
+		"PROMPTQ_WEB_ORIGIN":       webOrigin,
+		"PROMPTQ_MODELS":           envList(cfg.Models),
+		"PROMPTQ_DEFAULT_MODEL":    jsii.String(cfg.DefaultModel),
+		"PROMPTQ_REVOCATION_CHECK": jsii.String("true"),
+	}
+	if cfg.StackTokensPerDay > 0 {
+		env["PROMPTQ_STACK_TOKENS_PER_DAY"] = itoa(cfg.StackTokensPerDay)
+	}
+	fn, role, logs := newFunction(s, functionSpec{
 		id:          "ApiFunction",
 		description: "API: submit, list, read and cancel jobs",
 		asset:       cfg.APIAsset,
 		memoryMB:    apiMemoryMB,
 		timeout:     awscdk.Duration_Seconds(jsii.Number(apiTimeoutSeconds)),
-		env: queueEnv(map[string]*string{
-			"PROMPTQ_TABLE":        table.TableName(),
-			"PROMPTQ_USER_POOL_ID": pool.UserPoolId(),
-			"PROMPTQ_CLIENT_IDS":   client.UserPoolClientId(),
-			// The access tokens' iss claim. Built here because the pool's
-			// ProviderURL attribute lacks the https:// scheme.
-			"PROMPTQ_COGNITO_ISSUER": awscdk.Fn_Join(jsii.String(""), &[]*string{
-				jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String("."),
-				awscdk.Aws_URL_SUFFIX(), jsii.String("/"), pool.UserPoolId(),
-			}),
-			"PROMPTQ_WEB_ORIGIN":       webOrigin,
-			"PROMPTQ_MODELS":           envList(cfg.Models),
-			"PROMPTQ_DEFAULT_MODEL":    jsii.String(cfg.DefaultModel),
-			"PROMPTQ_REVOCATION_CHECK": jsii.String("true"),
-		}, queues),
+		env:         queueEnv(env, queues),
 	})
+	// The table only: budgets and the cap on active jobs are counters
+	// (items) now, so the API reads no index.
 	allow(role, "JobsTable", apiTableActions, table.TableArn())
-	// Counting a user's active jobs reads the one index (Select=COUNT).
-	allow(role, "CountActiveJobs", []string{"dynamodb:Query"},
-		jsii.String(*table.TableArn()+"/index/"+ActiveIndex))
 	// SendMessage only, on each lane's queue (it also authorizes
 	// SendMessageBatch, which POST /generate/batch uses): not GetQueueUrl
 	// or GetQueueAttributes, which the grantSendMessages helper would add;
@@ -159,7 +162,7 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues 
 	}
 	// No cognito-idp statement: GetUser (the revocation check) is
 	// authorized by the access token it is called with, not by IAM.
-	return fn
+	return fn, logs
 }
 
 // newWorkerFunction is lambdas/worker, fed by each lane's queue.

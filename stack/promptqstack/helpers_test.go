@@ -113,6 +113,8 @@ func variantStack(t *testing.T) *synthesized {
 			c.FairShares = false
 			c.MaxReceiveCount = 3
 			c.WAFRateLimit = 1200
+			c.StackTokensPerDay = 5_000_000
+			c.StackBudgetAlarmPercent = 50
 			c.SignUp = promptqstack.SignUpDomains
 			c.SignUpDomains = []string{"example.com", "example.org"}
 		})

@@ -134,7 +134,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	webOrigin := awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://"), site.Distribution.DistributionDomainName(),
 	})
-	apiFn := newAPIFunction(s.Stack, cfg, s.Table, s.Queues, s.UserPool, s.Client, webOrigin)
+	apiFn, apiLogs := newAPIFunction(s.Stack, cfg, s.Table, s.Queues, s.UserPool, s.Client, webOrigin)
 	workerFn, workerLogs := newWorkerFunction(s.Stack, cfg, s.Table, s.Queues)
 	rescuerFn, rescuerLogs := newRescuerFunction(s.Stack, cfg, s.Table, s.Queues)
 	events := newJobEvents(s.Stack, cfg, s.Table)
@@ -193,7 +193,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 
 	watched := alarmSources{
 		dlq: s.DLQ, queues: s.Queues, worker: workerFn, workerLogs: workerLogs, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
-		jobEvents: events,
+		apiLogs: apiLogs, jobEvents: events,
 	}
 	topic := newAlarms(s.Stack, cfg, watched)
 	dashboard := newDashboard(s.Stack, watched)

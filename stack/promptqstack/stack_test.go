@@ -39,8 +39,8 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::ApiGateway::Stage":            1,
 		"AWS::ApiGateway::Authorizer":       1,
 		"AWS::ApiGateway::RequestValidator": 1,
-		"AWS::ApiGateway::Resource":         5, // generate, batch, jobs, {id}, cancel
-		"AWS::ApiGateway::Method":           11,
+		"AWS::ApiGateway::Resource":         6, // generate, batch, jobs, {id}, cancel, usage
+		"AWS::ApiGateway::Method":           13,
 		"AWS::ApiGateway::GatewayResponse":  7,
 		"AWS::ApiGateway::Account":          1,
 		// API Gateway may invoke the api function, EventBridge the rescuer.
@@ -74,9 +74,9 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 	for typ, n := range want {
 		check(t, typ, func() { s.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n))) })
 	}
-	check(t, "api method count counts 5 routes and 6 preflights", func() {
+	check(t, "api method count counts 6 routes and 7 preflights", func() {
 		s.template.ResourcePropertiesCountIs(jsii.String("AWS::ApiGateway::Method"),
-			map[string]any{"HttpMethod": "OPTIONS"}, jsii.Number(6))
+			map[string]any{"HttpMethod": "OPTIONS"}, jsii.Number(7))
 	})
 }
 
@@ -96,7 +96,6 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 				"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
 				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
-			expand("Allow", []string{"dynamodb:Query"}, "${Jobs.Arn}/index/active"),
 			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
 		)},
 		{"WorkerFunction", slices.Concat(
@@ -1343,5 +1342,42 @@ func TestThePlaceholderPageKeepsTheManagedSecurityHeaders(t *testing.T) {
 	}
 	if n := len(s.resources("AWS::CloudFront::ResponseHeadersPolicy")); n != 0 {
 		t.Errorf("%d response headers policies without web/", n)
+	}
+}
+
+// A stack budget reaches the API as PROMPTQ_STACK_TOKENS_PER_DAY, and an
+// alarm fires when the tokens the API reserved in 24 hours (a metric filter
+// on its "tokens reserved" lines) reach the configured share of it. The
+// default stack has neither.
+func TestStackTokenBudgetSetsTheAPIAndAnAlarm(t *testing.T) {
+	d := defaultStack(t)
+	_, api := d.byName(t, "ApiFunction")
+	if env := api.props()["Environment"].(map[string]any)["Variables"].(map[string]any); env["PROMPTQ_STACK_TOKENS_PER_DAY"] != nil {
+		t.Errorf("the default stack sets a stack budget: %v", env["PROMPTQ_STACK_TOKENS_PER_DAY"])
+	}
+	check(t, "no budget alarm by default", func() {
+		d.template.ResourcePropertiesCountIs(jsii.String("AWS::Logs::MetricFilter"),
+			map[string]any{"FilterPattern": "{ $.tokens_reserved > 0 }"}, jsii.Number(0))
+	})
+
+	s := variantStack(t)
+	_, api = s.byName(t, "ApiFunction")
+	if env := api.props()["Environment"].(map[string]any)["Variables"].(map[string]any); env["PROMPTQ_STACK_TOKENS_PER_DAY"] != "5000000" {
+		t.Errorf("PROMPTQ_STACK_TOKENS_PER_DAY = %v, want 5000000", env["PROMPTQ_STACK_TOKENS_PER_DAY"])
+	}
+	check(t, "a metric filter on the API's log for the tokens it reserved", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]any{
+			"FilterPattern": "{ $.tokens_reserved > 0 }",
+			"LogGroupName":  assertions.Match_AnyValue(),
+			"MetricTransformations": []any{map[string]any{
+				"MetricNamespace": "promptq", "MetricName": "TokensReserved", "MetricValue": "$.tokens_reserved", "Unit": "Count",
+			}},
+		})
+	})
+	_, alarm := s.byName(t, "StackTokenBudget")
+	p := alarm.props()
+	if p["Threshold"] != 2_500_000.0 || p["Period"] != 86400.0 || p["Statistic"] != "Sum" || p["MetricName"] != "TokensReserved" ||
+		len(list(p["AlarmActions"])) != 1 {
+		t.Errorf("budget alarm %v, want Sum of TokensReserved over a day at 50%% of 5,000,000, notifying the topic", p)
 	}
 }

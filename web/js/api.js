@@ -56,6 +56,13 @@ export class Api {
     return { jobs: data.jobs || [], nextCursor: data.next_cursor || "" };
   }
 
+  // usage is the caller's day (GET /usage): tokens charged by model and
+  // still reserved, the budget and what is left, jobs against the cap.
+  async usage() {
+    const { data } = await this.request("GET", "/usage");
+    return data;
+  }
+
   async cancel(id) {
     const { data } = await this.request("POST", `/jobs/${encodeURIComponent(id)}/cancel`);
     return data;

@@ -442,6 +442,7 @@ async function logIn(email, password) {
     // the address bar (a job this person may have come back to) does.
     closeJob({ keepLink: true });
     clearHistory();
+    clearUsage();
     pending = null;
     sent.clear();
   }
@@ -449,6 +450,7 @@ async function logIn(email, password) {
   showWorkspace();
   announce(`Logged in as ${user.email}.`);
   loadHistory();
+  loadUsage();
   if (same && view.id) {
     // Carry on watching the job that was open.
     if (!view.job || !TERMINAL.has(view.job.status)) startPolling(view.id, 0);
@@ -630,6 +632,7 @@ async function submitPrompt() {
       saveDraft();
     }
     announce(`Job submitted. It is ${accepted.status}.`);
+    loadUsage();
   } catch (err) {
     submitAgain = false;
     if (err instanceof SessionEndedError) return; // the log-in form says so; the prompt stays
@@ -752,6 +755,7 @@ function wireWorkspace() {
   });
 
   $("history-refresh").addEventListener("click", () => loadHistory());
+  $("usage-refresh").addEventListener("click", () => loadUsage());
   $("history-more").addEventListener("click", () => loadHistory({ more: true }));
   $("history-search").addEventListener("input", renderHistory);
   $("history-status").addEventListener("change", renderHistory);
@@ -809,6 +813,8 @@ function startPolling(id, firstDelayMs) {
       renderJob(job);
       updateHistoryItem(job);
       if (before !== job.status) announceStatus(job);
+      // A job that ended was charged what it used and released the rest.
+      if (before !== job.status && TERMINAL.has(job.status)) loadUsage();
     },
     onError: (err, retryInMs) => {
       if (view.id !== id || err instanceof SessionEndedError) return;
@@ -1029,6 +1035,45 @@ async function copy(text, button, label, said) {
 }
 
 // ---- history ----------------------------------------------------------------------
+
+// ---- usage ---------------------------------------------------------------------
+
+// loadUsage shows the person's day (GET /usage): what the model charged
+// (by model), what unfinished jobs hold in reserve, what is left of the
+// daily budget, and jobs queued or running against the cap. Read after
+// log-in, a submission and a job's end, and on Update.
+async function loadUsage() {
+  try {
+    const u = await api.usage();
+    if (!session.signedIn) return;
+    renderUsage(u);
+    $("usage-error").hidden = true;
+  } catch (err) {
+    if (err instanceof SessionEndedError) return;
+    $("usage-error").textContent = `Could not load your usage. ${err.message}`;
+    $("usage-error").hidden = false;
+  }
+}
+
+function renderUsage(u) {
+  $("usage-charged").textContent = formatNumber(u.tokens.charged);
+  $("usage-reserved").textContent = formatNumber(u.tokens.reserved);
+  $("usage-left").textContent = u.budget
+    ? `${formatNumber(u.budget.remaining)} of ${formatNumber(u.budget.tokens_per_day)}`
+    : "No daily limit";
+  $("usage-jobs").textContent = u.jobs.cap != null
+    ? `${formatNumber(u.jobs.active)} of at most ${formatNumber(u.jobs.cap)}`
+    : formatNumber(u.jobs.active);
+  const models = (u.by_model || []).map((m) => `${m.model}: ${formatNumber(m.input)} in, ${formatNumber(m.output)} out`);
+  $("usage-models").textContent = models.length ? `By model — ${models.join("; ")}. Resets at 00:00 UTC.` : "";
+  $("usage-models").hidden = !models.length;
+}
+
+function clearUsage() {
+  for (const id of ["usage-charged", "usage-reserved", "usage-left", "usage-jobs"]) $(id).textContent = "–";
+  $("usage-models").hidden = true;
+  $("usage-error").hidden = true;
+}
 
 function clearHistory() {
   hist.jobs = [];

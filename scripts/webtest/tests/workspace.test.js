@@ -386,3 +386,33 @@ test("sign-up for some domains: the page names them and checks the address befor
   await form(page, "Confirm your email").waitFor();
   t.noPageErrors(app);
 });
+
+test("the usage panel shows what today's jobs were charged, what is left, and another person's usage never", async () => {
+  const app = await t.loggedIn("usage");
+  const { page, rec } = app;
+  const usage = page.getByRole("region", { name: "Your usage today" });
+  const cell = (name) => textOf(usage.locator("dl div").filter({ has: page.getByText(name, { exact: true }) }).locator("dd"));
+  await eventually(async () => assert.equal(await cell("Tokens used"), "0"));
+  assert.equal(await cell("Left of your daily budget"), "2,000,000 of 2,000,000");
+  assert.equal(await cell("Jobs queued or running"), "0 of at most 1,000");
+
+  await submitPrompt(page, "Count the tokens of this one.", { maxTokens: 50 });
+  await waitForStatus(page, "Succeeded");
+  const used = Number((await stat(page, "Input tokens")).replace(/,/g, "")) + Number((await stat(page, "Output tokens")).replace(/,/g, ""));
+  assert.ok(used > 0, "the job used tokens");
+  // Its end releases what it reserved: only what the model charged stays.
+  await eventually(async () => {
+    assert.equal(await cell("Tokens used"), used.toLocaleString("en"));
+    assert.equal(await cell("Reserved by unfinished jobs"), "0");
+    assert.equal(await cell("Left of your daily budget"), `${(2_000_000 - used).toLocaleString("en")} of 2,000,000`);
+    assert.equal(await cell("Jobs queued or running"), "0 of at most 1,000");
+  });
+  assert.match(await textOf(usage.locator("#usage-models")), /promptq-local: \d[\d,]* in, \d[\d,]* out/);
+  assert.ok(rec.api.some((r) => r.method === "GET" && r.path === "/usage"), "the page read GET /usage");
+
+  const other = await t.loggedIn("usage-other");
+  const otherUsage = other.page.getByRole("region", { name: "Your usage today" });
+  await eventually(async () => assert.equal(
+    await textOf(otherUsage.locator("dl div").filter({ has: other.page.getByText("Tokens used", { exact: true }) }).locator("dd")), "0"));
+  t.noPageErrors(app, other);
+});

@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// usageView is GET /usage: the caller's day as the budget counters hold
+// it. Token counts are the model's own (every attempt and continuation of
+// the day's jobs); reserved is what jobs not yet ended still hold beyond
+// what they were charged.
+type usageView struct {
+	Day      string        `json:"day"`
+	ResetsAt string        `json:"resets_at"`
+	Tokens   usageTokens   `json:"tokens"`
+	ByModel  []modelTokens `json:"by_model"`
+	Jobs     usageJobs     `json:"jobs"`
+	Budget   *usageBudget  `json:"budget"`
+}
+
+type usageTokens struct {
+	Charged  int `json:"charged"`
+	Reserved int `json:"reserved"`
+}
+
+type modelTokens struct {
+	Model  string `json:"model"`
+	Input  int    `json:"input"`
+	Output int    `json:"output"`
+}
+
+type usageJobs struct {
+	Active int  `json:"active"`
+	Cap    *int `json:"cap"` // null: no cap
+}
+
+// usageBudget is the daily token budget; null when there is none.
+type usageBudget struct {
+	TokensPerDay int `json:"tokens_per_day"`
+	Remaining    int `json:"remaining"`
+}
+
+// getUsage is GET /usage.
+func (h *Handler) getUsage(w http.ResponseWriter, r *http.Request) {
+	if h.deps.Usage == nil {
+		h.writeError(w, r, &jobs.Error{Kind: jobs.KindNotFound, Message: "Usage is not counted by this deployment."})
+		return
+	}
+	u, err := h.deps.Usage.Usage(r.Context(), ownerFrom(r.Context()))
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("read usage: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, h.usageViewOf(u))
+}
+
+func (h *Handler) usageViewOf(u jobs.Usage) usageView {
+	day, err := time.Parse(time.DateOnly, u.Day)
+	if err != nil {
+		day = h.cfg.Now().UTC().Truncate(24 * time.Hour)
+	}
+	v := usageView{
+		Day:      u.Day,
+		ResetsAt: day.Add(24 * time.Hour).Format(time.RFC3339),
+		Tokens:   usageTokens{Charged: u.Charged, Reserved: u.Reserved()},
+		ByModel:  []modelTokens{},
+		Jobs:     usageJobs{Active: u.Active},
+	}
+	for m, t := range u.ByModel {
+		v.ByModel = append(v.ByModel, modelTokens{Model: m, Input: t.Input, Output: t.Output})
+	}
+	sort.Slice(v.ByModel, func(i, j int) bool { return v.ByModel[i].Model < v.ByModel[j].Model })
+	if c := h.cfg.Budgets.ActiveJobs; c > 0 {
+		v.Jobs.Cap = &c
+	}
+	if b := h.cfg.Budgets.TokensPerDay; b > 0 {
+		v.Budget = &usageBudget{TokensPerDay: b, Remaining: max(0, b-u.Committed)}
+	}
+	return v
+}

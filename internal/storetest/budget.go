@@ -1,0 +1,274 @@
+package storetest
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// usage reads the env owner's usage and fails the test on an error.
+func (e *env) usage() jobs.Usage {
+	e.t.Helper()
+	u, err := e.store.Usage(e.t.Context(), e.owner)
+	if err != nil {
+		e.t.Fatalf("Usage: %v", err)
+	}
+	return u
+}
+
+// wantUsage checks the owner's committed and charged tokens and active
+// jobs.
+func (e *env) wantUsage(what string, committed, charged, active int) {
+	e.t.Helper()
+	u := e.usage()
+	if u.Committed != committed || u.Charged != charged || u.Active != active {
+		e.t.Errorf("%s: usage committed %d, charged %d, active %d; want %d, %d, %d",
+			what, u.Committed, u.Charged, u.Active, committed, charged, active)
+	}
+}
+
+// reserved reserves tokens for one job, as a submission does, and stores
+// the job with what it reserved.
+func (e *env) reserved(tokens int) jobs.Job {
+	e.t.Helper()
+	r, err := e.store.Reserve(e.t.Context(), e.owner, jobs.Cost{Jobs: 1, Tokens: tokens}, jobs.Budgets{})
+	if err != nil {
+		e.t.Fatalf("Reserve: %v", err)
+	}
+	j := e.job()
+	j.Budget = jobs.Budget{Day: r.Day, Reserved: tokens}
+	return e.create(j, "fp")
+}
+
+func (e *env) charge(j jobs.Job, in, out int) {
+	e.t.Helper()
+	if err := e.store.Charge(e.t.Context(), j, jobs.Tokens{Input: in, Output: out}); err != nil {
+		e.t.Fatalf("Charge(%s attempt %d): %v", j.ID, j.Attempts, err)
+	}
+}
+
+func refusedFor(t *testing.T, err error, field string) {
+	t.Helper()
+	var je *jobs.Error
+	if !errors.As(err, &je) || je.Kind != jobs.KindRateLimited || je.Field != field || je.RetryAfterSeconds < 1 {
+		t.Fatalf("error = %v, want rate_limited naming %s with a Retry-After", err, field)
+	}
+}
+
+// Of many reservations at once, exactly those that fit pass: neither the
+// daily tokens nor the active jobs overshoot by one.
+func testReserveUnderConcurrency(t *testing.T, newStore NewStore) {
+	for _, tt := range []struct {
+		name    string
+		budgets jobs.Budgets
+		field   string
+		want    int
+	}{
+		{"tokens", jobs.Budgets{TokensPerDay: 1000, ActiveJobs: 1000}, jobs.LimitTokensPerDay, 10},
+		{"active jobs", jobs.Budgets{TokensPerDay: 1_000_000, ActiveJobs: 7}, jobs.LimitActiveJobs, 7},
+		{"the stack's tokens", jobs.Budgets{StackTokensPerDay: 1000}, jobs.LimitStackTokensPerDay, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := setup(t, newStore)
+			var ok atomic.Int64
+			var wg sync.WaitGroup
+			for range 60 {
+				wg.Go(func() {
+					_, err := e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 1, Tokens: 100}, tt.budgets)
+					if err == nil {
+						ok.Add(1)
+						return
+					}
+					var je *jobs.Error
+					if !errors.As(err, &je) || je.Field != tt.field {
+						t.Errorf("Reserve: %v, want a refusal naming %s", err, tt.field)
+					}
+				})
+			}
+			wg.Wait()
+			if n := int(ok.Load()); n != tt.want {
+				t.Errorf("%d of 60 reservations passed, want exactly %d", n, tt.want)
+			}
+			e.wantUsage("after the reservations", tt.want*100, 0, tt.want)
+		})
+	}
+}
+
+// A reservation bigger than a limit by itself is refused, also as the
+// day's first (when no counter exists yet), and moves nothing.
+func testReserveTheDaysFirst(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	_, err := e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 1, Tokens: 2001}, jobs.Budgets{TokensPerDay: 2000})
+	refusedFor(t, err, jobs.LimitTokensPerDay)
+	_, err = e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 101, Tokens: 1}, jobs.Budgets{ActiveJobs: 100})
+	refusedFor(t, err, jobs.LimitActiveJobs)
+	e.wantUsage("after refusals", 0, 0, 0)
+	if _, err := e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 100, Tokens: 2000}, jobs.Budgets{TokensPerDay: 2000, ActiveJobs: 100}); err != nil {
+		t.Fatalf("a reservation of exactly the budget: %v", err)
+	}
+	_, err = e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 1, Tokens: 1}, jobs.Budgets{TokensPerDay: 2000})
+	refusedFor(t, err, jobs.LimitTokensPerDay)
+	e.wantUsage("at the budget", 2000, 0, 100)
+}
+
+// Unreserve gives back what it is told, and never takes a counter below
+// zero.
+func testUnreserve(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	r, err := e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 3, Tokens: 300}, jobs.Budgets{TokensPerDay: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Unreserve(t.Context(), e.owner, jobs.Reservation{Day: r.Day, Tokens: 200, Jobs: 2}); err != nil {
+		t.Fatal(err)
+	}
+	e.wantUsage("after giving two back", 100, 0, 1)
+	_ = e.store.Unreserve(t.Context(), e.owner, jobs.Reservation{Day: r.Day, Tokens: 500, Jobs: 5})
+	if u := e.usage(); u.Committed < 0 || u.Active < 0 {
+		t.Errorf("a counter went below zero: %+v", u)
+	}
+}
+
+// Each attempt is charged once, what it used; the job's end releases
+// what is left of its reservation, once; the settled charge is the sum
+// of its attempts.
+func testChargeAndSettle(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.reserved(500)
+	e.wantUsage("reserved", 500, 0, 1)
+
+	a1 := e.claim(j.ID)
+	e.charge(a1, 60, 40)
+	e.charge(a1, 60, 40) // the same attempt again: nothing more
+	e.wantUsage("first attempt charged", 500, 100, 1)
+	if err := e.store.Release(ctx, e.owner, j.ID, a1.Attempts); err != nil {
+		t.Fatal(err)
+	}
+	a2 := e.claim(j.ID)
+	e.charge(a2, 100, 200)
+	e.wantUsage("second attempt charged", 500, 400, 1)
+	if err := e.store.Finish(ctx, e.owner, j.ID, a2.Attempts, jobs.Progress{Tokens: jobs.Tokens{Input: 100, Output: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	e.wantUsage("finished", 400, 400, 0)
+	if b := e.get(j.ID).Budget; b.Charged != 400 || !b.Settled || b.ChargedAttempt != a2.Attempts {
+		t.Errorf("job's budget = %+v, want 400 charged over both attempts, settled", b)
+	}
+	e.charge(a1, 1, 1) // a late charge of an attempt already charged
+	if _, err := e.store.Cancel(ctx, e.owner, j.ID); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("Cancel of a finished job: %v", err)
+	}
+	e.wantUsage("after a late charge and a refused cancel", 400, 400, 0)
+	u := e.usage()
+	if m := u.ByModel[jobs.DefaultModel]; m != (jobs.Tokens{Input: 160, Output: 240}) {
+		t.Errorf("by model = %+v, want %s: 160 in, 240 out", u.ByModel, jobs.DefaultModel)
+	}
+}
+
+// A job that uses more than it reserved is charged all of it, and its end
+// releases nothing more; a charge after the job ended (its worker learns
+// of a cancel) adds exactly what it used.
+func testChargeBeyondTheReservation(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.reserved(100)
+	a := e.claim(j.ID)
+	e.charge(a, 50, 100)
+	e.wantUsage("charged beyond", 150, 150, 1)
+	if err := e.store.Fail(ctx, e.owner, j.ID, a.Attempts, jobs.Failure{Code: jobs.FailureModel, Message: "no"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wantUsage("failed", 150, 150, 0)
+
+	k := e.reserved(300)
+	b := e.claim(k.ID)
+	if _, err := e.store.Cancel(ctx, e.owner, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.wantUsage("cancelled while running", 150, 150, 0)
+	e.charge(b, 20, 30)
+	e.wantUsage("charged after the cancel", 200, 200, 0)
+}
+
+// Whatever ends a job releases its reservation and its place exactly
+// once; an operator's replay holds them again.
+func testEveryEndSettlesOnce(t *testing.T, newStore NewStore) {
+	ends := map[string]func(e *env, j jobs.Job) error{
+		"cancel queued": func(e *env, j jobs.Job) error { _, err := e.store.Cancel(e.t.Context(), e.owner, j.ID); return err },
+		"cancel running": func(e *env, j jobs.Job) error {
+			e.claim(j.ID)
+			_, err := e.store.Cancel(e.t.Context(), e.owner, j.ID)
+			return err
+		},
+		"fail": func(e *env, j jobs.Job) error {
+			c := e.claim(j.ID)
+			return e.store.Fail(e.t.Context(), e.owner, j.ID, c.Attempts, jobs.Failure{Code: jobs.FailureModel, Message: "no"})
+		},
+		"abandon enqueue": func(e *env, j jobs.Job) error {
+			return e.store.AbandonEnqueue(e.t.Context(), e.owner, j.ID, jobs.Failure{Code: jobs.FailureEnqueue, Message: "no"})
+		},
+		"mark failed (dead-letter purge)": func(e *env, j jobs.Job) error {
+			return e.store.MarkFailed(e.t.Context(), e.owner, j.ID, jobs.Failure{Code: jobs.FailurePurged, Message: "no"})
+		},
+	}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			e := setup(t, newStore)
+			j := e.reserved(250)
+			keyed := e.job()
+			keyed.IdempotencyKey = "k"
+			r, err := e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 1, Tokens: 50}, jobs.Budgets{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyed.Budget = jobs.Budget{Day: r.Day, Reserved: 50}
+			keyed = e.create(keyed, "fp")
+			e.wantUsage("reserved", 300, 0, 2)
+			for _, x := range []jobs.Job{j, keyed} {
+				if err := end(e, x); err != nil {
+					t.Fatalf("end %s: %v", x.ID, err)
+				}
+			}
+			e.wantUsage("ended", 0, 0, 0)
+			// Ending it again (where the store allows that) moves nothing.
+			_ = e.store.MarkFailed(t.Context(), e.owner, j.ID, jobs.Failure{Code: jobs.FailurePurged, Message: "again"})
+			_, _ = e.store.Cancel(t.Context(), e.owner, j.ID)
+			e.wantUsage("ended again", 0, 0, 0)
+			if e.get(j.ID).Status == jobs.StatusFailed {
+				if _, err := e.store.Requeue(t.Context(), e.owner, j.ID); err != nil {
+					t.Fatal(err)
+				}
+				e.wantUsage("replayed", 250, 0, 1)
+				if err := e.store.MarkFailed(t.Context(), e.owner, j.ID, jobs.Failure{Code: jobs.FailurePurged, Message: "no"}); err != nil {
+					t.Fatal(err)
+				}
+				e.wantUsage("failed again", 0, 0, 0)
+			}
+		})
+	}
+}
+
+// One user's reservations and charges are never in another's usage, and a
+// job without a budget (from before budgets) moves no counter.
+func testUsageIsPerUser(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	j := e.reserved(100)
+	e.charge(e.claim(j.ID), 10, 10)
+	other := &env{t: t, store: e.store, clock: e.clock, owner: randomOwner()}
+	other.wantUsage("another user", 0, 0, 0)
+	if u := other.usage(); len(u.ByModel) != 0 {
+		t.Errorf("another user sees %+v", u.ByModel)
+	}
+	plain := other.create(other.job(), "fp")
+	c := other.claim(plain.ID)
+	other.charge(c, 5, 5)
+	if err := other.store.Finish(t.Context(), other.owner, plain.ID, c.Attempts, jobs.Progress{}); err != nil {
+		t.Fatal(err)
+	}
+	other.wantUsage("a job without a budget", 0, 0, 0)
+	e.wantUsage("the first user", 100, 20, 1)
+}
