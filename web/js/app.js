@@ -6,7 +6,7 @@ import {
   loadConfig, passwordRules, modelName, maxTokensFor, emailDomainAllowed,
   DEFAULT_MAX_TOKENS,
 } from "./config.js";
-import { Cognito, CognitoError } from "./cognito.js";
+import { Cognito, CognitoError, NewPasswordRequired, expiredChallenge } from "./cognito.js";
 import { Session, SessionEndedError } from "./session.js";
 import { Api, ApiError, TERMINAL } from "./api.js";
 import { JobPoller, backoff } from "./poller.js";
@@ -52,6 +52,9 @@ let pending = null; // {key, body}
 // The sign-up password, kept in memory only until the account is
 // confirmed, to log in straight after.
 let signupSecret = null;
+// The new-password step's challenge ({email, session}: no password), from
+// a first log-in with an administrator's temporary password.
+let challenge = null;
 // Who was signed in when the session ended: if the same person logs back
 // in, the page carries on where it was.
 let endedUser = null;
@@ -159,7 +162,7 @@ function validEmail(v) {
 
 const WRONG_LOGIN = ["NotAuthorizedException", "UserNotFoundException", "InvalidPasswordException"];
 
-const AUTH_FORMS = { login: "login-form", signup: "signup-form", confirm: "confirm-form" };
+const AUTH_FORMS = { login: "login-form", signup: "signup-form", confirm: "confirm-form", newpw: "newpw-form" };
 
 function showAuth(which, { notice = "", focus = true } = {}) {
   $("workspace").hidden = true;
@@ -197,8 +200,15 @@ function listWords(items) {
   return `${items.slice(0, -1).join(", ")} or ${items.at(-1)}`;
 }
 
+// The password rules are listed under the sign-up form and the
+// new-password form alike.
+const RULE_LISTS = ["password-rules", "newpw-rules"];
+
 function renderRules() {
-  const list = $("password-rules");
+  for (const id of RULE_LISTS) renderRuleList($(id));
+}
+
+function renderRuleList(list) {
   list.replaceChildren();
   for (const r of passwordRules(config.passwordPolicy)) {
     const li = document.createElement("li");
@@ -217,10 +227,10 @@ function renderRules() {
   }
 }
 
-function checkRules(password) {
+function checkRules(password, listId = "password-rules") {
   const failing = [];
   for (const r of passwordRules(config.passwordPolicy)) {
-    const li = $("password-rules").querySelector(`[data-rule="${r.id}"]`);
+    const li = $(listId).querySelector(`[data-rule="${r.id}"]`);
     const ok = r.test(password);
     li.dataset.met = String(ok);
     li.querySelector(".state").textContent = ok ? " (done)" : " (not yet)";
@@ -270,6 +280,10 @@ function wireAuth() {
     try {
       await logIn(email, password);
     } catch (err) {
+      if (err instanceof NewPasswordRequired) {
+        showNewPassword(err);
+        return;
+      }
       if (err instanceof CognitoError && err.name === "UserNotConfirmedException") {
         $("confirm-email").value = email;
         signupSecret = { email, password };
@@ -414,6 +428,8 @@ function wireAuth() {
     }
   });
 
+  wireNewPassword();
+
   $("logout").addEventListener("click", async () => {
     closeJob();
     clearHistory();
@@ -430,8 +446,98 @@ function wireAuth() {
   });
 }
 
+// showNewPassword asks for a new password: the first log-in of an account
+// an administrator created with a temporary one.
+function showNewPassword(ch) {
+  challenge = { email: ch.email, session: ch.session };
+  $("login-password").value = "";
+  $("newpw-email").value = ch.email;
+  $("newpw-password").value = "";
+  $("newpw-again").value = "";
+  setError("newpw-error", "");
+  markInvalid($("newpw-password"), false);
+  markInvalid($("newpw-again"), false);
+  checkRules("", "newpw-rules");
+  showAuth("newpw");
+  announce("Choose a new password to finish logging in.");
+}
+
+// leaveNewPassword forgets the challenge and goes back to log in.
+function leaveNewPassword(notice = "") {
+  const email = challenge?.email || "";
+  challenge = null;
+  $("newpw-password").value = "";
+  $("newpw-again").value = "";
+  setError("newpw-error", "");
+  if (email) $("login-email").value = email;
+  $("login-password").value = "";
+  showAuth("login", { notice });
+  if (notice) announce(notice);
+}
+
+function wireNewPassword() {
+  $("newpw-password").addEventListener("input", (e) => checkRules(e.target.value, "newpw-rules"));
+  $("newpw-show").addEventListener("change", (e) => {
+    for (const id of ["newpw-password", "newpw-again"]) $(id).type = e.target.checked ? "text" : "password";
+  });
+  $("newpw-back").addEventListener("click", () => leaveNewPassword());
+
+  $("newpw-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const password = $("newpw-password").value;
+    const again = $("newpw-again").value;
+    setError("newpw-error", "");
+    markInvalid($("newpw-password"), false);
+    markInvalid($("newpw-again"), false);
+    if (!challenge) {
+      leaveNewPassword("Log in again with the password you were given.");
+      return;
+    }
+    const failing = checkRules(password, "newpw-rules");
+    if (failing.length) {
+      markInvalid($("newpw-password"), true);
+      setError("newpw-error", `The password still needs: ${failing.join("; ")}.`);
+      $("newpw-password").focus();
+      return;
+    }
+    if (again !== password) {
+      markInvalid($("newpw-again"), true);
+      setError("newpw-error", "The two passwords are not the same. Type the new password again.");
+      $("newpw-again").select();
+      $("newpw-again").focus();
+      return;
+    }
+    busy(form, true);
+    try {
+      await finishLogIn(await session.setNewPassword(challenge, password));
+      challenge = null;
+      $("newpw-password").value = "";
+      $("newpw-again").value = "";
+    } catch (err) {
+      if (expiredChallenge(err)) {
+        leaveNewPassword("Choosing a new password took too long (the step lasts 3 minutes). Log in again with the password you were given.");
+        return;
+      }
+      let msg = err.message;
+      if (err.name === "InvalidPasswordException" && err.detail) msg = `${msg} ${err.detail}`;
+      setError("newpw-error", msg);
+      if (err.name === "InvalidPasswordException") {
+        markInvalid($("newpw-password"), true);
+        $("newpw-password").focus();
+      }
+    } finally {
+      busy(form, false);
+    }
+  });
+}
+
 async function logIn(email, password) {
-  const user = await session.logIn(email, password);
+  await finishLogIn(await session.logIn(email, password));
+}
+
+// finishLogIn opens the workspace for the user who just logged in.
+async function finishLogIn(user) {
   writeSignedIn(user);
   $("login-password").value = "";
   $("signup-password").value = "";

@@ -35,6 +35,28 @@ const MESSAGES = {
   Unsupported: "The sign-in service here does not support this.",
 };
 
+// NewPasswordRequired is log-in's answer for an account that must choose
+// its own password first (created by an administrator with a temporary
+// one). It holds what the answer needs: the email and Cognito's session
+// for the challenge, never a password.
+export class NewPasswordRequired extends CognitoError {
+  constructor(email, session) {
+    super("NewPasswordRequired", "Choose a new password to finish logging in.");
+    this.email = email;
+    this.session = session;
+  }
+}
+
+// expiredChallenge tells whether an error from setNewPassword means the
+// challenge's session is over (it lasts 3 minutes): Cognito says "Invalid
+// session" with NotAuthorizedException, or InvalidParameterException /
+// CodeMismatchException on some paths.
+export function expiredChallenge(err) {
+  if (!(err instanceof CognitoError)) return false;
+  if (err.name === "NotAuthorizedException" || err.name === "ExpiredCodeException") return true;
+  return /session/i.test(err.detail) && ["InvalidParameterException", "CodeMismatchException"].includes(err.name);
+}
+
 const FALLBACK = "The sign-in service had a problem. Try again in a moment.";
 
 export class Cognito {
@@ -90,15 +112,35 @@ export class Cognito {
     return this.call("ResendConfirmationCode", { ClientId: this.clientId, Username: email });
   }
 
-  // logIn returns {accessToken, idToken, refreshToken}.
+  // logIn returns {accessToken, idToken, refreshToken}. An account an
+  // administrator created must first replace its temporary password:
+  // Cognito answers with the NEW_PASSWORD_REQUIRED challenge, thrown here
+  // as a NewPasswordRequired to answer with setNewPassword.
   async logIn(email, password) {
     const out = await this.call("InitiateAuth", {
       ClientId: this.clientId,
       AuthFlow: "USER_PASSWORD_AUTH",
       AuthParameters: { USERNAME: email, PASSWORD: password },
     });
+    if (out.AuthenticationResult) return tokens(out.AuthenticationResult);
+    if (out.ChallengeName === "NEW_PASSWORD_REQUIRED" && out.Session) {
+      throw new NewPasswordRequired(email, out.Session);
+    }
+    // Any other challenge (MFA...) this page does not handle.
+    throw new CognitoError(out.ChallengeName || "Challenge",
+      "This account needs a sign-in step this page does not support yet (" + (out.ChallengeName || "challenge") + ").");
+  }
+
+  // setNewPassword answers the NEW_PASSWORD_REQUIRED challenge (whose
+  // session lasts 3 minutes) and returns the tokens, as logIn does.
+  async setNewPassword(challenge, newPassword) {
+    const out = await this.call("RespondToAuthChallenge", {
+      ClientId: this.clientId,
+      ChallengeName: "NEW_PASSWORD_REQUIRED",
+      Session: challenge.session,
+      ChallengeResponses: { USERNAME: challenge.email, NEW_PASSWORD: newPassword },
+    });
     if (!out.AuthenticationResult) {
-      // A challenge (new password, MFA) this page does not handle.
       throw new CognitoError(out.ChallengeName || "Challenge",
         "This account needs a sign-in step this page does not support yet (" + (out.ChallengeName || "challenge") + ").");
     }

@@ -49,8 +49,17 @@ export class Session extends EventTarget {
     return this.#access !== null;
   }
 
+  // logIn throws NewPasswordRequired (cognito.js) for an account that must
+  // replace its temporary password: setNewPassword then finishes it.
   async logIn(email, password) {
-    const t = await this.#cognito.logIn(email, password);
+    return this.#begin(await this.#cognito.logIn(email, password), email);
+  }
+
+  async setNewPassword(challenge, newPassword) {
+    return this.#begin(await this.#cognito.setNewPassword(challenge, newPassword), challenge.email);
+  }
+
+  async #begin(t, email) {
     this.#store(t);
     let profile = {};
     try {

@@ -125,6 +125,19 @@ export class PoolAdmin {
     await this.call("ConfirmSignUp", { ClientId: this.info.client_id, Username: email, ConfirmationCode: code });
   }
 
+  // invite creates a user the way an operator does under
+  // promptq:signUp=invite (aws cognito-idp admin-create-user): with a
+  // temporary password to replace at the first log-in.
+  async invite(email, temporaryPassword) {
+    await this.call("AdminCreateUser", {
+      UserPoolId: this.info.user_pool_id,
+      Username: email,
+      TemporaryPassword: temporaryPassword,
+      DesiredDeliveryMediums: ["EMAIL"],
+      UserAttributes: [{ Name: "email", Value: email }, { Name: "email_verified", Value: "true" }],
+    });
+  }
+
   async logIn(email, password) {
     const out = await this.call("InitiateAuth", {
       ClientId: this.info.client_id,

@@ -368,6 +368,109 @@ test("sign-up by invitation: no sign-up form, and the page says accounts come fr
   t.noPageErrors(app);
 });
 
+test("an invited user's first log-in asks for a new password, then carries on logged in", async () => {
+  const email = t.newEmail("invitee");
+  const temporary = "Temp-Pass-4-invite!";
+  await t.admin.invite(email, temporary);
+  const app = await t.open({ setup: routeConfig({ sign_up: "invite" }) });
+  const { page, rec } = app;
+  await logIn(page, email, temporary);
+  const f = form(page, "Choose a new password");
+  await f.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), "newpw-password");
+  assert.equal(await page.locator("#workspace").isVisible(), false);
+  assert.equal(await page.locator("#login-password").inputValue(), "");
+  assert.deepEqual(await page.locator("#newpw-rules li").evaluateAll((lis) => lis.map((li) => li.dataset.rule)),
+    ["length", "lower", "upper", "digit", "symbol"]);
+  await t.shot(page, "new-password");
+
+  // The two passwords must match; nothing is sent until they do.
+  await f.getByLabel("New password", { exact: true }).fill("Chosen-Pass-77-mine");
+  await f.getByLabel("Confirm new password").fill("Chosen-Pass-77-mien");
+  await f.getByRole("button", { name: "Set password and log in" }).click();
+  assert.equal(await textOf(page.locator("#newpw-error")), "The two passwords are not the same. Type the new password again.");
+  assert.equal(await f.getByLabel("Confirm new password").getAttribute("aria-invalid"), "true");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "newpw-again");
+  assert.equal(rec.cognito.filter((c) => c.target === "RespondToAuthChallenge").length, 0);
+
+  await f.getByLabel("Confirm new password").fill("Chosen-Pass-77-mine");
+  await f.getByRole("button", { name: "Set password and log in" }).click();
+  await waitForWorkspace(page);
+  assert.equal(await textOf(page.locator("#user-email")), email);
+  assert.deepEqual(rec.cognito.filter((c) => c.target === "RespondToAuthChallenge").map((c) => c.status), [200]);
+  const id = await submitPrompt(page, "First prompt after choosing a password.");
+  await waitForStatus(page, "Succeeded", 60_000);
+  assert.match(id, /^[0-9a-f-]{36}$/);
+
+  // The new password is the one that works from now on; the temporary one does not.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await logIn(page, email, temporary);
+  await eventually(async () => assert.equal(await textOf(page.locator("#login-error")), "The email or password is not right."));
+  await logIn(page, email, "Chosen-Pass-77-mine");
+  await waitForWorkspace(page);
+  t.noPageErrors(app);
+});
+
+test("a weak new password is refused in words, and an expired new-password step leads back to log in", async () => {
+  const email = t.newEmail("invitee");
+  const temporary = "Temp-Pass-5-invite!";
+  await t.admin.invite(email, temporary);
+  const app = await t.open({ setup: routeConfig({ sign_up: "invite" }) });
+  const { page, rec } = app;
+  await logIn(page, email, temporary);
+  const f = form(page, "Choose a new password");
+  await f.waitFor();
+
+  // Weak: the sign-up form's rules and words, before anything is sent.
+  await f.getByLabel("New password", { exact: true }).fill("short");
+  await f.getByLabel("Confirm new password").fill("short");
+  await f.getByRole("button", { name: "Set password and log in" }).click();
+  assert.equal(await textOf(page.locator("#newpw-error")), "The password still needs: at least 12 characters; an uppercase letter (A–Z); a digit (0–9); a symbol, such as ! @ # $ % & * ? -.");
+  assert.equal(await f.getByLabel("New password", { exact: true }).getAttribute("aria-invalid"), "true");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "newpw-password");
+  const met = Object.fromEntries(await page.locator("#newpw-rules li").evaluateAll((lis) => lis.map((li) => [li.dataset.rule, li.dataset.met])));
+  assert.equal(met.lower, "true");
+  assert.equal(met.length, "false");
+  assert.equal(rec.cognito.filter((c) => c.target === "RespondToAuthChallenge").length, 0);
+
+  // Weak by a rule the page does not know: Cognito's refusal, in words.
+  // (cognito-local checks no policy, so Cognito's answers are played here.)
+  let answer = [400, { __type: "InvalidPasswordException", message: "Password does not conform to policy: Password must not contain the username" }];
+  await page.route("**/*", async (route) => {
+    if (route.request().headers()["x-amz-target"] !== "AWSCognitoIdentityProviderService.RespondToAuthChallenge") return route.fallback();
+    await route.fulfill({ status: answer[0], contentType: "application/x-amz-json-1.1", body: JSON.stringify(answer[1]) });
+  });
+  await f.getByLabel("New password", { exact: true }).fill("Long-Enough-Pass-1");
+  await f.getByLabel("Confirm new password").fill("Long-Enough-Pass-1");
+  await f.getByRole("button", { name: "Set password and log in" }).click();
+  await eventually(async () => assert.equal(await textOf(page.locator("#newpw-error")),
+    "The password does not meet the rules. Password does not conform to policy: Password must not contain the username"));
+  assert.equal(await form(page, "Choose a new password").isVisible(), true);
+
+  // Expired: Cognito's challenge session lasts 3 minutes.
+  answer = [400, { __type: "NotAuthorizedException", message: "Invalid session for the user, session is expired." }];
+  await f.getByRole("button", { name: "Set password and log in" }).click();
+  await form(page, "Log in").waitFor();
+  await eventually(async () => assert.match(await textOf(page.locator("#auth-notice")), /took too long \(the step lasts 3 minutes\)\. Log in again with the password you were given\./));
+  assert.equal(await form(page, "Log in").getByRole("textbox", { name: "Email" }).inputValue(), email);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "login-password");
+  await page.unroute("**/*");
+
+  // Back to log in, by choice, then through for real.
+  await logIn(page, email, temporary);
+  await f.waitFor();
+  await f.getByRole("button", { name: "Back to log in" }).click();
+  await form(page, "Log in").waitFor();
+  assert.equal(await page.locator("#newpw-password").inputValue(), "");
+  await logIn(page, email, temporary);
+  await f.waitFor();
+  await f.getByLabel("New password", { exact: true }).fill("Long-Enough-Pass-1");
+  await f.getByLabel("Confirm new password").fill("Long-Enough-Pass-1");
+  await f.getByRole("button", { name: "Set password and log in" }).click();
+  await waitForWorkspace(page);
+  t.noPageErrors(app);
+});
+
 test("sign-up for some domains: the page names them and checks the address before sending", async () => {
   const app = await t.open({ setup: routeConfig({ sign_up: "domains", sign_up_domains: ["example.com", "corp.example"] }) });
   const { page, rec } = app;
