@@ -14,9 +14,7 @@ import (
 
 func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	t.Parallel()
-	k, table := limitsTable(t)
-	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
-	s := dynamo.NewShares(k.DynamoDB, table, clock.Now)
+	s, clock := newShares(t)
 	ctx := t.Context()
 	until := clock.Now().Add(5 * time.Minute)
 	heldBy := map[string]bool{}
@@ -218,9 +216,7 @@ func TestPacerUnderConcurrencyTakesNoMoreThanTheBucket(t *testing.T) {
 // of theirs comes.
 func TestSharesCountAUserWhileTheirMessagesWait(t *testing.T) {
 	t.Parallel()
-	k, table := limitsTable(t)
-	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
-	s := dynamo.NewShares(k.DynamoDB, table, clock.Now)
+	s, clock := newShares(t)
 	ctx := t.Context()
 	until := clock.Now().Add(10 * time.Minute)
 	n := 0
@@ -268,9 +264,7 @@ func TestSharesCountAUserWhileTheirMessagesWait(t *testing.T) {
 // caller sends it back); one admitted is taken off.
 func TestSharesTakeOnlyAdmittedJobsOffTheCount(t *testing.T) {
 	t.Parallel()
-	k, table := limitsTable(t)
-	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
-	s := dynamo.NewShares(k.DynamoDB, table, clock.Now)
+	s, clock := newShares(t)
 	ctx := t.Context()
 	until := clock.Now().Add(10 * time.Minute)
 	acquire := func(owner, job string) bool {
@@ -295,4 +289,12 @@ func TestSharesTakeOnlyAdmittedJobsOffTheCount(t *testing.T) {
 	if !acquire("alice", "a0") || acquire("alice", "a1") {
 		t.Error("alice got more than half the lane while bob's refused job waits")
 	}
+}
+
+// newShares is Shares on a fresh table, with a test clock.
+func newShares(t *testing.T) (*dynamo.Shares, *storetest.Clock) {
+	t.Helper()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
+	return dynamo.NewShares(k.DynamoDB, table, clock.Now), clock
 }
