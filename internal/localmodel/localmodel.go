@@ -72,11 +72,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
 // ID is the name the local model goes by in logs and answers.
-const ID = "promptq-local"
+const ID = catalogue.LocalID
 
 // Banner starts every answer, so no one takes the text for a real model's.
 const Banner = "[promptq local model — not a real LLM]"

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/jobstable"
 	"github.com/promptq/promptq/internal/quota"
@@ -165,7 +166,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 			"require_digits":    true,
 			"require_symbols":   true,
 		},
-		"models": cfg.Models,
+		"models": catalogue.Entries(cfg.Models),
 		// So a job's card can name its model before the API says.
 		"default_model": cfg.DefaultModel,
 		// How people get accounts, so the page offers sign-up only when

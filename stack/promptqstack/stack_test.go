@@ -20,7 +20,7 @@ import (
 	"github.com/promptq/promptq/stack/promptqstack"
 )
 
-const haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
+const haiku = "anthropic.claude-haiku-4-5-20251001-v1:0"
 
 func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 	s := defaultStack(t)
@@ -190,10 +190,10 @@ func TestBedrockPermissionCoversEachConfiguredModel(t *testing.T) {
 		"arn:aws:bedrock:us-east-2::foundation-model/" + haiku,
 		"arn:aws:bedrock:us-west-2::foundation-model/" + haiku,
 		// An EU profile with no configured regions: any region, this model.
-		"arn:aws:bedrock:us-west-2:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
-		"arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
+		"arn:aws:bedrock:us-west-2:123456789012:inference-profile/eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+		"arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
 		// A foundation model, invoked in the stack's region.
-		"arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-lite-v1:0",
+		"arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-haiku-5-5",
 	}
 	sort.Strings(want)
 	if d := diff(bedrock, want); d != "" {
@@ -868,7 +868,7 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 		"client_id":        "${Users/Client}",
 		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
 		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
-		"models":           `["` + promptqstack.DefaultModel + `"]`,
+		"models":           `[{"context_window":200000,"continuation":"prefill","id":"` + promptqstack.DefaultModel + `","max_output_tokens":64000,"name":"Claude Haiku 4.5"}]`,
 		"default_model":    `"` + promptqstack.DefaultModel + `"`,
 		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
 		"sign_up":          `"open"`,
