@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/promptq/promptq/internal/catalogue"
@@ -97,6 +98,11 @@ type Request struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 	Model       string   `json:"model"`
 	Lane        Lane     `json:"lane,omitempty"`
+	// Continue is the answer written so far by earlier calls, which this
+	// call must continue (a model that accepts a prefilled assistant turn
+	// gets it as one). Set by the worker only, never by a client, and no
+	// part of the request's identity.
+	Continue string `json:"-"`
 }
 
 // rawRequest is the wire shape. Pointers tell "absent" from "zero".
@@ -321,11 +327,22 @@ func jsonTypeName(kind string) string {
 	}
 }
 
-// TokenBudget is what a request may spend, for per-user token limits: its
-// max_tokens plus an estimate of its input tokens (about four characters
-// a token for English text; the model's own count is known only after the
-// job runs).
+// Prefill is text as a model is given it to continue, in a prefilled
+// assistant turn: without its trailing whitespace, which Bedrock refuses
+// at the end of a final assistant turn ("" when nothing else is left, as
+// Bedrock refuses a whitespace-only block too). The caller keeps the
+// trimmed whitespace, and drops it from the continuation when that starts
+// with it.
+func Prefill(text string) string {
+	return strings.TrimRightFunc(text, unicode.IsSpace)
+}
+
+// TokenBudget is what a request may spend, for per-user token limits and
+// the model's pace: its max_tokens plus an estimate of its input tokens
+// (about four characters a token for English text; the model's own count
+// is known only after the job runs). A continuing call's input includes
+// the answer it continues.
 func (r Request) TokenBudget() int {
-	chars := utf8.RuneCountInString(r.Prompt) + utf8.RuneCountInString(r.System)
+	chars := utf8.RuneCountInString(r.Prompt) + utf8.RuneCountInString(r.System) + utf8.RuneCountInString(r.Continue)
 	return r.MaxTokens + (chars+3)/4
 }

@@ -99,9 +99,10 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 		)},
 		{"WorkerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),
-			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
-			// Who is active in a lane: a Query of the lane's partitions only.
-			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*"]}}`),
+			expand("Allow", []string{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
+			// Who is active in a lane, and a job's output chunks: Queries of
+			// lanes' and users' partitions only.
+			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*","USER#*"]}}`),
 			expand("Allow", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"},
 				profile, foundation("us-east-1"), foundation("us-east-2"), foundation("us-west-2")),
 			// The event source mappings poll with the function's role; a job
@@ -418,7 +419,7 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 			"PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MODELS", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_TABLE",
 			"PROMPTQ_USER_POOL_ID", "PROMPTQ_WEB_ORIGIN",
 		}},
-		{"WorkerFunction", 256, 300, []string{
+		{"WorkerFunction", 256, 900, []string{
 			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_FAIR_SHARES", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_INTERACTIVE_SHARE",
 			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_CONCURRENCY", "PROMPTQ_MODEL_PROVIDER",
 			"PROMPTQ_MODEL_TOKENS_PER_MINUTE", "PROMPTQ_TABLE",
@@ -505,7 +506,7 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 		"PROMPTQ_INTERACTIVE_QUEUE_URL": "${JobsQueue}",
 		"PROMPTQ_BULK_QUEUE_URL":        "${BulkQueue}",
 		"PROMPTQ_MAX_RECEIVE_COUNT":     "5",
-		"PROMPTQ_RESCUE_AFTER":          "45m",
+		"PROMPTQ_RESCUE_AFTER":          "105m",
 	} {
 		if got := s.str(env[k]); got != want {
 			t.Errorf("rescuer %s = %s, want %s", k, got, want)
