@@ -75,7 +75,9 @@ type item struct {
 	Status string `dynamodbav:"status"`
 	Lane   string `dynamodbav:"lane,omitempty"` // absent: interactive (jobs from before lanes)
 	// PromptPreview and TextPreview are jobs.Preview of the prompt and the
-	// text; TextBytes is the text's length, which the output items hold.
+	// text (the latter written when the job ends: a running job's listing
+	// shows no text); TextBytes is the text's length, which the output
+	// items hold.
 	PromptPreview  string   `dynamodbav:"prompt_preview"`
 	TextPreview    string   `dynamodbav:"text_preview,omitempty"`
 	TextBytes      int      `dynamodbav:"text_bytes,omitempty"`

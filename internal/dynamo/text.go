@@ -161,7 +161,8 @@ func (s *Store) completed(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 }
 
 // writeText applies c (a change by the worker holding the job) with p's
-// text: the job item gets the text's length and preview, the chunks from
+// text: the job item gets the text's length (and its preview, when c ends
+// the job), the chunks from
 // the one holding byte p.Saved on are written, all in transactions
 // conditioned on c's condition. Text that fits no more chunks than one
 // transaction holds is one transaction; a longer first write (a whole
@@ -171,12 +172,20 @@ func (s *Store) completed(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 func (s *Store) writeText(ctx context.Context, owner, id string, c change, p jobs.Progress) error {
 	c.values = maps.Clone(c.values)
 	c.values[":text_bytes"] = num(int64(len(p.GeneratedText)))
-	c.values[":text_preview"] = str(jobs.Preview(p.GeneratedText))
 	rest, ok := strings.CutPrefix(c.update, "SET ")
 	if !ok {
 		return fmt.Errorf("update %q must start with SET", c.update)
 	}
-	c.update = "SET #text_bytes = :text_bytes, #text_preview = :text_preview, " + rest
+	set := "SET #text_bytes = :text_bytes, "
+	if c.to.Terminal() {
+		// The listing's preview of the text is written with the result
+		// only: kept out of the job item while it runs, it leaves the
+		// item, and so each progress write, the same size whatever the
+		// text (the prompt's preview is the prompt's only share).
+		c.values[":text_preview"] = str(jobs.Preview(p.GeneratedText))
+		set += "#text_preview = :text_preview, "
+	}
+	c.update = set + rest
 
 	first := min(max(p.Saved, 0), len(p.GeneratedText)) / chunkBytes
 	var chunks []types.TransactWriteItem

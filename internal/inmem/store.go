@@ -168,6 +168,9 @@ func (s *Store) List(_ context.Context, owner string, limit int, cursor string) 
 		if after == "" || j.ID < after {
 			j := clone(j)
 			j.Prompt, j.System, j.GeneratedText = jobs.Preview(j.Prompt), "", jobs.Preview(j.GeneratedText)
+			if !j.Status.Terminal() {
+				j.GeneratedText = "" // see jobs.ListPreviewChars
+			}
 			all = append(all, j)
 		}
 	}

@@ -225,7 +225,10 @@ type Progress struct {
 // ListPreviewChars is how much of a job's prompt and text a listing shows.
 // A store's List returns each job's Prompt and GeneratedText cut to
 // Preview (one character more, so the listing can tell it was cut) and no
-// System, so a listing never reads or carries whole answers.
+// System, so a listing never reads or carries whole answers; the text of a
+// job still queued or running is not listed (its preview is stored with
+// the result, which keeps progress writes the same size whatever the
+// text: internal/dynamo).
 const ListPreviewChars = 280
 
 // Preview is s cut to ListPreviewChars+1 characters.

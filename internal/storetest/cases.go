@@ -924,6 +924,15 @@ func testListPreviews(t *testing.T, newStore NewStore) {
 	if err != nil || len(page.Jobs) == 0 {
 		t.Fatalf("List: %v %v", page, err)
 	}
+	if got := page.Jobs[0]; got.Prompt != jobs.Preview(long) || got.GeneratedText != "" {
+		t.Errorf("a running job listed with prompt %d chars, text %q; want the prompt's preview and no text", len([]rune(got.Prompt)), got.GeneratedText)
+	}
+	if err := e.store.Finish(ctx, e.owner, j.ID, c.Attempts, jobs.Progress{GeneratedText: long + long, StopReason: "end_turn"}); err != nil {
+		t.Fatal(err)
+	}
+	if page, err = e.store.List(ctx, e.owner, 10, ""); err != nil || len(page.Jobs) == 0 {
+		t.Fatalf("List: %v %v", page, err)
+	}
 	got := page.Jobs[0]
 	if got.Prompt != jobs.Preview(long) || got.GeneratedText != jobs.Preview(long) || got.System != "" {
 		t.Errorf("listed prompt %d chars, text %d chars, system %q; want previews of %d", len([]rune(got.Prompt)),
