@@ -20,27 +20,48 @@ import (
 // caller can tell a duplicate delivery from a finished job. A missing job
 // gives jobs.ErrNotFound.
 func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error) {
+	// The prompt and the text so far are read before the claim: a read
+	// that failed after it would leave the job claimed by a worker that
+	// reports failure, whose message's next delivery would take the job
+	// for another worker's and drop it.
+	before, err := s.getItem(ctx, owner, id)
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	pre, err := before.job()
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	if pre, err = s.complete(ctx, pre, before.TextBytes); err != nil {
+		return jobs.Job{}, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	textCond := "#text_bytes = :pre_bytes"
+	if before.TextBytes == 0 {
+		textCond = "(attribute_not_exists(#text_bytes) OR #text_bytes = :pre_bytes)"
+	}
 	now := s.now()
 	j, err := s.apply(ctx, owner, id, change{
-		cond:   "#status = :queued OR (#status = :running AND #lease_until < :nowms)",
+		cond:   "(#status = :queued OR (#status = :running AND #lease_until < :nowms)) AND " + textCond,
 		to:     jobs.StatusRunning,
 		update: "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now",
 		values: map[string]types.AttributeValue{
-			":queued":  statusValue(jobs.StatusQueued),
-			":running": statusValue(jobs.StatusRunning),
-			":nowms":   num(millis(now)),
-			":one":     num(1),
-			":lease":   num(millis(now.Add(lease))),
-			":now":     str(formatTime(now)),
+			":queued":    statusValue(jobs.StatusQueued),
+			":running":   statusValue(jobs.StatusRunning),
+			":nowms":     num(millis(now)),
+			":one":       num(1),
+			":lease":     num(millis(now.Add(lease))),
+			":now":       str(formatTime(now)),
+			":pre_bytes": num(int64(before.TextBytes)),
 		},
 	})
 	if err != nil {
 		return j, fmt.Errorf("claim job %s: %w", id, err)
 	}
-	// The worker needs the prompt, and the text to continue.
-	if j, err = s.completed(ctx, j); err != nil {
-		return jobs.Job{}, fmt.Errorf("claim job %s: %w", id, err)
-	}
+	// The worker needs the prompt, and the text to continue: as read
+	// before, since the claim's condition says the text is still as long
+	// (only a worker whose lease lapsed could have written since; then the
+	// claim is a conflict, and the message comes back).
+	j.Prompt, j.System, j.GeneratedText = pre.Prompt, pre.System, pre.GeneratedText
 	return j, nil
 }
 
