@@ -203,7 +203,8 @@ test("the card of a job just sent names its model before the API says anything m
   });
   await submitPrompt(page, "Which model am I?");
   assert.equal(await textOf(page.locator("#job-status")), "Queued");
-  assert.match(await textOf(page.locator("#job-meta")), /promptq-local/);
+  // The catalogue's name for the default model (config.json), not its id.
+  assert.match(await textOf(page.locator("#job-meta")), /promptq local model \(not a real LLM\)/);
   release();
   await page.unroute(`${t.stack.info.api_url}/jobs/*`);
   await waitForStatus(page, "Succeeded", 60_000);
