@@ -28,7 +28,7 @@ func TestReadInputValidatesEachLine(t *testing.T) {
 		{"id not a string", `{"id": 5, "prompt": "hi"}`, "id"},
 		{"blank id", `{"id": "", "prompt": "hi"}`, "id"},
 		{"max_tokens zero", `{"prompt": "hi", "max_tokens": 0}`, "max_tokens"},
-		{"max_tokens too big", `{"prompt": "hi", "max_tokens": 9000}`, "max_tokens"},
+		{"max_tokens too big", `{"prompt": "hi", "max_tokens": 64001}`, "max_tokens"},
 		{"temperature too high", `{"prompt": "hi", "temperature": 1.5}`, "temperature"},
 		{"unknown field", `{"prompt": "hi", "stream": true}`, "stream"},
 		{"an idempotency key of its own", `{"prompt": "hi", "idempotency_key": "k"}`, "idempotency_key"},

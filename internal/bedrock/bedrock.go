@@ -32,6 +32,29 @@
 // The SDK's own retries (AWS_MAX_ATTEMPTS, standard mode by default) happen
 // inside one call, before any of this; mid-stream errors are not retried by
 // the SDK.
+//
+// # Continuing, and caching
+//
+// A request with Continue set (the text earlier calls wrote) ends its
+// conversation with an assistant turn holding that text, without its
+// trailing whitespace (Bedrock refuses a final assistant turn that ends in
+// whitespace), and the model continues it; only the new text is returned.
+// The worker sets Continue only for models whose catalogue entry says they
+// accept it (internal/catalogue).
+//
+// A system prompt of at least the model's caching minimum (estimated at
+// four characters a token) is followed by a cache point, so calls that
+// repeat it (a continuation, another job with the same system prompt)
+// read it from the prompt cache. Below the minimum Bedrock would cache
+// nothing, so no cache point is sent.
+//
+// # Usage
+//
+// Token counts come from the stream's metadata event (with the cache's
+// reads and writes). A call that fails before that event returns, with its
+// error, the text it streamed and an estimate of its tokens (four
+// characters a token: the prompt, system prompt and prefill as input, the
+// streamed text as output), since Bedrock reports usage only at the end.
 package bedrock
 
 import (
@@ -49,6 +72,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -92,21 +116,30 @@ func (m *Model) converseStream(ctx context.Context, req jobs.Request, onDelta fu
 	if err != nil {
 		return jobs.Progress{}, translate(ctx, err)
 	}
-	stream := out.GetStream()
-	defer stream.Close()
-
 	var (
 		p       jobs.Progress
 		text    strings.Builder
 		stopped bool
-		events  = stream.Events()
+		usage   bool
 	)
+	// partial is what a call that failed returns with its error.
+	partial := func(err error) (jobs.Progress, error) {
+		if !usage {
+			p.Tokens = estimate(req, text.String())
+		}
+		p.GeneratedText = text.String()
+		return p, err
+	}
+	stream := out.GetStream()
+	defer stream.Close()
+
+	events := stream.Events()
 read:
 	for {
 		select {
 		case <-ctx.Done():
 			// The SDK would notice too, once the body read fails; don't wait.
-			return jobs.Progress{}, ctx.Err()
+			return partial(ctx.Err())
 		case ev, ok := <-events:
 			if !ok {
 				break read
@@ -122,22 +155,22 @@ read:
 				p.StopReason = string(v.Value.StopReason)
 				stopped = true
 			case *types.ConverseStreamOutputMemberMetadata:
-				p.Tokens = tokens(v.Value.Usage)
+				p.Tokens, usage = tokens(v.Value.Usage), v.Value.Usage != nil
 			}
 		}
 	}
 	if err := stream.Err(); err != nil {
-		return jobs.Progress{}, translate(ctx, err)
+		return partial(translate(ctx, err))
 	}
 	if err := ctx.Err(); err != nil {
-		return jobs.Progress{}, err
+		return partial(err)
 	}
 	if !stopped {
 		// Without messageStop the text may be cut short: never pass it off
 		// as complete.
-		return jobs.Progress{}, &jobs.Error{Kind: jobs.KindUnavailable,
+		return partial(&jobs.Error{Kind: jobs.KindUnavailable,
 			Message: "The model's response ended before it was complete.",
-			Err:     errors.New("bedrock: stream closed without a messageStop event")}
+			Err:     errors.New("bedrock: stream closed without a messageStop event")})
 	}
 	p.GeneratedText = text.String()
 	return p, nil
@@ -172,15 +205,28 @@ func (m *Model) converse(ctx context.Context, req jobs.Request, onDelta func(str
 	}, nil
 }
 
-// input is the Converse request for req: one user turn with the prompt.
+// input is the Converse request for req: one user turn with the prompt,
+// then, when req continues earlier text, an assistant turn with it (see the
+// package comment); the system prompt, with a cache point when it is long
+// enough for the model's prompt cache.
 func input(req jobs.Request) ([]types.Message, []types.SystemContentBlock, *types.InferenceConfiguration) {
 	messages := []types.Message{{
 		Role:    types.ConversationRoleUser,
 		Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: req.Prompt}},
 	}}
+	if prefill := jobs.Prefill(req.Continue); prefill != "" {
+		messages = append(messages, types.Message{
+			Role:    types.ConversationRoleAssistant,
+			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: prefill}},
+		})
+	}
 	var system []types.SystemContentBlock
 	if req.System != "" {
 		system = []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: req.System}}
+		if m, ok := catalogue.Lookup(req.Model); ok && m.CacheMinTokens > 0 && estimateTokens(req.System) >= m.CacheMinTokens {
+			system = append(system, &types.SystemContentBlockMemberCachePoint{
+				Value: types.CachePointBlock{Type: types.CachePointTypeDefault}})
+		}
 	}
 	inference := &types.InferenceConfiguration{}
 	if req.MaxTokens > 0 {
@@ -197,8 +243,23 @@ func tokens(u *types.TokenUsage) jobs.Tokens {
 		return jobs.Tokens{}
 	}
 	return jobs.Tokens{
-		Input:  int(aws.ToInt32(u.InputTokens)),
-		Output: int(aws.ToInt32(u.OutputTokens)),
+		Input:      int(aws.ToInt32(u.InputTokens)),
+		Output:     int(aws.ToInt32(u.OutputTokens)),
+		CacheRead:  int(aws.ToInt32(u.CacheReadInputTokens)),
+		CacheWrite: int(aws.ToInt32(u.CacheWriteInputTokens)),
+	}
+}
+
+// estimateTokens estimates s's tokens at four characters a token, the
+// rule of thumb for English text (jobs.Request.TokenBudget uses it too).
+func estimateTokens(s string) int { return (utf8.RuneCountInString(s) + 3) / 4 }
+
+// estimate is the token use of a call of req that was cut off after
+// streaming text, before Bedrock reported its usage.
+func estimate(req jobs.Request, text string) jobs.Tokens {
+	return jobs.Tokens{
+		Input:  estimateTokens(req.Prompt) + estimateTokens(req.System) + estimateTokens(jobs.Prefill(req.Continue)),
+		Output: estimateTokens(text),
 	}
 }
 

@@ -2,6 +2,7 @@ package bedrock_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -19,7 +20,7 @@ import (
 )
 
 // The model id has a colon, which must survive the URL path.
-const modelID = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+const modelID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 
 var _ worker.Model = (*bedrock.Model)(nil)
 
@@ -265,8 +266,9 @@ func TestExceptionsMidStreamAreClassified(t *testing.T) {
 			var c collect
 			p, err := bedrock.New(srv.Client(3), bedrock.Options{}).Generate(t.Context(), request(), c.add)
 			checkError(t, err, tt.kind, tt.retryable, tt.wantMsg, "")
-			if p != (jobs.Progress{}) {
-				t.Errorf("a failed stream returned a result: %+v", p)
+			// What streamed comes back with the error, never as an answer.
+			if p.StopReason != "" || p.GeneratedText != "partial " {
+				t.Errorf("a failed stream returned %+v", p)
 			}
 			if !slices.Equal(c.deltas, []string{"partial "}) {
 				t.Errorf("deltas = %q, want the one before the exception", c.deltas)
@@ -299,7 +301,7 @@ func TestAStreamCutShortIsNotAResult(t *testing.T) {
 			t.Parallel()
 			srv := bedrocktest.NewServer(t, h)
 			p, err := bedrock.New(srv.Client(1), bedrock.Options{}).Generate(t.Context(), request(), func(string) {})
-			if p != (jobs.Progress{}) {
+			if p.StopReason != "" {
 				t.Errorf("a broken stream returned a result: %+v", p)
 			}
 			if err == nil || !worker.Retryable(err) {
@@ -327,8 +329,8 @@ func TestGenerateStopsWhenTheContextEnds(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("streaming=%v: Generate error = %v, want context.DeadlineExceeded", streaming, err)
 		}
-		if p != (jobs.Progress{}) {
-			t.Errorf("streaming=%v: a timed-out call returned %+v", streaming, p)
+		if p.StopReason != "" {
+			t.Errorf("streaming=%v: a timed-out call returned a result: %+v", streaming, p)
 		}
 	}
 }
@@ -366,5 +368,73 @@ func checkError(t *testing.T, err error, kind jobs.Kind, retryable bool, wantMsg
 	}
 	if notMsg != "" && strings.Contains(e.Message, notMsg) {
 		t.Errorf("message %q leaks %q", e.Message, notMsg)
+	}
+}
+
+// A continuing call's exact request: the prompt as the user's turn, then
+// the text so far as the assistant's, its trailing whitespace trimmed
+// (Bedrock refuses it); a system prompt past the model's caching minimum is
+// followed by a cache point, and the cache's reads and writes come back in
+// the tokens.
+func TestAContinuationPrefillsTheTrimmedTextAndCachesALongSystemPrompt(t *testing.T) {
+	t.Parallel()
+	var got *bedrocktest.Request
+	srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		got = r
+		w.Start()
+		w.Delta(" and on.")
+		w.Event("messageStop", map[string]any{"stopReason": "end_turn"})
+		w.Event("metadata", map[string]any{
+			"usage":   map[string]any{"inputTokens": 12, "outputTokens": 3, "totalTokens": 4115, "cacheReadInputTokens": 4100, "cacheWriteInputTokens": 0},
+			"metrics": map[string]any{"latencyMs": 5},
+		})
+	})
+	req := request()
+	req.System = strings.Repeat("Rules. ", 2400) // 16,800 characters: about 4,200 tokens, past Haiku 4.5's 4,096
+	req.Continue = "The answer so far goes on \n\t "
+	p, err := bedrock.New(srv.Client(1), bedrock.Options{}).Generate(t.Context(), req, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Messages []struct {
+			Role    string           `json:"role"`
+			Content []map[string]any `json:"content"`
+		} `json:"messages"`
+		System []map[string]any `json:"system"`
+	}
+	if err := json.Unmarshal(got.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"role":"user","content":[{"text":"Write a haiku about queues."}]},{"role":"assistant","content":[{"text":"The answer so far goes on"}]}]`
+	if b, _ := json.Marshal(body.Messages); string(b) != want {
+		t.Errorf("messages %s\nwant %s", b, want)
+	}
+	if b, _ := json.Marshal(body.System[1:]); len(body.System) != 2 || body.System[0]["text"] != req.System || string(b) != `[{"cachePoint":{"type":"default"}}]` {
+		t.Errorf("system blocks %d, after the text: %s", len(body.System), b)
+	}
+	wantTokens := jobs.Tokens{Input: 12, Output: 3, CacheRead: 4100}
+	if p.GeneratedText != " and on." || p.Tokens != wantTokens {
+		t.Errorf("result %+v, want the new text and tokens %+v", p, wantTokens)
+	}
+}
+
+// Below the model's caching minimum, and without text to continue, the
+// request has neither a cache point nor an assistant turn.
+func TestAShortSystemPromptGetsNoCachePoint(t *testing.T) {
+	t.Parallel()
+	var got *bedrocktest.Request
+	srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		got = r
+		w.Answer([]string{"ok"}, "end_turn", 5, 1)
+	})
+	req := request()
+	req.System = strings.Repeat("Rules. ", 2000) // 14,000 characters: about 3,500 tokens, short of 4,096
+	req.Continue = " \n"                         // whitespace only: nothing to prefill
+	if _, err := bedrock.New(srv.Client(1), bedrock.Options{}).Generate(t.Context(), req, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	if s := string(got.Body); strings.Contains(s, "cachePoint") || strings.Contains(s, `"assistant"`) {
+		t.Errorf("request %s has a cache point or an assistant turn", s)
 	}
 }

@@ -63,7 +63,7 @@ type Config struct {
 	// polls it: one message an invocation, its lane's concurrency at once.
 	// The worker reads the same variables; the dev runner sets them.
 	Quota         quota.Quota
-	WorkerTimeout time.Duration // PROMPTQ_DEV_WORKER_TIMEOUT: the worker's deadline, default 5m (the stack's)
+	WorkerTimeout time.Duration // PROMPTQ_DEV_WORKER_TIMEOUT: the worker's deadline, default 15m (the stack's)
 	// PollWait is each ReceiveMessage's long poll. PROMPTQ_DEV_POLL_WAIT,
 	// default 5s. Lambda waits 20 s, but kumo wakes a long poll only for
 	// new messages, not for one whose visibility timeout ends, so a retry
@@ -78,7 +78,7 @@ type Config struct {
 	// by a restart of the stand-ins moves again soon after RescueAfter.
 	// RescueAfter: PROMPTQ_RESCUE_AFTER, as the rescuer Lambda reads it;
 	// default the queue's visibility timeout plus the worker's default
-	// longest backoff (15m), 45m with the default worker timeout. It must
+	// longest backoff (15m), 105m with the default worker timeout. It must
 	// exceed the visibility timeout and the worker's PROMPTQ_BACKOFF_MAX.
 	RescueEvery time.Duration
 	RescueAfter time.Duration
@@ -114,7 +114,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		CognitoPort:     9229,
 		Provider:        ProviderLocal,
 		MaxReceiveCount: 5,
-		WorkerTimeout:   5 * time.Minute,
+		WorkerTimeout:   15 * time.Minute,
 		PollWait:        5 * time.Second,
 		APITimeout:      10 * time.Second,
 		RescueEvery:     time.Minute,

@@ -22,8 +22,8 @@ func TestFromEnvDefaults(t *testing.T) {
 		t.Errorf("ports %d %d %d %d", c.WebPort, c.APIPort, c.AWSPort, c.CognitoPort)
 	}
 	if c.Provider != ProviderLocal || c.MaxReceiveCount != 5 || c.Quota != quota.Default() ||
-		c.WorkerTimeout != 5*time.Minute || c.Visibility() != 30*time.Minute || c.APITimeout != 10*time.Second ||
-		c.RescueEvery != time.Minute || c.RescueAfter != 45*time.Minute {
+		c.WorkerTimeout != 15*time.Minute || c.Visibility() != 90*time.Minute || c.APITimeout != 10*time.Second ||
+		c.RescueEvery != time.Minute || c.RescueAfter != 105*time.Minute {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.Dir != filepath.Join(c.Root, ".local") {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/promptq/promptq/internal/apiapp"
 	"github.com/promptq/promptq/internal/apigw"
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
@@ -324,7 +325,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 			ClientID:        pool.ClientID,
 			APIURL:          apiURL,
 			CognitoEndpoint: webURL + CognitoPath,
-			Models:          apiCfg.Limits.Models,
+			Models:          catalogue.Entries(apiCfg.Limits.Models),
 			SignUp:          string(cfg.SignUp.Mode),
 			SignUpDomains:   cfg.SignUp.Domains,
 			DefaultModel:    apiCfg.Limits.DefaultModel,

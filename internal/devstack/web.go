@@ -11,6 +11,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 // WebConfig is /config.json, which the web app reads at start: the keys
@@ -23,8 +25,9 @@ type WebConfig struct {
 	ClientID        string `json:"client_id"`
 	APIURL          string `json:"api_url"`          // no trailing slash
 	CognitoEndpoint string `json:"cognito_endpoint"` // with a trailing slash, as the stack writes it
-	// Models is the API's allow-list, for the model picker.
-	Models []string `json:"models"`
+	// Models is the API's allow-list with each model's name and limits
+	// from the catalogue, for the model picker.
+	Models []catalogue.Entry `json:"models"`
 	// SignUp is who may sign up ("open", "domains" or "invite"), and
 	// SignUpDomains the allowed email domains in "domains" mode, as the
 	// stack writes them.

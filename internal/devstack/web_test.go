@@ -1,6 +1,8 @@
 package devstack
 
 import (
+	"github.com/promptq/promptq/internal/catalogue"
+
 	"encoding/json"
 	"io"
 	"net/http"
@@ -23,7 +25,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 	t.Parallel()
 	h := webHandler(t.TempDir(), WebConfig{Region: "us-east-1", UserPoolID: "p", ClientID: "c",
-		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: []string{"m"},
+		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: catalogue.Entries([]string{"m"}),
 		SignUp: "domains", SignUpDomains: []string{"example.com"},
 		DefaultModel: "m", MaxPromptChars: 100}, nil)
 	code, body := get(t, h, "/config.json")

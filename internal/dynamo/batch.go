@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,8 +75,13 @@ func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.Crea
 		keyed = append(keyed, i)
 	}
 
-	s.writePlain(ctx, items, plain, results)
 	fresh := s.resolveKnownKeys(ctx, items, keyed, results, now)
+	// The jobs' input items first (text.go): a job item is written only
+	// after its input.
+	ready := s.putInputs(ctx, items, append(slices.Clone(plain), fresh...), results)
+	plain = slices.DeleteFunc(plain, func(i int) bool { return !ready[i] })
+	fresh = slices.DeleteFunc(fresh, func(i int) bool { return !ready[i] })
+	s.writePlain(ctx, items, plain, results)
 	for start := 0; start < len(fresh); start += transactJobsMax {
 		end := min(start+transactJobsMax, len(fresh))
 		s.writeKeyed(ctx, items, fresh[start:end], results, now)
@@ -92,6 +98,63 @@ func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.Crea
 		}
 	}
 	return results
+}
+
+// putInputs writes the input items of items[idx] with BatchWriteItem,
+// retrying unprocessed ones with backoff, and says which were written; the
+// others get their error in results.
+func (s *Store) putInputs(ctx context.Context, items []jobs.NewJob, idx []int, results []jobs.CreateResult) map[int]bool {
+	ready := map[int]bool{}
+	for start := 0; start < len(idx); start += batchWriteMax {
+		chunk := idx[start:min(start+batchWriteMax, len(idx))]
+		var reqs []types.WriteRequest
+		for _, i := range chunk {
+			// Ids are fresh UUIDv7s: no condition, which BatchWriteItem
+			// cannot take anyway.
+			av, err := inputAV(items[i].Job, "")
+			if err != nil {
+				results[i].Err = fmt.Errorf("create job %s: %w", items[i].Job.ID, err)
+				continue
+			}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+		}
+		var err error
+		for attempt := 1; len(reqs) > 0 && attempt <= 5; attempt++ {
+			var out *dynamodb.BatchWriteItemOutput
+			out, err = s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{s.table: reqs},
+			})
+			if err != nil {
+				err = translate(err)
+				break
+			}
+			if reqs = out.UnprocessedItems[s.table]; len(reqs) > 0 {
+				if err = sleep(ctx, time.Duration(attempt*attempt)*50*time.Millisecond); err != nil {
+					break
+				}
+			}
+		}
+		if len(reqs) > 0 && err == nil {
+			err = unavailable(errors.New("DynamoDB left items unprocessed after 5 attempts"))
+		}
+		left := map[string]bool{}
+		for _, r := range reqs {
+			var in inputItem
+			if attributevalue.UnmarshalMap(r.PutRequest.Item, &in) == nil {
+				left[in.SK] = true
+			}
+		}
+		for _, i := range chunk {
+			switch {
+			case results[i].Err != nil:
+			case left[inSK(items[i].Job.ID)]:
+				results[i].Err = fmt.Errorf("create job %s: %w", items[i].Job.ID, err)
+			default:
+				ready[i] = true
+			}
+		}
+	}
+	return ready
 }
 
 // writePlain stores jobs without keys with BatchWriteItem, retrying

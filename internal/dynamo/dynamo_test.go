@@ -76,11 +76,11 @@ func TestItemLayout(t *testing.T) {
 
 	item := rawItem(t, k, table, "USER#sub-1", "JOB#"+j.ID)
 	wantS := map[string]string{
-		"status":     "running",
-		"prompt":     "p",
-		"job_id":     j.ID,
-		"created_at": "2026-11-25T12:00:00Z",
-		"started_at": "2026-11-25T12:00:00Z",
+		"status":         "running",
+		"prompt_preview": "p",
+		"job_id":         j.ID,
+		"created_at":     "2026-11-25T12:00:00Z",
+		"started_at":     "2026-11-25T12:00:00Z",
 	}
 	for name, want := range wantS {
 		if got, ok := item[name].(*types.AttributeValueMemberS); !ok || got.Value != want {

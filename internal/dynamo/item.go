@@ -20,6 +20,10 @@ const (
 	// In a lane's partition (Shares): an owner whose queued jobs no
 	// worker has received yet.
 	pendingPrefix = "PENDING#"
+	// inPrefix and outPrefix are a job's input and output items (text.go),
+	// outside JOB#, so listing a user's jobs reads only job items.
+	inPrefix  = "IN#"
+	outPrefix = "OUT#"
 )
 
 // Attribute names that expressions refer to. They are all spelled out as
@@ -30,9 +34,13 @@ const (
 	attrStatus         = "status"
 	attrAttempts       = "attempts"
 	attrLeaseUntil     = "lease_until"
-	attrGeneratedText  = "generated_text"
+	attrTextBytes      = "text_bytes"
+	attrTextPreview    = "text_preview"
 	attrInputTokens    = "input_tokens"
 	attrOutputTokens   = "output_tokens"
+	attrCacheRead      = "cache_read_tokens"
+	attrCacheWrite     = "cache_write_tokens"
+	attrContinuations  = "continuations"
 	attrStopReason     = "stop_reason"
 	attrFailureCode    = "failure_code"
 	attrFailureMessage = "failure_message"
@@ -53,24 +61,37 @@ const (
 	activeIndex = jobstable.ActiveIndex
 )
 
-// item is a job as stored. Times a person reads are RFC 3339 strings;
-// lease_until is epoch milliseconds and expires_at epoch seconds, because
-// conditions compare them as numbers and TTL requires seconds.
+// item is a job as stored, without its prompt, system prompt and text:
+// those are in the job's input and output items (text.go), so that writing
+// the job (a progress write, about once a second) costs the same whatever
+// their size, and no item can outgrow DynamoDB's 400 KB. The item keeps
+// previews of the prompt and the text for listings.
+//
+// Times a person reads are RFC 3339 strings; lease_until is epoch
+// milliseconds and expires_at epoch seconds, because conditions compare
+// them as numbers and TTL requires seconds.
 type item struct {
-	PK             string   `dynamodbav:"pk"`
-	SK             string   `dynamodbav:"sk"`
-	ID             string   `dynamodbav:"job_id"`
-	Owner          string   `dynamodbav:"owner"`
-	Status         string   `dynamodbav:"status"`
-	Lane           string   `dynamodbav:"lane,omitempty"` // absent: interactive (jobs from before lanes)
-	Prompt         string   `dynamodbav:"prompt"`
-	System         string   `dynamodbav:"system,omitempty"`
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	ID     string `dynamodbav:"job_id"`
+	Owner  string `dynamodbav:"owner"`
+	Status string `dynamodbav:"status"`
+	Lane   string `dynamodbav:"lane,omitempty"` // absent: interactive (jobs from before lanes)
+	// PromptPreview and TextPreview are jobs.Preview of the prompt and the
+	// text (the latter written when the job ends: a running job's listing
+	// shows no text); TextBytes is the text's length, which the output
+	// items hold.
+	PromptPreview  string   `dynamodbav:"prompt_preview"`
+	TextPreview    string   `dynamodbav:"text_preview,omitempty"`
+	TextBytes      int      `dynamodbav:"text_bytes,omitempty"`
 	Model          string   `dynamodbav:"model"`
 	MaxTokens      int      `dynamodbav:"max_tokens"`
 	Temperature    *float64 `dynamodbav:"temperature,omitempty"`
-	GeneratedText  string   `dynamodbav:"generated_text,omitempty"`
 	InputTokens    int      `dynamodbav:"input_tokens"`
 	OutputTokens   int      `dynamodbav:"output_tokens"`
+	CacheRead      int      `dynamodbav:"cache_read_tokens,omitempty"`
+	CacheWrite     int      `dynamodbav:"cache_write_tokens,omitempty"`
+	Continuations  int      `dynamodbav:"continuations,omitempty"`
 	StopReason     string   `dynamodbav:"stop_reason,omitempty"`
 	FailureCode    string   `dynamodbav:"failure_code,omitempty"`
 	FailureMessage string   `dynamodbav:"failure_message,omitempty"`
@@ -166,14 +187,17 @@ func toItem(j jobs.Job) item {
 		Owner:          j.Owner,
 		Status:         string(j.Status),
 		Lane:           string(j.Lane.OrDefault()),
-		Prompt:         j.Prompt,
-		System:         j.System,
+		PromptPreview:  jobs.Preview(j.Prompt),
+		TextPreview:    jobs.Preview(j.GeneratedText),
+		TextBytes:      len(j.GeneratedText),
 		Model:          j.Model,
 		MaxTokens:      j.MaxTokens,
 		Temperature:    j.Temperature,
-		GeneratedText:  j.GeneratedText,
 		InputTokens:    j.Tokens.Input,
 		OutputTokens:   j.Tokens.Output,
+		CacheRead:      j.Tokens.CacheRead,
+		CacheWrite:     j.Tokens.CacheWrite,
+		Continuations:  j.Continuations,
 		StopReason:     j.StopReason,
 		Attempts:       j.Attempts,
 		LeaseUntil:     millis(j.LeaseUntil),
@@ -200,19 +224,21 @@ func toItem(j jobs.Job) item {
 	return it
 }
 
+// job is the job the item describes, with previews for its prompt and
+// text (Store.complete reads them whole).
 func (it item) job() (jobs.Job, error) {
 	j := jobs.Job{
 		ID:             it.ID,
 		Owner:          it.Owner,
 		Status:         jobs.Status(it.Status),
 		Lane:           jobs.Lane(it.Lane).OrDefault(),
-		Prompt:         it.Prompt,
-		System:         it.System,
+		Prompt:         it.PromptPreview,
 		Model:          it.Model,
 		MaxTokens:      it.MaxTokens,
 		Temperature:    it.Temperature,
-		GeneratedText:  it.GeneratedText,
-		Tokens:         jobs.Tokens{Input: it.InputTokens, Output: it.OutputTokens},
+		GeneratedText:  it.TextPreview,
+		Tokens:         jobs.Tokens{Input: it.InputTokens, Output: it.OutputTokens, CacheRead: it.CacheRead, CacheWrite: it.CacheWrite},
+		Continuations:  it.Continuations,
 		StopReason:     it.StopReason,
 		Attempts:       it.Attempts,
 		LeaseUntil:     fromMillis(it.LeaseUntil),

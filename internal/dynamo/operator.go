@@ -21,8 +21,9 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 		reopens: true, wantJob: true,
 		cond: "#status IN (:failed, :queued) OR (#status = :running AND #lease_until < :nowms)",
 		to:   jobs.StatusQueued,
-		update: "SET #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now, #sent_at = :now " +
-			"REMOVE #lease_until, #failure_code, #failure_message, #generated_text, #stop_reason, #started_at, #finished_at",
+		update: "SET #input_tokens = :zero, #output_tokens = :zero, #text_bytes = :zero, #updated_at = :now, #sent_at = :now " +
+			"REMOVE #lease_until, #failure_code, #failure_message, #text_preview, #stop_reason, #started_at, #finished_at, " +
+			"#cache_read_tokens, #cache_write_tokens, #continuations",
 		values: map[string]types.AttributeValue{
 			":failed":  statusValue(jobs.StatusFailed),
 			":queued":  statusValue(jobs.StatusQueued),
@@ -33,6 +34,9 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 		},
 	})
 	if err != nil {
+		return jobs.Job{}, fmt.Errorf("requeue job %s: %w", id, err)
+	}
+	if j, err = s.completed(ctx, j); err != nil {
 		return jobs.Job{}, fmt.Errorf("requeue job %s: %w", id, err)
 	}
 	return j, nil

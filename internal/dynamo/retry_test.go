@@ -115,10 +115,12 @@ func TestConflictUsesTheItemDynamoDBReturns(t *testing.T) {
 	t.Parallel()
 	id := jobs.NewID()
 	var gets atomic.Int32
+	var updated atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		switch r.Header.Get("X-Amz-Target") {
 		case "DynamoDB_20120810.UpdateItem":
+			updated.Store(true)
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",`+
 				`"message":"The conditional request failed","Item":{`+
@@ -126,6 +128,22 @@ func TestConflictUsesTheItemDynamoDBReturns(t *testing.T) {
 				`"status":{"S":"cancelled"},"prompt":{"S":"p"},"model":{"S":"m"},"max_tokens":{"N":"10"},`+
 				`"input_tokens":{"N":"0"},"output_tokens":{"N":"0"},"attempts":{"N":"0"},`+
 				`"created_at":{"S":"2026-11-25T12:00:00Z"},"updated_at":{"S":"2026-11-25T12:01:00Z"},"expires_at":{"N":"1800000000"}}}`)
+		case "DynamoDB_20120810.GetItem":
+			// The claim reads the job before its update: queued then.
+			if body, _ := io.ReadAll(r.Body); strings.Contains(string(body), `"JOB#`+id) && !updated.Load() {
+				_, _ = io.WriteString(w, `{"Item":{"pk":{"S":"USER#sub-1"},"sk":{"S":"JOB#`+id+`"},"job_id":{"S":"`+id+`"},"owner":{"S":"sub-1"},`+
+					`"status":{"S":"queued"},"prompt_preview":{"S":"p"},"model":{"S":"m"},"max_tokens":{"N":"10"},`+
+					`"input_tokens":{"N":"0"},"output_tokens":{"N":"0"},"attempts":{"N":"0"},`+
+					`"created_at":{"S":"2026-11-25T12:00:00Z"},"updated_at":{"S":"2026-11-25T12:01:00Z"},"expires_at":{"N":"1800000000"}}}`)
+				return
+			} else if strings.Contains(string(body), `"IN#`+id) {
+				_, _ = io.WriteString(w, `{}`)
+				return
+			}
+			gets.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"unexpected"}`)
+			return
 		default:
 			gets.Add(1)
 			w.WriteHeader(http.StatusBadRequest)

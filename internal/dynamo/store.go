@@ -84,6 +84,9 @@ func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (j
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
 	}
+	if err := s.putInput(ctx, job, it.WriteToken); err != nil {
+		return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
+	}
 	putJob := &types.Put{
 		TableName:                aws.String(s.table),
 		Item:                     av,
@@ -253,7 +256,11 @@ func (s *Store) get(ctx context.Context, owner, id string) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, err
 	}
-	return it.job()
+	j, err := it.job()
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	return s.complete(ctx, j, it.TextBytes)
 }
 
 func (s *Store) getItem(ctx context.Context, owner, id string) (item, error) {
@@ -356,6 +363,9 @@ func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) 
 		},
 	})
 	if err != nil {
+		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	if j, err = s.completed(ctx, j); err != nil {
 		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
 	}
 	return j, nil

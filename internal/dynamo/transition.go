@@ -161,6 +161,12 @@ func (s *Store) lostCondition(ctx context.Context, owner, id string, old map[str
 	if token != "" && cur.WriteToken == token {
 		return j, nil
 	}
+	// The caller may show the job as it is (a claim of a finished job):
+	// with its prompt, and its text as far as the preview goes, which
+	// costs no read of the output (the rescuer may not read it).
+	if j, err = s.complete(ctx, j, len(j.GeneratedText)); err != nil {
+		return jobs.Job{}, err
+	}
 	return j, fmt.Errorf("job is %s at attempt %d: %w", j.Status, j.Attempts, jobs.ErrConflict)
 }
 

@@ -20,23 +20,48 @@ import (
 // caller can tell a duplicate delivery from a finished job. A missing job
 // gives jobs.ErrNotFound.
 func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error) {
+	// The prompt and the text so far are read before the claim: a read
+	// that failed after it would leave the job claimed by a worker that
+	// reports failure, whose message's next delivery would take the job
+	// for another worker's and drop it.
+	before, err := s.getItem(ctx, owner, id)
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	pre, err := before.job()
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	if pre, err = s.complete(ctx, pre, before.TextBytes); err != nil {
+		return jobs.Job{}, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	textCond := "#text_bytes = :pre_bytes"
+	if before.TextBytes == 0 {
+		textCond = "(attribute_not_exists(#text_bytes) OR #text_bytes = :pre_bytes)"
+	}
 	now := s.now()
 	j, err := s.apply(ctx, owner, id, change{
-		cond:   "#status = :queued OR (#status = :running AND #lease_until < :nowms)",
+		cond:   "(#status = :queued OR (#status = :running AND #lease_until < :nowms)) AND " + textCond,
 		to:     jobs.StatusRunning,
 		update: "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now",
 		values: map[string]types.AttributeValue{
-			":queued":  statusValue(jobs.StatusQueued),
-			":running": statusValue(jobs.StatusRunning),
-			":nowms":   num(millis(now)),
-			":one":     num(1),
-			":lease":   num(millis(now.Add(lease))),
-			":now":     str(formatTime(now)),
+			":queued":    statusValue(jobs.StatusQueued),
+			":running":   statusValue(jobs.StatusRunning),
+			":nowms":     num(millis(now)),
+			":one":       num(1),
+			":lease":     num(millis(now.Add(lease))),
+			":now":       str(formatTime(now)),
+			":pre_bytes": num(int64(before.TextBytes)),
 		},
 	})
 	if err != nil {
 		return j, fmt.Errorf("claim job %s: %w", id, err)
 	}
+	// The worker needs the prompt, and the text to continue: as read
+	// before, since the claim's condition says the text is still as long
+	// (only a worker whose lease lapsed could have written since; then the
+	// claim is a conflict, and the message comes back).
+	j.Prompt, j.System, j.GeneratedText = pre.Prompt, pre.System, pre.GeneratedText
 	return j, nil
 }
 
@@ -51,22 +76,33 @@ func runningValues(attempt int, now time.Time) map[string]types.AttributeValue {
 	}
 }
 
-// SaveProgress writes the text generated so far and its token counts to the
-// job the caller claimed as attempt, and extends the lease to now+lease. If
-// the job was cancelled or claimed again by another worker it returns an
-// error matching jobs.ErrConflict: the caller should stop.
-func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error {
-	now := s.now()
-	v := runningValues(attempt, now)
-	v[":text"] = str(p.GeneratedText)
+// tokenValues adds p's counts to v, for tokenSet.
+func tokenValues(v map[string]types.AttributeValue, p jobs.Progress) map[string]types.AttributeValue {
 	v[":in"] = num(int64(p.Tokens.Input))
 	v[":out"] = num(int64(p.Tokens.Output))
+	v[":cache_read"] = num(int64(p.Tokens.CacheRead))
+	v[":cache_write"] = num(int64(p.Tokens.CacheWrite))
+	v[":continuations"] = num(int64(p.Continuations))
+	return v
+}
+
+const tokenSet = "#input_tokens = :in, #output_tokens = :out, #cache_read_tokens = :cache_read, " +
+	"#cache_write_tokens = :cache_write, #continuations = :continuations"
+
+// SaveProgress writes the text generated so far, its token counts and
+// continuations to the job the caller claimed as attempt, and extends the
+// lease to now+lease. Only the output chunks from p.Saved on are written
+// (text.go). If the job was cancelled or claimed again by another worker it
+// returns an error matching jobs.ErrConflict: the caller should stop.
+func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error {
+	now := s.now()
+	v := tokenValues(runningValues(attempt, now), p)
 	v[":lease"] = num(millis(now.Add(lease)))
-	_, err := s.apply(ctx, owner, id, change{
+	err := s.writeText(ctx, owner, id, change{
 		cond:   running,
-		update: "SET #generated_text = :text, #input_tokens = :in, #output_tokens = :out, #lease_until = :lease, #updated_at = :now",
+		update: "SET " + tokenSet + ", #lease_until = :lease, #updated_at = :now",
 		values: v,
-	})
+	}, p)
 	if err != nil {
 		return fmt.Errorf("save progress of job %s attempt %d: %w", id, attempt, err)
 	}
@@ -76,18 +112,14 @@ func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int,
 // Finish marks the job the caller claimed as attempt succeeded, with the
 // final text, token counts and stop reason.
 func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error {
-	v := runningValues(attempt, s.now())
-	v[":text"] = str(p.GeneratedText)
-	v[":in"] = num(int64(p.Tokens.Input))
-	v[":out"] = num(int64(p.Tokens.Output))
+	v := tokenValues(runningValues(attempt, s.now()), p)
 	v[":stop"] = str(p.StopReason)
-	_, err := s.apply(ctx, owner, id, change{
-		cond: running,
-		to:   jobs.StatusSucceeded,
-		update: "SET #generated_text = :text, #input_tokens = :in, #output_tokens = :out, " +
-			"#stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
+	err := s.writeText(ctx, owner, id, change{
+		cond:   running,
+		to:     jobs.StatusSucceeded,
+		update: "SET " + tokenSet + ", #stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
 		values: v,
-	})
+	}, p)
 	if err != nil {
 		return fmt.Errorf("finish job %s attempt %d: %w", id, attempt, err)
 	}
@@ -116,18 +148,16 @@ func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.
 // (before the Lambda deadline, or after a transient error), so the next
 // delivery can claim it at once instead of waiting for the lease to lapse.
 //
-// The partial text, token counts and started_at are cleared: the next
-// attempt generates from the start, and a client polling a queued job
-// should not see text from an abandoned attempt. Attempts is kept, so the
-// next claim's fencing token is higher than this one's.
+// The text written so far and the token counts are kept: the next attempt
+// continues the text (internal/worker), and a client polling the job never
+// sees it shrink. Attempts is kept, so the next claim's fencing token is
+// higher than this one's.
 func (s *Store) Release(ctx context.Context, owner, id string, attempt int) error {
 	v := runningValues(attempt, s.now())
-	v[":zero"] = num(0)
 	_, err := s.apply(ctx, owner, id, change{
-		cond: running,
-		to:   jobs.StatusQueued,
-		update: "SET #input_tokens = :zero, #output_tokens = :zero, #updated_at = :now " +
-			"REMOVE #lease_until, #generated_text, #stop_reason, #started_at",
+		cond:   running,
+		to:     jobs.StatusQueued,
+		update: "SET #updated_at = :now REMOVE #lease_until, #stop_reason, #started_at",
 		values: v,
 	})
 	if err != nil {

@@ -172,7 +172,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"prompt too long", "POST", "/generate", "alice", `{"prompt":"` + strings.Repeat("x", 100_001) + `"}`, nil, 400, "invalid_request", "prompt"},
 		{"system too long", "POST", "/generate", "alice", `{"prompt":"p","system":"` + strings.Repeat("s", 10_001) + `"}`, nil, 400, "invalid_request", "system"},
 		{"max_tokens 0", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":0}`, nil, 400, "invalid_request", "max_tokens"},
-		{"max_tokens 8193", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":8193}`, nil, 400, "invalid_request", "max_tokens"},
+		{"max_tokens past the model's 64000", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":64001}`, nil, 400, "invalid_request", "max_tokens"},
 		{"max_tokens string", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":"5"}`, nil, 400, "invalid_request", "max_tokens"},
 		{"temperature 2", "POST", "/generate", "alice", `{"prompt":"p","temperature":2}`, nil, 400, "invalid_request", "temperature"},
 		{"model not allowed", "POST", "/generate", "alice", `{"prompt":"p","model":"x"}`, nil, 400, "invalid_request", "model"},

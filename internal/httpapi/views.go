@@ -9,17 +9,20 @@ import (
 
 // jobView is a job as clients see it (docs/openapi.yaml, schema Job).
 type jobView struct {
-	JobID         string        `json:"job_id"`
-	Status        jobs.Status   `json:"status"`
-	Lane          jobs.Lane     `json:"lane"`
-	Prompt        string        `json:"prompt"`
-	System        string        `json:"system,omitempty"`
-	Model         string        `json:"model"`
-	MaxTokens     int           `json:"max_tokens"`
-	Temperature   *float64      `json:"temperature,omitempty"`
-	GeneratedText string        `json:"generated_text"`
-	Tokens        jobs.Tokens   `json:"tokens"`
-	StopReason    string        `json:"stop_reason,omitempty"`
+	JobID         string      `json:"job_id"`
+	Status        jobs.Status `json:"status"`
+	Lane          jobs.Lane   `json:"lane"`
+	Prompt        string      `json:"prompt"`
+	System        string      `json:"system,omitempty"`
+	Model         string      `json:"model"`
+	MaxTokens     int         `json:"max_tokens"`
+	Temperature   *float64    `json:"temperature,omitempty"`
+	GeneratedText string      `json:"generated_text"`
+	Tokens        jobs.Tokens `json:"tokens"`
+	StopReason    string      `json:"stop_reason,omitempty"`
+	// Continuations counts the model calls that went on from text an
+	// earlier call had written.
+	Continuations int           `json:"continuations"`
 	Error         *jobs.Failure `json:"error,omitempty"`
 	Attempts      int           `json:"attempts"`
 	CreatedAt     string        `json:"created_at"`
@@ -34,7 +37,7 @@ type jobView struct {
 
 // previewChars is how much of the prompt and text a listing carries. A page
 // of 100 whole jobs could pass Lambda's 6 MB response limit.
-const previewChars = 280
+const previewChars = jobs.ListPreviewChars
 
 func viewOf(j jobs.Job) jobView {
 	v := jobView{
@@ -49,6 +52,7 @@ func viewOf(j jobs.Job) jobView {
 		GeneratedText: j.GeneratedText,
 		Tokens:        j.Tokens,
 		StopReason:    j.StopReason,
+		Continuations: j.Continuations,
 		Error:         j.Failure,
 		Attempts:      j.Attempts,
 		CreatedAt:     timestamp(j.CreatedAt),

@@ -169,7 +169,12 @@ func (s *Store) List(_ context.Context, owner string, limit int, cursor string) 
 	all := make([]jobs.Job, 0, len(s.jobs[owner]))
 	for _, j := range s.jobs[owner] {
 		if after == "" || j.ID < after {
-			all = append(all, clone(j))
+			j := clone(j)
+			j.Prompt, j.System, j.GeneratedText = jobs.Preview(j.Prompt), "", jobs.Preview(j.GeneratedText)
+			if !j.Status.Terminal() {
+				j.GeneratedText = "" // see jobs.ListPreviewChars
+			}
+			all = append(all, j)
 		}
 	}
 	s.mu.Unlock()
@@ -295,7 +300,7 @@ func (s *Store) Claim(_ context.Context, owner, id string, lease time.Duration) 
 // extends its lease.
 func (s *Store) SaveProgress(_ context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error {
 	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
-		j.GeneratedText, j.Tokens = p.GeneratedText, p.Tokens
+		j.GeneratedText, j.Tokens, j.Continuations = p.GeneratedText, p.Tokens, p.Continuations
 		j.LeaseUntil = leaseUntil(now, lease)
 	})
 	if err != nil {
@@ -308,7 +313,7 @@ func (s *Store) SaveProgress(_ context.Context, owner, id string, attempt int, p
 func (s *Store) Finish(_ context.Context, owner, id string, attempt int, p jobs.Progress) error {
 	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
 		j.Status = jobs.StatusSucceeded
-		j.GeneratedText, j.Tokens, j.StopReason = p.GeneratedText, p.Tokens, p.StopReason
+		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = p.GeneratedText, p.Tokens, p.StopReason, p.Continuations
 		j.FinishedAt = now
 		j.LeaseUntil = time.Time{}
 	})
@@ -332,12 +337,13 @@ func (s *Store) Fail(_ context.Context, owner, id string, attempt int, f jobs.Fa
 	return nil
 }
 
-// Release queues the job claimed as attempt again, without its partial
-// text (see dynamo.Store.Release).
+// Release queues the job claimed as attempt again, keeping its text and
+// token counts for the next attempt to continue (see
+// dynamo.Store.Release).
 func (s *Store) Release(_ context.Context, owner, id string, attempt int) error {
 	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, _ time.Time) {
 		j.Status = jobs.StatusQueued
-		j.GeneratedText, j.Tokens, j.StopReason = "", jobs.Tokens{}, ""
+		j.StopReason = ""
 		j.LeaseUntil, j.StartedAt = time.Time{}, time.Time{}
 	})
 	if err != nil {
@@ -356,7 +362,7 @@ func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
 		j.Status = jobs.StatusQueued
 		j.SentAt = now
 		j.Failure = nil
-		j.GeneratedText, j.Tokens, j.StopReason = "", jobs.Tokens{}, ""
+		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = "", jobs.Tokens{}, "", 0
 		j.LeaseUntil, j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}, time.Time{}
 	})
 	if err != nil {

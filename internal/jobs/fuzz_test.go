@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"github.com/promptq/promptq/internal/catalogue"
+
 	"errors"
 	"testing"
 	"unicode/utf8"
@@ -30,11 +32,16 @@ func FuzzDecodeRequest(f *testing.F) {
 			return
 		}
 		n := utf8.RuneCountInString(r.Prompt)
-		if n == 0 || n > l.MaxPromptChars || r.MaxTokens < 1 || r.MaxTokens > l.MaxTokensLimit || r.Model == "" {
+		if n == 0 || n > l.MaxPromptChars || r.MaxTokens < 1 || r.MaxTokens > maxOutput(r.Model) || len(r.Prompt) > l.MaxPromptBytes || r.Model == "" {
 			t.Fatalf("accepted a request outside the limits: %+v", r)
 		}
 		if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 1) {
 			t.Fatalf("accepted temperature %v", *r.Temperature)
 		}
 	})
+}
+
+func maxOutput(model string) int {
+	m, _ := catalogue.Lookup(model)
+	return m.MaxOutputTokens
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 // Status is where a job is in its lifecycle.
@@ -36,11 +38,26 @@ func (s Status) Valid() bool {
 	return false
 }
 
-// Tokens counts the model's input and output tokens for a job.
+// Tokens counts the model's tokens for a job, summed over every call its
+// generation took (a continued generation makes more than one). Input
+// counts the tokens billed at the input rate; CacheRead and CacheWrite the
+// input tokens read from and written to the prompt cache, billed at their
+// own rates (internal/catalogue).
 type Tokens struct {
-	Input  int `json:"input"`
-	Output int `json:"output"`
+	Input      int `json:"input"`
+	Output     int `json:"output"`
+	CacheRead  int `json:"cache_read"`
+	CacheWrite int `json:"cache_write"`
 }
+
+// Plus is t with u added.
+func (t Tokens) Plus(u Tokens) Tokens {
+	return Tokens{Input: t.Input + u.Input, Output: t.Output + u.Output,
+		CacheRead: t.CacheRead + u.CacheRead, CacheWrite: t.CacheWrite + u.CacheWrite}
+}
+
+// Total is every token counted, as a model's quota counts them.
+func (t Tokens) Total() int { return t.Input + t.Output + t.CacheRead + t.CacheWrite }
 
 // Failure is why a job failed, in words a person can read. Code is
 // snake_case and stable for scripts.
@@ -76,6 +93,10 @@ type Job struct {
 	Tokens        Tokens
 	StopReason    string
 	Failure       *Failure
+	// Continuations counts the model calls that went on from text an
+	// earlier call had written (after the Lambda deadline, an error in
+	// the middle of the stream, or a worker that died).
+	Continuations int
 
 	// Attempts counts claims by a worker; LeaseUntil is when a running
 	// job's claim lapses, so a job whose worker died is claimable again.
@@ -138,15 +159,43 @@ type Message struct {
 	ThrottledSince int64 `json:"throttled_since,omitempty"`
 }
 
-// Message is the queue message for j, as first sent.
+// Message is the queue message for j: its Tokens are the worst case of
+// j's next model call (NextRequest), which continues any text written.
 func (j Job) Message() Message {
 	return Message{
 		JobID:  j.ID,
 		Owner:  j.Owner,
 		Lane:   j.Lane.OrDefault(),
 		Model:  j.Model,
-		Tokens: j.Request().TokenBudget(),
+		Tokens: j.NextRequest().TokenBudget(),
 	}
+}
+
+// NextRequest is the request of j's next model call. With no text written
+// yet it is j's request. Otherwise it goes on from the text, the way j's
+// model allows (its catalogue entry's Continuation): a model that accepts
+// a prefilled answer continues GeneratedText (Continue) and may write what
+// is left of max_tokens after the output so far (0 when nothing is left:
+// the answer is as long as the job allows); any other model starts again
+// with the whole of max_tokens.
+func (j Job) NextRequest() Request {
+	r := j.Request()
+	if j.GeneratedText == "" {
+		return r
+	}
+	if j.Prefills() {
+		r.Continue = j.GeneratedText
+		r.MaxTokens = max(j.MaxTokens-j.Tokens.Output, 0)
+	}
+	return r
+}
+
+// Prefills reports whether j's model continues a prefilled answer (its
+// catalogue entry's Continuation is Prefill); a model the catalogue does
+// not know is taken to start over.
+func (j Job) Prefills() bool {
+	m, ok := catalogue.Lookup(j.Model)
+	return ok && m.Continuation == catalogue.Prefill
 }
 
 // Request is the generation request j was made from.
@@ -161,15 +210,46 @@ func (j Job) Request() Request {
 	}
 }
 
-// Progress is a partial or final result the worker writes to a running job.
+// Progress is a partial or final result the worker writes to a running
+// job: the whole text so far and the token counts of every call so far.
+//
+// Saved, when set, says that the first Saved bytes of GeneratedText are
+// already stored unchanged (the writer's last successful write, or what it
+// read when it claimed the job): a store may then write only what follows.
+// It is a hint for the cost of a write, never for its result: a store that
+// ignores it stores the same text.
 type Progress struct {
 	GeneratedText string
 	Tokens        Tokens
 	StopReason    string
+	Continuations int
+	Saved         int
 }
 
-// Page is one page of a user's jobs, newest first. NextCursor is opaque and
-// empty on the last page.
+// ListPreviewChars is how much of a job's prompt and text a listing shows.
+// A store's List returns each job's Prompt and GeneratedText cut to
+// Preview (one character more, so the listing can tell it was cut) and no
+// System, so a listing never reads or carries whole answers; the text of a
+// job still queued or running is not listed (its preview is stored with
+// the result, which keeps progress writes the same size whatever the
+// text: internal/dynamo).
+const ListPreviewChars = 280
+
+// Preview is s cut to ListPreviewChars+1 characters.
+func Preview(s string) string {
+	n := 0
+	for i := range s {
+		if n == ListPreviewChars+1 {
+			return s[:i]
+		}
+		n++
+	}
+	return s
+}
+
+// Page is one page of a user's jobs, newest first, their prompts and texts
+// cut to previews (see ListPreviewChars). NextCursor is opaque and empty on
+// the last page.
 type Page struct {
 	Jobs       []Job
 	NextCursor string
@@ -216,7 +296,7 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	j.Lane = j.Lane.OrDefault()
 	j.Attempts = 0
 	j.LeaseUntil = time.Time{}
-	j.GeneratedText, j.Tokens, j.StopReason, j.Failure = "", Tokens{}, "", nil
+	j.GeneratedText, j.Tokens, j.StopReason, j.Failure, j.Continuations = "", Tokens{}, "", nil, 0
 	j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}
 	j.Budget = Budget{Day: j.Budget.Day, Reserved: j.Budget.Reserved, Stack: j.Budget.Stack}
 	if j.CreatedAt.IsZero() {

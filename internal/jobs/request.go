@@ -11,30 +11,47 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 // Limits are the rules a generation request must follow. The zero value is
 // not useful; start from DefaultLimits.
+//
+// The largest max_tokens accepted is the chosen model's own maximum output
+// (internal/catalogue). Prompt and system prompt are limited in characters
+// (what people count) and in UTF-8 bytes (what the store must hold: a
+// job's input is one DynamoDB item, at most 400 KB).
 type Limits struct {
-	MaxPromptChars int      // characters (runes), not bytes
+	MaxPromptChars int      // characters (runes)
 	MaxSystemChars int      // characters
-	MaxTokensLimit int      // the largest max_tokens accepted
+	MaxPromptBytes int      // UTF-8 bytes
+	MaxSystemBytes int      // UTF-8 bytes
 	DefaultMax     int      // max_tokens when the request has none
-	Models         []string // the allow-list of model ids
+	Models         []string // the allow-list of model ids, each in the catalogue
 	DefaultModel   string   // used when the request names none; must be in Models
 }
 
-// DefaultModel is a Claude Haiku cross-region inference profile: cheap,
-// fast, and available in the US regions without provisioning.
-const DefaultModel = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+// DefaultModel is the catalogue's default model (catalogue.DefaultModel).
+const DefaultModel = catalogue.DefaultModel
 
-// DefaultLimits returns the documented defaults (docs/openapi.yaml).
+// MaxInputBytes bounds MaxPromptBytes + MaxSystemBytes: a job's prompt and
+// system prompt are stored together in one DynamoDB item (400 KB at most,
+// attribute names and the job's keys included), so they must leave room.
+const MaxInputBytes = 380_000
+
+// DefaultLimits returns the documented defaults (docs/openapi.yaml). The
+// byte limits allow 100,000 characters of two-byte text (most European
+// scripts) in a prompt; text of three- and four-byte characters (CJK,
+// emoji) meets the byte limit first.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxPromptChars: 100_000,
 		MaxSystemChars: 10_000,
-		MaxTokensLimit: 8192,
+		MaxPromptBytes: 200_000,
+		MaxSystemBytes: 30_000,
 		DefaultMax:     1024,
 		Models:         []string{DefaultModel},
 		DefaultModel:   DefaultModel,
@@ -49,14 +66,26 @@ func (l Limits) Validate() error {
 		return errors.New("max prompt chars must be positive")
 	case l.MaxSystemChars < 0:
 		return errors.New("max system chars must not be negative")
-	case l.MaxTokensLimit < 1:
-		return errors.New("max tokens limit must be positive")
-	case l.DefaultMax < 1 || l.DefaultMax > l.MaxTokensLimit:
-		return fmt.Errorf("default max tokens %d must be within 1..%d", l.DefaultMax, l.MaxTokensLimit)
+	case l.MaxPromptBytes < 1 || l.MaxSystemBytes < 0:
+		return errors.New("max prompt bytes must be positive and max system bytes not negative")
+	case l.MaxPromptBytes+l.MaxSystemBytes > MaxInputBytes:
+		return fmt.Errorf("max prompt bytes %d and max system bytes %d must add up to at most %d (one DynamoDB item holds a job's input)",
+			l.MaxPromptBytes, l.MaxSystemBytes, MaxInputBytes)
+	case l.DefaultMax < 1:
+		return fmt.Errorf("default max tokens %d must be positive", l.DefaultMax)
 	case len(l.Models) == 0:
 		return errors.New("the model allow-list is empty")
 	case !slices.Contains(l.Models, l.DefaultModel):
 		return fmt.Errorf("default model %q is not in the allow-list", l.DefaultModel)
+	}
+	for _, id := range l.Models {
+		m, ok := catalogue.Lookup(id)
+		switch {
+		case !ok:
+			return fmt.Errorf("model %q is not in the model catalogue (internal/catalogue)", id)
+		case l.DefaultMax > m.MaxOutputTokens:
+			return fmt.Errorf("default max tokens %d is more than %s writes (%d)", l.DefaultMax, m.Name, m.MaxOutputTokens)
+		}
 	}
 	return nil
 }
@@ -69,6 +98,11 @@ type Request struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 	Model       string   `json:"model"`
 	Lane        Lane     `json:"lane,omitempty"`
+	// Continue is the answer written so far by earlier calls, which this
+	// call must continue (a model that accepts a prefilled assistant turn
+	// gets it as one). Set by the worker only, never by a client, and no
+	// part of the request's identity.
+	Continue string `json:"-"`
 }
 
 // rawRequest is the wire shape. Pointers tell "absent" from "zero".
@@ -159,21 +193,19 @@ func (raw rawRequest) validate(l Limits) (Request, error) {
 	case utf8.RuneCountInString(*raw.Prompt) > l.MaxPromptChars:
 		return r, Invalid("prompt", "prompt must be at most %d characters.", l.MaxPromptChars)
 	}
+	if n := len(*raw.Prompt); n > l.MaxPromptBytes {
+		return r, Invalid("prompt", "prompt must be at most %d bytes of UTF-8; it has %d.", l.MaxPromptBytes, n)
+	}
 	r.Prompt = *raw.Prompt
 
 	if raw.System != nil {
 		if utf8.RuneCountInString(*raw.System) > l.MaxSystemChars {
 			return r, Invalid("system", "system must be at most %d characters.", l.MaxSystemChars)
 		}
-		r.System = *raw.System
-	}
-
-	r.MaxTokens = l.DefaultMax
-	if raw.MaxTokens != nil {
-		if *raw.MaxTokens < 1 || *raw.MaxTokens > l.MaxTokensLimit {
-			return r, Invalid("max_tokens", "max_tokens must be an integer from 1 to %d.", l.MaxTokensLimit)
+		if n := len(*raw.System); n > l.MaxSystemBytes {
+			return r, Invalid("system", "system must be at most %d bytes of UTF-8; it has %d.", l.MaxSystemBytes, n)
 		}
-		r.MaxTokens = *raw.MaxTokens
+		r.System = *raw.System
 	}
 
 	if raw.Temperature != nil {
@@ -184,12 +216,29 @@ func (raw rawRequest) validate(l Limits) (Request, error) {
 		r.Temperature = &t
 	}
 
+	// The model first: max_tokens is checked against its maximum.
 	r.Model = l.DefaultModel
 	if raw.Model != nil {
 		if !slices.Contains(l.Models, *raw.Model) {
 			return r, Invalid("model", "model must be one of: %s.", strings.Join(l.Models, ", "))
 		}
 		r.Model = *raw.Model
+	}
+	// Validate makes sure every allowed model is in the catalogue; a
+	// client checking a request before sending it (internal/batch) may not
+	// know the server's models, and leaves their limits to the server.
+	m, known := catalogue.Lookup(r.Model)
+
+	r.MaxTokens = l.DefaultMax
+	if raw.MaxTokens != nil {
+		switch n := *raw.MaxTokens; {
+		case known && (n < 1 || n > m.MaxOutputTokens):
+			return r, Invalid("max_tokens", "max_tokens must be an integer from 1 to %d, the most %s (%s) writes.",
+				m.MaxOutputTokens, m.Name, r.Model)
+		case n < 1:
+			return r, Invalid("max_tokens", "max_tokens must be a positive integer.")
+		}
+		r.MaxTokens = *raw.MaxTokens
 	}
 	return r, nil
 }
@@ -278,12 +327,23 @@ func jsonTypeName(kind string) string {
 	}
 }
 
+// Prefill is text as a model is given it to continue, in a prefilled
+// assistant turn: without its trailing whitespace, which Bedrock refuses
+// at the end of a final assistant turn ("" when nothing else is left, as
+// Bedrock refuses a whitespace-only block too). The caller keeps the
+// trimmed whitespace, and drops it from the continuation when that starts
+// with it.
+func Prefill(text string) string {
+	return strings.TrimRightFunc(text, unicode.IsSpace)
+}
+
 // TokenBudget is a likely token use of the request, for pacing the model's
 // quota (internal/worker): its max_tokens plus an estimate of its input
 // tokens (about four characters a token for English text; the model's own
-// count is known only after the job runs). It is no bound: budgets reserve
+// count is known only after the job runs). A continuing call's input
+// includes the answer it continues. It is no bound: budgets reserve
 // WorstCaseTokens.
 func (r Request) TokenBudget() int {
-	chars := utf8.RuneCountInString(r.Prompt) + utf8.RuneCountInString(r.System)
+	chars := utf8.RuneCountInString(r.Prompt) + utf8.RuneCountInString(r.System) + utf8.RuneCountInString(r.Continue)
 	return r.MaxTokens + (chars+3)/4
 }

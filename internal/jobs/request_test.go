@@ -49,8 +49,8 @@ func TestDecodeRequestRejects(t *testing.T) {
 		{"prompt too long", `{"prompt":"12345678901"}`, "prompt", "at most 10 characters"},
 		{"prompt wrong type", `{"prompt":42}`, "prompt", "a string"},
 		{"system too long", `{"prompt":"p","system":"123456"}`, "system", "at most 5"},
-		{"max_tokens zero", `{"prompt":"p","max_tokens":0}`, "max_tokens", "1 to 8192"},
-		{"max_tokens too big", `{"prompt":"p","max_tokens":8193}`, "max_tokens", "1 to 8192"},
+		{"max_tokens zero", `{"prompt":"p","max_tokens":0}`, "max_tokens", "1 to 64000"},
+		{"max_tokens too big", `{"prompt":"p","max_tokens":64001}`, "max_tokens", "1 to 64000, the most Claude Haiku 4.5"},
 		{"max_tokens fraction", `{"prompt":"p","max_tokens":1.5}`, "max_tokens", "an integer"},
 		{"max_tokens string", `{"prompt":"p","max_tokens":"10"}`, "max_tokens", "an integer"},
 		{"temperature high", `{"prompt":"p","temperature":1.01}`, "temperature", "0 to 1"},
@@ -177,5 +177,45 @@ func TestLimitsValidate(t *testing.T) {
 	l.DefaultModel = "not-listed"
 	if err := l.Validate(); err == nil {
 		t.Error("default model outside the allow-list accepted")
+	}
+	l = DefaultLimits()
+	l.Models = append(l.Models, "us.anthropic.claude-3-5-haiku-20241022-v1:0")
+	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), "catalogue") {
+		t.Errorf("a model outside the catalogue: %v", err)
+	}
+	l = DefaultLimits()
+	l.MaxPromptBytes = MaxInputBytes
+	if err := l.Validate(); err == nil {
+		t.Error("byte limits past one item's room accepted")
+	}
+}
+
+func TestMaxTokensAndBytesAreCheckedPerModelAndInBytes(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	l.Models = []string{DefaultModel, "us.anthropic.claude-haiku-5-5"}
+	four := strings.Repeat("\U0001F600", 50_001) // 50,001 characters, 200,004 bytes
+	for _, tc := range []struct {
+		body, field, msg string
+	}{
+		{`{"prompt":"p","max_tokens":64000}`, "", ""},
+		{`{"prompt":"p","max_tokens":64001}`, "max_tokens", "from 1 to 64000, the most Claude Haiku 4.5"},
+		{`{"prompt":"p","max_tokens":128000,"model":"us.anthropic.claude-haiku-5-5"}`, "", ""},
+		{`{"prompt":"p","max_tokens":128001,"model":"us.anthropic.claude-haiku-5-5"}`, "max_tokens", "128000"},
+		{`{"prompt":"` + four + `"}`, "prompt", "at most 200000 bytes"},
+		{`{"prompt":"p","system":"` + strings.Repeat("\u00e9", 10_000) + `x"}`, "system", "at most 10000 characters"},
+		{`{"prompt":"p","system":"` + strings.Repeat("\U0001F600", 8_000) + `"}`, "system", "at most 30000 bytes"},
+	} {
+		_, err := DecodeRequest([]byte(tc.body), l)
+		if tc.field == "" {
+			if err != nil {
+				t.Errorf("%.60s: %v", tc.body, err)
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Field != tc.field || !strings.Contains(e.Message, tc.msg) {
+			t.Errorf("%.60s: %v; want field %s saying %q", tc.body, err, tc.field, tc.msg)
+		}
 	}
 }

@@ -13,10 +13,20 @@
 // # Tokens
 //
 // Tokens are counted as whitespace-separated words (strings.Fields), not
-// with any real tokenizer: input tokens are the words of the system prompt
-// plus those of the prompt, output tokens the words generated. MaxTokens is
-// honoured in those units: the answer stops after MaxTokens words with stop
-// reason "max_tokens", otherwise it ends with "end_turn".
+// with any real tokenizer: input tokens are the words of the system prompt,
+// the prompt and the prefilled answer (Request.Continue), output tokens
+// the words generated. MaxTokens is honoured in those units: the answer
+// stops after MaxTokens words with stop reason "max_tokens", otherwise it
+// ends with "end_turn". A call that fails returns, with its error, the text
+// and tokens it had streamed.
+//
+// # Continuing
+//
+// A request whose Continue holds the start of the answer (as a prefilled
+// assistant turn does on Bedrock) gets the rest of it: the model skips as
+// many words of its answer as Continue holds and streams the others, each
+// with the whitespace before it. MaxTokens bounds each call's new words,
+// as it bounds a Bedrock call's output.
 //
 // # Pace
 //
@@ -33,8 +43,8 @@
 //	promptq-fault:throttle       every call fails with a retryable rate-limit error
 //	promptq-fault:throttle-once  the first call for this request fails that way, later ones succeed
 //	promptq-fault:invalid        every call fails with a permanent invalid-request error
-//	promptq-fault:midstream      half the words stream, then a retryable error
-//	promptq-fault:hang           the banner streams, then nothing until ctx is done
+//	promptq-fault:midstream      half the words still to write stream, then a retryable error
+//	promptq-fault:hang           the banner streams (when not written yet), then nothing until ctx is done
 //
 // An unknown NAME is a permanent invalid-request error listing the known
 // ones. "once" is counted per Model value, so per process.
@@ -72,11 +82,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
 // ID is the name the local model goes by in logs and answers.
-const ID = "promptq-local"
+const ID = catalogue.LocalID
 
 // Banner starts every answer, so no one takes the text for a real model's.
 const Banner = "[promptq local model — not a real LLM]"
@@ -264,34 +275,41 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang.", fault)
 	}
 
-	input := len(strings.Fields(req.System)) + len(strings.Fields(req.Prompt))
+	skip := len(strings.Fields(req.Continue))
+	input := len(strings.Fields(req.System)) + len(strings.Fields(req.Prompt)) + skip
 	u, err := m.admit(input + max(req.MaxTokens, 0))
 	if err != nil {
 		return jobs.Progress{}, err
 	}
+	var text strings.Builder
 	output := 0
 	defer func() { m.done(u, input+output) }()
+	// partial is what a call that fails returns with its error.
+	partial := func(err error) (jobs.Progress, error) {
+		return jobs.Progress{GeneratedText: text.String(), Tokens: jobs.Tokens{Input: input, Output: output}}, err
+	}
 
 	words := answer(key, req)
-	stop := StopEndTurn
-	if req.MaxTokens > 0 && len(words) > req.MaxTokens {
-		words, stop = words[:req.MaxTokens], StopMaxTokens
+	skip = min(skip, len(words))
+	end, stop := len(words), StopEndTurn
+	if req.MaxTokens > 0 && end-skip > req.MaxTokens {
+		end, stop = skip+req.MaxTokens, StopMaxTokens
 	}
 	if err := sleep(ctx, m.latency); err != nil {
-		return jobs.Progress{}, err
+		return partial(err)
 	}
-	var text strings.Builder
 	bannerWords := len(strings.Fields(Banner))
-	for i, w := range words {
+	for i := skip; i < end; i++ {
+		w := words[i]
 		switch {
-		case fault == "midstream" && i == len(words)/2:
-			return jobs.Progress{}, errMidstream
-		case fault == "hang" && i == bannerWords:
+		case fault == "midstream" && i == skip+(end-skip)/2:
+			return partial(errMidstream)
+		case fault == "hang" && i == max(skip, bannerWords):
 			<-ctx.Done()
-			return jobs.Progress{}, ctx.Err()
+			return partial(ctx.Err())
 		}
 		if err := sleep(ctx, m.perToken); err != nil {
-			return jobs.Progress{}, err
+			return partial(err)
 		}
 		if i > 0 && !strings.ContainsAny(w[:1], " \t\r\n\f") {
 			w = " " + w // filler words; echoed pieces carry their own whitespace

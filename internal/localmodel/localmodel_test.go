@@ -27,7 +27,7 @@ func generate(t *testing.T, m *localmodel.Model, req jobs.Request) (jobs.Progres
 
 func TestAnswersAreDeterministicAndSayTheyAreNotAModel(t *testing.T) {
 	t.Parallel()
-	req := jobs.Request{Prompt: "Tell me about queues, please.", System: "Be brief.", Model: "us.anthropic.claude-3-5-haiku-20241022-v1:0", MaxTokens: 1024}
+	req := jobs.Request{Prompt: "Tell me about queues, please.", System: "Be brief.", Model: "us.anthropic.claude-haiku-4-5-20251001-v1:0", MaxTokens: 1024}
 	m := fast()
 	p1, deltas, err := generate(t, m, req)
 	if err != nil {
@@ -121,7 +121,9 @@ func TestGenerateStopsWhenTheContextIsCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Generate error = %v, want context.Canceled", err)
 	}
-	if p != (jobs.Progress{}) {
+	// What streamed before the cancel, so the caller can keep it; never
+	// a stop reason, which only a complete answer has.
+	if p.Tokens.Output != 3 || len(strings.Fields(p.GeneratedText)) != 3 || p.StopReason != "" {
 		t.Errorf("a cancelled answer returned %+v", p)
 	}
 	if n != 3 {
@@ -149,8 +151,9 @@ func TestFaultMarkersMakeTheModelMisbehave(t *testing.T) {
 			if jobs.KindOf(err) != tt.kind || worker.Retryable(err) != tt.retryable {
 				t.Errorf("error %v: kind %s retryable %v, want %s %v", err, jobs.KindOf(err), worker.Retryable(err), tt.kind, tt.retryable)
 			}
-			if p != (jobs.Progress{}) {
-				t.Errorf("a failed call returned %+v", p)
+			// A failed call returns what it streamed, as Bedrock's adapter does.
+			if p.GeneratedText != strings.Join(deltas, "") || p.Tokens.Output != len(deltas) || p.StopReason != "" {
+				t.Errorf("a failed call returned %+v after %d deltas", p, len(deltas))
 			}
 			if (len(deltas) > 0) != tt.deltasBefore {
 				t.Errorf("%d deltas before the error, want some: %v", len(deltas), tt.deltasBefore)
@@ -303,5 +306,42 @@ func TestEchoWritesTheRestOfThePromptVerbatim(t *testing.T) {
 	}
 	if !strings.Contains(p.GeneratedText, "filler text") {
 		t.Errorf("marker inside a line echoed: %q", p.GeneratedText)
+	}
+}
+
+// A call given the start of its answer (a prefilled assistant turn) writes
+// the rest, and the calls together write the whole answer once: the same
+// text, and as many output tokens, as one uninterrupted call.
+func TestAPrefilledAnswerIsContinuedWhereItStopped(t *testing.T) {
+	t.Parallel()
+	req := jobs.Request{Prompt: "Tell me about queues, please.", Model: "m", MaxTokens: 1000}
+	whole, _, err := generate(t, fast(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	output, calls := 0, 0
+	for calls = 1; calls < 100; calls++ {
+		r := req
+		r.Continue = text + " " // trailing whitespace, as a stored answer may end
+		r.MaxTokens = 7
+		p, deltas, err := generate(t, fast(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(deltas, ""); got != p.GeneratedText {
+			t.Fatalf("deltas %q, result %q", got, p.GeneratedText)
+		}
+		if want := len(strings.Fields(req.Prompt)) + len(strings.Fields(text)); p.Tokens.Input != want {
+			t.Errorf("call %d: input %d, want %d (prompt and prefill)", calls, p.Tokens.Input, want)
+		}
+		text += p.GeneratedText
+		output += p.Tokens.Output
+		if p.StopReason == localmodel.StopEndTurn {
+			break
+		}
+	}
+	if text != whole.GeneratedText || output != whole.Tokens.Output || calls < 3 {
+		t.Errorf("%d calls wrote %d tokens, %q; want %d tokens, %q", calls, output, text, whole.Tokens.Output, whole.GeneratedText)
 	}
 }

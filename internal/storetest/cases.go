@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -479,10 +481,11 @@ func testRelease(t *testing.T, newStore NewStore) {
 	e := setup(t, newStore)
 	ctx := t.Context()
 	j := e.inStatus(jobs.StatusRunning)
-	partial := jobs.Progress{GeneratedText: "half a", Tokens: jobs.Tokens{Input: 20, Output: 2}}
+	partial := jobs.Progress{GeneratedText: "half a", Tokens: jobs.Tokens{Input: 20, Output: 2, CacheRead: 5, CacheWrite: 1}, Continuations: 1}
 	if err := e.store.SaveProgress(ctx, e.owner, j.ID, j.Attempts, partial, lease); err != nil {
 		t.Fatalf("SaveProgress: %v", err)
 	}
+	j.GeneratedText, j.Tokens, j.Continuations = partial.GeneratedText, partial.Tokens, partial.Continuations
 	wantErr(t, "Release by another attempt", e.store.Release(ctx, e.owner, j.ID, j.Attempts+1), jobs.ErrConflict)
 
 	e.clock.Advance(time.Second)
@@ -877,4 +880,81 @@ func testSwapSentAt(t *testing.T, newStore NewStore) {
 	wantErr(t, "SwapSentAt of a missing job", err, jobs.ErrNotFound)
 	_, err = e.store.SwapSentAt(ctx, randomOwner(), j.ID, j.SentAt, later)
 	wantErr(t, "SwapSentAt of another owner's job", err, jobs.ErrNotFound)
+}
+
+// An answer past DynamoDB's 400 KB item limit, written as a worker writes
+// it (a growing text, each write saying how much is already stored, and a
+// first write of a long text at once), is stored and served whole, as is
+// the job's long prompt; the job's listing stays small.
+func testLargeOutput(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.inStatus(jobs.StatusRunning)
+	var b strings.Builder
+	for i := 0; b.Len() < 600_000; i++ {
+		fmt.Fprintf(&b, "word %d é 😀 ", i) // multi-byte characters across chunk boundaries
+	}
+	text := b.String()
+	saved := 0
+	for _, end := range []int{1000, 5000, 5001, 300_000, 300_000, len(text) - 7, len(text)} {
+		p := jobs.Progress{GeneratedText: text[:end], Tokens: jobs.Tokens{Output: end / 4}, Saved: saved}
+		if err := e.store.SaveProgress(ctx, e.owner, j.ID, j.Attempts, p, lease); err != nil {
+			t.Fatalf("SaveProgress of %d bytes: %v", end, err)
+		}
+		if got := e.get(j.ID).GeneratedText; got != text[:end] {
+			t.Fatalf("after saving %d bytes: got %d bytes, equal prefix %v", end, len(got), strings.HasPrefix(text, got))
+		}
+		saved = end
+	}
+	final := text + "The end."
+	if err := e.store.Finish(ctx, e.owner, j.ID, j.Attempts, jobs.Progress{GeneratedText: final, StopReason: "end_turn", Saved: saved}); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	got := e.get(j.ID)
+	if got.Status != jobs.StatusSucceeded || got.GeneratedText != final || got.Prompt != j.Prompt {
+		t.Errorf("finished job: status %s, %d bytes of text (want %d), prompt kept %v", got.Status, len(got.GeneratedText), len(final), got.Prompt == j.Prompt)
+	}
+	// A whole long answer in one write, with nothing saved before.
+	k := e.inStatus(jobs.StatusRunning)
+	if err := e.store.Finish(ctx, e.owner, k.ID, k.Attempts, jobs.Progress{GeneratedText: final, StopReason: "end_turn"}); err != nil {
+		t.Fatalf("Finish in one write: %v", err)
+	}
+	if got := e.get(k.ID).GeneratedText; got != final {
+		t.Errorf("one write: %d bytes, want %d", len(got), len(final))
+	}
+}
+
+func testListPreviews(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	long := strings.Repeat("ü", 5000)
+	j, _, err := e.store.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: e.owner, Prompt: long, System: "sys", Model: jobs.DefaultModel, MaxTokens: 10}, "fp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.claim(j.ID)
+	if err := e.store.SaveProgress(ctx, e.owner, j.ID, c.Attempts, jobs.Progress{GeneratedText: long + long}, lease); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.store.List(ctx, e.owner, 10, "")
+	if err != nil || len(page.Jobs) == 0 {
+		t.Fatalf("List: %v %v", page, err)
+	}
+	if got := page.Jobs[0]; got.Prompt != jobs.Preview(long) || got.GeneratedText != "" {
+		t.Errorf("a running job listed with prompt %d chars, text %q; want the prompt's preview and no text", len([]rune(got.Prompt)), got.GeneratedText)
+	}
+	if err := e.store.Finish(ctx, e.owner, j.ID, c.Attempts, jobs.Progress{GeneratedText: long + long, StopReason: "end_turn"}); err != nil {
+		t.Fatal(err)
+	}
+	if page, err = e.store.List(ctx, e.owner, 10, ""); err != nil || len(page.Jobs) == 0 {
+		t.Fatalf("List: %v %v", page, err)
+	}
+	got := page.Jobs[0]
+	if got.Prompt != jobs.Preview(long) || got.GeneratedText != jobs.Preview(long) || got.System != "" {
+		t.Errorf("listed prompt %d chars, text %d chars, system %q; want previews of %d", len([]rune(got.Prompt)),
+			len([]rune(got.GeneratedText)), got.System, jobs.ListPreviewChars+1)
+	}
+	if whole := e.get(j.ID); whole.Prompt != long || whole.GeneratedText != long+long || whole.System != "sys" {
+		t.Errorf("Get is not whole")
+	}
 }

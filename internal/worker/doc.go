@@ -12,7 +12,8 @@
 //     back as a new message, delayed, and this one is acknowledged;
 //  2. claims the job in the store (queued → running, attempts += 1); the
 //     claim's attempt number is a fencing token for every later write;
-//  3. calls the model, collecting the streamed text;
+//  3. calls the model, collecting the streamed text; a job with text from
+//     an earlier call goes on from it, as its model allows (see answer);
 //  4. about once per FlushInterval, and only when the text grew, writes the
 //     text so far with SaveProgress, which also extends the lease; when the
 //     text has not changed for a third of the lease it writes anyway, as a
@@ -38,12 +39,16 @@
 //     → its message is sent again, delayed, and this one acknowledged; if
 //     that send fails, this one is reported failed with the same delay;
 //   - a transient error (unavailable, timeouts, network, store errors) →
-//     the job is released (running → queued), the message's visibility is
-//     set to a backoff that doubles with ApproximateReceiveCount, and it is
-//     reported failed;
-//   - the Lambda deadline → the model is stopped DeadlineMargin before it, the
-//     job released and the message reported failed; a partial text is never
-//     finished as succeeded;
+//     the text written so far is saved, the job is released (running →
+//     queued), the message's visibility is set to a backoff that doubles
+//     with ApproximateReceiveCount, and it is reported failed; the next
+//     attempt continues the text (jobs.Job.NextRequest);
+//   - the Lambda deadline → the model is stopped DeadlineMargin before it,
+//     the text so far saved and the job released; if the call continued
+//     the answer and wrote something, the job's message is sent again at
+//     once and this one acknowledged (a long answer uses up no receives;
+//     max_tokens bounds how often), otherwise the message is reported
+//     failed; a partial text is never finished as succeeded;
 //   - on the last allowed receive (ApproximateReceiveCount >= MaxReceiveCount)
 //     any of the retry cases above first fails the job with
 //     jobs.FailureRetries and a readable reason, so the message that then goes

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -315,9 +316,31 @@ func (w *Worker) notClaimed(ctx context.Context, log *slog.Logger, job jobs.Job,
 	}
 }
 
-// run generates the text of a claimed job and records the result.
+// run generates the text of a claimed job and records the result. A job
+// with text already written (an earlier call stopped before the end) goes
+// on from it (jobs.Job.NextRequest; see answer for what the job shows).
 func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jobs.Message, adm *admission, receive int, last bool) outcome {
 	started := w.now()
+	req := job.NextRequest()
+	text := newAnswer(job.GeneratedText, job.Prefills())
+	continuations := job.Continuations
+	if job.GeneratedText != "" {
+		continuations++
+		strategy := catalogue.Restart
+		if text.prefill {
+			strategy = catalogue.Prefill
+		}
+		// Sizes only: never the prompt's or the answer's text.
+		log.InfoContext(ctx, "continuing the job's answer", "continuation", continuations, "strategy", strategy,
+			"text_bytes", len(job.GeneratedText), "output_tokens_so_far", job.Tokens.Output, "max_tokens_left", req.MaxTokens)
+	}
+	if req.MaxTokens < 1 {
+		// Earlier calls wrote all the output the job allows.
+		adm.used(0)
+		return w.finish(ctx, log, job, started, jobs.Progress{GeneratedText: job.GeneratedText, Tokens: job.Tokens,
+			StopReason: "max_tokens", Continuations: job.Continuations}, receive, last)
+	}
+
 	genCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	if d, ok := ctx.Deadline(); ok {
@@ -326,12 +349,11 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		defer cancel()
 	}
 
-	var text textBuffer
 	flushing := make(chan struct{})
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
-		w.flush(ctx, log, job, &text, flushing, stop)
+		w.flush(ctx, log, job, text, continuations, flushing, stop)
 	}()
 	adm.calling()
 	result, genErr := func() (jobs.Progress, error) {
@@ -342,14 +364,20 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 			close(flushing)
 			<-flushed
 		}()
-		return w.model.Generate(genCtx, job.Request(), text.append)
+		return w.model.Generate(genCtx, req, text.append)
 	}()
 	// What the model billed for this attempt, whatever became of it.
 	w.charge(ctx, log, job, result.Tokens)
+	// Every call's tokens count, a call that stopped early too (the model
+	// returns what it knows of them with its error).
+	tokens := job.Tokens.Plus(result.Tokens)
+	if genErr == nil || result.Tokens.Total() > 0 {
+		adm.used(result.Tokens.Total())
+	}
 	if genErr == nil {
-		adm.used(result.Tokens.Input + result.Tokens.Output)
 		w.lineup.ran(adm.lane, w.now().Sub(started))
 	}
+	stopped := jobs.Progress{GeneratedText: text.String(), Tokens: tokens, Continuations: continuations}
 
 	cause := context.Cause(genCtx)
 	switch {
@@ -359,18 +387,8 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		adm.used(0)
 		return w.throttled(ctx, log, job, msg, genErr)
 	case genErr == nil:
-		err := w.store.Finish(ctx, job.Owner, job.ID, job.Attempts, result)
-		switch {
-		case errors.Is(err, jobs.ErrConflict):
-			log.InfoContext(ctx, "job was cancelled or taken over before its result was saved; result dropped")
-			return ack
-		case err != nil:
-			return w.retry(ctx, log, job, receive, last, "The result could not be saved.", w.backoff(receive), err)
-		}
-		log.InfoContext(ctx, "job succeeded", "input_tokens", result.Tokens.Input,
-			"output_tokens", result.Tokens.Output, "stop_reason", result.StopReason,
-			"duration_ms", w.now().Sub(started).Milliseconds())
-		return ack
+		return w.finish(ctx, log, job, started, jobs.Progress{GeneratedText: text.final(), Tokens: tokens,
+			StopReason: result.StopReason, Continuations: continuations}, receive, last)
 	case errors.Is(cause, errStopped):
 		status := "unknown"
 		if j, err := w.store.Get(ctx, job.Owner, job.ID); err == nil {
@@ -379,12 +397,22 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		log.InfoContext(ctx, "model stopped: the job was cancelled or claimed by another worker", "status", status)
 		return ack
 	case errors.Is(cause, errDeadline) || ctx.Err() != nil:
-		// Whatever text there is stays unfinished: the next attempt starts
-		// over rather than succeed with half an answer.
+		// The text so far is kept, and the next invocation continues it.
+		// A call that continued the answer and wrote something goes on in
+		// a new message, as a throttled job does, so a long answer never
+		// runs out of receives (max_tokens bounds how often). One that
+		// wrote nothing, or that starts over each time (a model without
+		// prefill, whose answer must fit one invocation), uses up a
+		// receive, so a job that never gets anywhere still ends.
+		saved := w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
+		if saved && text.wrote() && text.prefill {
+			return w.continueLater(ctx, log, job, stopped, genErr)
+		}
 		return w.retry(ctx, log, job, receive, last,
 			"The job did not finish within the worker's time limit.", 0, genErr)
 	case !Retryable(genErr):
 		f := jobs.Failure{Code: jobs.FailureModel, Message: readable(genErr)}
+		w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
 		err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f)
 		switch {
 		case errors.Is(err, jobs.ErrConflict):
@@ -400,8 +428,64 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		log.WarnContext(ctx, "job failed: the model rejected it", "error", genErr)
 		return ack
 	default:
+		// A transient error, perhaps in the middle of the stream: the text
+		// so far is kept for the next attempt to continue.
+		w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
 		return w.retry(ctx, log, job, receive, last, readable(genErr), w.backoff(receive), genErr)
 	}
+}
+
+// finish records the job's result.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, job jobs.Job, started time.Time, result jobs.Progress, receive int, last bool) outcome {
+	err := w.store.Finish(ctx, job.Owner, job.ID, job.Attempts, result)
+	switch {
+	case errors.Is(err, jobs.ErrConflict):
+		log.InfoContext(ctx, "job was cancelled or taken over before its result was saved; result dropped")
+		return ack
+	case err != nil:
+		return w.retry(ctx, log, job, receive, last, "The result could not be saved.", w.backoff(receive), err)
+	}
+	log.InfoContext(ctx, "job succeeded", "input_tokens", result.Tokens.Input,
+		"output_tokens", result.Tokens.Output, "cache_read_tokens", result.Tokens.CacheRead,
+		"cache_write_tokens", result.Tokens.CacheWrite, "continuations", result.Continuations,
+		"stop_reason", result.StopReason, "duration_ms", w.now().Sub(started).Milliseconds())
+	return ack
+}
+
+// keep writes the text and tokens of a call that stopped before the end,
+// so the next attempt can continue it, and reports whether it could (or
+// had nothing new to write: changed false). It runs even when the
+// invocation's context has just been cancelled.
+func (w *Worker) keep(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, changed bool) bool {
+	if !changed {
+		return true
+	}
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.store.SaveProgress(kctx, job.Owner, job.ID, job.Attempts, p, w.cfg.Lease); err != nil {
+		// The last flush's text stays; the next attempt continues that.
+		log.WarnContext(ctx, "could not save the text of the stopped call", "error", err)
+		return false
+	}
+	return true
+}
+
+// continueLater releases a job whose call the Lambda deadline stopped
+// after it wrote something, and sends its message again to continue in
+// another invocation; this message is acknowledged. If the send fails,
+// this message comes back instead.
+func (w *Worker) continueLater(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, cause error) outcome {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts); err != nil {
+		log.WarnContext(ctx, "deadline near; could not release the job (claimable when its lease lapses), the message will come back",
+			"cause", cause, "error", err)
+		return retryAfter(w.cfg.Lease)
+	}
+	job.GeneratedText, job.Tokens, job.Continuations = p.GeneratedText, p.Tokens, p.Continuations
+	log.InfoContext(ctx, "deadline near; the answer so far is kept and continues in another invocation",
+		"text_bytes", len(p.GeneratedText), "output_tokens", p.Tokens.Output, "continuations", p.Continuations)
+	return w.deferJob(ctx, log, job.Message(), 0, "its answer continues in another invocation", true)
 }
 
 // retry gives back a job after a transient failure: released, and its
@@ -445,10 +529,11 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 // flush writes the growing text to the job every FlushInterval while it
 // changes, and at least every third of the lease as a heartbeat. A conflict
 // means the job was cancelled or taken over: it stops the model.
-func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text *textBuffer, done <-chan struct{}, stop context.CancelCauseFunc) {
+func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) {
 	tick, stopTick := w.newTicker(w.cfg.FlushInterval)
 	defer stopTick()
-	saved, savedAt := "", w.now()
+	// What the store holds: the job's text as claimed, then each write's.
+	saved, savedAt := job.GeneratedText, w.now()
 	for {
 		select {
 		case <-done:
@@ -459,8 +544,12 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text
 		if current == saved && now.Sub(savedAt) < w.cfg.Lease/3 {
 			continue
 		}
-		err := w.store.SaveProgress(ctx, job.Owner, job.ID, job.Attempts,
-			jobs.Progress{GeneratedText: current}, w.cfg.Lease)
+		// Tokens are those of the earlier calls: a call's own are known
+		// only when it ends.
+		err := w.store.SaveProgress(ctx, job.Owner, job.ID, job.Attempts, jobs.Progress{
+			GeneratedText: current, Tokens: job.Tokens, Continuations: continuations,
+			Saved: commonPrefix(saved, current),
+		}, w.cfg.Lease)
 		switch {
 		case errors.Is(err, jobs.ErrConflict):
 			stop(errStopped)
@@ -471,6 +560,17 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text
 		}
 		saved, savedAt = current, now
 	}
+}
+
+// commonPrefix is the length in bytes of a's and b's common prefix.
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // tooLate reports whether ctx's deadline leaves no time to run a job.
@@ -526,21 +626,70 @@ func decodeMessage(body string) (jobs.Message, error) {
 	return m, nil
 }
 
-// textBuffer collects the model's deltas; the flusher reads it from another
-// goroutine.
-type textBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+// answer is a job's text while a call writes it; the flusher reads it from
+// another goroutine.
+//
+// A call that continues the text written before (prefill) appends to it:
+// the model continued the text without its trailing whitespace, so when
+// its new text starts with that whitespace, it is not written twice. A call
+// that starts again (a model that takes no prefill) leaves the earlier text
+// shown until its own is longer, so the text a reader sees never shrinks
+// while the job runs; the finished answer is the new call's whole text.
+type answer struct {
+	before  string
+	prefill bool
+
+	mu  sync.Mutex
+	b   strings.Builder
+	out string // String's last result, while b has not grown
+	at  int
 }
 
-func (t *textBuffer) append(s string) {
-	t.mu.Lock()
-	t.b.WriteString(s)
-	t.mu.Unlock()
+func newAnswer(before string, prefill bool) *answer {
+	return &answer{before: before, prefill: prefill}
 }
 
-func (t *textBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.b.String()
+func (a *answer) append(s string) {
+	a.mu.Lock()
+	a.b.WriteString(s)
+	a.mu.Unlock()
+}
+
+// wrote reports whether the call wrote anything.
+func (a *answer) wrote() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.b.Len() > 0
+}
+
+// String is the text to show now.
+func (a *answer) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.out != "" && a.at == a.b.Len() {
+		return a.out
+	}
+	a.out, a.at = a.join(a.b.String(), false), a.b.Len()
+	return a.out
+}
+
+// final is the text of the finished answer.
+func (a *answer) final() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.join(a.b.String(), true)
+}
+
+func (a *answer) join(added string, final bool) string {
+	switch {
+	case !a.prefill && (final || len(added) > len(a.before)):
+		return added
+	case !a.prefill:
+		return a.before
+	}
+	ws := a.before[len(jobs.Prefill(a.before)):]
+	if ws != "" && strings.HasPrefix(added, ws) {
+		added = added[len(ws):]
+	}
+	return a.before + added
 }

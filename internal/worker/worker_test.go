@@ -366,9 +366,25 @@ func TestUnknownMessageFieldsAreAccepted(t *testing.T) {
 
 // Near the Lambda deadline the model is stopped and the job released; its
 // partial text is never finished as a success.
-func TestTheDeadlineStopsTheModelAndReleasesTheJob(t *testing.T) {
+func TestTheDeadlineStopsTheModelAndKeepsTheTextSoFar(t *testing.T) {
 	t.Parallel()
-	for _, receive := range []int{1, 5} {
+	for _, tc := range []struct {
+		name    string
+		model   string
+		delta   string
+		receive int
+		// continued: the job goes on in a new message and this one is
+		// acknowledged; otherwise it comes back (receive 1) or the job
+		// fails (the last receive).
+		continued bool
+	}{
+		{"a prefill model that wrote something continues", jobs.DefaultModel, "half an answer ", 1, true},
+		{"even on the last receive", jobs.DefaultModel, "half an answer ", 5, true},
+		{"a call that wrote nothing uses up a receive", jobs.DefaultModel, "", 1, false},
+		{"and fails the job on the last", jobs.DefaultModel, "", 5, false},
+		{"a model that starts over uses up a receive", "us.anthropic.claude-haiku-5-5", "half an answer ", 1, false},
+		{"and fails the job on the last", "us.anthropic.claude-haiku-5-5", "half an answer ", 5, false},
+	} {
 		// A margin just short of the Lambda's time: the worker stops the
 		// model 100ms in, while the invocation itself has an hour left,
 		// so only the margin can have stopped it.
@@ -376,14 +392,23 @@ func TestTheDeadlineStopsTheModelAndReleasesTheJob(t *testing.T) {
 		cfg.DeadlineMargin = time.Hour - 100*time.Millisecond
 		b := setup(t, cfg)
 		b.w.now = time.Now // the deadline is real time
-		job := newJob(receive)
+		job := newJob(tc.receive)
+		job.Model = tc.model
+		job.Tokens = jobs.Tokens{Input: 10, Output: 5}
 		b.store.ClaimFunc = claimReturns(t, job)
 		var stoppedBy error
 		b.model.GenerateFunc = func(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
-			onDelta("half an answer")
+			if tc.delta != "" {
+				onDelta(tc.delta)
+			}
 			<-ctx.Done()
 			stoppedBy = context.Cause(ctx)
-			return jobs.Progress{}, ctx.Err()
+			return jobs.Progress{GeneratedText: tc.delta, Tokens: jobs.Tokens{Input: 7, Output: len(strings.Fields(tc.delta))}}, ctx.Err()
+		}
+		var kept []jobs.Progress
+		b.store.SaveProgressFunc = func(_ context.Context, _, _ string, _ int, p jobs.Progress, _ time.Duration) error {
+			kept = append(kept, p)
+			return nil
 		}
 		released := false
 		b.store.ReleaseFunc = func(context.Context, string, string, int) error { released = true; return nil }
@@ -393,29 +418,111 @@ func TestTheDeadlineStopsTheModelAndReleasesTheJob(t *testing.T) {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
-		resp, _ := b.w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{message(job, receive)}})
+		resp, _ := b.w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{message(job, tc.receive)}})
 		cancel()
 		if !errors.Is(stoppedBy, errDeadline) {
-			t.Errorf("receive %d: model stopped by %v, want the deadline margin", receive, stoppedBy)
+			t.Errorf("%s: model stopped by %v, want the deadline margin", tc.name, stoppedBy)
 		}
-		if len(resp.BatchItemFailures) != 1 {
-			t.Errorf("receive %d: failures %v, want the message back", receive, resp.BatchItemFailures)
-		}
-		if vis, _ := b.queue.visibility("rh-" + job.ID); vis != 0 {
-			t.Errorf("receive %d: visibility %s, want 0 (nothing to wait for)", receive, vis)
-		}
-		switch receive {
-		case 1:
-			if !released || len(failures) != 0 {
-				t.Errorf("receive 1: released %v, failures %v; want released only", released, failures)
+		// Whatever the call wrote is kept, with its tokens added to the
+		// earlier calls'.
+		if tc.delta != "" {
+			want := jobs.Progress{GeneratedText: tc.delta, Tokens: jobs.Tokens{Input: 17, Output: 8}}
+			if len(kept) == 0 || kept[len(kept)-1] != want {
+				t.Errorf("%s: saved %+v, want last %+v", tc.name, kept, want)
 			}
-		case 5:
+		}
+		switch {
+		case tc.continued:
+			if !released || len(failures) != 0 || len(resp.BatchItemFailures) != 0 || len(b.queue.sent) != 1 {
+				t.Errorf("%s: released %v, failures %v, batch failures %v, sent %v; want released and sent again",
+					tc.name, released, failures, resp.BatchItemFailures, b.queue.sent)
+			}
+		case tc.receive == 1:
+			if !released || len(failures) != 0 || len(resp.BatchItemFailures) != 1 {
+				t.Errorf("%s: released %v, failures %v; want released, the message back", tc.name, released, failures)
+			}
+			if vis, _ := b.queue.visibility("rh-" + job.ID); vis != 0 {
+				t.Errorf("%s: visibility %s, want 0 (nothing to wait for)", tc.name, vis)
+			}
+		default:
 			want := jobs.Failure{Code: jobs.FailureRetries, Message: "Gave up after 5 attempts. The last one failed with: The job did not finish within the worker's time limit."}
 			if released || !slices.Equal(failures, []jobs.Failure{want}) {
-				t.Errorf("receive 5: released %v, failures %+v; want failed with %+v", released, failures, want)
+				t.Errorf("%s: released %v, failures %+v; want failed with %+v", tc.name, released, failures, want)
 			}
 		}
 		// Finish is nil: a call fails the test.
+	}
+}
+
+// A job with text from an earlier call is continued: a prefill model gets
+// the text (trailing whitespace and all: the model adapter trims it) and
+// what is left of max_tokens; the text it writes is appended without
+// repeating the whitespace, tokens are summed, and the continuation is
+// counted and logged without the text.
+func TestAJobWithTextIsContinued(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testConfig())
+	job := newJob(2)
+	job.Model = jobs.DefaultModel
+	job.GeneratedText = "The first half.\n"
+	job.Tokens = jobs.Tokens{Input: 10, Output: 40, CacheRead: 3}
+	job.Continuations = 1
+	b.store.ClaimFunc = claimReturns(t, job)
+	var got jobs.Request
+	b.model.GenerateFunc = func(_ context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
+		got = req
+		onDelta("\nThe second half.")
+		return jobs.Progress{GeneratedText: "\nThe second half.", Tokens: jobs.Tokens{Input: 14, Output: 4, CacheWrite: 2}, StopReason: "end_turn"}, nil
+	}
+	var finished jobs.Progress
+	b.store.FinishFunc = func(_ context.Context, _, _ string, _ int, p jobs.Progress) error { finished = p; return nil }
+	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{message(job, 2)}})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v", resp.BatchItemFailures)
+	}
+	if got.Continue != job.GeneratedText || got.MaxTokens != 60 || got.Prompt != job.Prompt {
+		t.Errorf("request %+v, want the text so far and 60 tokens left", got)
+	}
+	want := jobs.Progress{GeneratedText: "The first half.\nThe second half.", StopReason: "end_turn", Continuations: 2,
+		Tokens: jobs.Tokens{Input: 24, Output: 44, CacheRead: 3, CacheWrite: 2}}
+	if finished != want {
+		t.Errorf("finished %+v, want %+v", finished, want)
+	}
+	logs := b.logs.String()
+	if !strings.Contains(logs, `"msg":"continuing the job's answer"`) || !strings.Contains(logs, `"continuation":2`) {
+		t.Errorf("no continuation logged: %s", logs)
+	}
+	if strings.Contains(logs, "first half") || strings.Contains(logs, "SECRET PROMPT") {
+		t.Errorf("logs carry text: %s", logs)
+	}
+}
+
+func TestTheAnswerAShownTextBecomes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, before string
+		prefill      bool
+		added        []string
+		shown        []string // String after each added piece
+		final        string
+	}{
+		{"appended", "One two", true, []string{" three", " four"}, []string{"One two three", "One two three four"}, "One two three four"},
+		{"trimmed whitespace not written twice", "One two\n\n", true, []string{"\n\nthree"}, []string{"One two\n\nthree"}, "One two\n\nthree"},
+		{"other whitespace kept", "One two ", true, []string{"three"}, []string{"One two three"}, "One two three"},
+		{"a restart shows the old text until it is longer", "One two three", false,
+			[]string{"Uno", " dos", " tres cuatro"}, []string{"One two three", "One two three", "Uno dos tres cuatro"}, "Uno dos tres cuatro"},
+		{"a shorter finished restart is the answer", "One two three", false, []string{"Done."}, []string{"One two three"}, "Done."},
+	} {
+		a := newAnswer(tc.before, tc.prefill)
+		for i, piece := range tc.added {
+			a.append(piece)
+			if got := a.String(); got != tc.shown[i] {
+				t.Errorf("%s: after %q shown %q, want %q", tc.name, piece, got, tc.shown[i])
+			}
+		}
+		if got := a.final(); got != tc.final {
+			t.Errorf("%s: final %q, want %q", tc.name, got, tc.final)
+		}
 	}
 }
 

@@ -44,6 +44,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/promptq/promptq/internal/awscount"
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/devstack"
 	"github.com/promptq/promptq/internal/esm"
 	"github.com/promptq/promptq/internal/jobs"
@@ -208,16 +209,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	users := fs.Int("users", 8, "users per phase")
 	perUser := fs.Int("jobs-per-user", 5, "jobs each user submits per phase")
 	rate := fs.Float64("rate", 0.5, "jobs submitted per second, all users together")
-	wps := fs.Float64("words-per-second", 10, "the local model's pace; with its 40-160 words (100 on average) 10/s makes a job of about 10 s, as 500 tokens of Claude 3.5 Haiku at about 50 tokens/s")
+	wps := fs.Float64("words-per-second", 10, "the local model's pace; with its 40-160 words (100 on average) 10/s makes a job of about 10 s, as 500 tokens of a Haiku model at about 50 tokens/s")
 	latency := fs.Duration("model-latency", 700*time.Millisecond, "the local model's time to first word")
 	inTok := fs.Float64("input-tokens", 500, "model input tokens per job, for the token cost")
 	outTok := fs.Float64("output-tokens", 500, "model output tokens per job, for the token cost")
+	cacheRead := fs.Float64("cache-read-tokens", 0, "input tokens per job read from the prompt cache (a system prompt past the model's caching minimum, sent again within the cache's TTL)")
+	cacheWrite := fs.Float64("cache-write-tokens", 0, "input tokens per job written to the prompt cache")
+	modelID := fs.String("model", catalogue.DefaultModel, "the model whose token prices (from internal/catalogue) are used")
 	batchJobs := fs.Int("batch-jobs", 100, "jobs of the batch-tool phase (at most 100: one call)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *users < 1 || *perUser < 1 || *rate <= 0 || *batchJobs < 1 || *batchJobs > 100 {
 		return fmt.Errorf("want users, jobs and a rate above 0")
+	}
+	usEast1, err := usEast1.withModel(*modelID)
+	if err != nil {
+		return err
 	}
 	m := newMeter()
 	fmt.Fprintf(stdout, "cost: starting a dev stack (local model: %g words/s after %s)\n", *wps, *latency)
@@ -325,6 +333,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			LogBytes:          (float64(logBytes) + platformLogBytes*float64(apiReq+inv) + accessLogBytes*float64(apiReq)) / n,
 			InputTokens:       *inTok,
 			OutputTokens:      *outTok,
+			CacheReadTokens:   *cacheRead,
+			CacheWriteTokens:  *cacheWrite,
 		}
 		fmt.Fprintf(stdout, "  logs a job: %.1f KB (%.1f KB the stack wrote, the rest Lambda's and API Gateway's lines, estimated)\n",
 			u.LogBytes/1e3, float64(logBytes)/n/1e3)
@@ -337,6 +347,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			APIGBSeconds: math.Ceil(genSec*1000) / 1000 * workerMemoryGB,
 			LogBytes:     syncAppLogBytes + syncPlatformBytes + accessLogBytes,
 			InputTokens:  *inTok, OutputTokens: *outTok,
+			CacheReadTokens: *cacheRead, CacheWriteTokens: *cacheWrite,
 		}
 	}
 	names = append(names, "synchronous, 256 MB")
@@ -345,9 +356,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\n== dollars per 1,000 jobs, %s, %s ==\n", usEast1.Region, usEast1.AsOf)
 	fmt.Fprintf(stdout, "prices: API Gateway REST $%.2f/M requests; Lambda arm64 $%.10f/GB-s + $%.2f/M invocations; SQS $%.2f/M requests;\n",
 		usEast1.APIGatewayPerMillion, usEast1.LambdaPerGBSecond, usEast1.LambdaPerMillion, usEast1.SQSPerMillion)
-	fmt.Fprintf(stdout, "        DynamoDB on-demand $%.3f/M WRU, $%.3f/M RRU; CloudWatch Logs $%.2f/GB; %s $%.2f/M input, $%.2f/M output tokens\n",
-		usEast1.DynamoDBWritePerM, usEast1.DynamoDBReadPerM, usEast1.LogsPerGB, usEast1.Model, usEast1.InputPerMillion, usEast1.OutputPerMillion)
-	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output; free tiers left out\n", *inTok, *outTok)
+	fmt.Fprintf(stdout, "        DynamoDB on-demand $%.3f/M WRU, $%.3f/M RRU; CloudWatch Logs $%.2f/GB;\n",
+		usEast1.DynamoDBWritePerM, usEast1.DynamoDBReadPerM, usEast1.LogsPerGB)
+	fmt.Fprintf(stdout, "        %s $%.2f/M input, $%.2f/M output, $%.3f/M cache-read, $%.4f/M cache-write tokens (internal/catalogue)\n",
+		usEast1.Model, usEast1.Tokens.Input, usEast1.Tokens.Output, usEast1.Tokens.CacheRead, usEast1.Tokens.CacheWrite)
+	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n", *inTok, *outTok, *cacheRead, *cacheWrite)
 	writeBills(stdout, names, bills)
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 // Prices are AWS and Bedrock list prices in one region, in dollars. They
@@ -20,9 +22,21 @@ type Prices struct {
 	DynamoDBWritePerM    float64 // on-demand write request units
 	DynamoDBReadPerM     float64 // on-demand read request units
 	LogsPerGB            float64 // CloudWatch Logs ingestion (standard class)
-	InputPerMillion      float64 // model input tokens
-	OutputPerMillion     float64 // model output tokens
-	Model                string
+	// Model is the priced model's name and Tokens its token prices, from
+	// the model catalogue (internal/catalogue).
+	Model  string
+	Tokens catalogue.Prices
+}
+
+// withModel is p with the model id's name and token prices from the
+// catalogue.
+func (p Prices) withModel(id string) (Prices, error) {
+	m, ok := catalogue.Lookup(id)
+	if !ok || m.Local {
+		return p, fmt.Errorf("model %q is not a Bedrock model of the catalogue (internal/catalogue)", id)
+	}
+	p.Model, p.Tokens = m.Name+" on Bedrock (on-demand)", m.Prices
+	return p, nil
 }
 
 // usEast1 are us-east-1's list prices, without free tiers.
@@ -36,9 +50,6 @@ var usEast1 = Prices{
 	DynamoDBWritePerM:    0.625, // after the November 2024 halving of on-demand prices
 	DynamoDBReadPerM:     0.125,
 	LogsPerGB:            0.50,
-	InputPerMillion:      0.80,
-	OutputPerMillion:     4.00,
-	Model:                "Claude 3.5 Haiku on Bedrock (on-demand)",
 }
 
 // Usage is what one job uses, on average.
@@ -51,8 +62,10 @@ type Usage struct {
 	ReadUnits         float64
 	WriteUnits        float64
 	LogBytes          float64
-	InputTokens       float64
+	InputTokens       float64 // not read from or written to the prompt cache
 	OutputTokens      float64
+	CacheReadTokens   float64
+	CacheWriteTokens  float64
 }
 
 // Line is one item of a bill.
@@ -76,8 +89,10 @@ func (p Prices) Bill(u Usage) []Line {
 		{"DynamoDB reads", u.ReadUnits, "RRU", m(u.ReadUnits, p.DynamoDBReadPerM)},
 		{"DynamoDB writes", u.WriteUnits, "WRU", m(u.WriteUnits, p.DynamoDBWritePerM)},
 		{"CloudWatch Logs", u.LogBytes / 1e3, "KB", u.LogBytes / 1e9 * p.LogsPerGB},
-		{"model input tokens", u.InputTokens, "tokens", m(u.InputTokens, p.InputPerMillion)},
-		{"model output tokens", u.OutputTokens, "tokens", m(u.OutputTokens, p.OutputPerMillion)},
+		{"model input tokens", u.InputTokens, "tokens", m(u.InputTokens, p.Tokens.Input)},
+		{"model output tokens", u.OutputTokens, "tokens", m(u.OutputTokens, p.Tokens.Output)},
+		{"model cache-read tokens", u.CacheReadTokens, "tokens", m(u.CacheReadTokens, p.Tokens.CacheRead)},
+		{"model cache-write tokens", u.CacheWriteTokens, "tokens", m(u.CacheWriteTokens, p.Tokens.CacheWrite)},
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+
+	"github.com/promptq/promptq/internal/catalogue"
 	"strings"
 	"testing"
 )
@@ -9,9 +11,10 @@ import (
 func TestABillPricesEachItem(t *testing.T) {
 	t.Parallel()
 	p := Prices{APIGatewayPerMillion: 3.5, LambdaPerGBSecond: 0.00001, LambdaPerMillion: 0.2, SQSPerMillion: 0.4,
-		DynamoDBWritePerM: 1, DynamoDBReadPerM: 0.5, LogsPerGB: 0.5, InputPerMillion: 0.8, OutputPerMillion: 4}
+		DynamoDBWritePerM: 1, DynamoDBReadPerM: 0.5, LogsPerGB: 0.5, Tokens: catalogue.Prices{Input: 0.8, Output: 4, CacheRead: 0.08, CacheWrite: 1}}
 	u := Usage{APIRequests: 10, APIGBSeconds: 0.5, WorkerInvocations: 1, WorkerGBSeconds: 2, SQSRequests: 4,
-		ReadUnits: 10, WriteUnits: 8, LogBytes: 2e6, InputTokens: 500, OutputTokens: 500}
+		ReadUnits: 10, WriteUnits: 8, LogBytes: 2e6, InputTokens: 500, OutputTokens: 500,
+		CacheReadTokens: 4000, CacheWriteTokens: 100}
 	lines := p.Bill(u)
 	want := map[string]float64{
 		"API Gateway (REST) requests": 10 * 3.5 / 1e6,
@@ -25,6 +28,8 @@ func TestABillPricesEachItem(t *testing.T) {
 		"CloudWatch Logs":             2e6 / 1e9 * 0.5,
 		"model input tokens":          500 * 0.8 / 1e6,
 		"model output tokens":         500 * 4 / 1e6,
+		"model cache-read tokens":     4000 * 0.08 / 1e6,
+		"model cache-write tokens":    100 * 1.0 / 1e6,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d", len(lines), len(want))
@@ -39,7 +44,7 @@ func TestABillPricesEachItem(t *testing.T) {
 	if math.Abs(total(lines)-sum) > 1e-12 {
 		t.Errorf("total %g, want %g", total(lines), sum)
 	}
-	if got, want := infrastructure(lines), sum-(500*0.8+500*4)/1e6; math.Abs(got-want) > 1e-12 {
+	if got, want := infrastructure(lines), sum-(500*0.8+500*4+4000*0.08+100)/1e6; math.Abs(got-want) > 1e-12 {
 		t.Errorf("infrastructure %g, want %g", got, want)
 	}
 }
@@ -68,5 +73,17 @@ func TestWriteBillsPutsBillsSideBySide(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+func TestTokenPricesComeFromTheCatalogue(t *testing.T) {
+	t.Parallel()
+	p, err := usEast1.withModel(catalogue.DefaultModel)
+	m, _ := catalogue.Lookup(catalogue.DefaultModel)
+	if err != nil || p.Tokens != m.Prices || !strings.Contains(p.Model, m.Name) {
+		t.Errorf("withModel(default) = %+v, %v", p, err)
+	}
+	if _, err := usEast1.withModel(catalogue.LocalID); err == nil {
+		t.Error("the local stand-in was priced")
 	}
 }

@@ -11,13 +11,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/quota"
 )
 
-// DefaultModel is the model the API uses when a request names none: Claude
-// 3.5 Haiku through the US cross-region inference profile (fast, cheap, and
-// the profile spreads load over three regions' quotas).
-const DefaultModel = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+// DefaultModel is the model the API uses when a request names none: the
+// catalogue's default, Claude Haiku 4.5 through the US cross-region
+// inference profile (fast, cheap, and the profile spreads load over three
+// regions' quotas).
+const DefaultModel = catalogue.DefaultModel
 
 // Context keys (cdk.json "context", or `cdk ... -c key=value`). Listed with
 // their meaning in docs/configuration.md.
@@ -342,8 +344,14 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("models: at least one model is needed"))
 	}
 	for _, m := range c.Models {
-		if m == "" || strings.ContainsAny(m, ", \t") {
+		entry, ok := catalogue.Lookup(m)
+		switch {
+		case m == "" || strings.ContainsAny(m, ", \t"):
 			errs = append(errs, fmt.Errorf("models: %q is not a model id", m))
+		case !ok:
+			errs = append(errs, fmt.Errorf("models: %q is not in the model catalogue (internal/catalogue), which knows its limits and prices", m))
+		case entry.Local:
+			errs = append(errs, fmt.Errorf("models: %q is the local stand-in, which Bedrock does not have", m))
 		}
 	}
 	if !slices.Contains(c.Models, c.DefaultModel) {

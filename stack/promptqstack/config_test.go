@@ -37,18 +37,18 @@ func TestConfigFromContextReadsStringsAndJSONTypes(t *testing.T) {
 		ctx   map[string]any
 		check func(t *testing.T, c Config)
 	}{
-		{"models as a comma list default to the first", map[string]any{CtxModels: " a.b , us.c.d "}, func(t *testing.T, c Config) {
-			if !reflect.DeepEqual(c.Models, []string{"a.b", "us.c.d"}) || c.DefaultModel != "a.b" {
+		{"models as a comma list default to the first", map[string]any{CtxModels: " anthropic.claude-sonnet-4-5-20250929-v1:0 , us.anthropic.claude-haiku-4-5-20251001-v1:0 "}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.Models, []string{"anthropic.claude-sonnet-4-5-20250929-v1:0", "us.anthropic.claude-haiku-4-5-20251001-v1:0"}) || c.DefaultModel != "anthropic.claude-sonnet-4-5-20250929-v1:0" {
 				t.Errorf("models %q default %q", c.Models, c.DefaultModel)
 			}
 		}},
-		{"models as a JSON array string, default named", map[string]any{CtxModels: `["x","y"]`, CtxDefaultModel: "y"}, func(t *testing.T, c Config) {
-			if !reflect.DeepEqual(c.Models, []string{"x", "y"}) || c.DefaultModel != "y" {
+		{"models as a JSON array string, default named", map[string]any{CtxModels: `["anthropic.claude-haiku-5-5","anthropic.claude-sonnet-4-5-20250929-v1:0"]`, CtxDefaultModel: "anthropic.claude-sonnet-4-5-20250929-v1:0"}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.Models, []string{"anthropic.claude-haiku-5-5", "anthropic.claude-sonnet-4-5-20250929-v1:0"}) || c.DefaultModel != "anthropic.claude-sonnet-4-5-20250929-v1:0" {
 				t.Errorf("models %q default %q", c.Models, c.DefaultModel)
 			}
 		}},
-		{"models from cdk.json", map[string]any{CtxModels: []any{"x"}}, func(t *testing.T, c Config) {
-			if !reflect.DeepEqual(c.Models, []string{"x"}) {
+		{"models from cdk.json", map[string]any{CtxModels: []any{"anthropic.claude-haiku-5-5"}}, func(t *testing.T, c Config) {
+			if !reflect.DeepEqual(c.Models, []string{"anthropic.claude-haiku-5-5"}) {
 				t.Errorf("models %q", c.Models)
 			}
 		}},
@@ -142,7 +142,9 @@ func TestConfigFromContextRejectsBadValuesNamingTheKey(t *testing.T) {
 		{"bad region map", map[string]any{CtxProfileRegions: "us-east-1"}, CtxProfileRegions},
 		{"bad region JSON", map[string]any{CtxProfileRegions: `{"us":"x"`}, CtxProfileRegions},
 		{"region map without regions", map[string]any{CtxProfileRegions: "us="}, CtxProfileRegions},
-		{"default not allowed", map[string]any{CtxModels: "a", CtxDefaultModel: "b"}, "defaultModel"},
+		{"default not allowed", map[string]any{CtxModels: "anthropic.claude-haiku-5-5", CtxDefaultModel: "b"}, "defaultModel"},
+		{"a model the catalogue lacks", map[string]any{CtxModels: "us.anthropic.claude-3-5-haiku-20241022-v1:0"}, "not in the model catalogue"},
+		{"the local stand-in", map[string]any{CtxModels: "promptq-local"}, "local stand-in"},
 		{"too little concurrency for two lanes", map[string]any{CtxModelConcurrency: "3"}, CtxModelConcurrency},
 		{"a lane past an event source's 1000", map[string]any{CtxModelConcurrency: "2000", CtxInteractiveShare: "0.25"}, "1000 at once"},
 		{"a share of everything", map[string]any{CtxInteractiveShare: "1"}, CtxInteractiveShare},
@@ -178,18 +180,18 @@ func TestResolveModelTellsProfilesFromFoundationModels(t *testing.T) {
 		id   string
 		want modelTarget
 	}{
-		{"us.anthropic.claude-3-5-haiku-20241022-v1:0", modelTarget{
-			Profile: true, ID: "us.anthropic.claude-3-5-haiku-20241022-v1:0",
-			FoundationModel: "anthropic.claude-3-5-haiku-20241022-v1:0", Regions: []string{"us-east-1", "us-west-2"},
+		{"us.anthropic.claude-haiku-4-5-20251001-v1:0", modelTarget{
+			Profile: true, ID: "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+			FoundationModel: "anthropic.claude-haiku-4-5-20251001-v1:0", Regions: []string{"us-east-1", "us-west-2"},
 		}},
-		{"global.anthropic.claude-sonnet-4-20250514-v1:0", modelTarget{
-			Profile: true, ID: "global.anthropic.claude-sonnet-4-20250514-v1:0",
-			FoundationModel: "anthropic.claude-sonnet-4-20250514-v1:0", Regions: []string{"*"},
+		{"global.anthropic.claude-sonnet-4-5-20250929-v1:0", modelTarget{
+			Profile: true, ID: "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+			FoundationModel: "anthropic.claude-sonnet-4-5-20250929-v1:0", Regions: []string{"*"},
 		}},
-		{"anthropic.claude-3-haiku-20240307-v1:0", modelTarget{
-			ID: "anthropic.claude-3-haiku-20240307-v1:0", FoundationModel: "anthropic.claude-3-haiku-20240307-v1:0",
+		{"anthropic.claude-haiku-5-5", modelTarget{
+			ID: "anthropic.claude-haiku-5-5", FoundationModel: "anthropic.claude-haiku-5-5",
 		}},
-		{"amazon.nova-lite-v1:0", modelTarget{ID: "amazon.nova-lite-v1:0", FoundationModel: "amazon.nova-lite-v1:0"}},
+		{"anthropic.claude-haiku-5-5", modelTarget{ID: "anthropic.claude-haiku-5-5", FoundationModel: "anthropic.claude-haiku-5-5"}},
 	}
 	for _, tt := range tests {
 		if got := resolveModel(tt.id, regions); !reflect.DeepEqual(got, tt.want) {

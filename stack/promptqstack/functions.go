@@ -46,7 +46,12 @@ var (
 	// and the models' pace (PACE# items); reading who is active in a lane
 	// is a Query, allowed on LANE# partitions only (newWorkerFunction).
 	workerTableActions = []string{
+		// ConditionCheckItem and PutItem in transactions: the job's
+		// output chunks are put together with the update (or check) of the
+		// job item that holds the worker's claim.
+		"dynamodb:ConditionCheckItem",
 		"dynamodb:GetItem",
+		"dynamodb:PutItem",
 		"dynamodb:UpdateItem",
 	}
 	// The rescuer reads a job when a conditional requeue or fail finds it
@@ -192,14 +197,15 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 		env:         queueEnv(env, queues),
 	})
 	allow(role, "JobsTable", workerTableActions, table.TableArn())
-	// Who is active in a lane, for the fair shares: a Query of the lane's
-	// own partition, and of no other (not a user's jobs).
+	// Who is active in a lane, for the fair shares, and a claimed job's
+	// output chunks, to continue its text: Queries of lanes' and users'
+	// partitions only (not the models' pace items).
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("LaneUsers"),
+		Sid:       jsii.String("LaneUsersAndJobOutput"),
 		Actions:   jsii.Strings("dynamodb:Query"),
 		Resources: jsii.Strings(*table.TableArn()),
 		Conditions: &map[string]any{
-			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{"LANE#*"}},
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{"LANE#*", "USER#*"}},
 		},
 	}))
 	arns, anyRegion := modelARNs(s, cfg)

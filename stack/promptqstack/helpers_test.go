@@ -87,9 +87,9 @@ func defaultStack(t *testing.T) *synthesized {
 // variantModels are an inference profile with configured regions, one
 // without, and a plain foundation model.
 var variantModels = []string{
-	"us.anthropic.claude-3-5-haiku-20241022-v1:0",
-	"eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
-	"amazon.nova-lite-v1:0",
+	"us.anthropic.claude-haiku-4-5-20251001-v1:0",
+	"eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+	"anthropic.claude-haiku-5-5",
 }
 
 // variantEnv is the variant's account and region. `cdk deploy` synthesizes

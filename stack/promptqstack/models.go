@@ -2,12 +2,9 @@ package promptqstack
 
 import (
 	"slices"
-	"strings"
-)
 
-// profilePrefixes are the geography prefixes of Bedrock cross-region
-// inference profile ids ("us.anthropic...", "global.anthropic...").
-var profilePrefixes = []string{"us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"}
+	"github.com/promptq/promptq/internal/catalogue"
+)
 
 // modelTarget is what one allowed model id means for IAM.
 type modelTarget struct {
@@ -29,8 +26,8 @@ type modelTarget struct {
 // inference profile is authorized twice: on the profile, and on the
 // foundation model in whichever region the profile sends the request to.
 func resolveModel(id string, profileRegions map[string][]string) modelTarget {
-	prefix, rest, ok := strings.Cut(id, ".")
-	if !ok || !slices.Contains(profilePrefixes, prefix) {
+	rest, prefix := catalogue.SplitProfile(id)
+	if prefix == "" {
 		return modelTarget{ID: id, FoundationModel: id}
 	}
 	t := modelTarget{Profile: true, ID: id, FoundationModel: rest}

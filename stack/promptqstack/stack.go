@@ -12,6 +12,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/jobstable"
 	"github.com/promptq/promptq/internal/quota"
@@ -27,14 +28,20 @@ const (
 	ActiveIndex          = jobstable.ActiveIndex
 	ActiveOwnerAttribute = jobstable.ActiveOwnerAttribute
 
-	// The worker may run for 5 minutes. A generation of the largest allowed
-	// output (8192 tokens) takes Claude Haiku about 2-3 minutes; the worker
-	// releases its job back to the queue before the deadline, so a slower
-	// generation is retried rather than lost.
-	workerTimeoutMinutes = 5
+	// The worker may run for 15 minutes, Lambda's longest: a model writes
+	// 64K tokens (Claude Haiku 4.5's and Sonnet 4.5's maximum output) in
+	// about 5 to 11 minutes at 100 to 200 tokens a second, so most long
+	// answers end in one invocation. A slower one is stopped 10 s before
+	// the deadline with its text kept and continues in the next
+	// invocation (internal/worker), so no answer needs to fit.
+	workerTimeoutMinutes = 15
 	// SQS hides a received message for the visibility timeout. AWS asks for
 	// at least six times the function timeout, so that a batch Lambda
-	// retries after throttling is still invisible to other pollers.
+	// retries after throttling is still invisible to other pollers: 90
+	// minutes. It is also how long a job whose worker died waits for its
+	// message to come back (its text kept, to be continued); the worker
+	// never waits for it otherwise (it sets the visibility of every
+	// message it gives back).
 	visibilityTimeoutMinutes = 6 * workerTimeoutMinutes
 	// The worker's longest backoff after a transient failure (its
 	// PROMPTQ_BACKOFF_MAX default): a released job's message stays
@@ -166,7 +173,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 			"require_digits":    true,
 			"require_symbols":   true,
 		},
-		"models": cfg.Models,
+		"models": catalogue.Entries(cfg.Models),
 		// So a job's card can name its model before the API says.
 		"default_model": cfg.DefaultModel,
 		// How people get accounts, so the page offers sign-up only when

@@ -20,7 +20,7 @@ import (
 	"github.com/promptq/promptq/stack/promptqstack"
 )
 
-const haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
+const haiku = "anthropic.claude-haiku-4-5-20251001-v1:0"
 
 func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 	s := defaultStack(t)
@@ -100,9 +100,10 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 		)},
 		{"WorkerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),
-			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
-			// Who is active in a lane: a Query of the lane's partitions only.
-			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*"]}}`),
+			expand("Allow", []string{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
+			// Who is active in a lane, and a job's output chunks: Queries of
+			// lanes' and users' partitions only.
+			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*","USER#*"]}}`),
 			expand("Allow", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"},
 				profile, foundation("us-east-1"), foundation("us-east-2"), foundation("us-west-2")),
 			// The event source mappings poll with the function's role; a job
@@ -200,10 +201,10 @@ func TestBedrockPermissionCoversEachConfiguredModel(t *testing.T) {
 		"arn:aws:bedrock:us-east-2::foundation-model/" + haiku,
 		"arn:aws:bedrock:us-west-2::foundation-model/" + haiku,
 		// An EU profile with no configured regions: any region, this model.
-		"arn:aws:bedrock:us-west-2:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
-		"arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
+		"arn:aws:bedrock:us-west-2:123456789012:inference-profile/eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+		"arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
 		// A foundation model, invoked in the stack's region.
-		"arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-lite-v1:0",
+		"arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-haiku-5-5",
 	}
 	sort.Strings(want)
 	if d := diff(bedrock, want); d != "" {
@@ -428,7 +429,7 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 			"PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MODELS", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_TABLE",
 			"PROMPTQ_USER_POOL_ID", "PROMPTQ_WEB_ORIGIN",
 		}},
-		{"WorkerFunction", 256, 300, []string{
+		{"WorkerFunction", 256, 900, []string{
 			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_FAIR_SHARES", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_INTERACTIVE_SHARE",
 			"PROMPTQ_MAX_RECEIVE_COUNT", "PROMPTQ_MODEL_CONCURRENCY", "PROMPTQ_MODEL_PROVIDER",
 			"PROMPTQ_MODEL_TOKENS_PER_MINUTE", "PROMPTQ_TABLE",
@@ -515,7 +516,7 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 		"PROMPTQ_INTERACTIVE_QUEUE_URL": "${JobsQueue}",
 		"PROMPTQ_BULK_QUEUE_URL":        "${BulkQueue}",
 		"PROMPTQ_MAX_RECEIVE_COUNT":     "5",
-		"PROMPTQ_RESCUE_AFTER":          "45m",
+		"PROMPTQ_RESCUE_AFTER":          "105m",
 	} {
 		if got := s.str(env[k]); got != want {
 			t.Errorf("rescuer %s = %s, want %s", k, got, want)
@@ -878,7 +879,7 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 		"client_id":        "${Users/Client}",
 		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
 		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
-		"models":           `["` + promptqstack.DefaultModel + `"]`,
+		"models":           `[{"context_window":200000,"continuation":"prefill","id":"` + promptqstack.DefaultModel + `","max_output_tokens":64000,"name":"Claude Haiku 4.5"}]`,
 		"default_model":    `"` + promptqstack.DefaultModel + `"`,
 		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
 		"sign_up":          `"open"`,

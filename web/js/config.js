@@ -2,7 +2,9 @@
 // stack at deploy time and by the dev runner locally. Only public values
 // live there (ids and URLs); nothing in it is a secret.
 
-// The API's limits when config.json does not say (internal/jobs).
+// The API's limits when config.json does not say (internal/jobs); the
+// model catalogue (internal/catalogue) gives each model its own output
+// limit in config.json, which wins over MAX_TOKENS_LIMIT.
 export const DEFAULT_MAX_PROMPT_CHARS = 100_000;
 export const DEFAULT_MAX_TOKENS = 1024;
 export const MAX_TOKENS_LIMIT = 8192;

@@ -203,7 +203,8 @@ test("the card of a job just sent names its model before the API says anything m
   });
   await submitPrompt(page, "Which model am I?");
   assert.equal(await textOf(page.locator("#job-status")), "Queued");
-  assert.match(await textOf(page.locator("#job-meta")), /promptq-local/);
+  // The catalogue's name for the default model (config.json), not its id.
+  assert.match(await textOf(page.locator("#job-meta")), /promptq local model \(not a real LLM\)/);
   release();
   await page.unroute(`${t.stack.info.api_url}/jobs/*`);
   await waitForStatus(page, "Succeeded", 60_000);
@@ -286,21 +287,21 @@ test("a failed, cancelled or finished job runs again as a new job with the same 
 test("the history: titled by the prompt, dated, searchable, filtered by status, with model names and a bulk tag", async () => {
   const catalogue = [
     { id: "promptq-local", name: "Local stand-in", max_output_tokens: 4000 },
-    { id: "us.anthropic.claude-3-5-haiku-20241022-v1:0", name: "Claude 3.5 Haiku", max_output_tokens: 8192 },
+    { id: "us.anthropic.claude-haiku-4-5-20251001-v1:0", name: "Claude Haiku 4.5", max_output_tokens: 64000 },
   ];
   const app = await t.loggedIn("archivist", { setup: routeConfig({ models: catalogue }) });
   const { page, rec } = app;
 
   // The picker shows names; the default model's output limit bounds max tokens.
-  assert.deepEqual((await page.getByLabel("Model").locator("option").allTextContents()), ["Default (Local stand-in)", "Local stand-in", "Claude 3.5 Haiku"]);
+  assert.deepEqual((await page.getByLabel("Model").locator("option").allTextContents()), ["Default (Local stand-in)", "Local stand-in", "Claude Haiku 4.5"]);
   assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).getAttribute("max"), "4000");
   await page.getByRole("textbox", { name: "Prompt" }).fill("Too many tokens for the local stand-in.");
   await page.getByRole("spinbutton", { name: "Max tokens" }).fill("5000");
   await page.getByRole("button", { name: "Generate" }).click();
   assert.match(await textOf(page.locator("#prompt-error")), /from 1 to 4000/);
   assert.equal(rec.api.filter((r) => r.path === "/generate").length, 0);
-  await page.getByLabel("Model").selectOption({ label: "Claude 3.5 Haiku" });
-  assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).getAttribute("max"), "8192");
+  await page.getByLabel("Model").selectOption({ label: "Claude Haiku 4.5" });
+  assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).getAttribute("max"), "64000");
 
   const tokens = await t.admin.logIn(app.email, PASSWORD);
   const prompts = [

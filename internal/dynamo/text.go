@@ -1,0 +1,252 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+// A job's text lives beside its job item (item.go), under the owner's
+// partition key:
+//
+//	IN#<id>          the prompt and system prompt, written once with the job
+//	                 (at most jobs.MaxInputBytes, well under 400 KB)
+//	OUT#<id>#00000   the generated text in chunks of chunkBytes bytes,
+//	OUT#<id>#00001   ... as many as it takes; the job item's text_bytes
+//	                 says how much of them is the text
+//
+// A progress write rewrites only the chunks from the first one that
+// changed (jobs.Progress.Saved), together with the job item in one
+// transaction whose condition is the job item's (the writer's claim), so
+// its cost depends on neither the prompt's size nor the answer's, and a
+// writer that lost its claim changes nothing. Chunks are bytes (binary
+// attributes), so a chunk boundary may fall inside a UTF-8 character.
+
+// chunkBytes is the size of an output chunk: 4 KB, 4 write units, so that a
+// progress write (the last chunk, about half full, and the job item, both
+// written in a transaction at twice the units) costs about ten.
+const chunkBytes = 4 << 10
+
+// maxTransactItems is how many actions one TransactWriteItems takes.
+const maxTransactItems = 100
+
+type inputItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Prompt    string `dynamodbav:"prompt"`
+	System    string `dynamodbav:"system,omitempty"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+	// WriteToken is the job item's (see item): a retried Create finds its
+	// own input, another job with the same id does not.
+	WriteToken string `dynamodbav:"write_token,omitempty"`
+}
+
+type outputItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Text      []byte `dynamodbav:"text"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+}
+
+func inSK(id string) string          { return inPrefix + id }
+func outSKPrefix(id string) string   { return outPrefix + id + "#" }
+func outSK(id string, n int) string  { return fmt.Sprintf("%s%05d", outSKPrefix(id), n) }
+func inKey(owner, id string) itemKey { return itemKey{userPK(owner), inSK(id)} }
+
+type itemKey struct{ pk, sk string }
+
+func (k itemKey) av() map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(k.pk), "sk": str(k.sk)}
+}
+
+// inputAV is the input item of a new job.
+func inputAV(j jobs.Job, token string) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMap(inputItem{
+		PK: userPK(j.Owner), SK: inSK(j.ID), Prompt: j.Prompt, System: j.System, ExpiresAt: j.ExpiresAt.Unix(),
+		WriteToken: token,
+	})
+}
+
+// putInput writes a new job's input item, with the job item's write token.
+// It comes before the job item: a job item without its input would be a
+// job no worker can run, while an input item whose job was never written
+// is only left for TTL. Another job's input under the same id is a
+// conflict, never overwritten.
+func (s *Store) putInput(ctx context.Context, j jobs.Job, token string) error {
+	av, err := inputAV(j, token)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: av,
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #write_token = :token"),
+		ExpressionAttributeNames:  names("#pk", "#write_token"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":token": str(token)},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("another job's input has this id: %w", jobs.ErrConflict)
+	}
+	if err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// complete fills in j's prompt, system prompt and text, which the job item
+// holds only previews of. The output items are read only when the preview
+// is not the whole text (textBytes long).
+func (s *Store) complete(ctx context.Context, j jobs.Job, textBytes int) (jobs.Job, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: inKey(j.Owner, j.ID).av(), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return jobs.Job{}, translate(err)
+	}
+	if len(out.Item) > 0 {
+		var in inputItem
+		if err := attributevalue.UnmarshalMap(out.Item, &in); err != nil {
+			return jobs.Job{}, fmt.Errorf("decode job input: %w", err)
+		}
+		j.Prompt, j.System = in.Prompt, in.System
+	}
+	if textBytes == len(j.GeneratedText) {
+		return j, nil
+	}
+	text := make([]byte, 0, textBytes)
+	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+		TableName:                aws.String(s.table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
+		ExpressionAttributeNames: names("#pk", "#sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(userPK(j.Owner)), ":prefix": str(outSKPrefix(j.ID)),
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	for p.HasMorePages() && len(text) < textBytes {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return jobs.Job{}, translate(err)
+		}
+		for _, av := range page.Items {
+			var o outputItem
+			if err := attributevalue.UnmarshalMap(av, &o); err != nil {
+				return jobs.Job{}, fmt.Errorf("decode job output: %w", err)
+			}
+			text = append(text, o.Text...)
+		}
+	}
+	if len(text) < textBytes {
+		return jobs.Job{}, fmt.Errorf("job %s: %d bytes of text stored, want %d", j.ID, len(text), textBytes)
+	}
+	j.GeneratedText = string(text[:textBytes])
+	return j, nil
+}
+
+// completed is complete for a job an update returned: its text's length
+// is read again with the input, as the job item's text_bytes.
+func (s *Store) completed(ctx context.Context, j jobs.Job) (jobs.Job, error) {
+	it, err := s.getItem(ctx, j.Owner, j.ID)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	return s.complete(ctx, j, it.TextBytes)
+}
+
+// writeText applies c (a change by the worker holding the job) with p's
+// text: the job item gets the text's length (and its preview, when c ends
+// the job), the chunks from
+// the one holding byte p.Saved on are written, all in transactions
+// conditioned on c's condition. Text that fits no more chunks than one
+// transaction holds is one transaction; a longer first write (a whole
+// answer at once) writes its leading chunks in transactions that only
+// check the condition, then the rest with the change. Without chunks to
+// write, it is c alone.
+func (s *Store) writeText(ctx context.Context, owner, id string, c change, p jobs.Progress) error {
+	c.values = maps.Clone(c.values)
+	c.values[":text_bytes"] = num(int64(len(p.GeneratedText)))
+	rest, ok := strings.CutPrefix(c.update, "SET ")
+	if !ok {
+		return fmt.Errorf("update %q must start with SET", c.update)
+	}
+	set := "SET #text_bytes = :text_bytes, "
+	if c.to.Terminal() {
+		// The listing's preview of the text is written with the result
+		// only: kept out of the job item while it runs, it leaves the
+		// item, and so each progress write, the same size whatever the
+		// text (the prompt's preview is the prompt's only share).
+		c.values[":text_preview"] = str(jobs.Preview(p.GeneratedText))
+		set += "#text_preview = :text_preview, "
+	}
+	c.update = set + rest
+
+	first := min(max(p.Saved, 0), len(p.GeneratedText)) / chunkBytes
+	var chunks []types.TransactWriteItem
+	expires := s.now().Add(s.opts.JobTTL).Unix()
+	for n := first; n*chunkBytes < len(p.GeneratedText); n++ {
+		end := min((n+1)*chunkBytes, len(p.GeneratedText))
+		av, err := attributevalue.MarshalMap(outputItem{
+			PK: userPK(owner), SK: outSK(id, n), Text: []byte(p.GeneratedText[n*chunkBytes : end]), ExpiresAt: expires,
+		})
+		if err != nil {
+			return err
+		}
+		chunks = append(chunks, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: av}})
+	}
+	if len(chunks) == 0 {
+		_, err := s.apply(ctx, owner, id, c)
+		return err
+	}
+	upd, err := c.updateInput(s.table, owner, id)
+	if err != nil {
+		return err
+	}
+	for len(chunks) > 0 {
+		n := min(len(chunks), maxTransactItems-1)
+		actions := chunks[:n:n]
+		chunks = chunks[n:]
+		if len(chunks) > 0 {
+			actions = append(actions, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+				TableName: upd.TableName, Key: upd.Key, ConditionExpression: upd.ConditionExpression,
+				ExpressionAttributeNames:  namesIn(*upd.ConditionExpression),
+				ExpressionAttributeValues: valuesIn(upd.ExpressionAttributeValues, *upd.ConditionExpression),
+			}})
+		} else {
+			actions = append(actions, types.TransactWriteItem{Update: &types.Update{
+				TableName: upd.TableName, Key: upd.Key, ConditionExpression: upd.ConditionExpression,
+				UpdateExpression: upd.UpdateExpression, ExpressionAttributeNames: upd.ExpressionAttributeNames,
+				ExpressionAttributeValues: upd.ExpressionAttributeValues,
+			}})
+		}
+		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
+		var canceled *types.TransactionCanceledException
+		switch {
+		case err == nil:
+		case errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, len(actions)-1, "ConditionalCheckFailed"):
+			_, err := s.lostCondition(ctx, owner, id, nil, "")
+			if err == nil {
+				err = fmt.Errorf("the job changed under the write: %w", jobs.ErrConflict)
+			}
+			return err
+		default:
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// valuesIn is the values that expr uses: DynamoDB refuses unused ones.
+func valuesIn(values map[string]types.AttributeValue, expr string) map[string]types.AttributeValue {
+	out := map[string]types.AttributeValue{}
+	for _, v := range valueRE.FindAllString(expr, -1) {
+		out[v] = values[v]
+	}
+	return out
+}
