@@ -17,10 +17,18 @@ import (
 // transaction: the job is marked settled, what is left of its reservation
 // goes back to its day's counters and its place back to the active-jobs
 // counter. A change that queues an ended job again (Requeue) holds them
-// again. Other changes are one conditional UpdateItem, as before budgets.
+// again. A change with puts (the worker's text chunks, text.go) writes them
+// in the same transaction too. Any other change is one conditional
+// UpdateItem.
+//
+// Every transition goes through here, so no way of ending a job (with text
+// or without) can skip its settlement.
 func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job, error) {
 	if !c.to.Terminal() && !c.reopens {
-		return s.applyOne(ctx, owner, id, c)
+		if len(c.puts) == 0 {
+			return s.applyOne(ctx, owner, id, c)
+		}
+		return s.applyInTransaction(ctx, owner, id, c, nil)
 	}
 	for try := 1; ; try++ {
 		it, err := s.getItem(ctx, owner, id)
@@ -32,75 +40,76 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 			return jobs.Job{}, err
 		}
 		b := cur.Budget
-		settles := c.to.Terminal() && b.Counted() && !b.Settled
-		reopens := c.reopens && b.Counted() && b.Settled
-		if !settles && !reopens {
+		cc := c
+		cc.values = cloneValues(c.values)
+		var adds []counterAdd
+		switch settles := c.to.Terminal() && b.Counted() && !b.Settled; {
+		case settles || (c.reopens && b.Counted() && b.Settled):
+			adds = s.settleCounters(owner, &cc, b, settles)
+		case b.Counted():
 			// Nothing to move; the condition holds the budget to what was
 			// read, so a job that a concurrent write settled or reopened
 			// since is tried again.
-			cc := c
-			cc.values = cloneValues(c.values)
-			if b.Counted() {
-				guardBudget(&cc, b)
-			}
-			j, err := s.applyOne(ctx, owner, id, cc)
-			if errors.Is(err, jobs.ErrConflict) && j.Budget != b && try < transactAttempts {
-				continue
-			}
-			return j, err
+			guardBudget(&cc, b)
 		}
-		cc := c
-		cc.values = cloneValues(c.values)
-		adds := s.settleCounters(owner, &cc, b, settles)
-		up, err := s.jobUpdate(owner, id, cc)
-		if err != nil {
-			return jobs.Job{}, err
+		var j jobs.Job
+		if len(adds) == 0 && len(cc.puts) == 0 {
+			j, err = s.applyOne(ctx, owner, id, cc)
+		} else {
+			j, err = s.applyInTransaction(ctx, owner, id, cc, adds)
 		}
-		for {
-			items := []types.TransactWriteItem{{Update: up}}
-			for _, a := range adds {
-				items = append(items, types.TransactWriteItem{Update: s.counterUpdate(a)})
-			}
-			err = s.transact(ctx, items)
-			var canceled *types.TransactionCanceledException
-			if err == nil || !errors.As(err, &canceled) {
-				break
-			}
-			if reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed") {
-				break
-			}
-			// A counter that would go below zero (or is gone: its day is
-			// long past) is left out rather than fail the job's change.
-			kept := adds[:0:0]
-			for i, a := range adds {
-				if !reasonIs(canceled.CancellationReasons, i+1, "ConditionalCheckFailed") {
-					kept = append(kept, a)
-				}
-			}
-			if len(kept) == len(adds) {
-				break
-			}
-			slog.WarnContext(ctx, "a budget counter could not move without going below zero; left as it is",
-				"job_id", id, "counters", len(adds)-len(kept))
-			adds = kept
+		if errors.Is(err, jobs.ErrConflict) && j.Budget != b && try < transactAttempts {
+			// The budget moved under us (a charge): try again with it.
+			continue
 		}
-		var canceled *types.TransactionCanceledException
-		switch {
-		case err == nil:
-			if !c.wantJob {
-				return jobs.Job{}, nil
-			}
-			return s.get(ctx, owner, id)
-		case errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed"):
-			j, lerr := s.lostCondition(ctx, owner, id, nil, "")
-			if lerr == nil || (errors.Is(lerr, jobs.ErrConflict) && j.Budget != b && try < transactAttempts) {
-				// The budget moved under us (a charge): try again with it.
-				continue
-			}
-			return j, lerr
-		default:
-			return jobs.Job{}, translate(err)
+		return j, err
+	}
+}
+
+// applyInTransaction writes c on the owner's job id, the counters adds move
+// and c's puts in one transaction. A counter that would go below zero (or
+// is gone: its day is long past) is left out rather than fail the job's
+// change. When c's condition fails it returns what applyOne would; the job
+// after a successful change only when c.wantJob.
+func (s *Store) applyInTransaction(ctx context.Context, owner, id string, c change, adds []counterAdd) (jobs.Job, error) {
+	up, err := s.jobUpdate(owner, id, c)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	var canceled *types.TransactionCanceledException
+	for {
+		items := []types.TransactWriteItem{{Update: up}}
+		for _, a := range adds {
+			items = append(items, types.TransactWriteItem{Update: s.counterUpdate(a)})
 		}
+		items = append(items, c.puts...)
+		err = s.transact(ctx, items)
+		if err == nil || !errors.As(err, &canceled) || reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed") {
+			break
+		}
+		kept := adds[:0:0]
+		for i, a := range adds {
+			if !reasonIs(canceled.CancellationReasons, i+1, "ConditionalCheckFailed") {
+				kept = append(kept, a)
+			}
+		}
+		if len(kept) == len(adds) {
+			break
+		}
+		slog.WarnContext(ctx, "a budget counter could not move without going below zero; left as it is",
+			"job_id", id, "counters", len(adds)-len(kept))
+		adds = kept
+	}
+	switch {
+	case err == nil:
+		if !c.wantJob {
+			return jobs.Job{}, nil
+		}
+		return s.get(ctx, owner, id)
+	case errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed"):
+		return s.lostCondition(ctx, owner, id, nil, "")
+	default:
+		return jobs.Job{}, translate(err)
 	}
 }
 

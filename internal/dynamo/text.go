@@ -162,13 +162,12 @@ func (s *Store) completed(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 
 // writeText applies c (a change by the worker holding the job) with p's
 // text: the job item gets the text's length (and its preview, when c ends
-// the job), the chunks from
-// the one holding byte p.Saved on are written, all in transactions
-// conditioned on c's condition. Text that fits no more chunks than one
-// transaction holds is one transaction; a longer first write (a whole
-// answer at once) writes its leading chunks in transactions that only
-// check the condition, then the rest with the change. Without chunks to
-// write, it is c alone.
+// the job), and the chunks from the one holding byte p.Saved on are
+// written with c, in apply's transaction, so they are written only if c is
+// made and a change that ends the job settles its budget as any other
+// does. A first write longer than one transaction holds (a whole answer at
+// once) writes its leading chunks first, in transactions that only check
+// c's condition.
 func (s *Store) writeText(ctx context.Context, owner, id string, c change, p jobs.Progress) error {
 	c.values = maps.Clone(c.values)
 	c.values[":text_bytes"] = num(int64(len(p.GeneratedText)))
@@ -200,47 +199,43 @@ func (s *Store) writeText(ctx context.Context, owner, id string, c change, p job
 		}
 		chunks = append(chunks, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: av}})
 	}
-	if len(chunks) == 0 {
-		_, err := s.apply(ctx, owner, id, c)
-		return err
-	}
-	upd, err := c.updateInput(s.table, owner, id)
-	if err != nil {
-		return err
-	}
-	for len(chunks) > 0 {
-		n := min(len(chunks), maxTransactItems-1)
-		actions := chunks[:n:n]
-		chunks = chunks[n:]
-		if len(chunks) > 0 {
-			actions = append(actions, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-				TableName: upd.TableName, Key: upd.Key, ConditionExpression: upd.ConditionExpression,
-				ExpressionAttributeNames:  namesIn(*upd.ConditionExpression),
-				ExpressionAttributeValues: valuesIn(upd.ExpressionAttributeValues, *upd.ConditionExpression),
-			}})
-		} else {
-			actions = append(actions, types.TransactWriteItem{Update: &types.Update{
-				TableName: upd.TableName, Key: upd.Key, ConditionExpression: upd.ConditionExpression,
-				UpdateExpression: upd.UpdateExpression, ExpressionAttributeNames: upd.ExpressionAttributeNames,
-				ExpressionAttributeValues: upd.ExpressionAttributeValues,
-			}})
-		}
-		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
-		var canceled *types.TransactionCanceledException
-		switch {
-		case err == nil:
-		case errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, len(actions)-1, "ConditionalCheckFailed"):
-			_, err := s.lostCondition(ctx, owner, id, nil, "")
-			if err == nil {
-				err = fmt.Errorf("the job changed under the write: %w", jobs.ErrConflict)
-			}
+	if len(chunks) > chunksWithChange {
+		upd, err := c.updateInput(s.table, owner, id)
+		if err != nil {
 			return err
-		default:
-			return translate(err)
+		}
+		check := types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: upd.TableName, Key: upd.Key, ConditionExpression: upd.ConditionExpression,
+			ExpressionAttributeNames:  namesIn(*upd.ConditionExpression),
+			ExpressionAttributeValues: valuesIn(upd.ExpressionAttributeValues, *upd.ConditionExpression),
+		}}
+		for len(chunks) > chunksWithChange {
+			n := min(len(chunks)-chunksWithChange, maxTransactItems-1)
+			err := s.transact(ctx, append(chunks[:n:n], check))
+			var canceled *types.TransactionCanceledException
+			switch {
+			case err == nil:
+			case errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, n, "ConditionalCheckFailed"):
+				_, err := s.lostCondition(ctx, owner, id, nil, "")
+				if err == nil {
+					err = fmt.Errorf("the job changed under the write: %w", jobs.ErrConflict)
+				}
+				return err
+			default:
+				return translate(err)
+			}
+			chunks = chunks[n:]
 		}
 	}
-	return nil
+	c.puts = chunks
+	_, err := s.apply(ctx, owner, id, c)
+	return err
 }
+
+// chunksWithChange is how many chunks go in the transaction of the change
+// they come with: what is left of the 100 actions after the job's update
+// and the three counters a settlement may move (settle.go).
+const chunksWithChange = maxTransactItems - 4
 
 // valuesIn is the values that expr uses: DynamoDB refuses unused ones.
 func valuesIn(values map[string]types.AttributeValue, expr string) map[string]types.AttributeValue {

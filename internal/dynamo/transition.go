@@ -29,6 +29,10 @@ type change struct {
 	// return the job even when it had to write a transaction.
 	reopens bool
 	wantJob bool
+	// puts are items written with the change, in its transaction (the
+	// worker's output chunks, text.go): none is written unless the change
+	// is made.
+	puts []types.TransactWriteItem
 }
 
 // updateInput is the UpdateItem for c on the owner's job id. Every path

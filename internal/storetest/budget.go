@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/promptq/promptq/internal/jobs"
 )
@@ -207,6 +209,21 @@ func testEveryEndSettlesOnce(t *testing.T, newStore NewStore) {
 		"fail": func(e *env, j jobs.Job) error {
 			c := e.claim(j.ID)
 			return e.store.Fail(e.t.Context(), e.owner, j.ID, c.Attempts, jobs.Failure{Code: jobs.FailureModel, Message: "no"})
+		},
+		// Finishing with text writes the text's chunks with the change in
+		// one transaction (dynamo): the settlement must go with them.
+		"finish with text": func(e *env, j jobs.Job) error {
+			c := e.claim(j.ID)
+			return e.store.Finish(e.t.Context(), e.owner, j.ID, c.Attempts, jobs.Progress{GeneratedText: "an answer"})
+		},
+		"finish with progress saved before": func(e *env, j jobs.Job) error {
+			c := e.claim(j.ID)
+			text := strings.Repeat("long answer ", 2000)
+			p := jobs.Progress{GeneratedText: text[:10000]}
+			if err := e.store.SaveProgress(e.t.Context(), e.owner, j.ID, c.Attempts, p, time.Minute); err != nil {
+				return err
+			}
+			return e.store.Finish(e.t.Context(), e.owner, j.ID, c.Attempts, jobs.Progress{GeneratedText: text, Saved: len(p.GeneratedText)})
 		},
 		"abandon enqueue": func(e *env, j jobs.Job) error {
 			return e.store.AbandonEnqueue(e.t.Context(), e.owner, j.ID, jobs.Failure{Code: jobs.FailureEnqueue, Message: "no"})
