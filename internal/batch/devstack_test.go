@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -215,12 +216,12 @@ func TestDevStack(t *testing.T) {
 		dir := t.TempDir()
 		input := writeInput(t, dir, devPrompts(500)...)
 
-		// The first run goes through a proxy that lets 4 batch calls
-		// answer, lets the 5th reach the API but holds its answer: the
-		// API has stored those 50 jobs, the tool has not recorded them.
-		// Then the tool is killed with SIGKILL, with no chance to
-		// clean up.
-		p := newHoldingProxy(t, d.info.APIURL, 5, false)
+		// The first run goes through a proxy that lets 4 batches
+		// answer, lets the 5th (from prompt 200 on) reach the API but
+		// holds its answer: the API has stored those 50 jobs, the tool
+		// has not recorded them. Then the tool is killed with SIGKILL,
+		// with no chance to clean up.
+		p := newHoldingProxy(t, d.info.APIURL, "Prompt 200:", false)
 		cmd := exec.Command(bin, "--api-url", p.srv.URL, "--batch-size", "50", "--concurrency", "1", "--quiet", input)
 		cmd.Env = append(os.Environ(), "PROMPTQ_DEV_DIR="+d.dir, "PROMPTQ_USERNAME="+email, "PROMPTQ_PASSWORD="+password)
 		var first strings.Builder
@@ -237,7 +238,7 @@ func TestDevStack(t *testing.T) {
 		_ = cmd.Wait()
 		p.release()
 		if jobs, _ := d.jobCount(t, sub); jobs != 250 {
-			t.Fatalf("after the kill DynamoDB has %d jobs, want 250 (5 batches of 50)", jobs)
+			t.Fatalf("after the kill DynamoDB has %d jobs, want 250 (5 batches of 50); the held call's answer: %s", jobs, p.answer)
 		}
 		recs := 0
 		f, err := os.Open(StatePath(strings.TrimSuffix(input, ".jsonl") + ".results.jsonl"))
@@ -327,16 +328,19 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
-// holdingProxy forwards to the API, but holds the nth batch call: it lets
-// the API handle it, then holds the answer until release, and delivers it
-// then only if deliver is set.
+// holdingProxy forwards to the API, but holds the first batch call whose
+// body holds marker (a prompt of the batch to hold: counting calls would
+// take a retry of an earlier batch for it): it lets the API handle it,
+// then holds the answer until release, and delivers it then only if
+// deliver is set.
 type holdingProxy struct {
 	srv     *httptest.Server
-	held    chan struct{} // closed when the nth call's answer is held
+	held    chan struct{} // closed when the call's answer is held
 	release func()
+	answer  string // the held answer's status and body, once held
 }
 
-func newHoldingProxy(t *testing.T, target string, n int64, deliver bool) *holdingProxy {
+func newHoldingProxy(t *testing.T, target, marker string, deliver bool) *holdingProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -347,11 +351,18 @@ func newHoldingProxy(t *testing.T, target string, n int64, deliver bool) *holdin
 	p := &holdingProxy{held: make(chan struct{})}
 	var once sync.Once
 	p.release = func() { once.Do(func() { close(gate) }) }
-	var calls atomic.Int64
+	var holding atomic.Bool
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/generate/batch" && calls.Add(1) == n {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.URL.Path == "/generate/batch" && bytes.Contains(body, []byte(marker)) && holding.CompareAndSwap(false, true) {
 			rec := httptest.NewRecorder()
 			rp.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+			p.answer = fmt.Sprintf("%d %.500s", rec.Code, rec.Body.String())
 			close(p.held)
 			<-gate
 			if deliver {

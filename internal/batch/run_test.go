@@ -511,8 +511,9 @@ func TestCtrlCFinishesTheCallInFlightSavesItAndExits130(t *testing.T) {
 	bin := buildBatch(t)
 	dir := t.TempDir()
 	input := writeInput(t, dir, prompts(300)...)
-	// The third batch call is held in flight while the tool gets SIGINT.
-	p := newHoldingProxy(t, a.srv.URL, 3, true)
+	// The third batch (prompts 200 to 299) is held in flight while the
+	// tool gets SIGINT.
+	p := newHoldingProxy(t, a.srv.URL, `prompt number 200"`, true)
 	cmd := exec.Command(bin, "--api-url", p.srv.URL, "--concurrency", "1", "--quiet", input)
 	cmd.Env = append(os.Environ(), "PROMPTQ_TOKEN=token-alice", "PROMPTQ_DEV_DIR="+dir)
 	out := &watchedOutput{want: "batch: stopping", seen: make(chan struct{})}
