@@ -24,16 +24,34 @@ import (
 //	                 says how much of them is the text
 //
 // A progress write rewrites only the chunks from the first one that
-// changed (jobs.Progress.Saved), together with the job item in one
-// transaction whose condition is the job item's (the writer's claim), so
-// its cost depends on neither the prompt's size nor the answer's, and a
-// writer that lost its claim changes nothing. Chunks are bytes (binary
-// attributes), so a chunk boundary may fall inside a UTF-8 character.
+// changed (jobs.Progress.Saved), then the job item, whose condition is the
+// writer's claim, so its cost depends on neither the prompt's size nor the
+// answer's. Readers take text_bytes from the job item and that many bytes
+// from the chunks, and chunks are written before the job item, so:
+//
+//   - text that only grew (jobs.Progress.Appended: the usual progress
+//     write, and the result of a job whose text was written as it came)
+//     changes no byte a reader can see until the job item says so:
+//     the chunks are plain PutItems, fenced by the attempt that wrote them
+//     (a chunk is never overwritten by an older attempt, so a worker that
+//     lost its claim cannot undo the new claimant's text), then the job
+//     item's conditional UpdateItem: about 3 write units (one chunk, the
+//     job item, its index entry). A change that ends the job then settles
+//     its budget in its own transaction (settle.go), without the chunks;
+//   - text that changed (a model that starts over, the text kept when a
+//     call stopped) goes in one transaction with the job item's change, so
+//     it is all or nothing, with the settlement too when it ends the job.
+//
+// Chunks are bytes (binary attributes), so a chunk boundary may fall
+// inside a UTF-8 character.
 
-// chunkBytes is the size of an output chunk: 4 KB, 4 write units, so that a
-// progress write (the last chunk, about half full, and the job item, both
-// written in a transaction at twice the units) costs about ten.
-const chunkBytes = 4 << 10
+// chunkBytes is the text an output chunk holds: with the chunk's keys and
+// attributes (about 120 bytes) the item stays within 1 KB, one write unit.
+const chunkBytes = 896
+
+// appendChunksMax is how many chunks an appending write puts without a
+// transaction; more (a long first write) take the transaction path.
+const appendChunksMax = 4
 
 // maxTransactItems is how many actions one TransactWriteItems takes.
 const maxTransactItems = 100
@@ -54,6 +72,9 @@ type outputItem struct {
 	SK        string `dynamodbav:"sk"`
 	Text      []byte `dynamodbav:"text"`
 	ExpiresAt int64  `dynamodbav:"expires_at"`
+	// Attempt is the claim that wrote the chunk: an appending write never
+	// overwrites a later attempt's chunk.
+	Attempt int `dynamodbav:"attempt,omitempty"`
 }
 
 func inSK(id string) string          { return inPrefix + id }
@@ -160,15 +181,16 @@ func (s *Store) completed(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	return s.complete(ctx, j, it.TextBytes)
 }
 
-// writeText applies c (a change by the worker holding the job) with p's
-// text: the job item gets the text's length (and its preview, when c ends
-// the job), and the chunks from the one holding byte p.Saved on are
-// written with c, in apply's transaction, so they are written only if c is
-// made and a change that ends the job settles its budget as any other
-// does. A first write longer than one transaction holds (a whole answer at
-// once) writes its leading chunks first, in transactions that only check
-// c's condition.
-func (s *Store) writeText(ctx context.Context, owner, id string, c change, p jobs.Progress) error {
+// writeText applies c (a change by the worker holding the job as attempt)
+// with p's text: the job item gets the text's length (and its preview,
+// when c ends the job), and the chunks from the one holding byte p.Saved
+// on are written first: appended text without a transaction, other text
+// with c, in apply's transaction, so they are written only if c is made
+// and a change that ends the job settles its budget as any other does. A
+// first write longer than one transaction holds (a whole answer at once)
+// writes its leading chunks first, in transactions that only check c's
+// condition.
+func (s *Store) writeText(ctx context.Context, owner, id string, attempt int, c change, p jobs.Progress) error {
 	c.values = maps.Clone(c.values)
 	c.values[":text_bytes"] = num(int64(len(p.GeneratedText)))
 	rest, ok := strings.CutPrefix(c.update, "SET ")
@@ -187,19 +209,33 @@ func (s *Store) writeText(ctx context.Context, owner, id string, c change, p job
 	c.update = set + rest
 
 	first := min(max(p.Saved, 0), len(p.GeneratedText)) / chunkBytes
-	var chunks []types.TransactWriteItem
+	var chunks []map[string]types.AttributeValue
 	expires := s.now().Add(s.opts.JobTTL).Unix()
 	for n := first; n*chunkBytes < len(p.GeneratedText); n++ {
 		end := min((n+1)*chunkBytes, len(p.GeneratedText))
 		av, err := attributevalue.MarshalMap(outputItem{
 			PK: userPK(owner), SK: outSK(id, n), Text: []byte(p.GeneratedText[n*chunkBytes : end]), ExpiresAt: expires,
+			Attempt: attempt,
 		})
 		if err != nil {
 			return err
 		}
-		chunks = append(chunks, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: av}})
+		chunks = append(chunks, av)
 	}
-	if len(chunks) > chunksWithChange {
+	if p.Appended && len(chunks) <= appendChunksMax {
+		for _, av := range chunks {
+			if err := s.putChunk(ctx, owner, id, attempt, av); err != nil {
+				return err
+			}
+		}
+		_, err := s.apply(ctx, owner, id, c)
+		return err
+	}
+	puts := make([]types.TransactWriteItem, len(chunks))
+	for i, av := range chunks {
+		puts[i] = types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: av}}
+	}
+	if len(puts) > chunksWithChange {
 		upd, err := c.updateInput(s.table, owner, id)
 		if err != nil {
 			return err
@@ -209,26 +245,50 @@ func (s *Store) writeText(ctx context.Context, owner, id string, c change, p job
 			ExpressionAttributeNames:  namesIn(*upd.ConditionExpression),
 			ExpressionAttributeValues: valuesIn(upd.ExpressionAttributeValues, *upd.ConditionExpression),
 		}}
-		for len(chunks) > chunksWithChange {
-			n := min(len(chunks)-chunksWithChange, maxTransactItems-1)
-			err := s.transact(ctx, append(chunks[:n:n], check))
+		for len(puts) > chunksWithChange {
+			n := min(len(puts)-chunksWithChange, maxTransactItems-1)
+			err := s.transact(ctx, append(puts[:n:n], check))
 			var canceled *types.TransactionCanceledException
 			switch {
 			case err == nil:
 			case errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, n, "ConditionalCheckFailed"):
-				_, err := s.lostCondition(ctx, owner, id, nil, "")
-				if err == nil {
-					err = fmt.Errorf("the job changed under the write: %w", jobs.ErrConflict)
-				}
-				return err
+				return s.changedUnder(ctx, owner, id)
 			default:
 				return translate(err)
 			}
-			chunks = chunks[n:]
+			puts = puts[n:]
 		}
 	}
-	c.puts = chunks
+	c.puts = puts
 	_, err := s.apply(ctx, owner, id, c)
+	return err
+}
+
+// putChunk writes an output chunk of attempt's, unless a later attempt
+// wrote that chunk: then the writer has lost its claim (ErrConflict).
+func (s *Store) putChunk(ctx context.Context, owner, id string, attempt int, av map[string]types.AttributeValue) error {
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.table),
+		Item:                     av,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR attribute_not_exists(#attempt) OR #attempt <= :attempt"),
+		ExpressionAttributeNames: names("#pk", "#attempt"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":attempt": num(int64(attempt)),
+		},
+	})
+	if isConditionFailed(err) {
+		return s.changedUnder(ctx, owner, id)
+	}
+	return translateNil(err)
+}
+
+// changedUnder is the error of a write whose job changed under it: the
+// conflict with the job as it is now.
+func (s *Store) changedUnder(ctx context.Context, owner, id string) error {
+	_, err := s.lostCondition(ctx, owner, id, nil, "")
+	if err == nil {
+		err = fmt.Errorf("the job changed under the write: %w", jobs.ErrConflict)
+	}
 	return err
 }
 

@@ -98,7 +98,7 @@ func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int,
 	now := s.now()
 	v := tokenValues(runningValues(attempt, now), p)
 	v[":lease"] = num(millis(now.Add(lease)))
-	err := s.writeText(ctx, owner, id, change{
+	err := s.writeText(ctx, owner, id, attempt, change{
 		cond:   running,
 		update: "SET " + tokenSet + ", #lease_until = :lease, #updated_at = :now",
 		values: v,
@@ -114,7 +114,7 @@ func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int,
 func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error {
 	v := tokenValues(runningValues(attempt, s.now()), p)
 	v[":stop"] = str(p.StopReason)
-	err := s.writeText(ctx, owner, id, change{
+	err := s.writeText(ctx, owner, id, attempt, change{
 		cond:   running,
 		to:     jobs.StatusSucceeded,
 		update: "SET " + tokenSet + ", #stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until",

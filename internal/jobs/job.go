@@ -217,13 +217,16 @@ func (j Job) Request() Request {
 // already stored unchanged (the writer's last successful write, or what it
 // read when it claimed the job): a store may then write only what follows.
 // It is a hint for the cost of a write, never for its result: a store that
-// ignores it stores the same text.
+// ignores it stores the same text. Appended says more: what is stored is
+// exactly the first Saved bytes (the text only grew since), so no stored
+// byte changes and a store may write the new bytes without a transaction.
 type Progress struct {
 	GeneratedText string
 	Tokens        Tokens
 	StopReason    string
 	Continuations int
 	Saved         int
+	Appended      bool
 }
 
 // ListPreviewChars is how much of a job's prompt and text a listing shows.

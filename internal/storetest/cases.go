@@ -958,3 +958,41 @@ func testListPreviews(t *testing.T, newStore NewStore) {
 		t.Errorf("Get is not whole")
 	}
 }
+
+// Appended text may be written without a transaction (dynamo): an attempt
+// that lost its claim and appends still changes nothing a reader sees,
+// however far its text reaches, and the new claimant's text is whole.
+func testStaleAppend(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.inStatus(jobs.StatusRunning)
+	first := j.Attempts
+	save := func(attempt int, text string, saved int) error {
+		return e.store.SaveProgress(ctx, e.owner, j.ID, attempt, jobs.Progress{GeneratedText: text, Saved: saved, Appended: true}, lease)
+	}
+	if err := save(first, "Hello", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(lease + time.Millisecond)
+	second := e.claim(j.ID)
+	fresh := "Hello" + strings.Repeat("b", 995) // past the first of dynamo's chunks
+	if err := save(second.Attempts, fresh, 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, stale := range []string{
+		"Hello there",                       // into the chunk the new claimant wrote
+		"Hello" + strings.Repeat("s", 2995), // and into chunks it has not written yet
+	} {
+		wantErr(t, "an appending write by the attempt that lost its lease", save(first, stale, 5), jobs.ErrConflict)
+		if got := e.get(j.ID).GeneratedText; got != fresh {
+			t.Fatalf("after the stale write the text is %d bytes %.20q..., want the new claimant's %d", len(got), got, len(fresh))
+		}
+	}
+	longer := fresh + strings.Repeat("c", 2500)
+	if err := save(second.Attempts, longer, len(fresh)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(j.ID).GeneratedText; got != longer {
+		t.Errorf("the new claimant's text is %d bytes, want its %d", len(got), len(longer))
+	}
+}

@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ClaimTakesQueuedJobsOnce", testClaim},
 		{"ClaimRetakesARunningJobOnlyAfterItsLeaseLapses", testClaimAfterLease},
 		{"AnOldAttemptCannotWriteAfterAReclaim", testFencing},
+		{"AnOldAttemptsAppendedTextNeverReachesTheNewClaimants", testStaleAppend},
 		{"SaveProgressWritesTextAndExtendsTheLease", testSaveProgress},
 		{"SaveProgressOnACancelledJobConflicts", testProgressCancelled},
 		{"FinishAndFailEndTheJob", testFinishAndFail},

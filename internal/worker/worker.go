@@ -351,9 +351,10 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 
 	flushing := make(chan struct{})
 	flushed := make(chan struct{})
+	stored := job.GeneratedText // what the store holds once the flusher is done
 	go func() {
 		defer close(flushed)
-		w.flush(ctx, log, job, text, continuations, flushing, stop)
+		stored = w.flush(ctx, log, job, text, continuations, flushing, stop)
 	}()
 	adm.calling()
 	result, genErr := func() (jobs.Progress, error) {
@@ -387,8 +388,10 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		adm.used(0)
 		return w.throttled(ctx, log, job, msg, genErr)
 	case genErr == nil:
-		return w.finish(ctx, log, job, started, jobs.Progress{GeneratedText: text.final(), Tokens: tokens,
-			StopReason: result.StopReason, Continuations: continuations}, receive, last)
+		final := text.final()
+		return w.finish(ctx, log, job, started, jobs.Progress{GeneratedText: final, Tokens: tokens,
+			StopReason: result.StopReason, Continuations: continuations,
+			Saved: commonPrefix(stored, final), Appended: strings.HasPrefix(final, stored)}, receive, last)
 	case errors.Is(cause, errStopped):
 		status := "unknown"
 		if j, err := w.store.Get(ctx, job.Owner, job.ID); err == nil {
@@ -527,9 +530,11 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 }
 
 // flush writes the growing text to the job every FlushInterval while it
-// changes, and at least every third of the lease as a heartbeat. A conflict
-// means the job was cancelled or taken over: it stops the model.
-func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) {
+// changes, and at least every third of the lease as a heartbeat. A
+// conflict means the job was cancelled or taken over: it stops the model.
+// It returns the text the store holds, as its last successful write left
+// it.
+func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) string {
 	tick, stopTick := w.newTicker(w.cfg.FlushInterval)
 	defer stopTick()
 	// What the store holds: the job's text as claimed, then each write's.
@@ -537,7 +542,7 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text
 	for {
 		select {
 		case <-done:
-			return
+			return saved
 		case <-tick:
 		}
 		current, now := text.String(), w.now()
@@ -548,12 +553,12 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text
 		// only when it ends.
 		err := w.store.SaveProgress(ctx, job.Owner, job.ID, job.Attempts, jobs.Progress{
 			GeneratedText: current, Tokens: job.Tokens, Continuations: continuations,
-			Saved: commonPrefix(saved, current),
+			Saved: commonPrefix(saved, current), Appended: strings.HasPrefix(current, saved),
 		}, w.cfg.Lease)
 		switch {
 		case errors.Is(err, jobs.ErrConflict):
 			stop(errStopped)
-			return
+			return saved
 		case err != nil:
 			log.WarnContext(ctx, "could not save progress; trying again at the next flush", "error", err)
 			continue

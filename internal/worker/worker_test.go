@@ -47,8 +47,11 @@ func TestASuccessfulJobIsFinishedWithTheModelsResult(t *testing.T) {
 	if len(resp.BatchItemFailures) != 0 {
 		t.Errorf("BatchItemFailures = %v, want none", resp.BatchItemFailures)
 	}
-	if !slices.Equal(finished, []jobs.Progress{result}) {
-		t.Errorf("Finish got %+v, want one call with %+v", finished, result)
+	// Nothing was stored before: the whole text is new, and only added.
+	want := result
+	want.Appended = true
+	if !slices.Equal(finished, []jobs.Progress{want}) {
+		t.Errorf("Finish got %+v, want one call with %+v", finished, want)
 	}
 	if _, changed := b.queue.visibility("rh-" + job.ID); changed {
 		t.Error("visibility changed for an acknowledged message")
@@ -483,8 +486,9 @@ func TestAJobWithTextIsContinued(t *testing.T) {
 	if got.Continue != job.GeneratedText || got.MaxTokens != 60 || got.Prompt != job.Prompt {
 		t.Errorf("request %+v, want the text so far and 60 tokens left", got)
 	}
+	// The first half is stored; the result only adds to it.
 	want := jobs.Progress{GeneratedText: "The first half.\nThe second half.", StopReason: "end_turn", Continuations: 2,
-		Tokens: jobs.Tokens{Input: 24, Output: 44, CacheRead: 3, CacheWrite: 2}}
+		Tokens: jobs.Tokens{Input: 24, Output: 44, CacheRead: 3, CacheWrite: 2}, Saved: 16, Appended: true}
 	if finished != want {
 		t.Errorf("finished %+v, want %+v", finished, want)
 	}

@@ -46,9 +46,10 @@ var (
 	// and the models' pace (PACE# items); reading who is active in a lane
 	// is a Query, allowed on LANE# partitions only (newWorkerFunction).
 	workerTableActions = []string{
-		// ConditionCheckItem and PutItem in transactions: the job's
-		// output chunks are put together with the update (or check) of the
-		// job item that holds the worker's claim.
+		// PutItem for the job's output chunks: alone, fenced by the
+		// attempt that writes them, when the text only grew; in a
+		// transaction with the update (or ConditionCheckItem) of the job
+		// item that holds the worker's claim otherwise.
 		"dynamodb:ConditionCheckItem",
 		"dynamodb:GetItem",
 		"dynamodb:PutItem",
