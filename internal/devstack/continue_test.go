@@ -2,14 +2,11 @@ package devstack_test
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/promptq/promptq/internal/devstack"
 	"github.com/promptq/promptq/internal/standin"
 )
 
@@ -28,18 +25,8 @@ func TestAnAnswerLongerThanThreeDeadlinesIsContinuedToTheEnd(t *testing.T) {
 	env["PROMPTQ_DEADLINE_MARGIN"] = "1s"
 	env["PROMPTQ_LOCAL_TOKENS_PER_SECOND"] = "10"
 	env["PROMPTQ_DEV_POLL_WAIT"] = "1s"
-	standin.RequireTool(t, cognitoLocal)
-	cfg, err := devstack.FromEnv(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &standin.Buffer{}
-	out := newConsole()
-	s := devstack.New(cfg, out, slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), nil)))
-	if err := s.Run(t.Context()); err != nil {
-		t.Fatalf("start the dev stack: %v\n%s", err, out.String())
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, out := startStack(t, env, logs)
 	info := s.Info()
 	u := signUp(t, info, out, nil)
 

@@ -148,8 +148,8 @@ func stackEnv(t *testing.T, dir string) map[string]string {
 }
 
 // startStack runs a dev stack in this process with env, until the test
-// ends.
-func startStack(t *testing.T, env map[string]string) (*devstack.Stack, *console) {
+// ends. Its log lines go to the test's log and to logs.
+func startStack(t *testing.T, env map[string]string, logs ...io.Writer) (*devstack.Stack, *console) {
 	t.Helper()
 	standin.RequireTool(t, cognitoLocal)
 	cfg, err := devstack.FromEnv(func(k string) string { return env[k] })
@@ -157,7 +157,7 @@ func startStack(t *testing.T, env map[string]string) (*devstack.Stack, *console)
 		t.Fatal(err)
 	}
 	out := newConsole()
-	s := devstack.New(cfg, out, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	s := devstack.New(cfg, out, slog.New(slog.NewTextHandler(io.MultiWriter(append([]io.Writer{testWriter{t}}, logs...)...), nil)))
 	if err := s.Run(t.Context()); err != nil {
 		t.Fatalf("start the dev stack: %v\n%s", err, out.String())
 	}

@@ -118,25 +118,7 @@ func (s *Store) putInputs(ctx context.Context, items []jobs.NewJob, idx []int, r
 			}
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
 		}
-		var err error
-		for attempt := 1; len(reqs) > 0 && attempt <= 5; attempt++ {
-			var out *dynamodb.BatchWriteItemOutput
-			out, err = s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{s.table: reqs},
-			})
-			if err != nil {
-				err = translate(err)
-				break
-			}
-			if reqs = out.UnprocessedItems[s.table]; len(reqs) > 0 {
-				if err = sleep(ctx, time.Duration(attempt*attempt)*50*time.Millisecond); err != nil {
-					break
-				}
-			}
-		}
-		if len(reqs) > 0 && err == nil {
-			err = unavailable(errors.New("DynamoDB left items unprocessed after 5 attempts"))
-		}
+		reqs, err := s.batchWrite(ctx, reqs)
 		left := map[string]bool{}
 		for _, r := range reqs {
 			var in inputItem
@@ -157,6 +139,32 @@ func (s *Store) putInputs(ctx context.Context, items []jobs.NewJob, idx []int, r
 	return ready
 }
 
+// batchWrite writes reqs with BatchWriteItem, trying the items DynamoDB
+// left unprocessed again with backoff, up to 5 calls. It returns the
+// requests still unprocessed and why (unavailable when only DynamoDB's
+// backlog is to blame).
+func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) ([]types.WriteRequest, error) {
+	var err error
+	for attempt := 1; len(reqs) > 0 && attempt <= 5; attempt++ {
+		var out *dynamodb.BatchWriteItemOutput
+		out, err = s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems: map[string][]types.WriteRequest{s.table: reqs},
+		})
+		if err != nil {
+			return reqs, translate(err)
+		}
+		if reqs = out.UnprocessedItems[s.table]; len(reqs) > 0 {
+			if err = sleep(ctx, time.Duration(attempt*attempt)*50*time.Millisecond); err != nil {
+				return reqs, err
+			}
+		}
+	}
+	if len(reqs) > 0 {
+		err = unavailable(errors.New("DynamoDB left items unprocessed after 5 attempts"))
+	}
+	return reqs, err
+}
+
 // writePlain stores jobs without keys with BatchWriteItem, retrying
 // unprocessed items with backoff.
 func (s *Store) writePlain(ctx context.Context, items []jobs.NewJob, idx []int, results []jobs.CreateResult) {
@@ -175,28 +183,9 @@ func (s *Store) writePlain(ctx context.Context, items []jobs.NewJob, idx []int, 
 			byID[items[i].Job.ID] = i
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
 		}
-		var err error
-		for attempt := 1; len(reqs) > 0 && attempt <= 5; attempt++ {
-			var out *dynamodb.BatchWriteItemOutput
-			out, err = s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{s.table: reqs},
-			})
-			if err != nil {
-				err = translate(err)
-				break
-			}
-			reqs = out.UnprocessedItems[s.table]
-			if len(reqs) > 0 {
-				if err = sleep(ctx, time.Duration(attempt*attempt)*50*time.Millisecond); err != nil {
-					break
-				}
-			}
-		}
+		reqs, err := s.batchWrite(ctx, reqs)
 		failed := map[int]bool{}
 		if len(reqs) > 0 {
-			if err == nil {
-				err = unavailable(errors.New("DynamoDB left items unprocessed after 5 attempts"))
-			}
 			for _, r := range reqs {
 				var it item
 				if attributevalue.UnmarshalMap(r.PutRequest.Item, &it) == nil {
