@@ -618,7 +618,8 @@ func TestARunEndsWithTheCallersUsage(t *testing.T) {
 		t.Errorf("%d GET /usage calls, want 1", a.usageCalls.Load())
 	}
 	want := fmt.Sprintf("%d tokens charged", charged)
-	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "daily tokens left") {
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "daily tokens left") ||
+		!strings.Contains(out.String(), "at list prices") {
 		t.Errorf("summary %q lacks %q and what is left", out.String(), want)
 	}
 }

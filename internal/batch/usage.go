@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,11 +19,16 @@ type Usage struct {
 		Reserved int `json:"reserved"`
 	} `json:"tokens"`
 	ByModel []struct {
-		Model  string `json:"model"`
-		Input  int    `json:"input"`
-		Output int    `json:"output"`
+		Model      string   `json:"model"`
+		Name       string   `json:"name"`
+		Input      int      `json:"input"`
+		Output     int      `json:"output"`
+		CacheRead  int      `json:"cache_read"`
+		CacheWrite int      `json:"cache_write"`
+		CostUSD    *float64 `json:"cost_usd"`
 	} `json:"by_model"`
-	Jobs struct {
+	EstimatedCostUSD float64 `json:"estimated_cost_usd"`
+	Jobs             struct {
 		Active int  `json:"active"`
 		Cap    *int `json:"cap"`
 	} `json:"jobs"`
@@ -49,14 +55,18 @@ func (c *client) getUsage() (Usage, error) {
 func (u Usage) print(w io.Writer) {
 	var models []string
 	for _, m := range u.ByModel {
-		models = append(models, fmt.Sprintf("%s %d in, %d out", m.Model, m.Input, m.Output))
+		s := fmt.Sprintf("%s %d in, %d out", cmp.Or(m.Name, m.Model), m.Input, m.Output)
+		if m.CacheRead+m.CacheWrite > 0 {
+			s += fmt.Sprintf(", %d read from and %d written to the prompt cache", m.CacheRead, m.CacheWrite)
+		}
+		models = append(models, s)
 	}
 	by := ""
 	if len(models) > 0 {
 		by = " (" + strings.Join(models, "; ") + ")"
 	}
-	fmt.Fprintf(w, "batch: your usage today (%s UTC): %d tokens charged%s, %d reserved by jobs not yet ended\n",
-		u.Day, u.Tokens.Charged, by, u.Tokens.Reserved)
+	fmt.Fprintf(w, "batch: your usage today (%s UTC): %d tokens charged%s, about $%.4f at list prices; %d reserved by jobs not yet ended\n",
+		u.Day, u.Tokens.Charged, by, u.EstimatedCostUSD, u.Tokens.Reserved)
 	line := fmt.Sprintf("batch: %d jobs queued or running", u.Jobs.Active)
 	if u.Jobs.Cap != nil {
 		line += fmt.Sprintf(" (at most %d at once)", *u.Jobs.Cap)

@@ -47,6 +47,13 @@ type Prices struct {
 	CacheWrite float64 // input tokens written to it (5-minute TTL)
 }
 
+// Cost is what the tokens cost at p, in dollars: input and output tokens,
+// and input tokens read from and written to the prompt cache.
+func (p Prices) Cost(input, output, cacheRead, cacheWrite int) float64 {
+	return (float64(input)*p.Input + float64(output)*p.Output +
+		float64(cacheRead)*p.CacheRead + float64(cacheWrite)*p.CacheWrite) / 1e6
+}
+
 // Model is one entry of the catalogue.
 type Model struct {
 	// ID is the foundation model id (without an inference-profile prefix).

@@ -21,7 +21,7 @@ import (
 // budget as read, so that each reservation, charge and release happens
 // exactly once and no counter ever goes below zero:
 //
-//	tokens of a user's day   pk = USER#<sub>  sk = LIMIT#tokens#<day>  n (committed), charged, in:<model>, out:<model>
+//	tokens of a user's day   pk = USER#<sub>  sk = LIMIT#tokens#<day>  n (committed), charged, in:/out:/cr:/cw:<model>
 //	a user's active jobs     pk = USER#<sub>  sk = LIMIT#active        n
 //	tokens of the stack's day pk = STACK      sk = LIMIT#tokens#<day>  n, charged (only with a stack budget)
 //
@@ -68,9 +68,14 @@ func (s *Store) counterUpdate(c counterAdd) *types.Update {
 		adds = append(adds, "#charged :charged")
 	}
 	if c.model != "" && c.tokens != (jobs.Tokens{}) {
-		names["#in_model"], names["#out_model"] = "in:"+c.model, "out:"+c.model
-		values[":in"], values[":out"] = num(int64(c.tokens.Input)), num(int64(c.tokens.Output))
-		adds = append(adds, "#in_model :in", "#out_model :out")
+		for i, kind := range modelCounters {
+			if n := *kind.field(&c.tokens); n != 0 {
+				name, value := fmt.Sprintf("#model_%d", i), fmt.Sprintf(":model_%d", i)
+				names[name] = kind.prefix + c.model
+				values[value] = num(int64(n))
+				adds = append(adds, name+" "+value)
+			}
+		}
 	}
 	update := "ADD " + strings.Join(adds, ", ")
 	if !c.expires.IsZero() {
@@ -223,12 +228,15 @@ func translateNil(err error) error {
 }
 
 // Charge charges the owner's job what its attempt j.Attempts used (every
-// call of it, input and output), on the job's day: exactly once per
-// attempt (a second call for the same attempt changes nothing). j is the
-// job as claimed; its Budget is the starting guess, read again when a
-// concurrent write moved it. A job that was never counted is not charged.
+// call of it: input, output and prompt-cache tokens, which Bedrock all
+// bills), on the job's day: exactly once per attempt (a second call for
+// the same attempt changes nothing). Cache tokens are part of the prompt,
+// so a call's worst case (its reservation) covers them as it covers its
+// input. j is the job as claimed; its Budget is the starting guess, read
+// again when a concurrent write moved it. A job that was never counted is
+// not charged.
 func (s *Store) Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error {
-	u := t.Input + t.Output
+	u := t.Total()
 	if u <= 0 || !j.Budget.Counted() {
 		return nil
 	}
@@ -362,18 +370,29 @@ func (s *Store) Usage(ctx context.Context, owner string) (jobs.Usage, error) {
 		}
 		u.Committed, u.Charged = intAttr(av["n"]), intAttr(av["charged"])
 		for name, v := range av {
-			if m, ok := strings.CutPrefix(name, "in:"); ok {
-				t := u.ByModel[m]
-				t.Input = intAttr(v)
-				u.ByModel[m] = t
-			} else if m, ok := strings.CutPrefix(name, "out:"); ok {
-				t := u.ByModel[m]
-				t.Output = intAttr(v)
-				u.ByModel[m] = t
+			for _, kind := range modelCounters {
+				if m, ok := strings.CutPrefix(name, kind.prefix); ok {
+					t := u.ByModel[m]
+					*kind.field(&t) = intAttr(v)
+					u.ByModel[m] = t
+				}
 			}
 		}
 	}
 	return u, nil
+}
+
+// modelCounters are the attributes of a day's counter that count its
+// tokens by model and kind: "in:<model>", "out:<model>", "cr:<model>"
+// (read from the prompt cache), "cw:<model>" (written to it).
+var modelCounters = []struct {
+	prefix string
+	field  func(*jobs.Tokens) *int
+}{
+	{"in:", func(t *jobs.Tokens) *int { return &t.Input }},
+	{"out:", func(t *jobs.Tokens) *int { return &t.Output }},
+	{"cr:", func(t *jobs.Tokens) *int { return &t.CacheRead }},
+	{"cw:", func(t *jobs.Tokens) *int { return &t.CacheWrite }},
 }
 
 func intAttr(v types.AttributeValue) int {

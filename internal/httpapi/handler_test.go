@@ -610,11 +610,16 @@ type usageBody struct {
 		Reserved int `json:"reserved"`
 	} `json:"tokens"`
 	ByModel []struct {
-		Model  string `json:"model"`
-		Input  int    `json:"input"`
-		Output int    `json:"output"`
+		Model      string   `json:"model"`
+		Name       string   `json:"name"`
+		Input      int      `json:"input"`
+		Output     int      `json:"output"`
+		CacheRead  int      `json:"cache_read"`
+		CacheWrite int      `json:"cache_write"`
+		CostUSD    *float64 `json:"cost_usd"`
 	} `json:"by_model"`
-	Jobs struct {
+	EstimatedCostUSD float64 `json:"estimated_cost_usd"`
+	Jobs             struct {
 		Active int  `json:"active"`
 		Cap    *int `json:"cap"`
 	} `json:"jobs"`
@@ -648,29 +653,37 @@ func TestReplaysReserveNothingMore(t *testing.T) {
 }
 
 // GET /usage shows the caller's own counters: what the model charged by
-// model, what is still reserved, the budget and the cap; another user's
-// usage never.
+// model (prompt-cache tokens too) and its cost at the catalogue's prices,
+// what is still reserved, the budget and the cap; another user's usage
+// never.
 func TestUsageIsTheCallersOwn(t *testing.T) {
 	t.Parallel()
-	f := setup(t, func(e *env) { e.budgets = jobs.Budgets{TokensPerDay: 10_000, ActiveJobs: 5} })
+	f := setup(t, func(e *env) { e.budgets = jobs.Budgets{TokensPerDay: 100_000, ActiveJobs: 5} })
 	id := f.submit(t, "alice", `{"prompt":"hello","max_tokens":100}`)
 	f.submit(t, "alice", `{"prompt":"hello","max_tokens":100}`)
 	j, err := f.store.Claim(t.Context(), "alice", id, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.Charge(t.Context(), j, jobs.Tokens{Input: 7, Output: 40}); err != nil {
+	used := jobs.Tokens{Input: 1000, Output: 2000, CacheRead: 10_000, CacheWrite: 800}
+	if err := f.store.Charge(t.Context(), j, used); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.Finish(t.Context(), "alice", id, j.Attempts, jobs.Progress{Tokens: jobs.Tokens{Input: 7, Output: 40}}); err != nil {
+	if err := f.store.Finish(t.Context(), "alice", id, j.Attempts, jobs.Progress{Tokens: used}); err != nil {
 		t.Fatal(err)
 	}
 	worst := 5 + jobs.InputFramingTokens + 100
 	u := f.usage(t, "alice")
-	if u.Tokens.Charged != 47 || u.Tokens.Reserved != worst || u.Jobs.Active != 1 || u.Jobs.Cap == nil || *u.Jobs.Cap != 5 ||
-		u.Budget == nil || u.Budget.Remaining != 10_000-47-worst || len(u.ByModel) != 1 ||
-		u.ByModel[0].Model != jobs.DefaultModel || u.ByModel[0].Input != 7 || u.ByModel[0].Output != 40 {
+	if u.Tokens.Charged != 13_800 || u.Tokens.Reserved != worst || u.Jobs.Active != 1 || u.Jobs.Cap == nil || *u.Jobs.Cap != 5 ||
+		u.Budget == nil || u.Budget.Remaining != 100_000-13_800-worst || len(u.ByModel) != 1 {
 		t.Errorf("alice's usage = %+v", u)
+	}
+	// Claude Haiku 4.5 at $1 and $5 per million input and output tokens,
+	// $0.10 per million read from the cache and $1.25 written to it.
+	if m := u.ByModel[0]; m.Model != jobs.DefaultModel || m.Name != "Claude Haiku 4.5" ||
+		m.Input != 1000 || m.Output != 2000 || m.CacheRead != 10_000 || m.CacheWrite != 800 ||
+		m.CostUSD == nil || *m.CostUSD != 0.013 || u.EstimatedCostUSD != 0.013 {
+		t.Errorf("alice's usage by model = %+v, estimated cost %v; want $0.013", u.ByModel, u.EstimatedCostUSD)
 	}
 	if u.Day != f.clock.Now().UTC().Format(time.DateOnly) || u.ResetsAt == "" {
 		t.Errorf("day %q resets at %q", u.Day, u.ResetsAt)

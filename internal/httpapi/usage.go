@@ -2,24 +2,30 @@ package httpapi
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"time"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
 // usageView is GET /usage: the caller's day as the budget counters hold
 // it. Token counts are the model's own (every attempt and continuation of
-// the day's jobs); reserved is what jobs not yet ended still hold beyond
-// what they were charged.
+// the day's jobs, prompt-cache tokens included); reserved is what jobs not
+// yet ended still hold beyond what they were charged. The cost is an
+// estimate: the catalogue's list prices (internal/catalogue) times the
+// tokens charged, without discounts, taxes or free tiers.
 type usageView struct {
 	Day      string        `json:"day"`
 	ResetsAt string        `json:"resets_at"`
 	Tokens   usageTokens   `json:"tokens"`
 	ByModel  []modelTokens `json:"by_model"`
-	Jobs     usageJobs     `json:"jobs"`
-	Budget   *usageBudget  `json:"budget"`
+	// EstimatedCostUSD is the sum of ByModel's costs.
+	EstimatedCostUSD float64      `json:"estimated_cost_usd"`
+	Jobs             usageJobs    `json:"jobs"`
+	Budget           *usageBudget `json:"budget"`
 }
 
 type usageTokens struct {
@@ -28,9 +34,15 @@ type usageTokens struct {
 }
 
 type modelTokens struct {
-	Model  string `json:"model"`
-	Input  int    `json:"input"`
-	Output int    `json:"output"`
+	Model      string `json:"model"`
+	Name       string `json:"name"` // the catalogue's display name, or the id
+	Input      int    `json:"input"`
+	Output     int    `json:"output"`
+	CacheRead  int    `json:"cache_read"`
+	CacheWrite int    `json:"cache_write"`
+	// CostUSD is at the model's list prices; null for a model the
+	// catalogue has no prices for (one dropped from it since).
+	CostUSD *float64 `json:"cost_usd"`
 }
 
 type usageJobs struct {
@@ -58,6 +70,10 @@ func (h *Handler) getUsage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.usageViewOf(u))
 }
 
+// roundCents rounds dollars to a hundredth of a cent: finer than any price
+// shown, and free of float noise such as 0.30000000000000004.
+func roundCents(d float64) float64 { return math.Round(d*1e4) / 1e4 }
+
 func (h *Handler) usageViewOf(u jobs.Usage) usageView {
 	day, err := time.Parse(time.DateOnly, u.Day)
 	if err != nil {
@@ -70,9 +86,16 @@ func (h *Handler) usageViewOf(u jobs.Usage) usageView {
 		ByModel:  []modelTokens{},
 		Jobs:     usageJobs{Active: u.Active},
 	}
-	for m, t := range u.ByModel {
-		v.ByModel = append(v.ByModel, modelTokens{Model: m, Input: t.Input, Output: t.Output})
+	for id, t := range u.ByModel {
+		mt := modelTokens{Model: id, Name: id, Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}
+		if m, ok := catalogue.Lookup(id); ok {
+			cost := roundCents(m.Prices.Cost(t.Input, t.Output, t.CacheRead, t.CacheWrite))
+			mt.Name, mt.CostUSD = m.Name, &cost
+			v.EstimatedCostUSD += cost
+		}
+		v.ByModel = append(v.ByModel, mt)
 	}
+	v.EstimatedCostUSD = roundCents(v.EstimatedCostUSD)
 	sort.Slice(v.ByModel, func(i, j int) bool { return v.ByModel[i].Model < v.ByModel[j].Model })
 	if c := h.cfg.Budgets.ActiveJobs; c > 0 {
 		v.Jobs.Cap = &c

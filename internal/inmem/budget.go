@@ -57,13 +57,10 @@ func (s *Store) moveDay(owner string, b jobs.Budget, n int, model string, t jobs
 			continue
 		}
 		c.n += n
-		u := t.Input + t.Output
+		u := t.Total()
 		c.charged += u
 		if o != "" && model != "" && u > 0 {
-			m := c.byModel[model]
-			m.Input += t.Input
-			m.Output += t.Output
-			c.byModel[model] = m
+			c.byModel[model] = c.byModel[model].Plus(t)
 		}
 	}
 }
@@ -111,7 +108,7 @@ func (s *Store) Unreserve(_ context.Context, owner string, r jobs.Reservation) e
 // Charge charges the job what its attempt j.Attempts used, once per
 // attempt (see dynamo.Store.Charge).
 func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {
-	u := t.Input + t.Output
+	u := t.Total()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.jobs[j.Owner][j.ID]

@@ -171,6 +171,21 @@ func testChargeAndSettle(t *testing.T, newStore NewStore) {
 	}
 }
 
+// Prompt-cache tokens are billed, so they are charged with the rest and
+// counted by model apart from the plain input.
+func testChargeCountsCacheTokens(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	j := e.reserved(5000)
+	used := jobs.Tokens{Input: 30, Output: 200, CacheRead: 4096, CacheWrite: 10}
+	if err := e.store.Charge(t.Context(), e.claim(j.ID), used); err != nil {
+		t.Fatal(err)
+	}
+	e.wantUsage("charged", 5000, used.Total(), 1)
+	if m := e.usage().ByModel[jobs.DefaultModel]; m != used {
+		t.Errorf("by model = %+v, want %+v", m, used)
+	}
+}
+
 // A job that uses more than it reserved is charged all of it, and its end
 // releases nothing more; a charge after the job ended (its worker learns
 // of a cancel) adds exactly what it used.

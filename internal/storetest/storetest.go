@@ -87,6 +87,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"TheDaysFirstReservationIsCheckedToo", testReserveTheDaysFirst},
 		{"UnreserveNeverGoesBelowZero", testUnreserve},
 		{"EachAttemptIsChargedOnceAndTheEndReleasesTheRest", testChargeAndSettle},
+		{"ChargeCountsPromptCacheTokens", testChargeCountsCacheTokens},
 		{"ChargesBeyondTheReservationAreAllCounted", testChargeBeyondTheReservation},
 		{"EveryEndSettlesOnceAndAReplayHoldsAgain", testEveryEndSettlesOnce},
 		{"UsageIsPerUser", testUsageIsPerUser},

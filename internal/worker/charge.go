@@ -22,7 +22,7 @@ type meter interface {
 // tokens were billed anyway. A failure leaves the attempt uncharged (the
 // owner's budget is then short by it), which is logged.
 func (w *Worker) charge(ctx context.Context, log *slog.Logger, j jobs.Job, t jobs.Tokens) {
-	if w.meter == nil || t.Input+t.Output <= 0 {
+	if w.meter == nil || t.Total() <= 0 {
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -12,7 +12,7 @@ import { Api, ApiError, TERMINAL } from "./api.js";
 import { JobPoller, backoff } from "./poller.js";
 import { markdownTree, renderTree } from "./markdown.js";
 import {
-  formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, lowerFirst, matches,
+  formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches,
 } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -1170,13 +1170,18 @@ function renderUsage(u) {
   $("usage-jobs").textContent = u.jobs.cap != null
     ? `${formatNumber(u.jobs.active)} of at most ${formatNumber(u.jobs.cap)}`
     : formatNumber(u.jobs.active);
-  const models = (u.by_model || []).map((m) => `${m.model}: ${formatNumber(m.input)} in, ${formatNumber(m.output)} out`);
+  $("usage-cost").textContent = formatUSD(u.estimated_cost_usd);
+  const models = (u.by_model || []).map((m) => {
+    let s = `${m.name || m.model}: ${formatNumber(m.input)} in, ${formatNumber(m.output)} out`;
+    if (m.cache_read || m.cache_write) s += `, ${formatNumber(m.cache_read)} cache read, ${formatNumber(m.cache_write)} cache write`;
+    return m.cost_usd != null ? `${s} (${formatUSD(m.cost_usd)})` : s;
+  });
   $("usage-models").textContent = models.length ? `By model — ${models.join("; ")}. Resets at 00:00 UTC.` : "";
   $("usage-models").hidden = !models.length;
 }
 
 function clearUsage() {
-  for (const id of ["usage-charged", "usage-reserved", "usage-left", "usage-jobs"]) $(id).textContent = "–";
+  for (const id of ["usage-charged", "usage-cost", "usage-reserved", "usage-left", "usage-jobs"]) $(id).textContent = "–";
   $("usage-models").hidden = true;
   $("usage-error").hidden = true;
 }

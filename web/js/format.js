@@ -54,6 +54,18 @@ export function formatNumber(n, locale = "en") {
   return Number(n).toLocaleString(locale);
 }
 
+// formatUSD is an estimated cost in dollars: cents for a dollar or more,
+// down to a hundredth of a cent below ("$0.013"), "under $0.0001" for
+// less, "$0.00" for nothing.
+export function formatUSD(d) {
+  if (d == null || !Number.isFinite(d) || d < 0) return "–";
+  if (d === 0) return "$0.00";
+  if (d < 0.0001) return "under $0.0001";
+  return d.toLocaleString("en", {
+    style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: d < 1 ? 4 : 2,
+  });
+}
+
 // lowerFirst lowers a sentence's first letter only: "An uppercase letter
 // (A–Z)" inside a sentence.
 export function lowerFirst(s) {

@@ -511,7 +511,10 @@ test("the usage panel shows what today's jobs were charged, what is left, and an
     assert.equal(await cell("Left of your daily budget"), `${(2_000_000 - used).toLocaleString("en")} of 2,000,000`);
     assert.equal(await cell("Jobs queued or running"), "0 of at most 1,000");
   });
-  assert.match(await textOf(usage.locator("#usage-models")), /promptq-local: \d[\d,]* in, \d[\d,]* out/);
+  // The local model has no price: its tokens cost nothing, but the cost
+  // is shown (unit tests check the formatting of real amounts).
+  assert.equal(await cell("Estimated cost"), "$0.00");
+  assert.match(await textOf(usage.locator("#usage-models")), /promptq local model \(not a real LLM\): \d[\d,]* in, \d[\d,]* out \(\$0\.00\)/);
   assert.ok(rec.api.some((r) => r.method === "GET" && r.path === "/usage"), "the page read GET /usage");
 
   const other = await t.loggedIn("usage-other");

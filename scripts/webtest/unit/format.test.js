@@ -1,7 +1,7 @@
 // How the page writes durations, dates, titles and counts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches } from "../../../web/js/format.js";
+import { formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD } from "../../../web/js/format.js";
 
 test("durations and running clocks", () => {
   assert.equal(formatDuration(7), "7 ms");
@@ -40,4 +40,13 @@ test("helpers for sentences and search", () => {
 
 test("a title cut exactly at a word's end keeps that word", () => {
   assert.equal(titleOf("Explain exponential backoff with jitter to a new engineer on the team, with examples"), "Explain exponential backoff with jitter to a new engineer on…");
+});
+
+test("estimated costs in dollars", () => {
+  assert.equal(formatUSD(0), "$0.00");
+  assert.equal(formatUSD(0.013), "$0.013");
+  assert.equal(formatUSD(0.00004), "under $0.0001");
+  assert.equal(formatUSD(12.3456), "$12.35");
+  assert.equal(formatUSD(1234.5), "$1,234.50");
+  assert.equal(formatUSD(undefined), "–");
 });
