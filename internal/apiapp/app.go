@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 	if err != nil {
 		return nil, err
 	}
-	deps := httpapi.Deps{Store: store, Submit: svc, Auth: verifier, Usage: store}
+	deps := httpapi.Deps{Store: store, Submit: svc, Auth: verifier, Usage: store, Watch: store}
 	if cfg.UserLimits.RequestsPerSecond > 0 {
 		deps.Requests = limiter
 	}

@@ -34,6 +34,7 @@ const (
 	attrStatus         = "status"
 	attrAttempts       = "attempts"
 	attrLeaseUntil     = "lease_until"
+	attrWatchedUntil   = "watched_until"
 	attrTextBytes      = "text_bytes"
 	attrTextPreview    = "text_preview"
 	attrInputTokens    = "input_tokens"
@@ -99,6 +100,8 @@ type item struct {
 	// to it, and DynamoDB arithmetic on a missing attribute fails.
 	Attempts       int    `dynamodbav:"attempts"`
 	LeaseUntil     int64  `dynamodbav:"lease_until,omitempty"`
+	WatchedUntil   int64  `dynamodbav:"watched_until,omitempty"` // epoch ms (watch.go)
+	NextTryAt      int64  `dynamodbav:"next_try_at,omitempty"`   // epoch ms (watch.go)
 	IdempotencyKey string `dynamodbav:"idempotency_key,omitempty"`
 	CreatedAt      string `dynamodbav:"created_at"`
 	UpdatedAt      string `dynamodbav:"updated_at"`
@@ -201,6 +204,8 @@ func toItem(j jobs.Job) item {
 		StopReason:     j.StopReason,
 		Attempts:       j.Attempts,
 		LeaseUntil:     millis(j.LeaseUntil),
+		WatchedUntil:   millis(j.WatchedUntil),
+		NextTryAt:      millis(j.NextTryAt),
 		IdempotencyKey: j.IdempotencyKey,
 		CreatedAt:      formatTime(j.CreatedAt),
 		UpdatedAt:      formatTime(j.UpdatedAt),
@@ -242,6 +247,8 @@ func (it item) job() (jobs.Job, error) {
 		StopReason:     it.StopReason,
 		Attempts:       it.Attempts,
 		LeaseUntil:     fromMillis(it.LeaseUntil),
+		WatchedUntil:   fromMillis(it.WatchedUntil),
+		NextTryAt:      fromMillis(it.NextTryAt),
 		IdempotencyKey: it.IdempotencyKey,
 		Budget: jobs.Budget{Day: it.BudgetDay, Reserved: it.Reserved, Charged: it.Charged,
 			ChargedAttempt: it.ChargedAttempt, Settled: it.Settled, Stack: it.BudgetStack},

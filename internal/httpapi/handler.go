@@ -60,6 +60,13 @@ type usageReader interface {
 	Usage(ctx context.Context, owner string) (jobs.Usage, error)
 }
 
+// watcher marks a job watched (internal/dynamo.Store.Watch): a poll of a
+// bulk job tells its worker to write its text as often as an interactive
+// job's (jobs.NeedsWatchMark).
+type watcher interface {
+	Watch(ctx context.Context, owner, id string, until time.Time) error
+}
+
 // Deps are the handler's collaborators. Store, Submit and Auth are
 // required.
 type Deps struct {
@@ -69,6 +76,7 @@ type Deps struct {
 	Revoke   revocationChecker // nil: no revocation check
 	Requests requestLimiter    // nil: no per-user request rate
 	Usage    usageReader       // nil: GET /usage answers 404
+	Watch    watcher           // nil: a bulk job's text is written every jobs.BulkFlushInterval, polled or not
 }
 
 // Config is the handler's behaviour. Zero fields take the documented

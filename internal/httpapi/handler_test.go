@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -826,5 +827,94 @@ func TestTheRequestRateRefusesOnlyTheUserOverIt(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), "request rate not counted") {
 		t.Error("the failed count was not logged")
+	}
+}
+
+// countingWatcher counts the marks the handler writes.
+type countingWatcher struct {
+	store *inmem.Store
+	n     atomic.Int64
+}
+
+func (w *countingWatcher) Watch(ctx context.Context, owner, id string, until time.Time) error {
+	w.n.Add(1)
+	return w.store.Watch(ctx, owner, id, until)
+}
+
+// A poll of a bulk job marks it watched, so that its worker writes the
+// text as it comes; polls within half the mark write nothing more; an
+// interactive job (always written as it comes) is never marked.
+func TestPollingABulkJobMarksItWatched(t *testing.T) {
+	t.Parallel()
+	marks := &countingWatcher{}
+	var clock *storetest.Clock
+	f := setup(t, func(e *env) {
+		e.deps.Watch = marks
+		e.cfg.Now = func() time.Time { return clock.Now() }
+	})
+	clock, marks.store = f.clock, f.store
+	bulk := f.submit(t, "alice", `{"prompt":"hello","lane":"bulk"}`)
+	poll := func(id string) {
+		t.Helper()
+		if res := f.do(t, "GET", "/jobs/"+id, "alice", ""); res.StatusCode != 200 {
+			t.Fatalf("GET /jobs/%s = %d %s", id, res.StatusCode, res.body)
+		}
+	}
+	poll(bulk)
+	if j, _ := f.store.Get(t.Context(), "alice", bulk); marks.n.Load() != 1 || !j.WatchedUntil.Equal(clock.Now().Add(jobs.WatchFor)) {
+		t.Fatalf("after a poll: %d marks, watched until %v, want 1 mark until a minute from now", marks.n.Load(), j.WatchedUntil)
+	}
+	clock.Advance(jobs.WatchFor/2 - time.Second)
+	poll(bulk)
+	if marks.n.Load() != 1 {
+		t.Errorf("a poll within half the mark wrote it again (%d marks)", marks.n.Load())
+	}
+	clock.Advance(2 * time.Second)
+	poll(bulk)
+	if marks.n.Load() != 2 {
+		t.Errorf("a poll past half the mark did not renew it (%d marks)", marks.n.Load())
+	}
+	poll(f.submit(t, "alice", `{"prompt":"hello"}`))
+	if marks.n.Load() != 2 {
+		t.Errorf("an interactive job was marked watched (%d marks)", marks.n.Load())
+	}
+	if res := f.do(t, "GET", "/jobs/"+bulk, "bob", ""); res.StatusCode != 404 || marks.n.Load() != 2 {
+		t.Errorf("another user's poll: %d, %d marks", res.StatusCode, marks.n.Load())
+	}
+}
+
+// A queued job's Retry-After says when its lane will look at it again:
+// the usual 2 s, or as long as the lane put it off (up to a minute).
+func TestRetryAfterFollowsWhenTheLaneLooksAtTheJobAgain(t *testing.T) {
+	t.Parallel()
+	var clock *storetest.Clock
+	f := setup(t, func(e *env) { e.cfg.Now = func() time.Time { return clock.Now() } })
+	clock = f.clock
+	id := f.submit(t, "alice", `{"prompt":"hello","lane":"bulk"}`)
+	retryAfter := func() string {
+		t.Helper()
+		res := f.do(t, "GET", "/jobs/"+id, "alice", "")
+		if res.StatusCode != 200 {
+			t.Fatalf("GET = %d %s", res.StatusCode, res.body)
+		}
+		return res.Header.Get("Retry-After")
+	}
+	if got := retryAfter(); got != "2" {
+		t.Errorf("a job just queued: Retry-After %q, want 2", got)
+	}
+	for _, tt := range []struct {
+		put  time.Duration
+		want string
+	}{{17 * time.Second, "17"}, {time.Second, "2"}, {10 * time.Minute, "60"}} {
+		if err := f.store.NextTry(t.Context(), "alice", id, clock.Now().Add(tt.put)); err != nil {
+			t.Fatal(err)
+		}
+		if got := retryAfter(); got != tt.want {
+			t.Errorf("put off for %v: Retry-After %q, want %s", tt.put, got, tt.want)
+		}
+	}
+	clock.Advance(11 * time.Minute)
+	if got := retryAfter(); got != "2" {
+		t.Errorf("once its message is back: Retry-After %q, want 2", got)
 	}
 }

@@ -26,22 +26,38 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, fmt.Errorf("get job: %w", err))
 		return
 	}
-	if d := h.pollAfter(job.Status); d > 0 {
+	now := h.cfg.Now()
+	if h.deps.Watch != nil && job.NeedsWatchMark(now) {
+		// Someone is watching this bulk job: its worker should write the
+		// text as it comes. A failed mark costs only freshness.
+		if err := h.deps.Watch.Watch(r.Context(), job.Owner, job.ID, now.Add(jobs.WatchFor)); err != nil {
+			h.cfg.Logger.WarnContext(r.Context(), "could not mark the job watched", "job_id", job.ID, "error", err)
+		}
+	}
+	if d := h.pollAfter(job, now); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
 	}
 	writeJSON(w, http.StatusOK, viewOf(job))
 }
 
 // pollAfter is when polling a job again makes sense; 0 for terminal jobs.
-func (h *Handler) pollAfter(s jobs.Status) time.Duration {
-	switch s {
+// A queued job that its lane put off (jobs.Job.NextTryAt) is worth polling
+// again when its message comes back, up to maxPollAfter.
+func (h *Handler) pollAfter(j jobs.Job, now time.Time) time.Duration {
+	switch j.Status {
 	case jobs.StatusQueued:
-		return h.cfg.PollQueued
+		wait := j.NextTryAt.Sub(now).Round(time.Second)
+		return min(max(h.cfg.PollQueued, wait), maxPollAfter)
 	case jobs.StatusRunning:
 		return h.cfg.PollRunning
 	}
 	return 0
 }
+
+// maxPollAfter bounds a queued job's Retry-After: a job put off for
+// minutes (a long throttle) is still looked at now and then, since its
+// owner may cancel it or an operator replay it.
+const maxPollAfter = time.Minute
 
 type listView struct {
 	Jobs       []jobView `json:"jobs"`

@@ -126,6 +126,42 @@ func (s *Store) Get(_ context.Context, owner, id string) (jobs.Job, error) {
 	return clone(j), nil
 }
 
+// Watch marks the owner's job watched until until, as dynamo.Store.Watch:
+// only a job not yet ended, never for less time than it is already.
+func (s *Store) Watch(_ context.Context, owner, id string, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[owner][id]
+	if ok && !j.Status.Terminal() && j.WatchedUntil.Before(until) {
+		j.WatchedUntil = until
+		s.jobs[owner][id] = j
+	}
+	return nil
+}
+
+// NextTry records when the owner's queued job's message comes back, as
+// dynamo.Store.NextTry.
+func (s *Store) NextTry(_ context.Context, owner, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j, ok := s.jobs[owner][id]; ok && j.Status == jobs.StatusQueued {
+		j.NextTryAt = at
+		s.jobs[owner][id] = j
+	}
+	return nil
+}
+
+// WatchedUntil is when the owner's job stops counting as watched.
+func (s *Store) WatchedUntil(_ context.Context, owner, id string) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[owner][id]
+	if !ok {
+		return time.Time{}, fmt.Errorf("read job %s's watch: %w", id, jobs.ErrNotFound)
+	}
+	return j.WatchedUntil, nil
+}
+
 // Stale yields the jobs that have shown no sign of life since before
 // (jobs.Job.StaleSince), with the fields dynamo.Store.Stale sets. It reads
 // a snapshot taken when iteration starts.

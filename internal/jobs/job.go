@@ -115,6 +115,13 @@ type Job struct {
 	StartedAt  time.Time // first claim of the current attempt
 	FinishedAt time.Time
 	ExpiresAt  time.Time // the store deletes the job after this (TTL)
+	// NextTryAt is when a queued job's message comes back after its lane
+	// put it off (its owner at their fair share, the model's pace or
+	// quota): GET /jobs/{id} tells a poller to come back then, not sooner.
+	NextTryAt time.Time
+	// WatchedUntil is when the last poll of the job stops counting as
+	// someone watching it (watch.go); zero: never polled, or not a bulk job.
+	WatchedUntil time.Time
 
 	// Budget is what the job holds of its owner's limits (set at submit;
 	// the stores move it).

@@ -959,6 +959,68 @@ func testListPreviews(t *testing.T, newStore NewStore) {
 	}
 }
 
+// Watch marks a job watched (a poll of it, jobs.NeedsWatchMark): Get and
+// WatchedUntil show the mark, an earlier one never shortens it, and an
+// ended job is not marked.
+func testWatch(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.job()
+	j.Lane = jobs.LaneBulk
+	j = e.create(j, "fp")
+	if got, err := e.store.WatchedUntil(ctx, e.owner, j.ID); err != nil || !got.IsZero() {
+		t.Fatalf("a new job is watched until %v (%v), want never", got, err)
+	}
+	until := e.clock.Now().Add(jobs.WatchFor)
+	if err := e.store.Watch(ctx, e.owner, j.ID, until); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Watch(ctx, e.owner, j.ID, until.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.store.WatchedUntil(ctx, e.owner, j.ID); err != nil || !got.Equal(until) {
+		t.Errorf("WatchedUntil = %v (%v), want %v", got, err, until)
+	}
+	if got := e.get(j.ID); !got.WatchedUntil.Equal(until) || got.NeedsWatchMark(e.clock.Now()) {
+		t.Errorf("Get's WatchedUntil = %v, want %v, needing no new mark", got.WatchedUntil, until)
+	}
+	c := e.claim(j.ID)
+	if !c.WatchedUntil.Equal(until) {
+		t.Errorf("the claimed job is watched until %v, want %v", c.WatchedUntil, until)
+	}
+	if _, err := e.store.Cancel(ctx, e.owner, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Watch(ctx, e.owner, j.ID, until.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(j.ID); !got.WatchedUntil.Equal(until) {
+		t.Errorf("an ended job was marked watched until %v", got.WatchedUntil)
+	}
+}
+
+// NextTry records when a queued job's message comes back; a job that is
+// no longer queued is left as it is.
+func testNextTry(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	j := e.create(e.job(), "fp")
+	at := e.clock.Now().Add(17 * time.Second)
+	if err := e.store.NextTry(ctx, e.owner, j.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(j.ID).NextTryAt; !got.Equal(at) {
+		t.Errorf("NextTryAt = %v, want %v", got, at)
+	}
+	e.claim(j.ID)
+	if err := e.store.NextTry(ctx, e.owner, j.ID, at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(j.ID).NextTryAt; !got.Equal(at) {
+		t.Errorf("a running job's NextTryAt moved to %v", got)
+	}
+}
+
 // Appended text may be written without a transaction (dynamo): an attempt
 // that lost its claim and appends still changes nothing a reader sees,
 // however far its text reaches, and the new claimant's text is whole.

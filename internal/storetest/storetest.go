@@ -40,6 +40,10 @@ type Store interface {
 	Unreserve(ctx context.Context, owner string, r jobs.Reservation) error
 	Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error
 	Usage(ctx context.Context, owner string) (jobs.Usage, error)
+
+	Watch(ctx context.Context, owner, id string, until time.Time) error
+	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
+	NextTry(ctx context.Context, owner, id string, at time.Time) error
 }
 
 // NewStore makes an empty store for one test, whose clock is now (the
@@ -74,6 +78,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"FinishAndFailEndTheJob", testFinishAndFail},
 		{"ReleaseQueuesTheJobKeepingItsTextForTheNextAttempt", testRelease},
 		{"AnAnswerLargerThanOneItemIsStoredAndServedWhole", testLargeOutput},
+		{"APollMarksAJobWatchedUntilItEnds", testWatch},
+		{"NextTryIsRecordedOnQueuedJobsOnly", testNextTry},
 		{"ListCarriesPreviewsNotWholeTexts", testListPreviews},
 		{"RequeueReplaysFailedAndAbandonedJobs", testRequeue},
 		{"MarkFailedFailsUnfinishedJobsButNotOneUnderALiveLease", testMarkFailed},

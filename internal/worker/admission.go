@@ -187,6 +187,13 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 		return retryAfter(d)
 	}
 	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
+	if d > noteDelaysOver {
+		// A poller of the job is told to come back then (GET /jobs/{id}'s
+		// Retry-After), not every second or two meanwhile.
+		if err := w.store.NextTry(sctx, msg.Owner, msg.JobID, w.now().Add(d)); err != nil {
+			log.WarnContext(ctx, "could not record when the job comes back", "error", err)
+		}
+	}
 	if admitted && w.shares != nil && w.cfg.FairShares {
 		// Its owner counts in the lane's shares while it waits, however
 		// long the queue takes to hand it out again.
@@ -196,6 +203,11 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 	}
 	return ack
 }
+
+// noteDelaysOver is the shortest wait recorded on the job for its pollers:
+// a shorter one is within the API's usual Retry-After for a queued job
+// (2 s), so it would cost a write and change nothing.
+const noteDelaysOver = 2 * time.Second
 
 // laneQueued is how many jobs wait in lane's queue, asked of the queue at
 // most every queuedFor by this worker, or -1 if unknown.

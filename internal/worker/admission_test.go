@@ -186,10 +186,22 @@ func TestThrottleBackoffGrowsAndTheJobFailsOnlyAfterTheCap(t *testing.T) {
 			t.Fatalf("reported failed: %v", resp.BatchItemFailures)
 		}
 	}
+	var nextTries []time.Time
+	b.store.NextTryFunc = func(_ context.Context, o, id string, at time.Time) error {
+		if o != job.Owner || id != job.ID {
+			t.Errorf("NextTry(%s, %s), want the job's", o, id)
+		}
+		nextTries = append(nextTries, at)
+		return nil
+	}
 	start := b.clock.Now()
 	deliver(3, start)
 	if got := b.queue.sentAgain(); len(got) != 1 || got[0].delay != 16*time.Second || got[0].msg.Throttles != 4 || got[0].msg.ThrottledSince != start.Unix() {
 		t.Fatalf("after a 4th throttle sent %+v, want 16s and the first throttle's time kept", got)
+	}
+	// Its pollers are told when it comes back.
+	if len(nextTries) != 1 || !nextTries[0].Equal(b.clock.Now().Add(16*time.Second)) {
+		t.Errorf("next tries recorded %v, want one 16s from now", nextTries)
 	}
 	deliver(30, start)
 	if got := b.queue.sentAgain(); len(got) != 2 || got[1].delay != 5*time.Minute {

@@ -28,6 +28,8 @@ type benchStore interface {
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
 	Release(ctx context.Context, owner, id string, attempt int) error
+	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
+	NextTry(ctx context.Context, owner, id string, at time.Time) error
 }
 
 // modelLatency is the fixed time the model takes before it answers.

@@ -26,6 +26,10 @@ type fakeStore struct {
 	FinishFunc       func(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	FailFunc         func(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
 	ReleaseFunc      func(ctx context.Context, owner, id string, attempt int) error
+	WatchedUntilFunc func(ctx context.Context, owner, id string) (time.Time, error)
+	// NextTryFunc, when set, sees each wait recorded on a job; unset,
+	// they are accepted.
+	NextTryFunc func(ctx context.Context, owner, id string, at time.Time) error
 }
 
 func (s *fakeStore) unexpected(name string) error {
@@ -73,6 +77,20 @@ func (s *fakeStore) Release(ctx context.Context, owner, id string, attempt int) 
 		return s.unexpected("Release")
 	}
 	return s.ReleaseFunc(ctx, owner, id, attempt)
+}
+
+func (s *fakeStore) WatchedUntil(ctx context.Context, owner, id string) (time.Time, error) {
+	if s.WatchedUntilFunc == nil {
+		return time.Time{}, s.unexpected("WatchedUntil")
+	}
+	return s.WatchedUntilFunc(ctx, owner, id)
+}
+
+func (s *fakeStore) NextTry(ctx context.Context, owner, id string, at time.Time) error {
+	if s.NextTryFunc == nil {
+		return nil
+	}
+	return s.NextTryFunc(ctx, owner, id, at)
 }
 
 // fakeQueue records visibility changes and messages sent again.

@@ -31,6 +31,8 @@ type store interface {
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
 	Release(ctx context.Context, owner, id string, attempt int) error
+	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
+	NextTry(ctx context.Context, owner, id string, at time.Time) error
 }
 
 // queue is what the worker needs from the lanes' queues
@@ -530,15 +532,16 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 }
 
 // flush writes the growing text to the job every FlushInterval while it
-// changes, and at least every third of the lease as a heartbeat. A
-// conflict means the job was cancelled or taken over: it stops the model.
-// It returns the text the store holds, as its last successful write left
-// it.
+// changes, and at least every third of the lease as a heartbeat. A bulk
+// job nobody polls is written less often (see watching). A conflict means
+// the job was cancelled or taken over: it stops the model. It returns the
+// text the store holds, as its last successful write left it.
 func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) string {
 	tick, stopTick := w.newTicker(w.cfg.FlushInterval)
 	defer stopTick()
 	// What the store holds: the job's text as claimed, then each write's.
 	saved, savedAt := job.GeneratedText, w.now()
+	watch := watching{job: job, checkedAt: savedAt}
 	for {
 		select {
 		case <-done:
@@ -546,7 +549,7 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text
 		case <-tick:
 		}
 		current, now := text.String(), w.now()
-		if current == saved && now.Sub(savedAt) < w.cfg.Lease/3 {
+		if now.Sub(savedAt) < w.cfg.Lease/3 && (current == saved || watch.holdBack(ctx, w, log, now, savedAt)) {
 			continue
 		}
 		// Tokens are those of the earlier calls: a call's own are known
@@ -565,6 +568,39 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text
 		}
 		saved, savedAt = current, now
 	}
+}
+
+// watching decides whether a running job's new text may wait: a bulk job
+// whose owner is not polling it (jobs.Job.FlushEvery) is written at most
+// every jobs.BulkFlushInterval, since scripts read a bulk job when it has
+// ended. The job's watch mark is read again every watchCheck while text
+// waits, so a poll that starts mid-run brings the text within seconds.
+type watching struct {
+	job       jobs.Job // WatchedUntil as last read
+	checkedAt time.Time
+}
+
+// watchCheck is how often a worker holding back a bulk job's text reads
+// whether someone has started to poll it: half a read unit each time.
+const watchCheck = 5 * time.Second
+
+// holdBack reports whether new text, unwritten since savedAt, may wait.
+func (wt *watching) holdBack(ctx context.Context, w *Worker, log *slog.Logger, now, savedAt time.Time) bool {
+	flush := w.cfg.FlushInterval
+	if every := wt.job.FlushEvery(now, flush); every <= flush || now.Sub(savedAt) >= every {
+		return false
+	}
+	if now.Sub(wt.checkedAt) < watchCheck {
+		return true
+	}
+	wt.checkedAt = now
+	until, err := w.store.WatchedUntil(ctx, wt.job.Owner, wt.job.ID)
+	if err != nil {
+		log.DebugContext(ctx, "could not read whether the job is watched", "error", err)
+		return true
+	}
+	wt.job.WatchedUntil = until
+	return wt.job.FlushEvery(now, flush) > flush
 }
 
 // commonPrefix is the length in bytes of a's and b's common prefix.

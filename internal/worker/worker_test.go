@@ -128,6 +128,83 @@ func TestProgressIsWrittenWhenItChangedAndAsAHeartbeat(t *testing.T) {
 	}
 }
 
+// A bulk job nobody polls keeps its new text back (here until a third of
+// the 1-minute lease, the heartbeat, comes first); it reads whether
+// someone polls it at most every watchCheck, and once someone does, its
+// text is written at every tick.
+func TestABulkJobIsWrittenOftenOnlyWhileSomeoneWatchesIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testConfig())
+	job := newJob(1)
+	job.Lane = jobs.LaneBulk
+	b.store.ClaimFunc = claimReturns(t, job)
+	saves := make(chan jobs.Progress, 10)
+	b.store.SaveProgressFunc = func(_ context.Context, _, _ string, _ int, p jobs.Progress, _ time.Duration) error {
+		saves <- p
+		return nil
+	}
+	var watchReads atomic.Int64
+	var watchedUntil atomic.Pointer[time.Time]
+	watchedUntil.Store(&time.Time{})
+	b.store.WatchedUntilFunc = func(context.Context, string, string) (time.Time, error) {
+		watchReads.Add(1)
+		return *watchedUntil.Load(), nil
+	}
+	step := make(chan string)
+	applied := make(chan struct{})
+	b.model.GenerateFunc = func(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
+		var all string
+		for d := range step {
+			onDelta(d)
+			all += d
+			applied <- struct{}{}
+		}
+		return jobs.Progress{GeneratedText: all, StopReason: "end_turn"}, nil
+	}
+	b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return nil }
+	done := make(chan struct{})
+	go func() {
+		_, _ = b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{message(job, 1)}})
+		close(done)
+	}()
+	ctx := t.Context()
+	// tick feeds a delta, lets time pass and fires a flush tick.
+	tick := func(delta string, d time.Duration) {
+		step <- delta
+		<-applied
+		b.clock.Advance(d)
+		b.clock.Tick(ctx)
+	}
+	tick("one ", 0)
+	tick("two ", 3*time.Second)
+	tick("three ", 3*time.Second) // 6 s: past watchCheck, the mark is read
+	tick("four ", 3*time.Second)
+	if len(saves) != 0 || watchReads.Load() != 1 {
+		t.Fatalf("unwatched for 9 s: %d writes, %d reads of the mark; want none and 1", len(saves), watchReads.Load())
+	}
+	tick("five ", 12*time.Second) // 21 s: the heartbeat comes first
+	if p := <-saves; p.GeneratedText != "one two three four five " {
+		t.Errorf("the held-back write has %q", p.GeneratedText)
+	}
+	// Someone polls it: within watchCheck, every tick writes.
+	until := b.clock.Now().Add(jobs.WatchFor)
+	watchedUntil.Store(&until)
+	tick("six ", 2*time.Second)
+	if len(saves) != 0 {
+		t.Errorf("wrote before the next read of the mark")
+	}
+	tick("seven ", 4*time.Second)
+	if p := <-saves; p.GeneratedText != "one two three four five six seven " {
+		t.Errorf("the first watched write has %q", p.GeneratedText)
+	}
+	tick("eight", 0)
+	if p := <-saves; p.GeneratedText != "one two three four five six seven eight" {
+		t.Errorf("the next watched write has %q", p.GeneratedText)
+	}
+	close(step)
+	<-done
+}
+
 // A conflict at a flush means the job was cancelled (or taken over): the
 // model is stopped, nothing more is written, the message is acknowledged.
 func TestCancellationAtAFlushStopsTheModel(t *testing.T) {
