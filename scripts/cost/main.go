@@ -217,6 +217,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cacheWrite := fs.Float64("cache-write-tokens", 0, "input tokens per job written to the prompt cache")
 	modelID := fs.String("model", catalogue.DefaultModel, "the model whose token prices (from internal/catalogue) are used")
 	batchJobs := fs.Int("batch-jobs", 100, "jobs of the batch-tool phase (at most 100: one call)")
+	concurrency := fs.Int("model-concurrency", 32, "the model's concurrency the lanes share (promptq:modelConcurrency; a quarter, 8, is the interactive lane's): "+
+		"enough for the web phase's jobs (rate x about 11 s) to start at once, so that its cost is a job's, not a backlog's; "+
+		"with less, web jobs wait in the queue, polled every 2 s")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -236,6 +239,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			// The rescuer's runs are a fixed cost per month, not per job
 			// (docs/benchmarks.md gives it apart): none within the run.
 			"PROMPTQ_DEV_RESCUE_EVERY": "1h",
+			"PROMPTQ_MODEL_CONCURRENCY": strconv.Itoa(*concurrency),
 		},
 		Hooks: devstack.Hooks{
 			AWS:     []func(*middleware.Stack) error{m.counter.Middleware},
@@ -362,5 +366,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		usEast1.Model, usEast1.Tokens.Input, usEast1.Tokens.Output, usEast1.Tokens.CacheRead, usEast1.Tokens.CacheWrite)
 	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n", *inTok, *outTok, *cacheRead, *cacheWrite)
 	writeBills(stdout, names, bills)
+	writeTargets(stdout, names, bills)
 	return nil
 }

@@ -141,6 +141,26 @@ func writeBills(w io.Writer, names []string, bills [][]Line) {
 	}
 }
 
+// targets are each lane's infrastructure per job at most, as a share of
+// the synchronous design's (issue 18): scripts get the cheapest path, the
+// web app may pay a little more for its live text.
+var targets = map[string]float64{"web app": 1.5, "batch tool": 0.5}
+
+// writeTargets prints each phase's infrastructure against the synchronous
+// design's (the last bill) and its target.
+func writeTargets(w io.Writer, names []string, bills [][]Line) {
+	sync := infrastructure(bills[len(bills)-1])
+	fmt.Fprintf(w, "\n  infrastructure against the synchronous design's ($%s per 1,000 jobs):\n", dollars(1000*sync))
+	for i, name := range names[:len(names)-1] {
+		ratio := infrastructure(bills[i]) / sync
+		verdict := "meets"
+		if ratio > targets[name] {
+			verdict = "MISSES"
+		}
+		fmt.Fprintf(w, "    %-12s %.2fx (target at most %.1fx): %s\n", name, ratio, targets[name], verdict)
+	}
+}
+
 func shortUnit(u string) string {
 	switch u {
 	case "requests":
