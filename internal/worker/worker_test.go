@@ -58,6 +58,23 @@ func TestASuccessfulJobIsFinishedWithTheModelsResult(t *testing.T) {
 	}
 }
 
+// steppedModel makes b's model write the deltas the test sends on step,
+// each acknowledged on applied once the worker has it, and end (with
+// end_turn) when step is closed.
+func steppedModel(b *bundle) (step chan string, applied chan struct{}) {
+	step, applied = make(chan string), make(chan struct{})
+	b.model.GenerateFunc = func(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
+		var all string
+		for d := range step {
+			onDelta(d)
+			all += d
+			applied <- struct{}{}
+		}
+		return jobs.Progress{GeneratedText: all, StopReason: "end_turn"}, nil
+	}
+	return step, applied
+}
+
 // The flusher writes the text when it changed since the last write, or as
 // a heartbeat once a third of the lease has passed; otherwise it skips.
 func TestProgressIsWrittenWhenItChangedAndAsAHeartbeat(t *testing.T) {
@@ -75,17 +92,7 @@ func TestProgressIsWrittenWhenItChangedAndAsAHeartbeat(t *testing.T) {
 		saves <- p
 		return nil
 	}
-	step := make(chan string) // the test feeds the model its deltas
-	applied := make(chan struct{})
-	b.model.GenerateFunc = func(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
-		var all string
-		for d := range step {
-			onDelta(d)
-			all += d
-			applied <- struct{}{}
-		}
-		return jobs.Progress{GeneratedText: all, StopReason: "end_turn"}, nil
-	}
+	step, applied := steppedModel(b) // the test feeds the model its deltas
 	b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return nil }
 
 	done := make(chan events.SQSEventResponse)
@@ -150,17 +157,7 @@ func TestABulkJobIsWrittenOftenOnlyWhileSomeoneWatchesIt(t *testing.T) {
 		watchReads.Add(1)
 		return *watchedUntil.Load(), nil
 	}
-	step := make(chan string)
-	applied := make(chan struct{})
-	b.model.GenerateFunc = func(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
-		var all string
-		for d := range step {
-			onDelta(d)
-			all += d
-			applied <- struct{}{}
-		}
-		return jobs.Progress{GeneratedText: all, StopReason: "end_turn"}, nil
-	}
+	step, applied := steppedModel(b)
 	b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return nil }
 	done := make(chan struct{})
 	go func() {
