@@ -238,7 +238,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			"PROMPTQ_LOCAL_LATENCY":           latency.String(),
 			// The rescuer's runs are a fixed cost per month, not per job
 			// (docs/benchmarks.md gives it apart): none within the run.
-			"PROMPTQ_DEV_RESCUE_EVERY": "1h",
+			"PROMPTQ_DEV_RESCUE_EVERY":  "1h",
 			"PROMPTQ_MODEL_CONCURRENCY": strconv.Itoa(*concurrency),
 		},
 		Hooks: devstack.Hooks{
