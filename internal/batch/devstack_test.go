@@ -72,7 +72,16 @@ func startDevStack(t *testing.T) *devStack {
 	}
 	var console strings.Builder
 	var mu sync.Mutex
-	s := devstack.New(cfg, lockedWriter{&mu, &console}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// The stack's warnings and errors (a job that failed, a function that
+	// timed out) are shown when the test fails.
+	logs := &standin.Buffer{}
+	s := devstack.New(cfg, lockedWriter{&mu, &console}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	t.Cleanup(func() {
+		if t.Failed() {
+			lines := strings.Split(logs.String(), "\n")
+			t.Logf("the dev stack's last warnings and errors:\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
+		}
+	})
 	if err := s.Run(t.Context()); err != nil {
 		mu.Lock()
 		defer mu.Unlock()
@@ -291,7 +300,7 @@ func TestDevStack(t *testing.T) {
 			case bad && (r.Status != "rejected" || r.Error == nil || r.Error.Field != field || r.JobID != ""):
 				t.Errorf("line %d: %+v, want rejected for %s", r.Line, r, field)
 			case !bad && (r.Status != "succeeded" || !strings.HasPrefix(*r.GeneratedText, "[promptq local model")):
-				t.Errorf("line %d: %+v, want succeeded", r.Line, r)
+				t.Errorf("line %d: %s %+v, want succeeded", r.Line, r.Status, r.Error)
 			}
 		}
 		if jobs, _ := d.jobCount(t, sub); jobs != 15 {
@@ -328,14 +337,15 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
-// holdingProxy forwards to the API, but holds the first batch call whose
-// body holds marker (a prompt of the batch to hold: counting calls would
-// take a retry of an earlier batch for it): it lets the API handle it,
-// then holds the answer until release, and delivers it then only if
-// deliver is set.
+// holdingProxy forwards to the API, but holds the batch calls whose body
+// holds marker (a prompt of the batch to hold: counting calls would take a
+// retry of an earlier batch for it): it lets the API handle each, then
+// holds its answer until release, and delivers it then only if deliver is
+// set. A retry of the held batch (the tool's own timeout, under load) is
+// held too, so the tool never gets past it.
 type holdingProxy struct {
 	srv     *httptest.Server
-	held    chan struct{} // closed when the call's answer is held
+	held    chan struct{} // closed when the first held call's answer is held
 	release func()
 	answer  string // the held answer's status and body, once held
 }
@@ -359,11 +369,13 @@ func newHoldingProxy(t *testing.T, target, marker string, deliver bool) *holding
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if r.URL.Path == "/generate/batch" && bytes.Contains(body, []byte(marker)) && holding.CompareAndSwap(false, true) {
+		if r.URL.Path == "/generate/batch" && bytes.Contains(body, []byte(marker)) {
 			rec := httptest.NewRecorder()
 			rp.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
-			p.answer = fmt.Sprintf("%d %.500s", rec.Code, rec.Body.String())
-			close(p.held)
+			if holding.CompareAndSwap(false, true) {
+				p.answer = fmt.Sprintf("%d %.500s", rec.Code, rec.Body.String())
+				close(p.held)
+			}
 			<-gate
 			if deliver {
 				for k, v := range rec.Header() {
