@@ -9,8 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/promptq/promptq/internal/bedrock"
 	"github.com/promptq/promptq/internal/esm"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/worker"
 	"github.com/promptq/promptq/internal/workerapp"
@@ -26,13 +28,11 @@ func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *
 	if err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
-	clients := workerapp.Clients{DynamoDB: db, SQS: sqsClient}
-	if cfg.Provider == worker.ProviderBedrock {
-		if clients.Bedrock, err = bedrockClient(ctx); err != nil {
-			return nil, err
-		}
+	model, err := NewModel(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	w, err := workerapp.New(cfg, clients, s.hooks.model, s.log.With("component", "worker"))
+	w, err := workerapp.New(cfg, workerapp.Clients{DynamoDB: db, SQS: sqsClient}, s.hooks.model(model), s.log.With("component", "worker"))
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +55,30 @@ func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *
 		pollers = append(pollers, p)
 	}
 	return pollers, nil
+}
+
+// NewModel is the model cfg.Provider names for a worker run on this
+// machine (the dev runner, scripts/faults): the local stand-in
+// (internal/localmodel) or Amazon Bedrock with the caller's AWS
+// configuration. lambdas/worker always calls Bedrock and never links the
+// local model.
+func NewModel(ctx context.Context, cfg worker.Config) (worker.Model, error) {
+	switch cfg.Provider {
+	case worker.ProviderLocal:
+		return localmodel.New(localmodel.Options{
+			TokensPerSecond: cfg.LocalTokensPerSecond,
+			Latency:         cfg.LocalLatency,
+			MaxConcurrent:   cfg.LocalMaxConcurrent,
+			TokensPerMinute: cfg.LocalTokensPerMinute,
+		}), nil
+	case worker.ProviderBedrock:
+		c, err := bedrockClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return bedrock.New(c, bedrock.Options{}), nil
+	}
+	return nil, fmt.Errorf("worker: unknown model provider %q", cfg.Provider)
 }
 
 // bedrockClient is a Bedrock client with the default AWS configuration:

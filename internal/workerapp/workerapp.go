@@ -1,8 +1,11 @@
 // Package workerapp is the worker's wiring: from its configuration
-// (worker.LoadConfig) and AWS clients to a worker.Worker with its store,
-// the lanes' queues, the fair shares, the model's pace and the model.
+// (worker.LoadConfig), AWS clients and a model to a worker.Worker with its
+// store, the lanes' queues, the fair shares and the model's pace.
 // lambdas/worker and the dev runner both build the worker here, so the
-// code paths are the same; only the endpoints differ.
+// code paths are the same; only the endpoints and the model differ. The
+// caller picks the model: lambdas/worker always Amazon Bedrock
+// (internal/bedrock), the dev runner the local model or Bedrock
+// (devstack.NewModel), so no development model is linked into the Lambda.
 package workerapp
 
 import (
@@ -10,49 +13,26 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/bedrock"
 	"github.com/promptq/promptq/internal/dynamo"
-	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/worker"
 )
 
 // Clients are the AWS clients the worker uses. The caller builds them, so
 // lambdas/worker uses the default AWS configuration and the dev runner
-// points them at local stand-ins. Bedrock is needed only with the bedrock
-// provider.
+// points them at local stand-ins.
 type Clients struct {
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
-	Bedrock  *bedrockruntime.Client
 }
 
-// New builds the worker cfg describes. wrap, if not nil, wraps the model
-// (measurements count its calls).
-func New(cfg worker.Config, c Clients, wrap func(worker.Model) worker.Model, logger *slog.Logger) (*worker.Worker, error) {
-	var model worker.Model
-	switch cfg.Provider {
-	case worker.ProviderLocal:
-		model = localmodel.New(localmodel.Options{
-			TokensPerSecond: cfg.LocalTokensPerSecond,
-			Latency:         cfg.LocalLatency,
-			MaxConcurrent:   cfg.LocalMaxConcurrent,
-			TokensPerMinute: cfg.LocalTokensPerMinute,
-		})
-	case worker.ProviderBedrock:
-		if c.Bedrock == nil {
-			return nil, errors.New("worker: the bedrock provider needs a Bedrock client")
-		}
-		model = bedrock.New(c.Bedrock, bedrock.Options{})
-	default:
-		return nil, fmt.Errorf("worker: unknown model provider %q", cfg.Provider)
-	}
-	if wrap != nil {
-		model = wrap(model)
+// New builds the worker cfg describes, calling model.
+func New(cfg worker.Config, c Clients, model worker.Model, logger *slog.Logger) (*worker.Worker, error) {
+	if model == nil {
+		return nil, errors.New("worker: no model")
 	}
 	queues, err := sqsqueue.NewLanes(c.SQS, cfg.QueueURLs)
 	if err != nil {

@@ -2,7 +2,8 @@
 // (ReportBatchItemFailures on), generation on Amazon Bedrock out, through
 // internal/worker. Its configuration is read from the environment by
 // worker.LoadConfig, which documents every variable; internal/workerapp
-// wires it.
+// wires it. Its model is always Bedrock (internal/bedrock): the local
+// stand-in runs only under make dev, and is not linked here.
 //
 // Clients are built once at init and reused across invocations.
 package main
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/promptq/promptq/internal/bedrock"
 	"github.com/promptq/promptq/internal/worker"
 	"github.com/promptq/promptq/internal/workerapp"
 )
@@ -40,6 +42,10 @@ func setup(ctx context.Context, getenv func(string) string) (*worker.Worker, err
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if cfg.Provider != worker.ProviderBedrock {
+		return nil, fmt.Errorf("config: PROMPTQ_MODEL_PROVIDER=%q: the worker Lambda calls Amazon Bedrock (%q); the local model runs only under make dev",
+			cfg.Provider, worker.ProviderBedrock)
+	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
@@ -47,6 +53,5 @@ func setup(ctx context.Context, getenv func(string) string) (*worker.Worker, err
 	return workerapp.New(cfg, workerapp.Clients{
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
-		Bedrock:  bedrockruntime.NewFromConfig(awsCfg),
-	}, nil, slog.Default())
+	}, bedrock.New(bedrockruntime.NewFromConfig(awsCfg), bedrock.Options{}), slog.Default())
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/promptq/promptq/internal/bedrock/bedrocktest"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/standin"
 )
@@ -22,18 +22,26 @@ import (
 const owner = "3c1d2f7a-5b6e-4f80-9a1b-2c3d4e5f6a7b"
 
 // TestBootstrapUnderRIE builds the real bootstrap, runs it under
-// aws-lambda-rie with the local model against kumo (DynamoDB, SQS), and
-// sends it the SQS event in testdata/, as Lambda's event source mapping
-// would: one job that succeeds and one the model throttles.
+// aws-lambda-rie against kumo (DynamoDB, SQS) and a fake Bedrock endpoint
+// that speaks ConverseStream's event stream (internal/bedrock/bedrocktest),
+// and sends it the SQS event in testdata/, as Lambda's event source
+// mapping would: one job that succeeds and one the model throttles.
 func TestBootstrapUnderRIE(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	be := standin.NewBackend(t, sqsqueue.QueueOptions{MaxReceiveCount: 3})
 	kumo, name, queueURL := be.Kumo, be.Table, be.QueueURL
 	store, queue := be.Store(dynamo.Options{}), be.Queue()
+	model := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		if strings.Contains(r.Prompt, "throttle me") {
+			w.Error(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+			return
+		}
+		w.Answer([]string{"Hello", " from", " the emulator."}, "end_turn", 9, 4)
+	})
 	var ids []string
-	for _, prompt := range []string{"Say hello from the emulator", "promptq-fault:throttle"} {
-		j, _, err := store.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: owner, Prompt: prompt, Model: localmodel.ID, MaxTokens: 50}, "")
+	for _, prompt := range []string{"Say hello from the emulator", "throttle me"} {
+		j, _, err := store.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: owner, Prompt: prompt, Model: jobs.DefaultModel, MaxTokens: 50}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,12 +82,10 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
 		"AWS_ENDPOINT_URL_DYNAMODB=" + kumo.URL,
 		"AWS_ENDPOINT_URL_SQS=" + kumo.URL,
+		"AWS_ENDPOINT_URL_BEDROCK_RUNTIME=" + model.URL,
 		"AWS_LAMBDA_LOG_FORMAT=JSON",
 		"PROMPTQ_TABLE=" + name,
 		"PROMPTQ_MAX_RECEIVE_COUNT=3",
-		"PROMPTQ_MODEL_PROVIDER=local",
-		"PROMPTQ_LOCAL_TOKENS_PER_SECOND=10000",
-		"PROMPTQ_LOCAL_LATENCY=0s",
 	}, be.QueueEnv()...)...)
 	res, err := fn.Invoke(ctx, event)
 	if err != nil {
@@ -110,8 +116,8 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done.Status != jobs.StatusSucceeded || !strings.HasPrefix(done.GeneratedText, localmodel.Banner) || done.Tokens.Output == 0 {
-		t.Errorf("first job = %s %q %+v, want succeeded with the local model's text", done.Status, done.GeneratedText, done.Tokens)
+	if done.Status != jobs.StatusSucceeded || done.GeneratedText != "Hello from the emulator." || done.Tokens.Output != 4 {
+		t.Errorf("first job = %s %q %+v, want succeeded with the model's text and 4 output tokens", done.Status, done.GeneratedText, done.Tokens)
 	}
 	retried, err := store.Get(ctx, owner, ids[1])
 	if err != nil {
@@ -141,5 +147,15 @@ func TestSetupRefusesABadConfiguration(t *testing.T) {
 		"PROMPTQ_MODEL_PROVIDER": "gpt"}
 	if _, err := setup(t.Context(), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "PROMPTQ_MODEL_PROVIDER") {
 		t.Errorf("setup = %v, want a config error naming PROMPTQ_MODEL_PROVIDER", err)
+	}
+}
+
+// The Lambda calls Bedrock only: the local model is refused by name.
+func TestSetupRefusesTheLocalModel(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PROMPTQ_TABLE": "jobs", "PROMPTQ_INTERACTIVE_QUEUE_URL": "https://q/i", "PROMPTQ_BULK_QUEUE_URL": "https://q/b",
+		"PROMPTQ_MODEL_PROVIDER": "local"}
+	if _, err := setup(t.Context(), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "only under make dev") {
+		t.Errorf("setup = %v, want an error saying the local model runs only under make dev", err)
 	}
 }

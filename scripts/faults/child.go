@@ -108,7 +108,11 @@ func workerChild(stdout, stderr io.Writer) int {
 	mc := loadtest.NewModelCalls(calls)
 	db := standin.DynamoDB(info.DynamoDBEndpoint)
 	q := standin.SQS(info.SQSEndpoint)
-	w, err := workerapp.New(cfg, workerapp.Clients{DynamoDB: db, SQS: q}, mc.Wrap, logger.With("component", "worker"))
+	model, err := devstack.NewModel(context.Background(), cfg)
+	if err != nil {
+		return fail(err)
+	}
+	w, err := workerapp.New(cfg, workerapp.Clients{DynamoDB: db, SQS: q}, mc.Wrap(model), logger.With("component", "worker"))
 	if err != nil {
 		return fail(err)
 	}

@@ -1,0 +1,51 @@
+// Package lambdas_test checks what the Lambda binaries link.
+package lambdas_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// harness are the module's packages that exist to run or measure the
+// product on this machine: stand-ins, the dev runner, test suites and
+// fakes, measurement. A Lambda that links one ships code AWS never runs.
+var harness = []string{
+	"internal/awscount",
+	"internal/bedrock/bedrocktest",
+	"internal/devstack",
+	"internal/esm",
+	"internal/inmem",
+	"internal/loadtest",
+	"internal/localmodel",
+	"internal/standin",
+	"internal/storetest",
+}
+
+// TestNoLambdaLinksTheHarnessOrTesting lists each Lambda's dependencies
+// (go list -deps) and fails on a harness package or the testing package.
+func TestNoLambdaLinksTheHarnessOrTesting(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}: {{join .Deps \" \"}}", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	lambdas := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, ": ")
+		lambdas++
+		for _, dep := range strings.Fields(deps) {
+			if dep == "testing" {
+				t.Errorf("%s links testing", pkg)
+			}
+			for _, h := range harness {
+				if dep == "github.com/promptq/promptq/"+h || strings.HasPrefix(dep, "github.com/promptq/promptq/"+h+"/") {
+					t.Errorf("%s links %s, which only runs or measures the product locally", pkg, dep)
+				}
+			}
+		}
+	}
+	if lambdas < 5 {
+		t.Errorf("go list found %d Lambdas under lambdas/, want the 5 (api, jobevents, presignup, rescuer, worker)", lambdas)
+	}
+}
