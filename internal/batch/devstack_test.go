@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -72,14 +73,22 @@ func startDevStack(t *testing.T) *devStack {
 	}
 	var console strings.Builder
 	var mu sync.Mutex
-	// The stack's warnings and errors (a job that failed, a function that
-	// timed out) are shown when the test fails.
+	// The stack's log (a job that failed or waits, a function that timed
+	// out) is shown when the test fails: its last lines, and the lines of
+	// every job not ended (runContext makes a hang a failure).
 	logs := &standin.Buffer{}
-	s := devstack.New(cfg, lockedWriter{&mu, &console}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	s := devstack.New(cfg, lockedWriter{&mu, &console}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
 		if t.Failed() {
 			lines := strings.Split(logs.String(), "\n")
-			t.Logf("the dev stack's last warnings and errors:\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
+			var notice []string
+			for _, l := range lines {
+				if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "job waits") {
+					notice = append(notice, l)
+				}
+			}
+			t.Logf("the dev stack's last warnings, errors and waits:\n%s", strings.Join(notice[max(0, len(notice)-80):], "\n"))
+			t.Logf("its last lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
 	})
 	if err := s.Run(t.Context()); err != nil {
@@ -288,7 +297,7 @@ func TestDevStack(t *testing.T) {
 		lines[17] = `{"id": "long", "prompt": "` + strings.Repeat("y", 100_001) + `"}`
 		input := writeInput(t, t.TempDir(), lines...)
 		var out strings.Builder
-		code := Main(t.Context(), []string{"--wait", input},
+		code := Main(runContext(t), []string{"--wait", input},
 			env("PROMPTQ_DEV_DIR", d.dir, "PROMPTQ_USERNAME", email, "PROMPTQ_PASSWORD", password), &out, false)
 		if code != ExitSomeFailed {
 			t.Fatalf("exit %d, want 1:\n%s", code, out.String())
@@ -307,6 +316,17 @@ func TestDevStack(t *testing.T) {
 			t.Errorf("DynamoDB has %d jobs, want 15", jobs)
 		}
 	})
+}
+
+// runContext is the context of a short run of the batch tool in a
+// dev-stack test (tens of jobs, a minute at most under CI's load): it ends
+// after 5 minutes, well within the package's timeout, so a run whose jobs
+// never end fails the test with the stack's log instead of a timeout's
+// goroutine dump.
+func runContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // buildBatch builds scripts/batch into a temporary dir.
