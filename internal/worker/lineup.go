@@ -12,7 +12,8 @@ import (
 // should wait before its message comes back: about when the lane could
 // get to it. That is the owner's jobs this worker sent back lately (what
 // it can tell of their backlog) over the lane's capacity, times the
-// lane's usual run time, between fairRetryMin and fairRetryMax.
+// lane's usual run time (counted as at least minRunTime), between
+// fairRetryMin and fairRetryMax.
 //
 // So a user's few extra jobs come back within seconds, as their running
 // ones end, while the messages of a backlog of thousands spread out to
@@ -58,6 +59,14 @@ const (
 	// defaultRunTime stands for the lane's run time until a job of it has
 	// run here.
 	defaultRunTime = 5 * time.Second
+	// minRunTime is the least run time a wait is sized by. Jobs that end
+	// in milliseconds (max_tokens of a few, a local model) would otherwise
+	// size every wait at fairRetryMin, and a backlog of n jobs would come
+	// back n times a second, each a receive, a send and a delete, whatever
+	// n is: on the local stand-in under load that crowded out the API's
+	// own sends. With it a backlog comes back at most the lane's capacity
+	// a second, about as fast as the lane would start one-second jobs.
+	minRunTime = time.Second
 	// lineupMaxJobs bounds the jobs remembered; past it those sent back
 	// more than lineupForget ago go.
 	lineupMaxJobs = 100_000
@@ -113,7 +122,7 @@ func (l *lineup) sentBack(lane jobs.Lane, owner, jobID string, capacity, queued 
 	o.jobs[jobID] = now
 	run := defaultRunTime
 	if m, ok := l.run[lane]; ok {
-		run = m.mean
+		run = max(m.mean, minRunTime)
 	}
 	if queued >= 0 {
 		n = min(n, float64(queued))

@@ -29,6 +29,9 @@ func TestLineupWaitsAboutAsLongAsTheLaneNeedsToGetToTheJob(t *testing.T) {
 		{"a backlog waits its turn", nil, 14, 0, 7, share(15, 7, defaultRunTime)},
 		{"at the lane's own run time", []time.Duration{2 * time.Second, 4 * time.Second}, 20, 0, 7, share(21, 7, 3*time.Second)},
 		{"a backlog of thousands waits the most", nil, 2000, 0, 7, fairRetryMax},
+		// Jobs of milliseconds count as minRunTime: 70 + 1 over 7 at once
+		// wait 10 s, not the least, so they come back 7 a second.
+		{"short jobs count a second", []time.Duration{3 * time.Millisecond}, 70, 0, 7, share(71, 7, minRunTime)},
 		// 20 sent back two half-lives ago count 5 now.
 		{"what was sent back long ago fades", nil, 20, 2 * lineupHalfLife, 2, share(6, 2, defaultRunTime)},
 	} {
