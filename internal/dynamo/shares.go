@@ -38,8 +38,10 @@ import (
 // pendingFor after the owner's last send. A user whose last jobs
 // are running and who has nothing more waiting stops counting soon after,
 // so the others get the lane back: a share is of the users who want it
-// now. A slot lapses at the deadline of the invocation that holds it, so a
-// worker that dies frees its slots by then without anyone cleaning up.
+// now. A slot lapses at the time its holder gives: a lease, which a worker
+// renews while the job runs ([Shares.Renew]). So a worker that dies, or
+// could not give a slot back, frees it within a lease without anyone
+// cleaning up.
 type Shares struct {
 	client *dynamodb.Client
 	table  string
@@ -309,6 +311,21 @@ func (s *Shares) Release(ctx context.Context, lane jobs.Lane, owner, jobID strin
 	})
 	if err != nil {
 		return fmt.Errorf("give back %s's slot in the %s lane: %w", owner, lane, err)
+	}
+	return nil
+}
+
+// Renew extends the slot jobID holds in owner's share of lane to until:
+// the job is still running. A slot that lapsed meanwhile is taken again,
+// since the job runs whatever the count says, and being counted is what
+// holds its owner to their share.
+func (s *Shares) Renew(ctx context.Context, lane jobs.Lane, owner, jobID string, until time.Time) error {
+	err := s.modify(ctx, lane, owner, func(live map[string]int64) bool {
+		live[jobID] = until.UnixMilli()
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("renew %s's slot in the %s lane: %w", owner, lane, err)
 	}
 	return nil
 }

@@ -100,6 +100,39 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	}
 }
 
+// A slot is a lease: renewed, it outlives its first one; left, it lapses
+// and frees its owner's share without a Release.
+func TestASlotRenewedOutlivesItsLeaseAndOneLeftLapses(t *testing.T) {
+	t.Parallel()
+	s, clock := newShares(t)
+	ctx := t.Context()
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob", 1); err != nil { // alice is not alone
+		t.Fatal(err)
+	}
+	lease := time.Minute
+	for _, job := range []string{"kept", "left"} {
+		if ok, held, err := s.Acquire(ctx, jobs.LaneBulk, "alice", job, 4, clock.Now().Add(lease)); err != nil || !ok || !held {
+			t.Fatalf("Acquire(%s) = %v, %v, %v; want a slot", job, ok, held, err)
+		}
+	}
+	clock.Advance(40 * time.Second)
+	if err := s.Renew(ctx, jobs.LaneBulk, "alice", "kept", clock.Now().Add(lease)); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(40 * time.Second) // past the first lease, within the renewed one
+	if n, err := s.Running(ctx, jobs.LaneBulk, "alice"); err != nil || n != 1 {
+		t.Errorf("alice runs %d (%v), want 1: the renewed slot, not the one left to lapse", n, err)
+	}
+	// A renewal after the slot lapsed counts the running job again.
+	clock.Advance(2 * lease)
+	if err := s.Renew(ctx, jobs.LaneBulk, "alice", "kept", clock.Now().Add(lease)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Running(ctx, jobs.LaneBulk, "alice"); err != nil || n != 1 {
+		t.Errorf("alice runs %d (%v) after renewing a lapsed slot, want 1", n, err)
+	}
+}
+
 func TestSharesTakeNoMoreThanTheShareUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	k, table := limitsTable(t)

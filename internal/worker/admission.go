@@ -13,9 +13,10 @@ import (
 // shares holds each owner to a fair share of a lane's concurrency
 // (internal/dynamo.Shares): Acquire admits a job unless its owner already
 // runs their share, and says whether the job holds a slot to give back
-// (one that lapses at until if it never is).
+// (one that lapses at until if it never is, unless Renew extends it).
 type shares interface {
 	Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (ok, held bool, err error)
+	Renew(ctx context.Context, lane jobs.Lane, owner, jobID string, until time.Time) error
 	Release(ctx context.Context, lane jobs.Lane, owner, jobID string) error
 	Waiting(ctx context.Context, lane jobs.Lane, owner string, n int) error
 }
@@ -50,12 +51,38 @@ type admission struct {
 	jobID string
 	model string
 
-	slot     bool // holds a fair-share slot
-	reserved int  // tokens taken from the pace (0: none)
-	ran      bool // the model was called
-	settled  bool // actual holds the tokens the call used
+	slot     bool      // holds a fair-share slot
+	until    time.Time // when the slot lapses unless renewed
+	renewAt  time.Time // no renewal before then (after a failed one)
+	reserved int       // tokens taken from the pace (0: none)
+	ran      bool      // the model was called
+	settled  bool      // actual holds the tokens the call used
 	actual   int
 }
+
+// renew extends the job's fair-share slot, a lease, while the job runs:
+// once half of it is left, to another lease. A renewal that fails is tried
+// again renewRetry later; the slot lapsing meanwhile only lets its owner
+// start one more job than their share. Called by the job's flusher alone.
+func (a *admission) renew(ctx context.Context, log *slog.Logger, now time.Time) {
+	if !a.slot || a.until.Sub(now) > a.w.cfg.Lease/2 || now.Before(a.renewAt) {
+		return
+	}
+	until := a.w.slotUntil(ctx)
+	if !until.After(a.until) {
+		return // the invocation's deadline: the slot ends with it
+	}
+	if err := a.w.shares.Renew(ctx, a.lane, a.owner, a.jobID, until); err != nil {
+		log.WarnContext(ctx, "could not renew the job's fair-share slot; trying again shortly", "error", err)
+		a.renewAt = now.Add(renewRetry)
+		return
+	}
+	a.until = until
+}
+
+// renewRetry is how long after a failed renewal of a slot the next is
+// tried.
+const renewRetry = 5 * time.Second
 
 // calling records that the model is about to be called.
 func (a *admission) calling() { a.ran = true }
@@ -122,7 +149,8 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 	}
 
 	if w.shares != nil && w.cfg.FairShares {
-		ok, held, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), w.slotUntil(ctx))
+		a.until = w.slotUntil(ctx)
+		ok, held, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), a.until)
 		switch {
 		case err != nil:
 			log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
@@ -162,13 +190,18 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 	return a, ack, true
 }
 
-// slotUntil is when a fair-share slot taken now lapses if it is never given
-// back: the invocation's deadline, by which the worker is gone.
+// slotUntil is when a fair-share slot taken or renewed now lapses if it is
+// never given back: a lease as long as the job's own (Config.Lease), and
+// never after the invocation's deadline, by which the worker is gone. A
+// slot that could not be given back (the table unreachable for a moment)
+// or whose worker died keeps its owner from a share of the lane for at
+// most that long; the running job's flusher renews it (admission.renew).
 func (w *Worker) slotUntil(ctx context.Context) time.Time {
-	if d, ok := ctx.Deadline(); ok {
+	until := w.now().Add(w.cfg.Lease)
+	if d, ok := ctx.Deadline(); ok && d.Before(until) {
 		return d
 	}
-	return w.now().Add(15 * time.Minute) // Lambda's longest
+	return until
 }
 
 // deferJob sends msg again to come back after d and acknowledges this copy:

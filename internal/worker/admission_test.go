@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,16 +22,19 @@ type fakeShares struct {
 	err      error
 	held     map[string]bool // job ids holding a slot
 	acquired []string
+	until    []time.Time // each Acquire's, then each Renew's
+	renewed  []string
 	released []string
 	lanes    []jobs.Lane
 	caps     []int
 	waiting  []string // owner's messages sent back: "lane/owner/n"
 }
 
-func (s *fakeShares) Acquire(_ context.Context, lane jobs.Lane, _, jobID string, capacity int, _ time.Time) (bool, bool, error) {
+func (s *fakeShares) Acquire(_ context.Context, lane jobs.Lane, _, jobID string, capacity int, until time.Time) (bool, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lanes, s.caps = append(s.lanes, lane), append(s.caps, capacity)
+	s.until = append(s.until, until)
 	if s.err != nil {
 		return false, false, s.err
 	}
@@ -49,6 +53,14 @@ func (s *fakeShares) Waiting(_ context.Context, lane jobs.Lane, owner string, n 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.waiting = append(s.waiting, fmt.Sprintf("%s/%s/%d", lane, owner, n))
+	return nil
+}
+
+func (s *fakeShares) Renew(_ context.Context, _ jobs.Lane, _, jobID string, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.renewed = append(s.renewed, jobID)
+	s.until = append(s.until, until)
 	return nil
 }
 
@@ -265,6 +277,54 @@ func TestAJobWithinItsShareAndPaceRunsAndGivesBackWhatItDidNotUse(t *testing.T) 
 	}
 	if len(sh.released) != 1 || len(sh.held) != 0 {
 		t.Errorf("slots released %v, still held %v", sh.released, sh.held)
+	}
+}
+
+// A fair-share slot is a lease as long as the job's: a slot its worker
+// could not give back, or whose worker died, holds its owner back for a
+// minute at most, not the rest of a 15-minute invocation. The running job
+// renews it once half of it is left.
+func TestARunningJobRenewsItsFairShareSlot(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{share: 1}
+	b := setupAdmission(t, sh, nil)
+	job := newJob(1)
+	b.store.ClaimFunc = claimReturns(t, job)
+	saves := make(chan jobs.Progress, 10)
+	b.store.SaveProgressFunc = func(_ context.Context, _, _ string, _ int, p jobs.Progress, _ time.Duration) error {
+		saves <- p
+		return nil
+	}
+	b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return nil }
+	step, applied := steppedModel(b)
+	done := make(chan events.SQSEventResponse)
+	go func() {
+		resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+		done <- resp
+	}()
+	ctx := t.Context()
+	start := b.clock.Now()
+	step <- "a"
+	<-applied
+	b.clock.Tick(ctx)
+	<-saves // the first text; the slot has most of its lease left
+	b.clock.Advance(31 * time.Second)
+	b.clock.Tick(ctx)
+	<-saves // a heartbeat, after the renewal in the same tick
+	b.clock.Tick(ctx)
+	close(step)
+	<-done
+
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.renewed) != 1 || sh.renewed[0] != job.ID {
+		t.Fatalf("renewed %v, want the job's slot once", sh.renewed)
+	}
+	if want := []time.Time{start.Add(time.Minute), start.Add(31*time.Second + time.Minute)}; !slices.Equal(sh.until, want) {
+		t.Errorf("the slot lapses at %v, want %v (a lease of a minute, then another from the renewal)", sh.until, want)
+	}
+	if len(sh.released) != 1 {
+		t.Errorf("released %v, want the slot given back at the end", sh.released)
 	}
 }
 

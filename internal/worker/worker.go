@@ -356,7 +356,7 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 	stored := job.GeneratedText // what the store holds once the flusher is done
 	go func() {
 		defer close(flushed)
-		stored = w.flush(ctx, log, job, text, continuations, flushing, stop)
+		stored = w.flush(ctx, log, job, adm, text, continuations, flushing, stop)
 	}()
 	adm.calling()
 	result, genErr := func() (jobs.Progress, error) {
@@ -534,9 +534,10 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 // flush writes the growing text to the job every FlushInterval while it
 // changes, and at least every third of the lease as a heartbeat. A bulk
 // job nobody polls is written less often (see watching). A conflict means
-// the job was cancelled or taken over: it stops the model. It returns the
-// text the store holds, as its last successful write left it.
-func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) string {
+// the job was cancelled or taken over: it stops the model. It also renews
+// the job's fair-share slot. It returns the text the store holds, as its
+// last successful write left it.
+func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm *admission, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) string {
 	tick, stopTick := w.newTicker(w.cfg.FlushInterval)
 	defer stopTick()
 	// What the store holds: the job's text as claimed, then each write's.
@@ -549,6 +550,7 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, text
 		case <-tick:
 		}
 		current, now := text.String(), w.now()
+		adm.renew(ctx, log, now)
 		if now.Sub(savedAt) < w.cfg.Lease/3 && (current == saved || watch.holdBack(ctx, w, log, now, savedAt)) {
 			continue
 		}
