@@ -90,7 +90,8 @@ type Config struct {
 	MaxBatchEntries int          // default 100
 	// PollQueued and PollRunning are the Retry-After hints for jobs not yet
 	// terminal: queued jobs wait for a worker, running ones change about
-	// once a second (the worker's flush interval).
+	// once a second (the worker's flush interval). PollQueued defaults to
+	// jobs.PollQueued, which workers also go by.
 	PollQueued  time.Duration
 	PollRunning time.Duration
 	Logger      *slog.Logger
@@ -108,7 +109,7 @@ func (c Config) withDefaults() Config {
 		c.MaxBatchEntries = 100
 	}
 	if c.PollQueued == 0 {
-		c.PollQueued = 2 * time.Second
+		c.PollQueued = jobs.PollQueued
 	}
 	if c.PollRunning == 0 {
 		c.PollRunning = time.Second

@@ -220,7 +220,7 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 		return retryAfter(d)
 	}
 	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
-	if d > noteDelaysOver {
+	if d > jobs.PollQueued {
 		// A poller of the job is told to come back then (GET /jobs/{id}'s
 		// Retry-After), not every second or two meanwhile.
 		if err := w.store.NextTry(sctx, msg.Owner, msg.JobID, w.now().Add(d)); err != nil {
@@ -236,11 +236,6 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 	}
 	return ack
 }
-
-// noteDelaysOver is the shortest wait recorded on the job for its pollers:
-// a shorter one is within the API's usual Retry-After for a queued job
-// (2 s), so it would cost a write and change nothing.
-const noteDelaysOver = 2 * time.Second
 
 // laneQueued is how many jobs wait in lane's queue, asked of the queue at
 // most every queuedFor by this worker, or -1 if unknown.
