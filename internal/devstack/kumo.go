@@ -35,6 +35,14 @@ const (
 	kumoFlush = 200 * time.Millisecond
 )
 
+// kumoChildEnv names a binary to run as the kumo child instead of this
+// one: the dev runner (scripts/dev), which `make test` builds without the
+// race detector. A race-instrumented kumo spent most of a dev-stack test's
+// CPU (five to ten times the test process's), and on a loaded machine the
+// product's calls to it then ran past their deadlines. Unset, the child is
+// this binary.
+const kumoChildEnv = "PROMPTQ_KUMO_CHILD"
+
 // IsChild reports whether this process is one of the dev runner's helper
 // children rather than the runner; [Main] checks it first. A test binary
 // that starts the stack in-process must check it in TestMain.
@@ -53,9 +61,12 @@ type kumoProcess struct {
 // startKumo starts the child serving ln with its data in dataDir and its
 // output in logFile. The child takes over ln; the parent closes its copy.
 func startKumo(ctx context.Context, ln *net.TCPListener, dataDir string, logFile io.Writer) (*kumoProcess, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("start kumo: %w", err)
+	exe := os.Getenv(kumoChildEnv)
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("start kumo: %w", err)
+		}
 	}
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("start kumo: %w", err)
