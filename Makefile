@@ -70,7 +70,7 @@ dlq: ## build the dead-letter queue tool into bin/dlq (bin/dlq --help)
 batch: ## build the batch tool into bin/batch (bin/batch --help)
 	go build -o bin/batch ./scripts/batch
 
-## ---- dev: the whole product on this machine (internal/devstack) ----------
+## ---- dev: the whole product on this machine (internal/dev/devstack) ----------
 
 # The dev stack's data, logs, dev.json and runner binary (the runner reads
 # PROMPTQ_DEV_DIR too; tests point it at a temporary dir). Ports and the
@@ -132,19 +132,19 @@ ARGS ?=
 
 .PHONY: load faults coldstart cost lanes measure
 load: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## 1,000 jobs from 50 users at once: latencies, and every job ends once (a few minutes)
-	go run ./scripts/load $(ARGS)
+	go run ./scripts/measure/load $(ARGS)
 
 faults: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## kill the worker, restart or freeze DynamoDB+SQS, throttle the model, lose answers: every job ends? (~11 min)
-	go run ./scripts/faults $(ARGS)
+	go run ./scripts/measure/faults $(ARGS)
 
 coldstart: tools ## Lambda bootstrap sizes, cold starts and memory under aws-lambda-rie
-	go run ./scripts/coldstart $(ARGS)
+	go run ./scripts/measure/coldstart $(ARGS)
 
 cost: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## AWS requests per job counted end to end, in dollars per 1,000 jobs (~5 min)
-	go run ./scripts/cost $(ARGS)
+	go run ./scripts/measure/cost $(ARGS)
 
 lanes: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## many users at once: interactive wait behind a backlog, bulk fairness, quota use, amplification (~8 min)
-	go run ./scripts/lanes $(ARGS)
+	go run ./scripts/measure/lanes $(ARGS)
 
 measure: load faults coldstart cost lanes ## all five measurements (about 40 minutes; use make -k measure)
 

@@ -7,19 +7,13 @@ import (
 	"testing"
 )
 
-// harness are the module's packages that exist to run or measure the
-// product on this machine: stand-ins, the dev runner, test suites and
-// fakes, measurement. A Lambda that links one ships code AWS never runs.
+// harness are the module's trees that exist to run or measure the product
+// on this machine: internal/dev (stand-ins, the dev runner, test suites and
+// fakes) and internal/measure. A Lambda that links one ships code AWS never
+// runs.
 var harness = []string{
-	"internal/awscount",
-	"internal/bedrock/bedrocktest",
-	"internal/devstack",
-	"internal/esm",
-	"internal/inmem",
-	"internal/loadtest",
-	"internal/localmodel",
-	"internal/standin",
-	"internal/storetest",
+	"internal/dev",
+	"internal/measure",
 }
 
 // TestNoLambdaLinksTheHarnessOrTesting lists each Lambda's dependencies

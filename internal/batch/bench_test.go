@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/inmem"
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/httpapi"
-	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // benchPrompts is how many lines one benchmark run submits.

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/cognito"
+	"github.com/promptq/promptq/internal/dev/inmem"
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/httpapi"
-	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // TestLogsInToCognitoAndRefreshes runs the command against the real API

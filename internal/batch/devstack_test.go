@@ -28,10 +28,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/promptq/promptq/internal/devstack"
-	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/devstack"
+	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // TestMain lets the test binary be the dev stack's kumo child too: a stack
@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// devStack is a dev stack (internal/devstack, what `make dev` runs) for
+// devStack is a dev stack (internal/dev/devstack, what `make dev` runs) for
 // one test, isolated in a temporary dir on free ports, with a fast local
 // model: the whole product, API Gateway stand-in, Cognito, DynamoDB, SQS
 // and the worker included.

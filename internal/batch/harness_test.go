@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/inmem"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/httpapi"
-	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/submit"
 )
@@ -216,7 +216,7 @@ func readResults(t *testing.T, path string) []Result {
 }
 
 // submitStore is what newHandler needs of a job store: the job routes'
-// and the submission's methods (internal/inmem, internal/dynamo).
+// and the submission's methods (internal/dev/inmem, internal/dynamo).
 type submitStore interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
 )
 
 // Exit codes of the command (documented in --help).
@@ -359,7 +359,7 @@ func guessRegion(poolID, apiURL, endpoint string) string {
 	return ""
 }
 
-// loadDevConfig reads the dev stack's settings (internal/devstack/devinfo):
+// loadDevConfig reads the dev stack's settings (internal/dev/devstack/devinfo):
 // path if given (it must exist), else dev.json in $PROMPTQ_DEV_DIR
 // (default .local). A relative
 // dev dir is looked for in the working directory and its parents, as the

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/promptq/promptq/internal/bedrock"
-	"github.com/promptq/promptq/internal/bedrock/bedrocktest"
+	"github.com/promptq/promptq/internal/dev/bedrocktest"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/worker"
 )

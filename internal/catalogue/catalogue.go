@@ -3,7 +3,7 @@
 // generation that stopped early goes on, its prompt-caching minimum and its
 // list prices. The API validates requests against it, the worker decides
 // continuation and caching by it, the stack checks its allow-list and
-// writes the web app's model list from it, and scripts/cost prices tokens
+// writes the web app's model list from it, and scripts/measure/cost prices tokens
 // with it. It imports nothing, so the stack's module can use it too.
 //
 // Each entry is a foundation model; a request may name it directly or
@@ -71,14 +71,14 @@ type Model struct {
 	CacheMinTokens int
 	// Prices are the model's list prices (on-demand, per million tokens).
 	Prices Prices
-	// Local marks the development stand-in (internal/localmodel), which
+	// Local marks the development stand-in (internal/dev/localmodel), which
 	// Bedrock does not know: the stack refuses it.
 	Local bool
 	// Source says where the facts above come from.
 	Source string
 }
 
-// LocalID is the id of the local stand-in model (internal/localmodel).
+// LocalID is the id of the local stand-in model (internal/dev/localmodel).
 const LocalID = "promptq-local"
 
 // DefaultModel is the model a request gets when it names none: Claude
@@ -135,7 +135,7 @@ var models = []Model{
 		ContextWindow:   200_000,
 		Continuation:    Prefill,
 		Local:           true,
-		Source:          "internal/localmodel",
+		Source:          "internal/dev/localmodel",
 	},
 }
 

@@ -37,7 +37,7 @@
 //
 // # Local development
 //
-// cognito-local (the stand-in in internal/standin) signs with RS256 and serves
+// cognito-local (the stand-in in internal/dev/standin) signs with RS256 and serves
 // a JWKS like Cognito, so the Verifier runs unchanged against it; build the
 // issuer with [EndpointIssuer]. cognito-local's own GetUser does not check
 // signatures or expiry, which is why the Verifier always runs first.

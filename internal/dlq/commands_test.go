@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dlq"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 func TestPurgeAsksOnATerminalAndRefusesWithoutOne(t *testing.T) {

@@ -14,7 +14,7 @@
 //     deleted; asks first. A job running under a live lease is left to
 //     finish and only its dead letter deleted ([Tool.Purge]).
 //
-// The target is the dev stack's dev.json (internal/devstack/devinfo), or a
+// The target is the dev stack's dev.json (internal/dev/devstack/devinfo), or a
 // deployed stack whose CloudFormation outputs name the queues and table.
 //
 // # Looking is receiving

@@ -13,13 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/localmodel"
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dlq"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // localAWSSQS starts local-aws-sqs (npm, pinned and installed by `make

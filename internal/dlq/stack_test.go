@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dlq"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // stackEndpoint answers CloudFormation's DescribeStacks (the query

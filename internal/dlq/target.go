@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"

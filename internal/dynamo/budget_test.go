@@ -12,9 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/promptq/promptq/internal/dev/inmem"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/httpapi"
-	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/submit"
 )

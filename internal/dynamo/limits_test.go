@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/standin"
+	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
-	"github.com/promptq/promptq/internal/storetest"
 )
 
 func limitsTable(t *testing.T) (*standin.KumoServer, string) {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/storetest"
 )
 
 func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/standin"
+	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/dynamo"
-	"github.com/promptq/promptq/internal/standin"
-	"github.com/promptq/promptq/internal/storetest"
 )
 
 var _ storetest.Store = (*dynamo.Store)(nil)

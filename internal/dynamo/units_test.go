@@ -9,10 +9,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/promptq/promptq/internal/awscount"
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
+	"github.com/promptq/promptq/internal/measure/awscount"
 )
 
 // TestAProgressWriteCostsTheSameWhateverThePromptsSize measures the write

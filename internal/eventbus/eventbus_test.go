@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/eventbus"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 var at = time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)

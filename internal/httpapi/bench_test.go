@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promptq/promptq/internal/dev/inmem"
 	"github.com/promptq/promptq/internal/httpapi"
-	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/submit"
 )

@@ -13,7 +13,7 @@ import (
 )
 
 // jobStore is what the job routes need of the job store (internal/dynamo
-// in AWS, internal/inmem in unit tests).
+// in AWS, internal/dev/inmem in unit tests).
 type jobStore interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/inmem"
+	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/httpapi"
-	"github.com/promptq/promptq/internal/inmem"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/storetest"
 	"github.com/promptq/promptq/internal/submit"
 )
 

@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // streamCall is one DynamoDB Streams call in its wire protocol (AWS JSON

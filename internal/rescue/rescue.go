@@ -44,7 +44,7 @@ import (
 )
 
 // store is what a rescue needs of the job store (internal/dynamo,
-// internal/inmem).
+// internal/dev/inmem).
 type store interface {
 	Stale(ctx context.Context, before time.Time) iter.Seq2[jobs.Job, error]
 	Requeue(ctx context.Context, owner, id string) (jobs.Job, error)

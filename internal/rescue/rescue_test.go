@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/promptq/promptq/internal/inmem"
+	"github.com/promptq/promptq/internal/dev/inmem"
+	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/rescue"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/storetest"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 
-	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
 )
 
 // Exit codes of the command.

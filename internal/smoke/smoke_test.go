@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 
-	"github.com/promptq/promptq/internal/devstack"
-	"github.com/promptq/promptq/internal/loadtest"
+	"github.com/promptq/promptq/internal/dev/devstack"
+	"github.com/promptq/promptq/internal/dev/standin"
+	"github.com/promptq/promptq/internal/measure/loadtest"
 	"github.com/promptq/promptq/internal/smoke"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // TestMain lets the test binary be the dev stack's kumo child too.

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/promptq/promptq/internal/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
 )
 
 // Target is what is checked: a deployed stack or the dev stack.

@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 func TestEachLaneHasItsQueueAndAllShareTheDeadLetterQueue(t *testing.T) {

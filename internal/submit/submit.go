@@ -39,7 +39,7 @@ import (
 )
 
 // store is what a submission needs of the job store (internal/dynamo,
-// internal/inmem).
+// internal/dev/inmem).
 type store interface {
 	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
 	SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error)
@@ -59,7 +59,7 @@ type limiter interface {
 }
 
 // budget holds what submissions reserve of their owner's daily tokens and
-// active jobs (internal/dynamo.Store, internal/inmem.Store): Reserve
+// active jobs (internal/dynamo.Store, internal/dev/inmem.Store): Reserve
 // refuses, with a *jobs.Error of KindRateLimited naming the limit, a cost
 // the limits do not admit; Unreserve gives back what entries that created
 // no job reserved.

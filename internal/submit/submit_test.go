@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/promptq/promptq/internal/inmem"
+	"github.com/promptq/promptq/internal/dev/inmem"
+	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/storetest"
 	"github.com/promptq/promptq/internal/submit"
 )
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/promptq/promptq/internal/inmem"
+	"github.com/promptq/promptq/internal/dev/inmem"
+	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/storetest"
 )
 
 // A job's settled charge is the tokens of all its calls: an attempt that

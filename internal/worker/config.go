@@ -15,7 +15,7 @@ import (
 // The model providers a worker can run with.
 const (
 	ProviderBedrock = "bedrock" // Amazon Bedrock; the default, and the only one for AWS
-	ProviderLocal   = "local"   // internal/localmodel, for development and tests
+	ProviderLocal   = "local"   // internal/dev/localmodel, for development and tests
 )
 
 // Config is the worker Lambda's configuration, read once from the

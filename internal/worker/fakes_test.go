@@ -12,8 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 // fakeStore is a store whose behaviour each test sets with function fields.

@@ -7,7 +7,7 @@ import (
 	"github.com/promptq/promptq/internal/jobs"
 )
 
-// Model generates text. internal/bedrock and internal/localmodel implement
+// Model generates text. internal/bedrock and internal/dev/localmodel implement
 // it.
 //
 // Generate calls onDelta with each piece of text as it arrives, in order and

@@ -22,13 +22,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/promptq/promptq/internal/bedrock"
-	"github.com/promptq/promptq/internal/bedrock/bedrocktest"
+	"github.com/promptq/promptq/internal/dev/bedrocktest"
+	"github.com/promptq/promptq/internal/dev/esm"
+	"github.com/promptq/promptq/internal/dev/localmodel"
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
-	"github.com/promptq/promptq/internal/esm"
 	"github.com/promptq/promptq/internal/jobs"
-	"github.com/promptq/promptq/internal/localmodel"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/standin"
 	"github.com/promptq/promptq/internal/worker"
 )
 

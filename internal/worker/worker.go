@@ -22,7 +22,7 @@ import (
 )
 
 // store is what the worker needs from the job store (internal/dynamo,
-// internal/inmem). Every write after Claim carries the claim's attempt,
+// internal/dev/inmem). Every write after Claim carries the claim's attempt,
 // which the store checks: a worker that lost its claim cannot write.
 type store interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
-	"github.com/promptq/promptq/internal/standin"
+	"github.com/promptq/promptq/internal/dev/standin"
 )
 
 // TestBootstrapUnderRIE builds the real bootstrap, runs it under

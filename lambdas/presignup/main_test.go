@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/promptq/promptq/internal/standin"
+	"github.com/promptq/promptq/internal/dev/standin"
 )
 
 // TestBootstrapUnderRIE builds the real bootstrap, runs it under

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/rescue"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 const owner = "3c1d2f7a-5b6e-4f80-9a1b-2c3d4e5f6a7b"

@@ -12,18 +12,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/bedrock/bedrocktest"
+	"github.com/promptq/promptq/internal/dev/bedrocktest"
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/standin"
 )
 
 const owner = "3c1d2f7a-5b6e-4f80-9a1b-2c3d4e5f6a7b"
 
 // TestBootstrapUnderRIE builds the real bootstrap, runs it under
 // aws-lambda-rie against kumo (DynamoDB, SQS) and a fake Bedrock endpoint
-// that speaks ConverseStream's event stream (internal/bedrock/bedrocktest),
+// that speaks ConverseStream's event stream (internal/dev/bedrocktest),
 // and sends it the SQS event in testdata/, as Lambda's event source
 // mapping would: one job that succeeds and one the model throttles.
 func TestBootstrapUnderRIE(t *testing.T) {

@@ -1,0 +1,87 @@
+package devstack_test
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/promptq/promptq/internal/dev/devstack"
+)
+
+func TestRestartKeepsUsersAndJobs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, out := startStack(t, stackEnv(t, dir))
+	info := s.Info()
+	alice := signUp(t, info, out, nil)
+	const prompt = "Say something twice"
+	id := submit(t, info, alice, prompt)
+	before := finished(t, info, alice, id)
+	checkLocalAnswer(t, before, prompt)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Other ports, same data.
+	s, _ = startStack(t, stackEnv(t, dir))
+	info = s.Info()
+	alice.access = logIn(t, info, alice.email, alice.password)
+	var after job
+	if code := call(t, http.MethodGet, info.APIURL+"/jobs/"+id, alice.access, nil, &after); code != http.StatusOK {
+		t.Fatalf("GET /jobs/%s after the restart: %d", id, code)
+	}
+	if after.Status != "succeeded" || after.GeneratedText != before.GeneratedText {
+		t.Errorf("after the restart the job is %s %q, want succeeded %q", after.Status, after.GeneratedText, before.GeneratedText)
+	}
+}
+
+// TestATransientModelErrorIsRetriedThroughTheQueue runs the retry path
+// end to end: the worker reports the message failed, the poller leaves it
+// on the queue, and its next delivery succeeds.
+func TestATransientModelErrorIsRetriedThroughTheQueue(t *testing.T) {
+	t.Parallel()
+	env := stackEnv(t, t.TempDir())
+	env["PROMPTQ_BACKOFF_BASE"] = "1s"
+	env["PROMPTQ_BACKOFF_MAX"] = "1s"
+	env["PROMPTQ_DEV_POLL_WAIT"] = "1s"
+	s, out := startStack(t, env)
+	info := s.Info()
+	u := signUp(t, info, out, nil)
+	const prompt = "promptq-fault:throttle-once then answer"
+	j := finished(t, info, u, submit(t, info, u, prompt))
+	checkLocalAnswer(t, j, prompt)
+	if j.Attempts != 2 {
+		t.Errorf("attempts %d, want 2 (one throttled, one answered)", j.Attempts)
+	}
+}
+
+func TestABusyPortIsNamedWithItsVariable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	env := stackEnv(t, dir)
+	env["PROMPTQ_DEV_API_PORT"] = strconv.Itoa(port)
+	cfg, err := devstack.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = devstack.New(cfg, newConsole(), nil).Run(t.Context())
+	var pe *devstack.PortError
+	if !errors.As(err, &pe) || pe.Env != "PROMPTQ_DEV_API_PORT" ||
+		!strings.Contains(err.Error(), strconv.Itoa(port)) || !strings.Contains(err.Error(), "PROMPTQ_DEV_API_PORT") {
+		t.Errorf("Run = %v, want a port error naming %d and PROMPTQ_DEV_API_PORT", err, port)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dev.lock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lock is left behind: %v", err)
+	}
+}

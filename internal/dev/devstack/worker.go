@@ -1,0 +1,99 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/promptq/promptq/internal/bedrock"
+	"github.com/promptq/promptq/internal/dev/esm"
+	"github.com/promptq/promptq/internal/dev/localmodel"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/worker"
+	"github.com/promptq/promptq/internal/workerapp"
+)
+
+// newPollers builds the worker Lambda's handler as lambdas/worker does
+// (internal/workerapp), with its configuration read through getenv and its
+// store and queues on the local stand-ins, and a poller for each lane's
+// queue as the stack's event source mappings poll them: one message an
+// invocation, at most the lane's concurrency at once.
+func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *dynamodb.Client, sqsClient *sqs.Client, urls sqsqueue.LaneURLs) ([]*esm.Poller, error) {
+	cfg, err := worker.LoadConfig(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("worker config: %w", err)
+	}
+	model, err := NewModel(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	w, err := workerapp.New(cfg, workerapp.Clients{DynamoDB: db, SQS: sqsClient}, s.hooks.model(model), s.log.With("component", "worker"))
+	if err != nil {
+		return nil, err
+	}
+	lanes := cfg.Quota.Split()
+	var pollers []*esm.Poller
+	for _, lane := range jobs.Lanes {
+		p, err := esm.New(sqsClient, s.hooks.handler(w.Handle), esm.Options{
+			QueueURL:        urls[lane],
+			FunctionTimeout: s.cfg.WorkerTimeout,
+			FunctionName:    "promptq-worker",
+			BatchSize:       1,
+			Concurrency:     lanes.Of(lane),
+			WaitTime:        s.cfg.PollWait,
+			ReleaseOnStop:   true,
+			Logger:          s.log.With("component", "esm", "lane", lane),
+		})
+		if err != nil {
+			return nil, err
+		}
+		pollers = append(pollers, p)
+	}
+	return pollers, nil
+}
+
+// NewModel is the model cfg.Provider names for a worker run on this
+// machine (the dev runner, scripts/measure/faults): the local stand-in
+// (internal/dev/localmodel) or Amazon Bedrock with the caller's AWS
+// configuration. lambdas/worker always calls Bedrock and never links the
+// local model.
+func NewModel(ctx context.Context, cfg worker.Config) (worker.Model, error) {
+	switch cfg.Provider {
+	case worker.ProviderLocal:
+		return localmodel.New(localmodel.Options{
+			TokensPerSecond: cfg.LocalTokensPerSecond,
+			Latency:         cfg.LocalLatency,
+			MaxConcurrent:   cfg.LocalMaxConcurrent,
+			TokensPerMinute: cfg.LocalTokensPerMinute,
+		}), nil
+	case worker.ProviderBedrock:
+		c, err := bedrockClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return bedrock.New(c, bedrock.Options{}), nil
+	}
+	return nil, fmt.Errorf("worker: unknown model provider %q", cfg.Provider)
+}
+
+// bedrockClient is a Bedrock client with the default AWS configuration:
+// the caller's credentials and region. Only this client goes to AWS; the
+// rest of the stack keeps to its local endpoints, which it sets per client.
+func bedrockClient(ctx context.Context) (*bedrockruntime.Client, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=bedrock: AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=bedrock needs a region: set AWS_REGION (or a profile's region with AWS_PROFILE)")
+	}
+	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=bedrock needs AWS credentials (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %w", err)
+	}
+	return bedrockruntime.NewFromConfig(awsCfg), nil
+}

@@ -1,0 +1,148 @@
+// Command lanes measures how the product behaves with many users at once
+// (docs/benchmarks.md, "Many users at once"). Each measurement starts a dev
+// stack of its own (internal/dev/devstack, as `make dev` runs it) in this
+// process, on free ports with its data in a temporary dir:
+//
+//	go run ./scripts/measure/lanes                  # all four (about 8 minutes)
+//	go run ./scripts/measure/lanes -only wait,amplify
+//
+// The measurements:
+//
+//   - wait: one user queues 1,000 bulk jobs, then 5 users each submit one
+//     job from "the web app" (POST /generate); their queue wait
+//     (started_at - created_at), target p95 ≤ 5 s.
+//   - fair: user A queues 2,000 bulk jobs, user B 20 a few seconds later;
+//     B's time against its fair share of the bulk lane, and A's use of the
+//     lane once B has gone.
+//   - quota: one user's 2,000 jobs against a local model with a quota
+//     (PROMPTQ_LOCAL_MAX_CONCURRENT=8 and a tokens-per-minute quota): the
+//     share of the quota used, calls throttled, jobs failed, dead letters.
+//   - amplify: 100 identical entries in one batch call, and 50 replays of a
+//     queued job: the messages they send.
+//
+// It prints each measurement's figures against their targets and exits 1
+// if one was missed, 2 if a measurement could not run.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/promptq/promptq/internal/dev/devstack"
+	"github.com/promptq/promptq/internal/measure/loadtest"
+)
+
+func main() {
+	if devstack.IsChild() {
+		os.Exit(devstack.Main(nil, os.Stdout, os.Stderr))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ok, err := run(ctx, os.Args[1:], os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lanes: %v\n", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+var scenarios = []string{"wait", "fair", "quota", "amplify"}
+
+func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
+	fs := flag.NewFlagSet("lanes", flag.ContinueOnError)
+	only := fs.String("only", strings.Join(scenarios, ","), "the measurements to run, comma-separated: "+strings.Join(scenarios, ", "))
+	logPath := fs.String("log", "", "write the stacks' logs (JSON lines) here; default: none")
+
+	wait := loadtest.WaitOptions{}
+	fs.IntVar(&wait.BulkJobs, "wait-bulk", 1000, "wait: the bulk backlog one user queues")
+	fs.IntVar(&wait.Users, "wait-users", 5, "wait: users who then submit one interactive job each")
+	fs.DurationVar(&wait.Head, "wait-head", 3*time.Second, "wait: how long before them the backlog is queued")
+	fs.DurationVar(&wait.Apart, "wait-apart", 0, "wait: time between two users' submissions (0: all at once)")
+	fs.DurationVar(&wait.Target, "wait-target", 5*time.Second, "wait: target p95 queue wait")
+
+	fair := loadtest.FairOptions{}
+	fs.IntVar(&fair.AJobs, "fair-a", 2000, "fair: user A's backlog")
+	fs.IntVar(&fair.BJobs, "fair-b", 20, "fair: user B's batch")
+	fs.DurationVar(&fair.After, "fair-after", 5*time.Second, "fair: B submits this long after A")
+	fs.IntVar(&fair.MaxTokens, "fair-max-tokens", 100, "fair: every job's max_tokens")
+	fs.Float64Var(&fair.Multiple, "fair-multiple", 2, "fair: target: B's time at most this many fair-share times")
+	fs.DurationVar(&fair.Watch, "fair-watch", time.Minute, "fair: how long A is watched after B's end")
+
+	quota := loadtest.QuotaOptions{}
+	fs.IntVar(&quota.Jobs, "quota-jobs", 2000, "quota: the backlog")
+	fs.IntVar(&quota.Users, "quota-users", 1, "quota: users the backlog is split between (docs/benchmarks.md has 1 and 4)")
+	fs.IntVar(&quota.MaxConcurrent, "quota-concurrent", 8, "quota: PROMPTQ_LOCAL_MAX_CONCURRENT")
+	fs.IntVar(&quota.TokensPerMinute, "quota-tpm", 40000, "quota: PROMPTQ_LOCAL_TOKENS_PER_MINUTE")
+	fs.IntVar(&quota.PacerTPM, "quota-pacer-tpm", 0, "quota: PROMPTQ_MODEL_TOKENS_PER_MINUTE, the workers' idea of the quota (0: the model's)")
+	fs.Float64Var(&quota.TokensPerSecond, "quota-pace", 300, "quota: the local model's words a second")
+	fs.IntVar(&quota.MaxTokens, "quota-max-tokens", 100, "quota: every job's max_tokens")
+	fs.Float64Var(&quota.MinUse, "quota-min-use", 0.85, "quota: target share of the quota used")
+	fs.Float64Var(&quota.MaxThrottled, "quota-max-throttled", 0.10, "quota: target share of calls throttled")
+
+	amp := loadtest.AmplifyOptions{}
+	fs.IntVar(&amp.Entries, "amplify-entries", 100, "amplify: identical entries in one batch call")
+	fs.IntVar(&amp.Replays, "amplify-replays", 50, "amplify: replays of one queued job")
+	if err := fs.Parse(args); err != nil {
+		return false, err
+	}
+	chosen := strings.Split(*only, ",")
+	for _, s := range chosen {
+		if !slices.Contains(scenarios, s) {
+			return false, fmt.Errorf("-only %q: want some of %s", s, strings.Join(scenarios, ", "))
+		}
+	}
+	stack := loadtest.StackOptions{}
+	if *logPath != "" {
+		f, err := os.Create(*logPath)
+		if err != nil {
+			return false, err
+		}
+		defer f.Close()
+		stack.Log = f
+	}
+	wait.Stack, fair.Stack, quota.Stack, amp.Stack = stack, stack, stack, stack
+	wait.Timeout, fair.Timeout, quota.Timeout = 5*time.Minute, 10*time.Minute, 30*time.Minute
+
+	ok := true
+	for _, s := range scenarios {
+		if !slices.Contains(chosen, s) {
+			continue
+		}
+		start := time.Now()
+		fmt.Fprintf(stdout, "lanes: %s ...\n", s)
+		var rep *loadtest.LaneReport
+		var err error
+		switch s {
+		case "wait":
+			rep, err = loadtest.MeasureInteractiveWait(ctx, wait)
+		case "fair":
+			rep, err = loadtest.MeasureBulkFairness(ctx, fair)
+		case "quota":
+			rep, err = loadtest.MeasureQuotaUse(ctx, quota)
+		case "amplify":
+			rep, err = loadtest.MeasureAmplification(ctx, amp)
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", s, err)
+		}
+		rep.Write(stdout)
+		fmt.Fprintf(stdout, "   (%s)\n\n", time.Since(start).Round(time.Second))
+		ok = ok && rep.OK()
+	}
+	if ok {
+		fmt.Fprintln(stdout, "lanes: every target met")
+	} else {
+		fmt.Fprintln(stdout, "lanes: a target was missed (MISSED above)")
+	}
+	return ok, nil
+}
