@@ -8,13 +8,6 @@ import (
 // with errors.Is (jobs.Error matches on kind and message). Their messages
 // are written for the person holding the token and never contain it.
 var (
-	// ErrMissingToken: the request carries no Authorization header.
-	ErrMissingToken = &jobs.Error{Kind: jobs.KindUnauthorized,
-		Message: "The request needs an Authorization header with a Cognito access token."}
-	// ErrMalformedHeader: an Authorization header that is not exactly
-	// "Bearer <token>".
-	ErrMalformedHeader = &jobs.Error{Kind: jobs.KindUnauthorized,
-		Message: `The Authorization header must be "Bearer" followed by one access token.`}
 	// ErrTokenInvalid: the token is not a valid access token of this user
 	// pool and app (bad signature, wrong issuer, other app client, not a
 	// JWT at all, ...). Clients should sign in again.

@@ -50,24 +50,3 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
-
-// FuzzBearerToken: any Authorization header either yields a token with no
-// spaces or a 401; never a panic.
-func FuzzBearerToken(f *testing.F) {
-	for _, seed := range []string{"Bearer abc", "bearer  abc", "Bearer", "Basic dTpw", "Bearer a b", "", "Bearer \t"} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, header string) {
-		tok, err := BearerToken(header)
-		if err != nil {
-			var e *jobs.Error
-			if !errors.As(err, &e) || e.Kind != jobs.KindUnauthorized {
-				t.Fatalf("BearerToken(%q) error %v, want unauthorized", header, err)
-			}
-			return
-		}
-		if tok == "" || strings.ContainsAny(tok, " \t") {
-			t.Fatalf("BearerToken(%q) = %q", header, tok)
-		}
-	})
-}

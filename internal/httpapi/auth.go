@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/promptq/promptq/internal/jobs"
 )
@@ -59,17 +58,4 @@ func (h *Handler) authed(next http.HandlerFunc, spends bool) http.Handler {
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, owner)))
 	})
-}
-
-// bearerToken takes the token out of "Authorization: Bearer <token>".
-func bearerToken(header string) (string, error) {
-	if header == "" {
-		return "", &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The Authorization header is missing; send Authorization: Bearer <access token>."}
-	}
-	scheme, token, ok := strings.Cut(header, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
-		return "", &jobs.Error{Kind: jobs.KindUnauthorized, Message: "The Authorization header must be: Bearer <access token>."}
-	}
-	return token, nil
 }

@@ -1,29 +1,38 @@
-package cognito
+package httpapi
 
 import (
-	"errors"
 	"strings"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
-// BearerToken returns the token of an Authorization header value of the
+// The answers to a missing or malformed Authorization header (401).
+var (
+	errMissingToken = &jobs.Error{Kind: jobs.KindUnauthorized,
+		Message: "The Authorization header is missing; send Authorization: Bearer <access token>."}
+	errMalformedHeader = &jobs.Error{Kind: jobs.KindUnauthorized,
+		Message: "The Authorization header must be: Bearer <access token>."}
+)
+
+// bearerToken returns the token of an Authorization header value of the
 // form "Bearer <token>" (RFC 6750 section 2.1). The scheme is
 // case-insensitive; exactly one space separates it from exactly one token of
 // the b64token characters (letters, digits, "-._~+/" and trailing "="), and
-// nothing else may follow. A missing header is [ErrMissingToken]; anything
-// else malformed is [ErrMalformedHeader]. The token itself is not checked:
-// that is [Verifier.Verify]'s job.
-func BearerToken(header string) (string, error) {
+// nothing else may follow. A missing header is errMissingToken; anything
+// else malformed is errMalformedHeader. The token itself is not checked:
+// that is the Authenticator's job.
+func bearerToken(header string) (string, error) {
 	if header == "" {
-		return "", ErrMissingToken
+		return "", errMissingToken
 	}
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", withCause(ErrMalformedHeader, errors.New("scheme is not Bearer"))
+		return "", errMalformedHeader
 	}
 	if !isB64Token(token) {
 		// Empty, a second token, a list, stray whitespace: we won't guess
 		// which part is meant.
-		return "", withCause(ErrMalformedHeader, errors.New("not exactly one token after the scheme"))
+		return "", errMalformedHeader
 	}
 	return token, nil
 }
