@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // JobRecord is a job item as the table holds it.
@@ -121,9 +123,9 @@ func (r Report) OK() bool {
 		len(r.ReplayErrors) == 0 && len(r.UsersOff) == 0 && len(r.CallsMismatch) == 0
 }
 
-// Check compares what the clients were told (o) with the table (jobs, from
+// Check compares what the clients were told (o) with the table (table, from
 // ReadJobs) and, if calls is not nil, with the model's calls per key.
-func Check(o *Outcome, users []User, jobs map[string][]JobRecord, calls map[string]int) Report {
+func Check(o *Outcome, users []User, table map[string][]JobRecord, calls map[string]int) Report {
 	r := Report{
 		Users:       len(users),
 		NotAccepted: map[int]int{},
@@ -133,7 +135,7 @@ func Check(o *Outcome, users []User, jobs map[string][]JobRecord, calls map[stri
 	}
 	byID := map[string]JobRecord{}
 	byKey := map[string][]JobRecord{}
-	for _, recs := range jobs {
+	for _, recs := range table {
 		for _, j := range recs {
 			r.JobItems++
 			byID[j.ID] = j
@@ -167,7 +169,7 @@ func Check(o *Outcome, users []User, jobs map[string][]JobRecord, calls map[stri
 		if j.Status == "failed" {
 			r.FailedBy[j.FailureCode]++
 		}
-		if !Terminal(j.Status) {
+		if !jobs.Status(j.Status).Terminal() {
 			r.NotTerminal = append(r.NotTerminal, fmt.Sprintf("%s %s %s", s.Key, id, j.Status))
 		}
 		r.Attempts[j.Attempts]++
@@ -183,7 +185,7 @@ func Check(o *Outcome, users []User, jobs map[string][]JobRecord, calls map[stri
 		}
 	}
 	for u, user := range users {
-		if got := len(jobs[user.Sub]); got != perUser[u] {
+		if got := len(table[user.Sub]); got != perUser[u] {
 			r.UsersOff = append(r.UsersOff, fmt.Sprintf("%s: %d job items, %d accepted keys", user.Email, got, perUser[u]))
 		}
 	}

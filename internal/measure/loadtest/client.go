@@ -129,15 +129,6 @@ type JobView struct {
 	Attempts int    `json:"attempts"`
 }
 
-// Terminal reports whether a job status is final.
-func Terminal(status string) bool {
-	switch status {
-	case "succeeded", "failed", "cancelled":
-		return true
-	}
-	return false
-}
-
 // List is GET /jobs?limit=100, following next_cursor until stop says
 // enough (it sees each page's jobs) or there are no more pages.
 func (c *Client) List(ctx context.Context, token string, stop func([]JobView) bool) error {

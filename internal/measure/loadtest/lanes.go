@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // The lanes' measurements (scripts/measure/lanes, docs/benchmarks.md "Many users at
@@ -189,7 +191,7 @@ func pick(recs []JobRecord, ids []string) []JobRecord {
 // allTerminal reports whether every record has a terminal status.
 func allTerminal(recs []JobRecord) bool {
 	for _, r := range recs {
-		if !Terminal(r.Status) {
+		if !jobs.Status(r.Status).Terminal() {
 			return false
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/promptq/promptq/internal/dev/devstack"
 	"github.com/promptq/promptq/internal/dev/standin"
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // TestMain lets the test binary be the dev stack's kumo child too: a stack
@@ -52,7 +53,7 @@ func laneStack(t *testing.T, n int) (*Stack, []User, *Client) {
 func done(recs []JobRecord) int {
 	n := 0
 	for _, r := range recs {
-		if Terminal(r.Status) {
+		if jobs.Status(r.Status).Terminal() {
 			n++
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // PollMode is how clients watch their jobs.
@@ -95,7 +97,7 @@ func (s *Submission) see(status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Final = status
-	if Terminal(status) && s.TerminalAt.IsZero() {
+	if jobs.Status(status).Terminal() && s.TerminalAt.IsZero() {
 		s.TerminalAt = time.Now()
 	}
 }
@@ -103,7 +105,7 @@ func (s *Submission) see(status string) {
 func (s *Submission) done() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.JobID == "" || Terminal(s.Final)
+	return s.JobID == "" || jobs.Status(s.Final).Terminal()
 }
 
 // Outcome is what a run did.
@@ -351,7 +353,7 @@ func pollEach(ctx context.Context, c *Client, user User, s *Submission) {
 			continue
 		}
 		s.see(j.Status)
-		if Terminal(j.Status) {
+		if jobs.Status(j.Status).Terminal() {
 			return
 		}
 		if ra := res.RetryAfter(); ra > 0 {

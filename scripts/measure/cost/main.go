@@ -115,7 +115,7 @@ func batchPhase(ctx context.Context, c *loadtest.Client, u loadtest.User, n int)
 			for _, j := range js {
 				if pending[j.JobID] {
 					seen++
-					if loadtest.Terminal(j.Status) {
+					if jobs.Status(j.Status).Terminal() {
 						delete(pending, j.JobID)
 					}
 				}

@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/dev/devstack"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/measure/loadtest"
 )
 
@@ -369,7 +370,7 @@ func explain(w io.Writer, out *loadtest.Outcome, recs map[string][]loadtest.JobR
 		as := attempts[s.JobID]
 		story := loadtest.Story(as) + " ⇒ " + status[s.JobID]
 		stories[story]++
-		if !loadtest.Terminal(status[s.JobID]) {
+		if !jobs.Status(status[s.JobID]).Terminal() {
 			unfinished = append(unfinished, fmt.Sprintf("%s %s: %s", s.Key, s.JobID, story))
 		}
 		if len(as) != calls[s.Key] {
