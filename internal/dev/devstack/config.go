@@ -16,12 +16,6 @@ import (
 	"github.com/promptq/promptq/internal/worker"
 )
 
-// Model providers the dev stack runs with.
-const (
-	ProviderLocal   = "local"   // internal/dev/localmodel, the default: no AWS account needed
-	ProviderBedrock = "bedrock" // Amazon Bedrock with the caller's AWS credentials
-)
-
 // Config is the dev runner's configuration. [FromEnv] reads it once; the
 // defaults are documented on each field and in docs/configuration.md, and
 // live only here.
@@ -112,7 +106,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		APIPort:         8787,
 		AWSPort:         4566,
 		CognitoPort:     9229,
-		Provider:        ProviderLocal,
+		Provider:        worker.ProviderLocal,
 		MaxReceiveCount: 5,
 		WorkerTimeout:   15 * time.Minute,
 		PollWait:        5 * time.Second,
@@ -168,8 +162,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	} else {
 		c.SignUp = p
 	}
-	if c.Provider != ProviderLocal && c.Provider != ProviderBedrock {
-		errs = append(errs, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, ProviderLocal, ProviderBedrock))
+	if c.Provider != worker.ProviderLocal && c.Provider != worker.ProviderBedrock {
+		errs = append(errs, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, worker.ProviderLocal, worker.ProviderBedrock))
 	}
 	if q, err := quota.FromEnv(quotaEnv(getenv)); err != nil {
 		errs = append(errs, err)
@@ -205,7 +199,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 // and the local model's knobs are the dev stack's quota.
 func quotaEnv(getenv func(string) string) func(string) string {
 	derived := map[string]string{}
-	if getenv("PROMPTQ_MODEL_PROVIDER") == "" || getenv("PROMPTQ_MODEL_PROVIDER") == ProviderLocal {
+	if getenv("PROMPTQ_MODEL_PROVIDER") == "" || getenv("PROMPTQ_MODEL_PROVIDER") == worker.ProviderLocal {
 		for from, to := range map[string]string{
 			"PROMPTQ_LOCAL_MAX_CONCURRENT":    quota.EnvConcurrency,
 			"PROMPTQ_LOCAL_TOKENS_PER_MINUTE": quota.EnvTokensPerMinute,

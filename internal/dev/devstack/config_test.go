@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/quota"
+	"github.com/promptq/promptq/internal/worker"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -21,7 +22,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if c.WebPort != 8080 || c.APIPort != 8787 || c.AWSPort != 4566 || c.CognitoPort != 9229 {
 		t.Errorf("ports %d %d %d %d", c.WebPort, c.APIPort, c.AWSPort, c.CognitoPort)
 	}
-	if c.Provider != ProviderLocal || c.MaxReceiveCount != 5 || c.Quota != quota.Default() ||
+	if c.Provider != worker.ProviderLocal || c.MaxReceiveCount != 5 || c.Quota != quota.Default() ||
 		c.WorkerTimeout != 15*time.Minute || c.Visibility() != 90*time.Minute || c.APITimeout != 10*time.Second ||
 		c.RescueEvery != time.Minute || c.RescueAfter != 105*time.Minute {
 		t.Errorf("defaults: %+v", c)

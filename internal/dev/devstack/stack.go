@@ -31,6 +31,7 @@ import (
 	"github.com/promptq/promptq/internal/rescue"
 	"github.com/promptq/promptq/internal/signup"
 	"github.com/promptq/promptq/internal/sqsqueue"
+	"github.com/promptq/promptq/internal/worker"
 )
 
 // Names of what the stack creates in its stand-ins.
@@ -260,7 +261,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		"PROMPTQ_CLIENT_IDS":     pool.ClientID,
 		"PROMPTQ_WEB_ORIGIN":     strings.Join(origins, ","),
 	}
-	if cfg.Provider == ProviderLocal {
+	if cfg.Provider == worker.ProviderLocal {
 		models, def := localModels(getenv)
 		apiEnv["PROMPTQ_MODELS"] = strings.Join(models, ",")
 		apiEnv["PROMPTQ_DEFAULT_MODEL"] = def
@@ -416,7 +417,7 @@ func (s *Stack) banner(cognitoLog string) {
 		signUp = "by invitation: create users with AdminCreateUser (the Cognito API at the endpoint in dev.json)"
 	}
 	model := fmt.Sprintf("%s (the local stand-in: not a real LLM; PROMPTQ_MODEL_PROVIDER=bedrock uses Amazon Bedrock)", s.info.DefaultModel)
-	if s.cfg.Provider == ProviderBedrock {
+	if s.cfg.Provider == worker.ProviderBedrock {
 		model = fmt.Sprintf("Amazon Bedrock with your AWS credentials, default model %s", s.info.DefaultModel)
 	}
 	fmt.Fprintf(s.console, `
