@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/promptq/promptq/internal/apiapp"
@@ -132,81 +133,152 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	fmt.Fprintf(s.console, "promptq dev: starting (data in %s)\n", cfg.Dir)
 	killLeftovers(cfg.Dir)
 	_ = os.Remove(devinfo.Path(cfg.Dir)) // until we write ours
-	logDir := filepath.Join(cfg.Dir, "logs")
-	dataDir := filepath.Join(cfg.Dir, "data")
-	for _, d := range []string{logDir, dataDir} {
+	dirs := stackDirs{logs: filepath.Join(cfg.Dir, "logs"), data: filepath.Join(cfg.Dir, "data")}
+	for _, d := range []string{dirs.logs, dirs.data} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-
-	// Take the ports first, so a busy one is reported before anything
-	// starts. cognito-local binds its own: check it is free.
-	webLn, err := listen(cfg.WebPort, "web app", "PROMPTQ_DEV_WEB_PORT")
+	lns, err := takePorts(cfg)
 	if err != nil {
 		return err
 	}
-	apiLn, err := listen(cfg.APIPort, "API", "PROMPTQ_DEV_API_PORT")
-	if err != nil {
-		_ = webLn.Close()
-		return err
-	}
-	awsLn, err := listen(cfg.AWSPort, "DynamoDB and SQS (kumo)", "PROMPTQ_DEV_AWS_PORT")
-	if err != nil {
-		_ = webLn.Close()
-		_ = apiLn.Close()
-		return err
-	}
-	cognitoPort := cfg.CognitoPort
-	if cognitoPort != 0 {
-		ln, err := listen(cognitoPort, "Cognito (cognito-local)", "PROMPTQ_DEV_COGNITO_PORT")
+	defer func() {
 		if err != nil {
-			_ = webLn.Close()
-			_ = apiLn.Close()
-			_ = awsLn.Close()
-			return err
+			lns.close()
+		}
+	}()
+	cognitoLog, err := s.startStandins(ctx, lns, dirs)
+	if err != nil {
+		return err
+	}
+	res, err := s.createResources(ctx)
+	if err != nil {
+		return err
+	}
+	apiCfg, err := s.startFunctions(ctx, lns, res)
+	if err != nil {
+		return err
+	}
+
+	// Tell scripts and people where everything is.
+	s.info = devinfo.Info{
+		PID:               os.Getpid(),
+		WebURL:            lns.webURL(),
+		APIURL:            lns.apiURL(),
+		Region:            standin.Region,
+		UserPoolID:        res.pool.ID,
+		ClientID:          res.pool.ClientID,
+		Issuer:            res.pool.Issuer,
+		CognitoEndpoint:   s.cognito.URL,
+		DynamoDBEndpoint:  s.kumo.url,
+		SQSEndpoint:       s.kumo.url,
+		TableName:         TableName,
+		QueueURLs:         res.queueURLs,
+		QueueARNs:         queueARNs(ctx, res.sqs, res.queueURLs),
+		DLQURL:            res.dlqURL,
+		DLQARN:            queueARN(ctx, res.sqs, res.dlqURL),
+		MaxReceiveCount:   cfg.MaxReceiveCount,
+		VisibilityTimeout: int(cfg.Visibility() / time.Second),
+		ModelProvider:     cfg.Provider,
+		Models:            apiCfg.Limits.Models,
+		DefaultModel:      apiCfg.Limits.DefaultModel,
+		CognitoLog:        cognitoLog,
+		DataDir:           dirs.data,
+		Processes:         map[string]int{"kumo": s.kumo.cmd.Process.Pid, "cognito": childPID("cognito-local")},
+	}
+	if err := devinfo.Write(cfg.Dir, s.info); err != nil {
+		return err
+	}
+	if err := s.lock.write(lockInfo{PID: os.Getpid(), WebURL: lns.webURL()}); err != nil {
+		return err
+	}
+	s.banner(cognitoLog)
+	return nil
+}
+
+// stackDirs are where the stack keeps its logs and its stand-ins' data.
+type stackDirs struct{ logs, data string }
+
+// ports are the listeners the stack serves on, taken before anything
+// starts so a busy port is reported first. cognito-local binds its own
+// port (cognitoPort, 0 for any), which is only checked to be free.
+type ports struct {
+	web, api, aws *net.TCPListener
+	cognitoPort   int
+}
+
+// takePorts listens on the configured ports, or closes what it took.
+func takePorts(cfg Config) (ports, error) {
+	web, err := listen(cfg.WebPort, "web app", "PROMPTQ_DEV_WEB_PORT")
+	if err != nil {
+		return ports{}, err
+	}
+	api, err := listen(cfg.APIPort, "API", "PROMPTQ_DEV_API_PORT")
+	if err != nil {
+		_ = web.Close()
+		return ports{}, err
+	}
+	aws, err := listen(cfg.AWSPort, "DynamoDB and SQS (kumo)", "PROMPTQ_DEV_AWS_PORT")
+	if err != nil {
+		_ = web.Close()
+		_ = api.Close()
+		return ports{}, err
+	}
+	if cfg.CognitoPort != 0 {
+		ln, err := listen(cfg.CognitoPort, "Cognito (cognito-local)", "PROMPTQ_DEV_COGNITO_PORT")
+		if err != nil {
+			_ = web.Close()
+			_ = api.Close()
+			_ = aws.Close()
+			return ports{}, err
 		}
 		_ = ln.Close()
 	}
-	webURL := "http://" + webLn.Addr().String()
-	apiURL := "http://" + apiLn.Addr().String()
-	closeLns := func() { _ = webLn.Close(); _ = apiLn.Close() }
+	return ports{web: web, api: api, aws: aws, cognitoPort: cfg.CognitoPort}, nil
+}
 
-	// The stand-ins.
-	kumoLog, err := s.openLog(filepath.Join(logDir, "kumo.log"))
+func (p ports) webURL() string { return "http://" + p.web.Addr().String() }
+func (p ports) apiURL() string { return "http://" + p.api.Addr().String() }
+
+// close closes the web and API listeners; kumo owns the AWS one once
+// started.
+func (p ports) close() { _ = p.web.Close(); _ = p.api.Close() }
+
+// startStandins starts kumo (DynamoDB and SQS) and cognito-local, with the
+// pre-sign-up trigger cognito-local calls when sign-up is not open. It
+// returns the path of cognito-local's log, where sign-up codes go too.
+func (s *Stack) startStandins(ctx context.Context, lns ports, dirs stackDirs) (cognitoLogPath string, err error) {
+	kumoLog, err := s.openLog(filepath.Join(dirs.logs, "kumo.log"))
 	if err != nil {
-		closeLns()
-		return err
+		return "", err
 	}
-	if s.kumo, err = startKumo(ctx, awsLn, filepath.Join(dataDir, "kumo"), kumoLog); err != nil {
-		closeLns()
-		return fmt.Errorf("%w (log: %s)", err, kumoLog.Name())
+	if s.kumo, err = startKumo(ctx, lns.aws, filepath.Join(dirs.data, "kumo"), kumoLog); err != nil {
+		return "", fmt.Errorf("%w (log: %s)", err, kumoLog.Name())
 	}
 	go func() {
 		<-s.kumo.exited
 		s.fail(fmt.Errorf("kumo (DynamoDB and SQS) exited: %v; see %s", s.kumo.err, kumoLog.Name()))
 	}()
-	cognitoLog, err := s.openLog(filepath.Join(logDir, "cognito.log"))
+	cognitoLog, err := s.openLog(filepath.Join(dirs.logs, "cognito.log"))
 	if err != nil {
-		closeLns()
-		return err
+		return "", err
 	}
 	cognitoOpts := standin.CognitoOptions{
-		Port:    cognitoPort,
-		DataDir: filepath.Join(dataDir, "cognito"),
+		Port:    lns.cognitoPort,
+		DataDir: filepath.Join(dirs.data, "cognito"),
 		Stdout:  io.MultiWriter(cognitoLog, &codeWatcher{out: s.console}),
-		Code:    cfg.CognitoCode,
+		Code:    s.cfg.CognitoCode,
 	}
-	if cfg.SignUp.Mode != signup.ModeOpen {
+	if s.cfg.SignUp.Mode != signup.ModeOpen {
 		// The pre-sign-up trigger, which cognito-local invokes through
 		// Lambda's Invoke API, served here (a free port: only
 		// cognito-local calls it).
 		trigLn, err := listen(0, "Lambda triggers", "")
 		if err != nil {
-			closeLns()
-			return err
+			return "", err
 		}
-		trig := &http.Server{Handler: triggerHandler(cfg.SignUp, s.log.With("component", "presignup")), ReadHeaderTimeout: 10 * time.Second}
+		trig := &http.Server{Handler: triggerHandler(s.cfg.SignUp, s.log.With("component", "presignup")), ReadHeaderTimeout: 10 * time.Second}
 		s.servers = append(s.servers, trig)
 		go func() {
 			if err := trig.Serve(trigLn); !errors.Is(err, http.ErrServerClosed) {
@@ -216,49 +288,67 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		cognitoOpts.Triggers = map[string]string{"PreSignUp": presignupFunction}
 		cognitoOpts.LambdaEndpoint = "http://" + trigLn.Addr().String()
 	}
-	s.cognito, err = standin.StartCognito(ctx, cognitoOpts)
-	if err != nil {
-		closeLns()
-		return fmt.Errorf("%w (log: %s)", err, cognitoLog.Name())
+	if s.cognito, err = standin.StartCognito(ctx, cognitoOpts); err != nil {
+		return "", fmt.Errorf("%w (log: %s)", err, cognitoLog.Name())
 	}
+	return cognitoLog.Name(), nil
+}
 
-	// What the stack would create in AWS.
-	db := standin.DynamoDB(s.kumo.url, s.hooks.dynamoDB)
-	sqsClient := standin.SQS(s.kumo.url, s.hooks.sqs)
-	if err := dynamo.CreateTable(ctx, db, TableName); err != nil {
-		closeLns()
-		return err
+// resources are what the stack would create in AWS, created in the
+// stand-ins, and the clients that reach them.
+type resources struct {
+	db        *dynamodb.Client
+	sqs       *sqs.Client
+	queueURLs sqsqueue.LaneURLs
+	dlqURL    string
+	pool      standin.CognitoPool
+}
+
+// createResources creates the jobs table, the lanes' queues and their
+// dead-letter queue, and the user pool with its app client.
+func (s *Stack) createResources(ctx context.Context) (resources, error) {
+	res := resources{
+		db:  standin.DynamoDB(s.kumo.url, s.hooks.dynamoDB),
+		sqs: standin.SQS(s.kumo.url, s.hooks.sqs),
 	}
-	queueURLs, dlqURL, err := sqsqueue.CreateLaneQueues(ctx, sqsClient, QueueName, sqsqueue.QueueOptions{
-		MaxReceiveCount:   cfg.MaxReceiveCount,
-		VisibilityTimeout: cfg.Visibility(),
+	if err := dynamo.CreateTable(ctx, res.db, TableName); err != nil {
+		return res, err
+	}
+	var err error
+	res.queueURLs, res.dlqURL, err = sqsqueue.CreateLaneQueues(ctx, res.sqs, QueueName, sqsqueue.QueueOptions{
+		MaxReceiveCount:   s.cfg.MaxReceiveCount,
+		VisibilityTimeout: s.cfg.Visibility(),
 	})
 	if err != nil {
-		closeLns()
-		return err
+		return res, err
 	}
-	pool, err := s.cognito.Pool(ctx, PoolName)
-	if err != nil {
-		closeLns()
-		return err
-	}
+	res.pool, err = s.cognito.Pool(ctx, PoolName)
+	return res, err
+}
 
-	// The API, behind the API Gateway stand-in.
+// startFunctions starts the product's functions as the stack deploys
+// them: the API behind the API Gateway stand-in, the worker fed from each
+// lane's queue as the event source mappings feed it, the rescuer on its
+// schedule, and the web server. It returns the API's configuration, which
+// the page's config.json and dev.json repeat.
+func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (apiapp.Config, error) {
+	cfg := s.cfg
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
+	webURL := lns.webURL()
 	origins := []string{webURL}
-	if _, port, _ := net.SplitHostPort(webLn.Addr().String()); port != "" {
+	if _, port, _ := net.SplitHostPort(lns.web.Addr().String()); port != "" {
 		origins = append(origins, "http://localhost:"+port)
 	}
 	apiEnv := map[string]string{
 		"AWS_REGION":             standin.Region,
 		"PROMPTQ_TABLE":          TableName,
-		"PROMPTQ_USER_POOL_ID":   pool.ID,
-		"PROMPTQ_COGNITO_ISSUER": pool.Issuer,
+		"PROMPTQ_USER_POOL_ID":   res.pool.ID,
+		"PROMPTQ_COGNITO_ISSUER": res.pool.Issuer,
 		"PROMPTQ_JWKS_URL":       "",
-		"PROMPTQ_CLIENT_IDS":     pool.ClientID,
+		"PROMPTQ_CLIENT_IDS":     res.pool.ClientID,
 		"PROMPTQ_WEB_ORIGIN":     strings.Join(origins, ","),
 	}
 	if cfg.Provider == worker.ProviderLocal {
@@ -266,20 +356,18 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		apiEnv["PROMPTQ_MODELS"] = strings.Join(models, ",")
 		apiEnv["PROMPTQ_DEFAULT_MODEL"] = def
 	}
-	maps.Copy(apiEnv, queueURLs.Env())
+	maps.Copy(apiEnv, res.queueURLs.Env())
 	apiCfg, err := apiapp.FromEnv(overlay(getenv, apiEnv))
 	if err != nil {
-		closeLns()
-		return fmt.Errorf("API config: %w", err)
+		return apiCfg, fmt.Errorf("API config: %w", err)
 	}
 	api, err := apiapp.New(ctx, apiCfg, apiapp.Clients{
-		DynamoDB: db,
-		SQS:      sqsClient,
+		DynamoDB: res.db,
+		SQS:      res.sqs,
 		Cognito:  s.hooks.cognito(s.cognito),
 	}, s.log.With("component", "api"))
 	if err != nil {
-		closeLns()
-		return fmt.Errorf("API: %w", err)
+		return apiCfg, fmt.Errorf("API: %w", err)
 	}
 	gw := &gateway{
 		fn:                 apigw.Handler(api),
@@ -290,41 +378,36 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		integrationTimeout: integrationTimeout,
 	}
 
-	// The worker, fed from each lane's queue as the stack's event source
-	// mappings feed it, and the rescuer the stack runs on a schedule.
 	workerEnv := map[string]string{
 		"PROMPTQ_TABLE":             TableName,
 		"PROMPTQ_MODEL_PROVIDER":    cfg.Provider,
 		"PROMPTQ_MAX_RECEIVE_COUNT": strconv.Itoa(cfg.MaxReceiveCount),
 	}
-	maps.Copy(workerEnv, queueURLs.Env())
+	maps.Copy(workerEnv, res.queueURLs.Env())
 	maps.Copy(workerEnv, cfg.Quota.Env())
-	pollers, err := s.newPollers(ctx, overlay(getenv, workerEnv), db, sqsClient, queueURLs)
+	pollers, err := s.newPollers(ctx, overlay(getenv, workerEnv), res.db, res.sqs, res.queueURLs)
 	if err != nil {
-		closeLns()
-		return err
+		return apiCfg, err
 	}
 	rescuer, err := rescue.Build(rescue.Config{
-		Table: TableName, QueueURLs: queueURLs, MaxReceiveCount: cfg.MaxReceiveCount, After: cfg.RescueAfter,
-	}, db, sqsClient, s.log.With("component", "rescuer"))
+		Table: TableName, QueueURLs: res.queueURLs, MaxReceiveCount: cfg.MaxReceiveCount, After: cfg.RescueAfter,
+	}, res.db, res.sqs, s.log.With("component", "rescuer"))
 	if err != nil {
-		closeLns()
-		return err
+		return apiCfg, err
 	}
 
-	// Serve. The page reaches the user pool through the web server, which
+	// The page reaches the user pool through the web server, which
 	// answers the call cognito-local lacks (cognitoproxy.go).
-	cognitoWeb, err := cognitoProxy(s.cognito.URL, s.cognito.Client, pool.ID)
+	cognitoWeb, err := cognitoProxy(s.cognito.URL, s.cognito.Client, res.pool.ID)
 	if err != nil {
-		closeLns()
-		return fmt.Errorf("cognito proxy: %w", err)
+		return apiCfg, fmt.Errorf("cognito proxy: %w", err)
 	}
 	web := &http.Server{
 		Handler: webHandler(filepath.Join(cfg.Root, "web"), WebConfig{
 			Region:          standin.Region,
-			UserPoolID:      pool.ID,
-			ClientID:        pool.ClientID,
-			APIURL:          apiURL,
+			UserPoolID:      res.pool.ID,
+			ClientID:        res.pool.ClientID,
+			APIURL:          lns.apiURL(),
 			CognitoEndpoint: webURL + CognitoPath,
 			Models:          catalogue.Entries(apiCfg.Limits.Models),
 			SignUp:          string(cfg.SignUp.Mode),
@@ -336,7 +419,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 	}
 	apiSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
 	s.servers = append(s.servers, web, apiSrv)
-	for i, ln := range []net.Listener{webLn, apiLn} {
+	for i, ln := range []net.Listener{lns.web, lns.api} {
 		srv := []*http.Server{web, apiSrv}[i]
 		go func() {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -363,41 +446,7 @@ func (s *Stack) Run(ctx context.Context) (err error) {
 		defer close(s.rescueDone)
 		runRescuer(pctx, rescuer, cfg.RescueEvery, s.log)
 	}()
-
-	// Tell scripts and people where everything is.
-	s.info = devinfo.Info{
-		PID:               os.Getpid(),
-		WebURL:            webURL,
-		APIURL:            apiURL,
-		Region:            standin.Region,
-		UserPoolID:        pool.ID,
-		ClientID:          pool.ClientID,
-		Issuer:            pool.Issuer,
-		CognitoEndpoint:   s.cognito.URL,
-		DynamoDBEndpoint:  s.kumo.url,
-		SQSEndpoint:       s.kumo.url,
-		TableName:         TableName,
-		QueueURLs:         queueURLs,
-		QueueARNs:         queueARNs(ctx, sqsClient, queueURLs),
-		DLQURL:            dlqURL,
-		DLQARN:            queueARN(ctx, sqsClient, dlqURL),
-		MaxReceiveCount:   cfg.MaxReceiveCount,
-		VisibilityTimeout: int(cfg.Visibility() / time.Second),
-		ModelProvider:     cfg.Provider,
-		Models:            apiCfg.Limits.Models,
-		DefaultModel:      apiCfg.Limits.DefaultModel,
-		CognitoLog:        cognitoLog.Name(),
-		DataDir:           dataDir,
-		Processes:         map[string]int{"kumo": s.kumo.cmd.Process.Pid, "cognito": childPID("cognito-local")},
-	}
-	if err := devinfo.Write(cfg.Dir, s.info); err != nil {
-		return err
-	}
-	if err := s.lock.write(lockInfo{PID: os.Getpid(), WebURL: webURL}); err != nil {
-		return err
-	}
-	s.banner(cognitoLog.Name())
-	return nil
+	return apiCfg, nil
 }
 
 // banner prints where everything is, ending with the one line that says
