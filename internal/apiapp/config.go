@@ -16,8 +16,10 @@ import (
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
-// Config is everything the API reads from its environment. docs/configuration.md
-// lists the variables; the defaults live here and only here.
+// Config is everything the API reads from its environment. The defaults
+// are set here; docs/configuration.md repeats them for readers, and the
+// lambdas package's TestConfigurationDocsListExactlyTheVariablesTheCodeReads
+// holds its list of variables to the code (the worker's defaults too).
 type Config struct {
 	Region          string            // AWS_REGION
 	Table           string            // PROMPTQ_TABLE (required)
