@@ -32,6 +32,7 @@ import (
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // TestMain lets the test binary be the dev stack's kumo child too: a stack
@@ -153,7 +154,7 @@ func (d *devStack) jobCount(t *testing.T, sub string) (accepted, keys, abandoned
 	p := dynamodb.NewQueryPaginator(d.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(d.info.TableName),
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :job)"),
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": &ddbtypes.AttributeValueMemberS{Value: "USER#" + sub}, ":job": &ddbtypes.AttributeValueMemberS{Value: "JOB#"}},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": &ddbtypes.AttributeValueMemberS{Value: jobstable.UserKey(sub)}, ":job": &ddbtypes.AttributeValueMemberS{Value: jobstable.JobPrefix}},
 		ConsistentRead:            aws.Bool(true),
 	})
 	for p.HasMorePages() {

@@ -14,8 +14,8 @@ import (
 
 // Key prefixes. The owner is in the partition key of every item.
 const (
-	userPrefix = "USER#"
-	jobPrefix  = "JOB#"
+	userPrefix = jobstable.UserPrefix
+	jobPrefix  = jobstable.JobPrefix
 	idemPrefix = "IDEM#"
 	// In a lane's partition (Shares): an owner whose queued jobs no
 	// worker has received yet.

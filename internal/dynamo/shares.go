@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 	"github.com/promptq/promptq/internal/quota"
 )
 
@@ -94,7 +95,7 @@ func NewShares(client *dynamodb.Client, table string, now func() time.Time) *Sha
 		marked: map[string]bool{}, active: map[jobs.Lane]activeCached{}}
 }
 
-func lanePK(lane jobs.Lane) string { return "LANE#" + string(lane.OrDefault()) }
+func lanePK(lane jobs.Lane) string { return jobstable.LanePrefix + string(lane.OrDefault()) }
 
 // activeSK is the sort key of the ACTIVE item of t's bucket.
 func activeSK(t time.Time) string {

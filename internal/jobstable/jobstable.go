@@ -4,6 +4,23 @@
 // nothing, so the stack's module can import it without the AWS SDK.
 package jobstable
 
+// The key layout: every item of a user has their partition, UserPrefix and
+// their id (so one user's request can never address another's item); a
+// job's item sorts under JobPrefix and its id in it. The lanes' fair-share
+// items have a partition per lane, LanePrefix and the lane. The stack's IAM
+// conditions name the partitions by these prefixes.
+const (
+	UserPrefix = "USER#"
+	JobPrefix  = "JOB#"
+	LanePrefix = "LANE#"
+)
+
+// UserKey is the partition key of owner's items.
+func UserKey(owner string) string { return UserPrefix + owner }
+
+// JobKey is the sort key of job id's item.
+func JobKey(id string) string { return JobPrefix + id }
+
 // Keys and attributes the table's definition names.
 const (
 	// PartitionKey and SortKey are the table's keys (strings).

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // The DynamoDB item actions each function may use on the jobs table, and
@@ -206,7 +207,7 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 		Actions:   jsii.Strings("dynamodb:Query"),
 		Resources: jsii.Strings(*table.TableArn()),
 		Conditions: &map[string]any{
-			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{"LANE#*", "USER#*"}},
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{jobstable.LanePrefix + "*", jobstable.UserPrefix + "*"}},
 		},
 	}))
 	arns, anyRegion := modelARNs(s, cfg)

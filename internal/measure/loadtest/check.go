@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // JobRecord is a job item as the table holds it.
@@ -54,8 +55,8 @@ func ReadJobs(ctx context.Context, db *dynamodb.Client, table string, users []Us
 			TableName:              aws.String(table),
 			KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :job)"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk":  &types.AttributeValueMemberS{Value: "USER#" + u.Sub},
-				":job": &types.AttributeValueMemberS{Value: "JOB#"},
+				":pk":  &types.AttributeValueMemberS{Value: jobstable.UserKey(u.Sub)},
+				":job": &types.AttributeValueMemberS{Value: jobstable.JobPrefix},
 			},
 			ConsistentRead: aws.Bool(true),
 		})

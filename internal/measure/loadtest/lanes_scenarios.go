@@ -21,6 +21,7 @@ import (
 	"github.com/promptq/promptq/internal/dev/devstack"
 	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 	"github.com/promptq/promptq/internal/measure/awscount"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	submitting "github.com/promptq/promptq/internal/submit"
@@ -565,8 +566,8 @@ func ageSentAt(ctx context.Context, st *Stack, u User, id string, d time.Duratio
 	_, err := st.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(st.Info.TableName),
 		Key: map[string]dbtypes.AttributeValue{
-			"pk": &dbtypes.AttributeValueMemberS{Value: "USER#" + u.Sub},
-			"sk": &dbtypes.AttributeValueMemberS{Value: "JOB#" + id},
+			"pk": &dbtypes.AttributeValueMemberS{Value: jobstable.UserKey(u.Sub)},
+			"sk": &dbtypes.AttributeValueMemberS{Value: jobstable.JobKey(id)},
 		},
 		UpdateExpression:          aws.String("SET sent_at = :t"),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/promptq/promptq/internal/jobstable"
 	"github.com/promptq/promptq/internal/measure/awscount"
 )
 
@@ -70,7 +71,7 @@ func budgetKind(in any) string {
 			switch {
 			case strings.HasPrefix(sk, "LIMIT#tokens#"), sk == "LIMIT#active":
 				counters = true
-			case strings.HasPrefix(sk, "JOB#"):
+			case strings.HasPrefix(sk, jobstable.JobPrefix):
 				job = *it.Update.UpdateExpression
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // lostAnswers makes DynamoDB answer some job-creating transactions too late
@@ -79,8 +81,8 @@ func createdJob(params any) string {
 		if it.Put == nil {
 			continue
 		}
-		if sk, ok := it.Put.Item["sk"].(*types.AttributeValueMemberS); ok && strings.HasPrefix(sk.Value, "JOB#") {
-			return strings.TrimPrefix(sk.Value, "JOB#")
+		if sk, ok := it.Put.Item["sk"].(*types.AttributeValueMemberS); ok && strings.HasPrefix(sk.Value, jobstable.JobPrefix) {
+			return strings.TrimPrefix(sk.Value, jobstable.JobPrefix)
 		}
 	}
 	return ""
