@@ -30,7 +30,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if c.Dir != filepath.Join(c.Root, ".local") {
 		t.Errorf("dir %q, want .local under the repo root %q", c.Dir, c.Root)
 	}
-	if _, err := os.Stat(filepath.Join(c.Root, "internal", "devstack", "config.go")); err != nil {
+	if _, err := os.Stat(filepath.Join(c.Root, "internal", "dev", "devstack", "config.go")); err != nil {
 		t.Errorf("root %q is not the repo root: %v", c.Root, err)
 	}
 }
