@@ -3,6 +3,7 @@ package lambdas_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,22 @@ func TestNoLambdaLinksTheHarnessOrTesting(t *testing.T) {
 	}
 	if lambdas < 5 {
 		t.Errorf("go list found %d Lambdas under lambdas/, want the 5 (api, jobevents, presignup, rescuer, worker)", lambdas)
+	}
+}
+
+// TestNoCommandLinksTesting holds the product's commands and the dev runner
+// (what a user runs: bin/batch, bin/dlq, make smoke, make dev) to the same
+// rule for testing: the dev stand-ins they link take the test helpers'
+// interface (standin.TB), not the testing package.
+func TestNoCommandLinksTesting(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"../scripts/batch", "../scripts/dlq", "../scripts/smoke", "../scripts/dev"} {
+		out, err := exec.Command("go", "list", "-deps", cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", cmd, err, out)
+		}
+		if slices.Contains(strings.Fields(string(out)), "testing") {
+			t.Errorf("%s links testing", cmd)
+		}
 	}
 }

@@ -1,8 +1,6 @@
 package standin
 
 import (
-	"testing"
-
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
@@ -25,7 +23,7 @@ type Backend struct {
 // NewBackend creates a Backend for tb (the table as dynamo.CreateTable
 // makes it, the queues as sqsqueue.CreateLaneQueues with opts), failing tb
 // if it cannot.
-func NewBackend(tb testing.TB, opts sqsqueue.QueueOptions) Backend {
+func NewBackend(tb TB, opts sqsqueue.QueueOptions) Backend {
 	tb.Helper()
 	ctx := tb.Context()
 	k := Kumo(tb)

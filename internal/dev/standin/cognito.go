@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,7 +91,7 @@ func ToolPath(rel string) (string, error) {
 // RequireTool returns the tool's path, or ends the test: a failure under
 // `make test` (PROMPTQ_REQUIRE_STANDINS=1), where a missing tool is a broken
 // install, and a skip in a plain `go test`, saying how to get it.
-func RequireTool(t testing.TB, rel string) string {
+func RequireTool(t TB, rel string) string {
 	t.Helper()
 	p, err := ToolPath(rel)
 	if err != nil {
@@ -500,7 +499,7 @@ func (c *TestCognito) Pool() CognitoPool {
 
 // NewUser signs up, confirms and logs in a new user with a random email
 // address and returns their sub and tokens.
-func (c *TestCognito) NewUser(t testing.TB) (sub string, tokens CognitoTokens) {
+func (c *TestCognito) NewUser(t TB) (sub string, tokens CognitoTokens) {
 	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
@@ -523,7 +522,7 @@ func (c *TestCognito) NewUser(t testing.TB) (sub string, tokens CognitoTokens) {
 // When cognito-local is not installed the test is skipped with a hint to run
 // `make tools`, or fails if PROMPTQ_REQUIRE_STANDINS=1 (as `make test` sets):
 // a stand-in missing there is a broken build, not a reason to skip.
-func Cognito(t testing.TB) *TestCognito {
+func Cognito(t TB) *TestCognito {
 	t.Helper()
 	bin, err := CognitoLocalBinary()
 	if err != nil {

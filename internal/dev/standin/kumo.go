@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -96,7 +95,7 @@ var shared struct {
 //
 // kumo runs in-process, so unlike the npm stand-ins it can never be
 // missing: there is nothing to install and no reason to skip.
-func Kumo(t testing.TB) *KumoServer {
+func Kumo(t TB) *KumoServer {
 	t.Helper()
 	shared.once.Do(func() { shared.k = StartKumo() })
 	return shared.k
@@ -105,7 +104,7 @@ func Kumo(t testing.TB) *KumoServer {
 // UniqueName returns a name for a table or queue that no other test of the
 // process uses: the end of t's name reduced to letters, digits and hyphens
 // (valid for DynamoDB tables and SQS queues alike), and a random suffix.
-func UniqueName(t testing.TB) string {
+func UniqueName(t TB) string {
 	t.Helper()
 	name := strings.Map(func(r rune) rune {
 		switch {

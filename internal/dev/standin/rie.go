@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -23,7 +22,7 @@ var riePath = filepath.Join("bin", "aws-lambda-rie")
 // BuildLambda builds the Lambda main package pkg (such as
 // "github.com/promptq/promptq/lambdas/api") the way `make build` does, for
 // this machine's OS and architecture, and returns the bootstrap's path.
-func BuildLambda(t testing.TB, pkg string) string {
+func BuildLambda(t TB, pkg string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
 	cmd := exec.CommandContext(t.Context(), "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
@@ -49,7 +48,7 @@ func (r *RIE) Logs() string {
 // to a minimal environment (no AWS settings of the caller leak in), and
 // stops it when the test ends. The function's logs are shown if the test
 // fails.
-func StartRIE(t testing.TB, bootstrap string, env ...string) *RIE {
+func StartRIE(t TB, bootstrap string, env ...string) *RIE {
 	t.Helper()
 	rie := RequireTool(t, riePath)
 	port, err := freePort()
