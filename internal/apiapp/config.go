@@ -7,11 +7,11 @@ package apiapp
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
@@ -47,33 +47,32 @@ type Config struct {
 // FromEnv reads the configuration with getenv (os.Getenv in main) and
 // validates it, naming every variable that is wrong.
 func FromEnv(getenv func(string) string) (Config, error) {
-	var errs []error
+	r := envvar.New(getenv)
 	c := Config{
-		Region:          getenv("AWS_REGION"),
-		Table:           getenv("PROMPTQ_TABLE"),
-		UserPoolID:      getenv("PROMPTQ_USER_POOL_ID"),
-		Issuer:          strings.TrimSuffix(getenv("PROMPTQ_COGNITO_ISSUER"), "/"),
-		JWKSURL:         getenv("PROMPTQ_JWKS_URL"),
-		ClientIDs:       list(getenv("PROMPTQ_CLIENT_IDS")),
-		WebOrigins:      list(getenv("PROMPTQ_WEB_ORIGIN")),
 		Limits:          jobs.DefaultLimits(),
 		RevocationCheck: true,
 		RevocationTTL:   time.Minute,
 		JobTTL:          jobs.DefaultJobTTL,
 		UserLimits:      dynamo.Limits{SubmissionsPerMinute: 60, TokensPerDay: 2_000_000, ActiveJobs: 1000, RequestsPerSecond: 10},
 	}
-	if c.Table == "" {
-		errs = append(errs, errors.New("PROMPTQ_TABLE is required"))
-	}
-	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
-	errs = append(errs, err)
-	c.QueueURLs = urls
+	r.String("AWS_REGION", &c.Region)
+	r.Required("PROMPTQ_TABLE")
+	r.String("PROMPTQ_TABLE", &c.Table)
+	r.String("PROMPTQ_USER_POOL_ID", &c.UserPoolID)
+	r.String("PROMPTQ_COGNITO_ISSUER", &c.Issuer)
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	r.String("PROMPTQ_JWKS_URL", &c.JWKSURL)
+	r.List("PROMPTQ_CLIENT_IDS", &c.ClientIDs)
 	if len(c.ClientIDs) == 0 {
-		errs = append(errs, errors.New("PROMPTQ_CLIENT_IDS is required"))
+		r.Add(errors.New("PROMPTQ_CLIENT_IDS is required"))
 	}
+	r.List("PROMPTQ_WEB_ORIGIN", &c.WebOrigins)
+	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
+	r.Add(err)
+	c.QueueURLs = urls
 	if c.Issuer == "" {
 		if c.UserPoolID == "" || c.Region == "" {
-			errs = append(errs, errors.New("PROMPTQ_COGNITO_ISSUER, or PROMPTQ_USER_POOL_ID and AWS_REGION, are required"))
+			r.Add(errors.New("PROMPTQ_COGNITO_ISSUER, or PROMPTQ_USER_POOL_ID and AWS_REGION, are required"))
 		} else {
 			c.Issuer = fmt.Sprintf("https://cognito-idp.%s.amazonaws.com/%s", c.Region, c.UserPoolID)
 		}
@@ -81,75 +80,25 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.JWKSURL == "" && c.Issuer != "" {
 		c.JWKSURL = c.Issuer + "/.well-known/jwks.json"
 	}
-	if models := list(getenv("PROMPTQ_MODELS")); len(models) > 0 {
+	var models []string
+	r.List("PROMPTQ_MODELS", &models)
+	if len(models) > 0 {
 		c.Limits.Models = models
 		c.Limits.DefaultModel = models[0]
 	}
-	if m := getenv("PROMPTQ_DEFAULT_MODEL"); m != "" {
-		c.Limits.DefaultModel = m
-	}
-	if v := getenv("PROMPTQ_MAX_PROMPT_CHARS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("PROMPTQ_MAX_PROMPT_CHARS=%q: want a positive integer", v))
-		}
-		c.Limits.MaxPromptChars = n
-	}
+	r.String("PROMPTQ_DEFAULT_MODEL", &c.Limits.DefaultModel)
+	r.Int("PROMPTQ_MAX_PROMPT_CHARS", &c.Limits.MaxPromptChars, 1, envvar.NoMax)
 	if err := c.Limits.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("PROMPTQ_MODELS / PROMPTQ_DEFAULT_MODEL: %w", err))
+		r.Add(fmt.Errorf("PROMPTQ_MODELS / PROMPTQ_DEFAULT_MODEL: %w", err))
 	}
-	if v := getenv("PROMPTQ_REVOCATION_CHECK"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PROMPTQ_REVOCATION_CHECK=%q: want true or false", v))
-		}
-		c.RevocationCheck = b
-	}
-	errs = append(errs,
-		count(getenv, "PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE", &c.UserLimits.SubmissionsPerMinute),
-		count(getenv, "PROMPTQ_LIMIT_TOKENS_PER_DAY", &c.UserLimits.TokensPerDay),
-		count(getenv, "PROMPTQ_LIMIT_ACTIVE_JOBS", &c.UserLimits.ActiveJobs),
-		count(getenv, "PROMPTQ_LIMIT_REQUESTS_PER_SECOND", &c.UserLimits.RequestsPerSecond),
-		count(getenv, "PROMPTQ_STACK_TOKENS_PER_DAY", &c.StackTokensPerDay))
-	errs = append(errs, duration(getenv, "PROMPTQ_REVOCATION_CACHE_TTL", &c.RevocationTTL))
-	errs = append(errs, duration(getenv, "PROMPTQ_JOB_TTL", &c.JobTTL))
-	return c, errors.Join(errs...)
-}
-
-func duration(getenv func(string) string, name string, dst *time.Duration) error {
-	v := getenv(name)
-	if v == "" {
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return fmt.Errorf("%s=%q: want a positive duration such as 60s or 720h", name, v)
-	}
-	*dst = d
-	return nil
-}
-
-// count reads a non-negative integer (0 turns a limit off).
-func count(getenv func(string) string, name string, dst *int) error {
-	v := getenv(name)
-	if v == "" {
-		return nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return fmt.Errorf("%s=%q: want a whole number, 0 for no limit", name, v)
-	}
-	*dst = n
-	return nil
-}
-
-// list splits a comma-separated value, dropping blanks.
-func list(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	r.Bool("PROMPTQ_REVOCATION_CHECK", &c.RevocationCheck)
+	// 0 turns a limit off.
+	r.Int("PROMPTQ_LIMIT_SUBMISSIONS_PER_MINUTE", &c.UserLimits.SubmissionsPerMinute, 0, envvar.NoMax)
+	r.Int("PROMPTQ_LIMIT_TOKENS_PER_DAY", &c.UserLimits.TokensPerDay, 0, envvar.NoMax)
+	r.Int("PROMPTQ_LIMIT_ACTIVE_JOBS", &c.UserLimits.ActiveJobs, 0, envvar.NoMax)
+	r.Int("PROMPTQ_LIMIT_REQUESTS_PER_SECOND", &c.UserLimits.RequestsPerSecond, 0, envvar.NoMax)
+	r.Int("PROMPTQ_STACK_TOKENS_PER_DAY", &c.StackTokensPerDay, 0, envvar.NoMax)
+	r.Duration("PROMPTQ_REVOCATION_CACHE_TTL", &c.RevocationTTL, time.Second, 0)
+	r.Duration("PROMPTQ_JOB_TTL", &c.JobTTL, time.Second, 0)
+	return c, r.Err()
 }

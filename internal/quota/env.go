@@ -1,11 +1,11 @@
 package quota
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -28,29 +28,11 @@ func QueueURLEnv(lane jobs.Lane) string {
 // it.
 func FromEnv(getenv func(string) string) (Quota, error) {
 	q := Default()
-	var errs []error
-	if v := strings.TrimSpace(getenv(EnvConcurrency)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a whole number", EnvConcurrency, v))
-		}
-		q.Concurrency = n
-	}
-	if v := strings.TrimSpace(getenv(EnvTokensPerMinute)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a whole number", EnvTokensPerMinute, v))
-		}
-		q.TokensPerMinute = n
-	}
-	if v := strings.TrimSpace(getenv(EnvInteractiveShare)); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a number", EnvInteractiveShare, v))
-		}
-		q.InteractiveShare = f
-	}
-	if err := errors.Join(errs...); err != nil {
+	r := envvar.New(getenv)
+	r.Int(EnvConcurrency, &q.Concurrency, envvar.NoMin, envvar.NoMax)
+	r.Int(EnvTokensPerMinute, &q.TokensPerMinute, envvar.NoMin, envvar.NoMax)
+	r.Float(EnvInteractiveShare, &q.InteractiveShare)
+	if err := r.Err(); err != nil {
 		return Quota{}, err
 	}
 	if err := q.Validate(); err != nil {

@@ -1,17 +1,15 @@
 package rescue
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
@@ -39,33 +37,16 @@ const DefaultAfter = 45 * time.Minute
 // LoadConfig reads the configuration with getenv (os.Getenv in main) and
 // validates it.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	c := Config{
-		Table:           strings.TrimSpace(getenv("PROMPTQ_TABLE")),
-		MaxReceiveCount: 5,
-		After:           DefaultAfter,
-	}
-	var errs []error
-	if c.Table == "" {
-		errs = append(errs, errors.New("PROMPTQ_TABLE is required"))
-	}
+	c := Config{MaxReceiveCount: 5, After: DefaultAfter}
+	r := envvar.New(getenv)
+	r.Required("PROMPTQ_TABLE")
+	r.String("PROMPTQ_TABLE", &c.Table)
 	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
-	errs = append(errs, err)
+	r.Add(err)
 	c.QueueURLs = urls
-	if v := strings.TrimSpace(getenv("PROMPTQ_MAX_RECEIVE_COUNT")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("PROMPTQ_MAX_RECEIVE_COUNT=%q: want a whole number, at least 1", v))
-		}
-		c.MaxReceiveCount = n
-	}
-	if v := strings.TrimSpace(getenv("PROMPTQ_RESCUE_AFTER")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Minute {
-			errs = append(errs, fmt.Errorf("PROMPTQ_RESCUE_AFTER=%q: want a duration of at least 1m, such as 45m", v))
-		}
-		c.After = d
-	}
-	if err := errors.Join(errs...); err != nil {
+	r.Int("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount, 1, envvar.NoMax)
+	r.Duration("PROMPTQ_RESCUE_AFTER", &c.After, time.Minute, 0)
+	if err := r.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, nil

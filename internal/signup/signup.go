@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/promptq/promptq/internal/envvar"
 )
 
 // Mode is how people get accounts.
@@ -37,16 +39,11 @@ type Policy struct {
 // default open) and PROMPTQ_SIGN_UP_DOMAINS (a comma list, required with
 // domains and refused otherwise), naming what is wrong.
 func FromEnv(getenv func(string) string) (Policy, error) {
-	mode := strings.TrimSpace(getenv("PROMPTQ_SIGN_UP"))
-	if mode == "" {
-		mode = string(ModeOpen)
-	}
+	r := envvar.New(getenv)
+	mode := string(ModeOpen)
+	r.String("PROMPTQ_SIGN_UP", &mode)
 	var domains []string
-	for _, d := range strings.Split(getenv("PROMPTQ_SIGN_UP_DOMAINS"), ",") {
-		if d = strings.TrimSpace(d); d != "" {
-			domains = append(domains, d)
-		}
-	}
+	r.List("PROMPTQ_SIGN_UP_DOMAINS", &domains)
 	p, err := New(Mode(mode), domains)
 	if err != nil {
 		return Policy{}, fmt.Errorf("PROMPTQ_SIGN_UP=%q, PROMPTQ_SIGN_UP_DOMAINS=%q: %w", mode, getenv("PROMPTQ_SIGN_UP_DOMAINS"), err)

@@ -3,10 +3,9 @@ package worker
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/quota"
 	"github.com/promptq/promptq/internal/sqsqueue"
@@ -126,78 +125,34 @@ const maxVisibility = 12 * time.Hour
 // applies defaults and validates it. Durations use Go syntax ("90s", "1m").
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
-	var errs []error
-	str := func(name string, dst *string) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			*dst = v
-		}
-	}
-	integer := func(name string, dst *int) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q is not an integer", name, v))
-				return
-			}
-			*dst = n
-		}
-	}
-	float := func(name string, dst *float64) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q is not a number", name, v))
-				return
-			}
-			*dst = f
-		}
-	}
-	duration := func(name string, dst *time.Duration) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q is not a duration such as 30s or 1m", name, v))
-				return
-			}
-			*dst = d
-		}
-	}
-	boolean := func(name string, dst *bool) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, v))
-				return
-			}
-			*dst = b
-		}
-	}
-	str("PROMPTQ_TABLE", &c.Table)
+	r := envvar.New(getenv)
+	r.String("PROMPTQ_TABLE", &c.Table)
 	// A missing URL is named by Validate, below.
 	c.QueueURLs, _ = sqsqueue.LaneURLsFromEnv(getenv)
 	if q, err := quota.FromEnv(getenv); err != nil {
-		errs = append(errs, err)
+		r.Add(err)
 	} else {
 		c.Quota = q
 	}
-	boolean("PROMPTQ_FAIR_SHARES", &c.FairShares)
-	str("PROMPTQ_MODEL_PROVIDER", &c.Provider)
-	integer("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount)
-	integer("PROMPTQ_WORKER_CONCURRENCY", &c.Concurrency)
-	duration("PROMPTQ_LEASE", &c.Lease)
-	duration("PROMPTQ_FLUSH_INTERVAL", &c.FlushInterval)
-	duration("PROMPTQ_DEADLINE_MARGIN", &c.DeadlineMargin)
-	duration("PROMPTQ_BACKOFF_BASE", &c.BackoffBase)
-	duration("PROMPTQ_BACKOFF_MAX", &c.BackoffMax)
-	duration("PROMPTQ_THROTTLE_BACKOFF_BASE", &c.ThrottleBackoffBase)
-	duration("PROMPTQ_THROTTLE_BACKOFF_MAX", &c.ThrottleBackoffMax)
-	duration("PROMPTQ_THROTTLE_GIVE_UP_AFTER", &c.ThrottleGiveUpAfter)
-	float("PROMPTQ_LOCAL_TOKENS_PER_SECOND", &c.LocalTokensPerSecond)
-	duration("PROMPTQ_LOCAL_LATENCY", &c.LocalLatency)
-	integer("PROMPTQ_LOCAL_MAX_CONCURRENT", &c.LocalMaxConcurrent)
-	integer("PROMPTQ_LOCAL_TOKENS_PER_MINUTE", &c.LocalTokensPerMinute)
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
+	// Ranges are Validate's, which also checks a Config built in code.
+	r.Bool("PROMPTQ_FAIR_SHARES", &c.FairShares)
+	r.String("PROMPTQ_MODEL_PROVIDER", &c.Provider)
+	r.Int("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount, envvar.NoMin, envvar.NoMax)
+	r.Int("PROMPTQ_WORKER_CONCURRENCY", &c.Concurrency, envvar.NoMin, envvar.NoMax)
+	r.Duration("PROMPTQ_LEASE", &c.Lease, 0, 0)
+	r.Duration("PROMPTQ_FLUSH_INTERVAL", &c.FlushInterval, 0, 0)
+	r.Duration("PROMPTQ_DEADLINE_MARGIN", &c.DeadlineMargin, 0, 0)
+	r.Duration("PROMPTQ_BACKOFF_BASE", &c.BackoffBase, 0, 0)
+	r.Duration("PROMPTQ_BACKOFF_MAX", &c.BackoffMax, 0, 0)
+	r.Duration("PROMPTQ_THROTTLE_BACKOFF_BASE", &c.ThrottleBackoffBase, 0, 0)
+	r.Duration("PROMPTQ_THROTTLE_BACKOFF_MAX", &c.ThrottleBackoffMax, 0, 0)
+	r.Duration("PROMPTQ_THROTTLE_GIVE_UP_AFTER", &c.ThrottleGiveUpAfter, 0, 0)
+	r.Float("PROMPTQ_LOCAL_TOKENS_PER_SECOND", &c.LocalTokensPerSecond)
+	r.Duration("PROMPTQ_LOCAL_LATENCY", &c.LocalLatency, 0, 0)
+	r.Int("PROMPTQ_LOCAL_MAX_CONCURRENT", &c.LocalMaxConcurrent, envvar.NoMin, envvar.NoMax)
+	r.Int("PROMPTQ_LOCAL_TOKENS_PER_MINUTE", &c.LocalTokensPerMinute, envvar.NoMin, envvar.NoMax)
+	if err := r.Err(); err != nil {
+		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err

@@ -106,17 +106,17 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{map[string]string{"PROMPTQ_THROTTLE_GIVE_UP_AFTER": "0s"}, "PROMPTQ_THROTTLE_GIVE_UP_AFTER must be positive"},
 		{map[string]string{"PROMPTQ_MODEL_PROVIDER": "local", "PROMPTQ_LOCAL_MAX_CONCURRENT": "-1"}, "PROMPTQ_LOCAL_MAX_CONCURRENT must not be negative"},
 		{map[string]string{"PROMPTQ_MODEL_PROVIDER": "openai"}, `PROMPTQ_MODEL_PROVIDER="openai"`},
-		{map[string]string{"PROMPTQ_MAX_RECEIVE_COUNT": "five"}, "not an integer"},
+		{map[string]string{"PROMPTQ_MAX_RECEIVE_COUNT": "five"}, `PROMPTQ_MAX_RECEIVE_COUNT="five": want a whole number`},
 		{map[string]string{"PROMPTQ_MAX_RECEIVE_COUNT": "0"}, "at least 1"},
 		{map[string]string{"PROMPTQ_WORKER_CONCURRENCY": "0"}, "PROMPTQ_WORKER_CONCURRENCY must be at least 1"},
-		{map[string]string{"PROMPTQ_LEASE": "60"}, "not a duration"},
+		{map[string]string{"PROMPTQ_LEASE": "60"}, `PROMPTQ_LEASE="60": want a duration`},
 		{map[string]string{"PROMPTQ_LEASE": "2s"}, "at least three flush intervals"},
 		{map[string]string{"PROMPTQ_FLUSH_INTERVAL": "0s"}, "PROMPTQ_FLUSH_INTERVAL must be positive"},
 		{map[string]string{"PROMPTQ_DEADLINE_MARGIN": "-1s"}, "must not be negative"},
 		{map[string]string{"PROMPTQ_BACKOFF_BASE": "1m", "PROMPTQ_BACKOFF_MAX": "30s"}, "at least PROMPTQ_BACKOFF_BASE"},
 		{map[string]string{"PROMPTQ_BACKOFF_MAX": "13h"}, "at most 12h"},
 		{map[string]string{"PROMPTQ_MODEL_PROVIDER": "local", "PROMPTQ_LOCAL_TOKENS_PER_SECOND": "0"}, "must be positive"},
-		{map[string]string{"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "fast"}, "not a number"},
+		{map[string]string{"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "fast"}, `PROMPTQ_LOCAL_TOKENS_PER_SECOND="fast": want a number`},
 	}
 	for _, tt := range tests {
 		m := map[string]string{}

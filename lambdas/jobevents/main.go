@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
+	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/eventbus"
 	"github.com/promptq/promptq/internal/jobevents"
 )
@@ -33,9 +33,11 @@ func main() {
 // setup reads PROMPTQ_EVENT_BUS (the bus's name or ARN, required) and
 // builds the handler.
 func setup(ctx context.Context, getenv func(string) string) (*jobevents.Handler, error) {
-	busName := getenv("PROMPTQ_EVENT_BUS")
-	if busName == "" {
-		return nil, errors.New("config: PROMPTQ_EVENT_BUS is required")
+	r := envvar.New(getenv)
+	r.Required("PROMPTQ_EVENT_BUS")
+	busName := r.Value("PROMPTQ_EVENT_BUS")
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
+	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/quota"
 	"github.com/promptq/promptq/internal/signup"
 	"github.com/promptq/promptq/internal/worker"
@@ -115,71 +115,42 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		CognitoCode:     getenv("PROMPTQ_DEV_COGNITO_CODE"),
 		Getenv:          getenv,
 	}
-	var errs []error
-	str := func(name string, dst *string) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			*dst = v
-		}
-	}
-	integer := func(name string, dst *int, lo, hi int) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < lo || n > hi {
-			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, lo, hi))
-			return
-		}
-		*dst = n
-	}
-	duration := func(name string, dst *time.Duration, lo, hi time.Duration) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d < lo || d > hi {
-			errs = append(errs, fmt.Errorf("%s=%q: want a duration from %s to %s, such as 30s or 5m", name, v, lo, hi))
-			return
-		}
-		*dst = d
-	}
-	str("PROMPTQ_DEV_DIR", &c.Dir)
-	integer("PROMPTQ_DEV_WEB_PORT", &c.WebPort, 0, 65535)
-	integer("PROMPTQ_DEV_API_PORT", &c.APIPort, 0, 65535)
-	integer("PROMPTQ_DEV_AWS_PORT", &c.AWSPort, 0, 65535)
-	integer("PROMPTQ_DEV_COGNITO_PORT", &c.CognitoPort, 0, 65535)
-	str("PROMPTQ_MODEL_PROVIDER", &c.Provider)
-	integer("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount, 1, 1000)
-	duration("PROMPTQ_DEV_WORKER_TIMEOUT", &c.WorkerTimeout, time.Second, 15*time.Minute)
-	duration("PROMPTQ_DEV_POLL_WAIT", &c.PollWait, time.Second, 20*time.Second)
-	duration("PROMPTQ_DEV_API_TIMEOUT", &c.APITimeout, time.Second, 15*time.Minute)
-	duration("PROMPTQ_DEV_RESCUE_EVERY", &c.RescueEvery, time.Second, time.Hour)
-	duration("PROMPTQ_RESCUE_AFTER", &c.RescueAfter, time.Second, 24*time.Hour)
+	r := envvar.New(getenv)
+	r.String("PROMPTQ_DEV_DIR", &c.Dir)
+	r.Int("PROMPTQ_DEV_WEB_PORT", &c.WebPort, 0, 65535)
+	r.Int("PROMPTQ_DEV_API_PORT", &c.APIPort, 0, 65535)
+	r.Int("PROMPTQ_DEV_AWS_PORT", &c.AWSPort, 0, 65535)
+	r.Int("PROMPTQ_DEV_COGNITO_PORT", &c.CognitoPort, 0, 65535)
+	r.String("PROMPTQ_MODEL_PROVIDER", &c.Provider)
+	r.Int("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount, 1, 1000)
+	r.Duration("PROMPTQ_DEV_WORKER_TIMEOUT", &c.WorkerTimeout, time.Second, 15*time.Minute)
+	r.Duration("PROMPTQ_DEV_POLL_WAIT", &c.PollWait, time.Second, 20*time.Second)
+	r.Duration("PROMPTQ_DEV_API_TIMEOUT", &c.APITimeout, time.Second, 15*time.Minute)
+	r.Duration("PROMPTQ_DEV_RESCUE_EVERY", &c.RescueEvery, time.Second, time.Hour)
+	r.Duration("PROMPTQ_RESCUE_AFTER", &c.RescueAfter, time.Second, 24*time.Hour)
 	if p, err := signup.FromEnv(getenv); err != nil {
-		errs = append(errs, err)
+		r.Add(err)
 	} else {
 		c.SignUp = p
 	}
 	if c.Provider != worker.ProviderLocal && c.Provider != worker.ProviderBedrock {
-		errs = append(errs, fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, worker.ProviderLocal, worker.ProviderBedrock))
+		r.Add(fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, worker.ProviderLocal, worker.ProviderBedrock))
 	}
 	if q, err := quota.FromEnv(quotaEnv(getenv)); err != nil {
-		errs = append(errs, err)
+		r.Add(err)
 	} else {
 		c.Quota = q
 	}
 	if c.WorkerTimeout%time.Second != 0 || c.PollWait%time.Second != 0 {
-		errs = append(errs, errors.New("PROMPTQ_DEV_WORKER_TIMEOUT and PROMPTQ_DEV_POLL_WAIT: want whole seconds"))
+		r.Add(errors.New("PROMPTQ_DEV_WORKER_TIMEOUT and PROMPTQ_DEV_POLL_WAIT: want whole seconds"))
 	}
 	if c.RescueAfter == 0 {
 		c.RescueAfter = c.Visibility() + worker.DefaultConfig().BackoffMax
 	} else if c.RescueAfter <= c.Visibility() {
-		errs = append(errs, fmt.Errorf("PROMPTQ_RESCUE_AFTER=%s: want more than the queue's visibility timeout, %s (6 × PROMPTQ_DEV_WORKER_TIMEOUT), or live jobs would be sent twice",
+		r.Add(fmt.Errorf("PROMPTQ_RESCUE_AFTER=%s: want more than the queue's visibility timeout, %s (6 × PROMPTQ_DEV_WORKER_TIMEOUT), or live jobs would be sent twice",
 			c.RescueAfter, c.Visibility()))
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := r.Err(); err != nil {
 		return Config{}, err
 	}
 
