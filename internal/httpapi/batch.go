@@ -65,7 +65,7 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 	for i, raw := range env.Requests {
 		req, key, err := jobs.DecodeEntry(raw, h.cfg.Limits, lane)
 		if err != nil {
-			d := errorFor(err)
+			_, d := errorFor(err)
 			results[i].Error = &d
 			continue
 		}
@@ -80,8 +80,8 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 	for k, res := range submitted {
 		slot := slots[k]
 		if res.Err != nil {
-			d := errorFor(res.Err)
-			if d.Code == string(jobs.KindInternal) {
+			status, d := errorFor(res.Err)
+			if status == http.StatusInternalServerError {
 				h.cfg.Logger.ErrorContext(ctx, "batch entry failed", "request_id", requestInfoFrom(ctx).id, "error", res.Err.Error())
 			}
 			results[slot].Error = &d

@@ -13,28 +13,31 @@ import (
 // kindMethodNotAllowed is an HTTP-only kind: the domain has no methods.
 const kindMethodNotAllowed jobs.Kind = "method_not_allowed"
 
-// statusOf is the one place a kind becomes a status code.
-func statusOf(k jobs.Kind) int {
-	switch k {
-	case jobs.KindInvalid:
-		return http.StatusBadRequest
-	case jobs.KindUnauthorized:
-		return http.StatusUnauthorized
-	case jobs.KindNotFound:
-		return http.StatusNotFound
-	case kindMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case jobs.KindConflict:
-		return http.StatusConflict
-	case jobs.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case jobs.KindRateLimited:
-		return http.StatusTooManyRequests
-	case jobs.KindUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
+// wire is the one place a kind becomes HTTP: its status code and the
+// snake_case code clients see in {"error": {"code": ...}}, which the API's
+// contract (docs/openapi.yaml) fixes. The domain's kinds carry neither.
+var wire = map[jobs.Kind]struct {
+	status int
+	code   string
+}{
+	jobs.KindInvalid:      {http.StatusBadRequest, "invalid_request"},
+	jobs.KindUnauthorized: {http.StatusUnauthorized, "unauthorized"},
+	jobs.KindNotFound:     {http.StatusNotFound, "not_found"},
+	kindMethodNotAllowed:  {http.StatusMethodNotAllowed, "method_not_allowed"},
+	jobs.KindConflict:     {http.StatusConflict, "conflict"},
+	jobs.KindTooLarge:     {http.StatusRequestEntityTooLarge, "payload_too_large"},
+	jobs.KindRateLimited:  {http.StatusTooManyRequests, "rate_limited"},
+	jobs.KindUnavailable:  {http.StatusServiceUnavailable, "unavailable"},
+	jobs.KindInternal:     {http.StatusInternalServerError, "internal"},
+}
+
+// wireOf is kind's status and code; an unknown kind is internal.
+func wireOf(k jobs.Kind) (status int, code string) {
+	w, ok := wire[k]
+	if !ok {
+		w = wire[jobs.KindInternal]
 	}
+	return w.status, w.code
 }
 
 type errorBody struct {
@@ -52,9 +55,8 @@ type errorDetail struct {
 // reach the client; anything else is logged and reported as internal.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	reqID := requestInfoFrom(r.Context()).id
-	detail := errorFor(err)
+	status, detail := errorFor(err)
 	detail.RequestID = reqID
-	status := statusOf(jobs.Kind(detail.Code))
 
 	if status >= 500 {
 		// The cause goes to the log only; it may name tables, queues or
@@ -79,17 +81,20 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	writeJSON(w, status, errorBody{Error: detail})
 }
 
-// errorFor picks the code and the client-safe message for err.
-func errorFor(err error) errorDetail {
+// errorFor is err's status and what a client may see of it: its code and
+// the client-safe message.
+func errorFor(err error) (int, errorDetail) {
 	var de *jobs.Error
 	if !errors.As(err, &de) || de.Kind == jobs.KindInternal || de.Kind == "" {
-		return errorDetail{Code: string(jobs.KindInternal), Message: "An internal error occurred. Please try again; if it keeps happening, report the request id."}
+		status, code := wireOf(jobs.KindInternal)
+		return status, errorDetail{Code: code, Message: "An internal error occurred. Please try again; if it keeps happening, report the request id."}
 	}
 	msg := de.Message
 	if de.Kind == jobs.KindUnavailable && msg == "" {
 		msg = "The service is busy. Please try again shortly."
 	}
-	return errorDetail{Code: string(de.Kind), Message: msg, Field: de.Field}
+	status, code := wireOf(de.Kind)
+	return status, errorDetail{Code: code, Message: msg, Field: de.Field}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

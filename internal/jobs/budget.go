@@ -146,9 +146,10 @@ const (
 )
 
 // Refusal is the error that refuses a submission for limit (one of the
-// Limit constants) at now: KindRateLimited (429) with the field named and
-// Retry-After set. The stack's budget is a 429 too, with its own field: the
-// client can do nothing but wait, as with its own budget.
+// Limit constants) at now: KindRateLimited with the field named and the
+// wait until the limit resets. The stack's budget is refused the same way,
+// with its own field: the client can do nothing but wait, as with its own
+// budget.
 func (b Budgets) Refusal(limit string, now time.Time) *Error {
 	next := now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	wait := max(1, int(next.Sub(now).Seconds()+0.999))

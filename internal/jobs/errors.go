@@ -6,12 +6,11 @@ import (
 )
 
 // Kind classifies an error by what the caller should do about it. The HTTP
-// API maps each kind to one status code; the worker maps kinds to retry or
-// fail.
+// API gives each kind its status and the code clients see
+// (internal/httpapi); the worker maps kinds to retry or fail.
 type Kind string
 
-// The kinds of error. Their string values are the snake_case codes clients
-// see in {"error": {"code": ...}}.
+// The kinds of error. Their string values name them in logs.
 const (
 	KindInvalid      Kind = "invalid_request"
 	KindUnauthorized Kind = "unauthorized"
@@ -22,6 +21,10 @@ const (
 	KindInternal     Kind = "internal"
 	KindUnavailable  Kind = "unavailable" // a dependency is down or throttling; retry later
 )
+
+// Kinds are all the kinds above, for whoever must map every one (the HTTP
+// API's status codes).
+var Kinds = []Kind{KindInvalid, KindUnauthorized, KindNotFound, KindConflict, KindTooLarge, KindRateLimited, KindInternal, KindUnavailable}
 
 // Error is a domain error: a kind, a message a person can read (safe to send
 // to clients for every kind but KindInternal), and optionally the field it is

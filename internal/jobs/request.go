@@ -244,7 +244,7 @@ func (raw rawRequest) validate(l Limits) (Request, error) {
 }
 
 // Fingerprint is a stable hash of the validated request, used to tell a
-// retried request (same key, same body) from a reused key (409).
+// retried request (same key, same body) from a reused key (a conflict).
 //
 // The lane is left out: it says how soon the answer is wanted, not what is
 // asked, so a replay on another lane is the same request and gets the
