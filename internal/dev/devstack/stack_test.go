@@ -60,6 +60,17 @@ func TestATransientModelErrorIsRetriedThroughTheQueue(t *testing.T) {
 	}
 }
 
+func TestTheStackServesOnThePortsAskedFor(t *testing.T) {
+	t.Parallel()
+	env := stackEnv(t, t.TempDir())
+	p := freePorts(t, 2)
+	env["PROMPTQ_DEV_WEB_PORT"], env["PROMPTQ_DEV_API_PORT"] = strconv.Itoa(p[0]), strconv.Itoa(p[1])
+	s, _ := startStack(t, env)
+	if info := s.Info(); info.WebURL != "http://127.0.0.1:"+env["PROMPTQ_DEV_WEB_PORT"] || info.APIURL != "http://127.0.0.1:"+env["PROMPTQ_DEV_API_PORT"] {
+		t.Errorf("web %s, API %s: not on the ports asked for", info.WebURL, info.APIURL)
+	}
+}
+
 func TestABusyPortIsNamedWithItsVariable(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
