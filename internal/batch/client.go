@@ -6,16 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/promptq/promptq/internal/apiclient"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -44,21 +42,7 @@ var (
 
 // APIError is an answer of the API that no retry will change (a 4xx other
 // than 401 and 429, or a 5xx after the last attempt).
-type APIError struct {
-	Status    int
-	Code      string
-	Message   string
-	Field     string
-	RequestID string
-}
-
-func (e *APIError) Error() string {
-	msg := fmt.Sprintf("API answered %d %s: %s", e.Status, e.Code, e.Message)
-	if e.RequestID != "" {
-		msg += " (request id " + e.RequestID + ")"
-	}
-	return msg
-}
+type APIError = apiclient.Error
 
 // retryPolicy bounds the retries of every call and of the whole run.
 type retryPolicy struct {
@@ -78,8 +62,7 @@ type retryPolicy struct {
 // idempotency key: an entry the API already stored answers with its
 // original job.
 type client struct {
-	base   string // the API URL, without a trailing slash
-	http   *http.Client
+	api    *apiclient.Client
 	auth   tokenSource
 	policy *retryPolicy
 	// stop ends retries and backoff sleeps, but not a request in flight:
@@ -96,11 +79,7 @@ type client struct {
 }
 
 // response is a 2xx answer.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
+type response = apiclient.Response
 
 // do sends one API call and retries it as the policy allows.
 func (c *client) do(method, path string, body []byte) (response, error) {
@@ -121,27 +100,27 @@ func (c *client) do(method, path string, body []byte) (response, error) {
 			// A network error or timeout: the request may or may not have
 			// arrived; the idempotency keys make sending it again safe.
 			delay = c.backoff(attempt)
-		case res.status >= 200 && res.status < 300:
+		case res.Status >= 200 && res.Status < 300:
 			return res, nil
-		case res.status == http.StatusUnauthorized:
+		case res.Status == http.StatusUnauthorized:
 			if refreshed {
-				return response{}, c.refused(apiError(res))
+				return response{}, c.refused(res.Err())
 			}
 			refreshed = true
 			if err := c.auth.Refresh(ctx, token); err != nil {
-				return response{}, c.refused(fmt.Errorf("%w (%w)", apiError(res), err))
+				return response{}, c.refused(fmt.Errorf("%w (%w)", res.Err(), err))
 			}
 			attempt-- // a refresh is not a failed attempt
 			continue
-		case retryable(res.status):
-			err = apiError(res)
-			ra, ok := retryAfter(res.header)
+		case retryable(res.Status):
+			err = res.Err()
+			ra, ok := res.RetryAfter()
 			switch {
 			case ok && ra > maxRetryAfter:
 				// A limit that resets in hours (a daily token budget):
 				// waiting here would only hold the run hostage.
 				return response{}, err
-			case ok && res.status == http.StatusTooManyRequests:
+			case ok && res.Status == http.StatusTooManyRequests:
 				// The API said when: every call waits that long, and a
 				// per-user limit is not a failure of this call, so only
 				// the run's budget counts it.
@@ -153,7 +132,7 @@ func (c *client) do(method, path string, body []byte) (response, error) {
 				delay = c.backoff(attempt)
 			}
 		default:
-			return response{}, apiError(res)
+			return response{}, res.Err()
 		}
 		if attempt >= c.policy.MaxAttempts {
 			return response{}, fmt.Errorf("%s %s: %w after %d attempts: %w", method, path, errGaveUp, attempt, err)
@@ -204,30 +183,8 @@ func (c *client) waitGate() error {
 }
 
 func (c *client) send(ctx context.Context, method, path string, body []byte, token string) (response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return response{}, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	c.calls.Add(1)
-	res, err := c.http.Do(req)
-	if err != nil {
-		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return response{}, fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: b}, nil
+	return c.api.Do(ctx, method, path, token, nil, body)
 }
 
 func retryable(status int) bool {
@@ -259,47 +216,6 @@ func jitter(d time.Duration) time.Duration {
 // maxRetryAfter is the longest Retry-After the run waits out; a longer
 // one (a daily limit) ends the run with the API's message.
 const maxRetryAfter = 5 * time.Minute
-
-// retryAfter reads Retry-After: seconds or an HTTP date.
-func retryAfter(h http.Header) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		d = time.Duration(s) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = max(time.Until(t), 0)
-	} else {
-		return 0, false
-	}
-	return d, true
-}
-
-// apiError reads the API's error shape, or describes a body that is not it
-// (a proxy's HTML page).
-func apiError(res response) *APIError {
-	var body struct {
-		Error struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			Field     string `json:"field"`
-			RequestID string `json:"request_id"`
-		} `json:"error"`
-	}
-	e := &APIError{Status: res.status}
-	if json.Unmarshal(res.body, &body) == nil && body.Error.Code != "" {
-		e.Code, e.Message, e.Field, e.RequestID = body.Error.Code, body.Error.Message, body.Error.Field, body.Error.RequestID
-		return e
-	}
-	e.Code = strings.ToLower(strings.ReplaceAll(http.StatusText(res.status), " ", "_"))
-	e.Message = "the answer was not the API's error shape"
-	return e
-}
 
 // sleepCtx waits d, or until ctx is done.
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -342,7 +258,7 @@ func (c *client) submitBatch(entries [][]byte) ([]batchResult, error) {
 	var v struct {
 		Results []batchResult `json:"results"`
 	}
-	if err := json.Unmarshal(res.body, &v); err != nil {
+	if err := json.Unmarshal(res.Body, &v); err != nil {
 		return nil, fmt.Errorf("POST /generate/batch: the answer is not JSON: %w", err)
 	}
 	if len(v.Results) != len(entries) {
@@ -368,10 +284,10 @@ func (c *client) getJob(id string) (jobView, time.Duration, error) {
 		return jobView{}, 0, err
 	}
 	var v jobView
-	if err := json.Unmarshal(res.body, &v); err != nil {
+	if err := json.Unmarshal(res.Body, &v); err != nil {
 		return jobView{}, 0, fmt.Errorf("GET /jobs/%s: the answer is not JSON: %w", id, err)
 	}
-	ra, _ := retryAfter(res.header)
+	ra, _ := res.RetryAfter()
 	return v, ra, nil
 }
 
@@ -389,7 +305,7 @@ func (c *client) listJobs(cursor string) ([]jobView, string, error) {
 		Jobs       []jobView `json:"jobs"`
 		NextCursor string    `json:"next_cursor"`
 	}
-	if err := json.Unmarshal(res.body, &v); err != nil {
+	if err := json.Unmarshal(res.Body, &v); err != nil {
 		return nil, "", fmt.Errorf("GET /jobs: the answer is not JSON: %w", err)
 	}
 	return v.Jobs, v.NextCursor, nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/promptq/promptq/internal/apiclient"
 )
 
 // Options configure a run. Config (flags, environment, .local/dev.json)
@@ -173,8 +175,7 @@ func Run(stop context.Context, o Options) (Summary, error) {
 	defer cancel(nil)
 	r.halt, r.cancel = halt, cancel
 	r.client = &client{
-		base:   strings.TrimRight(o.APIURL, "/"),
-		http:   o.HTTPClient,
+		api:    &apiclient.Client{BaseURL: strings.TrimRight(o.APIURL, "/"), HTTP: o.HTTPClient},
 		auth:   o.Auth,
 		policy: &retryPolicy{MaxAttempts: o.MaxAttempts, BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay},
 		stop:   halt,

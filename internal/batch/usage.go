@@ -45,7 +45,7 @@ func (c *client) getUsage() (Usage, error) {
 		return Usage{}, err
 	}
 	var u Usage
-	if err := json.Unmarshal(res.body, &u); err != nil {
+	if err := json.Unmarshal(res.Body, &u); err != nil {
 		return Usage{}, fmt.Errorf("GET /usage: the answer is not JSON: %w", err)
 	}
 	return u, nil

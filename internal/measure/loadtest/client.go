@@ -1,14 +1,13 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/promptq/promptq/internal/apiclient"
 )
 
 // Route names, as the latencies are kept.
@@ -18,10 +17,10 @@ const (
 	RouteGet      = "GET /jobs/{id}"
 )
 
-// Client calls the API as a user's program would, timing every call.
+// Client calls the API as a user's program would (apiclient, the product's
+// own client), timing every call.
 type Client struct {
-	BaseURL   string
-	HTTP      *http.Client
+	API       apiclient.Client
 	Latencies *Latencies
 }
 
@@ -29,68 +28,32 @@ type Client struct {
 // connections for conns calls at once.
 func NewClient(baseURL string, conns int) *Client {
 	return &Client{
-		BaseURL: baseURL,
-		HTTP: &http.Client{
+		API: apiclient.Client{BaseURL: baseURL, HTTP: &http.Client{
 			Timeout: 35 * time.Second, // past API Gateway's 29 s
 			Transport: &http.Transport{
 				MaxIdleConns:        conns,
 				MaxIdleConnsPerHost: conns,
 				IdleConnTimeout:     30 * time.Second,
 			},
-		},
+		}},
 		Latencies: NewLatencies(),
 	}
 }
 
 // Response is an API answer.
-type Response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// RetryAfter is the answer's Retry-After in seconds, or 0.
-func (r Response) RetryAfter() time.Duration {
-	n, err := strconv.Atoi(r.Header.Get("Retry-After"))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return time.Duration(n) * time.Second
-}
+type Response = apiclient.Response
 
 // do sends one request and records its latency under route. A transport
 // error is recorded with status 0 and returned.
 func (c *Client) do(ctx context.Context, route, method, path, token string, header map[string]string, body []byte) (Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
-	if err != nil {
-		return Response{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
 	start := time.Now()
-	res, err := c.HTTP.Do(req)
+	res, err := c.API.Do(ctx, method, path, token, header, body)
 	if err != nil {
 		c.Latencies.Add(route, 0, time.Since(start))
 		return Response{}, fmt.Errorf("%s: %w", route, err)
 	}
-	b, err := io.ReadAll(res.Body)
-	_ = res.Body.Close()
-	d := time.Since(start)
-	if err != nil {
-		c.Latencies.Add(route, 0, d)
-		return Response{}, fmt.Errorf("%s: read body: %w", route, err)
-	}
-	c.Latencies.Add(route, res.StatusCode, d)
-	return Response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
+	c.Latencies.Add(route, res.Status, time.Since(start))
+	return res, nil
 }
 
 // GenerateRequest is the body of POST /generate.

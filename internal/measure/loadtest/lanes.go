@@ -121,7 +121,7 @@ func batchRetrying(ctx context.Context, c *Client, token string, entries []Batch
 			return nil, fmt.Errorf("%s: status %d: %s", RouteBatch, res.Status, res.Body)
 		}
 		wait := backoff
-		if ra := res.RetryAfter(); err == nil && ra > 0 {
+		if ra, _ := res.RetryAfter(); err == nil && ra > 0 {
 			wait = ra
 		}
 		if time.Now().Add(wait).After(deadline) {

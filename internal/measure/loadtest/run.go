@@ -279,7 +279,7 @@ func generateRetrying(ctx context.Context, c *Client, retryFor time.Duration, to
 			return res, a, calls, nil
 		}
 		wait := backoff
-		if ra := res.RetryAfter(); err == nil && ra > 0 {
+		if ra, _ := res.RetryAfter(); err == nil && ra > 0 {
 			wait = ra
 		}
 		if time.Now().Add(wait).After(deadline) {
@@ -356,7 +356,7 @@ func pollEach(ctx context.Context, c *Client, user User, s *Submission) {
 		if jobs.Status(j.Status).Terminal() {
 			return
 		}
-		if ra := res.RetryAfter(); ra > 0 {
+		if ra, _ := res.RetryAfter(); ra > 0 {
 			wait = max(ra, 500*time.Millisecond)
 		}
 	}
