@@ -214,19 +214,33 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 	d = min(max(d, time.Second), maxDelay)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.queue.SendAfter(sctx, msg, d); err != nil {
+	var noted chan struct{}
+	if d > jobs.PollQueued {
+		// A poller of the job is told to come back then (GET /jobs/{id}'s
+		// Retry-After), not every second or two meanwhile. Written while
+		// the message is sent, not after: a worker sending back a backlog
+		// spends one round trip a job on it, not two, and is sooner free
+		// for the next message (another user's, maybe). Whether the send
+		// works or not, the job comes back after d.
+		noted = make(chan struct{})
+		at := w.now().Add(d)
+		go func() {
+			defer close(noted)
+			if err := w.store.NextTry(sctx, msg.Owner, msg.JobID, at); err != nil {
+				log.WarnContext(ctx, "could not record when the job comes back", "error", err)
+			}
+		}()
+	}
+	err := w.queue.SendAfter(sctx, msg, d)
+	if noted != nil {
+		<-noted
+	}
+	if err != nil {
 		log.WarnContext(ctx, "the job must wait, but its message could not be sent again; this one comes back instead",
 			"why", why, "retry_in", d.String(), "error", err)
 		return retryAfter(d)
 	}
 	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
-	if d > jobs.PollQueued {
-		// A poller of the job is told to come back then (GET /jobs/{id}'s
-		// Retry-After), not every second or two meanwhile.
-		if err := w.store.NextTry(sctx, msg.Owner, msg.JobID, w.now().Add(d)); err != nil {
-			log.WarnContext(ctx, "could not record when the job comes back", "error", err)
-		}
-	}
 	if admitted && w.shares != nil && w.cfg.FairShares {
 		// Its owner counts in the lane's shares while it waits, however
 		// long the queue takes to hand it out again.
