@@ -33,7 +33,10 @@ var readers = []string{
 // dev runner's handshake with its own child process.
 var notDocumented = []string{"PROMPTQ_DEV_ROLE"}
 
-var envName = regexp.MustCompile(`PROMPTQ_[A-Z0-9_]+`)
+var (
+	envName    = regexp.MustCompile(`PROMPTQ_[A-Z0-9_]+`)
+	envLiteral = regexp.MustCompile(`"(PROMPTQ_[A-Z0-9_]+)"`)
+)
 
 // TestConfigurationDocsListExactlyTheVariablesTheCodeReads holds
 // docs/configuration.md's tables (the Lambda functions' environment and
@@ -51,7 +54,7 @@ func TestConfigurationDocsListExactlyTheVariablesTheCodeReads(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			for _, m := range regexp.MustCompile(`"(PROMPTQ_[A-Z0-9_]+)"`).FindAllStringSubmatch(string(b), -1) {
+			for _, m := range envLiteral.FindAllStringSubmatch(string(b), -1) {
 				code[m[1]] = path
 			}
 			return nil

@@ -56,8 +56,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		UserLimits:      dynamo.Limits{SubmissionsPerMinute: 60, TokensPerDay: 2_000_000, ActiveJobs: 1000, RequestsPerSecond: 10},
 	}
 	r.String("AWS_REGION", &c.Region)
-	r.Required("PROMPTQ_TABLE")
-	r.String("PROMPTQ_TABLE", &c.Table)
+	r.Required("PROMPTQ_TABLE", &c.Table)
 	r.String("PROMPTQ_USER_POOL_ID", &c.UserPoolID)
 	r.String("PROMPTQ_COGNITO_ISSUER", &c.Issuer)
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")

@@ -124,11 +124,15 @@ func (r *Reader) Bool(name string, dst *bool) {
 	*dst = b
 }
 
-// Required records an error naming name when it is unset.
-func (r *Reader) Required(name string) {
-	if r.Value(name) == "" {
+// Required sets *dst to name's value, and records an error naming name
+// when it is unset.
+func (r *Reader) Required(name string, dst *string) {
+	v := r.Value(name)
+	if v == "" {
 		r.errs = append(r.errs, fmt.Errorf("%s is required", name))
+		return
 	}
+	*dst = v
 }
 
 // Add records err (a rule across variables, another package's reader);

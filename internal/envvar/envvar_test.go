@@ -24,11 +24,12 @@ func TestReaderSetsWhatIsSetAndKeepsDefaults(t *testing.T) {
 	r.Float("F", &f)
 	r.Duration("D", &d, time.Second, time.Hour)
 	r.Bool("B", &b)
-	r.Required("S")
+	var required string
+	r.Required("S", &required)
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if s != "text" || unset != "default" || !slices.Equal(list, []string{"a", "b"}) || n != 7 || f != 0.5 || d != 90*time.Second || b {
+	if required != "text" || s != "text" || unset != "default" || !slices.Equal(list, []string{"a", "b"}) || n != 7 || f != 0.5 || d != 90*time.Second || b {
 		t.Errorf("got %q %q %q %d %v %v %v", s, unset, list, n, f, d, b)
 	}
 }
@@ -46,7 +47,8 @@ func TestReaderNamesEveryBadValueAndKeepsTheDefault(t *testing.T) {
 	r.Duration("D", &d, 0, 0)
 	r.Duration("SHORT", &short, time.Second, 0)
 	r.Bool("B", &b)
-	r.Required("MISSING")
+	var missing string
+	r.Required("MISSING", &missing)
 	err := r.Err()
 	if err == nil {
 		t.Fatal("no error")

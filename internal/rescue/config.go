@@ -39,8 +39,7 @@ const DefaultAfter = 45 * time.Minute
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{MaxReceiveCount: 5, After: DefaultAfter}
 	r := envvar.New(getenv)
-	r.Required("PROMPTQ_TABLE")
-	r.String("PROMPTQ_TABLE", &c.Table)
+	r.Required("PROMPTQ_TABLE", &c.Table)
 	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
 	r.Add(err)
 	c.QueueURLs = urls

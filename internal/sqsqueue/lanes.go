@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/quota"
 )
@@ -99,17 +99,15 @@ func (l *Lanes) Queued(ctx context.Context, lane jobs.Lane) (int, error) {
 // LaneURLsFromEnv reads every lane's queue URL with getenv; a lane without
 // one is an error naming its variable.
 func LaneURLsFromEnv(getenv func(string) string) (LaneURLs, error) {
+	r := envvar.New(getenv)
 	urls := LaneURLs{}
-	var errs []error
 	for _, lane := range jobs.Lanes {
-		v := strings.TrimSpace(getenv(quota.QueueURLEnv(lane)))
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s is required", quota.QueueURLEnv(lane)))
-			continue
+		var url string
+		if r.Required(quota.QueueURLEnv(lane), &url); url != "" {
+			urls[lane] = url
 		}
-		urls[lane] = v
 	}
-	return urls, errors.Join(errs...)
+	return urls, r.Err()
 }
 
 // Env is urls as the variables LaneURLsFromEnv reads.

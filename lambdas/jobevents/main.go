@@ -34,8 +34,8 @@ func main() {
 // builds the handler.
 func setup(ctx context.Context, getenv func(string) string) (*jobevents.Handler, error) {
 	r := envvar.New(getenv)
-	r.Required("PROMPTQ_EVENT_BUS")
-	busName := r.Value("PROMPTQ_EVENT_BUS")
+	var busName string
+	r.Required("PROMPTQ_EVENT_BUS", &busName)
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
