@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -17,22 +16,14 @@ import (
 // matching jobs.ErrConflict.
 func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error) {
 	now := s.now()
-	j, err := s.apply(ctx, owner, id, change{
-		reopens: true, wantJob: true,
-		cond: "#status IN (:failed, :queued) OR (#status = :running AND #lease_until < :nowms)",
-		to:   jobs.StatusQueued,
-		update: "SET #input_tokens = :zero, #output_tokens = :zero, #text_bytes = :zero, #updated_at = :now, #sent_at = :now " +
-			"REMOVE #lease_until, #failure_code, #failure_message, #text_preview, #stop_reason, #started_at, #finished_at, " +
-			"#cache_read_tokens, #cache_write_tokens, #continuations",
-		values: map[string]types.AttributeValue{
-			":failed":  statusValue(jobs.StatusFailed),
-			":queued":  statusValue(jobs.StatusQueued),
-			":running": statusValue(jobs.StatusRunning),
-			":nowms":   num(millis(now)),
-			":zero":    num(0),
-			":now":     str(formatTime(now)),
-		},
-	})
+	c := guarded(jobs.Requeue, 0, now)
+	c.reopens, c.wantJob = true, true
+	c.update = "SET #input_tokens = :zero, #output_tokens = :zero, #text_bytes = :zero, #updated_at = :now, #sent_at = :now " +
+		"REMOVE #lease_until, #failure_code, #failure_message, #text_preview, #stop_reason, #started_at, #finished_at, " +
+		"#cache_read_tokens, #cache_write_tokens, #continuations"
+	c.values[":zero"] = num(0)
+	c.values[":now"] = str(formatTime(now))
+	j, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("requeue job %s: %w", id, err)
 	}
@@ -52,20 +43,12 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 // failed job gets the new failure.
 func (s *Store) MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error {
 	now := s.now()
-	_, err := s.apply(ctx, owner, id, change{
-		cond:   "#status IN (:queued, :failed) OR (#status = :running AND #lease_until < :nowms)",
-		to:     jobs.StatusFailed,
-		update: "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
-		values: map[string]types.AttributeValue{
-			":queued":  statusValue(jobs.StatusQueued),
-			":running": statusValue(jobs.StatusRunning),
-			":failed":  statusValue(jobs.StatusFailed),
-			":nowms":   num(millis(now)),
-			":code":    str(f.Code),
-			":msg":     str(f.Message),
-			":now":     str(formatTime(now)),
-		},
-	})
+	c := guarded(jobs.MarkFailed, 0, now)
+	c.update = "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until"
+	c.values[":code"] = str(f.Code)
+	c.values[":msg"] = str(f.Message)
+	c.values[":now"] = str(formatTime(now))
+	_, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return fmt.Errorf("mark job %s failed: %w", id, err)
 	}

@@ -351,17 +351,11 @@ func decodeCursor(cursor string) (string, error) {
 // which the cancelled status makes fail.
 func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) {
 	now := s.now()
-	j, err := s.apply(ctx, owner, id, change{
-		wantJob: true,
-		cond:    "#status IN (:queued, :running)",
-		to:      jobs.StatusCancelled,
-		update:  "SET #updated_at = :now, #finished_at = :now REMOVE #lease_until",
-		values: map[string]types.AttributeValue{
-			":queued":  str(string(jobs.StatusQueued)),
-			":running": str(string(jobs.StatusRunning)),
-			":now":     str(formatTime(now)),
-		},
-	})
+	c := guarded(jobs.Cancel, 0, now)
+	c.wantJob = true
+	c.update = "SET #updated_at = :now, #finished_at = :now REMOVE #lease_until"
+	c.values[":now"] = str(formatTime(now))
+	j, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
 	}
@@ -377,17 +371,16 @@ func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) 
 // sent_at existed). Of several callers that read the same SentAt, exactly
 // one wins: the one that may send the job's message again.
 func (s *Store) SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error) {
-	cond := "#status = :queued AND #sent_at = :old"
-	values := map[string]types.AttributeValue{
-		":queued": statusValue(jobs.StatusQueued),
-		":new":    str(formatTime(new)),
-	}
+	c := guarded(jobs.SwapSentAt, 0, s.now())
+	c.update = "SET #sent_at = :new"
+	c.values[":new"] = str(formatTime(new))
 	if old.IsZero() {
-		cond = "#status = :queued AND attribute_not_exists(#sent_at)"
+		c.cond += " AND attribute_not_exists(#sent_at)"
 	} else {
-		values[":old"] = str(formatTime(old))
+		c.cond += " AND #sent_at = :old"
+		c.values[":old"] = str(formatTime(old))
 	}
-	j, err := s.apply(ctx, owner, id, change{cond: cond, update: "SET #sent_at = :new", values: values})
+	j, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return j, fmt.Errorf("swap sent_at of job %s: %w", id, err)
 	}
@@ -411,17 +404,11 @@ func (s *Store) abandonEnqueue(ctx context.Context, owner, id string, f jobs.Fai
 		return err
 	}
 	now := s.now()
-	fail := change{
-		cond:   "#status = :queued",
-		to:     jobs.StatusFailed,
-		update: "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now",
-		values: map[string]types.AttributeValue{
-			":queued": str(string(jobs.StatusQueued)),
-			":code":   str(f.Code),
-			":msg":    str(f.Message),
-			":now":    str(formatTime(now)),
-		},
-	}
+	fail := guarded(jobs.AbandonEnqueue, 0, now)
+	fail.update = "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now"
+	fail.values[":code"] = str(f.Code)
+	fail.values[":msg"] = str(f.Message)
+	fail.values[":now"] = str(formatTime(now))
 	if j.IdempotencyKey == "" {
 		_, err := s.apply(ctx, owner, id, fail)
 		return err

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -33,6 +34,40 @@ type change struct {
 	// worker's output chunks, text.go): none is written unless the change
 	// is made.
 	puts []types.TransactWriteItem
+}
+
+// guarded is the change for transition t of the owner's job, by a caller
+// holding attempt (Held rules only): its condition and target come from
+// the rule in jobs.Rules, and its values hold what the condition uses.
+// The caller adds the update and the values the update uses, and may add
+// a condition of its own with AND.
+func guarded(t jobs.Transition, attempt int, now time.Time) change {
+	r, ok := jobs.Rules[t]
+	if !ok {
+		panic(fmt.Sprintf("dynamo: no rule for transition %q", t))
+	}
+	values := map[string]types.AttributeValue{}
+	var alts []string
+	if len(r.From) > 0 {
+		names := make([]string, len(r.From))
+		for i, st := range r.From {
+			names[i] = ":" + string(st)
+			values[names[i]] = statusValue(st)
+		}
+		alts = append(alts, "#status IN ("+strings.Join(names, ", ")+")")
+	}
+	if r.Lapsed || r.Held {
+		values[":running"] = statusValue(jobs.StatusRunning)
+	}
+	if r.Lapsed {
+		alts = append(alts, "(#status = :running AND #lease_until < :nowms)")
+		values[":nowms"] = num(millis(now))
+	}
+	if r.Held {
+		alts = append(alts, "(#status = :running AND #attempts = :attempt)")
+		values[":attempt"] = num(int64(attempt))
+	}
+	return change{cond: "(" + strings.Join(alts, " OR ") + ")", to: r.To, values: values}
 }
 
 // updateInput is the UpdateItem for c on the owner's job id. Every path

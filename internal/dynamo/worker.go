@@ -40,20 +40,14 @@ func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration
 		textCond = "(attribute_not_exists(#text_bytes) OR #text_bytes = :pre_bytes)"
 	}
 	now := s.now()
-	j, err := s.apply(ctx, owner, id, change{
-		cond:   "(#status = :queued OR (#status = :running AND #lease_until < :nowms)) AND " + textCond,
-		to:     jobs.StatusRunning,
-		update: "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now",
-		values: map[string]types.AttributeValue{
-			":queued":    statusValue(jobs.StatusQueued),
-			":running":   statusValue(jobs.StatusRunning),
-			":nowms":     num(millis(now)),
-			":one":       num(1),
-			":lease":     num(millis(now.Add(lease))),
-			":now":       str(formatTime(now)),
-			":pre_bytes": num(int64(before.TextBytes)),
-		},
-	})
+	c := guarded(jobs.Claim, 0, now)
+	c.cond += " AND " + textCond
+	c.update = "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now"
+	c.values[":one"] = num(1)
+	c.values[":lease"] = num(millis(now.Add(lease)))
+	c.values[":now"] = str(formatTime(now))
+	c.values[":pre_bytes"] = num(int64(before.TextBytes))
+	j, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return j, fmt.Errorf("claim job %s: %w", id, err)
 	}
@@ -65,25 +59,21 @@ func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration
 	return j, nil
 }
 
-// running is the condition of every write by the worker holding attempt.
-const running = "#status = :running AND #attempts = :attempt"
-
-func runningValues(attempt int, now time.Time) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		":running": statusValue(jobs.StatusRunning),
-		":attempt": num(int64(attempt)),
-		":now":     str(formatTime(now)),
-	}
+// held is the change t by the worker holding attempt (a Held rule), with
+// :now set for its update.
+func held(t jobs.Transition, attempt int, now time.Time) change {
+	c := guarded(t, attempt, now)
+	c.values[":now"] = str(formatTime(now))
+	return c
 }
 
 // tokenValues adds p's counts to v, for tokenSet.
-func tokenValues(v map[string]types.AttributeValue, p jobs.Progress) map[string]types.AttributeValue {
+func tokenValues(v map[string]types.AttributeValue, p jobs.Progress) {
 	v[":in"] = num(int64(p.Tokens.Input))
 	v[":out"] = num(int64(p.Tokens.Output))
 	v[":cache_read"] = num(int64(p.Tokens.CacheRead))
 	v[":cache_write"] = num(int64(p.Tokens.CacheWrite))
 	v[":continuations"] = num(int64(p.Continuations))
-	return v
 }
 
 const tokenSet = "#input_tokens = :in, #output_tokens = :out, #cache_read_tokens = :cache_read, " +
@@ -96,13 +86,11 @@ const tokenSet = "#input_tokens = :in, #output_tokens = :out, #cache_read_tokens
 // returns an error matching jobs.ErrConflict: the caller should stop.
 func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error {
 	now := s.now()
-	v := tokenValues(runningValues(attempt, now), p)
-	v[":lease"] = num(millis(now.Add(lease)))
-	err := s.writeText(ctx, owner, id, attempt, change{
-		cond:   running,
-		update: "SET " + tokenSet + ", #lease_until = :lease, #updated_at = :now",
-		values: v,
-	}, p)
+	c := held(jobs.SaveProgress, attempt, now)
+	c.update = "SET " + tokenSet + ", #lease_until = :lease, #updated_at = :now"
+	tokenValues(c.values, p)
+	c.values[":lease"] = num(millis(now.Add(lease)))
+	err := s.writeText(ctx, owner, id, attempt, c, p)
 	if err != nil {
 		return fmt.Errorf("save progress of job %s attempt %d: %w", id, attempt, err)
 	}
@@ -112,14 +100,11 @@ func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int,
 // Finish marks the job the caller claimed as attempt succeeded, with the
 // final text, token counts and stop reason.
 func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error {
-	v := tokenValues(runningValues(attempt, s.now()), p)
-	v[":stop"] = str(p.StopReason)
-	err := s.writeText(ctx, owner, id, attempt, change{
-		cond:   running,
-		to:     jobs.StatusSucceeded,
-		update: "SET " + tokenSet + ", #stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
-		values: v,
-	}, p)
+	c := held(jobs.Finish, attempt, s.now())
+	c.update = "SET " + tokenSet + ", #stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until"
+	tokenValues(c.values, p)
+	c.values[":stop"] = str(p.StopReason)
+	err := s.writeText(ctx, owner, id, attempt, c, p)
 	if err != nil {
 		return fmt.Errorf("finish job %s attempt %d: %w", id, attempt, err)
 	}
@@ -129,15 +114,11 @@ func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p job
 // Fail marks the job the caller claimed as attempt failed with f. Text
 // generated before the failure stays, for whoever investigates.
 func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error {
-	v := runningValues(attempt, s.now())
-	v[":code"] = str(f.Code)
-	v[":msg"] = str(f.Message)
-	_, err := s.apply(ctx, owner, id, change{
-		cond:   running,
-		to:     jobs.StatusFailed,
-		update: "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until",
-		values: v,
-	})
+	c := held(jobs.Fail, attempt, s.now())
+	c.update = "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now REMOVE #lease_until"
+	c.values[":code"] = str(f.Code)
+	c.values[":msg"] = str(f.Message)
+	_, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return fmt.Errorf("fail job %s attempt %d: %w", id, attempt, err)
 	}
@@ -153,13 +134,9 @@ func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.
 // sees it shrink. Attempts is kept, so the next claim's fencing token is
 // higher than this one's.
 func (s *Store) Release(ctx context.Context, owner, id string, attempt int) error {
-	v := runningValues(attempt, s.now())
-	_, err := s.apply(ctx, owner, id, change{
-		cond:   running,
-		to:     jobs.StatusQueued,
-		update: "SET #updated_at = :now REMOVE #lease_until, #stop_reason, #started_at",
-		values: v,
-	})
+	c := held(jobs.Release, attempt, s.now())
+	c.update = "SET #updated_at = :now REMOVE #lease_until, #stop_reason, #started_at"
+	_, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)
 	}

@@ -18,25 +18,15 @@
 //	           └── cancel (queued or running) ──▶ cancelled
 //
 // Every transition is a conditional write in the store, so two actors
-// (two workers, or a worker and a user cancelling) can never both win. The
-// stores (internal/dynamo, internal/dev/inmem) each write them;
-// internal/dev/storetest holds both to this table:
+// (two workers, or a worker and a user cancelling) can never both win.
+// Rules (transition.go) is the one table of them: which statuses each
+// allows, the status it leads to, and who calls it. Both stores read it
+// (internal/dynamo turns a rule into its condition expression,
+// internal/dev/inmem checks it under its lock), and
+// internal/dev/storetest holds both to it. Create, not in the table,
+// writes a new queued job with its idempotency record.
 //
-//	transition     from                                  to          who
-//	Create         (nothing)                             queued      API (submit)
-//	AbandonEnqueue queued                                failed      API, when its send failed (enqueue_failed)
-//	SwapSentAt     queued (unchanged)                    queued      API, when a retried submission sends its job's message again
-//	Claim          queued, or running with a lapsed lease running    worker
-//	SaveProgress   running, same attempt                 running     worker (text, heartbeat)
-//	Release        running, same attempt                 queued      worker (deadline, transient error)
-//	Finish         running, same attempt                 succeeded   worker
-//	Fail           running, same attempt                 failed      worker (model error, last receive), rescuer (retries exhausted)
-//	Cancel         queued, running                       cancelled   API (POST /jobs/{id}/cancel)
-//	Requeue        failed, queued, or running with a      queued      DLQ tool (replay), rescuer
-//	               lapsed lease
-//	MarkFailed     queued, failed, or running with a      failed      DLQ tool (purge)
-//	               lapsed lease
-//
-// "Same attempt" fences a worker whose job was taken over: Claim counts the
-// attempts, and a write of an older attempt is a conflict.
+// A Held rule ("running, same attempt") fences a worker whose job was
+// taken over: Claim counts the attempts, and a write of an older attempt is
+// a conflict.
 package jobs

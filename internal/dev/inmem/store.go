@@ -223,11 +223,17 @@ func (s *Store) List(_ context.Context, owner string, limit int, cursor string) 
 	return page, nil
 }
 
-// transition applies change to the owner's job id if allowed says its
-// current state permits, all under the lock, and returns the job after. A
-// refused change gives the job as it is and an error matching
-// jobs.ErrConflict; a missing job jobs.ErrNotFound.
-func (s *Store) transition(owner, id string, allowed func(j jobs.Job, now time.Time) bool, change func(j *jobs.Job, now time.Time)) (jobs.Job, error) {
+// transition applies t to the owner's job id, by a caller holding attempt
+// (Held rules only), if its rule in jobs.Rules allows the job's current
+// state: it sets the rule's status and runs change for the rest, all under
+// the lock, and returns the job after. A refused change gives the job as it
+// is and an error matching jobs.ErrConflict; a missing job
+// jobs.ErrNotFound.
+func (s *Store) transition(owner, id string, t jobs.Transition, attempt int, change func(j *jobs.Job, now time.Time)) (jobs.Job, error) {
+	rule, ok := jobs.Rules[t]
+	if !ok {
+		panic(fmt.Sprintf("inmem: no rule for transition %q", t))
+	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -235,30 +241,18 @@ func (s *Store) transition(owner, id string, allowed func(j jobs.Job, now time.T
 	if !ok {
 		return jobs.Job{}, jobs.ErrNotFound
 	}
-	if !allowed(j, now) {
+	if !rule.Allows(j, now, attempt) {
 		return clone(j), fmt.Errorf("job is %s at attempt %d: %w", j.Status, j.Attempts, jobs.ErrConflict)
 	}
 	was := j.Status
+	if rule.To != "" {
+		j.Status = rule.To
+	}
 	change(&j, now)
 	j.UpdatedAt = now
 	s.settle(was, &j)
 	s.jobs[owner][id] = j
 	return clone(j), nil
-}
-
-func statusIn(sts ...jobs.Status) func(jobs.Job, time.Time) bool {
-	return func(j jobs.Job, _ time.Time) bool { return slices.Contains(sts, j.Status) }
-}
-
-// leaseLapsed reports whether j is running under a lease that has passed,
-// at the millisecond precision DynamoDB's lease_until keeps.
-func leaseLapsed(j jobs.Job, now time.Time) bool {
-	return j.Status == jobs.StatusRunning && j.LeaseUntil.UnixMilli() < now.UnixMilli()
-}
-
-// heldBy is the fencing condition: running, and claimed as attempt.
-func heldBy(attempt int) func(jobs.Job, time.Time) bool {
-	return func(j jobs.Job, _ time.Time) bool { return j.Status == jobs.StatusRunning && j.Attempts == attempt }
 }
 
 func leaseUntil(now time.Time, lease time.Duration) time.Time {
@@ -267,8 +261,7 @@ func leaseUntil(now time.Time, lease time.Duration) time.Time {
 
 // Cancel moves a queued or running job to cancelled.
 func (s *Store) Cancel(_ context.Context, owner, id string) (jobs.Job, error) {
-	j, err := s.transition(owner, id, statusIn(jobs.StatusQueued, jobs.StatusRunning), func(j *jobs.Job, now time.Time) {
-		j.Status = jobs.StatusCancelled
+	j, err := s.transition(owner, id, jobs.Cancel, 0, func(j *jobs.Job, now time.Time) {
 		j.FinishedAt = now
 		j.LeaseUntil = time.Time{}
 	})
@@ -281,8 +274,7 @@ func (s *Store) Cancel(_ context.Context, owner, id string) (jobs.Job, error) {
 // AbandonEnqueue fails a queued job that could not be queued and, in the
 // same step, frees its idempotency key if the key still points at it.
 func (s *Store) AbandonEnqueue(_ context.Context, owner, id string, f jobs.Failure) error {
-	_, err := s.transition(owner, id, statusIn(jobs.StatusQueued), func(j *jobs.Job, now time.Time) {
-		j.Status = jobs.StatusFailed
+	_, err := s.transition(owner, id, jobs.AbandonEnqueue, 0, func(j *jobs.Job, now time.Time) {
 		j.Failure = &f
 		j.FinishedAt = now
 		// transition holds s.mu while it calls this.
@@ -306,7 +298,7 @@ func (s *Store) SwapSentAt(_ context.Context, owner, id string, old, new time.Ti
 	if !ok {
 		return jobs.Job{}, fmt.Errorf("swap sent_at of job %s: %w", id, jobs.ErrNotFound)
 	}
-	if j.Status != jobs.StatusQueued || !j.SentAt.Equal(old) {
+	if !jobs.Rules[jobs.SwapSentAt].Allows(j, s.now(), 0) || !j.SentAt.Equal(old) {
 		return clone(j), fmt.Errorf("swap sent_at of job %s: job is %s, sent at %s: %w", id, j.Status, j.SentAt, jobs.ErrConflict)
 	}
 	j.SentAt = new.UTC()
@@ -316,11 +308,7 @@ func (s *Store) SwapSentAt(_ context.Context, owner, id string, old, new time.Ti
 
 // Claim takes a queued job, or a running one whose lease has lapsed.
 func (s *Store) Claim(_ context.Context, owner, id string, lease time.Duration) (jobs.Job, error) {
-	claimable := func(j jobs.Job, now time.Time) bool {
-		return j.Status == jobs.StatusQueued || leaseLapsed(j, now)
-	}
-	j, err := s.transition(owner, id, claimable, func(j *jobs.Job, now time.Time) {
-		j.Status = jobs.StatusRunning
+	j, err := s.transition(owner, id, jobs.Claim, 0, func(j *jobs.Job, now time.Time) {
 		j.Attempts++
 		j.LeaseUntil = leaseUntil(now, lease)
 		j.StartedAt = now
@@ -335,7 +323,7 @@ func (s *Store) Claim(_ context.Context, owner, id string, lease time.Duration) 
 // SaveProgress writes partial text to the job claimed as attempt and
 // extends its lease.
 func (s *Store) SaveProgress(_ context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error {
-	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
+	_, err := s.transition(owner, id, jobs.SaveProgress, attempt, func(j *jobs.Job, now time.Time) {
 		j.GeneratedText, j.Tokens, j.Continuations = p.GeneratedText, p.Tokens, p.Continuations
 		j.LeaseUntil = leaseUntil(now, lease)
 	})
@@ -347,8 +335,7 @@ func (s *Store) SaveProgress(_ context.Context, owner, id string, attempt int, p
 
 // Finish marks the job claimed as attempt succeeded.
 func (s *Store) Finish(_ context.Context, owner, id string, attempt int, p jobs.Progress) error {
-	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
-		j.Status = jobs.StatusSucceeded
+	_, err := s.transition(owner, id, jobs.Finish, attempt, func(j *jobs.Job, now time.Time) {
 		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = p.GeneratedText, p.Tokens, p.StopReason, p.Continuations
 		j.FinishedAt = now
 		j.LeaseUntil = time.Time{}
@@ -361,8 +348,7 @@ func (s *Store) Finish(_ context.Context, owner, id string, attempt int, p jobs.
 
 // Fail marks the job claimed as attempt failed; its partial text stays.
 func (s *Store) Fail(_ context.Context, owner, id string, attempt int, f jobs.Failure) error {
-	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, now time.Time) {
-		j.Status = jobs.StatusFailed
+	_, err := s.transition(owner, id, jobs.Fail, attempt, func(j *jobs.Job, now time.Time) {
 		j.Failure = &f
 		j.FinishedAt = now
 		j.LeaseUntil = time.Time{}
@@ -377,8 +363,7 @@ func (s *Store) Fail(_ context.Context, owner, id string, attempt int, f jobs.Fa
 // token counts for the next attempt to continue (see
 // dynamo.Store.Release).
 func (s *Store) Release(_ context.Context, owner, id string, attempt int) error {
-	_, err := s.transition(owner, id, heldBy(attempt), func(j *jobs.Job, _ time.Time) {
-		j.Status = jobs.StatusQueued
+	_, err := s.transition(owner, id, jobs.Release, attempt, func(j *jobs.Job, _ time.Time) {
 		j.StopReason = ""
 		j.LeaseUntil, j.StartedAt = time.Time{}, time.Time{}
 	})
@@ -391,11 +376,7 @@ func (s *Store) Release(_ context.Context, owner, id string, attempt int) error 
 // Requeue queues a failed or queued job, or a running one whose lease has
 // lapsed, clearing the last attempt's failure, lease and result.
 func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
-	requeueable := func(j jobs.Job, now time.Time) bool {
-		return j.Status == jobs.StatusFailed || j.Status == jobs.StatusQueued || leaseLapsed(j, now)
-	}
-	j, err := s.transition(owner, id, requeueable, func(j *jobs.Job, now time.Time) {
-		j.Status = jobs.StatusQueued
+	j, err := s.transition(owner, id, jobs.Requeue, 0, func(j *jobs.Job, now time.Time) {
 		j.SentAt = now
 		j.Failure = nil
 		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = "", jobs.Tokens{}, "", 0
@@ -411,11 +392,7 @@ func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
 // has lapsed; a job running under a live lease is left to its worker (see
 // dynamo.Store.MarkFailed).
 func (s *Store) MarkFailed(_ context.Context, owner, id string, f jobs.Failure) error {
-	failable := func(j jobs.Job, now time.Time) bool {
-		return j.Status == jobs.StatusQueued || j.Status == jobs.StatusFailed || leaseLapsed(j, now)
-	}
-	_, err := s.transition(owner, id, failable, func(j *jobs.Job, now time.Time) {
-		j.Status = jobs.StatusFailed
+	_, err := s.transition(owner, id, jobs.MarkFailed, 0, func(j *jobs.Job, now time.Time) {
 		j.Failure = &f
 		j.FinishedAt = now
 		j.LeaseUntil = time.Time{}
