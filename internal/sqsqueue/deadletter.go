@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,141 +21,16 @@ import (
 // ApproximateReceiveCount, which is harmless in a dead-letter queue (it has
 // no redrive policy of its own).
 type DeadLetterQueue struct {
-	client *sqs.Client
-	url    string
+	*Receiver
 }
 
 // NewDeadLetterQueue returns the dead-letter queue at url.
 func NewDeadLetterQueue(client *sqs.Client, url string) *DeadLetterQueue {
-	return &DeadLetterQueue{client: client, url: url}
+	return &DeadLetterQueue{NewReceiver(client, url)}
 }
-
-// URL is the queue's URL.
-func (d *DeadLetterQueue) URL() string { return d.url }
 
 // DeadLetter is one received message of a dead-letter queue.
-type DeadLetter struct {
-	MessageID     string
-	ReceiptHandle string // valid until the visibility timeout of this receive ends
-	Body          string
-	// SentAt is when the message was first sent (to the jobs queue: SQS
-	// keeps the timestamp when it moves a message to the dead-letter queue).
-	SentAt time.Time
-	// ReceiveCount is SQS's ApproximateReceiveCount, this receive included.
-	ReceiveCount int
-}
-
-// Depth is how many messages a queue holds, as SQS approximates it.
-type Depth struct {
-	Visible  int // ApproximateNumberOfMessages: waiting to be received
-	InFlight int // ApproximateNumberOfMessagesNotVisible: received, not yet deleted or shown again
-	Delayed  int // ApproximateNumberOfMessagesDelayed: sent with a delay that has not ended
-}
-
-// Depth returns the queue's approximate message counts.
-func (d *DeadLetterQueue) Depth(ctx context.Context) (Depth, error) {
-	return QueueDepth(ctx, d.client, d.url)
-}
-
-// QueueDepth returns the approximate message counts of the queue at url.
-func QueueDepth(ctx context.Context, client *sqs.Client, url string) (Depth, error) {
-	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
-		},
-	})
-	if err != nil {
-		return Depth{}, fmt.Errorf("count messages of %s: %w", url, translate(err))
-	}
-	n := func(name types.QueueAttributeName) int {
-		v, _ := strconv.Atoi(out.Attributes[string(name)])
-		return v
-	}
-	return Depth{
-		Visible:  n(types.QueueAttributeNameApproximateNumberOfMessages),
-		InFlight: n(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible),
-		Delayed:  n(types.QueueAttributeNameApproximateNumberOfMessagesDelayed),
-	}, nil
-}
-
-// Receive returns up to n (at most 10) messages, hidden from every other
-// receiver for visibility (whole seconds, at least one). It waits up to a
-// second for messages: a long poll asks every SQS server, where a short one
-// may miss messages on a small queue. No message means the queue has none
-// visible.
-func (d *DeadLetterQueue) Receive(ctx context.Context, n int, visibility time.Duration) ([]DeadLetter, error) {
-	out, err := d.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:            aws.String(d.url),
-		MaxNumberOfMessages: int32(min(max(n, 1), 10)),
-		VisibilityTimeout:   int32(max(visibility/time.Second, 1)),
-		WaitTimeSeconds:     1,
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
-			types.MessageSystemAttributeNameSentTimestamp,
-			types.MessageSystemAttributeNameApproximateReceiveCount,
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("receive from %s: %w", d.url, translate(err))
-	}
-	letters := make([]DeadLetter, 0, len(out.Messages))
-	for _, m := range out.Messages {
-		l := DeadLetter{
-			MessageID:     aws.ToString(m.MessageId),
-			ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body:          aws.ToString(m.Body),
-		}
-		if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
-			l.SentAt = time.UnixMilli(ms).UTC()
-		}
-		l.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		letters = append(letters, l)
-	}
-	return letters, nil
-}
-
-// Release makes received messages visible again at once. It tries every
-// handle and returns the failures joined; a handle whose visibility
-// timeout has already ended may fail, and its message is visible anyway.
-func (d *DeadLetterQueue) Release(ctx context.Context, receiptHandles []string) error {
-	var errs []error
-	for start := 0; start < len(receiptHandles); start += maxBatch {
-		chunk := receiptHandles[start:min(start+maxBatch, len(receiptHandles))]
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
-		for i, h := range chunk {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-				Id:                aws.String(strconv.Itoa(i)),
-				ReceiptHandle:     aws.String(h),
-				VisibilityTimeout: 0,
-			}
-		}
-		out, err := d.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
-			QueueUrl: aws.String(d.url),
-			Entries:  entries,
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("release %d messages of %s: %w", len(chunk), d.url, translate(err)))
-			continue
-		}
-		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("release a message of %s: %s: %s", d.url, aws.ToString(f.Code), aws.ToString(f.Message)))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Delete deletes a received message.
-func (d *DeadLetterQueue) Delete(ctx context.Context, receiptHandle string) error {
-	if _, err := d.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{
-		QueueUrl:      aws.String(d.url),
-		ReceiptHandle: aws.String(receiptHandle),
-	}); err != nil {
-		return fmt.Errorf("delete a message of %s: %w", d.url, translate(err))
-	}
-	return nil
-}
+type DeadLetter = Received
 
 // ErrRedriveUnsupported means the SQS endpoint has no message move tasks
 // (StartMessageMoveTask, ListMessageMoveTasks): some stand-ins lack them.
