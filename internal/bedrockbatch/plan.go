@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // Limits are Bedrock's per-job limits for one model (its Service Quotas:
@@ -34,15 +36,6 @@ func (l Limits) Validate() error {
 
 func (l Limits) maxBytes() int64 { return min(l.MaxFileBytes, l.MaxJobBytes) }
 
-// Pending is an economy job waiting for a run: its model, when it was
-// submitted, and the size of its input line.
-type Pending struct {
-	ID        string
-	Model     string
-	CreatedAt time.Time
-	Bytes     int64
-}
-
 // Plan is what to do with the pending jobs now.
 type Plan struct {
 	// Runs are the runs to start, each of one model, within the limits.
@@ -51,15 +44,15 @@ type Plan struct {
 	// jobs stayed below the minimum for a run longer than the wait, or
 	// their input lines are so large that the minimum records of a run would
 	// not fit in its bytes.
-	OnDemand []Pending
+	OnDemand []jobs.Waiting
 	// Waiting are jobs left for a later plan, to gather more.
-	Waiting []Pending
+	Waiting []jobs.Waiting
 }
 
 // Run is the jobs of one run, oldest first.
 type Run struct {
 	Model string
-	Jobs  []Pending
+	Jobs  []jobs.Waiting
 	Bytes int64
 }
 
@@ -70,8 +63,8 @@ type Run struct {
 // that reached the maximum records or bytes is started at once; one that
 // has at least the minimum records is started too, so nothing waits for a
 // fuller run once it could run.
-func MakePlan(pending []Pending, limits func(model string) Limits, now time.Time, maxWait time.Duration) Plan {
-	byModel := map[string][]Pending{}
+func MakePlan(pending []jobs.Waiting, limits func(model string) Limits, now time.Time, maxWait time.Duration) Plan {
+	byModel := map[string][]jobs.Waiting{}
 	for _, p := range pending {
 		byModel[p.Model] = append(byModel[p.Model], p)
 	}
@@ -83,8 +76,8 @@ func MakePlan(pending []Pending, limits func(model string) Limits, now time.Time
 
 	var plan Plan
 	for _, model := range models {
-		jobs := byModel[model]
-		slices.SortStableFunc(jobs, func(a, b Pending) int {
+		waiting := byModel[model]
+		slices.SortStableFunc(waiting, func(a, b jobs.Waiting) int {
 			if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 				return c
 			}
@@ -103,7 +96,7 @@ func MakePlan(pending []Pending, limits func(model string) Limits, now time.Time
 			}
 			cur = Run{Model: model}
 		}
-		for _, p := range jobs {
+		for _, p := range waiting {
 			if p.Bytes > l.maxBytes() {
 				plan.OnDemand = append(plan.OnDemand, p)
 				continue

@@ -6,21 +6,22 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/bedrockbatch"
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 func TestMakePlan(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	limits := bedrockbatch.Limits{MinRecords: 3, MaxRecords: 5, MaxFileBytes: 1000, MaxJobBytes: 5000}
-	jobsOf := func(model string, n int, size int64, age time.Duration) []bedrockbatch.Pending {
-		out := make([]bedrockbatch.Pending, n)
+	jobsOf := func(model string, n int, size int64, age time.Duration) []jobs.Waiting {
+		out := make([]jobs.Waiting, n)
 		for i := range out {
-			out[i] = bedrockbatch.Pending{ID: fmt.Sprintf("%s-%02d", model, i), Model: model,
+			out[i] = jobs.Waiting{ID: fmt.Sprintf("%s-%02d", model, i), Model: model,
 				CreatedAt: t0.Add(-age).Add(time.Duration(i) * time.Second), Bytes: size}
 		}
 		return out
 	}
-	concat := func(ps ...[]bedrockbatch.Pending) []bedrockbatch.Pending {
-		var out []bedrockbatch.Pending
+	concat := func(ps ...[]jobs.Waiting) []jobs.Waiting {
+		var out []jobs.Waiting
 		for _, p := range ps {
 			out = append(out, p...)
 		}
@@ -28,7 +29,7 @@ func TestMakePlan(t *testing.T) {
 	}
 	tests := []struct {
 		name                      string
-		pending                   []bedrockbatch.Pending
+		pending                   []jobs.Waiting
 		wantRuns                  []int // records in each run
 		wantOnDemand, wantWaiting int
 	}{

@@ -125,6 +125,10 @@ type item struct {
 	ChargedAttempt int    `dynamodbav:"charged_attempt,omitempty"`
 	Settled        bool   `dynamodbav:"settled,omitempty"`
 	BudgetStack    bool   `dynamodbav:"budget_stack,omitempty"`
+	// An economy job's run, once it is in one (economy.go), and whether
+	// a record Bedrock fails goes to the bulk lane.
+	RunID           string `dynamodbav:"run_id,omitempty"`
+	EconomyFallback bool   `dynamodbav:"economy_fallback,omitempty"`
 }
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
@@ -219,6 +223,11 @@ func toItem(j jobs.Job) item {
 		ChargedAttempt: j.Budget.ChargedAttempt,
 		Settled:        j.Budget.Settled,
 		BudgetStack:    j.Budget.Stack,
+
+		EconomyFallback: j.EconomyFallback,
+	}
+	if j.Economy != nil {
+		it.RunID = j.Economy.RunID
 	}
 	if !j.Status.Terminal() {
 		it.ActiveOwner = j.Owner
@@ -258,6 +267,10 @@ func (it item) job() (jobs.Job, error) {
 	}
 	if it.FailureCode != "" || it.FailureMessage != "" {
 		j.Failure = &jobs.Failure{Code: it.FailureCode, Message: it.FailureMessage}
+	}
+	j.EconomyFallback = it.EconomyFallback
+	if j.Lane == jobs.LaneEconomy {
+		j.Economy = &jobs.Economy{RunID: it.RunID}
 	}
 	var err error
 	for _, f := range []struct {

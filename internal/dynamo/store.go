@@ -248,6 +248,15 @@ func (s *Store) Get(ctx context.Context, owner, id string) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, err)
 	}
+	if e := j.Economy; e != nil && e.RunID != "" && !j.Status.Terminal() {
+		// An economy job in a run shows the run's progress: one more
+		// read, for those jobs only.
+		r, err := s.Run(ctx, e.RunID)
+		if err != nil {
+			return jobs.Job{}, fmt.Errorf("get job %s: %w", id, err)
+		}
+		e.RecordsDone, e.RecordsTotal = r.Done, r.Records
+	}
 	return j, nil
 }
 

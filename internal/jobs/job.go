@@ -126,6 +126,21 @@ type Job struct {
 	// Budget is what the job holds of its owner's limits (set at submit;
 	// the stores move it).
 	Budget Budget
+
+	// Economy is an economy job's progress through Bedrock's batch
+	// inference (nil for other lanes), and EconomyFallback whether a
+	// record Bedrock fails goes to the bulk lane instead of failing.
+	Economy         *Economy
+	EconomyFallback bool
+}
+
+// Economy is where an economy job stands: waiting to be gathered into a
+// run, or in run RunID, of which RecordsDone of RecordsTotal records are
+// processed (as Bedrock last reported).
+type Economy struct {
+	RunID        string
+	RecordsDone  int
+	RecordsTotal int
 }
 
 // NewID returns a new job id: a UUIDv7, whose string form sorts by time.
@@ -308,6 +323,10 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	j.LeaseUntil = time.Time{}
 	j.GeneratedText, j.Tokens, j.StopReason, j.Failure, j.Continuations = "", Tokens{}, "", nil, 0
 	j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}
+	j.Economy = nil
+	if j.Lane == LaneEconomy {
+		j.Economy = &Economy{} // waiting for a run
+	}
 	j.Budget = Budget{Day: j.Budget.Day, Reserved: j.Budget.Reserved, Stack: j.Budget.Stack}
 	if j.CreatedAt.IsZero() {
 		j.CreatedAt = now

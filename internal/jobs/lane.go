@@ -17,13 +17,25 @@ const (
 	// POST /generate. It runs as fast as the model's quota allows after the
 	// interactive lane's reserve, shared fairly between its users.
 	LaneBulk Lane = "bulk"
+	// LaneEconomy is for batches that can wait hours: "lane": "economy"
+	// on POST /generate/batch. Its jobs run in runs of Amazon Bedrock's
+	// batch inference, at its lower token price (internal/economy), not
+	// on the workers; a job Bedrock cannot take goes to the bulk lane.
+	LaneEconomy Lane = "economy"
 )
 
-// Lanes lists every lane.
+// Lanes lists the on-demand lanes: each has its queue, its workers and
+// its share of the model's concurrency. The economy lane is not one of
+// them.
 var Lanes = []Lane{LaneInteractive, LaneBulk}
 
-// Valid reports whether l is one of the lanes.
+// Valid reports whether l is one of the lanes, economy included.
 func (l Lane) Valid() bool {
+	return l == LaneInteractive || l == LaneBulk || l == LaneEconomy
+}
+
+// OnDemand reports whether l is one of Lanes, run by the workers.
+func (l Lane) OnDemand() bool {
 	return l == LaneInteractive || l == LaneBulk
 }
 

@@ -98,6 +98,11 @@ type Request struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 	Model       string   `json:"model"`
 	Lane        Lane     `json:"lane,omitempty"`
+	// EconomyFallback asks, for an economy job, that a record Bedrock's
+	// batch inference fails be run on the bulk lane instead of failing
+	// the job. Set from the batch's "economy_fallback"; no part of the
+	// request's identity.
+	EconomyFallback bool `json:"-"`
 	// Continue is the answer written so far by earlier calls, which this
 	// call must continue (a model that accepts a prefilled assistant turn
 	// gets it as one). Set by the worker only, never by a client, and no
@@ -129,7 +134,7 @@ func DecodeRequest(body []byte, l Limits) (Request, error) {
 	}
 	r.Lane = LaneInteractive
 	if raw.Lane != nil {
-		if r.Lane = Lane(*raw.Lane); !r.Lane.Valid() {
+		if r.Lane = Lane(*raw.Lane); !r.Lane.OnDemand() {
 			return r, Invalid("lane", "lane must be %s.", laneNames(Lanes...))
 		}
 	}

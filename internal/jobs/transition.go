@@ -26,6 +26,7 @@ const (
 	Cancel         Transition = "cancel"
 	Requeue        Transition = "requeue"
 	MarkFailed     Transition = "mark_failed"
+	Reroute        Transition = "reroute"
 )
 
 // A Rule is what a transition allows and where it leads. A job may take
@@ -66,6 +67,10 @@ var Rules = map[Transition]Rule{
 		By: "DLQ tool (replay); rescuer"},
 	MarkFailed: {From: []Status{StatusQueued, StatusFailed}, Lapsed: true, To: StatusFailed,
 		By: "DLQ tool (purge)"},
+	// Reroute moves an economy job to an on-demand lane: a waiting one
+	// (queued), or one its run claimed (held), which is queued again.
+	Reroute: {From: []Status{StatusQueued}, Held: true, To: StatusQueued,
+		By: "economy collector (too few jobs or too large for a run), completion (a record Bedrock failed, with economy_fallback; a run that failed)"},
 }
 
 // Allows reports whether j may take the transition at now, for a caller

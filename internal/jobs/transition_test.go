@@ -40,6 +40,10 @@ func TestRulesAllow(t *testing.T) {
 		{"mark succeeded failed", jobs.MarkFailed, job(jobs.StatusSucceeded, 1, time.Time{}), 0, false},
 		{"abandon queued", jobs.AbandonEnqueue, job(jobs.StatusQueued, 0, time.Time{}), 0, true},
 		{"abandon running", jobs.AbandonEnqueue, job(jobs.StatusRunning, 1, live), 0, false},
+		{"reroute a waiting job", jobs.Reroute, job(jobs.StatusQueued, 0, time.Time{}), -1, true},
+		{"reroute a job its run holds", jobs.Reroute, job(jobs.StatusRunning, 1, live), 1, true},
+		{"reroute a job another run holds", jobs.Reroute, job(jobs.StatusRunning, 2, live), 1, false},
+		{"reroute a succeeded job", jobs.Reroute, job(jobs.StatusSucceeded, 1, time.Time{}), 1, false},
 		{"swap sent_at of running", jobs.SwapSentAt, job(jobs.StatusRunning, 1, lapsed), 0, false},
 	}
 	for _, tt := range tests {

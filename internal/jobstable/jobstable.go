@@ -9,10 +9,19 @@ package jobstable
 // job's item sorts under JobPrefix and its id in it. The lanes' fair-share
 // items have a partition per lane, LanePrefix and the lane. The stack's IAM
 // conditions name the partitions by these prefixes.
+//
+// The economy lane's items (internal/dynamo's economy.go) have partitions
+// of their own: EconomyKey (the models with waiting jobs, and the open
+// runs), EconomyPrefix and a model (its waiting jobs), RunPrefix and a run
+// id (the run and its jobs). Only the economy lane's functions may use
+// them.
 const (
-	UserPrefix = "USER#"
-	JobPrefix  = "JOB#"
-	LanePrefix = "LANE#"
+	UserPrefix    = "USER#"
+	JobPrefix     = "JOB#"
+	LanePrefix    = "LANE#"
+	EconomyKey    = "ECON"
+	EconomyPrefix = "ECON#"
+	RunPrefix     = "RUN#"
 )
 
 // UserKey is the partition key of owner's items.

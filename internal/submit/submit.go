@@ -281,8 +281,10 @@ func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
 		MaxTokens:      r.MaxTokens,
 		Temperature:    r.Temperature,
 		IdempotencyKey: e.IdempotencyKey,
-		CreatedAt:      now,
-		ExpiresAt:      now.Add(s.cfg.JobTTL),
+		// Only an economy job has a use for it.
+		EconomyFallback: r.EconomyFallback && r.Lane == jobs.LaneEconomy,
+		CreatedAt:       now,
+		ExpiresAt:       now.Add(s.cfg.JobTTL),
 	}.AsNew(now, s.cfg.JobTTL)
 }
 

@@ -250,7 +250,7 @@ func (w *Worker) sourceLane(m events.SQSMessage) jobs.Lane {
 		Lane jobs.Lane `json:"lane"`
 	}
 	_ = json.Unmarshal([]byte(m.Body), &body)
-	if !body.Lane.Valid() {
+	if !body.Lane.OnDemand() {
 		return jobs.LaneInteractive
 	}
 	return body.Lane

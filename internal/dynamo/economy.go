@@ -1,0 +1,359 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
+)
+
+// The economy lane's items (internal/economy gathers jobs into runs and
+// ends them):
+//
+//	pk                sk                      what
+//	ECON              MODEL#<model>           a model that had economy jobs waiting
+//	ECON#<model>      WAIT#<created>#<job>    a job waiting for a run: owner, record bytes
+//	ECON              RUN#<run>               a run not ended yet (the safety net's list)
+//	RUN#<run>         RUN                     the run
+//	RUN#<run>         JOB#<job>               a job of the run: owner, the attempt its claim made
+//
+// None is a job's own item: a job stays in its owner's partition, and a
+// run names a job only with its owner, so the economy lane's functions
+// reach a job only through a record its owner's submission made.
+const (
+	modelPrefix = "MODEL#"
+	waitPrefix  = "WAIT#"
+	runSK       = "RUN"
+)
+
+type waitItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	JobID     string `dynamodbav:"job_id"`
+	Owner     string `dynamodbav:"owner"`
+	Model     string `dynamodbav:"model"`
+	CreatedAt string `dynamodbav:"created_at"`
+	Bytes     int64  `dynamodbav:"bytes"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+}
+
+type runItem struct {
+	PK           string `dynamodbav:"pk"`
+	SK           string `dynamodbav:"sk"`
+	RunID        string `dynamodbav:"run_id"`
+	Model        string `dynamodbav:"model"`
+	JobARN       string `dynamodbav:"job_arn,omitempty"`
+	State        string `dynamodbav:"state"`
+	Records      int    `dynamodbav:"records"`
+	Done         int    `dynamodbav:"done"`
+	InputKey     string `dynamodbav:"input_key"`
+	OutputPrefix string `dynamodbav:"output_prefix"`
+	CreatedAt    string `dynamodbav:"created_at"`
+	UpdatedAt    string `dynamodbav:"updated_at"`
+	ExpiresAt    int64  `dynamodbav:"expires_at"`
+}
+
+type memberItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	JobID     string `dynamodbav:"job_id"`
+	Owner     string `dynamodbav:"owner"`
+	Attempt   int    `dynamodbav:"attempt"`
+	ExpiresAt int64  `dynamodbav:"expires_at"`
+}
+
+func waitKey(w jobs.Waiting) (pk, sk string) {
+	return jobstable.EconomyPrefix + w.Model, waitPrefix + formatTime(w.CreatedAt) + "#" + w.ID
+}
+
+func runPK(id string) string { return jobstable.RunPrefix + id }
+
+// AddWaiting records economy jobs as waiting for a run, and their models
+// as having jobs waiting. Adding a job again changes nothing.
+func (s *Store) AddWaiting(ctx context.Context, ws []jobs.Waiting) error {
+	expires := s.now().Add(s.opts.JobTTL).Unix()
+	var puts []map[string]types.AttributeValue
+	models := map[string]bool{}
+	for _, w := range ws {
+		pk, sk := waitKey(w)
+		av, err := attributevalue.MarshalMap(waitItem{PK: pk, SK: sk, JobID: w.ID, Owner: w.Owner, Model: w.Model,
+			CreatedAt: formatTime(w.CreatedAt), Bytes: w.Bytes, ExpiresAt: expires})
+		if err != nil {
+			return err
+		}
+		puts = append(puts, av)
+		if !models[w.Model] {
+			models[w.Model] = true
+			puts = append(puts, map[string]types.AttributeValue{
+				"pk": str(jobstable.EconomyKey), "sk": str(modelPrefix + w.Model)})
+		}
+	}
+	if err := s.writeBatch(ctx, puts, nil); err != nil {
+		return fmt.Errorf("add waiting economy jobs: %w", err)
+	}
+	return nil
+}
+
+// Waiting lists every economy job waiting for a run, per model in the
+// order they were submitted.
+func (s *Store) Waiting(ctx context.Context) ([]jobs.Waiting, error) {
+	models, err := s.queryAll(ctx, jobstable.EconomyKey, modelPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list economy models: %w", err)
+	}
+	var out []jobs.Waiting
+	for _, m := range models {
+		var model struct {
+			SK string `dynamodbav:"sk"`
+		}
+		if err := attributevalue.UnmarshalMap(m, &model); err != nil {
+			return nil, err
+		}
+		items, err := s.queryAll(ctx, jobstable.EconomyPrefix+model.SK[len(modelPrefix):], waitPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("list waiting economy jobs: %w", err)
+		}
+		for _, av := range items {
+			var it waitItem
+			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+				return nil, err
+			}
+			created, err := parseTime(it.CreatedAt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, jobs.Waiting{ID: it.JobID, Owner: it.Owner, Model: it.Model, CreatedAt: created, Bytes: it.Bytes})
+		}
+	}
+	return out, nil
+}
+
+// RemoveWaiting deletes waiting records (of jobs gathered into a run or
+// sent on demand). Removing one that is gone changes nothing.
+func (s *Store) RemoveWaiting(ctx context.Context, ws []jobs.Waiting) error {
+	var keys []map[string]types.AttributeValue
+	for _, w := range ws {
+		pk, sk := waitKey(w)
+		keys = append(keys, map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)})
+	}
+	if err := s.writeBatch(ctx, nil, keys); err != nil {
+		return fmt.Errorf("remove waiting economy jobs: %w", err)
+	}
+	return nil
+}
+
+// ClaimForRun claims the owner's queued economy job for run runID, as a
+// worker's claim does (attempts one higher, running under a lease of
+// lease, which should outlast the run), and returns it as claimed. A job
+// that is not a queued economy job (cancelled meanwhile, or already in a
+// run) gives an error matching jobs.ErrConflict.
+func (s *Store) ClaimForRun(ctx context.Context, owner, id, runID string, lease time.Duration) (jobs.Job, error) {
+	now := s.now()
+	c := guarded(jobs.Claim, 0, now)
+	c.cond += " AND #lane = :economy AND attribute_not_exists(#run_id)"
+	c.update = "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now, #run_id = :run"
+	c.values[":economy"] = str(string(jobs.LaneEconomy))
+	c.values[":one"] = num(1)
+	c.values[":lease"] = num(millis(now.Add(lease)))
+	c.values[":now"] = str(formatTime(now))
+	c.values[":run"] = str(runID)
+	j, err := s.apply(ctx, owner, id, c)
+	if err != nil {
+		return j, fmt.Errorf("claim job %s for run %s: %w", id, runID, err)
+	}
+	return j, nil
+}
+
+// Reroute moves the owner's economy job to lane (an on-demand one), queued:
+// a waiting job (attempt 0), or one claimed for a run as attempt. The
+// caller then sends its message on lane. A job in another state, or not
+// on the economy lane, gives an error matching jobs.ErrConflict.
+func (s *Store) Reroute(ctx context.Context, owner, id string, attempt int, lane jobs.Lane) (jobs.Job, error) {
+	if !lane.OnDemand() {
+		return jobs.Job{}, fmt.Errorf("reroute job %s to lane %q: not an on-demand lane", id, lane)
+	}
+	now := s.now()
+	c := guarded(jobs.Reroute, attempt, now)
+	if attempt == 0 {
+		// Only a waiting job: one a run claimed is held, by its attempt.
+		c = guarded(jobs.Reroute, -1, now)
+	}
+	c.cond += " AND #lane = :economy"
+	c.update = "SET #lane = :lane, #updated_at = :now, #sent_at = :now REMOVE #lease_until, #run_id, #started_at"
+	c.values[":economy"] = str(string(jobs.LaneEconomy))
+	c.values[":lane"] = str(string(lane))
+	c.values[":now"] = str(formatTime(now))
+	j, err := s.apply(ctx, owner, id, c)
+	if err != nil {
+		return j, fmt.Errorf("reroute job %s to the %s lane: %w", id, lane, err)
+	}
+	return j, nil
+}
+
+// PutRun records run r and its jobs, and lists it among the open runs.
+func (s *Store) PutRun(ctx context.Context, r jobs.Run, members []jobs.RunMember) error {
+	expires := s.now().Add(s.opts.JobTTL).Unix()
+	var puts []map[string]types.AttributeValue
+	for _, m := range members {
+		av, err := attributevalue.MarshalMap(memberItem{PK: runPK(r.ID), SK: jobSK(m.JobID), JobID: m.JobID,
+			Owner: m.Owner, Attempt: m.Attempt, ExpiresAt: expires})
+		if err != nil {
+			return err
+		}
+		puts = append(puts, av)
+	}
+	if err := s.writeBatch(ctx, puts, nil); err != nil {
+		return fmt.Errorf("record the jobs of run %s: %w", r.ID, err)
+	}
+	return s.UpdateRun(ctx, r)
+}
+
+// UpdateRun writes run r's record; an ended run leaves the open runs.
+func (s *Store) UpdateRun(ctx context.Context, r jobs.Run) error {
+	expires := s.now().Add(s.opts.JobTTL).Unix()
+	av, err := attributevalue.MarshalMap(runItem{PK: runPK(r.ID), SK: runSK, RunID: r.ID, Model: r.Model, JobARN: r.JobARN,
+		State: string(r.State), Records: r.Records, Done: r.Done, InputKey: r.InputKey, OutputPrefix: r.OutputPrefix,
+		CreatedAt: formatTime(r.CreatedAt), UpdatedAt: formatTime(s.now()), ExpiresAt: expires})
+	if err != nil {
+		return err
+	}
+	open := map[string]types.AttributeValue{"pk": str(jobstable.EconomyKey), "sk": str(jobstable.RunPrefix + r.ID)}
+	var puts, deletes []map[string]types.AttributeValue
+	puts = append(puts, av)
+	if r.State == jobs.RunEnded {
+		deletes = append(deletes, open)
+	} else {
+		puts = append(puts, open)
+	}
+	if err := s.writeBatch(ctx, puts, deletes); err != nil {
+		return fmt.Errorf("record run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// ErrNoRun is returned for a run id with no record.
+var ErrNoRun = errors.New("no such run")
+
+// Run reads run id's record.
+func (s *Store) Run(ctx context.Context, id string) (jobs.Run, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": str(runPK(id)), "sk": str(runSK)}})
+	if err != nil {
+		return jobs.Run{}, fmt.Errorf("read run %s: %w", id, translate(err))
+	}
+	if len(out.Item) == 0 {
+		return jobs.Run{}, fmt.Errorf("read run %s: %w", id, ErrNoRun)
+	}
+	var it runItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return jobs.Run{}, err
+	}
+	r := jobs.Run{ID: it.RunID, Model: it.Model, JobARN: it.JobARN, State: jobs.RunState(it.State), Records: it.Records,
+		Done: it.Done, InputKey: it.InputKey, OutputPrefix: it.OutputPrefix}
+	if r.CreatedAt, err = parseTime(it.CreatedAt); err != nil {
+		return jobs.Run{}, err
+	}
+	if r.UpdatedAt, err = parseTime(it.UpdatedAt); err != nil {
+		return jobs.Run{}, err
+	}
+	return r, nil
+}
+
+// RunMembers lists run id's jobs.
+func (s *Store) RunMembers(ctx context.Context, id string) ([]jobs.RunMember, error) {
+	items, err := s.queryAll(ctx, runPK(id), jobPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the jobs of run %s: %w", id, err)
+	}
+	out := make([]jobs.RunMember, 0, len(items))
+	for _, av := range items {
+		var it memberItem
+		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+			return nil, err
+		}
+		out = append(out, jobs.RunMember{Owner: it.Owner, JobID: it.JobID, Attempt: it.Attempt})
+	}
+	return out, nil
+}
+
+// OpenRuns lists the ids of the runs not ended.
+func (s *Store) OpenRuns(ctx context.Context) ([]string, error) {
+	items, err := s.queryAll(ctx, jobstable.EconomyKey, jobstable.RunPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list open runs: %w", err)
+	}
+	ids := make([]string, 0, len(items))
+	for _, av := range items {
+		var it struct {
+			SK string `dynamodbav:"sk"`
+		}
+		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+			return nil, err
+		}
+		ids = append(ids, it.SK[len(jobstable.RunPrefix):])
+	}
+	return ids, nil
+}
+
+// queryAll reads every item of partition pk whose sort key begins with
+// prefix, strongly consistent.
+func (s *Store) queryAll(ctx context.Context, pk, prefix string) ([]map[string]types.AttributeValue, error) {
+	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": "pk", "#sk": "sk"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":prefix": str(prefix)},
+		ConsistentRead:            aws.Bool(true),
+	})
+	var out []map[string]types.AttributeValue
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, page.Items...)
+	}
+	return out, nil
+}
+
+// writeBatch puts and deletes items with BatchWriteItem, 25 a call,
+// sending again what DynamoDB left unprocessed (with a short backoff)
+// until all is written or ctx ends.
+func (s *Store) writeBatch(ctx context.Context, puts, deletes []map[string]types.AttributeValue) error {
+	var reqs []types.WriteRequest
+	for _, p := range puts {
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: p}})
+	}
+	for _, k := range deletes {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+	}
+	for len(reqs) > 0 {
+		n := min(len(reqs), batchWriteMax)
+		pending := reqs[:n]
+		reqs = reqs[n:]
+		for try := 0; len(pending) > 0; try++ {
+			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{s.table: pending}})
+			if err != nil {
+				return translate(err)
+			}
+			pending = out.UnprocessedItems[s.table]
+			if len(pending) > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Duration(min(1<<try, 64)) * 10 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package dynamo_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/promptq/promptq/internal/dev/standin"
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/jobs"
+)
+
+func newEconomyJob(t *testing.T, s *dynamo.Store, owner string, fallback bool) jobs.Job {
+	t.Helper()
+	now := time.Now()
+	j := jobs.Job{ID: jobs.NewID(), Owner: owner, Lane: jobs.LaneEconomy, Prompt: "p", Model: "m", MaxTokens: 10,
+		EconomyFallback: fallback}.AsNew(now, time.Hour)
+	got, created, err := s.Create(t.Context(), j, "fp-"+j.ID)
+	if err != nil || !created {
+		t.Fatalf("create: %v (created %v)", err, created)
+	}
+	return got
+}
+
+func TestEconomyWaitingRunsAndReroute(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	s := dynamo.New(k.DynamoDB, newTable(t, k), dynamo.Options{})
+	ctx := t.Context()
+
+	a := newEconomyJob(t, s, "alice", true)
+	b := newEconomyJob(t, s, "bob", false)
+	if a.Economy == nil || a.Economy.RunID != "" || !a.EconomyFallback || b.EconomyFallback {
+		t.Fatalf("a new economy job reads back as %+v, fallback %v", a.Economy, a.EconomyFallback)
+	}
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ws := []jobs.Waiting{
+		{ID: a.ID, Owner: "alice", Model: "m", CreatedAt: t0, Bytes: 100},
+		{ID: b.ID, Owner: "bob", Model: "m", CreatedAt: t0.Add(time.Second), Bytes: 200},
+	}
+	// Added twice: still two waiting jobs.
+	for range 2 {
+		if err := s.AddWaiting(ctx, ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Waiting(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != ws[0] || got[1] != ws[1] {
+		t.Fatalf("waiting = %+v, want %+v", got, ws)
+	}
+
+	// a is claimed for a run; a second claim, or one of a job in another
+	// lane's state, is a conflict.
+	claimed, err := s.ClaimForRun(ctx, "alice", a.ID, "run1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claimed.Status != jobs.StatusRunning || claimed.Attempts != 1 || claimed.Economy == nil || claimed.Economy.RunID != "run1" {
+		t.Errorf("claimed job = %s attempt %d economy %+v", claimed.Status, claimed.Attempts, claimed.Economy)
+	}
+	if _, err := s.ClaimForRun(ctx, "alice", a.ID, "run2", time.Hour); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("second claim: %v, want a conflict", err)
+	}
+	if _, err := s.ClaimForRun(ctx, "mallory", a.ID, "run2", time.Hour); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("a claim naming another owner: %v, want not found", err)
+	}
+	run := jobs.Run{ID: "run1", Model: "m", State: jobs.RunStarting, Records: 1, InputKey: "runs/run1/input.jsonl",
+		OutputPrefix: "runs/run1/output/", CreatedAt: t0}
+	if err := s.PutRun(ctx, run, []jobs.RunMember{{Owner: "alice", JobID: a.ID, Attempt: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveWaiting(ctx, ws[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Waiting(ctx); len(got) != 1 || got[0].ID != b.ID {
+		t.Errorf("waiting after a's removal = %+v", got)
+	}
+	if j, err := s.Get(ctx, "alice", a.ID); err != nil || j.Economy == nil || j.Economy.RecordsTotal != 1 || j.Economy.RecordsDone != 0 {
+		t.Errorf("a job in a run reads as %+v, %v", j.Economy, err)
+	}
+	open, err := s.OpenRuns(ctx)
+	if err != nil || len(open) != 1 || open[0] != "run1" {
+		t.Errorf("open runs = %v, %v", open, err)
+	}
+	members, err := s.RunMembers(ctx, "run1")
+	if err != nil || len(members) != 1 || members[0] != (jobs.RunMember{Owner: "alice", JobID: a.ID, Attempt: 1}) {
+		t.Errorf("members = %+v, %v", members, err)
+	}
+	run.State, run.JobARN, run.Done = jobs.RunEnded, "arn:x", 1
+	if err := s.UpdateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Run(ctx, "run1"); err != nil || r.State != jobs.RunEnded || r.JobARN != "arn:x" || r.Done != 1 || !r.CreatedAt.Equal(t0) {
+		t.Errorf("run = %+v, %v", r, err)
+	}
+	if open, _ := s.OpenRuns(ctx); len(open) != 0 {
+		t.Errorf("an ended run is still open: %v", open)
+	}
+	if _, err := s.Run(ctx, "nope"); !errors.Is(err, dynamo.ErrNoRun) {
+		t.Errorf("unknown run: %v", err)
+	}
+
+	// Reroute: the claimed job by its attempt, the waiting one by none;
+	// an older attempt is a conflict, and so is an economy lane target.
+	if _, err := s.Reroute(ctx, "alice", a.ID, 7, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("reroute by another attempt: %v, want a conflict", err)
+	}
+	if _, err := s.Reroute(ctx, "alice", a.ID, 0, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("reroute of a claimed job as waiting: %v, want a conflict", err)
+	}
+	moved, err := s.Reroute(ctx, "alice", a.ID, 1, jobs.LaneBulk)
+	if err != nil || moved.Status != jobs.StatusQueued || moved.Lane != jobs.LaneBulk || moved.Economy != nil {
+		t.Errorf("rerouted claimed job = %s on %s, economy %+v, %v", moved.Status, moved.Lane, moved.Economy, err)
+	}
+	if _, err := s.Reroute(ctx, "alice", a.ID, 1, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("rerouting a bulk job: %v, want a conflict", err)
+	}
+	if moved, err := s.Reroute(ctx, "bob", b.ID, 0, jobs.LaneBulk); err != nil || moved.Lane != jobs.LaneBulk {
+		t.Errorf("rerouted waiting job = %+v, %v", moved, err)
+	}
+	if _, err := s.Reroute(ctx, "bob", b.ID, 0, jobs.LaneEconomy); err == nil {
+		t.Error("a reroute to the economy lane was taken")
+	}
+}

@@ -1,0 +1,57 @@
+package jobs
+
+import "time"
+
+// A Run is one run of the economy lane: the economy jobs of one model that
+// go to Amazon Bedrock's batch inference as one model invocation job.
+type Run struct {
+	ID    string
+	Model string
+	// JobARN is Bedrock's model invocation job, once it is created.
+	JobARN string
+	State  RunState
+	// Records is how many jobs the run holds; Done how many Bedrock has
+	// processed, as it last reported.
+	Records, Done int
+	// InputKey is the run's input file in the economy bucket; its output
+	// is under OutputPrefix.
+	InputKey, OutputPrefix string
+	CreatedAt, UpdatedAt   time.Time
+}
+
+// RunState is where a run is in its life.
+type RunState string
+
+// The run states. A run is started once its jobs are claimed for it and
+// its input is written; it is submitted once Bedrock has its job; it is
+// ended once every job of it has its result (or went on demand).
+const (
+	RunStarting  RunState = "starting"
+	RunSubmitted RunState = "submitted"
+	RunEnded     RunState = "ended"
+)
+
+// RunMember is a job of a run: who owns it, and the attempt its claim for
+// the run made (the fencing token of the writes that end it).
+type RunMember struct {
+	Owner   string
+	JobID   string
+	Attempt int
+}
+
+// Waiting is an economy job waiting to be gathered into a run: whose it
+// is, its model, when it was submitted, and the size of its run record.
+type Waiting struct {
+	ID, Owner string
+	Model     string
+	CreatedAt time.Time
+	Bytes     int64
+}
+
+// Failure codes of the economy lane.
+const (
+	// FailureEconomyRun: the job's run failed, expired or was stopped
+	// before the job had a result, and the lane is set to fail such jobs
+	// rather than run them on demand.
+	FailureEconomyRun = "economy_run_failed"
+)
