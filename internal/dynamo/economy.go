@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -239,10 +238,8 @@ func (s *Store) UpdateRun(ctx context.Context, r jobs.Run) error {
 	return nil
 }
 
-// ErrNoRun is returned for a run id with no record.
-var ErrNoRun = errors.New("no such run")
-
-// Run reads run id's record.
+// Run reads run id's record; a run id with none gives an error matching
+// jobs.ErrNotFound.
 func (s *Store) Run(ctx context.Context, id string) (jobs.Run, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{"pk": str(runPK(id)), "sk": str(runSK)}})
@@ -250,7 +247,7 @@ func (s *Store) Run(ctx context.Context, id string) (jobs.Run, error) {
 		return jobs.Run{}, fmt.Errorf("read run %s: %w", id, translate(err))
 	}
 	if len(out.Item) == 0 {
-		return jobs.Run{}, fmt.Errorf("read run %s: %w", id, ErrNoRun)
+		return jobs.Run{}, fmt.Errorf("read run %s: %w", id, jobs.ErrNotFound)
 	}
 	var it runItem
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {

@@ -99,7 +99,7 @@ func TestEconomyWaitingRunsAndReroute(t *testing.T) {
 	if open, _ := s.OpenRuns(ctx); len(open) != 0 {
 		t.Errorf("an ended run is still open: %v", open)
 	}
-	if _, err := s.Run(ctx, "nope"); !errors.Is(err, dynamo.ErrNoRun) {
+	if _, err := s.Run(ctx, "nope"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("unknown run: %v", err)
 	}
 

@@ -147,3 +147,19 @@ func ensureQueue(ctx context.Context, client *sqs.Client, name string, attrs map
 }
 
 func seconds(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
+
+// EconomyRetention is how long the economy lane's queue keeps a message:
+// SQS's longest, since only the collector reads it.
+const EconomyRetention = 14 * 24 * time.Hour
+
+// CreateEconomyQueue creates (or finds) the economy lane's queue,
+// LaneQueueName(name, economy): SQS's longest retention and no dead-letter
+// queue, since no worker reads it: the collector (internal/economy)
+// deletes each message it gathers and leaves one it could not read for its
+// next run.
+func CreateEconomyQueue(ctx context.Context, client *sqs.Client, name string) (string, error) {
+	return ensureQueue(ctx, client, LaneQueueName(name, jobs.LaneEconomy), map[string]string{
+		string(types.QueueAttributeNameMessageRetentionPeriod): seconds(EconomyRetention),
+		string(types.QueueAttributeNameSqsManagedSseEnabled):   "true",
+	})
+}

@@ -23,7 +23,9 @@ type Lanes struct {
 // LaneURLs is each lane's queue URL.
 type LaneURLs map[jobs.Lane]string
 
-// NewLanes returns the queues at urls, which must name one for every lane.
+// NewLanes returns the queues at urls, which must name one for every
+// on-demand lane (jobs.Lanes), and may name the economy lane's (where
+// the API sends economy jobs for the collector, internal/economy).
 func NewLanes(client *sqs.Client, urls LaneURLs) (*Lanes, error) {
 	l := &Lanes{queues: map[jobs.Lane]*Queue{}}
 	var errs []error
@@ -38,19 +40,35 @@ func NewLanes(client *sqs.Client, urls LaneURLs) (*Lanes, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if url := urls[jobs.LaneEconomy]; url != "" {
+		l.queues[jobs.LaneEconomy] = New(client, url)
+	}
 	return l, nil
 }
 
-// Queue is lane's queue.
+// Queue is lane's queue, or nil for a lane without one (the economy lane
+// where it is not enabled).
 func (l *Lanes) Queue(lane jobs.Lane) *Queue { return l.queues[lane.OrDefault()] }
+
+// Has reports whether lane has a queue.
+func (l *Lanes) Has(lane jobs.Lane) bool { return l.queues[lane.OrDefault()] != nil }
+
+// errNoQueue is the error of a message for a lane without a queue.
+func errNoQueue(lane jobs.Lane) error { return fmt.Errorf("the %s lane has no queue here", lane) }
 
 // Send queues m on its lane.
 func (l *Lanes) Send(ctx context.Context, m jobs.Message) error {
+	if !l.Has(m.Lane) {
+		return errNoQueue(m.Lane)
+	}
 	return l.Queue(m.Lane).Send(ctx, m)
 }
 
 // SendAfter queues m on its lane, visible after d (see Queue.SendAfter).
 func (l *Lanes) SendAfter(ctx context.Context, m jobs.Message, d time.Duration) error {
+	if !l.Has(m.Lane) {
+		return errNoQueue(m.Lane)
+	}
 	return l.Queue(m.Lane).SendAfter(ctx, m, d)
 }
 
@@ -64,6 +82,12 @@ func (l *Lanes) SendBatch(ctx context.Context, ms []jobs.Message) []error {
 		byLane[lane] = append(byLane[lane], i)
 	}
 	for lane, idx := range byLane {
+		if !l.Has(lane) {
+			for _, i := range idx {
+				errs[i] = errNoQueue(lane)
+			}
+			continue
+		}
 		batch := make([]jobs.Message, len(idx))
 		for k, i := range idx {
 			batch[k] = ms[i]

@@ -1,0 +1,290 @@
+package economy_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrock"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/promptq/promptq/internal/bedrockbatch"
+	"github.com/promptq/promptq/internal/dev/localbatch"
+	"github.com/promptq/promptq/internal/dev/localmodel"
+	"github.com/promptq/promptq/internal/dev/standin"
+	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/economy"
+	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/s3bucket"
+	"github.com/promptq/promptq/internal/sqsqueue"
+)
+
+// clock is the lane's clock, which tests move past MaxWait.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// env is the economy lane over the wire: the jobs table, the lanes'
+// queues and the economy queue, and the bucket on kumo; Bedrock's batch
+// control plane from localbatch, whose events go to the lane's handler.
+type env struct {
+	store   *dynamo.Store
+	lanes   *sqsqueue.Lanes
+	backend standin.Backend
+	lane    *economy.Lane
+	batch   *localbatch.Server
+	clock   *clock
+	events  chan events.CloudWatchEvent
+	// runs talks to the batch stand-in directly, as an operator would.
+	runs *bedrockbatch.Runs
+}
+
+func newEnv(t *testing.T, stopBeforeRun bool, rerouteOnFailure bool) *env {
+	t.Helper()
+	ctx := t.Context()
+	b := standin.NewBackend(t, sqsqueue.QueueOptions{})
+	econURL, err := sqsqueue.CreateEconomyQueue(ctx, b.Kumo.SQS, b.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := sqsqueue.LaneURLs{jobs.LaneEconomy: econURL}
+	for k, v := range b.QueueURLs {
+		urls[k] = v
+	}
+	lanes, err := sqsqueue.NewLanes(b.Kumo.SQS, urls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(standin.AWSConfig(b.Kumo.URL), func(o *s3.Options) { o.UsePathStyle = true })
+	bucketName := strings.ToLower(standin.UniqueName(t))
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucketName)}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: b.Store(dynamo.Options{}), lanes: lanes, backend: b,
+		clock: &clock{t: time.Now().UTC()}, events: make(chan events.CloudWatchEvent, 100)}
+	startAfter := time.Duration(0)
+	if stopBeforeRun {
+		startAfter = time.Hour
+	}
+	e.batch = localbatch.New(localbatch.Options{S3: s3c, Model: localmodel.New(localmodel.Options{TokensPerSecond: 10_000}),
+		StartAfter: startAfter, MinRecords: 3,
+		OnEvent: func(_ context.Context, ev events.CloudWatchEvent) { e.events <- ev }})
+	hs := httptest.NewServer(e.batch)
+	t.Cleanup(func() { hs.Close(); e.batch.Close() })
+	e.runs = bedrockbatch.NewRuns(bedrock.NewFromConfig(standin.AWSConfig(hs.URL)), "arn:aws:iam::000000000000:role/batch")
+	e.lane = economy.New(economy.Config{
+		Limits: func(string) bedrockbatch.Limits {
+			return bedrockbatch.Limits{MinRecords: 3, MaxRecords: 4, MaxFileBytes: 1 << 20, MaxJobBytes: 1 << 20}
+		},
+		MaxWait: time.Hour, TimeoutHours: 24, RerouteOnRunFailure: rerouteOnFailure, Now: e.clock.Now,
+	}, economy.Deps{
+		Store: e.store, Intake: sqsqueue.NewReceiver(b.Kumo.SQS, econURL), Lanes: lanes,
+		Files: s3bucket.New(s3c, bucketName),
+		Runs:  e.runs,
+	})
+	return e
+}
+
+// submit stores an economy job and sends its message, as the API does.
+func (e *env) submit(t *testing.T, owner, prompt string, fallback bool) jobs.Job {
+	t.Helper()
+	j := jobs.Job{ID: jobs.NewID(), Owner: owner, Lane: jobs.LaneEconomy, Prompt: prompt, Model: "promptq-local",
+		MaxTokens: 40, EconomyFallback: fallback}.AsNew(e.clock.Now(), time.Hour)
+	got, _, err := e.store.Create(t.Context(), j, "fp-"+j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.lanes.Send(t.Context(), got.Message()); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// runToEnd hands the lane Bedrock's events, and runs its check after
+// each, until no run is open.
+func (e *env) runToEnd(t *testing.T) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-e.events:
+			if err := e.lane.HandleEvent(t.Context(), ev); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.lane.Check(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if open, _ := e.store.OpenRuns(t.Context()); len(open) == 0 {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the run did not end within 20 s")
+		}
+	}
+}
+
+func (e *env) job(t *testing.T, j jobs.Job) jobs.Job {
+	t.Helper()
+	got, err := e.store.Get(t.Context(), j.Owner, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// bulkMessages reads the bulk lane's queue.
+func (e *env) bulkMessages(t *testing.T) map[string]bool {
+	t.Helper()
+	r := sqsqueue.NewReceiver(e.backend.Kumo.SQS, e.backend.QueueURLs[jobs.LaneBulk])
+	ids := map[string]bool{}
+	for {
+		msgs, err := r.Receive(t.Context(), 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			return ids
+		}
+		for _, m := range msgs {
+			pm, err := sqsqueue.ParseMessage(m.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[pm.JobID] = true
+		}
+	}
+}
+
+func TestARunEndsEveryJobOnce(t *testing.T) {
+	e := newEnv(t, false, true)
+	ctx := t.Context()
+	var all []jobs.Job
+	for i := range 5 {
+		all = append(all, e.submit(t, fmt.Sprintf("user%d", i%2), fmt.Sprintf("Economy prompt %d", i), false))
+		e.clock.Add(time.Second)
+	}
+	rep, err := e.lane.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Gathered != 5 || rep.Runs != 1 || rep.InRuns != 4 || rep.OnDemand != 0 {
+		t.Fatalf("collect = %+v, want 5 gathered, one run of the 4 oldest, none on demand", rep)
+	}
+	inRun := e.job(t, all[0])
+	if inRun.Status != jobs.StatusRunning || inRun.Economy == nil || inRun.Economy.RunID == "" || inRun.Economy.RecordsTotal != 4 {
+		t.Errorf("a job in the run reads %s %+v", inRun.Status, inRun.Economy)
+	}
+	if w := e.job(t, all[4]); w.Status != jobs.StatusQueued || w.Economy == nil || w.Economy.RunID != "" {
+		t.Errorf("the fifth job reads %s %+v, want waiting", w.Status, w.Economy)
+	}
+	e.runToEnd(t)
+	for _, j := range all[:4] {
+		got := e.job(t, j)
+		if got.Status != jobs.StatusSucceeded || got.GeneratedText == "" || got.Tokens.Output == 0 || got.StopReason == "" {
+			t.Errorf("job %s: %s, %d output tokens, stop %q, text %q", j.ID, got.Status, got.Tokens.Output, got.StopReason, got.GeneratedText)
+		}
+	}
+	// Completing again changes nothing.
+	reps, err := e.lane.Check(ctx)
+	if err != nil || len(reps) != 0 {
+		t.Errorf("check after the end: %+v, %v", reps, err)
+	}
+
+	// The fifth waits for others, then, past MaxWait, runs on demand.
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 0 || rep.OnDemand != 0 {
+		t.Errorf("collect before the wait = %+v, %v", rep, err)
+	}
+	e.clock.Add(2 * time.Hour)
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.OnDemand != 1 {
+		t.Errorf("collect after the wait = %+v, %v", rep, err)
+	}
+	if got := e.job(t, all[4]); got.Lane != jobs.LaneBulk || got.Status != jobs.StatusQueued {
+		t.Errorf("the fifth job is %s on %s, want queued on bulk", got.Status, got.Lane)
+	}
+	if ids := e.bulkMessages(t); len(ids) != 1 || !ids[all[4].ID] {
+		t.Errorf("bulk queue holds %v, want the fifth job once", ids)
+	}
+	if w, _ := e.store.Waiting(ctx); len(w) != 0 {
+		t.Errorf("still waiting: %+v", w)
+	}
+}
+
+func TestFailedRecordsCancelledJobsAndUnknownEvents(t *testing.T) {
+	e := newEnv(t, false, true)
+	ctx := t.Context()
+	ok := e.submit(t, "alice", "Fine prompt", false)
+	bad := e.submit(t, "alice", "promptq-fault:invalid please", false)
+	badFallback := e.submit(t, "bob", "promptq-fault:invalid again", true)
+	cancelled := e.submit(t, "bob", "Soon cancelled", false)
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 || rep.InRuns != 4 {
+		t.Fatalf("collect = %+v, %v", rep, err)
+	}
+	if _, err := e.store.Cancel(ctx, "bob", cancelled.ID); err != nil {
+		t.Fatal(err)
+	}
+	// An event of a job promptq did not start is ignored.
+	if err := e.lane.HandleEvent(ctx, events.CloudWatchEvent{Source: "aws.bedrock", DetailType: "Batch Inference Job State Change",
+		Detail: []byte(`{"batchJobName":"someone-else","status":"Completed"}`)}); err != nil {
+		t.Errorf("a stranger's event: %v", err)
+	}
+	e.runToEnd(t)
+	if got := e.job(t, ok); got.Status != jobs.StatusSucceeded {
+		t.Errorf("ok job is %s", got.Status)
+	}
+	got := e.job(t, bad)
+	if got.Status != jobs.StatusFailed || got.Failure == nil || got.Failure.Code != jobs.FailureModel || !strings.Contains(got.Failure.Message, "400") {
+		t.Errorf("failed record's job: %s %+v", got.Status, got.Failure)
+	}
+	if got := e.job(t, badFallback); got.Status != jobs.StatusQueued || got.Lane != jobs.LaneBulk {
+		t.Errorf("failed record with fallback: %s on %s, want queued on bulk", got.Status, got.Lane)
+	}
+	if got := e.job(t, cancelled); got.Status != jobs.StatusCancelled || got.Tokens.Output != 0 {
+		t.Errorf("cancelled job: %s with %d output tokens", got.Status, got.Tokens.Output)
+	}
+	if ids := e.bulkMessages(t); len(ids) != 1 || !ids[badFallback.ID] {
+		t.Errorf("bulk queue holds %v, want the fallback job once", ids)
+	}
+}
+
+func TestAStoppedRunFailsOrReroutesItsJobs(t *testing.T) {
+	for _, reroute := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reroute=%v", reroute), func(t *testing.T) {
+			e := newEnv(t, true, reroute)
+			ctx := t.Context()
+			var all []jobs.Job
+			for i := range 3 {
+				all = append(all, e.submit(t, "carol", fmt.Sprintf("prompt %d", i), false))
+			}
+			if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 {
+				t.Fatalf("collect = %+v, %v", rep, err)
+			}
+			run, err := e.store.Run(ctx, e.job(t, all[0]).Economy.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.runs.Stop(ctx, run.JobARN); err != nil {
+				t.Fatal(err)
+			}
+			e.runToEnd(t)
+			for _, j := range all {
+				got := e.job(t, j)
+				switch {
+				case reroute && (got.Status != jobs.StatusQueued || got.Lane != jobs.LaneBulk):
+					t.Errorf("job %s: %s on %s, want queued on bulk", j.ID, got.Status, got.Lane)
+				case !reroute && (got.Status != jobs.StatusFailed || got.Failure.Code != jobs.FailureEconomyRun):
+					t.Errorf("job %s: %s %+v, want failed economy_run_failed", j.ID, got.Status, got.Failure)
+				}
+			}
+		})
+	}
+}
