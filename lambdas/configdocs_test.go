@@ -63,7 +63,7 @@ func TestConfigurationDocsListExactlyTheVariablesTheCodeReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, lane := range jobs.Lanes {
+	for _, lane := range append(jobs.Lanes, jobs.LaneEconomy) {
 		code[quota.QueueURLEnv(lane)] = "internal/quota (QueueURLEnv)"
 	}
 	for _, v := range notDocumented {

@@ -13,6 +13,7 @@ import (
 	"github.com/promptq/promptq/internal/cognito"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/httpapi"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/submit"
 )
@@ -79,6 +80,7 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 		Limits:         cfg.Limits,
 		Budgets:        budgets,
 		AllowedOrigins: cfg.WebOrigins,
+		Economy:        queues.Has(jobs.LaneEconomy),
 		Logger:         logger,
 	}, deps)
 }

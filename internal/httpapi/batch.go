@@ -10,10 +10,13 @@ import (
 
 type batchRequest struct {
 	Requests []json.RawMessage `json:"requests"`
-	// Lane is the whole batch's: "bulk", the default and, for now, the
-	// only one. A batch never runs on the interactive lane, whose capacity
-	// is kept for people waiting on one answer.
+	// Lane is the whole batch's: "bulk", the default, or "economy" (where
+	// enabled). A batch never runs on the interactive lane, whose
+	// capacity is kept for people waiting on one answer.
 	Lane *string `json:"lane"`
+	// EconomyFallback, for the economy lane only, runs a prompt Bedrock's
+	// batch inference fails on the bulk lane instead of failing its job.
+	EconomyFallback *bool `json:"economy_fallback"`
 }
 
 // batchResult is one entry of the answer: a job or an error, never both.
@@ -50,10 +53,21 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lane := jobs.LaneBulk
-	if env.Lane != nil && jobs.Lane(*env.Lane) != jobs.LaneBulk {
-		h.writeError(w, r, jobs.Invalid("lane", `lane must be "bulk" for a batch; send jobs for the interactive lane one by one to POST /generate.`))
+	if env.Lane != nil {
+		lane = jobs.Lane(*env.Lane)
+	}
+	switch {
+	case lane == jobs.LaneEconomy && !h.cfg.Economy:
+		h.writeError(w, r, jobs.Invalid("lane", `The economy lane is not enabled on this deployment; use "bulk".`))
+		return
+	case lane != jobs.LaneBulk && lane != jobs.LaneEconomy:
+		h.writeError(w, r, jobs.Invalid("lane", `lane must be "bulk" or "economy" for a batch; send jobs for the interactive lane one by one to POST /generate.`))
+		return
+	case env.EconomyFallback != nil && lane != jobs.LaneEconomy:
+		h.writeError(w, r, jobs.Invalid("economy_fallback", `economy_fallback applies to a batch on the economy lane only.`))
 		return
 	}
+	fallback := env.EconomyFallback != nil && *env.EconomyFallback
 	if n := len(env.Requests); n == 0 || n > h.cfg.MaxBatchEntries {
 		h.writeError(w, r, jobs.Invalid("requests", "requests must hold 1 to %d requests; it has %d.", h.cfg.MaxBatchEntries, n))
 		return
@@ -69,6 +83,7 @@ func (h *Handler) generateBatch(w http.ResponseWriter, r *http.Request) {
 			results[i].Error = &d
 			continue
 		}
+		req.EconomyFallback = fallback
 		entries = append(entries, submit.Entry{Request: req, IdempotencyKey: key})
 		slots = append(slots, i)
 	}

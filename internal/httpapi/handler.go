@@ -94,8 +94,12 @@ type Config struct {
 	// jobs.PollQueued, which workers also go by.
 	PollQueued  time.Duration
 	PollRunning time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Economy is whether the economy lane is enabled: its queue is
+	// configured, and its collector and completion function run. Without
+	// it a batch for the economy lane is refused with a 400.
+	Economy bool
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 func (c Config) withDefaults() Config {

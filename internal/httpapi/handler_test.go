@@ -199,6 +199,9 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"batch too many", "POST", "/generate/batch", "alice", `{"requests":[` + strings.Repeat(`{"prompt":"p"},`, 100) + `{"prompt":"p"}]}`, nil, 400, "invalid_request", "requests"},
 		{"batch unknown field", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}],"x":1}`, nil, 400, "invalid_request", "x"},
 		{"batch with header key", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}]}`, []string{"Idempotency-Key", "k"}, 400, "invalid_request", "Idempotency-Key"},
+		{"batch on the economy lane where it is off", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}],"lane":"economy"}`, nil, 400, "invalid_request", "lane"},
+		{"batch with economy_fallback on bulk", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}],"economy_fallback":true}`, nil, 400, "invalid_request", "economy_fallback"},
+		{"economy lane on POST /generate", "POST", "/generate", "alice", `{"prompt":"p","lane":"economy"}`, nil, 400, "invalid_request", "lane"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -916,5 +919,54 @@ func TestRetryAfterFollowsWhenTheLaneLooksAtTheJobAgain(t *testing.T) {
 	clock.Advance(11 * time.Minute)
 	if got := retryAfter(); got != "2" {
 		t.Errorf("once its message is back: Retry-After %q, want 2", got)
+	}
+}
+
+func TestEconomyBatch(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(e *env) { e.cfg.Economy = true })
+	res := f.do(t, "POST", "/generate/batch", "alice", `{"lane":"economy","economy_fallback":true,"requests":[{"prompt":"one"},{"prompt":"two"}]}`)
+	if res.StatusCode != 202 {
+		t.Fatalf("status %d %s", res.StatusCode, res.body)
+	}
+	var out struct {
+		Lane    string `json:"lane"`
+		Results []struct {
+			JobID string `json:"job_id"`
+		} `json:"results"`
+	}
+	res.json(t, &out)
+	if out.Lane != "economy" || len(out.Results) != 2 {
+		t.Fatalf("answer %s", res.body)
+	}
+	sent := f.queue.Sent()
+	if len(sent) != 2 || sent[0].Lane != jobs.LaneEconomy || sent[1].Lane != jobs.LaneEconomy {
+		t.Errorf("sent %+v, want both on the economy lane", sent)
+	}
+	var job struct {
+		Lane    string `json:"lane"`
+		Economy *struct {
+			State    string `json:"state"`
+			Fallback bool   `json:"economy_fallback"`
+		} `json:"economy"`
+	}
+	f.do(t, "GET", "/jobs/"+out.Results[0].JobID, "alice", "").json(t, &job)
+	if job.Lane != "economy" || job.Economy == nil || job.Economy.State != "waiting" || !job.Economy.Fallback {
+		t.Errorf("GET shows lane %q economy %+v", job.Lane, job.Economy)
+	}
+	// A bulk job shows no economy object, and the fallback is the batch's
+	// choice: without it, false.
+	res = f.do(t, "POST", "/generate/batch", "alice", `{"lane":"economy","requests":[{"prompt":"three"}]}`)
+	res.json(t, &out)
+	f.do(t, "GET", "/jobs/"+out.Results[0].JobID, "alice", "").json(t, &job)
+	if job.Economy == nil || job.Economy.Fallback {
+		t.Errorf("without economy_fallback: %+v", job.Economy)
+	}
+	res = f.do(t, "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"four"}]}`)
+	res.json(t, &out)
+	job.Economy = nil
+	f.do(t, "GET", "/jobs/"+out.Results[0].JobID, "alice", "").json(t, &job)
+	if job.Lane != "bulk" || job.Economy != nil {
+		t.Errorf("a bulk job shows lane %q economy %+v", job.Lane, job.Economy)
 	}
 }

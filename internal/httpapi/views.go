@@ -33,6 +33,19 @@ type jobView struct {
 	// Truncated is set in listings, where prompt and generated_text are
 	// previews; GET /jobs/{id} has them whole.
 	Truncated bool `json:"truncated,omitempty"`
+	// Economy is an economy job's progress through Bedrock's batch
+	// inference.
+	Economy *economyView `json:"economy,omitempty"`
+}
+
+// economyView is where an economy job stands: "waiting" to be gathered
+// into a run, or "in_run", with the run's records processed so far.
+type economyView struct {
+	State        string `json:"state"`
+	RunID        string `json:"run_id,omitempty"`
+	RecordsDone  int    `json:"records_done"`
+	RecordsTotal int    `json:"records_total"`
+	Fallback     bool   `json:"economy_fallback"`
 }
 
 // previewChars is how much of the prompt and text a listing carries. A page
@@ -65,6 +78,13 @@ func viewOf(j jobs.Job) jobView {
 	}
 	if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
 		v.DurationMS = j.FinishedAt.Sub(j.StartedAt).Milliseconds()
+	}
+	if e := j.Economy; e != nil {
+		v.Economy = &economyView{State: "waiting", RunID: e.RunID, RecordsDone: e.RecordsDone,
+			RecordsTotal: e.RecordsTotal, Fallback: j.EconomyFallback}
+		if e.RunID != "" {
+			v.Economy.State = "in_run"
+		}
 	}
 	return v
 }

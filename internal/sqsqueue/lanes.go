@@ -120,8 +120,10 @@ func (l *Lanes) Queued(ctx context.Context, lane jobs.Lane) (int, error) {
 	return d.Visible + d.Delayed, nil
 }
 
-// LaneURLsFromEnv reads every lane's queue URL with getenv; a lane without
-// one is an error naming its variable.
+// LaneURLsFromEnv reads every lane's queue URL with getenv; an on-demand
+// lane without one is an error naming its variable. The economy lane's
+// (PROMPTQ_ECONOMY_QUEUE_URL) is optional: without it, the API refuses
+// economy batches.
 func LaneURLsFromEnv(getenv func(string) string) (LaneURLs, error) {
 	r := envvar.New(getenv)
 	urls := LaneURLs{}
@@ -130,6 +132,10 @@ func LaneURLsFromEnv(getenv func(string) string) (LaneURLs, error) {
 		if r.Required(quota.QueueURLEnv(lane), &url); url != "" {
 			urls[lane] = url
 		}
+	}
+	var economy string
+	if r.String(quota.QueueURLEnv(jobs.LaneEconomy), &economy); economy != "" {
+		urls[jobs.LaneEconomy] = economy
 	}
 	return urls, r.Err()
 }

@@ -112,6 +112,10 @@ func clone(j jobs.Job) jobs.Job {
 		f := *j.Failure
 		j.Failure = &f
 	}
+	if j.Economy != nil {
+		e := *j.Economy
+		j.Economy = &e
+	}
 	return j
 }
 
