@@ -20,7 +20,7 @@ LOCAL_AWS_SQS_VERSION := 2.0.2
 STATICCHECK_VERSION  := v0.8.2
 
 GO_PACKAGES := ./...
-LAMBDAS     := api worker rescuer presignup jobevents
+LAMBDAS     := api worker rescuer presignup jobevents collector completion
 GOARCH_LAMBDA ?= arm64
 
 .PHONY: help

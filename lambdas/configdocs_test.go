@@ -26,6 +26,7 @@ var readers = []string{
 	"../internal/rescue",
 	"../internal/quota",
 	"../internal/signup",
+	"../internal/economy",
 	"../internal/dev/devstack",
 }
 
@@ -145,7 +146,7 @@ func TestConfigurationDocsGiveTheWorkersDefaults(t *testing.T) {
 // docs/configuration.md that list variables, as their cells.
 func docRows(t *testing.T) [][]string {
 	var rows [][]string
-	for _, h := range []string{"### api", "### worker", "### presignup", "### rescuer", "### jobevents", "## Dev stack"} {
+	for _, h := range []string{"### api", "### worker", "### presignup", "### rescuer", "### jobevents", "### collector and completion", "## Dev stack"} {
 		rows = append(rows, docSection(t, h)...)
 	}
 	return rows

@@ -248,14 +248,18 @@ func (s *Store) Get(ctx context.Context, owner, id string) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("get job %s: %w", id, err)
 	}
-	if e := j.Economy; e != nil && e.RunID != "" && !j.Status.Terminal() {
+	if e := j.Economy; e != nil && e.RunID != "" {
 		// An economy job in a run shows the run's progress: one more
-		// read, for those jobs only.
+		// read, for those jobs only. A run not recorded yet (its
+		// collector is claiming its jobs) shows none.
 		r, err := s.Run(ctx, e.RunID)
-		if err != nil {
+		switch {
+		case errors.Is(err, jobs.ErrNotFound):
+		case err != nil:
 			return jobs.Job{}, fmt.Errorf("get job %s: %w", id, err)
+		default:
+			e.RecordsDone, e.RecordsTotal = r.Done, r.Records
 		}
-		e.RecordsDone, e.RecordsTotal = r.Done, r.Records
 	}
 	return j, nil
 }

@@ -77,6 +77,20 @@ type Config struct {
 	RescueEvery time.Duration
 	RescueAfter time.Duration
 
+	// The economy lane (internal/economy), against a local stand-in of
+	// Bedrock's batch inference (internal/dev/localbatch):
+	// EconomyEvery is how often the collector runs (the stack: every 5
+	// minutes), PROMPTQ_DEV_ECONOMY_EVERY, default 5s; EconomyStartAfter
+	// is how long a run waits before it runs (Bedrock's take minutes to
+	// hours), PROMPTQ_DEV_ECONOMY_START_AFTER, default 3s;
+	// BatchTokensPerSecond is the batch stand-in's model pace,
+	// PROMPTQ_DEV_BATCH_TOKENS_PER_SECOND, default 2000. The lane's own
+	// settings (PROMPTQ_ECONOMY_*) are read as the economy functions read
+	// them, with dev defaults: runs of 5 to 500 jobs, a 20 s wait.
+	EconomyEvery         time.Duration
+	EconomyStartAfter    time.Duration
+	BatchTokensPerSecond int
+
 	// CognitoCode, if set, is every sign-up confirmation code, for
 	// scripts that confirm blindly. PROMPTQ_DEV_COGNITO_CODE.
 	CognitoCode string
@@ -101,19 +115,22 @@ func (c Config) Visibility() time.Duration { return 6 * c.WorkerTimeout }
 // validates it, naming every variable that is wrong.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		Dir:             devinfo.DefaultDir,
-		WebPort:         8080,
-		APIPort:         8787,
-		AWSPort:         4566,
-		CognitoPort:     9229,
-		Provider:        worker.ProviderLocal,
-		MaxReceiveCount: 5,
-		WorkerTimeout:   15 * time.Minute,
-		PollWait:        5 * time.Second,
-		APITimeout:      10 * time.Second,
-		RescueEvery:     time.Minute,
-		CognitoCode:     getenv("PROMPTQ_DEV_COGNITO_CODE"),
-		Getenv:          getenv,
+		Dir:                  devinfo.DefaultDir,
+		WebPort:              8080,
+		APIPort:              8787,
+		AWSPort:              4566,
+		CognitoPort:          9229,
+		Provider:             worker.ProviderLocal,
+		MaxReceiveCount:      5,
+		WorkerTimeout:        15 * time.Minute,
+		PollWait:             5 * time.Second,
+		APITimeout:           10 * time.Second,
+		RescueEvery:          time.Minute,
+		EconomyEvery:         5 * time.Second,
+		EconomyStartAfter:    3 * time.Second,
+		BatchTokensPerSecond: 2000,
+		CognitoCode:          getenv("PROMPTQ_DEV_COGNITO_CODE"),
+		Getenv:               getenv,
 	}
 	r := envvar.New(getenv)
 	r.String("PROMPTQ_DEV_DIR", &c.Dir)
@@ -127,6 +144,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	r.Duration("PROMPTQ_DEV_POLL_WAIT", &c.PollWait, time.Second, 20*time.Second)
 	r.Duration("PROMPTQ_DEV_API_TIMEOUT", &c.APITimeout, time.Second, 15*time.Minute)
 	r.Duration("PROMPTQ_DEV_RESCUE_EVERY", &c.RescueEvery, time.Second, time.Hour)
+	r.Duration("PROMPTQ_DEV_ECONOMY_EVERY", &c.EconomyEvery, 100*time.Millisecond, time.Hour)
+	r.Duration("PROMPTQ_DEV_ECONOMY_START_AFTER", &c.EconomyStartAfter, 0, 24*time.Hour)
+	r.Int("PROMPTQ_DEV_BATCH_TOKENS_PER_SECOND", &c.BatchTokensPerSecond, 1, envvar.NoMax)
 	r.Duration("PROMPTQ_RESCUE_AFTER", &c.RescueAfter, time.Second, 24*time.Hour)
 	if p, err := signup.FromEnv(getenv); err != nil {
 		r.Add(err)

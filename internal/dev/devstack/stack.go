@@ -18,13 +18,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/promptq/promptq/internal/apiapp"
 	"github.com/promptq/promptq/internal/apigw"
 	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/localbatch"
 	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
@@ -57,8 +61,11 @@ type Stack struct {
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
 	rescueDone chan struct{}
-	info       devinfo.Info
-	hooks      Hooks // see hooks.go
+	// The economy lane: its batch stand-in and its loops.
+	batch       *localbatch.Server
+	economyDone chan struct{}
+	info        devinfo.Info
+	hooks       Hooks // see hooks.go
 
 	failed   chan struct{} // closed when a part stops on its own
 	failOnce sync.Once
@@ -299,17 +306,23 @@ func (s *Stack) startStandins(ctx context.Context, lns ports, dirs stackDirs) (c
 type resources struct {
 	db        *dynamodb.Client
 	sqs       *sqs.Client
-	queueURLs sqsqueue.LaneURLs
+	s3        *s3.Client
+	queueURLs sqsqueue.LaneURLs // the economy lane's included
 	dlqURL    string
 	pool      standin.CognitoPool
 }
 
-// createResources creates the jobs table, the lanes' queues and their
-// dead-letter queue, and the user pool with its app client.
+// EconomyBucket is the economy lane's bucket in the S3 stand-in.
+const EconomyBucket = "promptq-economy"
+
+// createResources creates the jobs table, the lanes' queues (the economy
+// lane's too) and their dead-letter queue, the economy lane's bucket, and
+// the user pool with its app client.
 func (s *Stack) createResources(ctx context.Context) (resources, error) {
 	res := resources{
 		db:  standin.DynamoDB(s.kumo.url, s.hooks.dynamoDB),
 		sqs: standin.SQS(s.kumo.url, s.hooks.sqs),
+		s3:  standin.S3(s.kumo.url),
 	}
 	if err := dynamo.CreateTable(ctx, res.db, TableName); err != nil {
 		return res, err
@@ -322,8 +335,25 @@ func (s *Stack) createResources(ctx context.Context) (resources, error) {
 	if err != nil {
 		return res, err
 	}
+	if res.queueURLs[jobs.LaneEconomy], err = sqsqueue.CreateEconomyQueue(ctx, res.sqs, QueueName); err != nil {
+		return res, err
+	}
+	if err := createBucket(ctx, res.s3, EconomyBucket); err != nil {
+		return res, err
+	}
 	res.pool, err = s.cognito.Pool(ctx, PoolName)
 	return res, err
+}
+
+// createBucket creates bucket name, or finds it made by an earlier run.
+func createBucket(ctx context.Context, client *s3.Client, name string) error {
+	_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+	var owned *s3types.BucketAlreadyOwnedByYou
+	var exists *s3types.BucketAlreadyExists
+	if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
+		return fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	return nil
 }
 
 // startFunctions starts the product's functions as the stack deploys
@@ -446,6 +476,9 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 		defer close(s.rescueDone)
 		runRescuer(pctx, rescuer, cfg.RescueEvery, s.log)
 	}()
+	if err := s.startEconomy(pctx, getenv, res); err != nil {
+		return apiCfg, err
+	}
 	return apiCfg, nil
 }
 
@@ -492,6 +525,12 @@ func (s *Stack) Close() error {
 			s.stopPoller()
 			<-s.pollerDone
 			<-s.rescueDone
+			if s.economyDone != nil {
+				<-s.economyDone
+			}
+		}
+		if s.batch != nil {
+			s.batch.Close()
 		}
 		for _, srv := range s.servers {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
 )
@@ -51,6 +52,13 @@ func DynamoDB(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Clie
 // SQS returns an SQS client for the stand-in at endpoint.
 func SQS(endpoint string, optFns ...func(*sqs.Options)) *sqs.Client {
 	return sqs.NewFromConfig(AWSConfig(endpoint), optFns...)
+}
+
+// S3 returns an S3 client for the stand-in at endpoint, with path-style
+// addressing (bucket in the path), which a stand-in on one host:port needs.
+func S3(endpoint string, optFns ...func(*s3.Options)) *s3.Client {
+	opts := append([]func(*s3.Options){func(o *s3.Options) { o.UsePathStyle = true }}, optFns...)
+	return s3.NewFromConfig(AWSConfig(endpoint), opts...)
 }
 
 // KumoServer is a running kumo emulator with clients for it.

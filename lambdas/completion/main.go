@@ -1,0 +1,53 @@
+// Command completion is the economy lane's completion Lambda. Bedrock's
+// "Batch Inference Job State Change" events of promptq's runs (an
+// EventBridge rule on the default bus) and a schedule (the safety net:
+// events are best effort) invoke it; it ends each run whose model
+// invocation job ended, giving every job of the run its result, through
+// internal/economy. Its configuration is read from the environment by
+// economy.LoadSettings, which documents every variable.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/promptq/promptq/internal/economy"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	lane, err := setup(context.Background(), os.Getenv)
+	if err != nil {
+		slog.Error("completion init failed", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(handler(lane))
+}
+
+// handler completes the run of a Bedrock event, or, on the schedule,
+// every open run.
+func handler(lane *economy.Lane) func(context.Context, events.CloudWatchEvent) error {
+	return func(ctx context.Context, ev events.CloudWatchEvent) error {
+		if ev.Source == "aws.events" {
+			_, err := lane.Check(ctx)
+			return err
+		}
+		return lane.HandleEvent(ctx, ev)
+	}
+}
+
+// setup builds the lane from the environment, with its clients.
+func setup(ctx context.Context, getenv func(string) string) (*economy.Lane, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return economy.FromEnv(getenv, awsCfg, slog.Default())
+}
