@@ -45,14 +45,17 @@ type waitItem struct {
 }
 
 type runItem struct {
-	PK           string `dynamodbav:"pk"`
-	SK           string `dynamodbav:"sk"`
-	RunID        string `dynamodbav:"run_id"`
-	Model        string `dynamodbav:"model"`
-	JobARN       string `dynamodbav:"job_arn,omitempty"`
-	State        string `dynamodbav:"state"`
-	Records      int    `dynamodbav:"records"`
-	Done         int    `dynamodbav:"done"`
+	PK      string `dynamodbav:"pk"`
+	SK      string `dynamodbav:"sk"`
+	RunID   string `dynamodbav:"run_id"`
+	Model   string `dynamodbav:"model"`
+	JobARN  string `dynamodbav:"job_arn,omitempty"`
+	State   string `dynamodbav:"state"`
+	Records int    `dynamodbav:"records"`
+	Done    int    `dynamodbav:"done"`
+	// Cancelled counts the run's jobs cancelled since they were claimed
+	// for it (the API adds to it; UpdateRun never writes it).
+	Cancelled    int    `dynamodbav:"cancelled,omitempty"`
 	InputKey     string `dynamodbav:"input_key"`
 	OutputPrefix string `dynamodbav:"output_prefix"`
 	CreatedAt    string `dynamodbav:"created_at"`
@@ -215,25 +218,50 @@ func (s *Store) PutRun(ctx context.Context, r jobs.Run, members []jobs.RunMember
 	return s.UpdateRun(ctx, r)
 }
 
-// UpdateRun writes run r's record; an ended run leaves the open runs.
+// UpdateRun writes run r's record (all but its count of cancelled jobs,
+// which Cancel keeps); an ended run leaves the open runs.
 func (s *Store) UpdateRun(ctx context.Context, r jobs.Run) error {
-	expires := s.now().Add(s.opts.JobTTL).Unix()
-	av, err := attributevalue.MarshalMap(runItem{PK: runPK(r.ID), SK: runSK, RunID: r.ID, Model: r.Model, JobARN: r.JobARN,
-		State: string(r.State), Records: r.Records, Done: r.Done, InputKey: r.InputKey, OutputPrefix: r.OutputPrefix,
-		CreatedAt: formatTime(r.CreatedAt), UpdatedAt: formatTime(s.now()), ExpiresAt: expires})
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table),
+		Key:       map[string]types.AttributeValue{"pk": str(runPK(r.ID)), "sk": str(runSK)},
+		UpdateExpression: aws.String("SET #run_id = :id, #model = :model, #job_arn = :arn, #state = :state, #records = :records, " +
+			"#done = :done, #input_key = :in, #output_prefix = :out, #created_at = :created, #updated_at = :now, #expires_at = :expires"),
+		ExpressionAttributeNames: names("#run_id", "#model", "#job_arn", "#state", "#records", "#done", "#input_key",
+			"#output_prefix", "#created_at", "#updated_at", "#expires_at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":id": str(r.ID), ":model": str(r.Model), ":arn": str(r.JobARN), ":state": str(string(r.State)),
+			":records": num(int64(r.Records)), ":done": num(int64(r.Done)), ":in": str(r.InputKey), ":out": str(r.OutputPrefix),
+			":created": str(formatTime(r.CreatedAt)), ":now": str(formatTime(s.now())),
+			":expires": num(s.now().Add(s.opts.JobTTL).Unix()),
+		},
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("record run %s: %w", r.ID, translate(err))
 	}
 	open := map[string]types.AttributeValue{"pk": str(jobstable.EconomyKey), "sk": str(jobstable.RunPrefix + r.ID)}
-	var puts, deletes []map[string]types.AttributeValue
-	puts = append(puts, av)
 	if r.State == jobs.RunEnded {
-		deletes = append(deletes, open)
+		err = s.writeBatch(ctx, nil, []map[string]types.AttributeValue{open})
 	} else {
-		puts = append(puts, open)
+		err = s.writeBatch(ctx, []map[string]types.AttributeValue{open}, nil)
 	}
-	if err := s.writeBatch(ctx, puts, deletes); err != nil {
-		return fmt.Errorf("record run %s: %w", r.ID, err)
+	if err != nil {
+		return fmt.Errorf("record run %s as open: %w", r.ID, err)
+	}
+	return nil
+}
+
+// countCancelled adds one to run id's count of cancelled jobs.
+func (s *Store) countCancelled(ctx context.Context, id string) error {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{"pk": str(runPK(id)), "sk": str(runSK)},
+		UpdateExpression:          aws.String("ADD #cancelled :one"),
+		ConditionExpression:       aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames:  names("#cancelled", "#pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return translate(err)
 	}
 	return nil
 }
@@ -254,7 +282,7 @@ func (s *Store) Run(ctx context.Context, id string) (jobs.Run, error) {
 		return jobs.Run{}, err
 	}
 	r := jobs.Run{ID: it.RunID, Model: it.Model, JobARN: it.JobARN, State: jobs.RunState(it.State), Records: it.Records,
-		Done: it.Done, InputKey: it.InputKey, OutputPrefix: it.OutputPrefix}
+		Done: it.Done, Cancelled: it.Cancelled, InputKey: it.InputKey, OutputPrefix: it.OutputPrefix}
 	if r.CreatedAt, err = parseTime(it.CreatedAt); err != nil {
 		return jobs.Run{}, err
 	}

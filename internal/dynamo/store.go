@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -371,6 +372,14 @@ func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) 
 	j, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	if e := j.Economy; e != nil && e.RunID != "" {
+		// Counted on its run, whose job the completion's check stops
+		// once every job of it is cancelled. A count that fails leaves
+		// the run to finish: the cancel holds either way.
+		if err := s.countCancelled(ctx, e.RunID); err != nil {
+			slog.WarnContext(ctx, "could not count a cancelled job on its economy run", "job_id", id, "error", err)
+		}
 	}
 	if j, err = s.completed(ctx, j); err != nil {
 		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)

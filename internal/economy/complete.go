@@ -101,6 +101,12 @@ func (l *Lane) Complete(ctx context.Context, id string) (CompleteReport, error) 
 	}
 	rep.State = string(st.State)
 	if !st.Ended() {
+		if run.Records > 0 && run.Cancelled >= run.Records {
+			// Every job of it was cancelled: nothing is worth paying
+			// for. The stopped run's event ends it.
+			l.cfg.Logger.InfoContext(ctx, "stopping an economy run whose jobs were all cancelled", "run_id", run.ID)
+			return rep, l.deps.Runs.Stop(ctx, run.JobARN)
+		}
 		if st.Processed != run.Done {
 			run.Done = st.Processed
 			return rep, l.deps.Store.UpdateRun(ctx, run)

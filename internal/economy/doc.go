@@ -33,5 +33,7 @@
 // bulk lane or fail (economy_run_failed), as configured.
 //
 // A cancelled job is simply not ended by its run (the conditional write
-// fails): the user is not charged for its record.
+// fails): the user is not charged for its record. The API counts it on
+// its run, and once every job of a run is cancelled the completion's check
+// stops the run's model invocation job.
 package economy

@@ -288,3 +288,47 @@ func TestAStoppedRunFailsOrReroutesItsJobs(t *testing.T) {
 		})
 	}
 }
+
+func TestARunWhoseJobsAreAllCancelledIsStopped(t *testing.T) {
+	e := newEnv(t, true, true)
+	ctx := t.Context()
+	var all []jobs.Job
+	for i := range 3 {
+		all = append(all, e.submit(t, "dave", fmt.Sprintf("prompt %d", i), false))
+	}
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 {
+		t.Fatalf("collect = %+v, %v", rep, err)
+	}
+	runID := e.job(t, all[0]).Economy.RunID
+	// Two of three cancelled: the run goes on.
+	for _, j := range all[:2] {
+		if _, err := e.store.Cancel(ctx, j.Owner, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.lane.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.store.Run(ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.runs.Status(ctx, run.JobARN); err != nil || st.Ended() || run.Cancelled != 2 {
+		t.Fatalf("with two of three cancelled: Bedrock says %s (%v), the run counts %d cancelled", st.State, err, run.Cancelled)
+	}
+	if _, err := e.store.Cancel(ctx, all[2].Owner, all[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.lane.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.runToEnd(t)
+	if st, err := e.runs.Status(ctx, run.JobARN); err != nil || st.State != "Stopped" {
+		t.Errorf("the run's job is %s (%v), want Stopped", st.State, err)
+	}
+	for _, j := range all {
+		if got := e.job(t, j); got.Status != jobs.StatusCancelled || got.Lane != jobs.LaneEconomy {
+			t.Errorf("job %s is %s on %s, want cancelled on economy", j.ID, got.Status, got.Lane)
+		}
+	}
+}

@@ -11,8 +11,9 @@ type Run struct {
 	JobARN string
 	State  RunState
 	// Records is how many jobs the run holds; Done how many Bedrock has
-	// processed, as it last reported.
-	Records, Done int
+	// processed, as it last reported; Cancelled how many were cancelled
+	// since they were claimed for it.
+	Records, Done, Cancelled int
 	// InputKey is the run's input file in the economy bucket; its output
 	// is under OutputPrefix.
 	InputKey, OutputPrefix string
