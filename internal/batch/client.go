@@ -76,6 +76,21 @@ type client struct {
 
 	gateMu sync.Mutex
 	gate   time.Time // no call starts before this (after a 429)
+
+	// lane is the batch envelope's lane fields, with a trailing comma, or
+	// "" for the API's default (bulk).
+	lane string
+}
+
+// envelopeLane is a batch envelope's lane fields for the chosen lane.
+func envelopeLane(economy, fallback bool) string {
+	switch {
+	case economy && fallback:
+		return `"lane":"economy","economy_fallback":true,`
+	case economy:
+		return `"lane":"economy",`
+	}
+	return ""
 }
 
 // response is a 2xx answer.
@@ -243,7 +258,7 @@ type batchResult struct {
 // submitBatch sends entries (each a JSON object) in one call.
 func (c *client) submitBatch(entries [][]byte) ([]batchResult, error) {
 	var body bytes.Buffer
-	body.WriteString(`{"requests":[`)
+	body.WriteString(`{` + c.lane + `"requests":[`)
 	for i, e := range entries {
 		if i > 0 {
 			body.WriteByte(',')

@@ -36,7 +36,7 @@ type flags struct {
 	output, apiURL, token, username, password            string
 	clientID, region, cognitoEndpoint, devConfig, prefix string
 	concurrency, batchSize, maxAttempts, retryBudget     int
-	wait, quiet                                          bool
+	wait, quiet, economy, economyFallback                bool
 	pollInterval, waitTimeout, progressInterval          time.Duration
 }
 
@@ -65,6 +65,10 @@ input line, in input order:
   --wait, jobs are reported as the API accepted them (queued).
   OUTPUT.state is the run's log (fsync'd after every call): which line
   became which job. Keep it to resume; delete both files to start over.
+
+Lanes: the bulk lane by default; --economy sends the file to the economy
+lane (Bedrock's batch inference: a lower token price, typically hours),
+where the deployment enables it.
 
 Idempotency: every request carries an idempotency key, so a retry or a
 re-run gets the original job back instead of a new one:
@@ -122,6 +126,8 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.prefix, "key-prefix", DefaultKeyPrefix, "first part of every idempotency `key`: change it to submit the same file again as new jobs")
 	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "`n` API calls in flight at once (batches, and polls with --wait)")
 	fs.IntVar(&f.batchSize, "batch-size", DefaultBatchSize, "`n` requests per POST /generate/batch call, 1 to 100 (fewer if they pass 5 MiB)")
+	fs.BoolVar(&f.economy, "economy", false, "submit on the economy lane: Amazon Bedrock's batch inference at its lower token price, typically within hours (where the deployment enables it)")
+	fs.BoolVar(&f.economyFallback, "economy-fallback", false, "with --economy: run a prompt that batch inference fails on the bulk lane instead of failing its job")
 	fs.BoolVar(&f.wait, "wait", false, "poll until every job has finished and put the generated text in the results")
 	fs.DurationVar(&f.pollInterval, "poll-interval", DefaultPollInterval, "`time` between polling rounds with --wait (a job's Retry-After wins when it is given)")
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", 0, "give up waiting after this `time` (exit 3; re-run to go on); 0: no limit")
@@ -255,6 +261,8 @@ func (f flags) options(input string, getenv Env) (Options, error) {
 		Concurrency:      f.concurrency,
 		BatchSize:        f.batchSize,
 		KeyPrefix:        f.prefix,
+		Economy:          f.economy,
+		EconomyFallback:  f.economyFallback,
 		Wait:             f.wait,
 		PollInterval:     f.pollInterval,
 		WaitTimeout:      f.waitTimeout,
@@ -273,6 +281,9 @@ func (f flags) options(input string, getenv Env) (Options, error) {
 	}
 	if f.concurrency < 1 {
 		errs = append(errs, errors.New("--concurrency must be at least 1"))
+	}
+	if f.economyFallback && !f.economy {
+		errs = append(errs, errors.New("--economy-fallback goes with --economy"))
 	}
 	if f.batchSize < 1 || f.batchSize > 100 {
 		errs = append(errs, errors.New("--batch-size must be from 1 to 100"))

@@ -29,6 +29,12 @@ type Options struct {
 	MaxBatchBytes int    // body size of one batch call
 	KeyPrefix     string // first part of every idempotency key
 
+	// Economy submits on the economy lane (Bedrock's batch inference, at
+	// its lower price, typically within hours) instead of the bulk lane;
+	// EconomyFallback asks that a prompt batch inference fails run on the
+	// bulk lane instead of failing.
+	Economy, EconomyFallback bool
+
 	Wait         bool          // poll until every job is terminal
 	PollInterval time.Duration // between polling rounds (a job's Retry-After wins)
 	WaitTimeout  time.Duration // give up waiting after this; 0: no limit
@@ -180,6 +186,7 @@ func Run(stop context.Context, o Options) (Summary, error) {
 		policy: &retryPolicy{MaxAttempts: o.MaxAttempts, BaseDelay: o.BaseDelay, MaxDelay: o.MaxDelay},
 		stop:   halt,
 		sleep:  o.Sleep,
+		lane:   envelopeLane(o.Economy, o.EconomyFallback),
 	}
 	r.client.policy.budget.Store(int64(o.RetryBudget))
 

@@ -623,3 +623,37 @@ func TestARunEndsWithTheCallersUsage(t *testing.T) {
 		t.Errorf("summary %q lacks %q and what is left", out.String(), want)
 	}
 }
+
+// --economy submits every line on the economy lane, with the fallback when
+// asked; where the deployment has no economy lane the API's 400 names the
+// lane and nothing is created.
+func TestEconomySubmitsOnTheEconomyLane(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, func(c *httpapi.Config) { c.Economy = true })
+	input := writeInput(t, t.TempDir(), prompts(3)...)
+	o := a.options(t, input, nil)
+	o.Economy, o.EconomyFallback = true, true
+	if _, err := Run(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	got := a.jobsOf(t, "alice")
+	if len(got) != 3 {
+		t.Fatalf("%d jobs, want 3", len(got))
+	}
+	for _, j := range got {
+		if j.Lane != jobs.LaneEconomy || !j.EconomyFallback {
+			t.Errorf("job %s on %s, fallback %v", j.ID, j.Lane, j.EconomyFallback)
+		}
+	}
+
+	off := newAPI(t)
+	o = off.options(t, writeInput(t, t.TempDir(), prompts(2)...), nil)
+	o.Economy = true
+	_, err := Run(t.Context(), o)
+	if err == nil || !strings.Contains(err.Error(), "economy") {
+		t.Errorf("where the lane is off: %v, want the API's refusal", err)
+	}
+	if n := len(off.jobsOf(t, "alice")); n != 0 {
+		t.Errorf("%d jobs created where the lane is off", n)
+	}
+}

@@ -55,7 +55,7 @@ func (r *run) submit() error {
 // chunks groups lines into batches of at most BatchSize entries and
 // MaxBatchBytes of body. A line too big for any batch is refused here.
 func (r *run) chunks(lines []Line) [][]Line {
-	const envelope = len(`{"requests":[]}`)
+	envelope := len(`{"requests":[]}`) + len(envelopeLane(r.o.Economy, r.o.EconomyFallback))
 	var out [][]Line
 	var cur []Line
 	size := envelope
