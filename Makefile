@@ -159,7 +159,7 @@ STACK_NAME      := Promptq
 STACK_OUTPUTS   := $(CURDIR)/.local/stack-outputs.json
 # The outputs `make deploy` prints, in this order.
 STACK_PRINT     := SiteUrl ApiUrl Region UserPoolId UserPoolClientId CognitoEndpoint \
-	InteractiveQueueUrl BulkQueueUrl DeadLetterQueueUrl TableName AlarmTopicArn
+	InteractiveQueueUrl BulkQueueUrl DeadLetterQueueUrl TableName AlarmTopicArn EconomyQueueUrl EconomyBucketName
 # More CDK context for synth/deploy/destroy, e.g.
 #   make deploy CDK_ARGS='-c promptq:alarmEmail=ops@example.com'
 # (the keys are in docs/configuration.md).

@@ -14,9 +14,8 @@ import (
 )
 
 // JobNamePrefix begins the name of every model invocation job promptq
-// starts; the rest is the run id. The stack's event rule matches on it, so
-// only promptq's runs reach the completion function.
-const JobNamePrefix = "promptq-"
+// starts (jobs.RunJobNamePrefix, which the stack's event rule matches).
+const JobNamePrefix = jobs.RunJobNamePrefix
 
 // Runs starts, reads and stops model invocation jobs (Bedrock's control
 // plane). It is safe for concurrent use.

@@ -20,6 +20,11 @@ type Run struct {
 	CreatedAt, UpdatedAt   time.Time
 }
 
+// RunJobNamePrefix begins the name of every model invocation job the
+// economy lane starts; the rest is the run id. The stack's event rule
+// matches on it, so only promptq's runs reach the completion function.
+const RunJobNamePrefix = "promptq-"
+
 // RunState is where a run is in its life.
 type RunState string
 

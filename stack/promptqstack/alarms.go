@@ -29,6 +29,8 @@ type alarmSources struct {
 	api         awsapigateway.RestApi
 	apiLogs     awslogs.ILogGroup
 	jobEvents   jobEvents
+	// economy is nil when the stack has no economy lane.
+	economy *economyLane
 }
 
 // newAlarms raises the alarms on an SNS topic, with an email subscription
@@ -72,6 +74,28 @@ func newAlarms(s awscdk.Stack, cfg Config, src alarmSources) awssns.Topic {
 		})
 		a.AddAlarmAction(action)
 		a.AddOkAction(action)
+	}
+	if e := src.economy; e != nil {
+		alarm("EconomyCollectorErrors",
+			"promptq: the economy collector failed (crash or timeout, or a collection that could not finish). Economy jobs wait until a collection succeeds; its log says why.",
+			e.collector.MetricErrors(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Sum")}))
+		alarm("EconomyCompletionErrors",
+			"promptq: the economy completion function failed; the runs it could not end are tried again at its next check (every 15 minutes). Its log says why.",
+			e.completion.MetricErrors(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Sum")}))
+		// The completion's "economy run ended" line names the state
+		// Bedrock gave the run's job.
+		failed := awslogs.NewMetricFilter(s, jsii.String("EconomyRunsFailedFilter"), &awslogs.MetricFilterProps{
+			LogGroup: e.completionLogs,
+			FilterPattern: awslogs.FilterPattern_Literal(jsii.String(
+				`{ ($.msg = "economy run ended") && (($.state = "Failed") || ($.state = "Expired") || ($.state = "PartiallyCompleted")) }`)),
+			MetricNamespace: jsii.String("promptq"),
+			MetricName:      jsii.String("EconomyRunsFailed"),
+			MetricValue:     jsii.String("1"),
+			Unit:            awscloudwatch.Unit_COUNT,
+		})
+		alarm("EconomyRunsFailed",
+			"promptq: a run of the economy lane failed, expired or only partly completed at Bedrock. Its jobs without a result ran on the bulk lane or failed (economy_run_failed), as promptq:economy settings say; the completion's log names the run and Bedrock's message.",
+			failed.Metric(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Sum")}))
 	}
 	alarm("DeadLetterQueueNotEmpty",
 		"promptq: messages in the dead-letter queue. Inspect and replay with scripts/dlq.",

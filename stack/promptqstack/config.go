@@ -29,6 +29,11 @@ const (
 	CtxRescuerAsset       = "promptq:rescuerAsset"
 	CtxPresignupAsset     = "promptq:presignupAsset"
 	CtxJobEventsAsset     = "promptq:jobEventsAsset"
+	CtxCollectorAsset     = "promptq:collectorAsset"
+	CtxCompletionAsset    = "promptq:completionAsset"
+	CtxEconomy            = "promptq:economy"
+	CtxEconomyRetention   = "promptq:economyRetentionDays"
+	CtxEconomyMinRecords  = "promptq:economyMinRecords"
 	CtxWebDir             = "promptq:webDir"
 	CtxModels             = "promptq:models"
 	CtxDefaultModel       = "promptq:defaultModel"
@@ -73,6 +78,17 @@ type Config struct {
 	// JobEventsAsset is the jobevents function's folder (the jobs
 	// table's stream to EventBridge and the job metrics).
 	JobEventsAsset string
+	// Economy deploys the economy lane (issue 16): its queue, the run
+	// files' bucket, Bedrock's service role, and the collector and
+	// completion functions (CollectorAsset, CompletionAsset), whose
+	// folders are then needed. EconomyRetentionDays is how long run files
+	// are kept; EconomyMinRecords is Bedrock's minimum records per job for
+	// the account (its Service Quotas).
+	Economy              bool
+	CollectorAsset       string
+	CompletionAsset      string
+	EconomyRetentionDays int
+	EconomyMinRecords    int
 	// WebDir is the static site. When it is empty or missing, the stack
 	// deploys a one-line placeholder page instead, so synth works before
 	// web/ exists.
@@ -159,15 +175,20 @@ type Config struct {
 // CLI runs the app.
 func DefaultConfig() Config {
 	return Config{
-		APIAsset:       filepath.Join("..", "bin", "api"),
-		WorkerAsset:    filepath.Join("..", "bin", "worker"),
-		RescuerAsset:   filepath.Join("..", "bin", "rescuer"),
-		PresignupAsset: filepath.Join("..", "bin", "presignup"),
-		JobEventsAsset: filepath.Join("..", "bin", "jobevents"),
-		SignUp:         SignUpOpen,
-		WebDir:         filepath.Join("..", "web"),
-		Models:         []string{DefaultModel},
-		DefaultModel:   DefaultModel,
+		APIAsset:             filepath.Join("..", "bin", "api"),
+		WorkerAsset:          filepath.Join("..", "bin", "worker"),
+		RescuerAsset:         filepath.Join("..", "bin", "rescuer"),
+		PresignupAsset:       filepath.Join("..", "bin", "presignup"),
+		JobEventsAsset:       filepath.Join("..", "bin", "jobevents"),
+		Economy:              true,
+		CollectorAsset:       filepath.Join("..", "bin", "collector"),
+		CompletionAsset:      filepath.Join("..", "bin", "completion"),
+		EconomyRetentionDays: 14,
+		EconomyMinRecords:    100,
+		SignUp:               SignUpOpen,
+		WebDir:               filepath.Join("..", "web"),
+		Models:               []string{DefaultModel},
+		DefaultModel:         DefaultModel,
 		ProfileRegions: map[string][]string{
 			// The US profiles of Anthropic models route to these three.
 			"us": {"us-east-1", "us-east-2", "us-west-2"},
@@ -275,6 +296,8 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	str(CtxRescuerAsset, &c.RescuerAsset)
 	str(CtxPresignupAsset, &c.PresignupAsset)
 	str(CtxJobEventsAsset, &c.JobEventsAsset)
+	str(CtxCollectorAsset, &c.CollectorAsset)
+	str(CtxCompletionAsset, &c.CompletionAsset)
 	str(CtxSignUp, &c.SignUp)
 	if v := get(CtxSignUpDomains); v != nil {
 		domains, err := stringList(v)
@@ -309,6 +332,9 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	}
 	str(CtxAlarmEmail, &c.AlarmEmail)
 	boolean(CtxDeletionProtection, &c.DeletionProtection)
+	boolean(CtxEconomy, &c.Economy)
+	integer(CtxEconomyRetention, &c.EconomyRetentionDays)
+	integer(CtxEconomyMinRecords, &c.EconomyMinRecords)
 	boolean(CtxAPIGatewayLogRole, &c.APIGatewayLogRole)
 	integer(CtxModelConcurrency, &c.Quota.Concurrency)
 	integer(CtxModelTPM, &c.Quota.TokensPerMinute)
@@ -342,6 +368,17 @@ func (c Config) Validate() error {
 	}
 	if len(c.Models) == 0 {
 		errs = append(errs, errors.New("models: at least one model is needed"))
+	}
+	if c.Economy {
+		if c.CollectorAsset == "" || c.CompletionAsset == "" {
+			errs = append(errs, errors.New("economy: the collector and completion asset folders must be set"))
+		}
+		if c.EconomyRetentionDays < 1 {
+			errs = append(errs, fmt.Errorf("economyRetentionDays %d: want at least 1", c.EconomyRetentionDays))
+		}
+		if c.EconomyMinRecords < 1 {
+			errs = append(errs, fmt.Errorf("economyMinRecords %d: want at least 1", c.EconomyMinRecords))
+		}
 	}
 	for _, m := range c.Models {
 		entry, ok := catalogue.Lookup(m)
@@ -416,6 +453,9 @@ func (c Config) checkAssets() error {
 	dirs := []string{c.APIAsset, c.WorkerAsset, c.RescuerAsset, c.JobEventsAsset}
 	if c.SignUp == SignUpDomains {
 		dirs = append(dirs, c.PresignupAsset)
+	}
+	if c.Economy {
+		dirs = append(dirs, c.CollectorAsset, c.CompletionAsset)
 	}
 	for _, dir := range dirs {
 		p := filepath.Join(dir, "bootstrap")

@@ -117,6 +117,7 @@ func variantStack(t *testing.T) *synthesized {
 			c.StackBudgetAlarmPercent = 50
 			c.SignUp = promptqstack.SignUpDomains
 			c.SignUpDomains = []string{"example.com", "example.org"}
+			c.Economy = false
 		})
 	})
 	if variantErr != nil {
@@ -160,6 +161,8 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 		{"bin/rescuer/bootstrap", "not a real binary"},
 		{"bin/presignup/bootstrap", "not a real binary"},
 		{"bin/jobevents/bootstrap", "not a real binary"},
+		{"bin/collector/bootstrap", "not a real binary"},
+		{"bin/completion/bootstrap", "not a real binary"},
 		{"web/index.html", "<!doctype html><title>promptq</title>"},
 		{"web/" + promptqstack.HeadersFile, string(headers)},
 	} {
@@ -177,6 +180,8 @@ func synthesize(name string, env *awscdk.Environment, mutate func(*promptqstack.
 	cfg.RescuerAsset = filepath.Join(dir, "bin/rescuer")
 	cfg.PresignupAsset = filepath.Join(dir, "bin/presignup")
 	cfg.JobEventsAsset = filepath.Join(dir, "bin/jobevents")
+	cfg.CollectorAsset = filepath.Join(dir, "bin/collector")
+	cfg.CompletionAsset = filepath.Join(dir, "bin/completion")
 	cfg.WebDir = filepath.Join(dir, "web")
 	mutate(&cfg)
 

@@ -88,6 +88,10 @@ func TestEverySuppressionIsDeliberateAndExplained(t *testing.T) {
 		"AwsSolutions-IAM5 " + deployHandler,
 		"AwsSolutions-L1 " + deployHandler,
 		"AwsSolutions-SQS3 JobEventsFailed",
+		"AwsSolutions-SQS3 EconomyQueue",
+		"AwsSolutions-IAM5 EconomyServiceRole",
+		"AwsSolutions-IAM5 CollectorFunctionRole",
+		"AwsSolutions-IAM5 CompletionFunctionRole",
 	}
 	// A suppression on a construct is copied onto each resource below it.
 	var top []string

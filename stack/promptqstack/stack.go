@@ -145,6 +145,11 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	workerFn, workerLogs := newWorkerFunction(s.Stack, cfg, s.Table, s.Queues)
 	rescuerFn, rescuerLogs := newRescuerFunction(s.Stack, cfg, s.Table, s.Queues)
 	events := newJobEvents(s.Stack, cfg, s.Table)
+	var econ *economyLane
+	if cfg.Economy {
+		econ = newEconomy(s.Stack, cfg, s.Table, s.Queues, site.Logs)
+		econ.wire(apiFn, rescuerFn)
+	}
 	api := newRestAPI(s.Stack, cfg, apiFn, s.UserPool, webOrigin)
 
 	// The API's base URL without a trailing slash, so clients can append
@@ -200,7 +205,7 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 
 	watched := alarmSources{
 		dlq: s.DLQ, queues: s.Queues, worker: workerFn, workerLogs: workerLogs, rescuer: rescuerFn, rescuerLogs: rescuerLogs, api: api,
-		apiLogs: apiLogs, jobEvents: events,
+		apiLogs: apiLogs, jobEvents: events, economy: econ,
 	}
 	topic := newAlarms(s.Stack, cfg, watched)
 	dashboard := newDashboard(s.Stack, watched)
@@ -213,6 +218,10 @@ func New(scope constructs.Construct, id string, cfg Config, props *awscdk.StackP
 	out("SiteUrl", "the web app", webOrigin)
 	out("ApiUrl", "the API's base URL (no trailing slash)", apiURL)
 	out("Region", "the region everything runs in", awscdk.Aws_REGION())
+	if econ != nil {
+		out("EconomyQueueUrl", "the economy lane's queue (the collector reads it)", econ.queue.QueueUrl())
+		out("EconomyBucketName", "the economy lane's run files", econ.bucket.BucketName())
+	}
 	out("UserPoolId", "the Cognito user pool", s.UserPool.UserPoolId())
 	out("UserPoolClientId", "the Cognito app client (no secret)", s.Client.UserPoolClientId())
 	out("CognitoEndpoint", "where clients call InitiateAuth", cognitoEndpoint)

@@ -28,13 +28,13 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::Cognito::UserPool":            1,
 		"AWS::Cognito::UserPoolClient":      1,
 		"AWS::DynamoDB::Table":              1,
-		"AWS::SQS::Queue":                   4, // interactive, bulk, dead letters, undelivered events
-		"AWS::SQS::QueuePolicy":             4, // TLS only
+		"AWS::SQS::Queue":                   5, // interactive, bulk, economy, dead letters, undelivered events
+		"AWS::SQS::QueuePolicy":             5, // TLS only
 		"AWS::Lambda::EventSourceMapping":   3, // one a lane, the jobs table's stream
 		"AWS::Events::EventBus":             1, // "Job finished" events
 		"AWS::CloudWatch::Dashboard":        1,
-		"AWS::Lambda::EventInvokeConfig":    1, // the rescuer: no async retries
-		"AWS::Events::Rule":                 1, // the rescuer's schedule
+		"AWS::Lambda::EventInvokeConfig":    3, // the rescuer, collector and completion: no async retries
+		"AWS::Events::Rule":                 4, // the rescuer's, collector's and completion's schedules; Bedrock's state changes of the runs
 		"AWS::ApiGateway::RestApi":          1,
 		"AWS::ApiGateway::Stage":            1,
 		"AWS::ApiGateway::Authorizer":       1,
@@ -43,33 +43,39 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 		"AWS::ApiGateway::Method":           13,
 		"AWS::ApiGateway::GatewayResponse":  7,
 		"AWS::ApiGateway::Account":          1,
-		// API Gateway may invoke the api function, EventBridge the rescuer.
-		"AWS::Lambda::Permission":                2,
-		"AWS::S3::Bucket":                        2, // site, access logs
-		"AWS::S3::BucketPolicy":                  2,
+		// API Gateway may invoke the api function, EventBridge the rescuer,
+		// the collector and the completion function (twice: its schedule
+		// and the runs' state changes).
+		"AWS::Lambda::Permission":                5,
+		"AWS::S3::Bucket":                        3, // site, access logs, economy run files
+		"AWS::S3::BucketPolicy":                  3,
 		"AWS::CloudFront::Distribution":          1,
 		"AWS::CloudFront::OriginAccessControl":   1,
 		"AWS::CloudFront::OriginAccessIdentity":  0,
 		"AWS::CloudFront::ResponseHeadersPolicy": 1, // web/security-headers.json
 		"Custom::CDKBucketDeployment":            1,
-		"AWS::CloudWatch::Alarm":                 10,
-		"AWS::Logs::MetricFilter":                2, // jobs rescued, model throttles
+		"AWS::CloudWatch::Alarm":                 13, // 3 of the economy lane
+		"AWS::Logs::MetricFilter":                3,  // jobs rescued, model throttles, economy runs failed
 		// No web ACL unless promptq:wafRateLimit asks for one: it has a
 		// monthly fee.
 		"AWS::WAFv2::WebACL":            0,
 		"AWS::WAFv2::WebACLAssociation": 0,
 		"AWS::SNS::Topic":               1,
 		"AWS::SNS::Subscription":        0, // no alarm email by default
-		// api, worker, rescuer, jobevents, API access logs, site deployment.
-		"AWS::Logs::LogGroup": 6,
+		// api, worker, rescuer, jobevents, collector, completion, API access
+		// logs, site deployment.
+		"AWS::Logs::LogGroup": 8,
 		// api, worker, rescuer, jobevents, API Gateway's CloudWatch role,
-		// CDK's deployment and auto-delete handlers.
-		"AWS::IAM::Role": 7,
-		// api, worker, rescuer, jobevents, site deployment handler.
-		"AWS::IAM::Policy": 5,
+		// CDK's deployment and auto-delete handlers, collector, completion,
+		// Bedrock's service role for the economy runs.
+		"AWS::IAM::Role": 10,
+		// api, worker, rescuer, jobevents, site deployment handler,
+		// collector, completion, the economy service role.
+		"AWS::IAM::Policy": 8,
 		// api, worker, rescuer, jobevents, site deployment handler (the
-		// auto-delete handler is an AWS::Lambda::Function too).
-		"AWS::Lambda::Function": 6,
+		// auto-delete handler is an AWS::Lambda::Function too), collector,
+		// completion.
+		"AWS::Lambda::Function": 8,
 	}
 	for typ, n := range want {
 		check(t, typ, func() { s.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n))) })
@@ -96,7 +102,7 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 				"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
 				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
-			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
+			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}", "${EconomyQueue.Arn}"),
 		)},
 		{"WorkerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),
@@ -120,6 +126,22 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 			expand("Allow", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
 			// Nothing on the dead-letter queue.
 			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
+			// A stale economy job goes back to the collector.
+			expand("Allow", []string{"sqs:SendMessage"}, "${EconomyQueue.Arn}"),
+		)},
+		{"CollectorFunction", slices.Concat(
+			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${CollectorFunctionLogs.Arn}"),
+			economyGrants(profile, foundation),
+			// It drains the economy queue and writes run inputs.
+			expand("Allow", []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, "${EconomyQueue.Arn}"),
+			expand("Allow", []string{"s3:PutObject"}, "${EconomyRuns.Arn}/runs/*"),
+		)},
+		{"CompletionFunction", slices.Concat(
+			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${CompletionFunctionLogs.Arn}"),
+			economyGrants(profile, foundation),
+			// It reads run outputs.
+			expand("Allow", []string{"s3:GetObject"}, "${EconomyRuns.Arn}/runs/*"),
+			expand("Allow", []string{"s3:ListBucket"}, `${EconomyRuns.Arn} if {"StringLike":{"s3:prefix":["runs/*"]}}`),
 		)},
 		{"JobEventsFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${JobEventsFunctionLogs.Arn}"),
@@ -426,7 +448,7 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 	}{
 		{"ApiFunction", 512, 10, []string{
 			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_CLIENT_IDS", "PROMPTQ_COGNITO_ISSUER", "PROMPTQ_DEFAULT_MODEL",
-			"PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MODELS", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_TABLE",
+			"PROMPTQ_ECONOMY_QUEUE_URL", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MODELS", "PROMPTQ_REVOCATION_CHECK", "PROMPTQ_TABLE",
 			"PROMPTQ_USER_POOL_ID", "PROMPTQ_WEB_ORIGIN",
 		}},
 		{"WorkerFunction", 256, 900, []string{
@@ -435,9 +457,11 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 			"PROMPTQ_MODEL_TOKENS_PER_MINUTE", "PROMPTQ_TABLE",
 		}},
 		{"RescuerFunction", 256, 300, []string{
-			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MAX_RECEIVE_COUNT",
+			"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_ECONOMY_QUEUE_URL", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_MAX_RECEIVE_COUNT",
 			"PROMPTQ_RESCUE_AFTER", "PROMPTQ_TABLE",
 		}},
+		{"CollectorFunction", 512, 900, economyEnv},
+		{"CompletionFunction", 512, 900, economyEnv},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -618,7 +642,7 @@ func TestEachLanesQueueHasTheDeadLetterQueueAndOutlastsTheWorker(t *testing.T) {
 				"Effect":    "Deny",
 				"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
 			})})},
-		}, jsii.Number(4))
+		}, jsii.Number(5))
 	})
 }
 
@@ -1381,4 +1405,29 @@ func TestStackTokenBudgetSetsTheAPIAndAnAlarm(t *testing.T) {
 		len(list(p["AlarmActions"])) != 1 {
 		t.Errorf("budget alarm %v, want Sum of TokensReserved over a day at 50%% of 5,000,000, notifying the topic", p)
 	}
+}
+
+// economyGrants are what both economy functions get: the jobs table's
+// economy actions, Queries of the economy lane's and users' partitions,
+// the bulk queue (a job that leaves the lane), the runs at Bedrock and
+// passing the one service role to Bedrock.
+func economyGrants(profile string, foundation func(string) string) []string {
+	return slices.Concat(
+		expand("Allow", []string{
+			"dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
+			"dynamodb:PutItem", "dynamodb:UpdateItem",
+		}, "${Jobs.Arn}"),
+		expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["ECON","ECON#*","RUN#*","USER#*"]}}`),
+		expand("Allow", []string{"sqs:SendMessage"}, "${BulkQueue.Arn}"),
+		expand("Allow", []string{"bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob", "bedrock:StopModelInvocationJob"},
+			"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*",
+			profile, foundation("us-east-1"), foundation("us-east-2"), foundation("us-west-2")),
+		expand("Allow", []string{"iam:PassRole"}, `${EconomyServiceRole.Arn} if {"StringEquals":{"iam:PassedToService":"bedrock.amazonaws.com"}}`),
+	)
+}
+
+// economyEnv is what both economy functions are given.
+var economyEnv = []string{
+	"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_ECONOMY_BUCKET", "PROMPTQ_ECONOMY_MIN_RECORDS", "PROMPTQ_ECONOMY_QUEUE_URL",
+	"PROMPTQ_ECONOMY_ROLE_ARN", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_TABLE",
 }
