@@ -54,6 +54,22 @@ func (p Prices) Cost(input, output, cacheRead, cacheWrite int) float64 {
 		float64(cacheRead)*p.CacheRead + float64(cacheWrite)*p.CacheWrite) / 1e6
 }
 
+// BatchDiscount is the share of the on-demand price Bedrock's batch
+// inference (the economy lane) charges for the same tokens: half, as
+// BatchPriceSource says. Unconfirmed on AWS's own pricing page from here.
+const BatchDiscount = 0.5
+
+// BatchPriceSource says where BatchDiscount comes from.
+const BatchPriceSource = "50% of on-demand for input and output tokens: third-party pages " +
+	"(wring.co, \"AWS Bedrock Batch Inference\", 2026-03; clauder-navi.com, \"Bedrock Claude Pricing\"); " +
+	"UNCONFIRMED on aws.amazon.com/bedrock/pricing, which could not be read from here"
+
+// Batch is p at Bedrock's batch inference price (BatchDiscount of each).
+func (p Prices) Batch() Prices {
+	return Prices{Input: p.Input * BatchDiscount, Output: p.Output * BatchDiscount,
+		CacheRead: p.CacheRead * BatchDiscount, CacheWrite: p.CacheWrite * BatchDiscount}
+}
+
 // Model is one entry of the catalogue.
 type Model struct {
 	// ID is the foundation model id (without an inference-profile prefix).

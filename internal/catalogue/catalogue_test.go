@@ -67,3 +67,11 @@ func TestEntriesKeepTheAllowListOrderAndIDs(t *testing.T) {
 		t.Errorf("Entries = %+v", got)
 	}
 }
+
+func TestBatchPricesAreTheDiscountOfOnDemand(t *testing.T) {
+	p := Prices{Input: 1, Output: 5, CacheRead: 0.1, CacheWrite: 1.25}
+	want := Prices{Input: 0.5, Output: 2.5, CacheRead: 0.05, CacheWrite: 0.625}
+	if got := p.Batch(); got != want {
+		t.Errorf("Batch() = %+v, want %+v", got, want)
+	}
+}

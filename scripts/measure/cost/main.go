@@ -367,5 +367,42 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n", *inTok, *outTok, *cacheRead, *cacheWrite)
 	writeBills(stdout, names, bills)
 	writeTargets(stdout, names, bills)
+	writeEconomy(stdout, names[1], bills[1])
 	return nil
+}
+
+// writeEconomy prints the economy lane's dollars per 1,000 jobs next to
+// an on-demand bill: the same tokens at Bedrock's batch price
+// (catalogue.BatchDiscount). The other lines are the on-demand bill's: the
+// economy path's own AWS requests (its queue, the run files in S3, the
+// waiting and run items, the collector's and completion's Lambda time)
+// are not measured yet, and they replace the worker's.
+func writeEconomy(w io.Writer, name string, onDemand []Line) {
+	batch := usEast1
+	batch.Tokens = usEast1.Tokens.Batch()
+	var tokens, batchTokens float64
+	for _, l := range onDemand {
+		if l.Unit != "tokens" {
+			continue
+		}
+		tokens += l.Dollars
+		switch l.Item {
+		case "model input tokens":
+			batchTokens += l.Quantity * batch.Tokens.Input / 1e6
+		case "model output tokens":
+			batchTokens += l.Quantity * batch.Tokens.Output / 1e6
+		case "model cache-read tokens":
+			batchTokens += l.Quantity * batch.Tokens.CacheRead / 1e6
+		case "model cache-write tokens":
+			batchTokens += l.Quantity * batch.Tokens.CacheWrite / 1e6
+		}
+	}
+	other := infrastructure(onDemand)
+	fmt.Fprintf(w, "\n== the economy lane next to %s, dollars per 1,000 jobs ==\n", name)
+	fmt.Fprintf(w, "batch price: %s\n", catalogue.BatchPriceSource)
+	fmt.Fprintf(w, "  %-28s %12s %12s\n", "", "on demand", "economy")
+	fmt.Fprintf(w, "  %-28s %12s %12s\n", "model tokens", "$"+dollars(1000*tokens), "$"+dollars(1000*batchTokens))
+	fmt.Fprintf(w, "  %-28s %12s %12s  (not measured for the economy path: the on-demand figure)\n", "everything else", "$"+dollars(1000*other), "$"+dollars(1000*other))
+	fmt.Fprintf(w, "  %-28s %12s %12s  (%.0f%% of on demand)\n", "total", "$"+dollars(1000*(tokens+other)), "$"+dollars(1000*(batchTokens+other)),
+		100*(batchTokens+other)/(tokens+other))
 }

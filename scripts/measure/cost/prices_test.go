@@ -87,3 +87,27 @@ func TestTokenPricesComeFromTheCatalogue(t *testing.T) {
 		t.Error("the local stand-in was priced")
 	}
 }
+
+func TestWriteEconomyPricesTokensAtTheBatchPrice(t *testing.T) {
+	var b strings.Builder
+	// 1,000 input and 400 output tokens a job: $1 + $2 a thousand jobs
+	// on demand at Haiku 4.5's $1/$5, half that in batch; $0.10 of the
+	// rest.
+	lines := []Line{
+		{"model input tokens", 1000, "tokens", 0.001},
+		{"model output tokens", 400, "tokens", 0.002},
+		{"SQS requests", 3, "requests", 0.0001},
+	}
+	p := usEast1
+	p.Tokens = catalogue.Prices{Input: 1, Output: 5}
+	old := usEast1
+	usEast1 = p
+	defer func() { usEast1 = old }()
+	writeEconomy(&b, "batch tool", lines)
+	out := b.String()
+	for _, want := range []string{"$3.00", "$1.50", "$0.10", "(52% of on demand)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("economy section lacks %s:\n%s", want, out)
+		}
+	}
+}
