@@ -151,7 +151,10 @@ func (l *Lane) Collect(ctx context.Context) (CollectReport, error) {
 // gather moves the queue's messages into waiting records.
 func (l *Lane) gather(ctx context.Context, rep *CollectReport) error {
 	for rep.Gathered+rep.Dropped < l.cfg.MaxGather {
-		msgs, err := l.deps.Intake.Receive(ctx, 10, 5*time.Minute)
+		// A minute covers the batch's handling (a read, a write and a
+		// delete each); a receive whose answer was lost hides its
+		// messages only that long.
+		msgs, err := l.deps.Intake.Receive(ctx, 10, time.Minute)
 		if err != nil {
 			return err
 		}
