@@ -22,6 +22,9 @@ type CompleteReport struct {
 	Succeeded, Failed, Rerouted int
 	Skipped, Unknown, NoResult  int
 	State                       string
+	// Manifest is Bedrock's manifest.json.out of the run, when it wrote
+	// one: its counts are checked against the results read.
+	Manifest *bedrockbatch.Manifest
 }
 
 // startGrace is how long a run may stay starting (its collector is
@@ -143,7 +146,14 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 		return err
 	}
 	var reroute []jobs.Message
+	results := 0
 	for _, key := range keys {
+		if strings.HasSuffix(key, "/manifest.json.out") {
+			if rep.Manifest, err = l.readManifest(ctx, key); err != nil {
+				return err
+			}
+			continue
+		}
 		if !strings.HasSuffix(key, ".jsonl.out") {
 			continue
 		}
@@ -152,6 +162,7 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 			return err
 		}
 		err = bedrockbatch.ReadOutput(body, func(res bedrockbatch.Result) error {
+			results++
 			m, ok := byID[res.RecordID]
 			if !ok {
 				// Not one of this run's jobs (or its result came
@@ -170,6 +181,13 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 		if err != nil {
 			return fmt.Errorf("read %s: %w", key, err)
 		}
+	}
+	if m := rep.Manifest; m != nil && (m.SuccessRecordCount+m.ErrorRecordCount != results || m.TotalRecordCount != run.Records) {
+		// Each job is still ended by its own record, or as one without:
+		// the mismatch is for an operator to look into.
+		l.cfg.Logger.WarnContext(ctx, "an economy run's manifest does not match its output", "run_id", run.ID,
+			"manifest_total", m.TotalRecordCount, "manifest_success", m.SuccessRecordCount, "manifest_error", m.ErrorRecordCount,
+			"records", run.Records, "results_read", results)
 	}
 	// What has no result: the run ended before it ran them.
 	for _, m := range byID {
@@ -260,4 +278,18 @@ func jsonField(b []byte, name string) string {
 	}
 	s, _ := m[name].(string)
 	return s
+}
+
+// readManifest reads a run's manifest.json.out.
+func (l *Lane) readManifest(ctx context.Context, key string) (*bedrockbatch.Manifest, error) {
+	body, err := l.deps.Files.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	m, err := bedrockbatch.ReadManifest(body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return &m, nil
 }

@@ -23,7 +23,9 @@
 // The completion function ([Completer]) ends a run when Bedrock says it
 // ended: on its "Batch Inference Job State Change" event, and on a
 // schedule for every run still open (events are best effort). It reads
-// the output, in any order, and for each record ends its job with the
+// the output, in any order, and the manifest (whose counts it checks
+// against the results, warning an operator of a mismatch), and for each
+// record ends its job with the
 // same conditional writes the worker uses, fenced by the attempt of the
 // job's claim for the run: a record matches a job only by its record id
 // among the run's jobs, and the job only under its owner. A record

@@ -332,3 +332,32 @@ func TestARunWhoseJobsAreAllCancelledIsStopped(t *testing.T) {
 		}
 	}
 }
+
+// A run's manifest is read with its output, and its counts agree with the
+// results: here, two records succeeded and one failed.
+func TestCompletionReadsTheManifest(t *testing.T) {
+	e := newEnv(t, false, false)
+	ctx := t.Context()
+	e.submit(t, "erin", "one", false)
+	e.submit(t, "erin", "two", false)
+	bad := e.submit(t, "erin", "promptq-fault:invalid three", false)
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 {
+		t.Fatalf("collect = %+v, %v", rep, err)
+	}
+	runID := e.job(t, bad).Economy.RunID
+	// The stand-in's events are not handled: the run is completed by
+	// hand once Bedrock says it ended.
+	for ev := range e.events {
+		if strings.Contains(string(ev.Detail), `"status":"Completed"`) {
+			break
+		}
+	}
+	rep, err := e.lane.Complete(ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Ended || rep.Succeeded != 2 || rep.Failed != 1 || rep.Manifest == nil ||
+		rep.Manifest.TotalRecordCount != 3 || rep.Manifest.SuccessRecordCount != 2 || rep.Manifest.ErrorRecordCount != 1 {
+		t.Errorf("report %+v, manifest %+v", rep, rep.Manifest)
+	}
+}
