@@ -367,19 +367,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n", *inTok, *outTok, *cacheRead, *cacheWrite)
 	writeBills(stdout, names, bills)
 	writeTargets(stdout, names, bills)
-	writeEconomy(stdout, names[1], bills[1])
+	writeEconomy(stdout, usEast1, names[1], bills[1])
 	return nil
 }
 
 // writeEconomy prints the economy lane's dollars per 1,000 jobs next to
-// an on-demand bill: the same tokens at Bedrock's batch price
+// an on-demand bill priced at p: the same tokens at Bedrock's batch price
 // (catalogue.BatchDiscount). The other lines are the on-demand bill's: the
 // economy path's own AWS requests (its queue, the run files in S3, the
 // waiting and run items, the collector's and completion's Lambda time)
 // are not measured yet, and they replace the worker's.
-func writeEconomy(w io.Writer, name string, onDemand []Line) {
-	batch := usEast1
-	batch.Tokens = usEast1.Tokens.Batch()
+func writeEconomy(w io.Writer, p Prices, name string, onDemand []Line) {
+	batch := p
+	batch.Tokens = p.Tokens.Batch()
 	var tokens, batchTokens float64
 	for _, l := range onDemand {
 		if l.Unit != "tokens" {

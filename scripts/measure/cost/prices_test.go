@@ -100,10 +100,7 @@ func TestWriteEconomyPricesTokensAtTheBatchPrice(t *testing.T) {
 	}
 	p := usEast1
 	p.Tokens = catalogue.Prices{Input: 1, Output: 5}
-	old := usEast1
-	usEast1 = p
-	defer func() { usEast1 = old }()
-	writeEconomy(&b, "batch tool", lines)
+	writeEconomy(&b, p, "batch tool", lines)
 	out := b.String()
 	for _, want := range []string{"$3.00", "$1.50", "$0.10", "(52% of on demand)"} {
 		if !strings.Contains(out, want) {
