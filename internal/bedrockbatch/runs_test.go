@@ -2,14 +2,11 @@ package bedrockbatch_test
 
 import (
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/promptq/promptq/internal/bedrockbatch"
 	"github.com/promptq/promptq/internal/dev/localbatch"
@@ -23,12 +20,7 @@ import (
 // wire: a run starts once whatever the retries, is read to its end, and
 // stopping an ended run is no error.
 func TestRunsOverTheWire(t *testing.T) {
-	k := standin.Kumo(t)
-	s3c := s3.NewFromConfig(standin.AWSConfig(k.URL), func(o *s3.Options) { o.UsePathStyle = true })
-	name := strings.ToLower(standin.UniqueName(t))
-	if _, err := s3c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatal(err)
-	}
+	s3c, name := standin.NewBucket(t, standin.Kumo(t))
 	srv := localbatch.New(localbatch.Options{S3: s3c, Model: localmodel.New(localmodel.Options{TokensPerSecond: 10_000})})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() { hs.Close(); srv.Close() })

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/promptq/promptq/internal/bedrockbatch"
 	"github.com/promptq/promptq/internal/dev/localbatch"
@@ -65,11 +63,7 @@ func newEnv(t *testing.T, stopBeforeRun bool, rerouteOnFailure bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3c := s3.NewFromConfig(standin.AWSConfig(b.Kumo.URL), func(o *s3.Options) { o.UsePathStyle = true })
-	bucketName := strings.ToLower(standin.UniqueName(t))
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucketName)}); err != nil {
-		t.Fatal(err)
-	}
+	s3c, bucketName := standin.NewBucket(t, b.Kumo)
 	e := &env{store: b.Store(dynamo.Options{}), lanes: lanes, backend: b,
 		clock: &clock{t: time.Now().UTC()}, events: make(chan events.CloudWatchEvent, 100)}
 	startAfter := time.Duration(0)

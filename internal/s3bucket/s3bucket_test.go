@@ -6,20 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/s3bucket"
 )
 
 func TestBucketOnKumo(t *testing.T) {
-	k := standin.Kumo(t)
-	client := s3.NewFromConfig(standin.AWSConfig(k.URL), func(o *s3.Options) { o.UsePathStyle = true })
-	name := strings.ToLower(standin.UniqueName(t))
-	if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatal(err)
-	}
+	client, name := standin.NewBucket(t, standin.Kumo(t))
 	b := s3bucket.New(client, name)
 	ctx := t.Context()
 	for _, key := range []string{"runs/r1/input.jsonl", "runs/r1/output/x/input.jsonl.out", "runs/r2/input.jsonl"} {

@@ -62,12 +62,7 @@ type fixture struct {
 
 func start(t *testing.T, startAfter time.Duration) fixture {
 	t.Helper()
-	k := standin.Kumo(t)
-	s3c := s3.NewFromConfig(standin.AWSConfig(k.URL), func(o *s3.Options) { o.UsePathStyle = true })
-	bucket := strings.ToLower(standin.UniqueName(t))
-	if _, err := s3c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	s3c, bucket := standin.NewBucket(t, standin.Kumo(t))
 	log := &eventLog{}
 	srv := localbatch.New(localbatch.Options{S3: s3c, Model: localmodel.New(localmodel.Options{TokensPerSecond: 10_000}),
 		StartAfter: startAfter, OnEvent: log.add})

@@ -61,6 +61,18 @@ func S3(endpoint string, optFns ...func(*s3.Options)) *s3.Client {
 	return s3.NewFromConfig(AWSConfig(endpoint), opts...)
 }
 
+// NewBucket creates a bucket of a unique name on kumo's S3 for a test,
+// and returns an S3 client for kumo and the bucket's name.
+func NewBucket(tb TB, k *KumoServer) (*s3.Client, string) {
+	tb.Helper()
+	client := S3(k.URL)
+	name := strings.ToLower(UniqueName(tb))
+	if _, err := client.CreateBucket(tb.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		tb.Fatal(err)
+	}
+	return client, name
+}
+
 // KumoServer is a running kumo emulator with clients for it.
 type KumoServer struct {
 	URL      string // base URL, http://127.0.0.1:port
