@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/promptq/promptq/internal/bedrockbatch"
 	"github.com/promptq/promptq/internal/jobs"
@@ -26,6 +28,9 @@ type CompleteReport struct {
 	// one: its counts are checked against the results read.
 	Manifest *bedrockbatch.Manifest
 }
+
+// endConcurrency is how many of a run's jobs the completion ends at once.
+const endConcurrency = 16
 
 // startGrace is how long a run may stay starting (its collector is
 // claiming its jobs and writing its input) before the completion's check
@@ -145,7 +150,32 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 	if err != nil {
 		return err
 	}
-	var reroute []jobs.Message
+	// Jobs are ended concurrently, endConcurrency at once, as results
+	// are read: a run of 50,000 jobs at a few DynamoDB calls each would
+	// not end in one invocation one by one. Each task counts in its own
+	// report, merged under mu.
+	var (
+		mu      sync.Mutex
+		reroute []jobs.Message
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(endConcurrency)
+	endJob := func(end func(r *CompleteReport) (*jobs.Message, error)) {
+		g.Go(func() error {
+			var r CompleteReport
+			msg, err := end(&r)
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Succeeded += r.Succeeded
+			rep.Failed += r.Failed
+			rep.Rerouted += r.Rerouted
+			rep.Skipped += r.Skipped
+			if msg != nil {
+				reroute = append(reroute, *msg)
+			}
+			return err
+		})
+	}
 	results := 0
 	for _, key := range keys {
 		if strings.HasSuffix(key, "/manifest.json.out") {
@@ -171,14 +201,15 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 				return nil
 			}
 			delete(byID, res.RecordID)
-			msg, err := l.endOne(ctx, m, res, rep)
-			if msg != nil {
-				reroute = append(reroute, *msg)
-			}
-			return err
+			endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.endOne(gctx, m, res, r) })
+			return gctx.Err()
 		})
 		body.Close()
 		if err != nil {
+			// A job's error stopped the read: that error says why.
+			if werr := g.Wait(); werr != nil {
+				return werr
+			}
 			return fmt.Errorf("read %s: %w", key, err)
 		}
 	}
@@ -192,13 +223,10 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 	// What has no result: the run ended before it ran them.
 	for _, m := range byID {
 		rep.NoResult++
-		msg, err := l.noResult(ctx, m, st, rep)
-		if err != nil {
-			return err
-		}
-		if msg != nil {
-			reroute = append(reroute, *msg)
-		}
+		endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.noResult(gctx, m, st, r) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return l.send(ctx, reroute)
 }

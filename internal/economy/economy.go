@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/promptq/promptq/internal/bedrockbatch"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
@@ -111,6 +113,9 @@ func New(cfg Config, deps Deps) *Lane {
 	}
 	return &Lane{cfg: cfg, deps: deps}
 }
+
+// claimConcurrency is how many jobs the collector claims for a run at once.
+const claimConcurrency = 16
 
 // lease is how long a run's claim of a job lasts: the run's timeout and a
 // day, so that a job of a run lost entirely (its records never come back)
@@ -265,29 +270,57 @@ func (l *Lane) start(ctx context.Context, plan bedrockbatch.Run, rep *CollectRep
 	run := jobs.Run{ID: jobs.NewID(), Model: plan.Model, State: jobs.RunStarting, CreatedAt: l.cfg.Now().UTC()}
 	run.InputKey = l.cfg.Prefix + run.ID + "/input.jsonl"
 	run.OutputPrefix = l.cfg.Prefix + run.ID + "/output/"
+	// Each job is read (its prompt) and claimed for the run, claimConcurrency
+	// at once: a run of 50,000 one by one would outlast the collector's
+	// invocation. A job cancelled since it was gathered is left out.
+	lines := make([][]byte, len(plan.Jobs))
+	claims := make([]jobs.RunMember, len(plan.Jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(claimConcurrency)
+	for i, w := range plan.Jobs {
+		g.Go(func() error {
+			j, err := l.deps.Store.Get(gctx, w.Owner, w.ID)
+			if errors.Is(err, jobs.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			claimed, err := l.deps.Store.ClaimForRun(gctx, w.Owner, w.ID, run.ID, l.lease())
+			if errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if lines[i], err = bedrockbatch.NewRecord(j).Line(); err != nil {
+				return err
+			}
+			claims[i] = jobs.RunMember{Owner: w.Owner, JobID: w.ID, Attempt: claimed.Attempts}
+			return nil
+		})
+	}
+	err := g.Wait()
 	var input bytes.Buffer
 	var members []jobs.RunMember
-	for _, w := range plan.Jobs {
-		j, err := l.deps.Store.Get(ctx, w.Owner, w.ID)
-		if errors.Is(err, jobs.ErrNotFound) {
-			continue
+	for i, line := range lines {
+		if line != nil {
+			input.Write(line)
+			members = append(members, claims[i])
 		}
-		if err != nil {
-			return err
+	}
+	if err != nil {
+		// Jobs claimed for a run that will not start would wait for
+		// their lease to lapse: they run on demand instead.
+		l.cfg.Logger.ErrorContext(ctx, "claiming a run's jobs failed; those claimed go to the bulk lane", "run_id", run.ID,
+			"claimed", len(members), "error", err)
+		var ws []jobs.Waiting
+		for i, line := range lines {
+			if line != nil {
+				ws = append(ws, plan.Jobs[i])
+			}
 		}
-		claimed, err := l.deps.Store.ClaimForRun(ctx, w.Owner, w.ID, run.ID, l.lease())
-		if errors.Is(err, jobs.ErrConflict) || errors.Is(err, jobs.ErrNotFound) {
-			continue // cancelled since it was gathered
-		}
-		if err != nil {
-			return err
-		}
-		line, err := bedrockbatch.NewRecord(j).Line()
-		if err != nil {
-			return err
-		}
-		input.Write(line)
-		members = append(members, jobs.RunMember{Owner: w.Owner, JobID: w.ID, Attempt: claimed.Attempts})
+		return errors.Join(err, l.rerouteMembers(ctx, members, ws, rep))
 	}
 	run.Records = len(members)
 	if run.Records < l.cfg.Limits(plan.Model).MinRecords {
