@@ -258,7 +258,7 @@ func (s *Store) Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error {
 			return err
 		}
 		items := []types.TransactWriteItem{{Update: up}}
-		for _, a := range s.dayCounters(j.Owner, b, dn, u, j.Model, t) {
+		for _, a := range s.dayCounters(j.Owner, b, dn, u, jobs.UsageModelKey(j.Model, j.Lane), t) {
 			items = append(items, types.TransactWriteItem{Update: s.counterUpdate(a)})
 		}
 		err = s.transact(ctx, items)

@@ -621,6 +621,7 @@ type usageBody struct {
 		CacheRead  int      `json:"cache_read"`
 		CacheWrite int      `json:"cache_write"`
 		CostUSD    *float64 `json:"cost_usd"`
+		Economy    bool     `json:"economy"`
 	} `json:"by_model"`
 	EstimatedCostUSD float64 `json:"estimated_cost_usd"`
 	Jobs             struct {
@@ -968,5 +969,37 @@ func TestEconomyBatch(t *testing.T) {
 	f.do(t, "GET", "/jobs/"+out.Results[0].JobID, "alice", "").json(t, &job)
 	if job.Lane != "bulk" || job.Economy != nil {
 		t.Errorf("a bulk job shows lane %q economy %+v", job.Lane, job.Economy)
+	}
+}
+
+// An economy job's tokens are shown apart from the same model's on-demand
+// ones, priced at the batch price (catalogue.BatchDiscount of it).
+func TestUsagePricesEconomyTokensAtTheBatchPrice(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(e *env) { e.cfg.Economy = true })
+	charge := func(body string, used jobs.Tokens) {
+		t.Helper()
+		var out struct {
+			Results []struct {
+				JobID string `json:"job_id"`
+			} `json:"results"`
+		}
+		f.do(t, "POST", "/generate/batch", "alice", body).json(t, &out)
+		j, err := f.store.Claim(t.Context(), "alice", out.Results[0].JobID, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Charge(t.Context(), j, used); err != nil {
+			t.Fatal(err)
+		}
+	}
+	charge(`{"requests":[{"prompt":"on demand"}]}`, jobs.Tokens{Input: 1000, Output: 2000})
+	charge(`{"lane":"economy","requests":[{"prompt":"economy"}]}`, jobs.Tokens{Input: 1000, Output: 2000})
+	u := f.usage(t, "alice")
+	// $1 and $5 per million: $0.011 on demand, half that for the economy's.
+	if len(u.ByModel) != 2 || u.ByModel[0].Economy || !u.ByModel[1].Economy ||
+		u.ByModel[0].Model != jobs.DefaultModel || u.ByModel[1].Model != jobs.DefaultModel ||
+		*u.ByModel[0].CostUSD != 0.011 || *u.ByModel[1].CostUSD != 0.0055 || u.EstimatedCostUSD != 0.0165 {
+		t.Errorf("usage by model = %+v, estimated %v", u.ByModel, u.EstimatedCostUSD)
 	}
 }

@@ -40,9 +40,12 @@ type modelTokens struct {
 	Output     int    `json:"output"`
 	CacheRead  int    `json:"cache_read"`
 	CacheWrite int    `json:"cache_write"`
-	// CostUSD is at the model's list prices; null for a model the
-	// catalogue has no prices for (one dropped from it since).
+	// CostUSD is at the model's list prices (its batch price for the
+	// economy lane's tokens); null for a model the catalogue has no prices
+	// for (one dropped from it since).
 	CostUSD *float64 `json:"cost_usd"`
+	// Economy marks tokens of economy jobs, billed at the batch price.
+	Economy bool `json:"economy,omitempty"`
 }
 
 type usageJobs struct {
@@ -86,17 +89,25 @@ func (h *Handler) usageViewOf(u jobs.Usage) usageView {
 		ByModel:  []modelTokens{},
 		Jobs:     usageJobs{Active: u.Active},
 	}
-	for id, t := range u.ByModel {
-		mt := modelTokens{Model: id, Name: id, Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite}
+	for key, t := range u.ByModel {
+		id, batch := jobs.SplitUsageModelKey(key)
+		mt := modelTokens{Model: id, Name: id, Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite, Economy: batch}
 		if m, ok := catalogue.Lookup(id); ok {
-			cost := roundCents(m.Prices.Cost(t.Input, t.Output, t.CacheRead, t.CacheWrite))
+			prices := m.Prices
+			if batch {
+				prices = prices.Batch()
+			}
+			cost := roundCents(prices.Cost(t.Input, t.Output, t.CacheRead, t.CacheWrite))
 			mt.Name, mt.CostUSD = m.Name, &cost
 			v.EstimatedCostUSD += cost
 		}
 		v.ByModel = append(v.ByModel, mt)
 	}
 	v.EstimatedCostUSD = roundCents(v.EstimatedCostUSD)
-	sort.Slice(v.ByModel, func(i, j int) bool { return v.ByModel[i].Model < v.ByModel[j].Model })
+	sort.Slice(v.ByModel, func(i, j int) bool {
+		a, b := v.ByModel[i], v.ByModel[j]
+		return a.Model < b.Model || a.Model == b.Model && !a.Economy && b.Economy
+	})
 	if c := h.cfg.Budgets.ActiveJobs; c > 0 {
 		v.Jobs.Cap = &c
 	}

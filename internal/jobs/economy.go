@@ -1,6 +1,9 @@
 package jobs
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // A Run is one run of the economy lane: the economy jobs of one model that
 // go to Amazon Bedrock's batch inference as one model invocation job.
@@ -52,6 +55,26 @@ type Waiting struct {
 	Model     string
 	CreatedAt time.Time
 	Bytes     int64
+}
+
+// batchSuffix marks the usage of a model's tokens billed at the batch
+// price (the economy lane's) in a user's day of tokens.
+const batchSuffix = "@batch"
+
+// UsageModelKey is what a job's tokens count under in its owner's day of
+// tokens (Usage.ByModel): its model, marked as billed at the batch price
+// for an economy job, so usage prices each at what it cost.
+func UsageModelKey(model string, lane Lane) string {
+	if lane == LaneEconomy {
+		return model + batchSuffix
+	}
+	return model
+}
+
+// SplitUsageModelKey is UsageModelKey undone: the model, and whether its
+// tokens were billed at the batch price.
+func SplitUsageModelKey(key string) (model string, batch bool) {
+	return strings.CutSuffix(key, batchSuffix)
 }
 
 // Failure codes of the economy lane.

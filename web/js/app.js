@@ -1172,7 +1172,7 @@ function renderUsage(u) {
     : formatNumber(u.jobs.active);
   $("usage-cost").textContent = formatUSD(u.estimated_cost_usd);
   const models = (u.by_model || []).map((m) => {
-    let s = `${m.name || m.model}: ${formatNumber(m.input)} in, ${formatNumber(m.output)} out`;
+    let s = `${m.name || m.model}${m.economy ? " (economy lane)" : ""}: ${formatNumber(m.input)} in, ${formatNumber(m.output)} out`;
     if (m.cache_read || m.cache_write) s += `, ${formatNumber(m.cache_read)} cache read, ${formatNumber(m.cache_write)} cache write`;
     return m.cost_usd != null ? `${s} (${formatUSD(m.cost_usd)})` : s;
   });

@@ -122,7 +122,7 @@ func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {
 	nb, dn := b.Charge(j.Attempts, u)
 	cur.Budget = nb
 	s.jobs[j.Owner][j.ID] = cur
-	s.moveDay(j.Owner, b, dn, j.Model, t)
+	s.moveDay(j.Owner, b, dn, jobs.UsageModelKey(j.Model, j.Lane), t)
 	return nil
 }
 
