@@ -55,6 +55,7 @@ func (s *Stack) startEconomy(ctx context.Context, getenv func(string) string, re
 		Log:        s.log.With("component", "bedrock-batch"),
 		OnEvent: func(ctx context.Context, ev events.CloudWatchEvent) {
 			<-ready
+			defer s.hooks.economy("completion", time.Now())
 			if err := lane.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
 				log.Warn("completing a run on its event failed; the check tries again", "error", err)
 			}
@@ -94,7 +95,7 @@ func (s *Stack) startEconomy(ctx context.Context, getenv func(string) string, re
 	s.economyDone = make(chan struct{})
 	go func() {
 		defer close(s.economyDone)
-		runEconomy(ctx, lane, s.cfg.EconomyEvery, log)
+		runEconomy(ctx, lane, s.cfg.EconomyEvery, s.hooks, log)
 	}()
 	return nil
 }
@@ -106,7 +107,7 @@ const checkEvery = 30 * time.Second
 // runEconomy runs the collector every interval, and the completion's
 // check every checkEvery, until ctx ends. A failed run is logged; the
 // next one tries again.
-func runEconomy(ctx context.Context, lane *economy.Lane, every time.Duration, log *slog.Logger) {
+func runEconomy(ctx context.Context, lane *economy.Lane, every time.Duration, hooks Hooks, log *slog.Logger) {
 	collect := time.NewTicker(every)
 	defer collect.Stop()
 	check := time.NewTicker(checkEvery)
@@ -116,17 +117,24 @@ func runEconomy(ctx context.Context, lane *economy.Lane, every time.Duration, lo
 		case <-ctx.Done():
 			return
 		case <-collect.C:
+			start := time.Now()
 			rep, err := lane.Collect(ctx)
 			if err != nil && ctx.Err() == nil {
 				log.Warn("economy collection failed; the next one tries again", "error", err)
 			}
 			if rep.Gathered+rep.Runs+rep.OnDemand > 0 {
+				hooks.economy("collector", start)
 				log.Info("economy collection", "gathered", rep.Gathered, "runs", rep.Runs,
 					"in_runs", rep.InRuns, "on_demand", rep.OnDemand, "dropped", strconv.Itoa(rep.Dropped))
 			}
 		case <-check.C:
-			if _, err := lane.Check(ctx); err != nil && ctx.Err() == nil {
+			start := time.Now()
+			reps, err := lane.Check(ctx)
+			if err != nil && ctx.Err() == nil {
 				log.Warn("economy check failed; the next one tries again", "error", err)
+			}
+			if len(reps) > 0 {
+				hooks.economy("completion", start)
 			}
 		}
 	}

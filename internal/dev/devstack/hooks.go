@@ -2,9 +2,11 @@ package devstack
 
 import (
 	"context"
+	"time"
 
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 
@@ -29,6 +31,13 @@ type Hooks struct {
 	// Handler, if set, wraps the worker's handler as the poller invokes it:
 	// to count invocations and time them.
 	Handler func(esm.Handler) esm.Handler
+	// Economy, if set, is told of each invocation of the economy lane's
+	// functions that did work, as Lambda would bill it: "collector" (a
+	// collection that gathered, started or rerouted something) or
+	// "completion" (a state-change event, or a check of open runs), and
+	// how long it ran. The schedule's idle runs are a monthly cost, not a
+	// job's, and are not reported.
+	Economy func(function string, d time.Duration)
 	// ExternalWorker leaves the jobs queue to a worker outside the stack
 	// (the stack starts no poller), so that the worker can be killed while
 	// the API and the stand-ins keep running, as a Lambda instance can.
@@ -41,6 +50,15 @@ func (s *Stack) SetHooks(h Hooks) { s.hooks = h }
 func (h Hooks) dynamoDB(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, h.AWS...) }
 
 func (h Hooks) sqs(o *sqs.Options) { o.APIOptions = append(o.APIOptions, h.AWS...) }
+
+func (h Hooks) s3(o *s3.Options) { o.APIOptions = append(o.APIOptions, h.AWS...) }
+
+// economy reports an economy function's invocation that did work.
+func (h Hooks) economy(function string, start time.Time) {
+	if h.Economy != nil {
+		h.Economy(function, time.Since(start))
+	}
+}
 
 // cognito is the API's Cognito client: the stand-in's own, or one with
 // the hooks' middleware.

@@ -322,7 +322,7 @@ func (s *Stack) createResources(ctx context.Context) (resources, error) {
 	res := resources{
 		db:  standin.DynamoDB(s.kumo.url, s.hooks.dynamoDB),
 		sqs: standin.SQS(s.kumo.url, s.hooks.sqs),
-		s3:  standin.S3(s.kumo.url),
+		s3:  standin.S3(s.kumo.url, s.hooks.s3),
 	}
 	if err := dynamo.CreateTable(ctx, res.db, TableName); err != nil {
 		return res, err

@@ -155,7 +155,16 @@ type BatchResult struct {
 
 // GenerateBatch is POST /generate/batch.
 func (c *Client) GenerateBatch(ctx context.Context, token string, entries []BatchEntry) (Response, []BatchResult, error) {
-	body, err := json.Marshal(map[string]any{"requests": entries})
+	return c.GenerateBatchOn(ctx, token, "", entries)
+}
+
+// GenerateBatchOn is GenerateBatch on lane ("": the API's default, bulk).
+func (c *Client) GenerateBatchOn(ctx context.Context, token, lane string, entries []BatchEntry) (Response, []BatchResult, error) {
+	env := map[string]any{"requests": entries}
+	if lane != "" {
+		env["lane"] = lane
+	}
+	body, err := json.Marshal(env)
 	if err != nil {
 		return Response{}, nil, err
 	}

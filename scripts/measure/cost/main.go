@@ -27,6 +27,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -52,10 +53,12 @@ import (
 	"github.com/promptq/promptq/internal/worker"
 )
 
-// The deployed functions' memory (stack/promptqstack/stack.go).
+// The deployed functions' memory (stack/promptqstack: stack.go, and
+// economy.go for the collector and completion functions).
 const (
-	apiMemoryGB    = 0.5
-	workerMemoryGB = 0.25
+	apiMemoryGB     = 0.5
+	workerMemoryGB  = 0.25
+	economyMemoryGB = 0.5
 )
 
 // Log bytes Lambda and API Gateway write that the dev stack does not:
@@ -83,13 +86,15 @@ func main() {
 // batchPhase submits jobs in one POST /generate/batch and lists them every
 // 2 s until all have ended, as `scripts/batch --wait` does. It returns how
 // many were accepted.
-func batchPhase(ctx context.Context, c *loadtest.Client, u loadtest.User, n int) (float64, error) {
+func batchPhase(ctx context.Context, c *loadtest.Client, u loadtest.User, n int, lane string) (float64, error) {
 	entries := make([]loadtest.BatchEntry, n)
 	for j := range entries {
-		key := loadtest.Key("costbatch", 0, j)
+		// Each lane's phase its own keys: the same keys would replay the
+		// other phase's jobs.
+		key := loadtest.Key("cost"+cmp.Or(lane, "batch"), 0, j)
 		entries[j] = loadtest.BatchEntry{Prompt: loadtest.Prompt(key, 0, j), IdempotencyKey: key}
 	}
-	res, results, err := c.GenerateBatch(ctx, u.Token, entries)
+	res, results, err := c.GenerateBatchOn(ctx, u.Token, lane, entries)
 	if err != nil || res.Status != 202 {
 		return 0, fmt.Errorf("batch: %d %s %v", res.Status, res.Body, err)
 	}
@@ -144,6 +149,18 @@ type meter struct {
 	modelCalls   int
 	modelSeconds float64
 	logBytes     int
+	// The economy lane's functions: invocations that did work and their
+	// durations, each rounded up to the ms (devstack.Hooks.Economy).
+	economyInvocations int
+	economyBilledMS    float64
+}
+
+// economy records an economy function's invocation.
+func (m *meter) economy(_ string, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.economyInvocations++
+	m.economyBilledMS += math.Ceil(float64(d) / float64(time.Millisecond))
 }
 
 func newMeter() *meter {
@@ -164,6 +181,7 @@ func (m *meter) reset() {
 	m.budget.reset()
 	m.mu.Lock()
 	m.emptyRecv, m.invocations, m.messages, m.billedMS, m.modelCalls, m.modelSeconds, m.logBytes = 0, 0, 0, 0, 0, 0, 0
+	m.economyInvocations, m.economyBilledMS = 0, 0
 	m.mu.Unlock()
 }
 
@@ -238,13 +256,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			"PROMPTQ_LOCAL_LATENCY":           latency.String(),
 			// The rescuer's runs are a fixed cost per month, not per job
 			// (docs/benchmarks.md gives it apart): none within the run.
-			"PROMPTQ_DEV_RESCUE_EVERY":  "1h",
-			"PROMPTQ_MODEL_CONCURRENCY": strconv.Itoa(*concurrency),
+			"PROMPTQ_DEV_RESCUE_EVERY": "1h",
+			// The economy phase's run starts at once (Bedrock's wait costs
+			// nothing), and the collector looks every 2 s.
+			"PROMPTQ_DEV_ECONOMY_START_AFTER": "0s",
+			"PROMPTQ_DEV_ECONOMY_EVERY":       "2s",
+			"PROMPTQ_MODEL_CONCURRENCY":       strconv.Itoa(*concurrency),
 		},
 		Hooks: devstack.Hooks{
 			AWS:     []func(*middleware.Stack) error{m.counter.Middleware},
 			Handler: m.handler,
 			Model:   func(inner worker.Model) worker.Model { return timedModel{m, inner} },
+			Economy: m.economy,
 		},
 		Log: m,
 	})
@@ -265,8 +288,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	phases := []string{
 		fmt.Sprintf("web app: %d jobs from %d users at %.2g/s, each polled as Retry-After says", *users**perUser, *users, *rate),
 		fmt.Sprintf("batch tool: %d jobs in one POST /generate/batch, GET /jobs every 2 s", *batchJobs),
+		fmt.Sprintf("economy lane: %d jobs in one POST /generate/batch on the economy lane, GET /jobs every 2 s", *batchJobs),
 	}
-	names := []string{"web app", "batch tool"}
+	names := []string{"web app", "batch tool", "economy lane"}
 	var bills [][]Line
 	var syncUsage Usage
 	for i, name := range phases {
@@ -288,7 +312,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			n = float64(len(o.Accepted()))
 		} else {
-			if n, err = batchPhase(ctx, client, us[*users], *batchJobs); err != nil {
+			lane := ""
+			if i == 2 {
+				lane = string(jobs.LaneEconomy)
+			}
+			if n, err = batchPhase(ctx, client, us[*users], *batchJobs, lane); err != nil {
 				return err
 			}
 		}
@@ -298,6 +326,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		units := m.capacity.Total()
 		m.mu.Lock()
 		inv, msgs, billed, empty, calls, modelSec, logBytes := m.invocations, m.messages, m.billedMS, m.emptyRecv, m.modelCalls, m.modelSeconds, m.logBytes
+		econInv, econMS := m.economyInvocations, m.economyBilledMS
 		m.mu.Unlock()
 
 		fmt.Fprintf(stdout, "\n== %s: all succeeded, %.0f s ==\n", name, elapsed.Seconds())
@@ -309,8 +338,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		apiMS = client.Latencies.BilledMillis()
 		fmt.Fprintf(stdout, "  worker invocations %.2f a job (%.2f messages each), %.0f ms billed a job; model %.1f s a call\n",
 			float64(inv)/n, float64(msgs)/float64(max(inv, 1)), billed/n, modelSec/float64(max(calls, 1)))
+		if econInv > 0 {
+			fmt.Fprintf(stdout, "  economy functions: %.3f invocations a job, %.1f ms billed a job\n", float64(econInv)/n, econMS/n)
+		}
 		fmt.Fprintln(stdout, "  AWS requests a job (awscount), retries included:")
-		sqsReq := 0.0
+		sqsReq, s3Put, s3Get := 0.0, 0.0, 0.0
 		for _, s := range stats {
 			per := float64(s.Requests) / n
 			note := ""
@@ -318,8 +350,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				note = fmt.Sprintf("  (%d of %d empty: %.0f an hour of polling)", empty, s.Requests, float64(empty)/elapsed.Hours())
 				per = float64(int(s.Requests)-empty) / n
 			}
-			if s.Service == "SQS" {
+			switch {
+			case s.Service == "SQS":
 				sqsReq += per * n
+			case s.Service == "S3" && s.Operation == "GetObject":
+				s3Get += per * n
+			case s.Service == "S3":
+				s3Put += per * n // PUT, LIST: one price
 			}
 			fmt.Fprintf(stdout, "    %-26s %-24s %6.2f%s\n", s.Service, s.Operation, per, note)
 		}
@@ -327,22 +364,34 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			units.Read/n, units.Write/n, units.Estimated, units.Measured)
 		m.budget.print(stdout, n)
 		u := Usage{
-			APIRequests:       float64(apiReq) / n,
-			APIGBSeconds:      apiMS / 1000 * apiMemoryGB / n,
-			WorkerInvocations: float64(inv) / n,
-			WorkerGBSeconds:   billed / 1000 * workerMemoryGB / n,
-			SQSRequests:       sqsReq / n,
-			ReadUnits:         units.Read / n,
-			WriteUnits:        units.Write / n,
-			LogBytes:          (float64(logBytes) + platformLogBytes*float64(apiReq+inv) + accessLogBytes*float64(apiReq)) / n,
-			InputTokens:       *inTok,
-			OutputTokens:      *outTok,
-			CacheReadTokens:   *cacheRead,
-			CacheWriteTokens:  *cacheWrite,
+			APIRequests:        float64(apiReq) / n,
+			APIGBSeconds:       apiMS / 1000 * apiMemoryGB / n,
+			WorkerInvocations:  float64(inv) / n,
+			WorkerGBSeconds:    billed / 1000 * workerMemoryGB / n,
+			EconomyInvocations: float64(econInv) / n,
+			EconomyGBSeconds:   econMS / 1000 * economyMemoryGB / n,
+			S3PutRequests:      s3Put / n,
+			S3GetRequests:      s3Get / n,
+			SQSRequests:        sqsReq / n,
+			ReadUnits:          units.Read / n,
+			WriteUnits:         units.Write / n,
+			LogBytes:           (float64(logBytes) + platformLogBytes*float64(apiReq+inv+econInv) + accessLogBytes*float64(apiReq)) / n,
+			InputTokens:        *inTok,
+			OutputTokens:       *outTok,
+			CacheReadTokens:    *cacheRead,
+			CacheWriteTokens:   *cacheWrite,
 		}
 		fmt.Fprintf(stdout, "  logs a job: %.1f KB (%.1f KB the stack wrote, the rest Lambda's and API Gateway's lines, estimated)\n",
 			u.LogBytes/1e3, float64(logBytes)/n/1e3)
-		bills = append(bills, usEast1.Bill(u))
+		prices := usEast1
+		if i == 2 {
+			// Bedrock's batch price for the economy lane's tokens.
+			prices.Tokens = usEast1.Tokens.Batch()
+		}
+		bills = append(bills, prices.Bill(u))
+		if calls == 0 {
+			continue // no model call on demand (the economy lane): nothing to time the synchronous design by
+		}
 		// The synchronous design: one request that holds a function for
 		// the whole generation.
 		genSec := modelSec / float64(max(calls, 1))
@@ -367,42 +416,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n", *inTok, *outTok, *cacheRead, *cacheWrite)
 	writeBills(stdout, names, bills)
 	writeTargets(stdout, names, bills)
-	writeEconomy(stdout, usEast1, names[1], bills[1])
+	fmt.Fprintf(stdout, "\n  the economy lane's tokens at Bedrock's batch price: %s\n", catalogue.BatchPriceSource)
 	return nil
-}
-
-// writeEconomy prints the economy lane's dollars per 1,000 jobs next to
-// an on-demand bill priced at p: the same tokens at Bedrock's batch price
-// (catalogue.BatchDiscount). The other lines are the on-demand bill's: the
-// economy path's own AWS requests (its queue, the run files in S3, the
-// waiting and run items, the collector's and completion's Lambda time)
-// are not measured yet, and they replace the worker's.
-func writeEconomy(w io.Writer, p Prices, name string, onDemand []Line) {
-	batch := p
-	batch.Tokens = p.Tokens.Batch()
-	var tokens, batchTokens float64
-	for _, l := range onDemand {
-		if l.Unit != "tokens" {
-			continue
-		}
-		tokens += l.Dollars
-		switch l.Item {
-		case "model input tokens":
-			batchTokens += l.Quantity * batch.Tokens.Input / 1e6
-		case "model output tokens":
-			batchTokens += l.Quantity * batch.Tokens.Output / 1e6
-		case "model cache-read tokens":
-			batchTokens += l.Quantity * batch.Tokens.CacheRead / 1e6
-		case "model cache-write tokens":
-			batchTokens += l.Quantity * batch.Tokens.CacheWrite / 1e6
-		}
-	}
-	other := infrastructure(onDemand)
-	fmt.Fprintf(w, "\n== the economy lane next to %s, dollars per 1,000 jobs ==\n", name)
-	fmt.Fprintf(w, "batch price: %s\n", catalogue.BatchPriceSource)
-	fmt.Fprintf(w, "  %-28s %12s %12s\n", "", "on demand", "economy")
-	fmt.Fprintf(w, "  %-28s %12s %12s\n", "model tokens", "$"+dollars(1000*tokens), "$"+dollars(1000*batchTokens))
-	fmt.Fprintf(w, "  %-28s %12s %12s  (not measured for the economy path: the on-demand figure)\n", "everything else", "$"+dollars(1000*other), "$"+dollars(1000*other))
-	fmt.Fprintf(w, "  %-28s %12s %12s  (%.0f%% of on demand)\n", "total", "$"+dollars(1000*(tokens+other)), "$"+dollars(1000*(batchTokens+other)),
-		100*(batchTokens+other)/(tokens+other))
 }

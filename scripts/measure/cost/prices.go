@@ -22,6 +22,8 @@ type Prices struct {
 	DynamoDBWritePerM    float64 // on-demand write request units
 	DynamoDBReadPerM     float64 // on-demand read request units
 	LogsPerGB            float64 // CloudWatch Logs ingestion (standard class)
+	S3PutPerThousand     float64 // S3 Standard PUT, COPY, POST, LIST requests
+	S3GetPerThousand     float64 // S3 Standard GET and other requests
 	// Model is the priced model's name and Tokens its token prices, from
 	// the model catalogue (internal/catalogue).
 	Model  string
@@ -50,6 +52,8 @@ var usEast1 = Prices{
 	DynamoDBWritePerM:    0.625, // after the November 2024 halving of on-demand prices
 	DynamoDBReadPerM:     0.125,
 	LogsPerGB:            0.50,
+	S3PutPerThousand:     0.005,
+	S3GetPerThousand:     0.0004,
 }
 
 // Usage is what one job uses, on average.
@@ -58,14 +62,20 @@ type Usage struct {
 	APIGBSeconds      float64
 	WorkerInvocations float64
 	WorkerGBSeconds   float64
-	SQSRequests       float64
-	ReadUnits         float64
-	WriteUnits        float64
-	LogBytes          float64
-	InputTokens       float64 // not read from or written to the prompt cache
-	OutputTokens      float64
-	CacheReadTokens   float64
-	CacheWriteTokens  float64
+	// The economy lane's collector and completion functions, and its run
+	// files in S3.
+	EconomyInvocations float64
+	EconomyGBSeconds   float64
+	S3PutRequests      float64
+	S3GetRequests      float64
+	SQSRequests        float64
+	ReadUnits          float64
+	WriteUnits         float64
+	LogBytes           float64
+	InputTokens        float64 // not read from or written to the prompt cache
+	OutputTokens       float64
+	CacheReadTokens    float64
+	CacheWriteTokens   float64
 }
 
 // Line is one item of a bill.
@@ -85,6 +95,10 @@ func (p Prices) Bill(u Usage) []Line {
 		{"Lambda api: compute", u.APIGBSeconds, "GB-s", u.APIGBSeconds * p.LambdaPerGBSecond},
 		{"Lambda worker: invocations", u.WorkerInvocations, "invocations", m(u.WorkerInvocations, p.LambdaPerMillion)},
 		{"Lambda worker: compute", u.WorkerGBSeconds, "GB-s", u.WorkerGBSeconds * p.LambdaPerGBSecond},
+		{"Lambda economy: invocations", u.EconomyInvocations, "invocations", m(u.EconomyInvocations, p.LambdaPerMillion)},
+		{"Lambda economy: compute", u.EconomyGBSeconds, "GB-s", u.EconomyGBSeconds * p.LambdaPerGBSecond},
+		{"S3 requests (PUT, LIST)", u.S3PutRequests, "requests", u.S3PutRequests * p.S3PutPerThousand / 1e3},
+		{"S3 requests (GET)", u.S3GetRequests, "requests", u.S3GetRequests * p.S3GetPerThousand / 1e3},
 		{"SQS requests", u.SQSRequests, "requests", m(u.SQSRequests, p.SQSPerMillion)},
 		{"DynamoDB reads", u.ReadUnits, "RRU", m(u.ReadUnits, p.DynamoDBReadPerM)},
 		{"DynamoDB writes", u.WriteUnits, "WRU", m(u.WriteUnits, p.DynamoDBWritePerM)},
@@ -152,6 +166,9 @@ func writeTargets(w io.Writer, names []string, bills [][]Line) {
 	sync := infrastructure(bills[len(bills)-1])
 	fmt.Fprintf(w, "\n  infrastructure against the synchronous design's ($%s per 1,000 jobs):\n", dollars(1000*sync))
 	for i, name := range names[:len(names)-1] {
+		if _, ok := targets[name]; !ok {
+			continue // no target was set for it
+		}
 		ratio := infrastructure(bills[i]) / sync
 		verdict := "meets"
 		if ratio > targets[name] {

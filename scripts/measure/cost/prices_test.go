@@ -2,10 +2,10 @@ package main
 
 import (
 	"math"
-
-	"github.com/promptq/promptq/internal/catalogue"
 	"strings"
 	"testing"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 func TestABillPricesEachItem(t *testing.T) {
@@ -30,6 +30,11 @@ func TestABillPricesEachItem(t *testing.T) {
 		"model output tokens":         500 * 4 / 1e6,
 		"model cache-read tokens":     4000 * 0.08 / 1e6,
 		"model cache-write tokens":    100 * 1.0 / 1e6,
+		// No economy lane in this usage: its lines are zero.
+		"Lambda economy: invocations": 0,
+		"Lambda economy: compute":     0,
+		"S3 requests (PUT, LIST)":     0,
+		"S3 requests (GET)":           0,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d", len(lines), len(want))
@@ -88,23 +93,23 @@ func TestTokenPricesComeFromTheCatalogue(t *testing.T) {
 	}
 }
 
-func TestWriteEconomyPricesTokensAtTheBatchPrice(t *testing.T) {
-	var b strings.Builder
-	// 1,000 input and 400 output tokens a job: $1 + $2 a thousand jobs
-	// on demand at Haiku 4.5's $1/$5, half that in batch; $0.10 of the
-	// rest.
-	lines := []Line{
-		{"model input tokens", 1000, "tokens", 0.001},
-		{"model output tokens", 400, "tokens", 0.002},
-		{"SQS requests", 3, "requests", 0.0001},
+// The economy lane's lines: its functions' invocations and compute, and
+// its run files' S3 requests, each at its price.
+func TestBillPricesTheEconomyLanesLines(t *testing.T) {
+	u := Usage{EconomyInvocations: 0.02, EconomyGBSeconds: 0.01, S3PutRequests: 0.03, S3GetRequests: 0.02}
+	got := map[string]float64{}
+	for _, l := range usEast1.Bill(u) {
+		got[l.Item] = l.Dollars
 	}
-	p := usEast1
-	p.Tokens = catalogue.Prices{Input: 1, Output: 5}
-	writeEconomy(&b, p, "batch tool", lines)
-	out := b.String()
-	for _, want := range []string{"$3.00", "$1.50", "$0.10", "(52% of on demand)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("economy section lacks %s:\n%s", want, out)
+	want := map[string]float64{
+		"Lambda economy: invocations": 0.02 * usEast1.LambdaPerMillion / 1e6,
+		"Lambda economy: compute":     0.01 * usEast1.LambdaPerGBSecond,
+		"S3 requests (PUT, LIST)":     0.03 * usEast1.S3PutPerThousand / 1e3,
+		"S3 requests (GET)":           0.02 * usEast1.S3GetPerThousand / 1e3,
+	}
+	for item, d := range want {
+		if math.Abs(got[item]-d) > 1e-15 {
+			t.Errorf("%s: $%g, want $%g", item, got[item], d)
 		}
 	}
 }
