@@ -54,7 +54,11 @@ func (s *Stack) startEconomy(ctx context.Context, getenv func(string) string, re
 		StartAfter: s.cfg.EconomyStartAfter,
 		Log:        s.log.With("component", "bedrock-batch"),
 		OnEvent: func(ctx context.Context, ev events.CloudWatchEvent) {
-			<-ready
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return // the lane never started: nothing to complete
+			}
 			defer s.hooks.economy("completion", time.Now())
 			if err := lane.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
 				log.Warn("completing a run on its event failed; the check tries again", "error", err)
