@@ -182,12 +182,10 @@ func (s *Store) Reroute(ctx context.Context, owner, id string, attempt int, lane
 	if !lane.OnDemand() {
 		return jobs.Job{}, fmt.Errorf("reroute job %s to lane %q: not an on-demand lane", id, lane)
 	}
+	// Attempt 0 holds no claimed job (a claim makes attempts at least 1),
+	// so it reroutes a waiting job only.
 	now := s.now()
 	c := guarded(jobs.Reroute, attempt, now)
-	if attempt == 0 {
-		// Only a waiting job: one a run claimed is held, by its attempt.
-		c = guarded(jobs.Reroute, -1, now)
-	}
 	c.cond += " AND #lane = :economy"
 	c.update = "SET #lane = :lane, #updated_at = :now, #sent_at = :now REMOVE #lease_until, #run_id, #started_at"
 	c.values[":economy"] = str(string(jobs.LaneEconomy))
@@ -349,9 +347,9 @@ func (s *Store) queryAll(ctx context.Context, pk, prefix string) ([]map[string]t
 	return out, nil
 }
 
-// writeBatch puts and deletes items with BatchWriteItem, 25 a call,
-// sending again what DynamoDB left unprocessed (with a short backoff)
-// until all is written or ctx ends.
+// writeBatch puts and deletes items, batchWriteMax a BatchWriteItem
+// call, through batchWrite (which sends again what DynamoDB left
+// unprocessed).
 func (s *Store) writeBatch(ctx context.Context, puts, deletes []map[string]types.AttributeValue) error {
 	var reqs []types.WriteRequest
 	for _, p := range puts {
@@ -360,24 +358,9 @@ func (s *Store) writeBatch(ctx context.Context, puts, deletes []map[string]types
 	for _, k := range deletes {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
 	}
-	for len(reqs) > 0 {
-		n := min(len(reqs), batchWriteMax)
-		pending := reqs[:n]
-		reqs = reqs[n:]
-		for try := 0; len(pending) > 0; try++ {
-			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{s.table: pending}})
-			if err != nil {
-				return translate(err)
-			}
-			pending = out.UnprocessedItems[s.table]
-			if len(pending) > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Duration(min(1<<try, 64)) * 10 * time.Millisecond):
-				}
-			}
+	for start := 0; start < len(reqs); start += batchWriteMax {
+		if _, err := s.batchWrite(ctx, reqs[start:min(start+batchWriteMax, len(reqs))]); err != nil {
+			return err
 		}
 	}
 	return nil
