@@ -125,3 +125,20 @@ func TestEconomyWaitingRunsAndReroute(t *testing.T) {
 		t.Error("a reroute to the economy lane was taken")
 	}
 }
+
+func TestHeadReadsTheJobItemOnly(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	s := dynamo.New(k.DynamoDB, newTable(t, k), dynamo.Options{})
+	j := newEconomyJob(t, s, "alice", true)
+	got, err := s.Head(t.Context(), "alice", j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != jobs.StatusQueued || got.Lane != jobs.LaneEconomy || !got.EconomyFallback || got.Budget != j.Budget || got.Prompt != jobs.Preview(j.Prompt) {
+		t.Errorf("Head = %+v", got)
+	}
+	if _, err := s.Head(t.Context(), "bob", j.ID); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("another owner's Head: %v, want not found", err)
+	}
+}

@@ -265,6 +265,19 @@ func (s *Store) Get(ctx context.Context, owner, id string) (jobs.Job, error) {
 	return j, nil
 }
 
+// Head is the owner's job as its item holds it (status, lane, attempts,
+// budget, its run), with the previews of its prompt and text: one read,
+// without the prompt's and text's items or its run's progress. For a
+// caller that decides by the job's state, such as the economy lane's
+// completion, which has the text in hand.
+func (s *Store) Head(ctx context.Context, owner, id string) (jobs.Job, error) {
+	it, err := s.getItem(ctx, owner, id)
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("read job %s: %w", id, err)
+	}
+	return it.job()
+}
+
 func (s *Store) get(ctx context.Context, owner, id string) (jobs.Job, error) {
 	it, err := s.getItem(ctx, owner, id)
 	if err != nil {

@@ -234,7 +234,8 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 // endOne ends job m with its record's result. A job cancelled meanwhile
 // (or ended otherwise) is skipped: its write's condition fails.
 func (l *Lane) endOne(ctx context.Context, m jobs.RunMember, res bedrockbatch.Result, rep *CompleteReport) (*jobs.Message, error) {
-	j, err := l.deps.Store.Get(ctx, m.Owner, m.JobID)
+	// The job's state and budget only: the result is in hand.
+	j, err := l.deps.Store.Head(ctx, m.Owner, m.JobID)
 	if errors.Is(err, jobs.ErrNotFound) {
 		rep.Skipped++
 		return nil, nil

@@ -20,6 +20,7 @@ import (
 // (internal/dynamo).
 type store interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
+	Head(ctx context.Context, owner, id string) (jobs.Job, error)
 	AddWaiting(ctx context.Context, ws []jobs.Waiting) error
 	Waiting(ctx context.Context) ([]jobs.Waiting, error)
 	RemoveWaiting(ctx context.Context, ws []jobs.Waiting) error
