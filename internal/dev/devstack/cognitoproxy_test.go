@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,23 +19,8 @@ import (
 
 func TestCognitoProxyResendsACodeAsCognitoDoes(t *testing.T) {
 	t.Parallel()
-	bin, err := standin.CognitoLocalBinary()
-	if err != nil {
-		if os.Getenv("PROMPTQ_REQUIRE_STANDINS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("%v; run `make tools` to install it", err)
-	}
-	out := &standin.Buffer{}
-	s, err := standin.StartCognito(t.Context(), standin.CognitoOptions{Binary: bin, Stdout: out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	pool, err := s.Pool(t.Context(), "proxy")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := standin.Cognito(t)
+	s, out, pool := c.Server, c.Out, c.Pool()
 	h, err := cognitoProxy(s.URL, s.Client, pool.ID)
 	if err != nil {
 		t.Fatal(err)

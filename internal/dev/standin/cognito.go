@@ -490,6 +490,9 @@ type TestCognito struct {
 	Issuer   string      // iss of its tokens; the JWKS is at Issuer + "/.well-known/jwks.json"
 	Client   *cip.Client // SDK client for the stand-in
 	Server   *CognitoServer
+	// Out is cognito-local's output (its last 64 KB): sign-up codes
+	// appear there.
+	Out *Buffer
 }
 
 // Pool returns the test's pool.
@@ -555,5 +558,6 @@ func Cognito(t TB) *TestCognito {
 		Issuer:   pool.Issuer,
 		Client:   s.Client,
 		Server:   s,
+		Out:      out,
 	}
 }

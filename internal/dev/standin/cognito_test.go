@@ -2,7 +2,6 @@ package standin_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,23 +18,8 @@ import (
 // next sign-up.
 func TestCognitoLocalPrintsEachSignUpCodeAtOnce(t *testing.T) {
 	t.Parallel()
-	bin, err := standin.CognitoLocalBinary()
-	if err != nil {
-		if os.Getenv("PROMPTQ_REQUIRE_STANDINS") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("%v; run `make tools` to install it", err)
-	}
-	out := &standin.Buffer{}
-	s, err := standin.StartCognito(t.Context(), standin.CognitoOptions{Binary: bin, Stdout: out})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	pool, err := s.Pool(t.Context(), "codes")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := standin.Cognito(t)
+	s, out, pool := c.Server, c.Out, c.Pool()
 	for i := range 8 {
 		email := fmt.Sprintf("user%d@example.com", i)
 		if _, err := s.Client.SignUp(t.Context(), &cip.SignUpInput{
