@@ -210,14 +210,23 @@ func (s *Store) PutRun(ctx context.Context, r jobs.Run, members []jobs.RunMember
 		}
 		puts = append(puts, av)
 	}
+	// Listed among the open runs, for the completion's check, until it
+	// ends (UpdateRun takes it off).
+	puts = append(puts, openRunKey(r.ID))
 	if err := s.writeBatch(ctx, puts, nil); err != nil {
 		return fmt.Errorf("record the jobs of run %s: %w", r.ID, err)
 	}
 	return s.UpdateRun(ctx, r)
 }
 
+// openRunKey is run id's item among the open runs.
+func openRunKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(jobstable.EconomyKey), "sk": str(jobstable.RunPrefix + id)}
+}
+
 // UpdateRun writes run r's record (all but its count of cancelled jobs,
-// which Cancel keeps); an ended run leaves the open runs.
+// which Cancel keeps); an ended run leaves the open runs, which PutRun
+// put it among.
 func (s *Store) UpdateRun(ctx context.Context, r jobs.Run) error {
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table),
@@ -236,14 +245,10 @@ func (s *Store) UpdateRun(ctx context.Context, r jobs.Run) error {
 	if err != nil {
 		return fmt.Errorf("record run %s: %w", r.ID, translate(err))
 	}
-	open := map[string]types.AttributeValue{"pk": str(jobstable.EconomyKey), "sk": str(jobstable.RunPrefix + r.ID)}
 	if r.State == jobs.RunEnded {
-		err = s.writeBatch(ctx, nil, []map[string]types.AttributeValue{open})
-	} else {
-		err = s.writeBatch(ctx, []map[string]types.AttributeValue{open}, nil)
-	}
-	if err != nil {
-		return fmt.Errorf("record run %s as open: %w", r.ID, err)
+		if err := s.writeBatch(ctx, nil, []map[string]types.AttributeValue{openRunKey(r.ID)}); err != nil {
+			return fmt.Errorf("take run %s off the open runs: %w", r.ID, err)
+		}
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package economy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -297,16 +296,6 @@ func (l *Lane) counted(err error, n *int, rep *CompleteReport) error {
 		return err
 	}
 	return nil
-}
-
-// jsonField is a string field of a JSON object, or "".
-func jsonField(b []byte, name string) string {
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return ""
-	}
-	s, _ := m[name].(string)
-	return s
 }
 
 // readManifest reads a run's manifest.json.out.

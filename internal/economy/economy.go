@@ -3,6 +3,7 @@ package economy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -376,8 +377,13 @@ func (l *Lane) rerouteMembers(ctx context.Context, members []jobs.RunMember, ws 
 // runIDFromEvent is the run id of a "Batch Inference Job State Change"
 // event's detail, if the job is one of promptq's.
 func runIDFromEvent(detail []byte) (string, bool) {
-	name := jsonField(detail, "batchJobName")
-	return bedrockbatch.RunID(strings.TrimSpace(name))
+	var d struct {
+		BatchJobName string `json:"batchJobName"`
+	}
+	if json.Unmarshal(detail, &d) != nil {
+		return "", false
+	}
+	return bedrockbatch.RunID(strings.TrimSpace(d.BatchJobName))
 }
 
 var errUnknownRun = errors.New("not a run of this lane")
