@@ -198,6 +198,27 @@ func (s *Store) Reroute(ctx context.Context, owner, id string, attempt int, lane
 	return j, nil
 }
 
+// SettleRun settles the owner's job that was cancelled inside run runID
+// (claimed for it as attempt), once the run has ended: its token counts
+// become t, what the run processed for it (the caller charges them first,
+// with Charge), and what is left of its reservation and its active place
+// go back (jobs.SettleRun). Settling it again changes nothing; a job not
+// cancelled in that run at that attempt gives an error matching
+// jobs.ErrConflict.
+func (s *Store) SettleRun(ctx context.Context, owner, id, runID string, attempt int, t jobs.Tokens) error {
+	c := guarded(jobs.SettleRun, 0, s.now())
+	c.cond += " AND #attempts = :attempt AND #run_id = :run"
+	c.update = "SET " + tokenSet + ", #updated_at = :now"
+	tokenValues(c.values, jobs.Progress{Tokens: t})
+	c.values[":attempt"] = num(int64(attempt))
+	c.values[":run"] = str(runID)
+	c.values[":now"] = str(formatTime(s.now()))
+	if _, err := s.apply(ctx, owner, id, c); err != nil {
+		return fmt.Errorf("settle job %s cancelled in run %s: %w", id, runID, err)
+	}
+	return nil
+}
+
 // PutRun records run r and its jobs, and lists it among the open runs.
 func (s *Store) PutRun(ctx context.Context, r jobs.Run, members []jobs.RunMember) error {
 	expires := s.now().Add(s.opts.JobTTL).Unix()

@@ -16,7 +16,8 @@ import (
 // (Cancel, Finish, Fail, MarkFailed, AbandonEnqueue) settles it in the same
 // transaction: the job is marked settled, what is left of its reservation
 // goes back to its day's counters and its place back to the active-jobs
-// counter. A change that queues an ended job again (Requeue) holds them
+// counter (jobs.Rule.Settles: not a job cancelled inside an economy run,
+// which keeps its budget until SettleRun). A change that queues an ended job again (Requeue) holds them
 // again. A change with puts (the worker's text chunks, text.go) writes them
 // in the same transaction too. Any other change is one conditional
 // UpdateItem.
@@ -43,7 +44,7 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 		cc := c
 		cc.values = cloneValues(c.values)
 		var adds []counterAdd
-		switch settles := c.to.Terminal() && b.Counted() && !b.Settled; {
+		switch settles := c.rule.Settles(cur); {
 		case settles || (c.reopens && b.Counted() && b.Settled):
 			adds = s.settleCounters(owner, &cc, b, settles)
 		case b.Counted():
@@ -52,14 +53,20 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 			// since is tried again.
 			guardBudget(&cc, b)
 		}
+		if c.rule.KeepsRunBudget {
+			// Whether it settles depends on the job being in a run: the
+			// condition holds that to what was read too.
+			guardRun(&cc, cur)
+		}
 		var j jobs.Job
 		if len(adds) == 0 && len(cc.puts) == 0 {
 			j, err = s.applyOne(ctx, owner, id, cc)
 		} else {
 			j, err = s.applyInTransaction(ctx, owner, id, cc, adds)
 		}
-		if errors.Is(err, jobs.ErrConflict) && j.Budget != b && try < transactAttempts {
-			// The budget moved under us (a charge): try again with it.
+		if errors.Is(err, jobs.ErrConflict) && (j.Budget != b || j.InRun() != cur.InRun()) && try < transactAttempts {
+			// The budget moved under us (a charge), or the job went into
+			// or out of an economy run: try again with it.
 			continue
 		}
 		return j, err
@@ -111,6 +118,18 @@ func (s *Store) applyInTransaction(ctx context.Context, owner, id string, c chan
 	default:
 		return jobs.Job{}, translate(err)
 	}
+}
+
+// guardRun makes c's condition require the job to be in the economy run
+// it was in when read (cur), or in none: a rule that keeps a run's budget
+// (jobs.Rule.KeepsRunBudget) settles, or not, by that.
+func guardRun(c *change, cur jobs.Job) {
+	if cur.InRun() {
+		c.cond += " AND #run_id = :run_was"
+		c.values[":run_was"] = str(cur.Economy.RunID)
+		return
+	}
+	c.cond += " AND attribute_not_exists(#run_id)"
 }
 
 // settleCounters adds to c what settling (or reopening) the job with

@@ -21,7 +21,11 @@ import (
 // use. Attribute names are written as #name placeholders; the update starts
 // with SET.
 type change struct {
-	cond   string
+	cond string
+	// rule is the transition's rule (guarded): apply settles the job's
+	// budget when it says so (jobs.Rule.Settles). A change that is no
+	// transition (a charge) has none.
+	rule   jobs.Rule
 	to     jobs.Status
 	update string
 	values map[string]types.AttributeValue
@@ -67,7 +71,7 @@ func guarded(t jobs.Transition, attempt int, now time.Time) change {
 		alts = append(alts, "(#status = :running AND #attempts = :attempt)")
 		values[":attempt"] = num(int64(attempt))
 	}
-	return change{cond: "(" + strings.Join(alts, " OR ") + ")", to: r.To, values: values}
+	return change{cond: "(" + strings.Join(alts, " OR ") + ")", rule: r, to: r.To, values: values}
 }
 
 // updateInput is the UpdateItem for c on the owner's job id. Every path

@@ -21,8 +21,11 @@ type CompleteReport struct {
 	// Ended is whether the run ended with this call.
 	Ended                       bool
 	Succeeded, Failed, Rerouted int
-	Skipped, Unknown, NoResult  int
-	State                       string
+	// Cancelled counts the jobs cancelled inside the run that it settled,
+	// with what the run processed for them charged.
+	Cancelled                  int
+	Skipped, Unknown, NoResult int
+	State                      string
 	// Manifest is Bedrock's manifest.json.out of the run, when it wrote
 	// one: its counts are checked against the results read.
 	Manifest *bedrockbatch.Manifest
@@ -129,7 +132,7 @@ func (l *Lane) Complete(ctx context.Context, id string) (CompleteReport, error) 
 	}
 	rep.Ended = true
 	l.cfg.Logger.InfoContext(ctx, "economy run ended", "run_id", run.ID, "state", st.State,
-		"succeeded", rep.Succeeded, "failed", rep.Failed, "rerouted", rep.Rerouted, "skipped", rep.Skipped,
+		"succeeded", rep.Succeeded, "failed", rep.Failed, "rerouted", rep.Rerouted, "cancelled", rep.Cancelled, "skipped", rep.Skipped,
 		"unknown_records", rep.Unknown, "without_result", rep.NoResult)
 	return rep, nil
 }
@@ -168,6 +171,7 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 			rep.Succeeded += r.Succeeded
 			rep.Failed += r.Failed
 			rep.Rerouted += r.Rerouted
+			rep.Cancelled += r.Cancelled
 			rep.Skipped += r.Skipped
 			if msg != nil {
 				reroute = append(reroute, *msg)
@@ -176,6 +180,7 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 		})
 	}
 	results := 0
+	var read jobs.Tokens // what the results read say the run processed
 	for _, key := range keys {
 		if strings.HasSuffix(key, "/manifest.json.out") {
 			if rep.Manifest, err = l.readManifest(ctx, key); err != nil {
@@ -192,6 +197,7 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 		}
 		err = bedrockbatch.ReadOutput(body, func(res bedrockbatch.Result) error {
 			results++
+			read = read.Plus(res.Tokens)
 			m, ok := byID[res.RecordID]
 			if !ok {
 				// Not one of this run's jobs (or its result came
@@ -200,7 +206,7 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 				return nil
 			}
 			delete(byID, res.RecordID)
-			endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.endOne(gctx, m, res, r) })
+			endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.endOne(gctx, run, m, res, r) })
 			return gctx.Err()
 		})
 		body.Close()
@@ -219,10 +225,20 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 			"manifest_total", m.TotalRecordCount, "manifest_success", m.SuccessRecordCount, "manifest_error", m.ErrorRecordCount,
 			"records", run.Records, "results_read", results)
 	}
-	// What has no result: the run ended before it ran them.
-	for _, m := range byID {
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// What has no result: the run ended before it ran them, or its
+	// output lost them.
+	rest, err := l.withoutResult(ctx, run, byID, unread(rep.Manifest, read))
+	if err != nil {
+		return err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(endConcurrency)
+	for _, nr := range rest {
 		rep.NoResult++
-		endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.noResult(gctx, m, st, r) })
+		endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.noResult(gctx, run, nr, st, r) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -230,9 +246,96 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 	return l.send(ctx, reroute)
 }
 
-// endOne ends job m with its record's result. A job cancelled meanwhile
-// (or ended otherwise) is skipped: its write's condition fails.
-func (l *Lane) endOne(ctx context.Context, m jobs.RunMember, res bedrockbatch.Result, rep *CompleteReport) (*jobs.Message, error) {
+// unread is what the run's manifest says it processed beyond the results
+// read (none without a manifest): tokens billed for records whose output
+// line is missing.
+func unread(m *bedrockbatch.Manifest, read jobs.Tokens) jobs.Tokens {
+	if m == nil {
+		return jobs.Tokens{}
+	}
+	return jobs.Tokens{Input: max(0, m.InputTokenCount-read.Input), Output: max(0, m.OutputTokenCount-read.Output)}
+}
+
+// withoutResult is each job of the run left without a result, as it is
+// now. Bedrock bills what a run processed whatever became of its jobs: the
+// tokens the manifest counts beyond the results read (unbilled) are
+// shared among those of them that were cancelled inside the run, since
+// their owners chose to leave (a job still running is rerouted or failed,
+// not charged for a record the run never answered).
+func (l *Lane) withoutResult(ctx context.Context, run jobs.Run, members map[string]jobs.RunMember, unbilled jobs.Tokens) ([]noResult, error) {
+	out := make([]noResult, 0, len(members))
+	for _, m := range members {
+		out = append(out, noResult{member: m})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(endConcurrency)
+	for i := range out {
+		g.Go(func() error {
+			j, err := l.deps.Store.Head(gctx, out[i].member.Owner, out[i].member.JobID)
+			switch {
+			case errors.Is(err, jobs.ErrNotFound):
+				out[i].gone = true
+				return nil
+			case err != nil:
+				return err
+			}
+			out[i].job = j
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var cancelled []int
+	for i, nr := range out {
+		if nr.cancelledIn(run) {
+			cancelled = append(cancelled, i)
+		}
+	}
+	if unbilled.Total() > 0 && len(cancelled) == 0 {
+		l.cfg.Logger.WarnContext(ctx, "an economy run's manifest counts tokens no result or cancelled job accounts for", "run_id", run.ID,
+			"input_tokens", unbilled.Input, "output_tokens", unbilled.Output)
+	}
+	for k, i := range cancelled {
+		n := len(cancelled)
+		out[i].charge = jobs.Tokens{Input: share(unbilled.Input, n, k), Output: share(unbilled.Output, n, k)}
+	}
+	return out, nil
+}
+
+// share is the kth of n parts of total, the first parts one larger until
+// the remainder is spent.
+func share(total, n, k int) int {
+	part := total / n
+	if k < total%n {
+		part++
+	}
+	return part
+}
+
+// noResult is a job of an ended run without a result: as read, and what
+// it is charged of the tokens the run billed without a result.
+type noResult struct {
+	member jobs.RunMember
+	job    jobs.Job
+	gone   bool
+	charge jobs.Tokens
+}
+
+// cancelledIn reports whether the job was cancelled inside run, at its
+// claim for it.
+func (nr noResult) cancelledIn(run jobs.Run) bool {
+	j := nr.job
+	return !nr.gone && j.Status == jobs.StatusCancelled && j.Attempts == nr.member.Attempt &&
+		j.Economy != nil && j.Economy.RunID == run.ID
+}
+
+// endOne ends job m of run with its record's result. What the record
+// processed is charged to the job's owner whatever became of the job
+// since its claim for the run (Bedrock bills it all the same): a job
+// cancelled inside the run is then settled with it; one that ended
+// otherwise, or that a later claim holds, is skipped.
+func (l *Lane) endOne(ctx context.Context, run jobs.Run, m jobs.RunMember, res bedrockbatch.Result, rep *CompleteReport) (*jobs.Message, error) {
 	// The job's state and budget only: the result is in hand.
 	j, err := l.deps.Store.Head(ctx, m.Owner, m.JobID)
 	if errors.Is(err, jobs.ErrNotFound) {
@@ -242,7 +345,24 @@ func (l *Lane) endOne(ctx context.Context, m jobs.RunMember, res bedrockbatch.Re
 	if err != nil {
 		return nil, err
 	}
-	if j.Status != jobs.StatusRunning || j.Attempts != m.Attempt {
+	if j.Attempts != m.Attempt {
+		rep.Skipped++
+		return nil, nil
+	}
+	if res.Err == nil {
+		// Charged once per attempt, however often the run completes.
+		if err := l.deps.Store.Charge(ctx, j, res.Tokens); err != nil {
+			l.cfg.Logger.ErrorContext(ctx, "could not charge an economy job's tokens to its owner's budget", "job_id", j.ID, "error", err)
+		}
+	}
+	switch {
+	case (noResult{member: m, job: j}).cancelledIn(run):
+		var t jobs.Tokens
+		if res.Err == nil {
+			t = res.Tokens
+		}
+		return nil, l.counted(l.deps.Store.SettleRun(ctx, m.Owner, m.JobID, run.ID, m.Attempt, t), &rep.Cancelled, rep)
+	case j.Status != jobs.StatusRunning:
 		rep.Skipped++
 		return nil, nil
 	}
@@ -254,15 +374,26 @@ func (l *Lane) endOne(ctx context.Context, m jobs.RunMember, res bedrockbatch.Re
 			Message: fmt.Sprintf("Bedrock's batch inference could not run this prompt (%s): %s", res.Err.Code, res.Err.Message)})
 		return nil, l.counted(err, &rep.Failed, rep)
 	}
-	if err := l.deps.Store.Charge(ctx, j, res.Tokens); err != nil {
-		l.cfg.Logger.ErrorContext(ctx, "could not charge an economy job's tokens to its owner's budget", "job_id", j.ID, "error", err)
-	}
 	err = l.deps.Store.Finish(ctx, m.Owner, m.JobID, m.Attempt, jobs.Progress{GeneratedText: res.Text, Tokens: res.Tokens, StopReason: res.StopReason})
 	return nil, l.counted(err, &rep.Succeeded, rep)
 }
 
-// noResult ends job m of a run that ended without its record.
-func (l *Lane) noResult(ctx context.Context, m jobs.RunMember, st bedrockbatch.Status, rep *CompleteReport) (*jobs.Message, error) {
+// noResult ends a job of run, which ended without its record: one
+// cancelled inside the run is settled, charged its share of what the run
+// billed without results; one still running is rerouted or failed.
+func (l *Lane) noResult(ctx context.Context, run jobs.Run, nr noResult, st bedrockbatch.Status, rep *CompleteReport) (*jobs.Message, error) {
+	m := nr.member
+	switch {
+	case nr.gone:
+		rep.Skipped++
+		return nil, nil
+	case nr.cancelledIn(run):
+		j := nr.job
+		if err := l.deps.Store.Charge(ctx, j, nr.charge); err != nil {
+			l.cfg.Logger.ErrorContext(ctx, "could not charge an economy job's tokens to its owner's budget", "job_id", j.ID, "error", err)
+		}
+		return nil, l.counted(l.deps.Store.SettleRun(ctx, m.Owner, m.JobID, run.ID, m.Attempt, nr.charge), &rep.Cancelled, rep)
+	}
 	if l.cfg.RerouteOnRunFailure {
 		return l.rerouteOne(ctx, m, rep)
 	}

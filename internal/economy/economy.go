@@ -33,6 +33,7 @@ type store interface {
 	RunMembers(ctx context.Context, id string) ([]jobs.RunMember, error)
 	OpenRuns(ctx context.Context) ([]string, error)
 	Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error
+	SettleRun(ctx context.Context, owner, id, runID string, attempt int, t jobs.Tokens) error
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/promptq/promptq/internal/bedrockbatch"
 	"github.com/promptq/promptq/internal/dev/localbatch"
@@ -45,9 +46,19 @@ type env struct {
 	events  chan events.CloudWatchEvent
 	// runs talks to the batch stand-in directly, as an operator would.
 	runs *bedrockbatch.Runs
+	// s3 and bucket hold the run files, for tests that lose some.
+	s3     *s3.Client
+	bucket string
 }
 
-func newEnv(t *testing.T, stopBeforeRun bool, rerouteOnFailure bool) *env {
+// startsAfter is how long the batch stand-in keeps a run scheduled
+// before it processes it: an hour holds it there.
+const (
+	startsNow   = time.Duration(0)
+	startsLater = time.Hour
+)
+
+func newEnv(t *testing.T, startAfter time.Duration, rerouteOnFailure bool) *env {
 	t.Helper()
 	ctx := t.Context()
 	b := standin.NewBackend(t, sqsqueue.QueueOptions{})
@@ -64,12 +75,8 @@ func newEnv(t *testing.T, stopBeforeRun bool, rerouteOnFailure bool) *env {
 		t.Fatal(err)
 	}
 	s3c, bucketName := standin.NewBucket(t, b.Kumo)
-	e := &env{store: b.Store(dynamo.Options{}), lanes: lanes, backend: b,
+	e := &env{store: b.Store(dynamo.Options{}), lanes: lanes, backend: b, s3: s3c, bucket: bucketName,
 		clock: &clock{t: time.Now().UTC()}, events: make(chan events.CloudWatchEvent, 100)}
-	startAfter := time.Duration(0)
-	if stopBeforeRun {
-		startAfter = time.Hour
-	}
 	e.batch = localbatch.New(localbatch.Options{S3: s3c, Model: localmodel.New(localmodel.Options{TokensPerSecond: 10_000}),
 		StartAfter: startAfter, MinRecords: 3,
 		OnEvent: func(_ context.Context, ev events.CloudWatchEvent) { e.events <- ev }})
@@ -89,11 +96,31 @@ func newEnv(t *testing.T, stopBeforeRun bool, rerouteOnFailure bool) *env {
 	return e
 }
 
-// submit stores an economy job and sends its message, as the API does.
+// submit stores an economy job and sends its message, as the API does
+// (without its owner's budget: see submitCounted).
 func (e *env) submit(t *testing.T, owner, prompt string, fallback bool) jobs.Job {
 	t.Helper()
-	j := jobs.Job{ID: jobs.NewID(), Owner: owner, Lane: jobs.LaneEconomy, Prompt: prompt, Model: "promptq-local",
-		MaxTokens: 40, EconomyFallback: fallback}.AsNew(e.clock.Now(), time.Hour)
+	return e.create(t, jobs.Job{ID: jobs.NewID(), Owner: owner, Lane: jobs.LaneEconomy, Prompt: prompt, Model: "promptq-local",
+		MaxTokens: 40, EconomyFallback: fallback})
+}
+
+// submitCounted is submit with the job's worst case reserved of its
+// owner's daily budget first, as the API reserves it.
+func (e *env) submitCounted(t *testing.T, owner, prompt string) jobs.Job {
+	t.Helper()
+	j := jobs.Job{ID: jobs.NewID(), Owner: owner, Lane: jobs.LaneEconomy, Prompt: prompt, Model: "promptq-local", MaxTokens: 40}
+	worst := j.Request().WorstCaseTokens()
+	r, err := e.store.Reserve(t.Context(), owner, jobs.Cost{Jobs: 1, Tokens: worst}, jobs.Budgets{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Budget = jobs.Budget{Day: r.Day, Reserved: worst}
+	return e.create(t, j)
+}
+
+func (e *env) create(t *testing.T, j jobs.Job) jobs.Job {
+	t.Helper()
+	j = j.AsNew(e.clock.Now(), time.Hour)
 	got, _, err := e.store.Create(t.Context(), j, "fp-"+j.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +187,7 @@ func (e *env) bulkMessages(t *testing.T) map[string]bool {
 }
 
 func TestARunEndsEveryJobOnce(t *testing.T) {
-	e := newEnv(t, false, true)
+	e := newEnv(t, startsNow, true)
 	ctx := t.Context()
 	var all []jobs.Job
 	for i := range 5 {
@@ -214,7 +241,7 @@ func TestARunEndsEveryJobOnce(t *testing.T) {
 }
 
 func TestFailedRecordsCancelledJobsAndUnknownEvents(t *testing.T) {
-	e := newEnv(t, false, true)
+	e := newEnv(t, startsNow, true)
 	ctx := t.Context()
 	ok := e.submit(t, "alice", "Fine prompt", false)
 	bad := e.submit(t, "alice", "promptq-fault:invalid please", false)
@@ -242,8 +269,11 @@ func TestFailedRecordsCancelledJobsAndUnknownEvents(t *testing.T) {
 	if got := e.job(t, badFallback); got.Status != jobs.StatusQueued || got.Lane != jobs.LaneBulk {
 		t.Errorf("failed record with fallback: %s on %s, want queued on bulk", got.Status, got.Lane)
 	}
-	if got := e.job(t, cancelled); got.Status != jobs.StatusCancelled || got.Tokens.Output != 0 {
-		t.Errorf("cancelled job: %s with %d output tokens", got.Status, got.Tokens.Output)
+	// The run processed the cancelled job's record all the same: its
+	// tokens show what it was charged.
+	if got := e.job(t, cancelled); got.Status != jobs.StatusCancelled || got.Tokens.Output == 0 || got.ChargePending() {
+		t.Errorf("cancelled job: %s with %d output tokens, charge pending %v; want cancelled, charged what the run processed",
+			got.Status, got.Tokens.Output, got.ChargePending())
 	}
 	if ids := e.bulkMessages(t); len(ids) != 1 || !ids[badFallback.ID] {
 		t.Errorf("bulk queue holds %v, want the fallback job once", ids)
@@ -253,7 +283,7 @@ func TestFailedRecordsCancelledJobsAndUnknownEvents(t *testing.T) {
 func TestAStoppedRunFailsOrReroutesItsJobs(t *testing.T) {
 	for _, reroute := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reroute=%v", reroute), func(t *testing.T) {
-			e := newEnv(t, true, reroute)
+			e := newEnv(t, startsLater, reroute)
 			ctx := t.Context()
 			var all []jobs.Job
 			for i := range 3 {
@@ -284,7 +314,7 @@ func TestAStoppedRunFailsOrReroutesItsJobs(t *testing.T) {
 }
 
 func TestARunWhoseJobsAreAllCancelledIsStopped(t *testing.T) {
-	e := newEnv(t, true, true)
+	e := newEnv(t, startsLater, true)
 	ctx := t.Context()
 	var all []jobs.Job
 	for i := range 3 {
@@ -330,7 +360,7 @@ func TestARunWhoseJobsAreAllCancelledIsStopped(t *testing.T) {
 // A run's manifest is read with its output, and its counts agree with the
 // results: here, two records succeeded and one failed.
 func TestCompletionReadsTheManifest(t *testing.T) {
-	e := newEnv(t, false, false)
+	e := newEnv(t, startsNow, false)
 	ctx := t.Context()
 	e.submit(t, "erin", "one", false)
 	e.submit(t, "erin", "two", false)
@@ -354,4 +384,148 @@ func TestCompletionReadsTheManifest(t *testing.T) {
 		rep.Manifest.TotalRecordCount != 3 || rep.Manifest.SuccessRecordCount != 2 || rep.Manifest.ErrorRecordCount != 1 {
 		t.Errorf("report %+v, manifest %+v", rep, rep.Manifest)
 	}
+}
+
+// The review's attack: a user cancels all but one job of each economy run
+// once it is in_run, to get the budget back at once and go again. Bedrock
+// processes (and bills) every record of the run all the same, so what the
+// run processed is charged to its owner, cancelled or not, and a job
+// cancelled inside its run keeps its reservation until the run ends.
+func TestACancelInsideARunIsChargedWhatTheRunProcessed(t *testing.T) {
+	e := newEnv(t, startsNow, true)
+	ctx := t.Context()
+	var all []jobs.Job
+	reserved := 0
+	for i := range 3 {
+		j := e.submitCounted(t, "mallory", fmt.Sprintf("Economy prompt %d", i))
+		all = append(all, j)
+		reserved += j.Budget.Reserved
+	}
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 || rep.InRuns != 3 {
+		t.Fatalf("collect = %+v, %v", rep, err)
+	}
+	for _, j := range all[1:] {
+		got, err := e.store.Cancel(ctx, j.Owner, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.ChargePending() {
+			t.Errorf("a job cancelled in its run: charge pending %v, want true", got.ChargePending())
+		}
+	}
+	u, err := e.store.Usage(ctx, "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Committed != reserved || u.Active != 3 {
+		t.Errorf("while the run goes on: %d committed and %d active, want every reservation (%d) and job (3) still held", u.Committed, u.Active, reserved)
+	}
+	if got := e.job(t, all[1]); !got.ChargePending() || got.Budget.Settled {
+		t.Errorf("GET of a job cancelled in its run: charge pending %v, settled %v", got.ChargePending(), got.Budget.Settled)
+	}
+
+	e.runToEnd(t)
+	run, err := e.store.Run(ctx, e.job(t, all[0]).Economy.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := e.manifest(t, run)
+	u, err = e.store.Usage(ctx, "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if processed := m.InputTokenCount + m.OutputTokenCount; processed == 0 || u.Charged != processed || u.Committed != processed || u.Active != 0 {
+		t.Errorf("after the run: %d charged, %d committed, %d active; the run's manifest says %d tokens processed", u.Charged, u.Committed, u.Active, processed)
+	}
+	for _, j := range all[1:] {
+		got := e.job(t, j)
+		if got.Status != jobs.StatusCancelled || got.Tokens.Total() == 0 || got.ChargePending() || !got.Budget.Settled {
+			t.Errorf("cancelled job %s after its run: %s, %+v tokens, pending %v, settled %v", j.ID, got.Status, got.Tokens, got.ChargePending(), got.Budget.Settled)
+		}
+	}
+	// Completing the run again charges nothing twice.
+	if _, err := e.lane.Complete(ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := e.store.Usage(ctx, "mallory"); err != nil || again.Charged != u.Charged {
+		t.Errorf("completed again: %d charged (%v), was %d", again.Charged, err, u.Charged)
+	}
+}
+
+// When a run's output lacks records its manifest counts (lost, or a run
+// stopped between the two), what the manifest says was processed beyond
+// the results read is charged to the jobs cancelled inside the run.
+func TestWhatAManifestCountsWithoutResultsIsChargedToTheCancelledJobs(t *testing.T) {
+	e := newEnv(t, startsNow, true)
+	ctx := t.Context()
+	var all []jobs.Job
+	for i := range 3 {
+		all = append(all, e.submitCounted(t, "mallory", fmt.Sprintf("Economy prompt %d", i)))
+	}
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 {
+		t.Fatalf("collect = %+v, %v", rep, err)
+	}
+	for ev := range e.events {
+		if strings.Contains(string(ev.Detail), `"status":"Completed"`) {
+			break
+		}
+	}
+	for _, j := range all {
+		if _, err := e.store.Cancel(ctx, j.Owner, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err := e.store.Run(ctx, e.job(t, all[0]).Economy.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := e.manifest(t, run)
+	keys, err := s3bucket.New(e.s3, e.bucket).List(ctx, run.OutputPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".jsonl.out") {
+			if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &e.bucket, Key: &k}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rep, err := e.lane.Complete(ctx, run.ID)
+	if err != nil || !rep.Ended || rep.Cancelled != 3 {
+		t.Fatalf("complete = %+v, %v; want the run ended and its 3 cancelled jobs settled", rep, err)
+	}
+	u, err := e.store.Usage(ctx, "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if processed := m.InputTokenCount + m.OutputTokenCount; processed == 0 || u.Charged != processed || u.Active != 0 {
+		t.Errorf("%d charged, %d active; the manifest says %d tokens processed", u.Charged, u.Active, processed)
+	}
+}
+
+// manifest reads run's manifest.json.out.
+func (e *env) manifest(t *testing.T, run jobs.Run) bedrockbatch.Manifest {
+	t.Helper()
+	files := s3bucket.New(e.s3, e.bucket)
+	keys, err := files.List(t.Context(), run.OutputPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/manifest.json.out") {
+			body, err := files.Open(t.Context(), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer body.Close()
+			m, err := bedrockbatch.ReadManifest(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+	}
+	t.Fatalf("run %s has no manifest", run.ID)
+	return bedrockbatch.Manifest{}
 }

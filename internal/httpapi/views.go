@@ -46,6 +46,10 @@ type economyView struct {
 	RecordsDone  int    `json:"records_done"`
 	RecordsTotal int    `json:"records_total"`
 	Fallback     bool   `json:"economy_fallback"`
+	// ChargePending: the job was cancelled inside its run, which has not
+	// ended; Bedrock may still process its prompt, and what it processes
+	// is charged to its owner when the run ends (jobs.Job.ChargePending).
+	ChargePending bool `json:"charge_pending,omitempty"`
 }
 
 // previewChars is how much of the prompt and text a listing carries. A page
@@ -85,6 +89,7 @@ func viewOf(j jobs.Job) jobView {
 		if e.RunID != "" {
 			v.Economy.State = "in_run"
 		}
+		v.Economy.ChargePending = j.ChargePending()
 	}
 	return v
 }

@@ -15,7 +15,7 @@
 //	           │  └── requeue (replay, rescue) ──┼─── failed ◀── mark failed (purge)
 //	           │                                 └──fail──▶ failed
 //	           ├── abandon (enqueue_failed) ──▶ failed
-//	           └── cancel (queued or running) ──▶ cancelled
+//	           └── cancel (queued or running) ──▶ cancelled ──settle run──▶ cancelled
 //
 // Every transition is a conditional write in the store, so two actors
 // (two workers, or a worker and a user cancelling) can never both win.
@@ -29,4 +29,9 @@
 // A Held rule ("running, same attempt") fences a worker whose job was
 // taken over: Claim counts the attempts, and a write of an older attempt is
 // a conflict.
+//
+// A transition that ends a job settles its budget in the same write
+// (Rule.Settles), except a cancel inside an economy run: Bedrock still
+// processes and bills the job's record, so the job keeps its reservation
+// until its run ends and SettleRun charges what the run processed.
 package jobs

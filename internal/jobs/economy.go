@@ -23,6 +23,21 @@ type Run struct {
 	CreatedAt, UpdatedAt   time.Time
 }
 
+// InRun reports whether j is in an economy run: claimed for it (running,
+// with its run's id). Bedrock processes, and bills, its record whatever
+// becomes of the job meanwhile.
+func (j Job) InRun() bool {
+	return j.Status == StatusRunning && j.Economy != nil && j.Economy.RunID != ""
+}
+
+// ChargePending reports whether j was cancelled inside its economy run
+// and its run has not ended yet: it still holds its reservation, and what
+// the run processes for it is charged when the run ends.
+func (j Job) ChargePending() bool {
+	return j.Status == StatusCancelled && j.Economy != nil && j.Economy.RunID != "" &&
+		j.Budget.Counted() && !j.Budget.Settled
+}
+
 // RunJobNamePrefix begins the name of every model invocation job the
 // economy lane starts; the rest is the run id. The stack's event rule
 // matches on it, so only promptq's runs reach the completion function.

@@ -27,6 +27,7 @@ const (
 	Requeue        Transition = "requeue"
 	MarkFailed     Transition = "mark_failed"
 	Reroute        Transition = "reroute"
+	SettleRun      Transition = "settle_run"
 )
 
 // A Rule is what a transition allows and where it leads. A job may take
@@ -40,6 +41,12 @@ type Rule struct {
 	Held   bool
 	// To is the status after; empty keeps the job's.
 	To Status
+	// KeepsRunBudget: a job that takes the transition while it is in an
+	// economy run (Job.InRun) keeps its budget held instead of settling
+	// it, since Bedrock may still process, and bill, its record;
+	// SettleRun settles it once its run has ended, with what the run
+	// processed for it charged.
+	KeepsRunBudget bool
 	// By says who calls it, for readers of the table.
 	By string
 }
@@ -61,7 +68,7 @@ var Rules = map[Transition]Rule{
 		By: "worker"},
 	Fail: {Held: true, To: StatusFailed,
 		By: "worker (model error, last receive); rescuer (retries exhausted)"},
-	Cancel: {From: []Status{StatusQueued, StatusRunning}, To: StatusCancelled,
+	Cancel: {From: []Status{StatusQueued, StatusRunning}, To: StatusCancelled, KeepsRunBudget: true,
 		By: "API (POST /jobs/{id}/cancel)"},
 	Requeue: {From: []Status{StatusFailed, StatusQueued}, Lapsed: true, To: StatusQueued,
 		By: "DLQ tool (replay); rescuer"},
@@ -71,6 +78,19 @@ var Rules = map[Transition]Rule{
 	// (queued), or one its run claimed (held), which is queued again.
 	Reroute: {From: []Status{StatusQueued}, Held: true, To: StatusQueued,
 		By: "economy collector (too few jobs or too large for a run), completion (a record Bedrock failed, with economy_fallback; a run that failed)"},
+	// SettleRun settles a job cancelled inside its economy run once the
+	// run has ended (the store fences it by the run and the attempt its
+	// claim made): what the run processed for it is charged first.
+	SettleRun: {From: []Status{StatusCancelled}, To: StatusCancelled,
+		By: "economy completion (a job cancelled inside its run, once the run ended)"},
+}
+
+// Settles reports whether j taking a transition under r settles its
+// budget in the same write: r ends the job, the job is counted and not
+// settled yet, and it is not a job in an economy run that r leaves
+// holding its budget (KeepsRunBudget). Both stores decide by it.
+func (r Rule) Settles(j Job) bool {
+	return r.To.Terminal() && j.Budget.Counted() && !j.Budget.Settled && !(r.KeepsRunBudget && j.InRun())
 }
 
 // Allows reports whether j may take the transition at now, for a caller

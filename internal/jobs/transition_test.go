@@ -45,6 +45,8 @@ func TestRulesAllow(t *testing.T) {
 		{"reroute a job another run holds", jobs.Reroute, job(jobs.StatusRunning, 2, live), 1, false},
 		{"reroute a succeeded job", jobs.Reroute, job(jobs.StatusSucceeded, 1, time.Time{}), 1, false},
 		{"swap sent_at of running", jobs.SwapSentAt, job(jobs.StatusRunning, 1, lapsed), 0, false},
+		{"settle a cancelled job's run", jobs.SettleRun, job(jobs.StatusCancelled, 1, time.Time{}), 0, true},
+		{"settle the run of a succeeded job", jobs.SettleRun, job(jobs.StatusSucceeded, 1, time.Time{}), 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,5 +71,40 @@ func TestEveryRuleIsComplete(t *testing.T) {
 		if r.By == "" {
 			t.Errorf("%s does not say who calls it", tr)
 		}
+	}
+}
+
+// A transition that ends a counted job settles its budget in the same
+// write, except a cancel inside an economy run: Bedrock may still process
+// (and bill) its record, so the job keeps its reservation until SettleRun.
+func TestRuleSettles(t *testing.T) {
+	counted := jobs.Budget{Day: "2026-12-07", Reserved: 100}
+	job := func(st jobs.Status, run string, b jobs.Budget) jobs.Job {
+		j := jobs.Job{Status: st, Lane: jobs.LaneEconomy, Budget: b, Economy: &jobs.Economy{RunID: run}}
+		return j
+	}
+	settled := counted
+	settled.Settled = true
+	tests := []struct {
+		name string
+		t    jobs.Transition
+		job  jobs.Job
+		want bool
+	}{
+		{"cancel a queued job", jobs.Cancel, job(jobs.StatusQueued, "", counted), true},
+		{"cancel a job running on demand", jobs.Cancel, jobs.Job{Status: jobs.StatusRunning, Budget: counted}, true},
+		{"cancel a job in its run", jobs.Cancel, job(jobs.StatusRunning, "run1", counted), false},
+		{"fail a job in its run", jobs.Fail, job(jobs.StatusRunning, "run1", counted), true},
+		{"settle a job cancelled in its run", jobs.SettleRun, job(jobs.StatusCancelled, "run1", counted), true},
+		{"settle it again", jobs.SettleRun, job(jobs.StatusCancelled, "run1", settled), false},
+		{"cancel a job counted nowhere", jobs.Cancel, job(jobs.StatusQueued, "", jobs.Budget{}), false},
+		{"release", jobs.Release, jobs.Job{Status: jobs.StatusRunning, Budget: counted}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := jobs.Rules[tt.t].Settles(tt.job); got != tt.want {
+				t.Errorf("Rules[%s].Settles(%s, in run %v) = %v, want %v", tt.t, tt.job.Status, tt.job.InRun(), got, tt.want)
+			}
+		})
 	}
 }

@@ -12,7 +12,7 @@ import { Api, ApiError, TERMINAL } from "./api.js";
 import { JobPoller, backoff } from "./poller.js";
 import { markdownTree, renderTree } from "./markdown.js";
 import {
-  formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches,
+  formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches, billingText,
 } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -1010,7 +1010,7 @@ function renderJob(job) {
   const mine = sent.get(job.job_id);
   const meta = [];
   if (job.model) meta.push(modelLabel(job));
-  if (job.lane === "bulk") meta.push("bulk");
+  if (job.lane === "bulk" || job.lane === "economy") meta.push(job.lane);
   if (job.max_tokens) meta.push(`max ${job.max_tokens} tokens${mine && mine.max_tokens == null ? " (default)" : ""}`);
   if (job.temperature != null) meta.push(`temperature ${job.temperature}`);
   if (job.created_at) meta.push(`submitted ${formatWhen(job.created_at)}`);
@@ -1042,6 +1042,10 @@ function renderJob(job) {
   const failure = $("job-failure");
   failure.hidden = status !== "failed";
   if (status === "failed") failure.textContent = failureText(job);
+
+  const billing = billingText(job);
+  $("job-billing").hidden = !billing;
+  $("job-billing").textContent = billing;
 
   const done = TERMINAL.has(status);
   $("job-stats").hidden = !done;

@@ -78,3 +78,18 @@ export function matches(prompt, query) {
   const hay = String(prompt || "").toLocaleLowerCase();
   return String(query || "").toLocaleLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
 }
+
+// billingText warns about an economy job in a run: Amazon Bedrock
+// processes, and bills, every record of a run, so cancelling it there may
+// still cost what the run does for it (the API's economy.charge_pending).
+export function billingText(job) {
+  const e = job.economy;
+  if (!e || e.state !== "in_run") return "";
+  if (e.charge_pending) {
+    return "Cancelled inside its economy run: Amazon Bedrock may still process this prompt. What it processes is charged to your budget when the run ends; until then the job keeps its reservation.";
+  }
+  if (job.status === "running") {
+    return "In an economy run: cancelling it now may still be billed for what the run processes of it.";
+  }
+  return "";
+}

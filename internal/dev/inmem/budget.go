@@ -141,15 +141,16 @@ func (s *Store) Usage(_ context.Context, owner string) (jobs.Usage, error) {
 }
 
 // settle moves the budget of a job whose status changed from was to j's:
-// ending a counted job releases what is left of its reservation and its
-// active place; queuing an ended one again holds them again. s.mu is held.
-func (s *Store) settle(was jobs.Status, j *jobs.Job) {
+// ending a counted job (settles: its rule's jobs.Rule.Settles, as the job
+// was) releases what is left of its reservation and its active place;
+// queuing an ended one again holds them again. s.mu is held.
+func (s *Store) settle(was jobs.Status, settles bool, j *jobs.Job) {
 	b := j.Budget
 	if !b.Counted() {
 		return
 	}
 	switch {
-	case !was.Terminal() && j.Status.Terminal() && !b.Settled:
+	case settles:
 		nb, dn := b.Settle()
 		j.Budget = nb
 		s.moveDay(j.Owner, b, dn, "", jobs.Tokens{})

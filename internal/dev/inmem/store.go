@@ -248,13 +248,13 @@ func (s *Store) transition(owner, id string, t jobs.Transition, attempt int, cha
 	if !rule.Allows(j, now, attempt) {
 		return clone(j), fmt.Errorf("job is %s at attempt %d: %w", j.Status, j.Attempts, jobs.ErrConflict)
 	}
-	was := j.Status
+	was, settles := j.Status, rule.Settles(j)
 	if rule.To != "" {
 		j.Status = rule.To
 	}
 	change(&j, now)
 	j.UpdatedAt = now
-	s.settle(was, &j)
+	s.settle(was, settles, &j)
 	s.jobs[owner][id] = j
 	return clone(j), nil
 }

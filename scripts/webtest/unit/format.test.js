@@ -1,7 +1,7 @@
 // How the page writes durations, dates, titles and counts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD } from "../../../web/js/format.js";
+import { formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD, billingText } from "../../../web/js/format.js";
 
 test("durations and running clocks", () => {
   assert.equal(formatDuration(7), "7 ms");
@@ -49,4 +49,14 @@ test("estimated costs in dollars", () => {
   assert.equal(formatUSD(12.3456), "$12.35");
   assert.equal(formatUSD(1234.5), "$1,234.50");
   assert.equal(formatUSD(undefined), "–");
+});
+
+test("an economy job in a run says that cancelling it may still be billed", () => {
+  const inRun = { status: "running", lane: "economy", economy: { state: "in_run", run_id: "r" } };
+  assert.match(billingText(inRun), /cancelling it now may still be billed/);
+  const pending = { status: "cancelled", lane: "economy", economy: { state: "in_run", run_id: "r", charge_pending: true } };
+  assert.match(billingText(pending), /charged to your budget when the run ends/);
+  assert.equal(billingText({ ...pending, economy: { state: "in_run", run_id: "r" } }), "");
+  assert.equal(billingText({ status: "running", lane: "economy", economy: { state: "waiting" } }), "");
+  assert.equal(billingText({ status: "running", lane: "bulk" }), "");
 });
