@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 //	ECON              RUN#<run>               a run not ended yet (the safety net's list)
 //	RUN#<run>         RUN                     the run
 //	RUN#<run>         JOB#<job>               a job of the run: owner, the attempt its claim made
+//	ECON              COLLECTOR               the collector's lease: holder, until
 //
 // None is a job's own item: a job stays in its owner's partition, and a
 // run names a job only with its owner, so the economy lane's functions
@@ -31,6 +33,9 @@ const (
 	modelPrefix = "MODEL#"
 	waitPrefix  = "WAIT#"
 	runSK       = "RUN"
+	// collectorSK is the collector's lease (pk ECON): one collection at
+	// a time.
+	collectorSK = "COLLECTOR"
 )
 
 type waitItem struct {
@@ -152,41 +157,78 @@ func (s *Store) RemoveWaiting(ctx context.Context, ws []jobs.Waiting) error {
 	return nil
 }
 
-// ClaimForRun claims the owner's queued economy job for run runID, as a
-// worker's claim does (attempts one higher, running under a lease of
-// lease, which should outlast the run), and returns it as claimed. A job
-// that is not a queued economy job (cancelled meanwhile, or already in a
-// run) gives an error matching jobs.ErrConflict.
-func (s *Store) ClaimForRun(ctx context.Context, owner, id, runID string, lease time.Duration) (jobs.Job, error) {
+// ClaimForRun claims the owner's queued economy job for run runID as
+// attempt, as a worker's claim does (attempts one higher: the job must be
+// at attempt-1, as the collector read it and recorded it among the run's
+// jobs; running under a lease of lease, which should outlast the run).
+// The run must still be starting, checked in
+// the same transaction: a claim that lands late, after its run was
+// abandoned (its answer lost, or a collector that stopped), fails rather
+// than leave a job held by a run that will never end it. A job that is not
+// a queued economy job at that attempt (cancelled meanwhile, in another
+// run, claimed since), or a run no longer starting, gives an error
+// matching jobs.ErrConflict.
+func (s *Store) ClaimForRun(ctx context.Context, owner, id, runID string, attempt int, lease time.Duration) error {
 	now := s.now()
 	c := guarded(jobs.Claim, 0, now)
-	c.cond += " AND #lane = :economy AND attribute_not_exists(#run_id)"
-	c.update = "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now, #run_id = :run"
+	c.cond += " AND #lane = :economy AND attribute_not_exists(#run_id) AND #attempts = :before"
+	c.update = "SET #attempts = :attempt, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now, #run_id = :run"
 	c.values[":economy"] = str(string(jobs.LaneEconomy))
-	c.values[":one"] = num(1)
+	c.values[":before"] = num(int64(attempt - 1))
+	c.values[":attempt"] = num(int64(attempt))
 	c.values[":lease"] = num(millis(now.Add(lease)))
 	c.values[":now"] = str(formatTime(now))
 	c.values[":run"] = str(runID)
-	j, err := s.apply(ctx, owner, id, c)
-	if err != nil {
-		return j, fmt.Errorf("claim job %s for run %s: %w", id, runID, err)
+	c.puts = append(c.puts, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{"pk": str(runPK(runID)), "sk": str(runSK)},
+		ConditionExpression:       aws.String("#state = :starting"),
+		ExpressionAttributeNames:  names("#state"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":starting": str(string(jobs.RunStarting))},
+	}})
+	_, err := s.apply(ctx, owner, id, c)
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, 1, "ConditionalCheckFailed") {
+		err = fmt.Errorf("run %s is no longer starting: %w", runID, jobs.ErrConflict)
 	}
-	return j, nil
+	if err != nil {
+		return fmt.Errorf("claim job %s for run %s: %w", id, runID, err)
+	}
+	return nil
 }
 
-// Reroute moves the owner's economy job to lane (an on-demand one), queued:
-// a waiting job (attempt 0), or one claimed for a run as attempt. The
-// caller then sends its message on lane. A job in another state, or not
-// on the economy lane, gives an error matching jobs.ErrConflict.
-func (s *Store) Reroute(ctx context.Context, owner, id string, attempt int, lane jobs.Lane) (jobs.Job, error) {
+// RerouteWaiting moves the owner's waiting economy job (queued, in no run)
+// to lane, an on-demand one, queued; the caller then sends its message on
+// lane. A job in another state, in a run, or not on the economy lane gives
+// an error matching jobs.ErrConflict.
+func (s *Store) RerouteWaiting(ctx context.Context, owner, id string, lane jobs.Lane) (jobs.Job, error) {
+	return s.reroute(ctx, owner, id, "", 0, lane)
+}
+
+// RerouteFromRun moves the owner's economy job that run runID holds as
+// attempt to lane, an on-demand one, queued (as RerouteWaiting). A job the
+// run does not hold at that attempt (cancelled, ended, claimed since, or
+// never claimed by it) gives an error matching jobs.ErrConflict.
+func (s *Store) RerouteFromRun(ctx context.Context, owner, id, runID string, attempt int, lane jobs.Lane) (jobs.Job, error) {
+	return s.reroute(ctx, owner, id, runID, attempt, lane)
+}
+
+// reroute is jobs.Reroute of a waiting job (runID "") or of one runID
+// holds as attempt.
+func (s *Store) reroute(ctx context.Context, owner, id, runID string, attempt int, lane jobs.Lane) (jobs.Job, error) {
 	if !lane.OnDemand() {
 		return jobs.Job{}, fmt.Errorf("reroute job %s to lane %q: not an on-demand lane", id, lane)
 	}
-	// Attempt 0 holds no claimed job (a claim makes attempts at least 1),
-	// so it reroutes a waiting job only.
 	now := s.now()
 	c := guarded(jobs.Reroute, attempt, now)
 	c.cond += " AND #lane = :economy"
+	if runID == "" {
+		c.cond += " AND #status = :queued AND attribute_not_exists(#run_id)"
+		c.values[":queued"] = statusValue(jobs.StatusQueued)
+	} else {
+		c.cond += " AND #status = :running AND #run_id = :run"
+		c.values[":run"] = str(runID)
+	}
 	c.update = "SET #lane = :lane, #updated_at = :now, #sent_at = :now REMOVE #lease_until, #run_id, #started_at"
 	c.values[":economy"] = str(string(jobs.LaneEconomy))
 	c.values[":lane"] = str(string(lane))
@@ -219,8 +261,21 @@ func (s *Store) SettleRun(ctx context.Context, owner, id, runID string, attempt 
 	return nil
 }
 
-// PutRun records run r and its jobs, and lists it among the open runs.
+// PutRun records run r, starting, among the open runs (one transaction:
+// a run is never listed without its record, nor recorded unlisted), then
+// its jobs, each with the attempt its claim for the run will make. The
+// collector records a run before it claims a job for it, so a collector
+// that dies after any claim leaves a run the completion's check finds and
+// ends (internal/economy).
 func (s *Store) PutRun(ctx context.Context, r jobs.Run, members []jobs.RunMember) error {
+	up, err := s.runUpdate(r)
+	if err != nil {
+		return err
+	}
+	open := openRunKey(r.ID)
+	if err := s.transact(ctx, []types.TransactWriteItem{{Update: up}, {Put: &types.Put{TableName: aws.String(s.table), Item: open}}}); err != nil {
+		return fmt.Errorf("record run %s: %w", r.ID, translate(err))
+	}
 	expires := s.now().Add(s.opts.JobTTL).Unix()
 	var puts []map[string]types.AttributeValue
 	for _, m := range members {
@@ -231,13 +286,20 @@ func (s *Store) PutRun(ctx context.Context, r jobs.Run, members []jobs.RunMember
 		}
 		puts = append(puts, av)
 	}
-	// Listed among the open runs, for the completion's check, until it
-	// ends (UpdateRun takes it off).
-	puts = append(puts, openRunKey(r.ID))
 	if err := s.writeBatch(ctx, puts, nil); err != nil {
 		return fmt.Errorf("record the jobs of run %s: %w", r.ID, err)
 	}
-	return s.UpdateRun(ctx, r)
+	return nil
+}
+
+// DropOpenRun takes run id off the open runs without touching its record:
+// for a listing whose run has no record (left by an older version that
+// listed a run before recording it).
+func (s *Store) DropOpenRun(ctx context.Context, id string) error {
+	if err := s.writeBatch(ctx, nil, []map[string]types.AttributeValue{openRunKey(id)}); err != nil {
+		return fmt.Errorf("take run %s off the open runs: %w", id, err)
+	}
+	return nil
 }
 
 // openRunKey is run id's item among the open runs.
@@ -249,27 +311,81 @@ func openRunKey(id string) map[string]types.AttributeValue {
 // which Cancel keeps); an ended run leaves the open runs, which PutRun
 // put it among.
 func (s *Store) UpdateRun(ctx context.Context, r jobs.Run) error {
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table),
-		Key:       map[string]types.AttributeValue{"pk": str(runPK(r.ID)), "sk": str(runSK)},
-		UpdateExpression: aws.String("SET #run_id = :id, #model = :model, #job_arn = :arn, #state = :state, #records = :records, " +
-			"#done = :done, #input_key = :in, #output_prefix = :out, #created_at = :created, #updated_at = :now, #expires_at = :expires"),
-		ExpressionAttributeNames: names("#run_id", "#model", "#job_arn", "#state", "#records", "#done", "#input_key",
-			"#output_prefix", "#created_at", "#updated_at", "#expires_at"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id": str(r.ID), ":model": str(r.Model), ":arn": str(r.JobARN), ":state": str(string(r.State)),
-			":records": num(int64(r.Records)), ":done": num(int64(r.Done)), ":in": str(r.InputKey), ":out": str(r.OutputPrefix),
-			":created": str(formatTime(r.CreatedAt)), ":now": str(formatTime(s.now())),
-			":expires": num(s.now().Add(s.opts.JobTTL).Unix()),
-		},
-	})
+	up, err := s.runUpdate(r)
 	if err != nil {
+		return err
+	}
+	if _, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: up.TableName, Key: up.Key,
+		UpdateExpression: up.UpdateExpression, ExpressionAttributeNames: up.ExpressionAttributeNames,
+		ExpressionAttributeValues: up.ExpressionAttributeValues}); err != nil {
 		return fmt.Errorf("record run %s: %w", r.ID, translate(err))
 	}
 	if r.State == jobs.RunEnded {
-		if err := s.writeBatch(ctx, nil, []map[string]types.AttributeValue{openRunKey(r.ID)}); err != nil {
-			return fmt.Errorf("take run %s off the open runs: %w", r.ID, err)
-		}
+		return s.DropOpenRun(ctx, r.ID)
+	}
+	return nil
+}
+
+// runUpdate writes run r's record, all but its count of cancelled jobs.
+func (s *Store) runUpdate(r jobs.Run) (*types.Update, error) {
+	update := "SET #run_id = :id, #model = :model, #job_arn = :arn, #state = :state, #records = :records, " +
+		"#done = :done, #input_key = :in, #output_prefix = :out, #created_at = :created, #updated_at = :now, #expires_at = :expires"
+	values := map[string]types.AttributeValue{
+		":id": str(r.ID), ":model": str(r.Model), ":arn": str(r.JobARN), ":state": str(string(r.State)),
+		":records": num(int64(r.Records)), ":done": num(int64(r.Done)), ":in": str(r.InputKey), ":out": str(r.OutputPrefix),
+		":created": str(formatTime(r.CreatedAt)), ":now": str(formatTime(s.now())),
+		":expires": num(s.now().Add(s.opts.JobTTL).Unix()),
+	}
+	if err := checkValues(values, update); err != nil {
+		return nil, err
+	}
+	return &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{"pk": str(runPK(r.ID)), "sk": str(runSK)},
+		UpdateExpression:          aws.String(update),
+		ExpressionAttributeNames:  namesIn(update),
+		ExpressionAttributeValues: values,
+	}, nil
+}
+
+// HoldCollector takes the collector's lease for holder until until, and
+// reports whether it did: a lease another holder has, that has not lapsed,
+// is not taken. Two collections at once would plan the same waiting jobs
+// and split a model's jobs into runs each below Bedrock's minimum.
+func (s *Store) HoldCollector(ctx context.Context, holder string, until time.Time) (bool, error) {
+	now := s.now()
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table),
+		Item: map[string]types.AttributeValue{
+			"pk": str(jobstable.EconomyKey), "sk": str(collectorSK),
+			"holder": str(holder), "until": num(millis(until)), "expires_at": num(until.Add(24 * time.Hour).Unix()),
+		},
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #until < :now OR #holder = :holder"),
+		ExpressionAttributeNames:  names("#pk", "#until", "#holder"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(millis(now)), ":holder": str(holder)},
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case isConditionFailed(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("take the collector's lease: %w", translate(err))
+	}
+}
+
+// ReleaseCollector gives holder's lease of the collector back; a lease
+// another holder took since is left alone.
+func (s *Store) ReleaseCollector(ctx context.Context, holder string) error {
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{"pk": str(jobstable.EconomyKey), "sk": str(collectorSK)},
+		ConditionExpression:       aws.String("#holder = :holder"),
+		ExpressionAttributeNames:  names("#holder"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":holder": str(holder)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("give back the collector's lease: %w", translate(err))
 	}
 	return nil
 }

@@ -54,23 +54,32 @@ func TestEconomyWaitingRunsAndReroute(t *testing.T) {
 
 	// a is claimed for a run; a second claim, or one of a job in another
 	// lane's state, is a conflict.
-	claimed, err := s.ClaimForRun(ctx, "alice", a.ID, "run1", time.Hour)
+	run := jobs.Run{ID: "run1", Model: "m", State: jobs.RunStarting, Records: 1, InputKey: "runs/run1/input.jsonl",
+		OutputPrefix: "runs/run1/output/", CreatedAt: t0}
+	if err := s.ClaimForRun(ctx, "alice", a.ID, "run1", 1, time.Hour); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("a claim for a run not recorded: %v, want a conflict", err)
+	}
+	if err := s.PutRun(ctx, run, []jobs.RunMember{{Owner: "alice", JobID: a.ID, Attempt: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClaimForRun(ctx, "alice", a.ID, "run1", 2, time.Hour); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("a claim as an attempt other than the next: %v, want a conflict", err)
+	}
+	if err := s.ClaimForRun(ctx, "alice", a.ID, "run1", 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.Head(ctx, "alice", a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if claimed.Status != jobs.StatusRunning || claimed.Attempts != 1 || claimed.Economy == nil || claimed.Economy.RunID != "run1" {
 		t.Errorf("claimed job = %s attempt %d economy %+v", claimed.Status, claimed.Attempts, claimed.Economy)
 	}
-	if _, err := s.ClaimForRun(ctx, "alice", a.ID, "run2", time.Hour); !errors.Is(err, jobs.ErrConflict) {
+	if err := s.ClaimForRun(ctx, "alice", a.ID, "run1", 2, time.Hour); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("second claim: %v, want a conflict", err)
 	}
-	if _, err := s.ClaimForRun(ctx, "mallory", a.ID, "run2", time.Hour); !errors.Is(err, jobs.ErrNotFound) {
+	if err := s.ClaimForRun(ctx, "mallory", a.ID, "run1", 2, time.Hour); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("a claim naming another owner: %v, want not found", err)
-	}
-	run := jobs.Run{ID: "run1", Model: "m", State: jobs.RunStarting, Records: 1, InputKey: "runs/run1/input.jsonl",
-		OutputPrefix: "runs/run1/output/", CreatedAt: t0}
-	if err := s.PutRun(ctx, run, []jobs.RunMember{{Owner: "alice", JobID: a.ID, Attempt: 1}}); err != nil {
-		t.Fatal(err)
 	}
 	if err := s.RemoveWaiting(ctx, ws[:1]); err != nil {
 		t.Fatal(err)
@@ -103,26 +112,97 @@ func TestEconomyWaitingRunsAndReroute(t *testing.T) {
 		t.Errorf("unknown run: %v", err)
 	}
 
-	// Reroute: the claimed job by its attempt, the waiting one by none;
-	// an older attempt is a conflict, and so is an economy lane target.
-	if _, err := s.Reroute(ctx, "alice", a.ID, 7, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+	// Reroute: the claimed job by its run and attempt, the waiting one
+	// by neither; another attempt or run is a conflict, and so is an
+	// economy lane target.
+	if _, err := s.RerouteFromRun(ctx, "alice", a.ID, "run1", 7, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("reroute by another attempt: %v, want a conflict", err)
 	}
-	if _, err := s.Reroute(ctx, "alice", a.ID, 0, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+	if _, err := s.RerouteFromRun(ctx, "alice", a.ID, "run9", 1, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("reroute from another run: %v, want a conflict", err)
+	}
+	if _, err := s.RerouteWaiting(ctx, "alice", a.ID, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("reroute of a claimed job as waiting: %v, want a conflict", err)
 	}
-	moved, err := s.Reroute(ctx, "alice", a.ID, 1, jobs.LaneBulk)
+	if _, err := s.RerouteFromRun(ctx, "bob", b.ID, "run1", 0, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("reroute of a waiting job from a run: %v, want a conflict", err)
+	}
+	moved, err := s.RerouteFromRun(ctx, "alice", a.ID, "run1", 1, jobs.LaneBulk)
 	if err != nil || moved.Status != jobs.StatusQueued || moved.Lane != jobs.LaneBulk || moved.Economy != nil {
 		t.Errorf("rerouted claimed job = %s on %s, economy %+v, %v", moved.Status, moved.Lane, moved.Economy, err)
 	}
-	if _, err := s.Reroute(ctx, "alice", a.ID, 1, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
+	if _, err := s.RerouteFromRun(ctx, "alice", a.ID, "run1", 1, jobs.LaneBulk); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("rerouting a bulk job: %v, want a conflict", err)
 	}
-	if moved, err := s.Reroute(ctx, "bob", b.ID, 0, jobs.LaneBulk); err != nil || moved.Lane != jobs.LaneBulk {
+	if moved, err := s.RerouteWaiting(ctx, "bob", b.ID, jobs.LaneBulk); err != nil || moved.Lane != jobs.LaneBulk {
 		t.Errorf("rerouted waiting job = %+v, %v", moved, err)
 	}
-	if _, err := s.Reroute(ctx, "bob", b.ID, 0, jobs.LaneEconomy); err == nil {
+	if _, err := s.RerouteWaiting(ctx, "bob", b.ID, jobs.LaneEconomy); err == nil {
 		t.Error("a reroute to the economy lane was taken")
+	}
+}
+
+// A requeue (the rescuer's, after a run's claim lapsed) takes the job out
+// of its run, so a later run can claim it.
+func TestARequeueClearsTheJobsRun(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	s := dynamo.New(k.DynamoDB, newTable(t, k), dynamo.Options{Now: func() time.Time { return clock() }})
+	ctx := t.Context()
+	a := newEconomyJob(t, s, "alice", false)
+	if err := s.PutRun(ctx, jobs.Run{ID: "lost-run", Model: "m", State: jobs.RunStarting, CreatedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClaimForRun(ctx, "alice", a.ID, "lost-run", 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute) // the run's claim lapsed
+	requeued, err := s.Requeue(ctx, "alice", a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requeued.Status != jobs.StatusQueued || requeued.Economy == nil || requeued.Economy.RunID != "" {
+		t.Fatalf("requeued = %s, economy %+v; want queued in no run", requeued.Status, requeued.Economy)
+	}
+	if err := s.PutRun(ctx, jobs.Run{ID: "next-run", Model: "m", State: jobs.RunStarting, CreatedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClaimForRun(ctx, "alice", a.ID, "next-run", 2, time.Hour); err != nil {
+		t.Errorf("a later run's claim: %v", err)
+	}
+}
+
+// One collection at a time: the lease is taken by one holder until it
+// lapses or is given back.
+func TestTheCollectorsLease(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	now := time.Now().UTC()
+	s := dynamo.New(k.DynamoDB, newTable(t, k), dynamo.Options{Now: func() time.Time { return now }})
+	ctx := t.Context()
+	if ok, err := s.HoldCollector(ctx, "one", now.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("first hold: %v, %v", ok, err)
+	}
+	if ok, err := s.HoldCollector(ctx, "two", now.Add(time.Minute)); err != nil || ok {
+		t.Errorf("a second holder while the first holds it: %v, %v", ok, err)
+	}
+	if err := s.ReleaseCollector(ctx, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.HoldCollector(ctx, "two", now.Add(time.Minute)); ok {
+		t.Error("another holder's release gave the lease back")
+	}
+	if err := s.ReleaseCollector(ctx, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.HoldCollector(ctx, "two", now.Add(time.Minute)); err != nil || !ok {
+		t.Errorf("after the release: %v, %v", ok, err)
+	}
+	now = now.Add(2 * time.Minute)
+	if ok, err := s.HoldCollector(ctx, "three", now.Add(time.Minute)); err != nil || !ok {
+		t.Errorf("after the lease lapsed: %v, %v", ok, err)
 	}
 }
 

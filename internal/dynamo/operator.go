@@ -20,7 +20,7 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	c.reopens, c.wantJob = true, true
 	c.update = "SET #input_tokens = :zero, #output_tokens = :zero, #text_bytes = :zero, #updated_at = :now, #sent_at = :now " +
 		"REMOVE #lease_until, #failure_code, #failure_message, #text_preview, #stop_reason, #started_at, #finished_at, " +
-		"#cache_read_tokens, #cache_write_tokens, #continuations"
+		"#cache_read_tokens, #cache_write_tokens, #continuations, #run_id"
 	c.values[":zero"] = num(0)
 	c.values[":now"] = str(formatTime(now))
 	j, err := s.apply(ctx, owner, id, c)

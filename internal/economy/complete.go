@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,8 +37,14 @@ const endConcurrency = 16
 
 // startGrace is how long a run may stay starting (its collector is
 // claiming its jobs and writing its input) before the completion's check
-// starts it itself.
-const startGrace = 10 * time.Minute
+// starts or abandons it itself: longer than a collection may take (a
+// Lambda's 15 minutes). abandonAfter is how long a run whose start Bedrock
+// keeps refusing for its quota or an outage is tried before its jobs run
+// on the bulk lane instead.
+const (
+	startGrace   = 20 * time.Minute
+	abandonAfter = 2 * time.Hour
+)
 
 // HandleEvent is the completion function's handler of Bedrock's "Batch
 // Inference Job State Change" events: a run's job that changed completes
@@ -69,6 +76,12 @@ func (l *Lane) Check(ctx context.Context) ([]CompleteReport, error) {
 	var errs []error
 	for _, id := range ids {
 		rep, err := l.Complete(ctx, id)
+		if errors.Is(err, errUnknownRun) {
+			// Listed without a record (an older version listed a run
+			// before recording it): nothing to complete, ever.
+			l.cfg.Logger.WarnContext(ctx, "an open run has no record; taken off the open runs", "run_id", id)
+			err = l.deps.Store.DropOpenRun(ctx, id)
+		}
 		reps = append(reps, rep)
 		errs = append(errs, err)
 	}
@@ -91,14 +104,33 @@ func (l *Lane) Complete(ctx context.Context, id string) (CompleteReport, error) 
 	switch run.State {
 	case jobs.RunEnded:
 		return rep, nil
+	case jobs.RunAbandoned:
+		// Its abandonment stopped midway: it goes on.
+		rep.Ended = true
+		return rep, l.abandon(ctx, run, "its abandonment had not finished")
 	case jobs.RunStarting:
-		if l.cfg.Now().Sub(run.CreatedAt) < startGrace {
+		age := l.cfg.Now().Sub(run.CreatedAt)
+		if age < startGrace {
 			return rep, nil
 		}
-		arn, err := l.deps.Runs.Start(ctx, bedrockbatch.Start{RunID: run.ID, Model: run.Model, InputURI: l.deps.Files.URI(run.InputKey),
-			OutputURI: l.deps.Files.URI(run.OutputPrefix), TimeoutHours: l.cfg.TimeoutHours})
+		// Its collector stopped (or Bedrock refused the start for a
+		// while): a run whose input is written is whole, and is started;
+		// any other is abandoned, its jobs run on the bulk lane.
+		keys, err := l.deps.Files.List(ctx, run.InputKey)
 		if err != nil {
 			return rep, err
+		}
+		if !slices.Contains(keys, run.InputKey) {
+			rep.Ended = true
+			return rep, l.abandon(ctx, run, "its collector stopped before writing its input")
+		}
+		arn, err := l.deps.Runs.Start(ctx, l.startOf(run))
+		switch {
+		case retryable(err) && age < abandonAfter:
+			return rep, err
+		case err != nil:
+			rep.Ended = true
+			return rep, errors.Join(err, l.abandon(ctx, run, "Bedrock did not start it"))
 		}
 		run.JobARN, run.State = arn, jobs.RunSubmitted
 		if err := l.deps.Store.UpdateRun(ctx, run); err != nil {
@@ -368,7 +400,7 @@ func (l *Lane) endOne(ctx context.Context, run jobs.Run, m jobs.RunMember, res b
 	}
 	if res.Err != nil {
 		if j.EconomyFallback {
-			return l.rerouteOne(ctx, m, rep)
+			return l.rerouteOne(ctx, run, m, rep)
 		}
 		err := l.deps.Store.Fail(ctx, m.Owner, m.JobID, m.Attempt, jobs.Failure{Code: jobs.FailureModel,
 			Message: fmt.Sprintf("Bedrock's batch inference could not run this prompt (%s): %s", res.Err.Code, res.Err.Message)})
@@ -395,7 +427,7 @@ func (l *Lane) noResult(ctx context.Context, run jobs.Run, nr noResult, st bedro
 		return nil, l.counted(l.deps.Store.SettleRun(ctx, m.Owner, m.JobID, run.ID, m.Attempt, nr.charge), &rep.Cancelled, rep)
 	}
 	if l.cfg.RerouteOnRunFailure {
-		return l.rerouteOne(ctx, m, rep)
+		return l.rerouteOne(ctx, run, m, rep)
 	}
 	msg := fmt.Sprintf("The economy run of this job ended %s before it ran.", st.State)
 	if st.Message != "" {
@@ -405,8 +437,8 @@ func (l *Lane) noResult(ctx context.Context, run jobs.Run, nr noResult, st bedro
 	return nil, l.counted(err, &rep.Failed, rep)
 }
 
-func (l *Lane) rerouteOne(ctx context.Context, m jobs.RunMember, rep *CompleteReport) (*jobs.Message, error) {
-	j, err := l.deps.Store.Reroute(ctx, m.Owner, m.JobID, m.Attempt, jobs.LaneBulk)
+func (l *Lane) rerouteOne(ctx context.Context, run jobs.Run, m jobs.RunMember, rep *CompleteReport) (*jobs.Message, error) {
+	j, err := l.deps.Store.RerouteFromRun(ctx, m.Owner, m.JobID, run.ID, m.Attempt, jobs.LaneBulk)
 	if err != nil {
 		return nil, l.counted(err, &rep.Rerouted, rep)
 	}

@@ -49,6 +49,10 @@ type env struct {
 	// s3 and bucket hold the run files, for tests that lose some.
 	s3     *s3.Client
 	bucket string
+	// cfg and deps made lane; intake is the economy queue's receiver.
+	cfg    economy.Config
+	deps   economy.Deps
+	intake *sqsqueue.Receiver
 }
 
 // startsAfter is how long the batch stand-in keeps a run scheduled
@@ -83,17 +87,28 @@ func newEnv(t *testing.T, startAfter time.Duration, rerouteOnFailure bool) *env 
 	hs := httptest.NewServer(e.batch)
 	t.Cleanup(func() { hs.Close(); e.batch.Close() })
 	e.runs = bedrockbatch.NewRuns(bedrock.NewFromConfig(standin.AWSConfig(hs.URL)), "arn:aws:iam::000000000000:role/batch")
-	e.lane = economy.New(economy.Config{
+	e.cfg = economy.Config{
 		Limits: func(string) bedrockbatch.Limits {
 			return bedrockbatch.Limits{MinRecords: 3, MaxRecords: 4, MaxFileBytes: 1 << 20, MaxJobBytes: 1 << 20}
 		},
 		MaxWait: time.Hour, TimeoutHours: 24, RerouteOnRunFailure: rerouteOnFailure, Now: e.clock.Now,
-	}, economy.Deps{
-		Store: e.store, Intake: sqsqueue.NewReceiver(b.Kumo.SQS, econURL), Lanes: lanes,
+	}
+	e.intake = sqsqueue.NewReceiver(b.Kumo.SQS, econURL)
+	e.deps = economy.Deps{
+		Store: e.store, Intake: e.intake, Lanes: lanes,
 		Files: s3bucket.New(s3c, bucketName),
 		Runs:  e.runs,
-	})
+	}
+	e.lane = economy.New(e.cfg, e.deps)
 	return e
+}
+
+// laneWith is the env's lane with some of its collaborators changed (a
+// fault injected), sharing everything else.
+func (e *env) laneWith(change func(*economy.Deps)) *economy.Lane {
+	d := e.deps
+	change(&d)
+	return economy.New(e.cfg, d)
 }
 
 // submit stores an economy job and sends its message, as the API does

@@ -53,6 +53,10 @@ const (
 	RunStarting  RunState = "starting"
 	RunSubmitted RunState = "submitted"
 	RunEnded     RunState = "ended"
+	// RunAbandoned: the run will not start (its collector failed after
+	// recording it); its jobs are being sent on demand, and no job can be
+	// claimed for it any more. It ends once they all are.
+	RunAbandoned RunState = "abandoned"
 )
 
 // RunMember is a job of a run: who owns it, and the attempt its claim for

@@ -153,3 +153,25 @@ func (r *Receiver) Delete(ctx context.Context, receiptHandle string) error {
 	}
 	return nil
 }
+
+// DeleteBatch deletes received messages, maxBatch a call. It tries every
+// handle and returns the failures joined.
+func (r *Receiver) DeleteBatch(ctx context.Context, receiptHandles []string) error {
+	var errs []error
+	for start := 0; start < len(receiptHandles); start += maxBatch {
+		chunk := receiptHandles[start:min(start+maxBatch, len(receiptHandles))]
+		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
+		for i, h := range chunk {
+			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h)}
+		}
+		out, err := r.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.url), Entries: entries})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete %d messages of %s: %w", len(chunk), r.url, translate(err)))
+			continue
+		}
+		for _, f := range out.Failed {
+			errs = append(errs, fmt.Errorf("delete a message of %s: %s: %s", r.url, aws.ToString(f.Code), aws.ToString(f.Message)))
+		}
+	}
+	return errors.Join(errs...)
+}
