@@ -62,7 +62,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"regexp"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -308,7 +307,7 @@ func classify(err error) (jobs.Kind, string) {
 	case errors.As(err, &modelErr):
 		return jobs.KindUnavailable, "The model failed while processing the request."
 	case errors.As(err, &validation):
-		if m := scrub(validation.ErrorMessage()); m != "" {
+		if m := jobs.ScrubProviderMessage(validation.ErrorMessage()); m != "" {
 			return jobs.KindInvalid, "The model rejected the request: " + m
 		}
 		return jobs.KindInvalid, "The model rejected the request as invalid."
@@ -328,25 +327,4 @@ func classify(err error) (jobs.Kind, string) {
 		return jobs.KindUnavailable, "The model service could not be reached."
 	}
 	return jobs.KindInternal, "The model call failed."
-}
-
-var (
-	arnPattern     = regexp.MustCompile(`arn:aws[a-zA-Z-]*:[^\s"',;)]*`)
-	accountPattern = regexp.MustCompile(`\b\d{12}\b`)
-)
-
-// maxMessage bounds the Bedrock text passed on to users.
-const maxMessage = 300
-
-// scrub removes what a Bedrock message may reveal about the deployment
-// (ARNs, account ids) and bounds its length.
-func scrub(s string) string {
-	s = arnPattern.ReplaceAllString(s, "(resource)")
-	s = accountPattern.ReplaceAllString(s, "(account)")
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > maxMessage {
-		r := []rune(s)
-		s = string(r[:maxMessage]) + "…"
-	}
-	return s
 }

@@ -403,7 +403,8 @@ func (l *Lane) endOne(ctx context.Context, run jobs.Run, m jobs.RunMember, res b
 			return l.rerouteOne(ctx, run, m, rep)
 		}
 		err := l.deps.Store.Fail(ctx, m.Owner, m.JobID, m.Attempt, jobs.Failure{Code: jobs.FailureModel,
-			Message: fmt.Sprintf("Bedrock's batch inference could not run this prompt (%s): %s", res.Err.Code, res.Err.Message)})
+			Message: fmt.Sprintf("Bedrock's batch inference could not run this prompt (%s): %s",
+				jobs.ScrubProviderMessage(res.Err.Code), jobs.ScrubProviderMessage(res.Err.Message))})
 		return nil, l.counted(err, &rep.Failed, rep)
 	}
 	err = l.deps.Store.Finish(ctx, m.Owner, m.JobID, m.Attempt, jobs.Progress{GeneratedText: res.Text, Tokens: res.Tokens, StopReason: res.StopReason})
@@ -431,7 +432,7 @@ func (l *Lane) noResult(ctx context.Context, run jobs.Run, nr noResult, st bedro
 	}
 	msg := fmt.Sprintf("The economy run of this job ended %s before it ran.", st.State)
 	if st.Message != "" {
-		msg += " Bedrock said: " + st.Message
+		msg += " Bedrock said: " + jobs.ScrubProviderMessage(st.Message)
 	}
 	err := l.deps.Store.Fail(ctx, m.Owner, m.JobID, m.Attempt, jobs.Failure{Code: jobs.FailureEconomyRun, Message: msg})
 	return nil, l.counted(err, &rep.Failed, rep)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -377,5 +378,45 @@ func TestTwoCollectionsAtOnce(t *testing.T) {
 	close(b.release)
 	if rep := <-done; rep.Runs != 1 || rep.InRuns != len(all) {
 		t.Errorf("the first collection = %+v; want one run of all %d jobs", rep, len(all))
+	}
+}
+
+// failedRuns reports every run Failed with message.
+type failedRuns struct {
+	*bedrockbatch.Runs
+	message string
+}
+
+func (f failedRuns) Status(ctx context.Context, arn string) (bedrockbatch.Status, error) {
+	st, err := f.Runs.Status(ctx, arn)
+	st.State, st.Message = "Failed", f.message
+	return st, err
+}
+
+// A failed run's message reaches its jobs' owners without what it says of
+// the deployment: the role, the bucket, the account.
+func TestARunsFailureIsScrubbed(t *testing.T) {
+	e := newEnv(t, startsLater, false)
+	ctx := t.Context()
+	all := e.submitN(t, 3, "tess")
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 {
+		t.Fatalf("collect = %+v, %v", rep, err)
+	}
+	failing := e.laneWith(func(d *economy.Deps) {
+		d.Runs = failedRuns{Runs: e.runs, message: "arn:aws:iam::123456789012:role/promptq-EconomyRole cannot read s3://promptq-economy-7f3a/runs/x/input.jsonl"}
+	})
+	if _, err := failing.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range all {
+		got := e.job(t, j)
+		if got.Status != jobs.StatusFailed || got.Failure == nil {
+			t.Fatalf("job %s: %s, want failed", j.ID, got.Status)
+		}
+		for _, leak := range []string{"123456789012", "promptq-EconomyRole", "promptq-economy-7f3a", "arn:aws"} {
+			if strings.Contains(got.Failure.Message, leak) {
+				t.Errorf("the failure shown to its owner names %q: %s", leak, got.Failure.Message)
+			}
+		}
 	}
 }
