@@ -219,6 +219,7 @@ func readResults(t *testing.T, path string) []Result {
 // and the submission's methods (internal/dev/inmem, internal/dynamo).
 type submitStore interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
+	Head(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult

@@ -3,9 +3,11 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"github.com/promptq/promptq/internal/corsrules"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // cors answers preflights and marks responses for the configured web
@@ -37,14 +39,14 @@ func (c cors) apply(w http.ResponseWriter, r *http.Request) (preflight bool) {
 	allowed := origin != "" && slices.Contains(c.origins, origin)
 	if allowed {
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Expose-Headers", "Location, Retry-After, X-Request-Id, Idempotent-Replayed")
+		h.Set("Access-Control-Expose-Headers", strings.Join(corsrules.ExposedHeaders, ", "))
 	}
 	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false
 	}
 	if allowed {
-		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")
+		h.Set("Access-Control-Allow-Methods", strings.Join(corsrules.Methods, ", "))
+		h.Set("Access-Control-Allow-Headers", strings.Join(corsrules.RequestHeaders, ", "))
 		h.Set("Access-Control-Max-Age", "600")
 	}
 	return true

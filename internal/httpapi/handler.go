@@ -16,6 +16,9 @@ import (
 // in AWS, internal/dev/inmem in unit tests).
 type jobStore interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
+	// Head is Get without the prompt's and text's items (previews
+	// instead): what answers a poll whose copy is current.
+	Head(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 }

@@ -1003,3 +1003,76 @@ func TestUsagePricesEconomyTokensAtTheBatchPrice(t *testing.T) {
 		t.Errorf("usage by model = %+v, estimated %v", u.ByModel, u.EstimatedCostUSD)
 	}
 }
+
+// countingStore counts the reads of a job's whole text (Get) and of its
+// item alone (Head).
+type countingStore struct {
+	*inmem.Store
+	gets, heads atomic.Int32
+}
+
+func (c *countingStore) Get(ctx context.Context, owner, id string) (jobs.Job, error) {
+	c.gets.Add(1)
+	return c.Store.Get(ctx, owner, id)
+}
+
+func (c *countingStore) Head(ctx context.Context, owner, id string) (jobs.Job, error) {
+	c.heads.Add(1)
+	return c.Store.Head(ctx, owner, id)
+}
+
+// A finished job has an ETag; a poll that sends it back is answered 304
+// from the job item alone, without reading the prompt and text again.
+func TestAFinishedJobsETagSavesReadingItAgain(t *testing.T) {
+	t.Parallel()
+	var cs *countingStore
+	f := setup(t, func(e *env) {
+		cs = &countingStore{Store: e.deps.Store.(*inmem.Store)}
+		e.deps.Store = cs
+	})
+	id := f.submit(t, "alice", `{"prompt":"Write a long story."}`)
+	if res := f.do(t, "GET", "/jobs/"+id, "alice", ""); res.StatusCode != http.StatusOK || res.Header.Get("ETag") != "" {
+		t.Fatalf("a queued job: %d, ETag %q; want 200 and none (it still changes)", res.StatusCode, res.Header.Get("ETag"))
+	}
+	j, err := f.store.Claim(t.Context(), "alice", id, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It wrote a long text, then failed for good.
+	if err := f.store.SaveProgress(t.Context(), "alice", id, j.Attempts, jobs.Progress{GeneratedText: strings.Repeat("Once upon a time. ", 500)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Fail(t.Context(), "alice", id, j.Attempts, jobs.Failure{Code: jobs.FailureModel, Message: "no"}); err != nil {
+		t.Fatal(err)
+	}
+	res := f.do(t, "GET", "/jobs/"+id, "alice", "")
+	tag := res.Header.Get("ETag")
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(tag, `W/"`) {
+		t.Fatalf("a finished job: %d, ETag %q", res.StatusCode, tag)
+	}
+	gets := cs.gets.Load()
+	res = f.do(t, "GET", "/jobs/"+id, "alice", "", "If-None-Match", tag)
+	if res.StatusCode != http.StatusNotModified || len(res.body) != 0 || res.Header.Get("ETag") != tag {
+		t.Errorf("with its ETag: %d, %d bytes, ETag %q; want 304, empty, the same tag", res.StatusCode, len(res.body), res.Header.Get("ETag"))
+	}
+	if cs.gets.Load() != gets || cs.heads.Load() == 0 {
+		t.Errorf("the 304 read the whole job (%d gets more) or not its item (%d heads)", cs.gets.Load()-gets, cs.heads.Load())
+	}
+	if res := f.do(t, "GET", "/jobs/"+id, "alice", "", "If-None-Match", `"something-else", `+tag); res.StatusCode != http.StatusNotModified {
+		t.Errorf("with its tag among others: %d, want 304", res.StatusCode)
+	}
+	if res := f.do(t, "GET", "/jobs/"+id, "alice", "", "If-None-Match", `W/"stale"`); res.StatusCode != http.StatusOK || len(res.body) == 0 {
+		t.Errorf("with another tag: %d, want 200 with the job", res.StatusCode)
+	}
+	if res := f.do(t, "GET", "/jobs/"+id, "bob", "", "If-None-Match", tag); res.StatusCode != http.StatusNotFound {
+		t.Errorf("another user with the tag: %d, want 404", res.StatusCode)
+	}
+	// An operator's replay changes the job, and its tag.
+	f.clock.Advance(time.Second)
+	if _, err := f.store.Requeue(t.Context(), "alice", id); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.do(t, "GET", "/jobs/"+id, "alice", "", "If-None-Match", tag); res.StatusCode != http.StatusOK {
+		t.Errorf("after a replay, the old tag: %d, want 200", res.StatusCode)
+	}
+}

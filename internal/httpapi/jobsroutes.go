@@ -21,10 +21,28 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestInfoFrom(r.Context()).jobID = id
-	job, err := h.deps.Store.Get(r.Context(), ownerFrom(r.Context()), id)
+	owner := ownerFrom(r.Context())
+	if match := r.Header.Get("If-None-Match"); match != "" {
+		// A poller that has the job as it ended is answered from the job
+		// item alone: no read of its prompt or its text, however long.
+		head, err := h.deps.Store.Head(r.Context(), owner, id)
+		if err != nil {
+			h.writeError(w, r, fmt.Errorf("get job: %w", err))
+			return
+		}
+		if tag := etagOf(head); tag != "" && etagMatches(match, tag) {
+			w.Header().Set("ETag", tag)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	job, err := h.deps.Store.Get(r.Context(), owner, id)
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("get job: %w", err))
 		return
+	}
+	if tag := etagOf(job); tag != "" {
+		w.Header().Set("ETag", tag)
 	}
 	now := h.cfg.Now()
 	if h.deps.Watch != nil && job.NeedsWatchMark(now) {
@@ -38,6 +56,34 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
 	}
 	writeJSON(w, http.StatusOK, viewOf(job))
+}
+
+// etagOf is the ETag of a job that has ended and changes no more, from
+// what its item alone holds (so Head and Get give the same); "" for one
+// that may still change: queued, running, or cancelled inside an economy
+// run whose charge is pending. A weak tag: it names the job's state, not
+// the bytes of one encoding of it. An operator's replay or a settlement
+// moves updated_at, and with it the tag.
+func etagOf(j jobs.Job) string {
+	if !j.Status.Terminal() || j.ChargePending() {
+		return ""
+	}
+	return fmt.Sprintf(`W/"%s-%s-%d-%d"`, j.ID[len(j.ID)-12:], j.Status, j.UpdatedAt.UnixMilli(), j.Attempts)
+}
+
+// etagMatches is If-None-Match's weak comparison of header with tag
+// (RFC 9110, 13.1.2): "*", or any listed tag with the same opaque value.
+func etagMatches(header, tag string) bool {
+	if strings.TrimSpace(header) == "*" {
+		return true
+	}
+	want := strings.TrimPrefix(tag, "W/")
+	for _, t := range strings.Split(header, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == want {
+			return true
+		}
+	}
+	return false
 }
 
 // pollAfter is when polling a job again makes sense; 0 for terminal jobs.

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/promptq/promptq/internal/corsrules"
 )
 
 // Route is one method of the API contract (docs/openapi.yaml).
@@ -109,8 +111,8 @@ func newRestAPI(s awscdk.Stack, cfg Config, fn awslambda.Function, pool awscogni
 		// origin on its own responses (PROMPTQ_WEB_ORIGIN).
 		DefaultCorsPreflightOptions: &awsapigateway.CorsOptions{
 			AllowOrigins: &[]*string{webOrigin},
-			AllowMethods: jsii.Strings("GET", "POST", "OPTIONS"),
-			AllowHeaders: jsii.Strings("Authorization", "Content-Type", "Idempotency-Key"),
+			AllowMethods: jsii.Strings(corsrules.Methods...),
+			AllowHeaders: jsii.Strings(corsrules.RequestHeaders...),
 			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
 		},
 	})

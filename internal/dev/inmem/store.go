@@ -130,6 +130,17 @@ func (s *Store) Get(_ context.Context, owner, id string) (jobs.Job, error) {
 	return clone(j), nil
 }
 
+// Head is the owner's job with the previews of its prompt and text
+// (jobs.Preview) and no system prompt, as dynamo.Store.Head reads it.
+func (s *Store) Head(ctx context.Context, owner, id string) (jobs.Job, error) {
+	j, err := s.Get(ctx, owner, id)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	j.Prompt, j.GeneratedText, j.System = jobs.Preview(j.Prompt), jobs.Preview(j.GeneratedText), ""
+	return j, nil
+}
+
 // Watch marks the owner's job watched until until, as dynamo.Store.Watch:
 // only a job not yet ended, never for less time than it is already.
 func (s *Store) Watch(_ context.Context, owner, id string, until time.Time) error {

@@ -20,6 +20,7 @@ import (
 type Store interface {
 	Create(ctx context.Context, job jobs.Job, fingerprint string) (jobs.Job, bool, error)
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
+	Head(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
@@ -63,6 +64,7 @@ func Run(t *testing.T, newStore NewStore) {
 	}{
 		{"CreateThenGetReturnsTheStoredJob", testCreateAndGet},
 		{"GetOfAMissingJobIsNotFound", testGetMissing},
+		{"HeadIsTheJobWithPreviews", testHead},
 		{"AnotherOwnersJobIsNotFoundForEveryMethod", testOtherOwner},
 		{"ListIsNewestFirstAndPagesWithACursor", testList},
 		{"ListRejectsAMalformedCursorOrLimit", testListBadCursor},
