@@ -52,9 +52,11 @@
 //
 // Token counts come from the stream's metadata event (with the cache's
 // reads and writes). A call that fails before that event returns, with its
-// error, the text it streamed and an estimate of its tokens (four
-// characters a token: the prompt, system prompt and prefill as input, the
-// streamed text as output), since Bedrock reports usage only at the end.
+// error, the text it streamed and a safe upper bound on its tokens, since
+// Bedrock reports usage only at the end: jobs.Request.CutOffTokens, the
+// bytes of the prompt, system prompt and continued text as input and the
+// bytes streamed (at most max_tokens) as output, the rule reservations
+// follow, so a CJK or emoji answer is never charged less than it cost.
 package bedrock
 
 import (
@@ -124,7 +126,7 @@ func (m *Model) converseStream(ctx context.Context, req jobs.Request, onDelta fu
 	// partial is what a call that failed returns with its error.
 	partial := func(err error) (jobs.Progress, error) {
 		if !usage {
-			p.Tokens = estimate(req, text.String())
+			p.Tokens = req.CutOffTokens(text.String())
 		}
 		p.GeneratedText = text.String()
 		return p, err
@@ -251,16 +253,10 @@ func tokens(u *types.TokenUsage) jobs.Tokens {
 
 // estimateTokens estimates s's tokens at four characters a token, the
 // rule of thumb for English text (jobs.Request.TokenBudget uses it too).
+// It only decides whether a system prompt is worth a cache point, where a
+// wrong guess costs a cache miss or an unused cache point; nothing is
+// charged by it (a cut-off call is charged jobs.Request.CutOffTokens).
 func estimateTokens(s string) int { return (utf8.RuneCountInString(s) + 3) / 4 }
-
-// estimate is the token use of a call of req that was cut off after
-// streaming text, before Bedrock reported its usage.
-func estimate(req jobs.Request, text string) jobs.Tokens {
-	return jobs.Tokens{
-		Input:  estimateTokens(req.Prompt) + estimateTokens(req.System) + estimateTokens(jobs.Prefill(req.Continue)),
-		Output: estimateTokens(text),
-	}
-}
 
 // translate turns an error from the SDK into a *jobs.Error (see the package
 // comment), or returns ctx's error if ctx is done.

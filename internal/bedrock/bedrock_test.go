@@ -438,3 +438,67 @@ func TestAShortSystemPromptGetsNoCachePoint(t *testing.T) {
 		t.Errorf("request %s has a cache point or an assistant turn", s)
 	}
 }
+
+// A call cut off before Bedrock's usage event is charged a safe upper bound
+// in bytes (jobs.Request.CutOffTokens), as reservations are: a CJK or emoji
+// answer, whose characters are 3-4 bytes and 1-4 tokens each, must not be
+// charged a quarter of its characters. Its input is the prompt, system
+// prompt and continued text; its output the bytes streamed, at most
+// max_tokens.
+func TestACallCutOffIsChargedABoundInBytes(t *testing.T) {
+	t.Parallel()
+	const streamed = "量子は待つ🚀" // 6 characters, 19 bytes
+	tests := map[string]struct {
+		handler   bedrocktest.Handler
+		maxTokens int
+		cancel    bool // the worker's deadline: the context ends after the delta
+	}{
+		"an exception mid-stream": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Delta(streamed)
+			w.Exception("modelStreamErrorException", "broke")
+		}, maxTokens: 200},
+		"a stream that ends without messageStop": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Delta(streamed)
+		}, maxTokens: 200},
+		"the deadline": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Delta(streamed)
+			<-w.Context().Done()
+		}, maxTokens: 200, cancel: true},
+		"more bytes than max_tokens": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Delta(streamed)
+			w.Exception("modelStreamErrorException", "broke")
+		}, maxTokens: 10},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := bedrocktest.NewServer(t, tt.handler)
+			req := request()
+			req.Prompt = "量子計算について俳句を書いてください。" // 19 characters, 57 bytes
+			req.System = "簡潔に。✨"               // 5 characters, 15 bytes
+			req.Continue = "待ち行列 "             // 5 characters, 13 bytes
+			req.MaxTokens = tt.maxTokens
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			p, err := bedrock.New(srv.Client(1), bedrock.Options{}).Generate(ctx, req, func(string) {
+				if tt.cancel {
+					cancel()
+				}
+			})
+			if err == nil || p.StopReason != "" {
+				t.Fatalf("a cut-off call returned %+v, %v; want its partial text and an error", p, err)
+			}
+			if p.GeneratedText != streamed {
+				t.Fatalf("text %q, want %q", p.GeneratedText, streamed)
+			}
+			want := jobs.Tokens{Input: 57 + 15 + 13 + jobs.InputFramingTokens, Output: min(19, tt.maxTokens)}
+			if p.Tokens != want {
+				t.Errorf("tokens %+v, want the bound in bytes %+v", p.Tokens, want)
+			}
+		})
+	}
+}

@@ -6,8 +6,9 @@ import (
 )
 
 // InputTokensBound is a safe upper bound on the input tokens a request can
-// be billed for, whatever its script: the UTF-8 bytes of its prompt and
-// system prompt, plus InputFramingTokens.
+// be billed for, whatever its script: the UTF-8 bytes of its prompt, system
+// prompt and the answer it continues (Continue, set only on a worker's
+// continuing call: a submission's is empty), plus InputFramingTokens.
 //
 // Why bytes bound tokens: Claude's tokenizer is a byte-level BPE (with
 // byte fallback), so every token stands for at least one byte of the text
@@ -18,7 +19,7 @@ import (
 // the system prompt's wrapper), a few tokens that InputFramingTokens
 // covers with room to spare.
 func (r Request) InputTokensBound() int {
-	return len(r.Prompt) + len(r.System) + InputFramingTokens
+	return len(r.Prompt) + len(r.System) + len(r.Continue) + InputFramingTokens
 }
 
 // InputFramingTokens bounds the tokens Bedrock adds to a request's input
@@ -30,6 +31,21 @@ const InputFramingTokens = 32
 // reserves of its owner's daily budget.
 func (r Request) WorstCaseTokens() int {
 	return r.InputTokensBound() + r.MaxTokens
+}
+
+// CutOffTokens is a safe upper bound on what a call of r that wrote output
+// and was cut off before the model reported its usage (a deadline, an
+// error in the middle of the stream, a cancel) can be billed for: its
+// InputTokensBound as input, and output's UTF-8 bytes as output, never
+// more than r's max_tokens (the model writes no more than that). Bytes,
+// for the reason InputTokensBound gives: a guess at characters a token
+// would charge a CJK or emoji answer 4-8 times too little.
+func (r Request) CutOffTokens(output string) Tokens {
+	out := len(output)
+	if r.MaxTokens > 0 {
+		out = min(out, r.MaxTokens)
+	}
+	return Tokens{Input: r.InputTokensBound(), Output: out}
 }
 
 // Budget is what a job holds of its owner's daily token budget (and of the
