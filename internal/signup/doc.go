@@ -17,4 +17,10 @@
 //
 // Users an administrator creates (trigger source PreSignUp_AdminCreateUser)
 // are always let through: the administrator chose them.
+//
+// A domain is compared in ASCII, letters' case ignored, and an address
+// whose domain has any other character is refused ([Policy.Check]):
+// Unicode case folding would let look-alikes pass. The check runs at
+// sign-up only; the README says what plus-addressing and a later email
+// change allow.
 package signup

@@ -70,7 +70,7 @@ func New(mode Mode, domains []string) (Policy, error) {
 	}
 	var errs []error
 	for _, d := range domains {
-		d = strings.ToLower(strings.TrimSpace(d))
+		d = asciiLower(strings.TrimSpace(d))
 		if !validDomain(d) {
 			errs = append(errs, fmt.Errorf("%q is not an email domain such as example.com", d))
 			continue
@@ -85,8 +85,8 @@ func New(mode Mode, domains []string) (Policy, error) {
 	return p, nil
 }
 
-// validDomain accepts a host name of at least two labels of letters,
-// digits and inner hyphens.
+// validDomain accepts a host name of at least two labels of ASCII lower-case
+// letters, digits and inner hyphens.
 func validDomain(d string) bool {
 	labels := strings.Split(d, ".")
 	if len(d) > 253 || len(labels) < 2 {
@@ -124,12 +124,37 @@ func (p Policy) Check(source, email string) error {
 	case ModeInvite:
 		return &RefusedError{Message: "Sign-up is by invitation only: ask an administrator of this promptq for an account."}
 	}
-	allowed := "Sign-up is open to email addresses at " + list(p.Domains) + " only."
-	_, domain, ok := strings.Cut(strings.ToLower(strings.TrimSpace(email)), "@")
-	if !ok || strings.Contains(domain, "@") || !slices.Contains(p.Domains, domain) {
-		return &RefusedError{Message: allowed}
+	domain, ok := domainOf(email)
+	if !ok || !slices.Contains(p.Domains, domain) {
+		return &RefusedError{Message: "Sign-up is open to email addresses at " + list(p.Domains) + " only."}
 	}
 	return nil
+}
+
+// domainOf is email's domain as the policy's domains are compared with it:
+// ASCII letters lowered and nothing else changed. ok is false unless email
+// has one "@" and its domain is a plain ASCII host name (validDomain).
+// Unicode case rules are no way to compare domains: strings.ToLower turns
+// the Kelvin sign (U+212A) into "k" and a dotted capital I (U+0130) into
+// "i", so "eve@\u212Aumo.dev" would pass for kumo.dev and "eve@\u0130bm.com"
+// for ibm.com, while mail to those addresses goes wherever their own
+// domain's rules send it. An internationalized domain must be given in its
+// ASCII (xn--) form, as the stack's signUpDomains are.
+func domainOf(email string) (domain string, ok bool) {
+	_, domain, ok = strings.Cut(strings.TrimSpace(email), "@")
+	domain = asciiLower(domain)
+	return domain, ok && validDomain(domain)
+}
+
+// asciiLower lowers the ASCII letters of s and leaves every other
+// character as it is.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 // list writes "a", "a or b", "a, b or c".
@@ -151,7 +176,7 @@ func list(domains []string) string {
 func Handler(p Policy, log *slog.Logger) func(context.Context, events.CognitoEventUserPoolsPreSignup) (events.CognitoEventUserPoolsPreSignup, error) {
 	return func(ctx context.Context, ev events.CognitoEventUserPoolsPreSignup) (events.CognitoEventUserPoolsPreSignup, error) {
 		email := ev.Request.UserAttributes["email"]
-		_, domain, _ := strings.Cut(strings.ToLower(email), "@")
+		domain, _ := domainOf(email)
 		err := p.Check(ev.TriggerSource, email)
 		log.InfoContext(ctx, "sign-up checked", "source", ev.TriggerSource, "mode", string(p.Mode),
 			"domain", domain, "allowed", err == nil)

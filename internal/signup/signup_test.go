@@ -20,6 +20,8 @@ func TestCheckFollowsTheMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kumo, _ := signup.New(signup.ModeDomains, []string{"kumo.dev"})
+	ibm, _ := signup.New(signup.ModeDomains, []string{"ibm.com"})
 	invite, _ := signup.New(signup.ModeInvite, nil)
 	open, _ := signup.New(signup.ModeOpen, nil)
 	tests := []struct {
@@ -37,6 +39,14 @@ func TestCheckFollowsTheMode(t *testing.T) {
 		{"a subdomain is another domain", domains, signup.SourceSignUp, "a@mail.example.com", "only"},
 		{"a look-alike", domains, signup.SourceSignUp, "a@example.com.evil.net", "only"},
 		{"two @", domains, signup.SourceSignUp, "a@evil.net@example.com", "only"},
+		// Unicode case rules would fold these into a listed domain.
+		{"a Kelvin sign for k", kumo, signup.SourceSignUp, "eve@\u212Aumo.dev", "kumo.dev only"},
+		{"a dotted capital I for i", ibm, signup.SourceSignUp, "eve@\u0130bm.com", "ibm.com only"},
+		{"a dotless i", ibm, signup.SourceSignUp, "eve@\u0131bm.com", "only"},
+		{"a full-width letter", domains, signup.SourceSignUp, "a@\uFF25xample.com", "only"},
+		{"any non-ASCII domain", domains, signup.SourceSignUp, "a@exämple.com", "only"},
+		{"a non-ASCII local part at a listed domain", domains, signup.SourceSignUp, "jürgen@example.com", ""},
+		{"plus-addressing is the same domain", domains, signup.SourceSignUp, "a+two@example.com", ""},
 		{"no address", domains, signup.SourceSignUp, "", "only"},
 		{"an administrator's user", domains, signup.SourceAdminCreateUser, "a@elsewhere.net", ""},
 		{"invite refuses sign-up", invite, signup.SourceSignUp, "a@example.com", "invitation only"},
@@ -78,6 +88,7 @@ func TestFromEnvNamesWhatIsWrong(t *testing.T) {
 		{"domains", "", "at least one email domain"},
 		{"domains", "example.com,not a domain", `"not a domain" is not an email domain`},
 		{"domains", "localhost", `"localhost" is not an email domain`},
+		{"domains", "\u212Aumo.dev", "is not an email domain"},
 		{"open", "example.com", "only for sign-up mode"},
 		{"invite", "example.com", "only for sign-up mode"},
 	} {

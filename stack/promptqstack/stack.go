@@ -260,7 +260,13 @@ func newUsers(s awscdk.Stack, cfg Config, keep awscdk.RemovalPolicy) (awscognito
 			EmailBody: jsii.String("An administrator made you a promptq account. Log in with the username {username} " +
 				"and the temporary password {####}, then choose your own password."),
 		},
-		AutoVerify:   &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		AutoVerify: &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		// A user may change their address (UpdateUserAttributes with their
+		// access token: the app client writes email, since it signs people
+		// up with it); the old one stays until a code sent to the new one
+		// proves it, so a change never reaches an address nobody proved.
+		// The pre-sign-up trigger's domain check does not run again: the
+		// README says what that allows.
 		KeepOriginal: &awscognito.KeepOriginalAttrs{Email: jsii.Bool(true)},
 		StandardAttributes: &awscognito.StandardAttributes{
 			Email: &awscognito.StandardAttribute{Required: jsii.Bool(true), Mutable: jsii.Bool(true)},

@@ -791,6 +791,9 @@ func TestUserPoolAndClient(t *testing.T) {
 				"MinimumLength": 12, "RequireLowercase": true, "RequireUppercase": true,
 				"RequireNumbers": true, "RequireSymbols": true,
 			})},
+			// An email change waits for a code from the new address (the
+			// README's account of what a change allows rests on it).
+			"UserAttributeUpdateSettings": map[string]any{"AttributesRequireVerificationBeforeUpdate": []any{"email"}},
 		})
 	})
 	check(t, "app client", func() {
