@@ -194,8 +194,26 @@ func quoted(v *string) *string {
 const wafRateLimitedBody = `{"error":{"code":"rate_limited","field":"requests","message":` +
 	`"Too many requests from this client: wait as Retry-After says, then go on."}}`
 
+// rateKeyTransformations normalise the Authorization header before WAF
+// counts it, so that one token is one key however its scheme is spelt: the
+// API takes "Bearer", "bearer", "BEARER" and any other case (RFC 6750),
+// and keyed on the raw value a client would get the limit once for each
+// of the 64 spellings. Whitespace runs become one space first: the API
+// refuses other whitespace with a 401, but only after the function ran,
+// so those requests must count too. Lowering the case lowers the token as
+// well; two tokens that differ in case only are the same key, which two
+// Cognito tokens never are.
+func rateKeyTransformations() []any {
+	var ts []any
+	for i, t := range []string{"COMPRESS_WHITE_SPACE", "LOWERCASE"} {
+		ts = append(ts, &awswafv2.CfnWebACL_TextTransformationProperty{Priority: jsii.Number(float64(i)), Type: jsii.String(t)})
+	}
+	return ts
+}
+
 // newRateLimitACL puts a WAF web ACL on the API stage with one rate-based
-// rule keyed on the Authorization header: a client (one access token) that
+// rule keyed on the Authorization header (rateKeyTransformations: any case
+// of the scheme is one key): a client (one access token) that
 // sends more than cfg.WAFRateLimit requests in a minute is answered 429
 // with Retry-After before API Gateway counts the request against the
 // stage throttle or invokes the function. It is for clients that ignore
@@ -222,10 +240,8 @@ func newRateLimitACL(s awscdk.Stack, cfg Config, api awsapigateway.RestApi, webO
 					AggregateKeyType:    jsii.String("CUSTOM_KEYS"),
 					CustomKeys: []any{&awswafv2.CfnWebACL_RateBasedStatementCustomKeyProperty{
 						Header: &awswafv2.CfnWebACL_RateLimitHeaderProperty{
-							Name: jsii.String("authorization"),
-							TextTransformations: []any{&awswafv2.CfnWebACL_TextTransformationProperty{
-								Priority: jsii.Number(0), Type: jsii.String("NONE"),
-							}},
+							Name:                jsii.String("authorization"),
+							TextTransformations: rateKeyTransformations(),
 						},
 					}},
 				},

@@ -1152,8 +1152,27 @@ func TestWAFRateLimitPutsAPerClientRuleOnTheStage(t *testing.T) {
 	if rate["Limit"] != 1200.0 || rate["EvaluationWindowSec"] != 60.0 || rate["AggregateKeyType"] != "CUSTOM_KEYS" {
 		t.Errorf("rate-based statement %v", rate)
 	}
-	if got := s.str(rate["CustomKeys"]); got != `[{"Header":{"Name":"authorization","TextTransformations":[{"Priority":0,"Type":"NONE"}]}}]` {
-		t.Errorf("rate key %s, want the Authorization header as sent", got)
+	keys := list(rate["CustomKeys"])
+	if len(keys) != 1 {
+		t.Fatalf("rate keys %s, want the Authorization header alone", s.str(rate["CustomKeys"]))
+	}
+	header := keys[0].(map[string]any)["Header"].(map[string]any)
+	if header["Name"] != "authorization" {
+		t.Errorf("rate key on header %v, want authorization", header["Name"])
+	}
+	// Every spelling of one token that reaches the function is one key (the
+	// API takes the scheme in any case; it refuses other whitespace, but
+	// only once the function runs), and two tokens are two keys.
+	const token = "eyJraWQiOiJ.eyJzdWIiOiI.c2lnbmF0dXJl"
+	key := func(v string) string { return wafTransform(t, list(header["TextTransformations"]), v) }
+	want := key("Bearer " + token)
+	for _, v := range []string{"bearer " + token, "BEARER " + token, "bEaReR " + token, "Bearer  " + token, "Bearer\t" + token} {
+		if got := key(v); got != want {
+			t.Errorf("%q counts as %q, %q as %q: one token, two keys", v, got, "Bearer "+token, want)
+		}
+	}
+	if key("Bearer "+token) == key("Bearer "+token+"x") {
+		t.Error("two tokens count as one key")
 	}
 	resp := rule["Action"].(map[string]any)["Block"].(map[string]any)["CustomResponse"].(map[string]any)
 	headers := map[string]string{}
@@ -1183,6 +1202,41 @@ func TestWAFRateLimitPutsAPerClientRuleOnTheStage(t *testing.T) {
 	if got := s.str(assoc.props()["WebACLArn"]); got != "${ApiWebAcl.Arn}" {
 		t.Errorf("association names web ACL %s", got)
 	}
+}
+
+// wafTransform applies WAF text transformations (as a template lists them,
+// in priority order) to v, for the types this stack uses; AWS WAF's
+// developer guide defines them.
+func wafTransform(t *testing.T, transformations []any, v string) string {
+	t.Helper()
+	ts := make([]map[string]any, len(transformations))
+	for i, tt := range transformations {
+		ts[i] = tt.(map[string]any)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i]["Priority"].(float64) < ts[j]["Priority"].(float64) })
+	for _, tt := range ts {
+		switch tt["Type"] {
+		case "NONE":
+		case "LOWERCASE":
+			v = strings.ToLower(v)
+		case "COMPRESS_WHITE_SPACE":
+			// \f \t \n \r \v and no-break space become spaces, then each
+			// run of spaces one space.
+			var b strings.Builder
+			for _, r := range v {
+				if strings.ContainsRune("\f\t\n\r\v\u00a0", r) {
+					r = ' '
+				}
+				if r != ' ' || !strings.HasSuffix(b.String(), " ") {
+					b.WriteRune(r)
+				}
+			}
+			v = b.String()
+		default:
+			t.Fatalf("text transformation %v: teach wafTransform what it does", tt["Type"])
+		}
+	}
+	return v
 }
 
 func TestSignUpModes(t *testing.T) {
