@@ -3,16 +3,11 @@ package dynamo
 import (
 	"errors"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/promptq/promptq/internal/awserr"
 	"github.com/promptq/promptq/internal/jobs"
 )
-
-// retryable is the SDK's own judgement of what is worth retrying:
-// throttling codes, 5xx, timeouts and broken connections (but not a
-// cancelled context).
-var retryable = retry.IsErrorRetryables(retry.DefaultRetryables)
 
 // translate turns an AWS error that the SDK gave up retrying into a
 // KindUnavailable domain error (the caller may try again later) and leaves
@@ -33,7 +28,7 @@ func translate(err error) error {
 	switch {
 	case errors.As(err, &throughput), errors.As(err, &limit), errors.As(err, &throttling),
 		errors.As(err, &internal), errors.As(err, &conflict), errors.As(err, &inProgress),
-		retryable.IsErrorRetryable(err) == aws.TrueTernary:
+		awserr.Transient(err):
 		return unavailable(err)
 	}
 	return err

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/promptq/promptq/internal/awserr"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -207,10 +208,6 @@ func ParseMessage(body string) (jobs.Message, error) {
 	return m, nil
 }
 
-// retryable is the SDK's own judgement of what is worth retrying:
-// throttling, 5xx, timeouts and broken connections (not a cancelled context).
-var retryable = retry.IsErrorRetryables(retry.DefaultRetryables)
-
 // translate turns an error the SDK gave up retrying into KindUnavailable,
 // and leaves the rest (a missing queue, a bad request) as they are.
 func translate(err error) error {
@@ -221,7 +218,7 @@ func translate(err error) error {
 	)
 	switch {
 	case errors.As(err, &throttled), errors.As(err, &overLimit), errors.As(err, &kms),
-		retryable.IsErrorRetryable(err) == aws.TrueTernary:
+		awserr.Transient(err):
 		return unavailable(err)
 	}
 	return err
