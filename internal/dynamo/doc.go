@@ -39,7 +39,8 @@
 // transition ending a job carries in its own transaction (settle.go), each
 // conditioned on the job's budget as read so that it happens once.
 //
-// Throttling, 5xx answers and network failures that outlast the SDK's
-// retries become a [jobs.Error] of [jobs.KindUnavailable]; everything else
-// is wrapped with what the store was doing.
+// Throttling, 5xx answers, network failures, answers that broke off and
+// calls that ran out of their deadline, once the SDK's retries are spent,
+// become a [jobs.Error] of [jobs.KindUnavailable] (internal/awserr says
+// which); everything else is wrapped with what the store was doing.
 package dynamo

@@ -2,20 +2,27 @@ package dynamo_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/promptq/promptq/internal/dev/inmem"
 	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/httpapi"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/submit"
 )
 
 func newTable(t *testing.T, k *standin.KumoServer) string {
@@ -161,8 +168,21 @@ func TestAWSErrorsBecomeKinds(t *testing.T) {
 	}))
 	t.Cleanup(missingTable.Close)
 
+	cutOff := cutOffServer(t, `{"Item":{"pk":{"S":"USER#sub-1"},"sk":{"S":"JOB#`)
+
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
+	// A store that does not answer before the caller's deadline (a
+	// Lambda's, or a request's) passes while the call waits.
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the request first: only then does the server notice the
+		// client hang up, which ends r's context.
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hanging.Close)
+	soon, cancelSoon := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	t.Cleanup(cancelSoon)
 
 	tests := []struct {
 		name     string
@@ -173,6 +193,8 @@ func TestAWSErrorsBecomeKinds(t *testing.T) {
 		{"throttling", throttling.URL, t.Context(), jobs.KindUnavailable},
 		{"service unavailable", unavailable.URL, t.Context(), jobs.KindUnavailable},
 		{"connection refused", closedAddr(t), t.Context(), jobs.KindUnavailable},
+		{"an answer cut off mid-body", cutOff.URL, t.Context(), jobs.KindUnavailable},
+		{"a deadline reached while waiting", hanging.URL, soon, jobs.KindUnavailable},
 		{"missing table", missingTable.URL, t.Context(), jobs.KindInternal},
 		{"cancelled context", throttling.URL, cancelled, jobs.KindInternal},
 	}
@@ -196,6 +218,21 @@ func TestAWSErrorsBecomeKinds(t *testing.T) {
 	}
 }
 
+// cutOffServer is an endpoint whose every answer breaks off: 200, then
+// part of a body, less than its Content-Length announced (kumo does this
+// now and then to a Query that races a write to the same partition).
+func cutOffServer(t *testing.T, part string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Header().Set("Content-Length", strconv.Itoa(len(part)+4096))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(part))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // closedAddr returns the URL of a port on 127.0.0.1 that nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
@@ -206,4 +243,56 @@ func closedAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	_ = l.Close()
 	return "http://" + addr
+}
+
+// A store error that says nothing about the request reaches the client as
+// 503 with Retry-After, not 500: GET /jobs over a store whose Query answer
+// breaks off (what answered one GET /jobs in about 500 with 500 while
+// economy jobs moved under make dev, issue 26). The API logs it with the
+// request id the client was given, and the cause.
+func TestAListWhoseAnswerBreaksOffIsA503(t *testing.T) {
+	t.Parallel()
+	cutOff := cutOffServer(t, `{"Count":1,"Items":[{"pk":{"S":"USER#alice"},"sk":{"S":"JOB#`)
+	store := dynamo.New(standin.DynamoDB(cutOff.URL, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }), "jobs", dynamo.Options{})
+	var logs strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	svc, err := submit.New(submit.Config{Logger: logger}, submit.Deps{Store: store, Queue: &inmem.Queue{}, Budget: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := httpapi.AuthenticatorFunc(func(context.Context, string) (string, error) { return "alice", nil })
+	h, err := httpapi.New(httpapi.Config{Limits: jobs.DefaultLimits(), Logger: logger}, httpapi.Deps{Store: store, Submit: svc, Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/jobs", nil)
+	r.Header.Set("Authorization", "Bearer token")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+
+	var e struct {
+		Error struct {
+			Code      string `json:"code"`
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &e)
+	if w.Code != http.StatusServiceUnavailable || e.Error.Code != "unavailable" || w.Header().Get("Retry-After") == "" {
+		t.Errorf("GET /jobs: %d %s (Retry-After %q), want 503 unavailable with Retry-After", w.Code, w.Body, w.Header().Get("Retry-After"))
+	}
+	var logged bool
+	for line := range strings.Lines(logs.String()) {
+		var l struct {
+			Msg       string `json:"msg"`
+			RequestID string `json:"request_id"`
+			Error     string `json:"error"`
+		}
+		_ = json.Unmarshal([]byte(line), &l)
+		if l.Msg == "request failed" && l.RequestID == e.Error.RequestID && strings.Contains(l.Error, "unexpected EOF") {
+			logged = true
+		}
+	}
+	if e.Error.RequestID == "" || !logged {
+		t.Errorf("no log line with the request id %q and the cause:\n%s", e.Error.RequestID, logs.String())
+	}
 }

@@ -405,6 +405,14 @@ func TestErrorsBecomeKinds(t *testing.T) {
 		_, _ = w.Write([]byte(`{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"no queue"}`))
 	}))
 	t.Cleanup(missing.Close)
+	// An answer that breaks off: 200, then less body than announced.
+	cutOff := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Header().Set("Content-Length", "4096")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"MessageId":"`))
+	}))
+	t.Cleanup(cutOff.Close)
 
 	tests := []struct {
 		name     string
@@ -413,6 +421,7 @@ func TestErrorsBecomeKinds(t *testing.T) {
 	}{
 		{"throttled", throttled.URL, jobs.KindUnavailable},
 		{"connection refused", closedURL(t), jobs.KindUnavailable},
+		{"an answer cut off mid-body", cutOff.URL, jobs.KindUnavailable},
 		{"missing queue", missing.URL, jobs.KindInternal},
 	}
 	for _, tt := range tests {
