@@ -101,7 +101,6 @@ type item struct {
 	Attempts       int    `dynamodbav:"attempts"`
 	LeaseUntil     int64  `dynamodbav:"lease_until,omitempty"`
 	WatchedUntil   int64  `dynamodbav:"watched_until,omitempty"` // epoch ms (watch.go)
-	NextTryAt      int64  `dynamodbav:"next_try_at,omitempty"`   // epoch ms (watch.go)
 	IdempotencyKey string `dynamodbav:"idempotency_key,omitempty"`
 	CreatedAt      string `dynamodbav:"created_at"`
 	UpdatedAt      string `dynamodbav:"updated_at"`
@@ -209,7 +208,6 @@ func toItem(j jobs.Job) item {
 		Attempts:       j.Attempts,
 		LeaseUntil:     millis(j.LeaseUntil),
 		WatchedUntil:   millis(j.WatchedUntil),
-		NextTryAt:      millis(j.NextTryAt),
 		IdempotencyKey: j.IdempotencyKey,
 		CreatedAt:      formatTime(j.CreatedAt),
 		UpdatedAt:      formatTime(j.UpdatedAt),
@@ -257,7 +255,6 @@ func (it item) job() (jobs.Job, error) {
 		Attempts:       it.Attempts,
 		LeaseUntil:     fromMillis(it.LeaseUntil),
 		WatchedUntil:   fromMillis(it.WatchedUntil),
-		NextTryAt:      fromMillis(it.NextTryAt),
 		IdempotencyKey: it.IdempotencyKey,
 		Budget: jobs.Budget{Day: it.BudgetDay, Reserved: it.Reserved, Charged: it.Charged,
 			ChargedAttempt: it.ChargedAttempt, Settled: it.Settled, Stack: it.BudgetStack},

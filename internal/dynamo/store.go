@@ -422,6 +422,32 @@ func (s *Store) SwapSentAt(ctx context.Context, owner, id string, old, new time.
 	return j, nil
 }
 
+// SentBack records that a worker sent the owner's queued job's message
+// back to wait (its owner at their fair share, the model's pace): a new
+// message, which comes back after `after`. sent_at becomes that time, so a
+// replay counts from when the message is due (internal/submit resends only
+// a job whose message is overdue) and GET /jobs/{id}'s Retry-After tells
+// pollers to come back then. A job no longer queued (claimed through
+// another message, or ended) is left as it is. One UpdateItem of an
+// attribute no index projects: a write unit for a job item of up to 1 KB.
+func (s *Store) SentBack(ctx context.Context, owner, id string, after time.Duration) error {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      jobKey(owner, id),
+		UpdateExpression:         aws.String("SET #sent_at = :due"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND #status = :queued"),
+		ExpressionAttributeNames: names("#pk", "#status", "#sent_at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":due":    str(formatTime(s.now().Add(after))),
+			":queued": statusValue(jobs.StatusQueued),
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("record job %s sent back: %w", id, translate(err))
+	}
+	return nil
+}
+
 // AbandonEnqueue records that the API stored a job but could not queue it:
 // the queued job becomes failed with f, and its idempotency record is
 // deleted in the same transaction, so a retry with the same key creates a

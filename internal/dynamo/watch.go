@@ -52,24 +52,3 @@ func (s *Store) WatchedUntil(ctx context.Context, owner, id string) (time.Time, 
 	}
 	return fromMillis(int64(intAttr(out.Item[attrWatchedUntil]))), nil
 }
-
-// NextTry records that the owner's queued job's message comes back at at,
-// for GET /jobs/{id}'s Retry-After. Like Watch it writes one attribute no
-// index projects; a job no longer queued is left as it is.
-func (s *Store) NextTry(ctx context.Context, owner, id string, at time.Time) error {
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(s.table),
-		Key:                      jobKey(owner, id),
-		UpdateExpression:         aws.String("SET #next_try_at = :at"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND #status = :queued"),
-		ExpressionAttributeNames: names("#pk", "#status", "#next_try_at"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":at":     num(millis(at)),
-			":queued": statusValue(jobs.StatusQueued),
-		},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("record job %s's next try: %w", id, translate(err))
-	}
-	return nil
-}

@@ -126,16 +126,21 @@ func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.
 }
 
 // Release gives the job the caller claimed as attempt back to the queue
-// (before the Lambda deadline, or after a transient error), so the next
-// delivery can claim it at once instead of waiting for the lease to lapse.
+// (before the Lambda deadline, after a transient error or a throttle), so
+// the next delivery can claim it at once instead of waiting for the lease
+// to lapse. Its message comes back after `after` (the caller's backoff, or
+// the delay of the message it sends): sent_at becomes that time, as
+// SentBack writes it, so a replay meanwhile does not send another.
 //
 // The text written so far and the token counts are kept: the next attempt
 // continues the text (internal/worker), and a client polling the job never
 // sees it shrink. Attempts is kept, so the next claim's fencing token is
 // higher than this one's.
-func (s *Store) Release(ctx context.Context, owner, id string, attempt int) error {
-	c := held(jobs.Release, attempt, s.now())
-	c.update = "SET #updated_at = :now REMOVE #lease_until, #stop_reason, #started_at"
+func (s *Store) Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error {
+	now := s.now()
+	c := held(jobs.Release, attempt, now)
+	c.update = "SET #updated_at = :now, #sent_at = :due REMOVE #lease_until, #stop_reason, #started_at"
+	c.values[":due"] = str(formatTime(now.Add(after)))
 	_, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)

@@ -93,8 +93,9 @@ type Config struct {
 	MaxBatchEntries int          // default 100
 	// PollQueued and PollRunning are the Retry-After hints for jobs not yet
 	// terminal: queued jobs wait for a worker, running ones change about
-	// once a second (the worker's flush interval). PollQueued defaults to
-	// jobs.PollQueued, which workers also go by.
+	// once a second (the worker's flush interval), and a queued job put
+	// off for longer is told when its message comes back. PollQueued
+	// defaults to jobs.PollQueued.
 	PollQueued  time.Duration
 	PollRunning time.Duration
 	// Economy is whether the economy lane is enabled: its queue is

@@ -918,7 +918,7 @@ func TestRetryAfterFollowsWhenTheLaneLooksAtTheJobAgain(t *testing.T) {
 		put  time.Duration
 		want string
 	}{{17 * time.Second, "17"}, {time.Second, "2"}, {10 * time.Minute, "60"}} {
-		if err := f.store.NextTry(t.Context(), "alice", id, clock.Now().Add(tt.put)); err != nil {
+		if err := f.store.SentBack(t.Context(), "alice", id, tt.put); err != nil {
 			t.Fatal(err)
 		}
 		if got := retryAfter(); got != tt.want {

@@ -87,12 +87,12 @@ func etagMatches(header, tag string) bool {
 }
 
 // pollAfter is when polling a job again makes sense; 0 for terminal jobs.
-// A queued job that its lane put off (jobs.Job.NextTryAt) is worth polling
-// again when its message comes back, up to maxPollAfter.
+// A queued job that its lane put off is worth polling again when its
+// message comes back (jobs.Job.SentAt, then to come), up to maxPollAfter.
 func (h *Handler) pollAfter(j jobs.Job, now time.Time) time.Duration {
 	switch j.Status {
 	case jobs.StatusQueued:
-		wait := j.NextTryAt.Sub(now).Round(time.Second)
+		wait := j.SentAt.Sub(now).Round(time.Second)
 		return min(max(h.cfg.PollQueued, wait), maxPollAfter)
 	case jobs.StatusRunning:
 		return h.cfg.PollRunning

@@ -107,18 +107,19 @@ type Job struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	// SentAt is when the job's queue message was last known to be on its
-	// way: sent when the job was created, replayed or rescued, or received
-	// by a worker's claim. A client's replay of a queued job sends the
-	// message again only when SentAt is older than a threshold (see
-	// internal/submit), so replays cannot flood the queue.
+	// way: sent when the job was created, replayed or rescued, received
+	// by a worker's claim, or, when a worker gave the job back to wait
+	// (its owner's fair share, the model's pace or quota, a retry, an
+	// answer continued), when that message comes back: a time to come. A
+	// client's replay of a queued job sends the message again only when
+	// SentAt is older than a threshold (see internal/submit), so replays
+	// cannot flood the queue, also with a job its lane keeps putting off;
+	// and GET /jobs/{id} tells a poller of a job put off to come back when
+	// its message does, not sooner.
 	SentAt     time.Time
 	StartedAt  time.Time // first claim of the current attempt
 	FinishedAt time.Time
 	ExpiresAt  time.Time // the store deletes the job after this (TTL)
-	// NextTryAt is when a queued job's message comes back after its lane
-	// put it off (its owner at their fair share, the model's pace or
-	// quota): GET /jobs/{id} tells a poller to come back then, not sooner.
-	NextTryAt time.Time
 	// WatchedUntil is when the last poll of the job stops counting as
 	// someone watching it (watch.go); zero: never polled, or not a bulk job.
 	WatchedUntil time.Time

@@ -16,10 +16,8 @@ const (
 	// keeps new text unwritten (a heartbeat may write sooner).
 	BulkFlushInterval = 30 * time.Second
 	// PollQueued is how soon a poller of a queued job is told to look
-	// again (GET /jobs/{id}'s Retry-After) unless the job's next try is
-	// later. So a worker records a job's next try (NextTryAt) only when it
-	// is later than this: a sooner one would cost a write and change
-	// nothing a poller is told.
+	// again (GET /jobs/{id}'s Retry-After) unless the job's message comes
+	// back later (Job.SentAt, when a worker put the job off).
 	PollQueued = 2 * time.Second
 )
 

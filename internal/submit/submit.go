@@ -19,11 +19,14 @@
 //     store when the job ends, whatever ends it);
 //  4. sends a message for every job it created, on the job's lane;
 //  5. sends a replayed job's message again only if the job is still queued
-//     and no message was sent or received for it for Config.ResendAfter
-//     (a conditional write on its SentAt decides, so of many replays at
-//     once one sends, and no more than one a ResendAfter): the first
-//     request may have died between storing the job and sending it, but a
-//     replay must never be a way to flood the queue;
+//     and its message has been due for Config.ResendAfter with no worker
+//     taking it (jobs.Job.SentAt: when a message was last sent or
+//     received, or, sent back to wait, when it comes back; a conditional
+//     write on it decides, so of many replays at once one sends, and no
+//     more than one a ResendAfter): the first request may have died
+//     between storing the job and sending it, but a replay must never be
+//     a way to flood the queue, also with a job its lane keeps putting
+//     off;
 //  6. fails a job it created but could not send (enqueue_failed), freeing
 //     its key, so it does not wait for ever and a retry creates it anew.
 package submit
@@ -89,9 +92,9 @@ type Deps struct {
 type Config struct {
 	// JobTTL is how long a job is kept. Default jobs.DefaultJobTTL.
 	JobTTL time.Duration
-	// ResendAfter is how long a queued job must have gone without a
-	// message sent or received before a replay sends one again. Default
-	// DefaultResendAfter.
+	// ResendAfter is how long a queued job's message must have been due
+	// (sent, received, or back from waiting) with no worker taking it
+	// before a replay sends one again. Default DefaultResendAfter.
 	ResendAfter time.Duration
 	// Budgets are the limits reservations must fit (zero: none; the
 	// counters still move when Deps.Budget is set).
@@ -290,7 +293,8 @@ func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
 
 // resendDue reports whether a replayed job's message should be sent again,
 // having taken the right to send it: the job is queued, its SentAt is older
-// than ResendAfter, and this caller moved it to now first.
+// than ResendAfter (a SentAt to come, of a job sent back to wait, never
+// is), and this caller moved it to now first.
 func (s *Service) resendDue(ctx context.Context, j jobs.Job, now time.Time) bool {
 	if j.Status != jobs.StatusQueued || now.Sub(j.SentAt) < s.cfg.ResendAfter {
 		return false

@@ -157,7 +157,7 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 		case !ok:
 			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), w.laneQueued(ctx, log, a.lane), w.now())
 			wait = jittered(wait, wait, 1, w.jitter) // its upper half
-			return nil, w.deferJob(ctx, log, msg, wait, "its owner already runs their fair share of the lane", false), false
+			return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "its owner already runs their fair share of the lane"}), false
 		default:
 			a.slot = held
 		}
@@ -179,7 +179,7 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 			wait += time.Duration(w.jitter(int64(wait/4) + 1))
 			if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
 				a.close(ctx) // the fair-share slot, if any
-				return nil, w.deferJob(ctx, log, msg, wait, "the model's tokens-per-minute quota has no room yet", true), false
+				return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: true}), false
 			}
 			if err := w.sleep(ctx, wait); err != nil {
 				a.close(ctx)
@@ -204,30 +204,48 @@ func (w *Worker) slotUntil(ctx context.Context) time.Time {
 	return until
 }
 
-// deferJob sends msg again to come back after d and acknowledges this copy:
-// waiting costs a new message, never one of the job's receives. If the send
-// fails, this copy comes back after d instead (using a receive). admitted
-// says the fair shares took the job's message off its owner's count of
-// messages waiting (Shares.Acquire admitted it): the new message is
-// counted again.
-func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Message, d time.Duration, why string, admitted bool) outcome {
-	d = min(max(d, time.Second), maxDelay)
+// putOff says how a job waits: its message comes back after `after`, for
+// the reason why.
+type putOff struct {
+	after time.Duration
+	why   string
+	// counted: the fair shares took the job's message off its owner's
+	// count of messages waiting (Shares.Acquire admitted it), so the new
+	// message is counted again.
+	counted bool
+	// released: this worker claimed the job and gave it back with Release,
+	// which recorded when its message comes back (or, if it failed, left
+	// the job running, with nothing to record).
+	released bool
+}
+
+// sendDelay is the delay of a message sent to come back after d: at least
+// a second, at most SQS's longest delay.
+func sendDelay(d time.Duration) time.Duration { return min(max(d, time.Second), maxDelay) }
+
+// deferJob sends msg again to come back after p.after and acknowledges
+// this copy: waiting costs a new message, never one of the job's receives.
+// If the send fails, this copy comes back after p.after instead (using a
+// receive). Either way the job's one live message comes back then, and the
+// job says so (Store.SentBack, unless Release did): a client's replay
+// counts from then, so replays of a job its lane keeps putting off add no
+// messages, and GET /jobs/{id} tells its pollers when to look again.
+func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Message, p putOff) outcome {
+	d := sendDelay(p.after)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var noted chan struct{}
-	if d > jobs.PollQueued {
-		// A poller of the job is told to come back then (GET /jobs/{id}'s
-		// Retry-After), not every second or two meanwhile. Written while
-		// the message is sent, not after: a worker sending back a backlog
-		// spends one round trip a job on it, not two, and is sooner free
-		// for the next message (another user's, maybe). Whether the send
-		// works or not, the job comes back after d.
+	if !p.released {
+		// Written while the message is sent, not after: a worker sending
+		// back a backlog spends one round trip a job on it, not two, and
+		// is sooner free for the next message (another user's, maybe).
+		// Written before the new message can be received (SQS delays it at
+		// least a second), and true whether the send works or not.
 		noted = make(chan struct{})
-		at := w.now().Add(d)
 		go func() {
 			defer close(noted)
-			if err := w.store.NextTry(sctx, msg.Owner, msg.JobID, at); err != nil {
-				log.WarnContext(ctx, "could not record when the job comes back", "error", err)
+			if err := w.store.SentBack(sctx, msg.Owner, msg.JobID, d); err != nil {
+				log.WarnContext(ctx, "could not record when the job's message comes back; a replay meanwhile may send another", "error", err)
 			}
 		}()
 	}
@@ -237,11 +255,11 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 	}
 	if err != nil {
 		log.WarnContext(ctx, "the job must wait, but its message could not be sent again; this one comes back instead",
-			"why", why, "retry_in", d.String(), "error", err)
+			"why", p.why, "retry_in", d.String(), "error", err)
 		return retryAfter(d)
 	}
-	log.DebugContext(ctx, "job waits; its message comes back later", "why", why, "retry_in", d.String())
-	if admitted && w.shares != nil && w.cfg.FairShares {
+	log.DebugContext(ctx, "job waits; its message comes back later", "why", p.why, "retry_in", d.String())
+	if p.counted && w.shares != nil && w.cfg.FairShares {
 		// Its owner counts in the lane's shares while it waits, however
 		// long the queue takes to hand it out again.
 		if err := w.shares.Waiting(sctx, msg.Lane.OrDefault(), msg.Owner, 1); err != nil {
@@ -313,18 +331,18 @@ func (w *Worker) throttled(ctx context.Context, log *slog.Logger, job jobs.Job, 
 
 	next := job.Message()
 	next.Throttles, next.ThrottledSince = msg.Throttles+1, since
-	delay := w.throttleBackoff(next.Throttles)
+	wait := putOff{after: sendDelay(w.throttleBackoff(next.Throttles)), why: "the model refused it for its quota", counted: true, released: true}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts); err != nil {
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.after); err != nil {
 		// The job becomes claimable when its lease lapses: the message
 		// must not come back before.
 		log.WarnContext(ctx, "throttled; could not release the job, so its message comes back after the lease", "error", err)
-		delay = max(delay, w.cfg.Lease+time.Second)
+		wait.after = max(wait.after, w.cfg.Lease+time.Second)
 	}
 	log.InfoContext(ctx, "throttled by the model; the job waits and comes back", "throttles", next.Throttles,
-		"retry_in", delay.String(), "cause", cause)
-	return w.deferJob(ctx, log, next, delay, "the model refused it for its quota", true)
+		"retry_in", wait.after.String(), "cause", cause)
+	return w.deferJob(ctx, log, next, wait)
 }
 
 // throttleBackoff is the wait after a job's nth throttle: ThrottleBackoffBase

@@ -123,6 +123,27 @@ func laneMessage(j jobs.Job, receive int, lane jobs.Lane) events.SQSMessage {
 	return m
 }
 
+// recordSentBack records each wait the worker records on job
+// (Store.SentBack) and returns a function that lists them.
+func recordSentBack(t *testing.T, b *bundle, job jobs.Job) func() []time.Duration {
+	var mu sync.Mutex
+	var got []time.Duration
+	b.store.SentBackFunc = func(_ context.Context, o, id string, after time.Duration) error {
+		if o != job.Owner || id != job.ID {
+			t.Errorf("SentBack(%s, %s), want the job's", o, id)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, after)
+		return nil
+	}
+	return func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
 func setupAdmission(t *testing.T, sh *fakeShares, p *fakePacer) *bundle {
 	t.Helper()
 	b := setup(t, testConfig())
@@ -146,7 +167,7 @@ func TestAThrottleIsNotAFailedTry(t *testing.T) {
 			job.Lane = jobs.LaneBulk
 			b.store.ClaimFunc = claimReturns(t, job)
 			released := false
-			b.store.ReleaseFunc = func(context.Context, string, string, int) error { released = true; return nil }
+			b.store.ReleaseFunc = func(context.Context, string, string, int, time.Duration) error { released = true; return nil }
 			b.model.GenerateFunc = func(context.Context, jobs.Request, func(string)) (jobs.Progress, error) {
 				return jobs.Progress{}, &jobs.Error{Kind: jobs.KindRateLimited, Message: "Busy."}
 			}
@@ -180,7 +201,18 @@ func TestThrottleBackoffGrowsAndTheJobFailsOnlyAfterTheCap(t *testing.T) {
 	b := setupAdmission(t, nil, nil)
 	job := newJob(9)
 	b.store.ClaimFunc = claimReturns(t, job)
-	b.store.ReleaseFunc = func(context.Context, string, string, int) error { return nil }
+	var releasedFor []time.Duration
+	b.store.ReleaseFunc = func(_ context.Context, o, id string, _ int, after time.Duration) error {
+		if o != job.Owner || id != job.ID {
+			t.Errorf("Release(%s, %s), want the job's", o, id)
+		}
+		releasedFor = append(releasedFor, after)
+		return nil
+	}
+	b.store.SentBackFunc = func(context.Context, string, string, time.Duration) error {
+		t.Error("SentBack of a released job: the release records when its message comes back")
+		return nil
+	}
 	var failures []jobs.Failure
 	b.store.FailFunc = func(_ context.Context, _, _ string, _ int, f jobs.Failure) error {
 		failures = append(failures, f)
@@ -198,22 +230,14 @@ func TestThrottleBackoffGrowsAndTheJobFailsOnlyAfterTheCap(t *testing.T) {
 			t.Fatalf("reported failed: %v", resp.BatchItemFailures)
 		}
 	}
-	var nextTries []time.Time
-	b.store.NextTryFunc = func(_ context.Context, o, id string, at time.Time) error {
-		if o != job.Owner || id != job.ID {
-			t.Errorf("NextTry(%s, %s), want the job's", o, id)
-		}
-		nextTries = append(nextTries, at)
-		return nil
-	}
 	start := b.clock.Now()
 	deliver(3, start)
 	if got := b.queue.sentAgain(); len(got) != 1 || got[0].delay != 16*time.Second || got[0].msg.Throttles != 4 || got[0].msg.ThrottledSince != start.Unix() {
 		t.Fatalf("after a 4th throttle sent %+v, want 16s and the first throttle's time kept", got)
 	}
-	// Its pollers are told when it comes back.
-	if len(nextTries) != 1 || !nextTries[0].Equal(b.clock.Now().Add(16*time.Second)) {
-		t.Errorf("next tries recorded %v, want one 16s from now", nextTries)
+	// The release records when it comes back, for replays and pollers.
+	if len(releasedFor) != 1 || releasedFor[0] != 16*time.Second {
+		t.Errorf("released to come back after %v, want 16s", releasedFor)
 	}
 	deliver(30, start)
 	if got := b.queue.sentAgain(); len(got) != 2 || got[1].delay != 5*time.Minute {
@@ -229,11 +253,12 @@ func TestThrottleBackoffGrowsAndTheJobFailsOnlyAfterTheCap(t *testing.T) {
 	}
 }
 
-func TestAnOwnerOverTheirFairShareWaitsWithoutTouchingTheJob(t *testing.T) {
+func TestAnOwnerOverTheirFairShareWaitsWithoutClaimingTheJob(t *testing.T) {
 	t.Parallel()
 	sh := &fakeShares{share: 0}
 	b := setupAdmission(t, sh, nil)
 	job := newJob(1) // Claim is not set: a call fails the test
+	sentBack := recordSentBack(t, b, job)
 	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
 	if len(resp.BatchItemFailures) != 0 {
 		t.Errorf("reported failed: %v", resp.BatchItemFailures)
@@ -242,6 +267,11 @@ func TestAnOwnerOverTheirFairShareWaitsWithoutTouchingTheJob(t *testing.T) {
 	// Its owner's first job sent back: it waits the least.
 	if len(sent) != 1 || sent[0].msg.JobID != job.ID || sent[0].delay != fairRetryMin {
 		t.Fatalf("sent %+v, want the job back after %v", sent, fairRetryMin)
+	}
+	// Sending it back counts as taking it: the job says when its one
+	// message comes back, so a replay meanwhile sends no other.
+	if got := sentBack(); !slices.Equal(got, []time.Duration{fairRetryMin}) {
+		t.Errorf("recorded as sent back for %v, want [%v]", got, fairRetryMin)
 	}
 	if sh.lanes[0] != jobs.LaneBulk || sh.caps[0] != testConfig().Quota.Split().Bulk {
 		t.Errorf("asked for a share of lane %s with capacity %d, want bulk with %d", sh.lanes[0], sh.caps[0], testConfig().Quota.Split().Bulk)
@@ -333,7 +363,8 @@ func TestALongPaceWaitSendsTheJobBackAndFreesItsSlot(t *testing.T) {
 	sh := &fakeShares{share: 1}
 	p := &fakePacer{waits: []time.Duration{40 * time.Second}}
 	b := setupAdmission(t, sh, p)
-	job := newJob(1) // no Claim: the job is not touched
+	job := newJob(1) // no Claim: the job is not claimed
+	sentBack := recordSentBack(t, b, job)
 	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
 	if len(resp.BatchItemFailures) != 0 {
 		t.Errorf("reported failed: %v", resp.BatchItemFailures)
@@ -341,6 +372,9 @@ func TestALongPaceWaitSendsTheJobBackAndFreesItsSlot(t *testing.T) {
 	sent := b.queue.sentAgain()
 	if len(sent) != 1 || sent[0].delay < 40*time.Second || sent[0].delay > 51*time.Second {
 		t.Fatalf("sent %+v, want the job back after its 40s wait and some jitter", sent)
+	}
+	if got := sentBack(); !slices.Equal(got, []time.Duration{sent[0].delay}) {
+		t.Errorf("recorded as sent back for %v, want [%v], its message's delay", got, sent[0].delay)
 	}
 	if len(sh.held) != 0 || len(sh.released) != 1 {
 		t.Errorf("the slot was kept: held %v", sh.held)
@@ -407,6 +441,7 @@ func TestAFailedResendUsesAReceiveInstead(t *testing.T) {
 	b := setupAdmission(t, sh, nil)
 	b.queue.SendAfterFunc = func(context.Context, jobs.Message, time.Duration) error { return errors.New("sqs down") }
 	job := newJob(1)
+	sentBack := recordSentBack(t, b, job)
 	m := laneMessage(job, 1, jobs.LaneBulk)
 	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{m}})
 	if len(resp.BatchItemFailures) != 1 {
@@ -415,6 +450,11 @@ func TestAFailedResendUsesAReceiveInstead(t *testing.T) {
 	d, ok := b.queue.visibility(m.ReceiptHandle)
 	if !ok || d < fairRetryMin/2 {
 		t.Errorf("visibility %v (%v), want the fair-share wait", d, ok)
+	}
+	// This copy comes back when the job says its message does: still one
+	// live message, due then.
+	if got := sentBack(); !slices.Equal(got, []time.Duration{d}) {
+		t.Errorf("recorded as sent back for %v, want [%v], this message's visibility", got, d)
 	}
 	b.queue.mu.Lock()
 	lane := b.queue.lanes[m.ReceiptHandle]

@@ -25,11 +25,11 @@ type fakeStore struct {
 	SaveProgressFunc func(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
 	FinishFunc       func(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	FailFunc         func(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
-	ReleaseFunc      func(ctx context.Context, owner, id string, attempt int) error
+	ReleaseFunc      func(ctx context.Context, owner, id string, attempt int, after time.Duration) error
 	WatchedUntilFunc func(ctx context.Context, owner, id string) (time.Time, error)
-	// NextTryFunc, when set, sees each wait recorded on a job; unset,
-	// they are accepted.
-	NextTryFunc func(ctx context.Context, owner, id string, at time.Time) error
+	// SentBackFunc, when set, sees each job recorded as sent back to
+	// wait; unset, they are accepted.
+	SentBackFunc func(ctx context.Context, owner, id string, after time.Duration) error
 }
 
 func (s *fakeStore) unexpected(name string) error {
@@ -72,11 +72,11 @@ func (s *fakeStore) Fail(ctx context.Context, owner, id string, attempt int, f j
 	return s.FailFunc(ctx, owner, id, attempt, f)
 }
 
-func (s *fakeStore) Release(ctx context.Context, owner, id string, attempt int) error {
+func (s *fakeStore) Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error {
 	if s.ReleaseFunc == nil {
 		return s.unexpected("Release")
 	}
-	return s.ReleaseFunc(ctx, owner, id, attempt)
+	return s.ReleaseFunc(ctx, owner, id, attempt, after)
 }
 
 func (s *fakeStore) WatchedUntil(ctx context.Context, owner, id string) (time.Time, error) {
@@ -86,11 +86,11 @@ func (s *fakeStore) WatchedUntil(ctx context.Context, owner, id string) (time.Ti
 	return s.WatchedUntilFunc(ctx, owner, id)
 }
 
-func (s *fakeStore) NextTry(ctx context.Context, owner, id string, at time.Time) error {
-	if s.NextTryFunc == nil {
+func (s *fakeStore) SentBack(ctx context.Context, owner, id string, after time.Duration) error {
+	if s.SentBackFunc == nil {
 		return nil
 	}
-	return s.NextTryFunc(ctx, owner, id, at)
+	return s.SentBackFunc(ctx, owner, id, after)
 }
 
 // fakeQueue records visibility changes and messages sent again.

@@ -24,15 +24,18 @@ import (
 // store is what the worker needs from the job store (internal/dynamo,
 // internal/dev/inmem). Every write after Claim carries the claim's attempt,
 // which the store checks: a worker that lost its claim cannot write.
+// Whenever the worker gives a job back to wait, the store records when its
+// message comes back (Release's and SentBack's after: the job's SentAt),
+// so a client's replay meanwhile sends no other message.
 type store interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
 	Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error)
 	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
-	Release(ctx context.Context, owner, id string, attempt int) error
+	Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error
 	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
-	NextTry(ctx context.Context, owner, id string, at time.Time) error
+	SentBack(ctx context.Context, owner, id string, after time.Duration) error
 }
 
 // queue is what the worker needs from the lanes' queues
@@ -482,7 +485,8 @@ func (w *Worker) keep(ctx context.Context, log *slog.Logger, job jobs.Job, p job
 func (w *Worker) continueLater(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, cause error) outcome {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts); err != nil {
+	wait := putOff{after: sendDelay(0), why: "its answer continues in another invocation", counted: true, released: true}
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.after); err != nil {
 		log.WarnContext(ctx, "deadline near; could not release the job (claimable when its lease lapses), the message will come back",
 			"cause", cause, "error", err)
 		return retryAfter(w.cfg.Lease)
@@ -490,7 +494,7 @@ func (w *Worker) continueLater(ctx context.Context, log *slog.Logger, job jobs.J
 	job.GeneratedText, job.Tokens, job.Continuations = p.GeneratedText, p.Tokens, p.Continuations
 	log.InfoContext(ctx, "deadline near; the answer so far is kept and continues in another invocation",
 		"text_bytes", len(p.GeneratedText), "output_tokens", p.Tokens.Output, "continuations", p.Continuations)
-	return w.deferJob(ctx, log, job.Message(), 0, "its answer continues in another invocation", true)
+	return w.deferJob(ctx, log, job.Message(), wait)
 }
 
 // retry gives back a job after a transient failure: released, and its
@@ -520,7 +524,7 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 	// stays leased and the next delivery waits for the lease to lapse.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts); err != nil {
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, delay); err != nil {
 		// Not fatal: the job becomes claimable when its lease lapses.
 		log.WarnContext(ctx, "transient failure; could not release the job (claimable when its lease lapses), the message will come back",
 			"cause", cause, "error", err, "retry_in", delay.String())

@@ -310,8 +310,9 @@ func TestModelErrorsAreRetriedOrFailedByKind(t *testing.T) {
 				return nil
 			}
 			released := false
-			b.store.ReleaseFunc = func(_ context.Context, _, _ string, attempt int) error {
-				released = true
+			var releasedFor time.Duration
+			b.store.ReleaseFunc = func(_ context.Context, _, _ string, attempt int, after time.Duration) error {
+				released, releasedFor = true, after
 				return nil
 			}
 			resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{message(job, tt.receive)}})
@@ -325,6 +326,11 @@ func TestModelErrorsAreRetriedOrFailedByKind(t *testing.T) {
 			}
 			if released != tt.released {
 				t.Errorf("released = %v, want %v", released, tt.released)
+			}
+			// The job records when its message comes back, so a replay
+			// meanwhile sends no other.
+			if released && releasedFor != tt.visibility {
+				t.Errorf("released to come back after %s, want the message's %s", releasedFor, tt.visibility)
 			}
 			var want []jobs.Failure
 			if tt.failure != nil {
@@ -492,7 +498,11 @@ func TestTheDeadlineStopsTheModelAndKeepsTheTextSoFar(t *testing.T) {
 			return nil
 		}
 		released := false
-		b.store.ReleaseFunc = func(context.Context, string, string, int) error { released = true; return nil }
+		var releasedFor time.Duration
+		b.store.ReleaseFunc = func(_ context.Context, _, _ string, _ int, after time.Duration) error {
+			released, releasedFor = true, after
+			return nil
+		}
 		var failures []jobs.Failure
 		b.store.FailFunc = func(_ context.Context, _, _ string, _ int, f jobs.Failure) error {
 			failures = append(failures, f)
@@ -517,6 +527,8 @@ func TestTheDeadlineStopsTheModelAndKeepsTheTextSoFar(t *testing.T) {
 			if !released || len(failures) != 0 || len(resp.BatchItemFailures) != 0 || len(b.queue.sent) != 1 {
 				t.Errorf("%s: released %v, failures %v, batch failures %v, sent %v; want released and sent again",
 					tc.name, released, failures, resp.BatchItemFailures, b.queue.sent)
+			} else if releasedFor != b.queue.sent[0].delay {
+				t.Errorf("%s: released to come back after %s, its new message after %s; want the same", tc.name, releasedFor, b.queue.sent[0].delay)
 			}
 		case tc.receive == 1:
 			if !released || len(failures) != 0 || len(resp.BatchItemFailures) != 1 {
@@ -644,7 +656,7 @@ func TestFinishingAfterACancellationDropsTheResult(t *testing.T) {
 		}
 		b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return tt.finishErr }
 		released := false
-		b.store.ReleaseFunc = func(context.Context, string, string, int) error { released = true; return nil }
+		b.store.ReleaseFunc = func(context.Context, string, string, int, time.Duration) error { released = true; return nil }
 		resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{message(job, 1)}})
 		if got := len(resp.BatchItemFailures) == 1; got != tt.retry || released != tt.released {
 			t.Errorf("Finish error %v: retry %v released %v, want %v %v", tt.finishErr, got, released, tt.retry, tt.released)
@@ -686,7 +698,7 @@ func TestABatchReportsOnlyTheMessagesToRetry(t *testing.T) {
 		failed = append(failed, id)
 		return nil
 	}
-	b.store.ReleaseFunc = func(_ context.Context, _, id string, _ int) error {
+	b.store.ReleaseFunc = func(_ context.Context, _, id string, _ int, _ time.Duration) error {
 		mu.Lock()
 		defer mu.Unlock()
 		released = append(released, id)

@@ -154,13 +154,13 @@ func (s *Store) Watch(_ context.Context, owner, id string, until time.Time) erro
 	return nil
 }
 
-// NextTry records when the owner's queued job's message comes back, as
-// dynamo.Store.NextTry.
-func (s *Store) NextTry(_ context.Context, owner, id string, at time.Time) error {
+// SentBack records that the owner's queued job's message was sent back to
+// come back after `after` (see dynamo.Store.SentBack).
+func (s *Store) SentBack(_ context.Context, owner, id string, after time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j, ok := s.jobs[owner][id]; ok && j.Status == jobs.StatusQueued {
-		j.NextTryAt = at
+		j.SentAt = s.now().Add(after)
 		s.jobs[owner][id] = j
 	}
 	return nil
@@ -375,12 +375,13 @@ func (s *Store) Fail(_ context.Context, owner, id string, attempt int, f jobs.Fa
 }
 
 // Release queues the job claimed as attempt again, keeping its text and
-// token counts for the next attempt to continue (see
-// dynamo.Store.Release).
-func (s *Store) Release(_ context.Context, owner, id string, attempt int) error {
-	_, err := s.transition(owner, id, jobs.Release, attempt, func(j *jobs.Job, _ time.Time) {
+// token counts for the next attempt to continue; its message comes back
+// after `after` (see dynamo.Store.Release).
+func (s *Store) Release(_ context.Context, owner, id string, attempt int, after time.Duration) error {
+	_, err := s.transition(owner, id, jobs.Release, attempt, func(j *jobs.Job, now time.Time) {
 		j.StopReason = ""
 		j.LeaseUntil, j.StartedAt = time.Time{}, time.Time{}
+		j.SentAt = now.Add(after)
 	})
 	if err != nil {
 		return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)

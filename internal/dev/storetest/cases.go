@@ -62,7 +62,7 @@ func testOtherOwner(t *testing.T, newStore NewStore) {
 		}},
 		{"Finish", func(id string) error { return e.store.Finish(t.Context(), other, id, 1, jobs.Progress{}) }},
 		{"Fail", func(id string) error { return e.store.Fail(t.Context(), other, id, 1, f) }},
-		{"Release", func(id string) error { return e.store.Release(t.Context(), other, id, 1) }},
+		{"Release", func(id string) error { return e.store.Release(t.Context(), other, id, 1, 0) }},
 		{"Requeue", func(id string) error { _, err := e.store.Requeue(t.Context(), other, id); return err }},
 		{"MarkFailed", func(id string) error { return e.store.MarkFailed(t.Context(), other, id, f) }},
 	}
@@ -376,7 +376,7 @@ func testFencing(t *testing.T, newStore NewStore) {
 		{"SaveProgress", e.store.SaveProgress(ctx, e.owner, j.ID, old, jobs.Progress{GeneratedText: "stale"}, lease)},
 		{"Finish", e.store.Finish(ctx, e.owner, j.ID, old, jobs.Progress{GeneratedText: "stale"})},
 		{"Fail", e.store.Fail(ctx, e.owner, j.ID, old, jobs.Failure{Code: jobs.FailureModel, Message: "stale"})},
-		{"Release", e.store.Release(ctx, e.owner, j.ID, old)},
+		{"Release", e.store.Release(ctx, e.owner, j.ID, old, 0)},
 	}
 	for _, tt := range stale {
 		wantErr(t, tt.name+" by the attempt that lost its lease", tt.err, jobs.ErrConflict)
@@ -486,23 +486,25 @@ func testRelease(t *testing.T, newStore NewStore) {
 		t.Fatalf("SaveProgress: %v", err)
 	}
 	j.GeneratedText, j.Tokens, j.Continuations = partial.GeneratedText, partial.Tokens, partial.Continuations
-	wantErr(t, "Release by another attempt", e.store.Release(ctx, e.owner, j.ID, j.Attempts+1), jobs.ErrConflict)
+	wantErr(t, "Release by another attempt", e.store.Release(ctx, e.owner, j.ID, j.Attempts+1, 0), jobs.ErrConflict)
 
 	e.clock.Advance(time.Second)
-	if err := e.store.Release(ctx, e.owner, j.ID, j.Attempts); err != nil {
+	// Its message comes back in 40 s (the worker's backoff).
+	if err := e.store.Release(ctx, e.owner, j.ID, j.Attempts, 40*time.Second); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
 	want := j
 	want.Status = jobs.StatusQueued
 	want.LeaseUntil, want.StartedAt = time.Time{}, time.Time{}
 	want.UpdatedAt = e.clock.Now()
+	want.SentAt = e.clock.Now().Add(40 * time.Second)
 	sameJob(t, "Get after Release", e.get(j.ID), want)
 
 	// Claimable at once, without waiting for the old lease.
 	if got := e.claim(j.ID); got.Attempts != j.Attempts+1 {
 		t.Errorf("Claim after Release: attempts %d, want %d", got.Attempts, j.Attempts+1)
 	}
-	wantErr(t, "Release of a missing job", e.store.Release(ctx, e.owner, jobs.NewID(), 1), jobs.ErrNotFound)
+	wantErr(t, "Release of a missing job", e.store.Release(ctx, e.owner, jobs.NewID(), 1, 0), jobs.ErrNotFound)
 }
 
 func testRequeue(t *testing.T, newStore NewStore) {
@@ -777,7 +779,7 @@ func testLane(t *testing.T, newStore NewStore) {
 	}
 	// The lane survives every transition.
 	c := e.claim(bulk.ID)
-	if err := e.store.Release(t.Context(), e.owner, bulk.ID, c.Attempts); err != nil {
+	if err := e.store.Release(t.Context(), e.owner, bulk.ID, c.Attempts, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.store.Requeue(t.Context(), e.owner, bulk.ID); err != nil {
@@ -999,25 +1001,34 @@ func testWatch(t *testing.T, newStore NewStore) {
 	}
 }
 
-// NextTry records when a queued job's message comes back; a job that is
-// no longer queued is left as it is.
-func testNextTry(t *testing.T, newStore NewStore) {
+// SentBack records when a queued job's message, sent back to wait, comes
+// back; a job that is no longer queued is left as it is.
+func testSentBack(t *testing.T, newStore NewStore) {
 	e := setup(t, newStore)
 	ctx := t.Context()
 	j := e.create(e.job(), "fp")
-	at := e.clock.Now().Add(17 * time.Second)
-	if err := e.store.NextTry(ctx, e.owner, j.ID, at); err != nil {
+	e.clock.Advance(time.Minute)
+	if err := e.store.SentBack(ctx, e.owner, j.ID, 17*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.get(j.ID).NextTryAt; !got.Equal(at) {
-		t.Errorf("NextTryAt = %v, want %v", got, at)
+	due := e.clock.Now().Add(17 * time.Second)
+	want := j
+	want.SentAt = due
+	sameJob(t, "Get after SentBack", e.get(j.ID), want)
+	// A replay now finds the job's message not yet due.
+	if _, err := e.store.SwapSentAt(ctx, e.owner, j.ID, j.SentAt, e.clock.Now()); !errors.Is(err, jobs.ErrConflict) {
+		t.Errorf("SwapSentAt from the sent_at before the send-back: %v, want a conflict", err)
 	}
-	e.claim(j.ID)
-	if err := e.store.NextTry(ctx, e.owner, j.ID, at.Add(time.Minute)); err != nil {
+
+	c := e.claim(j.ID)
+	if err := e.store.SentBack(ctx, e.owner, j.ID, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.get(j.ID).NextTryAt; !got.Equal(at) {
-		t.Errorf("a running job's NextTryAt moved to %v", got)
+	if got := e.get(j.ID).SentAt; !got.Equal(c.SentAt) {
+		t.Errorf("a running job's SentAt moved from %v to %v", c.SentAt, got)
+	}
+	if err := e.store.SentBack(ctx, e.owner, jobs.NewID(), time.Second); err != nil {
+		t.Errorf("SentBack of a missing job: %v, want nothing done", err)
 	}
 }
 

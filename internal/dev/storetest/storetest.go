@@ -31,7 +31,7 @@ type Store interface {
 	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
-	Release(ctx context.Context, owner, id string, attempt int) error
+	Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error
 
 	Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error
@@ -44,7 +44,7 @@ type Store interface {
 
 	Watch(ctx context.Context, owner, id string, until time.Time) error
 	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
-	NextTry(ctx context.Context, owner, id string, at time.Time) error
+	SentBack(ctx context.Context, owner, id string, after time.Duration) error
 }
 
 // NewStore makes an empty store for one test, whose clock is now (the
@@ -81,7 +81,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReleaseQueuesTheJobKeepingItsTextForTheNextAttempt", testRelease},
 		{"AnAnswerLargerThanOneItemIsStoredAndServedWhole", testLargeOutput},
 		{"APollMarksAJobWatchedUntilItEnds", testWatch},
-		{"NextTryIsRecordedOnQueuedJobsOnly", testNextTry},
+		{"SentBackMovesAQueuedJobsSentAtToWhenItsMessageComesBack", testSentBack},
 		{"ListCarriesPreviewsNotWholeTexts", testListPreviews},
 		{"RequeueReplaysFailedAndAbandonedJobs", testRequeue},
 		{"MarkFailedFailsUnfinishedJobsButNotOneUnderALiveLease", testMarkFailed},
