@@ -261,44 +261,54 @@ type slotsItem struct {
 //
 // When owner is the only user with work in the lane, their share is all
 // of it, which the lane's own concurrency already enforces: the job may
-// run and no slot is written (held false; there is nothing to Release).
-// Otherwise the job takes a slot that lapses at until (held true), or is
-// refused (ok false) when owner runs their share already. A job that holds
-// a slot already (a redelivered message) keeps it. A user who was alone
-// when their running jobs started is counted only by the jobs they start
+// run and no slot is written (quota.SlotNone: there is nothing to
+// Release). Otherwise the job takes a slot that lapses at until
+// (quota.SlotTaken), or is refused (quota.SlotRefused) when owner runs
+// their share already. A job that holds a slot already is admitted and
+// its slot left as it is (quota.SlotHeld): this message is a copy of one
+// whose worker holds the slot, or held it and died, and only a worker
+// that then claims the job may take the slot over (Renew) and give it
+// back; a copy that gave it back would let its owner run one job over
+// their share until the holder's next renewal. A user who was alone when
+// their running jobs started is counted only by the jobs they start
 // later; within one job's time their count is exact again.
-func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (ok, held bool, err error) {
+func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (quota.Slot, error) {
 	if err := s.seen(ctx, lane, owner); err != nil {
-		return false, false, err
+		return quota.SlotRefused, err
 	}
 	users, err := s.activeUsers(ctx, lane)
 	if err != nil {
-		return false, false, err
+		return quota.SlotRefused, err
 	}
 	n := len(users)
 	if !users[owner] {
 		n++ // counted from now on; the cache may predate it
 	}
 	if n == 1 {
-		return true, false, s.received(ctx, lane, owner)
+		return quota.SlotNone, s.received(ctx, lane, owner)
 	}
 	share := quota.FairShare(capacity, n)
+	slot := quota.SlotRefused
 	err = s.modify(ctx, lane, owner, func(live map[string]int64) bool {
-		if _, held := live[jobID]; !held && len(live) >= share {
-			ok = false
+		switch _, held := live[jobID]; {
+		case held:
+			slot = quota.SlotHeld
+			return false
+		case len(live) >= share:
+			slot = quota.SlotRefused
 			return false
 		}
 		live[jobID] = until.UnixMilli()
-		ok = true
+		slot = quota.SlotTaken
 		return true
 	})
 	if err != nil {
-		return false, false, fmt.Errorf("take a slot in the %s lane for %s: %w", lane, owner, err)
+		return quota.SlotRefused, fmt.Errorf("take a slot in the %s lane for %s: %w", lane, owner, err)
 	}
-	if ok {
-		return true, true, s.received(ctx, lane, owner)
+	if slot.Admitted() {
+		return slot, s.received(ctx, lane, owner)
 	}
-	return false, false, nil
+	return slot, nil
 }
 
 // Release gives back the slot jobID holds in owner's share of lane.

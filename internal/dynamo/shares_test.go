@@ -10,6 +10,7 @@ import (
 	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/quota"
 )
 
 func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
@@ -20,14 +21,14 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	heldBy := map[string]bool{}
 	acquire := func(owner, job string) bool {
 		t.Helper()
-		ok, held, err := s.Acquire(ctx, jobs.LaneBulk, owner, job, 6, until)
+		slot, err := s.Acquire(ctx, jobs.LaneBulk, owner, job, 6, until)
 		if err != nil {
 			t.Fatalf("Acquire(%s, %s): %v", owner, job, err)
 		}
-		if held {
+		if slot == quota.SlotTaken {
 			heldBy[job] = true
 		}
-		return ok
+		return slot.Admitted()
 	}
 
 	// Alone in the lane, alice may use all of it, and nothing is written
@@ -52,8 +53,8 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	if acquire("alice", "a3") {
 		t.Error("alice got a fourth slot while her share is 3")
 	}
-	if !acquire("alice", "a0") {
-		t.Error("a job that holds a slot (a redelivered message) was refused it")
+	if slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "a0", 6, until); err != nil || slot != quota.SlotHeld {
+		t.Errorf("a job that holds a slot (a redelivered message): %v, %v; want admitted in the slot it holds", slot, err)
 	}
 
 	// bob arrives too: the API says he has work waiting. Once the cached
@@ -83,8 +84,8 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 
 	// The lanes are apart: alice's bulk slots do not count in the
 	// interactive lane.
-	if ok, _, err := s.Acquire(ctx, jobs.LaneInteractive, "alice", "i0", 2, until); err != nil || !ok {
-		t.Errorf("interactive slot for alice: %v, %v", ok, err)
+	if slot, err := s.Acquire(ctx, jobs.LaneInteractive, "alice", "i0", 2, until); err != nil || !slot.Admitted() {
+		t.Errorf("interactive slot for alice: %v, %v", slot, err)
 	}
 
 	// A slot whose holder died lapses at its deadline; a user not seen for
@@ -100,6 +101,35 @@ func TestSharesHoldEachUserToTheirFairShare(t *testing.T) {
 	}
 }
 
+// A copy of a job's message (a replay's, a rescue's, SQS's at-least-once
+// delivery) that arrives while the job holds a slot is admitted but leaves
+// the slot to its holder: it neither extends it nor takes it as its own
+// (the worker then gives back only a slot it took). Only a worker that
+// claims the job takes the slot over, with Renew.
+func TestACopyOfAJobsMessageLeavesItsSlotToItsHolder(t *testing.T) {
+	t.Parallel()
+	s, clock := newShares(t)
+	ctx := t.Context()
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob", 1); err != nil { // alice is not alone
+		t.Fatal(err)
+	}
+	lease := time.Minute
+	if slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "j", 2, clock.Now().Add(lease)); err != nil || slot != quota.SlotTaken {
+		t.Fatalf("first message: %v, %v; want a slot taken", slot, err)
+	}
+	// alice is at her share of 1 of 2: the copy is admitted all the same.
+	if slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "j", 2, clock.Now().Add(10*lease)); err != nil || slot != quota.SlotHeld {
+		t.Fatalf("a copy while the job holds its slot: %v, %v; want admitted in the slot it holds", slot, err)
+	}
+	if slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "other", 2, clock.Now().Add(lease)); err != nil || slot != quota.SlotRefused {
+		t.Errorf("another job of alice at her share: %v, %v; want refused", slot, err)
+	}
+	clock.Advance(lease + time.Second)
+	if n, err := s.Running(ctx, jobs.LaneBulk, "alice"); err != nil || n != 0 {
+		t.Errorf("after the holder's lease alice runs %d (%v), want 0: the copy must not extend the slot", n, err)
+	}
+}
+
 // A slot is a lease: renewed, it outlives its first one; left, it lapses
 // and frees its owner's share without a Release.
 func TestASlotRenewedOutlivesItsLeaseAndOneLeftLapses(t *testing.T) {
@@ -111,8 +141,8 @@ func TestASlotRenewedOutlivesItsLeaseAndOneLeftLapses(t *testing.T) {
 	}
 	lease := time.Minute
 	for _, job := range []string{"kept", "left"} {
-		if ok, held, err := s.Acquire(ctx, jobs.LaneBulk, "alice", job, 4, clock.Now().Add(lease)); err != nil || !ok || !held {
-			t.Fatalf("Acquire(%s) = %v, %v, %v; want a slot", job, ok, held, err)
+		if slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", job, 4, clock.Now().Add(lease)); err != nil || slot != quota.SlotTaken {
+			t.Fatalf("Acquire(%s) = %v, %v; want a slot taken", job, slot, err)
 		}
 	}
 	clock.Advance(40 * time.Second)
@@ -147,12 +177,12 @@ func TestSharesTakeNoMoreThanTheShareUnderConcurrency(t *testing.T) {
 	}
 	for i := range 20 {
 		wg.Go(func() {
-			ok, _, err := s.Acquire(t.Context(), jobs.LaneBulk, "carol", jobs.NewID(), 4, until)
+			slot, err := s.Acquire(t.Context(), jobs.LaneBulk, "carol", jobs.NewID(), 4, until)
 			if err != nil {
 				t.Errorf("Acquire %d: %v", i, err)
 				return
 			}
-			if ok {
+			if slot.Admitted() {
 				mu.Lock()
 				got++
 				mu.Unlock()
@@ -256,17 +286,17 @@ func TestSharesCountAUserWhileTheirMessagesWait(t *testing.T) {
 	alice := func() bool {
 		t.Helper()
 		n++
-		ok, _, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "a"+strconv.Itoa(n), 4, until)
+		slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "a"+strconv.Itoa(n), 4, until)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		return slot.Admitted()
 	}
 	bob := func(job string) {
 		t.Helper()
-		ok, _, err := s.Acquire(ctx, jobs.LaneBulk, "bob", job, 4, until)
-		if err != nil || !ok {
-			t.Fatalf("bob's job %s: %v, %v", job, ok, err)
+		slot, err := s.Acquire(ctx, jobs.LaneBulk, "bob", job, 4, until)
+		if err != nil || !slot.Admitted() {
+			t.Fatalf("bob's job %s: %v, %v", job, slot, err)
 		}
 		if err := s.Release(ctx, jobs.LaneBulk, "bob", job); err != nil {
 			t.Fatal(err)
@@ -302,11 +332,11 @@ func TestSharesTakeOnlyAdmittedJobsOffTheCount(t *testing.T) {
 	until := clock.Now().Add(10 * time.Minute)
 	acquire := func(owner, job string) bool {
 		t.Helper()
-		ok, _, err := s.Acquire(ctx, jobs.LaneBulk, owner, job, 2, until)
+		slot, err := s.Acquire(ctx, jobs.LaneBulk, owner, job, 2, until)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		return slot.Admitted()
 	}
 	for _, owner := range []string{"alice", "bob"} {
 		if err := s.Waiting(ctx, jobs.LaneBulk, owner, 2); err != nil {

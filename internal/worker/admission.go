@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/quota"
 )
 
 // shares holds each owner to a fair share of a lane's concurrency
 // (internal/dynamo.Shares): Acquire admits a job unless its owner already
-// runs their share, and says whether the job holds a slot to give back
-// (one that lapses at until if it never is, unless Renew extends it).
+// runs their share, and says whether it took a slot for the job to give
+// back (one that lapses at until if it never is, unless Renew extends it)
+// or found the job holding one already, for another of its messages.
 type shares interface {
-	Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (ok, held bool, err error)
+	Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (quota.Slot, error)
 	Renew(ctx context.Context, lane jobs.Lane, owner, jobID string, until time.Time) error
 	Release(ctx context.Context, lane jobs.Lane, owner, jobID string) error
 	Waiting(ctx context.Context, lane jobs.Lane, owner string, n int) error
@@ -51,7 +53,8 @@ type admission struct {
 	jobID string
 	model string
 
-	slot     bool      // holds a fair-share slot
+	slot     bool      // holds a fair-share slot: renews it, gives it back
+	heldSlot bool      // the job held a slot already (another message's): this one's if it claims the job
 	until    time.Time // when the slot lapses unless renewed
 	renewAt  time.Time // no renewal before then (after a failed one)
 	reserved int       // tokens taken from the pace (0: none)
@@ -63,7 +66,8 @@ type admission struct {
 // renew extends the job's fair-share slot, a lease, while the job runs:
 // once half of it is left, to another lease. A renewal that fails is tried
 // again renewRetry later; the slot lapsing meanwhile only lets its owner
-// start one more job than their share. Called by the job's flusher alone.
+// start one more job than their share. Called by the job's flusher alone
+// (and, at a takeover, by claimed before the flusher starts).
 func (a *admission) renew(ctx context.Context, log *slog.Logger, now time.Time) {
 	if !a.slot || a.until.Sub(now) > a.w.cfg.Lease/2 || now.Before(a.renewAt) {
 		return
@@ -83,6 +87,20 @@ func (a *admission) renew(ctx context.Context, log *slog.Logger, now time.Time) 
 // renewRetry is how long after a failed renewal of a slot the next is
 // tried.
 const renewRetry = 5 * time.Second
+
+// claimed records that the job is claimed by this message's worker. A slot
+// the job held already, for another of its messages, was that message's
+// worker's; that worker has given the job up (its lease lapsed, or it
+// released the job), so this one takes the slot over: renews it now and
+// gives it back at the end. A copy that could not claim the job never
+// touches it.
+func (a *admission) claimed(ctx context.Context, log *slog.Logger) {
+	if !a.heldSlot {
+		return
+	}
+	a.slot, a.heldSlot, a.until = true, false, time.Time{}
+	a.renew(ctx, log, a.w.now())
+}
 
 // calling records that the model is about to be called.
 func (a *admission) calling() { a.ran = true }
@@ -150,16 +168,16 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 
 	if w.shares != nil && w.cfg.FairShares {
 		a.until = w.slotUntil(ctx)
-		ok, held, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), a.until)
+		slot, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), a.until)
 		switch {
 		case err != nil:
 			log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
-		case !ok:
+		case !slot.Admitted():
 			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), w.laneQueued(ctx, log, a.lane), w.now())
 			wait = jittered(wait, wait, 1, w.jitter) // its upper half
 			return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "its owner already runs their fair share of the lane"}), false
 		default:
-			a.slot = held
+			a.slot, a.heldSlot = slot == quota.SlotTaken, slot == quota.SlotHeld
 		}
 	}
 

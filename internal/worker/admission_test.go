@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/quota"
 )
 
 // fakeShares grants slots while an owner holds fewer than share.
@@ -30,23 +31,26 @@ type fakeShares struct {
 	waiting  []string // owner's messages sent back: "lane/owner/n"
 }
 
-func (s *fakeShares) Acquire(_ context.Context, lane jobs.Lane, _, jobID string, capacity int, until time.Time) (bool, bool, error) {
+func (s *fakeShares) Acquire(_ context.Context, lane jobs.Lane, _, jobID string, capacity int, until time.Time) (quota.Slot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lanes, s.caps = append(s.lanes, lane), append(s.caps, capacity)
 	s.until = append(s.until, until)
 	if s.err != nil {
-		return false, false, s.err
+		return quota.SlotRefused, s.err
 	}
 	if s.held == nil {
 		s.held = map[string]bool{}
 	}
-	if len(s.held) >= s.share {
-		return false, false, nil
+	switch {
+	case s.held[jobID]:
+		return quota.SlotHeld, nil
+	case len(s.held) >= s.share:
+		return quota.SlotRefused, nil
 	}
 	s.held[jobID] = true
 	s.acquired = append(s.acquired, jobID)
-	return true, true, nil
+	return quota.SlotTaken, nil
 }
 
 func (s *fakeShares) Waiting(_ context.Context, lane jobs.Lane, owner string, n int) error {
@@ -355,6 +359,59 @@ func TestARunningJobRenewsItsFairShareSlot(t *testing.T) {
 	}
 	if len(sh.released) != 1 {
 		t.Errorf("released %v, want the slot given back at the end", sh.released)
+	}
+}
+
+// A copy of a job's message (a replay's, a rescue's, a duplicate
+// delivery) that arrives while the job runs in another worker finds the
+// job's slot held: it is admitted, cannot claim the job, and leaves the
+// slot to the worker running the job. Giving it back would let the owner
+// start one job over their share until that worker's next renewal.
+func TestACopyThatCannotClaimTheJobLeavesItsSlot(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{share: 1, held: map[string]bool{}}
+	b := setupAdmission(t, sh, nil)
+	job := newJob(1)
+	sh.held[job.ID] = true // the worker running the job took it
+	b.store.ClaimFunc = func(context.Context, string, string, time.Duration) (jobs.Job, error) {
+		return jobs.Job{Status: jobs.StatusRunning, Attempts: 1, LeaseUntil: b.clock.Now().Add(45 * time.Second)}, jobs.ErrConflict
+	}
+	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("reported failed: %v, want the copy dropped", resp.BatchItemFailures)
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.released) != 0 || len(sh.renewed) != 0 || !sh.held[job.ID] {
+		t.Errorf("released %v, renewed %v; want the slot left to the job's worker", sh.released, sh.renewed)
+	}
+}
+
+// A message whose job's slot is held, and which then claims the job (the
+// worker holding it died, and its lease lapsed), takes the slot over: it
+// renews it at once, as its own lease, and gives it back at the end.
+func TestAMessageThatClaimsTheJobTakesItsSlotOver(t *testing.T) {
+	t.Parallel()
+	sh := &fakeShares{share: 1, held: map[string]bool{}}
+	b := setupAdmission(t, sh, nil)
+	job := newJob(2)
+	sh.held[job.ID] = true // the dead worker's
+	b.store.ClaimFunc = claimReturns(t, job)
+	b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return nil }
+	b.model.GenerateFunc = func(context.Context, jobs.Request, func(string)) (jobs.Progress, error) {
+		return jobs.Progress{GeneratedText: "hi", StopReason: "end_turn"}, nil
+	}
+	resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("reported failed: %v", resp.BatchItemFailures)
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !slices.Equal(sh.renewed, []string{job.ID}) || !slices.Equal(sh.released, []string{job.ID}) {
+		t.Errorf("renewed %v, released %v; want the job's slot renewed once at the claim and given back", sh.renewed, sh.released)
+	}
+	if want := b.clock.Now().Add(time.Minute); len(sh.until) != 2 || !sh.until[1].Equal(want) {
+		t.Errorf("slot lapses at %v, want the renewal's lease to end at %v", sh.until, want)
 	}
 }
 

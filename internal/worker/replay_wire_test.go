@@ -66,8 +66,8 @@ func TestWireReplaysOfAHeldBackBatchKeepOneMessageAJob(t *testing.T) {
 	}
 	holdBack()
 	for i := range quota.FairShare(bulk, 2) {
-		if ok, _, err := shares.Acquire(ctx, jobs.LaneBulk, owner, "running-"+strconv.Itoa(i), bulk, clock.Now().Add(time.Hour)); err != nil || !ok {
-			t.Fatalf("Acquire of the owner's running job %d = %v, %v", i, ok, err)
+		if slot, err := shares.Acquire(ctx, jobs.LaneBulk, owner, "running-"+strconv.Itoa(i), bulk, clock.Now().Add(time.Hour)); err != nil || slot != quota.SlotTaken {
+			t.Fatalf("Acquire of the owner's running job %d = %v, %v", i, slot, err)
 		}
 	}
 

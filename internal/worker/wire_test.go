@@ -238,10 +238,12 @@ func TestWireAJobRunsToSuccess(t *testing.T) {
 // Two deliveries of one job while it runs: one model call. The second
 // delivery is dropped at once, since the worker running the job holds its
 // own message (which comes back after the visibility timeout if that
-// worker dies); keeping it would have it come back every lease.
+// worker dies); keeping it would have it come back every lease. It leaves
+// the job's fair-share slot to that worker too: were the duplicate (or a
+// replay's, or a rescue's copy) to give it back, the owner would run one
+// job over their share until the running worker's next renewal.
 func TestWireDuplicateDeliveryCallsTheModelOnce(t *testing.T) {
 	t.Parallel()
-	w := setupWire(t, wireOptions{maxReceiveCount: 5})
 	started := make(chan struct{})
 	proceed := make(chan struct{})
 	var once sync.Once
@@ -249,7 +251,7 @@ func TestWireDuplicateDeliveryCallsTheModelOnce(t *testing.T) {
 		once.Do(func() { close(started) })
 		<-proceed
 	}}}
-	wk := newWorker(t, w, model, wireConfig(5))
+	w, shares, wk := sharedWire(t, model)
 	j := w.submit("Say something", 40)
 	// The same message again, as SQS's at-least-once delivery may.
 	if err := w.queue.Send(t.Context(), j.Message()); err != nil {
@@ -267,6 +269,9 @@ func TestWireDuplicateDeliveryCallsTheModelOnce(t *testing.T) {
 		firstDone <- resp
 	}()
 	<-started
+	if n := w.running(shares); n != 1 {
+		t.Fatalf("the owner holds %d slots while the job runs, want 1", n)
+	}
 	// Second delivery while the first runs: no model call, acknowledged.
 	second, ok := w.receive(t.Context(), 1)
 	for !ok {
@@ -280,10 +285,16 @@ func TestWireDuplicateDeliveryCallsTheModelOnce(t *testing.T) {
 	if n := w.queueDepth(w.queueURL); n != 1 {
 		t.Errorf("%d messages while the first runs, want only its own", n)
 	}
+	if n := w.running(shares); n != 1 {
+		t.Errorf("the owner holds %d slots after the duplicate was dropped, want the running job's 1", n)
+	}
 	close(proceed)
 	w.settle(first, <-firstDone)
 	if n := w.queueDepth(w.queueURL); n != 0 {
 		t.Errorf("%d messages left after the job succeeded", n)
+	}
+	if n := w.running(shares); n != 0 {
+		t.Errorf("the owner holds %d slots after the job ended, want 0", n)
 	}
 	if got := w.job(j.ID); got.Status != jobs.StatusSucceeded || got.Attempts != 1 {
 		t.Errorf("job %s attempts %d, want succeeded after one claim", got.Status, got.Attempts)

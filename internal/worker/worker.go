@@ -292,6 +292,7 @@ func (w *Worker) processJob(ctx context.Context, log *slog.Logger, msg jobs.Mess
 	}
 	log = log.With("attempt", job.Attempts)
 	log.InfoContext(ctx, "job claimed")
+	adm.claimed(ctx, log)
 	return w.run(ctx, log, job, msg, adm, receive, last)
 }
 
