@@ -227,6 +227,7 @@ type submitStore interface {
 	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
 	Reserve(ctx context.Context, owner string, cost jobs.Cost, limits jobs.Budgets) (jobs.Reservation, error)
 	Unreserve(ctx context.Context, owner string, r jobs.Reservation) error
+	UnreserveUnwritten(ctx context.Context, owner string, js []jobs.Job) error
 	Usage(ctx context.Context, owner string) (jobs.Usage, error)
 }
 

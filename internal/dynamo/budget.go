@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -191,6 +192,101 @@ func (s *Store) Unreserve(ctx context.Context, owner string, r jobs.Reservation)
 		return fmt.Errorf("unreserve budget: %w", err)
 	}
 	return nil
+}
+
+// UnreserveUnwritten gives back the reservations of js, jobs a submission
+// tried to create whose writes reported an error (each job's Budget: its
+// tokens on its day, and its place among the owner's active jobs), for
+// each job that does not exist. A write reported as failed may have landed
+// all the same (DynamoDB applied it and its answer was lost): that job
+// holds its reservation and settles it when it ends, and giving it back
+// here as well would give it back twice. So each job's absence is checked
+// in the transaction that moves the counters: what a job reserved is given
+// back at most once, by this or by the job's end. Counters never go below
+// zero (a subtraction that would is left out).
+func (s *Store) UnreserveUnwritten(ctx context.Context, owner string, js []jobs.Job) error {
+	js = slices.DeleteFunc(slices.Clone(js), func(j jobs.Job) bool { return !j.Budget.Counted() })
+	for start := 0; start < len(js); start += unwrittenMax {
+		if err := s.unreserveUnwritten(ctx, owner, js[start:min(start+unwrittenMax, len(js))]); err != nil {
+			return fmt.Errorf("unreserve budget of unwritten jobs: %w", err)
+		}
+	}
+	return nil
+}
+
+// unwrittenMax is how many jobs one UnreserveUnwritten transaction checks:
+// with the counters they move (a user's and the stack's day, per day, and
+// the active jobs) within TransactWriteItems' 100 actions.
+const unwrittenMax = 90
+
+func (s *Store) unreserveUnwritten(ctx context.Context, owner string, js []jobs.Job) error {
+	floored := map[string]bool{} // counters left out: they hold less than the refund
+	for len(js) > 0 {
+		var adds []counterAdd
+		for _, a := range s.refundCounters(owner, js) {
+			if !floored[a.pk+"\x00"+a.sk] {
+				adds = append(adds, a)
+			}
+		}
+		items := make([]types.TransactWriteItem, 0, len(js)+len(adds))
+		for _, j := range js {
+			items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+				TableName:                aws.String(s.table),
+				Key:                      jobKey(owner, j.ID),
+				ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+				ExpressionAttributeNames: names("#pk"),
+			}})
+		}
+		for _, a := range adds {
+			items = append(items, types.TransactWriteItem{Update: s.counterUpdate(a)})
+		}
+		err := s.transact(ctx, items)
+		var canceled *types.TransactionCanceledException
+		if !errors.As(err, &canceled) {
+			return translateNil(err)
+		}
+		reasons := canceled.CancellationReasons
+		kept := js[:0:0]
+		for i, j := range js {
+			if !reasonIs(reasons, i, "ConditionalCheckFailed") {
+				kept = append(kept, j) // absent: its reservation is still to give back
+			}
+		}
+		dropped := len(kept) < len(js)
+		for i, a := range adds {
+			if reasonIs(reasons, len(js)+i, "ConditionalCheckFailed") {
+				floored[a.pk+"\x00"+a.sk], dropped = true, true
+			}
+		}
+		if !dropped {
+			return translate(err)
+		}
+		js = kept
+	}
+	return nil
+}
+
+// refundCounters are the counters that giving back js's reservations
+// moves, one update per counter item.
+func (s *Store) refundCounters(owner string, js []jobs.Job) []counterAdd {
+	var out []counterAdd
+	at := map[string]int{} // pk\x00sk → its index in out
+	add := func(a counterAdd) {
+		k := a.pk + "\x00" + a.sk
+		if i, ok := at[k]; ok {
+			out[i].n += a.n
+			return
+		}
+		at[k] = len(out)
+		out = append(out, a)
+	}
+	for _, j := range js {
+		for _, a := range s.dayCounters(owner, j.Budget, -j.Budget.Reserved, 0, "", jobs.Tokens{}) {
+			add(a)
+		}
+	}
+	add(activeCounter(owner, -len(js)))
+	return out
 }
 
 // moveCounters adds to counters in one transaction; a counter whose

@@ -17,9 +17,10 @@ const (
 	userPrefix = jobstable.UserPrefix
 	jobPrefix  = jobstable.JobPrefix
 	idemPrefix = "IDEM#"
-	// In a lane's partition (Shares): an owner whose queued jobs no
-	// worker has received yet.
-	pendingPrefix = "PENDING#"
+	// In a lane's partition (Shares): who had work in the lane, by time:
+	// the users seen at a time, and counts of messages waiting by when
+	// they end.
+	activePrefix = "ACTIVE#"
 	// inPrefix and outPrefix are a job's input and output items (text.go),
 	// outside JOB#, so listing a user's jobs reads only job items.
 	inPrefix  = "IN#"

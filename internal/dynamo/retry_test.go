@@ -1,7 +1,10 @@
 package dynamo_test
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,24 +16,26 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/promptq/promptq/internal/dev/inmem"
 	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/submit"
 )
 
-// lossyProxy forwards to kumo but replaces kumo's answer to the first call
-// of operation with a 500, as when DynamoDB applied a write and the answer
-// was lost. It reports whether it did.
-func lossyProxy(t *testing.T, k *standin.KumoServer, operation string) (endpoint string, dropped *atomic.Bool) {
+// lossyProxy forwards to kumo but replaces kumo's answer to each call that
+// lose picks (by its operation, such as "PutItem", and its request body)
+// with a 500, as when DynamoDB applied a write and the answer was lost.
+func lossyProxy(t *testing.T, k *standin.KumoServer, lose func(operation string, body []byte) bool) (endpoint string) {
 	t.Helper()
 	target, err := url.Parse(k.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropped = new(atomic.Bool)
+	type lost struct{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(r *http.Response) error {
-		if r.Request.Header.Get("X-Amz-Target") == "DynamoDB_20120810."+operation && dropped.CompareAndSwap(false, true) {
+		if r.Request.Context().Value(lost{}) != nil {
 			_ = r.Body.Close()
 			body := `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"lost"}`
 			r.StatusCode, r.Status = http.StatusInternalServerError, "500 Internal Server Error"
@@ -39,9 +44,27 @@ func lossyProxy(t *testing.T, k *standin.KumoServer, operation string) (endpoint
 		}
 		return nil
 	}
-	srv := httptest.NewServer(proxy)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if lose(strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810."), body) {
+			r = r.WithContext(context.WithValue(r.Context(), lost{}, true))
+		}
+		proxy.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
-	return srv.URL, dropped
+	return srv.URL
+}
+
+// firstOf loses the answer to the first call of operation; dropped
+// reports whether it came.
+func firstOf(operation string) (lose func(string, []byte) bool, dropped *atomic.Bool) {
+	dropped = new(atomic.Bool)
+	return func(op string, _ []byte) bool { return op == operation && dropped.CompareAndSwap(false, true) }, dropped
 }
 
 // retryAtOnce is the SDK's standard retryer with two attempts and no
@@ -57,7 +80,8 @@ func TestCreateWhoseAnswerWasLostIsCreated(t *testing.T) {
 	t.Parallel()
 	k := standin.Kumo(t)
 	table := newTable(t, k)
-	endpoint, dropped := lossyProxy(t, k, "PutItem")
+	lose, dropped := firstOf("PutItem")
+	endpoint := lossyProxy(t, k, lose)
 	s := dynamo.New(standin.DynamoDB(endpoint, retryAtOnce), table, dynamo.Options{})
 
 	j := jobs.Job{ID: jobs.NewID(), Owner: "sub-1", Prompt: "p", Model: "m", MaxTokens: 10}
@@ -85,7 +109,8 @@ func TestTransitionWhoseAnswerWasLostSucceeds(t *testing.T) {
 	t.Parallel()
 	k := standin.Kumo(t)
 	table := newTable(t, k)
-	endpoint, dropped := lossyProxy(t, k, "UpdateItem")
+	lose, dropped := firstOf("UpdateItem")
+	endpoint := lossyProxy(t, k, lose)
 	s := dynamo.New(standin.DynamoDB(endpoint, retryAtOnce), table, dynamo.Options{})
 
 	j := jobs.Job{ID: jobs.NewID(), Owner: "sub-1", Prompt: "p", Model: "m", MaxTokens: 10}
@@ -163,4 +188,65 @@ func TestConflictUsesTheItemDynamoDBReturns(t *testing.T) {
 	if n := gets.Load(); n != 0 {
 		t.Errorf("the store made %d other calls after the conflict, want none", n)
 	}
+}
+
+// A batch's job writes that DynamoDB applied but answered with errors (the
+// answers lost, every retry's too): the submission reports the entries
+// failed, and their jobs exist all the same, each holding its reservation,
+// which it gives back when it ends. So the submission must not give it back
+// as well: its owner would get the tokens and places twice, and another job
+// of theirs (here one queued before) would lose its reservation.
+func TestABatchWriteThatLandedButFailedIsNotRefundedTwice(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	table := newTable(t, k)
+	endpoint := lossyProxy(t, k, func(op string, body []byte) bool {
+		return op == "BatchWriteItem" && strings.Contains(string(body), `"JOB#`)
+	})
+	store := dynamo.New(standin.DynamoDB(endpoint, retryAtOnce), table, dynamo.Options{})
+	svc, err := submit.New(submit.Config{Logger: slog.New(slog.DiscardHandler), Budgets: jobs.Budgets{TokensPerDay: 1_000_000, ActiveJobs: 100}},
+		submit.Deps{Store: store, Queue: &inmem.Queue{}, Budget: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	entry := submit.Entry{Request: jobs.Request{Prompt: "p", Model: jobs.DefaultModel, MaxTokens: 100}}
+	worst := entry.Request.WorstCaseTokens()
+	wantUsage := func(what string, committed, active int) {
+		t.Helper()
+		u, err := store.Usage(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Committed != committed || u.Active != active {
+			t.Errorf("%s: %d tokens and %d jobs held, want %d and %d", what, u.Committed, u.Active, committed, active)
+		}
+	}
+
+	if res, err := svc.Submit(ctx, "alice", []submit.Entry{entry}); err != nil || res[0].Err != nil {
+		t.Fatalf("first submission: %v %+v", err, res)
+	}
+	res, err := svc.Submit(ctx, "alice", []submit.Entry{entry, entry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err == nil {
+			t.Fatalf("entry %d: %+v; want the write's error reported", i, r)
+		}
+	}
+	page, err := store.List(ctx, "alice", 10, "")
+	if err != nil || len(page.Jobs) != 3 {
+		t.Fatalf("%d jobs stored (%v), want 3: the batch's writes landed", len(page.Jobs), err)
+	}
+	wantUsage("after the batch", 3*worst, 3)
+	for _, j := range page.Jobs {
+		if _, err := store.Cancel(ctx, "alice", j.ID); err != nil {
+			t.Fatal(err)
+		}
+		if j.ID == page.Jobs[0].ID {
+			wantUsage("after one of the batch's jobs ended", 2*worst, 2)
+		}
+	}
+	wantUsage("after every job ended", 0, 0)
 }

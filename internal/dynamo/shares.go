@@ -25,24 +25,30 @@ import (
 //
 // Three kinds of item, in one partition per lane:
 //
-//	pk = LANE#<lane>  sk = ACTIVE#<time>    users: the owners seen with work in the lane in the 10 s from <time>
-//	pk = LANE#<lane>  sk = PENDING#<sub>    n: the owner's messages sent to the lane and not yet received, until: counted till then (epoch ms)
-//	pk = LANE#<lane>  sk = USER#<sub>       slots: job id → when the slot lapses (epoch ms), v: version
+//	pk = LANE#<lane>  sk = ACTIVE#<time>         users: the owners seen with work in the lane in the 10 s from <time>
+//	pk = LANE#<lane>  sk = ACTIVE#<time>#<sub>   n: the owner's messages sent to the lane whose count ends at <time>, and not yet received
+//	pk = LANE#<lane>  sk = USER#<sub>            slots: job id → when the slot lapses (epoch ms), v: version
 //
 // A user counts in a lane's shares while a worker received one of their
 // messages in the last activeWindow (whether it ran or had to wait), and
 // while messages of theirs wait in the lane's queue: each send adds to
-// their PENDING count ([Shares.Waiting]: the API when it queues jobs, a
-// worker when it sends one back to wait), each receipt takes one off
-// ([Shares.Acquire]). A count that went wrong (a message lost, or sent by
-// a path that does not count: a replay, the rescuer) stops counting
-// pendingFor after the owner's last send. A user whose last jobs
-// are running and who has nothing more waiting stops counting soon after,
-// so the others get the lane back: a share is of the users who want it
-// now. A slot lapses at the time its holder gives: a lease, which a worker
-// renews while the job runs ([Shares.Renew]). So a worker that dies, or
-// could not give a slot back, frees it within a lease without anyone
-// cleaning up.
+// their count of messages waiting, in the item of the minute that count
+// ends, pendingFor after the send or up to a minute more ([Shares.Waiting]:
+// the API when it queues jobs, a worker when it sends one back to wait),
+// and each receipt takes one off the first of their counts that holds
+// some ([Shares.Acquire]). A count that went wrong (a message lost, or sent
+// by a path that does not count: a replay, the rescuer) ends with its
+// item, pendingFor after the sends it counted. Both kinds of ACTIVE item
+// sort by time, so who has work in a lane is one Query of a key range that
+// holds only the items that can still count: the users seen in the last
+// activeWindow and the counts not yet ended. Its cost follows the users of
+// the last few minutes, not every user whose items TTL has not deleted
+// yet. A user whose last jobs are running and who has nothing more
+// waiting stops counting soon after, so the others get the lane back: a
+// share is of the users who want it now. A slot lapses at the time its
+// holder gives: a lease, which a worker renews while the job runs
+// ([Shares.Renew]). So a worker that dies, or could not give a slot back,
+// frees it within a lease without anyone cleaning up.
 type Shares struct {
 	client *dynamodb.Client
 	table  string
@@ -54,8 +60,15 @@ type Shares struct {
 }
 
 type activeCached struct {
-	users map[string]bool
-	at    time.Time
+	users   map[string]bool
+	pending map[string][]pendingCount // owner → their counts not yet ended, earliest first
+	at      time.Time
+}
+
+// pendingCount is one of an owner's counts of messages waiting, as read.
+type pendingCount struct {
+	sk string
+	n  int64
 }
 
 // activeCacheFor is how long a worker reuses its count of a lane's active
@@ -74,8 +87,8 @@ const (
 	activeWindow = activeBucket
 )
 
-// pendingFor bounds how long a user's PENDING count holds after their last
-// send. Messages waiting are counted rather than seen because a worker
+// pendingFor bounds how long a count of a user's messages waiting holds
+// after the sends it counted. Messages waiting are counted rather than seen because a worker
 // may not see them for a while: on an SQS fair queue it takes seconds, but
 // on a queue that hands messages out first in, first out (the local
 // stand-in) a newcomer's messages, or one sent back, are received only
@@ -99,7 +112,32 @@ func lanePK(lane jobs.Lane) string { return jobstable.LanePrefix + string(lane.O
 
 // activeSK is the sort key of the ACTIVE item of t's bucket.
 func activeSK(t time.Time) string {
-	return "ACTIVE#" + t.UTC().Truncate(activeBucket).Format("2006-01-02T15:04:05")
+	return activePrefix + t.UTC().Truncate(activeBucket).Format(skTime)
+}
+
+// skTime is the layout of the times in ACTIVE items' sort keys.
+const skTime = "2006-01-02T15:04:05"
+
+// pendingSK is the sort key of the item that counts owner's messages sent
+// at t: ACTIVE#<the whole minute its count ends, pendingFor after t or up
+// to a minute more>#<owner>.
+func pendingSK(owner string, t time.Time) string {
+	end := t.UTC().Add(pendingFor).Truncate(time.Minute).Add(time.Minute)
+	return activePrefix + end.Format(skTime) + "#" + owner
+}
+
+// parsePendingSK reads the sort key of a count of messages waiting: when
+// it ends and whose it is. ok is false for any other item.
+func parsePendingSK(sk string) (end time.Time, owner string, ok bool) {
+	rest, ok := strings.CutPrefix(sk, activePrefix)
+	if !ok || len(rest) <= len(skTime) || rest[len(skTime)] != '#' {
+		return time.Time{}, "", false
+	}
+	end, err := time.Parse(skTime, rest[:len(skTime)])
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	return end, rest[len(skTime)+1:], true
 }
 
 // Waiting records that n more of owner's messages were sent to lane's
@@ -109,12 +147,11 @@ func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string, n in
 	now := s.now().UTC()
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
-		Key:                      map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(pendingPrefix + owner)},
-		UpdateExpression:         aws.String("ADD #n :n SET #until = :until, #expires_at = :expires"),
-		ExpressionAttributeNames: map[string]string{"#n": "n", "#until": "until", "#expires_at": attrExpiresAt},
+		Key:                      map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(pendingSK(owner, now))},
+		UpdateExpression:         aws.String("ADD #n :n SET #expires_at = :expires"),
+		ExpressionAttributeNames: map[string]string{"#n": "n", "#expires_at": attrExpiresAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":n":       num(int64(n)),
-			":until":   num(now.Add(pendingFor).UnixMilli()),
 			":expires": num(now.Add(pendingFor + time.Hour).Unix()),
 		},
 	})
@@ -151,24 +188,61 @@ func (s *Shares) seen(ctx context.Context, lane jobs.Lane, owner string) error {
 	return nil
 }
 
-// received takes one of owner's messages off their PENDING count in lane,
-// never below zero.
+// received takes one of owner's messages off their counts of messages
+// waiting in lane, never below zero: off the first count that holds some
+// as this worker last read them (the messages received first are mostly
+// those sent first), or else off the count of sends made since that read.
+// A message no count is found for (other workers took the last ones off
+// meanwhile) is left: its count ends on its own.
 func (s *Shares) received(ctx context.Context, lane jobs.Lane, owner string) error {
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(pendingPrefix + owner)},
-		UpdateExpression:          aws.String("ADD #n :minus"),
-		ConditionExpression:       aws.String("#n > :zero"),
-		ExpressionAttributeNames:  map[string]string{"#n": "n"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1), ":zero": num(0)},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("count %s's message received in the %s lane: %w", owner, lane, translate(err))
+	latest := pendingSK(owner, s.now())
+	var tries []string
+	s.mu.Lock()
+	for _, p := range s.active[lane].pending[owner] {
+		if p.n > 0 && p.sk != latest {
+			tries = append(tries, p.sk)
+		}
+	}
+	s.mu.Unlock()
+	tries = append(tries[:min(len(tries), receivedTries-1)], latest)
+	for _, sk := range tries {
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(sk)},
+			UpdateExpression:          aws.String("ADD #n :minus"),
+			ConditionExpression:       aws.String("#n > :zero"),
+			ExpressionAttributeNames:  map[string]string{"#n": "n"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1), ":zero": num(0)},
+		})
+		switch {
+		case err == nil:
+			s.took(lane, owner, sk)
+			return nil
+		case !isConditionFailed(err):
+			return fmt.Errorf("count %s's message received in the %s lane: %w", owner, lane, translate(err))
+		}
 	}
 	return nil
 }
 
-// pendingNum reads a number attribute of a PENDING item (0 if absent).
+// receivedTries bounds the writes one receipt makes to find a count to
+// take its message off: each that finds none costs a write unit.
+const receivedTries = 3
+
+// took notes in this worker's read of lane's counts that one message came
+// off owner's count sk, so that the next receipt before the next read
+// looks at the right one.
+func (s *Shares) took(lane jobs.Lane, owner, sk string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.active[lane].pending[owner] {
+		if p.sk == sk {
+			s.active[lane].pending[owner][i].n--
+		}
+	}
+}
+
+// pendingNum reads a number attribute (0 if absent).
 func pendingNum(av types.AttributeValue) int64 {
 	n, ok := av.(*types.AttributeValueMemberN)
 	if !ok {
@@ -196,8 +270,11 @@ func (s *Shares) remember(key string) {
 }
 
 // activeUsers is the owners with work in lane: seen by a worker over the
-// last activeWindow, or pending. One Query reads both kinds of item: the
-// ACTIVE items sort before the PENDING ones.
+// last activeWindow, or with messages waiting. One Query reads both kinds
+// of item, from the oldest that can still count on: their sort keys start
+// with the time (ACTIVE#<time>), so the range holds the items of the last
+// activeWindow and the counts that end after it, whatever the items of
+// earlier users that TTL has not deleted yet.
 func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bool, error) {
 	now := s.now().UTC()
 	s.mu.Lock()
@@ -206,7 +283,7 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 	if ok && now.Sub(c.at) < activeCacheFor && now.Sub(c.at) >= 0 {
 		return c.users, nil
 	}
-	c = activeCached{users: map[string]bool{}, at: now}
+	c = activeCached{users: map[string]bool{}, pending: map[string][]pendingCount{}, at: now}
 	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
@@ -214,7 +291,7 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk":   str(lanePK(lane)),
 			":from": str(activeSK(now.Add(-activeWindow))),
-			":to":   str(pendingPrefix + "\uffff"),
+			":to":   str(activePrefix + "\uffff"),
 		},
 	})
 	for p.HasMorePages() {
@@ -230,11 +307,16 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 				continue
 			}
 			sk, _ := av["sk"].(*types.AttributeValueMemberS)
-			if sk == nil || !strings.HasPrefix(sk.Value, pendingPrefix) {
+			if sk == nil {
 				continue
 			}
-			if pendingNum(av["n"]) > 0 && pendingNum(av["until"]) > now.UnixMilli() {
-				c.users[strings.TrimPrefix(sk.Value, pendingPrefix)] = true
+			// A count that ended at most activeWindow ago is in the range
+			// too: it no longer counts.
+			if end, owner, ok := parsePendingSK(sk.Value); ok && end.After(now) {
+				if n := pendingNum(av["n"]); n > 0 {
+					c.users[owner] = true
+					c.pending[owner] = append(c.pending[owner], pendingCount{sk: sk.Value, n: n})
+				}
 			}
 		}
 	}

@@ -4,12 +4,17 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/promptq/promptq/internal/dev/standin"
 	"github.com/promptq/promptq/internal/dev/storetest"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/measure/awscount"
 	"github.com/promptq/promptq/internal/quota"
 )
 
@@ -329,15 +334,7 @@ func TestSharesTakeOnlyAdmittedJobsOffTheCount(t *testing.T) {
 	t.Parallel()
 	s, clock := newShares(t)
 	ctx := t.Context()
-	until := clock.Now().Add(10 * time.Minute)
-	acquire := func(owner, job string) bool {
-		t.Helper()
-		slot, err := s.Acquire(ctx, jobs.LaneBulk, owner, job, 2, until)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return slot.Admitted()
-	}
+	acquire := admits(t, s, 2, clock.Now().Add(10*time.Minute))
 	for _, owner := range []string{"alice", "bob"} {
 		if err := s.Waiting(ctx, jobs.LaneBulk, owner, 2); err != nil {
 			t.Fatal(err)
@@ -355,9 +352,105 @@ func TestSharesTakeOnlyAdmittedJobsOffTheCount(t *testing.T) {
 }
 
 // newShares is Shares on a fresh table, with a test clock.
+// admits asks s whether owner's job may run in the bulk lane of capacity,
+// in a slot until until.
+func admits(t *testing.T, s *dynamo.Shares, capacity int, until time.Time) func(owner, job string) bool {
+	return func(owner, job string) bool {
+		t.Helper()
+		slot, err := s.Acquire(t.Context(), jobs.LaneBulk, owner, job, capacity, until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slot.Admitted()
+	}
+}
+
 func newShares(t *testing.T) (*dynamo.Shares, *storetest.Clock) {
 	t.Helper()
 	k, table := limitsTable(t)
 	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
 	return dynamo.NewShares(k.DynamoDB, table, clock.Now), clock
+}
+
+// Who has work in a lane is read once a second by every worker: the read
+// must cost what the users of the last few minutes make, not every user
+// whose items TTL (which takes up to days) has not deleted yet. A hundred
+// users had work in the lane an hour ago; now alice and bob do: the
+// workers' Query reads alice's and bob's items only.
+func TestWhoHasWorkInALaneReadsOnlyItemsThatCanStillCount(t *testing.T) {
+	t.Parallel()
+	k, table := limitsTable(t)
+	clock := storetest.NewClock(time.Date(2026, 12, 2, 10, 0, 30, 0, time.UTC))
+	var queries, read atomic.Int64
+	counter := awscount.New(func(c awscount.Call) {
+		if out, ok := c.Output.(*dynamodb.QueryOutput); ok {
+			queries.Add(1)
+			read.Add(int64(out.ScannedCount))
+		}
+	})
+	client := standin.DynamoDB(k.URL, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, counter.Middleware) })
+	s := dynamo.NewShares(client, table, clock.Now)
+	ctx := t.Context()
+	for i := range 100 {
+		owner := "earlier-" + strconv.Itoa(i)
+		if err := s.Waiting(ctx, jobs.LaneBulk, owner, 3); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second) // past the worker's cached read of the lane
+		if slot, err := s.Acquire(ctx, jobs.LaneBulk, owner, "job", 4, clock.Now().Add(time.Minute)); err != nil || !slot.Admitted() {
+			t.Fatalf("%s's job: %v, %v", owner, slot, err)
+		}
+	}
+
+	clock.Advance(time.Hour)
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob", 1); err != nil {
+		t.Fatal(err)
+	}
+	queries.Store(0)
+	read.Store(0)
+	for _, job := range []string{"a0", "a1"} {
+		if slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", job, 4, clock.Now().Add(time.Minute)); err != nil || !slot.Admitted() {
+			t.Fatalf("alice's job %s: %v, %v", job, slot, err)
+		}
+	}
+	if slot, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "a2", 4, clock.Now().Add(time.Minute)); err != nil || slot.Admitted() {
+		t.Errorf("alice's third job with bob waiting: %v, %v; want her share of 2 of 4 kept", slot, err)
+	}
+	q, n := queries.Load(), read.Load()
+	if q != 1 || n > 3 {
+		t.Errorf("%d queries read %d items, want one reading bob's count and alice's sighting at most (3)", q, n)
+	}
+	t.Logf("%d queries read %d items", q, n)
+}
+
+// A message sent after a worker last read the lane is taken off its
+// owner's count all the same when it is received: its owner, with nothing
+// more waiting, stops counting once their sighting is over, and the
+// others get the lane back.
+func TestAMessageSentSinceTheLastReadIsTakenOffItsCount(t *testing.T) {
+	t.Parallel()
+	s, clock := newShares(t)
+	ctx := t.Context()
+	acquire := admits(t, s, 6, clock.Now().Add(10*time.Minute))
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob", 5); err != nil {
+		t.Fatal(err)
+	}
+	if !acquire("alice", "a0") { // the worker reads the lane: alice and bob
+		t.Fatal("alice's first job refused")
+	}
+	if err := s.Waiting(ctx, jobs.LaneBulk, "carol", 1); err != nil { // within the same second
+		t.Fatal(err)
+	}
+	if !acquire("carol", "c0") || s.Release(ctx, jobs.LaneBulk, "carol", "c0") != nil {
+		t.Fatal("carol's job refused, or its slot not given back")
+	}
+	clock.Advance(25 * time.Second) // carol's only job ran and ended; she is gone
+	for i := range 2 {
+		if !acquire("alice", "a"+strconv.Itoa(i+1)) {
+			t.Fatalf("alice's job %d refused: carol, with nothing waiting and gone for 25 s, still holds her to a third of the lane", i+2)
+		}
+	}
+	if acquire("alice", "a3") {
+		t.Error("alice got a fourth slot of 6 while bob's jobs wait")
+	}
 }

@@ -65,10 +65,12 @@ type limiter interface {
 // active jobs (internal/dynamo.Store, internal/dev/inmem.Store): Reserve
 // refuses, with a *jobs.Error of KindRateLimited naming the limit, a cost
 // the limits do not admit; Unreserve gives back what entries that created
-// no job reserved.
+// no job reserved; UnreserveUnwritten gives back the reservations of jobs
+// whose writes were reported failed, each only if the job does not exist.
 type budget interface {
 	Reserve(ctx context.Context, owner string, cost jobs.Cost, limits jobs.Budgets) (jobs.Reservation, error)
 	Unreserve(ctx context.Context, owner string, r jobs.Reservation) error
+	UnreserveUnwritten(ctx context.Context, owner string, js []jobs.Job) error
 }
 
 // lanes learns that an owner has work waiting in a lane, so that the
@@ -250,24 +252,42 @@ func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]
 	return results, nil
 }
 
-// unreserve gives back what r reserved for the entries that created no job
-// (a replay, a failed write). If that fails the tokens stay held until the
-// day ends and the places until the counter is corrected; it is logged at
-// error, and needs two DynamoDB calls of one submission to fail.
+// unreserve gives back what r reserved for the entries that created no
+// job: a replay, a repeated key, or a write that failed. A write reported
+// failed may have landed all the same (the store applied it and its answer
+// was lost): its job then holds its reservation and gives it back when it
+// ends, so such an entry's is given back only if its job does not exist
+// (Budget.UnreserveUnwritten), never twice. If giving back fails the
+// tokens stay held until the day ends and the places until the counter is
+// corrected; it is logged at error, and needs two DynamoDB calls of one
+// submission to fail.
 func (s *Service) unreserve(ctx context.Context, owner string, r jobs.Reservation, items []jobs.NewJob, reserved []bool, created []jobs.CreateResult) {
+	ctx = context.WithoutCancel(ctx)
 	back := jobs.Reservation{Day: r.Day, Stack: r.Stack}
+	var unsure []jobs.Job
 	for i, c := range created {
-		if reserved[i] && !c.Created {
+		switch {
+		case !reserved[i] || c.Created:
+		case c.Err == nil || errors.Is(c.Err, jobs.ErrIdempotencyMismatch):
+			// Nothing of this entry's was written: its key's job is
+			// another, which holds its own reservation.
 			back.Tokens += items[i].Budget
 			back.Jobs++
+		default:
+			unsure = append(unsure, items[i].Job)
 		}
 	}
-	if back.Jobs == 0 {
-		return
+	if back.Jobs > 0 {
+		if err := s.deps.Budget.Unreserve(ctx, owner, back); err != nil {
+			s.cfg.Logger.ErrorContext(ctx, "could not give back the reservation of entries that created no job",
+				"tokens", back.Tokens, "jobs", back.Jobs, "error", err)
+		}
 	}
-	if err := s.deps.Budget.Unreserve(context.WithoutCancel(ctx), owner, back); err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "could not give back the reservation of entries that created no job",
-			"tokens", back.Tokens, "jobs", back.Jobs, "error", err)
+	if len(unsure) > 0 {
+		if err := s.deps.Budget.UnreserveUnwritten(ctx, owner, unsure); err != nil {
+			s.cfg.Logger.ErrorContext(ctx, "could not give back the reservation of entries whose writes failed",
+				"jobs", len(unsure), "error", err)
+		}
 	}
 }
 

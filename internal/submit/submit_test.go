@@ -325,3 +325,53 @@ func TestAKeyReusedWithAnotherBodyIsAConflict(t *testing.T) {
 		t.Errorf("the same body on another lane = %+v, want the original bulk job", res[1])
 	}
 }
+
+// landedButFailed is a store whose batch writes land and report errors, as
+// when DynamoDB applied a write and its answer was lost.
+type landedButFailed struct{ *inmem.Store }
+
+func (s landedButFailed) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult {
+	res := s.Store.CreateMany(ctx, items)
+	for i := range res {
+		res[i] = jobs.CreateResult{Err: errors.New("lost answer")}
+	}
+	return res
+}
+
+// Entries whose writes were reported failed give back their reservations
+// only for jobs that do not exist; replays give theirs back as ever. A job
+// that exists holds its reservation and gives it back when it ends: given
+// back by the submission as well, it would count twice.
+func TestAWriteThatLandedButFailedKeepsItsReservationForItsJob(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.submit(t, "alice", entry("f", "k", jobs.LaneBulk))
+	svc, err := submit.New(submit.Config{Now: f.clock.Now, Logger: slog.New(slog.DiscardHandler)},
+		submit.Deps{Store: landedButFailed{f.store}, Queue: f.queue, Budget: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Submit(t.Context(), "alice", []submit.Entry{entry("a", "", jobs.LaneBulk), entry("b", "", jobs.LaneBulk)})
+	if err != nil || res[0].Err == nil || res[1].Err == nil {
+		t.Fatalf("Submit = %+v, %v; want both entries failed", res, err)
+	}
+	if u := f.usage(t, "alice"); u.Committed != 3*worstCase || u.Active != 3 {
+		t.Errorf("after writes that landed: %d tokens and %d jobs held, want %d and 3 (the landed jobs hold theirs)", u.Committed, u.Active, 3*worstCase)
+	}
+	// A replay gives its reservation back, as ever.
+	if r := f.submit(t, "alice", entry("f", "k", jobs.LaneBulk)); !r[0].Replayed {
+		t.Fatalf("the same entry again: %+v, want a replay", r[0])
+	}
+	if u := f.usage(t, "alice"); u.Committed != 3*worstCase || u.Active != 3 {
+		t.Errorf("after a replay: %d tokens and %d jobs held, want %d and 3", u.Committed, u.Active, 3*worstCase)
+	}
+	p, _ := f.store.List(t.Context(), "alice", 10, "")
+	for _, j := range p.Jobs {
+		if _, err := f.store.Cancel(t.Context(), "alice", j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u := f.usage(t, "alice"); u.Committed != 0 || u.Active != 0 || len(p.Jobs) != 3 {
+		t.Errorf("after %d jobs ended: %d tokens and %d jobs held, want none", len(p.Jobs), u.Committed, u.Active)
+	}
+}

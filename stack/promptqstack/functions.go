@@ -30,10 +30,14 @@ var (
 	// enqueue_failed (an update and, in a transaction, deleting the
 	// idempotency record), the per-user limit counters (conditional
 	// updates in a transaction), POST /generate/batch (BatchGetItem of the
-	// idempotency records, BatchWriteItem of jobs without a key).
+	// idempotency records, BatchWriteItem of jobs without a key), and
+	// giving back what entries whose writes failed reserved, each only if
+	// its job does not exist (ConditionCheckItem, in the transaction that
+	// moves the counters: a write reported failed may have landed).
 	apiTableActions = []string{
 		"dynamodb:BatchGetItem",
 		"dynamodb:BatchWriteItem",
+		"dynamodb:ConditionCheckItem",
 		"dynamodb:DeleteItem",
 		"dynamodb:GetItem",
 		"dynamodb:PutItem",

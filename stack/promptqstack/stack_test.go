@@ -99,8 +99,8 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 		{"ApiFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${ApiFunctionLogs.Arn}"),
 			expand("Allow", []string{
-				"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
-				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
+				"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
+				"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
 			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}", "${EconomyQueue.Arn}"),
 		)},

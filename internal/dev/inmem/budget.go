@@ -105,6 +105,22 @@ func (s *Store) Unreserve(_ context.Context, owner string, r jobs.Reservation) e
 	return nil
 }
 
+// UnreserveUnwritten gives back the reservations of js, jobs whose writes
+// were reported failed, for each one the store does not hold (see
+// dynamo.Store.UnreserveUnwritten).
+func (s *Store) UnreserveUnwritten(_ context.Context, owner string, js []jobs.Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range js {
+		if _, held := s.jobs[owner][j.ID]; held || !j.Budget.Counted() {
+			continue
+		}
+		s.moveDay(owner, j.Budget, -j.Budget.Reserved, "", jobs.Tokens{})
+		s.moveActive(owner, -1)
+	}
+	return nil
+}
+
 // Charge charges the job what its attempt j.Attempts used, once per
 // attempt (see dynamo.Store.Charge).
 func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {

@@ -134,6 +134,38 @@ func testUnreserve(t *testing.T, newStore NewStore) {
 	}
 }
 
+// A submission whose writes were reported failed gives back the
+// reservation of each job the store does not hold, and only of those: a
+// write that landed though it answered an error (its answer lost) made a
+// job that holds its reservation and gives it back when it ends. Given
+// back by both, it would count twice, handing its owner tokens and places
+// for nothing.
+func testUnreserveUnwritten(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	e.reserved(50) // another job of the owner's, queued: it holds its 50 throughout
+	r, err := e.store.Reserve(ctx, e.owner, jobs.Cost{Jobs: 3, Tokens: 600}, jobs.Budgets{TokensPerDay: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tried []jobs.Job
+	for _, tokens := range []int{100, 200, 300} {
+		j := e.job()
+		j.Budget = jobs.Budget{Day: r.Day, Reserved: tokens}
+		tried = append(tried, j)
+	}
+	landed := e.create(tried[1], "fp") // its write landed; the others' did not
+	e.wantUsage("reserved", 650, 0, 4)
+	if err := e.store.UnreserveUnwritten(ctx, e.owner, tried); err != nil {
+		t.Fatalf("UnreserveUnwritten: %v", err)
+	}
+	e.wantUsage("the unwritten jobs' reservations given back", 250, 0, 2)
+	if _, err := e.store.Cancel(ctx, e.owner, landed.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.wantUsage("the landed job ended: its reservation given back by its end", 50, 0, 1)
+}
+
 // Each attempt is charged once, what it used; the job's end releases
 // what is left of its reservation, once; the settled charge is the sum
 // of its attempts.

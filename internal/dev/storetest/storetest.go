@@ -39,6 +39,7 @@ type Store interface {
 
 	Reserve(ctx context.Context, owner string, cost jobs.Cost, limits jobs.Budgets) (jobs.Reservation, error)
 	Unreserve(ctx context.Context, owner string, r jobs.Reservation) error
+	UnreserveUnwritten(ctx context.Context, owner string, js []jobs.Job) error
 	Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error
 	Usage(ctx context.Context, owner string) (jobs.Usage, error)
 
@@ -94,6 +95,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ReservationsNeverPassALimitUnderConcurrency", testReserveUnderConcurrency},
 		{"TheDaysFirstReservationIsCheckedToo", testReserveTheDaysFirst},
 		{"UnreserveNeverGoesBelowZero", testUnreserve},
+		{"UnreserveUnwrittenGivesBackOnlyWhatNoStoredJobHolds", testUnreserveUnwritten},
 		{"EachAttemptIsChargedOnceAndTheEndReleasesTheRest", testChargeAndSettle},
 		{"ChargeCountsPromptCacheTokens", testChargeCountsCacheTokens},
 		{"ChargesBeyondTheReservationAreAllCounted", testChargeBeyondTheReservation},
