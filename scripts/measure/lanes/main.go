@@ -3,7 +3,7 @@
 // stack of its own (internal/dev/devstack, as `make dev` runs it) in this
 // process, on free ports with its data in a temporary dir:
 //
-//	go run ./scripts/measure/lanes                  # all four (about 8 minutes)
+//	go run ./scripts/measure/lanes                  # all five (about 14 minutes)
 //	go run ./scripts/measure/lanes -only wait,amplify
 //
 // The measurements:
@@ -19,6 +19,10 @@
 //     share of the quota used, calls throttled, jobs failed, dead letters.
 //   - amplify: 100 identical entries in one batch call, and 50 replays of a
 //     queued job: the messages they send.
+//   - heldback: a batch of 10 bulk jobs that the model's pace holds back
+//     (one started every couple of minutes), replayed whole twice, 2.5
+//     minutes apart: the messages in the bulk queue after each replay,
+//     target one a job not ended.
 //
 // It prints each measurement's figures against their targets and exits 1
 // if one was missed, 2 if a measurement could not run.
@@ -56,7 +60,7 @@ func main() {
 	}
 }
 
-var scenarios = []string{"wait", "fair", "quota", "amplify"}
+var scenarios = []string{"wait", "fair", "quota", "amplify", "heldback"}
 
 func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 	fs := flag.NewFlagSet("lanes", flag.ContinueOnError)
@@ -92,6 +96,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 	amp := loadtest.AmplifyOptions{}
 	fs.IntVar(&amp.Entries, "amplify-entries", 100, "amplify: identical entries in one batch call")
 	fs.IntVar(&amp.Replays, "amplify-replays", 50, "amplify: replays of one queued job")
+
+	held := loadtest.HeldBackOptions{}
+	fs.IntVar(&held.Jobs, "heldback-jobs", 10, "heldback: the batch's bulk jobs")
+	fs.IntVar(&held.MaxTokens, "heldback-max-tokens", 1000, "heldback: every job's max_tokens")
+	fs.IntVar(&held.TokensPerMinute, "heldback-tpm", 600, "heldback: PROMPTQ_MODEL_TOKENS_PER_MINUTE, the workers' pace")
+	fs.IntVar(&held.Replays, "heldback-replays", 2, "heldback: replays of the whole batch")
+	fs.DurationVar(&held.Apart, "heldback-apart", 150*time.Second, "heldback: time to the first replay and between replays (over the API's 2-minute resend threshold)")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -110,7 +121,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 		defer f.Close()
 		stack.Log = f
 	}
-	wait.Stack, fair.Stack, quota.Stack, amp.Stack = stack, stack, stack, stack
+	wait.Stack, fair.Stack, quota.Stack, amp.Stack, held.Stack = stack, stack, stack, stack, stack
 	wait.Timeout, fair.Timeout, quota.Timeout = 5*time.Minute, 10*time.Minute, 30*time.Minute
 
 	ok := true
@@ -131,6 +142,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 			rep, err = loadtest.MeasureQuotaUse(ctx, quota)
 		case "amplify":
 			rep, err = loadtest.MeasureAmplification(ctx, amp)
+		case "heldback":
+			rep, err = loadtest.MeasureHeldBackReplays(ctx, held)
 		}
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", s, err)
