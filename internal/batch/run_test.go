@@ -108,7 +108,7 @@ func TestInvalidLinesAreReportedAndTheRestDone(t *testing.T) {
 		`{"prompt": "x", "colour": "blue"}`,
 		`{"id": "model", "prompt": "x", "model": "not-on-the-server"}`,
 		`   `,
-		`{"id": "ok2", "prompt": "also fine", "temperature": 0.5}`,
+		`{"id": "ok2", "prompt": "also fine", "effort": "low"}`,
 	)
 	o := a.options(t, input, nil)
 	o.Wait = true

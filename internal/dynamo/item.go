@@ -89,6 +89,7 @@ type item struct {
 	Model          string   `dynamodbav:"model"`
 	MaxTokens      int      `dynamodbav:"max_tokens"`
 	Temperature    *float64 `dynamodbav:"temperature,omitempty"`
+	Effort         string   `dynamodbav:"effort,omitempty"`
 	InputTokens    int      `dynamodbav:"input_tokens"`
 	OutputTokens   int      `dynamodbav:"output_tokens"`
 	CacheRead      int      `dynamodbav:"cache_read_tokens,omitempty"`
@@ -200,6 +201,7 @@ func toItem(j jobs.Job) item {
 		Model:          j.Model,
 		MaxTokens:      j.MaxTokens,
 		Temperature:    j.Temperature,
+		Effort:         j.Effort,
 		InputTokens:    j.Tokens.Input,
 		OutputTokens:   j.Tokens.Output,
 		CacheRead:      j.Tokens.CacheRead,
@@ -249,6 +251,7 @@ func (it item) job() (jobs.Job, error) {
 		Model:          it.Model,
 		MaxTokens:      it.MaxTokens,
 		Temperature:    it.Temperature,
+		Effort:         it.Effort,
 		GeneratedText:  it.TextPreview,
 		Tokens:         jobs.Tokens{Input: it.InputTokens, Output: it.OutputTokens, CacheRead: it.CacheRead, CacheWrite: it.CacheWrite},
 		Continuations:  it.Continuations,

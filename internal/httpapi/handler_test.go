@@ -52,9 +52,11 @@ func setup(t *testing.T, opts ...option) *fixture {
 	clock := storetest.NewClock(time.Now().UTC().Truncate(time.Second))
 	f := &fixture{store: inmem.NewStore(inmem.Options{Now: clock.Now}), queue: &inmem.Queue{}, clock: clock, logs: &strings.Builder{}}
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{b: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	limits := jobs.DefaultLimits()
+	limits.Models = append(limits.Models, haiku45)
 	e := &env{
 		cfg: httpapi.Config{
-			Limits:         jobs.DefaultLimits(),
+			Limits:         limits,
 			AllowedOrigins: []string{webOrigin},
 			Logger:         logger,
 		},
@@ -173,9 +175,11 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"prompt too long", "POST", "/generate", "alice", `{"prompt":"` + strings.Repeat("x", 100_001) + `"}`, nil, 400, "invalid_request", "prompt"},
 		{"system too long", "POST", "/generate", "alice", `{"prompt":"p","system":"` + strings.Repeat("s", 10_001) + `"}`, nil, 400, "invalid_request", "system"},
 		{"max_tokens 0", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":0}`, nil, 400, "invalid_request", "max_tokens"},
-		{"max_tokens past the model's 64000", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":64001}`, nil, 400, "invalid_request", "max_tokens"},
+		{"max_tokens past the model's 128000", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":128001}`, nil, 400, "invalid_request", "max_tokens"},
+		{"temperature on a model that takes none", "POST", "/generate", "alice", `{"prompt":"p","temperature":0.5}`, nil, 400, "invalid_request", "temperature"},
+		{"an effort the model does not take", "POST", "/generate", "alice", `{"prompt":"p","effort":"extreme"}`, nil, 400, "invalid_request", "effort"},
 		{"max_tokens string", "POST", "/generate", "alice", `{"prompt":"p","max_tokens":"5"}`, nil, 400, "invalid_request", "max_tokens"},
-		{"temperature 2", "POST", "/generate", "alice", `{"prompt":"p","temperature":2}`, nil, 400, "invalid_request", "temperature"},
+		{"temperature 2", "POST", "/generate", "alice", `{"prompt":"p","temperature":2,"model":"` + haiku45 + `"}`, nil, 400, "invalid_request", "temperature"},
 		{"model not allowed", "POST", "/generate", "alice", `{"prompt":"p","model":"x"}`, nil, 400, "invalid_request", "model"},
 		{"unknown field", "POST", "/generate", "alice", `{"prompt":"p","n":2}`, nil, 400, "invalid_request", "n"},
 		{"body over 256 KiB", "POST", "/generate", "alice", big, nil, 413, "payload_too_large", "body"},
@@ -235,7 +239,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 func TestSubmitPollListCancel(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	res := f.do(t, "POST", "/generate", "alice", `{"prompt":"Write a haiku about queues","max_tokens":64,"temperature":0.2}`)
+	res := f.do(t, "POST", "/generate", "alice", `{"prompt":"Write a haiku about queues","max_tokens":64,"effort":"low"}`)
 	if res.StatusCode != http.StatusAccepted {
 		t.Fatalf("status %d: %s", res.StatusCode, res.body)
 	}
@@ -518,7 +522,7 @@ func TestBatch(t *testing.T) {
 	body := `{"requests":[
 		{"prompt":"one","idempotency_key":"line-1"},
 		{"prompt":""},
-		{"prompt":"three","max_tokens":99999},
+		{"prompt":"three","max_tokens":999999},
 		{"prompt":"four","idempotency_key":"line-4"}
 	]}`
 	res := f.do(t, "POST", "/generate/batch", "alice", body)
@@ -691,12 +695,13 @@ func TestUsageIsTheCallersOwn(t *testing.T) {
 		u.Budget == nil || u.Budget.Remaining != 100_000-13_800-worst || len(u.ByModel) != 1 {
 		t.Errorf("alice's usage = %+v", u)
 	}
-	// Claude Haiku 4.5 at $1 and $5 per million input and output tokens,
-	// $0.10 per million read from the cache and $1.25 written to it.
-	if m := u.ByModel[0]; m.Model != jobs.DefaultModel || m.Name != "Claude Haiku 4.5" ||
+	// Claude Haiku 5.5 at $0.10 and $0.50 per million input and output
+	// tokens, $0.01 per million read from the cache and $0.125 written
+	// to it.
+	if m := u.ByModel[0]; m.Model != jobs.DefaultModel || m.Name != "Claude Haiku 5.5" ||
 		m.Input != 1000 || m.Output != 2000 || m.CacheRead != 10_000 || m.CacheWrite != 800 ||
-		m.CostUSD == nil || *m.CostUSD != 0.013 || u.EstimatedCostUSD != 0.013 {
-		t.Errorf("alice's usage by model = %+v, estimated cost %v; want $0.013", u.ByModel, u.EstimatedCostUSD)
+		m.CostUSD == nil || *m.CostUSD != 0.0013 || u.EstimatedCostUSD != 0.0013 {
+		t.Errorf("alice's usage by model = %+v, estimated cost %v; want $0.0013", u.ByModel, u.EstimatedCostUSD)
 	}
 	if u.Day != f.clock.Now().UTC().Format(time.DateOnly) || u.ResetsAt == "" {
 		t.Errorf("day %q resets at %q", u.Day, u.ResetsAt)
@@ -1001,13 +1006,14 @@ func TestUsagePricesEconomyTokensAtTheBatchPrice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	charge(`{"requests":[{"prompt":"on demand"}]}`, jobs.Tokens{Input: 1000, Output: 2000})
-	charge(`{"lane":"economy","requests":[{"prompt":"economy"}]}`, jobs.Tokens{Input: 1000, Output: 2000})
+	charge(`{"requests":[{"prompt":"on demand"}]}`, jobs.Tokens{Input: 2000, Output: 4000})
+	charge(`{"lane":"economy","requests":[{"prompt":"economy"}]}`, jobs.Tokens{Input: 2000, Output: 4000})
 	u := f.usage(t, "alice")
-	// $1 and $5 per million: $0.011 on demand, half that for the economy's.
+	// $0.10 and $0.50 per million: $0.0022 on demand, half that for the
+	// economy's.
 	if len(u.ByModel) != 2 || u.ByModel[0].Economy || !u.ByModel[1].Economy ||
 		u.ByModel[0].Model != jobs.DefaultModel || u.ByModel[1].Model != jobs.DefaultModel ||
-		*u.ByModel[0].CostUSD != 0.011 || *u.ByModel[1].CostUSD != 0.0055 || u.EstimatedCostUSD != 0.0165 {
+		*u.ByModel[0].CostUSD != 0.0022 || *u.ByModel[1].CostUSD != 0.0011 || u.EstimatedCostUSD != 0.0033 {
 		t.Errorf("usage by model = %+v, estimated %v", u.ByModel, u.EstimatedCostUSD)
 	}
 }
@@ -1084,3 +1090,7 @@ func TestAFinishedJobsETagSavesReadingItAgain(t *testing.T) {
 		t.Errorf("after a replay, the old tag: %d, want 200", res.StatusCode)
 	}
 }
+
+// haiku45 is a model the tests allow besides the default: it takes a
+// temperature (the default, Claude Haiku 5.5, takes none).
+const haiku45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"

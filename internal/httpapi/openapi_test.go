@@ -96,18 +96,22 @@ func TestOpenAPIFieldsMatchCode(t *testing.T) {
 	}
 
 	f := setup(t)
-	id := f.submit(t, "alice", `{"prompt":"p","system":"s","temperature":0.5}`)
-	var job map[string]any
-	f.do(t, "GET", "/jobs/"+id, "alice", "").json(t, &job)
 	schema := doc.Components.Schemas["Job"]
-	for k := range job {
-		if _, ok := schema.Properties[k]; !ok {
-			t.Errorf("GET /jobs/{id} returns %q, which the Job schema lacks", k)
+	// A job of a model that takes a temperature, and one of a model that
+	// takes an effort: between them, every field a job can have.
+	for _, body := range []string{`{"prompt":"p","system":"s","temperature":0.5,"model":"` + haiku45 + `"}`, `{"prompt":"p","effort":"max"}`} {
+		id := f.submit(t, "alice", body)
+		var job map[string]any
+		f.do(t, "GET", "/jobs/"+id, "alice", "").json(t, &job)
+		for k := range job {
+			if _, ok := schema.Properties[k]; !ok {
+				t.Errorf("GET /jobs/{id} returns %q, which the Job schema lacks", k)
+			}
 		}
-	}
-	for _, k := range schema.Required {
-		if _, ok := job[k]; !ok {
-			t.Errorf("the Job schema requires %q, which GET /jobs/{id} lacks", k)
+		for _, k := range schema.Required {
+			if _, ok := job[k]; !ok {
+				t.Errorf("the Job schema requires %q, which GET /jobs/{id} lacks", k)
+			}
 		}
 	}
 

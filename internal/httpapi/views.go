@@ -4,19 +4,26 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
 // jobView is a job as clients see it (docs/openapi.yaml, schema Job).
 type jobView struct {
-	JobID         string      `json:"job_id"`
-	Status        jobs.Status `json:"status"`
-	Lane          jobs.Lane   `json:"lane"`
-	Prompt        string      `json:"prompt"`
-	System        string      `json:"system,omitempty"`
-	Model         string      `json:"model"`
-	MaxTokens     int         `json:"max_tokens"`
-	Temperature   *float64    `json:"temperature,omitempty"`
+	JobID       string      `json:"job_id"`
+	Status      jobs.Status `json:"status"`
+	Lane        jobs.Lane   `json:"lane"`
+	Prompt      string      `json:"prompt"`
+	System      string      `json:"system,omitempty"`
+	Model       string      `json:"model"`
+	MaxTokens   int         `json:"max_tokens"`
+	Temperature *float64    `json:"temperature,omitempty"`
+	// Effort is the effort level the model ran at, and Thinking whether it
+	// could think first ("adaptive") or not ("off"); both absent for a
+	// model without them. Thinking tokens are in tokens.output: Bedrock's
+	// Converse reports no separate count.
+	Effort        string      `json:"effort,omitempty"`
+	Thinking      string      `json:"thinking,omitempty"`
 	GeneratedText string      `json:"generated_text"`
 	Tokens        jobs.Tokens `json:"tokens"`
 	StopReason    string      `json:"stop_reason,omitempty"`
@@ -66,6 +73,8 @@ func viewOf(j jobs.Job) jobView {
 		Model:         j.Model,
 		MaxTokens:     j.MaxTokens,
 		Temperature:   j.Temperature,
+		Effort:        j.Effort,
+		Thinking:      thinkingOf(j),
 		GeneratedText: j.GeneratedText,
 		Tokens:        j.Tokens,
 		StopReason:    j.StopReason,
@@ -92,6 +101,19 @@ func viewOf(j jobs.Job) jobView {
 		v.Economy.ChargePending = j.ChargePending()
 	}
 	return v
+}
+
+// thinkingOf says whether j's model could think first at j's effort, as
+// its calls ask it (jobs.Request.Params): "adaptive", "off", or "" for a
+// model without adaptive thinking.
+func thinkingOf(j jobs.Job) string {
+	if m, ok := catalogue.Lookup(j.Model); !ok || !m.Thinking.Adaptive {
+		return ""
+	}
+	if j.Request().Params().Thinks {
+		return "adaptive"
+	}
+	return "off"
 }
 
 func previewOf(j jobs.Job) jobView {

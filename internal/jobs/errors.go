@@ -90,3 +90,34 @@ func KindOf(err error) Kind {
 	}
 	return KindInternal
 }
+
+// ErrRefused is the cause of a refusal (Refused): the model declined the
+// request. Retrying the same request gets the same answer, so the job
+// fails with FailureRefused, charged what the model billed.
+var ErrRefused = errors.New("the model declined the request")
+
+// Stop reasons that mean the model declined the request: "refusal" (the
+// Claude 5.5 models' safety classifiers, Anthropic's documentation) and
+// "content_filtered" (what Bedrock's Converse reports for a response its
+// provider filtered; how Bedrock passes Claude's refusal on is
+// unconfirmed, so both count).
+const (
+	StopRefusal         = "refusal"
+	StopContentFiltered = "content_filtered"
+)
+
+// IsRefusal reports whether stopReason says the model declined.
+func IsRefusal(stopReason string) bool {
+	return stopReason == StopRefusal || stopReason == StopContentFiltered
+}
+
+// Refused is the error a model adapter returns for a call the model
+// declined: KindInvalid (never retried), its message with the model's
+// reason when it gave one (scrubbed; "" when none), wrapping ErrRefused.
+func Refused(reason string) *Error {
+	msg := "The model declined this request (its safety classifiers stopped it)."
+	if r := ScrubProviderMessage(reason); r != "" {
+		msg += " Its reason: " + r
+	}
+	return &Error{Kind: KindInvalid, Message: msg, Err: ErrRefused}
+}

@@ -74,6 +74,7 @@ const (
 	FailurePurged        = "purged"            // an operator purged it from the dead-letter queue
 	FailureThrottled     = "throttled"         // the model's quota had no room for it for a long time
 	FailureInvalidOutput = "invalid_output"
+	FailureRefused       = "refused" // the model declined the request (stop reason refusal); not retried
 )
 
 // Job is one generation request and its result.
@@ -88,6 +89,9 @@ type Job struct {
 	Model       string
 	MaxTokens   int
 	Temperature *float64 // nil: the model's default
+	// Effort is the effort level the model runs at ("" for a model that
+	// takes none): Request.Effort as submitted.
+	Effort string
 
 	GeneratedText string
 	Tokens        Tokens
@@ -195,30 +199,36 @@ func (j Job) Message() Message {
 }
 
 // NextRequest is the request of j's next model call. With no text written
-// yet it is j's request. Otherwise it goes on from the text, the way j's
-// model allows (its catalogue entry's Continuation): a model that accepts
-// a prefilled answer continues GeneratedText (Continue) and may write what
-// is left of max_tokens after the output so far (0 when nothing is left:
-// the answer is as long as the job allows); any other model starts again
-// with the whole of max_tokens.
+// yet it is j's request. Otherwise it continues GeneratedText (Continue),
+// the way j's model allows (its catalogue entry's Continuation: a
+// prefilled answer, or the answer as an earlier turn and a user turn
+// asking to go on), and may write what is left of max_tokens after the
+// output so far (0 when nothing is left: the answer is as long as the job
+// allows). No word is written, or paid for as output, twice.
 func (j Job) NextRequest() Request {
 	r := j.Request()
 	if j.GeneratedText == "" {
 		return r
 	}
-	if j.Prefills() {
-		r.Continue = j.GeneratedText
-		r.MaxTokens = max(j.MaxTokens-j.Tokens.Output, 0)
-	}
+	r.Continue, r.ContinueBy = j.GeneratedText, j.ContinuesBy()
+	r.MaxTokens = max(j.MaxTokens-j.Tokens.Output, 0)
 	return r
 }
 
-// Prefills reports whether j's model continues a prefilled answer (its
-// catalogue entry's Continuation is Prefill); a model the catalogue does
-// not know is taken to start over.
-func (j Job) Prefills() bool {
-	m, ok := catalogue.Lookup(j.Model)
-	return ok && m.Continuation == catalogue.Prefill
+// ContinuesBy is how j's model continues an answer that stopped early (its
+// catalogue entry's Continuation); a model the catalogue does not know is
+// given a user turn, which every model takes.
+func (j Job) ContinuesBy() catalogue.Continuation {
+	return ContinuationOf(j.Model)
+}
+
+// ContinuationOf is how model continues an answer (catalogue.Continuation),
+// a user turn for a model the catalogue does not know.
+func ContinuationOf(model string) catalogue.Continuation {
+	if m, ok := catalogue.Lookup(model); ok {
+		return m.Continuation
+	}
+	return catalogue.UserTurn
 }
 
 // Request is the generation request j was made from.
@@ -228,6 +238,7 @@ func (j Job) Request() Request {
 		System:      j.System,
 		MaxTokens:   j.MaxTokens,
 		Temperature: j.Temperature,
+		Effort:      j.Effort,
 		Model:       j.Model,
 		Lane:        j.Lane.OrDefault(),
 	}

@@ -97,17 +97,29 @@ type Request struct {
 	MaxTokens   int      `json:"max_tokens"`
 	Temperature *float64 `json:"temperature,omitempty"`
 	Model       string   `json:"model"`
-	Lane        Lane     `json:"lane,omitempty"`
+	// Effort is the effort level asked of a model that takes one
+	// (catalogue.Model.Thinking.Efforts): the request's, or promptq's
+	// default for the model (catalogue.DefaultEffort); "" for a model that
+	// takes none.
+	Effort string `json:"effort,omitempty"`
+	Lane   Lane   `json:"lane,omitempty"`
 	// EconomyFallback asks, for an economy job, that a record Bedrock's
 	// batch inference fails be run on the bulk lane instead of failing
 	// the job. Set from the batch's "economy_fallback"; no part of the
 	// request's identity.
 	EconomyFallback bool `json:"-"`
 	// Continue is the answer written so far by earlier calls, which this
-	// call must continue (a model that accepts a prefilled assistant turn
-	// gets it as one). Set by the worker only, never by a client, and no
-	// part of the request's identity.
+	// call must continue, the way its model allows (catalogue.Model's
+	// Continuation: a prefilled assistant turn, or the text as an earlier
+	// assistant turn and a user turn asking to go on). Set by the worker
+	// only, never by a client, and no part of the request's identity.
 	Continue string `json:"-"`
+	// ContinueBy is how Continue is given to the model (Job.NextRequest
+	// sets it from the model's catalogue entry): a prefilled assistant
+	// turn, or the answer as an earlier turn then ContinueTurn as the
+	// user's. A model adapter builds the conversation by it; a model that
+	// takes no prefill refuses one, as Bedrock does.
+	ContinueBy catalogue.Continuation `json:"-"`
 }
 
 // rawRequest is the wire shape. Pointers tell "absent" from "zero".
@@ -117,6 +129,7 @@ type rawRequest struct {
 	MaxTokens   *int     `json:"max_tokens"`
 	Temperature *float64 `json:"temperature"`
 	Model       *string  `json:"model"`
+	Effort      *string  `json:"effort"`
 	Lane        *string  `json:"lane"`
 }
 
@@ -213,15 +226,8 @@ func (raw rawRequest) validate(l Limits) (Request, error) {
 		r.System = *raw.System
 	}
 
-	if raw.Temperature != nil {
-		if t := *raw.Temperature; t < 0 || t > 1 {
-			return r, Invalid("temperature", "temperature must be a number from 0 to 1.")
-		}
-		t := *raw.Temperature
-		r.Temperature = &t
-	}
-
-	// The model first: max_tokens is checked against its maximum.
+	// The model first: temperature, effort and max_tokens are checked
+	// against what it takes.
 	r.Model = l.DefaultModel
 	if raw.Model != nil {
 		if !slices.Contains(l.Models, *raw.Model) {
@@ -231,8 +237,38 @@ func (raw rawRequest) validate(l Limits) (Request, error) {
 	}
 	// Validate makes sure every allowed model is in the catalogue; a
 	// client checking a request before sending it (internal/batch) may not
-	// know the server's models, and leaves their limits to the server.
+	// know the server's models, and leaves their rules to the server.
 	m, known := catalogue.Lookup(r.Model)
+
+	if raw.Temperature != nil {
+		if known && !m.Temperature {
+			// The model would refuse the call (a failed job, and a bill
+			// for nothing): refused here instead, never dropped silently.
+			return r, Invalid("temperature", "%s (%s) takes no temperature: it chooses its own sampling. Remove temperature, or choose a model that takes one.",
+				m.Name, r.Model)
+		}
+		if t := *raw.Temperature; t < 0 || t > 1 {
+			return r, Invalid("temperature", "temperature must be a number from 0 to 1.")
+		}
+		t := *raw.Temperature
+		r.Temperature = &t
+	}
+
+	if raw.Effort != nil {
+		e := *raw.Effort
+		switch {
+		case known && len(m.Thinking.Efforts) == 0:
+			return r, Invalid("effort", "%s (%s) takes no effort level. Remove effort, or choose a model that takes one.", m.Name, r.Model)
+		case known && !m.TakesEffort(e):
+			return r, Invalid("effort", "effort must be one of: %s.", strings.Join(m.Thinking.Efforts, ", "))
+		case !known && strings.TrimSpace(e) == "":
+			return r, Invalid("effort", "effort must not be blank.")
+		}
+		r.Effort = e
+	}
+	if known {
+		r.Effort = m.EffortOr(r.Effort)
+	}
 
 	r.MaxTokens = l.DefaultMax
 	if raw.MaxTokens != nil {

@@ -12,7 +12,7 @@ func TestDecodeRequestAppliesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.MaxTokens != 1024 || r.Model != DefaultModel || r.Temperature != nil || r.System != "" {
+	if r.MaxTokens != 1024 || r.Model != DefaultModel || r.Temperature != nil || r.System != "" || r.Effort != "medium" {
 		t.Errorf("defaults not applied: %+v", r)
 	}
 }
@@ -33,6 +33,8 @@ func TestDecodeRequestAcceptsEveryField(t *testing.T) {
 func TestDecodeRequestRejects(t *testing.T) {
 	t.Parallel()
 	l := DefaultLimits()
+	l.Models = []string{haiku45, DefaultModel}
+	l.DefaultModel = haiku45
 	l.MaxPromptChars = 10
 	l.MaxSystemChars = 5
 	tests := []struct {
@@ -56,6 +58,11 @@ func TestDecodeRequestRejects(t *testing.T) {
 		{"temperature high", `{"prompt":"p","temperature":1.01}`, "temperature", "0 to 1"},
 		{"temperature negative", `{"prompt":"p","temperature":-0.1}`, "temperature", "0 to 1"},
 		{"model not allowed", `{"prompt":"p","model":"gpt-4"}`, "model", "must be one of"},
+		{"temperature on a 5.5 model", `{"prompt":"p","temperature":0.5,"model":"` + DefaultModel + `"}`, "temperature", "Claude Haiku 5.5 (us.anthropic.claude-haiku-5-5) takes no temperature"},
+		{"temperature 0 on a 5.5 model", `{"prompt":"p","temperature":0,"model":"` + DefaultModel + `"}`, "temperature", "takes no temperature"},
+		{"effort on a model without", `{"prompt":"p","effort":"low"}`, "effort", "Claude Haiku 4.5 (" + haiku45 + ") takes no effort level"},
+		{"an unknown effort", `{"prompt":"p","effort":"extreme","model":"` + DefaultModel + `"}`, "effort", "one of: low, medium, high, xhigh, max"},
+		{"effort wrong type", `{"prompt":"p","effort":3,"model":"` + DefaultModel + `"}`, "effort", "a string"},
 		{"unknown field", `{"prompt":"p","stream":true}`, "stream", "not a known field"},
 	}
 	for _, tt := range tests {
@@ -193,7 +200,8 @@ func TestLimitsValidate(t *testing.T) {
 func TestMaxTokensAndBytesAreCheckedPerModelAndInBytes(t *testing.T) {
 	t.Parallel()
 	l := DefaultLimits()
-	l.Models = []string{DefaultModel, "us.anthropic.claude-haiku-5-5"}
+	l.Models = []string{haiku45, "us.anthropic.claude-haiku-5-5"}
+	l.DefaultModel = haiku45
 	four := strings.Repeat("\U0001F600", 50_001) // 50,001 characters, 200,004 bytes
 	for _, tc := range []struct {
 		body, field, msg string
@@ -216,6 +224,27 @@ func TestMaxTokensAndBytesAreCheckedPerModelAndInBytes(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Field != tc.field || !strings.Contains(e.Message, tc.msg) {
 			t.Errorf("%.60s: %v; want field %s saying %q", tc.body, err, tc.field, tc.msg)
+		}
+	}
+}
+
+// haiku45 is Claude Haiku 4.5 through its US profile: a model that takes
+// a temperature and a prefill, and no effort.
+const haiku45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+
+func TestEffortIsTheRequestsOrTheDefaultForTheModel(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	l.Models = append(l.Models, haiku45)
+	for body, want := range map[string]string{
+		`{"prompt":"p"}`:                               "medium",
+		`{"prompt":"p","effort":"max"}`:                "max",
+		`{"prompt":"p","model":"` + haiku45 + `"}`:     "",
+		`{"prompt":"p","effort":"low","max_tokens":5}`: "low",
+	} {
+		r, err := DecodeRequest([]byte(body), l)
+		if err != nil || r.Effort != want {
+			t.Errorf("%s: effort %q, %v; want %q", body, r.Effort, err, want)
 		}
 	}
 }

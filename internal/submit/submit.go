@@ -303,6 +303,7 @@ func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
 		Model:          r.Model,
 		MaxTokens:      r.MaxTokens,
 		Temperature:    r.Temperature,
+		Effort:         r.Effort,
 		IdempotencyKey: e.IdempotencyKey,
 		// Only an economy job has a use for it.
 		EconomyFallback: r.EconomyFallback && r.Lane == jobs.LaneEconomy,

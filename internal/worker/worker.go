@@ -328,16 +328,12 @@ func (w *Worker) notClaimed(ctx context.Context, log *slog.Logger, job jobs.Job,
 func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jobs.Message, adm *admission, receive int, last bool) outcome {
 	started := w.now()
 	req := job.NextRequest()
-	text := newAnswer(job.GeneratedText, job.Prefills())
+	text := newAnswer(job.GeneratedText, job.ContinuesBy())
 	continuations := job.Continuations
 	if job.GeneratedText != "" {
 		continuations++
-		strategy := catalogue.Restart
-		if text.prefill {
-			strategy = catalogue.Prefill
-		}
 		// Sizes only: never the prompt's or the answer's text.
-		log.InfoContext(ctx, "continuing the job's answer", "continuation", continuations, "strategy", strategy,
+		log.InfoContext(ctx, "continuing the job's answer", "continuation", continuations, "strategy", text.by,
 			"text_bytes", len(job.GeneratedText), "output_tokens_so_far", job.Tokens.Output, "max_tokens_left", req.MaxTokens)
 	}
 	if req.MaxTokens < 1 {
@@ -406,21 +402,24 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		log.InfoContext(ctx, "model stopped: the job was cancelled or claimed by another worker", "status", status)
 		return ack
 	case errors.Is(cause, errDeadline) || ctx.Err() != nil:
-		// The text so far is kept, and the next invocation continues it.
-		// A call that continued the answer and wrote something goes on in
-		// a new message, as a throttled job does, so a long answer never
-		// runs out of receives (max_tokens bounds how often). One that
-		// wrote nothing, or that starts over each time (a model without
-		// prefill, whose answer must fit one invocation), uses up a
+		// The text so far is kept, and the next invocation continues it
+		// (a prefilled turn, or a user turn, as the model takes). A call
+		// that wrote something goes on in a new message, as a throttled
+		// job does, so a long answer never runs out of receives
+		// (max_tokens bounds how often). One that wrote nothing uses up a
 		// receive, so a job that never gets anywhere still ends.
 		saved := w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
-		if saved && text.wrote() && text.prefill {
+		if saved && text.wrote() {
 			return w.continueLater(ctx, log, job, stopped, genErr)
 		}
 		return w.retry(ctx, log, job, receive, last,
 			"The job did not finish within the worker's time limit.", 0, genErr)
 	case !Retryable(genErr):
 		f := jobs.Failure{Code: jobs.FailureModel, Message: readable(genErr)}
+		if errors.Is(genErr, jobs.ErrRefused) {
+			// Not retried, and charged what the model billed (above).
+			f.Code = jobs.FailureRefused
+		}
 		w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
 		err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f)
 		switch {
@@ -675,17 +674,13 @@ func decodeMessage(body string) (jobs.Message, error) {
 }
 
 // answer is a job's text while a call writes it; the flusher reads it from
-// another goroutine.
-//
-// A call that continues the text written before (prefill) appends to it:
-// the model continued the text without its trailing whitespace, so when
-// its new text starts with that whitespace, it is not written twice. A call
-// that starts again (a model that takes no prefill) leaves the earlier text
-// shown until its own is longer, so the text a reader sees never shrinks
-// while the job runs; the finished answer is the new call's whole text.
+// another goroutine. A call that continues the text written before
+// appends to it the way its model continues (jobs.Join): what it writes
+// joins on without the whitespace or the words it repeats, and the text a
+// reader sees only grows.
 type answer struct {
-	before  string
-	prefill bool
+	before string
+	by     catalogue.Continuation
 
 	mu  sync.Mutex
 	b   strings.Builder
@@ -693,8 +688,8 @@ type answer struct {
 	at  int
 }
 
-func newAnswer(before string, prefill bool) *answer {
-	return &answer{before: before, prefill: prefill}
+func newAnswer(before string, by catalogue.Continuation) *answer {
+	return &answer{before: before, by: by}
 }
 
 func (a *answer) append(s string) {
@@ -717,7 +712,7 @@ func (a *answer) String() string {
 	if a.out != "" && a.at == a.b.Len() {
 		return a.out
 	}
-	a.out, a.at = a.join(a.b.String(), false), a.b.Len()
+	a.out, a.at = jobs.Join(a.before, a.b.String(), a.by, false), a.b.Len()
 	return a.out
 }
 
@@ -725,19 +720,5 @@ func (a *answer) String() string {
 func (a *answer) final() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.join(a.b.String(), true)
-}
-
-func (a *answer) join(added string, final bool) string {
-	switch {
-	case !a.prefill && (final || len(added) > len(a.before)):
-		return added
-	case !a.prefill:
-		return a.before
-	}
-	ws := a.before[len(jobs.Prefill(a.before)):]
-	if ws != "" && strings.HasPrefix(added, ws) {
-		added = added[len(ws):]
-	}
-	return a.before + added
+	return jobs.Join(a.before, a.b.String(), a.by, true)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -465,12 +466,13 @@ func TestTheDeadlineStopsTheModelAndKeepsTheTextSoFar(t *testing.T) {
 		// fails (the last receive).
 		continued bool
 	}{
-		{"a prefill model that wrote something continues", jobs.DefaultModel, "half an answer ", 1, true},
-		{"even on the last receive", jobs.DefaultModel, "half an answer ", 5, true},
-		{"a call that wrote nothing uses up a receive", jobs.DefaultModel, "", 1, false},
-		{"and fails the job on the last", jobs.DefaultModel, "", 5, false},
-		{"a model that starts over uses up a receive", "us.anthropic.claude-haiku-5-5", "half an answer ", 1, false},
-		{"and fails the job on the last", "us.anthropic.claude-haiku-5-5", "half an answer ", 5, false},
+		{"a prefill model that wrote something continues", haiku45, "half an answer ", 1, true},
+		{"even on the last receive", haiku45, "half an answer ", 5, true},
+		{"a call that wrote nothing uses up a receive", haiku45, "", 1, false},
+		{"and fails the job on the last", haiku45, "", 5, false},
+		{"a user-turn model that wrote something continues", haiku55, "half an answer ", 1, true},
+		{"even on its last receive", haiku55, "half an answer ", 5, true},
+		{"a user-turn call that wrote nothing uses up a receive", haiku55, "", 1, false},
 	} {
 		// A margin just short of the Lambda's time: the worker stops the
 		// model 100ms in, while the invocation itself has an hour left,
@@ -595,19 +597,22 @@ func TestTheAnswerAShownTextBecomes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, before string
-		prefill      bool
+		by           catalogue.Continuation
 		added        []string
 		shown        []string // String after each added piece
 		final        string
 	}{
-		{"appended", "One two", true, []string{" three", " four"}, []string{"One two three", "One two three four"}, "One two three four"},
-		{"trimmed whitespace not written twice", "One two\n\n", true, []string{"\n\nthree"}, []string{"One two\n\nthree"}, "One two\n\nthree"},
-		{"other whitespace kept", "One two ", true, []string{"three"}, []string{"One two three"}, "One two three"},
-		{"a restart shows the old text until it is longer", "One two three", false,
-			[]string{"Uno", " dos", " tres cuatro"}, []string{"One two three", "One two three", "Uno dos tres cuatro"}, "Uno dos tres cuatro"},
-		{"a shorter finished restart is the answer", "One two three", false, []string{"Done."}, []string{"One two three"}, "Done."},
+		{"appended", "One two", catalogue.Prefill, []string{" three", " four"}, []string{"One two three", "One two three four"}, "One two three four"},
+		{"trimmed whitespace not written twice", "One two\n\n", catalogue.Prefill, []string{"\n\nthree"}, []string{"One two\n\nthree"}, "One two\n\nthree"},
+		{"other whitespace kept", "One two ", catalogue.Prefill, []string{"three"}, []string{"One two three"}, "One two three"},
+		{"a user turn goes on", "One two three", catalogue.UserTurn, []string{" four", " five"}, []string{"One two three four", "One two three four five"},
+			"One two three four five"},
+		{"a user turn that repeats the end is joined without it", "It was a dark and stormy night; the rain fell in tor",
+			catalogue.UserTurn, []string{"the rain fell", " in torrents."},
+			[]string{"It was a dark and stormy night; the rain fell in tor", "It was a dark and stormy night; the rain fell in torrents."},
+			"It was a dark and stormy night; the rain fell in torrents."},
 	} {
-		a := newAnswer(tc.before, tc.prefill)
+		a := newAnswer(tc.before, tc.by)
 		for i, piece := range tc.added {
 			a.append(piece)
 			if got := a.String(); got != tc.shown[i] {
@@ -822,3 +827,10 @@ func TestLogsNameTheJobButNotItsText(t *testing.T) {
 		}
 	}
 }
+
+// The models of the continuation tests: one that takes a prefilled
+// answer, one that takes a user turn.
+const (
+	haiku45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+	haiku55 = "us.anthropic.claude-haiku-5-5"
+)

@@ -416,6 +416,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n", *inTok, *outTok, *cacheRead, *cacheWrite)
 	writeBills(stdout, names, bills)
 	writeTargets(stdout, names, bills)
-	fmt.Fprintf(stdout, "\n  the economy lane's tokens at Bedrock's batch price: %s\n", catalogue.BatchPriceSource)
+	fmt.Fprintf(stdout, "\n  the economy lane's tokens at Bedrock's batch price: %s%s\n", unconfirmed(catalogue.BatchPriceSource), catalogue.BatchPriceSource.Ref)
 	return nil
+}
+
+// unconfirmed marks a source no primary document confirmed.
+func unconfirmed(s catalogue.Source) string {
+	if s.Confirmed {
+		return ""
+	}
+	return "(UNCONFIRMED) "
 }
