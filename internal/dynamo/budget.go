@@ -325,14 +325,15 @@ func translateNil(err error) error {
 
 // Charge charges the owner's job what its attempt j.Attempts used (every
 // call of it: input, output and prompt-cache tokens, which Bedrock all
-// bills), on the job's day: exactly once per attempt (a second call for
+// bills; times the model's long-context factor in that band:
+// jobs.Job.BudgetTokens), on the job's day: exactly once per attempt (a second call for
 // the same attempt changes nothing). Cache tokens are part of the prompt,
 // so a call's worst case (its reservation) covers them as it covers its
 // input. j is the job as claimed; its Budget is the starting guess, read
 // again when a concurrent write moved it. A job that was never counted is
 // not charged.
 func (s *Store) Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error {
-	u := t.Total()
+	u, key := j.BudgetTokens(t)
 	if u <= 0 || !j.Budget.Counted() {
 		return nil
 	}
@@ -354,7 +355,7 @@ func (s *Store) Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error {
 			return err
 		}
 		items := []types.TransactWriteItem{{Update: up}}
-		for _, a := range s.dayCounters(j.Owner, b, dn, u, jobs.UsageModelKey(j.Model, j.Lane), t) {
+		for _, a := range s.dayCounters(j.Owner, b, dn, u, key.String(), t) {
 			items = append(items, types.TransactWriteItem{Update: s.counterUpdate(a)})
 		}
 		err = s.transact(ctx, items)

@@ -626,14 +626,15 @@ type usageBody struct {
 		Reserved int `json:"reserved"`
 	} `json:"tokens"`
 	ByModel []struct {
-		Model      string   `json:"model"`
-		Name       string   `json:"name"`
-		Input      int      `json:"input"`
-		Output     int      `json:"output"`
-		CacheRead  int      `json:"cache_read"`
-		CacheWrite int      `json:"cache_write"`
-		CostUSD    *float64 `json:"cost_usd"`
-		Economy    bool     `json:"economy"`
+		Model       string   `json:"model"`
+		Name        string   `json:"name"`
+		Input       int      `json:"input"`
+		Output      int      `json:"output"`
+		CacheRead   int      `json:"cache_read"`
+		CacheWrite  int      `json:"cache_write"`
+		CostUSD     *float64 `json:"cost_usd"`
+		Economy     bool     `json:"economy"`
+		LongContext bool     `json:"long_context"`
 	} `json:"by_model"`
 	EstimatedCostUSD float64 `json:"estimated_cost_usd"`
 	Jobs             struct {
@@ -1094,3 +1095,25 @@ func TestAFinishedJobsETagSavesReadingItAgain(t *testing.T) {
 // haiku45 is a model the tests allow besides the default: it takes a
 // temperature (the default, Claude Haiku 5.5, takes none).
 const haiku45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+
+// A call whose prompt passed Claude Haiku 5.5's 100,000 tokens is billed
+// at 5x: usage prices it so, apart, and counts it 5x against the budget.
+func TestUsagePricesTheLongContextBand(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.submit(t, "alice", `{"prompt":"long"}`)
+	j, err := f.store.Claim(t.Context(), "alice", id, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := jobs.Tokens{Input: 150_000, Output: 1000}
+	if err := f.store.Charge(t.Context(), j, used); err != nil {
+		t.Fatal(err)
+	}
+	u := f.usage(t, "alice")
+	// $0.50 and $2.50 per million: $0.075 + $0.0025.
+	if len(u.ByModel) != 1 || !u.ByModel[0].LongContext || u.ByModel[0].Input != 150_000 ||
+		*u.ByModel[0].CostUSD != 0.0775 || u.Tokens.Charged != 5*used.Total() {
+		t.Errorf("usage = %+v, by model %+v", u.Tokens, u.ByModel)
+	}
+}

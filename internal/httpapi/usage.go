@@ -46,6 +46,10 @@ type modelTokens struct {
 	CostUSD *float64 `json:"cost_usd"`
 	// Economy marks tokens of economy jobs, billed at the batch price.
 	Economy bool `json:"economy,omitempty"`
+	// LongContext marks a model's tokens from calls whose prompt passed
+	// its long-context band (Claude Haiku 5.5: over 100,000 tokens),
+	// billed at its factor (5x) and counted so against the budget.
+	LongContext bool `json:"long_context,omitempty"`
 }
 
 type usageJobs struct {
@@ -90,11 +94,16 @@ func (h *Handler) usageViewOf(u jobs.Usage) usageView {
 		Jobs:     usageJobs{Active: u.Active},
 	}
 	for key, t := range u.ByModel {
-		id, batch := jobs.SplitUsageModelKey(key)
-		mt := modelTokens{Model: id, Name: id, Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite, Economy: batch}
+		k := jobs.ParseUsageKey(key)
+		id := k.Model
+		mt := modelTokens{Model: id, Name: id, Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite,
+			Economy: k.Batch, LongContext: k.Long}
 		if m, ok := catalogue.Lookup(id); ok {
 			prices := m.Prices
-			if batch {
+			if k.Long {
+				prices = prices.Times(m.LongContextFactor)
+			}
+			if k.Batch {
 				prices = prices.Batch()
 			}
 			cost := roundCents(prices.Cost(t.Input, t.Output, t.CacheRead, t.CacheWrite))
@@ -106,7 +115,7 @@ func (h *Handler) usageViewOf(u jobs.Usage) usageView {
 	v.EstimatedCostUSD = roundCents(v.EstimatedCostUSD)
 	sort.Slice(v.ByModel, func(i, j int) bool {
 		a, b := v.ByModel[i], v.ByModel[j]
-		return a.Model < b.Model || a.Model == b.Model && !a.Economy && b.Economy
+		return a.Model < b.Model || a.Model == b.Model && (!a.Economy && b.Economy || a.Economy == b.Economy && !a.LongContext && b.LongContext)
 	})
 	if c := h.cfg.Budgets.ActiveJobs; c > 0 {
 		v.Jobs.Cap = &c

@@ -2,7 +2,10 @@ package jobs
 
 import (
 	"fmt"
+	"math"
 	"time"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 // InputTokensBound is a safe upper bound on the input tokens a request can
@@ -18,19 +21,52 @@ import (
 // Bedrock's input_tokens also counts the message's framing (role markers,
 // the system prompt's wrapper), a few tokens that InputFramingTokens
 // covers with room to spare.
+//
+// The bound is the model's: its catalogue entry's TokensPerByte (1 for
+// every model promptq knows, the Claude 4.7-and-later tokenizer
+// included, which counts about 30% more tokens than Haiku 4.5's for the
+// same text but still makes a token of at least one byte).
 func (r Request) InputTokensBound() int {
-	return len(r.Prompt) + len(r.System) + len(r.Continue) + InputFramingTokens
+	n := len(r.Prompt) + len(r.System) + len(r.Continue)
+	if m, ok := catalogue.Lookup(r.Model); ok && m.TokensPerByte > 1 {
+		n = int(math.Ceil(float64(n) * m.TokensPerByte))
+	}
+	return n + InputFramingTokens
 }
 
 // InputFramingTokens bounds the tokens Bedrock adds to a request's input
 // count for the message's structure.
 const InputFramingTokens = 32
 
-// WorstCaseTokens is what one attempt of the request can be billed at
-// most: InputTokensBound plus max_tokens. It is what a submission
-// reserves of its owner's daily budget.
+// WorstCaseTokens is what one attempt of the request can count against a
+// daily budget at most: InputTokensBound plus max_tokens, times the
+// model's long-context factor when the input bound passes its band (a
+// request Claude Haiku 5.5 may bill at 5x: BudgetTokens). It is what a
+// submission reserves of its owner's daily budget.
 func (r Request) WorstCaseTokens() int {
-	return r.InputTokensBound() + r.MaxTokens
+	in := r.InputTokensBound()
+	return (in + r.MaxTokens) * budgetFactor(r.Model, in)
+}
+
+// budgetFactor is what each token of a call of model whose prompt is
+// promptTokens counts against a budget (catalogue.Model.BudgetFactor; 1
+// for a model the catalogue does not know).
+func budgetFactor(model string, promptTokens int) int {
+	if m, ok := catalogue.Lookup(model); ok {
+		return m.BudgetFactor(promptTokens)
+	}
+	return 1
+}
+
+// BudgetTokens is what the tokens t of one call of the job's model count
+// against its owner's daily budget, and the key its usage counts them
+// under: their total, times the model's long-context factor when the
+// call's prompt (input, cache reads and writes) passed the model's band,
+// whose every token costs that much more. Budgets count tokens at the
+// model's base price, so a budget bounds money whatever the band.
+func (j Job) BudgetTokens(t Tokens) (int, UsageKey) {
+	f := budgetFactor(j.Model, t.Prompt())
+	return t.Total() * f, UsageKey{Model: j.Model, Batch: j.Lane == LaneEconomy, Long: f > 1}
 }
 
 // CutOffTokens is a safe upper bound on what a call of r that wrote output

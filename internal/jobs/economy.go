@@ -76,24 +76,41 @@ type Waiting struct {
 	Bytes     int64
 }
 
-// batchSuffix marks the usage of a model's tokens billed at the batch
-// price (the economy lane's) in a user's day of tokens.
-const batchSuffix = "@batch"
-
-// UsageModelKey is what a job's tokens count under in its owner's day of
-// tokens (Usage.ByModel): its model, marked as billed at the batch price
-// for an economy job, so usage prices each at what it cost.
-func UsageModelKey(model string, lane Lane) string {
-	if lane == LaneEconomy {
-		return model + batchSuffix
-	}
-	return model
+// UsageKey is what a job's tokens count under in its owner's day of
+// tokens (Usage.ByModel): its model, and whether they were billed at the
+// batch price (an economy job's) or in the model's long-context band
+// (catalogue.Model.LongContextAbove), so usage prices each at what it
+// cost.
+type UsageKey struct {
+	Model       string
+	Batch, Long bool
 }
 
-// SplitUsageModelKey is UsageModelKey undone: the model, and whether its
-// tokens were billed at the batch price.
-func SplitUsageModelKey(key string) (model string, batch bool) {
-	return strings.CutSuffix(key, batchSuffix)
+// The suffixes that mark a UsageKey's prices in its string form.
+const (
+	batchSuffix = "@batch"
+	longSuffix  = "@long"
+)
+
+// String is k as the stores keep it: the model, then "@batch" and
+// "@long" as they apply.
+func (k UsageKey) String() string {
+	s := k.Model
+	if k.Batch {
+		s += batchSuffix
+	}
+	if k.Long {
+		s += longSuffix
+	}
+	return s
+}
+
+// ParseUsageKey is UsageKey.String undone.
+func ParseUsageKey(s string) UsageKey {
+	var k UsageKey
+	s, k.Long = strings.CutSuffix(s, longSuffix)
+	k.Model, k.Batch = strings.CutSuffix(s, batchSuffix)
+	return k
 }
 
 // Failure codes of the economy lane.

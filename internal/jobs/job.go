@@ -56,6 +56,10 @@ func (t Tokens) Plus(u Tokens) Tokens {
 		CacheRead: t.CacheRead + u.CacheRead, CacheWrite: t.CacheWrite + u.CacheWrite}
 }
 
+// Prompt is the call's prompt as its price band counts it: input, cache
+// reads and cache writes.
+func (t Tokens) Prompt() int { return t.Input + t.CacheRead + t.CacheWrite }
+
 // Total is every token counted, as a model's quota counts them.
 func (t Tokens) Total() int { return t.Input + t.Output + t.CacheRead + t.CacheWrite }
 

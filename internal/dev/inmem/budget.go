@@ -46,7 +46,7 @@ func (s *Store) activeCount(owner string) *int {
 
 // moveDay adds n to the job's day counters (the stack's too, when the job
 // is counted there) and charged tokens t of model; never below zero.
-func (s *Store) moveDay(owner string, b jobs.Budget, n int, model string, t jobs.Tokens) {
+func (s *Store) moveDay(owner string, b jobs.Budget, n, u int, model string, t jobs.Tokens) {
 	owners := []string{owner}
 	if b.Stack {
 		owners = append(owners, "")
@@ -57,7 +57,6 @@ func (s *Store) moveDay(owner string, b jobs.Budget, n int, model string, t jobs
 			continue
 		}
 		c.n += n
-		u := t.Total()
 		c.charged += u
 		if o != "" && model != "" && u > 0 {
 			c.byModel[model] = c.byModel[model].Plus(t)
@@ -90,7 +89,7 @@ func (s *Store) Reserve(_ context.Context, owner string, cost jobs.Cost, b jobs.
 	case r.Stack && s.day("", r.Day).n+cost.Tokens > b.StackTokensPerDay:
 		return jobs.Reservation{}, b.Refusal(jobs.LimitStackTokensPerDay, now)
 	}
-	s.moveDay(owner, jobs.Budget{Day: r.Day, Stack: r.Stack}, cost.Tokens, "", jobs.Tokens{})
+	s.moveDay(owner, jobs.Budget{Day: r.Day, Stack: r.Stack}, cost.Tokens, 0, "", jobs.Tokens{})
 	s.moveActive(owner, cost.Jobs)
 	return r, nil
 }
@@ -100,7 +99,7 @@ func (s *Store) Reserve(_ context.Context, owner string, cost jobs.Cost, b jobs.
 func (s *Store) Unreserve(_ context.Context, owner string, r jobs.Reservation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.moveDay(owner, jobs.Budget{Day: r.Day, Stack: r.Stack}, -r.Tokens, "", jobs.Tokens{})
+	s.moveDay(owner, jobs.Budget{Day: r.Day, Stack: r.Stack}, -r.Tokens, 0, "", jobs.Tokens{})
 	s.moveActive(owner, -r.Jobs)
 	return nil
 }
@@ -115,7 +114,7 @@ func (s *Store) UnreserveUnwritten(_ context.Context, owner string, js []jobs.Jo
 		if _, held := s.jobs[owner][j.ID]; held || !j.Budget.Counted() {
 			continue
 		}
-		s.moveDay(owner, j.Budget, -j.Budget.Reserved, "", jobs.Tokens{})
+		s.moveDay(owner, j.Budget, -j.Budget.Reserved, 0, "", jobs.Tokens{})
 		s.moveActive(owner, -1)
 	}
 	return nil
@@ -124,7 +123,7 @@ func (s *Store) UnreserveUnwritten(_ context.Context, owner string, js []jobs.Jo
 // Charge charges the job what its attempt j.Attempts used, once per
 // attempt (see dynamo.Store.Charge).
 func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {
-	u := t.Total()
+	u, key := j.BudgetTokens(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.jobs[j.Owner][j.ID]
@@ -138,7 +137,7 @@ func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {
 	nb, dn := b.Charge(j.Attempts, u)
 	cur.Budget = nb
 	s.jobs[j.Owner][j.ID] = cur
-	s.moveDay(j.Owner, b, dn, jobs.UsageModelKey(j.Model, j.Lane), t)
+	s.moveDay(j.Owner, b, dn, u, key.String(), t)
 	return nil
 }
 
@@ -169,12 +168,12 @@ func (s *Store) settle(was jobs.Status, settles bool, j *jobs.Job) {
 	case settles:
 		nb, dn := b.Settle()
 		j.Budget = nb
-		s.moveDay(j.Owner, b, dn, "", jobs.Tokens{})
+		s.moveDay(j.Owner, b, dn, 0, "", jobs.Tokens{})
 		s.moveActive(j.Owner, -1)
 	case was.Terminal() && !j.Status.Terminal() && b.Settled:
 		nb, dn := b.Reopen()
 		j.Budget = nb
-		s.moveDay(j.Owner, b, dn, "", jobs.Tokens{})
+		s.moveDay(j.Owner, b, dn, 0, "", jobs.Tokens{})
 		s.moveActive(j.Owner, 1)
 	}
 }

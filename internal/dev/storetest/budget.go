@@ -218,6 +218,31 @@ func testChargeCountsCacheTokens(t *testing.T, newStore NewStore) {
 	}
 }
 
+// A call whose prompt passed its model's long-context band (Claude Haiku
+// 5.5's 100,000 tokens) is billed at 5x, so it counts 5x against the
+// budget, and its tokens go under the model's long-context usage apart.
+func testALongContextCallCountsItsBand(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	r, err := e.store.Reserve(t.Context(), e.owner, jobs.Cost{Jobs: 1, Tokens: 1_000_000}, jobs.Budgets{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := e.job()
+	j.Model = "us.anthropic.claude-haiku-5-5"
+	j.Budget = jobs.Budget{Day: r.Day, Reserved: 1_000_000}
+	j = e.create(j, "fp")
+	long := jobs.Tokens{Input: 90_000, Output: 500, CacheRead: 20_000}
+	if err := e.store.Charge(t.Context(), e.claim(j.ID), long); err != nil {
+		t.Fatal(err)
+	}
+	e.wantUsage("charged in the long band", 1_000_000, 5*long.Total(), 1)
+	u := e.usage()
+	key := jobs.UsageKey{Model: j.Model, Long: true}.String()
+	if m := u.ByModel[key]; m != long || len(u.ByModel) != 1 {
+		t.Errorf("by model = %+v, want %+v under %s", u.ByModel, long, key)
+	}
+}
+
 // A job that uses more than it reserved is charged all of it, and its end
 // releases nothing more; a charge after the job ended (its worker learns
 // of a cancel) adds exactly what it used.

@@ -98,6 +98,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"UnreserveUnwrittenGivesBackOnlyWhatNoStoredJobHolds", testUnreserveUnwritten},
 		{"EachAttemptIsChargedOnceAndTheEndReleasesTheRest", testChargeAndSettle},
 		{"ChargeCountsPromptCacheTokens", testChargeCountsCacheTokens},
+		{"ALongContextCallCountsItsBand", testALongContextCallCountsItsBand},
 		{"ChargesBeyondTheReservationAreAllCounted", testChargeBeyondTheReservation},
 		{"EveryEndSettlesOnceAndAReplayHoldsAgain", testEveryEndSettlesOnce},
 		{"UsageIsPerUser", testUsageIsPerUser},
