@@ -52,6 +52,9 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 		// The workers count an owner in their lane's fair shares as soon
 		// as their jobs are queued.
 		Lanes: dynamo.NewShares(c.DynamoDB, cfg.Table, nil),
+		// A replay sends a job's message again only while its lane has
+		// none waiting.
+		Depth: queues,
 	}
 	limiter := dynamo.NewLimiter(c.DynamoDB, cfg.Table, cfg.UserLimits, nil)
 	if cfg.UserLimits.SubmissionsPerMinute > 0 {

@@ -55,6 +55,12 @@ type queue interface {
 	SendBatch(ctx context.Context, ms []jobs.Message) []error
 }
 
+// depth says how many messages wait in a lane's queue, received by no
+// worker yet or sent to come back later (internal/sqsqueue.Lanes.Queued).
+type depth interface {
+	Queued(ctx context.Context, lane jobs.Lane) (int, error)
+}
+
 // limiter counts submissions a minute (internal/dynamo.Limiter): Allow
 // refuses one with a *jobs.Error of KindRateLimited.
 type limiter interface {
@@ -87,6 +93,10 @@ type Deps struct {
 	Limiter limiter // nil: no limit on submissions a minute
 	Budget  budget  // nil: nothing reserved or counted (no budgets, no usage)
 	Lanes   lanes   // nil: nobody is told (fair shares then see an owner when a worker does)
+	// Depth tells whether a replayed job's lane has messages waiting, in
+	// which case its message is taken to be among them and is not sent
+	// again (resendDue); nil: not asked.
+	Depth depth
 }
 
 // Config is a Service's behaviour. Zero fields take the defaults named on
@@ -319,6 +329,21 @@ func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
 func (s *Service) resendDue(ctx context.Context, j jobs.Job, now time.Time) bool {
 	if j.Status != jobs.StatusQueued || now.Sub(j.SentAt) < s.cfg.ResendAfter {
 		return false
+	}
+	if s.deps.Depth != nil {
+		// A lane whose workers are all busy leaves messages waiting,
+		// unreceived, for longer than ResendAfter: while any wait, the
+		// job's is taken to be among them (the rescuer sends a job whose
+		// message is lost once its lane's queue is empty). Unknown: not
+		// sending is the safe side, as below.
+		n, err := s.deps.Depth.Queued(ctx, j.Lane.OrDefault())
+		if err != nil {
+			s.cfg.Logger.WarnContext(ctx, "could not count a replayed job's lane queue; not sending it again", "job_id", j.ID, "error", err)
+			return false
+		}
+		if n > 0 {
+			return false
+		}
 	}
 	_, err := s.deps.Store.SwapSentAt(ctx, j.Owner, j.ID, j.SentAt, now)
 	switch {

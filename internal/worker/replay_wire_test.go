@@ -141,3 +141,54 @@ func submitOrFail(t *testing.T, svc *submit.Service, entries []submit.Entry) []s
 	}
 	return res
 }
+
+// A lane whose every slot runs long jobs leaves messages visible, not
+// received, for longer than the resend threshold. Replays of a job then
+// waiting add no message: its message is among those waiting. Once the
+// lane's queue is empty, a replay of a job whose message was lost (its
+// first request died after storing it) sends it again.
+func TestWireReplaysInABusyLaneAddNoMessages(t *testing.T) {
+	t.Parallel()
+	be := standin.NewBackend(t, sqsqueue.QueueOptions{MaxReceiveCount: 5})
+	clock := storetest.NewClock(time.Now().UTC().Truncate(time.Second))
+	store := be.Store(dynamo.Options{Now: clock.Now})
+	lanes := be.Lanes()
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	svc, err := submit.New(submit.Config{Now: clock.Now, Logger: logger}, submit.Deps{Store: store, Queue: lanes, Depth: lanes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	entries := []submit.Entry{{IdempotencyKey: "busy-0",
+		Request: jobs.Request{Prompt: "Wait your turn", Model: jobs.DefaultModel, MaxTokens: 20, Lane: jobs.LaneBulk}}}
+	first := submitOrFail(t, svc, entries)[0].Job
+	live := func() int {
+		t.Helper()
+		d, err := sqsqueue.QueueDepth(ctx, be.Kumo.SQS, be.QueueURLs[jobs.LaneBulk])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Visible + d.InFlight + d.Delayed
+	}
+	for round := 1; round <= 5; round++ {
+		clock.Advance(3 * time.Minute) // no worker is free to receive it
+		submitOrFail(t, svc, entries)
+		if n := live(); n != 1 {
+			t.Fatalf("round %d: %d live messages for one waiting job, want 1", round, n)
+		}
+	}
+	// Its message is lost (here, received and deleted without a claim):
+	// with the lane's queue empty, a replay sends it again.
+	r := sqsqueue.NewReceiver(be.Kumo.SQS, be.QueueURLs[jobs.LaneBulk])
+	msgs, err := r.Receive(ctx, 10, time.Minute)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("receive: %d messages, %v", len(msgs), err)
+	}
+	if err := r.Delete(ctx, msgs[0].ReceiptHandle); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(3 * time.Minute)
+	if res := submitOrFail(t, svc, entries); res[0].Job.ID != first.ID || live() != 1 {
+		t.Errorf("a replay of a job whose message was lost, its lane's queue empty: %d live messages, want 1", live())
+	}
+}

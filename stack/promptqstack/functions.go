@@ -164,12 +164,13 @@ func newAPIFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues 
 	// The table only: budgets and the cap on active jobs are counters
 	// (items) now, so the API reads no index.
 	allow(role, "JobsTable", apiTableActions, table.TableArn())
-	// SendMessage only, on each lane's queue (it also authorizes
-	// SendMessageBatch, which POST /generate/batch uses): not GetQueueUrl
-	// or GetQueueAttributes, which the grantSendMessages helper would add;
-	// the URLs come from the env.
+	// SendMessage on each lane's queue (it also authorizes
+	// SendMessageBatch, which POST /generate/batch uses), and
+	// GetQueueAttributes: a replay sends a job's message again only while
+	// its lane's queue holds none waiting. Not GetQueueUrl, which the
+	// grantSendMessages helper would add; the URLs come from the env.
 	for _, q := range laneQueues(queues) {
-		q.Grant(role, jsii.String("sqs:SendMessage"))
+		q.Grant(role, jsii.String("sqs:SendMessage"), jsii.String("sqs:GetQueueAttributes"))
 	}
 	// No cognito-idp statement: GetUser (the revocation check) is
 	// authorized by the access token it is called with, not by IAM.

@@ -102,7 +102,7 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 				"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
 				"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
-			expand("Allow", []string{"sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}", "${EconomyQueue.Arn}"),
+			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}", "${EconomyQueue.Arn}"),
 		)},
 		{"WorkerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),

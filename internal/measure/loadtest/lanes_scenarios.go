@@ -515,9 +515,12 @@ func MeasureAmplification(ctx context.Context, o AmplifyOptions) (*LaneReport, e
 	msgs = sent.Load() - before
 	rep.figure(fmt.Sprintf("a job and %d replays: messages", o.Replays), strconv.FormatInt(msgs, 10), "1", msgs == 1 && same == o.Replays)
 
-	// 3. The same job, unclaimed for longer than the threshold: Replays
-	// more at once send it again once.
-	if err := ageSentAt(ctx, st, u, id, submitting.DefaultResendAfter+time.Minute); err != nil {
+	// 3. The same job, unclaimed for longer than the threshold, its
+	// message still waiting in its lane's queue (no worker free): Replays
+	// more at once send nothing, since its message is among those
+	// waiting.
+	unclaimed := submitting.DefaultResendAfter + time.Minute
+	if err := ageSentAt(ctx, st, u, id, unclaimed); err != nil {
 		return nil, err
 	}
 	before = sent.Load()
@@ -525,13 +528,27 @@ func MeasureAmplification(ctx context.Context, o AmplifyOptions) (*LaneReport, e
 		return nil, err
 	}
 	msgs = sent.Load() - before
-	rep.figure(fmt.Sprintf("%d replays after %s unclaimed: messages", o.Replays, submitting.DefaultResendAfter+time.Minute), strconv.FormatInt(msgs, 10), "1", msgs == 1 && same == o.Replays)
+	rep.figure(fmt.Sprintf("%d replays after %s unclaimed, its message waiting: messages", o.Replays, unclaimed), strconv.FormatInt(msgs, 10), "0", msgs == 0 && same == o.Replays)
 
+	// 4. Its message lost (the queues drained without a claim), the
+	// lane's queue empty: Replays more at once send it again once.
 	queued, err := drain(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	rep.figure("messages in the queues at the end", strconv.Itoa(queued), strconv.FormatInt(sent.Load(), 10)+", as sent", int64(queued) == sent.Load())
+	before = sent.Load()
+	if same, err = replay(ctx, c, u, key, req, id, o.Replays); err != nil {
+		return nil, err
+	}
+	msgs = sent.Load() - before
+	rep.figure(fmt.Sprintf("%d replays after its message was lost: messages", o.Replays), strconv.FormatInt(msgs, 10), "1", msgs == 1 && same == o.Replays)
+
+	left, err := drain(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	queued += left
+	rep.figure("messages in the queues", strconv.Itoa(queued), strconv.FormatInt(sent.Load(), 10)+", as sent", int64(queued) == sent.Load())
 	return rep, nil
 }
 
