@@ -12,6 +12,14 @@
 // every economy job succeeded once in a run, with text and tokens, and an
 // economy job's fields are an on-demand job's plus "economy". It prints
 // how long the lane took, and in how many runs.
+//
+// With -cancel-in-run it plays the review's attack on budgets instead
+// (issue 26): it submits -jobs economy prompts (use a few, e.g. 6), waits
+// until they are in a run, cancels all but one, and checks that the
+// cancelled jobs keep their reservation while the run goes on
+// (economy.charge_pending, GET /usage's reserved) and that, once the run
+// ended, the user was charged what the run processed: GET /usage's charged
+// tokens equal the tokens of every job of the run, cancelled ones included.
 package main
 
 import (
@@ -36,10 +44,15 @@ func main() {
 	dir := fs.String("dev-dir", envOr("PROMPTQ_DEV_DIR", devinfo.DefaultDir), "the dev stack's folder (dev.json)")
 	n := fs.Int("jobs", 1000, "economy prompts to submit")
 	timeout := fs.Duration("timeout", 20*time.Minute, "give up after this long")
+	attack := fs.Bool("cancel-in-run", false, "cancel all but one job of a run once it is in_run, and check what is charged")
 	_ = fs.Parse(os.Args[1:])
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := run(ctx, *dir, *n); err != nil {
+	do := run
+	if *attack {
+		do = cancelInRun
+	}
+	if err := do(ctx, *dir, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "economy:", err)
 		os.Exit(1)
 	}
@@ -280,4 +293,162 @@ func sameShape(ctx context.Context, api *apiclient.Client, token, economyID, bul
 		return fmt.Sprintf("an economy job has fields %v, an on-demand one %v", e, b), nil
 	}
 	return "", nil
+}
+
+// usageNow is the part of GET /usage the attack reads.
+type usageNow struct {
+	Tokens struct {
+		Charged  int `json:"charged"`
+		Reserved int `json:"reserved"`
+	} `json:"tokens"`
+	Jobs struct {
+		Active int `json:"active"`
+	} `json:"jobs"`
+}
+
+// jobNow is the part of GET /jobs/{id} the attack reads.
+type jobNow struct {
+	Status string `json:"status"`
+	Tokens struct {
+		Input      int `json:"input"`
+		Output     int `json:"output"`
+		CacheRead  int `json:"cache_read"`
+		CacheWrite int `json:"cache_write"`
+	} `json:"tokens"`
+	Economy *struct {
+		State         string `json:"state"`
+		RunID         string `json:"run_id"`
+		ChargePending bool   `json:"charge_pending"`
+	} `json:"economy"`
+}
+
+func getJSON(ctx context.Context, api *apiclient.Client, token, path string, v any) error {
+	for {
+		res, err := api.Do(ctx, http.MethodGet, path, token, nil, nil)
+		if err != nil {
+			return err
+		}
+		if res.Status == http.StatusTooManyRequests {
+			time.Sleep(time.Second)
+			continue
+		}
+		if !res.OK() {
+			return res.Err()
+		}
+		return json.Unmarshal(res.Body, v)
+	}
+}
+
+// cancelInRun is the review's attack on budgets, from outside make dev.
+func cancelInRun(ctx context.Context, dir string, n int) error {
+	info, err := devinfo.Read(dir)
+	if err != nil {
+		return fmt.Errorf("read dev.json (is make dev running?): %w", err)
+	}
+	stamp := time.Now().Unix()
+	users, err := loadtest.SignUpUsers(ctx, info, fmt.Sprintf("attack-%d", stamp), 1, 1)
+	if err != nil {
+		return err
+	}
+	token := users[0].Token
+	api := &apiclient.Client{BaseURL: info.APIURL}
+	var requests []map[string]any
+	for i := range n {
+		requests = append(requests, map[string]any{"prompt": fmt.Sprintf("Economy prompt %d: name a river", i), "max_tokens": 60})
+	}
+	ids, err := submit(ctx, api, token, map[string]any{"lane": "economy", "requests": requests})
+	if err != nil {
+		return err
+	}
+	var before usageNow
+	if err := getJSON(ctx, api, token, "/usage", &before); err != nil {
+		return err
+	}
+	// Wait until the first job is in its run, then cancel all but it.
+	for {
+		var j jobNow
+		if err := getJSON(ctx, api, token, "/jobs/"+ids[0], &j); err != nil {
+			return err
+		}
+		if j.Economy != nil && j.Economy.State == "in_run" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the jobs never went into a run")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	pending := 0
+	for _, id := range ids[1:] {
+		res, err := api.Do(ctx, http.MethodPost, "/jobs/"+id+"/cancel", token, nil, nil)
+		if err != nil {
+			return err
+		}
+		var j jobNow
+		if res.OK() && json.Unmarshal(res.Body, &j) == nil && j.Economy != nil && j.Economy.ChargePending {
+			pending++
+		}
+	}
+	var during usageNow
+	if err := getJSON(ctx, api, token, "/usage", &during); err != nil {
+		return err
+	}
+	fmt.Printf("submitted %d economy jobs: %d tokens reserved, %d active; cancelled %d in their run (%d say charge_pending): %d reserved, %d charged, %d active\n",
+		n, before.Tokens.Reserved, before.Jobs.Active, n-1, pending, during.Tokens.Reserved, during.Tokens.Charged, during.Jobs.Active)
+	// Until every job has ended and no charge is pending.
+	var all []jobNow
+	for {
+		all = all[:0]
+		done := true
+		for _, id := range ids {
+			var j jobNow
+			if err := getJSON(ctx, api, token, "/jobs/"+id, &j); err != nil {
+				return err
+			}
+			all = append(all, j)
+			if j.Status == "queued" || j.Status == "running" || j.Economy != nil && j.Economy.ChargePending {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the run never ended")
+		case <-time.After(time.Second):
+		}
+	}
+	var after usageNow
+	if err := getJSON(ctx, api, token, "/usage", &after); err != nil {
+		return err
+	}
+	processed, cancelledCharged := 0, 0
+	for i, j := range all {
+		t := j.Tokens.Input + j.Tokens.Output + j.Tokens.CacheRead + j.Tokens.CacheWrite
+		processed += t
+		if i > 0 {
+			cancelledCharged += t
+		}
+	}
+	fmt.Printf("after the run: the run's jobs show %d tokens (%d of them the cancelled jobs'); usage: %d charged, %d reserved, %d active\n",
+		processed, cancelledCharged, after.Tokens.Charged, after.Tokens.Reserved, after.Jobs.Active)
+	var misses []string
+	if pending != n-1 || during.Tokens.Reserved < before.Tokens.Reserved || during.Jobs.Active != n {
+		misses = append(misses, "the cancelled jobs did not keep their reservation while the run went on")
+	}
+	if after.Tokens.Charged != processed || after.Tokens.Reserved != 0 || after.Jobs.Active != 0 {
+		misses = append(misses, fmt.Sprintf("charged %d for a run that processed %d", after.Tokens.Charged, processed))
+	}
+	if cancelledCharged == 0 {
+		misses = append(misses, "the cancelled jobs were charged nothing, though the run processed them")
+	}
+	for _, m := range misses {
+		fmt.Println("MISSED", m)
+	}
+	if len(misses) > 0 {
+		return fmt.Errorf("%d misses", len(misses))
+	}
+	return nil
 }
