@@ -84,6 +84,7 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 		Budgets:        budgets,
 		AllowedOrigins: cfg.WebOrigins,
 		Economy:        queues.Has(jobs.LaneEconomy),
+		ReadsPerSecond: cfg.UserLimits.RequestsPerSecond,
 		Logger:         logger,
 	}, deps)
 }

@@ -36,12 +36,21 @@ func (h *Handler) authed(next http.HandlerFunc, spends bool) http.Handler {
 			return
 		}
 		requestInfoFrom(r.Context()).user = owner
-		if h.deps.Requests != nil {
-			// Each user's own rate, so one busy client (a script in a
+		if !spends && h.reads != nil {
+			// Reads are held to the user's rate in this instance's memory:
+			// no table write per poll.
+			if err := h.reads.allow(owner, h.cfg.Now()); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+		}
+		if spends && h.deps.Requests != nil {
+			// Each user's own rate of requests that create jobs, counted
+			// exactly across instances, so one busy client (a script in a
 			// loop) is refused without slowing anyone else. A counter
 			// that can't be written lets the request through: the stage
-			// throttle still bounds everyone together, and refusing reads
-			// because the counter's table hiccupped would help no one.
+			// throttle still bounds everyone together, and the budgets
+			// and submissions a minute still hold.
 			if err := h.deps.Requests.AllowRequest(r.Context(), owner); jobs.KindOf(err) == jobs.KindRateLimited {
 				h.writeError(w, r, err)
 				return

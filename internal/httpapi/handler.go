@@ -77,7 +77,7 @@ type Deps struct {
 	Submit   submitter
 	Auth     Authenticator
 	Revoke   revocationChecker // nil: no revocation check
-	Requests requestLimiter    // nil: no per-user request rate
+	Requests requestLimiter    // nil: no per-user rate of requests that create jobs
 	Usage    usageReader       // nil: GET /usage answers 404
 	Watch    watcher           // nil: a bulk job's text is written every jobs.BulkFlushInterval, polled or not
 }
@@ -102,8 +102,12 @@ type Config struct {
 	// configured, and its collector and completion function run. Without
 	// it a batch for the economy lane is refused with a 400.
 	Economy bool
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// ReadsPerSecond is each user's rate of the other requests (polls,
+	// listings, usage, cancels), counted in the instance's memory
+	// (readLimiter); 0: none.
+	ReadsPerSecond int
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -133,10 +137,11 @@ func (c Config) withDefaults() Config {
 
 // Handler serves the API.
 type Handler struct {
-	cfg  Config
-	deps Deps
-	mux  *http.ServeMux
-	cors cors
+	cfg   Config
+	deps  Deps
+	mux   *http.ServeMux
+	cors  cors
+	reads *readLimiter // nil: reads are not limited
 }
 
 // New returns the API handler, or an error if the configuration cannot work.
@@ -152,7 +157,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
-	h := &Handler{cfg: cfg, deps: deps, mux: http.NewServeMux(), cors: c}
+	h := &Handler{cfg: cfg, deps: deps, mux: http.NewServeMux(), cors: c, reads: newReadLimiter(cfg.ReadsPerSecond)}
 	h.routes()
 	return h, nil
 }

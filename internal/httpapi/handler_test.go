@@ -59,6 +59,7 @@ func setup(t *testing.T, opts ...option) *fixture {
 			Limits:         limits,
 			AllowedOrigins: []string{webOrigin},
 			Logger:         logger,
+			Now:            clock.Now,
 		},
 		deps: httpapi.Deps{Store: f.store, Auth: testAuth, Usage: f.store},
 	}
@@ -807,10 +808,14 @@ type requestLimiterFunc func(owner string) error
 
 func (f requestLimiterFunc) AllowRequest(_ context.Context, owner string) error { return f(owner) }
 
-func TestTheRequestRateRefusesOnlyTheUserOverIt(t *testing.T) {
+// Requests that create jobs are held to each user's rate by the exact,
+// table-wide count (Deps.Requests); reads are not counted there at all.
+func TestTheRequestRateOfSubmissionsRefusesOnlyTheUserOverIt(t *testing.T) {
 	t.Parallel()
+	var counted atomic.Int64
 	f := setup(t, func(e *env) {
 		e.deps.Requests = requestLimiterFunc(func(owner string) error {
+			counted.Add(1)
 			switch owner {
 			case "greedy":
 				return &jobs.Error{Kind: jobs.KindRateLimited, Field: "requests_per_second", RetryAfterSeconds: 4,
@@ -822,9 +827,8 @@ func TestTheRequestRateRefusesOnlyTheUserOverIt(t *testing.T) {
 		})
 	})
 	for _, route := range []struct{ method, path, body string }{
-		{"GET", "/jobs", ""},
-		{"GET", "/jobs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", ""},
 		{"POST", "/generate", `{"prompt":"p"}`},
+		{"POST", "/generate/batch", `{"requests":[{"prompt":"p"}]}`},
 	} {
 		res := f.do(t, route.method, route.path, "greedy", route.body)
 		var e apiError
@@ -836,15 +840,62 @@ func TestTheRequestRateRefusesOnlyTheUserOverIt(t *testing.T) {
 	if len(f.jobsOf(t, "greedy")) != 0 {
 		t.Error("a refused submission stored a job")
 	}
-	if res := f.do(t, "GET", "/jobs", "alice", ""); res.StatusCode != 200 {
+	before := counted.Load()
+	for range 5 {
+		if res := f.do(t, "GET", "/jobs", "greedy", ""); res.StatusCode != 200 {
+			t.Errorf("a read of a user over the submissions' rate: %d %s", res.StatusCode, res.body)
+		}
+	}
+	if counted.Load() != before {
+		t.Errorf("reads were counted in the table: %d writes for 5 GETs", counted.Load()-before)
+	}
+	if res := f.do(t, "POST", "/generate", "alice", `{"prompt":"p"}`); res.StatusCode != 202 {
 		t.Errorf("another user: %d %s", res.StatusCode, res.body)
 	}
 	// A counter that can't be written does not refuse the request.
-	if res := f.do(t, "GET", "/jobs", "unlucky", ""); res.StatusCode != 200 {
+	if res := f.do(t, "POST", "/generate", "unlucky", `{"prompt":"p"}`); res.StatusCode != 202 {
 		t.Errorf("the counter failed and the request was refused: %d %s", res.StatusCode, res.body)
 	}
 	if !strings.Contains(f.logs.String(), "request rate not counted") {
 		t.Error("the failed count was not logged")
+	}
+}
+
+// Reads (polls, listings, usage) are held to each user's rate in the
+// instance's memory: a client hammering GET is refused once its burst is
+// spent, at once and with a Retry-After, while other users read on, and
+// its allowance comes back at the rate.
+func TestAClientHammeringReadsGets429Quickly(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(e *env) { e.cfg.ReadsPerSecond = 10 })
+	refusedAt := 0
+	for i := 1; i <= 150; i++ {
+		res := f.do(t, "GET", "/jobs", "greedy", "")
+		if res.StatusCode == 429 {
+			var e apiError
+			res.json(t, &e)
+			if res.Header.Get("Retry-After") != "1" || e.Error.Field != "requests_per_second" {
+				t.Errorf("refused read: Retry-After %q, %s", res.Header.Get("Retry-After"), res.body)
+			}
+			refusedAt = i
+			break
+		}
+	}
+	// The clock stands still: a burst of ten seconds' worth, then no more.
+	if refusedAt != 101 {
+		t.Errorf("the first refusal came at read %d, want 101 (a burst of 100)", refusedAt)
+	}
+	if res := f.do(t, "GET", "/jobs", "alice", ""); res.StatusCode != 200 {
+		t.Errorf("another user: %d", res.StatusCode)
+	}
+	f.clock.Advance(time.Second)
+	for i := range 10 {
+		if res := f.do(t, "GET", "/jobs", "greedy", ""); res.StatusCode != 200 {
+			t.Errorf("read %d a second later: %d, want 10 allowed", i+1, res.StatusCode)
+		}
+	}
+	if res := f.do(t, "GET", "/jobs", "greedy", ""); res.StatusCode != 429 {
+		t.Errorf("an eleventh read in that second: %d, want 429", res.StatusCode)
 	}
 }
 
