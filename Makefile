@@ -17,6 +17,7 @@ export AWS_EC2_METADATA_DISABLED := true
 RIE_VERSION          := v0.0.0-20261030222936-bef5c4ba774d
 COGNITO_LOCAL_VERSION := 5.3.0
 LOCAL_AWS_SQS_VERSION := 2.0.2
+REDOCLY_CLI_VERSION  := 2.77.0
 STATICCHECK_VERSION  := v0.8.2
 
 GO_PACKAGES := ./...
@@ -43,8 +44,14 @@ $(NODE_TOOLS)/node_modules/.bin/cognito-local:
 $(NODE_TOOLS)/node_modules/local-aws-sqs/package.json: | $(NODE_TOOLS)/node_modules/.bin/cognito-local
 	cd $(NODE_TOOLS) && npm install --no-audit --no-fund --save-exact local-aws-sqs@$(LOCAL_AWS_SQS_VERSION)
 
+# Redocly CLI, a standard OpenAPI linter, for docs/openapi.yaml (after
+# local-aws-sqs: one npm at a time in $(NODE_TOOLS)).
+REDOCLY := $(NODE_TOOLS)/node_modules/.bin/redocly
+$(REDOCLY): | $(NODE_TOOLS)/node_modules/local-aws-sqs/package.json
+	cd $(NODE_TOOLS) && npm install --no-audit --no-fund --save-exact @redocly/cli@$(REDOCLY_CLI_VERSION)
+
 .PHONY: tools
-tools: $(TOOLS_BIN)/aws-lambda-rie $(NODE_TOOLS)/node_modules/.bin/cognito-local $(NODE_TOOLS)/node_modules/local-aws-sqs/package.json ## install the pinned test tools into .tools/
+tools: $(TOOLS_BIN)/aws-lambda-rie $(NODE_TOOLS)/node_modules/.bin/cognito-local $(NODE_TOOLS)/node_modules/local-aws-sqs/package.json $(REDOCLY) ## install the pinned test tools into .tools/
 
 ## ---- build -------------------------------------------------------------
 
@@ -103,10 +110,17 @@ test-go:
 	PROMPTQ_KUMO_CHILD=$(TOOLS_BIN)/promptq-dev PROMPTQ_REQUIRE_STANDINS=1 PROMPTQ_TOOLS=$(TOOLS) go test -race -count=1 -timeout 20m $(GO_PACKAGES)
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck
+lint: lint-openapi ## gofmt, go vet, staticcheck, and the API contract's linter
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^stack/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet $(GO_PACKAGES)
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(GO_PACKAGES)
+
+# The API contract, checked by a standard linter (Redocly's recommended
+# rules, docs/redocly.yaml): a client generated from it gets what the API
+# answers. Any error or warning fails.
+.PHONY: lint-openapi
+lint-openapi: $(REDOCLY) ## lint docs/openapi.yaml with Redocly CLI (pinned)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint docs/openapi.yaml --config docs/redocly.yaml --max-problems 50 --format stylish
 
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./internal/jobs:FuzzDecodeRequest ./internal/httpapi:FuzzGenerate ./internal/httpapi:FuzzBatch \
