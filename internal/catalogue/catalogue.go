@@ -202,6 +202,14 @@ const LocalID = "promptq-local"
 // 128K tokens; promptq runs it at DefaultEffort with thinking off.
 const DefaultModel = "us.anthropic.claude-haiku-5-5"
 
+// DefaultModels is the models a deployment allows unless told otherwise
+// (the API's PROMPTQ_MODELS, the stack's promptq:models): the default,
+// and Claude Haiku 4.5, which takes a temperature and a prefill and
+// stays selectable. The larger models (Sonnet 5.5 at 20 times Haiku
+// 5.5's price, Opus 5.5 at 40 times) are an operator's choice: a daily
+// budget counts tokens, not dollars.
+var DefaultModels = []string{DefaultModel, "us.anthropic.claude-haiku-4-5-20251001-v1:0"}
+
 // DefaultEffort is the effort promptq asks of a model that takes one when
 // a request names none: the models' own default for content generation,
 // run without thinking where the model allows it (Model.ThinksAt).

@@ -53,7 +53,7 @@ func DefaultLimits() Limits {
 		MaxPromptBytes: 200_000,
 		MaxSystemBytes: 30_000,
 		DefaultMax:     1024,
-		Models:         []string{DefaultModel},
+		Models:         slices.Clone(catalogue.DefaultModels),
 		DefaultModel:   DefaultModel,
 	}
 }

@@ -187,7 +187,7 @@ func DefaultConfig() Config {
 		EconomyMinRecords:    100,
 		SignUp:               SignUpOpen,
 		WebDir:               filepath.Join("..", "web"),
-		Models:               []string{DefaultModel},
+		Models:               slices.Clone(catalogue.DefaultModels),
 		DefaultModel:         DefaultModel,
 		ProfileRegions: map[string][]string{
 			// The US profiles of Anthropic models route to these three.

@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/quota"
 )
 
@@ -25,7 +27,7 @@ func TestConfigFromContextWithoutContextIsTheDefault(t *testing.T) {
 	if !reflect.DeepEqual(got, DefaultConfig()) {
 		t.Errorf("got %+v, want the default %+v", got, DefaultConfig())
 	}
-	if got.DefaultModel != DefaultModel || len(got.Models) != 1 {
+	if got.DefaultModel != DefaultModel || !slices.Equal(got.Models, catalogue.DefaultModels) {
 		t.Errorf("default models %v / %s", got.Models, got.DefaultModel)
 	}
 }

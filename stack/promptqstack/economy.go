@@ -233,11 +233,13 @@ func newEconomy(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queues map[
 	return e
 }
 
-// wire lets the API send economy jobs to the lane's queue, and the
-// rescuer send a stale economy job there again.
+// wire lets the API send economy jobs to the lane's queue (and count it:
+// a replay sends a job's message again only while the queue holds none
+// waiting), and the rescuer send a stale economy job there again.
 func (e *economyLane) wire(api, rescuer awslambda.Function) {
 	for _, fn := range []awslambda.Function{api, rescuer} {
 		fn.AddEnvironment(jsii.String(quota.QueueURLEnv(jobs.LaneEconomy)), e.queue.QueueUrl(), nil)
-		e.queue.Grant(fn, jsii.String("sqs:SendMessage"))
 	}
+	e.queue.Grant(api, jsii.String("sqs:SendMessage"), jsii.String("sqs:GetQueueAttributes"))
+	e.queue.Grant(rescuer, jsii.String("sqs:SendMessage"))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/stack/promptqstack"
 )
 
@@ -88,9 +89,15 @@ func TestTheStackCreatesExactlyTheseResources(t *testing.T) {
 
 func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 	s := defaultStack(t)
-	profile := "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/us." + haiku
-	foundation := func(region string) string {
-		return "arn:${AWS::Partition}:bedrock:" + region + "::foundation-model/" + haiku
+	// The default allow-list: Claude Haiku 5.5 and Haiku 4.5, each through
+	// its US profile, which routes to its foundation model in three
+	// regions.
+	var models []string
+	for _, m := range []string{"anthropic.claude-haiku-5-5", haiku} {
+		models = append(models, "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/us."+m)
+		for _, region := range []string{"us-east-1", "us-east-2", "us-west-2"} {
+			models = append(models, "arn:${AWS::Partition}:bedrock:"+region+"::foundation-model/"+m)
+		}
 	}
 	tests := []struct {
 		function string
@@ -102,7 +109,10 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 				"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
 				"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 			}, "${Jobs.Arn}"),
-			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}", "${EconomyQueue.Arn}"),
+			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${JobsQueue.Arn}", "${BulkQueue.Arn}"),
+			// An economy job replayed is sent again only while the economy
+			// queue holds none waiting, as on the other lanes.
+			expand("Allow", []string{"sqs:GetQueueAttributes", "sqs:SendMessage"}, "${EconomyQueue.Arn}"),
 		)},
 		{"WorkerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),
@@ -110,8 +120,7 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 			// Who is active in a lane, and a job's output chunks: Queries of
 			// lanes' and users' partitions only.
 			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*","USER#*"]}}`),
-			expand("Allow", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"},
-				profile, foundation("us-east-1"), foundation("us-east-2"), foundation("us-west-2")),
+			expand("Allow", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, models...),
 			// The event source mappings poll with the function's role; a job
 			// that must wait is sent again on its lane.
 			expand("Allow", []string{
@@ -131,14 +140,14 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 		)},
 		{"CollectorFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${CollectorFunctionLogs.Arn}"),
-			economyGrants(profile, foundation),
+			economyGrants(models),
 			// It drains the economy queue and writes run inputs.
 			expand("Allow", []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, "${EconomyQueue.Arn}"),
 			expand("Allow", []string{"s3:PutObject"}, "${EconomyRuns.Arn}/runs/*"),
 		)},
 		{"CompletionFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${CompletionFunctionLogs.Arn}"),
-			economyGrants(profile, foundation),
+			economyGrants(models),
 			// It reads run outputs.
 			expand("Allow", []string{"s3:GetObject"}, "${EconomyRuns.Arn}/runs/*"),
 			expand("Allow", []string{"s3:ListBucket"}, `${EconomyRuns.Arn} if {"StringLike":{"s3:prefix":["runs/*"]}}`),
@@ -508,7 +517,7 @@ func TestLambdasRunGoOnGravitonWithJSONLogs(t *testing.T) {
 		"PROMPTQ_USER_POOL_ID":          "${Users}",
 		"PROMPTQ_CLIENT_IDS":            "${Users/Client}",
 		"PROMPTQ_COGNITO_ISSUER":        "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${Users}",
-		"PROMPTQ_MODELS":                promptqstack.DefaultModel,
+		"PROMPTQ_MODELS":                strings.Join(catalogue.DefaultModels, ","),
 		"PROMPTQ_DEFAULT_MODEL":         promptqstack.DefaultModel,
 		"PROMPTQ_REVOCATION_CHECK":      "true",
 	} {
@@ -906,7 +915,7 @@ func TestSiteConfigCarriesTheAPIAndCognitoIDs(t *testing.T) {
 		"client_id":        "${Users/Client}",
 		"api_url":          "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Api/DeploymentStage.v1}",
 		"cognito_endpoint": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/",
-		"models":           `[{"context_window":200000,"continuation":"prefill","id":"` + promptqstack.DefaultModel + `","max_output_tokens":64000,"name":"Claude Haiku 4.5"}]`,
+		"models":           mustJSON(t, catalogue.Entries(catalogue.DefaultModels)),
 		"default_model":    `"` + promptqstack.DefaultModel + `"`,
 		"password_policy":  `{"min_length":12,"require_digits":true,"require_lowercase":true,"require_symbols":true,"require_uppercase":true}`,
 		"sign_up":          `"open"`,
@@ -1468,7 +1477,7 @@ func TestStackTokenBudgetSetsTheAPIAndAnAlarm(t *testing.T) {
 // economy actions, Queries of the economy lane's and users' partitions,
 // the bulk queue (a job that leaves the lane), the runs at Bedrock and
 // passing the one service role to Bedrock.
-func economyGrants(profile string, foundation func(string) string) []string {
+func economyGrants(models []string) []string {
 	return slices.Concat(
 		expand("Allow", []string{
 			"dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
@@ -1477,8 +1486,7 @@ func economyGrants(profile string, foundation func(string) string) []string {
 		expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["ECON","ECON#*","RUN#*","USER#*"]}}`),
 		expand("Allow", []string{"sqs:SendMessage"}, "${BulkQueue.Arn}"),
 		expand("Allow", []string{"bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob", "bedrock:StopModelInvocationJob"},
-			"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*",
-			profile, foundation("us-east-1"), foundation("us-east-2"), foundation("us-west-2")),
+			slices.Concat([]string{"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*"}, models)...),
 		expand("Allow", []string{"iam:PassRole"}, `${EconomyServiceRole.Arn} if {"StringEquals":{"iam:PassedToService":"bedrock.amazonaws.com"}}`),
 	)
 }
@@ -1487,4 +1495,22 @@ func economyGrants(profile string, foundation func(string) string) []string {
 var economyEnv = []string{
 	"PROMPTQ_BULK_QUEUE_URL", "PROMPTQ_ECONOMY_BUCKET", "PROMPTQ_ECONOMY_MIN_RECORDS", "PROMPTQ_ECONOMY_QUEUE_URL",
 	"PROMPTQ_ECONOMY_ROLE_ARN", "PROMPTQ_INTERACTIVE_QUEUE_URL", "PROMPTQ_TABLE",
+}
+
+// mustJSON is v as the stack writes it into config.json: JSON with each
+// object's keys sorted, as CloudFormation's resolution leaves them.
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generic any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = json.Marshal(generic); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
