@@ -1,10 +1,10 @@
 // Package bedrock is the model provider on Amazon Bedrock's Converse API.
 //
 // [Model.Generate] calls ConverseStream (or Converse, with
-// Options.DisableStreaming) with the job's model id, system prompt,
-// max_tokens and temperature, hands each text delta to the caller as it
-// arrives, and returns the whole text with the model's token usage and stop
-// reason.
+// Options.DisableStreaming) with the job's model id, conversation, system
+// prompt, max_tokens and the parameters its model takes, hands each text
+// delta to the caller as it arrives, and returns the whole text with the
+// model's token usage and stop reason.
 //
 // # Errors
 //
@@ -23,24 +23,42 @@
 //	anything else                                          KindInternal     (retry)
 //
 // The original error stays in the chain (errors.As finds the SDK's type) for
-// logs. A validation message from Bedrock is passed on, with ARNs and account
-// ids removed, because it usually tells the user what to change
-// ("max_tokens exceeds ..."); access-denied messages name IAM roles, so they
-// are replaced entirely. A cancelled or expired ctx is returned as ctx's
-// error, not translated.
+// logs. A validation message from Bedrock is passed on (jobs.Rejected), with
+// ARNs and account ids removed, because it usually tells the user what to
+// change ("max_tokens exceeds ...", "`temperature` is deprecated for this
+// model."); access-denied messages name IAM roles, so they are replaced
+// entirely. A cancelled or expired ctx is returned as ctx's error, not
+// translated.
 //
 // The SDK's own retries (AWS_MAX_ATTEMPTS, standard mode by default) happen
 // inside one call, before any of this; mid-stream errors are not retried by
 // the SDK.
 //
-// # Continuing, and caching
+// # Refusals
 //
-// A request with Continue set (the text earlier calls wrote) ends its
-// conversation with an assistant turn holding that text, without its
-// trailing whitespace (Bedrock refuses a final assistant turn that ends in
-// whitespace), and the model continues it; only the new text is returned.
-// The worker sets Continue only for models whose catalogue entry says they
-// accept it (internal/catalogue).
+// A call whose stop reason says the model declined (jobs.IsRefusal:
+// "refusal", which the Claude 5.5 models' safety classifiers give, or
+// "content_filtered") returns, with the error jobs.Refused, the text it
+// streamed and its tokens: Bedrock bills a refused call's output, and the
+// worker fails the job with code refused, without retrying it. The reason
+// is read from the messageStop's additionalModelResponseFields, as
+// Anthropic's stop_details ({"category": ..., "explanation": ...}) when
+// present. Bedrock's side of this is unconfirmed: the SDK's StopReason has
+// no "refusal" value, and no AWS document says how Converse passes Claude's
+// refusal and its stop_details on.
+//
+// # The conversation, and continuing
+//
+// The conversation is jobs.Request.Conversation: the prompt as the user's
+// turn and, for a request with Continue set (the text earlier calls
+// wrote), that text without its trailing whitespace (Bedrock refuses a
+// final assistant turn that ends in whitespace) as the model takes it
+// (ContinueBy, from its catalogue entry): a final assistant turn the model
+// continues (Prefill), or an earlier assistant turn followed by a user
+// turn asking it to continue exactly where it stopped (UserTurn, for the
+// Claude 5.5 models, which refuse a prefill). Only the new text is
+// returned; the worker joins it on (jobs.Join), dropping the words a
+// user-turn continuation repeats.
 //
 // A system prompt of at least the model's caching minimum (estimated at
 // four characters a token) is followed by a cache point, so calls that
@@ -48,19 +66,45 @@
 // read it from the prompt cache. Below the minimum Bedrock would cache
 // nothing, so no cache point is sent.
 //
+// # Parameters, thinking and effort
+//
+// What a call asks besides the conversation is jobs.Request.Params, the
+// rule the economy lane's records follow too:
+//
+//   - temperature only for a model that takes one (the Claude 5.5 models
+//     answer any with an error; the API refuses it, so this is defence in
+//     depth); a model the catalogue does not know gets it as given;
+//   - the effort level as outputConfig.effort, for a model that takes one;
+//   - for a model with adaptive thinking that can be turned off, and an
+//     effort at which promptq does not let it think
+//     (catalogue.Model.ThinksAt), additionalModelRequestFields
+//     {"thinking": {"type": "disabled"}}. Converse has no field of its own
+//     for thinking; this shape, Anthropic's Messages API field passed
+//     through, is third-party (unconfirmed by AWS's documentation).
+//
+// Reasoning deltas (and reasoning blocks in Converse's answer) are not
+// part of the answer: text is picked by block type, since a thinking
+// model's first block may be its reasoning.
+//
 // # Usage
 //
 // Token counts come from the stream's metadata event (with the cache's
-// reads and writes). A call that fails before that event returns, with its
-// error, the text it streamed and a safe upper bound on its tokens, since
-// Bedrock reports usage only at the end: jobs.Request.CutOffTokens, the
-// bytes of the prompt, system prompt and continued text as input and the
-// bytes streamed (at most max_tokens) as output, the rule reservations
+// reads and writes). Thinking is billed as output and is in the output
+// count (Converse reports no thinking tokens apart). A call that fails
+// before that event returns, with its error, the text it streamed and a
+// safe upper bound on its tokens, since Bedrock reports usage only at the
+// end: jobs.Request.CutOffTokens, the bytes of the system prompt and the
+// conversation as input and the bytes streamed, the answer's and its
+// reasoning's (at most max_tokens), as output, the rule reservations
 // follow, so a CJK or emoji answer is never charged less than it cost.
+// Reasoning whose text the model withholds (Anthropic's display
+// "omitted", a signature only) cannot be counted that way: until the
+// usage event arrives its tokens are unknown.
 package bedrock
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -70,6 +114,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 
@@ -107,12 +152,14 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 }
 
 func (m *Model) converseStream(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
-	messages, system, inference := input(req)
+	in := input(req)
 	out, err := m.client.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
-		ModelId:         aws.String(req.Model),
-		Messages:        messages,
-		System:          system,
-		InferenceConfig: inference,
+		ModelId:                      aws.String(req.Model),
+		Messages:                     in.messages,
+		System:                       in.system,
+		InferenceConfig:              in.inference,
+		OutputConfig:                 in.output,
+		AdditionalModelRequestFields: in.additional,
 	})
 	if err != nil {
 		return jobs.Progress{}, translate(ctx, err)
@@ -122,11 +169,15 @@ func (m *Model) converseStream(ctx context.Context, req jobs.Request, onDelta fu
 		text    strings.Builder
 		stopped bool
 		usage   bool
+		refusal error
+		// reasoned is the bytes of reasoning the model streamed: billed
+		// as output, never part of the answer.
+		reasoned int
 	)
 	// partial is what a call that failed returns with its error.
 	partial := func(err error) (jobs.Progress, error) {
 		if !usage {
-			p.Tokens = req.CutOffTokens(text.String())
+			p.Tokens = req.CutOffTokens(text.Len() + reasoned)
 		}
 		p.GeneratedText = text.String()
 		return p, err
@@ -148,13 +199,21 @@ read:
 			switch v := ev.(type) {
 			case *types.ConverseStreamOutputMemberContentBlockDelta:
 				// Reasoning and tool-use deltas are not part of the answer.
-				if t, ok := v.Value.Delta.(*types.ContentBlockDeltaMemberText); ok && t.Value != "" {
-					text.WriteString(t.Value)
-					onDelta(t.Value)
+				switch d := v.Value.Delta.(type) {
+				case *types.ContentBlockDeltaMemberText:
+					if d.Value != "" {
+						text.WriteString(d.Value)
+						onDelta(d.Value)
+					}
+				case *types.ContentBlockDeltaMemberReasoningContent:
+					reasoned += reasoningBytes(d.Value)
 				}
 			case *types.ConverseStreamOutputMemberMessageStop:
 				p.StopReason = string(v.Value.StopReason)
 				stopped = true
+				if jobs.IsRefusal(p.StopReason) {
+					refusal = jobs.Refused(refusalReason(v.Value.AdditionalModelResponseFields))
+				}
 			case *types.ConverseStreamOutputMemberMetadata:
 				p.Tokens, usage = tokens(v.Value.Usage), v.Value.Usage != nil
 			}
@@ -173,23 +232,30 @@ read:
 			Message: "The model's response ended before it was complete.",
 			Err:     errors.New("bedrock: stream closed without a messageStop event")})
 	}
+	if refusal != nil {
+		// Billed all the same: the text and tokens go back with the error.
+		return partial(refusal)
+	}
 	p.GeneratedText = text.String()
 	return p, nil
 }
 
 func (m *Model) converse(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
-	messages, system, inference := input(req)
+	in := input(req)
 	out, err := m.client.Converse(ctx, &bedrockruntime.ConverseInput{
-		ModelId:         aws.String(req.Model),
-		Messages:        messages,
-		System:          system,
-		InferenceConfig: inference,
+		ModelId:                      aws.String(req.Model),
+		Messages:                     in.messages,
+		System:                       in.system,
+		InferenceConfig:              in.inference,
+		OutputConfig:                 in.output,
+		AdditionalModelRequestFields: in.additional,
 	})
 	if err != nil {
 		return jobs.Progress{}, translate(ctx, err)
 	}
 	var text strings.Builder
 	if msg, ok := out.Output.(*types.ConverseOutputMemberMessage); ok {
+		// By type: the first block may be the model's reasoning.
 		for _, c := range msg.Value.Content {
 			if t, ok := c.(*types.ContentBlockMemberText); ok {
 				text.WriteString(t.Value)
@@ -199,44 +265,112 @@ func (m *Model) converse(ctx context.Context, req jobs.Request, onDelta func(str
 	if text.Len() > 0 {
 		onDelta(text.String())
 	}
-	return jobs.Progress{
+	p := jobs.Progress{
 		GeneratedText: text.String(),
 		Tokens:        tokens(out.Usage),
 		StopReason:    string(out.StopReason),
-	}, nil
+	}
+	if jobs.IsRefusal(p.StopReason) {
+		return p, jobs.Refused(refusalReason(out.AdditionalModelResponseFields))
+	}
+	return p, nil
 }
 
-// input is the Converse request for req: one user turn with the prompt,
-// then, when req continues earlier text, an assistant turn with it (see the
-// package comment); the system prompt, with a cache point when it is long
-// enough for the model's prompt cache.
-func input(req jobs.Request) ([]types.Message, []types.SystemContentBlock, *types.InferenceConfiguration) {
-	messages := []types.Message{{
-		Role:    types.ConversationRoleUser,
-		Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: req.Prompt}},
-	}}
-	if prefill := jobs.Prefill(req.Continue); prefill != "" {
-		messages = append(messages, types.Message{
-			Role:    types.ConversationRoleAssistant,
-			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: prefill}},
+// converseInput is the part of a Converse or ConverseStream request that
+// comes from the job.
+type converseInput struct {
+	messages   []types.Message
+	system     []types.SystemContentBlock
+	inference  *types.InferenceConfiguration
+	output     *types.OutputConfig
+	additional document.Interface
+}
+
+// input is the Converse request for req: its conversation
+// (jobs.Request.Conversation: the prompt, and the text so far as the model
+// continues it), the system prompt with a cache point when it is long
+// enough for the model's prompt cache, and the parameters the model takes
+// (jobs.Request.Params); see the package comment.
+func input(req jobs.Request) converseInput {
+	var in converseInput
+	for _, t := range req.Conversation() {
+		role := types.ConversationRoleUser
+		if t.Role == jobs.RoleAssistant {
+			role = types.ConversationRoleAssistant
+		}
+		in.messages = append(in.messages, types.Message{
+			Role:    role,
+			Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: t.Text}},
 		})
 	}
-	var system []types.SystemContentBlock
 	if req.System != "" {
-		system = []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: req.System}}
+		in.system = []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: req.System}}
 		if m, ok := catalogue.Lookup(req.Model); ok && m.CacheMinTokens > 0 && estimateTokens(req.System) >= m.CacheMinTokens {
-			system = append(system, &types.SystemContentBlockMemberCachePoint{
+			in.system = append(in.system, &types.SystemContentBlockMemberCachePoint{
 				Value: types.CachePointBlock{Type: types.CachePointTypeDefault}})
 		}
 	}
-	inference := &types.InferenceConfiguration{}
+	params := req.Params()
+	in.inference = &types.InferenceConfiguration{}
 	if req.MaxTokens > 0 {
-		inference.MaxTokens = aws.Int32(int32(min(req.MaxTokens, 1<<31-1)))
+		in.inference.MaxTokens = aws.Int32(int32(min(req.MaxTokens, 1<<31-1)))
 	}
-	if req.Temperature != nil {
-		inference.Temperature = aws.Float32(float32(*req.Temperature))
+	if params.Temperature != nil {
+		in.inference.Temperature = aws.Float32(float32(*params.Temperature))
 	}
-	return messages, system, inference
+	if params.Effort != "" {
+		in.output = &types.OutputConfig{Effort: aws.String(params.Effort)}
+	}
+	if f := params.AdditionalFields(); f != nil {
+		in.additional = document.NewLazyDocument(f)
+	}
+	return in
+}
+
+// reasoningBytes is the size of a reasoning delta's text (or redacted
+// content): bytes the model wrote and was billed for as output. A
+// signature is no text.
+func reasoningBytes(d types.ReasoningContentBlockDelta) int {
+	switch r := d.(type) {
+	case *types.ReasoningContentBlockDeltaMemberText:
+		return len(r.Value)
+	case *types.ReasoningContentBlockDeltaMemberRedactedContent:
+		return len(r.Value)
+	}
+	return 0
+}
+
+// refusalReason is the reason a refusal's additional response fields give
+// (Anthropic's stop_details: {"type": "refusal", "category": ...,
+// "explanation": ...}), or "" when they give none. Whether Bedrock passes
+// stop_details on in Converse's additionalModelResponseFields is
+// unconfirmed; the fields are read when present.
+func refusalReason(fields document.Interface) string {
+	if fields == nil {
+		return ""
+	}
+	var v struct {
+		StopDetails *struct {
+			Category    string `json:"category"`
+			Explanation string `json:"explanation"`
+		} `json:"stop_details"`
+	}
+	var raw map[string]any
+	if err := fields.UnmarshalSmithyDocument(&raw); err != nil {
+		return ""
+	}
+	b, err := json.Marshal(raw)
+	if err != nil || json.Unmarshal(b, &v) != nil || v.StopDetails == nil {
+		return ""
+	}
+	d := v.StopDetails
+	switch {
+	case d.Explanation != "" && d.Category != "":
+		return d.Explanation + " (category: " + d.Category + ")"
+	case d.Category != "":
+		return "category: " + d.Category
+	}
+	return d.Explanation
 }
 
 func tokens(u *types.TokenUsage) jobs.Tokens {
@@ -303,10 +437,7 @@ func classify(err error) (jobs.Kind, string) {
 	case errors.As(err, &modelErr):
 		return jobs.KindUnavailable, "The model failed while processing the request."
 	case errors.As(err, &validation):
-		if m := jobs.ScrubProviderMessage(validation.ErrorMessage()); m != "" {
-			return jobs.KindInvalid, "The model rejected the request: " + m
-		}
-		return jobs.KindInvalid, "The model rejected the request as invalid."
+		return jobs.KindInvalid, jobs.Rejected(validation.ErrorMessage(), err).Message
 	case errors.As(err, &denied):
 		return jobs.KindUnauthorized, "This service is not allowed to use the requested model."
 	case errors.As(err, &notFound):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/promptq/promptq/internal/bedrock"
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/dev/bedrocktest"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/worker"
@@ -442,45 +444,69 @@ func TestAShortSystemPromptGetsNoCachePoint(t *testing.T) {
 // A call cut off before Bedrock's usage event is charged a safe upper bound
 // in bytes (jobs.Request.CutOffTokens), as reservations are: a CJK or emoji
 // answer, whose characters are 3-4 bytes and 1-4 tokens each, must not be
-// charged a quarter of its characters. Its input is the prompt, system
-// prompt and continued text; its output the bytes streamed, at most
-// max_tokens.
+// charged a quarter of its characters. Its input is the system prompt and
+// the conversation (the prompt, the continued text without its trailing
+// space and, for a user-turn model, the turn asking it to go on); its
+// output the bytes streamed, reasoning included (billed as output), at
+// most max_tokens.
 func TestACallCutOffIsChargedABoundInBytes(t *testing.T) {
 	t.Parallel()
-	const streamed = "量子は待つ🚀" // 6 characters, 19 bytes
+	const (
+		streamed = "量子は待つ🚀" // 6 characters, 19 bytes
+		thought  = "考える"    // 3 characters, 9 bytes
+		haiku55  = "us.anthropic.claude-haiku-5-5"
+	)
 	tests := map[string]struct {
 		handler   bedrocktest.Handler
+		model     string
 		maxTokens int
 		cancel    bool // the worker's deadline: the context ends after the delta
+		input     int  // beyond the prompt's, system prompt's and continued text's bytes
+		output    int
 	}{
 		"an exception mid-stream": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
 			w.Start()
 			w.Delta(streamed)
 			w.Exception("modelStreamErrorException", "broke")
-		}, maxTokens: 200},
+		}, maxTokens: 200, output: 19},
 		"a stream that ends without messageStop": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
 			w.Start()
 			w.Delta(streamed)
-		}, maxTokens: 200},
+		}, maxTokens: 200, output: 19},
 		"the deadline": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
 			w.Start()
 			w.Delta(streamed)
 			<-w.Context().Done()
-		}, maxTokens: 200, cancel: true},
+		}, maxTokens: 200, cancel: true, output: 19},
 		"more bytes than max_tokens": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
 			w.Start()
 			w.Delta(streamed)
 			w.Exception("modelStreamErrorException", "broke")
-		}, maxTokens: 10},
+		}, maxTokens: 10, output: 10},
+		"reasoning before the text": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Reasoning(thought)
+			w.Delta(streamed)
+			w.Exception("modelStreamErrorException", "broke")
+		}, maxTokens: 200, output: 9 + 19},
+		"a user-turn model": {handler: func(w *bedrocktest.Response, r *bedrocktest.Request) {
+			w.Start()
+			w.Delta(streamed)
+			w.Exception("modelStreamErrorException", "broke")
+		}, model: haiku55, maxTokens: 200, input: len(jobs.ContinueTurn), output: 19},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			srv := bedrocktest.NewServer(t, tt.handler)
 			req := request()
+			if tt.model != "" {
+				req.Model, req.Temperature = tt.model, nil
+			}
 			req.Prompt = "量子計算について俳句を書いてください。" // 19 characters, 57 bytes
 			req.System = "簡潔に。✨"               // 5 characters, 15 bytes
-			req.Continue = "待ち行列 "             // 5 characters, 13 bytes
+			req.Continue = "待ち行列 "             // 5 characters, 13 bytes: 12 sent
+			req.ContinueBy = jobs.ContinuationOf(req.Model)
 			req.MaxTokens = tt.maxTokens
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
@@ -495,10 +521,152 @@ func TestACallCutOffIsChargedABoundInBytes(t *testing.T) {
 			if p.GeneratedText != streamed {
 				t.Fatalf("text %q, want %q", p.GeneratedText, streamed)
 			}
-			want := jobs.Tokens{Input: 57 + 15 + 13 + jobs.InputFramingTokens, Output: min(19, tt.maxTokens)}
+			want := jobs.Tokens{Input: 57 + 15 + 12 + tt.input + jobs.InputFramingTokens, Output: tt.output}
 			if p.Tokens != want {
 				t.Errorf("tokens %+v, want the bound in bytes %+v", p.Tokens, want)
 			}
 		})
+	}
+}
+
+// haiku55 is Claude Haiku 5.5 through its US profile: no temperature, no
+// prefill, adaptive thinking that promptq turns off up to effort high.
+const haiku55 = "us.anthropic.claude-haiku-5-5"
+
+// A model that takes no prefill (Claude Haiku 5.5) continues from a user
+// turn: the prompt, the text so far (trimmed) as the assistant's earlier
+// turn, then jobs.ContinueTurn; the endpoint, answering as the model does,
+// accepts it and only the new text comes back. The same text given as a
+// prefill is refused with Bedrock's message, as the model refuses it.
+func TestAUserTurnModelContinuesFromAUserTurn(t *testing.T) {
+	t.Parallel()
+	var got *bedrocktest.Request
+	srv := bedrocktest.NewServer(t, bedrocktest.ModelRules(func(w *bedrocktest.Response, r *bedrocktest.Request) {
+		got = r
+		w.Answer([]string{"goes on and on."}, "end_turn", 40, 4)
+	}))
+	m := bedrock.New(srv.Client(1), bedrock.Options{})
+	req := jobs.Request{Prompt: "Write on.", Model: haiku55, MaxTokens: 100, Effort: "medium",
+		Continue: "The answer so far \n", ContinueBy: catalogue.UserTurn}
+	var c collect
+	p, err := m.Generate(t.Context(), req, c.add)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	want := []bedrocktest.Message{{Role: "user", Text: "Write on."}, {Role: "assistant", Text: "The answer so far"}, {Role: "user", Text: jobs.ContinueTurn}}
+	if !slices.Equal(got.Messages, want) {
+		t.Errorf("messages %q\nwant %q", got.Messages, want)
+	}
+	if p.GeneratedText != "goes on and on." || strings.Join(c.deltas, "") != p.GeneratedText || p.Tokens != (jobs.Tokens{Input: 40, Output: 4}) {
+		t.Errorf("Generate = %+v, deltas %q", p, c.deltas)
+	}
+
+	req.ContinueBy = catalogue.Prefill
+	_, err = m.Generate(t.Context(), req, c.add)
+	checkError(t, err, jobs.KindInvalid, false, "The model rejected the request: "+catalogue.PrefillRejection, "")
+}
+
+// What a call asks besides the conversation follows its model
+// (jobs.Request.Params): temperature only where the model takes one, the
+// effort as outputConfig.effort, and thinking turned off where the model
+// can and promptq does not let it think at that effort. A thinking model's
+// reasoning is never part of the answer, streamed or not.
+func TestTheParametersFollowTheModel(t *testing.T) {
+	t.Parallel()
+	half := 0.5
+	tests := []struct {
+		name        string
+		req         jobs.Request
+		temperature bool
+		effort      string
+		thinking    string // the thinking type sent; "": none
+		reasons     bool   // the model streams reasoning first
+	}{
+		{"Haiku 5.5 at its default effort thinks not", jobs.Request{Model: haiku55, Temperature: &half, Effort: "medium"}, false, "medium", "disabled", false},
+		{"Haiku 5.5 at effort high thinks not", jobs.Request{Model: haiku55, Effort: "high"}, false, "high", "disabled", false},
+		{"Haiku 5.5 at effort xhigh thinks", jobs.Request{Model: haiku55, Effort: "xhigh"}, false, "xhigh", "", true},
+		{"an old Haiku 5.5 job without effort runs at promptq's default", jobs.Request{Model: haiku55}, false, "medium", "disabled", false},
+		{"Opus 5.5 always thinks", jobs.Request{Model: "us.anthropic.claude-opus-5-5", Effort: "low"}, false, "low", "", true},
+		{"Haiku 4.5 takes a temperature and no effort", jobs.Request{Model: modelID, Temperature: &half}, true, "", "", false},
+		{"a model the catalogue does not know gets what it is sent", jobs.Request{Model: "anthropic.claude-next-v1:0", Temperature: &half, Effort: "low"}, true, "low", "", false},
+	}
+	for _, tt := range tests {
+		for _, streaming := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, streaming %v", tt.name, streaming), func(t *testing.T) {
+				t.Parallel()
+				var (
+					got     *bedrocktest.Request
+					reasons bool
+				)
+				srv := bedrocktest.NewServer(t, bedrocktest.ModelRules(func(w *bedrocktest.Response, r *bedrocktest.Request) {
+					got, reasons = r, w.Thinks()
+					w.Answer([]string{"An ", "answer."}, "end_turn", 5, 9)
+				}))
+				req := tt.req
+				req.Prompt, req.MaxTokens = "Say it.", 50
+				var c collect
+				p, err := bedrock.New(srv.Client(1), bedrock.Options{DisableStreaming: !streaming}).Generate(t.Context(), req, c.add)
+				if err != nil {
+					t.Fatalf("Generate: %v", err)
+				}
+				if (got.Temperature != nil) != tt.temperature || got.TopP != nil || got.Effort != tt.effort || got.ThinkingType() != tt.thinking {
+					t.Errorf("sent temperature %v topP %v effort %q thinking %q; want temperature %v, effort %q, thinking %q",
+						got.Temperature, got.TopP, got.Effort, got.ThinkingType(), tt.temperature, tt.effort, tt.thinking)
+				}
+				if tt.thinking == "" && got.AdditionalFields != nil || tt.effort == "" && strings.Contains(string(got.Body), "outputConfig") {
+					t.Errorf("request %s sends fields it need not", got.Body)
+				}
+				if p.GeneratedText != "An answer." || strings.Join(c.deltas, "") != "An answer." || p.Tokens.Output != 9 {
+					t.Errorf("Generate = %+v, deltas %q; want the text alone", p, c.deltas)
+				}
+				if reasons != tt.reasons {
+					t.Errorf("the model reasoned %v, want %v", reasons, tt.reasons)
+				}
+			})
+		}
+	}
+}
+
+// A refusal (stop reason "refusal", or "content_filtered") returns the
+// text and tokens Bedrock reported, which are billed, with jobs.Refused:
+// not retryable, and with the model's reason when its stop_details give
+// one.
+func TestARefusalReturnsWhatWasBilledWithItsReason(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		refuse  func(w *bedrocktest.Response)
+		wantMsg string
+	}{
+		{"with stop_details", func(w *bedrocktest.Response) { w.Refuse("cyber", "It asks for malware.", 20, 5) },
+			"declined this request (its safety classifiers stopped it). Its reason: It asks for malware. (category: cyber)"},
+		{"content_filtered without details", func(w *bedrocktest.Response) { w.Finish("content_filtered", 20, 5) },
+			"declined this request (its safety classifiers stopped it)."},
+	}
+	for _, tt := range tests {
+		for _, streaming := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, streaming %v", tt.name, streaming), func(t *testing.T) {
+				t.Parallel()
+				srv := bedrocktest.NewServer(t, func(w *bedrocktest.Response, r *bedrocktest.Request) {
+					w.Delta("Here is ")
+					tt.refuse(w)
+				})
+				var c collect
+				p, err := bedrock.New(srv.Client(3), bedrock.Options{DisableStreaming: !streaming}).Generate(t.Context(), request(), c.add)
+				checkError(t, err, jobs.KindInvalid, false, tt.wantMsg, "")
+				if !errors.Is(err, jobs.ErrRefused) {
+					t.Errorf("error %v does not wrap jobs.ErrRefused", err)
+				}
+				if !strings.HasSuffix(err.Error(), tt.wantMsg+": "+jobs.ErrRefused.Error()) {
+					t.Errorf("error %q: the reason is not the whole message", err)
+				}
+				if p.GeneratedText != "Here is " || p.Tokens != (jobs.Tokens{Input: 20, Output: 5}) || strings.Join(c.deltas, "") != "Here is " {
+					t.Errorf("Generate = %+v, deltas %q; want the text and the tokens billed", p, c.deltas)
+				}
+				if srv.Calls() != 1 {
+					t.Errorf("%d calls, want 1", srv.Calls())
+				}
+			})
+		}
 	}
 }

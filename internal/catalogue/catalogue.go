@@ -193,6 +193,22 @@ type Model struct {
 	Sources Sources
 }
 
+// PrefillRejection is Bedrock's message (a ValidationException) for a
+// conversation that ends on an assistant turn, sent to a model that takes
+// no prefill (Continuation UserTurn). Third-party: many reports quote it
+// word for word (for Claude Opus 4.6 and later on Bedrock); no primary
+// source gives the text. The stand-ins answer with it.
+const PrefillRejection = "The model returned the following errors: This model does not support assistant message prefill. " +
+	"The conversation must end with a user message."
+
+// SamplingRejection is Bedrock's message (a ValidationException) for a
+// sampling parameter ("temperature", "top_p", "top_k") sent to a model
+// that takes none (Temperature false). Third-party, as PrefillRejection:
+// reports quote it for temperature on the Claude 5 family on Bedrock.
+func SamplingRejection(param string) string {
+	return "The model returned the following errors: `" + param + "` is deprecated for this model."
+}
+
 // LocalID is the id of the local stand-in model (internal/dev/localmodel).
 const LocalID = "promptq-local"
 

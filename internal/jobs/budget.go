@@ -9,9 +9,11 @@ import (
 )
 
 // InputTokensBound is a safe upper bound on the input tokens a request can
-// be billed for, whatever its script: the UTF-8 bytes of its prompt, system
-// prompt and the answer it continues (Continue, set only on a worker's
-// continuing call: a submission's is empty), plus InputFramingTokens.
+// be billed for, whatever its script: the UTF-8 bytes of its system prompt
+// and of its conversation's turns (Conversation: the prompt and, on a
+// worker's continuing call, the answer it continues and, for a model that
+// takes no prefill, the user turn asking it to go on; a submission
+// continues nothing), plus InputFramingTokens.
 //
 // Why bytes bound tokens: Claude's tokenizer is a byte-level BPE (with
 // byte fallback), so every token stands for at least one byte of the text
@@ -27,7 +29,10 @@ import (
 // included, which counts about 30% more tokens than Haiku 4.5's for the
 // same text but still makes a token of at least one byte).
 func (r Request) InputTokensBound() int {
-	n := len(r.Prompt) + len(r.System) + len(r.Continue)
+	n := len(r.System)
+	for _, t := range r.Conversation() {
+		n += len(t.Text)
+	}
 	if m, ok := catalogue.Lookup(r.Model); ok && m.TokensPerByte > 1 {
 		n = int(math.Ceil(float64(n) * m.TokensPerByte))
 	}
@@ -69,15 +74,18 @@ func (j Job) BudgetTokens(t Tokens) (int, UsageKey) {
 	return t.Total() * f, UsageKey{Model: j.Model, Batch: j.Lane == LaneEconomy, Long: f > 1}
 }
 
-// CutOffTokens is a safe upper bound on what a call of r that wrote output
-// and was cut off before the model reported its usage (a deadline, an
-// error in the middle of the stream, a cancel) can be billed for: its
-// InputTokensBound as input, and output's UTF-8 bytes as output, never
-// more than r's max_tokens (the model writes no more than that). Bytes,
-// for the reason InputTokensBound gives: a guess at characters a token
-// would charge a CJK or emoji answer 4-8 times too little.
-func (r Request) CutOffTokens(output string) Tokens {
-	out := len(output)
+// CutOffTokens is a safe upper bound on what a call of r that wrote
+// outputBytes bytes and was cut off before the model reported its usage
+// (a deadline, an error in the middle of the stream, a cancel) can be
+// billed for: its InputTokensBound as input, and the bytes as output,
+// never more than r's max_tokens (the model writes no more than that).
+// The output counts all the model wrote, its answer's text and the
+// reasoning it streamed (thinking is billed as output and counts against
+// max_tokens). Bytes, for the reason InputTokensBound gives: a guess at
+// characters a token would charge a CJK or emoji answer 4-8 times too
+// little.
+func (r Request) CutOffTokens(outputBytes int) Tokens {
+	out := outputBytes
 	if r.MaxTokens > 0 {
 		out = min(out, r.MaxTokens)
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -44,5 +45,42 @@ func TestBudgetTokensCountTheLongContextBand(t *testing.T) {
 	}
 	if k := jobs.ParseUsageKey(j.Model + "@batch@long"); k != (jobs.UsageKey{Model: j.Model, Batch: true, Long: true}) {
 		t.Errorf("ParseUsageKey = %+v", k)
+	}
+}
+
+// A call cut off before the model reported its usage is charged a bound,
+// never a guess: every byte a token at most (a CJK character is 3 bytes
+// and often one token, an emoji 4 bytes and up to 4 tokens), input the
+// system prompt and the conversation (a continuation's text so far, and a
+// user turn's request to go on), output the bytes the model wrote (its
+// reasoning's too, which the caller counts), never more than the call's
+// max_tokens.
+func TestCutOffTokensBoundsACallInBytes(t *testing.T) {
+	t.Parallel()
+	const (
+		cjk   = "量子計算の未来について書いてください。" // 19 characters, 57 bytes
+		emoji = "🚀🌕✨"                 // 3 characters, 11 bytes
+	)
+	tests := []struct {
+		name   string
+		req    jobs.Request
+		output int
+		want   jobs.Tokens
+	}{
+		{"English", jobs.Request{Prompt: "Write a haiku.", MaxTokens: 100}, 11,
+			jobs.Tokens{Input: 14 + jobs.InputFramingTokens, Output: 11}},
+		{"CJK and emoji, input included", jobs.Request{Prompt: cjk, System: emoji, MaxTokens: 100}, 57,
+			jobs.Tokens{Input: 57 + 11 + jobs.InputFramingTokens, Output: 57}},
+		{"a prefill's input includes the text it continues", jobs.Request{Prompt: cjk, Continue: emoji + " ", MaxTokens: 100}, 0,
+			jobs.Tokens{Input: 57 + 11 + jobs.InputFramingTokens}},
+		{"a user turn's, the request to go on too", jobs.Request{Prompt: cjk, Continue: emoji + " \n", ContinueBy: catalogue.UserTurn, MaxTokens: 100}, 0,
+			jobs.Tokens{Input: 57 + 11 + len(jobs.ContinueTurn) + jobs.InputFramingTokens}},
+		{"output never more than max_tokens", jobs.Request{Prompt: "p", MaxTokens: 20}, 57,
+			jobs.Tokens{Input: 1 + jobs.InputFramingTokens, Output: 20}},
+	}
+	for _, tt := range tests {
+		if got := tt.req.CutOffTokens(tt.output); got != tt.want {
+			t.Errorf("%s: CutOffTokens = %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }

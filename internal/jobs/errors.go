@@ -111,6 +111,19 @@ func IsRefusal(stopReason string) bool {
 	return stopReason == StopRefusal || stopReason == StopContentFiltered
 }
 
+// Rejected is the error a model adapter returns for a request the model
+// rejected as invalid (Bedrock's ValidationException: a parameter the
+// model does not take, max_tokens over its limit): KindInvalid, never
+// retried, with the model's message (scrubbed), which usually says what
+// to change. cause (the provider's error) stays in the chain for logs.
+func Rejected(providerMessage string, cause error) *Error {
+	msg := "The model rejected the request as invalid."
+	if m := ScrubProviderMessage(providerMessage); m != "" {
+		msg = "The model rejected the request: " + m
+	}
+	return &Error{Kind: KindInvalid, Message: msg, Err: cause}
+}
+
 // Refused is the error a model adapter returns for a call the model
 // declined: KindInvalid (never retried), its message with the model's
 // reason when it gave one (scrubbed; "" when none), wrapping ErrRefused.

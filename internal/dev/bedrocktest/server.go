@@ -7,7 +7,28 @@
 // signing, retries and error deserialization.
 //
 // A test scripts the answers with a [Handler], which sees the decoded
-// request and writes a response with the [Response] methods.
+// request (every turn with its role, the inference and output settings,
+// the additional model request fields) and writes a response with the
+// [Response] methods: text, reasoning ([Response.Reasoning]), a refusal
+// ([Response.Refuse]), errors and exceptions.
+//
+// # A model's rules
+//
+// [ModelRules] wraps a handler so the endpoint answers as the request's
+// model does before the handler sees the request, by the model's
+// catalogue entry (internal/catalogue). For a Claude 5.5 model:
+//
+//   - temperature, topP or top_k (additionalModelRequestFields) is a
+//     ValidationException naming it (catalogue.SamplingRejection);
+//   - a conversation that ends on an assistant turn (a prefill) is a
+//     ValidationException (catalogue.PrefillRejection);
+//   - unless the request turns its adaptive thinking off
+//     (additionalModelRequestFields {"thinking": {"type": <its
+//     Thinking.Off>}}), the answer streams a reasoning block (its text,
+//     then a signature) before the text, as Converse does.
+//
+// The messages are Bedrock's as third parties quote them (no primary
+// source has their text; see internal/catalogue).
 package bedrocktest
 
 import (
@@ -27,21 +48,48 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 // Request is a Converse or ConverseStream request as the server received it.
 type Request struct {
-	ModelID     string
-	Stream      bool // ConverseStream
-	Prompt      string
-	System      string
+	ModelID string
+	Stream  bool // ConverseStream
+	// Prompt is the first user turn's text; Messages are all the turns.
+	Prompt   string
+	Messages []Message
+	System   string
+	// MaxTokens, Temperature and TopP are inferenceConfig's (nil: absent).
 	MaxTokens   *int
 	Temperature *float64
-	Header      http.Header
-	Body        []byte // the raw JSON body
+	TopP        *float64
+	// Effort and TextFormat are outputConfig's ("" and nil: absent).
+	Effort     string
+	TextFormat json.RawMessage
+	// AdditionalFields are additionalModelRequestFields, decoded (nil:
+	// absent).
+	AdditionalFields map[string]any
+	Header           http.Header
+	Body             []byte // the raw JSON body
 	// Call counts the requests this server has received, starting at 1, so
 	// a handler can answer the first call differently from a retry.
 	Call int
+}
+
+// Message is one turn of a request's conversation: its role ("user",
+// "assistant") and its text blocks, joined.
+type Message struct {
+	Role string
+	Text string
+}
+
+// ThinkingType is the thinking type the request's additional fields set
+// ({"thinking": {"type": ...}}), or "".
+func (r *Request) ThinkingType() string {
+	t, _ := r.AdditionalFields["thinking"].(map[string]any)
+	s, _ := t["type"].(string)
+	return s
 }
 
 // Handler answers one request.
@@ -151,7 +199,13 @@ type wireRequest struct {
 	InferenceConfig *struct {
 		MaxTokens   *int     `json:"maxTokens"`
 		Temperature *float64 `json:"temperature"`
+		TopP        *float64 `json:"topP"`
 	} `json:"inferenceConfig"`
+	OutputConfig *struct {
+		Effort     string          `json:"effort"`
+		TextFormat json.RawMessage `json:"textFormat"`
+	} `json:"outputConfig"`
+	AdditionalModelRequestFields map[string]any `json:"additionalModelRequestFields"`
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, stream bool) {
@@ -171,26 +225,73 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, stream bool) {
 		http.Error(w, "bad json", http.StatusBadRequest)
 		return
 	}
-	req := &Request{ModelID: r.PathValue("model"), Stream: stream, Header: r.Header.Clone(), Body: body, Call: call}
+	req := &Request{ModelID: r.PathValue("model"), Stream: stream, Header: r.Header.Clone(), Body: body, Call: call,
+		AdditionalFields: wire.AdditionalModelRequestFields}
 	for _, m := range wire.Messages {
-		if m.Role != "user" {
-			continue
-		}
+		var text strings.Builder
 		for _, c := range m.Content {
-			req.Prompt += c.Text
+			text.WriteString(c.Text)
+		}
+		req.Messages = append(req.Messages, Message{Role: m.Role, Text: text.String()})
+		if m.Role == "user" && req.Prompt == "" {
+			req.Prompt = text.String()
 		}
 	}
 	for _, sys := range wire.System {
 		req.System += sys.Text
 	}
 	if ic := wire.InferenceConfig; ic != nil {
-		req.MaxTokens, req.Temperature = ic.MaxTokens, ic.Temperature
+		req.MaxTokens, req.Temperature, req.TopP = ic.MaxTokens, ic.Temperature, ic.TopP
+	}
+	if oc := wire.OutputConfig; oc != nil {
+		req.Effort, req.TextFormat = oc.Effort, oc.TextFormat
 	}
 	s.handler(&Response{t: s.t, w: w, r: r, stream: stream, enc: eventstream.NewEncoder()}, req)
 }
 
+// ThinkingText is the reasoning a thinking model's answer starts with
+// under [ModelRules].
+const ThinkingText = "The user wants an answer; I will write it plainly."
+
+// ModelRules returns a handler that answers r as r's model does (its
+// catalogue entry) and passes what the model accepts on to next; see the
+// package comment. A model the catalogue does not know, or one without
+// these rules, gets next as it is.
+func ModelRules(next Handler) Handler {
+	return func(w *Response, r *Request) {
+		m, ok := catalogue.Lookup(r.ModelID)
+		if !ok {
+			next(w, r)
+			return
+		}
+		if !m.Temperature {
+			for _, p := range []struct {
+				name string
+				sent bool
+			}{{"temperature", r.Temperature != nil}, {"top_p", r.TopP != nil}, {"top_k", r.AdditionalFields["top_k"] != nil}} {
+				if p.sent {
+					w.Error(http.StatusBadRequest, "ValidationException", catalogue.SamplingRejection(p.name))
+					return
+				}
+			}
+		}
+		if n := len(r.Messages); m.Continuation == catalogue.UserTurn && n > 0 && r.Messages[n-1].Role == "assistant" {
+			w.Error(http.StatusBadRequest, "ValidationException", catalogue.PrefillRejection)
+			return
+		}
+		if th := m.Thinking; th.Adaptive && (th.Off == "" || r.ThinkingType() != th.Off) {
+			w.thinks = true
+		}
+		next(w, r)
+	}
+}
+
 // Response writes one answer. Methods report write failures with t.Errorf
 // unless the client has gone away.
+//
+// For ConverseStream each method writes its events at once; for Converse
+// the text (Delta) and reasoning are gathered and written as one JSON
+// document by Finish, Answer or Refuse.
 type Response struct {
 	t       testing.TB
 	w       http.ResponseWriter
@@ -198,7 +299,19 @@ type Response struct {
 	stream  bool
 	enc     *eventstream.Encoder
 	started bool
+	// thinks: the model thinks (ModelRules), so Start writes a reasoning
+	// block first.
+	thinks bool
+	// block is the index of the content block the next delta goes to.
+	block int
+	// text and reasoning are a Converse answer's, until it is written.
+	text      strings.Builder
+	reasoning []string
 }
+
+// Thinks reports whether the answer starts with the model's reasoning
+// (ModelRules found the request's model thinking).
+func (w *Response) Thinks() bool { return w.thinks }
 
 // Context is done when the client goes away.
 func (w *Response) Context() context.Context { return w.r.Context() }
@@ -216,19 +329,6 @@ func (w *Response) Error(status int, errorType, message string) {
 // ConverseStream messageStart, one contentBlockDelta per piece,
 // contentBlockStop, messageStop and metadata.
 func (w *Response) Answer(pieces []string, stopReason string, inputTokens, outputTokens int) {
-	if !w.stream {
-		w.w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w.w).Encode(map[string]any{
-			"output": map[string]any{"message": map[string]any{
-				"role":    "assistant",
-				"content": []any{map[string]string{"text": strings.Join(pieces, "")}},
-			}},
-			"stopReason": stopReason,
-			"usage":      usage(inputTokens, outputTokens),
-			"metrics":    map[string]int{"latencyMs": 1},
-		})
-		return
-	}
 	w.Start()
 	for _, p := range pieces {
 		w.Delta(p)
@@ -236,23 +336,103 @@ func (w *Response) Answer(pieces []string, stopReason string, inputTokens, outpu
 	w.Finish(stopReason, inputTokens, outputTokens)
 }
 
-// Start begins a ConverseStream answer: the HTTP headers and messageStart.
+// Start begins a ConverseStream answer: the HTTP headers and messageStart,
+// then, for a thinking model (ModelRules), a reasoning block with
+// ThinkingText. It does nothing more once the answer has started.
 func (w *Response) Start() {
+	if w.started {
+		return
+	}
+	w.started = true
+	if !w.stream {
+		if w.thinks {
+			w.Reasoning(ThinkingText)
+		}
+		return
+	}
 	w.w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 	w.w.WriteHeader(http.StatusOK)
-	w.started = true
 	w.Event("messageStart", map[string]string{"role": "assistant"})
+	if w.thinks {
+		w.Reasoning(ThinkingText)
+	}
 }
 
-// Delta sends one contentBlockDelta with text, and flushes it to the client.
+// Reasoning sends a reasoning content block: for ConverseStream a
+// contentBlockDelta with reasoningContent text, one with its signature,
+// and contentBlockStop (text goes to the next block); for Converse a
+// reasoningContent block before the text.
+func (w *Response) Reasoning(text string) {
+	w.Start()
+	if !w.stream {
+		w.reasoning = append(w.reasoning, text)
+		return
+	}
+	w.Event("contentBlockDelta", map[string]any{"contentBlockIndex": w.block,
+		"delta": map[string]any{"reasoningContent": map[string]string{"text": text}}})
+	w.Event("contentBlockDelta", map[string]any{"contentBlockIndex": w.block,
+		"delta": map[string]any{"reasoningContent": map[string]string{"signature": signature}}})
+	w.Event("contentBlockStop", map[string]any{"contentBlockIndex": w.block})
+	w.block++
+}
+
+// signature stands in for the signature Bedrock gives a reasoning block.
+const signature = "YmVkcm9ja3Rlc3Qgc2lnbmF0dXJl"
+
+// Delta sends one contentBlockDelta with text, and flushes it to the
+// client (for Converse, adds text to the answer).
 func (w *Response) Delta(text string) {
-	w.Event("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]string{"text": text}})
+	w.Start()
+	if !w.stream {
+		w.text.WriteString(text)
+		return
+	}
+	w.Event("contentBlockDelta", map[string]any{"contentBlockIndex": w.block, "delta": map[string]string{"text": text}})
 }
 
-// Finish sends contentBlockStop, messageStop and metadata with usage.
+// Finish sends contentBlockStop, messageStop and metadata with usage (for
+// Converse, the answer).
 func (w *Response) Finish(stopReason string, inputTokens, outputTokens int) {
-	w.Event("contentBlockStop", map[string]any{"contentBlockIndex": 0})
-	w.Event("messageStop", map[string]any{"stopReason": stopReason})
+	w.end(stopReason, nil, inputTokens, outputTokens)
+}
+
+// Refuse ends the answer as a model that declined the request does, as
+// Anthropic documents it (Bedrock's side is unconfirmed): stop reason
+// "refusal", with additionalModelResponseFields {"stop_details": {"type":
+// "refusal", "category": ..., "explanation": ...}}, and the usage billed.
+func (w *Response) Refuse(category, explanation string, inputTokens, outputTokens int) {
+	w.end("refusal", map[string]any{"stop_details": map[string]string{
+		"type": "refusal", "category": category, "explanation": explanation}}, inputTokens, outputTokens)
+}
+
+func (w *Response) end(stopReason string, fields map[string]any, inputTokens, outputTokens int) {
+	w.Start()
+	if !w.stream {
+		var content []any
+		for _, r := range w.reasoning {
+			content = append(content, map[string]any{"reasoningContent": map[string]any{
+				"reasoningText": map[string]string{"text": r, "signature": signature}}})
+		}
+		content = append(content, map[string]string{"text": w.text.String()})
+		doc := map[string]any{
+			"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": content}},
+			"stopReason": stopReason,
+			"usage":      usage(inputTokens, outputTokens),
+			"metrics":    map[string]int{"latencyMs": 1},
+		}
+		if fields != nil {
+			doc["additionalModelResponseFields"] = fields
+		}
+		w.w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w.w).Encode(doc)
+		return
+	}
+	w.Event("contentBlockStop", map[string]any{"contentBlockIndex": w.block})
+	stop := map[string]any{"stopReason": stopReason}
+	if fields != nil {
+		stop["additionalModelResponseFields"] = fields
+	}
+	w.Event("messageStop", stop)
 	w.Event("metadata", map[string]any{"usage": usage(inputTokens, outputTokens), "metrics": map[string]int{"latencyMs": 1}})
 }
 
@@ -274,10 +454,10 @@ func (w *Response) Event(eventType string, payload any) {
 // Exception writes an exception frame (:message-type exception), as Bedrock
 // does when a stream fails after it started; exceptionType is the member
 // name, such as "throttlingException" or "modelStreamErrorException".
+//
+// For ConverseStream only.
 func (w *Response) Exception(exceptionType, message string) {
-	if !w.started {
-		w.Start()
-	}
+	w.Start()
 	b, _ := json.Marshal(map[string]string{"message": message})
 	var msg eventstream.Message
 	msg.Headers.Set(":exception-type", eventstream.StringValue(exceptionType))
