@@ -15,6 +15,13 @@
 // "Batch Inference Job State Change" event Bedrock puts on EventBridge, to
 // Options.OnEvent.
 //
+// Each record's request is answered as its model answers it on Bedrock
+// (the local model checks it against the run's model's catalogue entry):
+// one the model rejects, such as a temperature in a record for a Claude
+// 5.5 model, is a record error 400 with Bedrock's message; its
+// outputConfig.effort is the effort the model runs at; a refusal is an
+// answer with stop reason "refusal", billed.
+//
 // It is a development tool: it keeps its jobs in memory and runs them one
 // at a time, in the order they were created.
 package localbatch
@@ -40,6 +47,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -491,6 +499,9 @@ func (s *Server) answer(ctx context.Context, model string, rec inputLine) ([]byt
 			MaxTokens   int      `json:"maxTokens"`
 			Temperature *float64 `json:"temperature"`
 		} `json:"inferenceConfig"`
+		OutputConfig struct {
+			Effort string `json:"effort"`
+		} `json:"outputConfig"`
 	}
 	fail := func(code int, msg string) ([]byte, bool, jobs.Tokens) {
 		b, _ := json.Marshal(map[string]any{"recordId": rec.RecordID, "modelInput": rec.ModelInput,
@@ -500,7 +511,8 @@ func (s *Server) answer(ctx context.Context, model string, rec inputLine) ([]byt
 	if err := json.Unmarshal(rec.ModelInput, &in); err != nil || len(in.Messages) == 0 || in.Messages[0].Role != "user" {
 		return fail(400, "Malformed input request: the record is not a Converse request with a user message")
 	}
-	req := jobs.Request{Model: model, MaxTokens: in.InferenceConfig.MaxTokens, Temperature: in.InferenceConfig.Temperature}
+	req := jobs.Request{Model: model, MaxTokens: in.InferenceConfig.MaxTokens, Temperature: in.InferenceConfig.Temperature,
+		Effort: in.OutputConfig.Effort}
 	for _, c := range in.Messages[0].Content {
 		req.Prompt += c.Text
 	}
@@ -508,13 +520,22 @@ func (s *Server) answer(ctx context.Context, model string, rec inputLine) ([]byt
 		req.System += c.Text
 	}
 	p, err := s.opts.Model.Generate(ctx, req, func(string) {})
-	if err != nil {
-		code := 500
-		var je *jobs.Error
-		if errors.As(err, &je) && je.Kind == jobs.KindInvalid {
-			code = 400
-		}
-		return fail(code, err.Error())
+	var (
+		rejected *localmodel.ValidationError
+		je       *jobs.Error
+	)
+	switch {
+	case errors.Is(err, jobs.ErrRefused):
+		// A refusal is an answer, billed, with its stop reason, as on
+		// demand: the record succeeds.
+	case errors.As(err, &rejected):
+		// What the model rejects, with Bedrock's message, as Bedrock
+		// writes a record it could not run.
+		return fail(400, rejected.Message)
+	case errors.As(err, &je) && je.Kind == jobs.KindInvalid:
+		return fail(400, err.Error())
+	case err != nil:
+		return fail(500, err.Error())
 	}
 	b, _ := json.Marshal(map[string]any{"recordId": rec.RecordID, "modelInput": rec.ModelInput,
 		"modelOutput": map[string]any{

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/promptq/promptq/internal/bedrockbatch"
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/dev/localbatch"
 	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/dev/standin"
@@ -81,8 +82,13 @@ func (f fixture) putInput(t *testing.T, key string, recs ...[]byte) {
 
 func (f fixture) create(t *testing.T, name, token, input string) string {
 	t.Helper()
+	return f.createFor(t, "promptq-local", name, token, input)
+}
+
+func (f fixture) createFor(t *testing.T, model, name, token, input string) string {
+	t.Helper()
 	out, err := f.bedrock.CreateModelInvocationJob(t.Context(), &bedrock.CreateModelInvocationJobInput{
-		JobName: aws.String(name), ModelId: aws.String("promptq-local"), RoleArn: aws.String("arn:aws:iam::000000000000:role/batch"),
+		JobName: aws.String(name), ModelId: aws.String(model), RoleArn: aws.String("arn:aws:iam::000000000000:role/batch"),
 		ClientRequestToken:  aws.String(token),
 		ModelInvocationType: types.ModelInvocationTypeConverse,
 		InputDataConfig: &types.ModelInvocationJobInputDataConfigMemberS3InputDataConfig{Value: types.ModelInvocationJobS3InputDataConfig{
@@ -112,6 +118,28 @@ func (f fixture) waitFor(t *testing.T, arn string, status types.ModelInvocationJ
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// output reads the results job arn wrote for its input.jsonl, by record id
+// and in the file's order.
+func (f fixture) output(t *testing.T, arn string) (map[string]bedrockbatch.Result, []string) {
+	t.Helper()
+	id := arn[strings.LastIndex(arn, "/")+1:]
+	obj, err := f.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String("out/" + id + "/input.jsonl.out")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	results := map[string]bedrockbatch.Result{}
+	var order []string
+	if err := bedrockbatch.ReadOutput(obj.Body, func(r bedrockbatch.Result) error {
+		results[r.RecordID] = r
+		order = append(order, r.RecordID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return results, order
 }
 
 func record(t *testing.T, id, prompt string) []byte {
@@ -144,20 +172,7 @@ func TestAJobRunsItsRecordsAndWritesBedrocksOutput(t *testing.T) {
 	}
 
 	id := arn[strings.LastIndex(arn, "/")+1:]
-	obj, err := f.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String("out/" + id + "/input.jsonl.out")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Body.Close()
-	results := map[string]bedrockbatch.Result{}
-	var order []string
-	if err := bedrockbatch.ReadOutput(obj.Body, func(r bedrockbatch.Result) error {
-		results[r.RecordID] = r
-		order = append(order, r.RecordID)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	results, order := f.output(t, arn)
 	if len(results) != 4 || strings.Join(order, "") == "abcd" {
 		t.Errorf("output records %v: want all four, in an order other than the input's", order)
 	}
@@ -221,5 +236,38 @@ func TestStopAndErrors(t *testing.T) {
 	arn = f.create(t, "r3", "token-r3", "runs/none/input.jsonl")
 	if got := f.waitFor(t, arn, types.ModelInvocationJobStatusFailed); !strings.Contains(aws.ToString(got.Message), "input") {
 		t.Errorf("a job without input failed with %q", aws.ToString(got.Message))
+	}
+}
+
+// A run's records are answered as its model answers them: a temperature in
+// a record for Claude Haiku 5.5 is a record error with Bedrock's message;
+// the record's effort is the effort the model runs at (at max it thinks,
+// billed as output); a refusal is an answer with stop reason refusal,
+// billed.
+func TestRecordsFollowTheRunsModel(t *testing.T) {
+	f := start(t, 0)
+	const haiku55 = "us.anthropic.claude-haiku-5-5"
+	rec := func(id, modelInput string) []byte {
+		return []byte(`{"recordId":"` + id + `","modelInput":` + modelInput + "}\n")
+	}
+	f.putInput(t, "runs/r4/input.jsonl",
+		rec("temp", `{"messages":[{"role":"user","content":[{"text":"Hi."}]}],"inferenceConfig":{"maxTokens":50,"temperature":0.5}}`),
+		rec("medium", `{"messages":[{"role":"user","content":[{"text":"Hi."}]}],"inferenceConfig":{"maxTokens":500},"outputConfig":{"effort":"medium"},"additionalModelRequestFields":{"thinking":{"type":"disabled"}}}`),
+		rec("max", `{"messages":[{"role":"user","content":[{"text":"Hi."}]}],"inferenceConfig":{"maxTokens":500},"outputConfig":{"effort":"max"}}`),
+		rec("refuse", `{"messages":[{"role":"user","content":[{"text":"promptq-fault:refuse"}]}],"inferenceConfig":{"maxTokens":500},"outputConfig":{"effort":"medium"}}`))
+	arn := f.createFor(t, haiku55, "r4", "token-r4", "runs/r4/input.jsonl")
+	f.waitFor(t, arn, types.ModelInvocationJobStatusCompleted)
+	results, _ := f.output(t, arn)
+	if r := results["temp"]; r.Err == nil || r.Err.Code != "400" || r.Err.Message != catalogue.SamplingRejection("temperature") {
+		t.Errorf("record with a temperature = %+v, want error 400 %q", r, catalogue.SamplingRejection("temperature"))
+	}
+	medium, maxed := results["medium"], results["max"]
+	if medium.Err != nil || maxed.Err != nil || medium.Text != maxed.Text ||
+		medium.Tokens.Output != len(strings.Fields(medium.Text)) ||
+		maxed.Tokens.Output != len(strings.Fields(maxed.Text))+localmodel.ThinkingTokens("max") {
+		t.Errorf("records at medium %+v and max %+v: want the same text, the one at max with its thinking billed", medium, maxed)
+	}
+	if r := results["refuse"]; r.Err != nil || r.StopReason != jobs.StopRefusal || r.Text == "" || r.Tokens.Output != len(strings.Fields(r.Text)) {
+		t.Errorf("refused record = %+v, want its text so far, stop reason refusal, billed", r)
 	}
 }

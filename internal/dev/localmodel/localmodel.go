@@ -2,6 +2,12 @@
 // and tests. It is not a real model and says so: every answer starts with
 // [Banner], and it reports itself as [ID].
 //
+// It stands in for every model of the catalogue (internal/catalogue): make
+// dev serves every allowed model id with it, and it answers a request the
+// way the request's model does on Bedrock (its catalogue entry), as if the
+// request were sent as it is: see "The model's rules". [ID] itself takes a
+// temperature and a prefill, and does not think.
+//
 // # Output
 //
 // The text is deterministic: the same request (model, system prompt, prompt)
@@ -13,20 +19,51 @@
 // # Tokens
 //
 // Tokens are counted as whitespace-separated words (strings.Fields), not
-// with any real tokenizer: input tokens are the words of the system prompt,
-// the prompt and the prefilled answer (Request.Continue), output tokens
-// the words generated. MaxTokens is honoured in those units: the answer
-// stops after MaxTokens words with stop reason "max_tokens", otherwise it
-// ends with "end_turn". A call that fails returns, with its error, the text
-// and tokens it had streamed.
+// with any real tokenizer: input tokens are the words of the system prompt
+// and of the conversation's turns (jobs.Request.Conversation: the prompt,
+// the answer continued and, on a user-turn continuation, the turn asking
+// to go on), output tokens the words streamed and the thinking tokens
+// spent. MaxTokens is honoured in those units: the answer stops after
+// MaxTokens of them with stop reason "max_tokens", otherwise it ends with
+// "end_turn". A call that fails returns, with its error, the text and
+// tokens it had streamed.
 //
 // # Continuing
 //
-// A request whose Continue holds the start of the answer (as a prefilled
-// assistant turn does on Bedrock) gets the rest of it: the model skips as
-// many words of its answer as Continue holds and streams the others, each
-// with the whitespace before it. MaxTokens bounds each call's new words,
-// as it bounds a Bedrock call's output.
+// A request whose Continue holds the start of the answer gets the rest of
+// it, the way its model continues (ContinueBy):
+//
+//   - a prefilled assistant turn (Prefill): the model skips as many words
+//     of its answer as Continue holds and streams the others, each with
+//     the whitespace before it; no word is written twice.
+//   - a user turn asking to go on (UserTurn): the model starts again
+//     [RepeatWords] words before where the text stopped, as a real model
+//     so asked may, and writes on from there; the worker drops the words
+//     it repeats (jobs.Join). A repetition shorter than jobs.MinOverlap
+//     bytes, which the worker would take for the answer's own next words,
+//     is not made: the model then goes on exactly where the text stopped.
+//     The repeated words are output, paid for as Bedrock would bill them.
+//
+// MaxTokens bounds each call's output, as it bounds a Bedrock call's.
+//
+// # The model's rules
+//
+// A request is checked against its model's catalogue entry first, and
+// refused as Bedrock refuses it, with Bedrock's message, as the
+// *jobs.Error internal/bedrock makes of a ValidationException
+// (jobs.Rejected, KindInvalid, never retried; the message is also in the
+// chain as a [*ValidationError]):
+//
+//   - a temperature for a model that takes none (the Claude 5.5 models:
+//     catalogue.SamplingRejection);
+//   - a conversation ending on an assistant turn (a prefill) for a model
+//     that takes none (catalogue.PrefillRejection).
+//
+// A model that thinks at the request's effort (jobs.Request.Params, the
+// rule internal/bedrock sends: catalogue.Model.ThinksAt) spends
+// [ThinkingTokens] of its output on thinking before its first word, at
+// the streaming pace and without streaming anything, as a real model's
+// reasoning is billed as output and counts against max_tokens.
 //
 // # Pace
 //
@@ -45,6 +82,9 @@
 //	promptq-fault:invalid        every call fails with a permanent invalid-request error
 //	promptq-fault:midstream      half the words still to write stream, then a retryable error
 //	promptq-fault:hang           the banner streams (when not written yet), then nothing until ctx is done
+//	promptq-fault:refuse         half the words still to write stream, then the model declines
+//	                             (jobs.Refused, as a Claude 5.5 model's safety classifiers do);
+//	                             the call's tokens come back with it, to be billed
 //
 // An unknown NAME is a permanent invalid-request error listing the known
 // ones. "once" is counted per Model value, so per process.
@@ -76,8 +116,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +143,46 @@ const (
 	StopEndTurn   = "end_turn"
 	StopMaxTokens = "max_tokens"
 )
+
+// RepeatWords is how many words before where the text stopped a user-turn
+// continuation starts again (see the package comment).
+const RepeatWords = 6
+
+// ThinkingTokens are the output tokens a model that thinks at effort spends
+// on it before its first word: 8 at low, doubling with each level up to
+// 128 at max (8 for an effort it does not know).
+func ThinkingTokens(effort string) int {
+	return 8 << max(slices.Index(catalogue.Efforts5, effort), 0)
+}
+
+// ValidationError is Bedrock's message for a request its model rejects
+// (a ValidationException's), the cause in the chain of the local model's
+// jobs.Rejected errors as the SDK's exception is in internal/bedrock's. The
+// batch stand-in (internal/dev/localbatch) writes it as a record's error.
+type ValidationError struct{ Message string }
+
+func (e *ValidationError) Error() string { return e.Message }
+
+// rejected is the error internal/bedrock makes of Bedrock's
+// ValidationException with message msg.
+func rejected(msg string) error { return jobs.Rejected(msg, &ValidationError{Message: msg}) }
+
+// check refuses req as its model on Bedrock would (see the package
+// comment): nil when the model takes it.
+func check(req jobs.Request) error {
+	m, ok := catalogue.Lookup(req.Model)
+	if !ok {
+		return nil
+	}
+	if !m.Temperature && req.Temperature != nil {
+		return rejected(catalogue.SamplingRejection("temperature"))
+	}
+	turns := req.Conversation()
+	if m.Continuation == catalogue.UserTurn && turns[len(turns)-1].Role == jobs.RoleAssistant {
+		return rejected(catalogue.PrefillRejection)
+	}
+	return nil
+}
 
 // Options configure a Model.
 type Options struct {
@@ -245,11 +327,15 @@ var (
 		Message: "The local model is simulating a rejected request (promptq-fault:invalid)."}
 	errMidstream = &jobs.Error{Kind: jobs.KindUnavailable,
 		Message: "The local model is simulating a stream that broke off (promptq-fault:midstream)."}
+	errRefused = jobs.Refused("the local model is simulating a refusal (promptq-fault:refuse).")
 )
 
 // Generate streams a deterministic answer to req; see the package comment.
 func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(text string)) (jobs.Progress, error) {
 	if err := ctx.Err(); err != nil {
+		return jobs.Progress{}, err
+	}
+	if err := check(req); err != nil {
 		return jobs.Progress{}, err
 	}
 	key := sha256.Sum256([]byte(req.Model + "\x00" + req.System + "\x00" + req.Prompt))
@@ -258,7 +344,7 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		fault = f[1]
 	}
 	switch fault {
-	case "", "midstream", "hang":
+	case "", "midstream", "hang", "refuse":
 	case "throttle":
 		return jobs.Progress{}, errThrottled
 	case "throttle-once":
@@ -272,11 +358,13 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 	case "invalid":
 		return jobs.Progress{}, errInvalid
 	default:
-		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang.", fault)
+		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang, refuse.", fault)
 	}
 
-	skip := len(strings.Fields(req.Continue))
-	input := len(strings.Fields(req.System)) + len(strings.Fields(req.Prompt)) + skip
+	input := len(strings.Fields(req.System))
+	for _, t := range req.Conversation() {
+		input += len(strings.Fields(t.Text))
+	}
 	u, err := m.admit(input + max(req.MaxTokens, 0))
 	if err != nil {
 		return jobs.Progress{}, err
@@ -290,20 +378,40 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 	}
 
 	words := answer(key, req)
-	skip = min(skip, len(words))
+	from := resume(words, req)
+	budget := req.MaxTokens
+	if budget <= 0 {
+		budget = math.MaxInt
+	}
+	thinking := 0
+	if p := req.Params(); p.Thinks {
+		thinking = min(ThinkingTokens(p.Effort), budget)
+		budget -= thinking
+	}
 	end, stop := len(words), StopEndTurn
-	if req.MaxTokens > 0 && end-skip > req.MaxTokens {
-		end, stop = skip+req.MaxTokens, StopMaxTokens
+	if end-from > budget {
+		end, stop = from+budget, StopMaxTokens
 	}
 	if err := sleep(ctx, m.latency); err != nil {
 		return partial(err)
 	}
+	for range thinking {
+		// Thought, billed as output, never streamed.
+		if err := sleep(ctx, m.perToken); err != nil {
+			return partial(err)
+		}
+		output++
+	}
 	bannerWords := len(strings.Fields(Banner))
-	for i := skip; i < end; i++ {
-		w := words[i]
+	skip := len(strings.Fields(req.Continue))
+	for i := from; i < end; i++ {
 		switch {
-		case fault == "midstream" && i == skip+(end-skip)/2:
+		case fault == "midstream" && i == from+(end-from)/2:
 			return partial(errMidstream)
+		case fault == "refuse" && i == from+(end-from)/2:
+			p, err := partial(errRefused)
+			p.StopReason = jobs.StopRefusal
+			return p, err
 		case fault == "hang" && i == max(skip, bannerWords):
 			<-ctx.Done()
 			return partial(ctx.Err())
@@ -311,9 +419,7 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		if err := sleep(ctx, m.perToken); err != nil {
 			return partial(err)
 		}
-		if i > 0 && !strings.ContainsAny(w[:1], " \t\r\n\f") {
-			w = " " + w // filler words; echoed pieces carry their own whitespace
-		}
+		w := written(words, i)
 		text.WriteString(w)
 		onDelta(w)
 		output++
@@ -323,6 +429,36 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		Tokens:        jobs.Tokens{Input: input, Output: output},
 		StopReason:    stop,
 	}, nil
+}
+
+// resume is the index of the word a call of req starts at: after the words
+// its Continue holds, or, continuing from a user turn, RepeatWords before
+// them when they make a repetition the worker recognizes (jobs.MinOverlap
+// bytes or more).
+func resume(words []string, req jobs.Request) int {
+	skip := min(len(strings.Fields(req.Continue)), len(words))
+	if skip == 0 || req.ContinueBy != catalogue.UserTurn {
+		return skip
+	}
+	from := max(skip-RepeatWords, 0)
+	repeated := 0
+	for i := from; i < skip; i++ {
+		repeated += len(written(words, i))
+	}
+	if repeated < jobs.MinOverlap {
+		return skip
+	}
+	return from
+}
+
+// written is word i of an answer as it is streamed: with the whitespace
+// before it (filler words get a space; echoed pieces carry their own).
+func written(words []string, i int) string {
+	w := words[i]
+	if i > 0 && !strings.ContainsAny(w[:1], " \t\r\n\f") {
+		w = " " + w
+	}
+	return w
 }
 
 // answer is the whole answer's words, before MaxTokens.

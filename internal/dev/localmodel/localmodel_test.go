@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/worker"
@@ -309,39 +310,193 @@ func TestEchoWritesTheRestOfThePromptVerbatim(t *testing.T) {
 	}
 }
 
-// A call given the start of its answer (a prefilled assistant turn) writes
-// the rest, and the calls together write the whole answer once: the same
-// text, and as many output tokens, as one uninterrupted call.
-func TestAPrefilledAnswerIsContinuedWhereItStopped(t *testing.T) {
+const (
+	haiku55 = "us.anthropic.claude-haiku-5-5"
+	haiku45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+)
+
+// The local model answers a request as its model on Bedrock does: a Claude
+// 5.5 model refuses a temperature and a prefill, with Bedrock's message in
+// the error internal/bedrock makes of it (never retried), before writing
+// or billing anything; what a model takes, it answers.
+func TestTheModelsRulesRefuseWhatBedrockRefuses(t *testing.T) {
 	t.Parallel()
-	req := jobs.Request{Prompt: "Tell me about queues, please.", Model: "m", MaxTokens: 1000}
+	half := 0.5
+	tests := []struct {
+		name    string
+		req     jobs.Request
+		wantMsg string // "": answered
+	}{
+		{"temperature on Haiku 5.5", jobs.Request{Model: haiku55, Temperature: &half}, catalogue.SamplingRejection("temperature")},
+		{"a prefill on Haiku 5.5", jobs.Request{Model: haiku55, Continue: "So far", ContinueBy: catalogue.Prefill}, catalogue.PrefillRejection},
+		{"a user turn on Haiku 5.5", jobs.Request{Model: haiku55, Continue: "So far", ContinueBy: catalogue.UserTurn}, ""},
+		{"temperature and a prefill on Haiku 4.5", jobs.Request{Model: haiku45, Temperature: &half, Continue: "So far", ContinueBy: catalogue.Prefill}, ""},
+		{"temperature and a prefill on the local model", jobs.Request{Model: localmodel.ID, Temperature: &half, Continue: "So far", ContinueBy: catalogue.Prefill}, ""},
+	}
+	for _, tt := range tests {
+		req := tt.req
+		req.Prompt, req.MaxTokens = "Write.", 100
+		p, deltas, err := generate(t, fast(), req)
+		if tt.wantMsg == "" {
+			if err != nil || p.StopReason == "" || len(deltas) == 0 {
+				t.Errorf("%s: %+v, %v; want an answer", tt.name, p, err)
+			}
+			continue
+		}
+		var v *localmodel.ValidationError
+		if jobs.KindOf(err) != jobs.KindInvalid || worker.Retryable(err) || !errors.As(err, &v) || v.Message != tt.wantMsg {
+			t.Errorf("%s: error %v; want a permanent KindInvalid with %q", tt.name, err, tt.wantMsg)
+		}
+		var e *jobs.Error
+		if errors.As(err, &e) && e.Message != "The model rejected the request: "+tt.wantMsg {
+			t.Errorf("%s: message %q, not as internal/bedrock words Bedrock's", tt.name, e.Message)
+		}
+		if len(deltas) != 0 || p.Tokens.Total() != 0 {
+			t.Errorf("%s: a refused call wrote %q, tokens %+v", tt.name, deltas, p.Tokens)
+		}
+	}
+}
+
+// A call given the start of its answer writes the rest, the way its model
+// continues, and the calls together write the whole answer once:
+//
+//   - given a prefilled assistant turn (trailing whitespace and all, as a
+//     stored answer may end), the rest exactly: the same text, and as
+//     many output tokens, as one uninterrupted call;
+//   - asked in a user turn to go on (a model that takes no prefill), from
+//     RepeatWords words back: joined without the repetition (jobs.Join),
+//     the same text, and as output its words and the few each call wrote
+//     again.
+//
+// Each call pays its text so far (and the request to go on) as input.
+func TestAContinuedAnswerIsWrittenWholeOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		model string
+		by    catalogue.Continuation
+	}{
+		{"a prefill", "m", catalogue.Prefill},
+		{"a user turn", haiku55, catalogue.UserTurn},
+	} {
+		req := jobs.Request{Prompt: "Tell me about queues, please.", Model: tc.model, MaxTokens: 1000}
+		whole, _, err := generate(t, fast(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		output, calls := 0, 0
+		for calls = 1; calls < 100; calls++ {
+			r := req
+			r.Continue, r.ContinueBy = text, tc.by
+			if tc.by == catalogue.Prefill && text != "" {
+				r.Continue += " "
+			}
+			r.MaxTokens = 15
+			p, deltas, err := generate(t, fast(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(deltas, ""); got != p.GeneratedText {
+				t.Fatalf("%s: deltas %q, result %q", tc.name, got, p.GeneratedText)
+			}
+			words := strings.Fields(text)
+			wantInput := len(strings.Fields(req.Prompt)) + len(words)
+			if calls > 1 && tc.by == catalogue.UserTurn {
+				wantInput += len(strings.Fields(jobs.ContinueTurn))
+				if repeat := strings.Join(words[len(words)-localmodel.RepeatWords:], " "); !strings.HasPrefix(p.GeneratedText, " "+repeat+" ") {
+					t.Errorf("%s: call %d starts %q, want it to start again with %q", tc.name, calls, p.GeneratedText, repeat)
+				}
+			}
+			if p.Tokens.Input != wantInput {
+				t.Errorf("%s: call %d: input %d, want %d (prompt, text so far, a request to go on)", tc.name, calls, p.Tokens.Input, wantInput)
+			}
+			if p.Tokens.Output != len(deltas) {
+				t.Errorf("%s: call %d: output %d for %d words written", tc.name, calls, p.Tokens.Output, len(deltas))
+			}
+			text = jobs.Join(text, p.GeneratedText, tc.by, true)
+			output += p.Tokens.Output
+			if p.StopReason == localmodel.StopEndTurn {
+				break
+			}
+		}
+		again := 0
+		if tc.by == catalogue.UserTurn {
+			again = localmodel.RepeatWords * (calls - 1)
+		}
+		if text != whole.GeneratedText || calls < 3 || output != whole.Tokens.Output+again {
+			t.Errorf("%s: %d calls wrote %d tokens, %q; want %d tokens, %q", tc.name, calls, output, text, whole.Tokens.Output+again, whole.GeneratedText)
+		}
+	}
+}
+
+// Continuing from only a word or two, too short for the worker to take a
+// repetition for one, the model goes on exactly where the text stopped.
+func TestAUserTurnContinuationAfterAFewBytesRepeatsNothing(t *testing.T) {
+	t.Parallel()
+	req := jobs.Request{Prompt: "Hi.", Model: haiku55, MaxTokens: 1000}
 	whole, _, err := generate(t, fast(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var text string
-	output, calls := 0, 0
-	for calls = 1; calls < 100; calls++ {
-		r := req
-		r.Continue = text + " " // trailing whitespace, as a stored answer may end
-		r.MaxTokens = 7
-		p, deltas, err := generate(t, fast(), r)
+	first := strings.Fields(whole.GeneratedText)[0] // "[promptq", 8 bytes
+	req.Continue, req.ContinueBy = first, catalogue.UserTurn
+	p, _, err := generate(t, fast(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first+p.GeneratedText != whole.GeneratedText {
+		t.Errorf("went on with %q after %q, want the rest of %q", p.GeneratedText, first, whole.GeneratedText)
+	}
+}
+
+// A model that thinks at the request's effort (jobs.Request.Params) spends
+// ThinkingTokens of output before its first word, streaming nothing for
+// them; thinking counts against max_tokens.
+func TestAThinkingModelPaysForItsThinking(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		model     string
+		effort    string
+		maxTokens int
+		thinking  int
+	}{
+		{"Haiku 5.5 at medium thinks not", haiku55, "medium", 1000, 0},
+		{"Haiku 5.5 at max thinks", haiku55, "max", 1000, 128},
+		{"Opus 5.5 always thinks", "us.anthropic.claude-opus-5-5", "low", 1000, 8},
+		{"thinking counts against max_tokens", haiku55, "xhigh", 10, 10},
+		{"Haiku 4.5 does not think", haiku45, "", 1000, 0},
+	}
+	for _, tt := range tests {
+		req := jobs.Request{Prompt: "Think, then write.", Model: tt.model, Effort: tt.effort, MaxTokens: tt.maxTokens}
+		p, deltas, err := generate(t, fast(), req)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if got := strings.Join(deltas, ""); got != p.GeneratedText {
-			t.Fatalf("deltas %q, result %q", got, p.GeneratedText)
+		words := len(strings.Fields(p.GeneratedText))
+		if p.Tokens.Output != words+tt.thinking || len(deltas) != words {
+			t.Errorf("%s: output %d for %d words in %d deltas, want %d thinking tokens more", tt.name, p.Tokens.Output, words, len(deltas), tt.thinking)
 		}
-		if want := len(strings.Fields(req.Prompt)) + len(strings.Fields(text)); p.Tokens.Input != want {
-			t.Errorf("call %d: input %d, want %d (prompt and prefill)", calls, p.Tokens.Input, want)
-		}
-		text += p.GeneratedText
-		output += p.Tokens.Output
-		if p.StopReason == localmodel.StopEndTurn {
-			break
+		if tt.thinking == tt.maxTokens && (words != 0 || p.StopReason != localmodel.StopMaxTokens) {
+			t.Errorf("%s: %d words, stop %q; want none, max_tokens", tt.name, words, p.StopReason)
 		}
 	}
-	if text != whole.GeneratedText || output != whole.Tokens.Output || calls < 3 {
-		t.Errorf("%d calls wrote %d tokens, %q; want %d tokens, %q", calls, output, text, whole.Tokens.Output, whole.GeneratedText)
+}
+
+// promptq-fault:refuse: some text streams, then the model declines
+// (jobs.Refused, never retried), returning the text and the tokens it
+// used, which are billed.
+func TestARefusalFaultDeclinesAfterSomeText(t *testing.T) {
+	t.Parallel()
+	p, deltas, err := generate(t, fast(), jobs.Request{Prompt: "Write promptq-fault:refuse", Model: haiku55, MaxTokens: 500})
+	if !errors.Is(err, jobs.ErrRefused) || jobs.KindOf(err) != jobs.KindInvalid || worker.Retryable(err) {
+		t.Fatalf("error %v, want a refusal that is not retried", err)
+	}
+	if len(deltas) == 0 || p.GeneratedText != strings.Join(deltas, "") || p.Tokens.Output != len(deltas) || p.Tokens.Input != 2 {
+		t.Errorf("refused after %d deltas with %+v; want the text and tokens so far", len(deltas), p)
+	}
+	if p.StopReason != jobs.StopRefusal {
+		t.Errorf("stop reason %q, want %q", p.StopReason, jobs.StopRefusal)
 	}
 }
