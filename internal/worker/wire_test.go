@@ -70,9 +70,16 @@ func setupWire(t *testing.T, opts wireOptions) *wire {
 // submit stores a queued job and sends its message, as the API does.
 func (w *wire) submit(prompt string, maxTokens int) jobs.Job {
 	w.t.Helper()
-	j, _, err := w.store.Create(w.t.Context(), jobs.Job{
-		ID: jobs.NewID(), Owner: owner, Prompt: prompt, Model: "us.anthropic.claude-haiku-5-5", MaxTokens: maxTokens,
-	}, "")
+	return w.submitJob(jobs.Job{Prompt: prompt, Model: "us.anthropic.claude-haiku-5-5", MaxTokens: maxTokens})
+}
+
+// submitJob stores j, with a new id and the test's owner, as a queued job
+// and sends its message; the API's checks are not made, as a client
+// writing to the table would not make them.
+func (w *wire) submitJob(j jobs.Job) jobs.Job {
+	w.t.Helper()
+	j.ID, j.Owner = jobs.NewID(), owner
+	j, _, err := w.store.Create(w.t.Context(), j, "")
 	if err != nil {
 		w.t.Fatal(err)
 	}
