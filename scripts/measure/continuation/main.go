@@ -7,9 +7,17 @@
 //
 // It submits jobs through the API and polls each every second, as the web
 // app does. A job passes when it succeeds after at least two
-// continuations (three deadlines), its output tokens equal the words of its
-// text, its text's first words appear once, and no poll ever saw the text
-// shrink or change what it had shown.
+// continuations (three deadlines), its output was never paid twice, its
+// text's first words appear once, and no poll ever saw the text shrink or
+// change what it had shown.
+//
+// -model names the model (the stack's default when empty), which the local
+// model stands in for: on a model that continues a prefilled turn the
+// output tokens must equal the words of the text; on one that continues
+// from a user turn (the Claude 5.5 models:
+// -model us.anthropic.claude-haiku-5-5) they may exceed them by the few
+// words each continuation writes again and the worker drops (at most
+// localmodel.RepeatWords a continuation), never by more.
 package main
 
 import (
@@ -24,12 +32,16 @@ import (
 	"time"
 
 	"github.com/promptq/promptq/internal/apiclient"
+	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/localmodel"
+	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/measure/loadtest"
 )
 
 type job struct {
 	Status        string `json:"status"`
+	Model         string `json:"model"`
 	GeneratedText string `json:"generated_text"`
 	Continuations int    `json:"continuations"`
 	Tokens        struct {
@@ -41,8 +53,9 @@ func main() {
 	fs := flag.NewFlagSet("continuation", flag.ExitOnError)
 	dir := fs.String("dev-dir", envOr("PROMPTQ_DEV_DIR", devinfo.DefaultDir), "the dev stack's folder (dev.json)")
 	n := fs.Int("jobs", 3, "jobs to submit at once")
+	model := fs.String("model", "", "the model to ask (empty: the stack's default)")
 	_ = fs.Parse(os.Args[1:])
-	if err := run(context.Background(), *dir, *n); err != nil {
+	if err := run(context.Background(), *dir, *n, *model); err != nil {
 		fmt.Fprintln(os.Stderr, "continuation:", err)
 		os.Exit(1)
 	}
@@ -55,7 +68,7 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(ctx context.Context, dir string, n int) error {
+func run(ctx context.Context, dir string, n int, model string) error {
 	info, err := devinfo.Read(dir)
 	if err != nil {
 		return fmt.Errorf("read dev.json (is make dev running?): %w", err)
@@ -67,7 +80,7 @@ func run(ctx context.Context, dir string, n int) error {
 	api := &apiclient.Client{BaseURL: info.APIURL}
 	errs := make(chan error, n)
 	for i := range n {
-		go func() { errs <- follow(ctx, api, users[0].Token, i) }()
+		go func() { errs <- follow(ctx, api, users[0].Token, i, model) }()
 	}
 	failed := 0
 	for range n {
@@ -82,8 +95,12 @@ func run(ctx context.Context, dir string, n int) error {
 	return nil
 }
 
-func follow(ctx context.Context, api *apiclient.Client, token string, i int) error {
-	body, _ := json.Marshal(map[string]any{"prompt": fmt.Sprintf("Job %d: write at length about queues", i), "max_tokens": 1000})
+func follow(ctx context.Context, api *apiclient.Client, token string, i int, model string) error {
+	req := map[string]any{"prompt": fmt.Sprintf("Job %d: write at length about queues", i), "max_tokens": 1000}
+	if model != "" {
+		req["model"] = model
+	}
+	body, _ := json.Marshal(req)
 	res, err := api.Do(ctx, http.MethodPost, "/generate", token, nil, body)
 	if err != nil {
 		return err
@@ -125,13 +142,16 @@ func follow(ctx context.Context, api *apiclient.Client, token string, i int) err
 		}
 		words := strings.Fields(j.GeneratedText)
 		opening := strings.Join(words[:min(8, len(words))], " ")
-		fmt.Printf("job %d: succeeded in %.0f s, %d continuations, %d output tokens, %d words, opening seen %d time(s), %d text changes over %d polls, never shrank\n",
-			i, time.Since(start).Seconds(), j.Continuations, j.Tokens.Output, len(words), strings.Count(j.GeneratedText, opening), changes, polls)
+		fmt.Printf("job %d (%s, continued by %s): succeeded in %.0f s, %d continuations, %d output tokens, %d words, opening seen %d time(s), %d text changes over %d polls, never shrank\n",
+			i, j.Model, jobs.ContinuationOf(j.Model), time.Since(start).Seconds(), j.Continuations, j.Tokens.Output, len(words),
+			strings.Count(j.GeneratedText, opening), changes, polls)
 		switch {
 		case j.Continuations < 2:
 			return fmt.Errorf("job %d: %d continuations, want at least 2 (three deadlines); slow the model or shorten the deadline", i, j.Continuations)
-		case j.Tokens.Output != len(words):
+		case jobs.ContinuationOf(j.Model) != catalogue.UserTurn && j.Tokens.Output != len(words):
 			return fmt.Errorf("job %d: %d output tokens for %d words", i, j.Tokens.Output, len(words))
+		case j.Tokens.Output < len(words) || j.Tokens.Output > len(words)+localmodel.RepeatWords*j.Continuations:
+			return fmt.Errorf("job %d: %d output tokens for %d words over %d continuations from a user turn", i, j.Tokens.Output, len(words), j.Continuations)
 		case strings.Count(j.GeneratedText, opening) != 1:
 			return fmt.Errorf("job %d: its opening appears more than once", i)
 		}
