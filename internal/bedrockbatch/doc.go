@@ -12,6 +12,14 @@
 // counts. This package writes the input, reads the output and the
 // manifest, and plans runs within Bedrock's per-job limits.
 //
+// A record asks what an on-demand call of the job asks (NewRecord: the rule
+// of jobs.Request.Conversation and Params, which internal/bedrock follows
+// too): no temperature for a model that takes none, the effort as
+// outputConfig.effort, thinking turned off where promptq does. That batch
+// inference honours outputConfig in a record is unconfirmed (its records
+// "must match the request body of the Converse API", of which it is part).
+// It imports no bedrockruntime package: the records are plain JSON.
+//
 // References: "Format and upload your batch inference data" and "View the
 // results of a batch inference job" in the Bedrock user guide.
 package bedrockbatch

@@ -25,6 +25,10 @@ type ModelInput struct {
 	Messages        []Message        `json:"messages"`
 	System          []Content        `json:"system,omitempty"`
 	InferenceConfig *InferenceConfig `json:"inferenceConfig,omitempty"`
+	// OutputConfig and AdditionalModelRequestFields are Converse's; see
+	// NewRecord for what is unconfirmed of them in a batch record.
+	OutputConfig                 *OutputConfig  `json:"outputConfig,omitempty"`
+	AdditionalModelRequestFields map[string]any `json:"additionalModelRequestFields,omitempty"`
 }
 
 // Message is one turn of a conversation.
@@ -44,19 +48,47 @@ type InferenceConfig struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 }
 
-// NewRecord is j as a record: one user turn with the prompt, the system
-// prompt, and the job's max_tokens and temperature. Unlike on demand
-// (internal/bedrock), no cache point is set: whether batch inference
-// honours prompt caching is unconfirmed, and a run's records are billed
-// at the batch price anyway.
+// OutputConfig is Converse's outputConfig: the effort level.
+type OutputConfig struct {
+	Effort string `json:"effort,omitempty"`
+}
+
+// NewRecord is j as a record: the conversation and the parameters its
+// model takes, by the rule on-demand calls follow (jobs.Request's
+// Conversation and Params, which internal/bedrock sends too): one user
+// turn with the prompt, the system prompt, the job's max_tokens, its
+// temperature only for a model that takes one (none for the Claude 5.5
+// models, which answer any with an error), its effort as
+// outputConfig.effort and, where promptq turns the model's thinking off,
+// additionalModelRequestFields {"thinking": {"type": "disabled"}}.
+//
+// Unconfirmed: Bedrock documents that a Converse record's modelInput
+// "must match the request body of the Converse API", of which outputConfig
+// and additionalModelRequestFields are part, but no AWS document says
+// batch inference honours outputConfig.effort, and the thinking field's
+// shape on Converse is third-party; a run would show it (a record error
+// 400 naming the field).
+//
+// Unlike on demand (internal/bedrock), no cache point is set: whether
+// batch inference honours prompt caching is unconfirmed, and a run's
+// records are billed at the batch price anyway.
 func NewRecord(j jobs.Job) Record {
-	in := ModelInput{Messages: []Message{{Role: "user", Content: []Content{{Text: j.Prompt}}}}}
-	if j.System != "" {
-		in.System = []Content{{Text: j.System}}
+	req := j.Request()
+	var in ModelInput
+	for _, t := range req.Conversation() {
+		in.Messages = append(in.Messages, Message{Role: t.Role, Content: []Content{{Text: t.Text}}})
 	}
-	if j.MaxTokens > 0 || j.Temperature != nil {
-		in.InferenceConfig = &InferenceConfig{MaxTokens: j.MaxTokens, Temperature: j.Temperature}
+	if req.System != "" {
+		in.System = []Content{{Text: req.System}}
 	}
+	p := req.Params()
+	if req.MaxTokens > 0 || p.Temperature != nil {
+		in.InferenceConfig = &InferenceConfig{MaxTokens: req.MaxTokens, Temperature: p.Temperature}
+	}
+	if p.Effort != "" {
+		in.OutputConfig = &OutputConfig{Effort: p.Effort}
+	}
+	in.AdditionalModelRequestFields = p.AdditionalFields()
 	return Record{RecordID: j.ID, ModelInput: in}
 }
 

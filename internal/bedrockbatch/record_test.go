@@ -23,6 +23,15 @@ func TestRecordLineIsAConverseRequest(t *testing.T) {
 		{"system, max tokens and temperature", jobs.Job{ID: "j2", Prompt: "Hi", System: "Be brief.", MaxTokens: 300, Temperature: &temp},
 			`{"recordId":"j2","modelInput":{"messages":[{"role":"user","content":[{"text":"Hi"}]}],` +
 				`"system":[{"text":"Be brief."}],"inferenceConfig":{"maxTokens":300,"temperature":0.2}}}`},
+		// The rule on-demand calls follow (jobs.Request.Params).
+		{"Claude Haiku 4.5 takes a temperature and no effort", jobs.Job{ID: "j3", Prompt: "Hi", Model: haiku45, MaxTokens: 300, Temperature: &temp},
+			`{"recordId":"j3","modelInput":{"messages":[{"role":"user","content":[{"text":"Hi"}]}],"inferenceConfig":{"maxTokens":300,"temperature":0.2}}}`},
+		{"Claude Haiku 5.5: no temperature, its effort, thinking off", jobs.Job{ID: "j4", Prompt: "Hi", Model: haiku55, MaxTokens: 300, Temperature: &temp, Effort: "medium"},
+			`{"recordId":"j4","modelInput":{"messages":[{"role":"user","content":[{"text":"Hi"}]}],"inferenceConfig":{"maxTokens":300},` +
+				`"outputConfig":{"effort":"medium"},"additionalModelRequestFields":{"thinking":{"type":"disabled"}}}}`},
+		{"Claude Haiku 5.5 left to think at xhigh", jobs.Job{ID: "j5", Prompt: "Hi", Model: haiku55, MaxTokens: 300, Effort: "xhigh"},
+			`{"recordId":"j5","modelInput":{"messages":[{"role":"user","content":[{"text":"Hi"}]}],"inferenceConfig":{"maxTokens":300},` +
+				`"outputConfig":{"effort":"xhigh"}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,10 +46,17 @@ func TestRecordLineIsAConverseRequest(t *testing.T) {
 	}
 }
 
+const (
+	haiku45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+	haiku55 = "us.anthropic.claude-haiku-5-5"
+)
+
 func TestReadOutput(t *testing.T) {
 	long := strings.Repeat("x", 200_000) // longer than bufio.Scanner's default line
 	out := strings.Join([]string{
-		`{"recordId":"b","modelInput":{"messages":[]},"modelOutput":{"output":{"message":{"role":"assistant","content":[{"text":"Hel"},{"text":"lo"}]}},` +
+		// A reasoning block is not part of the text.
+		`{"recordId":"b","modelInput":{"messages":[]},"modelOutput":{"output":{"message":{"role":"assistant","content":[` +
+			`{"reasoningContent":{"reasoningText":{"text":"Think.","signature":"c2ln"}}},{"text":"Hel"},{"text":"lo"}]}},` +
 			`"stopReason":"end_turn","usage":{"inputTokens":12,"outputTokens":3,"totalTokens":15,"cacheReadInputTokens":1,"cacheWriteInputTokens":2}}}`,
 		``,
 		`{"recordId":"a","modelInput":{},"error":{"errorCode":400,"errorMessage":"Malformed input request"}}`,

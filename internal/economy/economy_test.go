@@ -544,3 +544,37 @@ func (e *env) manifest(t *testing.T, run jobs.Run) bedrockbatch.Manifest {
 	t.Fatalf("run %s has no manifest", run.ID)
 	return bedrockbatch.Manifest{}
 }
+
+// A run of Claude Haiku 5.5 jobs writes records the model takes, by the
+// rule on-demand calls follow (jobs.Request.Params): a temperature a
+// client wrote past the API is left out (the model would fail the record
+// with Bedrock's message, as the batch stand-in does), and each job's
+// effort goes in its record (at max the model thinks, and its thinking is
+// billed as output).
+func TestARunWritesRecordsTheModelTakes(t *testing.T) {
+	e := newEnv(t, startsNow, false)
+	const haiku55 = "us.anthropic.claude-haiku-5-5"
+	half := 0.5
+	newJob := func(prompt, effort string, temperature *float64) jobs.Job {
+		return e.create(t, jobs.Job{ID: jobs.NewID(), Owner: "alice", Lane: jobs.LaneEconomy, Prompt: prompt, Model: haiku55,
+			Effort: effort, Temperature: temperature, MaxTokens: 500})
+	}
+	withTemperature := newJob("Say hello.", "medium", &half)
+	medium := newJob("Count to three.", "medium", nil)
+	thinking := newJob("Count to three.", "max", nil)
+	if rep, err := e.lane.Collect(t.Context()); err != nil || rep.Runs != 1 || rep.InRuns != 3 {
+		t.Fatalf("collect = %+v, %v; want one run of the three", rep, err)
+	}
+	e.runToEnd(t)
+	for _, j := range []jobs.Job{withTemperature, medium, thinking} {
+		if got := e.job(t, j); got.Status != jobs.StatusSucceeded {
+			t.Fatalf("job %q at %s: %s %+v, want succeeded", j.Prompt, j.Effort, got.Status, got.Failure)
+		}
+	}
+	m, th := e.job(t, medium), e.job(t, thinking)
+	if m.GeneratedText != th.GeneratedText || m.Tokens.Output != len(strings.Fields(m.GeneratedText)) ||
+		th.Tokens.Output != m.Tokens.Output+localmodel.ThinkingTokens("max") {
+		t.Errorf("at medium %d output tokens, at max %d, for the same %d words; want max to pay its %d thinking tokens",
+			m.Tokens.Output, th.Tokens.Output, len(strings.Fields(m.GeneratedText)), localmodel.ThinkingTokens("max"))
+	}
+}
