@@ -135,10 +135,11 @@ func modelBehind(lm *localmodel.Model) bedrocktest.Handler {
 // the worker as make dev runs it: the job succeeds with the whole answer
 // once (the banner once), a client polling it never sees its text shrink,
 // each continuation goes the model's way and pays its text so far as
-// input, and output is never paid twice: on a prefill model the job's
-// output tokens are the words of its text; on a user-turn model, those
-// and the few words (at most localmodel.RepeatWords) each continuation
-// wrote again and the worker dropped (jobs.Join).
+// input, and output is never paid twice: the job's output tokens are the
+// words of its text; with a model that starts each continuation a few
+// words back (promptq-fault:repeat), those and the few words (at most
+// localmodel.RepeatWords) each continuation wrote again and the worker
+// dropped (jobs.Join).
 func TestWireAnAnswerOfThreeDeadlinesFinishesOnEveryModel(t *testing.T) {
 	t.Parallel()
 	for _, tc := range longAnswerCases {
@@ -170,7 +171,7 @@ func TestWireAnAnswerOfThreeDeadlinesFinishesOnEveryModel(t *testing.T) {
 				// What the call paid as output beyond what it added to
 				// the answer: words it wrote again.
 				again := c.p.Tokens.Output - (len(strings.Fields(after)) - len(strings.Fields(before)))
-				if again < 0 || tc.by == catalogue.Prefill && again != 0 || again > localmodel.RepeatWords {
+				if again < 0 || !tc.repeat && again != 0 || again > localmodel.RepeatWords {
 					t.Errorf("call %d paid %d output tokens for %d new words", i+1, c.p.Tokens.Output, len(strings.Fields(after))-len(strings.Fields(before)))
 				}
 				repeated += again
@@ -185,7 +186,7 @@ func TestWireAnAnswerOfThreeDeadlinesFinishesOnEveryModel(t *testing.T) {
 				t.Errorf("job tokens %+v; want the calls' %d input, %d output: its %d words and %d written again",
 					got.Tokens, input, output, words, repeated)
 			}
-			if tc.by == catalogue.UserTurn && repeated < localmodel.RepeatWords {
+			if tc.repeat && repeated < localmodel.RepeatWords {
 				t.Errorf("no continuation started again before where the text stopped (%d words again): the join was not exercised", repeated)
 			}
 			t.Logf("%d calls, %d continuations, %d words, %d output tokens", len(calls), continued, words, output)
@@ -228,7 +229,7 @@ func TestWireAnAnswerOfThreeDeadlinesFinishesOnBedrock(t *testing.T) {
 				}
 				continued++
 				text := r.Messages[1].Text
-				want := []bedrocktest.Message{{Role: "user", Text: longAnswerPrompt}, {Role: "assistant", Text: text}}
+				want := []bedrocktest.Message{{Role: "user", Text: tc.prompt()}, {Role: "assistant", Text: text}}
 				if tc.by == catalogue.UserTurn {
 					want = append(want, bedrocktest.Message{Role: "user", Text: jobs.ContinueTurn})
 				}
@@ -261,13 +262,25 @@ func TestWireAnAnswerOfThreeDeadlinesFinishesOnBedrock(t *testing.T) {
 // longAnswerCases are a model that continues a prefilled turn and one that
 // continues from a user turn.
 var longAnswerCases = []longAnswerCase{
-	{"a prefill model, Claude Haiku 4.5", haiku45, "", catalogue.Prefill},
-	{"a user-turn model, Claude Haiku 5.5", haiku55, "medium", catalogue.UserTurn},
+	{"a prefill model, Claude Haiku 4.5", haiku45, "", catalogue.Prefill, false},
+	{"a user-turn model, Claude Haiku 5.5", haiku55, "medium", catalogue.UserTurn, false},
+	{"a user-turn model that repeats a few words", haiku55, "medium", catalogue.UserTurn, true},
 }
 
 type longAnswerCase struct {
 	name, model, effort string
 	by                  catalogue.Continuation
+	// repeat has the local model start each user-turn continuation a few
+	// words back (promptq-fault:repeat), for the worker to drop.
+	repeat bool
+}
+
+// prompt is the case's prompt: longAnswerPrompt, with the repeat fault.
+func (tc longAnswerCase) prompt() string {
+	if tc.repeat {
+		return "promptq-fault:repeat\n" + longAnswerPrompt
+	}
+	return longAnswerPrompt
 }
 
 // longAnswerPace is the local model's words a second: stopped 400 ms into
@@ -289,7 +302,7 @@ func longAnswer(t *testing.T, tc longAnswerCase, m worker.Model) jobs.Job {
 	cfg := wireConfig(10)
 	cfg.DeadlineMargin = 100 * time.Millisecond
 	wk := newWorker(t, w, m, cfg)
-	j := w.submitJob(jobs.Job{Prompt: longAnswerPrompt, Model: tc.model, Effort: tc.effort, MaxTokens: 1000})
+	j := w.submitJob(jobs.Job{Prompt: tc.prompt(), Model: tc.model, Effort: tc.effort, MaxTokens: 1000})
 	stop := w.watch(j.ID)
 	w.runWithDeadlines(wk, 500*time.Millisecond, j.ID)
 	seen := stop()

@@ -43,17 +43,20 @@ func TestAnAnswerLongerThanThreeDeadlinesIsContinuedToTheEnd(t *testing.T) {
 	answer := strings.Join(words, " ")
 	for _, tc := range []struct {
 		name, model string
-		userTurn    bool
+		// repeat has the model start each continuation a few words back
+		// (promptq-fault:repeat), for the worker to drop.
+		repeat bool
 	}{
 		{"a prefill model, " + localmodel.ID, localmodel.ID, false},
-		{"a user-turn model, Claude Haiku 5.5", "us.anthropic.claude-haiku-5-5", true},
+		{"a user-turn model, Claude Haiku 5.5", "us.anthropic.claude-haiku-5-5", false},
+		{"a user-turn model that repeats a few words", "us.anthropic.claude-haiku-5-5", true},
 	} {
 		u := signUp(t, info, out, nil) // one at a time: each reads its code from the console
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var sent job
 			if code := call(t, http.MethodPost, info.APIURL+"/generate", u.access,
-				map[string]any{"prompt": "promptq-echo\n" + answer, "model": tc.model}, &sent); code != http.StatusAccepted || sent.JobID == "" {
+				map[string]any{"prompt": prompt(tc.repeat) + answer, "model": tc.model}, &sent); code != http.StatusAccepted || sent.JobID == "" {
 				t.Fatalf("POST /generate: %d %+v", code, sent)
 			}
 			id := sent.JobID
@@ -67,9 +70,9 @@ func TestAnAnswerLongerThanThreeDeadlinesIsContinuedToTheEnd(t *testing.T) {
 			}
 			n := len(strings.Fields(j.GeneratedText))
 			switch got := j.Tokens.Output; {
-			case !tc.userTurn && got != n:
+			case !tc.repeat && got != n:
 				t.Errorf("output tokens %d, want %d (the words written)", got, n)
-			case tc.userTurn && (got <= n || got > n+localmodel.RepeatWords*j.Continuations):
+			case tc.repeat && (got <= n || got > n+localmodel.RepeatWords*j.Continuations):
 				t.Errorf("output tokens %d for %d words over %d continuations, want more, by at most %d words a continuation",
 					got, n, j.Continuations, localmodel.RepeatWords)
 			}
@@ -124,4 +127,12 @@ func follow(t *testing.T, info devinfo.Info, u user, id string) (continuedJob, [
 type continuedJob struct {
 	job
 	Continuations int `json:"continuations"`
+}
+
+// prompt starts the echoed answer's prompt, with the repeat fault.
+func prompt(repeat bool) string {
+	if repeat {
+		return "promptq-fault:repeat\npromptq-echo\n"
+	}
+	return "promptq-echo\n"
 }

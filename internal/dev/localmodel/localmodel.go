@@ -36,13 +36,14 @@
 //   - a prefilled assistant turn (Prefill): the model skips as many words
 //     of its answer as Continue holds and streams the others, each with
 //     the whitespace before it; no word is written twice.
-//   - a user turn asking to go on (UserTurn): the model starts again
-//     [RepeatWords] words before where the text stopped, as a real model
-//     so asked may, and writes on from there; the worker drops the words
-//     it repeats (jobs.Join). A repetition shorter than jobs.MinOverlap
-//     bytes, which the worker would take for the answer's own next words,
-//     is not made: the model then goes on exactly where the text stopped.
-//     The repeated words are output, paid for as Bedrock would bill them.
+//   - a user turn asking to go on (UserTurn): the model goes on exactly
+//     where the text stopped, as jobs.ContinueTurn asks; no word is
+//     written twice. With promptq-fault:repeat it starts again
+//     [RepeatWords] words before, as a real model so asked may, and the
+//     worker drops the words it repeats (jobs.Join); those words are
+//     output, paid for as Bedrock would bill them. A repetition shorter
+//     than jobs.MinOverlap bytes, which the worker would take for the
+//     answer's own next words, is not made.
 //
 // MaxTokens bounds each call's output, as it bounds a Bedrock call's.
 //
@@ -83,6 +84,7 @@
 //	promptq-fault:midstream      half the words still to write stream, then a retryable error
 //	promptq-fault:hang           the banner streams (when not written yet), then nothing until ctx is done
 //	promptq-fault:refuse         half the words still to write stream, then the model declines
+//	promptq-fault:repeat         a user-turn continuation starts RepeatWords words back (see Continuing)
 //	                             (jobs.Refused, as a Claude 5.5 model's safety classifiers do);
 //	                             the call's tokens come back with it, to be billed
 //
@@ -344,7 +346,7 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		fault = f[1]
 	}
 	switch fault {
-	case "", "midstream", "hang", "refuse":
+	case "", "midstream", "hang", "refuse", "repeat":
 	case "throttle":
 		return jobs.Progress{}, errThrottled
 	case "throttle-once":
@@ -358,7 +360,7 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 	case "invalid":
 		return jobs.Progress{}, errInvalid
 	default:
-		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang, refuse.", fault)
+		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang, refuse, repeat.", fault)
 	}
 
 	input := len(strings.Fields(req.System))
@@ -378,7 +380,7 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 	}
 
 	words := answer(key, req)
-	from := resume(words, req)
+	from := resume(words, req, fault == "repeat")
 	budget := req.MaxTokens
 	if budget <= 0 {
 		budget = math.MaxInt
@@ -432,12 +434,12 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 }
 
 // resume is the index of the word a call of req starts at: after the words
-// its Continue holds, or, continuing from a user turn, RepeatWords before
-// them when they make a repetition the worker recognizes (jobs.MinOverlap
-// bytes or more).
-func resume(words []string, req jobs.Request) int {
+// its Continue holds, or, continuing from a user turn with repeat,
+// RepeatWords before them when they make a repetition the worker
+// recognizes (jobs.MinOverlap bytes or more).
+func resume(words []string, req jobs.Request, repeat bool) int {
 	skip := min(len(strings.Fields(req.Continue)), len(words))
-	if skip == 0 || req.ContinueBy != catalogue.UserTurn {
+	if skip == 0 || req.ContinueBy != catalogue.UserTurn || !repeat {
 		return skip
 	}
 	from := max(skip-RepeatWords, 0)

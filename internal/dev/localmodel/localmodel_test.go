@@ -363,23 +363,28 @@ func TestTheModelsRulesRefuseWhatBedrockRefuses(t *testing.T) {
 //   - given a prefilled assistant turn (trailing whitespace and all, as a
 //     stored answer may end), the rest exactly: the same text, and as
 //     many output tokens, as one uninterrupted call;
-//   - asked in a user turn to go on (a model that takes no prefill), from
-//     RepeatWords words back: joined without the repetition (jobs.Join),
-//     the same text, and as output its words and the few each call wrote
-//     again.
+//   - asked in a user turn to go on (a model that takes no prefill), the
+//     rest exactly too; with promptq-fault:repeat, from RepeatWords words
+//     back: joined without the repetition (jobs.Join), the same text, and
+//     as output its words and the few each call wrote again.
 //
 // Each call pays its text so far (and the request to go on) as input.
 func TestAContinuedAnswerIsWrittenWholeOnce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name  string
-		model string
-		by    catalogue.Continuation
+		name   string
+		model  string
+		by     catalogue.Continuation
+		repeat bool
 	}{
-		{"a prefill", "m", catalogue.Prefill},
-		{"a user turn", haiku55, catalogue.UserTurn},
+		{"a prefill", "m", catalogue.Prefill, false},
+		{"a user turn", haiku55, catalogue.UserTurn, false},
+		{"a user turn that repeats", haiku55, catalogue.UserTurn, true},
 	} {
 		req := jobs.Request{Prompt: "Tell me about queues, please.", Model: tc.model, MaxTokens: 1000}
+		if tc.repeat {
+			req.Prompt += " promptq-fault:repeat"
+		}
 		whole, _, err := generate(t, fast(), req)
 		if err != nil {
 			t.Fatal(err)
@@ -404,6 +409,8 @@ func TestAContinuedAnswerIsWrittenWholeOnce(t *testing.T) {
 			wantInput := len(strings.Fields(req.Prompt)) + len(words)
 			if calls > 1 && tc.by == catalogue.UserTurn {
 				wantInput += len(strings.Fields(jobs.ContinueTurn))
+			}
+			if calls > 1 && tc.repeat {
 				if repeat := strings.Join(words[len(words)-localmodel.RepeatWords:], " "); !strings.HasPrefix(p.GeneratedText, " "+repeat+" ") {
 					t.Errorf("%s: call %d starts %q, want it to start again with %q", tc.name, calls, p.GeneratedText, repeat)
 				}
@@ -421,7 +428,7 @@ func TestAContinuedAnswerIsWrittenWholeOnce(t *testing.T) {
 			}
 		}
 		again := 0
-		if tc.by == catalogue.UserTurn {
+		if tc.repeat {
 			again = localmodel.RepeatWords * (calls - 1)
 		}
 		if text != whole.GeneratedText || calls < 3 || output != whole.Tokens.Output+again {
