@@ -407,6 +407,12 @@ func (l *Lane) endOne(ctx context.Context, run jobs.Run, m jobs.RunMember, res b
 				jobs.ScrubProviderMessage(res.Err.Code), jobs.ScrubProviderMessage(res.Err.Message))})
 		return nil, l.counted(err, &rep.Failed, rep)
 	}
+	if jobs.IsRefusal(res.StopReason) {
+		// The model declined: the job fails as an on-demand one does, with
+		// what the run billed for it charged above.
+		err := l.deps.Store.Fail(ctx, m.Owner, m.JobID, m.Attempt, jobs.Failure{Code: jobs.FailureRefused, Message: jobs.Refused("").Message})
+		return nil, l.counted(err, &rep.Failed, rep)
+	}
 	err = l.deps.Store.Finish(ctx, m.Owner, m.JobID, m.Attempt, jobs.Progress{GeneratedText: res.Text, Tokens: res.Tokens, StopReason: res.StopReason})
 	return nil, l.counted(err, &rep.Succeeded, rep)
 }

@@ -578,3 +578,21 @@ func TestARunWritesRecordsTheModelTakes(t *testing.T) {
 			m.Tokens.Output, th.Tokens.Output, len(strings.Fields(m.GeneratedText)), localmodel.ThinkingTokens("max"))
 	}
 }
+
+// A record the model declined (its stop reason refusal) fails its job with
+// code refused, as on demand, charged what the run billed for it.
+func TestARefusedRecordFailsItsJob(t *testing.T) {
+	e := newEnv(t, startsNow, true)
+	ctx := t.Context()
+	refused := e.submitCounted(t, "uma", "promptq-fault:refuse Tell me something")
+	e.submitCounted(t, "uma", "Economy prompt one")
+	e.submitCounted(t, "uma", "Economy prompt two")
+	if rep, err := e.lane.Collect(ctx); err != nil || rep.Runs != 1 {
+		t.Fatalf("collect = %+v, %v", rep, err)
+	}
+	e.runToEnd(t)
+	got := e.job(t, refused)
+	if got.Status != jobs.StatusFailed || got.Failure == nil || got.Failure.Code != jobs.FailureRefused || got.Budget.Charged == 0 {
+		t.Errorf("the refused job: %s %+v, charged %d; want failed refused, charged", got.Status, got.Failure, got.Budget.Charged)
+	}
+}
