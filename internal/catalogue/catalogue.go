@@ -182,8 +182,13 @@ type Model struct {
 	// byte-level BPE with byte fallback, so every token covers at least
 	// one byte). Budgets reserve a prompt's bytes times it.
 	TokensPerByte float64
-	// TokenizerNote says how the model's tokenizer counts against others.
-	TokenizerNote string
+	// TokenizerNote says how the model's tokenizer counts against others,
+	// and TokenizerFactor is that in a number: the tokens it counts for a
+	// text that Claude Haiku 4.5's tokenizer counts as 1 (1.3 for the
+	// Claude 4.7-and-later tokenizer). A cost per job given in Haiku 4.5's
+	// tokens is priced at this many of the model's.
+	TokenizerNote   string
+	TokenizerFactor float64
 	// Lifecycle is the model's state on Bedrock.
 	Lifecycle Lifecycle
 	// Local marks the development stand-in (internal/dev/localmodel), which
@@ -256,10 +261,11 @@ var models = []Model{
 		CacheMinTokens:   4_096,
 		Prices:           Prices{Input: 0.10, Output: 0.50, CacheRead: 0.01, CacheWrite: 0.125},
 		LongContextAbove: 100_000, LongContextFactor: 5,
-		Batch:         true,
-		TokensPerByte: 1,
-		TokenizerNote: tokenizer47,
-		Lifecycle:     Lifecycle{State: "active", EndOfLife: "2027-10-07", EOLAtEarliest: true},
+		Batch:           true,
+		TokensPerByte:   1,
+		TokenizerNote:   tokenizer47,
+		TokenizerFactor: 1.3,
+		Lifecycle:       Lifecycle{State: "active", EndOfLife: "2027-10-07", EOLAtEarliest: true},
 		Sources: Sources{
 			ID:           Source{Confirmed: true, Ref: migration55 + " (Bedrock id anthropic.claude-haiku-5-5); the us./eu./global. profiles from third-party code (the card's id table could not be read)"},
 			Limits:       Source{Confirmed: true, Ref: haiku55Card + ": 1M context, 128K output"},
@@ -292,6 +298,7 @@ var models = []Model{
 		Batch:            true,
 		TokensPerByte:    1,
 		TokenizerNote:    tokenizer47,
+		TokenizerFactor:  1.3,
 		Lifecycle:        Lifecycle{State: "active", EndOfLife: "2027-09-28", EOLAtEarliest: true},
 		Sources: Sources{
 			ID:           Source{Confirmed: false, Ref: "third-party (Vercel AI SDK release notes 2026-09-28): the card's id table could not be read"},
@@ -324,6 +331,7 @@ var models = []Model{
 		Batch:            true,
 		TokensPerByte:    1,
 		TokenizerNote:    tokenizer47,
+		TokenizerFactor:  1.3,
 		Lifecycle:        Lifecycle{State: "active", EndOfLife: "2027-09-22", EOLAtEarliest: true},
 		Sources: Sources{
 			ID:               Source{Confirmed: false, Ref: "third-party (Vercel AI SDK; model catalogues citing the card)"},
@@ -477,6 +485,14 @@ func (m Model) ThinksAt(e string) bool {
 }
 
 func effortRank(e string) int { return slices.Index(Efforts5, e) }
+
+// Tokenizer is m's TokenizerFactor, 1 when the catalogue gives none.
+func (m Model) Tokenizer() float64 {
+	if m.TokenizerFactor > 0 {
+		return m.TokenizerFactor
+	}
+	return 1
+}
 
 // PriceFor is m's prices for a request whose prompt (input, cache reads
 // and writes) is promptTokens, and whether that is the long-context band.

@@ -133,6 +133,14 @@ func TestTheClaude55Rules(t *testing.T) {
 	if _, long := opus.PriceFor(900_000); long {
 		t.Error("Opus 5.5 has no long-context band")
 	}
+	// About 30% more tokens for the same text than Haiku 4.5: 500 in and
+	// 500 out of Haiku 4.5's tokens cost $0.39 per 1,000 jobs on Haiku 5.5.
+	if f := haiku.Tokenizer(); f != 1.3 || old.Tokenizer() != 1 {
+		t.Errorf("tokenizer factors %v and %v", f, old.Tokenizer())
+	}
+	if c := 1000 * haiku.Prices.Cost(650, 650, 0, 0); c < 0.389 || c > 0.391 {
+		t.Errorf("1,000 jobs of 500 in and 500 out on Haiku 5.5: $%v, want $0.39", c)
+	}
 }
 
 func TestEntriesKeepTheAllowListOrderAndIDs(t *testing.T) {

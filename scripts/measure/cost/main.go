@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -233,7 +234,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	outTok := fs.Float64("output-tokens", 500, "model output tokens per job, for the token cost")
 	cacheRead := fs.Float64("cache-read-tokens", 0, "input tokens per job read from the prompt cache (a system prompt past the model's caching minimum, sent again within the cache's TTL)")
 	cacheWrite := fs.Float64("cache-write-tokens", 0, "input tokens per job written to the prompt cache")
-	modelID := fs.String("model", catalogue.DefaultModel, "the model whose token prices (from internal/catalogue) are used")
+	modelID := fs.String("model", catalogue.DefaultModel, "the model whose token prices (from internal/catalogue) are used in the bills")
+	compare := fs.String("compare", strings.Join(catalogue.DefaultModels[1:], ","), "more models (comma list) whose totals are printed beside -model's")
 	batchJobs := fs.Int("batch-jobs", 100, "jobs of the batch-tool phase (at most 100: one call)")
 	concurrency := fs.Int("model-concurrency", 32, "the model's concurrency the lanes share (promptq:modelConcurrency; a quarter, 8, is the interactive lane's): "+
 		"enough for the web phase's jobs (rate x about 11 s) to start at once, so that its cost is a job's, not a backlog's; "+
@@ -247,6 +249,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	usEast1, err := usEast1.withModel(*modelID)
 	if err != nil {
 		return err
+	}
+	var models []catalogue.Model
+	for _, id := range append([]string{*modelID}, strings.Split(*compare, ",")...) {
+		if id = strings.TrimSpace(id); id == "" {
+			continue
+		}
+		m, ok := catalogue.Lookup(id)
+		if !ok || m.Local {
+			return fmt.Errorf("model %q is not a Bedrock model of the catalogue (internal/catalogue)", id)
+		}
+		models = append(models, m)
 	}
 	m := newMeter()
 	fmt.Fprintf(stdout, "cost: starting a dev stack (local model: %g words/s after %s)\n", *wps, *latency)
@@ -290,8 +303,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Sprintf("batch tool: %d jobs in one POST /generate/batch, GET /jobs every 2 s", *batchJobs),
 		fmt.Sprintf("economy lane: %d jobs in one POST /generate/batch on the economy lane, GET /jobs every 2 s", *batchJobs),
 	}
-	names := []string{"web app", "batch tool", "economy lane"}
+	names := []string{"web app", "batch tool", economyLane}
 	var bills [][]Line
+	var usages []Usage
 	var syncUsage Usage
 	for i, name := range phases {
 		time.Sleep(time.Second) // let the previous phase's deletes land
@@ -389,6 +403,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			prices.Tokens = usEast1.Tokens.Batch()
 		}
 		bills = append(bills, prices.Bill(u))
+		usages = append(usages, u)
 		if calls == 0 {
 			continue // no model call on demand (the economy lane): nothing to time the synchronous design by
 		}
@@ -405,6 +420,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	names = append(names, "synchronous, 256 MB")
 	bills = append(bills, usEast1.Bill(syncUsage))
+	usages = append(usages, syncUsage)
 
 	fmt.Fprintf(stdout, "\n== dollars per 1,000 jobs, %s, %s ==\n", usEast1.Region, usEast1.AsOf)
 	fmt.Fprintf(stdout, "prices: API Gateway REST $%.2f/M requests; Lambda arm64 $%.10f/GB-s + $%.2f/M invocations; SQS $%.2f/M requests;\n",
@@ -413,9 +429,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		usEast1.DynamoDBWritePerM, usEast1.DynamoDBReadPerM, usEast1.LogsPerGB)
 	fmt.Fprintf(stdout, "        %s $%.2f/M input, $%.2f/M output, $%.3f/M cache-read, $%.4f/M cache-write tokens (internal/catalogue)\n",
 		usEast1.Model, usEast1.Tokens.Input, usEast1.Tokens.Output, usEast1.Tokens.CacheRead, usEast1.Tokens.CacheWrite)
-	fmt.Fprintf(stdout, "tokens a job (assumed): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n", *inTok, *outTok, *cacheRead, *cacheWrite)
+	fmt.Fprintf(stdout, "tokens a job (assumed, as Claude Haiku 4.5 counts them; %gx that on this model's tokenizer): %g input, %g output, %g cache-read, %g cache-write; free tiers left out\n",
+		usEast1.TokenFactor, *inTok, *outTok, *cacheRead, *cacheWrite)
 	writeBills(stdout, names, bills)
-	writeTargets(stdout, names, bills)
+	writeTargets(stdout, names, bills, usages, models)
 	fmt.Fprintf(stdout, "\n  the economy lane's tokens at Bedrock's batch price: %s%s\n", unconfirmed(catalogue.BatchPriceSource), catalogue.BatchPriceSource.Ref)
 	return nil
 }
