@@ -85,6 +85,7 @@ func New(ctx context.Context, cfg Config, c Clients, logger *slog.Logger) (*http
 		AllowedOrigins: cfg.WebOrigins,
 		Economy:        queues.Has(jobs.LaneEconomy),
 		ReadsPerSecond: cfg.UserLimits.RequestsPerSecond,
+		StandIn:        cfg.StandIn,
 		Logger:         logger,
 	}, deps)
 }

@@ -42,6 +42,11 @@ type Config struct {
 	// StackTokensPerDay caps the tokens all users together commit in a
 	// UTC day (PROMPTQ_STACK_TOKENS_PER_DAY; default 0, off).
 	StackTokensPerDay int
+	// StandIn: every model is answered by the local stand-in, so GET
+	// /usage prices their tokens at $0 (httpapi.Config.StandIn). Set by
+	// the dev stack when its model provider is local; no environment
+	// variable sets it, so the Lambda always prices at list.
+	StandIn bool
 }
 
 // FromEnv reads the configuration with getenv (os.Getenv in main) and

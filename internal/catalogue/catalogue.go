@@ -525,9 +525,13 @@ type Entry struct {
 	// Temperature says whether the model takes a temperature; Efforts
 	// which effort levels it takes (none: no effort choice), and
 	// DefaultEffort the one promptq uses when none is chosen.
-	Temperature   bool     `json:"temperature"`
-	Efforts       []string `json:"efforts,omitempty"`
-	DefaultEffort string   `json:"default_effort,omitempty"`
+	// ThinkingEfforts are the levels at which promptq lets the model
+	// think (Model.ThinksAt), so the page can say which choices bill
+	// thinking as output.
+	Temperature     bool     `json:"temperature"`
+	Efforts         []string `json:"efforts,omitempty"`
+	DefaultEffort   string   `json:"default_effort,omitempty"`
+	ThinkingEfforts []string `json:"thinking_efforts,omitempty"`
 	// InputPrice and OutputPrice are dollars per million tokens (0 for
 	// the local stand-in, which costs nothing); LongContextAbove the
 	// prompt size above which they are LongContextFactor times that.
@@ -558,7 +562,18 @@ func Entries(ids []string) []Entry {
 			InputPrice: m.Prices.Input, OutputPrice: m.Prices.Output,
 			LongContextAbove: m.LongContextAbove, LongContextFactor: m.LongContextFactor,
 			EndOfLife: m.Lifecycle.EndOfLife, EOLAtEarliest: m.Lifecycle.EOLAtEarliest, Lifecycle: m.Lifecycle.State,
-			Local: m.Local})
+			Local: m.Local, ThinkingEfforts: m.thinkingEfforts()})
+	}
+	return out
+}
+
+// thinkingEfforts are the effort levels m takes at which it thinks.
+func (m Model) thinkingEfforts() []string {
+	var out []string
+	for _, e := range m.Thinking.Efforts {
+		if m.ThinksAt(e) {
+			out = append(out, e)
+		}
 	}
 	return out
 }

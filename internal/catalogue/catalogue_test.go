@@ -1,6 +1,7 @@
 package catalogue
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -151,6 +152,16 @@ func TestEntriesKeepTheAllowListOrderAndIDs(t *testing.T) {
 		got[1].InputPrice != 0.10 || got[1].OutputPrice != 0.50 || got[1].EndOfLife != "2027-10-07" ||
 		!got[0].Local || !got[0].Temperature || got[2].Name != "x.unknown" || got[2].MaxOutputTokens != 0 {
 		t.Errorf("Entries = %+v", got)
+	}
+	// Haiku 5.5 runs without thinking up to high; Opus 5.5 always thinks.
+	if got := got[1].ThinkingEfforts; !slices.Equal(got, []string{EffortXHigh, EffortMax}) {
+		t.Errorf("Haiku 5.5 thinks at %v, want xhigh and max", got)
+	}
+	if got := Entries([]string{"us.anthropic.claude-opus-5-5"})[0].ThinkingEfforts; !slices.Equal(got, Efforts5) {
+		t.Errorf("Opus 5.5 thinks at %v, want every level", got)
+	}
+	if got := Entries([]string{LocalID})[0].ThinkingEfforts; got != nil {
+		t.Errorf("the local model thinks at %v, want none", got)
 	}
 }
 

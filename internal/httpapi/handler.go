@@ -106,8 +106,13 @@ type Config struct {
 	// listings, usage, cancels), counted in the instance's memory
 	// (readLimiter); 0: none.
 	ReadsPerSecond int
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// StandIn says every model is answered by the local stand-in
+	// (internal/dev/localmodel, under make dev), which costs nothing:
+	// GET /usage prices its tokens at $0, not at the models' list
+	// prices. Only the dev stack sets it; a deployed API never does.
+	StandIn bool
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 func (c Config) withDefaults() Config {

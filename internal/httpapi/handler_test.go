@@ -1070,6 +1070,32 @@ func TestUsagePricesEconomyTokensAtTheBatchPrice(t *testing.T) {
 	}
 }
 
+// Under make dev the local stand-in answers for every model, so GET /usage
+// prices the tokens at $0 while naming the model asked for.
+func TestUsagePricesTheLocalStandInsAnswersAtZero(t *testing.T) {
+	t.Parallel()
+	for _, standIn := range []bool{false, true} {
+		f := setup(t, func(e *env) { e.cfg.StandIn = standIn })
+		id := f.submit(t, "alice", `{"prompt":"hello"}`)
+		j, err := f.store.Claim(t.Context(), "alice", id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Charge(t.Context(), j, jobs.Tokens{Input: 2000, Output: 4000}); err != nil {
+			t.Fatal(err)
+		}
+		u := f.usage(t, "alice")
+		want := 0.0022 // $0.10 and $0.50 per million
+		if standIn {
+			want = 0
+		}
+		if len(u.ByModel) != 1 || u.ByModel[0].Name != "Claude Haiku 5.5" || u.ByModel[0].CostUSD == nil ||
+			*u.ByModel[0].CostUSD != want || u.EstimatedCostUSD != want {
+			t.Errorf("stand-in %v: usage by model %+v, estimated %v; want $%v", standIn, u.ByModel, u.EstimatedCostUSD, want)
+		}
+	}
+}
+
 // countingStore counts the reads of a job's whole text (Get) and of its
 // item alone (Head).
 type countingStore struct {

@@ -16,7 +16,8 @@ import (
 // the day's jobs, prompt-cache tokens included); reserved is what jobs not
 // yet ended still hold beyond what they were charged. The cost is an
 // estimate: the catalogue's list prices (internal/catalogue) times the
-// tokens charged, without discounts, taxes or free tiers.
+// tokens charged, without discounts, taxes or free tiers; $0 where the
+// local stand-in answered (Config.StandIn).
 type usageView struct {
 	Day      string        `json:"day"`
 	ResetsAt string        `json:"resets_at"`
@@ -105,6 +106,9 @@ func (h *Handler) usageViewOf(u jobs.Usage) usageView {
 			}
 			if k.Batch {
 				prices = prices.Batch()
+			}
+			if h.cfg.StandIn {
+				prices = catalogue.Prices{} // the local stand-in answered: no model was called
 			}
 			cost := roundCents(prices.Cost(t.Input, t.Output, t.CacheRead, t.CacheWrite))
 			mt.Name, mt.CostUSD = m.Name, &cost

@@ -3,7 +3,7 @@
 // open job and its poller, and the history list.
 
 import {
-  loadConfig, passwordRules, modelName, maxTokensFor, emailDomainAllowed,
+  loadConfig, passwordRules, modelName, modelFor, modelChoices, maxTokensFor, emailDomainAllowed,
   DEFAULT_MAX_TOKENS,
 } from "./config.js";
 import { Cognito, CognitoError, NewPasswordRequired, expiredChallenge } from "./cognito.js";
@@ -13,6 +13,7 @@ import { JobPoller, backoff } from "./poller.js";
 import { markdownTree, renderTree } from "./markdown.js";
 import {
   formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches, billingText,
+  modelFacts, effortNote, thinkingOf,
 } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -590,37 +591,104 @@ function showWorkspace() {
   $("prompt").focus();
 }
 
+// setUpModels lists the models of config.json to choose from: the
+// default first and once (its value "" sends no model, so the API's
+// default applies), then the others, each with what it costs and writes.
 function setUpModels() {
-  if (config.defaultModel) $("model-default").textContent = `Default (${modelName(config, config.defaultModel)})`;
-  updateMaxTokens();
-  if (!config.models.length) return;
-  const select = $("model");
-  for (const m of config.models) {
-    const o = document.createElement("option");
-    o.value = m.id;
-    o.textContent = m.name;
-    if (m.name !== m.id) o.title = m.id;
-    select.append(o);
-  }
-  $("model-field").hidden = false;
+  const choices = modelChoices(config).map(({ value, model, isDefault }, i) => {
+    const label = document.createElement("label");
+    label.className = "model-choice";
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "model";
+    input.value = value;
+    input.checked = value === "";
+    const name = document.createElement("span");
+    name.className = "model-name";
+    name.id = `model-name-${i}`;
+    name.textContent = model ? `${model.name}${isDefault ? " (default)" : ""}` : "The default model";
+    if (model && model.name !== model.id) name.title = model.id;
+    const facts = document.createElement("span");
+    facts.className = "hint";
+    facts.id = `model-facts-${i}`;
+    facts.textContent = model ? modelFacts(model, { standIn: config.standIn }) : "";
+    input.setAttribute("aria-labelledby", name.id);
+    input.setAttribute("aria-describedby", `${facts.id} prompt-error`);
+    label.append(input, name, facts);
+    return label;
+  });
+  $("model-choices").replaceChildren(...choices);
+  $("model-field").hidden = !config.models.length;
+  updateModelSettings();
 }
 
-// updateMaxTokens sets the max tokens field's limit from the chosen model.
-function updateMaxTokens() {
-  const max = maxTokensFor(config, $("model").value);
+// modelValue is the model chosen ("" for the default); setModel chooses
+// one, or the default if value is none of the choices.
+function modelValue() {
+  return document.querySelector("#model-choices input:checked")?.value || "";
+}
+
+function setModel(value) {
+  const radios = [...document.querySelectorAll("#model-choices input")];
+  const r = radios.find((i) => i.value === value) || radios.find((i) => i.value === "");
+  if (r) r.checked = true;
+}
+
+// modelInput is the chosen model's radio button, to mark or focus.
+function modelInput() {
+  return document.querySelector("#model-choices input:checked") || $("model-choices");
+}
+
+// chosenModel is what the page knows of the model the form would use.
+function chosenModel() {
+  return modelFor(config, modelValue());
+}
+
+// updateModelSettings makes the form follow the chosen model: its output
+// limit caps max tokens, an effort choice where it takes one (the level
+// chosen kept where the new model takes it too), a temperature only where
+// it takes one, and what the model costs and writes.
+function updateModelSettings() {
+  const m = chosenModel();
+  const max = maxTokensFor(config, modelValue());
   $("max-tokens").max = String(max);
-  $("max-tokens-hint").textContent = `1 to ${max}. Empty: the default, ${DEFAULT_MAX_TOKENS}.`;
+  $("max-tokens-hint").textContent = `1 to ${formatNumber(max)}. Empty: the default, ${formatNumber(DEFAULT_MAX_TOKENS)}.`;
+
+  const effort = $("effort");
+  const kept = effort.value;
+  // The default level's value is "": no effort is sent, and the API
+  // applies its default.
+  const options = m.defaultEffort ? [] : [["", "the model's default"]];
+  for (const e of m.efforts) {
+    const text = `${e}${e === m.defaultEffort ? " (default)" : ""}${m.thinkingEfforts.includes(e) ? " (thinks)" : ""}`;
+    options.push([e === m.defaultEffort ? "" : e, text]);
+  }
+  effort.replaceChildren(...options.map(([value, text]) => {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    return o;
+  }));
+  effort.value = m.efforts.includes(kept) && kept !== m.defaultEffort ? kept : "";
+  $("effort-field").hidden = !m.efforts.length;
+  $("effort-hint").textContent = effortNote(m);
+
+  // A model that takes no temperature gets none: the field goes (what was
+  // typed stays for a model that does) and nothing is sent.
+  $("temperature-field").hidden = !m.temperature;
+  if (!m.temperature) markInvalid($("temperature"), false);
 }
 
 // resetForm puts the prompt form back as a new visitor finds it.
 function resetForm() {
   $("prompt").value = "";
-  $("model").value = "";
+  setModel("");
   $("max-tokens").value = String(DEFAULT_MAX_TOKENS);
   $("temperature").value = "";
-  for (const f of [$("prompt"), $("max-tokens"), $("temperature"), $("model")]) markInvalid(f, false);
+  $("effort").value = "";
+  for (const f of [$("prompt"), $("max-tokens"), $("temperature"), modelInput(), $("effort")]) markInvalid(f, false);
   setError("prompt-error", "");
-  updateMaxTokens();
+  updateModelSettings();
   updateCount();
 }
 
@@ -636,16 +704,17 @@ function updateCount() {
 function readDraft() {
   return {
     prompt: $("prompt").value,
-    model: $("model").value,
+    model: modelValue(),
     max_tokens: $("max-tokens").value,
     temperature: $("temperature").value,
+    effort: $("effort").value,
   };
 }
 
 function saveDraft(clear = false) {
   try {
     const d = readDraft();
-    if (clear || (!d.prompt && !d.temperature && d.max_tokens === String(DEFAULT_MAX_TOKENS) && !d.model)) sessionStorage.removeItem(DRAFT_KEY);
+    if (clear || (!d.prompt && !d.temperature && !d.effort && d.max_tokens === String(DEFAULT_MAX_TOKENS) && !d.model)) sessionStorage.removeItem(DRAFT_KEY);
     else sessionStorage.setItem(DRAFT_KEY, JSON.stringify(d));
   } catch {
     // Storage may be off (private mode); the draft is a nicety.
@@ -661,16 +730,17 @@ function restoreDraft() {
   }
   if (!d) return;
   $("prompt").value = d.prompt || "";
-  if (d.model && config.models.some((m) => m.id === d.model)) $("model").value = d.model;
+  if (d.model) setModel(d.model);
   if (d.max_tokens != null) $("max-tokens").value = d.max_tokens;
   if (d.temperature != null) $("temperature").value = d.temperature;
-  updateMaxTokens();
+  updateModelSettings();
+  if (d.effort && [...$("effort").options].some((o) => o.value === d.effort)) $("effort").value = d.effort;
 }
 
 // buildRequest checks the form and returns the request body, or null
 // after marking what is wrong.
 function buildRequest() {
-  const fields = [$("prompt"), $("max-tokens"), $("temperature"), $("model")];
+  const fields = [$("prompt"), $("max-tokens"), $("temperature"), modelInput(), $("effort")];
   fields.forEach((f) => markInvalid(f, false));
   const fail = (input, text) => {
     markInvalid(input, true);
@@ -691,21 +761,23 @@ function buildRequest() {
   // it rather than send the default.
   if (mt !== "" || $("max-tokens").validity.badInput) {
     const n = Number(mt);
-    const max = maxTokensFor(config, $("model").value);
-    if (mt === "" || !Number.isInteger(n) || n < 1 || n > max) return fail($("max-tokens"), `Max tokens must be a whole number from 1 to ${max}, or empty for the default (${DEFAULT_MAX_TOKENS}).`);
+    const max = maxTokensFor(config, modelValue());
+    if (mt === "" || !Number.isInteger(n) || n < 1 || n > max) return fail($("max-tokens"), `Max tokens must be a whole number from 1 to ${formatNumber(max)}, or empty for the default (${formatNumber(DEFAULT_MAX_TOKENS)}).`);
     body.max_tokens = n;
   }
+  const model = chosenModel();
   const t = $("temperature").value.trim();
-  if (t !== "" || $("temperature").validity.badInput) {
+  if (model.temperature && (t !== "" || $("temperature").validity.badInput)) {
     const x = Number(t);
     if (!Number.isFinite(x) || x < 0 || x > 1) return fail($("temperature"), "Temperature must be a number from 0 to 1, or empty for the model's default.");
     body.temperature = x;
   }
-  if ($("model").value) body.model = $("model").value;
+  if (model.efforts.length && $("effort").value) body.effort = $("effort").value;
+  if (modelValue()) body.model = modelValue();
   return body;
 }
 
-const FIELD_INPUTS = { prompt: "prompt", max_tokens: "max-tokens", temperature: "temperature", model: "model" };
+const FIELD_INPUTS = { prompt: "prompt", max_tokens: "max-tokens", temperature: "temperature", model: "model", effort: "effort" };
 
 // A Ctrl+Enter pressed while a submission is on its way is kept, and acted
 // on once that one is done, so no prompt is dropped.
@@ -743,7 +815,7 @@ async function submitPrompt() {
     submitAgain = false;
     if (err instanceof SessionEndedError) return; // the log-in form says so; the prompt stays
     setError("prompt-error", err.message);
-    const input = err instanceof ApiError && FIELD_INPUTS[err.field] && $(FIELD_INPUTS[err.field]);
+    const input = err instanceof ApiError && FIELD_INPUTS[err.field] && (err.field === "model" ? modelInput() : $(FIELD_INPUTS[err.field]));
     if (input) markInvalid(input, true);
     (input || $("prompt")).focus();
     if (!(err instanceof ApiError && err.transient)) pending = null;
@@ -765,6 +837,7 @@ async function send(body, key) {
   const created = Date.parse(accepted.created_at);
   if (Number.isFinite(created)) clockSkew = Date.now() - created;
   sent.set(accepted.job_id, body);
+  const model = modelFor(config, body.model);
   const job = {
     job_id: accepted.job_id,
     status: accepted.status,
@@ -773,6 +846,8 @@ async function send(body, key) {
     model: body.model || config.defaultModel || "",
     max_tokens: body.max_tokens ?? DEFAULT_MAX_TOKENS,
     temperature: body.temperature,
+    effort: model.efforts.length ? body.effort || model.defaultEffort : undefined,
+    thinking: thinkingOf(model, body.effort) || undefined,
     generated_text: "",
     created_at: accepted.created_at,
   };
@@ -791,6 +866,7 @@ async function runAgain() {
   if (job.model) body.model = job.model;
   if (job.max_tokens) body.max_tokens = job.max_tokens;
   if (job.temperature != null) body.temperature = job.temperature;
+  if (job.effort) body.effort = job.effort;
   const b = $("again");
   b.disabled = true;
   try {
@@ -825,8 +901,8 @@ function wireWorkspace() {
   $("prompt").addEventListener("input", () => {
     if (countChars($("prompt").value) <= config.maxPromptChars) markInvalid($("prompt"), false);
   });
-  $("model").addEventListener("change", () => {
-    updateMaxTokens();
+  $("model-choices").addEventListener("change", () => {
+    updateModelSettings();
     saveDraft();
   });
   window.addEventListener("pagehide", () => {
@@ -853,8 +929,10 @@ function wireWorkspace() {
     const mine = sent.get(view.job.job_id);
     $("max-tokens").value = mine && mine.max_tokens == null ? "" : view.job.max_tokens || "";
     $("temperature").value = view.job.temperature ?? "";
-    $("model").value = config.models.some((m) => m.id === view.job.model) ? view.job.model : "";
-    updateMaxTokens();
+    const choice = modelChoices(config).find((c) => c.model?.id === view.job.model);
+    setModel(choice ? choice.value : "");
+    updateModelSettings();
+    if ([...$("effort").options].some((o) => o.value === view.job.effort)) $("effort").value = view.job.effort;
     updateCount();
     saveDraft();
     $("prompt").focus();
@@ -997,6 +1075,23 @@ function modelLabel(job) {
   return job.model ? modelName(config, job.model) : "";
 }
 
+// answeredBy is the model that wrote a job's answer as its card says it:
+// under make dev, the local stand-in for every model but its own.
+function answeredBy(job) {
+  if (!job.model) return "";
+  const name = modelLabel(job);
+  return config.standIn && !modelFor(config, job.model).local ? `${name}, answered by the local stand-in ($0)` : name;
+}
+
+// effortText is the effort a job ran at, and whether its model thought
+// first (thinking is billed as output).
+function effortText(job, mine) {
+  if (!job.effort) return "";
+  const chosen = mine && mine.effort == null ? " (default)" : "";
+  const thinking = job.thinking === "adaptive" ? ", thinking first (billed as output)" : job.thinking === "off" ? ", no thinking" : "";
+  return `effort ${job.effort}${chosen}${thinking}`;
+}
+
 function renderJob(job) {
   const status = job.status || "";
   const badge = $("job-status");
@@ -1009,9 +1104,10 @@ function renderJob(job) {
 
   const mine = sent.get(job.job_id);
   const meta = [];
-  if (job.model) meta.push(modelLabel(job));
+  if (job.model) meta.push(answeredBy(job));
   if (job.lane === "bulk" || job.lane === "economy") meta.push(job.lane);
-  if (job.max_tokens) meta.push(`max ${job.max_tokens} tokens${mine && mine.max_tokens == null ? " (default)" : ""}`);
+  if (job.effort) meta.push(effortText(job, mine));
+  if (job.max_tokens) meta.push(`max ${formatNumber(job.max_tokens)} tokens${mine && mine.max_tokens == null ? " (default)" : ""}`);
   if (job.temperature != null) meta.push(`temperature ${job.temperature}`);
   if (job.created_at) meta.push(`submitted ${formatWhen(job.created_at)}`);
   meta.push(`job …${job.job_id.slice(-8)}`);
@@ -1180,7 +1276,8 @@ function renderUsage(u) {
     if (m.cache_read || m.cache_write) s += `, ${formatNumber(m.cache_read)} cache read, ${formatNumber(m.cache_write)} cache write`;
     return m.cost_usd != null ? `${s} (${formatUSD(m.cost_usd)})` : s;
   });
-  $("usage-models").textContent = models.length ? `By model — ${models.join("; ")}. Resets at 00:00 UTC.` : "";
+  const standIn = config.standIn ? " The local stand-in answered for every model, at $0." : "";
+  $("usage-models").textContent = models.length ? `By model — ${models.join("; ")}.${standIn} Resets at 00:00 UTC.` : "";
   $("usage-models").hidden = !models.length;
 }
 

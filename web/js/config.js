@@ -68,24 +68,62 @@ export function parseConfig(raw) {
     defaultModel: typeof raw.default_model === "string" ? raw.default_model : "",
     maxPromptChars: maxPrompt,
     signUp: parseSignUp(raw.sign_up, raw.sign_up_domains),
+    // Under make dev the local stand-in answers for every model listed,
+    // at no cost.
+    standIn: raw.stand_in === true,
   });
 }
 
 // parseModels accepts the model ids as strings, or the catalogue's objects
-// {"id", "name"?, "max_output_tokens"?}, and returns
-// [{id, name, maxOutputTokens}] (name falls back to the id, the token
-// limit to null).
+// (internal/catalogue's Entry: "id", "name", "max_output_tokens",
+// "temperature", "efforts", "default_effort", "thinking_efforts",
+// "input_price_per_mtok", "output_price_per_mtok", "long_context_above",
+// "long_context_factor", "end_of_life", "end_of_life_at_earliest",
+// "local"), each listed once. What a model's entry does not say is
+// unknown: its name falls back to the id, its token limit and prices to
+// null, and it is taken to accept a temperature and no effort (the API
+// decides).
 export function parseModels(list) {
   if (!Array.isArray(list)) return Object.freeze([]);
   const out = [];
   for (const m of list) {
     const id = typeof m === "string" ? m : isObject(m) && typeof m.id === "string" ? m.id : "";
     if (!id || out.some((o) => o.id === id)) continue;
-    const name = isObject(m) && typeof m.name === "string" && m.name.trim() ? m.name.trim() : id;
-    const max = isObject(m) && Number.isInteger(m.max_output_tokens) && m.max_output_tokens > 0 ? m.max_output_tokens : null;
-    out.push(Object.freeze({ id, name, maxOutputTokens: max }));
+    out.push(modelEntry(id, isObject(m) ? m : {}));
   }
   return Object.freeze(out);
+}
+
+function modelEntry(id, o) {
+  const efforts = words(o.efforts);
+  return Object.freeze({
+    id,
+    name: typeof o.name === "string" && o.name.trim() ? o.name.trim() : id,
+    maxOutputTokens: positiveInt(o.max_output_tokens),
+    temperature: o.temperature !== false,
+    efforts,
+    defaultEffort: efforts.includes(o.default_effort) ? o.default_effort : "",
+    thinkingEfforts: words(o.thinking_efforts).filter((e) => efforts.includes(e)),
+    inputPrice: price(o.input_price_per_mtok),
+    outputPrice: price(o.output_price_per_mtok),
+    longContextAbove: positiveInt(o.long_context_above),
+    longContextFactor: typeof o.long_context_factor === "number" && o.long_context_factor > 1 ? o.long_context_factor : null,
+    endOfLife: typeof o.end_of_life === "string" && /^\d{4}-\d{2}-\d{2}$/.test(o.end_of_life) ? o.end_of_life : "",
+    endOfLifeAtEarliest: o.end_of_life_at_earliest === true,
+    local: o.local === true,
+  });
+}
+
+function words(v) {
+  return Object.freeze(Array.isArray(v) ? v.filter((w) => typeof w === "string" && w) : []);
+}
+
+function positiveInt(v) {
+  return Number.isInteger(v) && v > 0 ? v : null;
+}
+
+function price(v) {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : null;
 }
 
 // parseSignUp reads "sign_up" (absent means open) and, for "domains", the
@@ -108,12 +146,29 @@ export function modelName(config, id) {
   return config.models.find((m) => m.id === id)?.name || id;
 }
 
+// modelFor is what the page knows of model id ("" for the default
+// model): its entry in config.json, or an entry that knows only the id.
+export function modelFor(config, id) {
+  const want = id || config.defaultModel;
+  return config.models.find((m) => m.id === want) || modelEntry(want, {});
+}
+
+// modelChoices are the model picker's choices: the default model first,
+// listed once (its value "" sends no model, so the API's default
+// applies), then the others in config.json's order.
+export function modelChoices(config) {
+  const def = config.models.find((m) => m.id === config.defaultModel);
+  const first = def
+    ? { value: "", model: def, isDefault: true }
+    : { value: "", model: null, isDefault: true }; // the API's default, unnamed or not listed
+  return [first, ...config.models.filter((m) => m !== def).map((m) => ({ value: m.id, model: m, isDefault: false }))];
+}
+
 // maxTokensFor is the largest max_tokens the form offers for model id (""
 // for the default model): the model's own output limit when the catalogue
 // gives one, else the API's.
 export function maxTokensFor(config, id) {
-  const m = config.models.find((x) => x.id === (id || config.defaultModel));
-  return m?.maxOutputTokens || MAX_TOKENS_LIMIT;
+  return modelFor(config, id).maxOutputTokens || MAX_TOKENS_LIMIT;
 }
 
 // emailDomainAllowed says whether email may sign up under config.signUp.

@@ -93,3 +93,55 @@ export function billingText(job) {
   }
   return "";
 }
+
+// formatDay is a calendar date ("2027-10-07") as the reader writes it: "7
+// Oct 2027".
+export function formatDay(ymd, locale = undefined) {
+  const d = new Date(`${ymd}T00:00:00Z`);
+  if (Number.isNaN(d.getTime())) return "";
+  return d.toLocaleDateString(locale, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+}
+
+// modelFacts says what choosing a model means (web/js/config.js's model
+// entries): its prices per million input and output tokens (and the
+// prompt size above which they rise), the most it writes, its end of life
+// where known, and whether it takes a temperature. Under make dev
+// (standIn) the local stand-in answers whatever the model, at $0, and the
+// list prices are only what Amazon Bedrock would charge.
+export function modelFacts(m, { standIn = false, locale = undefined } = {}) {
+  const facts = [];
+  const priced = m.inputPrice != null && m.outputPrice != null;
+  const list = priced ? `${formatUSD(m.inputPrice)} in / ${formatUSD(m.outputPrice)} out per million tokens` : "";
+  if (m.local) {
+    facts.push("$0: the local stand-in, no model is called");
+  } else if (standIn) {
+    facts.push(`$0 here: answered by the local stand-in${priced ? ` (on Amazon Bedrock ${list})` : ""}`);
+  } else if (priced) {
+    const band = m.longContextAbove && m.longContextFactor ? ` (${m.longContextFactor}× for a prompt over ${formatNumber(m.longContextAbove)} tokens)` : "";
+    facts.push(list + band);
+  }
+  if (m.maxOutputTokens) facts.push(`writes up to ${formatNumber(m.maxOutputTokens)} tokens`);
+  if (m.endOfLife) facts.push(`end of life ${m.endOfLifeAtEarliest ? "not before " : ""}${formatDay(m.endOfLife, locale)}`);
+  if (!m.temperature) facts.push("no temperature");
+  return facts.join(" · ");
+}
+
+// effortNote says which of a model's effort levels let it think first:
+// thinking tokens are billed as output and count against max tokens.
+export function effortNote(m) {
+  if (!m.efforts.length) return "";
+  const t = m.thinkingEfforts;
+  if (!t.length) return "The model does not think first at any of these levels.";
+  const billed = "thinking is billed as output tokens and counts against max tokens";
+  if (t.length === m.efforts.length) return `The model thinks first at every level: ${billed}.`;
+  const which = t.length === 1 ? t[0] : `${t.slice(0, -1).join(", ")} and ${t.at(-1)}`;
+  return `At ${which} the model thinks first: ${billed}.`;
+}
+
+// thinkingOf is whether model m thinks first at effort e ("" for its
+// default): "adaptive", "off", or "" for a model without effort levels
+// (as GET /jobs/{id} says it).
+export function thinkingOf(m, e) {
+  if (!m.efforts.length) return "";
+  return m.thinkingEfforts.includes(e || m.defaultEffort) ? "adaptive" : "off";
+}

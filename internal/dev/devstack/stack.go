@@ -391,6 +391,8 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 	if err != nil {
 		return apiCfg, fmt.Errorf("API config: %w", err)
 	}
+	// The local model answers for every model: nothing is billed.
+	apiCfg.StandIn = cfg.Provider == worker.ProviderLocal
 	api, err := apiapp.New(ctx, apiCfg, apiapp.Clients{
 		DynamoDB: res.db,
 		SQS:      res.sqs,
@@ -444,6 +446,7 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 			SignUpDomains:   cfg.SignUp.Domains,
 			DefaultModel:    apiCfg.Limits.DefaultModel,
 			MaxPromptChars:  apiCfg.Limits.MaxPromptChars,
+			StandIn:         apiCfg.StandIn,
 		}, cognitoWeb),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -39,6 +39,10 @@ type WebConfig struct {
 	// MaxPromptChars is the API's prompt limit (PROMPTQ_MAX_PROMPT_CHARS),
 	// which the page counts against before sending.
 	MaxPromptChars int `json:"max_prompt_chars,omitempty"`
+	// StandIn says the local stand-in answers for every model listed (the
+	// model provider is local): the page says so on each job and prices
+	// its answers at $0, as GET /usage does. The stack never writes it.
+	StandIn bool `json:"stand_in,omitempty"`
 }
 
 // SecurityHeadersFile, in web/, defines the response headers of every file

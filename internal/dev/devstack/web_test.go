@@ -27,7 +27,7 @@ func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 	h := webHandler(t.TempDir(), WebConfig{Region: "us-east-1", UserPoolID: "p", ClientID: "c",
 		APIURL: "http://127.0.0.1:1", CognitoEndpoint: "http://127.0.0.1:2/", Models: catalogue.Entries([]string{"m"}),
 		SignUp: "domains", SignUpDomains: []string{"example.com"},
-		DefaultModel: "m", MaxPromptChars: 100}, nil)
+		DefaultModel: "m", MaxPromptChars: 100, StandIn: true}, nil)
 	code, body := get(t, h, "/config.json")
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); code != 200 || err != nil {
@@ -39,8 +39,9 @@ func TestWebServesConfigJSONWithTheStacksKeys(t *testing.T) {
 	}
 	slices.Sort(keys)
 	// web/js/config.js requires the first five; models fills the picker;
-	// sign_up and sign_up_domains say who may sign up, as the stack's do.
-	if want := []string{"api_url", "client_id", "cognito_endpoint", "default_model", "max_prompt_chars", "models", "region", "sign_up", "sign_up_domains", "user_pool_id"}; !slices.Equal(keys, want) {
+	// sign_up and sign_up_domains say who may sign up, as the stack's do;
+	// stand_in that the local model answers for every model.
+	if want := []string{"api_url", "client_id", "cognito_endpoint", "default_model", "max_prompt_chars", "models", "region", "sign_up", "sign_up_domains", "stand_in", "user_pool_id"}; !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
 }

@@ -143,18 +143,21 @@ test("a prompt over the limit is counted and stopped before sending, with focus 
 test("after log-out the next person in the tab starts with the default settings", async () => {
   const first = await t.loggedIn("sharer");
   const { page } = first;
-  await page.getByLabel("Model").selectOption({ index: 2 });
-  await page.getByRole("spinbutton", { name: "Max tokens" }).fill("77");
   await page.getByRole("spinbutton", { name: "Temperature" }).fill("0.3");
+  await page.getByRole("radio", { name: "Claude Haiku 5.5" }).check();
+  await page.getByRole("spinbutton", { name: "Max tokens" }).fill("77");
+  await page.getByLabel("Effort").selectOption("high");
   await page.getByRole("button", { name: "Log out" }).click();
   await form(page, "Log in").waitFor();
   const next = t.newEmail("sharee");
   await t.admin.createUser(next, PASSWORD);
   await logIn(page, next, PASSWORD);
   await waitForWorkspace(page);
-  assert.equal(await page.getByLabel("Model").inputValue(), "");
+  assert.equal(await page.getByRole("radio", { name: /\(default\)$/ }).isChecked(), true);
   assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).inputValue(), "1024");
   assert.equal(await page.getByRole("spinbutton", { name: "Temperature" }).inputValue(), "");
+  await page.getByRole("radio", { name: "Claude Haiku 5.5" }).check();
+  assert.equal(await page.getByLabel("Effort").inputValue(), "", "the default effort");
   t.noPageErrors(first);
 });
 
@@ -215,9 +218,9 @@ test("an empty max tokens is not silently 1024: the form says what it means", as
   const app = await t.loggedIn("empty");
   const { page } = app;
   await page.getByRole("spinbutton", { name: "Max tokens" }).fill("");
-  await eventually(async () => assert.match(await textOf(page.locator("#max-tokens-hint")), /empty.*default.*1024/i));
+  await eventually(async () => assert.match(await textOf(page.locator("#max-tokens-hint")), /empty.*default.*1,024/i));
   await submitPrompt(page, "No max tokens given.");
-  await eventually(async () => assert.match(await textOf(page.locator("#job-meta")), /max 1024 tokens \(default\)/));
+  await eventually(async () => assert.match(await textOf(page.locator("#job-meta")), /max 1,024 tokens \(default\)/));
   t.noPageErrors(app);
 });
 
@@ -262,9 +265,9 @@ test("the answer comes first: the job just sent is in view above the composer, w
 test("a failed, cancelled or finished job runs again as a new job with the same settings, in one click", async () => {
   const app = await t.loggedIn("again");
   const { page } = app;
-  await page.getByLabel("Model").selectOption({ index: 2 });
-  const model = await page.getByLabel("Model").inputValue();
-  const first = await submitPrompt(page, "Break, then run again. promptq-fault:invalid", { maxTokens: 321, temperature: 0.2 });
+  await page.getByRole("radio", { name: "Claude Haiku 5.5" }).check();
+  await page.getByLabel("Effort").selectOption("high");
+  const first = await submitPrompt(page, "Break, then run again. promptq-fault:invalid", { maxTokens: 321 });
   await waitForStatus(page, "Failed", 60_000);
   await page.getByRole("button", { name: "Try again" }).click();
   await eventually(() => assert.ok(!page.url().endsWith(first) && /#job\/[0-9a-f-]{36}$/.test(page.url())));
@@ -272,8 +275,9 @@ test("a failed, cancelled or finished job runs again as a new job with the same 
   assert.ok((await historyIds(page)).includes(second), "the new job is in the history at once");
   await waitForStatus(page, "Failed", 60_000);
   const [a, b] = [await apiJob(app.email, first), await apiJob(app.email, second)];
-  for (const k of ["prompt", "model", "max_tokens", "temperature"]) assert.deepEqual(b[k], a[k], k);
-  assert.equal(b.model, model);
+  for (const k of ["prompt", "model", "max_tokens", "effort"]) assert.deepEqual(b[k], a[k], k);
+  assert.equal(b.model, "us.anthropic.claude-haiku-5-5");
+  assert.equal(b.effort, "high");
 
   const ok = await submitPrompt(page, "A fine answer.", { maxTokens: 7 });
   await waitForStatus(page, "Succeeded", 60_000);
@@ -293,14 +297,14 @@ test("the history: titled by the prompt, dated, searchable, filtered by status, 
   const { page, rec } = app;
 
   // The picker shows names; the default model's output limit bounds max tokens.
-  assert.deepEqual((await page.getByLabel("Model").locator("option").allTextContents()), ["Default (Local stand-in)", "Local stand-in", "Claude Haiku 4.5"]);
+  assert.deepEqual(await page.locator("#model-field .model-name").allTextContents(), ["Local stand-in (default)", "Claude Haiku 4.5"]);
   assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).getAttribute("max"), "4000");
   await page.getByRole("textbox", { name: "Prompt" }).fill("Too many tokens for the local stand-in.");
   await page.getByRole("spinbutton", { name: "Max tokens" }).fill("5000");
   await page.getByRole("button", { name: "Generate" }).click();
-  assert.match(await textOf(page.locator("#prompt-error")), /from 1 to 4000/);
+  assert.match(await textOf(page.locator("#prompt-error")), /from 1 to 4,000/);
   assert.equal(rec.api.filter((r) => r.path === "/generate").length, 0);
-  await page.getByLabel("Model").selectOption({ label: "Claude Haiku 4.5" });
+  await page.getByRole("radio", { name: "Claude Haiku 4.5" }).check();
   assert.equal(await page.getByRole("spinbutton", { name: "Max tokens" }).getAttribute("max"), "64000");
 
   const tokens = await t.admin.logIn(app.email, PASSWORD);

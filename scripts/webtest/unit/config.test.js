@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  parseConfig, passwordRules, ConfigError, DEFAULT_PASSWORD_POLICY, modelName, maxTokensFor, emailDomainAllowed,
+  parseConfig, passwordRules, ConfigError, DEFAULT_PASSWORD_POLICY, modelName, modelFor, modelChoices, maxTokensFor, emailDomainAllowed,
 } from "../../../web/js/config.js";
 
 const base = {
@@ -76,4 +76,54 @@ test("sign_up: absent is open; domains need a list; anything else is named as wr
 test("max_prompt_chars is used when it is a positive whole number", () => {
   assert.equal(parseConfig({ ...base, max_prompt_chars: 500 }).maxPromptChars, 500);
   assert.equal(parseConfig({ ...base, max_prompt_chars: "500" }).maxPromptChars, 100_000);
+});
+
+// Two entries as internal/catalogue's Entries writes them.
+const haiku55 = {
+  id: "us.anthropic.claude-haiku-5-5", name: "Claude Haiku 5.5", max_output_tokens: 128000, context_window: 1000000,
+  continuation: "user_turn", temperature: false, efforts: ["low", "medium", "high", "xhigh", "max"], default_effort: "medium",
+  thinking_efforts: ["xhigh", "max"], input_price_per_mtok: 0.1, output_price_per_mtok: 0.5, long_context_above: 100000,
+  long_context_factor: 5, end_of_life: "2027-10-07", end_of_life_at_earliest: true, lifecycle: "active",
+};
+const haiku45 = {
+  id: "us.anthropic.claude-haiku-4-5-20251001-v1:0", name: "Claude Haiku 4.5", max_output_tokens: 64000,
+  temperature: true, input_price_per_mtok: 1, output_price_per_mtok: 5, lifecycle: "active",
+};
+
+test("a model's entry says what it accepts and costs; what it does not say is unknown", () => {
+  const c = parseConfig({ ...base, models: [haiku55, haiku45, "bare"], stand_in: true });
+  const [h5, h4, bare] = c.models;
+  assert.equal(h5.temperature, false);
+  assert.deepEqual([...h5.efforts], ["low", "medium", "high", "xhigh", "max"]);
+  assert.equal(h5.defaultEffort, "medium");
+  assert.deepEqual([...h5.thinkingEfforts], ["xhigh", "max"]);
+  assert.deepEqual([h5.inputPrice, h5.outputPrice, h5.longContextAbove, h5.longContextFactor], [0.1, 0.5, 100000, 5]);
+  assert.deepEqual([h5.endOfLife, h5.endOfLifeAtEarliest, h5.local], ["2027-10-07", true, false]);
+  assert.equal(h4.temperature, true);
+  assert.deepEqual([...h4.efforts], []);
+  assert.equal(h4.endOfLife, "");
+  // A bare id: it may take a temperature, takes no effort, has no price.
+  assert.deepEqual([bare.temperature, bare.efforts.length, bare.inputPrice, bare.maxOutputTokens], [true, 0, null, null]);
+  assert.equal(c.standIn, true);
+  assert.equal(parseConfig(base).standIn, false);
+  // A default effort the model does not list, and thinking levels it
+  // does not take, are dropped.
+  const odd = parseConfig({ ...base, models: [{ ...haiku55, default_effort: "huge", thinking_efforts: ["max", "huge"] }] }).models[0];
+  assert.equal(odd.defaultEffort, "");
+  assert.deepEqual([...odd.thinkingEfforts], ["max"]);
+});
+
+test("the model choices list the default first and once; its value sends no model", () => {
+  const c = parseConfig({ ...base, default_model: haiku55.id, models: [haiku45, haiku55] });
+  assert.deepEqual(modelChoices(c).map((x) => [x.value, x.model.name, x.isDefault]), [
+    ["", "Claude Haiku 5.5", true], [haiku45.id, "Claude Haiku 4.5", false],
+  ]);
+  assert.equal(modelFor(c, "").id, haiku55.id, "the default model");
+  assert.equal(modelFor(c, haiku45.id).name, "Claude Haiku 4.5");
+  assert.equal(maxTokensFor(c, ""), 128000);
+  // A default model config.json does not list is still the first choice.
+  const unlisted = parseConfig({ ...base, default_model: "elsewhere", models: [haiku45] });
+  assert.deepEqual(modelChoices(unlisted).map((x) => [x.value, x.model?.id ?? null]), [["", null], [haiku45.id, haiku45.id]]);
+  assert.equal(modelFor(unlisted, "").id, "elsewhere");
+  assert.equal(modelFor(unlisted, "").temperature, true);
 });

@@ -1,7 +1,11 @@
 // How the page writes durations, dates, titles and counts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD, billingText } from "../../../web/js/format.js";
+import {
+  formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD, billingText,
+  formatDay, modelFacts, effortNote, thinkingOf,
+} from "../../../web/js/format.js";
+import { parseModels } from "../../../web/js/config.js";
 
 test("durations and running clocks", () => {
   assert.equal(formatDuration(7), "7 ms");
@@ -59,4 +63,38 @@ test("an economy job in a run says that cancelling it may still be billed", () =
   assert.equal(billingText({ ...pending, economy: { state: "in_run", run_id: "r" } }), "");
   assert.equal(billingText({ status: "running", lane: "economy", economy: { state: "waiting" } }), "");
   assert.equal(billingText({ status: "running", lane: "bulk" }), "");
+});
+
+test("what choosing a model means: prices per million tokens, output limit, end of life, no temperature", () => {
+  const [h5, h4, local] = parseModels([
+    {
+      id: "h5", name: "Claude Haiku 5.5", max_output_tokens: 128000, temperature: false, efforts: ["low", "medium", "high", "xhigh", "max"],
+      default_effort: "medium", thinking_efforts: ["xhigh", "max"], input_price_per_mtok: 0.1, output_price_per_mtok: 0.5,
+      long_context_above: 100000, long_context_factor: 5, end_of_life: "2027-10-07", end_of_life_at_earliest: true,
+    },
+    { id: "h4", name: "Claude Haiku 4.5", max_output_tokens: 64000, temperature: true, input_price_per_mtok: 1, output_price_per_mtok: 5 },
+    { id: "promptq-local", name: "promptq local model", max_output_tokens: 64000, temperature: true, input_price_per_mtok: 0, output_price_per_mtok: 0, local: true },
+  ]);
+  assert.equal(modelFacts(h5, { locale: "en-GB" }),
+    "$0.10 in / $0.50 out per million tokens (5× for a prompt over 100,000 tokens) · writes up to 128,000 tokens · end of life not before 7 Oct 2027 · no temperature");
+  assert.equal(modelFacts(h4), "$1.00 in / $5.00 out per million tokens · writes up to 64,000 tokens");
+  // Under make dev the local stand-in answers, at $0.
+  assert.equal(modelFacts(h4, { standIn: true }),
+    "$0 here: answered by the local stand-in (on Amazon Bedrock $1.00 in / $5.00 out per million tokens) · writes up to 64,000 tokens");
+  assert.equal(modelFacts(local, { standIn: true }), "$0: the local stand-in, no model is called · writes up to 64,000 tokens");
+  assert.equal(formatDay("2027-10-07", "en-GB"), "7 Oct 2027");
+  assert.equal(formatDay("not a day"), "");
+});
+
+test("the effort note says which levels think, and that thinking is billed as output", () => {
+  const [h5, opus, h4] = parseModels([
+    { id: "h5", efforts: ["low", "medium", "high", "xhigh", "max"], default_effort: "medium", thinking_efforts: ["xhigh", "max"] },
+    { id: "o5", efforts: ["low", "medium", "high", "xhigh", "max"], default_effort: "medium", thinking_efforts: ["low", "medium", "high", "xhigh", "max"] },
+    { id: "h4" },
+  ]);
+  assert.equal(effortNote(h5), "At xhigh and max the model thinks first: thinking is billed as output tokens and counts against max tokens.");
+  assert.equal(effortNote(opus), "The model thinks first at every level: thinking is billed as output tokens and counts against max tokens.");
+  assert.equal(effortNote(h4), "");
+  assert.deepEqual([thinkingOf(h5, ""), thinkingOf(h5, "high"), thinkingOf(h5, "max"), thinkingOf(opus, "low"), thinkingOf(h4, "")],
+    ["off", "off", "adaptive", "adaptive", ""]);
 });
