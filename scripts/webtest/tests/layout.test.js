@@ -91,3 +91,48 @@ test("tables keep whole words and scroll sideways inside the answer; long words 
     t.noPageErrors(app);
   }
 });
+
+test("a prompt with a URL or a long unbroken word never makes the page scroll sideways: the title wraps, the status stays on screen", async () => {
+  const prompts = [
+    "https://example.com/a/very/long/path/that/never/breaks/anywhere/at/all/index.html?query=somethinglong&and=more",
+    "Pneumonoultramicroscopicsilicovolcanoconiosisandfloccinaucinihilipilificationtogether please",
+  ];
+  for (const viewport of [{ width: 375, height: 812 }, ...SIZES]) {
+    const app = await t.loggedIn("urls", { viewport });
+    const { page } = app;
+    for (const prompt of prompts) {
+      await submitPrompt(page, prompt, { maxTokens: 5 });
+      await waitForStatus(page, "Succeeded", 60_000);
+      assert.ok(await fitsWidth(page), `${viewport.width} px: the page scrolls sideways for ${prompt}`);
+      const badge = await page.locator("#job-status").boundingBox();
+      assert.ok(badge.x >= 0 && badge.x + badge.width <= viewport.width, `${viewport.width} px: the status badge is off screen: ${JSON.stringify(badge)}`);
+      const title = await page.locator("#job-title").evaluate((el) => ({ sw: el.scrollWidth, cw: el.clientWidth }));
+      assert.ok(title.sw <= title.cw, `${viewport.width} px: the title overflows: ${JSON.stringify(title)}`);
+    }
+    if (viewport.width === 375) await t.shot(page, "phone-long-title", { fullPage: true });
+    t.noPageErrors(app);
+  }
+});
+
+test("the running clock stays on one line beside a title of two lines", async () => {
+  for (const viewport of SIZES) {
+    const app = await t.loggedIn("clock", { viewport });
+    const { page } = app;
+    await page.getByRole("textbox", { name: "Prompt" }).fill("Explain exponential backoff with jitter to a new engineer on the team. promptq-fault:hang");
+    await page.getByRole("button", { name: "Generate" }).click();
+    await waitForStatus(page, "Running", 30_000);
+    const m = await page.evaluate(() => {
+      const title = document.getElementById("job-title");
+      const clock = document.getElementById("job-elapsed");
+      const line = (el) => parseFloat(getComputedStyle(el).lineHeight);
+      return { titleLines: title.getBoundingClientRect().height / line(title), clock: clock.getBoundingClientRect().height, clockLine: line(clock), text: clock.textContent };
+    });
+    assert.ok(m.titleLines >= 1.9, `${viewport.width} px: the title takes two lines or more: ${JSON.stringify(m)}`);
+    assert.match(m.text, /^\d+ s$/);
+    assert.ok(m.clock < 1.5 * m.clockLine, `${viewport.width} px: the clock wraps: ${JSON.stringify(m)}`);
+    assert.ok(await fitsWidth(page));
+    await page.getByRole("button", { name: "Cancel job" }).click();
+    await waitForStatus(page, "Cancelled");
+    t.noPageErrors(app);
+  }
+});
