@@ -1,14 +1,18 @@
 // Words and numbers as the page shows them. Pure functions, tested under
 // Node.
 
-// formatDuration: "740 ms", "1.3 s", "2 min 5 s".
+// formatDuration: "740 ms", "1.3 s", "2 min 5 s", "1 h 31 min". Each is
+// rounded to what it shows before it is split into units, so 119.8 s is
+// "2 min 0 s" (not "1 min 60 s") and 59.96 s "1 min 0 s" (not "60.0 s").
 export function formatDuration(ms) {
   if (ms == null || !Number.isFinite(ms) || ms < 0) return "";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  return `${m} min ${Math.round(s - m * 60)} s`;
+  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`;
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  const min = Math.round(s / 60);
+  return `${Math.floor(min / 60)} h ${min % 60} min`;
 }
 
 // formatElapsed is a running clock: "4 s", "1 min 05 s".

@@ -22,7 +22,8 @@ async function apiJob(email, id) {
   return res.json();
 }
 
-// ms reads a duration as the page writes it ("740 ms", "1.3 s", "2 min 5 s").
+// ms reads a duration as the page writes it ("740 ms", "1.3 s", "2 min 5 s",
+// "1 h 31 min").
 function ms(text) {
   let m = /^(\d+) ms$/.exec(text);
   if (m) return Number(m[1]);
@@ -30,6 +31,8 @@ function ms(text) {
   if (m) return Number(m[1]) * 1000;
   m = /^(\d+) min (\d+) s$/.exec(text);
   if (m) return Number(m[1]) * 60_000 + Number(m[2]) * 1000;
+  m = /^(\d+) h (\d+) min$/.exec(text);
+  if (m) return Number(m[1]) * 3_600_000 + Number(m[2]) * 60_000;
   throw new Error(`not a duration: ${JSON.stringify(text)}`);
 }
 

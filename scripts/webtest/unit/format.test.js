@@ -16,6 +16,17 @@ test("durations and running clocks", () => {
   assert.equal(formatElapsed(65_000), "1 min 05 s");
 });
 
+test("a duration is rounded before it is split: no \"1 min 60 s\", no \"60.0 s\"", () => {
+  assert.equal(formatDuration(119_800), "2 min 0 s");
+  assert.equal(formatDuration(119_400), "1 min 59 s");
+  assert.equal(formatDuration(59_960), "1 min 0 s");
+  assert.equal(formatDuration(59_940), "59.9 s");
+  assert.equal(formatDuration(999.6), "1.0 s");
+  assert.equal(formatDuration(999.4), "999 ms");
+  assert.equal(formatDuration(3_599_600), "1 h 0 min");
+  assert.equal(formatDuration(5_430_000), "1 h 31 min");
+});
+
 test("a date carries its day as well as its time, and the year only when it is another", () => {
   const now = new Date("2026-12-10T12:00:00Z");
   assert.equal(formatWhen("2026-12-10T09:05:00Z", { now, locale: "en-GB" }).replace(/\u202f/g, " "), "10 Dec, 09:05".replace(/\u202f/g, " "));
