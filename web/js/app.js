@@ -13,7 +13,7 @@ import { JobPoller, backoff } from "./poller.js";
 import { markdownTree, renderTree } from "./markdown.js";
 import {
   formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches, billingText,
-  modelFacts, effortNote, thinkingOf,
+  modelFacts, effortNote, thinkingOf, sentence,
 } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,7 +36,8 @@ let session;
 let api;
 
 // The open job: its id, last known state and the poller watching it.
-const view = { id: null, job: null, poller: null, plain: false };
+// cancelFocused: the Cancel button had focus when it was pressed.
+const view = { id: null, job: null, poller: null, plain: false, cancelFocused: false };
 // History: the jobs listed so far, the cursor of the next page, and the
 // timer that refreshes it while some are live.
 const hist = { jobs: [], cursor: "", pages: 0, loading: false, queued: null, timer: null };
@@ -78,6 +79,8 @@ async function boot() {
 
   renderRules();
   setUpSignUp();
+  // On a phone the settings start folded (their line says what they are).
+  if (window.matchMedia("(max-width: 860px)").matches) $("settings").open = false;
   setUpModels();
   restoreDraft();
   updateCount();
@@ -677,6 +680,27 @@ function updateModelSettings() {
   // typed stays for a model that does) and nothing is sent.
   $("temperature-field").hidden = !m.temperature;
   if (!m.temperature) markInvalid($("temperature"), false);
+  updateSettingsSummary();
+}
+
+// updateSettingsSummary says on the settings' line what they are, so
+// they can stay folded on a phone.
+function updateSettingsSummary() {
+  const m = chosenModel();
+  const parts = [];
+  if (config.models.length) parts.push(`${m.name}${modelValue() ? "" : " (default)"}`);
+  const mt = $("max-tokens").value.trim();
+  parts.push(`max ${mt === "" ? `${formatNumber(DEFAULT_MAX_TOKENS)} (default)` : /^\d+$/.test(mt) ? formatNumber(Number(mt)) : mt} tokens`);
+  if (m.efforts.length) parts.push(`effort ${$("effort").value || m.defaultEffort || "default"}`);
+  if (m.temperature && $("temperature").value.trim()) parts.push(`temperature ${$("temperature").value.trim()}`);
+  $("settings-summary").textContent = parts.join(" · ");
+}
+
+// revealField unfolds the settings around input, so a field named in an
+// error can be seen and focused.
+function revealField(input) {
+  const d = input.closest("details");
+  if (d) d.open = true;
 }
 
 // resetForm puts the prompt form back as a new visitor finds it.
@@ -735,6 +759,7 @@ function restoreDraft() {
   if (d.temperature != null) $("temperature").value = d.temperature;
   updateModelSettings();
   if (d.effort && [...$("effort").options].some((o) => o.value === d.effort)) $("effort").value = d.effort;
+  updateSettingsSummary();
 }
 
 // buildRequest checks the form and returns the request body, or null
@@ -745,6 +770,7 @@ function buildRequest() {
   const fail = (input, text) => {
     markInvalid(input, true);
     setError("prompt-error", text);
+    revealField(input);
     input.focus();
     return null;
   };
@@ -816,7 +842,10 @@ async function submitPrompt() {
     if (err instanceof SessionEndedError) return; // the log-in form says so; the prompt stays
     setError("prompt-error", err.message);
     const input = err instanceof ApiError && FIELD_INPUTS[err.field] && (err.field === "model" ? modelInput() : $(FIELD_INPUTS[err.field]));
-    if (input) markInvalid(input, true);
+    if (input) {
+      markInvalid(input, true);
+      revealField(input);
+    }
     (input || $("prompt")).focus();
     if (!(err instanceof ApiError && err.transient)) pending = null;
   } finally {
@@ -896,6 +925,7 @@ function wireWorkspace() {
   // a reload right after typing loses nothing.
   $("prompt-form").addEventListener("input", () => {
     updateCount();
+    updateSettingsSummary();
     saveDraft();
   });
   $("prompt").addEventListener("input", () => {
@@ -933,13 +963,14 @@ function wireWorkspace() {
     setModel(choice ? choice.value : "");
     updateModelSettings();
     if ([...$("effort").options].some((o) => o.value === view.job.effort)) $("effort").value = view.job.effort;
+    updateSettingsSummary();
     updateCount();
     saveDraft();
     $("prompt").focus();
   });
 
   $("history-refresh").addEventListener("click", () => loadHistory());
-  $("usage-refresh").addEventListener("click", () => loadUsage());
+  $("usage-refresh").addEventListener("click", () => loadUsage({ say: true }));
   $("history-more").addEventListener("click", () => loadHistory({ more: true }));
   $("history-search").addEventListener("input", renderHistory);
   $("history-status").addEventListener("change", renderHistory);
@@ -977,7 +1008,7 @@ function openJob(id, { job = null, firstDelayMs = 0, focus = false, reveal = fal
 
 function closeJob({ keepLink = false } = {}) {
   view.poller?.stop();
-  Object.assign(view, { id: null, job: null, poller: null });
+  Object.assign(view, { id: null, job: null, poller: null, cancelFocused: false });
   stopElapsed();
   $("job").hidden = true;
   if (!keepLink && location.hash.startsWith("#job/")) window.history.replaceState(null, "", location.pathname + location.search);
@@ -1008,10 +1039,7 @@ function startPolling(id, firstDelayMs) {
         : err.message;
       w.hidden = false;
       if (err instanceof ApiError && err.status === 404) {
-        $("job-status").textContent = "Not found";
-        $("job-status").dataset.status = "missing";
-        $("cancel").hidden = true;
-        stopElapsed();
+        renderMissing(id, err.message);
         announce(err.message);
       }
     },
@@ -1119,8 +1147,9 @@ function renderJob(job) {
   const live = status === "queued" || status === "running";
   const text = job.generated_text || "";
   // A job that ended with no text has no text box (a failed one says why
-  // below); a live one shows where its text will appear.
-  $("job-output").hidden = !text && TERMINAL.has(status);
+  // below), nor has one not read yet; a live one shows where its text
+  // will appear.
+  $("job-output").hidden = !text && (TERMINAL.has(status) || !status);
   const out = $("job-text");
   out.setAttribute("aria-busy", live ? "true" : "false");
   out.dataset.live = String(live);
@@ -1161,12 +1190,30 @@ function renderJob(job) {
   if (live) startElapsed(job);
   else stopElapsed();
 
+  // Cancel goes when the job ends: focus on it moves on to what comes
+  // next (Run again), never to the page's body.
+  const cancelFocused = view.cancelFocused || document.activeElement === $("cancel");
   $("cancel").hidden = !live;
   $("cancel").disabled = false;
+  // A job not read yet, or not found, has no text and no tools.
   $("copy").hidden = !text;
   $("again").hidden = !done || !job.prompt;
   $("again").textContent = status === "failed" ? "Try again" : "Run again";
-  $("reuse").disabled = !job.prompt;
+  $("reuse").hidden = !job.prompt;
+  if (cancelFocused && !live) {
+    view.cancelFocused = false;
+    ($("again").hidden ? $("job-title") : $("again")).focus();
+  }
+}
+
+// renderMissing shows a job link that leads nowhere: the API's words, and
+// nothing of a job (no answer box, no tools).
+function renderMissing(id, message) {
+  renderJob({ job_id: id, status: "", generated_text: "" });
+  $("job-status").textContent = "Not found";
+  $("job-status").dataset.status = "missing";
+  $("job-warning").textContent = message;
+  $("job-warning").hidden = false;
 }
 
 // The running clock beside a live job's status, from its submission.
@@ -1192,6 +1239,8 @@ function stopElapsed() {
 async function cancelJob() {
   const id = view.id;
   if (!id) return;
+  // Disabling the button may take focus from it: remember it had it.
+  view.cancelFocused = document.activeElement === $("cancel");
   $("cancel").disabled = true;
   try {
     const job = await api.cancel(id);
@@ -1206,6 +1255,10 @@ async function cancelJob() {
     $("job-warning").textContent = err.message;
     $("job-warning").hidden = false;
     $("cancel").disabled = false;
+    if (view.cancelFocused && !$("cancel").hidden) {
+      view.cancelFocused = false;
+      $("cancel").focus();
+    }
     if (err instanceof ApiError && err.status === 409) {
       // It finished meanwhile: show how.
       openJob(id);
@@ -1248,16 +1301,20 @@ async function copy(text, button, label, said) {
 // (by model), what unfinished jobs hold in reserve, what is left of the
 // daily budget, and jobs queued or running against the cap. Read after
 // log-in, a submission and a job's end, and on Update.
-async function loadUsage() {
+// The panel is no live region: a refresh of its own is not read out, only
+// one that was asked for (Update), in a sentence.
+async function loadUsage({ say = false } = {}) {
   try {
     const u = await api.usage();
     if (!session.signedIn) return;
     renderUsage(u);
     $("usage-error").hidden = true;
+    if (say) announce(`Usage updated: ${formatNumber(u.tokens.charged)} tokens used today, estimated cost ${formatUSD(u.estimated_cost_usd)}.`);
   } catch (err) {
     if (err instanceof SessionEndedError) return;
     $("usage-error").textContent = `Could not load your usage. ${err.message}`;
     $("usage-error").hidden = false;
+    if (say) announce($("usage-error").textContent);
   }
 }
 
@@ -1443,7 +1500,7 @@ function historyItem(job) {
   }
   a.append(head, title, preview, foot);
   const lane = job.lane === "bulk" ? ", bulk" : "";
-  a.setAttribute("aria-label", `${titleOf(job.prompt)}. ${cap(job.status)}, ${when.textContent}${job.model ? `, ${modelLabel(job)}` : ""}${lane}.`);
+  a.setAttribute("aria-label", `${sentence(titleOf(job.prompt))} ${cap(job.status)}, ${when.textContent}${job.model ? `, ${modelLabel(job)}` : ""}${lane}.`);
   li.append(a);
   return li;
 }

@@ -45,6 +45,14 @@ export function titleOf(prompt, max = 60) {
   return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,.;:!?-]+$/, "")}…`;
 }
 
+// sentence ends s as a sentence: a full stop unless it already ends in
+// one, a "!", a "?" or an ellipsis ("First job." stays, never "First
+// job..").
+export function sentence(s) {
+  const t = String(s || "").trimEnd();
+  return /[.!?…]$/.test(t) ? t : `${t}.`;
+}
+
 // countChars counts characters as the API does: code points, not UTF-16
 // units (an emoji is one).
 export function countChars(s) {

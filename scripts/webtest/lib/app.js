@@ -49,8 +49,15 @@ export async function waitForWorkspace(page) {
   await page.getByRole("heading", { name: "New prompt" }).waitFor();
 }
 
+// openSettings unfolds the prompt's settings (folded on a phone).
+export async function openSettings(page) {
+  const settings = page.locator("#settings");
+  if ((await settings.count()) && !(await settings.evaluate((d) => d.open))) await settings.locator("summary").click();
+}
+
 export async function submitPrompt(page, prompt, { maxTokens, temperature } = {}) {
   await page.getByRole("textbox", { name: "Prompt" }).fill(prompt);
+  if (maxTokens != null || temperature != null) await openSettings(page);
   if (maxTokens != null) await page.getByRole("spinbutton", { name: "Max tokens" }).fill(String(maxTokens));
   if (temperature != null) await page.getByRole("spinbutton", { name: "Temperature" }).fill(String(temperature));
   const before = page.url();

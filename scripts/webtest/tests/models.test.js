@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { suite } from "../lib/suite.js";
-import { eventually, textOf, submitPrompt, waitForStatus } from "../lib/app.js";
+import { eventually, textOf, submitPrompt, waitForStatus, openSettings } from "../lib/app.js";
 
 const HAIKU55 = "us.anthropic.claude-haiku-5-5";
 const OPUS55 = "us.anthropic.claude-opus-5-5";
@@ -33,6 +33,10 @@ test("each model is listed once, the default first, with its prices, output limi
   for (const viewport of SIZES) {
     const app = await t.loggedIn("chooser", { viewport });
     const { page } = app;
+    // On a phone the settings are folded into a line that says what they are.
+    assert.equal(await page.locator("#settings").evaluate((d) => d.open), viewport.width > 860);
+    assert.equal(await textOf(page.locator("#settings-summary")), "Claude Haiku 5.5 (default) · max 1,024 tokens · effort medium");
+    await openSettings(page);
     const picker = page.locator("#model-field");
     // The default model is named once, not also as "Default (…)".
     assert.equal((await picker.innerText()).split("Claude Haiku 5.5").length - 1, 1, "the default model is listed once");

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD, billingText,
-  formatDay, modelFacts, effortNote, thinkingOf,
+  formatDay, modelFacts, effortNote, thinkingOf, sentence,
 } from "../../../web/js/format.js";
 import { parseModels } from "../../../web/js/config.js";
 
@@ -44,6 +44,13 @@ test("characters are counted as the API counts them: code points", () => {
   assert.equal(countChars("héllo"), 5);
   assert.equal(countChars("👍🏽"), 2);
   assert.equal(countChars("שלום"), 4);
+});
+
+test("a title ends a sentence once: no \"..\" and no \"….\"", () => {
+  assert.equal(sentence("First job."), "First job.");
+  assert.equal(sentence("Why?"), "Why?");
+  assert.equal(sentence("Explain backoff to…"), "Explain backoff to…");
+  assert.equal(sentence("Write a haiku"), "Write a haiku.");
 });
 
 test("helpers for sentences and search", () => {
