@@ -59,12 +59,13 @@ test("each model is listed once, the default first, with its prices, output limi
       "$0 here: answered by the local stand-in (on Amazon Bedrock $1.00 in / $5.00 out per million tokens) · writes up to 64,000 tokens");
     assert.equal(await facts("promptq local model (not a real LLM)"), "$0: the local stand-in, no model is called · writes up to 64,000 tokens");
 
+    await t.shot(page, viewport.width < 600 ? "models-phone" : "models", { fullPage: true });
+
     // Limits with thousands separators, as elsewhere.
     assert.equal(await textOf(page.locator("#max-tokens-hint")), "1 to 128,000. Empty: the default, 1,024.");
     await page.getByRole("radio", { name: "Claude Haiku 4.5" }).check();
     assert.equal(await textOf(page.locator("#max-tokens-hint")), "1 to 64,000. Empty: the default, 1,024.");
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "nothing scrolls sideways");
-    await t.shot(page, `models-${viewport.width}`, { fullPage: true });
     t.noPageErrors(app);
   }
 });
