@@ -47,7 +47,7 @@ type job struct {
 
 func main() {
 	fs := flag.NewFlagSet("continuation", flag.ExitOnError)
-	dir := fs.String("dev-dir", envOr("PROMPTQ_DEV_DIR", devinfo.DefaultDir), "the dev stack's folder (dev.json)")
+	dir := fs.String("dev-dir", devinfo.Dir(os.Getenv), "the dev stack's folder (dev.json)")
 	n := fs.Int("jobs", 3, "jobs to submit at once")
 	model := fs.String("model", "", "the model to ask (empty: the stack's default)")
 	_ = fs.Parse(os.Args[1:])
@@ -55,13 +55,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "continuation:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func run(ctx context.Context, dir string, n int, model string) error {

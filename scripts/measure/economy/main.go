@@ -41,7 +41,7 @@ import (
 
 func main() {
 	fs := flag.NewFlagSet("economy", flag.ExitOnError)
-	dir := fs.String("dev-dir", envOr("PROMPTQ_DEV_DIR", devinfo.DefaultDir), "the dev stack's folder (dev.json)")
+	dir := fs.String("dev-dir", devinfo.Dir(os.Getenv), "the dev stack's folder (dev.json)")
 	n := fs.Int("jobs", 1000, "economy prompts to submit")
 	timeout := fs.Duration("timeout", 20*time.Minute, "give up after this long")
 	attack := fs.Bool("cancel-in-run", false, "cancel all but one job of a run once it is in_run, and check what is charged")
@@ -56,13 +56,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "economy:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // listed is a job as GET /jobs lists it.

@@ -37,7 +37,7 @@ const (
 
 func main() {
 	fs := flag.NewFlagSet("models", flag.ExitOnError)
-	dir := fs.String("dev-dir", envOr("PROMPTQ_DEV_DIR", devinfo.DefaultDir), "the dev stack's folder (dev.json)")
+	dir := fs.String("dev-dir", devinfo.Dir(os.Getenv), "the dev stack's folder (dev.json)")
 	_ = fs.Parse(os.Args[1:])
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -45,13 +45,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "models:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // job is the part of GET /jobs/{id} the checks read.

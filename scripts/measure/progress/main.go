@@ -43,7 +43,7 @@ import (
 
 func main() {
 	fs := flag.NewFlagSet("progress", flag.ExitOnError)
-	dir := fs.String("dev-dir", envOr("PROMPTQ_DEV_DIR", devinfo.DefaultDir), "the dev stack's folder (dev.json)")
+	dir := fs.String("dev-dir", devinfo.Dir(os.Getenv), "the dev stack's folder (dev.json)")
 	short := fs.Int("short", 100, "the short prompt's length in characters")
 	long := fs.Int("long", 100_000, "the long prompt's length in characters")
 	_ = fs.Parse(os.Args[1:])
@@ -51,13 +51,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "progress:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func run(ctx context.Context, dir string, short, long int) error {
