@@ -48,13 +48,18 @@ func TestJoin(t *testing.T) {
 }
 
 // While a continuation streams in, the text shown only grows, whatever
-// it repeats.
+// it repeats. A model streams whole characters (Bedrock's text deltas are
+// UTF-8 strings), so the continuation grows a character at a time.
 func FuzzJoinOnlyGrows(f *testing.F) {
 	f.Add("The quick brown fox jumps over the lazy dog. Then it ran into the wo", "Then it ran into the woods, far away.")
 	f.Add("abc ", " abcabc")
 	f.Fuzz(func(t *testing.T, before, added string) {
 		shown := before
-		for i := 0; i <= len(added); i++ {
+		var cuts []int
+		for i := range added {
+			cuts = append(cuts, i)
+		}
+		for _, i := range append(cuts, len(added)) {
 			next := jobs.Join(before, added[:i], catalogue.UserTurn, i == len(added))
 			if !strings.HasPrefix(next, shown) {
 				t.Fatalf("after %q of %q the text %q does not begin with what was shown, %q", added[:i], added, next, shown)
