@@ -123,12 +123,17 @@ lint-openapi: $(REDOCLY) ## lint docs/openapi.yaml with Redocly CLI (pinned)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint docs/openapi.yaml --config docs/redocly.yaml --max-problems 50 --format stylish
 
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./internal/jobs:FuzzDecodeRequest ./internal/httpapi:FuzzGenerate ./internal/httpapi:FuzzBatch \
-	./internal/cognito:FuzzVerify ./internal/cognito:FuzzBearerToken
+FUZZ_TARGETS := ./internal/jobs:FuzzDecodeRequest ./internal/jobs:FuzzJoinOnlyGrows ./internal/httpapi:FuzzGenerate \
+	./internal/httpapi:FuzzBatch ./internal/httpapi:FuzzBearerToken ./internal/cognito:FuzzVerify \
+	./internal/bedrockbatch:FuzzReadOutput
 
+# go test -fuzz with a pattern that matches nothing warns and exits 0, so a
+# moved target would never be fuzzed: each one is listed first, and a name
+# the package does not have fails the run.
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s); seeds live in testdata/fuzz and run in every make test
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		go test -list="^$$fn\$$" $$pkg | grep -x "$$fn" >/dev/null || { echo "fuzz: $$pkg has no fuzz target $$fn"; exit 1; }; \
 		echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
 		go test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
 
