@@ -73,10 +73,13 @@ const (
 	// millisecond of short requests, and more CPU shortens cold starts
 	// (TLS, RS256 verification), so it gets 512 MB.
 	apiMemoryMB = 512
-	// The worker spends its time waiting on Bedrock's stream, billed for
-	// every second of it: 256 MB is plenty for a Go binary running a handful
-	// of streams.
-	workerMemoryMB = 256
+	// The worker spends its time waiting on Bedrock's stream, billed by
+	// memory for every second of it, so it gets Lambda's least. Measured
+	// (make coldstart ARGS='-case worker', docs/benchmarks.md): a job
+	// streamed for 10 s peaks at 18 MB resident and uses 1.3-1.6% of a
+	// vCPU at 50 deltas a second, 5.2% at 200; 128 MB gives 7.2% of one
+	// (Lambda's CPU follows memory, a vCPU at 1,769 MB).
+	workerMemoryMB = 128
 
 	// The pre-sign-up trigger compares an address's domain with a list:
 	// the smallest memory, and Cognito's own 5-second limit on triggers.

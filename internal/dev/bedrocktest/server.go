@@ -40,7 +40,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -95,18 +94,27 @@ func (r *Request) ThinkingType() string {
 // Handler answers one request.
 type Handler func(w *Response, r *Request)
 
+// TB is the part of testing.TB the server uses: a test passes its *testing.T,
+// and a measurement (scripts/measure/coldstart) that links no testing
+// package a TB of its own.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+}
+
 // Server is a running fake Bedrock endpoint.
 type Server struct {
 	URL string
 
-	t       testing.TB
+	t       TB
 	handler Handler
 	mu      sync.Mutex
 	calls   int
 }
 
 // NewServer starts a fake endpoint on 127.0.0.1 for t; it stops when t ends.
-func NewServer(t testing.TB, h Handler) *Server {
+func NewServer(t TB, h Handler) *Server {
 	t.Helper()
 	s := &Server{t: t, handler: h}
 	mux := http.NewServeMux()
@@ -293,7 +301,7 @@ func ModelRules(next Handler) Handler {
 // the text (Delta) and reasoning are gathered and written as one JSON
 // document by Finish, Answer or Refuse.
 type Response struct {
-	t       testing.TB
+	t       TB
 	w       http.ResponseWriter
 	r       *http.Request
 	stream  bool

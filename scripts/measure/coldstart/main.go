@@ -19,6 +19,15 @@
 // table's active index, which holds the jobs submitted for the worker (none
 // of them stale). aws-lambda-rie must be installed (`make tools`). See
 // docs/benchmarks.md.
+//
+// The worker calls Amazon Bedrock only, so its model is a fake Bedrock
+// endpoint on 127.0.0.1 (internal/dev/bedrocktest, ConverseStream's wire
+// format) that answers at once. One more case, "worker, streamed jobs",
+// sizes the worker's memory: the endpoint streams each answer for -stream
+// (10 s) at -stream-tokens-per-second, as a model writes, while the worker
+// writes the interactive job's progress every second as deployed; it
+// reports each job's CPU time (utime+stime of /proc/<pid>/stat) against its
+// wall time, and the bootstrap's peak memory (VmHWM).
 package main
 
 import (
@@ -73,6 +82,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	runs := fs.Int("runs", 5, "cold starts of each case")
 	warm := fs.Int("warm", 50, "warm invocations after the last cold start of each case")
 	only := fs.String("case", "", "run only the cases whose name starts with this (e.g. presignup)")
+	streamFor := fs.Duration("stream", 10*time.Second, "how long the model streams each answer of the streamed-jobs case")
+	streamRate := fs.Int("stream-tokens-per-second", 50, "the streamed answers' pace: one ConverseStream delta (a word) a token")
+	streamJobs := fs.Int("stream-jobs", 4, "streamed jobs, one after another in one bootstrap (the first is its cold start)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,15 +143,32 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	user := users[0]
 	client := loadtest.NewClient(st.Info.APIURL, 4)
-	var jobIDs []string
+	submit := func(key, prompt string) (string, error) {
+		res, a, err := client.Generate(ctx, user.Token, key, loadtest.GenerateRequest{Prompt: prompt})
+		if err != nil || res.Status != http.StatusAccepted {
+			return "", fmt.Errorf("submit a job for the worker: %d %s %v", res.Status, res.Body, err)
+		}
+		return a.JobID, nil
+	}
+	var jobIDs, streamIDs []string
 	for i := range *runs + *warm {
 		key := fmt.Sprintf("coldstart-%d", i)
-		res, a, err := client.Generate(ctx, user.Token, key, loadtest.GenerateRequest{Prompt: loadtest.Prompt(key, 0, i)})
-		if err != nil || res.Status != http.StatusAccepted {
-			return fmt.Errorf("submit a job for the worker: %d %s %v", res.Status, res.Body, err)
+		id, err := submit(key, loadtest.Prompt(key, 0, i))
+		if err != nil {
+			return err
 		}
-		jobIDs = append(jobIDs, a.JobID)
+		jobIDs = append(jobIDs, id)
 	}
+	for i := range *streamJobs {
+		key := fmt.Sprintf("coldstart-stream-%d", i)
+		id, err := submit(key, streamMarker+" "+loadtest.Prompt(key, 0, i))
+		if err != nil {
+			return err
+		}
+		streamIDs = append(streamIDs, id)
+	}
+	model, closeModel := startModel(*streamFor, *streamRate)
+	defer closeModel()
 
 	env := []string{
 		"AWS_REGION=" + standin.Region,
@@ -160,9 +189,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"PROMPTQ_LIMIT_REQUESTS_PER_SECOND=100000", // as the stack's above
 	)
 	workerEnv := append(slices.Clone(env),
-		"PROMPTQ_MODEL_PROVIDER=local",
-		"PROMPTQ_LOCAL_TOKENS_PER_SECOND=1e12", // no pause between words: the time is the worker's
-		"PROMPTQ_LOCAL_LATENCY=0s",
+		// The fake Bedrock endpoint: it answers the cases' jobs at once
+		// (the time is the worker's), and streams the streamed case's.
+		"AWS_ENDPOINT_URL_BEDROCK_RUNTIME="+model.URL,
 		"PROMPTQ_WORKER_CONCURRENCY=5",
 	)
 
@@ -238,6 +267,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Sprintf("%.1f / %.1f", kib(warmMem.RSSKiB), kib(warmMem.HWMKiB)), loadtest.Millis(warmP50))
 	}
 	fmt.Fprintln(stdout, "\n(ms as median [min–max]; init is what the emulator reports as INIT REPORT: from the bootstrap's exec to its first /next.)")
+
+	if name := "worker, streamed jobs"; strings.HasPrefix(name, *only) && *streamJobs > 0 {
+		next := 0
+		event := func() []byte {
+			next++
+			return sqsEvent(st.Info.QueueARNs[jobs.LaneInteractive], streamIDs[next-1], user.Sub)
+		}
+		jobsRun, err := streamed(ctx, rie, bins["worker"], workerEnv, event, *streamJobs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		printStreamed(stdout, jobsRun, *streamFor, *streamRate)
+	}
 	return nil
 }
 
@@ -287,57 +329,35 @@ var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 // cold and warm times warm, and stops it.
 func coldStart(ctx context.Context, rie, bootstrap string, env []string, event func() []byte, check func([]byte) error, warm int) (measurement, error) {
 	var m measurement
-	ports, err := freePorts(2)
+	em, err := startEmulator(ctx, rie, bootstrap, env)
 	if err != nil {
 		return m, err
 	}
-	out := &standin.Buffer{}
-	cmd := exec.Command(rie,
-		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(ports[0]),
-		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
-		bootstrap)
-	cmd.Dir = filepath.Dir(bootstrap)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "AWS_EC2_METADATA_DISABLED=true"}, env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return m, fmt.Errorf("start aws-lambda-rie: %w", err)
-	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	}()
-	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	if err := waitListening(ctx, addr); err != nil {
-		return m, fmt.Errorf("%w\n%s", err, out.String())
-	}
-	url := "http://" + addr + "/2015-03-31/functions/function/invocations"
-	client := &http.Client{Timeout: time.Minute}
-
+	defer em.stop()
 	start := time.Now()
-	body, err := invoke(ctx, client, url, event())
+	body, err := em.invoke(ctx, event())
 	m.first = time.Since(start)
 	if err == nil {
 		err = check(body)
 	}
 	if err != nil {
-		return m, fmt.Errorf("first invocation: %w\n%s", err, out.String())
+		return m, fmt.Errorf("first invocation: %w\n%s", err, em.out.String())
 	}
-	pid := childNamed("/proc", cmd.Process.Pid, "bootstrap")
-	if pid == 0 {
-		return m, errors.New("no bootstrap process under aws-lambda-rie")
+	pid, err := em.bootstrapPID()
+	if err != nil {
+		return m, err
 	}
 	if m.mem, err = readMemory("/proc", pid); err != nil {
 		return m, err
 	}
-	if match := initReport.FindStringSubmatch(out.String()); match != nil {
+	if match := initReport.FindStringSubmatch(em.out.String()); match != nil {
 		ms, _ := strconv.ParseFloat(match[1], 64)
 		m.init = time.Duration(ms * float64(time.Millisecond))
 	}
 	var ds []time.Duration
 	for range warm {
 		t := time.Now()
-		body, err := invoke(ctx, client, url, event())
+		body, err := em.invoke(ctx, event())
 		if err == nil {
 			err = check(body)
 		}
@@ -354,6 +374,60 @@ func coldStart(ctx context.Context, rie, bootstrap string, env []string, event f
 		}
 	}
 	return m, nil
+}
+
+// emulator is a bootstrap running under aws-lambda-rie.
+type emulator struct {
+	cmd    *exec.Cmd
+	out    *standin.Buffer
+	url    string
+	client *http.Client
+}
+
+// startEmulator starts bootstrap under a new aws-lambda-rie, which starts
+// the bootstrap itself when the first event arrives.
+func startEmulator(ctx context.Context, rie, bootstrap string, env []string) (*emulator, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	em := &emulator{out: &standin.Buffer{}, client: &http.Client{Timeout: 2 * time.Minute}}
+	em.cmd = exec.Command(rie,
+		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(ports[0]),
+		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
+		bootstrap)
+	em.cmd.Dir = filepath.Dir(bootstrap)
+	em.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "AWS_EC2_METADATA_DISABLED=true"}, env...)
+	em.cmd.Stdout, em.cmd.Stderr = em.out, em.out
+	em.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := em.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start aws-lambda-rie: %w", err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	if err := waitListening(ctx, addr); err != nil {
+		em.stop()
+		return nil, fmt.Errorf("%w\n%s", err, em.out.String())
+	}
+	em.url = "http://" + addr + "/2015-03-31/functions/function/invocations"
+	return em, nil
+}
+
+func (em *emulator) invoke(ctx context.Context, event []byte) ([]byte, error) {
+	return invoke(ctx, em.client, em.url, event)
+}
+
+// bootstrapPID is the bootstrap's process, once an event has started it.
+func (em *emulator) bootstrapPID() (int, error) {
+	if pid := childNamed("/proc", em.cmd.Process.Pid, "bootstrap"); pid != 0 {
+		return pid, nil
+	}
+	return 0, errors.New("no bootstrap process under aws-lambda-rie")
+}
+
+// stop kills the emulator and the bootstrap (its process group).
+func (em *emulator) stop() {
+	_ = syscall.Kill(-em.cmd.Process.Pid, syscall.SIGKILL)
+	_ = em.cmd.Wait()
 }
 
 func invoke(ctx context.Context, client *http.Client, url string, event []byte) ([]byte, error) {

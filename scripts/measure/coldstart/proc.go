@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // memory is a process's resident memory as /proc/<pid>/status tells it.
@@ -87,4 +88,37 @@ func childNamed(procDir string, parent int, name string) int {
 		}
 	}
 	return 0
+}
+
+// userHZ is the unit of /proc/<pid>/stat's CPU times: USER_HZ, 100 on
+// every Linux architecture (the kernel's ABI, whatever its own HZ).
+const userHZ = 100
+
+// readCPU is the CPU time a process has used so far, all its threads, in
+// user and kernel mode: utime plus stime of /proc/<pid>/stat.
+func readCPU(procDir string, pid int) (time.Duration, error) {
+	b, err := os.ReadFile(filepath.Join(procDir, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// pid (comm) state ppid ... utime stime: fields 14 and 15, counted
+	// from after the command name, which may hold spaces.
+	s := string(b)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("pid %d: stat %q", pid, s)
+	}
+	f := strings.Fields(s[end+1:]) // f[0] is the state, field 3
+	if len(f) < 13 {
+		return 0, fmt.Errorf("pid %d: stat has %d fields", pid, len(f)+2)
+	}
+	var ticks int64
+	for _, v := range f[11:13] { // fields 14 (utime) and 15 (stime)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("pid %d: stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func fakeProc(t *testing.T, files map[string]string) string {
@@ -59,5 +60,25 @@ func TestChildNamedFindsTheBootstrapOfTheEmulator(t *testing.T) {
 	}
 	if got := childNamed(proc, 5, "bootstrap"); got != 0 {
 		t.Errorf("childNamed of a parent without children = %d", got)
+	}
+}
+
+func TestReadCPUAddsUserAndSystemTime(t *testing.T) {
+	t.Parallel()
+	// A real line's shape: utime 250 and stime 37 ticks (fields 14, 15),
+	// after a command name with a space and a parenthesis.
+	proc := fakeProc(t, map[string]string{
+		"42/stat": "42 (boot strap)) S 10 42 42 0 -1 4194560 1234 0 0 0 250 37 0 0 20 0 9 0 1000 1266000000 3600 18446744073709551615",
+		"43/stat": "43 (short) S 10",
+	})
+	got, err := readCPU(proc, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2870 * time.Millisecond; got != want {
+		t.Errorf("readCPU = %s, want %s", got, want)
+	}
+	if _, err := readCPU(proc, 43); err == nil {
+		t.Error("a short stat gave no error")
 	}
 }
