@@ -46,12 +46,13 @@ func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job
 		var adds []counterAdd
 		switch settles := c.rule.Settles(cur); {
 		case settles || (c.reopens && b.Counted() && b.Settled):
-			adds = s.settleCounters(owner, &cc, b, settles)
+			adds = s.settleCounters(owner, &cc, cur, settles)
 		case b.Counted():
-			// Nothing to move; the condition holds the budget to what was
-			// read, so a job that a concurrent write settled or reopened
-			// since is tried again.
+			// Nothing to settle; the condition holds the budget to what
+			// was read, so a job that a concurrent write settled or
+			// reopened since is tried again.
 			guardBudget(&cc, b)
+			adds = s.chargeCounters(owner, &cc, cur, b)
 		}
 		if c.rule.KeepsRunBudget {
 			// Whether it settles depends on the job being in a run: the
@@ -94,17 +95,27 @@ func (s *Store) applyInTransaction(ctx context.Context, owner, id string, c chan
 		if err == nil || !errors.As(err, &canceled) || reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed") {
 			break
 		}
-		kept := adds[:0:0]
+		kept, stuck := adds[:0:0], 0
 		for i, a := range adds {
-			if !reasonIs(canceled.CancellationReasons, i+1, "ConditionalCheckFailed") {
+			switch {
+			case !reasonIs(canceled.CancellationReasons, i+1, "ConditionalCheckFailed"):
 				kept = append(kept, a)
+			case a.n != 0:
+				// Its committed tokens are left as they are; what it
+				// charges (an attempt charged with the settlement) still
+				// counts, as a charge alone would.
+				stuck++
+				if a.charged != 0 {
+					a.n = 0
+					kept = append(kept, a)
+				}
 			}
 		}
-		if len(kept) == len(adds) {
+		if stuck == 0 {
 			break
 		}
 		slog.WarnContext(ctx, "a budget counter could not move without going below zero; left as it is",
-			"job_id", id, "counters", len(adds)-len(kept))
+			"job_id", id, "counters", stuck)
 		adds = kept
 	}
 	switch {
@@ -132,23 +143,59 @@ func guardRun(c *change, cur jobs.Job) {
 	c.cond += " AND attribute_not_exists(#run_id)"
 }
 
-// settleCounters adds to c what settling (or reopening) the job with
-// budget b writes on the job, and returns the counters it moves.
-func (s *Store) settleCounters(owner string, c *change, b jobs.Budget, settle bool) []counterAdd {
+// settleCounters adds to c what settling (or reopening) the job j, as
+// read, writes on the job, and returns the counters it moves. A settlement
+// charges c's attempt first, when c carries a charge (Finish), so the
+// reservation is released after what the attempt used is counted, in
+// the same transaction.
+func (s *Store) settleCounters(owner string, c *change, j jobs.Job, settle bool) []counterAdd {
+	b := j.Budget
 	guardBudget(c, b)
 	var dn, active int
-	if settle {
-		_, dn = b.Settle()
-		active = -1
-		c.update = addSet(c.update, "#settled = :true")
-		c.values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
-	} else {
+	if !settle {
 		_, dn = b.Reopen()
-		active = 1
 		c.update = addRemove(c.update, "#settled")
+		return append(s.dayCounters(owner, b, dn, 0, "", jobs.Tokens{}), activeCounter(owner, 1))
 	}
-	adds := s.dayCounters(owner, b, dn, 0, "", jobs.Tokens{})
+	charged, u, key, t := chargeOn(c, j, b)
+	_, dn = charged.Settle()
+	dn += charged.Held() - b.Held()
+	active = -1
+	c.update = addSet(c.update, "#settled = :true")
+	c.values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+	adds := s.dayCounters(owner, b, dn, u, key, t)
 	return append(adds, activeCounter(owner, active))
+}
+
+// chargeCounters adds to c the charge of its attempt on the job j as read
+// (budget b, which c's condition holds it to) without settling it, and
+// returns the day's counters it moves; none without a charge.
+func (s *Store) chargeCounters(owner string, c *change, j jobs.Job, b jobs.Budget) []counterAdd {
+	charged, u, key, t := chargeOn(c, j, b)
+	if u == 0 {
+		return nil
+	}
+	return s.dayCounters(owner, b, charged.Held()-b.Held(), u, key, t)
+}
+
+// chargeOn adds c's charge (its attempt's tokens) to c's update on the job
+// j with budget b, as Charge writes it, and returns the budget after it,
+// the tokens it counts (jobs.Job.BudgetTokens), their usage key and the
+// tokens by kind for the day's counters. Without a charge, or when the
+// attempt was charged already, it changes nothing and returns b and 0.
+func chargeOn(c *change, j jobs.Job, b jobs.Budget) (jobs.Budget, int, string, jobs.Tokens) {
+	if c.charge == nil || !b.Counted() || b.ChargedAttempt >= c.charge.attempt {
+		return b, 0, "", jobs.Tokens{}
+	}
+	u, key := j.BudgetTokens(c.charge.tokens)
+	if u <= 0 {
+		return b, 0, "", jobs.Tokens{}
+	}
+	nb, _ := b.Charge(c.charge.attempt, u)
+	c.update = addSet(c.update, "#charged = :charged_now, #charged_attempt = :charged_attempt")
+	c.values[":charged_now"] = num(int64(nb.Charged))
+	c.values[":charged_attempt"] = num(int64(c.charge.attempt))
+	return nb, u, key.String(), c.charge.tokens
 }
 
 func cloneValues(v map[string]types.AttributeValue) map[string]types.AttributeValue {
@@ -169,7 +216,7 @@ func (s *Store) settleInTransaction(owner string, c *change, b jobs.Budget) []ty
 	}
 	c.values = cloneValues(c.values)
 	var out []types.TransactWriteItem
-	for _, a := range s.settleCounters(owner, c, b, true) {
+	for _, a := range s.settleCounters(owner, c, jobs.Job{Budget: b}, true) {
 		out = append(out, types.TransactWriteItem{Update: s.counterUpdate(a)})
 	}
 	return out

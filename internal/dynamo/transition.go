@@ -38,6 +38,15 @@ type change struct {
 	// worker's output chunks, text.go): none is written unless the change
 	// is made.
 	puts []types.TransactWriteItem
+	// charge is what the attempt that makes the change used, charged with
+	// it (Finish: jobs.Progress.Charge), in the settlement's transaction.
+	charge *attemptCharge
+}
+
+// attemptCharge is an attempt's tokens, to charge once (Store.Charge).
+type attemptCharge struct {
+	attempt int
+	tokens  jobs.Tokens
 }
 
 // guarded is the change for transition t of the owner's job, by a caller

@@ -98,12 +98,18 @@ func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int,
 }
 
 // Finish marks the job the caller claimed as attempt succeeded, with the
-// final text, token counts and stop reason.
+// final text, token counts and stop reason, and charges the attempt
+// p.Charge in the same transaction as the settlement (settle.go), unless
+// it was charged already. A conflict (the job was cancelled or taken over)
+// charges nothing: the caller charges the attempt then (Charge).
 func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error {
 	c := held(jobs.Finish, attempt, s.now())
 	c.update = "SET " + tokenSet + ", #stop_reason = :stop, #updated_at = :now, #finished_at = :now REMOVE #lease_until"
 	tokenValues(c.values, p)
 	c.values[":stop"] = str(p.StopReason)
+	if p.Charge.Total() > 0 {
+		c.charge = &attemptCharge{attempt: attempt, tokens: p.Charge}
+	}
 	err := s.writeText(ctx, owner, id, attempt, c, p)
 	if err != nil {
 		return fmt.Errorf("finish job %s attempt %d: %w", id, attempt, err)

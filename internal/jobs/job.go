@@ -258,6 +258,13 @@ func (j Job) Request() Request {
 // ignores it stores the same text. Appended says more: what is stored is
 // exactly the first Saved bytes (the text only grew since), so no stored
 // byte changes and a store may write the new bytes without a transaction.
+//
+// Charge, on a result (a store's Finish), is what the writer's attempt
+// used, not yet charged to the job's owner: the store charges it to that
+// attempt in the write that ends the job and settles its budget, one
+// transaction instead of a charge and a settlement (once per attempt, as
+// the stores' Charge does; nothing when the attempt was charged already).
+// Tokens are the job's, over all its calls; Charge is this attempt's.
 type Progress struct {
 	GeneratedText string
 	Tokens        Tokens
@@ -265,6 +272,7 @@ type Progress struct {
 	Continuations int
 	Saved         int
 	Appended      bool
+	Charge        Tokens
 }
 
 // ListPreviewChars is how much of a job's prompt and text a listing shows.

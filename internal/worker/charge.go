@@ -18,9 +18,11 @@ type meter interface {
 // charge charges the attempt j (as claimed) what the model reported, before
 // the attempt's outcome is written: charged first, the day's counters
 // never show less than what was spent while the job's reservation is
-// released. It runs even when the invocation's context is done, since the
-// tokens were billed anyway. A failure leaves the attempt uncharged (the
-// owner's budget is then short by it), which is logged.
+// released. (A job that succeeds is charged in the write of its result
+// instead, which settles it: finish.) It runs even when the invocation's
+// context is done, since the tokens were billed anyway. A failure leaves
+// the attempt uncharged (the owner's budget is then short by it), which is
+// logged.
 func (w *Worker) charge(ctx context.Context, log *slog.Logger, j jobs.Job, t jobs.Tokens) {
 	if w.meter == nil || t.Total() <= 0 {
 		return

@@ -369,8 +369,12 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		}()
 		return w.model.Generate(genCtx, req, text.append)
 	}()
-	// What the model billed for this attempt, whatever became of it.
-	w.charge(ctx, log, job, result.Tokens)
+	// What the model billed for this attempt, whatever became of it: a
+	// job that succeeds is charged with its result, in the write that
+	// settles it (finish); any other outcome here.
+	if genErr != nil {
+		w.charge(ctx, log, job, result.Tokens)
+	}
 	// Every call's tokens count, a call that stopped early too (the model
 	// returns what it knows of them with its error).
 	tokens := job.Tokens.Plus(result.Tokens)
@@ -393,7 +397,8 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		final := text.final()
 		return w.finish(ctx, log, job, started, jobs.Progress{GeneratedText: final, Tokens: tokens,
 			StopReason: result.StopReason, Continuations: continuations,
-			Saved: commonPrefix(stored, final), Appended: strings.HasPrefix(final, stored)}, receive, last)
+			Saved: commonPrefix(stored, final), Appended: strings.HasPrefix(final, stored),
+			Charge: result.Tokens}, receive, last)
 	case errors.Is(cause, errStopped):
 		status := "unknown"
 		if j, err := w.store.Get(ctx, job.Owner, job.ID); err == nil {
@@ -443,9 +448,19 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 	}
 }
 
-// finish records the job's result.
+// finish records the job's result, and charges the attempt what the
+// result says it used (jobs.Progress.Charge) in the same write. A result
+// that could not be written charges it apart: the tokens were billed
+// whatever became of the job (a cancel, another worker's claim, a store
+// that failed), and Charge counts an attempt once.
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, job jobs.Job, started time.Time, result jobs.Progress, receive int, last bool) outcome {
+	if w.meter == nil {
+		result.Charge = jobs.Tokens{}
+	}
 	err := w.store.Finish(ctx, job.Owner, job.ID, job.Attempts, result)
+	if err != nil {
+		w.charge(ctx, log, job, result.Charge)
+	}
 	switch {
 	case errors.Is(err, jobs.ErrConflict):
 		log.InfoContext(ctx, "job was cancelled or taken over before its result was saved; result dropped")

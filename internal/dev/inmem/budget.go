@@ -130,15 +130,24 @@ func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {
 	if !ok {
 		return jobs.ErrNotFound
 	}
-	b := cur.Budget
-	if u <= 0 || !b.Counted() || b.ChargedAttempt >= j.Attempts {
-		return nil
+	if u > 0 {
+		s.chargeLocked(&cur, j.Attempts, u, key, t)
+		s.jobs[j.Owner][j.ID] = cur
 	}
-	nb, dn := b.Charge(j.Attempts, u)
-	cur.Budget = nb
-	s.jobs[j.Owner][j.ID] = cur
-	s.moveDay(j.Owner, b, dn, u, key.String(), t)
 	return nil
+}
+
+// chargeLocked charges the job j attempt's u budget tokens (t by kind,
+// under key), once per attempt; s.mu is held. Finish charges its
+// attempt so, before its settlement, as dynamo's does in one transaction.
+func (s *Store) chargeLocked(j *jobs.Job, attempt, u int, key jobs.UsageKey, t jobs.Tokens) {
+	b := j.Budget
+	if !b.Counted() || b.ChargedAttempt >= attempt {
+		return
+	}
+	nb, dn := b.Charge(attempt, u)
+	j.Budget = nb
+	s.moveDay(j.Owner, b, dn, u, key.String(), t)
 }
 
 // Usage reads the owner's counters for today.

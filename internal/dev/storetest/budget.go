@@ -203,6 +203,91 @@ func testChargeAndSettle(t *testing.T, newStore NewStore) {
 	}
 }
 
+// Finish charges its attempt what jobs.Progress.Charge says with the
+// settlement, however its text is written (appended, or with chunks in
+// its transaction), once: not again when the attempt was charged before,
+// nor by a Charge after; beyond the reservation too. A Finish that loses
+// to a cancel charges nothing, and the worker's Charge then does.
+func testFinishCharges(t *testing.T, newStore NewStore) {
+	used := jobs.Tokens{Input: 100, Output: 200, CacheRead: 30}
+	long := strings.Repeat("long answer ", 400)
+	for _, tt := range []struct {
+		name          string
+		reserve       int
+		chargedBefore bool // the worker's Charge of the same attempt came first
+		progress      func(e *env, j jobs.Job) jobs.Progress
+		committed     int
+	}{
+		{"text appended to what its progress wrote", 500, false, func(e *env, j jobs.Job) jobs.Progress {
+			if err := e.store.SaveProgress(e.t.Context(), e.owner, j.ID, j.Attempts, jobs.Progress{GeneratedText: long[:1000]}, time.Minute); err != nil {
+				e.t.Fatal(err)
+			}
+			return jobs.Progress{GeneratedText: long, Saved: 1000, Appended: true}
+		}, 330},
+		{"text written with the change", 500, false, func(*env, jobs.Job) jobs.Progress {
+			return jobs.Progress{GeneratedText: long}
+		}, 330},
+		{"no text", 500, false, func(*env, jobs.Job) jobs.Progress { return jobs.Progress{} }, 330},
+		{"beyond the reservation", 100, false, func(*env, jobs.Job) jobs.Progress {
+			return jobs.Progress{GeneratedText: "an answer"}
+		}, 330},
+		{"the attempt charged already", 500, true, func(*env, jobs.Job) jobs.Progress {
+			return jobs.Progress{GeneratedText: "an answer"}
+		}, 330},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := setup(t, newStore)
+			j := e.reserved(tt.reserve)
+			a := e.claim(j.ID)
+			if tt.chargedBefore {
+				e.charge(a, used.Input, used.Output+used.CacheRead)
+			}
+			p := tt.progress(e, a)
+			p.Tokens, p.Charge = used, used
+			if err := e.store.Finish(t.Context(), e.owner, j.ID, a.Attempts, p); err != nil {
+				t.Fatalf("Finish: %v", err)
+			}
+			e.wantUsage("finished", tt.committed, 330, 0)
+			got := e.get(j.ID)
+			if b := got.Budget; b.Charged != 330 || b.ChargedAttempt != a.Attempts || !b.Settled {
+				t.Errorf("job's budget = %+v, want 330 charged to attempt %d, settled", b, a.Attempts)
+			}
+			if got.Status != jobs.StatusSucceeded || got.GeneratedText != p.GeneratedText {
+				t.Errorf("job %s with %d bytes of text, want succeeded with %d", got.Status, len(got.GeneratedText), len(p.GeneratedText))
+			}
+			e.charge(a, 1, 1) // the same attempt again: nothing more
+			e.wantUsage("charged again", tt.committed, 330, 0)
+			if m := e.usage().ByModel[jobs.DefaultModel]; !tt.chargedBefore && m != used {
+				t.Errorf("by model = %+v, want %+v", m, used)
+			}
+		})
+	}
+	t.Run("lost to a cancel", func(t *testing.T) {
+		e := setup(t, newStore)
+		j := e.reserved(500)
+		a := e.claim(j.ID)
+		if _, err := e.store.Cancel(t.Context(), e.owner, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		err := e.store.Finish(t.Context(), e.owner, j.ID, a.Attempts, jobs.Progress{GeneratedText: "late", Tokens: used, Charge: used})
+		if !errors.Is(err, jobs.ErrConflict) {
+			t.Fatalf("Finish of a cancelled job: %v, want a conflict", err)
+		}
+		e.wantUsage("cancelled, the attempt not charged by the refused Finish", 0, 0, 0)
+		e.charge(a, used.Input, used.Output+used.CacheRead)
+		e.wantUsage("charged by the worker's Charge after it", 330, 330, 0)
+	})
+	t.Run("a job without a budget", func(t *testing.T) {
+		e := setup(t, newStore)
+		plain := e.create(e.job(), "fp")
+		a := e.claim(plain.ID)
+		if err := e.store.Finish(t.Context(), e.owner, plain.ID, a.Attempts, jobs.Progress{Tokens: used, Charge: used}); err != nil {
+			t.Fatal(err)
+		}
+		e.wantUsage("a job without a budget", 0, 0, 0)
+	})
+}
+
 // Prompt-cache tokens are billed, so they are charged with the rest and
 // counted by model apart from the plain input.
 func testChargeCountsCacheTokens(t *testing.T, newStore NewStore) {

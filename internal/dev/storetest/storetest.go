@@ -100,6 +100,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ChargeCountsPromptCacheTokens", testChargeCountsCacheTokens},
 		{"ALongContextCallCountsItsBand", testALongContextCallCountsItsBand},
 		{"ChargesBeyondTheReservationAreAllCounted", testChargeBeyondTheReservation},
+		{"FinishChargesItsAttemptWithTheSettlementOnce", testFinishCharges},
 		{"EveryEndSettlesOnceAndAReplayHoldsAgain", testEveryEndSettlesOnce},
 		{"UsageIsPerUser", testUsageIsPerUser},
 	}

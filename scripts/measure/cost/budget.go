@@ -75,12 +75,15 @@ func budgetKind(in any) string {
 				job = *it.Update.UpdateExpression
 			}
 		}
+		settles, charges := strings.Contains(job, "#settled"), strings.Contains(job, "#charged_attempt")
 		switch {
 		case !counters:
 			return ""
 		case job == "":
 			return "reserve (or give back)"
-		case strings.Contains(job, "#charged_attempt"):
+		case settles && charges:
+			return "settle, charging the ending attempt"
+		case charges:
 			return "charge an attempt"
 		default:
 			return "settle: the end's transition with its counters"
