@@ -1,13 +1,36 @@
-// JobPoller watches one job: it asks GET /jobs/{id}, waits as long as the
-// API's Retry-After says, and stops for good at a terminal status. Errors
+// JobPoller watches one job: it asks GET /jobs/{id} at the pace of its
+// text, and stops for good at a terminal status. While words arrive it asks
+// about every second (the worker writes a watched job's text once a
+// second); when an answer brings nothing new (a model thinking before it
+// writes, a job waiting its turn) it waits longer each time, up to a few
+// seconds, and never less than the API's Retry-After (pollDelay). Errors
 // back off (Retry-After if the answer had one, else exponentially with
-// jitter); while the tab is hidden it does not ask at all.
+// jitter). While the tab is hidden it does not ask at all, and it asks at
+// once when the tab is shown again.
 
 import { ApiError, TERMINAL } from "./api.js";
 
 export const DEFAULT_DELAY_MS = 2000; // when a live job's answer has no Retry-After
 export const MIN_DELAY_MS = 500; // never faster than this, whatever the header says
 export const MAX_BACKOFF_MS = 30_000;
+// IDLE_DELAYS_MS[n] is the wait after n answers in a row that brought
+// nothing new (the last one for more): a second while the text grows, and
+// after one answer without news (the worker's write may just have missed
+// it), then 2 s, then 3 s. internal/measure/loadtest's pollEach, which
+// make cost polls with, follows the same steps.
+export const IDLE_DELAYS_MS = [1000, 1000, 2000, 3000];
+
+// pollDelay is the wait before the next GET /jobs/{id}: the step for idle
+// answers without news, and never less than Retry-After (seconds; null
+// when the answer had none).
+export function pollDelay(idle, retryAfter) {
+  const step = IDLE_DELAYS_MS[Math.min(idle, IDLE_DELAYS_MS.length - 1)];
+  const floor = retryAfter != null ? Math.max(retryAfter * 1000, MIN_DELAY_MS) : DEFAULT_DELAY_MS;
+  return Math.max(step, floor);
+}
+
+// news is what a person would see change: the status and how much text.
+const news = (job) => `${job.status}|${job.generated_text?.length ?? 0}`;
 
 export class JobPoller {
   #stopped = false;
@@ -43,6 +66,8 @@ export class JobPoller {
 
   async #loop() {
     let delay = this.firstDelayMs;
+    let idle = 0;
+    let seen = null;
     while (!this.#stopped) {
       await this.#sleep(delay);
       await this.#visible();
@@ -57,7 +82,10 @@ export class JobPoller {
           this.stop();
           return;
         }
-        delay = retryAfter != null ? Math.max(retryAfter * 1000, MIN_DELAY_MS) : DEFAULT_DELAY_MS;
+        const now = news(job);
+        idle = now === seen ? idle + 1 : 0;
+        seen = now;
+        delay = pollDelay(idle, retryAfter);
       } catch (err) {
         if (this.#stopped || err?.name === "AbortError") return;
         if (err instanceof ApiError && err.transient) {
@@ -74,11 +102,23 @@ export class JobPoller {
     }
   }
 
+  // #sleep waits ms, or less if the tab is shown again meanwhile (a person
+  // back on the page sees the job as it is at once).
   #sleep(ms) {
     if (ms <= 0) return Promise.resolve();
+    const doc = this.doc;
     return new Promise((resolve) => {
-      this.#wake = resolve;
-      this.#timer = setTimeout(resolve, ms);
+      const done = () => {
+        clearTimeout(this.#timer);
+        doc?.removeEventListener("visibilitychange", shown);
+        resolve();
+      };
+      const shown = () => {
+        if (!doc.hidden) done();
+      };
+      this.#wake = done;
+      this.#timer = setTimeout(done, ms);
+      doc?.addEventListener("visibilitychange", shown);
     });
   }
 

@@ -90,6 +90,9 @@ type JobView struct {
 	JobID    string `json:"job_id"`
 	Status   string `json:"status"`
 	Attempts int    `json:"attempts"`
+	// GeneratedText: the whole text from GET /jobs/{id}, a preview in a
+	// listing.
+	GeneratedText string `json:"generated_text"`
 }
 
 // List is GET /jobs?limit=100, following next_cursor until stop says

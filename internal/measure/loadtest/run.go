@@ -20,11 +20,23 @@ const (
 	// Plan.PollEvery while any is unfinished, as `scripts/batch --wait`
 	// does.
 	PollList PollMode = iota
-	// PollEach: each job is polled with GET /jobs/{id}, first a second
-	// after it was accepted, then as Retry-After says (at least 0.5 s), as
-	// the web app does.
+	// PollEach: each job is polled with GET /jobs/{id} as the web app
+	// polls (web/js/poller.js, pollDelay): first a second after it was
+	// accepted, then every second while its status or text changes, and
+	// 1, 2, then 3 s after answers that brought nothing new, never sooner
+	// than Retry-After (at least 0.5 s).
 	PollEach
+	// PollRetryAfter: each job is polled as the web app polled before its
+	// pace followed the text: first a second after it was accepted, then
+	// as Retry-After says (at least 0.5 s). For comparison (make cost
+	// -poll retry-after).
+	PollRetryAfter
 )
+
+// IdleSteps are the web app's waits after answers that brought nothing
+// new (web/js/poller.js, IDLE_DELAYS_MS): IdleSteps[n] after n in a row,
+// the last for more.
+var IdleSteps = []time.Duration{time.Second, time.Second, 2 * time.Second, 3 * time.Second}
 
 // Plan is what the simulated users do.
 type Plan struct {
@@ -58,6 +70,9 @@ type Plan struct {
 	// OnAccepted, if set, is called once per job when its first 202
 	// arrives.
 	OnAccepted func(*Submission)
+	// OnPoll, if set, is called with each GET /jobs/{id} answer that
+	// PollEach or PollRetryAfter got (at: when it came).
+	OnPoll func(s *Submission, at time.Time, j JobView)
 }
 
 // Submission is one job a user submitted, as the client saw it.
@@ -203,8 +218,8 @@ func Run(ctx context.Context, c *Client, p Plan) (*Outcome, error) {
 				subWG.Go(func() {
 					defer func() { <-sem }()
 					submit(ctx, c, p, user, s)
-					if _, ok := s.accepted(); ok && p.Poll == PollEach {
-						polls.Go(func() { pollEach(ctx, c, user, s) })
+					if _, ok := s.accepted(); ok && (p.Poll == PollEach || p.Poll == PollRetryAfter) {
+						polls.Go(func() { pollEach(ctx, c, p, user, s) })
 					}
 				})
 			}
@@ -342,23 +357,41 @@ func pollList(ctx context.Context, c *Client, p Plan, user User, subs []*Submiss
 	}
 }
 
-// pollEach watches one job as the web app does.
-func pollEach(ctx context.Context, c *Client, user User, s *Submission) {
+// pollEach watches one job as the web app does (p.Poll: PollEach, or
+// PollRetryAfter as it did before).
+func pollEach(ctx context.Context, c *Client, p Plan, user User, s *Submission) {
 	id, _ := s.accepted()
 	wait := time.Second
+	idle, seen := 0, ""
 	for sleepUntil(ctx, time.Now().Add(wait)) {
 		res, j, err := c.Get(ctx, user.Token, id)
 		wait = 2 * time.Second
 		if err != nil || res.Status != http.StatusOK {
 			continue
 		}
+		if p.OnPoll != nil {
+			p.OnPoll(s, time.Now(), j)
+		}
 		s.see(j.Status)
 		if jobs.Status(j.Status).Terminal() {
 			return
 		}
+		floor := wait // no Retry-After: the web app's 2 s
 		if ra, _ := res.RetryAfter(); ra > 0 {
-			wait = max(ra, 500*time.Millisecond)
+			floor = max(ra, 500*time.Millisecond)
 		}
+		if p.Poll == PollRetryAfter {
+			wait = floor
+			continue
+		}
+		news := fmt.Sprintf("%s|%d", j.Status, len(j.GeneratedText))
+		if news == seen {
+			idle++
+		} else {
+			idle = 0
+		}
+		seen = news
+		wait = max(floor, IdleSteps[min(idle, len(IdleSteps)-1)])
 	}
 }
 

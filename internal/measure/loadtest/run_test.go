@@ -95,7 +95,7 @@ func users(n int) []loadtest.User {
 
 func TestRunSubmitsRetriesReplaysAndWaitsForEveryJob(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []loadtest.PollMode{loadtest.PollList, loadtest.PollEach} {
+	for _, mode := range []loadtest.PollMode{loadtest.PollList, loadtest.PollEach, loadtest.PollRetryAfter} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			t.Parallel()
 			f, srv := newFakeAPI(t)

@@ -13,9 +13,12 @@
 // -model-latency, so a job takes about as long as the assumed model's
 // generation; the run's counts (progress writes, polls) follow from that.
 // Two phases: users submitting at a steady rate and polling each job as the
-// web app does (GET /jobs/{id} as Retry-After says), then one user
-// submitting 100 jobs in one POST /generate/batch and listing them every
-// 2 s, as `scripts/batch --wait` does.
+// web app does (GET /jobs/{id} at the pace of its text, never sooner than
+// Retry-After: web/js/poller.js; -poll retry-after polls as it did before
+// issue 29), then one user submitting 100 jobs in one POST /generate/batch
+// and listing them every 2 s, as `scripts/batch --wait` does. The web
+// phase also says how live its view was: how long after the model wrote a
+// word a poll's answer first had it (shown.go).
 //
 // The DynamoDB calls that reserve and settle budgets (internal/dynamo's
 // budget.go and settle.go) are also shown apart, by kind (budget.go).
@@ -144,6 +147,8 @@ type meter struct {
 	// budget tallies the DynamoDB calls of reservation and settlement
 	// apart, by kind (budgetKind), with their estimated units.
 	budget *budgetTally
+	// live times each word from the model to a poll's answer.
+	live *liveness
 
 	mu           sync.Mutex
 	emptyRecv    int
@@ -168,7 +173,7 @@ func (m *meter) economy(_ string, d time.Duration) {
 }
 
 func newMeter() *meter {
-	m := &meter{capacity: awscount.NewCapacity(), budget: newBudgetTally()}
+	m := &meter{capacity: awscount.NewCapacity(), budget: newBudgetTally(), live: newLiveness()}
 	m.counter = awscount.New(m.capacity.Observe, m.budget.observe, func(c awscount.Call) {
 		if out, ok := c.Output.(*sqs.ReceiveMessageOutput); ok && len(out.Messages) == 0 {
 			m.mu.Lock()
@@ -183,6 +188,7 @@ func (m *meter) reset() {
 	m.counter.Reset()
 	m.capacity.Reset()
 	m.budget.reset()
+	m.live.reset()
 	m.mu.Lock()
 	m.emptyRecv, m.invocations, m.messages, m.billedMS, m.modelCalls, m.modelSeconds, m.logBytes = 0, 0, 0, 0, 0, 0, 0
 	m.economyInvocations, m.economyBilledMS = 0, 0
@@ -210,7 +216,12 @@ type timedModel struct {
 
 func (t timedModel) Generate(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {
 	start := time.Now()
-	p, err := t.inner.Generate(ctx, req, onDelta)
+	n := 0
+	p, err := t.inner.Generate(ctx, req, func(s string) {
+		n += len(s)
+		t.m.live.written(req.Prompt, n, time.Now())
+		onDelta(s)
+	})
 	t.m.mu.Lock()
 	t.m.modelCalls++
 	t.m.modelSeconds += time.Since(start).Seconds()
@@ -240,6 +251,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	modelID := fs.String("model", catalogue.DefaultModel, "the model whose token prices (from internal/catalogue) are used in the bills")
 	compare := fs.String("compare", strings.Join(catalogue.DefaultModels[1:], ","), "more models (comma list) whose totals are printed beside -model's")
 	batchJobs := fs.Int("batch-jobs", 100, "jobs of the batch-tool phase (at most 100: one call)")
+	pollAs := fs.String("poll", "text", `how the web phase polls a job: "text", as web/js/poller.js does (every second while its text grows, slower while it does not), or "retry-after", as the web app did before issue 29 (as Retry-After says)`)
 	concurrency := fs.Int("model-concurrency", 32, "the model's concurrency the lanes share (promptq:modelConcurrency; a quarter, 8, is the interactive lane's): "+
 		"enough for the web phase's jobs (rate x about 11 s) to start at once, so that its cost is a job's, not a backlog's; "+
 		"with less, web jobs wait in the queue, polled every 2 s")
@@ -248,6 +260,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *users < 1 || *perUser < 1 || *rate <= 0 || *batchJobs < 1 || *batchJobs > 100 {
 		return fmt.Errorf("want users, jobs and a rate above 0")
+	}
+	poll := map[string]loadtest.PollMode{"text": loadtest.PollEach, "retry-after": loadtest.PollRetryAfter}[*pollAs]
+	if poll == loadtest.PollList {
+		return fmt.Errorf(`-poll %q: want "text" or "retry-after"`, *pollAs)
 	}
 	usEast1, err := usEast1.withModel(*modelID)
 	if err != nil {
@@ -302,7 +318,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	spread := time.Duration(float64(*users**perUser) / *rate * float64(time.Second))
 	phases := []string{
-		fmt.Sprintf("web app: %d jobs from %d users at %.2g/s, each polled as Retry-After says", *users**perUser, *users, *rate),
+		fmt.Sprintf("web app: %d jobs from %d users at %.2g/s, each polled as -poll %s says", *users**perUser, *users, *rate, *pollAs),
 		fmt.Sprintf("batch tool: %d jobs in one POST /generate/batch, GET /jobs every 2 s", *batchJobs),
 		fmt.Sprintf("economy lane: %d jobs in one POST /generate/batch on the economy lane, GET /jobs every 2 s", *batchJobs),
 	}
@@ -319,7 +335,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if i == 0 {
 			o, err := loadtest.Run(ctx, client, loadtest.Plan{
 				Run: "cost", Users: us[:*users], JobsPerUser: *perUser,
-				Spread: spread, Poll: loadtest.PollEach, Wait: spread + 10*time.Minute,
+				Spread: spread, Poll: poll, Wait: spread + 10*time.Minute, OnPoll: m.live.polled,
 			})
 			if err != nil {
 				return err
@@ -353,6 +369,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			apiReq += s.Calls
 		}
 		apiMS = client.Latencies.BilledMillis()
+		m.live.print(stdout)
 		fmt.Fprintf(stdout, "  worker invocations %.2f a job (%.2f messages each), %.0f ms billed a job; model %.1f s a call\n",
 			float64(inv)/n, float64(msgs)/float64(max(inv, 1)), billed/n, modelSec/float64(max(calls, 1)))
 		if econInv > 0 {

@@ -1,7 +1,7 @@
 // The job poller's timing, with a fake API and Node's mocked timers.
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
-import { JobPoller, backoff, DEFAULT_DELAY_MS, MIN_DELAY_MS } from "../../../web/js/poller.js";
+import { JobPoller, backoff, pollDelay, DEFAULT_DELAY_MS, IDLE_DELAYS_MS } from "../../../web/js/poller.js";
 import { ApiError } from "../../../web/js/api.js";
 
 // fakeApi answers getJob from a script of answers and records when it was asked.
@@ -108,7 +108,79 @@ test("a Retry-After of 0 or a missing one does not make the poller spin", async 
   const api = fakeApi([running(0), running(null), job("succeeded")], Date.now);
   new JobPoller({ api, id: "j1", onJob: () => {}, doc: null }).start();
   await runFor(5000);
-  assert.deepEqual(api.calls, [0, MIN_DELAY_MS, MIN_DELAY_MS + DEFAULT_DELAY_MS]);
+  assert.deepEqual(api.calls, [0, IDLE_DELAYS_MS[0], IDLE_DELAYS_MS[0] + DEFAULT_DELAY_MS]);
+});
+
+// text is a running job's answer with Retry-After: 1, as the API sends it.
+const text = (t) => ({ job: { job_id: "j1", status: "running", generated_text: t }, retryAfter: 1 });
+
+test("the poller asks every second while words arrive, slower while nothing changes, and fast again when they do", async (t) => {
+  mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
+  t.after(() => mock.timers.reset());
+  const api = fakeApi([
+    text("One"), text("One two"), text("One two three"), // words arrive: a second apart
+    text("One two three"), text("One two three"), text("One two three"), text("One two three"), text("One two three"), // the model thinks
+    text("One two three four"), text("One two three four five"), job("succeeded"),
+  ], Date.now);
+  new JobPoller({ api, id: "j1", onJob: () => {}, doc: null }).start();
+  await runFor(30_000);
+  assert.deepEqual(api.calls, [0, 1000, 2000, 3000, 4000, 6000, 9000, 12_000, 15_000, 16_000, 17_000]);
+});
+
+test("the wait is never less than Retry-After: a job put off behind others is asked about when it can move", () => {
+  assert.equal(pollDelay(0, 1), 1000);
+  assert.equal(pollDelay(0, 2), 2000); // queued
+  assert.equal(pollDelay(0, 20), 20_000); // put off by its lane
+  assert.equal(pollDelay(2, 1), 2000);
+  assert.equal(pollDelay(99, 1), 3000); // a few seconds at most while nothing changes
+  assert.equal(pollDelay(0, null), DEFAULT_DELAY_MS); // no Retry-After: 2 s
+  assert.equal(pollDelay(99, null), 3000);
+});
+
+// fakeDocument is the page's visibility: hide() and show() as a browser
+// switching tabs does.
+class FakeDocument extends EventTarget {
+  hidden = false;
+  hide() {
+    this.hidden = true;
+    this.dispatchEvent(new Event("visibilitychange"));
+  }
+  show() {
+    this.hidden = false;
+    this.dispatchEvent(new Event("visibilitychange"));
+  }
+}
+
+test("a hidden tab asks nothing, and asks at once when shown again", async (t) => {
+  mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
+  t.after(() => mock.timers.reset());
+  const doc = new FakeDocument();
+  const api = fakeApi([text("One"), text("One"), text("One"), text("One two"), job("succeeded")], Date.now);
+  new JobPoller({ api, id: "j1", onJob: () => {}, doc }).start();
+  await runFor(1500); // asked at 0 and 1000
+  doc.hide();
+  await runFor(60_000);
+  assert.deepEqual(api.calls, [0, 1000], "no request while the tab is hidden");
+  doc.show(); // the person is back: at once, not at the end of a wait
+  await runFor(0);
+  assert.deepEqual(api.calls, [0, 1000, 61_500]);
+  await runFor(10_000);
+  // Nothing new at 61.5 s (two answers in a row without news): 2 s; then "two" came, and 1 s.
+  assert.deepEqual(api.calls, [0, 1000, 61_500, 63_500, 64_500]);
+});
+
+test("a tab shown again in the middle of a wait asks at once", async (t) => {
+  mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
+  t.after(() => mock.timers.reset());
+  const doc = new FakeDocument();
+  const api = fakeApi([job("queued"), job("running"), job("succeeded")], Date.now);
+  new JobPoller({ api, id: "j1", onJob: () => {}, doc }).start();
+  await runFor(500); // asked at 0; the next in 2 s (queued)
+  doc.hide();
+  await runFor(500);
+  doc.show();
+  await runFor(0);
+  assert.deepEqual(api.calls, [0, 1000]);
 });
 
 test("backoff doubles up to 30 s, with jitter in the upper half", () => {
