@@ -10,18 +10,26 @@ package jobstable
 // items have a partition per lane, LanePrefix and the lane. The stack's IAM
 // conditions name the partitions by these prefixes.
 //
+// A model's seats (internal/dynamo.Capacity: one a generation it may run
+// at once, whatever the lane) have a partition per model, CapacityPrefix
+// and the model id, and one item a seat, SeatKey of its index, so that
+// reading them all is one Query of the partition.
+//
 // The economy lane's items (internal/dynamo's economy.go) have partitions
 // of their own: EconomyKey (the models with waiting jobs, and the open
 // runs), EconomyPrefix and a model (its waiting jobs), RunPrefix and a run
 // id (the run and its jobs). Only the economy lane's functions may use
 // them.
 const (
-	UserPrefix    = "USER#"
-	JobPrefix     = "JOB#"
-	LanePrefix    = "LANE#"
-	EconomyKey    = "ECON"
-	EconomyPrefix = "ECON#"
-	RunPrefix     = "RUN#"
+	UserPrefix = "USER#"
+	JobPrefix  = "JOB#"
+	LanePrefix = "LANE#"
+	// CapacityPrefix and SeatPrefix: a model's seats.
+	CapacityPrefix = "CAP#"
+	SeatPrefix     = "SEAT#"
+	EconomyKey     = "ECON"
+	EconomyPrefix  = "ECON#"
+	RunPrefix      = "RUN#"
 )
 
 // UserKey is the partition key of owner's items.
@@ -29,6 +37,20 @@ func UserKey(owner string) string { return UserPrefix + owner }
 
 // JobKey is the sort key of job id's item.
 func JobKey(id string) string { return JobPrefix + id }
+
+// CapacityKey is the partition key of model's seats.
+func CapacityKey(model string) string { return CapacityPrefix + model }
+
+// SeatKey is the sort key of seat i (0 to 9999), its index in four digits,
+// so that the seats sort in order.
+func SeatKey(i int) string {
+	b := []byte(SeatPrefix + "0000")
+	for j := len(b) - 1; j >= len(SeatPrefix); j-- {
+		b[j] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(b)
+}
 
 // Keys and attributes the table's definition names.
 const (

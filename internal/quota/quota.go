@@ -16,9 +16,23 @@
 //
 // [Quota.Split] divides the concurrency between the lanes: the interactive
 // lane gets InteractiveShare of it (at least 2, the least an SQS event
-// source mapping allows), and the bulk lane the rest. Each lane's event
-// source mapping runs at most that many generations, one message per
-// invocation, so the bulk lane can never take the interactive lane's.
+// source mapping allows), and the bulk lane the rest.
+//
+// # Seats
+//
+// A model runs at most Concurrency generations at once, whatever their
+// lane: that many [Seat]s, which every worker takes before it calls the
+// model and gives back when the call ends (internal/dynamo.Capacity keeps
+// them in the jobs table). [Quota.Choose] is the rule: a job takes any
+// free seat, so no capacity sits idle while a job waits. The first
+// Split().Bulk seats are the bulk lane's own and the rest the interactive
+// lane's reserve; a bulk job on the reserve is lent it, and gives it back
+// at its next flush when an interactive job finds every seat busy and asks
+// for it ([Quota.Lends]). A job that gave a seat back goes on later on a
+// seat of its lane's own, and is never asked again. So the bulk lane's
+// event source mapping may run the whole concurrency
+// ([Quota.MappingConcurrency]) and the interactive lane's its share: the
+// seats, not the mappings, bound the total.
 //
 // # Pace
 //
@@ -34,5 +48,7 @@
 // [FairShare] is how many jobs of a lane one user may run at once: the
 // lane's concurrency divided by the users with work in the lane, rounded
 // up, so no capacity sits idle while someone waits and one user's backlog
-// cannot keep another user's jobs waiting behind it.
+// cannot keep another user's jobs waiting behind it. The bulk lane's
+// concurrency is every seat the interactive lane is not using
+// ([Quota.ShareCapacity]).
 package quota
