@@ -188,6 +188,11 @@ type Message struct {
 	// long cap fails. A throttle is never counted as a failed try.
 	Throttles      int   `json:"throttles,omitempty"`
 	ThrottledSince int64 `json:"throttled_since,omitempty"`
+	// Displaced counts the times the job gave a seat the bulk lane had
+	// borrowed back to an interactive job, stopping mid-answer to go on
+	// later: a job displaced once takes only a seat of its lane's own,
+	// and is never displaced again (internal/quota.Quota.Choose).
+	Displaced int `json:"displaced,omitempty"`
 }
 
 // Message is the queue message for j: its Tokens are the worst case of

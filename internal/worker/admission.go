@@ -43,9 +43,25 @@ const (
 	maxDelay = 15 * time.Minute
 )
 
+// capacity keeps the model's seats, how many generations run on it at
+// once whatever their lane (internal/dynamo.Capacity): Seats reads them,
+// Take and AskBack write one on the condition that it is still as read
+// (jobs.ErrConflict otherwise), Renew extends a seat's lease, Release
+// gives it back, and AskedBack tells the holder of a lent seat whether an
+// interactive job asked for it. Which seat a job may take is
+// quota.Quota.Choose's rule.
+type capacity interface {
+	Seats(ctx context.Context, model string, n int) ([]quota.Seat, error)
+	Take(ctx context.Context, model string, s quota.Seat, h quota.Holder) error
+	AskBack(ctx context.Context, model string, s quota.Seat, job string) error
+	Renew(ctx context.Context, model string, index int, job string, until time.Time) error
+	Release(ctx context.Context, model string, index int, job string) error
+	AskedBack(ctx context.Context, model string, index int, job string) (bool, error)
+}
+
 // admission is what a job holds while it may run: a slot of its owner's
-// fair share, and the tokens it reserved of the model's pace. close gives
-// back what it did not use.
+// fair share, a seat of the model, and the tokens it reserved of the
+// model's pace. close gives back what it did not use.
 type admission struct {
 	w     *Worker
 	lane  jobs.Lane
@@ -57,18 +73,26 @@ type admission struct {
 	heldSlot bool      // the job held a slot already (another message's): this one's if it claims the job
 	until    time.Time // when the slot lapses unless renewed
 	renewAt  time.Time // no renewal before then (after a failed one)
+	seat     *heldSeat // the model's seat the job holds (nil: none)
 	reserved int       // tokens taken from the pace (0: none)
 	ran      bool      // the model was called
 	settled  bool      // actual holds the tokens the call used
 	actual   int
 }
 
-// renew extends the job's fair-share slot, a lease, while the job runs:
-// once half of it is left, to another lease. A renewal that fails is tried
-// again renewRetry later; the slot lapsing meanwhile only lets its owner
-// start one more job than their share. Called by the job's flusher alone
-// (and, at a takeover, by claimed before the flusher starts).
+// renew extends the job's fair-share slot and its seat of the model,
+// leases, while the job runs. Called by the job's flusher alone (and, at a
+// takeover, by claimed before the flusher starts).
 func (a *admission) renew(ctx context.Context, log *slog.Logger, now time.Time) {
+	a.renewSlot(ctx, log, now)
+	a.renewSeat(ctx, log, now)
+}
+
+// renewSlot extends the job's fair-share slot once half of its lease is
+// left, to another lease. A renewal that fails is tried again renewRetry
+// later; the slot lapsing meanwhile only lets its owner start one more job
+// than their share.
+func (a *admission) renewSlot(ctx context.Context, log *slog.Logger, now time.Time) {
 	if !a.slot || a.until.Sub(now) > a.w.cfg.Lease/2 || now.Before(a.renewAt) {
 		return
 	}
@@ -89,17 +113,20 @@ func (a *admission) renew(ctx context.Context, log *slog.Logger, now time.Time) 
 const renewRetry = 5 * time.Second
 
 // claimed records that the job is claimed by this message's worker. A slot
-// the job held already, for another of its messages, was that message's
-// worker's; that worker has given the job up (its lease lapsed, or it
-// released the job), so this one takes the slot over: renews it now and
-// gives it back at the end. A copy that could not claim the job never
-// touches it.
+// or a seat the job held already, for another of its messages, was that
+// message's worker's; that worker has given the job up (its lease lapsed,
+// or it released the job), so this one takes them over: renews them now
+// and gives them back at the end. A copy that could not claim the job
+// never touches them.
 func (a *admission) claimed(ctx context.Context, log *slog.Logger) {
-	if !a.heldSlot {
-		return
+	if a.heldSlot {
+		a.slot, a.heldSlot, a.until = true, false, time.Time{}
+		a.renewSlot(ctx, log, a.w.now())
 	}
-	a.slot, a.heldSlot, a.until = true, false, time.Time{}
-	a.renew(ctx, log, a.w.now())
+	if a.seat != nil && !a.seat.mine {
+		a.seat.mine, a.seat.until = true, time.Time{}
+		a.renewSeat(ctx, log, a.w.now())
+	}
 }
 
 // calling records that the model is about to be called.
@@ -114,6 +141,7 @@ func (a *admission) used(n int) { a.settled, a.actual = true, n }
 // side for the quota). It runs even when the invocation's context has just
 // been cancelled.
 func (a *admission) close(ctx context.Context) {
+	a.giveSeatBack(ctx)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if a.slot {
@@ -137,15 +165,16 @@ func (a *admission) close(ctx context.Context) {
 }
 
 // admit decides whether the job of msg may start now: its owner must run
-// fewer of the lane's jobs than their fair share, and the model's pace must
-// have room for the job's worst case. If it may, the caller runs it and
-// closes the admission; if not, the job's message has been sent again to
-// come back when there may be room, and the outcome says what to do with
-// this one. A check that cannot be made (the store unreachable) lets the
-// job run: the claim, and the model's own throttling, still guard it.
+// fewer of the lane's jobs than their fair share, the model's pace must
+// have room for the job's worst case, and the job must take a seat of the
+// model (takeSeat). If it may, the caller runs it and closes the
+// admission; if not, the job's message has been sent again to come back
+// when there may be room, and the outcome says what to do with this one. A
+// check that cannot be made (the store unreachable) lets the job run: the
+// claim, and the model's own throttling, still guard it.
 func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) (*admission, outcome, bool) {
 	a := &admission{w: w, lane: msg.Lane.OrDefault(), owner: msg.Owner, jobID: msg.JobID, model: msg.Model}
-	if w.shares == nil && w.pacer == nil {
+	if w.shares == nil && w.pacer == nil && w.capacity == nil {
 		return a, ack, true
 	}
 	tokens := msg.Tokens
@@ -166,14 +195,29 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 		a.model, a.lane, tokens = j.Model, j.Lane, j.Request().TokenBudget()
 	}
 
+	// The model's seats, read once: the bulk lane's fair shares are of the
+	// seats the interactive lane is not using.
+	var seats []quota.Seat
+	if w.capacity != nil {
+		var err error
+		if seats, err = w.capacity.Seats(ctx, a.model, w.cfg.Quota.Concurrency); err != nil {
+			log.WarnContext(ctx, "could not read the model's seats; running the job without one", "error", err)
+			seats = nil
+		}
+	}
+
 	if w.shares != nil && w.cfg.FairShares {
+		capacity := w.cfg.Quota.Split().Of(a.lane)
+		if seats != nil {
+			capacity = w.cfg.Quota.ShareCapacity(a.lane, seats, w.now())
+		}
 		a.until = w.slotUntil(ctx)
-		slot, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), a.until)
+		slot, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, capacity, a.until)
 		switch {
 		case err != nil:
 			log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
 		case !slot.Admitted():
-			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, w.cfg.Quota.Split().Of(a.lane), w.laneQueued(ctx, log, a.lane), w.now())
+			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, capacity, w.laneQueued(ctx, log, a.lane), w.now())
 			wait = jittered(wait, wait, 1, w.jitter) // its upper half
 			return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "its owner already runs their fair share of the lane"}), false
 		default:
@@ -196,13 +240,22 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 			// come back at the same moment.
 			wait += time.Duration(w.jitter(int64(wait/4) + 1))
 			if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
-				a.close(ctx) // the fair-share slot, if any
+				a.close(ctx) // the fair-share slot and the seat, if any
 				return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: true}), false
 			}
 			if err := w.sleep(ctx, wait); err != nil {
 				a.close(ctx)
 				return nil, retryAfter(0), false
 			}
+		}
+	}
+
+	// The seat last: a job holding one is either generating, with a
+	// flusher that gives a lent seat back when asked, or about to; a seat
+	// held through a wait for the pace could not be asked back.
+	if seats != nil {
+		if o, ok := a.takeSeat(ctx, log, msg, seats); !ok {
+			return nil, o, false
 		}
 	}
 	return a, ack, true
@@ -348,7 +401,7 @@ func (w *Worker) throttled(ctx context.Context, log *slog.Logger, job jobs.Job, 
 	}
 
 	next := job.Message()
-	next.Throttles, next.ThrottledSince = msg.Throttles+1, since
+	next.Throttles, next.ThrottledSince, next.Displaced = msg.Throttles+1, since, msg.Displaced
 	wait := putOff{after: sendDelay(w.throttleBackoff(next.Throttles)), why: "the model refused it for its quota", counted: true, released: true}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -7,9 +7,14 @@
 // worst-case tokens. For each one the worker
 //
 //  1. admits the job, before touching it: its owner must run fewer of the
-//     lane's jobs than their fair share, and the model's pace must have
-//     room for its tokens (see internal/quota); a job that must wait goes
-//     back as a new message, delayed, and this one is acknowledged;
+//     lane's jobs than their fair share, the model's pace must have room
+//     for its tokens, and the job must take one of the model's seats, of
+//     which there are as many as generations may run on it at once, across
+//     lanes (see internal/quota): any free one, or, for an interactive job
+//     when every seat is busy, one lent to the bulk lane, which the bulk
+//     job on it gives back at its next flush. A job waits in place a few
+//     seconds at most; a job that must wait longer goes back as a new
+//     message, delayed, and this one is acknowledged;
 //  2. claims the job in the store (queued → running, attempts += 1); the
 //     claim's attempt number is a fencing token for every later write;
 //  3. calls the model, collecting the streamed text; a job with text from
@@ -19,8 +24,9 @@
 //     job nobody polls only every jobs.BulkFlushInterval); when the
 //     text has not changed for a third of the lease it writes anyway, as a
 //     heartbeat, so a model that is slow to start does not lose its lease;
-//  5. writes the final text, token counts and stop reason with Finish, and
-//     gives back its fair-share slot and the tokens it did not use.
+//  5. gives its seat back as soon as the call ends, then writes the final
+//     text, token counts and stop reason with Finish, and gives back its
+//     fair-share slot and the tokens it did not use.
 //
 // # What happens to the message
 //
@@ -44,6 +50,12 @@
 //     queued), the message's visibility is set to a backoff that doubles
 //     with ApproximateReceiveCount, and it is reported failed; the next
 //     attempt continues the text (jobs.Job.NextRequest);
+//   - a lent seat asked back for an interactive job → the model is stopped
+//     at the next flush, every word written so far saved, the job released
+//     and its message sent again at once, marked displaced (it then takes
+//     only a seat of its lane's own, and is never displaced again); this
+//     one is acknowledged, so yielding uses up no receive, and the next
+//     call goes on from the text, paying no output twice;
 //   - the Lambda deadline → the model is stopped DeadlineMargin before it,
 //     the text so far saved and the job released; if the call continued
 //     the answer and wrote something, the job's message is sent again at

@@ -57,15 +57,16 @@ type queued interface {
 // Worker processes batches of job messages. Create it with [New]; its
 // methods are safe for concurrent use.
 type Worker struct {
-	store  store
-	queue  queue
-	model  Model
-	shares shares // nil: no fair shares
-	pacer  pacer  // nil: tokens not paced
-	lineup *lineup
-	queued queued // nil: lane queues' lengths unknown
-	meter  meter  // nil: attempts are not charged
-	cfg    Config
+	store    store
+	queue    queue
+	model    Model
+	shares   shares   // nil: no fair shares
+	capacity capacity // nil: generations at once not counted
+	pacer    pacer    // nil: tokens not paced
+	lineup   *lineup
+	queued   queued // nil: lane queues' lengths unknown
+	meter    meter  // nil: attempts are not charged
+	cfg      Config
 
 	mu          sync.Mutex
 	queuedCache map[jobs.Lane]queuedCount // laneQueued's
@@ -84,6 +85,13 @@ type Options struct {
 	// Shares holds each owner to a fair share of their lane
 	// (internal/dynamo.Shares); nil turns fair shares off.
 	Shares shares
+	// Capacity counts the generations running on each model at once,
+	// whatever their lane, in Config.Quota.Concurrency seats
+	// (internal/dynamo.Capacity): a job takes one before it calls the
+	// model, and a bulk job lent one of the interactive lane's gives it
+	// back when an interactive job asks. nil: not counted, and the lanes'
+	// event source mappings alone bound the generations at once.
+	Capacity capacity
 	// Pacer keeps model calls under the model's tokens-per-minute quota
 	// (internal/dynamo.Pacer); nil when the quota is unknown.
 	Pacer pacer
@@ -136,6 +144,9 @@ func New(st store, q queue, m Model, cfg Config, opts Options) (*Worker, error) 
 	// A nil pointer in an interface is not nil: keep the checks honest.
 	if opts.Shares != nil && !reflect.ValueOf(opts.Shares).IsNil() {
 		w.shares = opts.Shares
+	}
+	if opts.Capacity != nil && !reflect.ValueOf(opts.Capacity).IsNil() {
+		w.capacity = opts.Capacity
 	}
 	if opts.Pacer != nil && !reflect.ValueOf(opts.Pacer).IsNil() {
 		w.pacer = opts.Pacer
@@ -204,11 +215,13 @@ func (w *Worker) handleMessage(ctx context.Context, m events.SQSMessage) bool {
 	return true
 }
 
-// errStopped and errDeadline are the causes with which the model's context
-// is cancelled, so the worker can tell why the model stopped.
+// errStopped, errDeadline and errYield are the causes with which the
+// model's context is cancelled, so the worker can tell why the model
+// stopped.
 var (
 	errStopped  = errors.New("the job was cancelled or claimed by another worker")
 	errDeadline = errors.New("the Lambda deadline is near")
+	errYield    = errors.New("the job's lent seat of the model was asked back for an interactive job")
 )
 
 func (w *Worker) process(ctx context.Context, log *slog.Logger, m events.SQSMessage) (o outcome) {
@@ -366,6 +379,9 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		defer func() {
 			close(flushing)
 			<-flushed
+			// The call has ended: its seat frees at once, before the
+			// result is written, and goes to whoever asked for it.
+			adm.giveSeatBack(ctx)
 		}()
 		return w.model.Generate(genCtx, req, text.append)
 	}()
@@ -399,6 +415,15 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 			StopReason: result.StopReason, Continuations: continuations,
 			Saved: commonPrefix(stored, final), Appended: strings.HasPrefix(final, stored),
 			Charge: result.Tokens}, receive, last)
+	case errors.Is(cause, errYield):
+		// An interactive job found every seat busy and asked for this
+		// one, lent to the bulk lane. Every word written so far is kept,
+		// and the job goes on later from there (a prefilled turn, or a
+		// user turn, as after a deadline), paying no output twice; once
+		// displaced, it takes only a seat of its lane's own, and is never
+		// displaced again. Yielding uses none of its receives.
+		w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
+		return w.continueLater(ctx, log, job, stopped, msg.Displaced+1, cause)
 	case errors.Is(cause, errStopped):
 		status := "unknown"
 		if j, err := w.store.Get(ctx, job.Owner, job.ID); err == nil {
@@ -415,7 +440,7 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 		// receive, so a job that never gets anywhere still ends.
 		saved := w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
 		if saved && text.wrote() {
-			return w.continueLater(ctx, log, job, stopped, genErr)
+			return w.continueLater(ctx, log, job, stopped, msg.Displaced, genErr)
 		}
 		return w.retry(ctx, log, job, receive, last,
 			"The job did not finish within the worker's time limit.", 0, genErr)
@@ -493,23 +518,27 @@ func (w *Worker) keep(ctx context.Context, log *slog.Logger, job jobs.Job, p job
 	return true
 }
 
-// continueLater releases a job whose call the Lambda deadline stopped
-// after it wrote something, and sends its message again to continue in
-// another invocation; this message is acknowledged. If the send fails,
-// this message comes back instead.
-func (w *Worker) continueLater(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, cause error) outcome {
+// continueLater releases a job whose call was stopped before the end (the
+// Lambda deadline, after it wrote something; its lent seat asked back),
+// and sends its message again, with displaced, to continue in another
+// invocation; this message is acknowledged. If the send fails, this
+// message comes back instead.
+func (w *Worker) continueLater(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, displaced int, cause error) outcome {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	wait := putOff{after: sendDelay(0), why: "its answer continues in another invocation", counted: true, released: true}
 	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.after); err != nil {
-		log.WarnContext(ctx, "deadline near; could not release the job (claimable when its lease lapses), the message will come back",
+		log.WarnContext(ctx, "stopped before the end; could not release the job (claimable when its lease lapses), the message will come back",
 			"cause", cause, "error", err)
 		return retryAfter(w.cfg.Lease)
 	}
 	job.GeneratedText, job.Tokens, job.Continuations = p.GeneratedText, p.Tokens, p.Continuations
-	log.InfoContext(ctx, "deadline near; the answer so far is kept and continues in another invocation",
-		"text_bytes", len(p.GeneratedText), "output_tokens", p.Tokens.Output, "continuations", p.Continuations)
-	return w.deferJob(ctx, log, job.Message(), wait)
+	log.InfoContext(ctx, "stopped before the end; the answer so far is kept and continues in another invocation",
+		"cause", cause, "text_bytes", len(p.GeneratedText), "output_tokens", p.Tokens.Output, "continuations", p.Continuations,
+		"displaced", displaced)
+	next := job.Message()
+	next.Displaced = displaced
+	return w.deferJob(ctx, log, next, wait)
 }
 
 // retry gives back a job after a transient failure: released, and its
@@ -554,8 +583,9 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 // changes, and at least every third of the lease as a heartbeat. A bulk
 // job nobody polls is written less often (see watching). A conflict means
 // the job was cancelled or taken over: it stops the model. It also renews
-// the job's fair-share slot. It returns the text the store holds, as its
-// last successful write left it.
+// the job's fair-share slot and seat, and on a lent seat reads whether an
+// interactive job asked for it: if so it stops the model (errYield). It
+// returns the text the store holds, as its last successful write left it.
 func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm *admission, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) string {
 	tick, stopTick := w.newTicker(w.cfg.FlushInterval)
 	defer stopTick()
@@ -570,6 +600,10 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm 
 		}
 		current, now := text.String(), w.now()
 		adm.renew(ctx, log, now)
+		if adm.askedBack(ctx, log) {
+			stop(errYield)
+			return saved
+		}
 		if now.Sub(savedAt) < w.cfg.Lease/3 && (current == saved || watch.holdBack(ctx, w, log, now, savedAt)) {
 			continue
 		}
