@@ -1,6 +1,7 @@
 // Package workerapp is the worker's wiring: from its configuration
 // (worker.LoadConfig), AWS clients and a model to a worker.Worker with its
-// store, the lanes' queues, the fair shares and the model's pace.
+// store, the lanes' queues, the fair shares, the models' seats and the
+// model's pace.
 // lambdas/worker and the dev runner both build the worker here, so the
 // code paths are the same; only the endpoints and the model differ. The
 // caller picks the model: lambdas/worker always Amazon Bedrock
@@ -38,7 +39,9 @@ func New(cfg worker.Config, c Clients, model worker.Model, logger *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	opts := worker.Options{Logger: logger}
+	// Generations at once are counted in the model's seats whatever the
+	// lanes' mappings allow: the bulk lane's may run the whole quota.
+	opts := worker.Options{Logger: logger, Capacity: dynamo.NewCapacity(c.DynamoDB, cfg.Table, nil)}
 	if cfg.FairShares {
 		opts.Shares = dynamo.NewShares(c.DynamoDB, cfg.Table, nil)
 		opts.Queued = queues

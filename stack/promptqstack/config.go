@@ -123,9 +123,12 @@ type Config struct {
 	// tokens-per-minute quota (ModelTokensPerMinute, 0: unknown, not
 	// paced). The lanes' concurrencies are derived from it by
 	// quota.Quota.Split: InteractiveShare of it, at least 2, is reserved
-	// for the interactive lane, and the bulk lane gets the rest. Each lane's
-	// event source mapping runs at most that many worker invocations, one
-	// job each.
+	// for the interactive lane, and the bulk lane gets the rest, and may
+	// borrow the reserve while the interactive lane does not use it. The
+	// interactive lane's event source mapping runs at most its share of
+	// worker invocations, one job each, and the bulk lane's the whole
+	// concurrency (quota.Quota.MappingConcurrency); the worker's seats of
+	// each model bound the generations at once.
 	Quota quota.Quota
 	// FairShares holds each user to a fair share of their lane (on in AWS
 	// alongside SQS fair queues: it also caps a user's running jobs when
@@ -399,8 +402,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Quota.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%s, %s, %s: %w", CtxModelConcurrency, CtxInteractiveShare, CtxModelTPM, err))
-	} else if l := c.Quota.Split(); l.Interactive > 1000 || l.Bulk > 1000 {
-		errs = append(errs, fmt.Errorf("%s: lanes of %d and %d, but an SQS event source runs at most 1000 at once", CtxModelConcurrency, l.Interactive, l.Bulk))
+	} else if l := c.Quota.Split(); l.Interactive > quota.MaxMappingConcurrency || l.Bulk > quota.MaxMappingConcurrency {
+		// The interactive lane's mapping runs its share; the bulk lane's
+		// the whole quota, at most 1000, which must cover its own share.
+		errs = append(errs, fmt.Errorf("%s: lanes of %d and %d, but an SQS event source runs at most %d at once",
+			CtxModelConcurrency, l.Interactive, l.Bulk, quota.MaxMappingConcurrency))
 	}
 	if c.StackTokensPerDay < 0 {
 		errs = append(errs, fmt.Errorf("stackTokensPerDay %d: want 0 (no cap) or more", c.StackTokensPerDay))

@@ -204,15 +204,17 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 		env:         queueEnv(env, queues),
 	})
 	allow(role, "JobsTable", workerTableActions, table.TableArn())
-	// Who is active in a lane, for the fair shares, and a claimed job's
-	// output chunks, to continue its text: Queries of lanes' and users'
-	// partitions only (not the models' pace items).
+	// Who is active in a lane, for the fair shares, a model's seats, and a
+	// claimed job's output chunks, to continue its text: Queries of lanes',
+	// models' seats' and users' partitions only (not the models' pace
+	// items).
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("LaneUsersAndJobOutput"),
+		Sid:       jsii.String("LaneUsersSeatsAndJobOutput"),
 		Actions:   jsii.Strings("dynamodb:Query"),
 		Resources: jsii.Strings(*table.TableArn()),
 		Conditions: &map[string]any{
-			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{jobstable.LanePrefix + "*", jobstable.UserPrefix + "*"}},
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{
+				jobstable.LanePrefix + "*", jobstable.CapacityPrefix + "*", jobstable.UserPrefix + "*"}},
 		},
 	}))
 	arns, anyRegion := modelARNs(s, cfg)
@@ -227,7 +229,6 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 			findings...))
 	}
 
-	lanes := cfg.Quota.Split()
 	for _, lane := range jobs.Lanes {
 		q := queues[lane]
 		// A job that must wait for the model's quota or its owner's fair
@@ -249,9 +250,12 @@ func newWorkerFunction(s awscdk.Stack, cfg Config, table awsdynamodb.Table, queu
 			// The worker lists the message only when SQS should deliver it
 			// again.
 			ReportBatchItemFailures: jsii.Bool(true),
-			// The lane's share of the model's concurrency: the bulk lane
-			// can never take the interactive lane's.
-			MaxConcurrency: jsii.Number(float64(lanes.Of(lane))),
+			// The interactive lane's share of the model's concurrency, and
+			// all of it for the bulk lane, which may borrow what the
+			// interactive lane is not using: the worker's seats of the
+			// model, not the mappings, bound the generations at once, and
+			// an interactive job takes a lent seat back.
+			MaxConcurrency: jsii.Number(float64(cfg.Quota.MappingConcurrency(lane))),
 		}))
 	}
 	return fn, logs

@@ -117,9 +117,9 @@ func TestEachFunctionGetsOnlyWhatItCalls(t *testing.T) {
 		{"WorkerFunction", slices.Concat(
 			expand("Allow", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${WorkerFunctionLogs.Arn}"),
 			expand("Allow", []string{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, "${Jobs.Arn}"),
-			// Who is active in a lane, and a job's output chunks: Queries of
-			// lanes' and users' partitions only.
-			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*","USER#*"]}}`),
+			// Who is active in a lane, a model's seats, and a job's output
+			// chunks: Queries of lanes', seats' and users' partitions only.
+			expand("Allow", []string{"dynamodb:Query"}, `${Jobs.Arn} if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LANE#*","CAP#*","USER#*"]}}`),
 			expand("Allow", []string{"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}, models...),
 			// The event source mappings poll with the function's role; a job
 			// that must wait is sent again on its lane.
@@ -655,17 +655,19 @@ func TestEachLanesQueueHasTheDeadLetterQueueAndOutlastsTheWorker(t *testing.T) {
 	})
 }
 
-// Each lane's mapping runs one job an invocation, reports only the
-// messages to retry, and runs at most the lane's share of the model's
-// concurrency: the bulk lane can never take the interactive lane's.
-func TestEachLanesEventSourceRunsItsShareOfTheQuota(t *testing.T) {
+// Each lane's mapping runs one job an invocation and reports only the
+// messages to retry. The interactive lane's runs at most its share of the
+// model's concurrency; the bulk lane's the whole of it, so that it can
+// borrow the seats the interactive lane is not using (the worker's seats
+// of the model bound the generations at once, and take a lent one back).
+func TestEachLanesEventSourceIsSizedFromTheQuota(t *testing.T) {
 	for _, tc := range []struct {
 		name              string
 		s                 func(*testing.T) *synthesized
 		interactive, bulk float64
 	}{
-		{"default: 10 at once, a quarter interactive", defaultStack, 3, 7},
-		{"configured: 40 at once, a tenth interactive", variantStack, 4, 36},
+		{"default: 10 at once, a quarter interactive", defaultStack, 3, 10},
+		{"configured: 40 at once, a tenth interactive", variantStack, 4, 40},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.s(t)
@@ -683,8 +685,8 @@ func TestEachLanesEventSourceRunsItsShareOfTheQuota(t *testing.T) {
 			}
 			_, worker := s.byName(t, "WorkerFunction")
 			env := worker.props()["Environment"].(map[string]any)["Variables"].(map[string]any)
-			if got := s.str(env["PROMPTQ_MODEL_CONCURRENCY"]); got != fmt.Sprint(tc.interactive+tc.bulk) {
-				t.Errorf("the worker's PROMPTQ_MODEL_CONCURRENCY is %s, the mappings add up to %v: they must agree on the fair shares", got, tc.interactive+tc.bulk)
+			if got := s.str(env["PROMPTQ_MODEL_CONCURRENCY"]); got != fmt.Sprint(tc.bulk) {
+				t.Errorf("the worker's PROMPTQ_MODEL_CONCURRENCY is %s, the bulk lane's mapping %v: they must agree on the model's seats", got, tc.bulk)
 			}
 		})
 	}

@@ -54,7 +54,8 @@ type Config struct {
 	// PROMPTQ_MODEL_TOKENS_PER_MINUTE (default 0, or
 	// PROMPTQ_LOCAL_TOKENS_PER_MINUTE), PROMPTQ_INTERACTIVE_SHARE (0.25).
 	// Each lane's queue is polled as the stack's event source mapping
-	// polls it: one message an invocation, its lane's concurrency at once.
+	// polls it: one message an invocation, its mapping concurrency at once
+	// (quota.Quota.MappingConcurrency).
 	// The worker reads the same variables; the dev runner sets them.
 	Quota         quota.Quota
 	WorkerTimeout time.Duration // PROMPTQ_DEV_WORKER_TIMEOUT: the worker's deadline, default 15m (the stack's)

@@ -22,7 +22,9 @@ import (
 // (internal/workerapp), with its configuration read through getenv and its
 // store and queues on the local stand-ins, and a poller for each lane's
 // queue as the stack's event source mappings poll them: one message an
-// invocation, at most the lane's concurrency at once.
+// invocation, at most the lane's mapping concurrency at once
+// (quota.Quota.MappingConcurrency: the interactive lane its share, the
+// bulk lane the whole quota; the model's seats bound the total).
 func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *dynamodb.Client, sqsClient *sqs.Client, urls sqsqueue.LaneURLs) ([]*esm.Poller, error) {
 	cfg, err := worker.LoadConfig(getenv)
 	if err != nil {
@@ -36,7 +38,6 @@ func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *
 	if err != nil {
 		return nil, err
 	}
-	lanes := cfg.Quota.Split()
 	var pollers []*esm.Poller
 	for _, lane := range jobs.Lanes {
 		p, err := esm.New(sqsClient, s.hooks.handler(w.Handle), esm.Options{
@@ -44,7 +45,7 @@ func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *
 			FunctionTimeout: s.cfg.WorkerTimeout,
 			FunctionName:    "promptq-worker",
 			BatchSize:       1,
-			Concurrency:     lanes.Of(lane),
+			Concurrency:     cfg.Quota.MappingConcurrency(lane),
 			WaitTime:        s.cfg.PollWait,
 			ReleaseOnStop:   true,
 			Logger:          s.log.With("component", "esm", "lane", lane),
