@@ -162,10 +162,10 @@ coldstart: tools ## Lambda bootstrap sizes, cold starts and memory under aws-lam
 cost: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## AWS requests per job counted end to end, in dollars per 1,000 jobs (~5 min)
 	go run ./scripts/measure/cost $(ARGS)
 
-lanes: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## many users at once: interactive wait behind a backlog, bulk fairness, quota use, amplification, replays of a held-back batch (~14 min)
+lanes: $(NODE_TOOLS)/node_modules/.bin/cognito-local ## many users at once: interactive wait behind a backlog, bulk fairness, capacity use, seats borrowed and given back, quota use, amplification, replays of a held-back batch (~35 min)
 	go run ./scripts/measure/lanes $(ARGS)
 
-measure: load faults coldstart cost lanes ## all five measurements (about 40 minutes; use make -k measure)
+measure: load faults coldstart cost lanes ## all five measurements (about an hour; use make -k measure)
 
 ## ---- stack: the AWS CDK app in stack/ (its own Go module) ----------------
 

@@ -91,8 +91,14 @@ type JobView struct {
 	Status   string `json:"status"`
 	Attempts int    `json:"attempts"`
 	// GeneratedText: the whole text from GET /jobs/{id}, a preview in a
-	// listing.
+	// listing. Tokens and Continuations (the calls that went on from text
+	// an earlier call wrote): GET /jobs/{id} only.
 	GeneratedText string `json:"generated_text"`
+	Tokens        struct {
+		Input  int `json:"input"`
+		Output int `json:"output"`
+	} `json:"tokens"`
+	Continuations int `json:"continuations"`
 }
 
 // List is GET /jobs?limit=100, following next_cursor until stop says

@@ -83,12 +83,17 @@ const maxBatch = 100
 // answer, 429, 5xx) is sent again with the same keys after its
 // Retry-After. It returns the job ids in order.
 func submitBulk(ctx context.Context, c *Client, run string, u int, user User, n, maxTokens int) ([]string, error) {
+	return submitBulkOf(ctx, c, run, u, user, n, maxTokens, Prompt)
+}
+
+// submitBulkOf is submitBulk with each job's prompt made by prompt.
+func submitBulkOf(ctx context.Context, c *Client, run string, u int, user User, n, maxTokens int, prompt func(key string, u, j int) string) ([]string, error) {
 	ids := make([]string, 0, n)
 	for from := 0; from < n; from += maxBatch {
 		entries := make([]BatchEntry, 0, maxBatch)
 		for j := from; j < min(n, from+maxBatch); j++ {
 			key := Key(run, u, j)
-			entries = append(entries, BatchEntry{Prompt: Prompt(key, u, j), IdempotencyKey: key, MaxTokens: maxTokens})
+			entries = append(entries, BatchEntry{Prompt: prompt(key, u, j), IdempotencyKey: key, MaxTokens: maxTokens})
 		}
 		results, err := batchRetrying(ctx, c, user.Token, entries)
 		if err != nil {

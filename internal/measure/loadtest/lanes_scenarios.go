@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -23,7 +24,6 @@ import (
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/jobstable"
 	"github.com/promptq/promptq/internal/measure/awscount"
-	"github.com/promptq/promptq/internal/sqsqueue"
 	submitting "github.com/promptq/promptq/internal/submit"
 )
 
@@ -76,8 +76,8 @@ func MeasureInteractiveWait(ctx context.Context, o WaitOptions) (*LaneReport, er
 	}
 	defer st.Close()
 	split := st.Config.Quota.Split()
-	rep.note("dev stack: %d interactive and %d bulk generations at once (PROMPTQ_MODEL_CONCURRENCY %d, PROMPTQ_INTERACTIVE_SHARE %g)",
-		split.Interactive, split.Bulk, st.Config.Quota.Concurrency, st.Config.Quota.InteractiveShare)
+	rep.note("dev stack: %d generations at once (PROMPTQ_MODEL_CONCURRENCY), %d of them the interactive lane's reserve (PROMPTQ_INTERACTIVE_SHARE %g), lent to the bulk lane while unused",
+		st.Config.Quota.Concurrency, split.Interactive, st.Config.Quota.InteractiveShare)
 
 	users, err := SignUpUsers(ctx, st.Info, "wait", o.Users+1, 4)
 	if err != nil {
@@ -172,6 +172,8 @@ type FairOptions struct {
 // another's small batch in the bulk lane. B's fair share is half the
 // lane while both have work; its fair-share time is the time its jobs
 // take on that half: BJobs × (a job's run time) / (bulk capacity / 2).
+// With no interactive job, the bulk lane's capacity is every seat of the
+// model (quota.Quota.ShareCapacity).
 func MeasureBulkFairness(ctx context.Context, o FairOptions) (*LaneReport, error) {
 	rep := &LaneReport{Scenario: fmt.Sprintf("bulk fairness: user A queues %d bulk jobs, user B %d a few seconds later", o.AJobs, o.BJobs)}
 	sentBack := &sentBackLog{}
@@ -183,8 +185,8 @@ func MeasureBulkFairness(ctx context.Context, o FairOptions) (*LaneReport, error
 		return nil, err
 	}
 	defer st.Close()
-	capacity := st.Config.Quota.Split().Bulk
-	rep.note("dev stack: %d bulk generations at once; max_tokens %d", capacity, o.MaxTokens)
+	capacity := st.Config.Quota.ShareCapacity(jobs.LaneBulk, nil, time.Now())
+	rep.note("dev stack: %d bulk generations at once (every seat, no interactive job); max_tokens %d", capacity, o.MaxTokens)
 
 	users, err := SignUpUsers(ctx, st.Info, "fair", 2, 2)
 	if err != nil {
@@ -264,20 +266,48 @@ func MeasureBulkFairness(ctx context.Context, o FairOptions) (*LaneReport, error
 }
 
 // sentBackLog records when the worker sent a job's message back to wait
-// (a send with a delay: its owner's fair share, the pace, a throttle).
+// (a send with a delay: its owner's fair share, the pace, no seat, a
+// throttle, a seat given back, a deadline), and the jobs sent back
+// displaced (jobs.Message.Displaced).
 type sentBackLog struct {
-	mu    sync.Mutex
-	times []time.Time
+	mu        sync.Mutex
+	times     []time.Time
+	displaced map[string]int // job id → the most times displaced its messages said
 }
 
 func (l *sentBackLog) middleware() func(*middleware.Stack) error {
 	return awscount.New(func(c awscount.Call) {
-		if in, ok := c.Input.(*sqs.SendMessageInput); ok && c.Err == nil && in.DelaySeconds > 0 {
-			l.mu.Lock()
-			l.times = append(l.times, time.Now())
-			l.mu.Unlock()
+		in, ok := c.Input.(*sqs.SendMessageInput)
+		if !ok || c.Err != nil || in.DelaySeconds <= 0 {
+			return
+		}
+		var m jobs.Message
+		_ = json.Unmarshal([]byte(aws.ToString(in.MessageBody)), &m)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.times = append(l.times, time.Now())
+		if m.Displaced > 0 {
+			if l.displaced == nil {
+				l.displaced = map[string]int{}
+			}
+			l.displaced[m.JobID] = max(l.displaced[m.JobID], m.Displaced)
 		}
 	}).Middleware
+}
+
+// displacedJobs is each job sent back displaced, with the most times its
+// messages said it was.
+func (l *sentBackLog) displacedJobs() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.displaced)
+}
+
+// all counts every send.
+func (l *sentBackLog) all() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.times)
 }
 
 // between counts the sends from from to to.
@@ -317,66 +347,28 @@ type QuotaOptions struct {
 func MeasureQuotaUse(ctx context.Context, o QuotaOptions) (*LaneReport, error) {
 	rep := &LaneReport{Scenario: fmt.Sprintf("quota use: %d jobs from %s against a model of %d calls at once and %d tokens a minute",
 		o.Jobs, plural(o.Users, "user"), o.MaxConcurrent, o.TokensPerMinute)}
-	calls := NewModelCalls(nil)
-	so := o.Stack
-	env := withEnv(map[string]string{
+	env := map[string]string{
 		"PROMPTQ_LOCAL_MAX_CONCURRENT":    strconv.Itoa(o.MaxConcurrent),
 		"PROMPTQ_LOCAL_TOKENS_PER_MINUTE": strconv.Itoa(o.TokensPerMinute),
 		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": strconv.FormatFloat(o.TokensPerSecond, 'f', -1, 64),
-	}, noUserLimits)
+	}
 	if o.PacerTPM > 0 {
 		env["PROMPTQ_MODEL_TOKENS_PER_MINUTE"] = strconv.Itoa(o.PacerTPM)
 	}
-	so.Env = withEnv(so.Env, env)
-	so.Hooks.Model = calls.Wrap
-	sentBack := &sentBackLog{}
-	so.Hooks.AWS = append(so.Hooks.AWS, sentBack.middleware())
-	st, err := StartStack(ctx, so)
+	st, calls, sentBack, err := startWatched(ctx, o.Stack, env)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
 	q := st.Config.Quota
-	split := q.Split()
-	rep.note("workers: %d interactive and %d bulk at once, paced to %d tokens a minute; model: %g words/s, max_tokens %d",
-		split.Interactive, split.Bulk, q.TokensPerMinute, o.TokensPerSecond, o.MaxTokens)
+	rep.note("workers: %d generations at once, paced to %d tokens a minute; model: %g words/s, max_tokens %d",
+		q.Concurrency, q.TokensPerMinute, o.TokensPerSecond, o.MaxTokens)
 
-	users, err := SignUpUsers(ctx, st.Info, "quota", o.Users, 4)
+	recs, err := runBacklog(ctx, st, rep, "quota", o.Users, o.Jobs, o.MaxTokens, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	c := NewClient(st.Info.APIURL, o.Users+4)
-	run := runID("quota")
-	t0 := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	for u, user := range users {
-		g.Go(func() error {
-			_, err := submitBulk(gctx, c, run, u, user, o.Jobs/o.Users, o.MaxTokens)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("queue the backlog: %w", err)
-	}
-	total := o.Jobs / o.Users * o.Users
-	rep.note("%d jobs queued in %s", total, secs(time.Since(t0)))
-	byOwner, err := waitJobs(ctx, st, users, 5*time.Second, o.Timeout, func(m map[string][]JobRecord) bool {
-		n := 0
-		for _, u := range users {
-			if !allTerminal(m[u.Sub]) {
-				return false
-			}
-			n += len(m[u.Sub])
-		}
-		return n == total
-	})
-	if err != nil {
-		return nil, err
-	}
-	var recs []JobRecord
-	for _, u := range users {
-		recs = append(recs, byOwner[u.Sub]...)
-	}
+	total := len(recs)
 	use, minutes := quotaUse(recs, o.TokensPerMinute)
 	first, last := span(recs)
 	rep.note("all ended %s after the first was queued (%.1f jobs/s)", secs(last.Sub(first)), float64(total)/last.Sub(first).Seconds())
@@ -389,17 +381,63 @@ func MeasureQuotaUse(ctx context.Context, o QuotaOptions) (*LaneReport, error) {
 	}
 	share := float64(throttled) / float64(max(n, 1))
 	rep.figure("model calls throttled", fmt.Sprintf("%.1f%% (%d of %d)", 100*share, throttled, n), fmt.Sprintf("≤ %.0f%%", 100*o.MaxThrottled), share <= o.MaxThrottled)
-	st2 := countStatus(recs)
 	rep.show("jobs sent back to wait", fmt.Sprintf("%d (fair share, pace or throttle)", sentBack.between(first, last)))
-	rep.figure("jobs failed", strconv.Itoa(st2[string(jobs.StatusFailed)]), "0", st2[string(jobs.StatusFailed)] == 0)
-	rep.show("jobs succeeded", strconv.Itoa(st2[string(jobs.StatusSucceeded)]))
-	dlq, err := sqsqueue.QueueDepth(ctx, standin.SQS(st.Info.SQSEndpoint), st.Info.DLQURL)
+	rep.show("jobs succeeded", strconv.Itoa(countStatus(recs)[string(jobs.StatusSucceeded)]))
+	return rep, finalChecks(ctx, st, rep, recs)
+}
+
+// startWatched starts a dev stack with env (and the per-user limits off)
+// whose model calls and messages sent back are counted.
+func startWatched(ctx context.Context, so StackOptions, env map[string]string) (*Stack, *ModelCalls, *sentBackLog, error) {
+	calls, sentBack := NewModelCalls(nil), &sentBackLog{}
+	so.Env = withEnv(so.Env, withEnv(env, noUserLimits))
+	so.Hooks.Model = calls.Wrap
+	so.Hooks.AWS = append(so.Hooks.AWS, sentBack.middleware())
+	st, err := StartStack(ctx, so)
+	return st, calls, sentBack, err
+}
+
+// runBacklog signs up users, has them queue jobs bulk jobs between them
+// (as many each, max_tokens maxTokens) at once, and waits up to timeout
+// for every job to end; it returns their records.
+func runBacklog(ctx context.Context, st *Stack, rep *LaneReport, prefix string, users, jobs, maxTokens int, timeout time.Duration) ([]JobRecord, error) {
+	us, err := SignUpUsers(ctx, st.Info, prefix, users, 4)
 	if err != nil {
 		return nil, err
 	}
-	dead := dlq.Visible + dlq.InFlight + dlq.Delayed
-	rep.figure("dead letters", strconv.Itoa(dead), "0", dead == 0)
-	return rep, nil
+	c := NewClient(st.Info.APIURL, users+4)
+	run := runID(prefix)
+	t0 := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for u, user := range us {
+		g.Go(func() error {
+			_, err := submitBulk(gctx, c, run, u, user, jobs/users, maxTokens)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("queue the backlog: %w", err)
+	}
+	total := jobs / users * users
+	rep.note("%d jobs queued in %s", total, secs(time.Since(t0)))
+	byOwner, err := waitJobs(ctx, st, us, 2*time.Second, timeout, func(m map[string][]JobRecord) bool {
+		n := 0
+		for _, u := range us {
+			if !allTerminal(m[u.Sub]) {
+				return false
+			}
+			n += len(m[u.Sub])
+		}
+		return n == total
+	})
+	if err != nil {
+		return nil, err
+	}
+	var recs []JobRecord
+	for _, u := range us {
+		recs = append(recs, byOwner[u.Sub]...)
+	}
+	return recs, nil
 }
 
 // quotaUse is the share of tpm the records used from the first one's

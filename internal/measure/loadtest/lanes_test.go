@@ -103,3 +103,29 @@ func TestALaneReportFailsOnAMissedTargetOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestAtOnceIsTheCallsRunningInTheWindowOnAverageAndAtTheMost(t *testing.T) {
+	t.Parallel()
+	sec := func(x float64) time.Time { return t0.Add(time.Duration(x * float64(time.Second))) }
+	call := func(s, e float64) callSpan { return callSpan{start: sec(s), end: sec(e)} }
+	for _, tc := range []struct {
+		name     string
+		spans    []callSpan
+		from, to float64
+		mean     float64
+		most     int
+	}{
+		{"two at once all the window", []callSpan{call(0, 10), call(0, 10)}, 0, 10, 2, 2},
+		{"one after the other", []callSpan{call(0, 5), call(5, 10)}, 0, 10, 1, 1},
+		{"parts outside the window do not count to the mean", []callSpan{call(0, 20), call(8, 30)}, 5, 10, 1.4, 2},
+		{"a seat given back and taken at one instant is not two at once", []callSpan{call(0, 4), call(4, 8), call(0, 8)}, 0, 8, 2, 2},
+		{"none", nil, 0, 10, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mean, most := atOnce(tc.spans, sec(tc.from), sec(tc.to))
+			if mean < tc.mean-1e-9 || mean > tc.mean+1e-9 || most != tc.most {
+				t.Errorf("atOnce = %v, %d; want %v, %d", mean, most, tc.mean, tc.most)
+			}
+		})
+	}
+}

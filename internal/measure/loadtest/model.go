@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,13 +19,16 @@ import (
 )
 
 // ModelCalls counts a worker model's calls per job, telling jobs apart by
-// the key at the start of their prompt ([Prompt]). It can also append every
-// call to a file, so that counts survive a process that is killed, and
-// throttle calls on purpose. Safe for concurrent use.
+// the key at the start of their prompt ([Prompt]), and keeps when each call
+// that ran started and ended ([ModelCalls.AtOnce]). It can also append
+// every call to a file, so that counts survive a process that is killed,
+// and throttle calls on purpose. Safe for concurrent use.
 type ModelCalls struct {
 	mu       sync.Mutex
 	calls    map[string]int
 	outcomes map[string]int // "ok", "throttled (injected)", or the error's kind
+	ran      []callSpan     // the calls the model ran (not refused for its quota)
+	running  int            // calls in the model now
 	out      io.Writer
 	pid      int
 
@@ -101,6 +105,7 @@ func (c countedModel) Generate(ctx context.Context, req jobs.Request, onDelta fu
 	key := KeyOf(req.Prompt)
 	m.mu.Lock()
 	m.calls[key]++
+	m.running++
 	m.seen++
 	throttle := time.Now().Before(m.throttleUntil) && m.seen%m.throttleShare == 0
 	m.mu.Unlock()
@@ -108,7 +113,7 @@ func (c countedModel) Generate(ctx context.Context, req jobs.Request, onDelta fu
 
 	var p jobs.Progress
 	var err error
-	result := "ok"
+	result, start := "ok", time.Now()
 	if throttle {
 		err, result = ErrThrottled, "throttled (injected)"
 	} else {
@@ -122,9 +127,106 @@ func (c countedModel) Generate(ctx context.Context, req jobs.Request, onDelta fu
 	}
 	m.mu.Lock()
 	m.outcomes[result]++
+	m.running--
+	if !throttle && jobs.KindOf(err) != jobs.KindRateLimited {
+		m.ran = append(m.ran, callSpan{start: start, end: time.Now()})
+	}
 	m.mu.Unlock()
 	m.write(ModelCall{Event: "end", Key: key, Result: result})
 	return p, err
+}
+
+// callSpan is when one call ran.
+type callSpan struct{ start, end time.Time }
+
+// Running is how many calls are in the model now.
+func (m *ModelCalls) Running() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.running
+}
+
+// Busy is the time the calls the model ran took, summed.
+func (m *ModelCalls) Busy() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var sum time.Duration
+	for _, c := range m.ran {
+		sum += c.end.Sub(c.start)
+	}
+	return sum
+}
+
+// Ran returns when the first call the model ran started and when the last
+// one started (zero times if it ran none).
+func (m *ModelCalls) Ran() (first, last time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.ran {
+		if first.IsZero() || c.start.Before(first) {
+			first = c.start
+		}
+		if c.start.After(last) {
+			last = c.start
+		}
+	}
+	return first, last
+}
+
+// AtOnce is how many calls the model ran at once between from and to: on
+// average (the time each spent running inside the window, summed, over the
+// window's length) and at the most.
+func (m *ModelCalls) AtOnce(from, to time.Time) (mean float64, most int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return atOnce(m.ran, from, to)
+}
+
+func atOnce(spans []callSpan, from, to time.Time) (mean float64, most int) {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var sum time.Duration
+	var edges []edge
+	for _, c := range spans {
+		s, e := later(c.start, from), earlier(c.end, to)
+		if e.After(s) {
+			sum += e.Sub(s)
+		}
+		edges = append(edges, edge{c.start, 1}, edge{c.end, -1})
+	}
+	// Ends before starts at the same instant: a seat given back and taken
+	// in one moment is not two calls at once.
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta
+	})
+	n := 0
+	for _, e := range edges {
+		n += e.delta
+		most = max(most, n)
+	}
+	if to.After(from) {
+		mean = float64(sum) / float64(to.Sub(from))
+	}
+	return mean, most
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (m *ModelCalls) write(c ModelCall) {

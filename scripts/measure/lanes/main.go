@@ -3,8 +3,9 @@
 // stack of its own (internal/dev/devstack, as `make dev` runs it) in this
 // process, on free ports with its data in a temporary dir:
 //
-//	go run ./scripts/measure/lanes                  # all five (about 14 minutes)
+//	go run ./scripts/measure/lanes                  # all seven (about 35 minutes)
 //	go run ./scripts/measure/lanes -only wait,amplify
+//	go run ./scripts/measure/lanes -only capacity -capacity-concurrent 4 -capacity-users 1
 //
 // The measurements:
 //
@@ -14,6 +15,15 @@
 //   - fair: user A queues 2,000 bulk jobs, user B 20 a few seconds later;
 //     B's time against its fair share of the bulk lane, and A's use of the
 //     lane once B has gone.
+//   - capacity: a bulk backlog of 400 jobs, from one user and from four,
+//     against a local model of 4 and of 10 calls at once (the dev stack's
+//     quota follows it): the share of those calls at once the backlog
+//     used, target ≥ 95%; calls the model refused, messages sent back.
+//   - borrow: once one user's 400 bulk jobs hold every seat of a model of
+//     4 and of 10 calls at once, another user sends 20 interactive jobs one
+//     at a time: their wait, submit to claim (p95 ≤ 5 s), and each bulk job
+//     that gave its seat back: displaced once, its whole text, its output
+//     tokens its words.
 //   - quota: one user's 2,000 jobs against a local model with a quota
 //     (PROMPTQ_LOCAL_MAX_CONCURRENT=8 and a tokens-per-minute quota): the
 //     share of the quota used, calls throttled, jobs failed, dead letters.
@@ -36,6 +46,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,7 +71,20 @@ func main() {
 	}
 }
 
-var scenarios = []string{"wait", "fair", "quota", "amplify", "heldback"}
+var scenarios = []string{"wait", "fair", "capacity", "borrow", "quota", "amplify", "heldback"}
+
+// ints reads a comma-separated list of positive numbers.
+func ints(flag, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: want positive numbers, comma-separated", flag, list)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
 
 func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 	fs := flag.NewFlagSet("lanes", flag.ContinueOnError)
@@ -93,6 +117,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 	fs.Float64Var(&quota.MinUse, "quota-min-use", 0.85, "quota: target share of the quota used")
 	fs.Float64Var(&quota.MaxThrottled, "quota-max-throttled", 0.10, "quota: target share of calls throttled")
 
+	capacity := loadtest.CapacityOptions{}
+	capConcurrent := fs.String("capacity-concurrent", "4,10", "capacity: PROMPTQ_LOCAL_MAX_CONCURRENT, one run each, comma-separated")
+	capUsers := fs.String("capacity-users", "1,4", "capacity: users the backlog is split between, one run each, comma-separated")
+	fs.IntVar(&capacity.Jobs, "capacity-jobs", 400, "capacity: the backlog")
+	fs.Float64Var(&capacity.TokensPerSecond, "capacity-pace", 40, "capacity: the local model's words a second (make dev's)")
+	fs.IntVar(&capacity.MaxTokens, "capacity-max-tokens", 40, "capacity: every job's max_tokens")
+	fs.Float64Var(&capacity.MinUse, "capacity-min-use", 0.95, "capacity: target share of the calls at once used")
+
+	borrow := loadtest.BorrowOptions{}
+	borrowConcurrent := fs.String("borrow-concurrent", "4,10", "borrow: PROMPTQ_LOCAL_MAX_CONCURRENT, one run each, comma-separated")
+	fs.IntVar(&borrow.BulkJobs, "borrow-bulk", 400, "borrow: one user's bulk backlog")
+	fs.IntVar(&borrow.BulkWords, "borrow-words", 80, "borrow: the words each bulk job's answer echoes")
+	fs.IntVar(&borrow.Interactive, "borrow-interactive", 20, "borrow: interactive jobs, one at a time")
+	fs.DurationVar(&borrow.Apart, "borrow-apart", 3*time.Second, "borrow: at least this long between two interactive jobs")
+	fs.DurationVar(&borrow.Target, "borrow-target", 5*time.Second, "borrow: target p95 interactive wait")
+
 	amp := loadtest.AmplifyOptions{}
 	fs.IntVar(&amp.Entries, "amplify-entries", 100, "amplify: identical entries in one batch call")
 	fs.IntVar(&amp.Replays, "amplify-replays", 50, "amplify: replays of one queued job")
@@ -112,6 +152,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 			return false, fmt.Errorf("-only %q: want some of %s", s, strings.Join(scenarios, ", "))
 		}
 	}
+	capConcurrents, err := ints("-capacity-concurrent", *capConcurrent)
+	if err != nil {
+		return false, err
+	}
+	capUserCounts, err := ints("-capacity-users", *capUsers)
+	if err != nil {
+		return false, err
+	}
+	borrowConcurrents, err := ints("-borrow-concurrent", *borrowConcurrent)
+	if err != nil {
+		return false, err
+	}
 	stack := loadtest.StackOptions{}
 	if *logPath != "" {
 		f, err := os.Create(*logPath)
@@ -122,35 +174,54 @@ func run(ctx context.Context, args []string, stdout io.Writer) (bool, error) {
 		stack.Log = f
 	}
 	wait.Stack, fair.Stack, quota.Stack, amp.Stack, held.Stack = stack, stack, stack, stack, stack
+	capacity.Stack, borrow.Stack = stack, stack
 	wait.Timeout, fair.Timeout, quota.Timeout = 5*time.Minute, 10*time.Minute, 30*time.Minute
+	capacity.Timeout, borrow.Timeout = 20*time.Minute, 20*time.Minute
 
 	ok := true
 	for _, s := range scenarios {
 		if !slices.Contains(chosen, s) {
 			continue
 		}
-		start := time.Now()
-		fmt.Fprintf(stdout, "lanes: %s ...\n", s)
-		var rep *loadtest.LaneReport
-		var err error
+		// Each measurement, once, or once for each of its settings.
+		var runs []func() (*loadtest.LaneReport, error)
 		switch s {
 		case "wait":
-			rep, err = loadtest.MeasureInteractiveWait(ctx, wait)
+			runs = append(runs, func() (*loadtest.LaneReport, error) { return loadtest.MeasureInteractiveWait(ctx, wait) })
 		case "fair":
-			rep, err = loadtest.MeasureBulkFairness(ctx, fair)
+			runs = append(runs, func() (*loadtest.LaneReport, error) { return loadtest.MeasureBulkFairness(ctx, fair) })
+		case "capacity":
+			for _, n := range capConcurrents {
+				for _, u := range capUserCounts {
+					o := capacity
+					o.MaxConcurrent, o.Users = n, u
+					runs = append(runs, func() (*loadtest.LaneReport, error) { return loadtest.MeasureCapacityUse(ctx, o) })
+				}
+			}
+		case "borrow":
+			for _, n := range borrowConcurrents {
+				o := borrow
+				o.MaxConcurrent = n
+				runs = append(runs, func() (*loadtest.LaneReport, error) { return loadtest.MeasureBorrowedSeats(ctx, o) })
+			}
 		case "quota":
-			rep, err = loadtest.MeasureQuotaUse(ctx, quota)
+			runs = append(runs, func() (*loadtest.LaneReport, error) { return loadtest.MeasureQuotaUse(ctx, quota) })
 		case "amplify":
-			rep, err = loadtest.MeasureAmplification(ctx, amp)
+			runs = append(runs, func() (*loadtest.LaneReport, error) { return loadtest.MeasureAmplification(ctx, amp) })
 		case "heldback":
-			rep, err = loadtest.MeasureHeldBackReplays(ctx, held)
+			runs = append(runs, func() (*loadtest.LaneReport, error) { return loadtest.MeasureHeldBackReplays(ctx, held) })
 		}
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", s, err)
+		for _, measure := range runs {
+			start := time.Now()
+			fmt.Fprintf(stdout, "lanes: %s ...\n", s)
+			rep, err := measure()
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", s, err)
+			}
+			rep.Write(stdout)
+			fmt.Fprintf(stdout, "   (%s)\n\n", time.Since(start).Round(time.Second))
+			ok = ok && rep.OK()
 		}
-		rep.Write(stdout)
-		fmt.Fprintf(stdout, "   (%s)\n\n", time.Since(start).Round(time.Second))
-		ok = ok && rep.OK()
 	}
 	if ok {
 		fmt.Fprintln(stdout, "lanes: every target met")
