@@ -195,22 +195,8 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 		a.model, a.lane, tokens = j.Model, j.Lane, j.Request().TokenBudget()
 	}
 
-	// The model's seats, read once: the bulk lane's fair shares are of the
-	// seats the interactive lane is not using.
-	var seats []quota.Seat
-	if w.capacity != nil {
-		var err error
-		if seats, err = w.capacity.Seats(ctx, a.model, w.cfg.Quota.Concurrency); err != nil {
-			log.WarnContext(ctx, "could not read the model's seats; running the job without one", "error", err)
-			seats = nil
-		}
-	}
-
 	if w.shares != nil && w.cfg.FairShares {
-		capacity := w.cfg.Quota.Split().Of(a.lane)
-		if seats != nil {
-			capacity = w.cfg.Quota.ShareCapacity(a.lane, seats, w.now())
-		}
+		capacity := w.shareCapacity(ctx, log, a.lane, a.model)
 		a.until = w.slotUntil(ctx)
 		slot, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, capacity, a.until)
 		switch {
@@ -253,8 +239,8 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 	// The seat last: a job holding one is either generating, with a
 	// flusher that gives a lent seat back when asked, or about to; a seat
 	// held through a wait for the pace could not be asked back.
-	if seats != nil {
-		if o, ok := a.takeSeat(ctx, log, msg, seats); !ok {
+	if w.capacity != nil {
+		if o, ok := a.takeSeat(ctx, log, msg); !ok {
 			return nil, o, false
 		}
 	}

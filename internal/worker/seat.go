@@ -42,6 +42,51 @@ const (
 	seatConflictsMax = 8
 )
 
+// shareCapacity is the concurrency of lane that each of its users has a
+// fair share of (quota.Quota.ShareCapacity): for the bulk lane, every seat
+// of model the interactive lane is not using, from a read of the seats at
+// most seatsCacheFor old. A job that must wait for its owner's share (a
+// backlog's, received again and again on a queue without fair ordering)
+// then costs no read of the seats; a job admitted reads them afresh to
+// take one. Without seats, or a read of them, it is the lane's share.
+func (w *Worker) shareCapacity(ctx context.Context, log *slog.Logger, lane jobs.Lane, model string) int {
+	q, now := w.cfg.Quota, w.now()
+	if w.capacity == nil || lane.OrDefault() != jobs.LaneBulk {
+		return q.Split().Of(lane)
+	}
+	w.mu.Lock()
+	c, ok := w.seatsCache[model]
+	w.mu.Unlock()
+	if !ok || now.Sub(c.at) >= seatsCacheFor || now.Before(c.at) {
+		seats, err := w.capacity.Seats(ctx, model, q.Concurrency)
+		if err != nil {
+			log.WarnContext(ctx, "could not read the model's seats; the bulk lane's fair shares are of its own share", "error", err)
+			return q.Split().Bulk
+		}
+		c = w.cacheSeats(model, seats, now)
+	}
+	return q.ShareCapacity(lane, c.seats, now)
+}
+
+// seatsCacheFor is how long a worker reuses a read of a model's seats for
+// the bulk lane's fair shares: the interactive lane's use of them changes
+// at the pace its jobs start and end.
+const seatsCacheFor = time.Second
+
+type seatsRead struct {
+	seats []quota.Seat
+	at    time.Time
+}
+
+// cacheSeats keeps seats, read at now, as model's latest read.
+func (w *Worker) cacheSeats(model string, seats []quota.Seat, now time.Time) seatsRead {
+	c := seatsRead{seats: seats, at: now}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seatsCache[model] = c
+	return c
+}
+
 // takeSeat has the job take a seat of the model (quota.Quota.Choose): a
 // free one at once; or, for an interactive job when every seat is busy,
 // the lent seat it asks back, whose holder stops at its next flush; or
@@ -50,8 +95,14 @@ const (
 // a seat back: the seat stays its own a few seconds after it is given
 // back), and ok is false with what to do with this message. Reading or
 // writing the seats failing lets the job run without one.
-func (a *admission) takeSeat(ctx context.Context, log *slog.Logger, msg jobs.Message, seats []quota.Seat) (o outcome, ok bool) {
+func (a *admission) takeSeat(ctx context.Context, log *slog.Logger, msg jobs.Message) (o outcome, ok bool) {
 	w, q := a.w, a.w.cfg.Quota
+	seats, err := w.capacity.Seats(ctx, a.model, q.Concurrency)
+	if err != nil {
+		log.WarnContext(ctx, "could not read the model's seats; running the job without one", "error", err)
+		return ack, true
+	}
+	w.cacheSeats(a.model, seats, w.now())
 	displaced := msg.Displaced > 0
 	poll := seatPollBulk
 	if a.lane == jobs.LaneInteractive {
@@ -106,6 +157,7 @@ func (a *admission) takeSeat(ctx context.Context, log *slog.Logger, msg jobs.Mes
 			log.WarnContext(ctx, "could not read the model's seats; running the job without one", "error", err)
 			return ack, true
 		}
+		w.cacheSeats(a.model, seats, w.now())
 	}
 }
 

@@ -70,6 +70,7 @@ type Worker struct {
 
 	mu          sync.Mutex
 	queuedCache map[jobs.Lane]queuedCount // laneQueued's
+	seatsCache  map[string]seatsRead      // shareCapacity's, by model
 	log         *slog.Logger
 
 	// Seams for tests: the clock, the flush ticker, the backoff jitter and
@@ -140,6 +141,7 @@ func New(st store, q queue, m Model, cfg Config, opts Options) (*Worker, error) 
 		lineup: newLineup(),
 
 		queuedCache: map[jobs.Lane]queuedCount{},
+		seatsCache:  map[string]seatsRead{},
 	}
 	// A nil pointer in an interface is not nil: keep the checks honest.
 	if opts.Shares != nil && !reflect.ValueOf(opts.Shares).IsNil() {
