@@ -63,11 +63,24 @@ func MeasureCapacityUse(ctx context.Context, o CapacityOptions) (*LaneReport, er
 		secs(ended.Sub(created)), secs(calls.Busy()), secs(calls.Busy()/time.Duration(o.MaxConcurrent)), o.MaxConcurrent)
 	rep.figure("capacity used while the backlog lasted", fmt.Sprintf("%.1f%% (%.2f of %d at once)", 100*use, mean, o.MaxConcurrent),
 		fmt.Sprintf("≥ %.0f%%", 100*o.MinUse), use >= o.MinUse)
+	rep.show("each tenth of that time (at once)", tenths(calls, first, last))
 	rep.figure("most calls at once", strconv.Itoa(most), fmt.Sprintf("≤ %d", o.MaxConcurrent), most <= o.MaxConcurrent)
 	refused := calls.Outcomes()[string(jobs.KindRateLimited)]
 	rep.figure("calls the model refused (over its limit)", strconv.Itoa(refused), "0", refused == 0)
 	rep.show("messages sent back, per job", fmt.Sprintf("%.2f (%d)", float64(sentBack.all())/float64(total), sentBack.all()))
 	return rep, finalChecks(ctx, st, rep, recs)
+}
+
+// tenths lists the calls at once, on average, in each tenth of the time
+// from first to last: "3.9 4.0 ...".
+func tenths(calls *ModelCalls, first, last time.Time) string {
+	var parts []string
+	step := last.Sub(first) / 10
+	for i := range 10 {
+		mean, _ := calls.AtOnce(first.Add(time.Duration(i)*step), first.Add(time.Duration(i+1)*step))
+		parts = append(parts, fmt.Sprintf("%.1f", mean))
+	}
+	return strings.Join(parts, " ")
 }
 
 // finalChecks adds the figures every backlog ends with: jobs failed and
