@@ -53,13 +53,19 @@ func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.Crea
 	results := make([]jobs.CreateResult, len(items))
 	var plain, keyed []int
 	firstOfKey := map[string]int{} // owner+key → first index using it
-	var dupes []int
+	var dupes, seeded []int
 	for i, it := range items {
 		if it.Job.Owner == "" || it.Job.ID == "" {
 			results[i].Err = fmt.Errorf("create job: owner and id are required")
 			continue
 		}
 		items[i].Job = it.Job.AsNew(now, s.opts.JobTTL)
+		if it.Job.GeneratedText != "" {
+			// A continuation (POST /generate only): Create writes its
+			// text's chunks before its job item.
+			seeded = append(seeded, i)
+			continue
+		}
 		if it.Job.IdempotencyKey == "" {
 			plain = append(plain, i)
 			continue
@@ -86,6 +92,7 @@ func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.Crea
 		end := min(start+transactJobsMax, len(fresh))
 		s.writeKeyed(ctx, items, fresh[start:end], results, now)
 	}
+	s.createEach(ctx, items, seeded, results)
 	for _, i := range dupes {
 		first := firstOfKey[items[i].Job.Owner+"\x00"+items[i].Job.IdempotencyKey]
 		switch {

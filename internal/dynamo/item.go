@@ -130,6 +130,9 @@ type item struct {
 	// a record Bedrock fails goes to the bulk lane.
 	RunID           string `dynamodbav:"run_id,omitempty"`
 	EconomyFallback bool   `dynamodbav:"economy_fallback,omitempty"`
+	// Continues is the job whose answer this one goes on with
+	// (jobs.Job.ContinuesFrom).
+	Continues string `dynamodbav:"continues,omitempty"`
 }
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
@@ -196,7 +199,6 @@ func toItem(j jobs.Job) item {
 		Status:         string(j.Status),
 		Lane:           string(j.Lane.OrDefault()),
 		PromptPreview:  jobs.Preview(j.Prompt),
-		TextPreview:    jobs.Preview(j.GeneratedText),
 		TextBytes:      len(j.GeneratedText),
 		Model:          j.Model,
 		MaxTokens:      j.MaxTokens,
@@ -226,6 +228,11 @@ func toItem(j jobs.Job) item {
 		BudgetStack:    j.Budget.Stack,
 
 		EconomyFallback: j.EconomyFallback,
+		Continues:       j.ContinuesFrom,
+	}
+	if j.Status.Terminal() {
+		// A job's text is listed once it has ended (jobs.ListPreviewChars).
+		it.TextPreview = jobs.Preview(j.GeneratedText)
 	}
 	if j.Economy != nil {
 		it.RunID = j.Economy.RunID
@@ -270,6 +277,7 @@ func (it item) job() (jobs.Job, error) {
 		j.Failure = &jobs.Failure{Code: it.FailureCode, Message: it.FailureMessage}
 	}
 	j.EconomyFallback = it.EconomyFallback
+	j.ContinuesFrom = it.Continues
 	if j.Lane == jobs.LaneEconomy {
 		j.Economy = &jobs.Economy{RunID: it.RunID}
 	}

@@ -88,6 +88,11 @@ func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (j
 	if err := s.putInput(ctx, job, it.WriteToken); err != nil {
 		return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
 	}
+	if job.GeneratedText != "" {
+		if err := s.putSeed(ctx, job); err != nil {
+			return jobs.Job{}, false, fmt.Errorf("create job %s: its text to continue: %w", job.ID, err)
+		}
+	}
 	putJob := &types.Put{
 		TableName:                aws.String(s.table),
 		Item:                     av,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -209,18 +210,9 @@ func (s *Store) writeText(ctx context.Context, owner, id string, attempt int, c 
 	c.update = set + rest
 
 	first := min(max(p.Saved, 0), len(p.GeneratedText)) / chunkBytes
-	var chunks []map[string]types.AttributeValue
-	expires := s.now().Add(s.opts.JobTTL).Unix()
-	for n := first; n*chunkBytes < len(p.GeneratedText); n++ {
-		end := min((n+1)*chunkBytes, len(p.GeneratedText))
-		av, err := attributevalue.MarshalMap(outputItem{
-			PK: userPK(owner), SK: outSK(id, n), Text: []byte(p.GeneratedText[n*chunkBytes : end]), ExpiresAt: expires,
-			Attempt: attempt,
-		})
-		if err != nil {
-			return err
-		}
-		chunks = append(chunks, av)
+	chunks, err := chunkAVs(owner, id, attempt, p.GeneratedText, first, s.now().Add(s.opts.JobTTL))
+	if err != nil {
+		return err
 	}
 	if p.Appended && len(chunks) <= appendChunksMax {
 		for _, av := range chunks {
@@ -260,8 +252,50 @@ func (s *Store) writeText(ctx context.Context, owner, id string, attempt int, c 
 		}
 	}
 	c.puts = puts
-	_, err := s.apply(ctx, owner, id, c)
+	_, err = s.apply(ctx, owner, id, c)
 	return err
+}
+
+// chunkAVs is text's output chunks from the first'th on, as attempt
+// writes them.
+func chunkAVs(owner, id string, attempt int, text string, first int, expires time.Time) ([]map[string]types.AttributeValue, error) {
+	var chunks []map[string]types.AttributeValue
+	for n := first; n*chunkBytes < len(text); n++ {
+		end := min((n+1)*chunkBytes, len(text))
+		av, err := attributevalue.MarshalMap(outputItem{
+			PK: userPK(owner), SK: outSK(id, n), Text: []byte(text[n*chunkBytes : end]), ExpiresAt: expires.Unix(),
+			Attempt: attempt,
+		})
+		if err != nil {
+			return nil, err
+		}
+		chunks = append(chunks, av)
+	}
+	return chunks, nil
+}
+
+// putSeed writes the output chunks of a job created with text (one that
+// continues another job's answer: jobs.Job.ContinueRequest) before its job
+// item, as attempt 0, which every claim's writes overwrite. Unconditional:
+// the id is fresh, and chunks whose job item is never written (a replay
+// that found its key's job) are only left for TTL, as an input item is.
+func (s *Store) putSeed(ctx context.Context, j jobs.Job) error {
+	chunks, err := chunkAVs(j.Owner, j.ID, 0, j.GeneratedText, 0, j.ExpiresAt)
+	if err != nil {
+		return err
+	}
+	reqs := make([]types.WriteRequest, len(chunks))
+	for i, av := range chunks {
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: av}}
+	}
+	for len(reqs) > 0 {
+		n := min(len(reqs), batchWriteMax)
+		if _, err := s.batchWrite(ctx, reqs[:n]); err != nil {
+			return err
+		}
+		reqs = reqs[n:]
+	}
+	return nil
 }
 
 // putChunk writes an output chunk of attempt's, unless a later attempt

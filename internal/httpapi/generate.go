@@ -43,6 +43,9 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := jobs.DecodeRequest(body, h.cfg.Limits)
+	if err == nil && req.ContinuesJob != "" {
+		req, err = h.continuation(r, req)
+	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -63,6 +66,20 @@ func (h *Handler) generate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/jobs/"+res.Job.ID)
 	writeJSON(w, http.StatusAccepted, acceptedView{JobID: res.Job.ID, Status: res.Job.Status, Lane: res.Job.Lane, CreatedAt: timestamp(res.Job.CreatedAt)})
+}
+
+// continuation is the request of a new job going on with the answer of
+// the caller's job req names ("continue": jobs.Job.ContinueRequest), with
+// req's max_tokens and lane.
+func (h *Handler) continuation(r *http.Request, req jobs.Request) (jobs.Request, error) {
+	j, err := h.deps.Store.Get(r.Context(), ownerFrom(r.Context()), req.ContinuesJob)
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return req, &jobs.Error{Kind: jobs.KindNotFound, Field: "continue", Message: "There is no job of yours with the id given in continue."}
+	case err != nil:
+		return req, fmt.Errorf("read the job to continue: %w", err)
+	}
+	return j.ContinueRequest(req.MaxTokens, req.Lane, h.cfg.Limits)
 }
 
 // readBody reads a JSON body of at most limit bytes.

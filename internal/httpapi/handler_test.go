@@ -1194,3 +1194,76 @@ func TestUsagePricesTheLongContextBand(t *testing.T) {
 		t.Errorf("usage = %+v, by model %+v", u.Tokens, u.ByModel)
 	}
 }
+
+// A job that stopped at max_tokens is continued by a new job that starts
+// with its text (POST /generate's continue); other jobs, and another
+// user's, are refused by name with nothing stored or sent.
+func TestContinueAJobThatStoppedAtMaxTokens(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	end := func(id, text, stop string) {
+		c, err := f.store.Claim(ctx, "alice", id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Finish(ctx, "alice", id, c.Attempts, jobs.Progress{GeneratedText: text, StopReason: stop, Tokens: jobs.Tokens{Input: 5, Output: 8}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := f.submit(t, "alice", `{"prompt":"Tell a long story","max_tokens":8,"model":"`+haiku45+`","temperature":0.5}`)
+	end(cut, "Once upon a time there was a queue", "max_tokens")
+	whole := f.submit(t, "alice", `{"prompt":"Say hi"}`)
+	end(whole, "Hi.", "end_turn")
+	sentBefore := len(f.queue.Sent())
+
+	for _, tt := range []struct {
+		name, user, body string
+		status           int
+		field            string
+	}{
+		{"a complete answer", "alice", `{"continue":"` + whole + `"}`, 409, "continue"},
+		{"another user's job", "mallory", `{"continue":"` + cut + `"}`, 404, "continue"},
+		{"no such job", "alice", `{"continue":"` + jobs.NewID() + `"}`, 404, "continue"},
+		{"a prompt besides", "alice", `{"continue":"` + cut + `","prompt":"more"}`, 400, "prompt"},
+		{"more than the model writes", "alice", `{"continue":"` + cut + `","max_tokens":64001}`, 400, "max_tokens"},
+	} {
+		res := f.do(t, "POST", "/generate", tt.user, tt.body)
+		var e apiError
+		res.json(t, &e)
+		if res.StatusCode != tt.status || e.Error.Field != tt.field {
+			t.Errorf("%s: %d %s, want %d naming %s", tt.name, res.StatusCode, res.body, tt.status, tt.field)
+		}
+	}
+	if n := len(f.jobsOf(t, "alice")); n != 2 || len(f.queue.Sent()) != sentBefore || len(f.jobsOf(t, "mallory")) != 0 {
+		t.Fatalf("refused continuations stored or sent something: %d jobs, %d messages", n, len(f.queue.Sent())-sentBefore)
+	}
+
+	id := f.submit(t, "alice", `{"continue":"`+cut+`","max_tokens":200}`)
+	var got struct {
+		Status        string   `json:"status"`
+		Prompt        string   `json:"prompt"`
+		Model         string   `json:"model"`
+		MaxTokens     int      `json:"max_tokens"`
+		Temperature   *float64 `json:"temperature"`
+		GeneratedText string   `json:"generated_text"`
+		Continues     string   `json:"continues"`
+	}
+	f.do(t, "GET", "/jobs/"+id, "alice", "").json(t, &got)
+	if got.Status != "queued" || got.Prompt != "Tell a long story" || got.Model != haiku45 || got.MaxTokens != 200 ||
+		got.Temperature == nil || *got.Temperature != 0.5 || got.GeneratedText != "Once upon a time there was a queue" || got.Continues != cut {
+		t.Errorf("the continuation: %+v", got)
+	}
+	if sent := f.queue.Sent(); sent[len(sent)-1].JobID != id {
+		t.Errorf("sent %+v, want the continuation's message last", sent[len(sent)-1])
+	}
+	if j, err := f.store.Get(ctx, "alice", id); err != nil || j.Budget.Reserved < 200+len("Once upon a time there was a queue") {
+		t.Errorf("reserved %d, %v: want the text it continues counted as input", j.Budget.Reserved, err)
+	}
+	// The job continued is as it ended.
+	var was struct{ Status, StopReason string }
+	f.do(t, "GET", "/jobs/"+cut, "alice", "").json(t, &was)
+	if was.Status != "succeeded" {
+		t.Errorf("the job continued is %s", was.Status)
+	}
+}

@@ -43,6 +43,9 @@ type jobView struct {
 	// Economy is an economy job's progress through Bedrock's batch
 	// inference.
 	Economy *economyView `json:"economy,omitempty"`
+	// Continues is the job whose answer this one goes on with (POST
+	// /generate's continue): its generated_text starts as that job's.
+	Continues string `json:"continues,omitempty"`
 }
 
 // economyView is where an economy job stands: "waiting" to be gathered
@@ -85,6 +88,7 @@ func viewOf(j jobs.Job) jobView {
 		UpdatedAt:     timestamp(j.UpdatedAt),
 		StartedAt:     timestamp(j.StartedAt),
 		FinishedAt:    timestamp(j.FinishedAt),
+		Continues:     j.ContinuesFrom,
 	}
 	if v.UpdatedAt == "" {
 		v.UpdatedAt = v.CreatedAt

@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -58,4 +60,49 @@ func Join(before, added string, by catalogue.Continuation, final bool) string {
 		return before
 	}
 	return before + added
+}
+
+// ContinueRequest is the request of a new job that goes on with j's
+// answer where it stopped at max_tokens (POST /generate's "continue"):
+// j's prompt, system prompt, model, temperature and effort, and j's text
+// to continue (Request.Continue), the way j's model continues an answer
+// (a prefilled turn, or the answer as an earlier turn and a user turn
+// asking to go on), as a worker continues an answer its deadline cut. It
+// may write maxTokens more tokens (j's max_tokens when 0), on lane (j's
+// when "", the interactive lane for an economy job, which continues on
+// demand). The new job's text starts as j's, so it shows the whole answer
+// as it grows, and j stays as it ended.
+//
+// Only a job that succeeded with stop reason max_tokens can be continued
+// (a KindConflict error naming continue otherwise), on a model still
+// allowed (l.Models).
+func (j Job) ContinueRequest(maxTokens int, lane Lane, l Limits) (Request, error) {
+	if j.Status != StatusSucceeded || j.StopReason != "max_tokens" {
+		what := fmt.Sprintf("it is %s", j.Status)
+		if j.Status == StatusSucceeded {
+			what = "its answer is complete"
+		}
+		return Request{}, &Error{Kind: KindConflict, Field: "continue",
+			Message: fmt.Sprintf("Only a job that stopped at max_tokens can be continued; %s.", what)}
+	}
+	if !slices.Contains(l.Models, j.Model) {
+		return Request{}, Invalid("continue", "The job's model, %s, is no longer one this service runs, so its answer cannot be continued.", j.Model)
+	}
+	r := j.Request()
+	r.ContinuesJob = j.ID
+	r.Continue, r.ContinueBy = j.GeneratedText, j.ContinuesBy()
+	if maxTokens > 0 {
+		if m, ok := catalogue.Lookup(j.Model); ok && maxTokens > m.MaxOutputTokens {
+			return Request{}, Invalid("max_tokens", "max_tokens must be an integer from 1 to %d, the most %s (%s) writes.",
+				m.MaxOutputTokens, m.Name, j.Model)
+		}
+		r.MaxTokens = maxTokens
+	}
+	switch {
+	case lane != "":
+		r.Lane = lane
+	case !r.Lane.OnDemand():
+		r.Lane = LaneInteractive
+	}
+	return r, nil
 }

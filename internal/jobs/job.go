@@ -141,6 +141,11 @@ type Job struct {
 	// record Bedrock fails goes to the bulk lane instead of failing.
 	Economy         *Economy
 	EconomyFallback bool
+
+	// ContinuesFrom is the job whose answer this one goes on with
+	// (ContinueRequest): it was created with that job's text as its own,
+	// which its first call continues. "" for a job of its own.
+	ContinuesFrom string
 }
 
 // Economy is where an economy job stands: waiting to be gathered into a
@@ -340,7 +345,8 @@ type Cost struct {
 
 // AsNew is j as a store accepts a new job: queued, on its lane (the
 // interactive one unless set), with no result, attempt, lease or charge
-// (its reservation is kept), CreatedAt
+// (its reservation is kept; its text too, which a job that continues
+// another's answer starts with: ContinueRequest), CreatedAt
 // now unless set (in UTC), UpdatedAt and SentAt = CreatedAt, and ExpiresAt
 // CreatedAt+ttl unless set, in whole seconds (a TTL attribute's
 // precision). Temperature is copied, so the caller's variable and the
@@ -350,7 +356,7 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	j.Lane = j.Lane.OrDefault()
 	j.Attempts = 0
 	j.LeaseUntil = time.Time{}
-	j.GeneratedText, j.Tokens, j.StopReason, j.Failure, j.Continuations = "", Tokens{}, "", nil, 0
+	j.Tokens, j.StopReason, j.Failure, j.Continuations = Tokens{}, "", nil, 0
 	j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}
 	j.Economy = nil
 	if j.Lane == LaneEconomy {

@@ -120,6 +120,12 @@ type Request struct {
 	// user's. A model adapter builds the conversation by it; a model that
 	// takes no prefill refuses one, as Bedrock does.
 	ContinueBy catalogue.Continuation `json:"-"`
+	// ContinuesJob is the job whose answer this request goes on with
+	// (POST /generate's "continue": Job.ContinueRequest), part of the
+	// request's identity; "" for a request of its own. A request decoded
+	// with it carries nothing else yet but MaxTokens (0: the job's) and
+	// Lane: the rest comes from that job.
+	ContinuesJob string `json:"continue,omitempty"`
 }
 
 // rawRequest is the wire shape. Pointers tell "absent" from "zero".
@@ -131,6 +137,7 @@ type rawRequest struct {
 	Model       *string  `json:"model"`
 	Effort      *string  `json:"effort"`
 	Lane        *string  `json:"lane"`
+	Continue    *string  `json:"continue"`
 }
 
 // DecodeRequest parses and validates one JSON request body of POST
@@ -141,7 +148,13 @@ func DecodeRequest(body []byte, l Limits) (Request, error) {
 	if err := decodeStrict(body, &raw); err != nil {
 		return Request{}, err
 	}
-	r, err := raw.validate(l)
+	var r Request
+	var err error
+	if raw.Continue != nil {
+		r, err = raw.continuation()
+	} else {
+		r, err = raw.validate(l)
+	}
 	if err != nil {
 		return r, err
 	}
@@ -150,6 +163,32 @@ func DecodeRequest(body []byte, l Limits) (Request, error) {
 		if r.Lane = Lane(*raw.Lane); !r.Lane.OnDemand() {
 			return r, Invalid("lane", "lane must be %s.", laneNames(Lanes...))
 		}
+	}
+	return r, nil
+}
+
+// continuation is a request to continue a job's answer ("continue": its
+// id), which may say how many more tokens (max_tokens) and on which lane;
+// the prompt, model and settings are the job's (Job.ContinueRequest).
+func (raw rawRequest) continuation() (Request, error) {
+	if !ValidID(*raw.Continue) {
+		return Request{}, Invalid("continue", "continue must be the job_id of one of your jobs.")
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"prompt", raw.Prompt != nil}, {"system", raw.System != nil}, {"model", raw.Model != nil},
+		{"temperature", raw.Temperature != nil}, {"effort", raw.Effort != nil}} {
+		if f.set {
+			return Request{}, Invalid(f.name, "%s comes from the job you continue: send only continue, and max_tokens or lane if you like.", f.name)
+		}
+	}
+	r := Request{ContinuesJob: *raw.Continue}
+	if raw.MaxTokens != nil {
+		if *raw.MaxTokens < 1 {
+			return r, Invalid("max_tokens", "max_tokens must be a positive integer.")
+		}
+		r.MaxTokens = *raw.MaxTokens
 	}
 	return r, nil
 }
@@ -171,6 +210,9 @@ func DecodeEntry(msg json.RawMessage, l Limits, lane Lane) (Request, string, err
 	}
 	if raw.Lane != nil {
 		return Request{}, "", Invalid("lane", "lane applies to the whole batch: put it next to requests, not in an entry.")
+	}
+	if raw.Continue != nil {
+		return Request{}, "", Invalid("continue", "continue is for POST /generate: a batch entry cannot continue a job.")
 	}
 	var key string
 	if raw.IdempotencyKey != nil {

@@ -248,3 +248,73 @@ func TestEffortIsTheRequestsOrTheDefaultForTheModel(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeRequestToContinueAJob(t *testing.T) {
+	t.Parallel()
+	id := NewID()
+	r, err := DecodeRequest([]byte(`{"continue":"`+id+`","max_tokens":300}`), DefaultLimits())
+	if err != nil || r.ContinuesJob != id || r.MaxTokens != 300 || r.Prompt != "" || r.Lane != LaneInteractive {
+		t.Fatalf("got %+v, %v; want the job to continue, 300 more tokens, nothing else", r, err)
+	}
+	for _, tt := range []struct{ name, body, field string }{
+		{"not a job id", `{"continue":"x"}`, "continue"},
+		{"a prompt too", `{"continue":"` + id + `","prompt":"p"}`, "prompt"},
+		{"a model too", `{"continue":"` + id + `","model":"` + DefaultModel + `"}`, "model"},
+		{"max_tokens zero", `{"continue":"` + id + `","max_tokens":0}`, "max_tokens"},
+	} {
+		if _, err := DecodeRequest([]byte(tt.body), DefaultLimits()); KindOf(err) != KindInvalid || !errors.As(err, new(*Error)) || err.(*Error).Field != tt.field {
+			t.Errorf("%s: %v, want invalid naming %s", tt.name, err, tt.field)
+		}
+	}
+	if _, _, err := DecodeEntry([]byte(`{"continue":"`+id+`"}`), DefaultLimits(), LaneBulk); KindOf(err) != KindInvalid {
+		t.Errorf("a batch entry with continue: %v, want it refused", err)
+	}
+}
+
+func TestContinueRequestGoesOnFromAJobStoppedAtMaxTokens(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	l.Models = append(l.Models, haiku45)
+	temp := 0.5
+	j := Job{ID: NewID(), Status: StatusSucceeded, StopReason: "max_tokens", Prompt: "p", System: "s", Model: haiku45,
+		MaxTokens: 20, Temperature: &temp, Lane: LaneBulk, GeneratedText: "The answer so far", Tokens: Tokens{Output: 20}}
+	r, err := j.ContinueRequest(0, "", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Prompt != "p" || r.System != "s" || r.Model != haiku45 || r.MaxTokens != 20 || *r.Temperature != 0.5 ||
+		r.Continue != j.GeneratedText || r.ContinueBy != j.ContinuesBy() || r.ContinuesJob != j.ID || r.Lane != LaneBulk {
+		t.Errorf("got %+v", r)
+	}
+	// The text so far is input the new job's first call pays for, so it
+	// is in what the submission reserves.
+	if plain := j.Request(); r.WorstCaseTokens() < plain.WorstCaseTokens()+len(j.GeneratedText) {
+		t.Errorf("reserves %d, want at least the text's %d bytes more than the prompt's %d", r.WorstCaseTokens(), len(j.GeneratedText), plain.WorstCaseTokens())
+	}
+	if r.Fingerprint() == j.Request().Fingerprint() {
+		t.Error("a continuation has the fingerprint of its job's own request")
+	}
+	if r, err := j.ContinueRequest(500, LaneInteractive, l); err != nil || r.MaxTokens != 500 || r.Lane != LaneInteractive {
+		t.Errorf("500 more on the interactive lane: %+v, %v", r, err)
+	}
+	if _, err := j.ContinueRequest(64_001, "", l); KindOf(err) != KindInvalid {
+		t.Errorf("more than the model writes: %v", err)
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(*Job)
+		kind Kind
+	}{
+		{"complete", func(j *Job) { j.StopReason = "end_turn" }, KindConflict},
+		{"running", func(j *Job) { j.Status = StatusRunning }, KindConflict},
+		{"failed", func(j *Job) { j.Status = StatusFailed }, KindConflict},
+		{"a model no longer allowed", func(j *Job) { j.Model = "gone" }, KindInvalid},
+	} {
+		k := j
+		tt.edit(&k)
+		_, err := k.ContinueRequest(0, "", l)
+		if e := (*Error)(nil); !errors.As(err, &e) || e.Kind != tt.kind || e.Field != "continue" {
+			t.Errorf("%s: %v, want %s naming continue", tt.name, err, tt.kind)
+		}
+	}
+}

@@ -305,15 +305,19 @@ func (s *Service) unreserve(ctx context.Context, owner string, r jobs.Reservatio
 func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
 	r := e.Request
 	return jobs.Job{
-		ID:             jobs.NewID(),
-		Owner:          owner,
-		Lane:           r.Lane.OrDefault(),
-		Prompt:         r.Prompt,
-		System:         r.System,
-		Model:          r.Model,
-		MaxTokens:      r.MaxTokens,
-		Temperature:    r.Temperature,
-		Effort:         r.Effort,
+		ID:          jobs.NewID(),
+		Owner:       owner,
+		Lane:        r.Lane.OrDefault(),
+		Prompt:      r.Prompt,
+		System:      r.System,
+		Model:       r.Model,
+		MaxTokens:   r.MaxTokens,
+		Temperature: r.Temperature,
+		Effort:      r.Effort,
+		// A continuation starts with the answer it goes on with
+		// (jobs.Job.ContinueRequest): its first call continues it.
+		GeneratedText:  r.Continue,
+		ContinuesFrom:  r.ContinuesJob,
 		IdempotencyKey: e.IdempotencyKey,
 		// Only an economy job has a use for it.
 		EconomyFallback: r.EconomyFallback && r.Lane == jobs.LaneEconomy,

@@ -9,10 +9,10 @@ import {
 import { Cognito, CognitoError, NewPasswordRequired, expiredChallenge } from "./cognito.js";
 import { Session, SessionEndedError } from "./session.js";
 import { Api, ApiError, TERMINAL } from "./api.js";
-import { JobPoller, backoff } from "./poller.js";
-import { markdownTree, renderTree } from "./markdown.js";
+import { backoff } from "./poller.js";
+import { JobCard, failureText, waitedMs } from "./jobcard.js";
 import {
-  formatDuration, formatElapsed, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches, billingText,
+  formatDuration, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches,
   modelFacts, effortNote, thinkingOf, sentence,
 } from "./format.js";
 
@@ -35,9 +35,13 @@ let cognito;
 let session;
 let api;
 
-// The open job: its id, last known state and the poller watching it.
-// cancelFocused: the Cancel button had focus when it was pressed.
-const view = { id: null, job: null, poller: null, plain: false, cancelFocused: false };
+// The jobs opened in this tab, each a card (web/js/jobcard.js) with its
+// own poller, newest first; the first is the current one, which the
+// address (#job/<id>) names.
+const cards = [];
+// At most this many cards stay open: past it, opening another closes the
+// oldest that has ended (never one still running).
+const MAX_CARDS = 8;
 // History: the jobs listed so far, the cursor of the next page, and the
 // timer that refreshes it while some are live.
 const hist = { jobs: [], cursor: "", pages: 0, loading: false, queued: null, timer: null };
@@ -47,7 +51,6 @@ const sent = new Map();
 // The browser's clock minus the API's, learnt at each submission, so a
 // running job's elapsed time is counted from when the API took it.
 let clockSkew = 0;
-let elapsedTimer = null;
 // A submission that failed transiently keeps its key, so sending the same
 // body again cannot create a second job.
 let pending = null; // {key, body}
@@ -435,7 +438,7 @@ function wireAuth() {
   wireNewPassword();
 
   $("logout").addEventListener("click", async () => {
-    closeJob();
+    closeAllJobs();
     clearHistory();
     pending = null;
     endedUser = null;
@@ -550,7 +553,7 @@ async function finishLogIn(user) {
   if (!same) {
     // Someone else: nothing of the last person's stays, but the link in
     // the address bar (a job this person may have come back to) does.
-    closeJob({ keepLink: true });
+    closeAllJobs({ keepLink: true });
     clearHistory();
     clearUsage();
     pending = null;
@@ -561,9 +564,9 @@ async function finishLogIn(user) {
   announce(`Logged in as ${user.email}.`);
   loadHistory();
   loadUsage();
-  if (same && view.id) {
-    // Carry on watching the job that was open.
-    if (!view.job || !TERMINAL.has(view.job.status)) startPolling(view.id, 0);
+  if (same && cards.length) {
+    // Carry on watching the jobs that were open.
+    for (const c of cards) if (c.live) c.poll(0);
   } else {
     routeFromHash();
   }
@@ -571,8 +574,7 @@ async function finishLogIn(user) {
 
 function onSessionEnded() {
   endedUser = session.user;
-  view.poller?.stop();
-  view.poller = null;
+  for (const c of cards) c.stop();
   stopHistoryTimer();
   saveDraft();
   $("login-email").value = session.user?.email || $("login-email").value;
@@ -863,13 +865,9 @@ async function submitPrompt() {
 // the screen where the eye is.
 async function send(body, key) {
   const accepted = await api.generate(body, key);
-  const created = Date.parse(accepted.created_at);
-  if (Number.isFinite(created)) clockSkew = Date.now() - created;
   sent.set(accepted.job_id, body);
   const model = modelFor(config, body.model);
-  const job = {
-    job_id: accepted.job_id,
-    status: accepted.status,
+  return opened(accepted, {
     prompt: body.prompt,
     system: body.system,
     model: body.model || config.defaultModel || "",
@@ -878,17 +876,24 @@ async function send(body, key) {
     effort: model.efforts.length ? body.effort || model.defaultEffort : undefined,
     thinking: thinkingOf(model, body.effort) || undefined,
     generated_text: "",
-    created_at: accepted.created_at,
-  };
+  });
+}
+
+// opened lists and opens a job the API just accepted, known so far as
+// fields says.
+function opened(accepted, fields) {
+  const created = Date.parse(accepted.created_at);
+  if (Number.isFinite(created)) clockSkew = Date.now() - created;
+  const job = { ...fields, job_id: accepted.job_id, status: accepted.status, lane: accepted.lane, created_at: accepted.created_at };
   addToHistory(job);
   window.history.pushState(null, "", `#job/${accepted.job_id}`);
   openJob(accepted.job_id, { job, firstDelayMs: FIRST_POLL_AFTER_SUBMIT_MS, focus: true, reveal: true });
   return accepted;
 }
 
-// runAgain sends the open job again as a new job with the same settings.
-async function runAgain() {
-  const job = view.job;
+// runAgain sends a card's job again as a new job with the same settings.
+async function runAgain(card) {
+  const job = card.job;
   if (!job || !job.prompt) return;
   const body = { prompt: job.prompt };
   if (job.system) body.system = job.system;
@@ -896,18 +901,56 @@ async function runAgain() {
   if (job.max_tokens) body.max_tokens = job.max_tokens;
   if (job.temperature != null) body.temperature = job.temperature;
   if (job.effort) body.effort = job.effort;
-  const b = $("again");
+  await sendFromCard(card, "job-again", () => send(body, crypto.randomUUID()), "Sent again as a new job.", "Could not send it again.");
+}
+
+// continueJob goes on with a card's answer, which stopped at max tokens,
+// as a new job that starts with its text (POST /generate's continue): the
+// job stays as it ended, and the new one shows the whole answer growing.
+async function continueJob(card) {
+  const job = card.job;
+  if (!job) return;
+  await sendFromCard(card, "job-continue", async () => {
+    const accepted = await api.generate({ continue: job.job_id }, crypto.randomUUID());
+    return opened(accepted, {
+      prompt: job.prompt, system: job.system, model: job.model, max_tokens: job.max_tokens, temperature: job.temperature,
+      effort: job.effort, thinking: job.thinking, lane: accepted.lane, generated_text: job.generated_text, continues: job.job_id,
+    });
+  }, "Continuing the answer as a new job.", "Could not continue it.");
+}
+
+async function sendFromCard(card, button, fn, said, failed) {
+  const b = card.part(button);
   b.disabled = true;
   try {
-    await send(body, crypto.randomUUID());
-    announce("Sent again as a new job.");
+    await fn();
+    announce(said);
+    loadUsage();
   } catch (err) {
     if (err instanceof SessionEndedError) return;
-    $("job-warning").textContent = `Could not send it again. ${err.message}`;
-    $("job-warning").hidden = false;
+    card.part("job-warning").textContent = `${failed} ${err.message}`;
+    card.part("job-warning").hidden = false;
   } finally {
     b.disabled = false;
   }
+}
+
+// reuse puts a card's prompt and settings in the composer.
+function reuse(card) {
+  const job = card.job;
+  if (!job) return;
+  $("prompt").value = job.prompt || "";
+  const mine = sent.get(job.job_id);
+  $("max-tokens").value = mine && mine.max_tokens == null ? "" : job.max_tokens || "";
+  $("temperature").value = job.temperature ?? "";
+  const choice = modelChoices(config).find((c) => c.model?.id === job.model);
+  setModel(choice ? choice.value : "");
+  updateModelSettings();
+  if ([...$("effort").options].some((o) => o.value === job.effort)) $("effort").value = job.effort;
+  updateSettingsSummary();
+  updateCount();
+  saveDraft();
+  $("prompt").focus();
 }
 
 function wireWorkspace() {
@@ -939,35 +982,6 @@ function wireWorkspace() {
     if (session.signedIn) saveDraft();
   });
 
-  $("cancel").addEventListener("click", cancelJob);
-  $("again").addEventListener("click", runAgain);
-  $("copy").addEventListener("click", () => copy(view.job?.generated_text || "", $("copy"), "Copy text", "The text is copied to the clipboard."));
-  $("view-plain").addEventListener("click", () => {
-    view.plain = !view.plain;
-    if (view.job) renderJob(view.job);
-  });
-  // Each code block's copy button.
-  $("job-rendered").addEventListener("click", (e) => {
-    const b = e.target.closest("button[data-copy=code]");
-    if (!b) return;
-    const code = b.closest(".codeblock")?.querySelector("code")?.textContent || "";
-    copy(code, b, "Copy code", "The code is copied to the clipboard.");
-  });
-  $("reuse").addEventListener("click", () => {
-    if (!view.job) return;
-    $("prompt").value = view.job.prompt || "";
-    const mine = sent.get(view.job.job_id);
-    $("max-tokens").value = mine && mine.max_tokens == null ? "" : view.job.max_tokens || "";
-    $("temperature").value = view.job.temperature ?? "";
-    const choice = modelChoices(config).find((c) => c.model?.id === view.job.model);
-    setModel(choice ? choice.value : "");
-    updateModelSettings();
-    if ([...$("effort").options].some((o) => o.value === view.job.effort)) $("effort").value = view.job.effort;
-    updateSettingsSummary();
-    updateCount();
-    saveDraft();
-    $("prompt").focus();
-  });
 
   $("history-refresh").addEventListener("click", () => loadHistory());
   $("usage-refresh").addEventListener("click", () => loadUsage({ say: true }));
@@ -985,312 +999,135 @@ function wireWorkspace() {
 
 function routeFromHash() {
   const m = /^#job\/([0-9a-fA-F-]{8,64})$/.exec(location.hash);
-  if (m && m[1] !== view.id) openJob(m[1], { focus: true, reveal: true });
+  if (m && m[1] !== currentCard()?.id) openJob(m[1], { focus: true, reveal: true });
 }
 
-// ---- the job view ---------------------------------------------------------------
+// ---- the jobs ------------------------------------------------------------------
 
+// host is what a card asks of the workspace (web/js/jobcard.js).
+const host = {
+  get config() {
+    return config;
+  },
+  get api() {
+    return api;
+  },
+  announce: (text) => announce(text),
+  sent: (id) => sent.get(id),
+  skew: () => clockSkew,
+  onJob(card, job, before) {
+    updateHistoryItem(job);
+    if (before !== job.status) announceStatus(job);
+    // A job that ended was charged what it used and released the rest.
+    if (before !== job.status && TERMINAL.has(job.status)) loadUsage();
+  },
+  onAction(card, action) {
+    switch (action) {
+      case "again":
+        runAgain(card);
+        break;
+      case "continue":
+        continueJob(card);
+        break;
+      case "reuse":
+        reuse(card);
+        break;
+      case "close":
+        closeJob(card, { focusNext: true });
+        break;
+    }
+  },
+};
+
+function currentCard() {
+  return cards[0] || null;
+}
+
+// openJob shows job id's card first (a new card, or the one already
+// open), as the current one, and polls it until it ends.
 function openJob(id, { job = null, firstDelayMs = 0, focus = false, reveal = false } = {}) {
-  view.poller?.stop();
-  view.poller = null;
-  view.id = id;
-  view.job = job;
-  $("job").hidden = false;
-  $("job-warning").hidden = true;
-  renderJob(job || { job_id: id, status: "", generated_text: "" });
-  markCurrentInHistory();
+  let card = cards.find((c) => c.id === id);
+  if (card) {
+    cards.splice(cards.indexOf(card), 1);
+    if (job) {
+      card.job = job;
+      card.render(job);
+    }
+  } else {
+    card = new JobCard(host, id, job);
+  }
+  cards.unshift(card);
+  $("jobs").prepend(card.el);
+  markCurrent();
+  // Past the most cards, the oldest that ended goes.
+  for (let i = cards.length - 1; cards.length > MAX_CARDS && i > 0; i--) {
+    if (!cards[i].live) closeJob(cards[i], { keepLink: true });
+  }
   // The answer is where the eye is: the job sits above the composer, and
   // is scrolled to when it opens.
-  if (reveal) $("job").scrollIntoView({ block: "start" });
-  if (focus) $("job-title").focus({ preventScroll: true });
-  if (!job || !TERMINAL.has(job.status)) startPolling(id, firstDelayMs);
+  if (reveal) card.el.scrollIntoView({ block: "start" });
+  if (focus) card.focusTitle();
+  if (card.live && !card.poller) card.poll(firstDelayMs);
 }
 
-function closeJob({ keepLink = false } = {}) {
-  view.poller?.stop();
-  Object.assign(view, { id: null, job: null, poller: null, cancelFocused: false });
-  stopElapsed();
-  $("job").hidden = true;
-  if (!keepLink && location.hash.startsWith("#job/")) window.history.replaceState(null, "", location.pathname + location.search);
-}
-
-function startPolling(id, firstDelayMs) {
-  view.poller?.stop();
-  const poller = new JobPoller({
-    api,
-    id,
-    firstDelayMs,
-    onJob: (job) => {
-      if (view.id !== id) return;
-      $("job-warning").hidden = true;
-      const before = view.job?.status;
-      view.job = job;
-      renderJob(job);
-      updateHistoryItem(job);
-      if (before !== job.status) announceStatus(job);
-      // A job that ended was charged what it used and released the rest.
-      if (before !== job.status && TERMINAL.has(job.status)) loadUsage();
-    },
-    onError: (err, retryInMs) => {
-      if (view.id !== id || err instanceof SessionEndedError) return;
-      const w = $("job-warning");
-      w.textContent = retryInMs != null
-        ? `${err.message.replace(/ ?(The page will keep trying|Try again in [^.]*)\.?$/, "")} Checking again in ${Math.max(1, Math.round(retryInMs / 1000))} s.`
-        : err.message;
-      w.hidden = false;
-      if (err instanceof ApiError && err.status === 404) {
-        renderMissing(id, err.message);
-        announce(err.message);
-      }
-    },
-  });
-  view.poller = poller;
-  poller.start();
-}
-
-function announceStatus(job) {
-  switch (job.status) {
-    case "running":
-      announce("The job is running.");
-      break;
-    case "succeeded":
-      announce(`The job succeeded: ${job.tokens?.output ?? 0} output tokens in ${formatDuration(waitedMs(job)) || "no time"}.`);
-      break;
-    case "failed":
-      announce(`The job failed. ${failureText(job)}`);
-      break;
-    case "cancelled":
-      announce("The job was cancelled.");
-      break;
-    case "queued":
-      announce("The job is queued.");
-      break;
+// closeJob closes a card (its job goes on: it is in the history). The
+// address then names the next card, if any; focus moves to it, or to the
+// prompt, when the close was asked for.
+function closeJob(card, { keepLink = false, focusNext = false } = {}) {
+  const i = cards.indexOf(card);
+  if (i < 0) return;
+  cards.splice(i, 1);
+  card.remove();
+  markCurrent();
+  const next = currentCard();
+  if (!keepLink && i === 0) {
+    const where = next ? `#job/${next.id}` : location.pathname + location.search;
+    window.history.replaceState(null, "", where);
+  }
+  if (focusNext) {
+    if (next) next.focusTitle();
+    else $("prompt").focus();
+    announce(`Closed ${sentence(card.part("job-title").textContent)}`);
   }
 }
 
-const FAILURE_LEADS = {
-  model_error: "The model could not answer this prompt.",
-  retries_exhausted: "promptq tried several times and gave up.",
-  enqueue_failed: "The job could not be queued.",
-  purged: "The job was removed from the queue before it ran.",
-};
-
-function failureText(job) {
-  const e = job.error || {};
-  const lead = FAILURE_LEADS[e.code] || "The job failed.";
-  return e.message && e.message !== lead ? `${lead} ${e.message}` : lead;
+function closeAllJobs({ keepLink = false } = {}) {
+  for (const c of [...cards]) closeJob(c, { keepLink: true });
+  if (!keepLink && location.hash.startsWith("#job/")) window.history.replaceState(null, "", location.pathname + location.search);
 }
 
-const STOP_REASONS = {
-  end_turn: "the answer was complete",
-  max_tokens: "it reached the max tokens limit",
-  stop_sequence: "at a stop sequence",
-  content_filtered: "the content was filtered",
-  guardrail_intervened: "a guardrail intervened",
-};
+// markCurrent marks the first card, and its job in the history.
+function markCurrent() {
+  cards.forEach((c, i) => {
+    if (i === 0) c.el.dataset.current = "true";
+    else delete c.el.dataset.current;
+  });
+  markCurrentInHistory();
+}
 
-// waitedMs is how long a finished job took as its owner saw it: from
-// submission to its end (the API's duration_ms counts only the last
-// attempt's generation).
-function waitedMs(job) {
-  const start = Date.parse(job.created_at);
-  const end = Date.parse(job.finished_at || (TERMINAL.has(job.status) ? job.updated_at : ""));
-  if (Number.isFinite(start) && Number.isFinite(end) && end >= start) return end - start;
-  return job.duration_ms ?? null;
+function announceStatus(job) {
+  const title = sentence(titleOf(job.prompt));
+  switch (job.status) {
+    case "running":
+      announce(`${title} The job is running.`);
+      break;
+    case "succeeded":
+      announce(`${title} The job succeeded: ${job.tokens?.output ?? 0} output tokens in ${formatDuration(waitedMs(job)) || "no time"}.`);
+      break;
+    case "failed":
+      announce(`${title} The job failed. ${failureText(job)}`);
+      break;
+    case "cancelled":
+      announce(`${title} The job was cancelled.`);
+      break;
+    case "queued":
+      announce(`${title} The job is queued.`);
+      break;
+  }
 }
 
 function modelLabel(job) {
   return job.model ? modelName(config, job.model) : "";
-}
-
-// answeredBy is the model that wrote a job's answer as its card says it:
-// under make dev, the local stand-in for every model but its own.
-function answeredBy(job) {
-  if (!job.model) return "";
-  const name = modelLabel(job);
-  return config.standIn && !modelFor(config, job.model).local ? `${name}, answered by the local stand-in ($0)` : name;
-}
-
-// effortText is the effort a job ran at, and whether its model thought
-// first (thinking is billed as output).
-function effortText(job, mine) {
-  if (!job.effort) return "";
-  const chosen = mine && mine.effort == null ? " (default)" : "";
-  const thinking = job.thinking === "adaptive" ? ", thinking first (billed as output)" : job.thinking === "off" ? ", no thinking" : "";
-  return `effort ${job.effort}${chosen}${thinking}`;
-}
-
-function renderJob(job) {
-  const status = job.status || "";
-  const badge = $("job-status");
-  badge.textContent = status ? cap(status) : "Loading…";
-  badge.dataset.status = status || "loading";
-
-  const title = job.prompt ? titleOf(job.prompt) : `Job …${job.job_id.slice(-8)}`;
-  if ($("job-title").textContent !== title) $("job-title").textContent = title;
-  $("job-title").title = job.job_id;
-
-  const mine = sent.get(job.job_id);
-  const meta = [];
-  if (job.model) meta.push(answeredBy(job));
-  if (job.lane === "bulk" || job.lane === "economy") meta.push(job.lane);
-  if (job.effort) meta.push(effortText(job, mine));
-  if (job.max_tokens) meta.push(`max ${formatNumber(job.max_tokens)} tokens${mine && mine.max_tokens == null ? " (default)" : ""}`);
-  if (job.temperature != null) meta.push(`temperature ${job.temperature}`);
-  if (job.created_at) meta.push(`submitted ${formatWhen(job.created_at)}`);
-  meta.push(`job …${job.job_id.slice(-8)}`);
-  $("job-meta").textContent = meta.join(" · ");
-
-  $("job-prompt").textContent = job.prompt || "";
-  $("job-prompt-box").hidden = !job.prompt;
-
-  const live = status === "queued" || status === "running";
-  const text = job.generated_text || "";
-  // A job that ended with no text has no text box (a failed one says why
-  // below), nor has one not read yet; a live one shows where its text
-  // will appear.
-  $("job-output").hidden = !text && (TERMINAL.has(status) || !status);
-  const out = $("job-text");
-  out.setAttribute("aria-busy", live ? "true" : "false");
-  out.dataset.live = String(live);
-  out.dataset.empty = String(!text);
-  out.dataset.placeholder = status === "queued" ? "Waiting for a worker…" : status === "running" ? "Writing…" : "";
-  $("job-plain").hidden = !view.plain;
-  $("job-rendered").hidden = view.plain;
-  $("view-plain").setAttribute("aria-pressed", String(view.plain));
-  $("view-plain").textContent = view.plain ? "Show formatted" : "Show plain text";
-  if ($("job-plain").textContent !== text) {
-    $("job-plain").textContent = text;
-    $("job-rendered").replaceChildren(renderTree(markdownTree(text)));
-  }
-
-  const failure = $("job-failure");
-  failure.hidden = status !== "failed";
-  if (status === "failed") failure.textContent = failureText(job);
-
-  const billing = billingText(job);
-  $("job-billing").hidden = !billing;
-  $("job-billing").textContent = billing;
-
-  const done = TERMINAL.has(status);
-  $("job-stats").hidden = !done;
-  if (done) {
-    const t = job.tokens || {};
-    // A cancelled job stops before the model reports its counts.
-    const counted = !(status === "cancelled" && !t.input && !t.output);
-    $("stat-input").textContent = counted ? String(t.input ?? 0) : "not counted";
-    $("stat-output").textContent = counted ? String(t.output ?? 0) : "not counted";
-    $("stat-duration").textContent = formatDuration(waitedMs(job)) || "—";
-    $("stat-duration").title = job.duration_ms != null ? `from submission to the end; generating took ${formatDuration(job.duration_ms)}` : "from submission to the end";
-    const stop = status === "cancelled" ? "Cancelled" : STOP_REASONS[job.stop_reason] ? cap(STOP_REASONS[job.stop_reason]) : job.stop_reason || "";
-    $("stat-stop-box").hidden = !stop;
-    $("stat-stop").textContent = stop;
-  }
-
-  if (live) startElapsed(job);
-  else stopElapsed();
-
-  // Cancel goes when the job ends: focus on it moves on to what comes
-  // next (Run again), never to the page's body.
-  const cancelFocused = view.cancelFocused || document.activeElement === $("cancel");
-  $("cancel").hidden = !live;
-  $("cancel").disabled = false;
-  // A job not read yet, or not found, has no text and no tools.
-  $("copy").hidden = !text;
-  $("again").hidden = !done || !job.prompt;
-  $("again").textContent = status === "failed" ? "Try again" : "Run again";
-  $("reuse").hidden = !job.prompt;
-  if (cancelFocused && !live) {
-    view.cancelFocused = false;
-    ($("again").hidden ? $("job-title") : $("again")).focus();
-  }
-}
-
-// renderMissing shows a job link that leads nowhere: the API's words, and
-// nothing of a job (no answer box, no tools).
-function renderMissing(id, message) {
-  renderJob({ job_id: id, status: "", generated_text: "" });
-  $("job-status").textContent = "Not found";
-  $("job-status").dataset.status = "missing";
-  $("job-warning").textContent = message;
-  $("job-warning").hidden = false;
-}
-
-// The running clock beside a live job's status, from its submission.
-function startElapsed(job) {
-  const start = Date.parse(job.created_at);
-  if (!Number.isFinite(start)) return;
-  const el = $("job-elapsed");
-  const tick = () => {
-    el.textContent = formatElapsed(Date.now() - clockSkew - start);
-  };
-  tick();
-  el.hidden = false;
-  clearInterval(elapsedTimer);
-  elapsedTimer = setInterval(tick, 1000);
-}
-
-function stopElapsed() {
-  clearInterval(elapsedTimer);
-  elapsedTimer = null;
-  $("job-elapsed").hidden = true;
-}
-
-async function cancelJob() {
-  const id = view.id;
-  if (!id) return;
-  // Disabling the button may take focus from it: remember it had it.
-  view.cancelFocused = document.activeElement === $("cancel");
-  $("cancel").disabled = true;
-  try {
-    const job = await api.cancel(id);
-    if (view.id !== id) return;
-    view.poller?.stop();
-    view.job = job;
-    renderJob(job);
-    updateHistoryItem(job);
-    announceStatus(job);
-  } catch (err) {
-    if (err instanceof SessionEndedError || view.id !== id) return;
-    $("job-warning").textContent = err.message;
-    $("job-warning").hidden = false;
-    $("cancel").disabled = false;
-    if (view.cancelFocused && !$("cancel").hidden) {
-      view.cancelFocused = false;
-      $("cancel").focus();
-    }
-    if (err instanceof ApiError && err.status === 409) {
-      // It finished meanwhile: show how.
-      openJob(id);
-    }
-  }
-}
-
-// copy puts text on the clipboard and says so on the button for a moment.
-async function copy(text, button, label, said) {
-  if (!text) return;
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    // Older browsers, or clipboard permission refused: select and copy.
-    const ta = document.createElement("textarea");
-    ta.value = text;
-    ta.setAttribute("readonly", "");
-    ta.className = "offscreen";
-    document.body.append(ta);
-    ta.select();
-    const ok = document.execCommand?.("copy");
-    ta.remove();
-    if (!ok) {
-      announce("Could not copy. Select the text and copy it by hand.");
-      return;
-    }
-  }
-  button.textContent = "Copied";
-  announce(said);
-  setTimeout(() => {
-    button.textContent = label;
-  }, 2000);
 }
 
 // ---- history ----------------------------------------------------------------------
@@ -1538,7 +1375,7 @@ function updateHistoryItem(job) {
 function markCurrentInHistory() {
   for (const li of $("history-list").children) {
     const a = li.firstElementChild;
-    if (li.dataset.jobId === view.id) a.setAttribute("aria-current", "true");
+    if (li.dataset.jobId === currentCard()?.id) a.setAttribute("aria-current", "true");
     else a.removeAttribute("aria-current");
   }
 }

@@ -1069,3 +1069,61 @@ func testStaleAppend(t *testing.T, newStore NewStore) {
 		t.Errorf("the new claimant's text is %d bytes, want its %d", len(got), len(longer))
 	}
 }
+
+// A job created with text (one that continues another job's answer:
+// jobs.Job.ContinueRequest) starts with it: Get has it whole, a listing
+// shows none while it is queued, a claim hands it to the worker to
+// continue, and what the worker writes then replaces it as any progress
+// does. CreateMany creates such a job too, among others.
+func testSeededCreate(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	src := e.inStatus(jobs.StatusSucceeded)
+	var b strings.Builder
+	for i := 0; b.Len() < 3000; i++ {
+		fmt.Fprintf(&b, "seed %d é 😀 ", i) // several chunks, multi-byte characters across their boundaries
+	}
+	seed := b.String()
+	in := e.job()
+	in.GeneratedText, in.ContinuesFrom = seed, src.ID
+	j := e.create(in, "fp")
+	if j.GeneratedText != seed || j.ContinuesFrom != src.ID || j.Status != jobs.StatusQueued {
+		t.Fatalf("Create returned %d bytes of text, continues %q, %s; want the seed, %s, queued", len(j.GeneratedText), j.ContinuesFrom, j.Status, src.ID)
+	}
+	if got := e.get(j.ID); got.GeneratedText != seed || got.ContinuesFrom != src.ID || got.Tokens != (jobs.Tokens{}) {
+		t.Errorf("Get: %d bytes of text, continues %q, tokens %+v; want the seed whole, %s, none", len(got.GeneratedText), got.ContinuesFrom, got.Tokens, src.ID)
+	}
+	page, err := e.store.List(ctx, e.owner, 10, "")
+	if err != nil || len(page.Jobs) == 0 || page.Jobs[0].ID != j.ID {
+		t.Fatalf("List: %v %v", page, err)
+	}
+	if got := page.Jobs[0].GeneratedText; got != "" {
+		t.Errorf("a queued job listed with %d characters of text; want none until it ends", len([]rune(got)))
+	}
+	c := e.claim(j.ID)
+	if c.GeneratedText != seed {
+		t.Fatalf("Claim handed %d bytes of text to continue, want the seed's %d", len(c.GeneratedText), len(seed))
+	}
+	final := seed + "and the rest."
+	if err := e.store.Finish(ctx, e.owner, j.ID, c.Attempts, jobs.Progress{GeneratedText: final, StopReason: "end_turn",
+		Saved: len(seed), Appended: true, Continuations: 1}); err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	if got := e.get(j.ID); got.GeneratedText != final || got.Continuations != 1 {
+		t.Errorf("finished: %d bytes (want %d), continuations %d", len(got.GeneratedText), len(final), got.Continuations)
+	}
+
+	many := []jobs.NewJob{{Job: e.job(), Fingerprint: "a"}, {Job: in, Fingerprint: "b"}, {Job: e.job(), Fingerprint: "c"}}
+	many[1].Job.ID = jobs.NewID()
+	for i, r := range e.store.CreateMany(ctx, many) {
+		if r.Err != nil || !r.Created {
+			t.Fatalf("CreateMany entry %d: created %v, %v", i, r.Created, r.Err)
+		}
+	}
+	if got := e.get(many[1].Job.ID); got.GeneratedText != seed || got.ContinuesFrom != src.ID {
+		t.Errorf("a job with text among others: %d bytes of text, continues %q", len(got.GeneratedText), got.ContinuesFrom)
+	}
+	if got := e.get(many[0].Job.ID); got.GeneratedText != "" {
+		t.Errorf("a job without text got %d bytes", len(got.GeneratedText))
+	}
+}

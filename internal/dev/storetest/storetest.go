@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"FinishAndFailEndTheJob", testFinishAndFail},
 		{"ReleaseQueuesTheJobKeepingItsTextForTheNextAttempt", testRelease},
 		{"AnAnswerLargerThanOneItemIsStoredAndServedWhole", testLargeOutput},
+		{"AJobCreatedWithTextStartsWithItForItsClaimToContinue", testSeededCreate},
 		{"APollMarksAJobWatchedUntilItEnds", testWatch},
 		{"SentBackMovesAQueuedJobsSentAtToWhenItsMessageComesBack", testSentBack},
 		{"ListCarriesPreviewsNotWholeTexts", testListPreviews},

@@ -72,7 +72,7 @@ export async function submitPrompt(page, prompt, { maxTokens, temperature } = {}
 export const jobView = (page) => page.getByRole("region", { name: /^Job / });
 
 export async function jobStatus(page) {
-  return textOf(page.locator("#job-status"));
+  return textOf(page.locator(".job[data-current] .job-status"));
 }
 
 export async function waitForStatus(page, status, timeoutMs = 30_000) {
@@ -82,11 +82,11 @@ export async function waitForStatus(page, status, timeoutMs = 30_000) {
 // jobText is the job's text exactly as the model wrote it (the plain view,
 // which the page keeps up to date whichever view is shown).
 export async function jobText(page) {
-  return (await page.locator("#job-plain").textContent()) || "";
+  return (await page.locator(".job[data-current] .job-plain").textContent()) || "";
 }
 
 export async function stat(page, name) {
-  return textOf(page.locator("#job-stats div").filter({ has: page.getByText(name, { exact: true }) }).locator("dd"));
+  return textOf(page.locator(".job[data-current] .job-stats div").filter({ has: page.getByText(name, { exact: true }) }).locator("dd"));
 }
 
 export async function historyIds(page) {

@@ -20,7 +20,7 @@ const t = suite();
 // promptq-echo).
 const echo = (text, lead = "Please repeat this.") => `${lead}\npromptq-echo\n${text}`;
 
-const rendered = (page) => page.locator("#job-rendered");
+const rendered = (page) => page.locator(".job[data-current] .job-rendered");
 
 test("the page is served with the headers of web/security-headers.json, and its policy holds", async () => {
   const file = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "web", "security-headers.json"), "utf8"));
@@ -113,7 +113,7 @@ test("an answer in Markdown is rendered: headings, lists, a table, code with a c
 
   // Plain text, one click away, exactly as the model wrote it.
   await page.getByRole("button", { name: "Show plain text" }).click();
-  const plain = page.locator("#job-plain");
+  const plain = page.locator(".job[data-current] .job-plain");
   assert.equal(await plain.isVisible(), true);
   assert.equal(await rendered(page).isVisible(), false);
   assert.ok((await plain.textContent()).endsWith(md));
@@ -150,24 +150,24 @@ test("markup from the model or the prompt is shown inert: no element, no script,
   const lead = '<img src=x onerror="window.__xss++"> Please repeat this.';
   await submitPrompt(page, echo(payloads, lead), { maxTokens: 4000 });
   await waitForStatus(page, "Succeeded", 60_000);
-  await page.locator("#job-prompt-box summary").click();
+  await page.locator(".job[data-current] .job-prompt-box summary").click();
 
   // Nothing the answer or prompt named became an element, wherever they
   // are shown.
-  const shown = page.locator("#job-rendered, #job-title, #job-prompt, #history-list");
+  const shown = page.locator(".job[data-current] .job-rendered, .job[data-current] .job-title, .job[data-current] .job-prompt, #history-list");
   for (const tag of ["img", "script", "iframe", "svg", "details", "b"]) {
     assert.equal(await shown.locator(tag).count(), 0, `a <${tag}> made from the answer or the prompt`);
   }
   assert.equal(await page.locator("img, script:not([src]), iframe, svg").count(), 0);
   // The only links are safe ones: the https image as a link (not loaded).
-  const hrefs = await page.locator("#job-rendered a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+  const hrefs = await page.locator(".job[data-current] .job-rendered a").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
   assert.deepEqual(hrefs, ["https://tracker.example/p.png"]);
   // The markup is there, as text to read.
   const text = await textOf(rendered(page));
   for (const piece of ['<img src=x onerror="window.__xss++">', "<script>window.__xss++</script>", "click me (javascript:window.__xss++)"]) {
     assert.ok(text.includes(piece), `shown as text: ${piece}`);
   }
-  assert.ok((await textOf(page.locator("#job-prompt"))).startsWith('<img src=x onerror="window.__xss++">'));
+  assert.ok((await textOf(page.locator(".job[data-current] .job-prompt"))).startsWith('<img src=x onerror="window.__xss++">'));
   // Hovering and clicking what looks like a link runs nothing.
   await rendered(page).getByText("bold?").hover();
   await rendered(page).getByText("click me").click();

@@ -62,7 +62,7 @@ test("tables keep whole words and scroll sideways inside the answer; long words 
     const { page } = app;
     await submitPrompt(page, echo(md), { maxTokens: 4000 });
     await waitForStatus(page, "Succeeded", 60_000);
-    const r = page.locator("#job-rendered");
+    const r = page.locator(".job[data-current] .job-rendered");
     assert.equal(await r.locator("td").first().textContent(), "Quicksort");
 
     assert.deepEqual(await brokenWords(r.locator("th, td")), [], `${viewport.width} px: words broken inside table cells`);
@@ -77,10 +77,10 @@ test("tables keep whole words and scroll sideways inside the answer; long words 
 
     // The whole code block is in the page: the answer box does not scroll
     // on its own and cut it off.
-    const box = await page.locator("#job-text").evaluate((el) => ({ scroll: el.scrollHeight, client: el.clientHeight }));
+    const box = await page.locator(".job[data-current] .job-text").evaluate((el) => ({ scroll: el.scrollHeight, client: el.clientHeight }));
     assert.ok(box.scroll <= box.client + 1, `the answer box scrolls on its own: ${JSON.stringify(box)}`);
     const clipped = await r.locator(".codeblock pre").evaluate((pre) => {
-      const out = pre.closest("#job-text").getBoundingClientRect();
+      const out = pre.closest(".job[data-current] .job-text").getBoundingClientRect();
       const p = pre.getBoundingClientRect();
       return p.bottom > out.bottom + 1 || pre.scrollHeight > pre.clientHeight + 1;
     });
@@ -104,9 +104,9 @@ test("a prompt with a URL or a long unbroken word never makes the page scroll si
       await submitPrompt(page, prompt, { maxTokens: 5 });
       await waitForStatus(page, "Succeeded", 60_000);
       assert.ok(await fitsWidth(page), `${viewport.width} px: the page scrolls sideways for ${prompt}`);
-      const badge = await page.locator("#job-status").boundingBox();
+      const badge = await page.locator(".job[data-current] .job-status").boundingBox();
       assert.ok(badge.x >= 0 && badge.x + badge.width <= viewport.width, `${viewport.width} px: the status badge is off screen: ${JSON.stringify(badge)}`);
-      const title = await page.locator("#job-title").evaluate((el) => ({ sw: el.scrollWidth, cw: el.clientWidth }));
+      const title = await page.locator(".job[data-current] .job-title").evaluate((el) => ({ sw: el.scrollWidth, cw: el.clientWidth }));
       assert.ok(title.sw <= title.cw, `${viewport.width} px: the title overflows: ${JSON.stringify(title)}`);
     }
     if (viewport.width === 375) await t.shot(page, "phone-title");
@@ -122,8 +122,8 @@ test("the running clock stays on one line beside a title of two lines", async ()
     await page.getByRole("button", { name: "Generate" }).click();
     await waitForStatus(page, "Running", 30_000);
     const m = await page.evaluate(() => {
-      const title = document.getElementById("job-title");
-      const clock = document.getElementById("job-elapsed");
+      const title = document.querySelector(".job[data-current] .job-title");
+      const clock = document.querySelector(".job[data-current] .job-elapsed");
       const line = (el) => parseFloat(getComputedStyle(el).lineHeight);
       return { titleLines: title.getBoundingClientRect().height / line(title), clock: clock.getBoundingClientRect().height, clockLine: line(clock), text: clock.textContent };
     });

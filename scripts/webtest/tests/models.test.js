@@ -103,7 +103,7 @@ test("the settings follow the model: no temperature for the 5.5 models, an effor
   await waitForStatus(page, "Succeeded", 60_000);
   assert.deepEqual(bodies.at(-1), { prompt: "Think about this one.", max_tokens: 20, effort: "xhigh" });
   assert.equal(rec.api.find((r) => r.method === "POST" && r.path === "/generate").status, 202);
-  assert.match(await textOf(page.locator("#job-meta")), /^Claude Haiku 5\.5, answered by the local stand-in \(\$0\) · effort xhigh, thinking first \(billed as output\) · max 20 tokens · /);
+  assert.match(await textOf(page.locator(".job[data-current] .job-meta")), /^Claude Haiku 5\.5, answered by the local stand-in \(\$0\) · effort xhigh, thinking first \(billed as output\) · max 20 tokens · /);
 
   // Run again keeps the effort; Haiku 4.5 with its temperature runs too.
   await page.getByRole("button", { name: "Run again" }).click();
@@ -114,7 +114,7 @@ test("the settings follow the model: no temperature for the 5.5 models, an effor
   await submitPrompt(page, "A warmer one.", { maxTokens: 20 });
   await waitForStatus(page, "Succeeded", 60_000);
   assert.deepEqual(bodies.at(-1), { prompt: "A warmer one.", max_tokens: 20, temperature: 0.3, model: HAIKU45 });
-  assert.match(await textOf(page.locator("#job-meta")), /^Claude Haiku 4\.5, answered by the local stand-in \(\$0\) · max 20 tokens · temperature 0\.3 · /);
+  assert.match(await textOf(page.locator(".job[data-current] .job-meta")), /^Claude Haiku 4\.5, answered by the local stand-in \(\$0\) · max 20 tokens · temperature 0\.3 · /);
   t.noPageErrors(app);
 });
 
@@ -127,7 +127,7 @@ test("under make dev a job for a Bedrock model says the local stand-in answered,
   const prompt = `Count these words. ${"word ".repeat(3000)}`;
   await submitPrompt(page, prompt, { maxTokens: 10 });
   await waitForStatus(page, "Succeeded", 60_000);
-  assert.match(await textOf(page.locator("#job-meta")), /^Claude Haiku 5\.5, answered by the local stand-in \(\$0\) · effort medium \(default\), no thinking · max 10 tokens · /);
+  assert.match(await textOf(page.locator(".job[data-current] .job-meta")), /^Claude Haiku 5\.5, answered by the local stand-in \(\$0\) · effort medium \(default\), no thinking · max 10 tokens · /);
   await eventually(async () => assert.match(await textOf(usage.locator("#usage-models")),
     /^By model — Claude Haiku 5\.5: 3,00\d in, 10 out \(\$0\.00\)\. The local stand-in answered for every model, at \$0\./));
   assert.equal(await textOf(usage.locator("#usage-cost")), "$0.00");

@@ -122,7 +122,7 @@ test("one job's view polls as often as Retry-After says and stops when the job e
   t.noPageErrors(app);
 });
 
-test("a finished job reopened from the history is fetched once", async () => {
+test("a finished job reopened from the history is fetched once, or not at all while its card is open", async () => {
   const app = await t.loggedIn("reopen");
   const { page, rec } = app;
   const first = await submitPrompt(page, "First job.", { maxTokens: 5 });
@@ -131,10 +131,19 @@ test("a finished job reopened from the history is fetched once", async () => {
   await waitForStatus(page, "Succeeded", 60_000);
   await eventually(async () => assert.deepEqual((await historyIds(page)).slice(0, 2), [second, first]));
 
-  const before = jobPolls(rec, first).length;
+  // Its card still open (under the second's), it comes first as it is.
+  let before = jobPolls(rec, first).length;
   await page.locator(`#history-list li[data-job-id="${first}"] a`).click();
-  await eventually(async () => assert.equal(await textOf(page.locator("#job-title")), "First job."));
-  await eventually(async () => assert.equal(await textOf(page.locator("#job-prompt")), "First job."));
+  await eventually(async () => assert.equal(await textOf(page.locator(".job[data-current] .job-title")), "First job."));
+  await sleep(1500);
+  assert.equal(jobPolls(rec, first).length, before);
+
+  // Closed, it is read once.
+  await page.locator(".job[data-current]").getByRole("button", { name: /^Close / }).click();
+  before = jobPolls(rec, first).length;
+  await page.locator(`#history-list li[data-job-id="${first}"] a`).click();
+  await eventually(async () => assert.equal(await textOf(page.locator(".job[data-current] .job-title")), "First job."));
+  await eventually(async () => assert.equal(await textOf(page.locator(".job[data-current] .job-prompt")), "First job."));
   await waitForStatus(page, "Succeeded");
   await sleep(2500);
   assert.equal(jobPolls(rec, first).length, before + 1);
@@ -251,7 +260,7 @@ test("a failed job says why in words", async () => {
   const { page } = app;
   await submitPrompt(page, "This one breaks. promptq-fault:invalid");
   await waitForStatus(page, "Failed", 60_000);
-  const failure = page.locator("#job-failure");
+  const failure = page.locator(".job[data-current] .job-failure");
   assert.equal(await failure.isVisible(), true);
   assert.match(await textOf(failure), /^The model could not answer this prompt\./);
   await t.shot(page, "failed", { fullPage: true });
@@ -289,7 +298,7 @@ test("the history pages through older jobs and reopens one", async () => {
   const link = page.locator(`#history-list li[data-job-id="${oldest}"] a`);
   await link.focus();
   await page.keyboard.press("Enter");
-  await eventually(async () => assert.match(await textOf(page.locator("#job-prompt")), /^History job 1$/));
+  await eventually(async () => assert.match(await textOf(page.locator(".job[data-current] .job-prompt")), /^History job 1$/));
   t.noPageErrors(app);
 });
 
@@ -309,7 +318,7 @@ test("a second user sees none of the first user's jobs, even by their link", asy
     location.hash = `#job/${jobId}`;
   }, id);
   await eventually(async () => assert.equal(await jobStatus(b.page), "Not found"));
-  assert.match(await textOf(b.page.locator("#job-warning")), /No such job/);
+  assert.match(await textOf(b.page.locator(".job[data-current] .job-warning")), /No such job/);
   assert.equal((await jobText(b.page)).includes("Alice"), false);
   assert.equal(jobPolls(b.rec, id).at(-1).status, 404);
   assert.equal(jobPolls(b.rec, id).length, 1, "a 404 is not polled again");
@@ -459,7 +468,7 @@ test("polling backs off while the API cannot be reached, then carries on", async
     dropped++;
     return route.abort("internetdisconnected");
   });
-  const warning = page.locator("#job-warning");
+  const warning = page.locator(".job[data-current] .job-warning");
   await eventually(async () => assert.match(await textOf(warning), /Can't reach promptq.*Checking again in \d+ s\./));
   await eventually(() => assert.ok(dropped >= 3), { timeoutMs: 20_000 });
   const failed = rec.api.filter((r) => r.path === `/jobs/${id}` && r.status === null).map((r) => r.at);

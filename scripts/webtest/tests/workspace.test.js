@@ -73,7 +73,7 @@ test("a job's link survives a reload and logging in again", async () => {
   assert.match(page.url(), new RegExp(`#job/${id}$`), "the link is kept while logged out");
   await logIn(page, app.email, PASSWORD);
   await waitForWorkspace(page);
-  await eventually(async () => assert.equal(await textOf(page.locator("#job-prompt")), "A job I will come back to."));
+  await eventually(async () => assert.equal(await textOf(page.locator(".job[data-current] .job-prompt")), "A job I will come back to."));
   assert.match(page.url(), new RegExp(`#job/${id}$`));
   await waitForStatus(page, "Succeeded");
   t.noPageErrors(app);
@@ -171,7 +171,7 @@ test("user text follows its own direction: a right-to-left prompt reads right to
   assert.equal(await prompt.getAttribute("dir"), "auto");
   const id = await submitPrompt(page, "שלום, כתוב לי שיר קצר על תורים.");
   await waitForStatus(page, "Succeeded", 60_000);
-  for (const sel of ["#job-prompt", `#history-list li[data-job-id="${id}"] .preview`]) {
+  for (const sel of [".job[data-current] .job-prompt", `#history-list li[data-job-id="${id}"] .preview`]) {
     await eventually(async () => assert.equal(await page.locator(sel).evaluate((el) => getComputedStyle(el).direction), "rtl", sel));
   }
   t.noPageErrors(app);
@@ -208,9 +208,9 @@ test("the card of a job just sent names its model before the API says anything m
     await route.continue();
   });
   await submitPrompt(page, "Which model am I?");
-  assert.equal(await textOf(page.locator("#job-status")), "Queued");
+  assert.equal(await textOf(page.locator(".job[data-current] .job-status")), "Queued");
   // The catalogue's name for the default model (config.json), not its id.
-  assert.match(await textOf(page.locator("#job-meta")), /promptq local model \(not a real LLM\)/);
+  assert.match(await textOf(page.locator(".job[data-current] .job-meta")), /promptq local model \(not a real LLM\)/);
   release();
   await page.unroute(`${t.stack.info.api_url}/jobs/*`);
   await waitForStatus(page, "Succeeded", 60_000);
@@ -223,7 +223,7 @@ test("an empty max tokens is not silently 1024: the form says what it means", as
   await page.getByRole("spinbutton", { name: "Max tokens" }).fill("");
   await eventually(async () => assert.match(await textOf(page.locator("#max-tokens-hint")), /empty.*default.*1,024/i));
   await submitPrompt(page, "No max tokens given.");
-  await eventually(async () => assert.match(await textOf(page.locator("#job-meta")), /max 1,024 tokens \(default\)/));
+  await eventually(async () => assert.match(await textOf(page.locator(".job[data-current] .job-meta")), /max 1,024 tokens \(default\)/));
   t.noPageErrors(app);
 });
 
@@ -245,16 +245,16 @@ test("the answer comes first: the job just sent is in view above the composer, w
   await page.getByRole("textbox", { name: "Prompt" }).fill("Wait for me. promptq-fault:hang");
   await page.getByRole("button", { name: "Generate" }).click();
   await waitForStatus(page, "Running", 30_000);
-  const job = await page.locator("#job").boundingBox();
+  const job = await page.locator(".job[data-current]").boundingBox();
   const compose = await page.locator("#compose").boundingBox();
   assert.ok(job.y < compose.y, "the job is above the composer");
-  const inView = await page.locator("#job-title").evaluate((el) => {
+  const inView = await page.locator(".job[data-current] .job-title").evaluate((el) => {
     const r = el.getBoundingClientRect();
     return r.top >= 0 && r.bottom <= window.innerHeight;
   });
   assert.ok(inView, "the job's title is on screen");
-  assert.equal(await page.evaluate(() => document.activeElement.id), "job-title");
-  const clock = page.locator("#job-elapsed");
+  assert.match(await page.evaluate(() => document.activeElement.className), /\bjob-title\b/);
+  const clock = page.locator(".job[data-current] .job-elapsed");
   assert.match(await textOf(clock), /^\d+ s$/);
   const first = await textOf(clock);
   await eventually(async () => assert.notEqual(await textOf(clock), first), { timeoutMs: 10_000 });
@@ -284,7 +284,7 @@ test("a failed, cancelled or finished job runs again as a new job with the same 
 
   const ok = await submitPrompt(page, "A fine answer.", { maxTokens: 7 });
   await waitForStatus(page, "Succeeded", 60_000);
-  await page.getByRole("button", { name: "Run again" }).click();
+  await page.getByRole("button", { name: "Run again", exact: true }).click();
   await eventually(() => assert.ok(!page.url().endsWith(ok)));
   await waitForStatus(page, "Succeeded", 60_000);
   assert.equal((await apiJob(app.email, page.url().split("#job/")[1])).max_tokens, 7);
