@@ -333,7 +333,8 @@ func translateNil(err error) error {
 // again when a concurrent write moved it. A job that was never counted is
 // not charged.
 func (s *Store) Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error {
-	u, key := j.BudgetTokens(t)
+	bt, key := j.BudgetTokens(t)
+	u := bt.Total()
 	if u <= 0 || !j.Budget.Counted() {
 		return nil
 	}
@@ -342,13 +343,14 @@ func (s *Store) Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error {
 		if b.ChargedAttempt >= j.Attempts {
 			return nil
 		}
-		nb, dn := b.Charge(j.Attempts, u)
+		nb, dn := b.Charge(j.Attempts, bt)
 		c := change{cond: "attribute_exists(#pk)", update: "SET #charged_attempt = :attempt", values: map[string]types.AttributeValue{
 			":attempt": num(int64(j.Attempts)),
 		}}
 		guardBudget(&c, b)
 		c.update = addSet(c.update, "#charged = :charged_now")
 		c.values[":charged_now"] = num(int64(nb.Charged))
+		setChargedTokens(&c, nb)
 		c.cond = "(attribute_not_exists(#charged_attempt) OR #charged_attempt < :attempt) AND " + c.cond
 		up, err := s.jobUpdate(j.Owner, j.ID, c)
 		if err != nil {
@@ -379,6 +381,17 @@ func (s *Store) Charge(ctx context.Context, j jobs.Job, t jobs.Tokens) error {
 			return fmt.Errorf("charge job %s attempt %d: %w", j.ID, j.Attempts, translate(err))
 		}
 	}
+}
+
+// setChargedTokens adds to c the job's charge by kind after a charge (nb),
+// set from what was read as the total is: c's condition holds both to it.
+func setChargedTokens(c *change, nb jobs.Budget) {
+	c.update = addSet(c.update, "#charged_in = :charged_in, #charged_out = :charged_out, "+
+		"#charged_cache_read = :charged_cr, #charged_cache_write = :charged_cw")
+	c.values[":charged_in"] = num(int64(nb.ChargedTokens.Input))
+	c.values[":charged_out"] = num(int64(nb.ChargedTokens.Output))
+	c.values[":charged_cr"] = num(int64(nb.ChargedTokens.CacheRead))
+	c.values[":charged_cw"] = num(int64(nb.ChargedTokens.CacheWrite))
 }
 
 // guardBudget makes c's condition require the job's budget to be b as read

@@ -123,6 +123,10 @@ type item struct {
 	BudgetDay      string `dynamodbav:"budget_day,omitempty"`
 	Reserved       int    `dynamodbav:"reserved,omitempty"`
 	Charged        int    `dynamodbav:"charged,omitempty"`
+	ChargedIn      int    `dynamodbav:"charged_in,omitempty"` // Charged by kind (jobs.Budget.ChargedTokens)
+	ChargedOut     int    `dynamodbav:"charged_out,omitempty"`
+	ChargedCR      int    `dynamodbav:"charged_cache_read,omitempty"`
+	ChargedCW      int    `dynamodbav:"charged_cache_write,omitempty"`
 	ChargedAttempt int    `dynamodbav:"charged_attempt,omitempty"`
 	Settled        bool   `dynamodbav:"settled,omitempty"`
 	BudgetStack    bool   `dynamodbav:"budget_stack,omitempty"`
@@ -223,6 +227,10 @@ func toItem(j jobs.Job) item {
 		BudgetDay:      j.Budget.Day,
 		Reserved:       j.Budget.Reserved,
 		Charged:        j.Budget.Charged,
+		ChargedIn:      j.Budget.ChargedTokens.Input,
+		ChargedOut:     j.Budget.ChargedTokens.Output,
+		ChargedCR:      j.Budget.ChargedTokens.CacheRead,
+		ChargedCW:      j.Budget.ChargedTokens.CacheWrite,
 		ChargedAttempt: j.Budget.ChargedAttempt,
 		Settled:        j.Budget.Settled,
 		BudgetStack:    j.Budget.Stack,
@@ -268,6 +276,7 @@ func (it item) job() (jobs.Job, error) {
 		WatchedUntil:   fromMillis(it.WatchedUntil),
 		IdempotencyKey: it.IdempotencyKey,
 		Budget: jobs.Budget{Day: it.BudgetDay, Reserved: it.Reserved, Charged: it.Charged,
+			ChargedTokens:  jobs.Tokens{Input: it.ChargedIn, Output: it.ChargedOut, CacheRead: it.ChargedCR, CacheWrite: it.ChargedCW},
 			ChargedAttempt: it.ChargedAttempt, Settled: it.Settled, Stack: it.BudgetStack},
 	}
 	if it.ExpiresAt != 0 {

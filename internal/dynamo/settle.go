@@ -187,14 +187,16 @@ func chargeOn(c *change, j jobs.Job, b jobs.Budget) (jobs.Budget, int, string, j
 	if c.charge == nil || !b.Counted() || b.ChargedAttempt >= c.charge.attempt {
 		return b, 0, "", jobs.Tokens{}
 	}
-	u, key := j.BudgetTokens(c.charge.tokens)
+	bt, key := j.BudgetTokens(c.charge.tokens)
+	u := bt.Total()
 	if u <= 0 {
 		return b, 0, "", jobs.Tokens{}
 	}
-	nb, _ := b.Charge(c.charge.attempt, u)
+	nb, _ := b.Charge(c.charge.attempt, bt)
 	c.update = addSet(c.update, "#charged = :charged_now, #charged_attempt = :charged_attempt")
 	c.values[":charged_now"] = num(int64(nb.Charged))
 	c.values[":charged_attempt"] = num(int64(c.charge.attempt))
+	setChargedTokens(c, nb)
 	return nb, u, key.String(), c.charge.tokens
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -1265,5 +1266,117 @@ func TestContinueAJobThatStoppedAtMaxTokens(t *testing.T) {
 	f.do(t, "GET", "/jobs/"+cut, "alice", "").json(t, &was)
 	if was.Status != "succeeded" {
 		t.Errorf("the job continued is %s", was.Status)
+	}
+}
+
+// Every job says what it was charged, whatever became of it, and the
+// day's jobs add up to GET /usage: the tokens and their cost. A job
+// cancelled while its worker ran it says its charge may still grow, has no
+// ETag and is worth polling again, until the worker's charge lands or a
+// minute has passed.
+func TestEveryJobSaysWhatItWasChargedAndTheDayAddsUp(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	type charged struct {
+		Tokens, Input, Output int
+		CacheRead             int      `json:"cache_read"`
+		CacheWrite            int      `json:"cache_write"`
+		Cost                  *float64 `json:"estimated_cost_usd"`
+		Pending               bool
+	}
+	get := func(id string) (charged, response) {
+		var v struct{ Charged *charged }
+		res := f.do(t, "GET", "/jobs/"+id, "alice", "")
+		res.json(t, &v)
+		if v.Charged == nil {
+			t.Fatalf("job %s has no charged: %s", id, res.body)
+		}
+		return *v.Charged, res
+	}
+	claimCharge := func(id string, used jobs.Tokens) jobs.Job {
+		c, err := f.store.Claim(ctx, "alice", id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Charge(ctx, c, used); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// A finished job, a failed one, one of another model with its cache,
+	// one in its long-context band, one never run.
+	ok := f.submit(t, "alice", `{"prompt":"fine"}`)
+	c := claimCharge(ok, jobs.Tokens{Input: 120, Output: 900})
+	if err := f.store.Finish(ctx, "alice", ok, c.Attempts, jobs.Progress{GeneratedText: "x", StopReason: "end_turn", Tokens: jobs.Tokens{Input: 120, Output: 900}}); err != nil {
+		t.Fatal(err)
+	}
+	bad := f.submit(t, "alice", `{"prompt":"breaks"}`)
+	c = claimCharge(bad, jobs.Tokens{Input: 40, Output: 7})
+	if err := f.store.Fail(ctx, "alice", bad, c.Attempts, jobs.Failure{Code: jobs.FailureModel, Message: "no"}); err != nil {
+		t.Fatal(err)
+	}
+	cached := f.submit(t, "alice", `{"prompt":"cached","model":"`+haiku45+`"}`)
+	claimCharge(cached, jobs.Tokens{Input: 10, Output: 30, CacheRead: 4000, CacheWrite: 20})
+	long := f.submit(t, "alice", `{"prompt":"long"}`)
+	claimCharge(long, jobs.Tokens{Input: 150_000, Output: 1000})
+	never := f.submit(t, "alice", `{"prompt":"cancelled while queued"}`)
+	if _, err := f.store.Cancel(ctx, "alice", never); err != nil {
+		t.Fatal(err)
+	}
+	if ch, res := get(never); ch.Tokens != 0 || ch.Pending || res.Header.Get("ETag") == "" || res.Header.Get("Retry-After") != "" {
+		t.Errorf("cancelled before it ran: %+v, ETag %q, Retry-After %q; want nothing charged, final", ch, res.Header.Get("ETag"), res.Header.Get("Retry-After"))
+	}
+
+	// Cancelled while its worker runs it: the worker charges the call it
+	// stops afterwards.
+	running := f.submit(t, "alice", `{"prompt":"cancelled while running"}`)
+	r, err := f.store.Claim(ctx, "alice", running, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Cancel(ctx, "alice", running); err != nil {
+		t.Fatal(err)
+	}
+	ch, res := get(running)
+	if ch.Tokens != 0 || !ch.Pending || res.Header.Get("ETag") != "" || res.Header.Get("Retry-After") == "" {
+		t.Errorf("cancelled while running, not charged yet: %+v, ETag %q, Retry-After %q; want pending, no ETag, a Retry-After",
+			ch, res.Header.Get("ETag"), res.Header.Get("Retry-After"))
+	}
+	if err := f.store.Charge(ctx, r, jobs.Tokens{Input: 60, Output: 12}); err != nil {
+		t.Fatal(err)
+	}
+	if ch, res = get(running); ch.Tokens != 72 || ch.Input != 60 || ch.Output != 12 || ch.Pending || res.Header.Get("ETag") == "" {
+		t.Errorf("cancelled while running, then charged: %+v, ETag %q; want 72 tokens, final", ch, res.Header.Get("ETag"))
+	}
+	// One whose worker never charged is final a minute after its cancel.
+	lost := f.submit(t, "alice", `{"prompt":"its worker died"}`)
+	if _, err := f.store.Claim(ctx, "alice", lost, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Cancel(ctx, "alice", lost); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(jobs.ChargeAfterCancel)
+	if ch, _ := get(lost); ch.Pending {
+		t.Errorf("a minute after the cancel: %+v, want final", ch)
+	}
+
+	if ch, _ := get(long); ch.Tokens != 5*151_000 || ch.Input != 5*150_000 {
+		t.Errorf("the long-context job: %+v, want its tokens at the band's factor", ch)
+	}
+	if ch, _ := get(cached); ch.CacheRead != 4000 || ch.CacheWrite != 20 || ch.Cost == nil {
+		t.Errorf("the cached job: %+v", ch)
+	}
+	tokens, cost := 0, 0.0
+	var list struct{ Jobs []struct{ Charged *charged } }
+	f.do(t, "GET", "/jobs?limit=100", "alice", "").json(t, &list)
+	for _, j := range list.Jobs {
+		tokens += j.Charged.Tokens
+		cost += *j.Charged.Cost
+	}
+	u := f.usage(t, "alice")
+	if len(list.Jobs) != 7 || tokens != u.Tokens.Charged || math.Abs(cost-u.EstimatedCostUSD) > 0.0002 || u.EstimatedCostUSD == 0 {
+		t.Errorf("%d jobs charged %d tokens, $%.4f; usage says %d, $%.4f", len(list.Jobs), tokens, cost, u.Tokens.Charged, u.EstimatedCostUSD)
 	}
 }

@@ -22,6 +22,7 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 	}
 	requestInfoFrom(r.Context()).jobID = id
 	owner := ownerFrom(r.Context())
+	now := h.cfg.Now()
 	if match := r.Header.Get("If-None-Match"); match != "" {
 		// A poller that has the job as it ended is answered from the job
 		// item alone: no read of its prompt or its text, however long.
@@ -30,7 +31,7 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, fmt.Errorf("get job: %w", err))
 			return
 		}
-		if tag := etagOf(head); tag != "" && etagMatches(match, tag) {
+		if tag := etagOf(head, now); tag != "" && etagMatches(match, tag) {
 			w.Header().Set("ETag", tag)
 			w.WriteHeader(http.StatusNotModified)
 			return
@@ -41,10 +42,9 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, fmt.Errorf("get job: %w", err))
 		return
 	}
-	if tag := etagOf(job); tag != "" {
+	if tag := etagOf(job, now); tag != "" {
 		w.Header().Set("ETag", tag)
 	}
-	now := h.cfg.Now()
 	if h.deps.Watch != nil && job.NeedsWatchMark(now) {
 		// Someone is watching this bulk job: its worker should write the
 		// text as it comes. A failed mark costs only freshness.
@@ -55,17 +55,18 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 	if d := h.pollAfter(job, now); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
 	}
-	writeJSON(w, http.StatusOK, viewOf(job))
+	writeJSON(w, http.StatusOK, h.viewOf(job, now))
 }
 
 // etagOf is the ETag of a job that has ended and changes no more, from
 // what its item alone holds (so Head and Get give the same); "" for one
-// that may still change: queued, running, or cancelled inside an economy
-// run whose charge is pending. A weak tag: it names the job's state, not
+// that may still change: queued, running, or ended with a charge that
+// may still grow (jobs.Job.ChargeMayGrow: cancelled inside an economy run,
+// or while a worker ran it). A weak tag: it names the job's state, not
 // the bytes of one encoding of it. An operator's replay or a settlement
 // moves updated_at, and with it the tag.
-func etagOf(j jobs.Job) string {
-	if !j.Status.Terminal() || j.ChargePending() {
+func etagOf(j jobs.Job, now time.Time) string {
+	if !j.Status.Terminal() || j.ChargeMayGrow(now) {
 		return ""
 	}
 	return fmt.Sprintf(`W/"%s-%s-%d-%d"`, j.ID[len(j.ID)-12:], j.Status, j.UpdatedAt.UnixMilli(), j.Attempts)
@@ -86,15 +87,22 @@ func etagMatches(header, tag string) bool {
 	return false
 }
 
-// pollAfter is when polling a job again makes sense; 0 for terminal jobs.
-// A queued job that its lane put off is worth polling again when its
-// message comes back (jobs.Job.SentAt, then to come), up to maxPollAfter.
+// pollAfter is when polling a job again makes sense; 0 for an ended job
+// whose charge is final. A queued job that its lane put off is worth
+// polling again when its message comes back (jobs.Job.SentAt, then to
+// come), up to maxPollAfter; a job cancelled while a worker ran it, once
+// the worker has charged its call, about as often as a running one; one
+// cancelled inside an economy run, when its run may have ended.
 func (h *Handler) pollAfter(j jobs.Job, now time.Time) time.Duration {
-	switch j.Status {
-	case jobs.StatusQueued:
+	switch {
+	case j.Status == jobs.StatusQueued:
 		wait := j.SentAt.Sub(now).Round(time.Second)
 		return min(max(h.cfg.PollQueued, wait), maxPollAfter)
-	case jobs.StatusRunning:
+	case j.Status == jobs.StatusRunning:
+		return h.cfg.PollRunning
+	case j.ChargePending():
+		return maxPollAfter
+	case j.ChargeMayGrow(now):
 		return h.cfg.PollRunning
 	}
 	return 0
@@ -141,7 +149,7 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := listView{Jobs: make([]jobView, 0, len(page.Jobs)), NextCursor: page.NextCursor}
 	for _, j := range page.Jobs {
-		out.Jobs = append(out.Jobs, previewOf(j))
+		out.Jobs = append(out.Jobs, h.previewOf(j, h.cfg.Now()))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -189,5 +197,5 @@ func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, fmt.Errorf("cancel job: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(job))
+	writeJSON(w, http.StatusOK, h.viewOf(job, h.cfg.Now()))
 }

@@ -100,18 +100,14 @@ func (h *Handler) usageViewOf(u jobs.Usage) usageView {
 		mt := modelTokens{Model: id, Name: id, Input: t.Input, Output: t.Output, CacheRead: t.CacheRead, CacheWrite: t.CacheWrite,
 			Economy: k.Batch, LongContext: k.Long}
 		if m, ok := catalogue.Lookup(id); ok {
-			prices := m.Prices
-			if k.Long {
-				prices = prices.Times(m.LongContextFactor)
-			}
-			if k.Batch {
-				prices = prices.Batch()
-			}
+			mt.Name = m.Name
+		}
+		if prices, ok := k.Prices(); ok {
 			if h.cfg.StandIn {
 				prices = catalogue.Prices{} // the local stand-in answered: no model was called
 			}
 			cost := roundCents(prices.Cost(t.Input, t.Output, t.CacheRead, t.CacheWrite))
-			mt.Name, mt.CostUSD = m.Name, &cost
+			mt.CostUSD = &cost
 			v.EstimatedCostUSD += cost
 		}
 		v.ByModel = append(v.ByModel, mt)

@@ -46,6 +46,27 @@ type jobView struct {
 	// Continues is the job whose answer this one goes on with (POST
 	// /generate's continue): its generated_text starts as that job's.
 	Continues string `json:"continues,omitempty"`
+	// Charged is what the job was charged against its owner's daily
+	// budget, whatever became of it (a cancelled or failed job too); nil
+	// for a job not counted (a deployment without usage).
+	Charged *chargeView `json:"charged,omitempty"`
+}
+
+// chargeView is what a job was charged: every call's tokens as the daily
+// budget counts them (GET /usage's tokens.charged is the sum of the day's
+// jobs'), by kind, and their estimated cost at the model's list prices.
+type chargeView struct {
+	Tokens     int `json:"tokens"`
+	Input      int `json:"input"`
+	Output     int `json:"output"`
+	CacheRead  int `json:"cache_read"`
+	CacheWrite int `json:"cache_write"`
+	// EstimatedCostUSD is null for a model the catalogue has no prices
+	// for, or for a job charged before its charge was kept by kind.
+	EstimatedCostUSD *float64 `json:"estimated_cost_usd"`
+	// Pending: the job has ended but its charge may still grow
+	// (jobs.Job.ChargeMayGrow); look again.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // economyView is where an economy job stands: "waiting" to be gathered
@@ -66,7 +87,8 @@ type economyView struct {
 // of 100 whole jobs could pass Lambda's 6 MB response limit.
 const previewChars = jobs.ListPreviewChars
 
-func viewOf(j jobs.Job) jobView {
+// viewOf is j as GET /jobs/{id} shows it at now.
+func (h *Handler) viewOf(j jobs.Job, now time.Time) jobView {
 	v := jobView{
 		JobID:         j.ID,
 		Status:        j.Status,
@@ -104,6 +126,18 @@ func viewOf(j jobs.Job) jobView {
 		}
 		v.Economy.ChargePending = j.ChargePending()
 	}
+	if b := j.Budget; b.Counted() {
+		t := b.ChargedTokens
+		v.Charged = &chargeView{Tokens: b.Charged, Input: t.Input, Output: t.Output, CacheRead: t.CacheRead,
+			CacheWrite: t.CacheWrite, Pending: j.ChargeMayGrow(now)}
+		if cost, ok := j.ChargeCost(); ok && t.Total() == b.Charged {
+			if h.cfg.StandIn {
+				cost = 0 // the local stand-in answered: no model was called
+			}
+			cost = roundCents(cost)
+			v.Charged.EstimatedCostUSD = &cost
+		}
+	}
 	return v
 }
 
@@ -120,8 +154,8 @@ func thinkingOf(j jobs.Job) string {
 	return "off"
 }
 
-func previewOf(j jobs.Job) jobView {
-	v := viewOf(j)
+func (h *Handler) previewOf(j jobs.Job, now time.Time) jobView {
+	v := h.viewOf(j, now)
 	v.System = ""
 	var cutP, cutT bool
 	v.Prompt, cutP = preview(v.Prompt)

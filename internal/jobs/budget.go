@@ -65,13 +65,50 @@ func budgetFactor(model string, promptTokens int) int {
 
 // BudgetTokens is what the tokens t of one call of the job's model count
 // against its owner's daily budget, and the key its usage counts them
-// under: their total, times the model's long-context factor when the
-// call's prompt (input, cache reads and writes) passed the model's band,
-// whose every token costs that much more. Budgets count tokens at the
-// model's base price, so a budget bounds money whatever the band.
-func (j Job) BudgetTokens(t Tokens) (int, UsageKey) {
+// under: each count times the model's long-context factor when the call's
+// prompt (input, cache reads and writes) passed the model's band, whose
+// every token costs that much more (their Total is what the budget
+// counts). Budgets count tokens at the model's base price, so a budget
+// bounds money whatever the band, and the job's charge, so counted, costs
+// its tokens at the base prices (ChargeCost).
+func (j Job) BudgetTokens(t Tokens) (Tokens, UsageKey) {
 	f := budgetFactor(j.Model, t.Prompt())
-	return t.Total() * f, UsageKey{Model: j.Model, Batch: j.Lane == LaneEconomy, Long: f > 1}
+	return t.Times(f), UsageKey{Model: j.Model, Batch: j.Lane == LaneEconomy, Long: f > 1}
+}
+
+// ChargeCost is what j was charged (Budget.ChargedTokens) at its model's
+// list prices (the batch price for an economy job), in dollars; false
+// when the catalogue has no prices for its model. Its charge counts a
+// long-context call's tokens at the band's factor already, so they are
+// priced at the base prices: the same as GET /usage prices the day's
+// tokens (UsageKey.Prices), so a day's jobs cost what the day does.
+func (j Job) ChargeCost() (float64, bool) {
+	p, ok := UsageKey{Model: j.Model, Batch: j.Lane == LaneEconomy}.Prices()
+	if !ok {
+		return 0, false
+	}
+	t := j.Budget.ChargedTokens
+	return p.Cost(t.Input, t.Output, t.CacheRead, t.CacheWrite), true
+}
+
+// ChargeAfterCancel is how long after a running job was cancelled the
+// charge of the attempt its worker was running may still land: the worker
+// learns of the cancel at its next write of the job (at the latest its
+// heartbeat, a third of its lease: 20 s by default) and charges what the
+// call billed as soon as the call stops.
+const ChargeAfterCancel = time.Minute
+
+// ChargeMayGrow reports whether what j is charged may still grow though
+// it has ended: an economy job cancelled inside its run (ChargePending,
+// until the run ends), or a job cancelled while a worker ran it whose
+// attempt is not charged yet, for ChargeAfterCancel after the cancel. A
+// client showing what a job cost looks again meanwhile.
+func (j Job) ChargeMayGrow(now time.Time) bool {
+	if j.ChargePending() {
+		return true
+	}
+	return j.Status == StatusCancelled && j.Lane != LaneEconomy && j.Attempts > 0 && !j.StartedAt.IsZero() &&
+		j.Budget.Counted() && j.Budget.ChargedAttempt < j.Attempts && now.Sub(j.FinishedAt) < ChargeAfterCancel
 }
 
 // CutOffTokens is a safe upper bound on what a call of r that wrote
@@ -104,8 +141,12 @@ type Budget struct {
 	// Reserved is the worst case reserved at submit (WorstCaseTokens).
 	Reserved int
 	// Charged is what the model billed for the job so far, over all its
-	// attempts; ChargedAttempt is the last attempt charged.
+	// attempts, as the budget counts it; ChargedTokens is the same by
+	// kind (each call's counts times its long-context factor: their Total
+	// is Charged, for jobs charged since it was kept); ChargedAttempt is
+	// the last attempt charged.
 	Charged        int
+	ChargedTokens  Tokens
 	ChargedAttempt int
 	// Settled is true once the job ended and its reservation was released
 	// and its active-jobs count given back.
@@ -127,12 +168,14 @@ func (b Budget) Held() int {
 	return max(b.Reserved, b.Charged)
 }
 
-// Charge is b after charging tokens for attempt, and how much the day's
-// committed tokens move (never negative: a charge within the reservation
-// moves nothing, the tokens beyond it add).
-func (b Budget) Charge(attempt, tokens int) (Budget, int) {
+// Charge is b after charging attempt the tokens t (as the budget counts
+// them: Job.BudgetTokens), and how much the day's committed tokens move
+// (never negative: a charge within the reservation moves nothing, the
+// tokens beyond it add).
+func (b Budget) Charge(attempt int, t Tokens) (Budget, int) {
 	nb := b
-	nb.Charged += tokens
+	nb.Charged += t.Total()
+	nb.ChargedTokens = nb.ChargedTokens.Plus(t)
 	nb.ChargedAttempt = attempt
 	return nb, nb.Held() - b.Held()
 }

@@ -36,11 +36,11 @@ func TestWorstCaseTokensFollowTheModel(t *testing.T) {
 func TestBudgetTokensCountTheLongContextBand(t *testing.T) {
 	j := jobs.Job{Model: "us.anthropic.claude-haiku-5-5", Lane: jobs.LaneEconomy}
 	short := jobs.Tokens{Input: 99_000, CacheRead: 1_000, Output: 10}
-	if n, k := j.BudgetTokens(short); n != short.Total() || k.Long || !k.Batch || k.String() != j.Model+"@batch" {
+	if n, k := j.BudgetTokens(short); n.Total() != short.Total() || k.Long || !k.Batch || k.String() != j.Model+"@batch" {
 		t.Errorf("a 100,000-token prompt: %d under %s", n, k)
 	}
 	long := jobs.Tokens{Input: 99_000, CacheRead: 1_001, Output: 10}
-	if n, k := j.BudgetTokens(long); n != 5*long.Total() || !k.Long || k.String() != j.Model+"@batch@long" {
+	if n, k := j.BudgetTokens(long); n.Total() != 5*long.Total() || n != long.Times(5) || !k.Long || k.String() != j.Model+"@batch@long" {
 		t.Errorf("a 100,001-token prompt: %d under %s", n, k)
 	}
 	if k := jobs.ParseUsageKey(j.Model + "@batch@long"); k != (jobs.UsageKey{Model: j.Model, Batch: true, Long: true}) {

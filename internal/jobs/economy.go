@@ -3,6 +3,8 @@ package jobs
 import (
 	"strings"
 	"time"
+
+	"github.com/promptq/promptq/internal/catalogue"
 )
 
 // A Run is one run of the economy lane: the economy jobs of one model that
@@ -103,6 +105,26 @@ func (k UsageKey) String() string {
 		s += longSuffix
 	}
 	return s
+}
+
+// Prices is what k's tokens cost: its model's list prices, at the batch
+// price (catalogue.Prices.Batch) and at the long-context factor as k
+// says; false for a model the catalogue does not know (one dropped from
+// it since). GET /usage prices a day's tokens by it, and a job's charge
+// (Job.ChargeCost) too, so the two agree.
+func (k UsageKey) Prices() (catalogue.Prices, bool) {
+	m, ok := catalogue.Lookup(k.Model)
+	if !ok {
+		return catalogue.Prices{}, false
+	}
+	p := m.Prices
+	if k.Long {
+		p = p.Times(m.LongContextFactor)
+	}
+	if k.Batch {
+		p = p.Batch()
+	}
+	return p, true
 }
 
 // ParseUsageKey is UsageKey.String undone.

@@ -56,6 +56,11 @@ func (t Tokens) Plus(u Tokens) Tokens {
 		CacheRead: t.CacheRead + u.CacheRead, CacheWrite: t.CacheWrite + u.CacheWrite}
 }
 
+// Times is t with every count multiplied by n.
+func (t Tokens) Times(n int) Tokens {
+	return Tokens{Input: t.Input * n, Output: t.Output * n, CacheRead: t.CacheRead * n, CacheWrite: t.CacheWrite * n}
+}
+
 // Prompt is the call's prompt as its price band counts it: input, cache
 // reads and cache writes.
 func (t Tokens) Prompt() int { return t.Input + t.CacheRead + t.CacheWrite }

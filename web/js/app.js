@@ -1017,9 +1017,12 @@ const host = {
   skew: () => clockSkew,
   onJob(card, job, before) {
     updateHistoryItem(job);
-    if (before !== job.status) announceStatus(job);
-    // A job that ended was charged what it used and released the rest.
-    if (before !== job.status && TERMINAL.has(job.status)) loadUsage();
+    if (before?.status !== job.status) announceStatus(job);
+    // A job that ended was charged what it used and released the rest; a
+    // cancelled one may be charged a moment later, for the call its
+    // worker stopped.
+    const ended = TERMINAL.has(job.status) && before?.status !== job.status;
+    if (ended || (TERMINAL.has(job.status) && before?.charged?.tokens !== job.charged?.tokens)) loadUsage();
   },
   onAction(card, action) {
     switch (action) {

@@ -157,3 +157,13 @@ export function thinkingOf(m, e) {
   if (!m.efforts.length) return "";
   return m.thinkingEfforts.includes(e || m.defaultEffort) ? "adaptive" : "off";
 }
+
+// chargedText is what a job was charged (GET /jobs/{id}'s charged): its
+// tokens as the daily budget counts them and their estimated cost, "so
+// far" while the charge may still grow (a job cancelled while it ran,
+// whose worker charges the call it stopped).
+export function chargedText(c) {
+  const tokens = `${formatNumber(c.tokens)} ${c.tokens === 1 ? "token" : "tokens"}`;
+  const cost = c.estimated_cost_usd != null ? ` · ${formatUSD(c.estimated_cost_usd)}` : "";
+  return `${tokens}${cost}${c.pending ? " so far" : ""}`;
+}

@@ -11,7 +11,7 @@ import { ApiError, TERMINAL } from "./api.js";
 import { SessionEndedError } from "./session.js";
 import { JobPoller } from "./poller.js";
 import { markdownTree, renderTree } from "./markdown.js";
-import { formatDuration, formatElapsed, formatWhen, titleOf, formatNumber, billingText } from "./format.js";
+import { formatDuration, formatElapsed, formatWhen, titleOf, formatNumber, billingText, chargedText } from "./format.js";
 
 const FAILURE_LEADS = {
   model_error: "The model could not answer this prompt.",
@@ -57,8 +57,8 @@ export function continuable(job) {
 // JobCard is one job's card. host is the workspace: config, api, announce
 // (the page's live region), sent(id) (the request this tab sent for a
 // job, if any), skew() (the browser's clock minus the API's), onJob(card,
-// job, before) (a new state of the job), onAction(card, name) (a tool was
-// used: cancel, again, continue, reuse, close).
+// job, before) (a new state of the job; before, the one it replaces),
+// onAction(card, name) (a tool was used: again, continue, reuse, close).
 export class JobCard {
   #elapsedTimer = null;
 
@@ -116,7 +116,7 @@ export class JobCard {
       onJob: (job) => {
         if (this.poller !== poller) return;
         this.part("job-warning").hidden = true;
-        const before = this.job?.status;
+        const before = this.job;
         this.job = job;
         this.render(job);
         this.host.onJob(this, job, before);
@@ -161,10 +161,12 @@ export class JobCard {
     try {
       const job = await this.host.api.cancel(this.id);
       this.stop();
-      const before = this.job?.status;
+      const before = this.job;
       this.job = job;
       this.render(job);
       this.host.onJob(this, job, before);
+      // Its worker charges the call it stops: watch until that lands.
+      if (job.charged?.pending) this.poll(1000);
     } catch (err) {
       if (err instanceof SessionEndedError || !this.el.isConnected) return;
       this.part("job-warning").textContent = err.message;
@@ -245,10 +247,16 @@ export class JobCard {
     p("job-stats").hidden = !done;
     if (done) {
       const t = job.tokens || {};
-      // A cancelled job stops before the model reports its counts.
+      // A job cancelled while it ran stops before the model reports its
+      // counts to it; what its call was charged says them.
       const counted = !(status === "cancelled" && !t.input && !t.output);
-      p("stat-input").textContent = counted ? String(t.input ?? 0) : "not counted";
-      p("stat-output").textContent = counted ? String(t.output ?? 0) : "not counted";
+      const ch = job.charged;
+      const count = (n, charged) => (counted ? formatNumber(n ?? 0) : ch && !ch.pending ? formatNumber(charged) : "not counted yet");
+      p("stat-input").textContent = count(t.input, ch?.input);
+      p("stat-output").textContent = count(t.output, ch?.output);
+      p("stat-charged-box").hidden = !ch;
+      p("stat-charged").textContent = ch ? chargedText(ch) : "";
+      p("stat-charged").title = "As your daily budget and usage count it, at the model's list prices";
       p("stat-duration").textContent = formatDuration(waitedMs(job)) || "—";
       p("stat-duration").title = job.duration_ms != null ? `from submission to the end; generating took ${formatDuration(job.duration_ms)}` : "from submission to the end";
       const stop = status === "cancelled" ? "Cancelled" : STOP_REASONS[job.stop_reason] ? cap(STOP_REASONS[job.stop_reason]) : job.stop_reason || "";

@@ -1,5 +1,6 @@
 // JobPoller watches one job: it asks GET /jobs/{id} at the pace of its
-// text, and stops for good at a terminal status. While words arrive it asks
+// text, and stops for good at a terminal status (once what the job was
+// charged is final: charged.pending). While words arrive it asks
 // about every second (the worker writes a watched job's text once a
 // second); when an answer brings nothing new (a model thinking before it
 // writes, a job waiting its turn) it waits longer each time, up to a few
@@ -78,7 +79,7 @@ export class JobPoller {
         if (this.#stopped) return;
         this.#failures = 0;
         this.onJob(job, retryAfter);
-        if (TERMINAL.has(job.status)) {
+        if (TERMINAL.has(job.status) && !job.charged?.pending) {
           this.stop();
           return;
         }

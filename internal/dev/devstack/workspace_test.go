@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTheWorkspacesAPIOverTheWire runs what the web app's workspace asks
@@ -48,4 +49,68 @@ func TestTheWorkspacesAPIOverTheWire(t *testing.T) {
 			t.Errorf("continuing a complete answer: %d, want 409", code)
 		}
 	})
+
+	// Every job says what it was charged, one cancelled while the model
+	// wrote and one that failed too, and the day's jobs add up to GET
+	// /usage.
+	t.Run("the day's jobs add up to its usage", func(t *testing.T) {
+		u := signUp(t, info, out, nil)
+		ok := submit(t, info, u, "A short answer, please.")
+		bad := submit(t, info, u, "This one breaks. promptq-fault:invalid")
+		hung := submit(t, info, u, "Wait for me. promptq-fault:hang")
+		for {
+			var j job
+			call(t, http.MethodGet, info.APIURL+"/jobs/"+hung, u.access, nil, &j)
+			if j.Status == "running" {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if code := call(t, http.MethodPost, info.APIURL+"/jobs/"+hung+"/cancel", u.access, nil, nil); code != http.StatusOK {
+			t.Fatalf("cancel: %d", code)
+		}
+		for _, id := range []string{ok, bad} {
+			finished(t, info, u, id)
+		}
+		// The cancelled job's worker charges the call it stopped.
+		var c charged
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			var j struct{ Charged charged }
+			call(t, http.MethodGet, info.APIURL+"/jobs/"+hung, u.access, nil, &j)
+			if c = j.Charged; !c.Pending || time.Now().After(deadline) {
+				break
+			}
+		}
+		if c.Pending || c.Tokens == 0 || c.Input == 0 {
+			t.Errorf("the job cancelled while it ran: charged %+v; want what its call used, final", c)
+		}
+		var list struct {
+			Jobs []struct {
+				JobID   string `json:"job_id"`
+				Status  string
+				Charged *charged
+			}
+		}
+		call(t, http.MethodGet, info.APIURL+"/jobs?limit=100", u.access, nil, &list)
+		sum := 0
+		for _, j := range list.Jobs {
+			if j.Charged == nil {
+				t.Fatalf("job %s (%s) says nothing of its charge", j.JobID, j.Status)
+			}
+			sum += j.Charged.Tokens
+		}
+		var usage struct {
+			Tokens struct{ Charged int }
+		}
+		call(t, http.MethodGet, info.APIURL+"/usage", u.access, nil, &usage)
+		if len(list.Jobs) != 3 || sum != usage.Tokens.Charged || sum == 0 {
+			t.Errorf("%d jobs charged %d tokens in all; GET /usage says %d", len(list.Jobs), sum, usage.Tokens.Charged)
+		}
+	})
+}
+
+// charged is a job's charge as the API says it.
+type charged struct {
+	Tokens, Input, Output int
+	Pending               bool
 }

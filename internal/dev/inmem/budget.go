@@ -123,7 +123,8 @@ func (s *Store) UnreserveUnwritten(_ context.Context, owner string, js []jobs.Jo
 // Charge charges the job what its attempt j.Attempts used, once per
 // attempt (see dynamo.Store.Charge).
 func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {
-	u, key := j.BudgetTokens(t)
+	bt, key := j.BudgetTokens(t)
+	u := bt.Total()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.jobs[j.Owner][j.ID]
@@ -131,23 +132,24 @@ func (s *Store) Charge(_ context.Context, j jobs.Job, t jobs.Tokens) error {
 		return jobs.ErrNotFound
 	}
 	if u > 0 {
-		s.chargeLocked(&cur, j.Attempts, u, key, t)
+		s.chargeLocked(&cur, j.Attempts, bt, key, t)
 		s.jobs[j.Owner][j.ID] = cur
 	}
 	return nil
 }
 
-// chargeLocked charges the job j attempt's u budget tokens (t by kind,
-// under key), once per attempt; s.mu is held. Finish charges its
-// attempt so, before its settlement, as dynamo's does in one transaction.
-func (s *Store) chargeLocked(j *jobs.Job, attempt, u int, key jobs.UsageKey, t jobs.Tokens) {
+// chargeLocked charges the job j attempt's tokens t, which count bt
+// against the budget (jobs.Job.BudgetTokens) under key, once per attempt;
+// s.mu is held. Finish charges its attempt so, before its settlement, as
+// dynamo's does in one transaction.
+func (s *Store) chargeLocked(j *jobs.Job, attempt int, bt jobs.Tokens, key jobs.UsageKey, t jobs.Tokens) {
 	b := j.Budget
 	if !b.Counted() || b.ChargedAttempt >= attempt {
 		return
 	}
-	nb, dn := b.Charge(attempt, u)
+	nb, dn := b.Charge(attempt, bt)
 	j.Budget = nb
-	s.moveDay(j.Owner, b, dn, u, key.String(), t)
+	s.moveDay(j.Owner, b, dn, bt.Total(), key.String(), t)
 }
 
 // Usage reads the owner's counters for today.

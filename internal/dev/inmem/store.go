@@ -352,8 +352,8 @@ func (s *Store) SaveProgress(_ context.Context, owner, id string, attempt int, p
 // p.Charge with its settlement (see dynamo.Store.Finish).
 func (s *Store) Finish(_ context.Context, owner, id string, attempt int, p jobs.Progress) error {
 	_, err := s.transition(owner, id, jobs.Finish, attempt, func(j *jobs.Job, now time.Time) {
-		if u, key := j.BudgetTokens(p.Charge); u > 0 {
-			s.chargeLocked(j, attempt, u, key, p.Charge) // before transition settles it
+		if bt, key := j.BudgetTokens(p.Charge); bt.Total() > 0 {
+			s.chargeLocked(j, attempt, bt, key, p.Charge) // before transition settles it
 		}
 		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = p.GeneratedText, p.Tokens, p.StopReason, p.Continuations
 		j.FinishedAt = now

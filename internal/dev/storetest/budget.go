@@ -189,8 +189,9 @@ func testChargeAndSettle(t *testing.T, newStore NewStore) {
 		t.Fatal(err)
 	}
 	e.wantUsage("finished", 400, 400, 0)
-	if b := e.get(j.ID).Budget; b.Charged != 400 || !b.Settled || b.ChargedAttempt != a2.Attempts {
-		t.Errorf("job's budget = %+v, want 400 charged over both attempts, settled", b)
+	if b := e.get(j.ID).Budget; b.Charged != 400 || !b.Settled || b.ChargedAttempt != a2.Attempts ||
+		b.ChargedTokens != (jobs.Tokens{Input: 160, Output: 240}) {
+		t.Errorf("job's budget = %+v, want 400 charged over both attempts (160 in, 240 out), settled", b)
 	}
 	e.charge(a1, 1, 1) // a late charge of an attempt already charged
 	if _, err := e.store.Cancel(ctx, e.owner, j.ID); !errors.Is(err, jobs.ErrConflict) {
@@ -252,6 +253,10 @@ func testFinishCharges(t *testing.T, newStore NewStore) {
 			if b := got.Budget; b.Charged != 330 || b.ChargedAttempt != a.Attempts || !b.Settled {
 				t.Errorf("job's budget = %+v, want 330 charged to attempt %d, settled", b, a.Attempts)
 			}
+			// By kind too, as the job shows it (GET /jobs/{id}'s charged).
+			if !tt.chargedBefore && got.Budget.ChargedTokens != used {
+				t.Errorf("job's charge by kind = %+v, want %+v", got.Budget.ChargedTokens, used)
+			}
 			if got.Status != jobs.StatusSucceeded || got.GeneratedText != p.GeneratedText {
 				t.Errorf("job %s with %d bytes of text, want succeeded with %d", got.Status, len(got.GeneratedText), len(p.GeneratedText))
 			}
@@ -301,6 +306,10 @@ func testChargeCountsCacheTokens(t *testing.T, newStore NewStore) {
 	if m := e.usage().ByModel[jobs.DefaultModel]; m != used {
 		t.Errorf("by model = %+v, want %+v", m, used)
 	}
+	// The job says what it was charged, by kind, as the day does.
+	if b := e.get(j.ID).Budget; b.Charged != used.Total() || b.ChargedTokens != used {
+		t.Errorf("the job's charge: %d, %+v; want %d, %+v", b.Charged, b.ChargedTokens, used.Total(), used)
+	}
 }
 
 // A call whose prompt passed its model's long-context band (Claude Haiku
@@ -325,6 +334,11 @@ func testALongContextCallCountsItsBand(t *testing.T, newStore NewStore) {
 	key := jobs.UsageKey{Model: j.Model, Long: true}.String()
 	if m := u.ByModel[key]; m != long || len(u.ByModel) != 1 {
 		t.Errorf("by model = %+v, want %+v under %s", u.ByModel, long, key)
+	}
+	// The job's charge by kind counts its band too, so its tokens at the
+	// model's base prices cost what the day's long-context row does.
+	if b := e.get(j.ID).Budget; b.Charged != 5*long.Total() || b.ChargedTokens != long.Times(5) {
+		t.Errorf("the job's charge: %d, %+v; want %d, %+v", b.Charged, b.ChargedTokens, 5*long.Total(), long.Times(5))
 	}
 }
 

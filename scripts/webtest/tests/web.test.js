@@ -69,8 +69,8 @@ test("sign up, confirm with the emailed code, submit, watch the text grow, see t
   }
   assert.ok(samples[0].length < final.length / 2, "the first text seen is well short of the whole");
 
-  assert.ok(Number(await stat(page, "Input tokens")) > 0);
-  assert.ok(Number(await stat(page, "Output tokens")) > 0);
+  assert.ok(Number((await stat(page, "Input tokens")).replace(/,/g, "")) > 0);
+  assert.ok(Number((await stat(page, "Output tokens")).replace(/,/g, "")) > 0);
   assert.match(await stat(page, "Time"), /\d(\.\d)? s|\d+ ms|min/);
   assert.equal(await page.getByRole("button", { name: "Cancel job" }).count(), 0);
 
@@ -235,7 +235,7 @@ test("a weak password is refused before it reaches Cognito, naming the rules it 
   t.noPageErrors(app);
 });
 
-test("a running job can be cancelled, and polling stops", async () => {
+test("a running job can be cancelled, and polling stops once its charge is final", async () => {
   const app = await t.loggedIn("cancel");
   const { page, rec } = app;
   // The local model streams its banner, then hangs until cancelled.
@@ -248,9 +248,12 @@ test("a running job can be cancelled, and polling stops", async () => {
   assert.equal(await cancel.count(), 0);
   const post = rec.api.find((r) => r.method === "POST" && r.path === `/jobs/${id}/cancel`);
   assert.equal(post.status, 200);
+  // Its worker charges the call the cancel stopped a moment later: the
+  // page looks until that is in, then no more.
+  await eventually(async () => assert.match(await stat(page, "Charged"), /^[1-9][\d,]* tokens · \$0\.00$/), { timeoutMs: 60_000 });
   const polls = jobPolls(rec, id).length;
   await sleep(3000);
-  assert.equal(jobPolls(rec, id).length, polls, "no polling after cancel");
+  assert.equal(jobPolls(rec, id).length, polls, "no polling once the charge is final");
   await eventually(async () => assert.equal(await textOf(page.locator(`#history-list li[data-job-id="${id}"] .badge`)), "Cancelled"));
   t.noPageErrors(app);
 });

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD, billingText,
-  formatDay, modelFacts, effortNote, thinkingOf, sentence,
+  formatDay, modelFacts, effortNote, thinkingOf, sentence, chargedText,
 } from "../../../web/js/format.js";
 import { parseModels } from "../../../web/js/config.js";
 
@@ -115,4 +115,11 @@ test("the effort note says which levels think, and that thinking is billed as ou
   assert.equal(effortNote(h4), "");
   assert.deepEqual([thinkingOf(h5, ""), thinkingOf(h5, "high"), thinkingOf(h5, "max"), thinkingOf(opus, "low"), thinkingOf(h4, "")],
     ["off", "off", "adaptive", "adaptive", ""]);
+});
+
+test("chargedText says a job's tokens and cost, and so far while its charge may grow", () => {
+  assert.equal(chargedText({ tokens: 3715, estimated_cost_usd: 0.0123 }), "3,715 tokens · $0.0123");
+  assert.equal(chargedText({ tokens: 1, estimated_cost_usd: 0 }), "1 token · $0.00");
+  assert.equal(chargedText({ tokens: 80, estimated_cost_usd: null }), "80 tokens");
+  assert.equal(chargedText({ tokens: 0, estimated_cost_usd: 0, pending: true }), "0 tokens · $0.00 so far");
 });

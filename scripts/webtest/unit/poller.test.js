@@ -57,6 +57,18 @@ test("a job that is already terminal is asked about once", async (t) => {
   assert.equal(api.calls.length, 1);
 });
 
+test("a cancelled job whose charge may still grow is asked about until it is final", async (t) => {
+  mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
+  t.after(() => mock.timers.reset());
+  const cancelled = (pending) => ({ job: { job_id: "j1", status: "cancelled", generated_text: "", charged: { tokens: pending ? 0 : 9, pending } }, retryAfter: pending ? 1 : null });
+  const api = fakeApi([cancelled(true), cancelled(true), cancelled(false)], Date.now);
+  const seen = [];
+  new JobPoller({ api, id: "j1", onJob: (j) => seen.push(j.charged.tokens), doc: null }).start();
+  await runFor(10_000);
+  assert.deepEqual(seen, [0, 0, 9]);
+  assert.deepEqual(api.calls, [0, 1000, 2000]);
+});
+
 test("network errors and 5xx back off, and Retry-After on a 429 is honoured", async (t) => {
   mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
   t.after(() => mock.timers.reset());
