@@ -137,6 +137,7 @@ type item struct {
 	// Continues is the job whose answer this one goes on with
 	// (jobs.Job.ContinuesFrom).
 	Continues string `dynamodbav:"continues,omitempty"`
+	SeedBytes int    `dynamodbav:"seed_bytes,omitempty"`
 }
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
@@ -237,6 +238,7 @@ func toItem(j jobs.Job) item {
 
 		EconomyFallback: j.EconomyFallback,
 		Continues:       j.ContinuesFrom,
+		SeedBytes:       j.SeedBytes,
 	}
 	if j.Status.Terminal() {
 		// A job's text is listed once it has ended (jobs.ListPreviewChars).
@@ -286,7 +288,7 @@ func (it item) job() (jobs.Job, error) {
 		j.Failure = &jobs.Failure{Code: it.FailureCode, Message: it.FailureMessage}
 	}
 	j.EconomyFallback = it.EconomyFallback
-	j.ContinuesFrom = it.Continues
+	j.ContinuesFrom, j.SeedBytes = it.Continues, it.SeedBytes
 	if j.Lane == jobs.LaneEconomy {
 		j.Economy = &jobs.Economy{RunID: it.RunID}
 	}

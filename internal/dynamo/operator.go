@@ -10,7 +10,8 @@ import (
 // Requeue makes the owner's job queued again for a replay from the
 // dead-letter queue: a failed or queued job, or a running one whose lease
 // has lapsed. The failure, lease, partial result and timings of the last
-// attempt are cleared, and sent_at is now (the caller sends its message
+// attempt are cleared (a job created with text to continue keeps that
+// text, its seed_bytes: every later text starts with it), and sent_at is now (the caller sends its message
 // next); Attempts is kept (it is the fencing token). A job
 // running under a live lease, succeeded or cancelled gives an error
 // matching jobs.ErrConflict.
@@ -18,7 +19,10 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	now := s.now()
 	c := guarded(jobs.Requeue, 0, now)
 	c.reopens, c.wantJob = true, true
-	c.update = "SET #input_tokens = :zero, #output_tokens = :zero, #text_bytes = :zero, #updated_at = :now, #sent_at = :now " +
+	// "+ :zero": kumo (v0.33.1) leaves the target unchanged when a lone
+	// if_not_exists finds its path; in a sum it reads it, as DynamoDB does.
+	c.update = "SET #input_tokens = :zero, #output_tokens = :zero, #text_bytes = if_not_exists(#seed_bytes, :zero) + :zero, " +
+		"#updated_at = :now, #sent_at = :now " +
 		"REMOVE #lease_until, #failure_code, #failure_message, #text_preview, #stop_reason, #started_at, #finished_at, " +
 		"#cache_read_tokens, #cache_write_tokens, #continuations, #run_id"
 	c.values[":zero"] = num(0)

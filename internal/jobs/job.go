@@ -149,8 +149,11 @@ type Job struct {
 
 	// ContinuesFrom is the job whose answer this one goes on with
 	// (ContinueRequest): it was created with that job's text as its own,
-	// which its first call continues. "" for a job of its own.
+	// which its first call continues, and SeedBytes is that text's length
+	// (every later text starts with it). A job replayed from scratch (a
+	// requeue) starts again from it. "" and 0 for a job of its own.
 	ContinuesFrom string
+	SeedBytes     int
 }
 
 // Economy is where an economy job stands: waiting to be gathered into a
@@ -362,6 +365,7 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	j.Attempts = 0
 	j.LeaseUntil = time.Time{}
 	j.Tokens, j.StopReason, j.Failure, j.Continuations = Tokens{}, "", nil, 0
+	j.SeedBytes = len(j.GeneratedText)
 	j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}
 	j.Economy = nil
 	if j.Lane == LaneEconomy {

@@ -399,7 +399,7 @@ func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
 	j, err := s.transition(owner, id, jobs.Requeue, 0, func(j *jobs.Job, now time.Time) {
 		j.SentAt = now
 		j.Failure = nil
-		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = "", jobs.Tokens{}, "", 0
+		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = j.GeneratedText[:j.SeedBytes], jobs.Tokens{}, "", 0
 		j.LeaseUntil, j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}, time.Time{}
 	})
 	if err != nil {

@@ -1113,6 +1113,25 @@ func testSeededCreate(t *testing.T, newStore NewStore) {
 		t.Errorf("finished: %d bytes (want %d), continuations %d", len(got.GeneratedText), len(final), got.Continuations)
 	}
 
+	// Replayed from scratch (a requeue: the dead-letter queue's, the
+	// rescuer's), it starts again from the text it continues, not from
+	// nothing.
+	in.ID = jobs.NewID()
+	r := e.create(in, "fp2")
+	c = e.claim(r.ID)
+	if err := e.store.SaveProgress(ctx, e.owner, r.ID, c.Attempts, jobs.Progress{GeneratedText: seed + "half way", Saved: len(seed), Appended: true}, lease); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Fail(ctx, e.owner, r.ID, c.Attempts, jobs.Failure{Code: jobs.FailureRetries, Message: "gave up"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.store.Requeue(ctx, e.owner, r.ID); err != nil || got.GeneratedText != seed {
+		t.Fatalf("Requeue: %d bytes of text, %v; want the %d bytes it continues", len(got.GeneratedText), err, len(seed))
+	}
+	if c := e.claim(r.ID); c.GeneratedText != seed {
+		t.Errorf("the claim after a requeue has %d bytes to continue, want the %d it was created with", len(c.GeneratedText), len(seed))
+	}
+
 	many := []jobs.NewJob{{Job: e.job(), Fingerprint: "a"}, {Job: in, Fingerprint: "b"}, {Job: e.job(), Fingerprint: "c"}}
 	many[1].Job.ID = jobs.NewID()
 	for i, r := range e.store.CreateMany(ctx, many) {
