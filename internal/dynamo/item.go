@@ -107,9 +107,12 @@ type item struct {
 	CreatedAt      string `dynamodbav:"created_at"`
 	UpdatedAt      string `dynamodbav:"updated_at"`
 	SentAt         string `dynamodbav:"sent_at,omitempty"`
-	StartedAt      string `dynamodbav:"started_at,omitempty"`
-	FinishedAt     string `dynamodbav:"finished_at,omitempty"`
-	ExpiresAt      int64  `dynamodbav:"expires_at"`
+	// Waiting is why a queued job a worker gave back waits (jobs.Wait),
+	// written with sent_at, removed by the next claim or requeue.
+	Waiting    *waitingItem `dynamodbav:"waiting,omitempty"`
+	StartedAt  string       `dynamodbav:"started_at,omitempty"`
+	FinishedAt string       `dynamodbav:"finished_at,omitempty"`
+	ExpiresAt  int64        `dynamodbav:"expires_at"`
 	// WriteToken is a random value each write sets, so that a write which
 	// finds its condition failed can tell whether the item is already as
 	// it left it: its own earlier attempt, retried by the SDK after the
@@ -138,6 +141,34 @@ type item struct {
 	// (jobs.Job.ContinuesFrom).
 	Continues string `dynamodbav:"continues,omitempty"`
 	SeedBytes int    `dynamodbav:"seed_bytes,omitempty"`
+}
+
+// waitingItem is a jobs.Wait as the job item keeps it (without its after,
+// which sent_at says).
+type waitingItem struct {
+	Reason string `dynamodbav:"reason"`
+	Try    int    `dynamodbav:"try,omitempty"`
+	Tries  int    `dynamodbav:"tries,omitempty"`
+	Error  string `dynamodbav:"error,omitempty"`
+}
+
+func waitingItemOf(w *jobs.Wait) *waitingItem {
+	if w == nil {
+		return nil
+	}
+	return &waitingItem{Reason: string(w.Reason), Try: w.Try, Tries: w.Tries, Error: w.Error}
+}
+
+func (w *waitingItem) wait() *jobs.Wait {
+	if w == nil {
+		return nil
+	}
+	return &jobs.Wait{Reason: jobs.WaitReason(w.Reason), Try: w.Try, Tries: w.Tries, Error: w.Error}
+}
+
+// waitValue is w as an update's value: the map waitingItem marshals to.
+func waitValue(w jobs.Wait) (types.AttributeValue, error) {
+	return attributevalue.Marshal(waitingItemOf(w.Kept()))
 }
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
@@ -222,6 +253,7 @@ func toItem(j jobs.Job) item {
 		CreatedAt:      formatTime(j.CreatedAt),
 		UpdatedAt:      formatTime(j.UpdatedAt),
 		SentAt:         formatTime(j.SentAt),
+		Waiting:        waitingItemOf(j.Waiting),
 		StartedAt:      formatTime(j.StartedAt),
 		FinishedAt:     formatTime(j.FinishedAt),
 		ExpiresAt:      j.ExpiresAt.Unix(),
@@ -277,6 +309,7 @@ func (it item) job() (jobs.Job, error) {
 		LeaseUntil:     fromMillis(it.LeaseUntil),
 		WatchedUntil:   fromMillis(it.WatchedUntil),
 		IdempotencyKey: it.IdempotencyKey,
+		Waiting:        it.Waiting.wait(),
 		Budget: jobs.Budget{Day: it.BudgetDay, Reserved: it.Reserved, Charged: it.Charged,
 			ChargedTokens:  jobs.Tokens{Input: it.ChargedIn, Output: it.ChargedOut, CacheRead: it.ChargedCR, CacheWrite: it.ChargedCW},
 			ChargedAttempt: it.ChargedAttempt, Settled: it.Settled, Stack: it.BudgetStack},

@@ -24,7 +24,7 @@ func (s *Store) Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	c.update = "SET #input_tokens = :zero, #output_tokens = :zero, #text_bytes = if_not_exists(#seed_bytes, :zero) + :zero, " +
 		"#updated_at = :now, #sent_at = :now " +
 		"REMOVE #lease_until, #failure_code, #failure_message, #text_preview, #stop_reason, #started_at, #finished_at, " +
-		"#cache_read_tokens, #cache_write_tokens, #continuations, #run_id"
+		"#cache_read_tokens, #cache_write_tokens, #continuations, #run_id, #waiting"
 	c.values[":zero"] = num(0)
 	c.values[":now"] = str(formatTime(now))
 	j, err := s.apply(ctx, owner, id, c)

@@ -429,23 +429,32 @@ func (s *Store) SwapSentAt(ctx context.Context, owner, id string, old, new time.
 
 // SentBack records that a worker sent the owner's queued job's message
 // back to wait (its owner at their fair share, the model's pace): a new
-// message, which comes back after `after`. sent_at becomes that time, so a
+// message, which comes back after w.After. sent_at becomes that time, so a
 // replay counts from when the message is due (internal/submit resends only
 // a job whose message is overdue) and GET /jobs/{id}'s Retry-After tells
-// pollers to come back then. A job no longer queued (claimed through
-// another message, or ended) is left as it is. One UpdateItem of an
-// attribute no index projects: a write unit for a job item of up to 1 KB.
-func (s *Store) SentBack(ctx context.Context, owner, id string, after time.Duration) error {
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(s.table),
-		Key:                      jobKey(owner, id),
-		UpdateExpression:         aws.String("SET #sent_at = :due"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND #status = :queued"),
-		ExpressionAttributeNames: names("#pk", "#status", "#sent_at"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":due":    str(formatTime(s.now().Add(after))),
-			":queued": statusValue(jobs.StatusQueued),
-		},
+// pollers to come back then; waiting says why (w). A job no longer queued
+// (claimed through another message, or ended) is left as it is. One
+// UpdateItem of attributes no index projects: a write unit for a job item
+// of up to 1 KB.
+func (s *Store) SentBack(ctx context.Context, owner, id string, w jobs.Wait) error {
+	wv, err := waitValue(w)
+	if err != nil {
+		return fmt.Errorf("record job %s sent back: %w", id, err)
+	}
+	update, values := "SET #sent_at = :due REMOVE #waiting", map[string]types.AttributeValue{
+		":due":    str(formatTime(s.now().Add(w.After))),
+		":queued": statusValue(jobs.StatusQueued),
+	}
+	if w.Reason != "" {
+		update, values[":waiting"] = "SET #sent_at = :due, #waiting = :waiting", wv
+	}
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       jobKey(owner, id),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_exists(#pk) AND #status = :queued"),
+		ExpressionAttributeNames:  names("#pk", "#status", "#sent_at", "#waiting"),
+		ExpressionAttributeValues: values,
 	})
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("record job %s sent back: %w", id, translate(err))

@@ -42,7 +42,7 @@ func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration
 	now := s.now()
 	c := guarded(jobs.Claim, 0, now)
 	c.cond += " AND " + textCond
-	c.update = "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now"
+	c.update = "SET #attempts = #attempts + :one, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now REMOVE #waiting"
 	c.values[":one"] = num(1)
 	c.values[":lease"] = num(millis(now.Add(lease)))
 	c.values[":now"] = str(formatTime(now))
@@ -134,19 +134,28 @@ func (s *Store) Fail(ctx context.Context, owner, id string, attempt int, f jobs.
 // Release gives the job the caller claimed as attempt back to the queue
 // (before the Lambda deadline, after a transient error or a throttle), so
 // the next delivery can claim it at once instead of waiting for the lease
-// to lapse. Its message comes back after `after` (the caller's backoff, or
+// to lapse. Its message comes back after w.After (the caller's backoff, or
 // the delay of the message it sends): sent_at becomes that time, as
-// SentBack writes it, so a replay meanwhile does not send another.
+// SentBack writes it, so a replay meanwhile does not send another; and
+// the job says why it waits (w: waiting), in the same update.
 //
 // The text written so far and the token counts are kept: the next attempt
 // continues the text (internal/worker), and a client polling the job never
 // sees it shrink. Attempts is kept, so the next claim's fencing token is
 // higher than this one's.
-func (s *Store) Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error {
+func (s *Store) Release(ctx context.Context, owner, id string, attempt int, w jobs.Wait) error {
 	now := s.now()
 	c := held(jobs.Release, attempt, now)
-	c.update = "SET #updated_at = :now, #sent_at = :due REMOVE #lease_until, #stop_reason, #started_at"
-	c.values[":due"] = str(formatTime(now.Add(after)))
+	c.update = "SET #updated_at = :now, #sent_at = :due REMOVE #lease_until, #stop_reason, #started_at, #waiting"
+	if w.Reason != "" {
+		c.update = "SET #updated_at = :now, #sent_at = :due, #waiting = :waiting REMOVE #lease_until, #stop_reason, #started_at"
+		v, err := waitValue(w)
+		if err != nil {
+			return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)
+		}
+		c.values[":waiting"] = v
+	}
+	c.values[":due"] = str(formatTime(now.Add(w.After)))
 	_, err := s.apply(ctx, owner, id, c)
 	if err != nil {
 		return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)

@@ -976,7 +976,7 @@ func TestRetryAfterFollowsWhenTheLaneLooksAtTheJobAgain(t *testing.T) {
 		put  time.Duration
 		want string
 	}{{17 * time.Second, "17"}, {time.Second, "2"}, {10 * time.Minute, "60"}} {
-		if err := f.store.SentBack(t.Context(), "alice", id, tt.put); err != nil {
+		if err := f.store.SentBack(t.Context(), "alice", id, jobs.Wait{Reason: jobs.WaitFairShare, After: tt.put}); err != nil {
 			t.Fatal(err)
 		}
 		if got := retryAfter(); got != tt.want {

@@ -46,10 +46,28 @@ type jobView struct {
 	// Continues is the job whose answer this one goes on with (POST
 	// /generate's continue): its generated_text starts as that job's.
 	Continues string `json:"continues,omitempty"`
+	// Waiting says why a queued job waits and what comes next, when a
+	// worker gave it back (jobs.Job.Waiting): absent otherwise.
+	Waiting *waitingView `json:"waiting,omitempty"`
 	// Charged is what the job was charged against its owner's daily
 	// budget, whatever became of it (a cancelled or failed job too); nil
 	// for a job not counted (a deployment without usage).
 	Charged *chargeView `json:"charged,omitempty"`
+}
+
+// waitingView is why a queued job waits: retry (a try failed; Attempt of
+// MaxAttempts, and Error what failed), fair_share, pace, throttled or busy
+// (it waits for capacity: its owner's fair share of the lane, the model's
+// tokens-per-minute pace, the model's quota, every seat of the model in
+// use), or continuing (its answer
+// goes on in another invocation). Until is when its message comes back to
+// a worker (the job's sent_at).
+type waitingView struct {
+	Reason      jobs.WaitReason `json:"reason"`
+	Until       string          `json:"until"`
+	Attempt     int             `json:"attempt,omitempty"`
+	MaxAttempts int             `json:"max_attempts,omitempty"`
+	Error       string          `json:"error,omitempty"`
 }
 
 // chargeView is what a job was charged: every call's tokens as the daily
@@ -125,6 +143,9 @@ func (h *Handler) viewOf(j jobs.Job, now time.Time) jobView {
 			v.Economy.State = "in_run"
 		}
 		v.Economy.ChargePending = j.ChargePending()
+	}
+	if w := j.Waiting; w != nil && j.Status == jobs.StatusQueued {
+		v.Waiting = &waitingView{Reason: w.Reason, Until: timestamp(j.SentAt), Attempt: w.Try, MaxAttempts: w.Tries, Error: w.Error}
 	}
 	if b := j.Budget; b.Counted() {
 		t := b.ChargedTokens

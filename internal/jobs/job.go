@@ -129,7 +129,11 @@ type Job struct {
 	// cannot flood the queue, also with a job its lane keeps putting off;
 	// and GET /jobs/{id} tells a poller of a job put off to come back when
 	// its message does, not sooner.
-	SentAt     time.Time
+	SentAt time.Time
+	// Waiting is why a queued job a worker gave back waits (its message
+	// comes back at SentAt), until a worker claims it again; nil for a
+	// job no worker has given back since its last claim or requeue.
+	Waiting    *Wait
 	StartedAt  time.Time // first claim of the current attempt
 	FinishedAt time.Time
 	ExpiresAt  time.Time // the store deletes the job after this (TTL)
@@ -367,6 +371,7 @@ func (j Job) AsNew(now time.Time, ttl time.Duration) Job {
 	j.Tokens, j.StopReason, j.Failure, j.Continuations = Tokens{}, "", nil, 0
 	j.SeedBytes = len(j.GeneratedText)
 	j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}
+	j.Waiting = nil
 	j.Economy = nil
 	if j.Lane == LaneEconomy {
 		j.Economy = &Economy{} // waiting for a run

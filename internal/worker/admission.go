@@ -205,7 +205,7 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 		case !slot.Admitted():
 			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, capacity, w.laneQueued(ctx, log, a.lane), w.now())
 			wait = jittered(wait, wait, 1, w.jitter) // its upper half
-			return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "its owner already runs their fair share of the lane"}), false
+			return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "its owner already runs their fair share of the lane", reason: jobs.WaitFairShare}), false
 		default:
 			a.slot, a.heldSlot = slot == quota.SlotTaken, slot == quota.SlotHeld
 		}
@@ -227,7 +227,7 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 			wait += time.Duration(w.jitter(int64(wait/4) + 1))
 			if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
 				a.close(ctx) // the fair-share slot and the seat, if any
-				return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: true}), false
+				return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: true, reason: jobs.WaitPace}), false
 			}
 			if err := w.sleep(ctx, wait); err != nil {
 				a.close(ctx)
@@ -262,10 +262,11 @@ func (w *Worker) slotUntil(ctx context.Context) time.Time {
 }
 
 // putOff says how a job waits: its message comes back after `after`, for
-// the reason why.
+// the reason why (reason, as the job records it: jobs.Wait).
 type putOff struct {
-	after time.Duration
-	why   string
+	after  time.Duration
+	why    string
+	reason jobs.WaitReason
 	// counted: the fair shares took the job's message off its owner's
 	// count of messages waiting (Shares.Acquire admitted it), so the new
 	// message is counted again.
@@ -275,6 +276,9 @@ type putOff struct {
 	// the job running, with nothing to record).
 	released bool
 }
+
+// wait is what the job records of p: why it waits and for how long.
+func (p putOff) wait() jobs.Wait { return jobs.Wait{Reason: p.reason, After: p.after} }
 
 // sendDelay is the delay of a message sent to come back after d: at least
 // a second, at most SQS's longest delay.
@@ -301,7 +305,7 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 		noted = make(chan struct{})
 		go func() {
 			defer close(noted)
-			if err := w.store.SentBack(sctx, msg.Owner, msg.JobID, d); err != nil {
+			if err := w.store.SentBack(sctx, msg.Owner, msg.JobID, jobs.Wait{Reason: p.reason, After: d}); err != nil {
 				log.WarnContext(ctx, "could not record when the job's message comes back; a replay meanwhile may send another", "error", err)
 			}
 		}()
@@ -388,10 +392,11 @@ func (w *Worker) throttled(ctx context.Context, log *slog.Logger, job jobs.Job, 
 
 	next := job.Message()
 	next.Throttles, next.ThrottledSince, next.Displaced = msg.Throttles+1, since, msg.Displaced
-	wait := putOff{after: sendDelay(w.throttleBackoff(next.Throttles)), why: "the model refused it for its quota", counted: true, released: true}
+	wait := putOff{after: sendDelay(w.throttleBackoff(next.Throttles)), why: "the model refused it for its quota", counted: true, released: true,
+		reason: jobs.WaitThrottled}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.after); err != nil {
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.wait()); err != nil {
 		// The job becomes claimable when its lease lapses: the message
 		// must not come back before.
 		log.WarnContext(ctx, "throttled; could not release the job, so its message comes back after the lease", "error", err)

@@ -132,13 +132,17 @@ func laneMessage(j jobs.Job, receive int, lane jobs.Lane) events.SQSMessage {
 func recordSentBack(t *testing.T, b *bundle, job jobs.Job) func() []time.Duration {
 	var mu sync.Mutex
 	var got []time.Duration
-	b.store.SentBackFunc = func(_ context.Context, o, id string, after time.Duration) error {
+	b.store.SentBackFunc = func(_ context.Context, o, id string, w jobs.Wait) error {
 		if o != job.Owner || id != job.ID {
 			t.Errorf("SentBack(%s, %s), want the job's", o, id)
 		}
+		// It says what the job waits for: its owner's share, or the pace.
+		if w.Reason != jobs.WaitFairShare && w.Reason != jobs.WaitPace {
+			t.Errorf("SentBack waiting for %q, want its fair share or the model's pace", w.Reason)
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		got = append(got, after)
+		got = append(got, w.After)
 		return nil
 	}
 	return func() []time.Duration {
@@ -171,7 +175,7 @@ func TestAThrottleIsNotAFailedTry(t *testing.T) {
 			job.Lane = jobs.LaneBulk
 			b.store.ClaimFunc = claimReturns(t, job)
 			released := false
-			b.store.ReleaseFunc = func(context.Context, string, string, int, time.Duration) error { released = true; return nil }
+			b.store.ReleaseFunc = func(context.Context, string, string, int, jobs.Wait) error { released = true; return nil }
 			b.model.GenerateFunc = func(context.Context, jobs.Request, func(string)) (jobs.Progress, error) {
 				return jobs.Progress{}, &jobs.Error{Kind: jobs.KindRateLimited, Message: "Busy."}
 			}
@@ -206,14 +210,17 @@ func TestThrottleBackoffGrowsAndTheJobFailsOnlyAfterTheCap(t *testing.T) {
 	job := newJob(9)
 	b.store.ClaimFunc = claimReturns(t, job)
 	var releasedFor []time.Duration
-	b.store.ReleaseFunc = func(_ context.Context, o, id string, _ int, after time.Duration) error {
+	b.store.ReleaseFunc = func(_ context.Context, o, id string, _ int, w jobs.Wait) error {
 		if o != job.Owner || id != job.ID {
 			t.Errorf("Release(%s, %s), want the job's", o, id)
 		}
-		releasedFor = append(releasedFor, after)
+		if w.Reason != jobs.WaitThrottled {
+			t.Errorf("released waiting for %q, want throttled", w.Reason)
+		}
+		releasedFor = append(releasedFor, w.After)
 		return nil
 	}
-	b.store.SentBackFunc = func(context.Context, string, string, time.Duration) error {
+	b.store.SentBackFunc = func(context.Context, string, string, jobs.Wait) error {
 		t.Error("SentBack of a released job: the release records when its message comes back")
 		return nil
 	}

@@ -27,9 +27,9 @@ type benchStore interface {
 	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
-	Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error
+	Release(ctx context.Context, owner, id string, attempt int, w jobs.Wait) error
 	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
-	SentBack(ctx context.Context, owner, id string, after time.Duration) error
+	SentBack(ctx context.Context, owner, id string, w jobs.Wait) error
 }
 
 // modelLatency is the fixed time the model takes before it answers.

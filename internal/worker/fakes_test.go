@@ -25,11 +25,11 @@ type fakeStore struct {
 	SaveProgressFunc func(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
 	FinishFunc       func(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	FailFunc         func(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
-	ReleaseFunc      func(ctx context.Context, owner, id string, attempt int, after time.Duration) error
+	ReleaseFunc      func(ctx context.Context, owner, id string, attempt int, w jobs.Wait) error
 	WatchedUntilFunc func(ctx context.Context, owner, id string) (time.Time, error)
 	// SentBackFunc, when set, sees each job recorded as sent back to
 	// wait; unset, they are accepted.
-	SentBackFunc func(ctx context.Context, owner, id string, after time.Duration) error
+	SentBackFunc func(ctx context.Context, owner, id string, w jobs.Wait) error
 }
 
 func (s *fakeStore) unexpected(name string) error {
@@ -72,11 +72,11 @@ func (s *fakeStore) Fail(ctx context.Context, owner, id string, attempt int, f j
 	return s.FailFunc(ctx, owner, id, attempt, f)
 }
 
-func (s *fakeStore) Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error {
+func (s *fakeStore) Release(ctx context.Context, owner, id string, attempt int, w jobs.Wait) error {
 	if s.ReleaseFunc == nil {
 		return s.unexpected("Release")
 	}
-	return s.ReleaseFunc(ctx, owner, id, attempt, after)
+	return s.ReleaseFunc(ctx, owner, id, attempt, w)
 }
 
 func (s *fakeStore) WatchedUntil(ctx context.Context, owner, id string) (time.Time, error) {
@@ -86,11 +86,11 @@ func (s *fakeStore) WatchedUntil(ctx context.Context, owner, id string) (time.Ti
 	return s.WatchedUntilFunc(ctx, owner, id)
 }
 
-func (s *fakeStore) SentBack(ctx context.Context, owner, id string, after time.Duration) error {
+func (s *fakeStore) SentBack(ctx context.Context, owner, id string, w jobs.Wait) error {
 	if s.SentBackFunc == nil {
 		return nil
 	}
-	return s.SentBackFunc(ctx, owner, id, after)
+	return s.SentBackFunc(ctx, owner, id, w)
 }
 
 // fakeQueue records visibility changes and messages sent again.

@@ -173,7 +173,7 @@ func (a *admission) noSeat(ctx context.Context, log *slog.Logger, msg jobs.Messa
 		wait = jittered(wait, wait, 1, w.jitter) // its upper half
 	}
 	a.close(ctx) // the fair-share slot and the tokens, if any
-	return w.deferJob(ctx, log, msg, putOff{after: wait, why: "every seat of the model is busy", counted: true})
+	return w.deferJob(ctx, log, msg, putOff{after: wait, why: "every seat of the model is busy", counted: true, reason: jobs.WaitBusy})
 }
 
 // renewSeat extends the job's seat, a lease, once half of it is left, to

@@ -101,8 +101,11 @@ func TestABulkJobLentASeatGivesItBackAtItsNextFlush(t *testing.T) {
 		return nil
 	}
 	var releasedFor []time.Duration
-	b.store.ReleaseFunc = func(_ context.Context, _, _ string, _ int, after time.Duration) error {
-		releasedFor = append(releasedFor, after)
+	b.store.ReleaseFunc = func(_ context.Context, _, _ string, _ int, w jobs.Wait) error {
+		if w.Reason != jobs.WaitContinuing {
+			t.Errorf("released waiting for %q, want continuing", w.Reason)
+		}
+		releasedFor = append(releasedFor, w.After)
 		return nil
 	}
 	words, calls := writingModel(b)
@@ -327,7 +330,12 @@ func TestAJobWithNoSeatWaitsInPlaceThenGoesBack(t *testing.T) {
 					seatFor(t, b, c, i, fmt.Sprint("h", i), lane)
 				}
 			}
-			job := newJob(1) // no Claim: the job is not claimed
+			job := newJob(1)              // no Claim: the job is not claimed
+			var reasons []jobs.WaitReason // Handle is synchronous: no lock
+			b.store.SentBackFunc = func(_ context.Context, _, _ string, w jobs.Wait) error {
+				reasons = append(reasons, w.Reason)
+				return nil
+			}
 			m := laneMessage(job, 1, tc.lane)
 			if tc.displaced > 0 {
 				m.Body = strings.TrimSuffix(m.Body, "}") + fmt.Sprintf(`,"displaced":%d}`, tc.displaced)
@@ -343,6 +351,9 @@ func TestAJobWithNoSeatWaitsInPlaceThenGoesBack(t *testing.T) {
 			sent := b.queue.sentAgain()
 			if len(sent) != 1 || sent[0].msg.JobID != job.ID || sent[0].msg.Displaced != tc.displaced || sent[0].delay < fairRetryMin {
 				t.Fatalf("sent %+v, want the job back later, displaced %d times", sent, tc.displaced)
+			}
+			if !slices.Equal(reasons, []jobs.WaitReason{jobs.WaitBusy}) {
+				t.Errorf("recorded the job waiting for %q, want [busy]", reasons)
 			}
 			if want := string(tc.lane) + "/" + job.Owner + "/1"; !slices.Equal(sh.waiting, []string{want}) || len(sh.held) != 0 {
 				t.Errorf("told the shares %v, still held %v; want [%s] and its slot given back", sh.waiting, sh.held, want)
@@ -382,7 +393,7 @@ func TestADisplacedJobStaysDisplaced(t *testing.T) {
 			job.Lane = jobs.LaneBulk
 			b.store.ClaimFunc = claimReturns(t, job)
 			b.store.SaveProgressFunc = func(context.Context, string, string, int, jobs.Progress, time.Duration) error { return nil }
-			b.store.ReleaseFunc = func(context.Context, string, string, int, time.Duration) error { return nil }
+			b.store.ReleaseFunc = func(context.Context, string, string, int, jobs.Wait) error { return nil }
 			b.model.GenerateFunc = func(ctx context.Context, _ jobs.Request, onDelta func(string)) (jobs.Progress, error) {
 				return tc.model(ctx, onDelta)
 			}

@@ -642,11 +642,11 @@ func (s crashStore) Fail(ctx context.Context, o, id string, a int, f jobs.Failur
 	return s.Store.Fail(ctx, o, id, a, f)
 }
 
-func (s crashStore) Release(ctx context.Context, o, id string, a int, after time.Duration) error {
+func (s crashStore) Release(ctx context.Context, o, id string, a int, w jobs.Wait) error {
 	if s.sw.down.Load() {
 		return errCrashed
 	}
-	return s.Store.Release(ctx, o, id, a, after)
+	return s.Store.Release(ctx, o, id, a, w)
 }
 
 type crashQueue struct {

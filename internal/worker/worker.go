@@ -25,17 +25,19 @@ import (
 // internal/dev/inmem). Every write after Claim carries the claim's attempt,
 // which the store checks: a worker that lost its claim cannot write.
 // Whenever the worker gives a job back to wait, the store records when its
-// message comes back (Release's and SentBack's after: the job's SentAt),
-// so a client's replay meanwhile sends no other message.
+// message comes back (Release's and SentBack's jobs.Wait.After: the job's
+// SentAt), so a client's replay meanwhile sends no other message, and why
+// (the job's Waiting), so its owner sees what comes next, in that one
+// write.
 type store interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
 	Claim(ctx context.Context, owner, id string, lease time.Duration) (jobs.Job, error)
 	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
-	Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error
+	Release(ctx context.Context, owner, id string, attempt int, w jobs.Wait) error
 	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
-	SentBack(ctx context.Context, owner, id string, after time.Duration) error
+	SentBack(ctx context.Context, owner, id string, w jobs.Wait) error
 }
 
 // queue is what the worker needs from the lanes' queues
@@ -528,8 +530,9 @@ func (w *Worker) keep(ctx context.Context, log *slog.Logger, job jobs.Job, p job
 func (w *Worker) continueLater(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, displaced int, cause error) outcome {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	wait := putOff{after: sendDelay(0), why: "its answer continues in another invocation", counted: true, released: true}
-	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.after); err != nil {
+	wait := putOff{after: sendDelay(0), why: "its answer continues in another invocation", counted: true, released: true,
+		reason: jobs.WaitContinuing}
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.wait()); err != nil {
 		log.WarnContext(ctx, "stopped before the end; could not release the job (claimable when its lease lapses), the message will come back",
 			"cause", cause, "error", err)
 		return retryAfter(w.cfg.Lease)
@@ -570,7 +573,10 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 	// stays leased and the next delivery waits for the lease to lapse.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, delay); err != nil {
+	// The job says which try failed, of how many, why, and when the next
+	// comes: its owner sees a retry, not a job stuck in the queue.
+	wait := jobs.Wait{Reason: jobs.WaitRetry, After: delay, Try: receive, Tries: w.cfg.MaxReceiveCount, Error: reason}
+	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait); err != nil {
 		// Not fatal: the job becomes claimable when its lease lapses.
 		log.WarnContext(ctx, "transient failure; could not release the job (claimable when its lease lapses), the message will come back",
 			"cause", cause, "error", err, "retry_in", delay.String())

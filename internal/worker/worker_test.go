@@ -312,11 +312,17 @@ func TestModelErrorsAreRetriedOrFailedByKind(t *testing.T) {
 			}
 			released := false
 			var releasedFor time.Duration
-			b.store.ReleaseFunc = func(_ context.Context, _, _ string, attempt int, after time.Duration) error {
-				released, releasedFor = true, after
+			var wait jobs.Wait
+			b.store.ReleaseFunc = func(_ context.Context, _, _ string, attempt int, w jobs.Wait) error {
+				released, releasedFor, wait = true, w.After, w
 				return nil
 			}
 			resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{message(job, tt.receive)}})
+			// A job given back to try again says so in the same write:
+			// which try of how many failed, and why.
+			if released && (wait.Reason != jobs.WaitRetry || wait.Try != tt.receive || wait.Tries != testConfig().MaxReceiveCount || wait.Error == "") {
+				t.Errorf("released waiting %+v; want a retry, try %d of %d, with what failed", wait, tt.receive, testConfig().MaxReceiveCount)
+			}
 
 			if got := len(resp.BatchItemFailures) == 1; got != tt.retry {
 				t.Errorf("reported failed = %v, want %v", got, tt.retry)
@@ -501,8 +507,8 @@ func TestTheDeadlineStopsTheModelAndKeepsTheTextSoFar(t *testing.T) {
 		}
 		released := false
 		var releasedFor time.Duration
-		b.store.ReleaseFunc = func(_ context.Context, _, _ string, _ int, after time.Duration) error {
-			released, releasedFor = true, after
+		b.store.ReleaseFunc = func(_ context.Context, _, _ string, _ int, w jobs.Wait) error {
+			released, releasedFor = true, w.After
 			return nil
 		}
 		var failures []jobs.Failure
@@ -661,7 +667,7 @@ func TestFinishingAfterACancellationDropsTheResult(t *testing.T) {
 		}
 		b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return tt.finishErr }
 		released := false
-		b.store.ReleaseFunc = func(context.Context, string, string, int, time.Duration) error { released = true; return nil }
+		b.store.ReleaseFunc = func(context.Context, string, string, int, jobs.Wait) error { released = true; return nil }
 		resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{message(job, 1)}})
 		if got := len(resp.BatchItemFailures) == 1; got != tt.retry || released != tt.released {
 			t.Errorf("Finish error %v: retry %v released %v, want %v %v", tt.finishErr, got, released, tt.retry, tt.released)
@@ -703,7 +709,7 @@ func TestABatchReportsOnlyTheMessagesToRetry(t *testing.T) {
 		failed = append(failed, id)
 		return nil
 	}
-	b.store.ReleaseFunc = func(_ context.Context, _, id string, _ int, _ time.Duration) error {
+	b.store.ReleaseFunc = func(_ context.Context, _, id string, _ int, _ jobs.Wait) error {
 		mu.Lock()
 		defer mu.Unlock()
 		released = append(released, id)

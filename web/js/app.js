@@ -13,7 +13,7 @@ import { backoff } from "./poller.js";
 import { JobCard, failureText, waitedMs } from "./jobcard.js";
 import {
   formatDuration, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches,
-  modelFacts, effortNote, thinkingOf, sentence,
+  modelFacts, effortNote, thinkingOf, sentence, waitText,
 } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -1124,7 +1124,8 @@ function announceStatus(job) {
       announce(`${title} The job was cancelled.`);
       break;
     case "queued":
-      announce(`${title} The job is queued.`);
+      // A job given back to wait says why (a retry, capacity).
+      announce(`${title} ${waitText(job, Date.now() - clockSkew) || "The job is queued."}`);
       break;
   }
 }

@@ -167,3 +167,46 @@ export function chargedText(c) {
   const cost = c.estimated_cost_usd != null ? ` · ${formatUSD(c.estimated_cost_usd)}` : "";
   return `${tokens}${cost}${c.pending ? " so far" : ""}`;
 }
+
+// inAbout says when a time to come is, from now: "in about 8 s", "in
+// about 3 min", or "any moment now" once it has passed.
+export function inAbout(untilMs, nowMs) {
+  const s = Math.round((untilMs - nowMs) / 1000);
+  if (!Number.isFinite(s) || s <= 0) return "any moment now";
+  if (s < 90) return `in about ${s} s`;
+  return `in about ${Math.round(s / 60)} min`;
+}
+
+// waitText says why a job waits and what comes next, from what the API
+// says (GET /jobs/{id}'s waiting and economy), as of nowMs on the API's
+// clock; "" when it says nothing (a job waiting for its first worker).
+export function waitText(job, nowMs) {
+  const e = job.economy;
+  if (e && job.status === "queued" && e.state === "waiting") {
+    return "Waiting for the economy run: it is gathered with other prompts into a run of Amazon Bedrock's batch inference, at a lower price, typically within hours.";
+  }
+  if (e && job.status === "running" && e.state === "in_run") {
+    return `In an economy run: ${formatNumber(e.records_done)} of ${formatNumber(e.records_total)} prompts done.`;
+  }
+  const w = job.waiting;
+  if (!w || job.status !== "queued") return "";
+  const when = inAbout(Date.parse(w.until), nowMs);
+  switch (w.reason) {
+    case "retry": {
+      const why = w.error ? `: ${w.error.replace(/\.$/, "")}` : "";
+      return `Retrying: try ${w.attempt} of ${w.max_attempts} failed${why}. The next try starts ${when}.`;
+    }
+    case "fair_share":
+      return `Waiting for capacity: your other jobs already use your fair share of the lane, so this one starts as they end. Next look ${when}.`;
+    case "pace":
+      return `Waiting for capacity: the model's tokens-per-minute pace has no room for it yet. Next look ${when}.`;
+    case "throttled":
+      return `Waiting for capacity: the model turned the call away for its quota (a throttle, not a failed try). Next try ${when}.`;
+    case "busy":
+      return `Waiting for capacity: every call the model allows at once is in use, so this one starts as one ends. Next look ${when}.`;
+    case "continuing":
+      return `The answer so far is kept and goes on in another worker run, ${when}.`;
+    default:
+      return `Waiting (${w.reason}). Next look ${when}.`;
+  }
+}

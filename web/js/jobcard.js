@@ -11,7 +11,7 @@ import { ApiError, TERMINAL } from "./api.js";
 import { SessionEndedError } from "./session.js";
 import { JobPoller } from "./poller.js";
 import { markdownTree, renderTree } from "./markdown.js";
-import { formatDuration, formatElapsed, formatWhen, titleOf, formatNumber, billingText, chargedText } from "./format.js";
+import { formatDuration, formatElapsed, formatWhen, titleOf, formatNumber, billingText, chargedText, waitText } from "./format.js";
 
 const FAILURE_LEADS = {
   model_error: "The model could not answer this prompt.",
@@ -213,6 +213,8 @@ export class JobCard {
     meta.push(`job …${job.job_id.slice(-8)}`);
     p("job-meta").textContent = meta.join(" · ");
 
+    this.#renderWait(job);
+
     p("job-prompt").textContent = job.prompt || "";
     p("job-prompt-box").hidden = !job.prompt;
 
@@ -226,7 +228,7 @@ export class JobCard {
     out.setAttribute("aria-busy", live ? "true" : "false");
     out.dataset.live = String(live);
     out.dataset.empty = String(!text);
-    out.dataset.placeholder = status === "queued" ? "Waiting for a worker…" : status === "running" ? "Writing…" : "";
+    out.dataset.placeholder = status === "queued" ? (job.waiting ? "Waiting…" : "Waiting for a worker…") : status === "running" ? "Writing…" : "";
     p("job-plain").hidden = !this.plain;
     p("job-rendered").hidden = this.plain;
     p("view-plain").setAttribute("aria-pressed", String(this.plain));
@@ -296,13 +298,24 @@ export class JobCard {
     this.part("job-warning").hidden = false;
   }
 
-  // The running clock beside a live job's status, from its submission.
+  // renderWait says why a queued job waits and what comes next (a
+  // retry, capacity, the economy run), counting down to its next look.
+  #renderWait(job) {
+    const text = waitText(job, Date.now() - this.host.skew());
+    const el = this.part("job-wait");
+    if (el.textContent !== text) el.textContent = text;
+    el.hidden = !text;
+  }
+
+  // The running clock beside a live job's status, from its submission
+  // (and the countdown of a job waiting, with it).
   #startElapsed(job) {
     const start = Date.parse(job.created_at);
     if (!Number.isFinite(start)) return;
     const el = this.part("job-elapsed");
     const tick = () => {
       el.textContent = formatElapsed(Date.now() - this.host.skew() - start);
+      if (this.job) this.#renderWait(this.job);
     };
     tick();
     el.hidden = false;

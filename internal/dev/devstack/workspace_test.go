@@ -50,6 +50,47 @@ func TestTheWorkspacesAPIOverTheWire(t *testing.T) {
 		}
 	})
 
+	// A job a worker gives back says why it waits and what comes next:
+	// a try that failed (which, of how many, why, and when the next is),
+	// or a throttle.
+	t.Run("a job given back says why it waits", func(t *testing.T) {
+		u := signUp(t, info, out, nil)
+		for _, tc := range []struct {
+			prompt, reason string
+		}{
+			{"Half, then an error. promptq-fault:midstream", "retry"},
+			{"Throttled once. promptq-fault:throttle-once", "throttled"},
+		} {
+			id := submit(t, info, u, tc.prompt)
+			var seen *waiting
+			for deadline := time.Now().Add(time.Minute); seen == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				var j struct {
+					Status  string
+					Waiting *waiting
+				}
+				call(t, http.MethodGet, info.APIURL+"/jobs/"+id, u.access, nil, &j)
+				if j.Status == "queued" && j.Waiting != nil {
+					seen = j.Waiting
+				}
+			}
+			switch {
+			case seen == nil:
+				t.Errorf("%s: never seen waiting", tc.prompt)
+			case seen.Reason != tc.reason || seen.Until.IsZero():
+				t.Errorf("%s: waiting %+v, want %s with when it comes back", tc.prompt, seen, tc.reason)
+			case tc.reason == "retry" && (seen.Attempt != 1 || seen.MaxAttempts != 5 || !strings.Contains(seen.Error, "midstream")):
+				t.Errorf("%s: waiting %+v, want try 1 of 5, with what failed", tc.prompt, seen)
+			}
+			if tc.reason == "throttled" {
+				if j := finished(t, info, u, id); j.Status != "succeeded" {
+					t.Errorf("after its throttle: %s", j.Status)
+				}
+			} else {
+				call(t, http.MethodPost, info.APIURL+"/jobs/"+id+"/cancel", u.access, nil, nil)
+			}
+		}
+	})
+
 	// Every job says what it was charged, one cancelled while the model
 	// wrote and one that failed too, and the day's jobs add up to GET
 	// /usage.
@@ -107,6 +148,15 @@ func TestTheWorkspacesAPIOverTheWire(t *testing.T) {
 			t.Errorf("%d jobs charged %d tokens in all; GET /usage says %d", len(list.Jobs), sum, usage.Tokens.Charged)
 		}
 	})
+}
+
+// waiting is why a queued job waits, as the API says it.
+type waiting struct {
+	Reason      string
+	Until       time.Time
+	Attempt     int
+	MaxAttempts int `json:"max_attempts"`
+	Error       string
 }
 
 // charged is a job's charge as the API says it.

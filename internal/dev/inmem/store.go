@@ -116,6 +116,10 @@ func clone(j jobs.Job) jobs.Job {
 		e := *j.Economy
 		j.Economy = &e
 	}
+	if j.Waiting != nil {
+		w := *j.Waiting
+		j.Waiting = &w
+	}
 	return j
 }
 
@@ -156,11 +160,11 @@ func (s *Store) Watch(_ context.Context, owner, id string, until time.Time) erro
 
 // SentBack records that the owner's queued job's message was sent back to
 // come back after `after` (see dynamo.Store.SentBack).
-func (s *Store) SentBack(_ context.Context, owner, id string, after time.Duration) error {
+func (s *Store) SentBack(_ context.Context, owner, id string, w jobs.Wait) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j, ok := s.jobs[owner][id]; ok && j.Status == jobs.StatusQueued {
-		j.SentAt = s.now().Add(after)
+		j.SentAt, j.Waiting = s.now().Add(w.After), w.Kept()
 		s.jobs[owner][id] = j
 	}
 	return nil
@@ -328,6 +332,7 @@ func (s *Store) Claim(_ context.Context, owner, id string, lease time.Duration) 
 		j.LeaseUntil = leaseUntil(now, lease)
 		j.StartedAt = now
 		j.SentAt = now
+		j.Waiting = nil
 	})
 	if err != nil {
 		return j, fmt.Errorf("claim job %s: %w", id, err)
@@ -381,11 +386,11 @@ func (s *Store) Fail(_ context.Context, owner, id string, attempt int, f jobs.Fa
 // Release queues the job claimed as attempt again, keeping its text and
 // token counts for the next attempt to continue; its message comes back
 // after `after` (see dynamo.Store.Release).
-func (s *Store) Release(_ context.Context, owner, id string, attempt int, after time.Duration) error {
+func (s *Store) Release(_ context.Context, owner, id string, attempt int, w jobs.Wait) error {
 	_, err := s.transition(owner, id, jobs.Release, attempt, func(j *jobs.Job, now time.Time) {
 		j.StopReason = ""
 		j.LeaseUntil, j.StartedAt = time.Time{}, time.Time{}
-		j.SentAt = now.Add(after)
+		j.SentAt, j.Waiting = now.Add(w.After), w.Kept()
 	})
 	if err != nil {
 		return fmt.Errorf("release job %s attempt %d: %w", id, attempt, err)
@@ -397,7 +402,7 @@ func (s *Store) Release(_ context.Context, owner, id string, attempt int, after 
 // lapsed, clearing the last attempt's failure, lease and result.
 func (s *Store) Requeue(_ context.Context, owner, id string) (jobs.Job, error) {
 	j, err := s.transition(owner, id, jobs.Requeue, 0, func(j *jobs.Job, now time.Time) {
-		j.SentAt = now
+		j.SentAt, j.Waiting = now, nil
 		j.Failure = nil
 		j.GeneratedText, j.Tokens, j.StopReason, j.Continuations = j.GeneratedText[:j.SeedBytes], jobs.Tokens{}, "", 0
 		j.LeaseUntil, j.StartedAt, j.FinishedAt = time.Time{}, time.Time{}, time.Time{}

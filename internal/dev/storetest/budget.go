@@ -179,7 +179,7 @@ func testChargeAndSettle(t *testing.T, newStore NewStore) {
 	e.charge(a1, 60, 40)
 	e.charge(a1, 60, 40) // the same attempt again: nothing more
 	e.wantUsage("first attempt charged", 500, 100, 1)
-	if err := e.store.Release(ctx, e.owner, j.ID, a1.Attempts, 0); err != nil {
+	if err := e.store.Release(ctx, e.owner, j.ID, a1.Attempts, jobs.Wait{}); err != nil {
 		t.Fatal(err)
 	}
 	a2 := e.claim(j.ID)

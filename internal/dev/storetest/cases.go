@@ -62,7 +62,7 @@ func testOtherOwner(t *testing.T, newStore NewStore) {
 		}},
 		{"Finish", func(id string) error { return e.store.Finish(t.Context(), other, id, 1, jobs.Progress{}) }},
 		{"Fail", func(id string) error { return e.store.Fail(t.Context(), other, id, 1, f) }},
-		{"Release", func(id string) error { return e.store.Release(t.Context(), other, id, 1, 0) }},
+		{"Release", func(id string) error { return e.store.Release(t.Context(), other, id, 1, jobs.Wait{}) }},
 		{"Requeue", func(id string) error { _, err := e.store.Requeue(t.Context(), other, id); return err }},
 		{"MarkFailed", func(id string) error { return e.store.MarkFailed(t.Context(), other, id, f) }},
 	}
@@ -376,7 +376,7 @@ func testFencing(t *testing.T, newStore NewStore) {
 		{"SaveProgress", e.store.SaveProgress(ctx, e.owner, j.ID, old, jobs.Progress{GeneratedText: "stale"}, lease)},
 		{"Finish", e.store.Finish(ctx, e.owner, j.ID, old, jobs.Progress{GeneratedText: "stale"})},
 		{"Fail", e.store.Fail(ctx, e.owner, j.ID, old, jobs.Failure{Code: jobs.FailureModel, Message: "stale"})},
-		{"Release", e.store.Release(ctx, e.owner, j.ID, old, 0)},
+		{"Release", e.store.Release(ctx, e.owner, j.ID, old, jobs.Wait{})},
 	}
 	for _, tt := range stale {
 		wantErr(t, tt.name+" by the attempt that lost its lease", tt.err, jobs.ErrConflict)
@@ -486,11 +486,13 @@ func testRelease(t *testing.T, newStore NewStore) {
 		t.Fatalf("SaveProgress: %v", err)
 	}
 	j.GeneratedText, j.Tokens, j.Continuations = partial.GeneratedText, partial.Tokens, partial.Continuations
-	wantErr(t, "Release by another attempt", e.store.Release(ctx, e.owner, j.ID, j.Attempts+1, 0), jobs.ErrConflict)
+	wantErr(t, "Release by another attempt", e.store.Release(ctx, e.owner, j.ID, j.Attempts+1, jobs.Wait{}), jobs.ErrConflict)
 
 	e.clock.Advance(time.Second)
-	// Its message comes back in 40 s (the worker's backoff).
-	if err := e.store.Release(ctx, e.owner, j.ID, j.Attempts, 40*time.Second); err != nil {
+	// Its message comes back in 40 s (the worker's backoff), and the job
+	// says why: its second try of five failed.
+	retry := jobs.Wait{Reason: jobs.WaitRetry, After: 40 * time.Second, Try: 2, Tries: 5, Error: "The model's service failed."}
+	if err := e.store.Release(ctx, e.owner, j.ID, j.Attempts, retry); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
 	want := j
@@ -498,13 +500,31 @@ func testRelease(t *testing.T, newStore NewStore) {
 	want.LeaseUntil, want.StartedAt = time.Time{}, time.Time{}
 	want.UpdatedAt = e.clock.Now()
 	want.SentAt = e.clock.Now().Add(40 * time.Second)
+	want.Waiting = &jobs.Wait{Reason: jobs.WaitRetry, Try: 2, Tries: 5, Error: "The model's service failed."}
 	sameJob(t, "Get after Release", e.get(j.ID), want)
 
-	// Claimable at once, without waiting for the old lease.
-	if got := e.claim(j.ID); got.Attempts != j.Attempts+1 {
-		t.Errorf("Claim after Release: attempts %d, want %d", got.Attempts, j.Attempts+1)
+	// Claimable at once, without waiting for the old lease; claimed, it
+	// waits no more.
+	got := e.claim(j.ID)
+	if got.Attempts != j.Attempts+1 || got.Waiting != nil || e.get(j.ID).Waiting != nil {
+		t.Errorf("Claim after Release: attempts %d (want %d), waiting %+v (want none)", got.Attempts, j.Attempts+1, got.Waiting)
 	}
-	wantErr(t, "Release of a missing job", e.store.Release(ctx, e.owner, jobs.NewID(), 1, 0), jobs.ErrNotFound)
+	// A release for the model's quota says so; one with no reason
+	// leaves none.
+	if err := e.store.Release(ctx, e.owner, j.ID, got.Attempts, jobs.Wait{Reason: jobs.WaitThrottled, After: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.get(j.ID).Waiting; w == nil || *w != (jobs.Wait{Reason: jobs.WaitThrottled}) {
+		t.Errorf("waiting after a throttle: %+v", w)
+	}
+	got = e.claim(j.ID)
+	if err := e.store.Release(ctx, e.owner, j.ID, got.Attempts, jobs.Wait{After: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.get(j.ID).Waiting; w != nil {
+		t.Errorf("waiting after a release with no reason: %+v", w)
+	}
+	wantErr(t, "Release of a missing job", e.store.Release(ctx, e.owner, jobs.NewID(), 1, jobs.Wait{}), jobs.ErrNotFound)
 }
 
 func testRequeue(t *testing.T, newStore NewStore) {
@@ -779,7 +799,7 @@ func testLane(t *testing.T, newStore NewStore) {
 	}
 	// The lane survives every transition.
 	c := e.claim(bulk.ID)
-	if err := e.store.Release(t.Context(), e.owner, bulk.ID, c.Attempts, 0); err != nil {
+	if err := e.store.Release(t.Context(), e.owner, bulk.ID, c.Attempts, jobs.Wait{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.store.Requeue(t.Context(), e.owner, bulk.ID); err != nil {
@@ -1008,12 +1028,13 @@ func testSentBack(t *testing.T, newStore NewStore) {
 	ctx := t.Context()
 	j := e.create(e.job(), "fp")
 	e.clock.Advance(time.Minute)
-	if err := e.store.SentBack(ctx, e.owner, j.ID, 17*time.Second); err != nil {
+	if err := e.store.SentBack(ctx, e.owner, j.ID, jobs.Wait{Reason: jobs.WaitFairShare, After: 17 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	due := e.clock.Now().Add(17 * time.Second)
 	want := j
 	want.SentAt = due
+	want.Waiting = &jobs.Wait{Reason: jobs.WaitFairShare}
 	sameJob(t, "Get after SentBack", e.get(j.ID), want)
 	// A replay now finds the job's message not yet due.
 	if _, err := e.store.SwapSentAt(ctx, e.owner, j.ID, j.SentAt, e.clock.Now()); !errors.Is(err, jobs.ErrConflict) {
@@ -1021,13 +1042,16 @@ func testSentBack(t *testing.T, newStore NewStore) {
 	}
 
 	c := e.claim(j.ID)
-	if err := e.store.SentBack(ctx, e.owner, j.ID, time.Hour); err != nil {
+	if c.Waiting != nil {
+		t.Errorf("a claimed job still waits: %+v", c.Waiting)
+	}
+	if err := e.store.SentBack(ctx, e.owner, j.ID, jobs.Wait{Reason: jobs.WaitPace, After: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.get(j.ID).SentAt; !got.Equal(c.SentAt) {
-		t.Errorf("a running job's SentAt moved from %v to %v", c.SentAt, got)
+	if got := e.get(j.ID); !got.SentAt.Equal(c.SentAt) || got.Waiting != nil {
+		t.Errorf("a running job's SentAt moved from %v to %v, or it waits (%+v)", c.SentAt, got.SentAt, got.Waiting)
 	}
-	if err := e.store.SentBack(ctx, e.owner, jobs.NewID(), time.Second); err != nil {
+	if err := e.store.SentBack(ctx, e.owner, jobs.NewID(), jobs.Wait{Reason: jobs.WaitPace, After: time.Second}); err != nil {
 		t.Errorf("SentBack of a missing job: %v, want nothing done", err)
 	}
 }

@@ -31,7 +31,7 @@ type Store interface {
 	SaveProgress(ctx context.Context, owner, id string, attempt int, p jobs.Progress, lease time.Duration) error
 	Finish(ctx context.Context, owner, id string, attempt int, p jobs.Progress) error
 	Fail(ctx context.Context, owner, id string, attempt int, f jobs.Failure) error
-	Release(ctx context.Context, owner, id string, attempt int, after time.Duration) error
+	Release(ctx context.Context, owner, id string, attempt int, w jobs.Wait) error
 
 	Requeue(ctx context.Context, owner, id string) (jobs.Job, error)
 	MarkFailed(ctx context.Context, owner, id string, f jobs.Failure) error
@@ -45,7 +45,7 @@ type Store interface {
 
 	Watch(ctx context.Context, owner, id string, until time.Time) error
 	WatchedUntil(ctx context.Context, owner, id string) (time.Time, error)
-	SentBack(ctx context.Context, owner, id string, after time.Duration) error
+	SentBack(ctx context.Context, owner, id string, w jobs.Wait) error
 }
 
 // NewStore makes an empty store for one test, whose clock is now (the

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   formatDuration, formatElapsed, formatWhen, titleOf, countChars, lowerFirst, matches, formatUSD, billingText,
-  formatDay, modelFacts, effortNote, thinkingOf, sentence, chargedText,
+  formatDay, modelFacts, effortNote, thinkingOf, sentence, chargedText, waitText, inAbout,
 } from "../../../web/js/format.js";
 import { parseModels } from "../../../web/js/config.js";
 
@@ -122,4 +122,23 @@ test("chargedText says a job's tokens and cost, and so far while its charge may 
   assert.equal(chargedText({ tokens: 1, estimated_cost_usd: 0 }), "1 token · $0.00");
   assert.equal(chargedText({ tokens: 80, estimated_cost_usd: null }), "80 tokens");
   assert.equal(chargedText({ tokens: 0, estimated_cost_usd: 0, pending: true }), "0 tokens · $0.00 so far");
+});
+
+test("waitText says why a queued job waits and when it is looked at next", () => {
+  const now = Date.parse("2026-12-07T10:00:00Z");
+  const at = (s) => new Date(now + s * 1000).toISOString();
+  const queued = (waiting) => ({ status: "queued", waiting });
+  assert.equal(waitText(queued({ reason: "retry", until: at(8), attempt: 2, max_attempts: 5, error: "The stream broke off." }), now),
+    "Retrying: try 2 of 5 failed: The stream broke off. The next try starts in about 8 s.");
+  assert.match(waitText(queued({ reason: "fair_share", until: at(30) }), now), /^Waiting for capacity: .*fair share.* Next look in about 30 s\.$/);
+  assert.match(waitText(queued({ reason: "busy", until: at(30) }), now), /^Waiting for capacity: every call the model allows at once is in use.* Next look in about 30 s\.$/);
+  assert.match(waitText(queued({ reason: "pace", until: at(200) }), now), /^Waiting for capacity: .*pace.* Next look in about 3 min\.$/);
+  assert.match(waitText(queued({ reason: "throttled", until: at(-1) }), now), /^Waiting for capacity: .*throttle, not a failed try.* Next try any moment now\.$/);
+  assert.match(waitText(queued({ reason: "continuing", until: at(1) }), now), /answer so far is kept/);
+  assert.match(waitText({ status: "queued", economy: { state: "waiting" } }, now), /^Waiting for the economy run/);
+  assert.equal(waitText({ status: "running", economy: { state: "in_run", records_done: 1200, records_total: 5000 } }, now), "In an economy run: 1,200 of 5,000 prompts done.");
+  // Running again, or no reason given: nothing to say.
+  assert.equal(waitText({ status: "running", waiting: { reason: "retry", until: at(8) } }, now), "");
+  assert.equal(waitText({ status: "queued" }, now), "");
+  assert.equal(inAbout(now + 89_000, now), "in about 89 s");
 });
