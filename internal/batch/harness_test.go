@@ -221,6 +221,7 @@ type submitStore interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
 	Head(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
+	Search(ctx context.Context, owner string, words []string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
 	SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error)

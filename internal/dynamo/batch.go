@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -85,6 +86,7 @@ func (s *Store) CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.Crea
 	// The jobs' input items first (text.go): a job item is written only
 	// after its input.
 	ready := s.putInputs(ctx, items, append(slices.Clone(plain), fresh...), results)
+	s.putSearches(ctx, items, ready)
 	plain = slices.DeleteFunc(plain, func(i int) bool { return !ready[i] })
 	fresh = slices.DeleteFunc(fresh, func(i int) bool { return !ready[i] })
 	s.writePlain(ctx, items, plain, results)
@@ -144,6 +146,31 @@ func (s *Store) putInputs(ctx context.Context, items []jobs.NewJob, idx []int, r
 		}
 	}
 	return ready
+}
+
+// putSearches writes the search items of items[i] for each i of ready
+// (search.go), with BatchWriteItem; one that cannot be written leaves its
+// job unfound by a search, nothing worse.
+func (s *Store) putSearches(ctx context.Context, items []jobs.NewJob, ready map[int]bool) {
+	var reqs []types.WriteRequest
+	for i := range items {
+		if !ready[i] {
+			continue
+		}
+		av, err := searchAV(items[i].Job)
+		if err != nil {
+			slog.WarnContext(ctx, "could not write a job's search terms; a search will not find it", "job_id", items[i].Job.ID, "error", err)
+			continue
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+	}
+	for len(reqs) > 0 {
+		n := min(len(reqs), batchWriteMax)
+		if left, err := s.batchWrite(ctx, reqs[:n]); err != nil {
+			slog.WarnContext(ctx, "could not write some jobs' search terms; a search will not find them", "jobs", len(left), "error", err)
+		}
+		reqs = reqs[n:]
+	}
 }
 
 // batchWrite writes reqs with BatchWriteItem, trying the items DynamoDB

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -294,5 +296,53 @@ func TestAListWhoseAnswerBreaksOffIsA503(t *testing.T) {
 	}
 	if e.Error.RequestID == "" || !logged {
 		t.Errorf("no log line with the request id %q and the cause:\n%s", e.Error.RequestID, logs.String())
+	}
+}
+
+// A search reads at most SearchPages pages of jobs a request: one whose
+// pages run out before it has found a page of matches answers with what it
+// found and a cursor, and following the cursors finds every match, in
+// order, once.
+func TestASearchReadsABoundedPartOfTheHistoryARequest(t *testing.T) {
+	t.Parallel()
+	k := standin.Kumo(t)
+	s := dynamo.New(standin.DynamoDB(k.URL), newTable(t, k), dynamo.Options{SearchPageJobs: 3})
+	ctx := t.Context()
+	var want []string
+	for i := range 40 {
+		prompt := fmt.Sprintf("Job %d.", i)
+		if i%9 == 0 {
+			prompt += " A needle."
+		}
+		j, _, err := s.Create(ctx, jobs.Job{ID: jobs.NewID(), Owner: "sub-1", Prompt: prompt, Model: jobs.DefaultModel, MaxTokens: 10}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%9 == 0 {
+			want = append([]string{j.ID}, want...)
+		}
+	}
+	var got []string
+	requests, short := 0, 0
+	for cursor := ""; ; {
+		p, err := s.Search(ctx, "sub-1", []string{"needle"}, 20, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requests++
+		if p.NextCursor != "" && len(p.Jobs) < 20 {
+			short++
+		}
+		for _, j := range p.Jobs {
+			got = append(got, j.ID)
+		}
+		if cursor = p.NextCursor; cursor == "" || requests > 10 {
+			break
+		}
+	}
+	// 40 jobs, 3 a page, 4 pages a request: 4 requests, the first three
+	// with fewer matches than asked for and a cursor.
+	if !slices.Equal(got, want) || requests != 4 || short != 3 {
+		t.Errorf("found %v in %d requests (%d short with a cursor); want %v in 4 (3 short)", got, requests, short, want)
 	}
 }

@@ -27,6 +27,10 @@ type Options struct {
 	IdempotencyTTL time.Duration
 	// Now is the clock. Default time.Now; tests move time with it.
 	Now func() time.Time
+	// SearchPageJobs is how many jobs' search items one page of a search
+	// reads at most (a Query's Limit; DynamoDB also ends a page at 1 MB),
+	// of which a search reads SearchPages. Default DefaultSearchPageJobs.
+	SearchPageJobs int
 }
 
 func (o Options) withDefaults() Options {
@@ -38,6 +42,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.SearchPageJobs <= 0 {
+		o.SearchPageJobs = DefaultSearchPageJobs
 	}
 	return o
 }
@@ -85,7 +92,16 @@ func (s *Store) Create(ctx context.Context, job jobs.Job, fingerprint string) (j
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
 	}
-	if err := s.putInput(ctx, job, it.WriteToken); err != nil {
+	// The job's search item goes beside its input item, at the same time:
+	// no longer for it (search.go).
+	searched := make(chan struct{})
+	go func() {
+		defer close(searched)
+		s.putSearch(ctx, job)
+	}()
+	err = s.putInput(ctx, job, it.WriteToken)
+	<-searched
+	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("create job %s: %w", job.ID, err)
 	}
 	if job.GeneratedText != "" {

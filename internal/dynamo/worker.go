@@ -114,6 +114,8 @@ func (s *Store) Finish(ctx context.Context, owner, id string, attempt int, p job
 	if err != nil {
 		return fmt.Errorf("finish job %s attempt %d: %w", id, attempt, err)
 	}
+	// A search finds the answer's words from now on (search.go).
+	s.indexAnswer(ctx, owner, id, p.GeneratedText)
 	return nil
 }
 

@@ -20,6 +20,9 @@ type jobStore interface {
 	// instead): what answers a poll whose copy is current.
 	Head(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
+	// Search is List of the jobs whose prompts or answers hold every one
+	// of words (jobs.SearchWords), a page of them at a time.
+	Search(ctx context.Context, owner string, words []string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 }
 

@@ -1380,3 +1380,50 @@ func TestEveryJobSaysWhatItWasChargedAndTheDayAddsUp(t *testing.T) {
 		t.Errorf("%d jobs charged %d tokens, $%.4f; usage says %d, $%.4f", len(list.Jobs), tokens, cost, u.Tokens.Charged, u.EstimatedCostUSD)
 	}
 }
+
+// GET /jobs?q= searches the caller's whole history, every word of prompts
+// and answers, not a page of previews; a bad q is a 400 naming it.
+func TestSearchFindsWordsBeyondThePreviews(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	long := strings.Repeat("Padding words to pass the preview. ", 20)
+	deep := f.submit(t, "alice", `{"prompt":"`+long+`Find the axolotl."}`)
+	answered := f.submit(t, "alice", `{"prompt":"Something else."}`)
+	c, err := f.store.Claim(t.Context(), "alice", answered, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Finish(t.Context(), "alice", answered, c.Attempts, jobs.Progress{GeneratedText: long + "An Axolotl smiles.", StopReason: "end_turn"}); err != nil {
+		t.Fatal(err)
+	}
+	f.submit(t, "mallory", `{"prompt":"My own axolotl."}`)
+	var page struct {
+		Jobs []struct {
+			JobID     string `json:"job_id"`
+			Prompt    string `json:"prompt"`
+			Truncated bool   `json:"truncated"`
+		} `json:"jobs"`
+		NextCursor string `json:"next_cursor"`
+	}
+	res := f.do(t, "GET", "/jobs?q=AXOLOTL", "alice", "")
+	res.json(t, &page)
+	if res.StatusCode != 200 || len(page.Jobs) != 2 || page.Jobs[0].JobID != answered || page.Jobs[1].JobID != deep || !page.Jobs[1].Truncated {
+		t.Errorf("search: %d %s; want both of alice's jobs, newest first, as previews", res.StatusCode, res.body)
+	}
+	f.do(t, "GET", "/jobs?q=axolotl+smiles&limit=1", "alice", "").json(t, &page)
+	if len(page.Jobs) != 1 || page.Jobs[0].JobID != answered {
+		t.Errorf("every word: %+v", page)
+	}
+	before := len(f.queue.Sent())
+	for _, q := range []string{"q=", "q=%20%20", "q=" + strings.Repeat("a", jobs.MaxSearchChars+1), "q=a&q=b", "q=%21%3F", "q=" + strings.Repeat("w+", jobs.MaxSearchWords+1)} {
+		res := f.do(t, "GET", "/jobs?"+q, "alice", "")
+		var e apiError
+		res.json(t, &e)
+		if res.StatusCode != 400 || e.Error.Field != "q" {
+			t.Errorf("GET /jobs?%s: %d %s, want a 400 naming q", q, res.StatusCode, res.body)
+		}
+	}
+	if len(f.queue.Sent()) != before {
+		t.Error("a search sent something")
+	}
+}

@@ -118,7 +118,8 @@ type listView struct {
 	NextCursor string    `json:"next_cursor,omitempty"`
 }
 
-// listJobs is GET /jobs?limit=&cursor=.
+// listJobs is GET /jobs?limit=&cursor=&q=: with q, the jobs whose
+// prompts or answers hold every word of it (jobs.SearchWords).
 func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	q, err := queryParams(r.URL.RawQuery)
 	if err != nil {
@@ -142,7 +143,21 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		cursor = s[0]
 	}
-	page, err := h.deps.Store.List(r.Context(), ownerFrom(r.Context()), limit, cursor)
+	var page jobs.Page
+	if s, ok := q["q"]; ok {
+		if len(s) > 1 {
+			h.writeError(w, r, jobs.Invalid("q", "Give q once: the words to look for, separated by spaces."))
+			return
+		}
+		words, werr := jobs.SearchWords(s[0])
+		if werr != nil {
+			h.writeError(w, r, werr)
+			return
+		}
+		page, err = h.deps.Store.Search(r.Context(), ownerFrom(r.Context()), words, limit, cursor)
+	} else {
+		page, err = h.deps.Store.List(r.Context(), ownerFrom(r.Context()), limit, cursor)
+	}
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("list jobs: %w", err))
 		return

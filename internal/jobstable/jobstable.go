@@ -32,6 +32,12 @@ const (
 	RunPrefix      = "RUN#"
 )
 
+// SearchPrefix starts the sort key of a job's search item, in its owner's
+// partition (SearchPrefix and the job id): the job's search terms, which
+// GET /jobs?q= reads instead of the jobs' texts. internal/dynamo writes
+// and queries them; scripts/measure/search weighs them.
+const SearchPrefix = "SRCH#"
+
 // UserKey is the partition key of owner's items.
 func UserKey(owner string) string { return UserPrefix + owner }
 

@@ -49,9 +49,13 @@ export class Api {
     return { job: data, retryAfter };
   }
 
-  async listJobs({ limit = 20, cursor = "" } = {}) {
+  // listJobs is a page of the caller's jobs, newest first; with search,
+  // of those whose prompts or answers hold every word of it (GET
+  // /jobs?q=, which searches the whole history on the server).
+  async listJobs({ limit = 20, cursor = "", search = "" } = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (cursor) q.set("cursor", cursor);
+    if (search) q.set("q", search);
     const { data } = await this.request("GET", `/jobs?${q}`);
     return { jobs: data.jobs || [], nextCursor: data.next_cursor || "" };
   }

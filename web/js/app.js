@@ -12,7 +12,7 @@ import { Api, ApiError, TERMINAL } from "./api.js";
 import { backoff } from "./poller.js";
 import { JobCard, failureText, waitedMs } from "./jobcard.js";
 import {
-  formatDuration, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst, matches,
+  formatDuration, formatWhen, titleOf, countChars, formatNumber, formatUSD, lowerFirst,
   modelFacts, effortNote, thinkingOf, sentence, waitText,
 } from "./format.js";
 
@@ -45,6 +45,12 @@ const MAX_CARDS = 8;
 // History: the jobs listed so far, the cursor of the next page, and the
 // timer that refreshes it while some are live.
 const hist = { jobs: [], cursor: "", pages: 0, loading: false, queued: null, timer: null };
+// A search of the whole history on the server (GET /jobs?q=): its words,
+// the jobs found so far, where to search on from, and a counter that lets
+// only the latest search's answers land.
+const found = { q: "", jobs: [], cursor: "", searched: false, loading: false, seq: 0, timer: null };
+// How long the search box waits for more typing before it asks the API.
+const SEARCH_DEBOUNCE_MS = 300;
 // What this tab sent for each job it submitted: the request body, so a
 // job's card says which settings were the defaults.
 const sent = new Map();
@@ -985,8 +991,17 @@ function wireWorkspace() {
 
   $("history-refresh").addEventListener("click", () => loadHistory());
   $("usage-refresh").addEventListener("click", () => loadUsage({ say: true }));
-  $("history-more").addEventListener("click", () => loadHistory({ more: true }));
-  $("history-search").addEventListener("input", renderHistory);
+  $("history-more").addEventListener("click", () => (found.q ? searchHistory({ more: true }) : loadHistory({ more: true })));
+  $("history-search").addEventListener("input", () => {
+    clearTimeout(found.timer);
+    found.timer = setTimeout(() => searchHistory(), SEARCH_DEBOUNCE_MS);
+  });
+  $("history-search").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      clearTimeout(found.timer);
+      searchHistory();
+    }
+  });
   $("history-status").addEventListener("change", renderHistory);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) scheduleHistoryRefresh();
@@ -1198,6 +1213,9 @@ function clearHistory() {
   $("history-error").hidden = true;
   $("history-search").value = "";
   $("history-status").value = "";
+  clearTimeout(found.timer);
+  Object.assign(found, { q: "", jobs: [], cursor: "", searched: false, loading: false, seq: found.seq + 1 });
+  $("history-search-error").hidden = true;
 }
 
 async function loadHistory({ more = false, quiet = false } = {}) {
@@ -1346,22 +1364,75 @@ function historyItem(job) {
   return li;
 }
 
-function renderHistory() {
+// searchHistory searches the whole history for the search box's words
+// (GET /jobs?q=, on the server: every word of every prompt and answer),
+// or, with more, the jobs older than those searched so far. An empty box
+// shows the history again.
+async function searchHistory({ more = false } = {}) {
   const q = $("history-search").value.trim();
+  $("history-search-error").hidden = true;
+  if (!q) {
+    Object.assign(found, { q: "", jobs: [], cursor: "", searched: false, seq: found.seq + 1 });
+    renderHistory();
+    return;
+  }
+  if (!more && q === found.q && found.searched) return;
+  const seq = ++found.seq;
+  if (!more) Object.assign(found, { q, jobs: [], cursor: "", searched: false });
+  found.loading = true;
+  $("history").setAttribute("aria-busy", "true");
+  $("history-more").disabled = true;
+  renderHistory();
+  try {
+    const { jobs, nextCursor } = await api.listJobs({ limit: HISTORY_PAGE, cursor: more ? found.cursor : "", search: q });
+    if (seq !== found.seq || !session.signedIn) return;
+    found.jobs = [...found.jobs, ...jobs.filter((j) => !found.jobs.some((k) => k.job_id === j.job_id))];
+    found.cursor = nextCursor;
+    found.searched = true;
+    const n = found.jobs.length;
+    announce(n ? `${n} ${n === 1 ? "job matches" : "jobs match"} “${q}”${nextCursor ? " so far" : ""}.` : `No job matches “${q}”${nextCursor ? " so far" : ""}.`);
+  } catch (err) {
+    if (seq !== found.seq || err instanceof SessionEndedError) return;
+    $("history-search-error").textContent = err instanceof ApiError && err.field === "q" ? err.message : `Could not search your jobs. ${err.message}`;
+    $("history-search-error").hidden = false;
+    if (err instanceof ApiError && err.field === "q") markInvalid($("history-search"), true);
+  } finally {
+    if (seq === found.seq) {
+      found.loading = false;
+      $("history").setAttribute("aria-busy", "false");
+      $("history-more").disabled = false;
+      renderHistory();
+    }
+  }
+}
+
+function renderHistory() {
   const filter = STATUS_FILTERS[$("history-status").value];
-  const shown = hist.jobs.filter((j) => (!filter || filter(j)) && (!q || matches(j.prompt, q)));
+  const searching = Boolean(found.q);
+  if (!searching) markInvalid($("history-search"), false);
+  const from = searching ? found.jobs : hist.jobs;
+  const shown = from.filter((j) => !filter || filter(j));
   $("history-list").replaceChildren(...shown.map(historyItem));
-  $("history-empty").hidden = hist.jobs.length > 0 || hist.pages === 0;
-  const none = hist.jobs.length > 0 && shown.length === 0;
+  $("history-empty").hidden = searching || hist.jobs.length > 0 || hist.pages === 0;
+  const cursor = searching ? found.cursor : hist.cursor;
+  let none = "";
+  if (searching && found.searched && shown.length === 0) {
+    none = `No job of yours matches “${found.q}”${filter ? " with that status" : ""}${cursor ? " among those searched so far: “Search older jobs” looks further back" : ""}.`;
+  } else if (searching && !found.searched) {
+    none = "Searching…";
+  } else if (!searching && hist.jobs.length > 0 && shown.length === 0) {
+    none = `None of the ${hist.jobs.length} jobs listed match.${hist.cursor ? " “Show older jobs” looks further back." : ""}`;
+  }
   $("history-none").hidden = !none;
-  $("history-none").textContent = none
-    ? `None of the ${hist.jobs.length} jobs listed match.${hist.cursor ? " “Show older jobs” looks further back." : ""}`
-    : "";
-  $("history-more").hidden = !hist.cursor;
+  $("history-none").textContent = none;
+  $("history-more").hidden = !cursor || (searching && !found.searched);
+  $("history-more").textContent = searching ? "Search older jobs" : "Show older jobs";
   markCurrentInHistory();
 }
 
 function updateHistoryItem(job) {
+  const k = found.jobs.findIndex((j) => j.job_id === job.job_id);
+  if (k >= 0) found.jobs[k] = { ...found.jobs[k], status: job.status };
   const i = hist.jobs.findIndex((j) => j.job_id === job.job_id);
   if (i >= 0) {
     const j = hist.jobs[i];

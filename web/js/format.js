@@ -84,13 +84,6 @@ export function lowerFirst(s) {
   return s ? s[0].toLowerCase() + s.slice(1) : s;
 }
 
-// matches says whether a job's prompt contains every word of query, in
-// any case.
-export function matches(prompt, query) {
-  const hay = String(prompt || "").toLocaleLowerCase();
-  return String(query || "").toLocaleLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
-}
-
 // billingText warns about an economy job in a run: Amazon Bedrock
 // processes, and bills, every record of a run, so cancelling it there may
 // still cost what the run does for it (the API's economy.charge_pending).

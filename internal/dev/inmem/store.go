@@ -208,6 +208,30 @@ func (s *Store) Stale(_ context.Context, before time.Time) iter.Seq2[jobs.Job, e
 // List returns one page of the owner's jobs, newest first, with the same
 // cursor rules as dynamo.Store.List.
 func (s *Store) List(_ context.Context, owner string, limit int, cursor string) (jobs.Page, error) {
+	return s.list(owner, limit, cursor, nil)
+}
+
+// Search returns the owner's jobs whose search terms hold every one of
+// words, newest first, as dynamo.Store.Search: the terms of the prompt and
+// system prompt, and of the answer of a succeeded job (or the text a
+// continuation started with), all in one page (nothing is paid per item
+// read here, so no page stops early).
+func (s *Store) Search(_ context.Context, owner string, words []string, limit int, cursor string) (jobs.Page, error) {
+	if len(words) == 0 {
+		return jobs.Page{}, jobs.Invalid("q", "q must have a word to look for.")
+	}
+	return s.list(owner, limit, cursor, func(j jobs.Job) bool {
+		answer := j.GeneratedText[:j.SeedBytes]
+		if j.Status == jobs.StatusSucceeded {
+			answer = j.GeneratedText
+		}
+		return jobs.TermsMatch(words, jobs.SearchTerms(jobs.PromptTermsBytes, j.Prompt, j.System),
+			jobs.SearchTerms(jobs.AnswerTermsBytes, answer))
+	})
+}
+
+// list is a page of the owner's jobs that match (all when match is nil).
+func (s *Store) list(owner string, limit int, cursor string, match func(jobs.Job) bool) (jobs.Page, error) {
 	if limit < 1 {
 		return jobs.Page{}, jobs.Invalid("limit", "limit must be at least 1.")
 	}
@@ -223,7 +247,7 @@ func (s *Store) List(_ context.Context, owner string, limit int, cursor string) 
 	s.mu.Lock()
 	all := make([]jobs.Job, 0, len(s.jobs[owner]))
 	for _, j := range s.jobs[owner] {
-		if after == "" || j.ID < after {
+		if (after == "" || j.ID < after) && (match == nil || match(j)) {
 			j := clone(j)
 			j.Prompt, j.System, j.GeneratedText = jobs.Preview(j.Prompt), "", jobs.Preview(j.GeneratedText)
 			if !j.Status.Terminal() {

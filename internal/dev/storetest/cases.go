@@ -1170,3 +1170,95 @@ func testSeededCreate(t *testing.T, newStore NewStore) {
 		t.Errorf("a job without text got %d bytes", len(got.GeneratedText))
 	}
 }
+
+// Search finds a user's jobs by any words of their prompts, system prompts
+// and answers, beyond the listings' previews, in any case and inside
+// words, every word of the query; another user's jobs never; newest
+// first, a page at a time.
+func testSearch(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore)
+	ctx := t.Context()
+	filler := strings.Repeat("Lorem ipsum dolor sit amet. ", 40) // over 1,000 characters
+	submit := func(prompt, system string) jobs.Job {
+		j := e.job()
+		j.Prompt, j.System = prompt, system
+		return e.create(j, "fp")
+	}
+	deep := submit(filler+"Then the Zebrafish swam.", "")
+	sys := submit("A short prompt.", "Answer as a Quokka would.")
+	answered := submit("Tell me about whales.", "")
+	c := e.claim(answered.ID)
+	if err := e.store.Finish(ctx, e.owner, answered.ID, c.Attempts, jobs.Progress{GeneratedText: filler + "The NARWHAL has a tusk.", StopReason: "end_turn"}); err != nil {
+		t.Fatal(err)
+	}
+	other := randomOwner()
+	j := e.job()
+	j.Owner, j.Prompt = other, "Zebrafish and narwhals."
+	if _, _, err := e.store.Create(ctx, j, "fp"); err != nil {
+		t.Fatal(err)
+	}
+
+	search := func(q string, limit int, cursor string) jobs.Page {
+		t.Helper()
+		words, err := jobs.SearchWords(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.store.Search(ctx, e.owner, words, limit, cursor)
+		if err != nil {
+			t.Fatalf("Search(%q): %v", q, err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		q    string
+		want []string
+	}{
+		{"zebrafish", []string{deep.ID}},
+		{"ZEBRA fish", []string{deep.ID}}, // any case, inside words
+		{"quokka", []string{sys.ID}},
+		{"narwhal tusk", []string{answered.ID}},
+		{"whales narwhal", []string{answered.ID}}, // one word in the prompt, one in the answer
+		{"zebrafish narwhal", nil},
+		{"lorem", []string{answered.ID, deep.ID}},
+		{"absent", nil},
+	} {
+		p := search(tt.q, 20, "")
+		if got := ids(p.Jobs); !slices.Equal(got, tt.want) || p.NextCursor != "" {
+			t.Errorf("Search(%q) = %v, cursor %q; want %v, no cursor", tt.q, got, p.NextCursor, tt.want)
+		}
+		for _, j := range p.Jobs {
+			if j.Prompt != jobs.Preview(j.Prompt) || j.System != "" {
+				t.Errorf("Search(%q) gave a whole job, want previews as List gives", tt.q)
+			}
+		}
+	}
+
+	// Newest first, a page at a time.
+	var made []string
+	for i := range 5 {
+		made = append(made, submit(fmt.Sprintf("Common job %d.", i), "").ID)
+	}
+	slices.Reverse(made)
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("search pages never end")
+		}
+		p := search("common", 2, cursor)
+		if len(p.Jobs) > 2 {
+			t.Fatalf("a page of %d jobs, want at most 2", len(p.Jobs))
+		}
+		got = append(got, ids(p.Jobs)...)
+		if cursor = p.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, made) {
+		t.Errorf("paged search = %v, want %v", got, made)
+	}
+	if _, err := e.store.Search(ctx, e.owner, []string{"common"}, 2, "bogus"); jobs.KindOf(err) != jobs.KindInvalid {
+		t.Errorf("a malformed cursor: %v, want invalid", err)
+	}
+}

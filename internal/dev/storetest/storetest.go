@@ -22,6 +22,7 @@ type Store interface {
 	Get(ctx context.Context, owner, id string) (jobs.Job, error)
 	Head(ctx context.Context, owner, id string) (jobs.Job, error)
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs.Page, error)
+	Search(ctx context.Context, owner string, words []string, limit int, cursor string) (jobs.Page, error)
 	Cancel(ctx context.Context, owner, id string) (jobs.Job, error)
 	AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error
 	CreateMany(ctx context.Context, items []jobs.NewJob) []jobs.CreateResult
@@ -85,6 +86,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"APollMarksAJobWatchedUntilItEnds", testWatch},
 		{"SentBackMovesAQueuedJobsSentAtToWhenItsMessageComesBack", testSentBack},
 		{"ListCarriesPreviewsNotWholeTexts", testListPreviews},
+		{"SearchFindsEveryWordOfPromptsAndAnswersOfTheOwnersJobs", testSearch},
 		{"RequeueReplaysFailedAndAbandonedJobs", testRequeue},
 		{"MarkFailedFailsUnfinishedJobsButNotOneUnderALiveLease", testMarkFailed},
 		{"AbandonEnqueueFailsTheJobAndFreesItsKey", testAbandonEnqueue},
