@@ -7,7 +7,7 @@ import {
   DEFAULT_MAX_TOKENS,
 } from "./config.js";
 import { Cognito, CognitoError, NewPasswordRequired, expiredChallenge } from "./cognito.js";
-import { Session, SessionEndedError } from "./session.js";
+import { Session, SessionEndedError, KEPT_KEY } from "./session.js";
 import { Api, ApiError, TERMINAL } from "./api.js";
 import { backoff } from "./poller.js";
 import { JobCard, failureText, waitedMs } from "./jobcard.js";
@@ -20,7 +20,8 @@ const $ = (id) => document.getElementById(id);
 
 // sessionStorage (this tab only), never tokens: the prompt being typed and
 // its settings, and who was logged in (so a reload can say why the page
-// asks again, with the email filled in).
+// asks again, with the email filled in). A session kept on this device
+// (the person asked: session.js's Keeper) is in localStorage.
 const DRAFT_KEY = "promptq.draft";
 const SIGNED_IN_KEY = "promptq.signedIn";
 const FIRST_POLL_AFTER_SUBMIT_MS = 1000;
@@ -96,16 +97,31 @@ async function boot() {
   wireAuth();
   wireWorkspace();
 
+  // Signed in on this device: carry on, with the link in the address.
+  let resumed = null;
+  let unreachable = false;
+  try {
+    resumed = await session.resume();
+  } catch {
+    unreachable = true; // the kept token stays for the next load
+  }
   $("boot").hidden = true;
+  if (resumed) {
+    await finishLogIn(resumed);
+    document.body.dataset.ready = "true";
+    return;
+  }
   // No focus move at load: keyboard and screen-reader users start at the
   // top (the skip link), as on any page. After a reload that ended a
   // session, say why and fill in who it was.
   const was = readSignedIn();
-  if (was) {
+  if (unreachable) {
+    showAuth("login", { focus: false, notice: "Can't reach the sign-in service to carry on your session. Check your connection and reload the page, or log in." });
+  } else if (was) {
     $("login-email").value = was.email || "";
     showAuth("login", {
       focus: false,
-      notice: "The page was reloaded, so you need to log in again: promptq keeps your session in this tab's memory only, never on disk. Your draft and the job you had open are kept.",
+      notice: "The page was reloaded, so you need to log in again: promptq keeps your session in this tab's memory only, unless you tick “Keep me signed in on this device”. Your draft and the job you had open are kept.",
     });
   } else {
     showAuth("login", { focus: false });
@@ -175,7 +191,9 @@ function validEmail(v) {
 
 const WRONG_LOGIN = ["NotAuthorizedException", "UserNotFoundException", "InvalidPasswordException"];
 
-const AUTH_FORMS = { login: "login-form", signup: "signup-form", confirm: "confirm-form", newpw: "newpw-form" };
+const AUTH_FORMS = {
+  login: "login-form", signup: "signup-form", confirm: "confirm-form", newpw: "newpw-form", forgot: "forgot-form", reset: "reset-form",
+};
 
 function showAuth(which, { notice = "", focus = true } = {}) {
   $("workspace").hidden = true;
@@ -215,7 +233,7 @@ function listWords(items) {
 
 // The password rules are listed under the sign-up form and the
 // new-password form alike.
-const RULE_LISTS = ["password-rules", "newpw-rules"];
+const RULE_LISTS = ["password-rules", "newpw-rules", "reset-rules"];
 
 function renderRules() {
   for (const id of RULE_LISTS) renderRuleList($(id));
@@ -258,8 +276,9 @@ function wireAuth() {
       const to = b.dataset.show;
       if (to === "signup" && config.signUp.mode === "invite") return;
       // Carry the email between the forms.
-      const email = [$("login-email"), $("signup-email"), $("confirm-email")].map((i) => i.value).find(Boolean) || "";
-      for (const i of [$("login-email"), $("signup-email"), $("confirm-email")]) if (!i.value) i.value = email;
+      const inputs = [$("login-email"), $("signup-email"), $("confirm-email"), $("forgot-email")];
+      const email = inputs.map((i) => i.value).find(Boolean) || "";
+      for (const i of inputs) if (!i.value) i.value = email;
       showAuth(to);
     });
   }
@@ -291,7 +310,7 @@ function wireAuth() {
     }
     busy(form, true);
     try {
-      await logIn(email, password);
+      await logIn(email, password, { keep: $("login-keep").checked });
     } catch (err) {
       if (err instanceof NewPasswordRequired) {
         showNewPassword(err);
@@ -442,6 +461,7 @@ function wireAuth() {
   });
 
   wireNewPassword();
+  wireReset();
 
   $("logout").addEventListener("click", async () => {
     closeAllJobs();
@@ -523,7 +543,7 @@ function wireNewPassword() {
     }
     busy(form, true);
     try {
-      await finishLogIn(await session.setNewPassword(challenge, password));
+      await finishLogIn(await session.setNewPassword(challenge, password, { keep: $("login-keep").checked }));
       challenge = null;
       $("newpw-password").value = "";
       $("newpw-again").value = "";
@@ -545,8 +565,133 @@ function wireNewPassword() {
   });
 }
 
-async function logIn(email, password) {
-  await finishLogIn(await session.logIn(email, password));
+async function logIn(email, password, { keep = false } = {}) {
+  await finishLogIn(await session.logIn(email, password, { keep }));
+}
+
+// wireReset wires "Forgot your password?": Cognito emails a code
+// (ForgotPassword), which with a new password (ConfirmForgotPassword)
+// sets it; then the page logs in with it.
+function wireReset() {
+  const send = async (email) => {
+    const out = await cognito.forgotPassword(email);
+    const where = out.CodeDeliveryDetails?.Destination || email;
+    return `If an account has the address ${where}, we emailed it a code. Enter it with your new password.`;
+  };
+  // Cognito answers an address with no account as one with (no one
+  // learns who has an account here); cognito-local says it has none.
+  const sent = (err, email) => err instanceof CognitoError && err.name === "UserNotFoundException"
+    ? `If an account has the address ${email}, we emailed it a code. Enter it with your new password.` : null;
+
+  $("forgot-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const email = normEmail($("forgot-email").value);
+    setError("forgot-error", "");
+    markInvalid($("forgot-email"), false);
+    if (!validEmail(email)) {
+      markInvalid($("forgot-email"), true);
+      setError("forgot-error", "Enter the email address you signed up with.");
+      $("forgot-email").focus();
+      return;
+    }
+    busy(form, true);
+    let intro;
+    try {
+      intro = await send(email);
+    } catch (err) {
+      intro = sent(err, email);
+      if (!intro) {
+        busy(form, false);
+        const unconfirmed = err instanceof CognitoError && err.name === "InvalidParameterException";
+        setError("forgot-error", unconfirmed
+          ? "This account's address is not confirmed yet, so its password cannot be reset by email: confirm it with the code we emailed at sign-up first."
+          : `Could not send a code. ${err.message}`);
+        return;
+      }
+    }
+    busy(form, false);
+    $("reset-email").value = email;
+    $("login-email").value = email;
+    for (const id of ["reset-code", "reset-password", "reset-again"]) $(id).value = "";
+    setError("reset-error", "");
+    checkRules("", "reset-rules");
+    $("reset-intro").textContent = intro;
+    showAuth("reset");
+    announce(intro);
+  });
+
+  $("reset-password").addEventListener("input", (e) => checkRules(e.target.value, "reset-rules"));
+  $("reset-show").addEventListener("change", (e) => {
+    for (const id of ["reset-password", "reset-again"]) $(id).type = e.target.checked ? "text" : "password";
+  });
+  $("reset-resend").addEventListener("click", async () => {
+    const email = $("reset-email").value;
+    setError("reset-error", "");
+    $("reset-resend").disabled = true;
+    try {
+      const intro = await send(email);
+      $("reset-intro").textContent = intro.replace(/we emailed it a code/, "we emailed it a new code");
+      announce($("reset-intro").textContent);
+      $("reset-code").value = "";
+      $("reset-code").focus();
+    } catch (err) {
+      const intro = sent(err, email);
+      if (intro) $("reset-intro").textContent = intro;
+      else setError("reset-error", `Could not send a new code. ${err.message}`);
+    } finally {
+      // A short pause stops accidental double sends.
+      setTimeout(() => {
+        $("reset-resend").disabled = false;
+      }, 3000);
+    }
+  });
+
+  $("reset-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const email = $("reset-email").value;
+    const code = $("reset-code").value.trim();
+    const password = $("reset-password").value;
+    const again = $("reset-again").value;
+    setError("reset-error", "");
+    for (const id of ["reset-code", "reset-password", "reset-again"]) markInvalid($(id), false);
+    const fail = (id, text) => {
+      markInvalid($(id), true);
+      setError("reset-error", text);
+      $(id).focus();
+    };
+    if (!code) return fail("reset-code", "Enter the code from the email.");
+    const failing = checkRules(password, "reset-rules");
+    if (failing.length) return fail("reset-password", `The password still needs: ${failing.join("; ")}.`);
+    if (again !== password) return fail("reset-again", "The two passwords are not the same. Type the new password again.");
+    busy(form, true);
+    try {
+      await cognito.confirmForgotPassword(email, code, password);
+    } catch (err) {
+      busy(form, false);
+      let msg = err.message;
+      if (err.name === "InvalidPasswordException" && err.detail) msg = `${msg} ${err.detail}`;
+      if (err.name === "CodeMismatchException") msg = "That code is not right. Check the email we sent, or ask for a new code.";
+      setError("reset-error", msg);
+      if (err.name === "CodeMismatchException" || err.name === "ExpiredCodeException") {
+        markInvalid($("reset-code"), true);
+        $("reset-code").select();
+        $("reset-code").focus();
+      }
+      if (err.name === "InvalidPasswordException") markInvalid($("reset-password"), true);
+      return;
+    }
+    for (const id of ["reset-code", "reset-password", "reset-again"]) $(id).value = "";
+    try {
+      announce("Your password is changed. Logging you in.");
+      await logIn(email, password, { keep: $("login-keep").checked });
+    } catch {
+      showAuth("login", { notice: "Your password is changed. Log in with it." });
+    } finally {
+      busy(form, false);
+    }
+  });
 }
 
 // finishLogIn opens the workspace for the user who just logged in.
@@ -1009,6 +1154,11 @@ function wireWorkspace() {
 
   window.addEventListener("hashchange", () => {
     if (session.signedIn) routeFromHash();
+  });
+  // Logged out in another tab of a session kept on this device: its
+  // refresh token is revoked, so this tab's session is over too.
+  window.addEventListener("storage", (e) => {
+    if (e.key === KEPT_KEY && !e.newValue && session.signedIn && session.lasting) session.end();
   });
 }
 

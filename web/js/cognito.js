@@ -112,6 +112,18 @@ export class Cognito {
     return this.call("ResendConfirmationCode", { ClientId: this.clientId, Username: email });
   }
 
+  // forgotPassword has Cognito email a code that sets a new password
+  // (confirmForgotPassword). For an address with no account Cognito
+  // answers as for one (the pool prevents user existence errors), so no
+  // one learns which addresses have accounts.
+  forgotPassword(email) {
+    return this.call("ForgotPassword", { ClientId: this.clientId, Username: email });
+  }
+
+  confirmForgotPassword(email, code, password) {
+    return this.call("ConfirmForgotPassword", { ClientId: this.clientId, Username: email, ConfirmationCode: code, Password: password });
+  }
+
   // logIn returns {accessToken, idToken, refreshToken}. An account an
   // administrator created must first replace its temporary password:
   // Cognito answers with the NEW_PASSWORD_REQUIRED challenge, thrown here

@@ -11,7 +11,9 @@ import (
 
 // codeWatcher reads cognito-local's output, which goes to its log file
 // too, and prints each confirmation code it delivers on one clear console
-// line. cognito-local draws a box:
+// line: a sign-up's, or a password reset's for an address the Cognito
+// proxy said a reset was asked for (expectReset: cognito-local's box does
+// not say which). cognito-local draws a box:
 //
 //	│   Confirmation Code Delivery                          │
 //	│   Username:    93c830ee-9504-4f7e-bf00-00691d4f4bb4   │
@@ -26,11 +28,27 @@ type codeWatcher struct {
 	inBox       bool
 	destination string
 	code        string
+	resets      map[string]int // addresses (lower case) whose next codes are password resets
+}
+
+// expectReset says the next code delivered to email is a password reset's
+// (cognitoproxy.go, before it passes ForgotPassword on).
+func (w *codeWatcher) expectReset(email string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.resets == nil {
+		w.resets = map[string]int{}
+	}
+	w.resets[strings.ToLower(email)]++
 }
 
 // CodeLinePrefix starts the console line of each confirmation code:
-// "promptq dev: sign-up code for a@example.com: 518327".
-const CodeLinePrefix = "promptq dev: sign-up code for "
+// "promptq dev: sign-up code for a@example.com: 518327", and
+// ResetCodeLinePrefix that of each password reset's code.
+const (
+	CodeLinePrefix      = "promptq dev: sign-up code for "
+	ResetCodeLinePrefix = "promptq dev: password reset code for "
+)
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
@@ -66,7 +84,14 @@ func (w *codeWatcher) line(s string) {
 	case strings.HasPrefix(s, "╰"):
 		w.inBox = false
 		if w.code != "" {
-			fmt.Fprintf(w.out, "%s%s: %s\n", CodeLinePrefix, w.destination, w.code)
+			prefix := CodeLinePrefix
+			if k := strings.ToLower(w.destination); w.resets[k] > 0 {
+				prefix = ResetCodeLinePrefix
+				if w.resets[k]--; w.resets[k] == 0 {
+					delete(w.resets, k)
+				}
+			}
+			fmt.Fprintf(w.out, "%s%s: %s\n", prefix, w.destination, w.code)
 		}
 	}
 }

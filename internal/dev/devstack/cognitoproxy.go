@@ -28,13 +28,25 @@ type userPool interface {
 	AdminGetUser(context.Context, *cip.AdminGetUserInput, ...func(*cip.Options)) (*cip.AdminGetUserOutput, error)
 }
 
+// resetNotes learns that a password reset's code is about to be sent to
+// an address (codeWatcher.expectReset), so the console says which code it
+// is.
+type resetNotes interface {
+	expectReset(email string)
+}
+
 // cognitoProxy passes the page's user pool calls to cognito-local and
-// answers the one it lacks, ResendConfirmationCode, as Cognito does: an
-// unconfirmed user gets a new code (cognito-local's ForgotPassword makes
-// one, stores it as the code ConfirmSignUp checks, and prints it in the box
-// the dev runner echoes), a confirmed one an InvalidParameterException.
-// Everything else goes through unchanged.
-func cognitoProxy(endpoint string, pool userPool, poolID string) (http.Handler, error) {
+// answers two as Cognito does where cognito-local does not:
+// ResendConfirmationCode, which it lacks (an unconfirmed user gets a new
+// code: cognito-local's ForgotPassword makes one, stores it as the code
+// ConfirmSignUp checks, and prints it in the box the dev runner echoes; a
+// confirmed one gets an InvalidParameterException), and ForgotPassword
+// for an unconfirmed user, which Cognito refuses (its email is not
+// verified) and cognito-local would answer with a code whose
+// ConfirmForgotPassword confirms the account. A ForgotPassword of a
+// confirmed user goes through, noted first so the console calls its code
+// a password reset's. Everything else goes through unchanged.
+func cognitoProxy(endpoint string, pool userPool, poolID string, notes resetNotes) (http.Handler, error) {
 	target, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, err
@@ -47,7 +59,8 @@ func cognitoProxy(endpoint string, pool userPool, poolID string) (http.Handler, 
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") != cognitoTarget+"ResendConfirmationCode" {
+		action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), cognitoTarget)
+		if action != "ResendConfirmationCode" && action != "ForgotPassword" {
 			proxy.ServeHTTP(w, r)
 			return
 		}
@@ -70,6 +83,16 @@ func cognitoProxy(endpoint string, pool userPool, poolID string) (http.Handler, 
 		case err != nil:
 			cognitoError(w, http.StatusInternalServerError, "InternalErrorException", "cognito-local: "+err.Error())
 			return
+		case action == "ForgotPassword" && user.UserStatus == types.UserStatusTypeUnconfirmed:
+			cognitoError(w, http.StatusBadRequest, "InvalidParameterException",
+				"Cannot reset password for the user as there is no registered/verified email or phone_number")
+			return
+		case action == "ForgotPassword":
+			for _, a := range user.UserAttributes {
+				if aws.ToString(a.Name) == "email" {
+					notes.expectReset(aws.ToString(a.Value))
+				}
+			}
 		case user.UserStatus != types.UserStatusTypeUnconfirmed:
 			cognitoError(w, http.StatusBadRequest, "InvalidParameterException", "User is already confirmed.")
 			return

@@ -56,6 +56,7 @@ type Stack struct {
 	lock       *dirLock
 	kumo       *kumoProcess
 	cognito    *standin.CognitoServer
+	codes      *codeWatcher // cognito-local's codes, on the console
 	logFiles   []*os.File
 	servers    []*http.Server
 	stopPoller context.CancelFunc
@@ -271,10 +272,11 @@ func (s *Stack) startStandins(ctx context.Context, lns ports, dirs stackDirs) (c
 	if err != nil {
 		return "", err
 	}
+	s.codes = &codeWatcher{out: s.console}
 	cognitoOpts := standin.CognitoOptions{
 		Port:    lns.cognitoPort,
 		DataDir: filepath.Join(dirs.data, "cognito"),
-		Stdout:  io.MultiWriter(cognitoLog, &codeWatcher{out: s.console}),
+		Stdout:  io.MultiWriter(cognitoLog, s.codes),
 		Code:    s.cfg.CognitoCode,
 	}
 	if s.cfg.SignUp.Mode != signup.ModeOpen {
@@ -430,7 +432,7 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 
 	// The page reaches the user pool through the web server, which
 	// answers the call cognito-local lacks (cognitoproxy.go).
-	cognitoWeb, err := cognitoProxy(s.cognito.URL, s.cognito.Client, res.pool.ID)
+	cognitoWeb, err := cognitoProxy(s.cognito.URL, s.cognito.Client, res.pool.ID, s.codes)
 	if err != nil {
 		return apiCfg, fmt.Errorf("cognito proxy: %w", err)
 	}

@@ -107,6 +107,20 @@ export class PoolAdmin {
     }
   }
 
+  // resetCodeFor waits for the dev runner's console line of a password
+  // reset's code sent to email beyond the first `after` ones ("promptq
+  // dev: password reset code for a@example.com: 518327").
+  async resetCodeFor(email, { after = 0, timeoutMs = 20_000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const mine = [...read(this.runnerLog).matchAll(/password reset code for (\S+): (\S+)/g)]
+        .filter((m) => m[1].toLowerCase() === email.toLowerCase());
+      if (mine.length > after) return mine[mine.length - 1][2];
+      if (Date.now() > deadline) throw new Error(`no password reset code line for ${email} in the dev runner's console (${this.runnerLog}) after ${timeoutMs / 1000} s`);
+      await sleep(100);
+    }
+  }
+
   codeCount(email) {
     return this.codes().filter((c) => c.destination.toLowerCase() === email.toLowerCase()).length;
   }
