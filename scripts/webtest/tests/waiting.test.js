@@ -32,7 +32,7 @@ test("a job whose try failed says which try of how many, why, and when the next 
     await eventually(async () => assert.ok(secs(await waitOf(page, id)) < secs(first)), { timeoutMs: 5_000 });
     // The text written before the break is kept, and shown.
     assert.match(await textOf(card(page, id).locator(".job-plain")), /promptq local model/);
-    await t.shot(page, viewport.width < 500 ? "retrying-phone" : "retrying", { fullPage: viewport.width < 500 });
+    if (viewport.width < 500) await t.shot(page, "retrying-phone", { fullPage: true });
     await card(page, id).getByRole("button", { name: "Cancel job" }).click();
     await eventually(async () => assert.equal(await textOf(card(page, id).locator(".job-status")), "Cancelled"));
     assert.equal(await card(page, id).locator(".job-wait").isVisible(), false, "a job that ended waits for nothing");
