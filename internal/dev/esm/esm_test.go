@@ -364,12 +364,13 @@ func TestConcurrencyBoundsTheBatchesInFlight(t *testing.T) {
 	inFlight, most := 0, 0
 	release := make(chan struct{})
 	two := make(chan struct{})
+	var twoOnce sync.Once // in flight can reach 2 again after the release
 	b.start(t, func(ctx context.Context, _ events.SQSEvent) (events.SQSEventResponse, error) {
 		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
 		if inFlight == 2 {
-			close(two)
+			twoOnce.Do(func() { close(two) })
 		}
 		mu.Unlock()
 		<-release
