@@ -103,6 +103,7 @@ type item struct {
 	Attempts       int    `dynamodbav:"attempts"`
 	LeaseUntil     int64  `dynamodbav:"lease_until,omitempty"`
 	WatchedUntil   int64  `dynamodbav:"watched_until,omitempty"` // epoch ms (watch.go)
+	TextDueAt      int64  `dynamodbav:"text_due_at,omitempty"`   // epoch ms (jobs.Job.TextDueAt)
 	IdempotencyKey string `dynamodbav:"idempotency_key,omitempty"`
 	CreatedAt      string `dynamodbav:"created_at"`
 	UpdatedAt      string `dynamodbav:"updated_at"`
@@ -249,6 +250,7 @@ func toItem(j jobs.Job) item {
 		Attempts:       j.Attempts,
 		LeaseUntil:     millis(j.LeaseUntil),
 		WatchedUntil:   millis(j.WatchedUntil),
+		TextDueAt:      millis(j.TextDueAt),
 		IdempotencyKey: j.IdempotencyKey,
 		CreatedAt:      formatTime(j.CreatedAt),
 		UpdatedAt:      formatTime(j.UpdatedAt),
@@ -308,6 +310,7 @@ func (it item) job() (jobs.Job, error) {
 		Attempts:       it.Attempts,
 		LeaseUntil:     fromMillis(it.LeaseUntil),
 		WatchedUntil:   fromMillis(it.WatchedUntil),
+		TextDueAt:      fromMillis(it.TextDueAt),
 		IdempotencyKey: it.IdempotencyKey,
 		Waiting:        it.Waiting.wait(),
 		Budget: jobs.Budget{Day: it.BudgetDay, Reserved: it.Reserved, Charged: it.Charged,

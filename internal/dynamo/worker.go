@@ -90,6 +90,11 @@ func (s *Store) SaveProgress(ctx context.Context, owner, id string, attempt int,
 	c.update = "SET " + tokenSet + ", #lease_until = :lease, #updated_at = :now"
 	tokenValues(c.values, p)
 	c.values[":lease"] = num(millis(now.Add(lease)))
+	if !p.TextDueAt.IsZero() {
+		// In the same update: it costs no write of its own.
+		c.update += ", #text_due_at = :due"
+		c.values[":due"] = num(millis(p.TextDueAt))
+	}
 	err := s.writeText(ctx, owner, id, attempt, c, p)
 	if err != nil {
 		return fmt.Errorf("save progress of job %s attempt %d: %w", id, attempt, err)

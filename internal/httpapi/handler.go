@@ -82,7 +82,7 @@ type Deps struct {
 	Revoke   revocationChecker // nil: no revocation check
 	Requests requestLimiter    // nil: no per-user rate of requests that create jobs
 	Usage    usageReader       // nil: GET /usage answers 404
-	Watch    watcher           // nil: a bulk job's text is written every jobs.BulkFlushInterval, polled or not
+	Watch    watcher           // nil: a job's text is written every jobs.UnwatchedFlushInterval once its start is past, polled or not
 }
 
 // Config is the handler's behaviour. Zero fields take the documented

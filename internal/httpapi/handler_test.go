@@ -911,10 +911,10 @@ func (w *countingWatcher) Watch(ctx context.Context, owner, id string, until tim
 	return w.store.Watch(ctx, owner, id, until)
 }
 
-// A poll of a bulk job marks it watched, so that its worker writes the
-// text as it comes; polls within half the mark write nothing more; an
-// interactive job (always written as it comes) is never marked.
-func TestPollingABulkJobMarksItWatched(t *testing.T) {
+// A poll of a job marks it watched, so that its worker writes the text as
+// it comes; polls within half the mark write nothing more; an interactive
+// job is marked as a bulk one is (jobs.Job.Watched).
+func TestPollingAJobMarksItWatched(t *testing.T) {
 	t.Parallel()
 	marks := &countingWatcher{}
 	var clock *storetest.Clock
@@ -945,11 +945,60 @@ func TestPollingABulkJobMarksItWatched(t *testing.T) {
 		t.Errorf("a poll past half the mark did not renew it (%d marks)", marks.n.Load())
 	}
 	poll(f.submit(t, "alice", `{"prompt":"hello"}`))
-	if marks.n.Load() != 2 {
-		t.Errorf("an interactive job was marked watched (%d marks)", marks.n.Load())
+	if marks.n.Load() != 3 {
+		t.Errorf("an interactive job's poll wrote %d marks in all, want 3: it is marked as any other", marks.n.Load())
 	}
-	if res := f.do(t, "GET", "/jobs/"+bulk, "bob", ""); res.StatusCode != 404 || marks.n.Load() != 2 {
+	if res := f.do(t, "GET", "/jobs/"+bulk, "bob", ""); res.StatusCode != 404 || marks.n.Load() != 3 {
 		t.Errorf("another user's poll: %d, %d marks", res.StatusCode, marks.n.Load())
+	}
+}
+
+// A running job's poll is told when its worker writes more of the text
+// (text_due_in_ms), so it can ask just after, in step with the writes;
+// not when that write is past (nothing new came) or far off.
+func TestAPollIsToldWhenTheNextWriteIsDue(t *testing.T) {
+	t.Parallel()
+	var clock *storetest.Clock
+	f := setup(t, func(e *env) { e.cfg.Now = func() time.Time { return clock.Now() } })
+	clock = f.clock
+	id := f.submit(t, "alice", `{"prompt":"hello"}`)
+	dueIn := func() *int64 {
+		t.Helper()
+		res := f.do(t, "GET", "/jobs/"+id, "alice", "")
+		var v struct {
+			TextDueInMS *int64 `json:"text_due_in_ms"`
+		}
+		if res.StatusCode != 200 || json.Unmarshal([]byte(res.body), &v) != nil {
+			t.Fatalf("GET = %d %s", res.StatusCode, res.body)
+		}
+		return v.TextDueInMS
+	}
+	if got := dueIn(); got != nil {
+		t.Errorf("a queued job: text due in %d ms, want no hint", *got)
+	}
+	j, err := f.store.Claim(t.Context(), "alice", id, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(due time.Duration) {
+		t.Helper()
+		p := jobs.Progress{GeneratedText: "so far", TextDueAt: clock.Now().Add(due)}
+		if err := f.store.SaveProgress(t.Context(), "alice", id, j.Attempts, p, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(jobs.WatchedFlushInterval)
+	clock.Advance(500 * time.Millisecond)
+	if got, want := dueIn(), (jobs.WatchedFlushInterval - 500*time.Millisecond).Milliseconds(); got == nil || *got != want {
+		t.Errorf("text due in %v ms, want %d", got, want)
+	}
+	clock.Advance(jobs.WatchedFlushInterval)
+	if got := dueIn(); got != nil {
+		t.Errorf("a write past due: text due in %d ms, want no hint", *got)
+	}
+	write(jobs.UnwatchedFlushInterval)
+	if got := dueIn(); got != nil {
+		t.Errorf("a write far off: text due in %d ms, want no hint", *got)
 	}
 }
 

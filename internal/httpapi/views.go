@@ -49,6 +49,10 @@ type jobView struct {
 	// Waiting says why a queued job waits and what comes next, when a
 	// worker gave it back (jobs.Job.Waiting): absent otherwise.
 	Waiting *waitingView `json:"waiting,omitempty"`
+	// TextDueInMS is, for a running job, how many milliseconds until its
+	// worker is due to write more of its text (jobs.Job.TextDueIn), so a
+	// poller can ask just after; absent when no write is due soon.
+	TextDueInMS *int64 `json:"text_due_in_ms,omitempty"`
 	// Charged is what the job was charged against its owner's daily
 	// budget, whatever became of it (a cancelled or failed job too); nil
 	// for a job not counted (a deployment without usage).
@@ -146,6 +150,10 @@ func (h *Handler) viewOf(j jobs.Job, now time.Time) jobView {
 	}
 	if w := j.Waiting; w != nil && j.Status == jobs.StatusQueued {
 		v.Waiting = &waitingView{Reason: w.Reason, Until: timestamp(j.SentAt), Attempt: w.Try, MaxAttempts: w.Tries, Error: w.Error}
+	}
+	if d, ok := j.TextDueIn(now); ok {
+		ms := d.Milliseconds()
+		v.TextDueInMS = &ms
 	}
 	if b := j.Budget; b.Counted() {
 		t := b.ChargedTokens

@@ -138,8 +138,12 @@ type Job struct {
 	FinishedAt time.Time
 	ExpiresAt  time.Time // the store deletes the job after this (TTL)
 	// WatchedUntil is when the last poll of the job stops counting as
-	// someone watching it (watch.go); zero: never polled, or not a bulk job.
+	// someone watching it (watch.go); zero: never polled.
 	WatchedUntil time.Time
+	// TextDueAt is when the worker running the job is next due to write
+	// its text, as its last progress write said (watch.go); zero before
+	// the first write. Past it, the worker found nothing new to write.
+	TextDueAt time.Time
 
 	// Budget is what the job holds of its owner's limits (set at submit;
 	// the stores move it).
@@ -288,6 +292,9 @@ func (j Job) Request() Request {
 // the stores' Charge does; nothing when the attempt was charged already).
 // Tokens are the job's, over all its calls; Charge is this attempt's.
 type Progress struct {
+	// TextDueAt is when the worker will next write the text, if it has
+	// more (Job.TextDueAt); zero in a write that ends the job.
+	TextDueAt     time.Time
 	GeneratedText string
 	Tokens        Tokens
 	StopReason    string

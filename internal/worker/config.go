@@ -59,7 +59,8 @@ type Config struct {
 	// message finds the lease expired. PROMPTQ_LEASE, default 1m.
 	Lease time.Duration
 	// FlushInterval is how often the growing text is written to the job
-	// (only when it changed). PROMPTQ_FLUSH_INTERVAL, default 1s.
+	// while someone watches it (only when it changed; jobs.Job.FlushEvery).
+	// PROMPTQ_FLUSH_INTERVAL, default jobs.WatchedFlushInterval (1.5s).
 	FlushInterval time.Duration
 	// DeadlineMargin is how long before the Lambda deadline the model is
 	// stopped, leaving time to release the job and answer.
@@ -104,7 +105,7 @@ func DefaultConfig() Config {
 		MaxReceiveCount:      5,
 		Concurrency:          10,
 		Lease:                time.Minute,
-		FlushInterval:        time.Second,
+		FlushInterval:        jobs.WatchedFlushInterval,
 		DeadlineMargin:       10 * time.Second,
 		BackoffBase:          10 * time.Second,
 		BackoffMax:           15 * time.Minute,

@@ -20,8 +20,9 @@
 //  3. calls the model, collecting the streamed text; a job with text from
 //     an earlier call goes on from it, as its model allows (see answer);
 //  4. about once per FlushInterval, and only when the text grew, writes the
-//     text so far with SaveProgress, which also extends the lease (a bulk
-//     job nobody polls only every jobs.BulkFlushInterval); when the
+//     text so far with SaveProgress, which also extends the lease and
+//     says when the next write is due (a job nobody polls, of any lane,
+//     only every jobs.UnwatchedFlushInterval); when the
 //     text has not changed for a third of the lease it writes anyway, as a
 //     heartbeat, so a model that is slow to start does not lose its lease;
 //  5. gives its seat back as soon as the call ends, then writes the final

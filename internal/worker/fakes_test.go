@@ -167,8 +167,12 @@ type manualClock struct {
 	tick chan time.Time
 }
 
+// clockStart is when a manual clock starts, and when newJob's jobs were
+// created: an interactive job is watched at its start (jobs.Job.Watched).
+var clockStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
 func newManualClock() *manualClock {
-	return &manualClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), tick: make(chan time.Time)}
+	return &manualClock{t: clockStart, tick: make(chan time.Time)}
 }
 
 func (c *manualClock) Now() time.Time {
@@ -251,7 +255,7 @@ func newJob(attempt int) jobs.Job {
 	return jobs.Job{
 		ID: jobs.NewID(), Owner: owner, Status: jobs.StatusRunning,
 		Prompt: "SECRET PROMPT TEXT", System: "be brief", Model: "m", MaxTokens: 100,
-		Attempts: attempt,
+		Attempts: attempt, CreatedAt: clockStart,
 	}
 }
 

@@ -617,7 +617,11 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm 
 		}
 		// Tokens are those of the earlier calls: a call's own are known
 		// only when it ends.
+		// The next write is due a flush on, or, for a job nobody
+		// watches, once its text has waited its longest: a poller asks
+		// just after it (jobs.Job.TextDueAt).
 		err := w.store.SaveProgress(ctx, job.Owner, job.ID, job.Attempts, jobs.Progress{
+			TextDueAt:     now.Add(watch.job.FlushEvery(now, w.cfg.FlushInterval)),
 			GeneratedText: current, Tokens: job.Tokens, Continuations: continuations,
 			Saved: commonPrefix(saved, current), Appended: strings.HasPrefix(current, saved),
 		}, w.cfg.Lease)
@@ -633,9 +637,9 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm 
 	}
 }
 
-// watching decides whether a running job's new text may wait: a bulk job
-// whose owner is not polling it (jobs.Job.FlushEvery) is written at most
-// every jobs.BulkFlushInterval, since scripts read a bulk job when it has
+// watching decides whether a running job's new text may wait: a job
+// nobody is polling (jobs.Job.Watched), of any lane, is written at most
+// every jobs.UnwatchedFlushInterval, since a script reads a job when it has
 // ended. The job's watch mark is read again every watchCheck while text
 // waits, so a poll that starts mid-run brings the text within seconds.
 type watching struct {
@@ -643,7 +647,7 @@ type watching struct {
 	checkedAt time.Time
 }
 
-// watchCheck is how often a worker holding back a bulk job's text reads
+// watchCheck is how often a worker holding back a job's text reads
 // whether someone has started to poll it: half a read unit each time.
 const watchCheck = 5 * time.Second
 

@@ -103,10 +103,14 @@ func TestProgressIsWrittenWhenItChangedAndAsAHeartbeat(t *testing.T) {
 	}()
 
 	var got []string
-	expectSave := func() {
+	expectSave := func(next time.Duration) {
 		t.Helper()
 		p := <-saves
 		got = append(got, p.GeneratedText)
+		// Each write says when the next is due (jobs.Job.TextDueAt).
+		if want := b.clock.Now().Add(next); !p.TextDueAt.Equal(want) {
+			t.Errorf("a write says the next is due at %v, want %v", p.TextDueAt, want)
+		}
 	}
 	ctx := t.Context()
 	feed := func(delta string) {
@@ -115,16 +119,16 @@ func TestProgressIsWrittenWhenItChangedAndAsAHeartbeat(t *testing.T) {
 	}
 	feed("Hello")
 	b.clock.Tick(ctx)
-	expectSave() // changed
+	expectSave(jobs.WatchedFlushInterval) // changed: just created, so watched
 	b.clock.Tick(ctx)
 	// unchanged and no heartbeat due: nothing to save. The next save must
 	// carry the next text, not a repeat of "Hello".
 	feed(" world")
 	b.clock.Tick(ctx)
-	expectSave()
+	expectSave(jobs.WatchedFlushInterval)
 	b.clock.Advance(21 * time.Second) // past a third of the lease
 	b.clock.Tick(ctx)
-	expectSave() // heartbeat with the same text
+	expectSave(jobs.UnwatchedFlushInterval) // heartbeat with the same text; nobody polled it since its start
 	close(step)
 	resp := <-done
 
@@ -136,15 +140,27 @@ func TestProgressIsWrittenWhenItChangedAndAsAHeartbeat(t *testing.T) {
 	}
 }
 
-// A bulk job nobody polls keeps its new text back (here until a third of
-// the 1-minute lease, the heartbeat, comes first); it reads whether
-// someone polls it at most every watchCheck, and once someone does, its
-// text is written at every tick.
-func TestABulkJobIsWrittenOftenOnlyWhileSomeoneWatchesIt(t *testing.T) {
+// A job nobody polls, of either lane, keeps its new text back (here until
+// a third of the 1-minute lease, the heartbeat, comes first); it reads
+// whether someone polls it at most every watchCheck, and once someone
+// does, its text is written at every tick. Each write says when the next
+// is due.
+func TestAJobIsWrittenOftenOnlyWhileSomeoneWatchesIt(t *testing.T) {
 	t.Parallel()
+	for _, lane := range []jobs.Lane{jobs.LaneBulk, jobs.LaneInteractive} {
+		t.Run(string(lane), func(t *testing.T) {
+			t.Parallel()
+			testWrittenOftenOnlyWhileWatched(t, lane)
+		})
+	}
+}
+
+func testWrittenOftenOnlyWhileWatched(t *testing.T, lane jobs.Lane) {
 	b := setup(t, testConfig())
 	job := newJob(1)
-	job.Lane = jobs.LaneBulk
+	job.Lane = lane
+	// Past the start an interactive job counts as watched for.
+	job.CreatedAt = clockStart.Add(-jobs.InteractiveWatchedAtStart)
 	b.store.ClaimFunc = claimReturns(t, job)
 	saves := make(chan jobs.Progress, 10)
 	b.store.SaveProgressFunc = func(_ context.Context, _, _ string, _ int, p jobs.Progress, _ time.Duration) error {
@@ -183,8 +199,8 @@ func TestABulkJobIsWrittenOftenOnlyWhileSomeoneWatchesIt(t *testing.T) {
 		t.Fatalf("unwatched for 9 s: %d reads of the mark, want 1", n)
 	}
 	tick("five ", 12*time.Second) // 21 s: the heartbeat comes first
-	if p := <-saves; p.GeneratedText != "one two three four five " {
-		t.Errorf("the held-back write has %q", p.GeneratedText)
+	if p := <-saves; p.GeneratedText != "one two three four five " || !p.TextDueAt.Equal(b.clock.Now().Add(jobs.UnwatchedFlushInterval)) {
+		t.Errorf("the held-back write has %q, the next due at %v; want the next at most %v on", p.GeneratedText, p.TextDueAt, jobs.UnwatchedFlushInterval)
 	}
 	// Someone polls it: the next tick that is due to read the mark (the
 	// last read was at 6 s) finds it, writes, and from then on every tick
@@ -192,8 +208,8 @@ func TestABulkJobIsWrittenOftenOnlyWhileSomeoneWatchesIt(t *testing.T) {
 	until := b.clock.Now().Add(jobs.WatchFor)
 	watchedUntil.Store(&until)
 	tick("six ", 2*time.Second)
-	if p := <-saves; p.GeneratedText != "one two three four five six " {
-		t.Errorf("the first watched write has %q", p.GeneratedText)
+	if p := <-saves; p.GeneratedText != "one two three four five six " || !p.TextDueAt.Equal(b.clock.Now().Add(jobs.WatchedFlushInterval)) {
+		t.Errorf("the first watched write has %q, the next due at %v; want the next a flush on", p.GeneratedText, p.TextDueAt)
 	}
 	tick("seven ", 0)
 	if p := <-saves; p.GeneratedText != "one two three four five six seven " {

@@ -1,8 +1,10 @@
 // JobPoller watches one job: it asks GET /jobs/{id} at the pace of its
 // text, and stops for good at a terminal status (once what the job was
-// charged is final: charged.pending). While words arrive it asks
-// about every second (the worker writes a watched job's text once a
-// second); when an answer brings nothing new (a model thinking before it
+// charged is final: charged.pending). While words arrive it asks just
+// after the worker's next write of the text, which the API says is due in
+// text_due_in_ms (the worker writes a watched job's text every 1.5 s), so
+// each answer brings the words of the write just made; when an answer
+// brings nothing new and no write is due (a model thinking before it
 // writes, a job waiting its turn) it waits longer each time, up to a few
 // seconds, and never less than the API's Retry-After (pollDelay). Errors
 // back off (Retry-After if the answer had one, else exponentially with
@@ -20,11 +22,18 @@ export const MAX_BACKOFF_MS = 30_000;
 // it), then 2 s, then 3 s. internal/measure/loadtest's pollEach, which
 // make cost polls with, follows the same steps.
 export const IDLE_DELAYS_MS = [1000, 1000, 2000, 3000];
+// AFTER_WRITE_MS is how long after a write is due the poller asks: time
+// for the worker's write to land.
+export const AFTER_WRITE_MS = 200;
 
-// pollDelay is the wait before the next GET /jobs/{id}: the step for idle
-// answers without news, and never less than Retry-After (seconds; null
-// when the answer had none).
-export function pollDelay(idle, retryAfter) {
+// pollDelay is the wait before the next GET /jobs/{id}: just after the
+// next write of a running job's text when the API says one is due
+// (dueInMs, its text_due_in_ms; null when it did not), else the step for
+// idle answers without news, never less than Retry-After (seconds; null
+// when the answer had none). The API says a write is due only for one at
+// most a few seconds off, so the due write comes first.
+export function pollDelay(idle, retryAfter, dueInMs = null) {
+  if (dueInMs != null) return Math.max(dueInMs + AFTER_WRITE_MS, MIN_DELAY_MS);
   const step = IDLE_DELAYS_MS[Math.min(idle, IDLE_DELAYS_MS.length - 1)];
   const floor = retryAfter != null ? Math.max(retryAfter * 1000, MIN_DELAY_MS) : DEFAULT_DELAY_MS;
   return Math.max(step, floor);
@@ -86,7 +95,7 @@ export class JobPoller {
         const now = news(job);
         idle = now === seen ? idle + 1 : 0;
         seen = now;
-        delay = pollDelay(idle, retryAfter);
+        delay = pollDelay(idle, retryAfter, job.text_due_in_ms ?? null);
       } catch (err) {
         if (this.#stopped || err?.name === "AbortError") return;
         if (err instanceof ApiError && err.transient) {

@@ -370,6 +370,9 @@ func (s *Store) SaveProgress(_ context.Context, owner, id string, attempt int, p
 	_, err := s.transition(owner, id, jobs.SaveProgress, attempt, func(j *jobs.Job, now time.Time) {
 		j.GeneratedText, j.Tokens, j.Continuations = p.GeneratedText, p.Tokens, p.Continuations
 		j.LeaseUntil = leaseUntil(now, lease)
+		if !p.TextDueAt.IsZero() {
+			j.TextDueAt = p.TextDueAt
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("save progress of job %s attempt %d: %w", id, attempt, err)

@@ -983,7 +983,7 @@ func testListPreviews(t *testing.T, newStore NewStore) {
 
 // Watch marks a job watched (a poll of it, jobs.NeedsWatchMark): Get and
 // WatchedUntil show the mark, an earlier one never shortens it, and an
-// ended job is not marked.
+// ended job is not marked. A progress write's TextDueAt is kept for Get.
 func testWatch(t *testing.T, newStore NewStore) {
 	e := setup(t, newStore)
 	ctx := t.Context()
@@ -1009,6 +1009,14 @@ func testWatch(t *testing.T, newStore NewStore) {
 	c := e.claim(j.ID)
 	if !c.WatchedUntil.Equal(until) {
 		t.Errorf("the claimed job is watched until %v, want %v", c.WatchedUntil, until)
+	}
+	// A progress write says when the next is due, and Get shows it.
+	due := e.clock.Now().Add(jobs.WatchedFlushInterval).Truncate(time.Millisecond)
+	if err := e.store.SaveProgress(ctx, e.owner, j.ID, c.Attempts, jobs.Progress{GeneratedText: "so far", TextDueAt: due}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(j.ID); !got.TextDueAt.Equal(due) {
+		t.Errorf("the text is due at %v after a progress write, want %v", got.TextDueAt, due)
 	}
 	if _, err := e.store.Cancel(ctx, e.owner, j.ID); err != nil {
 		t.Fatal(err)

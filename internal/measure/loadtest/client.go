@@ -99,6 +99,8 @@ type JobView struct {
 		Output int `json:"output"`
 	} `json:"tokens"`
 	Continuations int `json:"continuations"`
+	// TextDueInMS: when a running job's worker next writes its text.
+	TextDueInMS *int64 `json:"text_due_in_ms"`
 }
 
 // List is GET /jobs?limit=100, following next_cursor until stop says

@@ -22,9 +22,10 @@ const (
 	PollList PollMode = iota
 	// PollEach: each job is polled with GET /jobs/{id} as the web app
 	// polls (web/js/poller.js, pollDelay): first a second after it was
-	// accepted, then every second while its status or text changes, and
-	// 1, 2, then 3 s after answers that brought nothing new, never sooner
-	// than Retry-After (at least 0.5 s).
+	// accepted, then just after each write the API says is due
+	// (text_due_in_ms, plus AfterWrite, at least 0.5 s), and when none is,
+	// 1, 1, 2, then 3 s after answers that brought nothing new, never
+	// sooner than Retry-After (at least 0.5 s).
 	PollEach
 	// PollRetryAfter: each job is polled as the web app polled before its
 	// pace followed the text: first a second after it was accepted, then
@@ -37,6 +38,10 @@ const (
 // new (web/js/poller.js, IDLE_DELAYS_MS): IdleSteps[n] after n in a row,
 // the last for more.
 var IdleSteps = []time.Duration{time.Second, time.Second, 2 * time.Second, 3 * time.Second}
+
+// AfterWrite is how long after a write is due the web app asks for the
+// text (web/js/poller.js, AFTER_WRITE_MS).
+const AfterWrite = 200 * time.Millisecond
 
 // Plan is what the simulated users do.
 type Plan struct {
@@ -391,6 +396,10 @@ func pollEach(ctx context.Context, c *Client, p Plan, user User, s *Submission) 
 			idle = 0
 		}
 		seen = news
+		if j.TextDueInMS != nil {
+			wait = max(time.Duration(*j.TextDueInMS)*time.Millisecond+AfterWrite, 500*time.Millisecond)
+			continue
+		}
 		wait = max(floor, IdleSteps[min(idle, len(IdleSteps)-1)])
 	}
 }

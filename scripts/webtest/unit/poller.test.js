@@ -1,7 +1,7 @@
 // The job poller's timing, with a fake API and Node's mocked timers.
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
-import { JobPoller, backoff, pollDelay, DEFAULT_DELAY_MS, IDLE_DELAYS_MS } from "../../../web/js/poller.js";
+import { JobPoller, backoff, pollDelay, AFTER_WRITE_MS, DEFAULT_DELAY_MS, IDLE_DELAYS_MS, MIN_DELAY_MS } from "../../../web/js/poller.js";
 import { ApiError } from "../../../web/js/api.js";
 
 // fakeApi answers getJob from a script of answers and records when it was asked.
@@ -137,6 +137,26 @@ test("the poller asks every second while words arrive, slower while nothing chan
   new JobPoller({ api, id: "j1", onJob: () => {}, doc: null }).start();
   await runFor(30_000);
   assert.deepEqual(api.calls, [0, 1000, 2000, 3000, 4000, 6000, 9000, 12_000, 15_000, 16_000, 17_000]);
+});
+
+// due is a running job's answer whose worker writes more of it in ms, as
+// the API says (text_due_in_ms).
+const due = (t, ms) => ({ job: { job_id: "j1", status: "running", generated_text: t, text_due_in_ms: ms }, retryAfter: 1 });
+
+test("the poller asks just after each write the API says is due, in step with the worker", async (t) => {
+  mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
+  t.after(() => mock.timers.reset());
+  const api = fakeApi([
+    due("One", 900), due("One two", 1500), due("One two three", 1500), // in step: 200 ms after each write
+    text("One two three"), // nothing new, no write due: the idle steps
+    due("One two three four", 100), // a write due at once: never sooner than the floor
+    job("succeeded"),
+  ], Date.now);
+  new JobPoller({ api, id: "j1", onJob: () => {}, doc: null }).start();
+  await runFor(30_000);
+  assert.deepEqual(api.calls, [0, 1100, 2800, 4500, 5500, 6000]);
+  assert.equal(pollDelay(0, 1, 1300), 1300 + AFTER_WRITE_MS); // before Retry-After's second: the write is what counts
+  assert.equal(pollDelay(5, 1, 0), MIN_DELAY_MS);
 });
 
 test("the wait is never less than Retry-After: a job put off behind others is asked about when it can move", () => {
