@@ -290,6 +290,8 @@ type jobView struct {
 	Tokens        jobs.Tokens   `json:"tokens"`
 	Error         *jobs.Failure `json:"error"`
 	Truncated     bool          `json:"truncated"`
+	StopReason    string        `json:"stop_reason"`
+	Model         string        `json:"model"`
 }
 
 // getJob is GET /jobs/{id}, with the answer's Retry-After (0 if none).

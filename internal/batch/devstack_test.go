@@ -300,6 +300,56 @@ func TestDevStack(t *testing.T) {
 		}
 	})
 
+	t.Run("a CSV table through a template: every row back once, in order; run again, nothing sent", func(t *testing.T) {
+		email, password, sub := d.newUser(t)
+		dir := t.TempDir()
+		var csv strings.Builder
+		csv.WriteString("review_id,product,review\n")
+		for i := range 120 {
+			fmt.Fprintf(&csv, "rv%d,Product %d,\"Review %d: it works, mostly\"\n", i, i%7, i)
+		}
+		input := writeFile(t, dir, "reviews.csv", csv.String())
+		tmpl := writeFile(t, dir, "classify.tmpl", "Is this review of {{.product}} positive or negative?\n\n{{.review}}")
+		args := []string{"--template", tmpl, "--id-column", "review_id", "--max-tokens", "16", "--wait", input}
+		e := env("PROMPTQ_DEV_DIR", d.dir, "PROMPTQ_USERNAME", email, "PROMPTQ_PASSWORD", password)
+		var out strings.Builder
+		if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
+			t.Fatalf("exit %d:\n%s", code, out.String())
+		}
+		output := filepath.Join(dir, "reviews.results.csv")
+		first, err := os.ReadFile(output)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := tableRows(t, output)
+		if len(rows) != 120 {
+			t.Fatalf("%d rows, want 120", len(rows))
+		}
+		for i, r := range rows {
+			if r["review_id"] != fmt.Sprintf("rv%d", i) || r["status"] != "succeeded" || !strings.HasPrefix(r["generated_text"], "[promptq local model") || r["error"] != "" {
+				t.Fatalf("row %d: %v", i+1, r)
+			}
+		}
+		if n, keys, _ := d.jobCount(t, sub); n != 120 || keys != 120 {
+			t.Errorf("DynamoDB has %d accepted jobs with %d keys for the user, want 120", n, keys)
+		}
+
+		out.Reset()
+		if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
+			t.Fatalf("second run: exit %d:\n%s", code, out.String())
+		}
+		again, err := os.ReadFile(output)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(again) != string(first) || !strings.Contains(out.String(), "; 0 API calls") {
+			t.Errorf("the second run should call nothing and write the same results:\n%s", out.String())
+		}
+		if n, keys, _ := d.jobCount(t, sub); n != 120 || keys != 120 {
+			t.Errorf("after the second run DynamoDB has %d accepted jobs with %d keys, want 120", n, keys)
+		}
+	})
+
 	t.Run("invalid lines are reported and the rest done", func(t *testing.T) {
 		email, password, sub := d.newUser(t)
 		lines := devPrompts(20)

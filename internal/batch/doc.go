@@ -2,6 +2,19 @@
 // of prompts to promptq's API, optionally waits for the jobs, and writes
 // their results in input order. [Main] is the command; [Run] is one run.
 //
+// # Inputs
+//
+// Each input format reads its file into POST /generate requests and
+// writes the results in its own shape: promptq's requests, one JSON
+// object a line ([ReadInput]); a table, a CSV file with a header row or a
+// JSONL file of objects, whose rows text/template prompts (--template,
+// --system-file) make into requests, written back as the same rows with
+// status, generated_text and error added. A table is strict: a row that
+// cannot be sent (a field a template names is missing) is listed with
+// every other such row, and nothing is sent. Every format's requests are
+// made by one function (newLine), so they are checked, hashed and keyed
+// alike, and the rest of a run does not know the format.
+//
 // # Safety
 //
 // Every line is sent with an idempotency key derived from the input (its

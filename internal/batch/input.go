@@ -53,56 +53,85 @@ func localLimits(model string) jobs.Limits {
 // so a longer line could never be sent.
 const maxLineBytes = 5 << 20
 
-// ReadInput reads a JSONL file of requests. Blank lines are skipped;
-// invalid ones come back with Err set. The error is for the file itself
-// (unreadable, a line too long).
+// lineSettings apply to every line of a file: the key prefix, and what the
+// command line sets for every request (--model, --max-tokens).
+type lineSettings struct {
+	KeyPrefix string
+	Model     string // every request's model, replacing the file's; "" keeps it
+	MaxTokens int    // max_tokens of a request that sets none; 0: the API's default
+}
+
+// ReadInput reads a JSONL file of requests in promptq's own shape (one
+// POST /generate body a line, with an optional "id"). Blank lines are
+// skipped; invalid ones come back with Err set. The error is for the file
+// itself (unreadable, a line too long).
 func ReadInput(r io.Reader, keyPrefix string) ([]Line, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes+1)
+	return readRequests(r, lineSettings{KeyPrefix: keyPrefix})
+}
+
+func readRequests(r io.Reader, s lineSettings) ([]Line, error) {
 	var lines []Line
-	ids := map[string]int{} // id -> first line that has it
-	n := 0
-	for sc.Scan() {
-		n++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		l := parseLine(n, text, keyPrefix)
-		if l.Err == nil && l.ID != "" {
-			if first, ok := ids[l.ID]; ok {
-				l.Err = &ErrorInfo{Code: "invalid_request", Field: "id",
-					Message: fmt.Sprintf("id %q repeats line %d; ids must be unique in a file.", l.ID, first)}
-			} else {
-				ids[l.ID] = n
-			}
-		}
-		lines = append(lines, l)
+	err := scanJSONL(r, func(n int, text []byte) {
+		lines = append(lines, parseLine(n, text, s))
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d is longer than %d bytes, the most one batch request can carry", n+1, maxLineBytes)
-		}
-		return nil, fmt.Errorf("read input: %w", err)
-	}
+	refuseRepeatedIDs(lines, "id")
 	return lines, nil
 }
 
-func parseLine(n int, text []byte, keyPrefix string) Line {
-	l := Line{N: n}
-	fail := func(err error) Line {
-		l.Err = errorInfo(err)
-		return l
+// scanJSONL calls line for every non-blank line of r with its 1-based
+// number and its text, trimmed of spaces.
+func scanJSONL(r io.Reader, line func(n int, text []byte)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes+1)
+	n := 0
+	for sc.Scan() {
+		n++
+		if text := bytes.TrimSpace(sc.Bytes()); len(text) > 0 {
+			line(n, text)
+		}
 	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("line %d is longer than %d bytes, the most one batch request can carry", n+1, maxLineBytes)
+		}
+		return fmt.Errorf("read input: %w", err)
+	}
+	return nil
+}
+
+// refuseRepeatedIDs refuses every line whose id an earlier line has: an id
+// keys its line's idempotency key, so two lines with one id would be one
+// job. field is what the file calls the id.
+func refuseRepeatedIDs(lines []Line, field string) {
+	first := map[string]int{}
+	for i, l := range lines {
+		if l.Err != nil || l.ID == "" {
+			continue
+		}
+		if n, ok := first[l.ID]; ok {
+			lines[i].Err = &ErrorInfo{Code: "invalid_request", Field: field,
+				Message: fmt.Sprintf("%s %q repeats line %d; ids must be unique in a file.", field, l.ID, n)}
+			continue
+		}
+		first[l.ID] = l.N
+	}
+}
+
+func parseLine(n int, text []byte, s lineSettings) Line {
+	var id string // kept in a refused line's result once known
+	fail := func(err error) Line { return Line{N: n, ID: id, Err: errorInfo(err)} }
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(text, &fields); err != nil || fields == nil {
 		return fail(jobs.Invalid("body", "The line is not a JSON object."))
 	}
 	if raw, ok := fields["id"]; ok {
-		if err := json.Unmarshal(raw, &l.ID); err != nil {
+		if err := json.Unmarshal(raw, &id); err != nil {
 			return fail(jobs.Invalid("id", "id must be a string."))
 		}
-		if strings.TrimSpace(l.ID) == "" {
+		if strings.TrimSpace(id) == "" {
 			return fail(jobs.Invalid("id", "id must not be blank."))
 		}
 		delete(fields, "id")
@@ -113,11 +142,26 @@ func parseLine(n int, text []byte, keyPrefix string) Line {
 	if _, ok := fields["lane"]; ok {
 		return fail(jobs.Invalid("lane", "lane is not set per line: the batch tool submits every line on the bulk lane."))
 	}
+	return newLine(n, id, fields, s)
+}
+
+// newLine is line n, keyed by id ("" for none), asking for the request
+// fields (POST /generate's). Every input format comes here, so a request
+// is checked, hashed and keyed the same way whatever file it came from.
+func newLine(n int, id string, fields map[string]json.RawMessage, s lineSettings) Line {
+	l := Line{N: n, ID: id}
+	if s.Model != "" {
+		fields["model"], _ = json.Marshal(s.Model)
+	}
+	if _, ok := fields["max_tokens"]; !ok && s.MaxTokens > 0 {
+		fields["max_tokens"], _ = json.Marshal(s.MaxTokens)
+	}
 	// json.Marshal sorts the keys and compacts the values, so the sum does
 	// not change with key order or spacing.
 	canonical, err := json.Marshal(fields)
 	if err != nil {
-		return fail(jobs.Invalid("body", "The line is not valid JSON."))
+		l.Err = errorInfo(jobs.Invalid("body", "The line is not valid JSON."))
+		return l
 	}
 	var model string
 	if raw, ok := fields["model"]; ok {
@@ -126,11 +170,12 @@ func parseLine(n int, text []byte, keyPrefix string) Line {
 	// DecodeRequest, not DecodeEntry: the line has no idempotency_key yet,
 	// and DecodeEntry names a mistyped field "rawRequest.prompt".
 	if _, err := jobs.DecodeRequest(canonical, localLimits(model)); err != nil {
-		return fail(err)
+		l.Err = errorInfo(err)
+		return l
 	}
 	sum := sha256.Sum256(canonical)
 	l.Sum = hex.EncodeToString(sum[:16])
-	l.Key = idempotencyKey(keyPrefix, n, l.ID, l.Sum)
+	l.Key = idempotencyKey(s.KeyPrefix, n, l.ID, l.Sum)
 	fields["idempotency_key"], _ = json.Marshal(l.Key)
 	l.Entry, _ = json.Marshal(fields) // it was marshalled once already
 	return l

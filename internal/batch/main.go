@@ -35,19 +35,22 @@ type Env func(string) string
 type flags struct {
 	output, apiURL, token, username, password            string
 	clientID, region, cognitoEndpoint, devConfig, prefix string
+	template, systemFile, idColumn, model                string
 	concurrency, batchSize, maxAttempts, retryBudget     int
+	maxTokens                                            int
 	wait, quiet, economy, economyFallback                bool
 	pollInterval, waitTimeout, progressInterval          time.Duration
 }
 
 const usageHead = `Usage: batch [flags] INPUT.jsonl
+       batch --template PROMPT.tmpl [--system-file SYSTEM.tmpl] [--id-column COL] TABLE.csv|TABLE.jsonl
 
 Submits every request of INPUT.jsonl to promptq's API (POST /generate/batch,
 up to 100 a call), optionally waits for the jobs, and writes the results in
 input order. Interrupted and run again with the same input and output, it
 resumes where it stopped and never creates a job twice.
 
-Input: one JSON object a line; blank lines are skipped.
+Input, requests: one JSON object a line; blank lines are skipped.
   {"id": "q1", "prompt": "Name three rivers.", "max_tokens": 200}
   {"prompt": "Summarise this: ...", "system": "Be brief.", "temperature": 0.2, "model": "..."}
   "id" (optional, a string, unique in the file) is echoed in the results.
@@ -56,8 +59,27 @@ Input: one JSON object a line; blank lines are skipped.
   fields) are reported without calling the API; the API's verdict on the
   rest is final.
 
-Output (--output, default INPUT with .results.jsonl): one JSON object per
-input line, in input order:
+Input, a table (with --template): a CSV file (.csv) whose first row names
+the columns, or a JSONL file of objects, one row a line. The template (Go's
+text/template) makes each row's prompt from its fields: {{.review}}, or
+{{field . "Review text"}} for a name with spaces. --system-file is the
+system prompt's template; --model, --max-tokens apply to every row;
+--id-column names the field whose value keys the row (its idempotency key,
+as "id" does above), else its line number and content do. A row that lacks
+(or has null) a field a template names, or a CSV row with more or fewer
+cells than the header, is an error naming the row and the field: every
+such row is listed and NOTHING is sent until they are fixed.
+  batch --template classify.tmpl --id-column review_id --wait reviews.csv
+
+Output, for a table (--output, default TABLE with .results.csv or
+.results.jsonl): the input rows in input order, one per input row, with
+columns (CSV) or fields (JSONL) added: status, generated_text and error
+(CSV: "code: message", empty if none; JSONL: {"code","message","field"},
+only where there is one). The CSV's cells are written back as read; a
+JSONL row's fields keep their text and order.
+
+Output, for requests (--output, default INPUT with .results.jsonl): one JSON
+object per input line, in input order:
   {"id", "line", "job_id", "status", "generated_text", "tokens", "error"}
   status is the job's (queued, running, succeeded, failed, cancelled), or
   "rejected" (invalid, never a job), "unsent" (the API kept failing; a
@@ -123,6 +145,11 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.region, "region", "", "the user pool's AWS `region` (env PROMPTQ_REGION or AWS_REGION, else dev.json region, else from the pool id or API URL)")
 	fs.StringVar(&f.cognitoEndpoint, "cognito-endpoint", "", "Cognito `URL` instead of AWS's (env PROMPTQ_COGNITO_ENDPOINT, else dev.json cognito_endpoint), e.g. cognito-local's")
 	fs.StringVar(&f.devConfig, "dev-config", "", "the dev stack's settings `file` (default: dev.json in $PROMPTQ_DEV_DIR, else in .local, here or in a parent dir, if there is one)")
+	fs.StringVar(&f.template, "template", "", "the prompt template `file` (Go text/template) that makes each row of a table (CSV or JSONL) into a prompt")
+	fs.StringVar(&f.systemFile, "system-file", "", "with --template: the system prompt's template `file`, run on each row too")
+	fs.StringVar(&f.idColumn, "id-column", "", "with --template: the `column` (field) whose value keys each row: unique, not blank")
+	fs.StringVar(&f.model, "model", "", "the `model` of every request, replacing the file's (default: the line's own, else the API's default)")
+	fs.IntVar(&f.maxTokens, "max-tokens", 0, "max_tokens of every request that sets none (`n`; default: the API's)")
 	fs.StringVar(&f.prefix, "key-prefix", DefaultKeyPrefix, "first part of every idempotency `key`: change it to submit the same file again as new jobs")
 	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "`n` API calls in flight at once (batches, and polls with --wait)")
 	fs.IntVar(&f.batchSize, "batch-size", DefaultBatchSize, "`n` requests per POST /generate/batch call, 1 to 100 (fewer if they pass 5 MiB)")
@@ -269,9 +296,18 @@ func (f flags) options(input string, getenv Env) (Options, error) {
 		MaxAttempts:      f.maxAttempts,
 		RetryBudget:      f.retryBudget,
 		ProgressInterval: f.progressInterval,
+		Template:         f.template,
+		SystemTemplate:   f.systemFile,
+		IDColumn:         f.idColumn,
+		Model:            f.model,
+		MaxTokens:        f.maxTokens,
 	}
 	if o.Output == "" {
-		o.Output = strings.TrimSuffix(input, filepath.Ext(input)) + ".results.jsonl"
+		ext := ".results.jsonl"
+		if isCSV(input) {
+			ext = ".results.csv" // a table's results are a table of the same kind
+		}
+		o.Output = strings.TrimSuffix(input, filepath.Ext(input)) + ext
 	}
 	var errs []error
 	if o.APIURL == "" {
@@ -287,6 +323,12 @@ func (f flags) options(input string, getenv Env) (Options, error) {
 	}
 	if f.batchSize < 1 || f.batchSize > 100 {
 		errs = append(errs, errors.New("--batch-size must be from 1 to 100"))
+	}
+	if f.maxTokens < 0 {
+		errs = append(errs, errors.New("--max-tokens must not be negative"))
+	}
+	if (f.systemFile != "" || f.idColumn != "") && f.template == "" {
+		errs = append(errs, errors.New("--system-file and --id-column go with --template"))
 	}
 	if f.maxAttempts < 1 {
 		errs = append(errs, errors.New("--max-attempts must be at least 1"))

@@ -64,6 +64,13 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{"batch size", []string{"--batch-size", "101", input}, creds, "--batch-size"},
 		{"output is the input", []string{"--output", input, input}, creds, "must not be the input"},
 		{"missing input", []string{filepath.Join(dir, "missing.jsonl")}, creds, "no such file"},
+		{"a system template without a template", []string{"--system-file", input, input}, creds, "go with --template"},
+		{"an id column without a template", []string{"--id-column", "id", input}, creds, "go with --template"},
+		{"a CSV without a template", []string{writeFile(t, dir, "t.csv", "a\n1\n")}, creds, "give --template"},
+		{"a table with a bad row", []string{"--template", writeFile(t, dir, "p.tmpl", "{{.b}}"), writeFile(t, dir, "u.csv", "a\n1\n")}, creds,
+			`nothing was sent; fix them and run the same command again:
+  line 2: --template names the field "b"`},
+		{"negative max tokens", []string{"--max-tokens", "-1", input}, creds, "--max-tokens"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

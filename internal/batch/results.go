@@ -1,8 +1,6 @@
 package batch
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/promptq/promptq/internal/jobs"
@@ -20,6 +18,10 @@ type Result struct {
 	GeneratedText *string      `json:"generated_text,omitempty"`
 	Tokens        *jobs.Tokens `json:"tokens,omitempty"`
 	Error         *ErrorInfo   `json:"error,omitempty"`
+	// StopReason and Model are the job's, for the formats whose results
+	// carry them (OpenAI's, Anthropic's).
+	StopReason string `json:"-"`
+	Model      string `json:"-"`
 }
 
 // statusUnsent marks a line the API did not accept in this run because it
@@ -55,23 +57,21 @@ func (r *run) results() []Result {
 				tokens = *rec.Tokens
 			}
 			res.JobID, res.Status, res.GeneratedText, res.Tokens, res.Error = rec.JobID, rec.Status, &text, &tokens, rec.Error
+			res.StopReason, res.Model = rec.StopReason, rec.Model
 		}
 		out = append(out, res)
 	}
 	return out
 }
 
-// writeResults replaces the results file with every line's result.
+// writeResults replaces the results file with every line's result, in
+// the input format's shape.
 func (r *run) writeResults() error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	for _, res := range r.results() {
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("encode results: %w", err)
-		}
+	data, err := r.format.encode(r.results())
+	if err != nil {
+		return err
 	}
-	if err := writeFileAtomic(r.o.Output, buf.Bytes()); err != nil {
+	if err := writeFileAtomic(r.o.Output, data); err != nil {
 		return fmt.Errorf("write results %s: %w", r.o.Output, err)
 	}
 	return nil

@@ -3,10 +3,8 @@ package batch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -17,9 +15,20 @@ import (
 // Options configure a run. Config (flags, environment, .local/dev.json)
 // fills them for the command; tests set them directly.
 type Options struct {
-	Input  string // the JSONL file of requests
+	Input  string // the input file: requests (JSONL) or, with Template, a table (CSV or JSONL)
 	Output string // the results file; the state file is Output + ".state"
 	APIURL string // e.g. http://127.0.0.1:8787 or https://x.execute-api.../prod
+
+	// Template is the path of a prompt template (Go's text/template) that
+	// makes each row of a table (a CSV file with a header, or a JSONL
+	// file of objects) into a prompt; SystemTemplate, if set, the system
+	// prompt's; IDColumn, if set, the field that keys each row. Without
+	// Template the input is a file of requests.
+	Template, SystemTemplate, IDColumn string
+	// Model, if set, is every request's model, replacing the file's;
+	// MaxTokens, if positive, the max_tokens of a request that sets none.
+	Model     string
+	MaxTokens int
 
 	// Auth gives the access token: a fixed one or a Cognito login.
 	Auth tokenSource
@@ -159,12 +168,7 @@ var (
 func Run(stop context.Context, o Options) (Summary, error) {
 	start := time.Now()
 	o = o.withDefaults()
-	in, err := os.Open(o.Input)
-	if err != nil {
-		return Summary{}, &SetupError{fmt.Errorf("open input: %w", err)}
-	}
-	lines, err := ReadInput(in, o.KeyPrefix)
-	_ = in.Close()
+	format, lines, err := openInput(o)
 	if err != nil {
 		return Summary{}, &SetupError{err}
 	}
@@ -174,7 +178,7 @@ func Run(stop context.Context, o Options) (Summary, error) {
 	}
 	defer state.close()
 
-	r := &run{o: o, lines: lines, state: state, track: newTracker(lines, known)}
+	r := &run{o: o, format: format, lines: lines, state: state, track: newTracker(lines, known)}
 	// halt stops the run's calls when the user interrupts it or a call
 	// fails in a way that ends the run; calls in flight still finish.
 	halt, cancel := context.WithCancelCause(stop)
@@ -225,6 +229,7 @@ func Run(stop context.Context, o Options) (Summary, error) {
 
 type run struct {
 	o      Options
+	format inputFormat
 	lines  []Line
 	state  *stateFile
 	track  *tracker

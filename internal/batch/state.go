@@ -25,6 +25,10 @@ type Record struct {
 	GeneratedText string       `json:"generated_text,omitempty"`
 	Tokens        *jobs.Tokens `json:"tokens,omitempty"`
 	Error         *ErrorInfo   `json:"error,omitempty"`
+	// StopReason and Model are the finished job's (its stop_reason and
+	// model), which OpenAI's and Anthropic's results shapes carry.
+	StopReason string `json:"stop_reason,omitempty"`
+	Model      string `json:"model,omitempty"`
 	// Done: the job was read in a terminal status, so its text, tokens
 	// and error are final and a re-run need not fetch it again.
 	Done bool `json:"done,omitempty"`

@@ -211,6 +211,7 @@ func withJob(rec Record, v jobView) Record {
 	if v.Error != nil {
 		rec.Error = &ErrorInfo{Code: v.Error.Code, Message: v.Error.Message}
 	}
+	rec.StopReason, rec.Model = v.StopReason, v.Model
 	rec.Done = jobs.Status(v.Status).Terminal() && !v.Truncated
 	if !rec.Done {
 		rec.GeneratedText = "" // partial text is not kept in the state
