@@ -350,6 +350,52 @@ func TestDevStack(t *testing.T) {
 		}
 	})
 
+	for _, format := range []string{"openai", "anthropic"} {
+		t.Run(format+"'s batch file, unchanged: every line back once, in order, in its shape; run again, nothing sent", func(t *testing.T) {
+			email, password, sub := d.newUser(t)
+			dir := t.TempDir()
+			// OpenAI's file names its own model, which --model replaces;
+			// Anthropic's names the dev stack's, which the table keeps.
+			model, args := "gpt-4o-mini", []string{"--model", "promptq-local"}
+			if format == "anthropic" {
+				model, args = "promptq-local", nil
+			}
+			input := writeFile(t, dir, format+".jsonl", foreignFile(format, 60, -1, model))
+			args = append(args, input) // no --wait: these files always wait
+			e := env("PROMPTQ_DEV_DIR", d.dir, "PROMPTQ_USERNAME", email, "PROMPTQ_PASSWORD", password)
+			var out strings.Builder
+			if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
+				t.Fatalf("exit %d:\n%s", code, out.String())
+			}
+			output := filepath.Join(dir, format+".results.jsonl")
+			first, err := os.ReadFile(output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := readForeignResults(t, output)
+			if len(res) != 60 {
+				t.Fatalf("%d results, want 60", len(res))
+			}
+			for i, r := range res {
+				if r.CustomID != fmt.Sprintf("req-%d", i) {
+					t.Fatalf("result %d is %s: not in input order", i, r.CustomID)
+				}
+				checkForeignResult(t, format, r, false, "[promptq local model")
+			}
+			if n, keys, _ := d.jobCount(t, sub); n != 60 || keys != 60 {
+				t.Errorf("DynamoDB has %d accepted jobs with %d keys for the user, want 60", n, keys)
+			}
+			out.Reset()
+			if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
+				t.Fatalf("second run: exit %d:\n%s", code, out.String())
+			}
+			again, _ := os.ReadFile(output)
+			if string(again) != string(first) || !strings.Contains(out.String(), "; 0 API calls") {
+				t.Errorf("the second run should call nothing and write the same results:\n%s", out.String())
+			}
+		})
+	}
+
 	t.Run("invalid lines are reported and the rest done", func(t *testing.T) {
 		email, password, sub := d.newUser(t)
 		lines := devPrompts(20)

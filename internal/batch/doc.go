@@ -9,9 +9,12 @@
 // object a line ([ReadInput]); a table, a CSV file with a header row or a
 // JSONL file of objects, whose rows text/template prompts (--template,
 // --system-file) make into requests, written back as the same rows with
-// status, generated_text and error added. A table is strict: a row that
-// cannot be sent (a field a template names is missing) is listed with
-// every other such row, and nothing is sent. Every format's requests are
+// status, generated_text and error added; OpenAI's Batch API input and
+// Anthropic's Message Batches input, unchanged (foreign.go says how they
+// are told apart and mapped), answered in their own output shapes. These
+// three are strict: a line that cannot be sent (a field a template names
+// is missing, a tool a foreign line asks for) is listed with every other
+// such line, and nothing is sent. Every format's requests are
 // made by one function (newLine), so they are checked, hashed and keyed
 // alike, and the rest of a run does not know the format.
 //

@@ -45,12 +45,13 @@ func openInput(o Options) (inputFormat, []Line, error) {
 		return nil, nil, errors.New("a CSV file is a table: give --template, the prompt to make of each row")
 	case o.SystemTemplate != "" || o.IDColumn != "":
 		return nil, nil, errors.New("--system-file and --id-column go with --template")
-	default:
-		f = requestsFormat{}
 	}
 	data, err := os.ReadFile(o.Input)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read input: %w", err)
+	}
+	if f == nil {
+		f = detectFormat(data)
 	}
 	lines, err := f.read(bytes.NewReader(data), s)
 	if err != nil {
@@ -62,6 +63,17 @@ func openInput(o Options) (inputFormat, []Line, error) {
 		}
 	}
 	return f, lines, nil
+}
+
+// waits says whether a format's results need every job finished: OpenAI's
+// and Anthropic's output shapes have no place for a job still queued, so
+// their files are always run with --wait.
+func waits(f inputFormat) bool {
+	switch f.(type) {
+	case openaiFormat, anthropicFormat:
+		return true
+	}
+	return false
 }
 
 // isCSV says whether path names a CSV file.

@@ -71,6 +71,20 @@ cells than the header, is an error naming the row and the field: every
 such row is listed and NOTHING is sent until they are fixed.
   batch --template classify.tmpl --id-column review_id --wait reviews.csv
 
+Input, OpenAI's or Anthropic's batch file, unchanged: a file whose first
+JSON line has "custom_id" is one: with "params", Anthropic's Message
+Batches input; else OpenAI's Batch API input (url /v1/chat/completions).
+Each line's system prompt(s) and one user message of text, max_tokens (or
+max_completion_tokens) and temperature are mapped; its model through the
+README's table (internal/catalogue's ForeignModels), or --model for every
+line. custom_id keys the line (<prefix>:id:<custom_id>). What promptq
+cannot run (tools, images, several choices, streaming, a conversation or
+a prefill, response_format/output_format: not yet supported, another url)
+is refused naming the line and the field, and NOTHING is sent until every
+line maps. The results (default INPUT with .results.jsonl) are in the
+file's own output shape, in input order; these files always --wait.
+  batch --model promptq-local openai-batch.jsonl
+
 Output, for a table (--output, default TABLE with .results.csv or
 .results.jsonl): the input rows in input order, one per input row, with
 columns (CSV) or fields (JSONL) added: status, generated_text and error
@@ -148,7 +162,7 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.template, "template", "", "the prompt template `file` (Go text/template) that makes each row of a table (CSV or JSONL) into a prompt")
 	fs.StringVar(&f.systemFile, "system-file", "", "with --template: the system prompt's template `file`, run on each row too")
 	fs.StringVar(&f.idColumn, "id-column", "", "with --template: the `column` (field) whose value keys each row: unique, not blank")
-	fs.StringVar(&f.model, "model", "", "the `model` of every request, replacing the file's (default: the line's own, else the API's default)")
+	fs.StringVar(&f.model, "model", "", "the `model` of every request, replacing the file's (default: the line's own, mapped for an OpenAI or Anthropic file, else the API's default)")
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "max_tokens of every request that sets none (`n`; default: the API's)")
 	fs.StringVar(&f.prefix, "key-prefix", DefaultKeyPrefix, "first part of every idempotency `key`: change it to submit the same file again as new jobs")
 	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "`n` API calls in flight at once (batches, and polls with --wait)")

@@ -172,6 +172,7 @@ func Run(stop context.Context, o Options) (Summary, error) {
 	if err != nil {
 		return Summary{}, &SetupError{err}
 	}
+	o.Wait = o.Wait || waits(format)
 	state, known, err := openState(StatePath(o.Output), lines)
 	if err != nil {
 		return Summary{}, &SetupError{err}

@@ -172,3 +172,34 @@ func TestBatchPricesAreTheDiscountOfOnDemand(t *testing.T) {
 		t.Errorf("Batch() = %+v, want %+v", got, want)
 	}
 }
+
+func TestEveryForeignModelMapsToAModelOfTheCatalogue(t *testing.T) {
+	t.Parallel()
+	for _, f := range ForeignModels {
+		if _, ok := Lookup(f.ID); !ok || f.Why == "" {
+			t.Errorf("%s maps to %q, which the catalogue lacks (or says not why)", f.Name, f.ID)
+		}
+	}
+}
+
+func TestMapForeign(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, want string }{
+		{"gpt-4o-mini", DefaultModel},
+		{"gpt-4o-mini-2024-07-18", DefaultModel},
+		{"gpt-4o", "us.anthropic.claude-sonnet-5-5"},
+		{"claude-haiku-4-5-20251001", "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{"claude-sonnet-5-5", "us.anthropic.claude-sonnet-5-5"},
+		{LocalID, LocalID},
+		{"eu.anthropic.claude-haiku-5-5", "eu.anthropic.claude-haiku-5-5"},
+		{"gpt-3.5-turbo", ""},
+		{"claude-3-opus-20240229", ""},
+		{"gpt-4o-mini-extra", ""},
+	}
+	for _, tt := range tests {
+		got, ok := MapForeign(tt.name)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("MapForeign(%q) = %q, %v; want %q", tt.name, got, ok, tt.want)
+		}
+	}
+}
