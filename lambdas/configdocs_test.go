@@ -10,23 +10,21 @@ import (
 	"testing"
 	"time"
 
+	workerapp "github.com/promptq/promptq/internal/app/worker"
+	"github.com/promptq/promptq/internal/dev/devstack"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/quota"
 	"github.com/promptq/promptq/internal/worker"
 )
 
 // readers are the packages whose code reads the variables
-// docs/configuration.md lists: the functions' configuration and the dev
-// runner's. Each variable is a string literal in one of them, or a lane's
+// docs/configuration.md lists: the functions' configuration (internal/app)
+// and the dev runner's. Each variable is a string literal in one of them, or a lane's
 // queue (quota.QueueURLEnv).
 var readers = []string{
 	"../lambdas",
-	"../internal/apiapp",
-	"../internal/worker",
-	"../internal/rescue",
+	"../internal/app",
 	"../internal/quota",
-	"../internal/signup",
-	"../internal/economy",
 	"../internal/dev/devstack",
 }
 
@@ -90,13 +88,14 @@ func TestConfigurationDocsListExactlyTheVariablesTheCodeReads(t *testing.T) {
 }
 
 // TestConfigurationDocsGiveTheWorkersDefaults holds the worker's table in
-// docs/configuration.md to worker.DefaultConfig.
+// docs/configuration.md to worker.DefaultConfig, and the dev stack's rows
+// of the local model to devstack's defaults.
 func TestConfigurationDocsGiveTheWorkersDefaults(t *testing.T) {
 	t.Parallel()
 	d := worker.DefaultConfig()
-	want := map[string]any{
+	checkDefaults(t, "### worker", map[string]any{
 		"PROMPTQ_MAX_RECEIVE_COUNT":       d.MaxReceiveCount,
-		"PROMPTQ_MODEL_PROVIDER":          d.Provider,
+		"PROMPTQ_MODEL_PROVIDER":          workerapp.Provider,
 		"PROMPTQ_MODEL_CONCURRENCY":       d.Quota.Concurrency,
 		"PROMPTQ_INTERACTIVE_SHARE":       d.Quota.InteractiveShare,
 		"PROMPTQ_MODEL_TOKENS_PER_MINUTE": d.Quota.TokensPerMinute,
@@ -110,13 +109,25 @@ func TestConfigurationDocsGiveTheWorkersDefaults(t *testing.T) {
 		"PROMPTQ_DEADLINE_MARGIN":         d.DeadlineMargin,
 		"PROMPTQ_BACKOFF_BASE":            d.BackoffBase,
 		"PROMPTQ_BACKOFF_MAX":             d.BackoffMax,
-		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": d.LocalTokensPerSecond,
-		"PROMPTQ_LOCAL_LATENCY":           d.LocalLatency,
-		"PROMPTQ_LOCAL_MAX_CONCURRENT":    d.LocalMaxConcurrent,
-		"PROMPTQ_LOCAL_TOKENS_PER_MINUTE": d.LocalTokensPerMinute,
+	})
+	dev, err := devstack.FromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
 	}
+	checkDefaults(t, "## Dev stack", map[string]any{
+		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": dev.Local.TokensPerSecond,
+		"PROMPTQ_LOCAL_LATENCY":           dev.Local.Latency,
+		"PROMPTQ_LOCAL_MAX_CONCURRENT":    dev.Local.MaxConcurrent,
+		"PROMPTQ_LOCAL_TOKENS_PER_MINUTE": dev.Local.TokensPerMinute,
+	})
+}
+
+// checkDefaults holds the defaults the table of the section under heading
+// gives to want's.
+func checkDefaults(t *testing.T, heading string, want map[string]any) {
+	t.Helper()
 	seen := map[string]bool{}
-	for _, row := range docSection(t, "### worker") {
+	for _, row := range docSection(t, heading) {
 		vars := envName.FindAllString(row[0], -1)
 		// "A / B" rows give "a / b" defaults, in order.
 		defaults := strings.Split(row[2], " / ")
@@ -137,7 +148,7 @@ func TestConfigurationDocsGiveTheWorkersDefaults(t *testing.T) {
 	}
 	for v := range want {
 		if !seen[v] {
-			t.Errorf("%s is not in the worker's table of docs/configuration.md", v)
+			t.Errorf("%s is not in the table under %q of docs/configuration.md", v, heading)
 		}
 	}
 }

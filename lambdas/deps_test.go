@@ -78,3 +78,45 @@ func TestNoCommandLinksTesting(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyTheAppPackagesReadTheEnvironment holds the product's packages
+// (everything but the harness and scripts/) to one wiring shape: only the
+// app packages (internal/app/...) read the environment (import
+// internal/envvar); the rest take their settings as values. And no product
+// package imports the harness, but for devinfo, through which the
+// product's commands find make dev's stack (it imports only jobs).
+func TestOnlyTheAppPackagesReadTheEnvironment(t *testing.T) {
+	t.Parallel()
+	const module = "github.com/promptq/promptq/"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}: {{join .Imports \" \"}}", "../...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	under := func(pkg, tree string) bool {
+		return pkg == module+tree || strings.HasPrefix(pkg, module+tree+"/")
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ": ")
+		if under(pkg, "scripts") || slices.ContainsFunc(harness, func(h string) bool { return under(pkg, h) }) {
+			continue
+		}
+		checked++
+		for _, imp := range strings.Fields(imports) {
+			if imp == module+"internal/envvar" && !under(pkg, "internal/app") {
+				t.Errorf("%s reads the environment (imports internal/envvar); only internal/app/... may", pkg)
+			}
+			if imp == module+"internal/dev/devstack/devinfo" {
+				continue
+			}
+			for _, h := range harness {
+				if under(imp, h) {
+					t.Errorf("%s imports %s, which only runs or measures the product locally", pkg, imp)
+				}
+			}
+		}
+	}
+	if checked < 30 {
+		t.Errorf("checked %d product packages; go list should list more", checked)
+	}
+}

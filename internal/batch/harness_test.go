@@ -232,7 +232,7 @@ type submitStore interface {
 	Usage(ctx context.Context, owner string) (jobs.Usage, error)
 }
 
-// newHandler is the API's handler on store and queue, as apiapp wires it
+// newHandler is the API's handler on store and queue, as internal/app/api wires it
 // in AWS; limiter may be nil (no per-user limits).
 func newHandler(tb testing.TB, cfg httpapi.Config, store submitStore, queue interface {
 	SendBatch(ctx context.Context, ms []jobs.Message) []error

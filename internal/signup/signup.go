@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/promptq/promptq/internal/envvar"
 )
 
 // Mode is how people get accounts.
@@ -33,22 +31,6 @@ const (
 type Policy struct {
 	Mode    Mode
 	Domains []string
-}
-
-// FromEnv reads the policy from PROMPTQ_SIGN_UP (open, domains or invite;
-// default open) and PROMPTQ_SIGN_UP_DOMAINS (a comma list, required with
-// domains and refused otherwise), naming what is wrong.
-func FromEnv(getenv func(string) string) (Policy, error) {
-	r := envvar.New(getenv)
-	mode := string(ModeOpen)
-	r.String("PROMPTQ_SIGN_UP", &mode)
-	var domains []string
-	r.List("PROMPTQ_SIGN_UP_DOMAINS", &domains)
-	p, err := New(Mode(mode), domains)
-	if err != nil {
-		return Policy{}, fmt.Errorf("PROMPTQ_SIGN_UP=%q, PROMPTQ_SIGN_UP_DOMAINS=%q: %w", mode, getenv("PROMPTQ_SIGN_UP_DOMAINS"), err)
-	}
-	return p, nil
 }
 
 // New validates a mode and its domains: domains are required with

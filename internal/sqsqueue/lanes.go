@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/quota"
 )
@@ -120,27 +119,7 @@ func (l *Lanes) Queued(ctx context.Context, lane jobs.Lane) (int, error) {
 	return d.Visible + d.Delayed, nil
 }
 
-// LaneURLsFromEnv reads every lane's queue URL with getenv; an on-demand
-// lane without one is an error naming its variable. The economy lane's
-// (PROMPTQ_ECONOMY_QUEUE_URL) is optional: without it, the API refuses
-// economy batches.
-func LaneURLsFromEnv(getenv func(string) string) (LaneURLs, error) {
-	r := envvar.New(getenv)
-	urls := LaneURLs{}
-	for _, lane := range jobs.Lanes {
-		var url string
-		if r.Required(quota.QueueURLEnv(lane), &url); url != "" {
-			urls[lane] = url
-		}
-	}
-	var economy string
-	if r.String(quota.QueueURLEnv(jobs.LaneEconomy), &economy); economy != "" {
-		urls[jobs.LaneEconomy] = economy
-	}
-	return urls, r.Err()
-}
-
-// Env is urls as the variables LaneURLsFromEnv reads.
+// Env is urls as the variables internal/app/appenv's LaneURLs reads.
 func (urls LaneURLs) Env() map[string]string {
 	env := map[string]string{}
 	for lane, url := range urls {

@@ -5,21 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/quota"
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
-// The model providers a worker can run with.
-const (
-	ProviderBedrock = "bedrock" // Amazon Bedrock; the default, and the only one for AWS
-	ProviderLocal   = "local"   // internal/dev/localmodel, for development and tests
-)
-
 // Config is the worker Lambda's configuration, read once from the
-// environment by [LoadConfig]. Each field names its variable and default;
-// this is the one place they are documented.
+// environment by internal/app/worker's FromEnv. Each field names its
+// variable and default; this is the one place they are documented.
 //
 // The AWS SDK reads its own variables as usual (AWS_REGION, AWS_MAX_ATTEMPTS
 // for the SDK's retries within one call, AWS_ENDPOINT_URL_DYNAMODB and
@@ -40,9 +33,6 @@ type Config struct {
 	// FairShares holds each owner to a fair share of their lane.
 	// PROMPTQ_FAIR_SHARES, default true.
 	FairShares bool
-	// Provider is the model provider: "bedrock" or "local".
-	// PROMPTQ_MODEL_PROVIDER, default "bedrock".
-	Provider string
 
 	// MaxReceiveCount must equal the maxReceiveCount of the queue's redrive
 	// policy: on that receive a job that would be retried is failed
@@ -84,82 +74,28 @@ type Config struct {
 	// refused fails (code "throttled"). PROMPTQ_THROTTLE_GIVE_UP_AFTER,
 	// default 6h.
 	ThrottleGiveUpAfter time.Duration
-
-	// LocalTokensPerSecond and LocalLatency pace the local model (provider
-	// "local" only). PROMPTQ_LOCAL_TOKENS_PER_SECOND, default 40;
-	// PROMPTQ_LOCAL_LATENCY (time to first token), default 300ms.
-	LocalTokensPerSecond float64
-	LocalLatency         time.Duration
-	// LocalMaxConcurrent and LocalTokensPerMinute give the local model a
-	// quota, as Bedrock has: beyond either it refuses calls with the
-	// throttling error Bedrock gives. PROMPTQ_LOCAL_MAX_CONCURRENT and
-	// PROMPTQ_LOCAL_TOKENS_PER_MINUTE, default 0: unlimited.
-	LocalMaxConcurrent   int
-	LocalTokensPerMinute int
 }
 
 // DefaultConfig returns the defaults, with Table and QueueURLs empty.
 func DefaultConfig() Config {
 	return Config{
-		Provider:             ProviderBedrock,
-		MaxReceiveCount:      5,
-		Concurrency:          10,
-		Lease:                time.Minute,
-		FlushInterval:        jobs.WatchedFlushInterval,
-		DeadlineMargin:       10 * time.Second,
-		BackoffBase:          10 * time.Second,
-		BackoffMax:           15 * time.Minute,
-		ThrottleBackoffBase:  2 * time.Second,
-		ThrottleBackoffMax:   5 * time.Minute,
-		ThrottleGiveUpAfter:  6 * time.Hour,
-		Quota:                quota.Default(),
-		FairShares:           true,
-		LocalTokensPerSecond: 40,
-		LocalLatency:         300 * time.Millisecond,
+		MaxReceiveCount:     5,
+		Concurrency:         10,
+		Lease:               time.Minute,
+		FlushInterval:       jobs.WatchedFlushInterval,
+		DeadlineMargin:      10 * time.Second,
+		BackoffBase:         10 * time.Second,
+		BackoffMax:          15 * time.Minute,
+		ThrottleBackoffBase: 2 * time.Second,
+		ThrottleBackoffMax:  5 * time.Minute,
+		ThrottleGiveUpAfter: 6 * time.Hour,
+		Quota:               quota.Default(),
+		FairShares:          true,
 	}
 }
 
 // maxVisibility is SQS's largest visibility timeout.
 const maxVisibility = 12 * time.Hour
-
-// LoadConfig reads the configuration from getenv (os.Getenv in main),
-// applies defaults and validates it. Durations use Go syntax ("90s", "1m").
-func LoadConfig(getenv func(string) string) (Config, error) {
-	c := DefaultConfig()
-	r := envvar.New(getenv)
-	r.String("PROMPTQ_TABLE", &c.Table)
-	// A missing URL is named by Validate, below.
-	c.QueueURLs, _ = sqsqueue.LaneURLsFromEnv(getenv)
-	if q, err := quota.FromEnv(getenv); err != nil {
-		r.Add(err)
-	} else {
-		c.Quota = q
-	}
-	// Ranges are Validate's, which also checks a Config built in code.
-	r.Bool("PROMPTQ_FAIR_SHARES", &c.FairShares)
-	r.String("PROMPTQ_MODEL_PROVIDER", &c.Provider)
-	r.Int("PROMPTQ_MAX_RECEIVE_COUNT", &c.MaxReceiveCount, envvar.NoMin, envvar.NoMax)
-	r.Int("PROMPTQ_WORKER_CONCURRENCY", &c.Concurrency, envvar.NoMin, envvar.NoMax)
-	r.Duration("PROMPTQ_LEASE", &c.Lease, 0, 0)
-	r.Duration("PROMPTQ_FLUSH_INTERVAL", &c.FlushInterval, 0, 0)
-	r.Duration("PROMPTQ_DEADLINE_MARGIN", &c.DeadlineMargin, 0, 0)
-	r.Duration("PROMPTQ_BACKOFF_BASE", &c.BackoffBase, 0, 0)
-	r.Duration("PROMPTQ_BACKOFF_MAX", &c.BackoffMax, 0, 0)
-	r.Duration("PROMPTQ_THROTTLE_BACKOFF_BASE", &c.ThrottleBackoffBase, 0, 0)
-	r.Duration("PROMPTQ_THROTTLE_BACKOFF_MAX", &c.ThrottleBackoffMax, 0, 0)
-	r.Duration("PROMPTQ_THROTTLE_GIVE_UP_AFTER", &c.ThrottleGiveUpAfter, 0, 0)
-	r.Float("PROMPTQ_LOCAL_TOKENS_PER_SECOND", &c.LocalTokensPerSecond)
-	r.Duration("PROMPTQ_LOCAL_LATENCY", &c.LocalLatency, 0, 0)
-	r.Int("PROMPTQ_LOCAL_MAX_CONCURRENT", &c.LocalMaxConcurrent, envvar.NoMin, envvar.NoMax)
-	r.Int("PROMPTQ_LOCAL_TOKENS_PER_MINUTE", &c.LocalTokensPerMinute, envvar.NoMin, envvar.NoMax)
-	if err := r.Err(); err != nil {
-		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
 
 // Validate checks the configuration, so a misconfigured Lambda fails at init
 // rather than on its first message.
@@ -174,15 +110,7 @@ func (c Config) Validate() error {
 	for _, lane := range jobs.Lanes {
 		check(c.QueueURLs[lane] != "", "%s is required", quota.QueueURLEnv(lane))
 	}
-	check(c.Provider == ProviderBedrock || c.Provider == ProviderLocal,
-		"PROMPTQ_MODEL_PROVIDER=%q must be %q or %q", c.Provider, ProviderBedrock, ProviderLocal)
 	c.validateRun(check)
-	if c.Provider == ProviderLocal {
-		check(c.LocalTokensPerSecond > 0, "PROMPTQ_LOCAL_TOKENS_PER_SECOND must be positive")
-		check(c.LocalLatency >= 0, "PROMPTQ_LOCAL_LATENCY must not be negative")
-		check(c.LocalMaxConcurrent >= 0, "PROMPTQ_LOCAL_MAX_CONCURRENT must not be negative")
-		check(c.LocalTokensPerMinute >= 0, "PROMPTQ_LOCAL_TOKENS_PER_MINUTE must not be negative")
-	}
 	return errors.Join(errs...)
 }
 

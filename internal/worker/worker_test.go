@@ -856,3 +856,15 @@ const (
 	haiku45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 	haiku55 = "us.anthropic.claude-haiku-5-5"
 )
+
+func TestNewChecksItsArguments(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	if _, err := New(nil, &fakeQueue{}, &fakeModel{}, cfg, Options{}); err == nil {
+		t.Error("New with no store succeeded")
+	}
+	cfg.Concurrency = 0
+	if _, err := New(&fakeStore{t: t}, &fakeQueue{}, &fakeModel{}, cfg, Options{}); err == nil {
+		t.Error("New with concurrency 0 succeeded")
+	}
+}

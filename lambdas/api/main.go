@@ -1,5 +1,6 @@
 // Command api is the API Lambda: API Gateway REST proxy events in, the
-// promptq HTTP API (internal/httpapi) behind them.
+// promptq HTTP API (internal/httpapi) behind them. Its configuration and
+// wiring are internal/app/api's.
 //
 // Clients are built once at init and reused across invocations.
 package main
@@ -17,35 +18,34 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/apiapp"
 	"github.com/promptq/promptq/internal/apigw"
+	"github.com/promptq/promptq/internal/app/api"
+	"github.com/promptq/promptq/internal/httpapi"
 )
 
 func main() {
 	slog.SetDefault(lambdacontext.NewLogger())
-	if err := run(context.Background()); err != nil {
+	h, err := setup(context.Background(), os.Getenv)
+	if err != nil {
 		slog.Error("api init failed", "error", err.Error())
 		os.Exit(1)
 	}
+	lambda.Start(apigw.Handler(h))
 }
 
-func run(ctx context.Context) error {
-	cfg, err := apiapp.FromEnv(os.Getenv)
+// setup reads the configuration and builds the API with its clients.
+func setup(ctx context.Context, getenv func(string) string) (*httpapi.Handler, error) {
+	cfg, err := api.FromEnv(getenv)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("aws config: %w", err)
+		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	h, err := apiapp.New(ctx, cfg, apiapp.Clients{
+	return api.New(ctx, cfg, api.Clients{
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
 		Cognito:  cognitoidentityprovider.NewFromConfig(awsCfg),
 	}, slog.Default())
-	if err != nil {
-		return err
-	}
-	lambda.Start(apigw.Handler(h))
-	return nil
 }

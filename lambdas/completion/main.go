@@ -3,8 +3,8 @@
 // EventBridge rule on the default bus) and a schedule (the safety net:
 // events are best effort) invoke it; it ends each run whose model
 // invocation job ended, giving every job of the run its result, through
-// internal/economy. Its configuration is read from the environment by
-// economy.LoadSettings, which documents every variable.
+// internal/economy. Its configuration and wiring are internal/app/economy's,
+// which documents every variable.
 package main
 
 import (
@@ -17,7 +17,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrock"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	app "github.com/promptq/promptq/internal/app/economy"
 	"github.com/promptq/promptq/internal/economy"
 )
 
@@ -43,11 +48,20 @@ func handler(lane *economy.Lane) func(context.Context, events.CloudWatchEvent) e
 	}
 }
 
-// setup builds the lane from the environment, with its clients.
+// setup reads the configuration and builds the lane with its clients.
 func setup(ctx context.Context, getenv func(string) string) (*economy.Lane, error) {
+	cfg, err := app.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	return economy.FromEnv(getenv, awsCfg, slog.Default())
+	return app.New(ctx, cfg, app.Clients{
+		DynamoDB: dynamodb.NewFromConfig(awsCfg),
+		SQS:      sqs.NewFromConfig(awsCfg),
+		S3:       s3.NewFromConfig(awsCfg),
+		Bedrock:  bedrock.NewFromConfig(awsCfg),
+	}, slog.Default())
 }

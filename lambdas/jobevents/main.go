@@ -1,7 +1,8 @@
 // Command jobevents is the jobevents Lambda: the jobs table's DynamoDB
 // stream feeds it the jobs that end, and internal/jobevents announces each
 // on the EventBridge bus named by PROMPTQ_EVENT_BUS and writes its metrics
-// (embedded metric format) to stdout.
+// (embedded metric format) to stdout. Its configuration and wiring are
+// internal/app/jobevents's.
 package main
 
 import (
@@ -15,8 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
-	"github.com/promptq/promptq/internal/envvar"
-	"github.com/promptq/promptq/internal/eventbus"
+	app "github.com/promptq/promptq/internal/app/jobevents"
 	"github.com/promptq/promptq/internal/jobevents"
 )
 
@@ -30,22 +30,15 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-// setup reads PROMPTQ_EVENT_BUS (the bus's name or ARN, required) and
-// builds the handler.
+// setup reads the configuration and builds the handler with its client.
 func setup(ctx context.Context, getenv func(string) string) (*jobevents.Handler, error) {
-	r := envvar.New(getenv)
-	var busName string
-	r.Required("PROMPTQ_EVENT_BUS", &busName)
-	if err := r.Err(); err != nil {
+	cfg, err := app.FromEnv(getenv)
+	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	bus, err := eventbus.New(eventbridge.NewFromConfig(awsCfg), eventbus.Options{Bus: busName, Source: jobevents.Source})
-	if err != nil {
-		return nil, err
-	}
-	return jobevents.New(bus, jobevents.Options{Logger: slog.Default()}), nil
+	return app.New(ctx, cfg, app.Clients{EventBridge: eventbridge.NewFromConfig(awsCfg)}, slog.Default())
 }

@@ -1,7 +1,7 @@
 // Command rescuer is the rescuer Lambda: on a schedule, it finds jobs whose
 // queue message was lost and sends them to the workers again, through
-// internal/rescue. Its configuration is read from the environment by
-// rescue.LoadConfig, which documents every variable.
+// internal/rescue. Its configuration and wiring are internal/app/rescuer's,
+// which documents every variable.
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/promptq/promptq/internal/app/rescuer"
 	"github.com/promptq/promptq/internal/rescue"
 )
 
@@ -32,7 +33,7 @@ func main() {
 
 // setup reads the configuration and builds the rescuer with its clients.
 func setup(ctx context.Context, getenv func(string) string) (*rescue.Rescuer, error) {
-	cfg, err := rescue.LoadConfig(getenv)
+	cfg, err := rescuer.FromEnv(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -40,5 +41,8 @@ func setup(ctx context.Context, getenv func(string) string) (*rescue.Rescuer, er
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	return rescue.Build(cfg, dynamodb.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg), slog.Default())
+	return rescuer.New(ctx, cfg, rescuer.Clients{
+		DynamoDB: dynamodb.NewFromConfig(awsCfg),
+		SQS:      sqs.NewFromConfig(awsCfg),
+	}, slog.Default())
 }

@@ -1,9 +1,8 @@
 // Command worker is the worker Lambda: SQS batches of job messages in
 // (ReportBatchItemFailures on), generation on Amazon Bedrock out, through
-// internal/worker. Its configuration is read from the environment by
-// worker.LoadConfig, which documents every variable; internal/workerapp
-// wires it. Its model is always Bedrock (internal/bedrock): the local
-// stand-in runs only under make dev, and is not linked here.
+// internal/worker. Its configuration and wiring are internal/app/worker's.
+// Its model is always Bedrock (internal/bedrock): the local stand-in runs
+// only under make dev, and is not linked here.
 //
 // Clients are built once at init and reused across invocations.
 package main
@@ -21,9 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	app "github.com/promptq/promptq/internal/app/worker"
 	"github.com/promptq/promptq/internal/bedrock"
 	"github.com/promptq/promptq/internal/worker"
-	"github.com/promptq/promptq/internal/workerapp"
 )
 
 func main() {
@@ -38,20 +37,17 @@ func main() {
 
 // setup reads the configuration and builds the worker with its clients.
 func setup(ctx context.Context, getenv func(string) string) (*worker.Worker, error) {
-	cfg, err := worker.LoadConfig(getenv)
+	cfg, err := app.FromEnv(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
-	}
-	if cfg.Provider != worker.ProviderBedrock {
-		return nil, fmt.Errorf("config: PROMPTQ_MODEL_PROVIDER=%q: the worker Lambda calls Amazon Bedrock (%q); the local model runs only under make dev",
-			cfg.Provider, worker.ProviderBedrock)
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	return workerapp.New(cfg, workerapp.Clients{
+	return app.New(ctx, cfg, app.Clients{
 		DynamoDB: dynamodb.NewFromConfig(awsCfg),
 		SQS:      sqs.NewFromConfig(awsCfg),
-	}, bedrock.New(bedrockruntime.NewFromConfig(awsCfg), bedrock.Options{}), slog.Default())
+		Model:    bedrock.New(bedrockruntime.NewFromConfig(awsCfg), bedrock.Options{}),
+	}, slog.Default())
 }

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promptq/promptq/internal/app/appenv"
+	"github.com/promptq/promptq/internal/app/presignup"
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
+	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/quota"
 	"github.com/promptq/promptq/internal/signup"
@@ -21,10 +24,12 @@ import (
 // live only here.
 //
 // The API's and the worker's own settings (PROMPTQ_MAX_PROMPT_CHARS,
-// PROMPTQ_LOCAL_TOKENS_PER_SECOND, ...) pass through from Getenv to
-// apiapp.FromEnv and worker.LoadConfig, as in the Lambdas; the dev runner
-// sets only what names its stand-ins (table, queue, pool, origins) and, with
-// the local model, the model allow-list.
+// PROMPTQ_LEASE, ...) pass through from Getenv to internal/app/api's and
+// internal/app/worker's FromEnv, as in the Lambdas; the dev runner sets
+// only what names its stand-ins (table, queue, pool, origins) and, with
+// the local model, the model allow-list. The local model and its settings
+// (PROMPTQ_LOCAL_*) are the dev runner's alone: no shipped package reads
+// them.
 type Config struct {
 	// Root is the repo root: web/ is served from here. Default: the
 	// nearest enclosing dir of the working dir whose go.mod is promptq's.
@@ -39,11 +44,18 @@ type Config struct {
 	AWSPort     int // PROMPTQ_DEV_AWS_PORT, default 4566: DynamoDB and SQS (kumo)
 	CognitoPort int // PROMPTQ_DEV_COGNITO_PORT, default 9229: the user pool (cognito-local)
 
-	// Provider is the model: "local" or "bedrock". PROMPTQ_MODEL_PROVIDER,
-	// default "local". With "bedrock" only the Bedrock client uses the
-	// default AWS configuration (your credentials and region); everything
-	// else stays on the local endpoints.
+	// Provider is the model: ProviderLocal or ProviderBedrock.
+	// PROMPTQ_MODEL_PROVIDER, default "local". With "bedrock" only the
+	// Bedrock client uses the default AWS configuration (your credentials
+	// and region); everything else stays on the local endpoints.
 	Provider string
+	// Local paces the local model (Provider "local" only):
+	// PROMPTQ_LOCAL_TOKENS_PER_SECOND, default 40; PROMPTQ_LOCAL_LATENCY
+	// (time to first token), default 300ms. And gives it a quota, as
+	// Bedrock has: beyond either it refuses calls with the throttling
+	// error Bedrock gives. PROMPTQ_LOCAL_MAX_CONCURRENT and
+	// PROMPTQ_LOCAL_TOKENS_PER_MINUTE, default 0: unlimited.
+	Local localmodel.Options
 	// MaxReceiveCount is the queue's redrive maxReceiveCount, and the
 	// worker's. PROMPTQ_MAX_RECEIVE_COUNT, default 5.
 	MaxReceiveCount int
@@ -108,6 +120,12 @@ type Config struct {
 	Getenv func(string) string
 }
 
+// The model providers of the dev runner.
+const (
+	ProviderLocal   = "local"   // internal/dev/localmodel, the default
+	ProviderBedrock = "bedrock" // Amazon Bedrock, as the worker Lambda calls
+)
+
 // Visibility is the jobs queue's visibility timeout: six times the
 // worker's timeout, as AWS advises for a Lambda trigger and the stack sets.
 func (c Config) Visibility() time.Duration { return 6 * c.WorkerTimeout }
@@ -121,7 +139,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		APIPort:              8787,
 		AWSPort:              4566,
 		CognitoPort:          9229,
-		Provider:             worker.ProviderLocal,
+		Provider:             ProviderLocal,
+		Local:                localmodel.Options{TokensPerSecond: 40, Latency: 300 * time.Millisecond},
 		MaxReceiveCount:      5,
 		WorkerTimeout:        15 * time.Minute,
 		PollWait:             5 * time.Second,
@@ -149,15 +168,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	r.Duration("PROMPTQ_DEV_ECONOMY_START_AFTER", &c.EconomyStartAfter, 0, 24*time.Hour)
 	r.Int("PROMPTQ_DEV_BATCH_TOKENS_PER_SECOND", &c.BatchTokensPerSecond, 1, envvar.NoMax)
 	r.Duration("PROMPTQ_RESCUE_AFTER", &c.RescueAfter, time.Second, 24*time.Hour)
-	if p, err := signup.FromEnv(getenv); err != nil {
+	if p, err := presignup.FromEnv(getenv); err != nil {
 		r.Add(err)
 	} else {
-		c.SignUp = p
+		c.SignUp = p.SignUp
 	}
-	if c.Provider != worker.ProviderLocal && c.Provider != worker.ProviderBedrock {
-		r.Add(fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, worker.ProviderLocal, worker.ProviderBedrock))
+	if c.Provider != ProviderLocal && c.Provider != ProviderBedrock {
+		r.Add(fmt.Errorf("PROMPTQ_MODEL_PROVIDER=%q: want %q or %q", c.Provider, ProviderLocal, ProviderBedrock))
 	}
-	if q, err := quota.FromEnv(quotaEnv(getenv)); err != nil {
+	readLocal(r, &c.Local, c.Provider == ProviderLocal)
+	if q, err := appenv.Quota(quotaEnv(getenv)); err != nil {
 		r.Add(err)
 	} else {
 		c.Quota = q
@@ -186,12 +206,34 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// readLocal reads the local model's settings into o, and checks them when
+// the local model is the one that runs.
+func readLocal(r *envvar.Reader, o *localmodel.Options, check bool) {
+	r.Float("PROMPTQ_LOCAL_TOKENS_PER_SECOND", &o.TokensPerSecond)
+	r.Duration("PROMPTQ_LOCAL_LATENCY", &o.Latency, 0, 0)
+	r.Int("PROMPTQ_LOCAL_MAX_CONCURRENT", &o.MaxConcurrent, envvar.NoMin, envvar.NoMax)
+	r.Int("PROMPTQ_LOCAL_TOKENS_PER_MINUTE", &o.TokensPerMinute, envvar.NoMin, envvar.NoMax)
+	for _, c := range []struct {
+		ok   bool
+		what string
+	}{
+		{o.TokensPerSecond > 0, "PROMPTQ_LOCAL_TOKENS_PER_SECOND must be positive"},
+		{o.Latency >= 0, "PROMPTQ_LOCAL_LATENCY must not be negative"},
+		{o.MaxConcurrent >= 0, "PROMPTQ_LOCAL_MAX_CONCURRENT must not be negative"},
+		{o.TokensPerMinute >= 0, "PROMPTQ_LOCAL_TOKENS_PER_MINUTE must not be negative"},
+	} {
+		if check && !c.ok {
+			r.Add(errors.New(c.what))
+		}
+	}
+}
+
 // quotaEnv is getenv with the quota taken from the local model's when it
 // is not set: an operator sizes the lanes from the account's Bedrock quota,
 // and the local model's knobs are the dev stack's quota.
 func quotaEnv(getenv func(string) string) func(string) string {
 	derived := map[string]string{}
-	if getenv("PROMPTQ_MODEL_PROVIDER") == "" || getenv("PROMPTQ_MODEL_PROVIDER") == worker.ProviderLocal {
+	if getenv("PROMPTQ_MODEL_PROVIDER") == "" || getenv("PROMPTQ_MODEL_PROVIDER") == ProviderLocal {
 		for from, to := range map[string]string{
 			"PROMPTQ_LOCAL_MAX_CONCURRENT":    quota.EnvConcurrency,
 			"PROMPTQ_LOCAL_TOKENS_PER_MINUTE": quota.EnvTokensPerMinute,

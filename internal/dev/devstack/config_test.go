@@ -3,12 +3,13 @@ package devstack
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/quota"
-	"github.com/promptq/promptq/internal/worker"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -22,7 +23,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if c.WebPort != 8080 || c.APIPort != 8787 || c.AWSPort != 4566 || c.CognitoPort != 9229 {
 		t.Errorf("ports %d %d %d %d", c.WebPort, c.APIPort, c.AWSPort, c.CognitoPort)
 	}
-	if c.Provider != worker.ProviderLocal || c.MaxReceiveCount != 5 || c.Quota != quota.Default() ||
+	if c.Provider != ProviderLocal || c.MaxReceiveCount != 5 || c.Quota != quota.Default() ||
 		c.WorkerTimeout != 15*time.Minute || c.Visibility() != 90*time.Minute || c.APITimeout != 10*time.Second ||
 		c.RescueEvery != time.Minute || c.RescueAfter != 105*time.Minute {
 		t.Errorf("defaults: %+v", c)
@@ -91,5 +92,33 @@ func TestLocalModelIsAllowedAndTheDefault(t *testing.T) {
 	_, def = localModels(env(map[string]string{"PROMPTQ_DEFAULT_MODEL": "a"}))
 	if def != "a" {
 		t.Errorf("PROMPTQ_DEFAULT_MODEL=a gave default %q", def)
+	}
+}
+
+// The local model's settings are the dev runner's alone (no shipped
+// package reads them), checked when the local model runs.
+func TestFromEnvReadsTheLocalModelsSettings(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{
+		"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "1000", "PROMPTQ_LOCAL_LATENCY": "0s",
+		"PROMPTQ_LOCAL_MAX_CONCURRENT": "8", "PROMPTQ_LOCAL_TOKENS_PER_MINUTE": "20000",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (localmodel.Options{TokensPerSecond: 1000, MaxConcurrent: 8, TokensPerMinute: 20000}); !reflect.DeepEqual(c.Local, want) {
+		t.Errorf("local model %+v, want %+v", c.Local, want)
+	}
+	for _, tt := range []struct {
+		set     map[string]string
+		wantErr string
+	}{
+		{map[string]string{"PROMPTQ_LOCAL_MAX_CONCURRENT": "-1"}, "PROMPTQ_LOCAL_MAX_CONCURRENT must not be negative"},
+		{map[string]string{"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "0"}, "must be positive"},
+		{map[string]string{"PROMPTQ_LOCAL_TOKENS_PER_SECOND": "fast"}, `PROMPTQ_LOCAL_TOKENS_PER_SECOND="fast": want a number`},
+	} {
+		if _, err := FromEnv(env(tt.set)); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("FromEnv with %v: error %v, want one containing %q", tt.set, err, tt.wantErr)
+		}
 	}
 }

@@ -15,7 +15,7 @@
 //     console on one line starting with [CodeLinePrefix].
 //   - The table, the queue with its dead-letter queue, and the pool with its
 //     app client are created if missing, so a restart keeps users and jobs.
-//   - The API (apiapp, as lambdas/api builds it) sits behind a server that
+//   - The API (internal/app/api, as lambdas/api builds it) sits behind a server that
 //     does what API Gateway's REST proxy integration does: the request
 //     becomes an APIGatewayProxyRequest, the response comes back, with
 //     API Gateway's 10 MB payload limit, 29 s integration timeout and 502 on

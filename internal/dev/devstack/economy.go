@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 
+	economyapp "github.com/promptq/promptq/internal/app/economy"
 	"github.com/promptq/promptq/internal/dev/localbatch"
 	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/dev/standin"
@@ -79,7 +80,7 @@ func (s *Stack) startEconomy(ctx context.Context, getenv func(string) string, re
 		"PROMPTQ_ECONOMY_ROLE_ARN": EconomyRoleARN,
 	}
 	maps.Copy(env, res.queueURLs.Env())
-	settings, err := economy.LoadSettings(overlay(func(name string) string {
+	settings, err := economyapp.FromEnv(overlay(func(name string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
@@ -88,10 +89,10 @@ func (s *Stack) startEconomy(ctx context.Context, getenv func(string) string, re
 	if err != nil {
 		return fmt.Errorf("economy lane config: %w", err)
 	}
-	lane, err = economy.Build(settings, economy.Clients{
+	lane, err = economyapp.New(ctx, settings, economyapp.Clients{
 		DynamoDB: res.db, SQS: res.sqs, S3: res.s3,
 		Bedrock: bedrock.NewFromConfig(standin.AWSConfig("http://" + ln.Addr().String())),
-	}, time.Now, log)
+	}, log)
 	if err != nil {
 		return err
 	}

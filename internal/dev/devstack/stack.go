@@ -24,8 +24,10 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/promptq/promptq/internal/apiapp"
 	"github.com/promptq/promptq/internal/apigw"
+	"github.com/promptq/promptq/internal/app/api"
+	rescuerapp "github.com/promptq/promptq/internal/app/rescuer"
+	workerapp "github.com/promptq/promptq/internal/app/worker"
 	"github.com/promptq/promptq/internal/catalogue"
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dev/localbatch"
@@ -36,7 +38,6 @@ import (
 	"github.com/promptq/promptq/internal/rescue"
 	"github.com/promptq/promptq/internal/signup"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/worker"
 )
 
 // Names of what the stack creates in its stand-ins.
@@ -363,7 +364,7 @@ func createBucket(ctx context.Context, client *s3.Client, name string) error {
 // lane's queue as the event source mappings feed it, the rescuer on its
 // schedule, and the web server. It returns the API's configuration, which
 // the page's config.json and dev.json repeat.
-func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (apiapp.Config, error) {
+func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (api.Config, error) {
 	cfg := s.cfg
 	getenv := cfg.Getenv
 	if getenv == nil {
@@ -383,19 +384,19 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 		"PROMPTQ_CLIENT_IDS":     res.pool.ClientID,
 		"PROMPTQ_WEB_ORIGIN":     strings.Join(origins, ","),
 	}
-	if cfg.Provider == worker.ProviderLocal {
+	if cfg.Provider == ProviderLocal {
 		models, def := localModels(getenv)
 		apiEnv["PROMPTQ_MODELS"] = strings.Join(models, ",")
 		apiEnv["PROMPTQ_DEFAULT_MODEL"] = def
 	}
 	maps.Copy(apiEnv, res.queueURLs.Env())
-	apiCfg, err := apiapp.FromEnv(overlay(getenv, apiEnv))
+	apiCfg, err := api.FromEnv(overlay(getenv, apiEnv))
 	if err != nil {
 		return apiCfg, fmt.Errorf("API config: %w", err)
 	}
 	// The local model answers for every model: nothing is billed.
-	apiCfg.StandIn = cfg.Provider == worker.ProviderLocal
-	api, err := apiapp.New(ctx, apiCfg, apiapp.Clients{
+	apiCfg.StandIn = cfg.Provider == ProviderLocal
+	apiHandler, err := api.New(ctx, apiCfg, api.Clients{
 		DynamoDB: res.db,
 		SQS:      res.sqs,
 		Cognito:  s.hooks.cognito(s.cognito),
@@ -404,7 +405,7 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 		return apiCfg, fmt.Errorf("API: %w", err)
 	}
 	gw := &gateway{
-		fn:                 apigw.Handler(api),
+		fn:                 apigw.Handler(apiHandler),
 		functionTimeout:    cfg.APITimeout,
 		functionARN:        "arn:aws:lambda:" + standin.Region + ":000000000000:function:promptq-api",
 		stage:              "dev",
@@ -412,9 +413,12 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 		integrationTimeout: integrationTimeout,
 	}
 
+	// The worker's model is the dev runner's choice (NewModel): its
+	// configuration reads the variables the Lambda reads, and the Lambda
+	// calls Bedrock only.
 	workerEnv := map[string]string{
 		"PROMPTQ_TABLE":             TableName,
-		"PROMPTQ_MODEL_PROVIDER":    cfg.Provider,
+		"PROMPTQ_MODEL_PROVIDER":    workerapp.Provider,
 		"PROMPTQ_MAX_RECEIVE_COUNT": strconv.Itoa(cfg.MaxReceiveCount),
 	}
 	maps.Copy(workerEnv, res.queueURLs.Env())
@@ -423,9 +427,9 @@ func (s *Stack) startFunctions(ctx context.Context, lns ports, res resources) (a
 	if err != nil {
 		return apiCfg, err
 	}
-	rescuer, err := rescue.Build(rescue.Config{
+	rescuer, err := rescuerapp.New(ctx, rescuerapp.Config{
 		Table: TableName, QueueURLs: res.queueURLs, MaxReceiveCount: cfg.MaxReceiveCount, After: cfg.RescueAfter,
-	}, res.db, res.sqs, s.log.With("component", "rescuer"))
+	}, rescuerapp.Clients{DynamoDB: res.db, SQS: res.sqs}, s.log.With("component", "rescuer"))
 	if err != nil {
 		return apiCfg, err
 	}
@@ -504,7 +508,7 @@ func (s *Stack) banner(cognitoLog string) {
 		signUp = "by invitation: create users with AdminCreateUser (the Cognito API at the endpoint in dev.json)"
 	}
 	model := fmt.Sprintf("%s (the local stand-in: not a real LLM; PROMPTQ_MODEL_PROVIDER=bedrock uses Amazon Bedrock)", s.info.DefaultModel)
-	if s.cfg.Provider == worker.ProviderBedrock {
+	if s.cfg.Provider == ProviderBedrock {
 		model = fmt.Sprintf("Amazon Bedrock with your AWS credentials, default model %s", s.info.DefaultModel)
 	}
 	fmt.Fprintf(s.console, `

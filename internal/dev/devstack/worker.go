@@ -9,32 +9,32 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	workerapp "github.com/promptq/promptq/internal/app/worker"
 	"github.com/promptq/promptq/internal/bedrock"
 	"github.com/promptq/promptq/internal/dev/esm"
 	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/sqsqueue"
 	"github.com/promptq/promptq/internal/worker"
-	"github.com/promptq/promptq/internal/workerapp"
 )
 
 // newPollers builds the worker Lambda's handler as lambdas/worker does
-// (internal/workerapp), with its configuration read through getenv and its
+// (internal/app/worker), with its configuration read through getenv and its
 // store and queues on the local stand-ins, and a poller for each lane's
 // queue as the stack's event source mappings poll them: one message an
 // invocation, at most the lane's mapping concurrency at once
 // (quota.Quota.MappingConcurrency: the interactive lane its share, the
 // bulk lane the whole quota; the model's seats bound the total).
 func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *dynamodb.Client, sqsClient *sqs.Client, urls sqsqueue.LaneURLs) ([]*esm.Poller, error) {
-	cfg, err := worker.LoadConfig(getenv)
+	cfg, err := workerapp.FromEnv(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
-	model, err := NewModel(ctx, cfg)
+	model, err := NewModel(ctx, s.cfg)
 	if err != nil {
 		return nil, err
 	}
-	w, err := workerapp.New(cfg, workerapp.Clients{DynamoDB: db, SQS: sqsClient}, s.hooks.model(model), s.log.With("component", "worker"))
+	w, err := workerapp.New(ctx, cfg, workerapp.Clients{DynamoDB: db, SQS: sqsClient, Model: s.hooks.model(model)}, s.log.With("component", "worker"))
 	if err != nil {
 		return nil, err
 	}
@@ -60,19 +60,14 @@ func (s *Stack) newPollers(ctx context.Context, getenv func(string) string, db *
 
 // NewModel is the model cfg.Provider names for a worker run on this
 // machine (the dev runner, scripts/measure/faults): the local stand-in
-// (internal/dev/localmodel) or Amazon Bedrock with the caller's AWS
-// configuration. lambdas/worker always calls Bedrock and never links the
-// local model.
-func NewModel(ctx context.Context, cfg worker.Config) (worker.Model, error) {
+// (internal/dev/localmodel, with cfg.Local) or Amazon Bedrock with the
+// caller's AWS configuration. lambdas/worker always calls Bedrock and
+// never links the local model.
+func NewModel(ctx context.Context, cfg Config) (worker.Model, error) {
 	switch cfg.Provider {
-	case worker.ProviderLocal:
-		return localmodel.New(localmodel.Options{
-			TokensPerSecond: cfg.LocalTokensPerSecond,
-			Latency:         cfg.LocalLatency,
-			MaxConcurrent:   cfg.LocalMaxConcurrent,
-			TokensPerMinute: cfg.LocalTokensPerMinute,
-		}), nil
-	case worker.ProviderBedrock:
+	case ProviderLocal:
+		return localmodel.New(cfg.Local), nil
+	case ProviderBedrock:
 		c, err := bedrockClient(ctx)
 		if err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	workerapp "github.com/promptq/promptq/internal/app/worker"
 	"github.com/promptq/promptq/internal/dev/devstack"
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
 	"github.com/promptq/promptq/internal/dev/esm"
@@ -22,8 +23,6 @@ import (
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/measure/loadtest"
 	"github.com/promptq/promptq/internal/sqsqueue"
-	"github.com/promptq/promptq/internal/worker"
-	"github.com/promptq/promptq/internal/workerapp"
 )
 
 // The worker runs in a child process (this binary again, with roleEnv set)
@@ -79,12 +78,12 @@ func workerChild(stdout, stderr io.Writer) int {
 	}
 	set := map[string]string{
 		"PROMPTQ_TABLE":             info.TableName,
-		"PROMPTQ_MODEL_PROVIDER":    worker.ProviderLocal,
+		"PROMPTQ_MODEL_PROVIDER":    workerapp.Provider,
 		"PROMPTQ_MAX_RECEIVE_COUNT": strconv.Itoa(info.MaxReceiveCount),
 	}
 	maps.Copy(set, sqsqueue.LaneURLs(info.QueueURLs).Env())
 	maps.Copy(set, stackCfg.Quota.Env())
-	cfg, err := worker.LoadConfig(func(k string) string {
+	cfg, err := workerapp.FromEnv(func(k string) string {
 		if v, ok := set[k]; ok {
 			return v
 		}
@@ -108,11 +107,13 @@ func workerChild(stdout, stderr io.Writer) int {
 	mc := loadtest.NewModelCalls(calls)
 	db := standin.DynamoDB(info.DynamoDBEndpoint)
 	q := standin.SQS(info.SQSEndpoint)
-	model, err := devstack.NewModel(context.Background(), cfg)
+	// The local model, as make dev runs it.
+	stackCfg.Provider = devstack.ProviderLocal
+	model, err := devstack.NewModel(context.Background(), stackCfg)
 	if err != nil {
 		return fail(err)
 	}
-	w, err := workerapp.New(cfg, workerapp.Clients{DynamoDB: db, SQS: q}, mc.Wrap(model), logger.With("component", "worker"))
+	w, err := workerapp.New(context.Background(), cfg, workerapp.Clients{DynamoDB: db, SQS: q, Model: mc.Wrap(model)}, logger.With("component", "worker"))
 	if err != nil {
 		return fail(err)
 	}

@@ -1,28 +1,37 @@
+// Package economy is the economy lane's functions' configuration (the
+// collector's and the completion function's: one configuration, one lane),
+// read from the environment once and validated ([FromEnv]), and its
+// wiring ([New]): an internal/economy.Lane on the jobs table, the lanes'
+// queues, the run files' bucket and Bedrock's batch inference.
+// lambdas/collector, lambdas/completion and the dev runner build the lane
+// here.
 package economy
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/promptq/promptq/internal/app/appenv"
 	"github.com/promptq/promptq/internal/bedrockbatch"
 	"github.com/promptq/promptq/internal/dynamo"
+	"github.com/promptq/promptq/internal/economy"
 	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/s3bucket"
 	"github.com/promptq/promptq/internal/sqsqueue"
 )
 
-// Settings is the economy functions' configuration (the collector's and
+// Config is the economy functions' configuration (the collector's and
 // the completion function's), read once from the environment by
-// [LoadSettings]; each field names its variable and default.
-type Settings struct {
+// [FromEnv]; each field names its variable and default.
+type Config struct {
 	// Table is the jobs table. PROMPTQ_TABLE, required.
 	Table string
 	// QueueURLs are the lanes' queues, the economy lane's included
@@ -52,7 +61,7 @@ type Settings struct {
 	RerouteOnRunFailure bool
 }
 
-// Defaults of Settings.
+// Defaults of Config.
 const (
 	DefaultMinRecords   = 100
 	DefaultMaxRecords   = 50_000
@@ -62,12 +71,13 @@ const (
 	DefaultTimeoutHours = 72
 )
 
-// LoadSettings reads the settings with getenv (os.Getenv in main).
-func LoadSettings(getenv func(string) string) (Settings, error) {
-	s := Settings{MaxWait: DefaultMaxWait, TimeoutHours: DefaultTimeoutHours, RerouteOnRunFailure: true}
+// FromEnv reads the configuration with getenv (os.Getenv in main) and
+// validates it.
+func FromEnv(getenv func(string) string) (Config, error) {
+	s := Config{MaxWait: DefaultMaxWait, TimeoutHours: DefaultTimeoutHours, RerouteOnRunFailure: true}
 	r := envvar.New(getenv)
 	r.Required("PROMPTQ_TABLE", &s.Table)
-	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
+	urls, err := appenv.LaneURLs(getenv)
 	r.Add(err)
 	s.QueueURLs = urls
 	if urls != nil && urls[jobs.LaneEconomy] == "" {
@@ -93,15 +103,16 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		r.Add(fmt.Errorf(`PROMPTQ_ECONOMY_ON_RUN_FAILURE=%q: want "bulk" or "fail"`, onFailure))
 	}
 	if err := r.Err(); err != nil {
-		return Settings{}, err
+		return Config{}, err
 	}
 	if err := s.Limits.Validate(); err != nil {
-		return Settings{}, fmt.Errorf("PROMPTQ_ECONOMY_MIN_RECORDS, _MAX_RECORDS, _MAX_FILE_MB, _MAX_JOB_MB: %w", err)
+		return Config{}, fmt.Errorf("PROMPTQ_ECONOMY_MIN_RECORDS, _MAX_RECORDS, _MAX_FILE_MB, _MAX_JOB_MB: %w", err)
 	}
 	return s, nil
 }
 
-// Clients are the AWS clients the economy functions use.
+// Clients are the AWS clients the economy functions use. The caller
+// builds them.
 type Clients struct {
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
@@ -109,9 +120,8 @@ type Clients struct {
 	Bedrock  *bedrock.Client
 }
 
-// Build is the economy lane s describes: lambdas/collector,
-// lambdas/completion and the dev runner wire it here.
-func Build(s Settings, c Clients, now func() time.Time, logger *slog.Logger) (*Lane, error) {
+// New builds the economy lane s describes.
+func New(_ context.Context, s Config, c Clients, logger *slog.Logger) (*economy.Lane, error) {
 	lanes, err := sqsqueue.NewLanes(c.SQS, s.QueueURLs)
 	if err != nil {
 		return nil, fmt.Errorf("economy: %w", err)
@@ -120,33 +130,18 @@ func Build(s Settings, c Clients, now func() time.Time, logger *slog.Logger) (*L
 		return nil, fmt.Errorf("economy: the economy lane has no queue")
 	}
 	limits := s.Limits
-	return New(Config{
+	return economy.New(economy.Config{
 		Limits:              func(string) bedrockbatch.Limits { return limits },
 		MaxWait:             s.MaxWait,
 		TimeoutHours:        s.TimeoutHours,
 		RerouteOnRunFailure: s.RerouteOnRunFailure,
-		Now:                 now,
+		Now:                 time.Now,
 		Logger:              logger,
-	}, Deps{
+	}, economy.Deps{
 		Store:  dynamo.New(c.DynamoDB, s.Table, dynamo.Options{}),
 		Intake: sqsqueue.NewReceiver(c.SQS, s.QueueURLs[jobs.LaneEconomy]),
 		Lanes:  lanes,
 		Files:  s3bucket.New(c.S3, s.Bucket),
 		Runs:   bedrockbatch.NewRuns(c.Bedrock, s.RoleARN),
 	}), nil
-}
-
-// FromEnv is the lane configured by getenv's settings, on the AWS
-// clients of awsCfg: what both economy Lambdas build at start.
-func FromEnv(getenv func(string) string, awsCfg aws.Config, logger *slog.Logger) (*Lane, error) {
-	s, err := LoadSettings(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return Build(s, Clients{
-		DynamoDB: dynamodb.NewFromConfig(awsCfg),
-		SQS:      sqs.NewFromConfig(awsCfg),
-		S3:       s3.NewFromConfig(awsCfg),
-		Bedrock:  bedrock.NewFromConfig(awsCfg),
-	}, time.Now, logger)
 }

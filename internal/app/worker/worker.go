@@ -1,15 +1,7 @@
-// Package workerapp is the worker's wiring: from its configuration
-// (worker.LoadConfig), AWS clients and a model to a worker.Worker with its
-// store, the lanes' queues, the fair shares, the models' seats and the
-// model's pace.
-// lambdas/worker and the dev runner both build the worker here, so the
-// code paths are the same; only the endpoints and the model differ. The
-// caller picks the model: lambdas/worker always Amazon Bedrock
-// (internal/bedrock), the dev runner the local model or Bedrock
-// (devstack.NewModel), so no development model is linked into the Lambda.
-package workerapp
+package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,17 +14,18 @@ import (
 	"github.com/promptq/promptq/internal/worker"
 )
 
-// Clients are the AWS clients the worker uses. The caller builds them, so
-// lambdas/worker uses the default AWS configuration and the dev runner
-// points them at local stand-ins.
+// Clients are the AWS clients the worker uses, and its model. The caller
+// builds them, so lambdas/worker uses the default AWS configuration and
+// Amazon Bedrock, and the dev runner points them at local stand-ins.
 type Clients struct {
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
+	Model    worker.Model
 }
 
-// New builds the worker cfg describes, calling model.
-func New(cfg worker.Config, c Clients, model worker.Model, logger *slog.Logger) (*worker.Worker, error) {
-	if model == nil {
+// New builds the worker cfg describes, calling c.Model.
+func New(_ context.Context, cfg Config, c Clients, logger *slog.Logger) (*worker.Worker, error) {
+	if c.Model == nil {
 		return nil, errors.New("worker: no model")
 	}
 	queues, err := sqsqueue.NewLanes(c.SQS, cfg.QueueURLs)
@@ -52,7 +45,7 @@ func New(cfg worker.Config, c Clients, model worker.Model, logger *slog.Logger) 
 	store := dynamo.New(c.DynamoDB, cfg.Table, dynamo.Options{})
 	// Each attempt is charged to its owner's budget (GET /usage).
 	opts.Meter = store
-	w, err := worker.New(store, queues, model, cfg, opts)
+	w, err := worker.New(store, queues, c.Model, cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}

@@ -1,8 +1,9 @@
-// Package apiapp is the API's configuration, read from the environment once
-// and validated, and its wiring: the clients and collaborators the handler
-// needs. lambdas/api and the dev runner both build the API here, so the
-// code paths are the same; only the endpoints differ.
-package apiapp
+// Package api is the API Lambda's configuration, read from the environment
+// once and validated ([FromEnv]), and its wiring ([New]): the clients and
+// collaborators the handler needs. lambdas/api and the dev runner both
+// build the API here, so the code paths are the same; only the endpoints
+// differ. Every binary's app package (internal/app/...) has this shape.
+package api
 
 import (
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promptq/promptq/internal/app/appenv"
 	"github.com/promptq/promptq/internal/dynamo"
 	"github.com/promptq/promptq/internal/envvar"
 	"github.com/promptq/promptq/internal/jobs"
@@ -71,7 +73,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		r.Add(errors.New("PROMPTQ_CLIENT_IDS is required"))
 	}
 	r.List("PROMPTQ_WEB_ORIGIN", &c.WebOrigins)
-	urls, err := sqsqueue.LaneURLsFromEnv(getenv)
+	urls, err := appenv.LaneURLs(getenv)
 	r.Add(err)
 	c.QueueURLs = urls
 	if c.Issuer == "" {
