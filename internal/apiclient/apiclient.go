@@ -2,7 +2,8 @@
 // level every caller shares: one call with a bearer token, its answer read
 // whole, and the API's error shape and Retry-After decoded. The batch tool
 // adds its retry policy on top (internal/batch); the load harness times
-// each call (internal/measure/loadtest).
+// each call (internal/measure/loadtest); make smoke checks the answers
+// (internal/smoke).
 package apiclient
 
 import (
@@ -35,8 +36,8 @@ type Response struct {
 }
 
 // Do sends one call: method and path (with its query) under BaseURL, the
-// access token as a bearer token, header's fields, and body as JSON (nil:
-// none). An error is a call that got no answer: it may or may not have
+// access token as a bearer token ("": no Authorization header), header's
+// fields, and body as JSON (nil: none). An error is a call that got no answer: it may or may not have
 // reached the API.
 func (c *Client) Do(ctx context.Context, method, path, token string, header map[string]string, body []byte) (Response, error) {
 	var rd io.Reader
@@ -47,7 +48,9 @@ func (c *Client) Do(ctx context.Context, method, path, token string, header map[
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: build request: %w", method, path, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -71,3 +71,19 @@ func TestRetryAfterReadsSecondsAndDates(t *testing.T) {
 		}
 	}
 }
+
+// A call without a token sends no Authorization header (make smoke's
+// unauthenticated request), not an empty bearer token.
+func TestDoWithoutATokenSendsNoAuthorization(t *testing.T) {
+	t.Parallel()
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Values("Authorization")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	res, err := (&apiclient.Client{BaseURL: srv.URL}).Do(t.Context(), http.MethodGet, "/jobs", "", nil, nil)
+	if err != nil || res.Status != http.StatusUnauthorized || len(got) != 0 {
+		t.Errorf("answer %d, %v; Authorization %q, want none", res.Status, err, got)
+	}
+}

@@ -167,8 +167,8 @@ func newLine(n int, id string, fields map[string]json.RawMessage, s lineSettings
 	if raw, ok := fields["model"]; ok {
 		_ = json.Unmarshal(raw, &model) // a wrong type is DecodeRequest's to report
 	}
-	// DecodeRequest, not DecodeEntry: the line has no idempotency_key yet,
-	// and DecodeEntry names a mistyped field "rawRequest.prompt".
+	// DecodeRequest, not Batch.Entry: the line has no idempotency_key yet,
+	// and Batch.Entry names a mistyped field "rawRequest.prompt".
 	if _, err := jobs.DecodeRequest(canonical, localLimits(model)); err != nil {
 		l.Err = errorInfo(err)
 		return l

@@ -1,7 +1,5 @@
 package jobs
 
-import "strings"
-
 // Lane is the queue a job waits in and the share of the model's capacity it
 // runs on. Each lane has its own queue and its own concurrency, so a
 // backlog in one never delays the other.
@@ -47,13 +45,4 @@ func (l Lane) OrDefault() Lane {
 		return LaneInteractive
 	}
 	return l
-}
-
-// laneNames is the lanes for messages: "interactive" or "bulk".
-func laneNames(lanes ...Lane) string {
-	names := make([]string, len(lanes))
-	for i, l := range lanes {
-		names[i] = `"` + string(l) + `"`
-	}
-	return strings.Join(names, " or ")
 }

@@ -105,7 +105,8 @@ type Request struct {
 	Lane   Lane   `json:"lane,omitempty"`
 	// EconomyFallback asks, for an economy job, that a record Bedrock's
 	// batch inference fails be run on the bulk lane instead of failing
-	// the job. Set from the batch's "economy_fallback"; no part of the
+	// the job. Set from the batch's "economy_fallback" by Batch.Entry
+	// (DecodeBatch refuses it off the economy lane); no part of the
 	// request's identity.
 	EconomyFallback bool `json:"-"`
 	// Continue is the answer written so far by earlier calls, which this
@@ -141,7 +142,7 @@ type rawRequest struct {
 }
 
 // DecodeRequest parses and validates one JSON request body of POST
-// /generate: its lane is "interactive" (the default) or "bulk". Every error
+// /generate: its lane is one RouteGenerate allows. Every error
 // is a *Error of KindInvalid naming the field at fault.
 func DecodeRequest(body []byte, l Limits) (Request, error) {
 	var raw rawRequest
@@ -158,13 +159,8 @@ func DecodeRequest(body []byte, l Limits) (Request, error) {
 	if err != nil {
 		return r, err
 	}
-	r.Lane = LaneInteractive
-	if raw.Lane != nil {
-		if r.Lane = Lane(*raw.Lane); !r.Lane.OnDemand() {
-			return r, Invalid("lane", "lane must be %s.", laneNames(Lanes...))
-		}
-	}
-	return r, nil
+	r.Lane, err = RouteGenerate.Lane(raw.Lane)
+	return r, err
 }
 
 // continuation is a request to continue a job's answer ("continue": its
@@ -200,10 +196,11 @@ type rawEntry struct {
 	IdempotencyKey *string `json:"idempotency_key"`
 }
 
-// DecodeEntry parses and validates one entry of a batch, given as raw JSON,
-// for lane (the whole batch's). It returns the request and the entry's
+// Entry parses and validates one entry of the batch, given as raw JSON:
+// a request on the batch's lane, with its economy_fallback (the only way a
+// Request comes to carry one). It returns the request and the entry's
 // idempotency key ("" when absent).
-func DecodeEntry(msg json.RawMessage, l Limits, lane Lane) (Request, string, error) {
+func (b Batch) Entry(msg json.RawMessage, l Limits) (Request, string, error) {
 	var raw rawEntry
 	if err := decodeStrict(msg, &raw); err != nil {
 		return Request{}, "", err
@@ -222,7 +219,7 @@ func DecodeEntry(msg json.RawMessage, l Limits, lane Lane) (Request, string, err
 		}
 	}
 	r, err := raw.validate(l)
-	r.Lane = lane
+	r.Lane, r.EconomyFallback = b.Lane, b.EconomyFallback
 	return r, key, err
 }
 
@@ -356,10 +353,6 @@ func decodeStrict(body []byte, v any) error {
 	}
 	return nil
 }
-
-// DecodeStrict is decodeStrict for other packages' request shapes (the batch
-// envelope), so every endpoint rejects bad JSON in the same words.
-func DecodeStrict(body []byte, v any) error { return decodeStrict(body, v) }
 
 func jsonError(err error) error {
 	var typeErr *json.UnmarshalTypeError

@@ -103,23 +103,23 @@ func TestFingerprintTellsBodiesApart(t *testing.T) {
 	}
 }
 
-func TestDecodeEntry(t *testing.T) {
+func TestBatchEntry(t *testing.T) {
 	t.Parallel()
-	r, key, err := DecodeEntry([]byte(`{"prompt":"p","idempotency_key":"line-1"}`), DefaultLimits(), LaneBulk)
+	r, key, err := Batch{Lane: LaneBulk}.Entry([]byte(`{"prompt":"p","idempotency_key":"line-1"}`), DefaultLimits())
 	if err != nil || key != "line-1" || r.Prompt != "p" || r.Lane != LaneBulk {
 		t.Fatalf("got %+v %q %v", r, key, err)
 	}
-	_, _, err = DecodeEntry([]byte(`{"prompt":5}`), DefaultLimits(), LaneBulk)
+	_, _, err = Batch{Lane: LaneBulk}.Entry([]byte(`{"prompt":5}`), DefaultLimits())
 	var fe *Error
 	if !errors.As(err, &fe) || fe.Field != "prompt" || !strings.HasPrefix(fe.Message, "prompt must be a string") {
 		t.Errorf("wrong type in an entry: %v, want the field named prompt", err)
 	}
-	_, _, err = DecodeEntry([]byte(`{"prompt":"p","idempotency_key":""}`), DefaultLimits(), LaneBulk)
+	_, _, err = Batch{Lane: LaneBulk}.Entry([]byte(`{"prompt":"p","idempotency_key":""}`), DefaultLimits())
 	var e *Error
 	if !errors.As(err, &e) || e.Field != "idempotency_key" {
 		t.Errorf("empty key: err = %v, want invalid idempotency_key", err)
 	}
-	_, _, err = DecodeEntry([]byte(`{"prompt":"p","lane":"interactive"}`), DefaultLimits(), LaneBulk)
+	_, _, err = Batch{Lane: LaneBulk}.Entry([]byte(`{"prompt":"p","lane":"interactive"}`), DefaultLimits())
 	if !errors.As(err, &e) || e.Field != "lane" {
 		t.Errorf("a lane in an entry: err = %v, want invalid lane", err)
 	}
@@ -266,7 +266,7 @@ func TestDecodeRequestToContinueAJob(t *testing.T) {
 			t.Errorf("%s: %v, want invalid naming %s", tt.name, err, tt.field)
 		}
 	}
-	if _, _, err := DecodeEntry([]byte(`{"continue":"`+id+`"}`), DefaultLimits(), LaneBulk); KindOf(err) != KindInvalid {
+	if _, _, err := (Batch{Lane: LaneBulk}).Entry([]byte(`{"continue":"`+id+`"}`), DefaultLimits()); KindOf(err) != KindInvalid {
 		t.Errorf("a batch entry with continue: %v, want it refused", err)
 	}
 }
@@ -315,6 +315,64 @@ func TestContinueRequestGoesOnFromAJobStoppedAtMaxTokens(t *testing.T) {
 		_, err := k.ContinueRequest(0, "", l)
 		if e := (*Error)(nil); !errors.As(err, &e) || e.Kind != tt.kind || e.Field != "continue" {
 			t.Errorf("%s: %v, want %s naming continue", tt.name, err, tt.kind)
+		}
+	}
+}
+
+// Each route's lanes are decided in one place (Route), and
+// economy_fallback applies to the economy lane only.
+func TestDecodeBatchLaneAndFallback(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		body      string
+		lane      Lane
+		fallback  bool
+		wantField string // "" for no error
+	}{
+		{`{"requests":[]}`, LaneBulk, false, ""},
+		{`{"requests":[],"lane":"economy","economy_fallback":true}`, LaneEconomy, true, ""},
+		{`{"requests":[],"lane":"economy","economy_fallback":false}`, LaneEconomy, false, ""},
+		{`{"requests":[],"lane":"interactive"}`, "", false, "lane"},
+		{`{"requests":[],"economy_fallback":false}`, "", false, "economy_fallback"},
+		{`{"requests":[],"lane":"bulk","economy_fallback":true}`, "", false, "economy_fallback"},
+		{`{"requests":[],"lanes":"bulk"}`, "", false, "lanes"},
+	} {
+		b, err := DecodeBatch([]byte(tt.body))
+		if tt.wantField != "" {
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindInvalid || e.Field != tt.wantField {
+				t.Errorf("%s: error %v, want one naming %s", tt.body, err, tt.wantField)
+			}
+			continue
+		}
+		if err != nil || b.Lane != tt.lane || b.EconomyFallback != tt.fallback {
+			t.Errorf("%s: %+v, %v; want lane %s, fallback %v", tt.body, b, err, tt.lane, tt.fallback)
+		}
+		r, _, err := b.Entry([]byte(`{"prompt":"p"}`), DefaultLimits())
+		if err != nil || r.Lane != tt.lane || r.EconomyFallback != tt.fallback {
+			t.Errorf("%s: entry %+v, %v; want it on the batch's lane and fallback", tt.body, r, err)
+		}
+	}
+	if got := RouteGenerate.Lanes(); len(got) != 2 || got[0] != LaneInteractive || got[1] != LaneBulk {
+		t.Errorf("POST /generate's lanes %v, want interactive (the default) and bulk", got)
+	}
+}
+
+// A route's refusal names exactly its lanes, in order: the message and
+// the lanes it checks are one rule.
+func TestRoutesRefuseNamingTheirLanes(t *testing.T) {
+	t.Parallel()
+	for _, r := range []Route{RouteGenerate, RouteBatch} {
+		names := make([]string, len(r.lanes))
+		for i, l := range r.lanes {
+			names[i] = `"` + string(l) + `"`
+		}
+		want := "lane must be " + strings.Join(names, " or ")
+		bad := "nowhere"
+		_, err := r.Lane(&bad)
+		var e *Error
+		if !errors.As(err, &e) || e.Field != "lane" || !strings.HasPrefix(e.Message, want) {
+			t.Errorf("refusal %v, want one starting %q", err, want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package smoke
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,13 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
+
+	"github.com/promptq/promptq/internal/apiclient"
 )
 
 // SecurityHeaders are the response headers a deployed page and its
@@ -64,6 +64,7 @@ type run struct {
 	ctx context.Context
 	t   Target
 	o   Options
+	api *apiclient.Client // the API at t.APIURL, through o.HTTP
 	res Result
 }
 
@@ -85,7 +86,7 @@ func Run(ctx context.Context, t Target, o Options) (Result, error) {
 	if o.Sleep == nil {
 		o.Sleep = sleep
 	}
-	r := &run{ctx: ctx, t: t, o: o}
+	r := &run{ctx: ctx, t: t, o: o, api: &apiclient.Client{BaseURL: t.APIURL, HTTP: o.HTTP}}
 	fmt.Fprintf(o.Out, "smoke: checking %s\n  web app %s\n  API     %s\n", t.Describe, t.SiteURL, t.APIURL)
 
 	r.check("an unauthenticated API request is refused", r.unauthenticated)
@@ -154,12 +155,12 @@ func (r *run) check(name string, f func(context.Context) (string, error)) bool {
 }
 
 func (r *run) unauthenticated(ctx context.Context) (string, error) {
-	res, body, err := r.get(ctx, r.t.APIURL+"/jobs", "")
+	res, err := r.api.Do(ctx, http.MethodGet, "/jobs", "", nil, nil)
 	if err != nil {
 		return "", err
 	}
-	if res.StatusCode != http.StatusUnauthorized {
-		return "", fmt.Errorf("GET /jobs without a token answered %d, want 401: %s", res.StatusCode, short(body))
+	if res.Status != http.StatusUnauthorized {
+		return "", fmt.Errorf("GET /jobs without a token answered %d, want 401: %s", res.Status, short(res.Body))
 	}
 	return "GET /jobs without a token: 401", nil
 }
@@ -167,7 +168,7 @@ func (r *run) unauthenticated(ctx context.Context) (string, error) {
 // served checks that path of the site answers 200 with contentType (and,
 // deployed, the security headers).
 func (r *run) served(ctx context.Context, path, contentType string) (string, error) {
-	res, body, err := r.get(ctx, r.t.SiteURL+path, "")
+	res, body, err := r.get(ctx, r.t.SiteURL+path)
 	if err != nil {
 		return "", err
 	}
@@ -201,7 +202,7 @@ func (r *run) config(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, body, err := r.get(ctx, r.t.SiteURL+"/config.json", "")
+	_, body, err := r.get(ctx, r.t.SiteURL+"/config.json")
 	if err != nil {
 		return "", err
 	}
@@ -293,24 +294,18 @@ func (r *run) logIn(ctx context.Context, u throwaway) (string, error) {
 
 func (r *run) submit(ctx context.Context, token string) (string, error) {
 	body := []byte(`{"prompt":"This is promptq's smoke test. Reply with one short sentence.","max_tokens":32}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.t.APIURL+"/generate", bytes.NewReader(body))
+	res, err := r.api.Do(ctx, http.MethodPost, "/generate", token, nil, body)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, b, err := r.do(req)
-	if err != nil {
-		return "", err
-	}
-	if res.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("POST /generate answered %d: %s", res.StatusCode, short(b))
+	if res.Status != http.StatusAccepted {
+		return "", fmt.Errorf("POST /generate answered %d: %s", res.Status, short(res.Body))
 	}
 	var v struct {
 		JobID string `json:"job_id"`
 	}
-	if err := json.Unmarshal(b, &v); err != nil || v.JobID == "" {
-		return "", fmt.Errorf("POST /generate answered 202 without a job id: %s", short(b))
+	if err := json.Unmarshal(res.Body, &v); err != nil || v.JobID == "" {
+		return "", fmt.Errorf("POST /generate answered 202 without a job id: %s", short(res.Body))
 	}
 	return v.JobID, nil
 }
@@ -322,10 +317,11 @@ func (r *run) poll(ctx context.Context, token, id string) (string, error) {
 	defer cancel()
 	start := time.Now()
 	for polls := 1; ; polls++ {
-		res, b, err := r.get(ctx, r.t.APIURL+"/jobs/"+id, token)
+		res, err := r.api.Do(ctx, http.MethodGet, "/jobs/"+id, token, nil, nil)
 		if err != nil {
 			return "", err
 		}
+		b := res.Body
 		var job struct {
 			Status string `json:"status"`
 			Tokens struct {
@@ -336,10 +332,10 @@ func (r *run) poll(ctx context.Context, token, id string) (string, error) {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusTooManyRequests && res.StatusCode < 500 {
-			return "", fmt.Errorf("GET /jobs/%s answered %d: %s", id, res.StatusCode, short(b))
+		if res.Status != http.StatusOK && res.Status != http.StatusTooManyRequests && res.Status < 500 {
+			return "", fmt.Errorf("GET /jobs/%s answered %d: %s", id, res.Status, short(b))
 		}
-		if res.StatusCode == http.StatusOK {
+		if res.Status == http.StatusOK {
 			if err := json.Unmarshal(b, &job); err != nil {
 				return "", fmt.Errorf("GET /jobs/%s: %w", id, err)
 			}
@@ -351,8 +347,8 @@ func (r *run) poll(ctx context.Context, token, id string) (string, error) {
 			}
 		}
 		wait := time.Second
-		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
+		if d, ok := res.RetryAfter(); ok && d > 0 {
+			wait = d
 		}
 		if err := r.o.Sleep(ctx, wait); err != nil {
 			return "", fmt.Errorf("the job is still %q after %s (%d polls)", job.Status, r.o.JobTimeout, polls)
@@ -360,18 +356,12 @@ func (r *run) poll(ctx context.Context, token, id string) (string, error) {
 	}
 }
 
-func (r *run) get(ctx context.Context, u, token string) (*http.Response, []byte, error) {
+// get reads u of the site (the page, its config.json), not the API.
+func (r *run) get(ctx context.Context, u string) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return r.do(req)
-}
-
-func (r *run) do(req *http.Request) (*http.Response, []byte, error) {
 	res, err := r.o.HTTP.Do(req)
 	if err != nil {
 		return nil, nil, err

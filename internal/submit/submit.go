@@ -319,8 +319,8 @@ func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
 		GeneratedText:  r.Continue,
 		ContinuesFrom:  r.ContinuesJob,
 		IdempotencyKey: e.IdempotencyKey,
-		// Only an economy job has a use for it.
-		EconomyFallback: r.EconomyFallback && r.Lane == jobs.LaneEconomy,
+		// Only an economy job's request carries it (jobs.DecodeBatch).
+		EconomyFallback: r.EconomyFallback,
 		CreatedAt:       now,
 		ExpiresAt:       now.Add(s.cfg.JobTTL),
 	}.AsNew(now, s.cfg.JobTTL)
