@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // Bulk limits of DynamoDB's APIs.
@@ -345,7 +346,7 @@ func (s *Store) writeKeyed(ctx context.Context, items []jobs.NewJob, idx []int, 
 			it.WriteToken = newWriteToken()
 			jobAV, err1 := attributevalue.MarshalMap(it)
 			recAV, err2 := attributevalue.MarshalMap(idemRecord{
-				PK: userPK(j.Owner), SK: idemSK(j.IdempotencyKey), JobID: j.ID,
+				Key: jobstable.Key{PK: userPK(j.Owner), SK: idemSK(j.IdempotencyKey)}, JobID: j.ID,
 				Fingerprint: items[i].Fingerprint, ExpiresAt: now.Add(s.opts.IdempotencyTTL).Unix(),
 			})
 			if err := errors.Join(err1, err2); err != nil {

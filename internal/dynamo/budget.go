@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // Budget counters. A job's budget (jobs.Budget, on the job item) and these
@@ -31,9 +32,9 @@ import (
 // were charged. Day counters expire a week after their day; the active
 // counter never does.
 const (
-	stackPK      = "STACK"
-	activeJobsSK = "LIMIT#active"
-	tokensPrefix = "LIMIT#tokens#"
+	stackPK      = jobstable.StackKey
+	activeJobsSK = jobstable.ActiveJobsKey
+	tokensPrefix = jobstable.TokensPrefix
 	// counterKeep is how long a day's counter is kept after its day: a job
 	// replayed from the dead-letter queue (14 days' retention at most)
 	// settles against its day, and a counter gone by then is skipped
@@ -86,7 +87,7 @@ func (s *Store) counterUpdate(c counterAdd) *types.Update {
 	}
 	u := &types.Update{
 		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{"pk": str(c.pk), "sk": str(c.sk)},
+		Key:                       keyOf(c.pk, c.sk),
 		UpdateExpression:          aws.String(update),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
@@ -463,14 +464,14 @@ func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) e
 func (s *Store) Usage(ctx context.Context, owner string) (jobs.Usage, error) {
 	u := jobs.Usage{Day: jobs.BudgetDay(s.now()), ByModel: map[string]jobs.Tokens{}}
 	got, err := s.batchGet(ctx, []map[string]types.AttributeValue{
-		{"pk": str(userPK(owner)), "sk": str(tokensSK(u.Day))},
-		{"pk": str(userPK(owner)), "sk": str(activeJobsSK)},
+		keyOf(userPK(owner), tokensSK(u.Day)),
+		keyOf(userPK(owner), activeJobsSK),
 	})
 	if err != nil {
 		return jobs.Usage{}, fmt.Errorf("read usage: %w", err)
 	}
 	for _, av := range got {
-		sk, _ := av["sk"].(*types.AttributeValueMemberS)
+		sk, _ := av[attrSK].(*types.AttributeValueMemberS)
 		if sk == nil {
 			continue
 		}

@@ -52,7 +52,7 @@ func NewCapacity(client *dynamodb.Client, table string, now func() time.Time) *C
 
 // seatItem is a seat's item.
 type seatItem struct {
-	SK            string    `dynamodbav:"sk"`
+	jobstable.Key
 	Job           string    `dynamodbav:"job,omitempty"`
 	Owner         string    `dynamodbav:"owner,omitempty"`
 	Lane          jobs.Lane `dynamodbav:"lane,omitempty"`
@@ -76,10 +76,7 @@ func (it seatItem) seat(index int) quota.Seat {
 }
 
 func seatKey(model string, index int) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"pk": str(jobstable.CapacityKey(model)),
-		"sk": str(jobstable.SeatKey(index)),
-	}
+	return keyOf(jobstable.CapacityKey(model), jobstable.SeatKey(index))
 }
 
 // Seats reads model's seats 0 to n-1; a seat without an item is free, at
@@ -92,7 +89,7 @@ func (c *Capacity) Seats(ctx context.Context, model string, n int) ([]quota.Seat
 	p := dynamodb.NewQueryPaginator(c.client, &dynamodb.QueryInput{
 		TableName:                aws.String(c.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :seat)"),
-		ExpressionAttributeNames: map[string]string{"#pk": "pk", "#sk": "sk"},
+		ExpressionAttributeNames: map[string]string{"#pk": jobstable.PartitionKey, "#sk": jobstable.SortKey},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": str(jobstable.CapacityKey(model)), ":seat": str(jobstable.SeatPrefix),
 		},

@@ -30,17 +30,16 @@ import (
 // run names a job only with its owner, so the economy lane's functions
 // reach a job only through a record its owner's submission made.
 const (
-	modelPrefix = "MODEL#"
-	waitPrefix  = "WAIT#"
-	runSK       = "RUN"
+	modelPrefix = jobstable.ModelPrefix
+	waitPrefix  = jobstable.WaitPrefix
+	runSK       = jobstable.RunKey
 	// collectorSK is the collector's lease (pk ECON): one collection at
 	// a time.
-	collectorSK = "COLLECTOR"
+	collectorSK = jobstable.CollectorKey
 )
 
 type waitItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
+	jobstable.Key
 	JobID     string `dynamodbav:"job_id"`
 	Owner     string `dynamodbav:"owner"`
 	Model     string `dynamodbav:"model"`
@@ -50,8 +49,7 @@ type waitItem struct {
 }
 
 type runItem struct {
-	PK      string `dynamodbav:"pk"`
-	SK      string `dynamodbav:"sk"`
+	jobstable.Key
 	RunID   string `dynamodbav:"run_id"`
 	Model   string `dynamodbav:"model"`
 	JobARN  string `dynamodbav:"job_arn,omitempty"`
@@ -69,8 +67,7 @@ type runItem struct {
 }
 
 type memberItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
+	jobstable.Key
 	JobID     string `dynamodbav:"job_id"`
 	Owner     string `dynamodbav:"owner"`
 	Attempt   int    `dynamodbav:"attempt"`
@@ -91,7 +88,7 @@ func (s *Store) AddWaiting(ctx context.Context, ws []jobs.Waiting) error {
 	models := map[string]bool{}
 	for _, w := range ws {
 		pk, sk := waitKey(w)
-		av, err := attributevalue.MarshalMap(waitItem{PK: pk, SK: sk, JobID: w.ID, Owner: w.Owner, Model: w.Model,
+		av, err := attributevalue.MarshalMap(waitItem{Key: jobstable.Key{PK: pk, SK: sk}, JobID: w.ID, Owner: w.Owner, Model: w.Model,
 			CreatedAt: formatTime(w.CreatedAt), Bytes: w.Bytes, ExpiresAt: expires})
 		if err != nil {
 			return err
@@ -99,8 +96,7 @@ func (s *Store) AddWaiting(ctx context.Context, ws []jobs.Waiting) error {
 		puts = append(puts, av)
 		if !models[w.Model] {
 			models[w.Model] = true
-			puts = append(puts, map[string]types.AttributeValue{
-				"pk": str(jobstable.EconomyKey), "sk": str(modelPrefix + w.Model)})
+			puts = append(puts, keyOf(jobstable.EconomyKey, modelPrefix+w.Model))
 		}
 	}
 	if err := s.writeBatch(ctx, puts, nil); err != nil {
@@ -119,7 +115,7 @@ func (s *Store) Waiting(ctx context.Context) ([]jobs.Waiting, error) {
 	var out []jobs.Waiting
 	for _, m := range models {
 		var model struct {
-			SK string `dynamodbav:"sk"`
+			jobstable.Key
 		}
 		if err := attributevalue.UnmarshalMap(m, &model); err != nil {
 			return nil, err
@@ -149,7 +145,7 @@ func (s *Store) RemoveWaiting(ctx context.Context, ws []jobs.Waiting) error {
 	var keys []map[string]types.AttributeValue
 	for _, w := range ws {
 		pk, sk := waitKey(w)
-		keys = append(keys, map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)})
+		keys = append(keys, keyOf(pk, sk))
 	}
 	if err := s.writeBatch(ctx, nil, keys); err != nil {
 		return fmt.Errorf("remove waiting economy jobs: %w", err)
@@ -181,7 +177,7 @@ func (s *Store) ClaimForRun(ctx context.Context, owner, id, runID string, attemp
 	c.values[":run"] = str(runID)
 	c.puts = append(c.puts, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{"pk": str(runPK(runID)), "sk": str(runSK)},
+		Key:                       keyOf(runPK(runID), runSK),
 		ConditionExpression:       aws.String("#state = :starting"),
 		ExpressionAttributeNames:  names("#state"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":starting": str(string(jobs.RunStarting))},
@@ -279,7 +275,7 @@ func (s *Store) PutRun(ctx context.Context, r jobs.Run, members []jobs.RunMember
 	expires := s.now().Add(s.opts.JobTTL).Unix()
 	var puts []map[string]types.AttributeValue
 	for _, m := range members {
-		av, err := attributevalue.MarshalMap(memberItem{PK: runPK(r.ID), SK: jobSK(m.JobID), JobID: m.JobID,
+		av, err := attributevalue.MarshalMap(memberItem{Key: jobstable.Key{PK: runPK(r.ID), SK: jobSK(m.JobID)}, JobID: m.JobID,
 			Owner: m.Owner, Attempt: m.Attempt, ExpiresAt: expires})
 		if err != nil {
 			return err
@@ -304,7 +300,7 @@ func (s *Store) DropOpenRun(ctx context.Context, id string) error {
 
 // openRunKey is run id's item among the open runs.
 func openRunKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(jobstable.EconomyKey), "sk": str(jobstable.RunPrefix + id)}
+	return keyOf(jobstable.EconomyKey, jobstable.RunPrefix+id)
 }
 
 // UpdateRun writes run r's record (all but its count of cancelled jobs,
@@ -341,7 +337,7 @@ func (s *Store) runUpdate(r jobs.Run) (*types.Update, error) {
 	}
 	return &types.Update{
 		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{"pk": str(runPK(r.ID)), "sk": str(runSK)},
+		Key:                       keyOf(runPK(r.ID), runSK),
 		UpdateExpression:          aws.String(update),
 		ExpressionAttributeNames:  namesIn(update),
 		ExpressionAttributeValues: values,
@@ -357,7 +353,7 @@ func (s *Store) HoldCollector(ctx context.Context, holder string, until time.Tim
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table),
 		Item: map[string]types.AttributeValue{
-			"pk": str(jobstable.EconomyKey), "sk": str(collectorSK),
+			attrPK: str(jobstable.EconomyKey), attrSK: str(collectorSK),
 			"holder": str(holder), "until": num(millis(until)), "expires_at": num(until.Add(24 * time.Hour).Unix()),
 		},
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #until < :now OR #holder = :holder"),
@@ -379,7 +375,7 @@ func (s *Store) HoldCollector(ctx context.Context, holder string, until time.Tim
 func (s *Store) ReleaseCollector(ctx context.Context, holder string) error {
 	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{"pk": str(jobstable.EconomyKey), "sk": str(collectorSK)},
+		Key:                       keyOf(jobstable.EconomyKey, collectorSK),
 		ConditionExpression:       aws.String("#holder = :holder"),
 		ExpressionAttributeNames:  names("#holder"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":holder": str(holder)},
@@ -394,7 +390,7 @@ func (s *Store) ReleaseCollector(ctx context.Context, holder string) error {
 func (s *Store) countCancelled(ctx context.Context, id string) error {
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{"pk": str(runPK(id)), "sk": str(runSK)},
+		Key:                       keyOf(runPK(id), runSK),
 		UpdateExpression:          aws.String("ADD #cancelled :one"),
 		ConditionExpression:       aws.String("attribute_exists(#pk)"),
 		ExpressionAttributeNames:  names("#cancelled", "#pk"),
@@ -410,7 +406,7 @@ func (s *Store) countCancelled(ctx context.Context, id string) error {
 // jobs.ErrNotFound.
 func (s *Store) Run(ctx context.Context, id string) (jobs.Run, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{"pk": str(runPK(id)), "sk": str(runSK)}})
+		Key: keyOf(runPK(id), runSK)})
 	if err != nil {
 		return jobs.Run{}, fmt.Errorf("read run %s: %w", id, translate(err))
 	}
@@ -458,7 +454,7 @@ func (s *Store) OpenRuns(ctx context.Context) ([]string, error) {
 	ids := make([]string, 0, len(items))
 	for _, av := range items {
 		var it struct {
-			SK string `dynamodbav:"sk"`
+			jobstable.Key
 		}
 		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 			return nil, err
@@ -474,7 +470,7 @@ func (s *Store) queryAll(ctx context.Context, pk, prefix string) ([]map[string]t
 	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": "pk", "#sk": "sk"},
+		ExpressionAttributeNames:  map[string]string{"#pk": jobstable.PartitionKey, "#sk": jobstable.SortKey},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":prefix": str(prefix)},
 		ConsistentRead:            aws.Bool(true),
 	})

@@ -13,7 +13,7 @@ import (
 // the table's stream need not know its key layout. ok is false for items
 // that are not jobs (idempotency records, counters).
 func JobFromImage(av map[string]types.AttributeValue) (j jobs.Job, ok bool, err error) {
-	sk, isString := av["sk"].(*types.AttributeValueMemberS)
+	sk, isString := av[attrSK].(*types.AttributeValueMemberS)
 	if !isString || !strings.HasPrefix(sk.Value, jobPrefix) {
 		return jobs.Job{}, false, nil
 	}

@@ -16,22 +16,23 @@ import (
 const (
 	userPrefix = jobstable.UserPrefix
 	jobPrefix  = jobstable.JobPrefix
-	idemPrefix = "IDEM#"
+	idemPrefix = jobstable.IdemPrefix
 	// In a lane's partition (Shares): who had work in the lane, by time:
 	// the users seen at a time, and counts of messages waiting by when
 	// they end.
-	activePrefix = "ACTIVE#"
+	activePrefix = jobstable.ActivePrefix
 	// inPrefix and outPrefix are a job's input and output items (text.go),
 	// outside JOB#, so listing a user's jobs reads only job items.
-	inPrefix  = "IN#"
-	outPrefix = "OUT#"
+	inPrefix  = jobstable.InPrefix
+	outPrefix = jobstable.OutPrefix
 )
 
 // Attribute names that expressions refer to. They are all spelled out as
 // #name placeholders, since status is a reserved word and a uniform rule is
 // easier to read than a list of exceptions.
 const (
-	attrPK             = "pk"
+	attrPK             = jobstable.PartitionKey
+	attrSK             = jobstable.SortKey
 	attrStatus         = "status"
 	attrAttempts       = "attempts"
 	attrLeaseUntil     = "lease_until"
@@ -73,8 +74,7 @@ const (
 // milliseconds and expires_at epoch seconds, because conditions compare
 // them as numbers and TTL requires seconds.
 type item struct {
-	PK     string `dynamodbav:"pk"`
-	SK     string `dynamodbav:"sk"`
+	jobstable.Key
 	ID     string `dynamodbav:"job_id"`
 	Owner  string `dynamodbav:"owner"`
 	Status string `dynamodbav:"status"`
@@ -174,8 +174,7 @@ func waitValue(w jobs.Wait) (types.AttributeValue, error) {
 
 // idemRecord maps an owner's Idempotency-Key to the job it created.
 type idemRecord struct {
-	PK          string `dynamodbav:"pk"`
-	SK          string `dynamodbav:"sk"`
+	jobstable.Key
 	JobID       string `dynamodbav:"job_id"`
 	Fingerprint string `dynamodbav:"fingerprint"`
 	ExpiresAt   int64  `dynamodbav:"expires_at"`
@@ -189,12 +188,21 @@ func num(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
 }
 
+// keyOf is the key pk, sk as an item's attributes. Not inlined: one copy
+// serves all its callers, where inlining it in each would grow the
+// Lambdas' binaries by kilobytes (of code and inlining tables).
+//
+//go:noinline
+func keyOf(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
+}
+
 func jobKey(owner, id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(userPK(owner)), "sk": str(jobSK(id))}
+	return keyOf(userPK(owner), jobSK(id))
 }
 
 func idemKey(owner, key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(userPK(owner)), "sk": str(idemSK(key))}
+	return keyOf(userPK(owner), idemSK(key))
 }
 
 // formatTime stores t in UTC, or "" for the zero time (which omitempty
@@ -229,8 +237,7 @@ func fromMillis(ms int64) time.Time {
 
 func toItem(j jobs.Job) item {
 	it := item{
-		PK:             userPK(j.Owner),
-		SK:             jobSK(j.ID),
+		Key:            jobstable.Key{PK: userPK(j.Owner), SK: jobSK(j.ID)},
 		ID:             j.ID,
 		Owner:          j.Owner,
 		Status:         string(j.Status),

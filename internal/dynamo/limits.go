@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // Limits are per-user limits that protect the account's Bedrock bill. Zero
@@ -65,7 +66,7 @@ func (l *Limiter) Allow(ctx context.Context, owner string) error {
 	now := l.now().UTC()
 	minute := now.Truncate(time.Minute)
 	next := minute.Add(time.Minute)
-	u := l.add(owner, "LIMIT#minute#"+minute.Format("2006-01-02T15:04"), 1, l.limits.SubmissionsPerMinute, next)
+	u := l.add(owner, jobstable.MinutePrefix+minute.Format("2006-01-02T15:04"), 1, l.limits.SubmissionsPerMinute, next)
 	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
 		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
@@ -97,7 +98,7 @@ func (l *Limiter) add(owner, sk string, n, max int, windowEnd time.Time) *types.
 func (l *Limiter) counter(owner, sk string, n, max int, expires time.Time) *types.Update {
 	return &types.Update{
 		TableName:           aws.String(l.table),
-		Key:                 map[string]types.AttributeValue{"pk": str(userPK(owner)), "sk": str(sk)},
+		Key:                 keyOf(userPK(owner), sk),
 		UpdateExpression:    aws.String("SET #expires_at = :expires ADD #n :n"),
 		ConditionExpression: aws.String("attribute_not_exists(#n) OR #n <= :room"),
 		ExpressionAttributeNames: map[string]string{

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 	"github.com/promptq/promptq/internal/quota"
 )
 
@@ -42,7 +43,7 @@ func NewPacer(client *dynamodb.Client, table string, tokensPerMinute int, now fu
 }
 
 func bucketKey(model string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str("PACE#" + model), "sk": str("BUCKET")}
+	return keyOf(jobstable.PacePrefix+model, jobstable.BucketKey)
 }
 
 // Take takes tokens for a job of lane on model, or says how long to wait

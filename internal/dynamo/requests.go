@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // RequestWindow is the calendar window a user's requests are counted in
@@ -36,7 +37,7 @@ func (l *Limiter) AllowRequest(ctx context.Context, owner string) error {
 	start := now.Truncate(RequestWindow)
 	end := start.Add(RequestWindow)
 	max := l.limits.RequestsPerSecond * int(RequestWindow/time.Second)
-	u := l.counter(owner, "LIMIT#requests#"+start.Format("2006-01-02T15:04:05"), 1, max, end.Add(time.Hour))
+	u := l.counter(owner, jobstable.RequestsPrefix+start.Format("2006-01-02T15:04:05"), 1, max, end.Add(time.Hour))
 	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
 		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,

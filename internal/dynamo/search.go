@@ -33,8 +33,7 @@ import (
 const searchPrefix = jobstable.SearchPrefix
 
 type searchItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
+	jobstable.Key
 	Prompt    string `dynamodbav:"prompt_terms"`
 	Answer    string `dynamodbav:"answer_terms,omitempty"`
 	ExpiresAt int64  `dynamodbav:"expires_at"`
@@ -46,7 +45,7 @@ func searchSK(id string) string { return searchPrefix + id }
 // of the text it starts with (a continuation's).
 func searchAV(j jobs.Job) (map[string]types.AttributeValue, error) {
 	return attributevalue.MarshalMap(searchItem{
-		PK: userPK(j.Owner), SK: searchSK(j.ID),
+		Key:       jobstable.Key{PK: userPK(j.Owner), SK: searchSK(j.ID)},
 		Prompt:    jobs.SearchTerms(jobs.PromptTermsBytes, j.Prompt, j.System),
 		Answer:    jobs.SearchTerms(jobs.AnswerTermsBytes, j.GeneratedText),
 		ExpiresAt: j.ExpiresAt.Unix(),
@@ -72,7 +71,7 @@ func (s *Store) putSearch(ctx context.Context, j jobs.Job) {
 func (s *Store) indexAnswer(ctx context.Context, owner, id, text string) {
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
-		Key:                       itemKey{userPK(owner), searchSK(id)}.av(),
+		Key:                       keyOf(userPK(owner), searchSK(id)),
 		UpdateExpression:          aws.String("SET #answer_terms = :terms"),
 		ConditionExpression:       aws.String("attribute_exists(#pk)"),
 		ExpressionAttributeNames:  names("#answer_terms", "#pk"),
@@ -133,7 +132,7 @@ func (s *Store) Search(ctx context.Context, owner string, words []string, limit 
 		if err != nil {
 			return jobs.Page{}, err
 		}
-		in.ExclusiveStartKey = itemKey{userPK(owner), searchSK(after)}.av()
+		in.ExclusiveStartKey = keyOf(userPK(owner), searchSK(after))
 	}
 	var ids []string
 	next := ""
@@ -147,7 +146,7 @@ func (s *Store) Search(ctx context.Context, owner string, words []string, limit 
 		}
 		for _, av := range out.Items {
 			var it struct {
-				SK string `dynamodbav:"sk"`
+				jobstable.Key
 			}
 			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 				return jobs.Page{}, fmt.Errorf("search jobs: %w", err)
@@ -165,7 +164,7 @@ func (s *Store) Search(ctx context.Context, owner string, words []string, limit 
 			break
 		}
 		var last struct {
-			SK string `dynamodbav:"sk"`
+			jobstable.Key
 		}
 		if err := attributevalue.UnmarshalMap(out.LastEvaluatedKey, &last); err != nil {
 			return jobs.Page{}, fmt.Errorf("search jobs: %w", err)

@@ -147,7 +147,7 @@ func (s *Shares) Waiting(ctx context.Context, lane jobs.Lane, owner string, n in
 	now := s.now().UTC()
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
-		Key:                      map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(pendingSK(owner, now))},
+		Key:                      keyOf(lanePK(lane), pendingSK(owner, now)),
 		UpdateExpression:         aws.String("ADD #n :n SET #expires_at = :expires"),
 		ExpressionAttributeNames: map[string]string{"#n": "n", "#expires_at": attrExpiresAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -173,7 +173,7 @@ func (s *Shares) seen(ctx context.Context, lane jobs.Lane, owner string) error {
 	}
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
-		Key:                      map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(bucket)},
+		Key:                      keyOf(lanePK(lane), bucket),
 		UpdateExpression:         aws.String("ADD #users :user SET #expires_at = :expires"),
 		ExpressionAttributeNames: map[string]string{"#users": "users", "#expires_at": attrExpiresAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -208,7 +208,7 @@ func (s *Shares) received(ctx context.Context, lane jobs.Lane, owner string) err
 	for _, sk := range tries {
 		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(s.table),
-			Key:                       map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(sk)},
+			Key:                       keyOf(lanePK(lane), sk),
 			UpdateExpression:          aws.String("ADD #n :minus"),
 			ConditionExpression:       aws.String("#n > :zero"),
 			ExpressionAttributeNames:  map[string]string{"#n": "n"},
@@ -287,7 +287,7 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
-		ExpressionAttributeNames: map[string]string{"#pk": "pk", "#sk": "sk"},
+		ExpressionAttributeNames: map[string]string{"#pk": jobstable.PartitionKey, "#sk": jobstable.SortKey},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk":   str(lanePK(lane)),
 			":from": str(activeSK(now.Add(-activeWindow))),
@@ -306,7 +306,7 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 				}
 				continue
 			}
-			sk, _ := av["sk"].(*types.AttributeValueMemberS)
+			sk, _ := av[attrSK].(*types.AttributeValueMemberS)
 			if sk == nil {
 				continue
 			}
@@ -429,7 +429,7 @@ func (s *Shares) Renew(ctx context.Context, lane jobs.Lane, owner, jobID string,
 // slot in one write, but kumo ignores REMOVE of a nested key, so the tests
 // could not show it works.)
 func (s *Shares) modify(ctx context.Context, lane jobs.Lane, owner string, change func(live map[string]int64) bool) error {
-	key := map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(userPrefix + owner)}
+	key := keyOf(lanePK(lane), userPrefix+owner)
 	for attempt := 1; ; attempt++ {
 		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
 		if err != nil {
@@ -493,7 +493,7 @@ func (s *Shares) modify(ctx context.Context, lane jobs.Lane, owner string, chang
 // measurements).
 func (s *Shares) Running(ctx context.Context, lane jobs.Lane, owner string) (int, error) {
 	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table),
-		Key: map[string]types.AttributeValue{"pk": str(lanePK(lane)), "sk": str(userPrefix + owner)}, ConsistentRead: aws.Bool(true)})
+		Key: keyOf(lanePK(lane), userPrefix+owner), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return 0, translate(err)
 	}

@@ -89,10 +89,10 @@ func staleEntry(av map[string]types.AttributeValue) (jobs.Job, error) {
 		i, _ := strconv.ParseInt(v.Value, 10, 64)
 		return i
 	}
-	owner, ok1 := strings.CutPrefix(s("pk"), userPrefix)
-	id, ok2 := strings.CutPrefix(s("sk"), jobPrefix)
+	owner, ok1 := strings.CutPrefix(s(attrPK), userPrefix)
+	id, ok2 := strings.CutPrefix(s(attrSK), jobPrefix)
 	if !ok1 || !ok2 {
-		return jobs.Job{}, fmt.Errorf("scan for stale jobs: index entry %q %q is not a job", s("pk"), s("sk"))
+		return jobs.Job{}, fmt.Errorf("scan for stale jobs: index entry %q %q is not a job", s(attrPK), s(attrSK))
 	}
 	j := jobs.Job{
 		ID:         id,

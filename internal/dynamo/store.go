@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // Options tune a Store. Zero fields take the defaults documented on each.
@@ -176,8 +177,7 @@ var errRetry = errors.New("retry")
 // points to, or an error (errRetry when another try may succeed).
 func (s *Store) createIdempotent(ctx context.Context, job jobs.Job, putJob *types.Put, fingerprint string, now time.Time) (bool, jobs.Job, error) {
 	rec, err := attributevalue.MarshalMap(idemRecord{
-		PK:          userPK(job.Owner),
-		SK:          idemSK(job.IdempotencyKey),
+		Key:         jobstable.Key{PK: userPK(job.Owner), SK: idemSK(job.IdempotencyKey)},
 		JobID:       job.ID,
 		Fingerprint: fingerprint,
 		ExpiresAt:   now.Add(s.opts.IdempotencyTTL).Unix(),

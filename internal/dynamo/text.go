@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/promptq/promptq/internal/jobs"
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // A job's text lives beside its job item (item.go), under the owner's
@@ -58,8 +59,7 @@ const appendChunksMax = 4
 const maxTransactItems = 100
 
 type inputItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
+	jobstable.Key
 	Prompt    string `dynamodbav:"prompt"`
 	System    string `dynamodbav:"system,omitempty"`
 	ExpiresAt int64  `dynamodbav:"expires_at"`
@@ -69,8 +69,7 @@ type inputItem struct {
 }
 
 type outputItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
+	jobstable.Key
 	Text      []byte `dynamodbav:"text"`
 	ExpiresAt int64  `dynamodbav:"expires_at"`
 	// Attempt is the claim that wrote the chunk: an appending write never
@@ -78,21 +77,14 @@ type outputItem struct {
 	Attempt int `dynamodbav:"attempt,omitempty"`
 }
 
-func inSK(id string) string          { return inPrefix + id }
-func outSKPrefix(id string) string   { return outPrefix + id + "#" }
-func outSK(id string, n int) string  { return fmt.Sprintf("%s%05d", outSKPrefix(id), n) }
-func inKey(owner, id string) itemKey { return itemKey{userPK(owner), inSK(id)} }
-
-type itemKey struct{ pk, sk string }
-
-func (k itemKey) av() map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": str(k.pk), "sk": str(k.sk)}
-}
+func inSK(id string) string         { return inPrefix + id }
+func outSKPrefix(id string) string  { return outPrefix + id + "#" }
+func outSK(id string, n int) string { return fmt.Sprintf("%s%05d", outSKPrefix(id), n) }
 
 // inputAV is the input item of a new job.
 func inputAV(j jobs.Job, token string) (map[string]types.AttributeValue, error) {
 	return attributevalue.MarshalMap(inputItem{
-		PK: userPK(j.Owner), SK: inSK(j.ID), Prompt: j.Prompt, System: j.System, ExpiresAt: j.ExpiresAt.Unix(),
+		Key: jobstable.Key{PK: userPK(j.Owner), SK: inSK(j.ID)}, Prompt: j.Prompt, System: j.System, ExpiresAt: j.ExpiresAt.Unix(),
 		WriteToken: token,
 	})
 }
@@ -127,7 +119,7 @@ func (s *Store) putInput(ctx context.Context, j jobs.Job, token string) error {
 // is not the whole text (textBytes long).
 func (s *Store) complete(ctx context.Context, j jobs.Job, textBytes int) (jobs.Job, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: inKey(j.Owner, j.ID).av(), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: keyOf(userPK(j.Owner), inSK(j.ID)), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return jobs.Job{}, translate(err)
@@ -263,7 +255,7 @@ func chunkAVs(owner, id string, attempt int, text string, first int, expires tim
 	for n := first; n*chunkBytes < len(text); n++ {
 		end := min((n+1)*chunkBytes, len(text))
 		av, err := attributevalue.MarshalMap(outputItem{
-			PK: userPK(owner), SK: outSK(id, n), Text: []byte(text[n*chunkBytes : end]), ExpiresAt: expires.Unix(),
+			Key: jobstable.Key{PK: userPK(owner), SK: outSK(id, n)}, Text: []byte(text[n*chunkBytes : end]), ExpiresAt: expires.Unix(),
 			Attempt: attempt,
 		})
 		if err != nil {

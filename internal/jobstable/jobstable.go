@@ -1,7 +1,10 @@
-// Package jobstable is the layout of the jobs table that more than one
-// program must agree on: internal/dynamo, which reads and writes it, and
-// the stack (stack/promptqstack), which creates it in AWS. It imports
-// nothing, so the stack's module can import it without the AWS SDK.
+// Package jobstable is the layout of the jobs table: its key attributes'
+// names, every key prefix, the TTL attribute and the active index. Every
+// program that must agree on it reads it here: internal/dynamo, which
+// reads and writes the table, the stack (stack/promptqstack), which
+// creates it in AWS, and the measurements, which weigh its items. It
+// imports nothing, so the stack's module can import it without the AWS
+// SDK.
 package jobstable
 
 // The key layout: every item of a user has their partition, UserPrefix and
@@ -31,6 +34,51 @@ const (
 	EconomyPrefix  = "ECON#"
 	RunPrefix      = "RUN#"
 )
+
+// The rest of the layout, which only internal/dynamo writes (and the
+// measurements read), kept here with the rest so that every prefix is
+// spelled once:
+//
+//	pk                   sk                                item
+//	USER#<sub>           IDEM#<key>                        an idempotency key's job
+//	USER#<sub>           IN#<job>                          a job's prompt and system prompt
+//	USER#<sub>           OUT#<job>#<n>                     a chunk of a job's text
+//	USER#<sub>           LIMIT#tokens#<day>, LIMIT#active  the user's budget counters
+//	USER#<sub>           LIMIT#minute#<t>, LIMIT#requests#<t>  the user's rate counters
+//	STACK                LIMIT#tokens#<day>                the stack's daily tokens
+//	LANE#<lane>          ACTIVE#<t>[#<sub>]                who had work in the lane, when
+//	LANE#<lane>          USER#<sub>                        a user's slots in the lane
+//	PACE#<model>         BUCKET                            a model's token bucket
+//	ECON                 MODEL#<model>, RUN#<run>          models with waiting jobs, open runs
+//	ECON                 COLLECTOR                         the collector's lease
+//	ECON#<model>         WAIT#<created>#<job>              an economy job waiting for a run
+//	RUN#<run>            RUN, JOB#<job>                    a run, and its jobs
+const (
+	IdemPrefix     = "IDEM#"
+	InPrefix       = "IN#"
+	OutPrefix      = "OUT#"
+	LimitPrefix    = "LIMIT#"
+	TokensPrefix   = LimitPrefix + "tokens#"
+	ActiveJobsKey  = LimitPrefix + "active"
+	MinutePrefix   = LimitPrefix + "minute#"
+	RequestsPrefix = LimitPrefix + "requests#"
+	StackKey       = "STACK"
+	ActivePrefix   = "ACTIVE#"
+	PacePrefix     = "PACE#"
+	BucketKey      = "BUCKET"
+	ModelPrefix    = "MODEL#"
+	WaitPrefix     = "WAIT#"
+	RunKey         = "RUN"
+	CollectorKey   = "COLLECTOR"
+)
+
+// Key is an item's key: PartitionKey and SortKey. Embedded in an item's
+// struct, the AWS SDK's attributevalue package writes and reads it as
+// those two attributes, so no other package spells them in a tag.
+type Key struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+}
 
 // SearchPrefix starts the sort key of a job's search item, in its owner's
 // partition (SearchPrefix and the job id): the job's search terms, which

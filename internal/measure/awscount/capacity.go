@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/promptq/promptq/internal/jobstable"
 )
 
 // Units are DynamoDB read and write request units (on-demand), or
@@ -158,7 +160,7 @@ func (c *Capacity) remember(call Call) {
 // sizeKey names an item by its table and keys (pk and sk, promptq's).
 func sizeKey(table string, item map[string]types.AttributeValue) string {
 	k := table
-	for _, a := range []string{"pk", "sk"} {
+	for _, a := range []string{jobstable.PartitionKey, jobstable.SortKey} {
 		if v, ok := item[a].(*types.AttributeValueMemberS); ok {
 			k += "\x00" + v.Value
 		}

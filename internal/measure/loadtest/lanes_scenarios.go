@@ -621,8 +621,8 @@ func ageSentAt(ctx context.Context, st *Stack, u User, id string, d time.Duratio
 	_, err := st.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(st.Info.TableName),
 		Key: map[string]dbtypes.AttributeValue{
-			"pk": &dbtypes.AttributeValueMemberS{Value: jobstable.UserKey(u.Sub)},
-			"sk": &dbtypes.AttributeValueMemberS{Value: jobstable.JobKey(id)},
+			jobstable.PartitionKey: &dbtypes.AttributeValueMemberS{Value: jobstable.UserKey(u.Sub)},
+			jobstable.SortKey:      &dbtypes.AttributeValueMemberS{Value: jobstable.JobKey(id)},
 		},
 		UpdateExpression:          aws.String("SET sent_at = :t"),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),

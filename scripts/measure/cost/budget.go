@@ -67,9 +67,9 @@ func budgetKind(in any) string {
 			if it.Update == nil {
 				continue
 			}
-			sk := keyS(it.Update.Key, "sk")
+			sk := keyS(it.Update.Key, jobstable.SortKey)
 			switch {
-			case strings.HasPrefix(sk, "LIMIT#tokens#"), sk == "LIMIT#active":
+			case strings.HasPrefix(sk, jobstable.TokensPrefix), sk == jobstable.ActiveJobsKey:
 				counters = true
 			case strings.HasPrefix(sk, jobstable.JobPrefix):
 				job = *it.Update.UpdateExpression
@@ -91,7 +91,7 @@ func budgetKind(in any) string {
 	case *dynamodb.BatchGetItemInput:
 		for _, ka := range in.RequestItems {
 			for _, k := range ka.Keys {
-				if strings.HasPrefix(keyS(k, "sk"), "LIMIT#") {
+				if strings.HasPrefix(keyS(k, jobstable.SortKey), jobstable.LimitPrefix) {
 					return "usage (GET /usage)"
 				}
 			}

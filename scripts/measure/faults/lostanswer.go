@@ -81,7 +81,7 @@ func createdJob(params any) string {
 		if it.Put == nil {
 			continue
 		}
-		if sk, ok := it.Put.Item["sk"].(*types.AttributeValueMemberS); ok && strings.HasPrefix(sk.Value, jobstable.JobPrefix) {
+		if sk, ok := it.Put.Item[jobstable.SortKey].(*types.AttributeValueMemberS); ok && strings.HasPrefix(sk.Value, jobstable.JobPrefix) {
 			return strings.TrimPrefix(sk.Value, jobstable.JobPrefix)
 		}
 	}

@@ -142,7 +142,7 @@ type snapshot struct {
 
 // read takes the job item and its output chunks, consistently.
 func read(ctx context.Context, db *dynamodb.Client, table, pk, id string) (snapshot, error) {
-	key := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: jobstable.JobKey(id)}}
+	key := map[string]types.AttributeValue{jobstable.PartitionKey: &types.AttributeValueMemberS{Value: pk}, jobstable.SortKey: &types.AttributeValueMemberS{Value: jobstable.JobKey(id)}}
 	got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return snapshot{}, err
@@ -158,7 +158,7 @@ func read(ctx context.Context, db *dynamodb.Client, table, pk, id string) (snaps
 		TableName:              aws.String(table),
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :out)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: pk}, ":out": &types.AttributeValueMemberS{Value: "OUT#" + id + "#"},
+			":pk": &types.AttributeValueMemberS{Value: pk}, ":out": &types.AttributeValueMemberS{Value: jobstable.OutPrefix + id + "#"},
 		},
 		ConsistentRead: aws.Bool(true),
 	})
@@ -168,7 +168,7 @@ func read(ctx context.Context, db *dynamodb.Client, table, pk, id string) (snaps
 			return snapshot{}, err
 		}
 		for _, it := range page.Items {
-			sk := it["sk"].(*types.AttributeValueMemberS).Value
+			sk := it[jobstable.SortKey].(*types.AttributeValueMemberS).Value
 			s.chunks[sk] = awscount.ItemSize(it)
 		}
 	}

@@ -100,7 +100,7 @@ func (p *pages) observe(c awscount.Call) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.reads = append(p.reads, queryRead{start: value(in.ExclusiveStartKey["sk"]), scanned: int(out.ScannedCount)})
+	p.reads = append(p.reads, queryRead{start: value(in.ExclusiveStartKey[jobstable.SortKey]), scanned: int(out.ScannedCount)})
 }
 
 func (p *pages) take() []queryRead {
@@ -300,7 +300,7 @@ func searchSizes(ctx context.Context, db *dynamodb.Client, table, owner string) 
 			return nil, fmt.Errorf("read the search items: %w", err)
 		}
 		for _, it := range page.Items {
-			out = append(out, sized{sk: value(it["sk"]), bytes: awscount.ItemSize(it)})
+			out = append(out, sized{sk: value(it[jobstable.SortKey]), bytes: awscount.ItemSize(it)})
 		}
 	}
 	return out, nil
