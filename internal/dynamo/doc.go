@@ -9,6 +9,8 @@
 //	job                 pk = USER#<sub>  sk = JOB#<job id>
 //	idempotency record  pk = USER#<sub>  sk = IDEM#<key>
 //
+// The whole layout, every prefix, is internal/jobstable's.
+//
 // Job ids are UUIDv7, so a Query on pk with begins_with(sk, "JOB#") in
 // descending order lists a user's jobs newest first. expires_at (epoch
 // seconds) is the TTL attribute. Because TTL deletion lags by up to days, an
@@ -17,7 +19,9 @@
 // # Transitions
 //
 // Every state change is one conditional write (a transaction where two items
-// change together), so two actors can never both win. A lost condition comes
+// change together), so two actors can never both win. transitions.go holds
+// each transition of jobs.Rules, in its order, from its rule to its write;
+// change.go how a change is written. A lost condition comes
 // back as an error matching [jobs.ErrConflict], or [jobs.ErrNotFound] when
 // the job does not exist. The attempts counter a claim increments is a
 // fencing token: the worker passes it back on every later write, and a

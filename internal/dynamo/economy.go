@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -149,110 +148,6 @@ func (s *Store) RemoveWaiting(ctx context.Context, ws []jobs.Waiting) error {
 	}
 	if err := s.writeBatch(ctx, nil, keys); err != nil {
 		return fmt.Errorf("remove waiting economy jobs: %w", err)
-	}
-	return nil
-}
-
-// ClaimForRun claims the owner's queued economy job for run runID as
-// attempt, as a worker's claim does (attempts one higher: the job must be
-// at attempt-1, as the collector read it and recorded it among the run's
-// jobs; running under a lease of lease, which should outlast the run).
-// The run must still be starting, checked in
-// the same transaction: a claim that lands late, after its run was
-// abandoned (its answer lost, or a collector that stopped), fails rather
-// than leave a job held by a run that will never end it. A job that is not
-// a queued economy job at that attempt (cancelled meanwhile, in another
-// run, claimed since), or a run no longer starting, gives an error
-// matching jobs.ErrConflict.
-func (s *Store) ClaimForRun(ctx context.Context, owner, id, runID string, attempt int, lease time.Duration) error {
-	now := s.now()
-	c := guarded(jobs.Claim, 0, now)
-	c.cond += " AND #lane = :economy AND attribute_not_exists(#run_id) AND #attempts = :before"
-	c.update = "SET #attempts = :attempt, #lease_until = :lease, #started_at = :now, #updated_at = :now, #sent_at = :now, #run_id = :run"
-	c.values[":economy"] = str(string(jobs.LaneEconomy))
-	c.values[":before"] = num(int64(attempt - 1))
-	c.values[":attempt"] = num(int64(attempt))
-	c.values[":lease"] = num(millis(now.Add(lease)))
-	c.values[":now"] = str(formatTime(now))
-	c.values[":run"] = str(runID)
-	c.puts = append(c.puts, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName:                 aws.String(s.table),
-		Key:                       keyOf(runPK(runID), runSK),
-		ConditionExpression:       aws.String("#state = :starting"),
-		ExpressionAttributeNames:  names("#state"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":starting": str(string(jobs.RunStarting))},
-	}})
-	_, err := s.apply(ctx, owner, id, c)
-	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, 1, "ConditionalCheckFailed") {
-		err = fmt.Errorf("run %s is no longer starting: %w", runID, jobs.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("claim job %s for run %s: %w", id, runID, err)
-	}
-	return nil
-}
-
-// RerouteWaiting moves the owner's waiting economy job (queued, in no run)
-// to lane, an on-demand one, queued; the caller then sends its message on
-// lane. A job in another state, in a run, or not on the economy lane gives
-// an error matching jobs.ErrConflict.
-func (s *Store) RerouteWaiting(ctx context.Context, owner, id string, lane jobs.Lane) (jobs.Job, error) {
-	return s.reroute(ctx, owner, id, "", 0, lane)
-}
-
-// RerouteFromRun moves the owner's economy job that run runID holds as
-// attempt to lane, an on-demand one, queued (as RerouteWaiting). A job the
-// run does not hold at that attempt (cancelled, ended, claimed since, or
-// never claimed by it) gives an error matching jobs.ErrConflict.
-func (s *Store) RerouteFromRun(ctx context.Context, owner, id, runID string, attempt int, lane jobs.Lane) (jobs.Job, error) {
-	return s.reroute(ctx, owner, id, runID, attempt, lane)
-}
-
-// reroute is jobs.Reroute of a waiting job (runID "") or of one runID
-// holds as attempt.
-func (s *Store) reroute(ctx context.Context, owner, id, runID string, attempt int, lane jobs.Lane) (jobs.Job, error) {
-	if !lane.OnDemand() {
-		return jobs.Job{}, fmt.Errorf("reroute job %s to lane %q: not an on-demand lane", id, lane)
-	}
-	now := s.now()
-	c := guarded(jobs.Reroute, attempt, now)
-	c.cond += " AND #lane = :economy"
-	if runID == "" {
-		c.cond += " AND #status = :queued AND attribute_not_exists(#run_id)"
-		c.values[":queued"] = statusValue(jobs.StatusQueued)
-	} else {
-		c.cond += " AND #status = :running AND #run_id = :run"
-		c.values[":run"] = str(runID)
-	}
-	c.update = "SET #lane = :lane, #updated_at = :now, #sent_at = :now REMOVE #lease_until, #run_id, #started_at"
-	c.values[":economy"] = str(string(jobs.LaneEconomy))
-	c.values[":lane"] = str(string(lane))
-	c.values[":now"] = str(formatTime(now))
-	j, err := s.apply(ctx, owner, id, c)
-	if err != nil {
-		return j, fmt.Errorf("reroute job %s to the %s lane: %w", id, lane, err)
-	}
-	return j, nil
-}
-
-// SettleRun settles the owner's job that was cancelled inside run runID
-// (claimed for it as attempt), once the run has ended: its token counts
-// become t, what the run processed for it (the caller charges them first,
-// with Charge), and what is left of its reservation and its active place
-// go back (jobs.SettleRun). Settling it again changes nothing; a job not
-// cancelled in that run at that attempt gives an error matching
-// jobs.ErrConflict.
-func (s *Store) SettleRun(ctx context.Context, owner, id, runID string, attempt int, t jobs.Tokens) error {
-	c := guarded(jobs.SettleRun, 0, s.now())
-	c.cond += " AND #attempts = :attempt AND #run_id = :run"
-	c.update = "SET " + tokenSet + ", #updated_at = :now"
-	tokenValues(c.values, jobs.Progress{Tokens: t})
-	c.values[":attempt"] = num(int64(attempt))
-	c.values[":run"] = str(runID)
-	c.values[":now"] = str(formatTime(s.now()))
-	if _, err := s.apply(ctx, owner, id, c); err != nil {
-		return fmt.Errorf("settle job %s cancelled in run %s: %w", id, runID, err)
 	}
 	return nil
 }

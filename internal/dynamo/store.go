@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/promptq/promptq/internal/jobs"
 	"github.com/promptq/promptq/internal/jobstable"
 )
@@ -393,56 +393,6 @@ func decodeCursor(cursor string) (string, error) {
 	return string(b), nil
 }
 
-// Cancel moves the owner's queued or running job to cancelled and returns
-// it. A terminal job gives an error matching jobs.ErrConflict; a missing
-// one jobs.ErrNotFound. A running job's worker notices at its next write,
-// which the cancelled status makes fail.
-func (s *Store) Cancel(ctx context.Context, owner, id string) (jobs.Job, error) {
-	now := s.now()
-	c := guarded(jobs.Cancel, 0, now)
-	c.wantJob = true
-	c.update = "SET #updated_at = :now, #finished_at = :now REMOVE #lease_until"
-	c.values[":now"] = str(formatTime(now))
-	j, err := s.apply(ctx, owner, id, c)
-	if err != nil {
-		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
-	}
-	if e := j.Economy; e != nil && e.RunID != "" {
-		// Counted on its run, whose job the completion's check stops
-		// once every job of it is cancelled. A count that fails leaves
-		// the run to finish: the cancel holds either way.
-		if err := s.countCancelled(ctx, e.RunID); err != nil {
-			slog.WarnContext(ctx, "could not count a cancelled job on its economy run", "job_id", id, "error", err)
-		}
-	}
-	if j, err = s.completed(ctx, j); err != nil {
-		return jobs.Job{}, fmt.Errorf("cancel job %s: %w", id, err)
-	}
-	return j, nil
-}
-
-// SwapSentAt moves the owner's queued job's SentAt from old to new, and
-// fails with an error matching jobs.ErrConflict unless the job is queued
-// and its SentAt is old (absent, for the zero time: a job from before
-// sent_at existed). Of several callers that read the same SentAt, exactly
-// one wins: the one that may send the job's message again.
-func (s *Store) SwapSentAt(ctx context.Context, owner, id string, old, new time.Time) (jobs.Job, error) {
-	c := guarded(jobs.SwapSentAt, 0, s.now())
-	c.update = "SET #sent_at = :new"
-	c.values[":new"] = str(formatTime(new))
-	if old.IsZero() {
-		c.cond += " AND attribute_not_exists(#sent_at)"
-	} else {
-		c.cond += " AND #sent_at = :old"
-		c.values[":old"] = str(formatTime(old))
-	}
-	j, err := s.apply(ctx, owner, id, c)
-	if err != nil {
-		return j, fmt.Errorf("swap sent_at of job %s: %w", id, err)
-	}
-	return j, nil
-}
-
 // SentBack records that a worker sent the owner's queued job's message
 // back to wait (its owner at their fair share, the model's pace): a new
 // message, which comes back after w.After. sent_at becomes that time, so a
@@ -476,79 +426,6 @@ func (s *Store) SentBack(ctx context.Context, owner, id string, w jobs.Wait) err
 		return fmt.Errorf("record job %s sent back: %w", id, translate(err))
 	}
 	return nil
-}
-
-// AbandonEnqueue records that the API stored a job but could not queue it:
-// the queued job becomes failed with f, and its idempotency record is
-// deleted in the same transaction, so a retry with the same key creates a
-// new job instead of returning this dead one.
-func (s *Store) AbandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error {
-	if err := s.abandonEnqueue(ctx, owner, id, f); err != nil {
-		return fmt.Errorf("abandon enqueue of job %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) abandonEnqueue(ctx context.Context, owner, id string, f jobs.Failure) error {
-	j, err := s.get(ctx, owner, id)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	fail := guarded(jobs.AbandonEnqueue, 0, now)
-	fail.update = "SET #failure_code = :code, #failure_message = :msg, #updated_at = :now, #finished_at = :now"
-	fail.values[":code"] = str(f.Code)
-	fail.values[":msg"] = str(f.Message)
-	fail.values[":now"] = str(formatTime(now))
-	if j.IdempotencyKey == "" {
-		_, err := s.apply(ctx, owner, id, fail)
-		return err
-	}
-	// The job's budget is settled in the same transaction (settle.go).
-	settle := s.settleInTransaction(owner, &fail, j.Budget)
-	upd, err := fail.updateInput(s.table, owner, id)
-	if err != nil {
-		return err
-	}
-	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: append([]types.TransactWriteItem{
-			{Update: &types.Update{
-				TableName:                 upd.TableName,
-				Key:                       upd.Key,
-				UpdateExpression:          upd.UpdateExpression,
-				ConditionExpression:       upd.ConditionExpression,
-				ExpressionAttributeNames:  upd.ExpressionAttributeNames,
-				ExpressionAttributeValues: upd.ExpressionAttributeValues,
-			}},
-			{Delete: &types.Delete{
-				TableName: aws.String(s.table),
-				Key:       idemKey(owner, j.IdempotencyKey),
-				// Only this job's record: after it expired the key may
-				// have been used again for another job.
-				ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #job_id = :id"),
-				ExpressionAttributeNames:  names("#pk", "#job_id"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id)},
-			}},
-		}, settle...),
-	})
-	if err == nil {
-		return nil
-	}
-	var canceled *types.TransactionCanceledException
-	if !errors.As(err, &canceled) {
-		return translate(err)
-	}
-	switch {
-	case reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed"):
-		// The job left queued (or went away) since we read it.
-		_, err := s.lostCondition(ctx, owner, id, nil, "")
-		return err
-	case reasonIs(canceled.CancellationReasons, 1, "ConditionalCheckFailed"):
-		// The key belongs to another job now; leave it and fail ours.
-		_, err := s.apply(ctx, owner, id, fail)
-		return err
-	}
-	return translate(err)
 }
 
 // names maps each #placeholder to the attribute it stands for (its name

@@ -1,9 +1,17 @@
 package dynamo
 
+// How a transition is written (transitions.go has each one): a change,
+// the rule's condition and target status from jobs.Rules (guarded, held),
+// and apply, which writes it as one conditional UpdateItem (applyOne) or,
+// when it ends or reopens a counted job or writes text chunks, as one
+// transaction with the budget's counters (applyInTransaction, with
+// settle.go's counters) and the chunks.
+
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"regexp"
 	"strings"
@@ -12,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/promptq/promptq/internal/jobs"
 )
 
@@ -83,6 +92,14 @@ func guarded(t jobs.Transition, attempt int, now time.Time) change {
 	return change{cond: "(" + strings.Join(alts, " OR ") + ")", rule: r, to: r.To, values: values}
 }
 
+// held is the change t by the worker holding attempt (a Held rule), with
+// :now set for its update.
+func held(t jobs.Transition, attempt int, now time.Time) change {
+	c := guarded(t, attempt, now)
+	c.values[":now"] = str(formatTime(now))
+	return c
+}
+
 // updateInput is the UpdateItem for c on the owner's job id. Every path
 // that writes a transition (apply, and AbandonEnqueue's transaction) goes
 // through here, so the status and active_owner, the key of activeIndex,
@@ -151,9 +168,129 @@ func checkValues(values map[string]types.AttributeValue, exprs ...string) error 
 	return nil
 }
 
+// apply runs c on the owner's job id and returns the job after it (see
+// applyOne). A change that ends a job counted in its owner's budgets
+// (Cancel, Finish, Fail, MarkFailed, AbandonEnqueue) settles it in the same
+// transaction: the job is marked settled, what is left of its reservation
+// goes back to its day's counters and its place back to the active-jobs
+// counter (jobs.Rule.Settles: not a job cancelled inside an economy run,
+// which keeps its budget until SettleRun). A change that queues an ended job again (Requeue) holds them
+// again. A change with puts (the worker's text chunks, text.go) writes them
+// in the same transaction too. Any other change is one conditional
+// UpdateItem.
+//
+// Every transition goes through here, so no way of ending a job (with text
+// or without) can skip its settlement.
+func (s *Store) apply(ctx context.Context, owner, id string, c change) (jobs.Job, error) {
+	if !c.to.Terminal() && !c.reopens {
+		if len(c.puts) == 0 {
+			return s.applyOne(ctx, owner, id, c)
+		}
+		return s.applyInTransaction(ctx, owner, id, c, nil)
+	}
+	for try := 1; ; try++ {
+		it, err := s.getItem(ctx, owner, id)
+		if err != nil {
+			return jobs.Job{}, err
+		}
+		cur, err := it.job()
+		if err != nil {
+			return jobs.Job{}, err
+		}
+		b := cur.Budget
+		cc := c
+		cc.values = cloneValues(c.values)
+		var adds []counterAdd
+		switch settles := c.rule.Settles(cur); {
+		case settles || (c.reopens && b.Counted() && b.Settled):
+			adds = s.settleCounters(owner, &cc, cur, settles)
+		case b.Counted():
+			// Nothing to settle; the condition holds the budget to what
+			// was read, so a job that a concurrent write settled or
+			// reopened since is tried again.
+			guardBudget(&cc, b)
+			adds = s.chargeCounters(owner, &cc, cur, b)
+		}
+		if c.rule.KeepsRunBudget {
+			// Whether it settles depends on the job being in a run: the
+			// condition holds that to what was read too.
+			guardRun(&cc, cur)
+		}
+		var j jobs.Job
+		if len(adds) == 0 && len(cc.puts) == 0 {
+			j, err = s.applyOne(ctx, owner, id, cc)
+		} else {
+			j, err = s.applyInTransaction(ctx, owner, id, cc, adds)
+		}
+		if errors.Is(err, jobs.ErrConflict) && (j.Budget != b || j.InRun() != cur.InRun()) && try < transactAttempts {
+			// The budget moved under us (a charge), or the job went into
+			// or out of an economy run: try again with it.
+			continue
+		}
+		return j, err
+	}
+}
+
+// applyInTransaction writes c on the owner's job id, the counters adds move
+// and c's puts in one transaction. A counter that would go below zero (or
+// is gone: its day is long past) is left out rather than fail the job's
+// change. When c's condition fails it returns what applyOne would; the job
+// after a successful change only when c.wantJob.
+func (s *Store) applyInTransaction(ctx context.Context, owner, id string, c change, adds []counterAdd) (jobs.Job, error) {
+	up, err := s.jobUpdate(owner, id, c)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	var canceled *types.TransactionCanceledException
+	for {
+		items := []types.TransactWriteItem{{Update: up}}
+		for _, a := range adds {
+			items = append(items, types.TransactWriteItem{Update: s.counterUpdate(a)})
+		}
+		items = append(items, c.puts...)
+		err = s.transact(ctx, items)
+		if err == nil || !errors.As(err, &canceled) || reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed") {
+			break
+		}
+		kept, stuck := adds[:0:0], 0
+		for i, a := range adds {
+			switch {
+			case !reasonIs(canceled.CancellationReasons, i+1, "ConditionalCheckFailed"):
+				kept = append(kept, a)
+			case a.n != 0:
+				// Its committed tokens are left as they are; what it
+				// charges (an attempt charged with the settlement) still
+				// counts, as a charge alone would.
+				stuck++
+				if a.charged != 0 {
+					a.n = 0
+					kept = append(kept, a)
+				}
+			}
+		}
+		if stuck == 0 {
+			break
+		}
+		slog.WarnContext(ctx, "a budget counter could not move without going below zero; left as it is",
+			"job_id", id, "counters", stuck)
+		adds = kept
+	}
+	switch {
+	case err == nil:
+		if !c.wantJob {
+			return jobs.Job{}, nil
+		}
+		return s.get(ctx, owner, id)
+	case errors.As(err, &canceled) && reasonIs(canceled.CancellationReasons, 0, "ConditionalCheckFailed"):
+		return s.lostCondition(ctx, owner, id, nil, "")
+	default:
+		return jobs.Job{}, translate(err)
+	}
+}
+
 // applyOne runs c on the owner's job id and returns the job after it
-// (apply, in settle.go, is what transitions call: it settles a counted
-// job's budget in the same write when c ends or reopens the job). When the
+// (apply, above, is what transitions call: it settles a counted job's
+// budget in the same write when c ends or reopens the job). When the
 // condition fails it returns the job as it was and an error matching
 // jobs.ErrConflict, or jobs.ErrNotFound when there is no such job.
 //
