@@ -64,6 +64,7 @@ type capacity interface {
 // model's pace. close gives back what it did not use.
 type admission struct {
 	w     *Worker
+	at    *attempt // the message's, whose log it writes to
 	lane  jobs.Lane
 	owner string
 	jobID string
@@ -83,16 +84,16 @@ type admission struct {
 // renew extends the job's fair-share slot and its seat of the model,
 // leases, while the job runs. Called by the job's flusher alone (and, at a
 // takeover, by claimed before the flusher starts).
-func (a *admission) renew(ctx context.Context, log *slog.Logger, now time.Time) {
-	a.renewSlot(ctx, log, now)
-	a.renewSeat(ctx, log, now)
+func (a *admission) renew(ctx context.Context, now time.Time) {
+	a.renewSlot(ctx, now)
+	a.renewSeat(ctx, now)
 }
 
 // renewSlot extends the job's fair-share slot once half of its lease is
 // left, to another lease. A renewal that fails is tried again renewRetry
 // later; the slot lapsing meanwhile only lets its owner start one more job
 // than their share.
-func (a *admission) renewSlot(ctx context.Context, log *slog.Logger, now time.Time) {
+func (a *admission) renewSlot(ctx context.Context, now time.Time) {
 	if !a.slot || a.until.Sub(now) > a.w.cfg.Lease/2 || now.Before(a.renewAt) {
 		return
 	}
@@ -101,7 +102,7 @@ func (a *admission) renewSlot(ctx context.Context, log *slog.Logger, now time.Ti
 		return // the invocation's deadline: the slot ends with it
 	}
 	if err := a.w.shares.Renew(ctx, a.lane, a.owner, a.jobID, until); err != nil {
-		log.WarnContext(ctx, "could not renew the job's fair-share slot; trying again shortly", "error", err)
+		a.at.log.WarnContext(ctx, "could not renew the job's fair-share slot; trying again shortly", "error", err)
 		a.renewAt = now.Add(renewRetry)
 		return
 	}
@@ -118,14 +119,14 @@ const renewRetry = 5 * time.Second
 // or it released the job), so this one takes them over: renews them now
 // and gives them back at the end. A copy that could not claim the job
 // never touches them.
-func (a *admission) claimed(ctx context.Context, log *slog.Logger) {
+func (a *admission) claimed(ctx context.Context) {
 	if a.heldSlot {
 		a.slot, a.heldSlot, a.until = true, false, time.Time{}
-		a.renewSlot(ctx, log, a.w.now())
+		a.renewSlot(ctx, a.w.now())
 	}
 	if a.seat != nil && !a.seat.mine {
 		a.seat.mine, a.seat.until = true, time.Time{}
-		a.renewSeat(ctx, log, a.w.now())
+		a.renewSeat(ctx, a.w.now())
 	}
 }
 
@@ -172,8 +173,9 @@ func (a *admission) close(ctx context.Context) {
 // when there may be room, and the outcome says what to do with this one. A
 // check that cannot be made (the store unreachable) lets the job run: the
 // claim, and the model's own throttling, still guard it.
-func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) (*admission, outcome, bool) {
-	a := &admission{w: w, lane: msg.Lane.OrDefault(), owner: msg.Owner, jobID: msg.JobID, model: msg.Model}
+func (w *Worker) admit(ctx context.Context, at *attempt) (*admission, outcome, bool) {
+	msg, log := at.msg, at.log
+	a := &admission{w: w, at: at, lane: msg.Lane.OrDefault(), owner: msg.Owner, jobID: msg.JobID, model: msg.Model}
 	if w.shares == nil && w.pacer == nil && w.capacity == nil {
 		return a, ack, true
 	}
@@ -195,44 +197,14 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 		a.model, a.lane, tokens = j.Model, j.Lane, j.Request().TokenBudget()
 	}
 
-	if w.shares != nil && w.cfg.FairShares {
-		capacity := w.shareCapacity(ctx, log, a.lane, a.model)
-		a.until = w.slotUntil(ctx)
-		slot, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, capacity, a.until)
-		switch {
-		case err != nil:
-			log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
-		case !slot.Admitted():
-			wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, capacity, w.laneQueued(ctx, log, a.lane), w.now())
-			wait = jittered(wait, wait, 1, w.jitter) // its upper half
-			return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "its owner already runs their fair share of the lane", reason: jobs.WaitFairShare}), false
-		default:
-			a.slot, a.heldSlot = slot == quota.SlotTaken, slot == quota.SlotHeld
+	if w.shares != nil {
+		if o, ok := a.fairShare(ctx); !ok {
+			return nil, o, false
 		}
 	}
-
 	if w.pacer != nil {
-		for {
-			wait, err := w.pacer.Take(ctx, a.model, a.lane, tokens)
-			if err != nil {
-				log.WarnContext(ctx, "could not check the model's pace; running the job anyway", "error", err)
-				break
-			}
-			if wait == 0 {
-				a.reserved = tokens
-				break
-			}
-			// Jitter, so workers waiting for the same refill do not all
-			// come back at the same moment.
-			wait += time.Duration(w.jitter(int64(wait/4) + 1))
-			if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
-				a.close(ctx) // the fair-share slot and the seat, if any
-				return nil, w.deferJob(ctx, log, msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: true, reason: jobs.WaitPace}), false
-			}
-			if err := w.sleep(ctx, wait); err != nil {
-				a.close(ctx)
-				return nil, retryAfter(0), false
-			}
+		if o, ok := a.pace(ctx, tokens); !ok {
+			return nil, o, false
 		}
 	}
 
@@ -240,11 +212,63 @@ func (w *Worker) admit(ctx context.Context, log *slog.Logger, msg jobs.Message) 
 	// flusher that gives a lent seat back when asked, or about to; a seat
 	// held through a wait for the pace could not be asked back.
 	if w.capacity != nil {
-		if o, ok := a.takeSeat(ctx, log, msg); !ok {
+		if o, ok := a.takeSeat(ctx); !ok {
 			return nil, o, false
 		}
 	}
 	return a, ack, true
+}
+
+// fairShare takes a slot of the owner's fair share of the lane, or, when
+// the owner already runs their share, sends the job's message back to
+// come back about when the lane gets to it, and ok is false with what to
+// do with this message.
+func (a *admission) fairShare(ctx context.Context) (o outcome, ok bool) {
+	w, log := a.w, a.at.log
+	capacity := w.shareCapacity(ctx, log, a.lane, a.model)
+	a.until = w.slotUntil(ctx)
+	slot, err := w.shares.Acquire(ctx, a.lane, a.owner, a.jobID, capacity, a.until)
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
+	case !slot.Admitted():
+		wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, capacity, w.laneQueued(ctx, log, a.lane), w.now())
+		wait = jittered(wait, wait, 1, w.jitter) // its upper half
+		return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "its owner already runs their fair share of the lane", reason: jobs.WaitFairShare}), false
+	default:
+		a.slot, a.heldSlot = slot == quota.SlotTaken, slot == quota.SlotHeld
+	}
+	return ack, true
+}
+
+// pace reserves the job's worst case, tokens, of the model's pace: at
+// once, or after a wait in place of at most paceSleepMax; a longer wait
+// sends the job's message back with that delay, and ok is false with what
+// to do with this message.
+func (a *admission) pace(ctx context.Context, tokens int) (o outcome, ok bool) {
+	w := a.w
+	for {
+		wait, err := w.pacer.Take(ctx, a.model, a.lane, tokens)
+		if err != nil {
+			a.at.log.WarnContext(ctx, "could not check the model's pace; running the job anyway", "error", err)
+			return ack, true
+		}
+		if wait == 0 {
+			a.reserved = tokens
+			return ack, true
+		}
+		// Jitter, so workers waiting for the same refill do not all
+		// come back at the same moment.
+		wait += time.Duration(w.jitter(int64(wait/4) + 1))
+		if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
+			a.close(ctx) // the fair-share slot and the seat, if any
+			return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: true, reason: jobs.WaitPace}), false
+		}
+		if err := w.sleep(ctx, wait); err != nil {
+			a.close(ctx)
+			return retryAfter(0), false
+		}
+	}
 }
 
 // slotUntil is when a fair-share slot taken or renewed now lapses if it is
@@ -291,7 +315,8 @@ func sendDelay(d time.Duration) time.Duration { return min(max(d, time.Second), 
 // job says so (Store.SentBack, unless Release did): a client's replay
 // counts from then, so replays of a job its lane keeps putting off add no
 // messages, and GET /jobs/{id} tells its pollers when to look again.
-func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Message, p putOff) outcome {
+func (w *Worker) deferJob(ctx context.Context, at *attempt, msg jobs.Message, p putOff) outcome {
+	log := at.log
 	d := sendDelay(p.after)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -320,7 +345,7 @@ func (w *Worker) deferJob(ctx context.Context, log *slog.Logger, msg jobs.Messag
 		return retryAfter(d)
 	}
 	log.DebugContext(ctx, "job waits; its message comes back later", "why", p.why, "retry_in", d.String())
-	if p.counted && w.shares != nil && w.cfg.FairShares {
+	if p.counted && w.shares != nil {
 		// Its owner counts in the lane's shares while it waits, however
 		// long the queue takes to hand it out again.
 		if err := w.shares.Waiting(sctx, msg.Lane.OrDefault(), msg.Owner, 1); err != nil {
@@ -367,7 +392,8 @@ type queuedCount struct {
 // every worker down, the job is given back (a throttle is not a failed
 // try) and comes back after a backoff that grows with its throttles. Only
 // a job throttled for longer than ThrottleGiveUpAfter fails.
-func (w *Worker) throttled(ctx context.Context, log *slog.Logger, job jobs.Job, msg jobs.Message, cause error) outcome {
+func (w *Worker) throttled(ctx context.Context, at *attempt, cause error) outcome {
+	job, msg, log := at.job, at.msg, at.log
 	now := w.now()
 	since := msg.ThrottledSince
 	if since == 0 {
@@ -404,7 +430,7 @@ func (w *Worker) throttled(ctx context.Context, log *slog.Logger, job jobs.Job, 
 	}
 	log.InfoContext(ctx, "throttled by the model; the job waits and comes back", "throttles", next.Throttles,
 		"retry_in", wait.after.String(), "cause", cause)
-	return w.deferJob(ctx, log, next, wait)
+	return w.deferJob(ctx, at, next, wait)
 }
 
 // throttleBackoff is the wait after a job's nth throttle: ThrottleBackoffBase

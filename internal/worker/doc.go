@@ -4,7 +4,10 @@
 // # One message
 //
 // A message is a jobs.Message: the job's id and owner, its lane, model and
-// worst-case tokens. For each one the worker
+// worst-case tokens. The worker reads each once into an attempt (attempt.go:
+// the message, the lane whose queue it came from, its receive count, its
+// log, and once claimed the job), which every decision about it reads
+// (worker.go: process, claim, run, decide). For each one the worker
 //
 //  1. admits the job, before touching it: its owner must run fewer of the
 //     lane's jobs than their fair share, the model's pace must have room

@@ -95,15 +95,15 @@ func (w *Worker) cacheSeats(model string, seats []quota.Seat, now time.Time) sea
 // a seat back: the seat stays its own a few seconds after it is given
 // back), and ok is false with what to do with this message. Reading or
 // writing the seats failing lets the job run without one.
-func (a *admission) takeSeat(ctx context.Context, log *slog.Logger, msg jobs.Message) (o outcome, ok bool) {
-	w, q := a.w, a.w.cfg.Quota
+func (a *admission) takeSeat(ctx context.Context) (o outcome, ok bool) {
+	w, q, log := a.w, a.w.cfg.Quota, a.at.log
 	seats, err := w.capacity.Seats(ctx, a.model, q.Concurrency)
 	if err != nil {
 		log.WarnContext(ctx, "could not read the model's seats; running the job without one", "error", err)
 		return ack, true
 	}
 	w.cacheSeats(a.model, seats, w.now())
-	displaced := msg.Displaced > 0
+	displaced := a.at.msg.Displaced > 0
 	poll := seatPollBulk
 	if a.lane == jobs.LaneInteractive {
 		poll = seatPollInteractive
@@ -146,7 +146,7 @@ func (a *admission) takeSeat(ctx context.Context, log *slog.Logger, msg jobs.Mes
 			conflicts = 0
 			next := w.now().Add(poll)
 			if d, ok := ctx.Deadline(); next.Sub(start) > seatWaitMax || ok && next.After(d.Add(-w.cfg.DeadlineMargin)) {
-				return a.noSeat(ctx, log, msg, asked), false
+				return a.noSeat(ctx, asked), false
 			}
 			if err := w.sleep(ctx, poll); err != nil {
 				a.close(ctx)
@@ -165,22 +165,22 @@ func (a *admission) takeSeat(ctx context.Context, log *slog.Logger, msg jobs.Mes
 // after about as long as its lane would take to get to it (lineup), or,
 // for a job that asked a seat back, at once, to find the seat reserved for
 // it.
-func (a *admission) noSeat(ctx context.Context, log *slog.Logger, msg jobs.Message, asked bool) outcome {
+func (a *admission) noSeat(ctx context.Context, asked bool) outcome {
 	w := a.w
 	wait := sendDelay(0)
 	if !asked {
-		wait = w.lineup.sentBack(a.lane, a.owner, a.jobID, w.cfg.Quota.Concurrency, w.laneQueued(ctx, log, a.lane), w.now())
+		wait = w.lineup.sentBack(a.lane, a.owner, a.jobID, w.cfg.Quota.Concurrency, w.laneQueued(ctx, a.at.log, a.lane), w.now())
 		wait = jittered(wait, wait, 1, w.jitter) // its upper half
 	}
 	a.close(ctx) // the fair-share slot and the tokens, if any
-	return w.deferJob(ctx, log, msg, putOff{after: wait, why: "every seat of the model is busy", counted: true, reason: jobs.WaitBusy})
+	return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "every seat of the model is busy", counted: true, reason: jobs.WaitBusy})
 }
 
 // renewSeat extends the job's seat, a lease, once half of it is left, to
 // another lease. A renewal that fails is tried again renewRetry later; a
 // seat that lapsed and was taken by another job meanwhile is lost (the
 // job runs on without one).
-func (a *admission) renewSeat(ctx context.Context, log *slog.Logger, now time.Time) {
+func (a *admission) renewSeat(ctx context.Context, now time.Time) {
 	s := a.seat
 	if s == nil || !s.mine || s.until.Sub(now) > a.w.cfg.Lease/2 || now.Before(s.renewAt) {
 		return
@@ -192,10 +192,10 @@ func (a *admission) renewSeat(ctx context.Context, log *slog.Logger, now time.Ti
 	err := a.w.capacity.Renew(ctx, a.model, s.index, a.jobID, until)
 	switch {
 	case errors.Is(err, jobs.ErrConflict):
-		log.WarnContext(ctx, "the job's seat of the model lapsed and another job took it; the job runs on without one", "seat", s.index)
+		a.at.log.WarnContext(ctx, "the job's seat of the model lapsed and another job took it; the job runs on without one", "seat", s.index)
 		a.seat = nil
 	case err != nil:
-		log.WarnContext(ctx, "could not renew the job's seat of the model; trying again shortly", "error", err)
+		a.at.log.WarnContext(ctx, "could not renew the job's seat of the model; trying again shortly", "error", err)
 		s.renewAt = now.Add(renewRetry)
 	default:
 		s.until = until
@@ -204,14 +204,14 @@ func (a *admission) renewSeat(ctx context.Context, log *slog.Logger, now time.Ti
 
 // askedBack reports whether the lent seat the job holds was asked back for
 // an interactive job. Called by the job's flusher alone, every flush.
-func (a *admission) askedBack(ctx context.Context, log *slog.Logger) bool {
+func (a *admission) askedBack(ctx context.Context) bool {
 	s := a.seat
 	if s == nil || !s.mine || !s.lent {
 		return false
 	}
 	asked, err := a.w.capacity.AskedBack(ctx, a.model, s.index, a.jobID)
 	if err != nil {
-		log.DebugContext(ctx, "could not read whether the job's lent seat was asked back", "error", err)
+		a.at.log.DebugContext(ctx, "could not read whether the job's lent seat was asked back", "error", err)
 		return false
 	}
 	return asked

@@ -86,7 +86,8 @@ type Worker struct {
 // Options are a worker's optional collaborators.
 type Options struct {
 	// Shares holds each owner to a fair share of their lane
-	// (internal/dynamo.Shares); nil turns fair shares off.
+	// (internal/dynamo.Shares), when Config.FairShares is on; nil turns
+	// fair shares off too.
 	Shares shares
 	// Capacity counts the generations running on each model at once,
 	// whatever their lane, in Config.Quota.Concurrency seats
@@ -99,7 +100,8 @@ type Options struct {
 	// (internal/dynamo.Pacer); nil when the quota is unknown.
 	Pacer pacer
 	// Queued tells how many jobs wait in a lane's queue, which bounds how
-	// long a job waits for its owner's fair share; nil: unknown.
+	// long a job waits for its owner's fair share, or for a seat; nil:
+	// unknown. Used with fair shares only.
 	Queued queued
 	// Meter charges each attempt's tokens to its owner's budget
 	// (internal/dynamo.Store); nil: not charged.
@@ -146,17 +148,20 @@ func New(st store, q queue, m Model, cfg Config, opts Options) (*Worker, error) 
 		seatsCache:  map[string]seatsRead{},
 	}
 	// A nil pointer in an interface is not nil: keep the checks honest.
-	if opts.Shares != nil && !reflect.ValueOf(opts.Shares).IsNil() {
+	// Fair shares are switched here, and only here: on with
+	// Config.FairShares and a keeper of them, and with them the count of
+	// the lanes' queues that bounds a wait for one.
+	if cfg.FairShares && opts.Shares != nil && !reflect.ValueOf(opts.Shares).IsNil() {
 		w.shares = opts.Shares
+		if opts.Queued != nil && !reflect.ValueOf(opts.Queued).IsNil() {
+			w.queued = opts.Queued
+		}
 	}
 	if opts.Capacity != nil && !reflect.ValueOf(opts.Capacity).IsNil() {
 		w.capacity = opts.Capacity
 	}
 	if opts.Pacer != nil && !reflect.ValueOf(opts.Pacer).IsNil() {
 		w.pacer = opts.Pacer
-	}
-	if opts.Queued != nil && !reflect.ValueOf(opts.Queued).IsNil() {
-		w.queued = opts.Queued
 	}
 	if opts.Meter != nil && !reflect.ValueOf(opts.Meter).IsNil() {
 		w.meter = opts.Meter
@@ -204,17 +209,17 @@ func retryAfter(d time.Duration) outcome { return outcome{retry: true, delay: d}
 // handleMessage processes one message and reports whether SQS should deliver
 // it again, having set its visibility timeout to the chosen delay.
 func (w *Worker) handleMessage(ctx context.Context, m events.SQSMessage) bool {
-	log := w.log.With("message_id", m.MessageId)
-	o := w.process(ctx, log, m)
+	at := w.newAttempt(m)
+	o := w.process(ctx, at)
 	if !o.retry {
 		return false
 	}
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.queue.ChangeVisibility(vctx, w.sourceLane(m), m.ReceiptHandle, o.delay); err != nil {
+	if err := w.queue.ChangeVisibility(vctx, at.source, m.ReceiptHandle, o.delay); err != nil {
 		// The message still comes back, after the queue's own visibility
 		// timeout instead of the backoff.
-		log.WarnContext(ctx, "could not change the message's visibility", "error", err)
+		at.log.WarnContext(ctx, "could not change the message's visibility", "error", err)
 	}
 	return true
 }
@@ -228,98 +233,71 @@ var (
 	errYield    = errors.New("the job's lent seat of the model was asked back for an interactive job")
 )
 
-func (w *Worker) process(ctx context.Context, log *slog.Logger, m events.SQSMessage) (o outcome) {
-	receive := receiveCount(m)
-	last := receive >= w.cfg.MaxReceiveCount
-	log = log.With("receive", receive)
+// process decides what becomes of one message: a body that is no job
+// message goes to the dead-letter queue; a job that must wait goes back
+// (admit); one that may run is claimed and run.
+func (w *Worker) process(ctx context.Context, at *attempt) (o outcome) {
 	defer func() {
 		// One message's bug must not take down the batch's other messages.
 		if r := recover(); r != nil {
-			log.ErrorContext(ctx, "panic while processing a message; it will be retried",
+			at.log.ErrorContext(ctx, "panic while processing a message; it will be retried",
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			o = retryAfter(w.backoff(receive))
+			o = retryAfter(w.backoff(at.receive))
 		}
 	}()
-
-	msg, err := decodeMessage(m.Body)
-	if err != nil {
+	if at.bodyErr != nil {
 		// Such a body can never succeed. Returning it at once sends it to
 		// the dead-letter queue after MaxReceiveCount quick receives, where
 		// an operator can see it; acknowledging it would drop it unseen.
-		log.ErrorContext(ctx, "message is not a job message; it will go to the dead-letter queue",
-			"error", err, "body_bytes", len(m.Body))
+		at.log.ErrorContext(ctx, "message is not a job message; it will go to the dead-letter queue",
+			"error", at.bodyErr, "body_bytes", at.bodyBytes)
 		return retryAfter(0)
 	}
-	log = log.With("job_id", msg.JobID, "user", msg.Owner, "lane", msg.Lane)
-	return w.processJob(ctx, log, msg, receive, last)
-}
-
-// sourceLane is the lane of the queue m was received from: the one whose
-// queue's name ends m's EventSourceARN, or else the lane its body names
-// (the interactive lane when it names none).
-func (w *Worker) sourceLane(m events.SQSMessage) jobs.Lane {
-	if i := strings.LastIndexByte(m.EventSourceARN, ':'); i >= 0 {
-		name := m.EventSourceARN[i+1:]
-		for lane, url := range w.cfg.QueueURLs {
-			if j := strings.LastIndexByte(url, '/'); j >= 0 && url[j+1:] == name {
-				return lane
-			}
-		}
-	}
-	var body struct {
-		Lane jobs.Lane `json:"lane"`
-	}
-	_ = json.Unmarshal([]byte(m.Body), &body)
-	if !body.Lane.OnDemand() {
-		return jobs.LaneInteractive
-	}
-	return body.Lane
-}
-
-// processJob is process once the message is known to name a job.
-func (w *Worker) processJob(ctx context.Context, log *slog.Logger, msg jobs.Message, receive int, last bool) outcome {
-	if !last && w.tooLate(ctx) {
-		log.WarnContext(ctx, "too close to the Lambda deadline to start; the message will come back")
+	if !at.last && w.tooLate(ctx) {
+		at.log.WarnContext(ctx, "too close to the Lambda deadline to start; the message will come back")
 		return retryAfter(0)
 	}
-
 	// Whether the job may start now (its owner's fair share of the lane,
 	// the model's pace) is decided before the job is touched: a job that
 	// must wait costs a message, not a write to its item.
-	adm, o, admitted := w.admit(ctx, log, msg)
+	adm, o, admitted := w.admit(ctx, at)
 	if !admitted {
 		return o
 	}
 	defer adm.close(ctx)
+	return w.claim(ctx, at, adm)
+}
 
-	job, err := w.store.Claim(ctx, msg.Owner, msg.JobID, w.cfg.Lease)
+// claim claims the admitted job and runs it.
+func (w *Worker) claim(ctx context.Context, at *attempt, adm *admission) outcome {
+	job, err := w.store.Claim(ctx, at.msg.Owner, at.msg.JobID, w.cfg.Lease)
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
-		log.ErrorContext(ctx, "the message names no existing job; it will go to the dead-letter queue")
+		at.log.ErrorContext(ctx, "the message names no existing job; it will go to the dead-letter queue")
 		return retryAfter(0)
 	case errors.Is(err, jobs.ErrConflict):
-		return w.notClaimed(ctx, log, job, receive)
+		return w.notClaimed(ctx, at, job)
 	case err != nil:
-		if last {
-			log.ErrorContext(ctx, "could not claim the job on the last receive; the message goes to the dead-letter queue with the job unchanged", "error", err)
+		if at.last {
+			at.log.ErrorContext(ctx, "could not claim the job on the last receive; the message goes to the dead-letter queue with the job unchanged", "error", err)
 			return retryAfter(0)
 		}
-		log.WarnContext(ctx, "could not claim the job; the message will come back", "error", err)
-		return retryAfter(w.backoff(receive))
+		at.log.WarnContext(ctx, "could not claim the job; the message will come back", "error", err)
+		return retryAfter(w.backoff(at.receive))
 	}
-	log = log.With("attempt", job.Attempts)
-	log.InfoContext(ctx, "job claimed")
-	adm.claimed(ctx, log)
-	return w.run(ctx, log, job, msg, adm, receive, last)
+	at.claimed(job)
+	at.log.InfoContext(ctx, "job claimed")
+	adm.claimed(ctx)
+	return w.run(ctx, at, adm)
 }
 
 // notClaimed decides what to do with a message whose job could not be
 // claimed.
-func (w *Worker) notClaimed(ctx context.Context, log *slog.Logger, job jobs.Job, receive int) outcome {
+func (w *Worker) notClaimed(ctx context.Context, at *attempt, job jobs.Job) outcome {
 	switch {
 	case job.Status.Terminal():
 		// A duplicate delivery, or a redelivery after the job was cancelled.
-		log.InfoContext(ctx, "job already ended; nothing to do", "status", job.Status)
+		at.log.InfoContext(ctx, "job already ended; nothing to do", "status", job.Status)
 		return ack
 	case job.Status == jobs.StatusRunning && job.LeaseUntil.After(w.now()):
 		// Another worker holds the job, and with it a message of its own:
@@ -328,55 +306,63 @@ func (w *Worker) notClaimed(ctx context.Context, log *slog.Logger, job jobs.Job,
 		// if it gives the job back, it sends a new one. This copy (a
 		// replay's or a rescue's) is not needed, and keeping it would have
 		// it come back every lease until it reached the dead-letter queue.
-		log.InfoContext(ctx, "job is running in another worker, which holds its own message; dropping this copy",
+		at.log.InfoContext(ctx, "job is running in another worker, which holds its own message; dropping this copy",
 			"holder_attempt", job.Attempts)
 		return ack
 	default:
 		// Claim lost a race with another claim and release, or the lease
 		// lapsed just now; try again.
-		log.InfoContext(ctx, "job could not be claimed; the message will come back", "status", job.Status)
-		return retryAfter(w.backoff(receive))
+		at.log.InfoContext(ctx, "job could not be claimed; the message will come back", "status", job.Status)
+		return retryAfter(w.backoff(at.receive))
 	}
 }
 
 // run generates the text of a claimed job and records the result. A job
 // with text already written (an earlier call stopped before the end) goes
 // on from it (jobs.Job.NextRequest; see answer for what the job shows).
-func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jobs.Message, adm *admission, receive int, last bool) outcome {
-	started := w.now()
-	req := job.NextRequest()
-	text := newAnswer(job.GeneratedText, job.ContinuesBy())
-	continuations := job.Continuations
+func (w *Worker) run(ctx context.Context, at *attempt, adm *admission) outcome {
+	at.started = w.now()
+	job := at.job
+	c := &call{req: job.NextRequest(), text: newAnswer(job.GeneratedText, job.ContinuesBy()),
+		continuations: job.Continuations, stored: job.GeneratedText}
 	if job.GeneratedText != "" {
-		continuations++
+		c.continuations++
 		// Sizes only: never the prompt's or the answer's text.
-		log.InfoContext(ctx, "continuing the job's answer", "continuation", continuations, "strategy", text.by,
-			"text_bytes", len(job.GeneratedText), "output_tokens_so_far", job.Tokens.Output, "max_tokens_left", req.MaxTokens)
+		at.log.InfoContext(ctx, "continuing the job's answer", "continuation", c.continuations, "strategy", c.text.by,
+			"text_bytes", len(job.GeneratedText), "output_tokens_so_far", job.Tokens.Output, "max_tokens_left", c.req.MaxTokens)
 	}
-	if req.MaxTokens < 1 {
+	if c.req.MaxTokens < 1 {
 		// Earlier calls wrote all the output the job allows.
 		adm.used(0)
-		return w.finish(ctx, log, job, started, jobs.Progress{GeneratedText: job.GeneratedText, Tokens: job.Tokens,
-			StopReason: "max_tokens", Continuations: job.Continuations}, receive, last)
+		return w.finish(ctx, at, jobs.Progress{GeneratedText: job.GeneratedText, Tokens: job.Tokens,
+			StopReason: "max_tokens", Continuations: job.Continuations})
 	}
+	w.generate(ctx, at, adm, c)
+	w.account(ctx, at, adm, c)
+	return w.decide(ctx, at, adm, c)
+}
 
+// generate makes the model call c asks for, stopped DeadlineMargin before
+// the invocation's deadline, while the flusher writes its text, and
+// records in c how it ended.
+func (w *Worker) generate(ctx context.Context, at *attempt, adm *admission, c *call) {
 	genCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	c.stop = stop
 	if d, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		genCtx, cancel = context.WithDeadlineCause(genCtx, d.Add(-w.cfg.DeadlineMargin), errDeadline)
 		defer cancel()
 	}
-
 	flushing := make(chan struct{})
 	flushed := make(chan struct{})
-	stored := job.GeneratedText // what the store holds once the flusher is done
+	c.ended = flushing
 	go func() {
 		defer close(flushed)
-		stored = w.flush(ctx, log, job, adm, text, continuations, flushing, stop)
+		c.stored = w.flush(ctx, at, adm, c)
 	}()
 	adm.calling()
-	result, genErr := func() (jobs.Progress, error) {
+	c.result, c.err = func() (jobs.Progress, error) {
 		// Stop the flusher even if the model panics, or it would go on
 		// extending the lease of a job nobody runs. And no progress write
 		// may land after the final one.
@@ -387,94 +373,107 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 			// result is written, and goes to whoever asked for it.
 			adm.giveSeatBack(ctx)
 		}()
-		return w.model.Generate(genCtx, req, text.append)
+		return w.model.Generate(genCtx, c.req, c.text.append)
 	}()
-	// What the model billed for this attempt, whatever became of it: a
-	// job that succeeds is charged with its result, in the write that
-	// settles it (finish); any other outcome here.
-	if genErr != nil {
-		w.charge(ctx, log, job, result.Tokens)
-	}
-	// Every call's tokens count, a call that stopped early too (the model
-	// returns what it knows of them with its error).
-	tokens := job.Tokens.Plus(result.Tokens)
-	if genErr == nil || result.Tokens.Total() > 0 {
-		adm.used(result.Tokens.Total())
-	}
-	if genErr == nil {
-		w.lineup.ran(adm.lane, w.now().Sub(started))
-	}
-	stopped := jobs.Progress{GeneratedText: text.String(), Tokens: tokens, Continuations: continuations}
+	c.cause = context.Cause(genCtx)
+}
 
-	cause := context.Cause(genCtx)
+// account counts what the call used. What the model billed for this
+// attempt is charged whatever became of it: a job that succeeds is
+// charged with its result, in the write that settles it (finish); any
+// other outcome here. Every call's tokens count in the model's pace, a
+// call that stopped early too (the model returns what it knows of them
+// with its error), and a call that ran to its end in its lane's pace.
+func (w *Worker) account(ctx context.Context, at *attempt, adm *admission, c *call) {
+	if c.err != nil {
+		w.charge(ctx, at, c.result.Tokens)
+	}
+	if c.err == nil || c.result.Tokens.Total() > 0 {
+		adm.used(c.result.Tokens.Total())
+	}
+	if c.err == nil {
+		w.lineup.ran(adm.lane, w.now().Sub(at.started))
+	}
+}
+
+// decide is what becomes of the job and its message once the call has
+// ended: by why it ended (its context's cause) and what the model said.
+func (w *Worker) decide(ctx context.Context, at *attempt, adm *admission, c *call) outcome {
+	tokens := at.job.Tokens.Plus(c.result.Tokens)
+	stopped := jobs.Progress{GeneratedText: c.text.String(), Tokens: tokens, Continuations: c.continuations}
 	switch {
-	case jobs.KindOf(genErr) == jobs.KindRateLimited && cause == nil:
+	case jobs.KindOf(c.err) == jobs.KindRateLimited && c.cause == nil:
 		// The model refused for its quota: the job waits and comes back,
 		// and it is not a failed try.
 		adm.used(0)
-		return w.throttled(ctx, log, job, msg, genErr)
-	case genErr == nil:
-		final := text.final()
-		return w.finish(ctx, log, job, started, jobs.Progress{GeneratedText: final, Tokens: tokens,
-			StopReason: result.StopReason, Continuations: continuations,
-			Saved: commonPrefix(stored, final), Appended: strings.HasPrefix(final, stored),
-			Charge: result.Tokens}, receive, last)
-	case errors.Is(cause, errYield):
+		return w.throttled(ctx, at, c.err)
+	case c.err == nil:
+		final := c.text.final()
+		return w.finish(ctx, at, jobs.Progress{GeneratedText: final, Tokens: tokens,
+			StopReason: c.result.StopReason, Continuations: c.continuations,
+			Saved: commonPrefix(c.stored, final), Appended: strings.HasPrefix(final, c.stored),
+			Charge: c.result.Tokens})
+	case errors.Is(c.cause, errYield):
 		// An interactive job found every seat busy and asked for this
 		// one, lent to the bulk lane. Every word written so far is kept,
 		// and the job goes on later from there (a prefilled turn, or a
 		// user turn, as after a deadline), paying no output twice; once
 		// displaced, it takes only a seat of its lane's own, and is never
 		// displaced again. Yielding uses none of its receives.
-		w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
-		return w.continueLater(ctx, log, job, stopped, msg.Displaced+1, cause)
-	case errors.Is(cause, errStopped):
+		w.keep(ctx, at, stopped, c.wrote())
+		return w.continueLater(ctx, at, stopped, at.msg.Displaced+1, c.cause)
+	case errors.Is(c.cause, errStopped):
 		status := "unknown"
-		if j, err := w.store.Get(ctx, job.Owner, job.ID); err == nil {
+		if j, err := w.store.Get(ctx, at.job.Owner, at.job.ID); err == nil {
 			status = string(j.Status)
 		}
-		log.InfoContext(ctx, "model stopped: the job was cancelled or claimed by another worker", "status", status)
+		at.log.InfoContext(ctx, "model stopped: the job was cancelled or claimed by another worker", "status", status)
 		return ack
-	case errors.Is(cause, errDeadline) || ctx.Err() != nil:
+	case errors.Is(c.cause, errDeadline) || ctx.Err() != nil:
 		// The text so far is kept, and the next invocation continues it
 		// (a prefilled turn, or a user turn, as the model takes). A call
 		// that wrote something goes on in a new message, as a throttled
 		// job does, so a long answer never runs out of receives
 		// (max_tokens bounds how often). One that wrote nothing uses up a
 		// receive, so a job that never gets anywhere still ends.
-		saved := w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
-		if saved && text.wrote() {
-			return w.continueLater(ctx, log, job, stopped, msg.Displaced, genErr)
+		saved := w.keep(ctx, at, stopped, c.wrote())
+		if saved && c.text.wrote() {
+			return w.continueLater(ctx, at, stopped, at.msg.Displaced, c.err)
 		}
-		return w.retry(ctx, log, job, receive, last,
-			"The job did not finish within the worker's time limit.", 0, genErr)
-	case !Retryable(genErr):
-		f := jobs.Failure{Code: jobs.FailureModel, Message: readable(genErr)}
-		if errors.Is(genErr, jobs.ErrRefused) {
-			// Not retried, and charged what the model billed (above).
-			f.Code = jobs.FailureRefused
-		}
-		w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
-		err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f)
-		switch {
-		case errors.Is(err, jobs.ErrConflict):
-			log.InfoContext(ctx, "job was cancelled or taken over before its failure was saved")
-			return ack
-		case err != nil:
-			// The job stays running until its lease lapses; the next
-			// delivery claims it and meets the same model error.
-			log.ErrorContext(ctx, "could not record the job's failure; the message will come back",
-				"error", err, "model_error", genErr)
-			return retryAfter(w.backoff(receive))
-		}
-		log.WarnContext(ctx, "job failed: the model rejected it", "error", genErr)
-		return ack
+		return w.retry(ctx, at, "The job did not finish within the worker's time limit.", 0, c.err)
+	case !Retryable(c.err):
+		w.keep(ctx, at, stopped, c.wrote())
+		return w.failed(ctx, at, c.err)
 	default:
 		// A transient error, perhaps in the middle of the stream: the text
 		// so far is kept for the next attempt to continue.
-		w.keep(ctx, log, job, stopped, text.wrote() || result.Tokens.Total() > 0)
-		return w.retry(ctx, log, job, receive, last, readable(genErr), w.backoff(receive), genErr)
+		w.keep(ctx, at, stopped, c.wrote())
+		return w.retry(ctx, at, readable(c.err), w.backoff(at.receive), c.err)
 	}
+}
+
+// failed fails the job the model rejected for good (genErr, not
+// Retryable): a refusal or a model error, not retried, and charged what
+// the model billed (account).
+func (w *Worker) failed(ctx context.Context, at *attempt, genErr error) outcome {
+	f := jobs.Failure{Code: jobs.FailureModel, Message: readable(genErr)}
+	if errors.Is(genErr, jobs.ErrRefused) {
+		f.Code = jobs.FailureRefused
+	}
+	err := w.store.Fail(ctx, at.job.Owner, at.job.ID, at.job.Attempts, f)
+	switch {
+	case errors.Is(err, jobs.ErrConflict):
+		at.log.InfoContext(ctx, "job was cancelled or taken over before its failure was saved")
+		return ack
+	case err != nil:
+		// The job stays running until its lease lapses; the next
+		// delivery claims it and meets the same model error.
+		at.log.ErrorContext(ctx, "could not record the job's failure; the message will come back",
+			"error", err, "model_error", genErr)
+		return retryAfter(w.backoff(at.receive))
+	}
+	at.log.WarnContext(ctx, "job failed: the model rejected it", "error", genErr)
+	return ack
 }
 
 // finish records the job's result, and charges the attempt what the
@@ -482,25 +481,25 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, job jobs.Job, msg jo
 // that could not be written charges it apart: the tokens were billed
 // whatever became of the job (a cancel, another worker's claim, a store
 // that failed), and Charge counts an attempt once.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, job jobs.Job, started time.Time, result jobs.Progress, receive int, last bool) outcome {
+func (w *Worker) finish(ctx context.Context, at *attempt, result jobs.Progress) outcome {
 	if w.meter == nil {
 		result.Charge = jobs.Tokens{}
 	}
-	err := w.store.Finish(ctx, job.Owner, job.ID, job.Attempts, result)
+	err := w.store.Finish(ctx, at.job.Owner, at.job.ID, at.job.Attempts, result)
 	if err != nil {
-		w.charge(ctx, log, job, result.Charge)
+		w.charge(ctx, at, result.Charge)
 	}
 	switch {
 	case errors.Is(err, jobs.ErrConflict):
-		log.InfoContext(ctx, "job was cancelled or taken over before its result was saved; result dropped")
+		at.log.InfoContext(ctx, "job was cancelled or taken over before its result was saved; result dropped")
 		return ack
 	case err != nil:
-		return w.retry(ctx, log, job, receive, last, "The result could not be saved.", w.backoff(receive), err)
+		return w.retry(ctx, at, "The result could not be saved.", w.backoff(at.receive), err)
 	}
-	log.InfoContext(ctx, "job succeeded", "input_tokens", result.Tokens.Input,
+	at.log.InfoContext(ctx, "job succeeded", "input_tokens", result.Tokens.Input,
 		"output_tokens", result.Tokens.Output, "cache_read_tokens", result.Tokens.CacheRead,
 		"cache_write_tokens", result.Tokens.CacheWrite, "continuations", result.Continuations,
-		"stop_reason", result.StopReason, "duration_ms", w.now().Sub(started).Milliseconds())
+		"stop_reason", result.StopReason, "duration_ms", w.now().Sub(at.started).Milliseconds())
 	return ack
 }
 
@@ -508,15 +507,15 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, job jobs.Job, sta
 // so the next attempt can continue it, and reports whether it could (or
 // had nothing new to write: changed false). It runs even when the
 // invocation's context has just been cancelled.
-func (w *Worker) keep(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, changed bool) bool {
+func (w *Worker) keep(ctx context.Context, at *attempt, p jobs.Progress, changed bool) bool {
 	if !changed {
 		return true
 	}
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.SaveProgress(kctx, job.Owner, job.ID, job.Attempts, p, w.cfg.Lease); err != nil {
+	if err := w.store.SaveProgress(kctx, at.job.Owner, at.job.ID, at.job.Attempts, p, w.cfg.Lease); err != nil {
 		// The last flush's text stays; the next attempt continues that.
-		log.WarnContext(ctx, "could not save the text of the stopped call", "error", err)
+		at.log.WarnContext(ctx, "could not save the text of the stopped call", "error", err)
 		return false
 	}
 	return true
@@ -527,31 +526,33 @@ func (w *Worker) keep(ctx context.Context, log *slog.Logger, job jobs.Job, p job
 // and sends its message again, with displaced, to continue in another
 // invocation; this message is acknowledged. If the send fails, this
 // message comes back instead.
-func (w *Worker) continueLater(ctx context.Context, log *slog.Logger, job jobs.Job, p jobs.Progress, displaced int, cause error) outcome {
+func (w *Worker) continueLater(ctx context.Context, at *attempt, p jobs.Progress, displaced int, cause error) outcome {
+	job := at.job
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	wait := putOff{after: sendDelay(0), why: "its answer continues in another invocation", counted: true, released: true,
 		reason: jobs.WaitContinuing}
 	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait.wait()); err != nil {
-		log.WarnContext(ctx, "stopped before the end; could not release the job (claimable when its lease lapses), the message will come back",
+		at.log.WarnContext(ctx, "stopped before the end; could not release the job (claimable when its lease lapses), the message will come back",
 			"cause", cause, "error", err)
 		return retryAfter(w.cfg.Lease)
 	}
 	job.GeneratedText, job.Tokens, job.Continuations = p.GeneratedText, p.Tokens, p.Continuations
-	log.InfoContext(ctx, "stopped before the end; the answer so far is kept and continues in another invocation",
+	at.log.InfoContext(ctx, "stopped before the end; the answer so far is kept and continues in another invocation",
 		"cause", cause, "text_bytes", len(p.GeneratedText), "output_tokens", p.Tokens.Output, "continuations", p.Continuations,
 		"displaced", displaced)
 	next := job.Message()
 	next.Displaced = displaced
-	return w.deferJob(ctx, log, next, wait)
+	return w.deferJob(ctx, at, next, wait)
 }
 
 // retry gives back a job after a transient failure: released, and its
 // message delivered again after delay. On the last receive it fails the job
 // instead, so the message moving to the dead-letter queue leaves a job that
 // says why.
-func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, receive int, last bool, reason string, delay time.Duration, cause error) outcome {
-	if last {
+func (w *Worker) retry(ctx context.Context, at *attempt, reason string, delay time.Duration, cause error) outcome {
+	job, receive := at.job, at.receive
+	if at.last {
 		// receive counts the deliveries of this message only; the job's
 		// attempts go on across replays, rescues and throttles, which
 		// send it a new message. Say both when they differ.
@@ -562,9 +563,9 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 		}
 		f := jobs.Failure{Code: jobs.FailureRetries, Message: msg}
 		if err := w.store.Fail(ctx, job.Owner, job.ID, job.Attempts, f); err != nil {
-			log.ErrorContext(ctx, "could not fail the job on its last receive", "error", err, "cause", cause)
+			at.log.ErrorContext(ctx, "could not fail the job on its last receive", "error", err, "cause", cause)
 		} else {
-			log.ErrorContext(ctx, "job failed: no receives left; the message goes to the dead-letter queue", "cause", cause)
+			at.log.ErrorContext(ctx, "job failed: no receives left; the message goes to the dead-letter queue", "cause", cause)
 		}
 		return retryAfter(0)
 	}
@@ -578,11 +579,11 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 	wait := jobs.Wait{Reason: jobs.WaitRetry, After: delay, Try: receive, Tries: w.cfg.MaxReceiveCount, Error: reason}
 	if err := w.store.Release(rctx, job.Owner, job.ID, job.Attempts, wait); err != nil {
 		// Not fatal: the job becomes claimable when its lease lapses.
-		log.WarnContext(ctx, "transient failure; could not release the job (claimable when its lease lapses), the message will come back",
+		at.log.WarnContext(ctx, "transient failure; could not release the job (claimable when its lease lapses), the message will come back",
 			"cause", cause, "error", err, "retry_in", delay.String())
 		return retryAfter(delay)
 	}
-	log.WarnContext(ctx, "transient failure; job released, the message will come back",
+	at.log.WarnContext(ctx, "transient failure; job released, the message will come back",
 		"cause", cause, "retry_in", delay.String())
 	return retryAfter(delay)
 }
@@ -594,25 +595,26 @@ func (w *Worker) retry(ctx context.Context, log *slog.Logger, job jobs.Job, rece
 // the job's fair-share slot and seat, and on a lent seat reads whether an
 // interactive job asked for it: if so it stops the model (errYield). It
 // returns the text the store holds, as its last successful write left it.
-func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm *admission, text *answer, continuations int, done <-chan struct{}, stop context.CancelCauseFunc) string {
+func (w *Worker) flush(ctx context.Context, at *attempt, adm *admission, c *call) string {
+	job := at.job
 	tick, stopTick := w.newTicker(w.cfg.FlushInterval)
 	defer stopTick()
 	// What the store holds: the job's text as claimed, then each write's.
 	saved, savedAt := job.GeneratedText, w.now()
-	watch := watching{job: job, checkedAt: savedAt}
+	watch := watching{job: job, checkedAt: savedAt, log: at.log}
 	for {
 		select {
-		case <-done:
+		case <-c.ended:
 			return saved
 		case <-tick:
 		}
-		current, now := text.String(), w.now()
-		adm.renew(ctx, log, now)
-		if adm.askedBack(ctx, log) {
-			stop(errYield)
+		current, now := c.text.String(), w.now()
+		adm.renew(ctx, now)
+		if adm.askedBack(ctx) {
+			c.stop(errYield)
 			return saved
 		}
-		if now.Sub(savedAt) < w.cfg.Lease/3 && (current == saved || watch.holdBack(ctx, w, log, now, savedAt)) {
+		if now.Sub(savedAt) < w.cfg.Lease/3 && (current == saved || watch.holdBack(ctx, w, now, savedAt)) {
 			continue
 		}
 		// Tokens are those of the earlier calls: a call's own are known
@@ -622,15 +624,15 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm 
 		// just after it (jobs.Job.TextDueAt).
 		err := w.store.SaveProgress(ctx, job.Owner, job.ID, job.Attempts, jobs.Progress{
 			TextDueAt:     now.Add(watch.job.FlushEvery(now, w.cfg.FlushInterval)),
-			GeneratedText: current, Tokens: job.Tokens, Continuations: continuations,
+			GeneratedText: current, Tokens: job.Tokens, Continuations: c.continuations,
 			Saved: commonPrefix(saved, current), Appended: strings.HasPrefix(current, saved),
 		}, w.cfg.Lease)
 		switch {
 		case errors.Is(err, jobs.ErrConflict):
-			stop(errStopped)
+			c.stop(errStopped)
 			return saved
 		case err != nil:
-			log.WarnContext(ctx, "could not save progress; trying again at the next flush", "error", err)
+			at.log.WarnContext(ctx, "could not save progress; trying again at the next flush", "error", err)
 			continue
 		}
 		saved, savedAt = current, now
@@ -645,6 +647,7 @@ func (w *Worker) flush(ctx context.Context, log *slog.Logger, job jobs.Job, adm 
 type watching struct {
 	job       jobs.Job // WatchedUntil as last read
 	checkedAt time.Time
+	log       *slog.Logger
 }
 
 // watchCheck is how often a worker holding back a job's text reads
@@ -652,7 +655,7 @@ type watching struct {
 const watchCheck = 5 * time.Second
 
 // holdBack reports whether new text, unwritten since savedAt, may wait.
-func (wt *watching) holdBack(ctx context.Context, w *Worker, log *slog.Logger, now, savedAt time.Time) bool {
+func (wt *watching) holdBack(ctx context.Context, w *Worker, now, savedAt time.Time) bool {
 	flush := w.cfg.FlushInterval
 	if every := wt.job.FlushEvery(now, flush); every <= flush || now.Sub(savedAt) >= every {
 		return false
@@ -663,7 +666,7 @@ func (wt *watching) holdBack(ctx context.Context, w *Worker, log *slog.Logger, n
 	wt.checkedAt = now
 	until, err := w.store.WatchedUntil(ctx, wt.job.Owner, wt.job.ID)
 	if err != nil {
-		log.DebugContext(ctx, "could not read whether the job is watched", "error", err)
+		wt.log.DebugContext(ctx, "could not read whether the job is watched", "error", err)
 		return true
 	}
 	wt.job.WatchedUntil = until

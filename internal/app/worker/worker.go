@@ -34,11 +34,9 @@ func New(_ context.Context, cfg Config, c Clients, logger *slog.Logger) (*worker
 	}
 	// Generations at once are counted in the model's seats whatever the
 	// lanes' mappings allow: the bulk lane's may run the whole quota.
-	opts := worker.Options{Logger: logger, Capacity: dynamo.NewCapacity(c.DynamoDB, cfg.Table, nil)}
-	if cfg.FairShares {
-		opts.Shares = dynamo.NewShares(c.DynamoDB, cfg.Table, nil)
-		opts.Queued = queues
-	}
+	// The worker switches fair shares on or off (Config.FairShares).
+	opts := worker.Options{Logger: logger, Capacity: dynamo.NewCapacity(c.DynamoDB, cfg.Table, nil),
+		Shares: dynamo.NewShares(c.DynamoDB, cfg.Table, nil), Queued: queues}
 	if cfg.Quota.TokensPerMinute > 0 {
 		opts.Pacer = dynamo.NewPacer(c.DynamoDB, cfg.Table, cfg.Quota.TokensPerMinute, nil)
 	}
