@@ -164,24 +164,7 @@ func (m *Model) converseStream(ctx context.Context, req jobs.Request, onDelta fu
 	if err != nil {
 		return jobs.Progress{}, translate(ctx, err)
 	}
-	var (
-		p       jobs.Progress
-		text    strings.Builder
-		stopped bool
-		usage   bool
-		refusal error
-		// reasoned is the bytes of reasoning the model streamed: billed
-		// as output, never part of the answer.
-		reasoned int
-	)
-	// partial is what a call that failed returns with its error.
-	partial := func(err error) (jobs.Progress, error) {
-		if !usage {
-			p.Tokens = req.CutOffTokens(text.Len() + reasoned)
-		}
-		p.GeneratedText = text.String()
-		return p, err
-	}
+	s := &streamed{req: req, onDelta: onDelta}
 	stream := out.GetStream()
 	defer stream.Close()
 
@@ -191,53 +174,83 @@ read:
 		select {
 		case <-ctx.Done():
 			// The SDK would notice too, once the body read fails; don't wait.
-			return partial(ctx.Err())
+			return s.partial(ctx.Err())
 		case ev, ok := <-events:
 			if !ok {
 				break read
 			}
-			switch v := ev.(type) {
-			case *types.ConverseStreamOutputMemberContentBlockDelta:
-				// Reasoning and tool-use deltas are not part of the answer.
-				switch d := v.Value.Delta.(type) {
-				case *types.ContentBlockDeltaMemberText:
-					if d.Value != "" {
-						text.WriteString(d.Value)
-						onDelta(d.Value)
-					}
-				case *types.ContentBlockDeltaMemberReasoningContent:
-					reasoned += reasoningBytes(d.Value)
-				}
-			case *types.ConverseStreamOutputMemberMessageStop:
-				p.StopReason = string(v.Value.StopReason)
-				stopped = true
-				if jobs.IsRefusal(p.StopReason) {
-					refusal = jobs.Refused(refusalReason(v.Value.AdditionalModelResponseFields))
-				}
-			case *types.ConverseStreamOutputMemberMetadata:
-				p.Tokens, usage = tokens(v.Value.Usage), v.Value.Usage != nil
-			}
+			s.take(ev)
 		}
 	}
 	if err := stream.Err(); err != nil {
-		return partial(translate(ctx, err))
+		return s.partial(translate(ctx, err))
 	}
 	if err := ctx.Err(); err != nil {
-		return partial(err)
+		return s.partial(err)
 	}
-	if !stopped {
+	if !s.stopped {
 		// Without messageStop the text may be cut short: never pass it off
 		// as complete.
-		return partial(&jobs.Error{Kind: jobs.KindUnavailable,
+		return s.partial(&jobs.Error{Kind: jobs.KindUnavailable,
 			Message: "The model's response ended before it was complete.",
 			Err:     errors.New("bedrock: stream closed without a messageStop event")})
 	}
-	if refusal != nil {
+	if s.refusal != nil {
 		// Billed all the same: the text and tokens go back with the error.
-		return partial(refusal)
+		return s.partial(s.refusal)
 	}
-	p.GeneratedText = text.String()
-	return p, nil
+	s.p.GeneratedText = s.text.String()
+	return s.p, nil
+}
+
+// streamed is what a ConverseStream call has streamed so far.
+type streamed struct {
+	req     jobs.Request
+	onDelta func(string)
+
+	p       jobs.Progress
+	text    strings.Builder
+	stopped bool // messageStop came
+	usage   bool // the metadata event gave the usage
+	refusal error
+	// reasoned is the bytes of reasoning the model streamed: billed as
+	// output, never part of the answer.
+	reasoned int
+}
+
+// take reads one event of the stream.
+func (s *streamed) take(ev types.ConverseStreamOutput) {
+	switch v := ev.(type) {
+	case *types.ConverseStreamOutputMemberContentBlockDelta:
+		// Reasoning and tool-use deltas are not part of the answer.
+		switch d := v.Value.Delta.(type) {
+		case *types.ContentBlockDeltaMemberText:
+			if d.Value != "" {
+				s.text.WriteString(d.Value)
+				s.onDelta(d.Value)
+			}
+		case *types.ContentBlockDeltaMemberReasoningContent:
+			s.reasoned += reasoningBytes(d.Value)
+		}
+	case *types.ConverseStreamOutputMemberMessageStop:
+		s.p.StopReason = string(v.Value.StopReason)
+		s.stopped = true
+		if jobs.IsRefusal(s.p.StopReason) {
+			s.refusal = jobs.Refused(refusalReason(v.Value.AdditionalModelResponseFields))
+		}
+	case *types.ConverseStreamOutputMemberMetadata:
+		s.p.Tokens, s.usage = tokens(v.Value.Usage), v.Value.Usage != nil
+	}
+}
+
+// partial is what a call that failed with err returns: the text so far,
+// and the tokens the model reported, or else those the text stands for.
+func (s *streamed) partial(err error) (jobs.Progress, error) {
+	if !s.usage {
+		s.p.Tokens = s.req.CutOffTokens(s.text.Len() + s.reasoned)
+	}
+	s.p.GeneratedText = s.text.String()
+	return s.p, err
 }
 
 func (m *Model) converse(ctx context.Context, req jobs.Request, onDelta func(string)) (jobs.Progress, error) {

@@ -184,38 +184,95 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 	if err != nil {
 		return err
 	}
-	// Jobs are ended concurrently, endConcurrency at once, as results
-	// are read: a run of 50,000 jobs at a few DynamoDB calls each would
-	// not end in one invocation one by one. Each task counts in its own
-	// report, merged under mu.
-	var (
-		mu      sync.Mutex
-		reroute []jobs.Message
-	)
+	e := &ending{l: l, run: run, byID: byID, rep: rep}
+	gctx := e.tasks(ctx)
+	if err := e.readOutput(ctx, gctx, keys); err != nil {
+		return err
+	}
+	if m := rep.Manifest; m != nil && (m.SuccessRecordCount+m.ErrorRecordCount != e.results || m.TotalRecordCount != run.Records) {
+		// Each job is still ended by its own record, or as one without:
+		// the mismatch is for an operator to look into.
+		l.cfg.Logger.WarnContext(ctx, "an economy run's manifest does not match its output", "run_id", run.ID,
+			"manifest_total", m.TotalRecordCount, "manifest_success", m.SuccessRecordCount, "manifest_error", m.ErrorRecordCount,
+			"records", run.Records, "results_read", e.results)
+	}
+	if err := e.g.Wait(); err != nil {
+		return err
+	}
+	// What has no result: the run ended before it ran them, or its
+	// output lost them.
+	rest, err := l.withoutResult(ctx, run, e.byID, unread(rep.Manifest, e.read))
+	if err != nil {
+		return err
+	}
+	gctx = e.tasks(ctx)
+	for _, nr := range rest {
+		rep.NoResult++
+		e.endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.noResult(gctx, run, nr, st, r) })
+	}
+	if err := e.g.Wait(); err != nil {
+		return err
+	}
+	return l.send(ctx, e.reroute)
+}
+
+// ending is the state of ending one run's jobs (Lane.end): the jobs not
+// yet matched to a result, the report, the messages to reroute, what the
+// results read say, and the tasks that end jobs. Jobs are ended
+// concurrently, endConcurrency at once, as results are read: a run of
+// 50,000 jobs at a few DynamoDB calls each would not end in one
+// invocation one by one. Each task counts in its own report, merged under
+// mu.
+type ending struct {
+	l    *Lane
+	run  jobs.Run
+	byID map[string]jobs.RunMember
+	rep  *CompleteReport
+	g    *errgroup.Group
+
+	mu      sync.Mutex
+	reroute []jobs.Message
+
+	results int
+	read    jobs.Tokens // what the results read say the run processed
+}
+
+// tasks starts a new group of tasks on ctx and returns the context the
+// tasks run in.
+func (e *ending) tasks(ctx context.Context) context.Context {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(endConcurrency)
-	endJob := func(end func(r *CompleteReport) (*jobs.Message, error)) {
-		g.Go(func() error {
-			var r CompleteReport
-			msg, err := end(&r)
-			mu.Lock()
-			defer mu.Unlock()
-			rep.Succeeded += r.Succeeded
-			rep.Failed += r.Failed
-			rep.Rerouted += r.Rerouted
-			rep.Cancelled += r.Cancelled
-			rep.Skipped += r.Skipped
-			if msg != nil {
-				reroute = append(reroute, *msg)
-			}
-			return err
-		})
-	}
-	results := 0
-	var read jobs.Tokens // what the results read say the run processed
+	e.g = g
+	return gctx
+}
+
+// endJob runs end as a task of the current group, merging its report and
+// the message it reroutes.
+func (e *ending) endJob(end func(r *CompleteReport) (*jobs.Message, error)) {
+	e.g.Go(func() error {
+		var r CompleteReport
+		msg, err := end(&r)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.rep.Succeeded += r.Succeeded
+		e.rep.Failed += r.Failed
+		e.rep.Rerouted += r.Rerouted
+		e.rep.Cancelled += r.Cancelled
+		e.rep.Skipped += r.Skipped
+		if msg != nil {
+			e.reroute = append(e.reroute, *msg)
+		}
+		return err
+	})
+}
+
+// readOutput reads the run's output files (keys) and its manifest, and
+// ends each job whose result it reads, in a task on gctx.
+func (e *ending) readOutput(ctx, gctx context.Context, keys []string) error {
 	for _, key := range keys {
 		if strings.HasSuffix(key, "/manifest.json.out") {
-			if rep.Manifest, err = l.readManifest(ctx, key); err != nil {
+			var err error
+			if e.rep.Manifest, err = e.l.readManifest(ctx, key); err != nil {
 				return err
 			}
 			continue
@@ -223,59 +280,34 @@ func (l *Lane) end(ctx context.Context, run jobs.Run, st bedrockbatch.Status, re
 		if !strings.HasSuffix(key, ".jsonl.out") {
 			continue
 		}
-		body, err := l.deps.Files.Open(ctx, key)
+		body, err := e.l.deps.Files.Open(ctx, key)
 		if err != nil {
 			return err
 		}
 		err = bedrockbatch.ReadOutput(body, func(res bedrockbatch.Result) error {
-			results++
-			read = read.Plus(res.Tokens)
-			m, ok := byID[res.RecordID]
+			e.results++
+			e.read = e.read.Plus(res.Tokens)
+			m, ok := e.byID[res.RecordID]
 			if !ok {
 				// Not one of this run's jobs (or its result came
 				// twice): nothing to match it to.
-				rep.Unknown++
+				e.rep.Unknown++
 				return nil
 			}
-			delete(byID, res.RecordID)
-			endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.endOne(gctx, run, m, res, r) })
+			delete(e.byID, res.RecordID)
+			e.endJob(func(r *CompleteReport) (*jobs.Message, error) { return e.l.endOne(gctx, e.run, m, res, r) })
 			return gctx.Err()
 		})
 		body.Close()
 		if err != nil {
 			// A job's error stopped the read: that error says why.
-			if werr := g.Wait(); werr != nil {
+			if werr := e.g.Wait(); werr != nil {
 				return werr
 			}
 			return fmt.Errorf("read %s: %w", key, err)
 		}
 	}
-	if m := rep.Manifest; m != nil && (m.SuccessRecordCount+m.ErrorRecordCount != results || m.TotalRecordCount != run.Records) {
-		// Each job is still ended by its own record, or as one without:
-		// the mismatch is for an operator to look into.
-		l.cfg.Logger.WarnContext(ctx, "an economy run's manifest does not match its output", "run_id", run.ID,
-			"manifest_total", m.TotalRecordCount, "manifest_success", m.SuccessRecordCount, "manifest_error", m.ErrorRecordCount,
-			"records", run.Records, "results_read", results)
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	// What has no result: the run ended before it ran them, or its
-	// output lost them.
-	rest, err := l.withoutResult(ctx, run, byID, unread(rep.Manifest, read))
-	if err != nil {
-		return err
-	}
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(endConcurrency)
-	for _, nr := range rest {
-		rep.NoResult++
-		endJob(func(r *CompleteReport) (*jobs.Message, error) { return l.noResult(gctx, run, nr, st, r) })
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return l.send(ctx, reroute)
+	return nil
 }
 
 // unread is what the run's manifest says it processed beyond the results

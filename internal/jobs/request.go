@@ -240,29 +240,39 @@ func ValidateIdempotencyKey(key string) error {
 	return nil
 }
 
-func (raw rawRequest) validate(l Limits) (Request, error) {
-	var r Request
+// texts checks the prompt and the system prompt against l (characters,
+// what people count, and bytes, what the store must hold) and sets them
+// in r.
+func (raw rawRequest) texts(l Limits, r *Request) error {
 	switch {
 	case raw.Prompt == nil:
-		return r, Invalid("prompt", "prompt is required.")
+		return Invalid("prompt", "prompt is required.")
 	case strings.TrimSpace(*raw.Prompt) == "":
-		return r, Invalid("prompt", "prompt must not be blank.")
+		return Invalid("prompt", "prompt must not be blank.")
 	case utf8.RuneCountInString(*raw.Prompt) > l.MaxPromptChars:
-		return r, Invalid("prompt", "prompt must be at most %d characters.", l.MaxPromptChars)
+		return Invalid("prompt", "prompt must be at most %d characters.", l.MaxPromptChars)
 	}
 	if n := len(*raw.Prompt); n > l.MaxPromptBytes {
-		return r, Invalid("prompt", "prompt must be at most %d bytes of UTF-8; it has %d.", l.MaxPromptBytes, n)
+		return Invalid("prompt", "prompt must be at most %d bytes of UTF-8; it has %d.", l.MaxPromptBytes, n)
 	}
 	r.Prompt = *raw.Prompt
 
 	if raw.System != nil {
 		if utf8.RuneCountInString(*raw.System) > l.MaxSystemChars {
-			return r, Invalid("system", "system must be at most %d characters.", l.MaxSystemChars)
+			return Invalid("system", "system must be at most %d characters.", l.MaxSystemChars)
 		}
 		if n := len(*raw.System); n > l.MaxSystemBytes {
-			return r, Invalid("system", "system must be at most %d bytes of UTF-8; it has %d.", l.MaxSystemBytes, n)
+			return Invalid("system", "system must be at most %d bytes of UTF-8; it has %d.", l.MaxSystemBytes, n)
 		}
 		r.System = *raw.System
+	}
+	return nil
+}
+
+func (raw rawRequest) validate(l Limits) (Request, error) {
+	var r Request
+	if err := raw.texts(l, &r); err != nil {
+		return r, err
 	}
 
 	// The model first: temperature, effort and max_tokens are checked

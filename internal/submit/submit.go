@@ -184,24 +184,7 @@ func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]
 		return nil, nil
 	}
 	now := s.cfg.Now().UTC()
-	items := make([]jobs.NewJob, len(entries))
-	// An entry repeating an earlier entry's key is that entry's job: it is
-	// neither counted against the limits nor given back.
-	charged := make([]bool, len(entries))
-	keys := map[string]bool{}
-	cost := jobs.Cost{}
-	for i, e := range entries {
-		items[i] = jobs.NewJob{Job: s.newJob(owner, e, now), Fingerprint: e.Request.Fingerprint(), Budget: e.Request.WorstCaseTokens()}
-		if k := e.IdempotencyKey; k != "" {
-			if keys[k] {
-				continue
-			}
-			keys[k] = true
-		}
-		charged[i] = true
-		cost.Jobs++
-		cost.Tokens += items[i].Budget
-	}
+	items, charged, cost := s.newJobs(owner, entries, now)
 	if s.deps.Limiter != nil {
 		if err := s.deps.Limiter.Allow(ctx, owner); err != nil {
 			return nil, err
@@ -260,6 +243,29 @@ func (s *Service) Submit(ctx context.Context, owner string, entries []Entry) ([]
 		}
 	}
 	return results, nil
+}
+
+// newJobs are the jobs entries ask for, and what they cost: charged[i]
+// says whether entry i counts against the limits. An entry repeating an
+// earlier entry's key is that entry's job: it is neither counted against
+// the limits nor given back.
+func (s *Service) newJobs(owner string, entries []Entry, now time.Time) (items []jobs.NewJob, charged []bool, cost jobs.Cost) {
+	items = make([]jobs.NewJob, len(entries))
+	charged = make([]bool, len(entries))
+	keys := map[string]bool{}
+	for i, e := range entries {
+		items[i] = jobs.NewJob{Job: s.newJob(owner, e, now), Fingerprint: e.Request.Fingerprint(), Budget: e.Request.WorstCaseTokens()}
+		if k := e.IdempotencyKey; k != "" {
+			if keys[k] {
+				continue
+			}
+			keys[k] = true
+		}
+		charged[i] = true
+		cost.Jobs++
+		cost.Tokens += items[i].Budget
+	}
+	return items, charged, cost
 }
 
 // unreserve gives back what r reserved for the entries that created no
