@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrock"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -144,4 +145,24 @@ func New(_ context.Context, s Config, c Clients, logger *slog.Logger) (*economy.
 		Files:  s3bucket.New(c.S3, s.Bucket),
 		Runs:   bedrockbatch.NewRuns(c.Bedrock, s.RoleARN),
 	}), nil
+}
+
+// Setup is what both economy Lambdas build at start, in the shape of every
+// binary's setup: the configuration read with getenv (os.Getenv), the
+// clients of the default AWS configuration, and New.
+func Setup(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*economy.Lane, error) {
+	cfg, err := FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return New(ctx, cfg, Clients{
+		DynamoDB: dynamodb.NewFromConfig(awsCfg),
+		SQS:      sqs.NewFromConfig(awsCfg),
+		S3:       s3.NewFromConfig(awsCfg),
+		Bedrock:  bedrock.NewFromConfig(awsCfg),
+	}, logger)
 }
