@@ -331,8 +331,19 @@ func input(req jobs.Request) converseInput {
 	if params.Temperature != nil {
 		in.inference.Temperature = aws.Float32(float32(*params.Temperature))
 	}
+	if params.Effort != "" || params.TextFormat != nil {
+		in.output = &types.OutputConfig{}
+	}
 	if params.Effort != "" {
-		in.output = &types.OutputConfig{Effort: aws.String(params.Effort)}
+		in.output.Effort = aws.String(params.Effort)
+	}
+	if f := params.TextFormat; f != nil {
+		def := types.JsonSchemaDefinition{Schema: aws.String(string(f.Schema))}
+		if f.Name != "" {
+			def.Name = aws.String(f.Name)
+		}
+		in.output.TextFormat = &types.OutputFormat{Type: types.OutputFormatTypeJsonSchema,
+			Structure: &types.OutputFormatStructureMemberJsonSchema{Value: def}}
 	}
 	if f := params.AdditionalFields(); f != nil {
 		in.additional = document.NewLazyDocument(f)

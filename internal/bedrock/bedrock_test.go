@@ -670,3 +670,51 @@ func TestARefusalReturnsWhatWasBilledWithItsReason(t *testing.T) {
 		}
 	}
 }
+
+// A request with a response format sends its schema as Converse's
+// outputConfig.textFormat, which the fake endpoint checks is as Bedrock
+// takes it, beside the effort; a call that continues the answer sends
+// none (the model is held to the schema from its first character).
+func TestAResponseFormatIsSentAsTheTextFormat(t *testing.T) {
+	t.Parallel()
+	const schema = `{"type":"object","properties":{"label":{"enum":["a","b"]}},"required":["label"]}`
+	format := &jobs.ResponseFormat{Type: jobs.ResponseFormatJSONSchema, Name: "label", Schema: []byte(schema)}
+	tests := []struct {
+		name     string
+		req      jobs.Request
+		schema   string
+		schemaOf string
+		effort   string
+	}{
+		{"Haiku 5.5 with its effort", jobs.Request{Model: haiku55, Effort: "medium", ResponseFormat: format}, schema, "label", "medium"},
+		{"Haiku 4.5", jobs.Request{Model: modelID, ResponseFormat: format}, schema, "label", ""},
+		{"without a name", jobs.Request{Model: modelID, ResponseFormat: &jobs.ResponseFormat{Type: "json_schema", Schema: []byte(schema)}}, schema, "", ""},
+		{"a prefilled continuation", jobs.Request{Model: modelID, ResponseFormat: format, Continue: `{"label": `, ContinueBy: catalogue.Prefill}, "", "", ""},
+		{"a user-turn continuation", jobs.Request{Model: haiku55, Effort: "medium", ResponseFormat: format, Continue: `{"label": `, ContinueBy: catalogue.UserTurn}, "", "", "medium"},
+	}
+	for _, tt := range tests {
+		for _, streaming := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, streaming %v", tt.name, streaming), func(t *testing.T) {
+				t.Parallel()
+				var got *bedrocktest.Request
+				srv := bedrocktest.NewServer(t, bedrocktest.ModelRules(func(w *bedrocktest.Response, r *bedrocktest.Request) {
+					got = r
+					w.Answer([]string{`{"label": `, `"a"}`}, "end_turn", 5, 9)
+				}))
+				req := tt.req
+				req.Prompt, req.MaxTokens = "Label it.", 50
+				var c collect
+				if _, err := bedrock.New(srv.Client(1), bedrock.Options{DisableStreaming: !streaming}).Generate(t.Context(), req, c.add); err != nil {
+					t.Fatalf("Generate: %v", err)
+				}
+				if string(got.Schema) != tt.schema || got.SchemaName != tt.schemaOf || got.Effort != tt.effort {
+					t.Errorf("sent schema %s name %q effort %q; want %s, %q, %q (text format %s)",
+						got.Schema, got.SchemaName, got.Effort, tt.schema, tt.schemaOf, tt.effort, got.TextFormat)
+				}
+				if tt.schema == "" && got.TextFormat != nil {
+					t.Errorf("a continuing call sent a text format: %s", got.TextFormat)
+				}
+			})
+		}
+	}
+}

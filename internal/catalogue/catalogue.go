@@ -78,6 +78,14 @@ var BatchPriceSource = Source{Confirmed: false, Ref: "50% of on-demand for input
 	"Message Batches (its Opus 5.5 and Sonnet 5.5 pages: \"Batch API – 50% discount\") and third-party pages on " +
 	"Bedrock (wring.co, \"AWS Bedrock Batch Inference\", 2026-03); aws.amazon.com/bedrock/pricing could not be read from here"}
 
+// BatchStructuredOutputSource says where it comes from that Bedrock's batch
+// inference takes a Converse record's outputConfig.textFormat (the economy
+// lane's structured results).
+var BatchStructuredOutputSource = Source{Confirmed: false, Ref: "the newer version of Bedrock's batch inference page " +
+	"(docs.aws.amazon.com/bedrock/latest/userguide/batch-inference.html): \"Structured outputs are supported with both " +
+	"invocation types\"; an older version (docs.aws.amazon.com/us_en/bedrock/latest/userguide/batch-inference.html) says " +
+	"batch inference does not support structured output; not tried on Bedrock from here"}
+
 // Batch is p at Bedrock's batch inference price (BatchDiscount of each).
 func (p Prices) Batch() Prices { return p.Times(BatchDiscount) }
 
@@ -415,10 +423,12 @@ var models = []Model{
 		ContextWindow:   200_000,
 		Temperature:     true,
 		Continuation:    Prefill,
-		TokensPerByte:   1,
-		Lifecycle:       Lifecycle{State: "active"},
-		Local:           true,
-		Sources:         Sources{ID: Source{Confirmed: true, Ref: "internal/dev/localmodel"}},
+		// It answers a schema with a value that conforms to it.
+		StructuredOutput: true,
+		TokensPerByte:    1,
+		Lifecycle:        Lifecycle{State: "active"},
+		Local:            true,
+		Sources:          Sources{ID: Source{Confirmed: true, Ref: "internal/dev/localmodel"}},
 	},
 }
 

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -60,9 +61,13 @@ const maxTransactItems = 100
 
 type inputItem struct {
 	jobstable.Key
-	Prompt    string `dynamodbav:"prompt"`
-	System    string `dynamodbav:"system,omitempty"`
-	ExpiresAt int64  `dynamodbav:"expires_at"`
+	Prompt string `dynamodbav:"prompt"`
+	System string `dynamodbav:"system,omitempty"`
+	// ResponseFormat is the job's jobs.ResponseFormat as JSON ("" for
+	// none): with the prompt, as it may be 16 KB, which the job item,
+	// read by every listing, should not carry.
+	ResponseFormat string `dynamodbav:"response_format,omitempty"`
+	ExpiresAt      int64  `dynamodbav:"expires_at"`
 	// WriteToken is the job item's (see item): a retried Create finds its
 	// own input, another job with the same id does not.
 	WriteToken string `dynamodbav:"write_token,omitempty"`
@@ -83,10 +88,18 @@ func outSK(id string, n int) string { return fmt.Sprintf("%s%05d", outSKPrefix(i
 
 // inputAV is the input item of a new job.
 func inputAV(j jobs.Job, token string) (map[string]types.AttributeValue, error) {
-	return attributevalue.MarshalMap(inputItem{
+	in := inputItem{
 		Key: jobstable.Key{PK: userPK(j.Owner), SK: inSK(j.ID)}, Prompt: j.Prompt, System: j.System, ExpiresAt: j.ExpiresAt.Unix(),
 		WriteToken: token,
-	})
+	}
+	if j.ResponseFormat != nil {
+		b, err := json.Marshal(j.ResponseFormat)
+		if err != nil {
+			return nil, fmt.Errorf("encode the job's response format: %w", err)
+		}
+		in.ResponseFormat = string(b)
+	}
+	return attributevalue.MarshalMap(in)
 }
 
 // putInput writes a new job's input item, with the job item's write token.
@@ -130,6 +143,12 @@ func (s *Store) complete(ctx context.Context, j jobs.Job, textBytes int) (jobs.J
 			return jobs.Job{}, fmt.Errorf("decode job input: %w", err)
 		}
 		j.Prompt, j.System = in.Prompt, in.System
+		if in.ResponseFormat != "" {
+			j.ResponseFormat = new(jobs.ResponseFormat)
+			if err := json.Unmarshal([]byte(in.ResponseFormat), j.ResponseFormat); err != nil {
+				return jobs.Job{}, fmt.Errorf("decode job response format: %w", err)
+			}
+		}
 	}
 	if textBytes == len(j.GeneratedText) {
 		return j, nil

@@ -165,7 +165,7 @@ func (s *Store) Claim(ctx context.Context, owner, id string, lease time.Duration
 	// before, since the claim's condition says the text is still as long
 	// (only a worker whose lease lapsed could have written since; then the
 	// claim is a conflict, and the message comes back).
-	j.Prompt, j.System, j.GeneratedText = pre.Prompt, pre.System, pre.GeneratedText
+	j.Prompt, j.System, j.GeneratedText, j.ResponseFormat = pre.Prompt, pre.System, pre.GeneratedText, pre.ResponseFormat
 	return j, nil
 }
 

@@ -208,6 +208,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"batch on the economy lane where it is off", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}],"lane":"economy"}`, nil, 400, "invalid_request", "lane"},
 		{"batch with economy_fallback on bulk", "POST", "/generate/batch", "alice", `{"requests":[{"prompt":"p"}],"economy_fallback":true}`, nil, 400, "invalid_request", "economy_fallback"},
 		{"economy lane on POST /generate", "POST", "/generate", "alice", `{"prompt":"p","lane":"economy"}`, nil, 400, "invalid_request", "lane"},
+		{"a response_format that is not an object", "POST", "/generate", "alice", `{"prompt":"p","response_format":"json"}`, nil, 400, "invalid_request", "response_format"},
+		{"a schema that does not compile", "POST", "/generate", "alice", `{"prompt":"p","response_format":{"type":"json_schema","schema":{"type":"objekt"}}}`, nil, 400, "invalid_request", "response_format.schema"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1474,5 +1476,43 @@ func TestSearchFindsWordsBeyondThePreviews(t *testing.T) {
 	}
 	if len(f.queue.Sent()) != before {
 		t.Error("a search sent something")
+	}
+}
+
+// A job with a response format shows it, and, once it succeeded, its
+// answer as JSON (generated_json) beside the text; a listing shows
+// neither, and a job of text has no generated_json.
+func TestAJobWithAResponseFormatGivesItsAnswerAsJSON(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	const schema = `{"type":"object","properties":{"label":{"enum":["spam","ham"]},"score":{"type":"number"}},"required":["label"]}`
+	id := f.submit(t, "alice", `{"prompt":"Is it spam?","response_format":{"type":"json_schema","name":"label","schema":`+schema+`}}`)
+	plain := f.submit(t, "alice", `{"prompt":"Say hi."}`)
+	for _, job := range []struct{ id, text string }{{id, "{\n \"label\": \"ham\", \"score\": 0.25}"}, {plain, `{"label": "ham"}`}} {
+		j, err := f.store.Claim(t.Context(), "alice", job.id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.Finish(t.Context(), "alice", job.id, j.Attempts, jobs.Progress{GeneratedText: job.text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got map[string]json.RawMessage
+	f.do(t, "GET", "/jobs/"+id, "alice", "").json(t, &got)
+	if string(got["generated_json"]) != `{"label":"ham","score":0.25}` ||
+		string(got["response_format"]) != `{"type":"json_schema","name":"label","schema":`+schema+`}` {
+		t.Errorf("GET /jobs/{id}: generated_json %s, response_format %s", got["generated_json"], got["response_format"])
+	}
+	var text map[string]json.RawMessage
+	f.do(t, "GET", "/jobs/"+plain, "alice", "").json(t, &text)
+	if _, ok := text["generated_json"]; ok {
+		t.Errorf("a job of text has generated_json %s", text["generated_json"])
+	}
+	var page struct{ Jobs []map[string]json.RawMessage }
+	f.do(t, "GET", "/jobs", "alice", "").json(t, &page)
+	for _, j := range page.Jobs {
+		if j["generated_json"] != nil || j["response_format"] != nil {
+			t.Errorf("a listing carries %s, %s", j["generated_json"], j["response_format"])
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"time"
 	"unicode/utf8"
 
@@ -22,11 +23,17 @@ type jobView struct {
 	// could think first ("adaptive") or not ("off"); both absent for a
 	// model without them. Thinking tokens are in tokens.output: Bedrock's
 	// Converse reports no separate count.
-	Effort        string      `json:"effort,omitempty"`
-	Thinking      string      `json:"thinking,omitempty"`
-	GeneratedText string      `json:"generated_text"`
-	Tokens        jobs.Tokens `json:"tokens"`
-	StopReason    string      `json:"stop_reason,omitempty"`
+	Effort        string `json:"effort,omitempty"`
+	Thinking      string `json:"thinking,omitempty"`
+	GeneratedText string `json:"generated_text"`
+	// ResponseFormat is the schema the answer must conform to, and
+	// GeneratedJSON the answer as JSON once the job succeeded with it
+	// (an answer that does not conform fails the job); both absent for a
+	// job of text, and in listings.
+	ResponseFormat *jobs.ResponseFormat `json:"response_format,omitempty"`
+	GeneratedJSON  json.RawMessage      `json:"generated_json,omitempty"`
+	Tokens         jobs.Tokens          `json:"tokens"`
+	StopReason     string               `json:"stop_reason,omitempty"`
 	// Continuations counts the model calls that went on from text an
 	// earlier call had written.
 	Continuations int           `json:"continuations"`
@@ -137,6 +144,14 @@ func (h *Handler) viewOf(j jobs.Job, now time.Time) jobView {
 	if v.UpdatedAt == "" {
 		v.UpdatedAt = v.CreatedAt
 	}
+	if f := j.ResponseFormat; f != nil {
+		v.ResponseFormat = f
+		if j.Status == jobs.StatusSucceeded {
+			// The worker checked it; a job no worker checked (stored by
+			// hand) shows none.
+			v.GeneratedJSON, _ = f.Check(j.GeneratedText)
+		}
+	}
 	if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
 		v.DurationMS = j.FinishedAt.Sub(j.StartedAt).Milliseconds()
 	}
@@ -185,7 +200,7 @@ func thinkingOf(j jobs.Job) string {
 
 func (h *Handler) previewOf(j jobs.Job, now time.Time) jobView {
 	v := h.viewOf(j, now)
-	v.System = ""
+	v.System, v.ResponseFormat, v.GeneratedJSON = "", nil, nil
 	var cutP, cutT bool
 	v.Prompt, cutP = preview(v.Prompt)
 	v.GeneratedText, cutT = preview(v.GeneratedText)

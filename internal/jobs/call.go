@@ -67,15 +67,28 @@ type Params struct {
 	// Thinks reports whether the model thinks on this call: its thinking
 	// is billed as output and counts against max_tokens.
 	Thinks bool
+	// TextFormat is the schema the call's answer must conform to
+	// (Converse's outputConfig.textFormat), nil for text. A call that
+	// continues an answer sends none: the model's decoding is held to the
+	// schema from the answer's first character, so under it a
+	// continuation would start a new JSON value (and Anthropic documents
+	// JSON outputs as incompatible with a prefill). It is asked, as any
+	// continuation is, to go on with the text, and the joined answer is
+	// checked against the schema (ResponseFormat.Check).
+	TextFormat *ResponseFormat
 }
 
 // Params are the parameters a call of r sends its model; see Params.
 func (r Request) Params() Params {
+	var format *ResponseFormat
+	if Prefill(r.Continue) == "" {
+		format = r.ResponseFormat
+	}
 	m, known := catalogue.Lookup(r.Model)
 	if !known {
-		return Params{Temperature: r.Temperature, Effort: r.Effort}
+		return Params{Temperature: r.Temperature, Effort: r.Effort, TextFormat: format}
 	}
-	p := Params{Effort: m.EffortOr(r.Effort)}
+	p := Params{Effort: m.EffortOr(r.Effort), TextFormat: format}
 	if m.Temperature {
 		p.Temperature = r.Temperature
 	}

@@ -82,8 +82,8 @@ const (
 	FailureEnqueue       = "enqueue_failed"    // the API stored the job but could not queue it
 	FailurePurged        = "purged"            // an operator purged it from the dead-letter queue
 	FailureThrottled     = "throttled"         // the model's quota had no room for it for a long time
-	FailureInvalidOutput = "invalid_output"
-	FailureRefused       = "refused" // the model declined the request (stop reason refusal); not retried
+	FailureInvalidOutput = "invalid_output"    // the answer did not conform to the job's response_format, twice
+	FailureRefused       = "refused"           // the model declined the request (stop reason refusal); not retried
 )
 
 // Job is one generation request and its result.
@@ -101,6 +101,9 @@ type Job struct {
 	// Effort is the effort level the model runs at ("" for a model that
 	// takes none): Request.Effort as submitted.
 	Effort string
+	// ResponseFormat is the schema the answer must conform to (nil: text),
+	// stored with the prompt; a succeeded job's answer conforms to it.
+	ResponseFormat *ResponseFormat
 
 	GeneratedText string
 	Tokens        Tokens
@@ -214,7 +217,15 @@ type Message struct {
 	// later: a job displaced once takes only a seat of its lane's own,
 	// and is never displaced again (internal/quota.Quota.Choose).
 	Displaced int `json:"displaced,omitempty"`
+	// InvalidOutputs counts the answers of the job that did not conform
+	// to its response format: after MaxInvalidOutputs the job fails
+	// (FailureInvalidOutput) instead of trying again.
+	InvalidOutputs int `json:"invalid_outputs,omitempty"`
 }
+
+// MaxInvalidOutputs is how many answers that do not conform to the job's
+// response format a job may give before it fails: one, then one more try.
+const MaxInvalidOutputs = 2
 
 // Message is the queue message for j: its Tokens are the worst case of
 // j's next model call (NextRequest), which continues any text written.
@@ -271,6 +282,8 @@ func (j Job) Request() Request {
 		Effort:      j.Effort,
 		Model:       j.Model,
 		Lane:        j.Lane.OrDefault(),
+
+		ResponseFormat: j.ResponseFormat,
 	}
 }
 

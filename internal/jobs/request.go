@@ -103,6 +103,9 @@ type Request struct {
 	// takes none.
 	Effort string `json:"effort,omitempty"`
 	Lane   Lane   `json:"lane,omitempty"`
+	// ResponseFormat asks for JSON conforming to a schema (nil: text),
+	// part of the request's identity.
+	ResponseFormat *ResponseFormat `json:"response_format,omitempty"`
 	// EconomyFallback asks, for an economy job, that a record Bedrock's
 	// batch inference fails be run on the bulk lane instead of failing
 	// the job. Set from the batch's "economy_fallback" by Batch.Entry
@@ -139,6 +142,9 @@ type rawRequest struct {
 	Effort      *string  `json:"effort"`
 	Lane        *string  `json:"lane"`
 	Continue    *string  `json:"continue"`
+	// ResponseFormat is kept raw (null: absent) so that each of its
+	// faults is named by its own field.
+	ResponseFormat json.RawMessage `json:"response_format"`
 }
 
 // DecodeRequest parses and validates one JSON request body of POST
@@ -174,7 +180,8 @@ func (raw rawRequest) continuation() (Request, error) {
 		name string
 		set  bool
 	}{{"prompt", raw.Prompt != nil}, {"system", raw.System != nil}, {"model", raw.Model != nil},
-		{"temperature", raw.Temperature != nil}, {"effort", raw.Effort != nil}} {
+		{"temperature", raw.Temperature != nil}, {"effort", raw.Effort != nil},
+		{"response_format", raw.hasResponseFormat()}} {
 		if f.set {
 			return Request{}, Invalid(f.name, "%s comes from the job you continue: send only continue, and max_tokens or lane if you like.", f.name)
 		}
@@ -330,7 +337,19 @@ func (raw rawRequest) validate(l Limits) (Request, error) {
 		}
 		r.MaxTokens = *raw.MaxTokens
 	}
+	if raw.hasResponseFormat() {
+		var err error
+		if r.ResponseFormat, err = decodeResponseFormat(raw.ResponseFormat, m, known); err != nil {
+			return r, err
+		}
+	}
 	return r, nil
+}
+
+// hasResponseFormat reports whether the request has a response_format
+// (null is none).
+func (raw rawRequest) hasResponseFormat() bool {
+	return len(raw.ResponseFormat) > 0 && string(raw.ResponseFormat) != "null"
 }
 
 // Fingerprint is a stable hash of the validated request, used to tell a

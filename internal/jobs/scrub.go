@@ -25,10 +25,15 @@ func ScrubProviderMessage(s string) string {
 	s = arnPattern.ReplaceAllString(s, "(resource)")
 	s = s3URIPattern.ReplaceAllString(s, "(bucket)")
 	s = accountPattern.ReplaceAllString(s, "(account)")
+	return oneLine(s, MaxProviderMessage)
+}
+
+// oneLine is s on one line (each run of whitespace one space), cut to at
+// most n characters.
+func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > MaxProviderMessage {
-		r := []rune(s)
-		s = string(r[:MaxProviderMessage]) + "…"
+	if utf8.RuneCountInString(s) > n {
+		s = string([]rune(s)[:n]) + "…"
 	}
 	return s
 }

@@ -320,6 +320,8 @@ func (s *Service) newJob(owner string, e Entry, now time.Time) jobs.Job {
 		MaxTokens:   r.MaxTokens,
 		Temperature: r.Temperature,
 		Effort:      r.Effort,
+
+		ResponseFormat: r.ResponseFormat,
 		// A continuation starts with the answer it goes on with
 		// (jobs.Job.ContinueRequest): its first call continues it.
 		GeneratedText:  r.Continue,

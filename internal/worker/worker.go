@@ -334,8 +334,12 @@ func (w *Worker) run(ctx context.Context, at *attempt, adm *admission) outcome {
 	if c.req.MaxTokens < 1 {
 		// Earlier calls wrote all the output the job allows.
 		adm.used(0)
-		return w.finish(ctx, at, jobs.Progress{GeneratedText: job.GeneratedText, Tokens: job.Tokens,
-			StopReason: "max_tokens", Continuations: job.Continuations})
+		result := jobs.Progress{GeneratedText: job.GeneratedText, Tokens: job.Tokens,
+			StopReason: "max_tokens", Continuations: job.Continuations}
+		if o, done := w.checkOutput(ctx, at, result); done {
+			return o
+		}
+		return w.finish(ctx, at, result)
 	}
 	w.generate(ctx, at, adm, c)
 	w.account(ctx, at, adm, c)
@@ -409,10 +413,14 @@ func (w *Worker) decide(ctx context.Context, at *attempt, adm *admission, c *cal
 		return w.throttled(ctx, at, c.err)
 	case c.err == nil:
 		final := c.text.final()
-		return w.finish(ctx, at, jobs.Progress{GeneratedText: final, Tokens: tokens,
+		done := jobs.Progress{GeneratedText: final, Tokens: tokens,
 			StopReason: c.result.StopReason, Continuations: c.continuations,
 			Saved: commonPrefix(c.stored, final), Appended: strings.HasPrefix(final, c.stored),
-			Charge: c.result.Tokens})
+			Charge: c.result.Tokens}
+		if o, checked := w.checkOutput(ctx, at, done); checked {
+			return o
+		}
+		return w.finish(ctx, at, done)
 	case errors.Is(c.cause, errYield):
 		// An interactive job found every seat busy and asked for this
 		// one, lent to the bulk lane. Every word written so far is kept,

@@ -27,6 +27,14 @@
 //     Thinking.Off>}}), the answer streams a reasoning block (its text,
 //     then a signature) before the text, as Converse does.
 //
+// For every model the catalogue knows, an outputConfig.textFormat must be
+// as Bedrock's Converse takes it (aws-sdk-go-v2's OutputFormat): type
+// "json_schema" and structure.jsonSchema with schema, a string holding a
+// JSON schema object, and an optional name; anything else, a model whose
+// entry has no StructuredOutput, or a text format with a prefilled
+// assistant turn (Anthropic documents JSON outputs as incompatible with a
+// prefill) is a ValidationException. [Request.Schema] is the schema sent.
+//
 // The messages are Bedrock's as third parties quote them (no primary
 // source has their text; see internal/catalogue).
 package bedrocktest
@@ -35,6 +43,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -63,9 +72,14 @@ type Request struct {
 	MaxTokens   *int
 	Temperature *float64
 	TopP        *float64
-	// Effort and TextFormat are outputConfig's ("" and nil: absent).
+	// Effort and TextFormat are outputConfig's ("" and nil: absent);
+	// Schema and SchemaName are the text format's JSON schema, decoded
+	// from its string, and name (nil and "" when there is none, or it is
+	// not as Bedrock takes it: see ModelRules).
 	Effort     string
 	TextFormat json.RawMessage
+	Schema     json.RawMessage
+	SchemaName string
 	// AdditionalFields are additionalModelRequestFields, decoded (nil:
 	// absent).
 	AdditionalFields map[string]any
@@ -253,8 +267,40 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, stream bool) {
 	}
 	if oc := wire.OutputConfig; oc != nil {
 		req.Effort, req.TextFormat = oc.Effort, oc.TextFormat
+		req.Schema, req.SchemaName, _ = textFormat(oc.TextFormat)
 	}
 	s.handler(&Response{t: s.t, w: w, r: r, stream: stream, enc: eventstream.NewEncoder()}, req)
+}
+
+// textFormat is the JSON schema and name of an outputConfig.textFormat, or
+// why it is not one as Bedrock takes it (Converse's OutputFormat: type
+// json_schema, structure.jsonSchema.schema a string of JSON).
+func textFormat(raw json.RawMessage) (schema json.RawMessage, name, problem string) {
+	var f struct {
+		Type      string `json:"type"`
+		Structure struct {
+			JSONSchema *struct {
+				Schema      *string `json:"schema"`
+				Name        string  `json:"name"`
+				Description string  `json:"description"`
+			} `json:"jsonSchema"`
+		} `json:"structure"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, "", "outputConfig.textFormat is not an OutputFormat: " + err.Error()
+	}
+	js := f.Structure.JSONSchema
+	switch {
+	case f.Type != "json_schema":
+		return nil, "", fmt.Sprintf("outputConfig.textFormat.type %q is not json_schema", f.Type)
+	case js == nil || js.Schema == nil:
+		return nil, "", "outputConfig.textFormat.structure.jsonSchema.schema is required"
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(*js.Schema), &obj); err != nil || obj == nil {
+		return nil, "", "outputConfig.textFormat.structure.jsonSchema.schema is not a JSON schema object"
+	}
+	return json.RawMessage(*js.Schema), js.Name, ""
 }
 
 // ThinkingText is the reasoning a thinking model's answer starts with
@@ -271,6 +317,21 @@ func ModelRules(next Handler) Handler {
 		if !ok {
 			next(w, r)
 			return
+		}
+		if r.TextFormat != nil {
+			_, _, problem := textFormat(r.TextFormat)
+			n := len(r.Messages)
+			switch {
+			case problem != "":
+				w.Error(http.StatusBadRequest, "ValidationException", problem)
+				return
+			case !m.StructuredOutput:
+				w.Error(http.StatusBadRequest, "ValidationException", "This model does not support outputConfig.textFormat.")
+				return
+			case n > 0 && r.Messages[n-1].Role == "assistant":
+				w.Error(http.StatusBadRequest, "ValidationException", "A prefilled assistant turn cannot be used with outputConfig.textFormat.")
+				return
+			}
 		}
 		if !m.Temperature {
 			for _, p := range []struct {

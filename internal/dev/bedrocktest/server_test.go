@@ -27,6 +27,11 @@ func assistant(text string) types.Message {
 	return types.Message{Role: types.ConversationRoleAssistant, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: text}}}
 }
 
+func jsonSchema(schema string) *types.OutputFormat {
+	return &types.OutputFormat{Type: types.OutputFormatTypeJsonSchema,
+		Structure: &types.OutputFormatStructureMemberJsonSchema{Value: types.JsonSchemaDefinition{Schema: aws.String(schema)}}}
+}
+
 // Under ModelRules the endpoint answers as the request's model does: a
 // Claude 5.5 model refuses sampling parameters and a prefill with
 // Bedrock's messages, naming the parameter; Claude Haiku 4.5 takes them.
@@ -53,6 +58,17 @@ func TestModelRulesRefuseWhatTheModelRejects(t *testing.T) {
 		{"temperature and a prefill on Haiku 4.5", haiku45, bedrockruntime.ConverseStreamInput{
 			InferenceConfig: &types.InferenceConfiguration{Temperature: &half},
 			Messages:        []types.Message{user("Go on."), assistant("So far")}}, ""},
+		{"a JSON schema text format", haiku55, bedrockruntime.ConverseStreamInput{
+			OutputConfig: &types.OutputConfig{TextFormat: jsonSchema(`{"type":"object"}`)}}, ""},
+		{"a text format of another type", haiku55, bedrockruntime.ConverseStreamInput{
+			OutputConfig: &types.OutputConfig{TextFormat: &types.OutputFormat{Type: "xml",
+				Structure: &types.OutputFormatStructureMemberJsonSchema{Value: types.JsonSchemaDefinition{Schema: aws.String("{}")}}}}},
+			`outputConfig.textFormat.type "xml" is not json_schema`},
+		{"a schema that is not JSON", haiku45, bedrockruntime.ConverseStreamInput{
+			OutputConfig: &types.OutputConfig{TextFormat: jsonSchema(`type: object`)}}, "textFormat.structure.jsonSchema.schema is not a JSON schema object"},
+		{"a text format with a prefill", haiku45, bedrockruntime.ConverseStreamInput{
+			OutputConfig: &types.OutputConfig{TextFormat: jsonSchema(`{"type":"object"}`)},
+			Messages:     []types.Message{user("Go on."), assistant(`{"a":`)}}, "cannot be used with outputConfig.textFormat."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +95,9 @@ func TestModelRulesRefuseWhatTheModelRejects(t *testing.T) {
 				return
 			}
 			var v *types.ValidationException
-			if !errors.As(err, &v) || !strings.HasPrefix(v.ErrorMessage(), "The model returned the following errors: ") ||
+			// The model's own errors come with Bedrock's prefix; a request
+			// Bedrock itself finds malformed (its textFormat) without.
+			if !errors.As(err, &v) || !strings.HasPrefix(v.ErrorMessage(), "The model returned the following errors: ") && !strings.Contains(tt.wantMsg, "textFormat") ||
 				!strings.HasSuffix(v.ErrorMessage(), strings.TrimPrefix(tt.wantMsg, "The model returned the following errors: ")) {
 				t.Fatalf("ConverseStream error %v, want a ValidationException ending %q", err, tt.wantMsg)
 			}

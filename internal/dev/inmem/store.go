@@ -142,6 +142,7 @@ func (s *Store) Head(ctx context.Context, owner, id string) (jobs.Job, error) {
 		return jobs.Job{}, err
 	}
 	j.Prompt, j.GeneratedText, j.System = jobs.Preview(j.Prompt), jobs.Preview(j.GeneratedText), ""
+	j.ResponseFormat = nil // kept with the prompt, as dynamo keeps it
 	return j, nil
 }
 
@@ -250,6 +251,7 @@ func (s *Store) list(owner string, limit int, cursor string, match func(jobs.Job
 		if (after == "" || j.ID < after) && (match == nil || match(j)) {
 			j := clone(j)
 			j.Prompt, j.System, j.GeneratedText = jobs.Preview(j.Prompt), "", jobs.Preview(j.GeneratedText)
+			j.ResponseFormat = nil
 			if !j.Status.Terminal() {
 				j.GeneratedText = "" // see jobs.ListPreviewChars
 			}

@@ -84,9 +84,10 @@
 //	promptq-fault:midstream      half the words still to write stream, then a retryable error
 //	promptq-fault:hang           the banner streams (when not written yet), then nothing until ctx is done
 //	promptq-fault:refuse         half the words still to write stream, then the model declines
-//	promptq-fault:repeat         a user-turn continuation starts RepeatWords words back (see Continuing)
 //	                             (jobs.Refused, as a Claude 5.5 model's safety classifiers do);
 //	                             the call's tokens come back with it, to be billed
+//	promptq-fault:repeat         a user-turn continuation starts RepeatWords words back (see Continuing)
+//	promptq-fault:invalid-json   a JSON answer (see JSON) that conforms to no schema
 //
 // An unknown NAME is a permanent invalid-request error listing the known
 // ones. "once" is counted per Model value, so per process.
@@ -102,6 +103,21 @@
 // the last 60 seconds counts (a sliding minute). Zero means no limit.
 // [Model.Stats] says how many calls were made and refused, and how many
 // tokens were used, for measurements.
+//
+// # JSON
+//
+// A request with a response format (jobs.Request.ResponseFormat) is
+// answered with a JSON value that conforms to its schema, chosen from the
+// request's hash as the filler is (see jsonAnswer for the keywords it
+// follows), and nothing else: no banner, as a model writing to a schema
+// can write nothing outside it. It streams in whitespace-separated words
+// and is continued as any answer is (a continuing call is sent no schema,
+// jobs.Params.TextFormat, and goes on with the same value). With
+// promptq-fault:invalid-json the value is cut before its last
+// character, so it is not JSON (an object, an array or a string left
+// open) and conforms to no schema. A text format sent to a model
+// whose catalogue entry has no StructuredOutput is refused as Bedrock
+// refuses it.
 //
 // # Echo
 //
@@ -182,6 +198,9 @@ func check(req jobs.Request) error {
 	turns := req.Conversation()
 	if m.Continuation == catalogue.UserTurn && turns[len(turns)-1].Role == jobs.RoleAssistant {
 		return rejected(catalogue.PrefillRejection)
+	}
+	if req.Params().TextFormat != nil && !m.StructuredOutput {
+		return rejected("This model does not support outputConfig.textFormat.")
 	}
 	return nil
 }
@@ -346,7 +365,7 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 		fault = f[1]
 	}
 	switch fault {
-	case "", "midstream", "hang", "refuse", "repeat":
+	case "", "midstream", "hang", "refuse", "repeat", "invalid-json":
 	case "throttle":
 		return jobs.Progress{}, errThrottled
 	case "throttle-once":
@@ -360,7 +379,7 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 	case "invalid":
 		return jobs.Progress{}, errInvalid
 	default:
-		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang, refuse, repeat.", fault)
+		return jobs.Progress{}, jobs.Invalid("prompt", "Unknown local model fault %q; known: throttle, throttle-once, invalid, midstream, hang, refuse, repeat, invalid-json.", fault)
 	}
 
 	input := len(strings.Fields(req.System))
@@ -380,6 +399,12 @@ func (m *Model) Generate(ctx context.Context, req jobs.Request, onDelta func(tex
 	}
 
 	words := answer(key, req)
+	if fault == "invalid-json" && req.ResponseFormat != nil && len(words) > 0 {
+		// Cut before its last character: an object, array or string not
+		// closed is no JSON.
+		last := words[len(words)-1]
+		words[len(words)-1] = last[:len(last)-1]
+	}
 	from := resume(words, req, fault == "repeat")
 	budget := req.MaxTokens
 	if budget <= 0 {
@@ -465,6 +490,10 @@ func written(words []string, i int) string {
 
 // answer is the whole answer's words, before MaxTokens.
 func answer(key [32]byte, req jobs.Request) []string {
+	rng := rand.New(rand.NewPCG(binary.BigEndian.Uint64(key[:8]), binary.BigEndian.Uint64(key[8:16])))
+	if f := req.ResponseFormat; f != nil {
+		return piecePattern.FindAllString(jsonAnswer(f.Schema, rng), -1)
+	}
 	if loc := echoPattern.FindStringIndex(req.Prompt); loc != nil {
 		words := strings.Fields(Banner)
 		for i, p := range piecePattern.FindAllString(req.Prompt[loc[1]:], -1) {
@@ -483,7 +512,6 @@ func answer(key [32]byte, req jobs.Request) []string {
 	words = append(words, strings.Fields(fmt.Sprintf(
 		"%s Your prompt had %d words. Here is some filler text:",
 		intro, len(strings.Fields(req.Prompt))))...)
-	rng := rand.New(rand.NewPCG(binary.BigEndian.Uint64(key[:8]), binary.BigEndian.Uint64(key[8:16])))
 	total := 40 + rng.IntN(121)
 	sentence := 0
 	for len(words) < total {

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CreateThenGetReturnsTheStoredJob", testCreateAndGet},
 		{"GetOfAMissingJobIsNotFound", testGetMissing},
 		{"HeadIsTheJobWithPreviews", testHead},
+		{"AResponseFormatIsKeptWithThePromptAndHandedToTheClaim", testResponseFormat},
 		{"AnotherOwnersJobIsNotFoundForEveryMethod", testOtherOwner},
 		{"ListIsNewestFirstAndPagesWithACursor", testList},
 		{"ListRejectsAMalformedCursorOrLimit", testListBadCursor},
