@@ -48,9 +48,40 @@ type InferenceConfig struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 }
 
-// OutputConfig is Converse's outputConfig: the effort level.
+// OutputConfig is Converse's outputConfig: the effort level, and the JSON
+// schema the answer must conform to.
 type OutputConfig struct {
-	Effort string `json:"effort,omitempty"`
+	Effort     string      `json:"effort,omitempty"`
+	TextFormat *TextFormat `json:"textFormat,omitempty"`
+}
+
+// TextFormat is Converse's outputConfig.textFormat, as the SDK's
+// types.OutputFormat serializes: type json_schema and the schema, as a
+// string, with its name.
+type TextFormat struct {
+	Type      string `json:"type"`
+	Structure struct {
+		JSONSchema struct {
+			Schema string `json:"schema"`
+			Name   string `json:"name,omitempty"`
+		} `json:"jsonSchema"`
+	} `json:"structure"`
+}
+
+// NewTextFormat is f as a record's outputConfig.textFormat.
+func NewTextFormat(f *jobs.ResponseFormat) *TextFormat {
+	t := &TextFormat{Type: jobs.ResponseFormatJSONSchema}
+	t.Structure.JSONSchema.Schema, t.Structure.JSONSchema.Name = string(f.Schema), f.Name
+	return t
+}
+
+// Format is the response format t asks for (nil for a t that is nil or
+// not a JSON schema).
+func (t *TextFormat) Format() *jobs.ResponseFormat {
+	if t == nil || t.Type != jobs.ResponseFormatJSONSchema || t.Structure.JSONSchema.Schema == "" {
+		return nil
+	}
+	return &jobs.ResponseFormat{Type: t.Type, Name: t.Structure.JSONSchema.Name, Schema: json.RawMessage(t.Structure.JSONSchema.Schema)}
 }
 
 // NewRecord is j as a record: the conversation and the parameters its
@@ -59,8 +90,14 @@ type OutputConfig struct {
 // turn with the prompt, the system prompt, the job's max_tokens, its
 // temperature only for a model that takes one (none for the Claude 5.5
 // models, which answer any with an error), its effort as
-// outputConfig.effort and, where promptq turns the model's thinking off,
+// outputConfig.effort, its response format as outputConfig.textFormat
+// and, where promptq turns the model's thinking off,
 // additionalModelRequestFields {"thinking": {"type": "disabled"}}.
+//
+// Structured outputs in batch records: the newer version of Bedrock's
+// batch inference page says "Structured outputs are supported with both
+// invocation types", an older one that they are not
+// (catalogue.BatchStructuredOutputSource; unconfirmed).
 //
 // Unconfirmed: Bedrock documents that a Converse record's modelInput
 // "must match the request body of the Converse API", of which outputConfig
@@ -85,8 +122,11 @@ func NewRecord(j jobs.Job) Record {
 	if req.MaxTokens > 0 || p.Temperature != nil {
 		in.InferenceConfig = &InferenceConfig{MaxTokens: req.MaxTokens, Temperature: p.Temperature}
 	}
-	if p.Effort != "" {
+	if p.Effort != "" || p.TextFormat != nil {
 		in.OutputConfig = &OutputConfig{Effort: p.Effort}
+	}
+	if p.TextFormat != nil {
+		in.OutputConfig.TextFormat = NewTextFormat(p.TextFormat)
 	}
 	in.AdditionalModelRequestFields = p.AdditionalFields()
 	return Record{RecordID: j.ID, ModelInput: in}
@@ -108,6 +148,10 @@ type Result struct {
 	Text       string
 	StopReason string
 	Tokens     jobs.Tokens
+	// Format is the response format the record asked for (its modelInput,
+	// which Bedrock repeats in the output line), nil for text: the
+	// completion checks the text against it.
+	Format *jobs.ResponseFormat
 	// Err is set for a record Bedrock could not run; the other fields are
 	// then empty.
 	Err *RecordError
@@ -124,9 +168,12 @@ type RecordError struct {
 func (e *RecordError) Error() string { return e.Code + ": " + e.Message }
 
 // outputLine is an output line as Bedrock writes it. modelInput is
-// repeated there too; it is not read.
+// repeated there too; of it only the text format is read.
 type outputLine struct {
-	RecordID    string       `json:"recordId"`
+	RecordID   string `json:"recordId"`
+	ModelInput struct {
+		OutputConfig *OutputConfig `json:"outputConfig"`
+	} `json:"modelInput"`
 	ModelOutput *modelOutput `json:"modelOutput"`
 	Error       *outputError `json:"error"`
 }
@@ -191,6 +238,9 @@ func parseLine(line []byte) (Result, error) {
 		return Result{}, fmt.Errorf("%w: no recordId", ErrMalformedOutput)
 	}
 	res := Result{RecordID: l.RecordID}
+	if oc := l.ModelInput.OutputConfig; oc != nil {
+		res.Format = oc.TextFormat.Format()
+	}
 	switch {
 	case l.Error != nil:
 		res.Err = &RecordError{Code: errorCode(l.Error.Code), Message: l.Error.Message}

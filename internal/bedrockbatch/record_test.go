@@ -148,3 +148,32 @@ func FuzzReadOutput(f *testing.F) {
 		})
 	})
 }
+
+// A job's response format is its record's outputConfig.textFormat, as
+// Converse takes it, and an output line gives it back with the result.
+func TestARecordCarriesTheResponseFormat(t *testing.T) {
+	t.Parallel()
+	f := &jobs.ResponseFormat{Type: jobs.ResponseFormatJSONSchema, Name: "label", Schema: []byte(`{"type":"object"}`)}
+	line, err := bedrockbatch.NewRecord(jobs.Job{ID: "j1", Prompt: "p", Model: "us.anthropic.claude-haiku-4-5-20251001-v1:0", MaxTokens: 10, ResponseFormat: f}).Line()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `"outputConfig":{"textFormat":{"type":"json_schema","structure":{"jsonSchema":{"schema":"{\"type\":\"object\"}","name":"label"}}}}`
+	if !strings.Contains(string(line), want) {
+		t.Errorf("record %s lacks %s", line, want)
+	}
+	var in struct {
+		ModelInput json.RawMessage `json:"modelInput"`
+	}
+	if err := json.Unmarshal(line, &in); err != nil {
+		t.Fatal(err)
+	}
+	out := `{"recordId":"j1","modelInput":` + string(in.ModelInput) + `,"modelOutput":{"output":{"message":{"content":[{"text":"{}"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1}}}` + "\n"
+	var got bedrockbatch.Result
+	if err := bedrockbatch.ReadOutput(strings.NewReader(out), func(r bedrockbatch.Result) error { got = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got.Format == nil || string(got.Format.Schema) != `{"type":"object"}` || got.Format.Name != "label" {
+		t.Errorf("the output line's format = %+v, want the record's", got.Format)
+	}
+}

@@ -445,6 +445,16 @@ func (l *Lane) endOne(ctx context.Context, run jobs.Run, m jobs.RunMember, res b
 		err := l.deps.Store.Fail(ctx, m.Owner, m.JobID, m.Attempt, jobs.Failure{Code: jobs.FailureRefused, Message: jobs.Refused("").Message})
 		return nil, l.counted(err, &rep.Failed, rep)
 	}
+	if res.Format != nil {
+		if _, err := res.Format.Check(res.Text); err != nil {
+			// Checked as the worker checks an on-demand answer, but not
+			// tried again: another try would be a run of its own, hours
+			// later. Its tokens were charged above.
+			err := l.deps.Store.Fail(ctx, m.Owner, m.JobID, m.Attempt, jobs.Failure{Code: jobs.FailureInvalidOutput,
+				Message: outputMessage(err) + " (the economy lane does not try again)"})
+			return nil, l.counted(err, &rep.Failed, rep)
+		}
+	}
 	err = l.deps.Store.Finish(ctx, m.Owner, m.JobID, m.Attempt, jobs.Progress{GeneratedText: res.Text, Tokens: res.Tokens, StopReason: res.StopReason})
 	return nil, l.counted(err, &rep.Succeeded, rep)
 }
@@ -512,4 +522,13 @@ func (l *Lane) readManifest(ctx context.Context, key string) (*bedrockbatch.Mani
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return &m, nil
+}
+
+// outputMessage is what a job's owner is told of an answer Check refused.
+func outputMessage(err error) string {
+	var bad *jobs.OutputError
+	if errors.As(err, &bad) {
+		return bad.Message
+	}
+	return "The job's response_format could not be used."
 }

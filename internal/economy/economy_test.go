@@ -596,3 +596,37 @@ func TestARefusedRecordFailsItsJob(t *testing.T) {
 		t.Errorf("the refused job: %s %+v, charged %d; want failed refused, charged", got.Status, got.Failure, got.Budget.Charged)
 	}
 }
+
+// A job with a response format runs with it in its record (the local
+// batch stand-in honours outputConfig.textFormat): an answer that
+// conforms succeeds; one that does not fails its job with invalid_output
+// and the validation error at once, charged, since the economy lane does
+// not try again.
+func TestARunChecksAnswersAgainstTheirSchema(t *testing.T) {
+	e := newEnv(t, startsNow, false)
+	const schema = `{"type":"object","properties":{"label":{"enum":["spam","ham"]},"score":{"type":"integer"}},"required":["label","score"]}`
+	format := &jobs.ResponseFormat{Type: jobs.ResponseFormatJSONSchema, Name: "label", Schema: []byte(schema)}
+	newJob := func(prompt string) jobs.Job {
+		return e.create(t, jobs.Job{ID: jobs.NewID(), Owner: "alice", Lane: jobs.LaneEconomy, Prompt: prompt,
+			Model: "us.anthropic.claude-haiku-5-5", MaxTokens: 500, ResponseFormat: format})
+	}
+	good := newJob("Is this spam? Win a prize.")
+	bad := newJob("Is this spam? promptq-fault:invalid-json")
+	newJob("Is this spam? Lunch at noon.") // a run takes three at least
+	if rep, err := e.lane.Collect(t.Context()); err != nil || rep.Runs != 1 || rep.InRuns != 3 {
+		t.Fatalf("collect = %+v, %v; want one run of the three", rep, err)
+	}
+	e.runToEnd(t)
+	got := e.job(t, good)
+	if got.Status != jobs.StatusSucceeded {
+		t.Fatalf("the job that conforms: %s %+v", got.Status, got.Failure)
+	}
+	if _, err := format.Check(got.GeneratedText); err != nil {
+		t.Errorf("its answer %q: %v", got.GeneratedText, err)
+	}
+	got = e.job(t, bad)
+	if got.Status != jobs.StatusFailed || got.Failure == nil || got.Failure.Code != jobs.FailureInvalidOutput ||
+		!strings.Contains(got.Failure.Message, "not JSON") || !strings.Contains(got.Failure.Message, "does not try again") {
+		t.Errorf("the job that does not conform: %s %+v; want failed invalid_output, saying why", got.Status, got.Failure)
+	}
+}

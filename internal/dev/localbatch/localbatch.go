@@ -47,6 +47,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/promptq/promptq/internal/bedrockbatch"
 	"github.com/promptq/promptq/internal/dev/localmodel"
 	"github.com/promptq/promptq/internal/jobs"
 )
@@ -499,9 +500,7 @@ func (s *Server) answer(ctx context.Context, model string, rec inputLine) ([]byt
 			MaxTokens   int      `json:"maxTokens"`
 			Temperature *float64 `json:"temperature"`
 		} `json:"inferenceConfig"`
-		OutputConfig struct {
-			Effort string `json:"effort"`
-		} `json:"outputConfig"`
+		OutputConfig bedrockbatch.OutputConfig `json:"outputConfig"`
 	}
 	fail := func(code int, msg string) ([]byte, bool, jobs.Tokens) {
 		b, _ := json.Marshal(map[string]any{"recordId": rec.RecordID, "modelInput": rec.ModelInput,
@@ -512,7 +511,7 @@ func (s *Server) answer(ctx context.Context, model string, rec inputLine) ([]byt
 		return fail(400, "Malformed input request: the record is not a Converse request with a user message")
 	}
 	req := jobs.Request{Model: model, MaxTokens: in.InferenceConfig.MaxTokens, Temperature: in.InferenceConfig.Temperature,
-		Effort: in.OutputConfig.Effort}
+		Effort: in.OutputConfig.Effort, ResponseFormat: in.OutputConfig.TextFormat.Format()}
 	for _, c := range in.Messages[0].Content {
 		req.Prompt += c.Text
 	}
