@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"hash/fnv"
 	"time"
 
 	"github.com/promptq/promptq/internal/jobs"
@@ -175,8 +176,13 @@ func (q Quota) Choose(seats []Seat, job string, lane jobs.Lane, displaced bool, 
 		}
 		return 1
 	}
+	// Among the seats of the best rank, each job starts looking at a
+	// place of its own (spread): jobs choosing at once from the same read
+	// would otherwise all pick the same seat, and all but one lose its
+	// conditional write and read again.
 	best, bestRank := Seat{}, -1
-	for _, s := range seats {
+	for i := range seats {
+		s := seats[(i+spread(job, len(seats)))%len(seats)]
 		if s.Index >= q.Concurrency || !free(s) {
 			continue
 		}
@@ -232,4 +238,15 @@ func (q Quota) ShareCapacity(lane jobs.Lane, seats []Seat, now time.Time) int {
 		return q.Split().Interactive
 	}
 	return max(1, q.Concurrency-InUse(seats, now).Interactive)
+}
+
+// spread is where in n seats the job starts looking for a free one: a
+// hash of its id, so that jobs choosing at once pick different seats.
+func spread(job string, n int) int {
+	if n == 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(job))
+	return int(h.Sum32() % uint32(n))
 }
