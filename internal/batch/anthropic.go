@@ -31,7 +31,7 @@ type anthropicFormat struct{}
 var anthropicIgnored = []string{"metadata", "service_tier"}
 
 var anthropicNames = names{"prompt": "params.messages", "system": "params.system", "model": "params.model",
-	"max_tokens": "params.max_tokens", "temperature": "params.temperature"}
+	"max_tokens": "params.max_tokens", "temperature": "params.temperature", "effort": "params.output_config.effort"}
 
 func (anthropicFormat) strict() bool { return true }
 
@@ -63,8 +63,10 @@ func (f *foreignRequest) anthropicParams(params map[string]json.RawMessage) *Err
 			f.maxTokens = v
 		case "mcp_servers", "container":
 			return true, refusal(field, "cannot be mapped: promptq runs no tools.")
-		case "output_format", "output_config":
-			return true, refusal(field, "is not yet supported: promptq does not yet write JSON to a schema (structured results) or take these settings; leave it out.")
+		case "output_format":
+			return true, f.anthropicFormat(v, field)
+		case "output_config":
+			return true, f.anthropicOutputConfig(v, field)
 		case "thinking":
 			return true, refusal(field, "cannot be mapped: promptq chooses the model's thinking (off where the model allows).")
 		default:
@@ -72,6 +74,49 @@ func (f *foreignRequest) anthropicParams(params map[string]json.RawMessage) *Err
 		}
 		return true, nil
 	})
+}
+
+// anthropicOutputConfig maps a request's output_config: format, a JSON
+// output's schema, {"type": "json_schema", "schema": {...}}, is promptq's
+// response_format, and effort its effort (the same levels). The beta's
+// top-level output_format, which output_config.format replaced, is mapped
+// alike (anthropicFormat). Both are described on
+// https://platform.claude.com/docs/en/build-with-claude/structured-outputs
+// ("JSON outputs (output_config.format)"; "Migrating from beta? The
+// output_format parameter has moved to output_config.format") and
+// https://platform.claude.com/docs/en/api/messages (output_config).
+func (f *foreignRequest) anthropicOutputConfig(v json.RawMessage, field string) *ErrorInfo {
+	cfg, bad := jsonObject(v, field)
+	if bad != nil {
+		return bad
+	}
+	if bad := onlyFields(cfg, field, "format", "effort"); bad != nil {
+		return bad
+	}
+	if e, ok := cfg["effort"]; ok && string(e) != "null" {
+		f.effort = e
+	}
+	if fm, ok := cfg["format"]; ok && string(fm) != "null" {
+		return f.anthropicFormat(fm, field+".format")
+	}
+	return nil
+}
+
+// anthropicFormat maps a JSON output format, {"type": "json_schema",
+// "schema": {...}} (output_config.format, or the beta's output_format).
+func (f *foreignRequest) anthropicFormat(v json.RawMessage, field string) *ErrorInfo {
+	fm, bad := jsonObject(v, field)
+	if bad != nil {
+		return bad
+	}
+	if bad := onlyFields(fm, field, "type", "schema"); bad != nil {
+		return bad
+	}
+	var typ string
+	if json.Unmarshal(fm["type"], &typ) != nil || typ != "json_schema" {
+		return refusal(field+".type", `must be "json_schema".`)
+	}
+	return f.setFormat(fm["schema"], nil, names{"response_format": field, "response_format.schema": field + ".schema"})
 }
 
 type anthropicOutput struct {

@@ -284,14 +284,15 @@ func (c *client) submitBatch(entries [][]byte) ([]batchResult, error) {
 
 // jobView is the part of the API's Job the results need.
 type jobView struct {
-	JobID         string        `json:"job_id"`
-	Status        string        `json:"status"`
-	GeneratedText string        `json:"generated_text"`
-	Tokens        jobs.Tokens   `json:"tokens"`
-	Error         *jobs.Failure `json:"error"`
-	Truncated     bool          `json:"truncated"`
-	StopReason    string        `json:"stop_reason"`
-	Model         string        `json:"model"`
+	JobID         string          `json:"job_id"`
+	Status        string          `json:"status"`
+	GeneratedText string          `json:"generated_text"`
+	GeneratedJSON json.RawMessage `json:"generated_json"` // GET /jobs/{id}'s; listings leave it out
+	Tokens        jobs.Tokens     `json:"tokens"`
+	Error         *jobs.Failure   `json:"error"`
+	Truncated     bool            `json:"truncated"`
+	StopReason    string          `json:"stop_reason"`
+	Model         string          `json:"model"`
 }
 
 // getJob is GET /jobs/{id}, with the answer's Retry-After (0 if none).

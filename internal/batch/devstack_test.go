@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/promptq/promptq/internal/dev/devstack"
 	"github.com/promptq/promptq/internal/dev/devstack/devinfo"
@@ -334,20 +336,65 @@ func TestDevStack(t *testing.T) {
 			t.Errorf("DynamoDB has %d accepted jobs with %d keys for the user, want 120", n, keys)
 		}
 
-		out.Reset()
-		if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
-			t.Fatalf("second run: exit %d:\n%s", code, out.String())
-		}
-		again, err := os.ReadFile(output)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(again) != string(first) || !strings.Contains(out.String(), "; 0 API calls") {
-			t.Errorf("the second run should call nothing and write the same results:\n%s", out.String())
-		}
+		runAgainSendsNothing(t, args, e, output, first)
 		if n, keys, _ := d.jobCount(t, sub); n != 120 || keys != 120 {
 			t.Errorf("after the second run DynamoDB has %d accepted jobs with %d keys, want 120", n, keys)
 		}
+	})
+
+	t.Run("a CSV table with a schema: every row back once, in order, its columns valid against the schema; run again, nothing sent", func(t *testing.T) {
+		email, password, sub := d.newUser(t)
+		dir := t.TempDir()
+		var in strings.Builder
+		in.WriteString("review_id,review\n")
+		for i := range 100 {
+			fmt.Fprintf(&in, "rv%d,\"Review %d: sturdy, but the hinge squeaks\"\n", i, i)
+		}
+		input := writeFile(t, dir, "reviews.csv", in.String())
+		tmpl := writeFile(t, dir, "classify.tmpl", "Classify this review.\n\n{{.review}}")
+		schemaFile := writeFile(t, dir, "review.schema.json", reviewSchema)
+		args := []string{"--template", tmpl, "--schema-file", schemaFile, "--schema-name", "review", "--id-column", "review_id", "--wait", input}
+		e := env("PROMPTQ_DEV_DIR", d.dir, "PROMPTQ_USERNAME", email, "PROMPTQ_PASSWORD", password)
+		var out strings.Builder
+		if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
+			t.Fatalf("exit %d:\n%s", code, out.String())
+		}
+		output := filepath.Join(dir, "reviews.results.csv")
+		first, err := os.ReadFile(output)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if header, _, _ := strings.Cut(string(first), "\n"); header != "review_id,review,status,generated_text,error,sentiment,topics,summary" {
+			t.Errorf("header %s", header)
+		}
+		schema := compileTestSchema(t, reviewSchema)
+		rows := tableRows(t, output)
+		if len(rows) != 100 {
+			t.Fatalf("%d rows, want 100", len(rows))
+		}
+		for i, r := range rows {
+			if r["review_id"] != fmt.Sprintf("rv%d", i) || r["status"] != "succeeded" || r["error"] != "" {
+				t.Fatalf("row %d: %v", i+1, r)
+			}
+			// The columns are the answer's properties: put back together,
+			// they conform to the schema, as the answer itself does.
+			var topics []any
+			if err := json.Unmarshal([]byte(r["topics"]), &topics); err != nil {
+				t.Fatalf("row %d: topics %q: %v", i+1, r["topics"], err)
+			}
+			for what, v := range map[string]any{
+				"the columns": map[string]any{"sentiment": r["sentiment"], "topics": topics, "summary": r["summary"]},
+				"the answer":  mustJSON(t, r["generated_text"]),
+			} {
+				if err := schema.Validate(v); err != nil {
+					t.Fatalf("row %d: %s do not conform: %v\n%v", i+1, what, err, r)
+				}
+			}
+		}
+		if n, keys, _ := d.jobCount(t, sub); n != 100 || keys != 100 {
+			t.Errorf("DynamoDB has %d accepted jobs with %d keys for the user, want 100", n, keys)
+		}
+		runAgainSendsNothing(t, args, e, output, first)
 	})
 
 	for _, format := range []string{"openai", "anthropic"} {
@@ -385,14 +432,7 @@ func TestDevStack(t *testing.T) {
 			if n, keys, _ := d.jobCount(t, sub); n != 60 || keys != 60 {
 				t.Errorf("DynamoDB has %d accepted jobs with %d keys for the user, want 60", n, keys)
 			}
-			out.Reset()
-			if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
-				t.Fatalf("second run: exit %d:\n%s", code, out.String())
-			}
-			again, _ := os.ReadFile(output)
-			if string(again) != string(first) || !strings.Contains(out.String(), "; 0 API calls") {
-				t.Errorf("the second run should call nothing and write the same results:\n%s", out.String())
-			}
+			runAgainSendsNothing(t, args, e, output, first)
 		})
 	}
 
@@ -425,6 +465,64 @@ func TestDevStack(t *testing.T) {
 			t.Errorf("DynamoDB has %d accepted jobs with %d keys, want 15", n, keys)
 		}
 	})
+}
+
+// runAgainSendsNothing runs the batch tool with args again and checks
+// that it makes no API call and writes the results file output as the
+// first run did (first).
+func runAgainSendsNothing(t *testing.T, args []string, e Env, output string, first []byte) {
+	t.Helper()
+	var out strings.Builder
+	if code := Main(runContext(t), args, e, &out, false); code != ExitOK {
+		t.Fatalf("second run: exit %d:\n%s", code, out.String())
+	}
+	again, err := os.ReadFile(output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(first) || !strings.Contains(out.String(), "; 0 API calls") {
+		t.Errorf("the second run should call nothing and write the same results:\n%s", out.String())
+	}
+}
+
+// reviewSchema is the README's worked example's schema.
+const reviewSchema = `{
+  "type": "object",
+  "properties": {
+    "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+    "topics": {"type": "array", "items": {"type": "string", "enum": ["quality", "price", "delivery", "service", "other"]}},
+    "summary": {"type": "string"}
+  },
+  "required": ["sentiment", "topics", "summary"],
+  "additionalProperties": false
+}`
+
+// compileTestSchema compiles a schema with the library the service uses.
+func compileTestSchema(t *testing.T, schema string) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("review.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("review.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// mustJSON decodes JSON text as the schema library reads it.
+func mustJSON(t *testing.T, text string) any {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("not JSON: %q: %v", text, err)
+	}
+	return v
 }
 
 // runContext is the context of a short run of the batch tool in a

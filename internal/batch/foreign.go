@@ -16,8 +16,8 @@ import (
 // Anthropic's Message Batches input, read unchanged (openai.go,
 // anthropic.go). A line asks for one chat completion or one message; the
 // batch tool maps what promptq can run (a system prompt and one user
-// prompt of text, max_tokens, temperature, the model through
-// catalogue.ForeignModels or --model) and refuses the rest by name,
+// prompt of text, max_tokens, temperature, a JSON schema for the answer,
+// the model through catalogue.ForeignModels or --model) and refuses the rest by name,
 // before anything is sent. custom_id keys each line, as a line's id does
 // (batch:id:<custom_id>). The results are written in the file's own
 // output shape, in input order (both providers' are in any order and
@@ -97,6 +97,11 @@ type foreignRequest struct {
 	prompt      *string  // the one user prompt
 	maxTokens   json.RawMessage
 	temperature json.RawMessage
+	effort      json.RawMessage
+	// responseFormat is the line's schema as promptq's response_format
+	// (nil for none); formatNames what the file calls its fields.
+	responseFormat json.RawMessage
+	formatNames    names
 }
 
 // names are what a foreign file calls promptq's request fields, so a
@@ -124,6 +129,12 @@ func (f foreignRequest) line(n int, s lineSettings, nm names) Line {
 	if f.temperature != nil {
 		fields["temperature"] = f.temperature
 	}
+	if f.effort != nil {
+		fields["effort"] = f.effort
+	}
+	if f.responseFormat != nil {
+		fields["response_format"] = f.responseFormat
+	}
 	if s.Model == "" && f.model != "" {
 		id, ok := catalogue.MapForeign(f.model)
 		if !ok {
@@ -133,11 +144,42 @@ func (f foreignRequest) line(n int, s lineSettings, nm names) Line {
 	}
 	l := newLine(n, f.customID, fields, s)
 	if l.Err != nil {
-		if field, ok := nm[l.Err.Field]; ok {
+		if field, ok := f.formatNames[l.Err.Field]; ok {
+			l.Err.Field = field
+		} else if field, ok := nm[l.Err.Field]; ok {
 			l.Err.Field = field
 		}
 	}
 	return l
+}
+
+// setFormat sets the line's response_format: the schema (raw JSON, nil if
+// the file gave none, which DecodeRequest refuses by name) and its name
+// (nil for none). names says what the file calls promptq's fields of it.
+func (f *foreignRequest) setFormat(schema, name json.RawMessage, nm names) *ErrorInfo {
+	if f.responseFormat != nil {
+		return refusal(nm["response_format"], "a second schema for the answer: give one.")
+	}
+	rf := map[string]json.RawMessage{"type": jsonText(jobs.ResponseFormatJSONSchema)}
+	if schema != nil {
+		rf["schema"] = schema
+	}
+	if name != nil {
+		rf["name"] = name
+	}
+	f.responseFormat, f.formatNames = jsonText(rf), nm
+	return nil
+}
+
+// onlyFields refuses a field of obj (a part of a line named at) that is
+// not one of known.
+func onlyFields(obj map[string]json.RawMessage, at string, known ...string) *ErrorInfo {
+	for _, k := range sortedKeys(obj) {
+		if !slices.Contains(known, k) {
+			return refusal(at+"."+k, "cannot be mapped: promptq has no such setting.")
+		}
+	}
+	return nil
 }
 
 // mapFields maps a request object's fields (OpenAI's body, Anthropic's

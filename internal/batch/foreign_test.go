@@ -50,6 +50,15 @@ func TestAForeignLineBecomesTheRequestItAsks(t *testing.T) {
 			anthropicFormat{}, "", map[string]any{"model": haiku45, "prompt": "Hello, world", "max_tokens": 1024}},
 		{"Anthropic, system blocks, content blocks, a temperature, metadata", an(`{"model": "promptq-local", "max_tokens": 10, "temperature": 0.5, "metadata": {"user_id": "x"}, "system": [{"type": "text", "text": "S1", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "S2"}], "messages": [{"role": "user", "content": [{"type": "text", "text": "Q"}]}]}`),
 			anthropicFormat{}, "", map[string]any{"model": "promptq-local", "system": "S1\nS2", "prompt": "Q", "max_tokens": 10, "temperature": 0.5}},
+		{"OpenAI, a JSON schema, strict", oa(`{"messages": [{"role": "user", "content": "Classify: great"}], "response_format": {"type": "json_schema", "json_schema": {"name": "review", "strict": true, "schema": {"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}}, "required": ["sentiment"], "additionalProperties": false}}}}`),
+			openaiFormat{}, "", map[string]any{"prompt": "Classify: great", "response_format": map[string]any{"type": "json_schema", "name": "review",
+				"schema": map[string]any{"type": "object", "properties": map[string]any{"sentiment": map[string]any{"type": "string", "enum": []any{"positive", "negative"}}}, "required": []any{"sentiment"}, "additionalProperties": false}}}},
+		{"OpenAI, a JSON schema with no name", oa(`{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}, "strict": false}}}`),
+			openaiFormat{}, "", map[string]any{"prompt": "x", "response_format": map[string]any{"type": "json_schema", "schema": map[string]any{"type": "object"}}}},
+		{"Anthropic, output_config's format and effort", an(`{"max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "output_config": {"effort": "low", "format": {"type": "json_schema", "schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}}}`),
+			anthropicFormat{}, "", map[string]any{"prompt": "x", "max_tokens": 100, "effort": "low", "response_format": map[string]any{"type": "json_schema", "schema": map[string]any{"type": "object", "properties": map[string]any{"a": map[string]any{"type": "integer"}}}}}},
+		{"Anthropic, the beta's output_format", an(`{"model": "promptq-local", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "output_format": {"type": "json_schema", "schema": {"type": "array"}}}`),
+			anthropicFormat{}, "", map[string]any{"model": "promptq-local", "prompt": "x", "max_tokens": 100, "response_format": map[string]any{"type": "json_schema", "schema": map[string]any{"type": "array"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +82,22 @@ func TestAForeignLineBecomesTheRequestItAsks(t *testing.T) {
 	}
 }
 
+func TestSchemaFileReplacesAForeignLinesSchema(t *testing.T) {
+	t.Parallel()
+	rf := `{"type":"json_schema","schema":{"type":"string"}}`
+	_, l := readForeign(t, an(`{"model": "promptq-local", "messages": [{"role": "user", "content": "x"}], "output_format": {"type": "json_schema", "schema": {"type": "array"}}}`),
+		lineSettings{KeyPrefix: "batch", ResponseFormat: json.RawMessage(rf)})
+	if l.Err != nil {
+		t.Fatalf("refused: %+v", l.Err)
+	}
+	var got struct {
+		ResponseFormat json.RawMessage `json:"response_format"`
+	}
+	if err := json.Unmarshal(l.Entry, &got); err != nil || string(got.ResponseFormat) != rf || !l.Structured {
+		t.Errorf("response_format %s (structured %v), want --schema-file's %s", got.ResponseFormat, l.Structured, rf)
+	}
+}
+
 func TestWhatAForeignLineCannotMapIsRefusedByName(t *testing.T) {
 	t.Parallel()
 	user := `"messages": [{"role": "user", "content": "hi"}]`
@@ -93,8 +118,17 @@ func TestWhatAForeignLineCannotMapIsRefusedByName(t *testing.T) {
 		{"n of 2", oa(`{` + user + `, "n": 2}`), "body.n", "several choices"},
 		{"streaming", oa(`{` + user + `, "stream": true}`), "body.stream", "streaming"},
 		{"logprobs", oa(`{` + user + `, "logprobs": true}`), "body.logprobs", "log probabilities"},
-		{"a JSON schema", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}`), "body.response_format", "not yet supported"},
-		{"JSON mode", oa(`{` + user + `, "response_format": {"type": "json_object"}}`), "body.response_format", "not yet supported"},
+		{"JSON mode", oa(`{` + user + `, "response_format": {"type": "json_object"}}`), "body.response_format.type", "json_object"},
+		{"a response_format of another type", oa(`{` + user + `, "response_format": {"type": "xml"}}`), "body.response_format.type", `"text" or "json_schema"`},
+		{"a response_format that is not an object", oa(`{` + user + `, "response_format": "json"}`), "body.response_format", "JSON object"},
+		{"a response_format field promptq lacks", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}, "extra": 1}}`), "body.response_format.extra", "no such setting"},
+		{"a json_schema that is not an object", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": []}}`), "body.response_format.json_schema", "JSON object"},
+		{"a json_schema with no schema", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}`), "body.response_format.json_schema.schema", "required"},
+		{"a json_schema description", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "description": "d", "schema": {}}}}`), "body.response_format.json_schema.description", "no such setting"},
+		{"a strict that is not true or false", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": "yes", "schema": {}}}}`), "body.response_format.json_schema.strict", "true or false"},
+		{"a schema name with spaces", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": {"name": "my schema", "schema": {}}}}`), "body.response_format.json_schema.name", "letters, digits"},
+		{"a schema that refers to a URL", oa(`{` + user + `, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "https://example.com/s.json"}}}}`), "body.response_format.json_schema.schema", "promptq can use"},
+		{"a json_schema with text", oa(`{` + user + `, "response_format": {"type": "text", "json_schema": {"name": "x", "schema": {}}}}`), "body.response_format.json_schema", "json_schema"},
 		{"an unknown setting", oa(`{` + user + `, "top_p": 0.5}`), "body.top_p", "no such setting"},
 		{"an image", oa(`{"messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}`), "body.messages[0].content[1].type", `"image_url" part`},
 		{"audio", oa(`{"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}`), "body.messages[0].content[0].type", "text only"},
@@ -117,7 +151,14 @@ func TestWhatAForeignLineCannotMapIsRefusedByName(t *testing.T) {
 		{"Anthropic tool_choice", an(`{` + user + `, "tool_choice": {"type": "auto"}}`), "params.tool_choice", "no tools"},
 		{"Anthropic streaming", an(`{` + user + `, "stream": true}`), "params.stream", "streaming"},
 		{"Anthropic thinking", an(`{` + user + `, "thinking": {"type": "enabled", "budget_tokens": 1024}}`), "params.thinking", "thinking"},
-		{"Anthropic structured output", an(`{` + user + `, "output_format": {"type": "json_schema", "schema": {}}}`), "params.output_format", "not yet supported"},
+		{"Anthropic output_config and output_format both", an(`{` + user + `, "output_config": {"format": {"type": "json_schema", "schema": {}}}, "output_format": {"type": "json_schema", "schema": {}}}`), "params.output_format", "give one"},
+		{"Anthropic output_config not an object", an(`{` + user + `, "output_config": "json"}`), "params.output_config", "JSON object"},
+		{"Anthropic output_config setting promptq lacks", an(`{` + user + `, "output_config": {"task_budget": 5}}`), "params.output_config.task_budget", "no such setting"},
+		{"Anthropic output format of another type", an(`{` + user + `, "output_config": {"format": {"type": "text"}}}`), "params.output_config.format.type", "json_schema"},
+		{"Anthropic output format field promptq lacks", an(`{` + user + `, "output_config": {"format": {"type": "json_schema", "name": "x", "schema": {}}}}`), "params.output_config.format.name", "no such setting"},
+		{"Anthropic output format with no schema", an(`{` + user + `, "output_config": {"format": {"type": "json_schema"}}}`), "params.output_config.format.schema", "required"},
+		{"Anthropic beta output format whose schema is not one", an(`{` + user + `, "output_format": {"type": "json_schema", "schema": "a string"}}`), "params.output_format.schema", "schema"},
+		{"Anthropic effort promptq lacks", an(`{` + user + `, "output_config": {"effort": "huge"}}`), "params.output_config.effort", "effort"},
 		{"Anthropic top_k", an(`{` + user + `, "top_k": 5}`), "params.top_k", "no such setting"},
 		{"Anthropic stop_sequences", an(`{` + user + `, "stop_sequences": ["x"]}`), "params.stop_sequences", "no such setting"},
 		{"an image block", an(`{"messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]}`), "params.messages[0].content[0].type", `"image" part`},

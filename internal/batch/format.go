@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // An inputFormat is one kind of input file: it reads the file into the
@@ -33,10 +35,18 @@ type inputFormat interface {
 // say (see --help's Input).
 func openInput(o Options) (inputFormat, []Line, error) {
 	s := lineSettings{KeyPrefix: o.KeyPrefix, Model: o.Model, MaxTokens: o.MaxTokens}
+	var rf *jobs.ResponseFormat
+	if o.Schema != "" {
+		var err error
+		if rf, err = readSchema(o.Schema, o.SchemaName, o.Model); err != nil {
+			return nil, nil, err
+		}
+		s.ResponseFormat = jsonText(rf)
+	}
 	var f inputFormat
 	switch {
 	case o.Template != "":
-		t, err := newTable(o.Template, o.SystemTemplate, o.IDColumn, isCSV(o.Input))
+		t, err := newTable(o.Template, o.SystemTemplate, o.IDColumn, isCSV(o.Input), rf)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -63,6 +73,42 @@ func openInput(o Options) (inputFormat, []Line, error) {
 		}
 	}
 	return f, lines, nil
+}
+
+// readSchema reads --schema-file's JSON schema into the response_format
+// every request carries (named --schema-name, if given), checked as the
+// API checks it (jobs.DecodeRequest, for model, or the default one): a
+// schema the API would refuse is refused here once, naming the file,
+// rather than on every line.
+func readSchema(path, name, model string) (*jobs.ResponseFormat, error) {
+	schema, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--schema-file: %w", err)
+	}
+	if !json.Valid(schema) {
+		return nil, fmt.Errorf("--schema-file %s is not JSON", path)
+	}
+	rf := map[string]json.RawMessage{"type": jsonText(jobs.ResponseFormatJSONSchema), "schema": schema}
+	if name != "" {
+		rf["name"] = jsonText(name)
+	}
+	req := map[string]json.RawMessage{"prompt": jsonText("-"), "response_format": jsonText(rf)}
+	if model != "" {
+		req["model"] = jsonText(model)
+	}
+	r, err := jobs.DecodeRequest(jsonText(req), localLimits(model))
+	var e *jobs.Error
+	switch {
+	case errors.As(err, &e) && e.Field == "response_format.name":
+		return nil, fmt.Errorf("--schema-name %q: %s", name, e.Message)
+	case errors.As(err, &e) && e.Field == "model":
+		return nil, fmt.Errorf("--model %q: %s", model, e.Message)
+	case errors.As(err, &e):
+		return nil, fmt.Errorf("--schema-file %s: %s", path, e.Message)
+	case err != nil:
+		return nil, fmt.Errorf("--schema-file %s: %w", path, err)
+	}
+	return r.ResponseFormat, nil
 }
 
 // waits says whether a format's results need every job finished: OpenAI's

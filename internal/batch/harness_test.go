@@ -92,7 +92,8 @@ func newAPI(t *testing.T, opts ...apiOption) *api {
 }
 
 // work runs every queued message, as a worker would: the job succeeds
-// with text derived from its prompt ("FAIL" in a prompt fails it). It runs
+// with text derived from its prompt ("FAIL" in a prompt fails it), JSON
+// for a job with a schema. It runs
 // when a client polls, so tests need no timing.
 func (a *api) work(ctx context.Context) {
 	a.workMu.Lock()
@@ -108,6 +109,10 @@ func (a *api) work(ctx context.Context) {
 			continue
 		}
 		text := "echo: " + j.Prompt
+		if j.ResponseFormat != nil {
+			// One answer for every schema: tests give schemas it conforms to.
+			text = fmt.Sprintf(`{"summary": %q, "stars": 4, "topics": ["a", "b"], "extra": {"k": true}, "gone": null}`, text)
+		}
 		tokens := jobs.Tokens{Input: len(j.Prompt), Output: len(text)}
 		// Charged, then finished, as the worker does.
 		_ = a.store.Charge(ctx, j, tokens)

@@ -22,6 +22,9 @@ type Line struct {
 	Key   string // the idempotency key sent with it
 	Sum   string // hash of the request's fields, to match state records
 	Entry []byte // the batch entry to send: the request fields and idempotency_key
+	// Structured: the request asks for JSON to a schema (response_format),
+	// so its finished job has a generated_json.
+	Structured bool
 	// Err is why the line is refused without asking the API (bad JSON, a
 	// missing prompt, a repeated id...). Such lines are reported, never sent.
 	Err *ErrorInfo
@@ -54,11 +57,15 @@ func localLimits(model string) jobs.Limits {
 const maxLineBytes = 5 << 20
 
 // lineSettings apply to every line of a file: the key prefix, and what the
-// command line sets for every request (--model, --max-tokens).
+// command line sets for every request (--model, --max-tokens,
+// --schema-file).
 type lineSettings struct {
 	KeyPrefix string
 	Model     string // every request's model, replacing the file's; "" keeps it
 	MaxTokens int    // max_tokens of a request that sets none; 0: the API's default
+	// ResponseFormat is every request's response_format (readSchema's),
+	// replacing the file's; nil keeps it.
+	ResponseFormat json.RawMessage
 }
 
 // ReadInput reads a JSONL file of requests in promptq's own shape (one
@@ -156,6 +163,12 @@ func newLine(n int, id string, fields map[string]json.RawMessage, s lineSettings
 	if _, ok := fields["max_tokens"]; !ok && s.MaxTokens > 0 {
 		fields["max_tokens"], _ = json.Marshal(s.MaxTokens)
 	}
+	if s.ResponseFormat != nil {
+		// In the fields, so it is hashed with the rest: a run with
+		// another schema does not take an earlier run's jobs (recorded
+		// under the old sum) for its own.
+		fields["response_format"] = s.ResponseFormat
+	}
 	// json.Marshal sorts the keys and compacts the values, so the sum does
 	// not change with key order or spacing.
 	canonical, err := json.Marshal(fields)
@@ -169,10 +182,12 @@ func newLine(n int, id string, fields map[string]json.RawMessage, s lineSettings
 	}
 	// DecodeRequest, not Batch.Entry: the line has no idempotency_key yet,
 	// and Batch.Entry names a mistyped field "rawRequest.prompt".
-	if _, err := jobs.DecodeRequest(canonical, localLimits(model)); err != nil {
+	req, err := jobs.DecodeRequest(canonical, localLimits(model))
+	if err != nil {
 		l.Err = errorInfo(err)
 		return l
 	}
+	l.Structured = req.ResponseFormat != nil
 	sum := sha256.Sum256(canonical)
 	l.Sum = hex.EncodeToString(sum[:16])
 	l.Key = idempotencyKey(s.KeyPrefix, n, l.ID, l.Sum)

@@ -36,6 +36,7 @@ type flags struct {
 	output, apiURL, token, username, password            string
 	clientID, region, cognitoEndpoint, devConfig, prefix string
 	template, systemFile, idColumn, model                string
+	schema, schemaName                                   string
 	concurrency, batchSize, maxAttempts, retryBudget     int
 	maxTokens                                            int
 	wait, quiet, economy, economyFallback                bool
@@ -43,7 +44,7 @@ type flags struct {
 }
 
 const usageHead = `Usage: batch [flags] INPUT.jsonl
-       batch --template PROMPT.tmpl [--system-file SYSTEM.tmpl] [--id-column COL] TABLE.csv|TABLE.jsonl
+       batch --template PROMPT.tmpl [--system-file SYSTEM.tmpl] [--id-column COL] [--schema-file SCHEMA.json] TABLE.csv|TABLE.jsonl
 
 Submits every request of INPUT.jsonl to promptq's API (POST /generate/batch,
 up to 100 a call), optionally waits for the jobs, and writes the results in
@@ -77,9 +78,11 @@ Batches input; else OpenAI's Batch API input (url /v1/chat/completions).
 Each line's system prompt(s) and one user message of text, max_tokens (or
 max_completion_tokens) and temperature are mapped; its model through the
 README's table (internal/catalogue's ForeignModels), or --model for every
-line. custom_id keys the line (<prefix>:id:<custom_id>). What promptq
+line. OpenAI's response_format json_schema and Anthropic's output_config
+format (or output_format) become the request's response_format.
+custom_id keys the line (<prefix>:id:<custom_id>). What promptq
 cannot run (tools, images, several choices, streaming, a conversation or
-a prefill, response_format/output_format: not yet supported, another url)
+a prefill, JSON mode with no schema, another url)
 is refused naming the line and the field, and NOTHING is sent until every
 line maps. The results (default INPUT with .results.jsonl) are in the
 file's own output shape, in input order; these files always --wait.
@@ -90,11 +93,19 @@ Output, for a table (--output, default TABLE with .results.csv or
 columns (CSV) or fields (JSONL) added: status, generated_text and error
 (CSV: "code: message", empty if none; JSONL: {"code","message","field"},
 only where there is one). The CSV's cells are written back as read; a
-JSONL row's fields keep their text and order.
+JSONL row's fields keep their text and order. With --schema-file, a CSV
+gets a column per top-level property of the schema after those (a string
+as its text, anything else as compact JSON), a JSONL row generated_json.
+
+Schema (--schema-file SCHEMA.json, any input): every request asks for
+JSON conforming to the JSON schema (response_format, replacing the
+file's), checked before anything is sent; a line's result carries
+generated_json, the answer's value. --schema-name names it.
+  batch --template review.tmpl --schema-file review.schema.json --id-column review_id --wait reviews.csv
 
 Output, for requests (--output, default INPUT with .results.jsonl): one JSON
 object per input line, in input order:
-  {"id", "line", "job_id", "status", "generated_text", "tokens", "error"}
+  {"id", "line", "job_id", "status", "generated_text", "generated_json", "tokens", "error"}
   status is the job's (queued, running, succeeded, failed, cancelled), or
   "rejected" (invalid, never a job), "unsent" (the API kept failing; a
   re-run sends it) or "missing" (the API no longer has the job). Without
@@ -163,6 +174,8 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.systemFile, "system-file", "", "with --template: the system prompt's template `file`, run on each row too")
 	fs.StringVar(&f.idColumn, "id-column", "", "with --template: the `column` (field) whose value keys each row: unique, not blank")
 	fs.StringVar(&f.model, "model", "", "the `model` of every request, replacing the file's (default: the line's own, mapped for an OpenAI or Anthropic file, else the API's default)")
+	fs.StringVar(&f.schema, "schema-file", "", "a JSON schema `file`: every request asks for JSON conforming to it (response_format), which the results carry as generated_json (a table: a column per top-level property)")
+	fs.StringVar(&f.schemaName, "schema-name", "", "with --schema-file: the schema's `name`, passed to the model (1 to 64 letters, digits, _ or -)")
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "max_tokens of every request that sets none (`n`; default: the API's)")
 	fs.StringVar(&f.prefix, "key-prefix", DefaultKeyPrefix, "first part of every idempotency `key`: change it to submit the same file again as new jobs")
 	fs.IntVar(&f.concurrency, "concurrency", DefaultConcurrency, "`n` API calls in flight at once (batches, and polls with --wait)")
@@ -315,6 +328,8 @@ func (f flags) options(input string, getenv Env) (Options, error) {
 		IDColumn:         f.idColumn,
 		Model:            f.model,
 		MaxTokens:        f.maxTokens,
+		Schema:           f.schema,
+		SchemaName:       f.schemaName,
 	}
 	if o.Output == "" {
 		ext := ".results.jsonl"
@@ -343,6 +358,9 @@ func (f flags) options(input string, getenv Env) (Options, error) {
 	}
 	if (f.systemFile != "" || f.idColumn != "") && f.template == "" {
 		errs = append(errs, errors.New("--system-file and --id-column go with --template"))
+	}
+	if f.schemaName != "" && f.schema == "" {
+		errs = append(errs, errors.New("--schema-name goes with --schema-file"))
 	}
 	if f.maxAttempts < 1 {
 		errs = append(errs, errors.New("--max-attempts must be at least 1"))

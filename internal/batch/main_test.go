@@ -66,6 +66,7 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 		{"missing input", []string{filepath.Join(dir, "missing.jsonl")}, creds, "no such file"},
 		{"a system template without a template", []string{"--system-file", input, input}, creds, "go with --template"},
 		{"an id column without a template", []string{"--id-column", "id", input}, creds, "go with --template"},
+		{"a schema name without a schema", []string{"--schema-name", "review", input}, creds, "--schema-name goes with --schema-file"},
 		{"a CSV without a template", []string{writeFile(t, dir, "t.csv", "a\n1\n")}, creds, "give --template"},
 		{"a table with a bad row", []string{"--template", writeFile(t, dir, "p.tmpl", "{{.b}}"), writeFile(t, dir, "u.csv", "a\n1\n")}, creds,
 			`nothing was sent; fix them and run the same command again:

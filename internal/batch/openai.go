@@ -85,12 +85,7 @@ func (f *foreignRequest) openaiBody(body map[string]json.RawMessage) *ErrorInfo 
 				return true, refusal(field, "cannot be mapped: promptq's models give no log probabilities.")
 			}
 		case "response_format":
-			var rf struct {
-				Type string `json:"type"`
-			}
-			if json.Unmarshal(v, &rf) != nil || rf.Type != "text" {
-				return true, refusal(field, "is not yet supported: promptq does not yet write JSON to a schema (structured results); leave it out, or give {\"type\": \"text\"}.")
-			}
+			return true, f.openaiResponseFormat(v, field)
 		case "functions", "function_call", "parallel_tool_calls":
 			return true, refusal(field, "cannot be mapped: promptq runs no tools.")
 		default:
@@ -98,6 +93,51 @@ func (f *foreignRequest) openaiBody(body map[string]json.RawMessage) *ErrorInfo 
 		}
 		return true, nil
 	})
+}
+
+// openaiResponseFormat maps a chat completion's response_format: {"type":
+// "text"} is none, and {"type": "json_schema", "json_schema": {"name",
+// "schema", "strict"}} promptq's response_format of that name and schema
+// (https://platform.openai.com/docs/api-reference/chat/create#chat-create-response_format;
+// https://platform.openai.com/docs/guides/structured-outputs). strict,
+// true or false, changes nothing: promptq always holds the answer to the
+// schema. JSON mode ({"type": "json_object"}), with no schema, cannot be
+// held to anything and is refused.
+func (f *foreignRequest) openaiResponseFormat(v json.RawMessage, field string) *ErrorInfo {
+	rf, bad := jsonObject(v, field)
+	if bad != nil {
+		return bad
+	}
+	if bad := onlyFields(rf, field, "type", "json_schema"); bad != nil {
+		return bad
+	}
+	var typ string
+	_ = json.Unmarshal(rf["type"], &typ)
+	switch typ {
+	case "text":
+		if rf["json_schema"] != nil {
+			return refusal(field+".json_schema", `goes with "type": "json_schema".`)
+		}
+		return nil
+	case "json_schema":
+	case "json_object":
+		return refusal(field+".type", `"json_object" (JSON of no schema) cannot be mapped: promptq writes JSON to a schema; give "json_schema" and the schema.`)
+	default:
+		return refusal(field+".type", `must be "text" or "json_schema".`)
+	}
+	at := field + ".json_schema"
+	js, bad := jsonObject(rf["json_schema"], at)
+	if bad != nil {
+		return bad
+	}
+	if bad := onlyFields(js, at, "name", "schema", "strict"); bad != nil {
+		return bad
+	}
+	if s, ok := js["strict"]; ok && string(s) != "true" && string(s) != "false" && string(s) != "null" {
+		return refusal(at+".strict", "must be true or false.")
+	}
+	return f.setFormat(js["schema"], js["name"], names{"response_format": field, "response_format.type": field + ".type",
+		"response_format.name": at + ".name", "response_format.schema": at + ".schema"})
 }
 
 // openaiOutput is a line of OpenAI's batch output (BatchRequestOutput).

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/promptq/promptq/internal/jobs"
@@ -15,9 +16,12 @@ type Result struct {
 	Status string `json:"status"`
 	// GeneratedText and Tokens are present for lines that have a job
 	// (empty until it has run; without --wait it has not been read).
-	GeneratedText *string      `json:"generated_text,omitempty"`
-	Tokens        *jobs.Tokens `json:"tokens,omitempty"`
-	Error         *ErrorInfo   `json:"error,omitempty"`
+	GeneratedText *string `json:"generated_text,omitempty"`
+	// GeneratedJSON is the answer as JSON, for a request with a schema
+	// (response_format) whose job succeeded.
+	GeneratedJSON json.RawMessage `json:"generated_json,omitempty"`
+	Tokens        *jobs.Tokens    `json:"tokens,omitempty"`
+	Error         *ErrorInfo      `json:"error,omitempty"`
 	// StopReason and Model are the job's, for the formats whose results
 	// carry them (OpenAI's, Anthropic's).
 	StopReason string `json:"-"`
@@ -57,7 +61,7 @@ func (r *run) results() []Result {
 				tokens = *rec.Tokens
 			}
 			res.JobID, res.Status, res.GeneratedText, res.Tokens, res.Error = rec.JobID, rec.Status, &text, &tokens, rec.Error
-			res.StopReason, res.Model = rec.StopReason, rec.Model
+			res.StopReason, res.Model, res.GeneratedJSON = rec.StopReason, rec.Model, rec.GeneratedJSON
 		}
 		out = append(out, res)
 	}

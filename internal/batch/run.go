@@ -29,6 +29,10 @@ type Options struct {
 	// MaxTokens, if positive, the max_tokens of a request that sets none.
 	Model     string
 	MaxTokens int
+	// Schema, if set, is the path of a JSON schema file: every request
+	// asks for JSON conforming to it (response_format, replacing the
+	// file's), named SchemaName if that is set.
+	Schema, SchemaName string
 
 	// Auth gives the access token: a fixed one or a Cognito login.
 	Auth tokenSource
@@ -179,7 +183,12 @@ func Run(stop context.Context, o Options) (Summary, error) {
 	}
 	defer state.close()
 
-	r := &run{o: o, format: format, lines: lines, state: state, track: newTracker(lines, known)}
+	r := &run{o: o, format: format, lines: lines, state: state, track: newTracker(lines, known), structured: map[int]bool{}}
+	for _, l := range lines {
+		if l.Structured {
+			r.structured[l.N] = true
+		}
+	}
 	// halt stops the run's calls when the user interrupts it or a call
 	// fails in a way that ends the run; calls in flight still finish.
 	halt, cancel := context.WithCancelCause(stop)
@@ -232,11 +241,13 @@ type run struct {
 	o      Options
 	format inputFormat
 	lines  []Line
-	state  *stateFile
-	track  *tracker
-	client *client
-	halt   context.Context
-	cancel context.CancelCauseFunc
+	// structured are the lines whose requests have a schema, by number.
+	structured map[int]bool
+	state      *stateFile
+	track      *tracker
+	client     *client
+	halt       context.Context
+	cancel     context.CancelCauseFunc
 
 	saveMu sync.Mutex // orders state appends with tracker updates
 

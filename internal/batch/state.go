@@ -17,14 +17,17 @@ import (
 // it never became one. The state file holds Records; the last one for a
 // line wins. The prompt is never written, only a hash of the line.
 type Record struct {
-	Line          int          `json:"line"`
-	Sum           string       `json:"sum"`
-	Key           string       `json:"key"`
-	JobID         string       `json:"job_id,omitempty"`
-	Status        string       `json:"status"`
-	GeneratedText string       `json:"generated_text,omitempty"`
-	Tokens        *jobs.Tokens `json:"tokens,omitempty"`
-	Error         *ErrorInfo   `json:"error,omitempty"`
+	Line          int    `json:"line"`
+	Sum           string `json:"sum"`
+	Key           string `json:"key"`
+	JobID         string `json:"job_id,omitempty"`
+	Status        string `json:"status"`
+	GeneratedText string `json:"generated_text,omitempty"`
+	// GeneratedJSON is a succeeded job's generated_json (a request with
+	// a schema).
+	GeneratedJSON json.RawMessage `json:"generated_json,omitempty"`
+	Tokens        *jobs.Tokens    `json:"tokens,omitempty"`
+	Error         *ErrorInfo      `json:"error,omitempty"`
 	// StopReason and Model are the finished job's (its stop_reason and
 	// model), which OpenAI's and Anthropic's results shapes carry.
 	StopReason string `json:"stop_reason,omitempty"`

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/promptq/promptq/internal/jobs"
 )
 
 // tableFormat is a table of rows, a CSV file with a header row or a JSONL
@@ -24,12 +26,16 @@ import (
 //
 // The results are the input rows with columns (CSV) or fields (JSONL)
 // added: status, generated_text and error, in input order, one row per
-// input row, so they join back to the input without code.
+// input row, so they join back to the input without code. With a schema
+// (--schema-file), a CSV file gets a column per top-level property of the
+// schema and a JSONL file the field generated_json, the answer's object.
 type tableFormat struct {
 	csv      bool
 	prompt   *template.Template
 	system   *template.Template // nil: no system prompt
 	idColumn string             // the field that keys each row; "" for none
+	added    []string           // the columns (CSV) or fields (JSONL) the results add
+	props    []string           // a CSV file's schema columns, in the schema's order
 	header   []string           // the CSV header
 	rows     []tableRow         // every row read, in order, each a line
 }
@@ -41,20 +47,33 @@ type tableRow struct {
 	raw   []byte   // a JSONL row's line
 }
 
-// The columns (CSV) or fields (JSONL) a table's results add to each row.
-// Structured results (issue 31, part 1) will add generated_json: a column
-// per top-level property of the schema for CSV, the object for JSONL.
+// The columns (CSV) or fields (JSONL) a table's results add to each row;
+// with a schema, a CSV file's schema columns follow them, and a JSONL
+// file's rows get colJSON.
 const (
 	colStatus = "status"
 	colText   = "generated_text"
 	colError  = "error"
+	colJSON   = "generated_json"
 )
 
 var addedColumns = []string{colStatus, colText, colError}
 
-// newTable reads the templates of a table run.
-func newTable(promptPath, systemPath, idColumn string, csv bool) (*tableFormat, error) {
-	t := &tableFormat{csv: csv, idColumn: idColumn}
+// newTable reads the templates of a table run; rf is every row's
+// response format (nil for none).
+func newTable(promptPath, systemPath, idColumn string, csv bool, rf *jobs.ResponseFormat) (*tableFormat, error) {
+	t := &tableFormat{csv: csv, idColumn: idColumn, added: addedColumns}
+	if rf != nil && csv {
+		t.props = rf.Properties()
+		for _, p := range t.props {
+			if slices.Contains(addedColumns, p) {
+				return nil, fmt.Errorf("--schema-file: the schema's property %q would be a column the results add already: rename it", p)
+			}
+		}
+		t.added = slices.Concat(addedColumns, t.props)
+	} else if rf != nil {
+		t.added = slices.Concat(addedColumns, []string{colJSON})
+	}
 	var err error
 	if t.prompt, err = readTemplate("--template", promptPath); err != nil {
 		return nil, err
@@ -136,8 +155,8 @@ func (t *tableFormat) readCSV(r io.Reader, s lineSettings) ([]Line, error) {
 			return nil, fmt.Errorf("the CSV header's column %d has no name", i+1)
 		case slices.Contains(header[:i], name):
 			return nil, fmt.Errorf("the CSV header names column %q twice", name)
-		case slices.Contains(addedColumns, name):
-			return nil, fmt.Errorf("the CSV header has a column %q, which the results add: rename it", name)
+		case slices.Contains(t.added, name):
+			return nil, fmt.Errorf("the CSV header has a column %q, which the results add (%s): rename it", name, strings.Join(t.added, ", "))
 		}
 	}
 	if t.idColumn != "" && !slices.Contains(header, t.idColumn) {
@@ -200,7 +219,7 @@ func (t *tableFormat) jsonRow(n int, text []byte, s lineSettings) Line {
 	if err := dec.Decode(&row); err != nil || row == nil || dec.More() {
 		return fail("body", "The line is not a JSON object.")
 	}
-	for _, name := range addedColumns {
+	for _, name := range t.added {
 		if _, ok := row[name]; ok {
 			return fail(name, "The row has a field %q, which the results add: rename it.", name)
 		}
@@ -289,7 +308,7 @@ func (t *tableFormat) encode(results []Result) ([]byte, error) {
 	var w *csv.Writer
 	if t.csv {
 		w = csv.NewWriter(&buf)
-		_ = w.Write(append(slices.Clone(t.header), addedColumns...))
+		_ = w.Write(slices.Concat(t.header, t.added))
 	}
 	for i, res := range results {
 		row := t.rows[i]
@@ -305,7 +324,7 @@ func (t *tableFormat) encode(results []Result) ([]byte, error) {
 			if res.Error != nil {
 				errText = res.Error.Code + ": " + res.Error.Message
 			}
-			_ = w.Write(append(slices.Clone(row.cells), res.Status, text, errText))
+			_ = w.Write(slices.Concat(row.cells, []string{res.Status, text, errText}, propertyCells(res.GeneratedJSON, t.props)))
 			continue
 		}
 		// The row as read, its fields in their order, with the results'
@@ -320,6 +339,9 @@ func (t *tableFormat) encode(results []Result) ([]byte, error) {
 		if res.Error != nil {
 			fmt.Fprintf(&buf, `,"error":%s`, jsonText(res.Error))
 		}
+		if res.GeneratedJSON != nil {
+			fmt.Fprintf(&buf, `,"generated_json":%s`, res.GeneratedJSON)
+		}
 		buf.WriteString("}\n")
 	}
 	if t.csv {
@@ -329,4 +351,29 @@ func (t *tableFormat) encode(results []Result) ([]byte, error) {
 		}
 	}
 	return buf.Bytes(), nil
+}
+
+// propertyCells are the CSV cells of an answer's top-level properties
+// (generated_json, nil for none): a string as its text, a number, true or
+// false as written, an object or a list as compact JSON, and a property
+// the answer lacks (or null) as an empty cell.
+func propertyCells(generated json.RawMessage, props []string) []string {
+	cells := make([]string, len(props))
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(generated, &obj) != nil {
+		return cells // no answer, or not an object: a schema with properties cannot have passed
+	}
+	for i, p := range props {
+		v, ok := obj[p]
+		if !ok || string(v) == "null" {
+			continue
+		}
+		var str string
+		if json.Unmarshal(v, &str) == nil {
+			cells[i] = str
+			continue
+		}
+		cells[i] = string(v) // generated_json is compact already
+	}
+	return cells
 }

@@ -1,7 +1,9 @@
 package batch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -153,6 +155,12 @@ func (r *run) pollByList(pending []Record) time.Duration {
 			case jobs.Status(v.Status).Terminal() && v.Truncated:
 				fetch = append(fetch, rec)
 			case jobs.Status(v.Status).Terminal():
+				if r.structured[rec.Line] && v.Status == string(jobs.StatusSucceeded) {
+					if v.GeneratedJSON = listedJSON(v.GeneratedText); v.GeneratedJSON == nil {
+						fetch = append(fetch, rec)
+						continue
+					}
+				}
 				done = append(done, withJob(rec, v))
 			default:
 				r.track.set(withJob(rec, v), false)
@@ -174,6 +182,20 @@ func (r *run) pollByList(pending []Record) time.Duration {
 		r.pollEach(fetch)
 	}
 	return r.o.PollInterval
+}
+
+// listedJSON is the generated_json of a succeeded job with a schema that
+// a listing showed whole: listings leave generated_json out (it can be
+// large), and a succeeded job's is its text, which the worker checked
+// against the schema, as compact JSON (httpapi's viewOf). Reading it from
+// the text here spares a GET /jobs/{id} a job. nil if the text is not
+// JSON (then the job is read whole).
+func listedJSON(text string) json.RawMessage {
+	var buf bytes.Buffer
+	if json.Compact(&buf, []byte(text)) != nil {
+		return nil
+	}
+	return buf.Bytes()
 }
 
 // forEach calls f for each record with Concurrency calls at once, and
@@ -206,7 +228,7 @@ func withJob(rec Record, v jobView) Record {
 	rec.Status = v.Status
 	tokens := v.Tokens
 	rec.Tokens = &tokens
-	rec.GeneratedText = v.GeneratedText
+	rec.GeneratedText, rec.GeneratedJSON = v.GeneratedText, v.GeneratedJSON
 	rec.Error = nil
 	if v.Error != nil {
 		rec.Error = &ErrorInfo{Code: v.Error.Code, Message: v.Error.Message}
@@ -214,7 +236,7 @@ func withJob(rec Record, v jobView) Record {
 	rec.StopReason, rec.Model = v.StopReason, v.Model
 	rec.Done = jobs.Status(v.Status).Terminal() && !v.Truncated
 	if !rec.Done {
-		rec.GeneratedText = "" // partial text is not kept in the state
+		rec.GeneratedText, rec.GeneratedJSON = "", nil // partial text is not kept in the state
 	}
 	return rec
 }
