@@ -21,7 +21,7 @@ import (
 // many generations run on the model at once, whatever their lane, and
 // which job holds each seat. One item a seat, in one partition per model:
 //
-//	pk = CAP#<model>  sk = SEAT#<0000 index>  job, owner, lane, until, since (epoch ms), lent, displaced,
+//	pk = CAP#<model>  sk = SEAT#<0000 index>  job, owner, lane, until, since (epoch ms), lent, past_share, displaced,
 //	                                          yield, for, reserved_until (epoch ms), v (version), expires_at
 //
 // A seat is free when it has no item, no job, or a lease (until) that
@@ -59,6 +59,7 @@ type seatItem struct {
 	Until         int64     `dynamodbav:"until,omitempty"`
 	Since         int64     `dynamodbav:"since,omitempty"`
 	Lent          bool      `dynamodbav:"lent,omitempty"`
+	PastShare     bool      `dynamodbav:"past_share,omitempty"`
 	Displaced     bool      `dynamodbav:"displaced,omitempty"`
 	Yield         bool      `dynamodbav:"yield,omitempty"`
 	For           string    `dynamodbav:"for,omitempty"`
@@ -70,7 +71,7 @@ func (it seatItem) seat(index int) quota.Seat {
 	return quota.Seat{
 		Index: index,
 		Holder: quota.Holder{Job: it.Job, Owner: it.Owner, Lane: it.Lane,
-			Until: fromMillis(it.Until), Since: fromMillis(it.Since), Lent: it.Lent, Displaced: it.Displaced},
+			Until: fromMillis(it.Until), Since: fromMillis(it.Since), Lent: it.Lent, PastShare: it.PastShare, Displaced: it.Displaced},
 		AskedBack: it.Yield, For: it.For, ReservedUntil: fromMillis(it.ReservedUntil), Version: it.V,
 	}
 }
@@ -138,16 +139,17 @@ func (c *Capacity) Take(ctx context.Context, model string, s quota.Seat, h quota
 		TableName: aws.String(c.table),
 		Key:       seatKey(model, s.Index),
 		UpdateExpression: aws.String("SET #job = :job, #owner = :owner, #lane = :lane, #until = :until, #since = :since, " +
-			"#lent = :lent, #displaced = :displaced, #v = :next, #expires_at = :expires REMOVE #yield, #for, #reserved_until"),
+			"#lent = :lent, #past_share = :past_share, #displaced = :displaced, #v = :next, #expires_at = :expires REMOVE #yield, #for, #reserved_until"),
 		ExpressionAttributeNames: map[string]string{"#job": "job", "#owner": "owner", "#lane": "lane", "#until": "until",
-			"#since": "since", "#lent": "lent", "#displaced": "displaced", "#v": "v", "#expires_at": attrExpiresAt,
+			"#since": "since", "#lent": "lent", "#past_share": "past_share", "#displaced": "displaced", "#v": "v", "#expires_at": attrExpiresAt,
 			"#yield": "yield", "#for": "for", "#reserved_until": "reserved_until"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":job": str(h.Job), ":owner": str(h.Owner), ":lane": str(string(h.Lane.OrDefault())),
 			":until": num(millis(h.Until)), ":since": num(millis(h.Since)),
-			":lent":      &types.AttributeValueMemberBOOL{Value: h.Lent},
-			":displaced": &types.AttributeValueMemberBOOL{Value: h.Displaced},
-			":next":      num(s.Version + 1), ":expires": seatExpiry(h.Until),
+			":lent":       &types.AttributeValueMemberBOOL{Value: h.Lent},
+			":past_share": &types.AttributeValueMemberBOOL{Value: h.PastShare},
+			":displaced":  &types.AttributeValueMemberBOOL{Value: h.Displaced},
+			":next":       num(s.Version + 1), ":expires": seatExpiry(h.Until),
 		},
 	}
 	asRead(in, s)
@@ -158,7 +160,8 @@ func (c *Capacity) Take(ctx context.Context, model string, s quota.Seat, h quota
 	return nil
 }
 
-// AskBack asks the lent seat s of model back for the interactive job job,
+// AskBack asks the lent seat s of model back for job (an interactive job,
+// or a bulk job within its owner's share),
 // on the condition that the seat is still as read: its holder gives it
 // back at its next flush, reserved for job (Release). A seat that changed
 // since is an error matching jobs.ErrConflict.
@@ -213,11 +216,11 @@ func (c *Capacity) Release(ctx context.Context, model string, index int, job str
 		TableName: aws.String(c.table),
 		Key:       seatKey(model, index),
 		UpdateExpression: aws.String("SET #reserved_until = :reserved, #expires_at = :expires ADD #v :one " +
-			"REMOVE #job, #owner, #lane, #until, #since, #lent, #displaced, #yield"),
+			"REMOVE #job, #owner, #lane, #until, #since, #lent, #past_share, #displaced, #yield"),
 		ConditionExpression: aws.String("#job = :job"),
 		ExpressionAttributeNames: map[string]string{"#reserved_until": "reserved_until", "#expires_at": attrExpiresAt, "#v": "v",
 			"#job": "job", "#owner": "owner", "#lane": "lane", "#until": "until", "#since": "since", "#lent": "lent",
-			"#displaced": "displaced", "#yield": "yield"},
+			"#past_share": "past_share", "#displaced": "displaced", "#yield": "yield"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			// Without a "for" the reservation is for nobody: the seat is free.
 			":reserved": num(millis(now.Add(quota.SeatReserve))), ":expires": seatExpiry(now), ":one": num(1), ":job": str(job),

@@ -54,13 +54,30 @@ type Shares struct {
 	table  string
 	now    func() time.Time
 
-	mu     sync.Mutex
-	marked map[string]bool            // lane/owner/bucket already added to its ACTIVE item
-	active map[jobs.Lane]activeCached // the lane's active users, briefly cached
+	mu      sync.Mutex
+	marked  map[string]bool            // lane/owner/bucket already added to its ACTIVE item
+	active  map[jobs.Lane]activeCached // the lane's active users, briefly cached
+	refused map[string]refusal         // lane/owner → their last refusal, while it holds (refusedFor)
 }
+
+// refusal is an owner refused in a lane: until when it holds, and the
+// jobs that held their slots then (a copy of one of their messages is
+// admitted in the slot it holds, quota.SlotHeld, not refused).
+type refusal struct {
+	until   time.Time
+	holding map[string]bool
+}
+
+// refusedFor is how long a refusal holds for an owner's next jobs in a
+// lane, unless this process gives one of their slots back meanwhile: a
+// backlog whose messages come back while its owner runs their share is
+// sent back without a read of their slots each. Another process's release
+// is seen after at most this long; it only makes a job wait again.
+const refusedFor = 200 * time.Millisecond
 
 type activeCached struct {
 	users   map[string]bool
+	seen    map[string]bool           // owners a worker received a message of in the last activeWindow
 	pending map[string][]pendingCount // owner → their counts not yet ended, earliest first
 	at      time.Time
 }
@@ -105,7 +122,38 @@ func NewShares(client *dynamodb.Client, table string, now func() time.Time) *Sha
 		now = time.Now
 	}
 	return &Shares{client: client, table: table, now: now,
-		marked: map[string]bool{}, active: map[jobs.Lane]activeCached{}}
+		marked: map[string]bool{}, active: map[jobs.Lane]activeCached{}, refused: map[string]refusal{}}
+}
+
+// stillRefused reports whether owner was refused in lane less than
+// refusedFor ago, with none of their slots given back here since, and
+// jobID held none of their slots then.
+func (s *Shares) stillRefused(lane jobs.Lane, owner, jobID string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refused[string(lane)+"/"+owner]
+	return ok && now.Before(r.until) && !r.holding[jobID]
+}
+
+// noteRefused records a refusal of owner in lane at now, when the jobs in
+// live held their slots; with a zero now, that one of their slots was
+// given back: the refusal no longer holds.
+func (s *Shares) noteRefused(lane jobs.Lane, owner string, now time.Time, live map[string]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := string(lane) + "/" + owner
+	if now.IsZero() {
+		delete(s.refused, key)
+		return
+	}
+	if len(s.refused) > 10_000 {
+		clear(s.refused)
+	}
+	holding := make(map[string]bool, len(live))
+	for id := range live {
+		holding[id] = true
+	}
+	s.refused[key] = refusal{until: now.Add(refusedFor), holding: holding}
 }
 
 func lanePK(lane jobs.Lane) string { return jobstable.LanePrefix + string(lane.OrDefault()) }
@@ -186,6 +234,14 @@ func (s *Shares) seen(ctx context.Context, lane jobs.Lane, owner string) error {
 	}
 	s.remember(key)
 	return nil
+}
+
+// Received takes one of owner's messages off their counts of messages
+// waiting in lane, as Acquire does for a job it admits: for a job that
+// runs though Acquire refused it, on a seat borrowed past its owner's
+// share (quota.Asker.PastShare).
+func (s *Shares) Received(ctx context.Context, lane jobs.Lane, owner string) error {
+	return s.received(ctx, lane, owner)
 }
 
 // received takes one of owner's messages off their counts of messages
@@ -283,7 +339,7 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 	if ok && now.Sub(c.at) < activeCacheFor && now.Sub(c.at) >= 0 {
 		return c.users, nil
 	}
-	c = activeCached{users: map[string]bool{}, pending: map[string][]pendingCount{}, at: now}
+	c = activeCached{users: map[string]bool{}, seen: map[string]bool{}, pending: map[string][]pendingCount{}, at: now}
 	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 		TableName:                aws.String(s.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :from AND :to"),
@@ -302,7 +358,7 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 		for _, av := range out.Items {
 			if ss, ok := av["users"].(*types.AttributeValueMemberSS); ok {
 				for _, u := range ss.Value {
-					c.users[u] = true
+					c.users[u], c.seen[u] = true, true
 				}
 				continue
 			}
@@ -324,6 +380,29 @@ func (s *Shares) activeUsers(ctx context.Context, lane jobs.Lane) (map[string]bo
 	s.active[lane] = c
 	s.mu.Unlock()
 	return c.users, nil
+}
+
+// Active is the owners with work in lane, as last counted (the count
+// Acquire uses, cached for activeCacheFor): how many, and the newcomers
+// among them, whose messages wait in the lane's queue and none of whose
+// messages a worker received in the last activeWindow.
+func (s *Shares) Active(ctx context.Context, lane jobs.Lane) (users int, newcomers map[string]bool, err error) {
+	all, err := s.activeUsers(ctx, lane)
+	if err != nil {
+		return 0, nil, err
+	}
+	newcomers = map[string]bool{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.active[lane]
+	for owner, counts := range c.pending {
+		for _, p := range counts {
+			if p.n > 0 && !c.seen[owner] {
+				newcomers[owner] = true
+			}
+		}
+	}
+	return len(all), newcomers, nil
 }
 
 // slotsItem is a user's running jobs in a lane.
@@ -353,10 +432,15 @@ type slotsItem struct {
 // back; a copy that gave it back would let its owner run one job over
 // their share until the holder's next renewal. A user who was alone when
 // their running jobs started is counted only by the jobs they start
-// later; within one job's time their count is exact again.
+// later; within one job's time their count is exact again. An owner
+// refused here less than refusedFor ago is refused again without a read,
+// unless this process gave one of their slots back since.
 func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (quota.Slot, error) {
 	if err := s.seen(ctx, lane, owner); err != nil {
 		return quota.SlotRefused, err
+	}
+	if s.stillRefused(lane, owner, jobID, s.now()) {
+		return quota.SlotRefused, nil
 	}
 	users, err := s.activeUsers(ctx, lane)
 	if err != nil {
@@ -371,13 +455,14 @@ func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID strin
 	}
 	share := quota.FairShare(capacity, n)
 	slot := quota.SlotRefused
+	var holding map[string]int64
 	err = s.modify(ctx, lane, owner, func(live map[string]int64) bool {
 		switch _, held := live[jobID]; {
 		case held:
 			slot = quota.SlotHeld
 			return false
 		case len(live) >= share:
-			slot = quota.SlotRefused
+			slot, holding = quota.SlotRefused, live
 			return false
 		}
 		live[jobID] = until.UnixMilli()
@@ -390,6 +475,7 @@ func (s *Shares) Acquire(ctx context.Context, lane jobs.Lane, owner, jobID strin
 	if slot.Admitted() {
 		return slot, s.received(ctx, lane, owner)
 	}
+	s.noteRefused(lane, owner, s.now(), holding)
 	return slot, nil
 }
 
@@ -405,6 +491,7 @@ func (s *Shares) Release(ctx context.Context, lane jobs.Lane, owner, jobID strin
 	if err != nil {
 		return fmt.Errorf("give back %s's slot in the %s lane: %w", owner, lane, err)
 	}
+	s.noteRefused(lane, owner, time.Time{}, nil)
 	return nil
 }
 

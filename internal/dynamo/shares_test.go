@@ -1,6 +1,7 @@
 package dynamo_test
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -452,5 +453,39 @@ func TestAMessageSentSinceTheLastReadIsTakenOffItsCount(t *testing.T) {
 	}
 	if acquire("alice", "a3") {
 		t.Error("alice got a fourth slot of 6 while bob's jobs wait")
+	}
+}
+
+// A newcomer to a lane is an owner whose messages wait in its queue and
+// none of whose messages a worker received lately: a worker holds a
+// backlog back from borrowing seats while one holds none.
+func TestANewcomerIsAnOwnerWhoseMessagesWaitUnreceived(t *testing.T) {
+	t.Parallel()
+	s, clock := newShares(t)
+	ctx := t.Context()
+	until := clock.Now().Add(10 * time.Minute)
+	active := func() (int, []string) {
+		t.Helper()
+		clock.Advance(2 * time.Second) // past the cached count
+		users, newcomers, err := s.Active(ctx, jobs.LaneBulk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return users, slices.Sorted(maps.Keys(newcomers))
+	}
+	if _, err := s.Acquire(ctx, jobs.LaneBulk, "alice", "a0", 4, until); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Waiting(ctx, jobs.LaneBulk, "bob", 3); err != nil {
+		t.Fatal(err)
+	}
+	if users, newcomers := active(); users != 2 || !slices.Equal(newcomers, []string{"bob"}) {
+		t.Errorf("bob's messages queued: %d users, newcomers %v; want 2 and [bob]", users, newcomers)
+	}
+	if _, err := s.Acquire(ctx, jobs.LaneBulk, "bob", "b0", 4, until); err != nil {
+		t.Fatal(err)
+	}
+	if users, newcomers := active(); users != 2 || len(newcomers) != 0 {
+		t.Errorf("one of bob's messages received: %d users, newcomers %v; want 2 and none", users, newcomers)
 	}
 }

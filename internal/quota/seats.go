@@ -35,9 +35,14 @@ type Holder struct {
 	Until time.Time
 	// Since is when the job took the seat.
 	Since time.Time
-	// Lent: a bulk job on a seat of the interactive lane's reserve, which
-	// gives it back when an interactive job asks.
+	// Lent: the job gives the seat back when asked: a bulk job on a seat
+	// of the interactive lane's reserve, which an interactive job may ask
+	// back, or a bulk job past its owner's fair share (PastShare).
 	Lent bool
+	// PastShare: a bulk job that borrowed a free seat while its owner ran
+	// their fair share of the lane already; any job within its owner's
+	// share, of either lane and another owner, may ask it back.
+	PastShare bool
 	// Displaced: the job gave a lent seat back before, and is never asked
 	// to again.
 	Displaced bool
@@ -126,25 +131,54 @@ func (q Quota) Lends(index int, lane jobs.Lane) bool {
 	return lane.OrDefault() == jobs.LaneBulk && index >= q.Split().Bulk
 }
 
-// Choose decides what job (of lane; displaced if it gave a lent seat back
-// before) may do with a model's seats as read at now, seats 0 to
-// Concurrency-1 (others are ignored):
+// Asker is a job choosing what to do with a model's seats.
+type Asker struct {
+	Job   string
+	Owner string
+	Lane  jobs.Lane
+	// Displaced: the job gave a lent seat back before. It takes only a
+	// seat of its lane's own and never borrows past its owner's share, so
+	// it is never asked to give a seat back twice.
+	Displaced bool
+	// PastShare: a bulk job whose owner runs their fair share of the lane
+	// already (the fair shares refused it a slot). It may borrow a free
+	// seat, lent, so that no seat sits idle while a job waits; it never
+	// asks one back.
+	PastShare bool
+}
+
+// HolderFor is the holder that a (choosing with Choose) writes on seat
+// index, taken at now until until: lent if the seat is of the interactive
+// lane's reserve or a is past its owner's share.
+func (q Quota) HolderFor(a Asker, index int, since, until time.Time) Holder {
+	return Holder{Job: a.Job, Owner: a.Owner, Lane: a.Lane.OrDefault(), Until: until, Since: since,
+		Lent: q.Lends(index, a.Lane) || a.PastShare, PastShare: a.PastShare, Displaced: a.Displaced}
+}
+
+// Choose decides what job a may do with a model's seats as read at now,
+// seats 0 to Concurrency-1 (others are ignored):
 //
 //   - a job that holds a seat already: Hold it;
 //   - a free seat, whatever the lane (so no seat sits idle while a job
-//     waits): Take it. An interactive job takes first a seat given back for
-//     it, then one of its lane's reserve, then one of the bulk lane's; a
-//     bulk job takes one of its lane's own first, then one of the reserve,
-//     lent; a displaced bulk job only one of its lane's own, so it is never
-//     asked to give a seat back twice. A seat given back for an interactive
-//     job is free only to that job until its reservation ends (or that job
-//     holds another seat);
-//   - an interactive job, when every seat is busy: AwaitGiveBack the seat
-//     it asked back already, or else AskBack the lent seat taken last (its
-//     holder has written the least) that nobody asked back yet;
+//     waits): Take it. A job takes first a seat given back for it; then an
+//     interactive job one of its lane's reserve, then one of the bulk
+//     lane's; a bulk job one of its lane's own, then one of the reserve,
+//     lent; a displaced bulk job only one of its lane's own. A seat given
+//     back for a job is free only to that job until its reservation ends
+//     (or that job holds another seat). A bulk job past its owner's share
+//     takes a free seat as any bulk job does, lent; a displaced one none;
+//   - when every seat is busy: AwaitGiveBack the seat asked back for the
+//     job already, or else AskBack the one taken last (its holder has
+//     written the least) of those it may ask that nobody asked back yet:
+//     an interactive job any lent seat; a bulk job within its owner's share
+//     a seat borrowed past another owner's share (of its lane's own, if
+//     the job was displaced). A job past its share asks nothing back;
 //   - otherwise Wait.
-func (q Quota) Choose(seats []Seat, job string, lane jobs.Lane, displaced bool, now time.Time) Choice {
-	lane = lane.OrDefault()
+func (q Quota) Choose(seats []Seat, a Asker, now time.Time) Choice {
+	lane, job := a.Lane.OrDefault(), a.Job
+	if a.PastShare && (a.Displaced || lane != jobs.LaneBulk) {
+		return Choice{Action: Wait} // never lent twice; only the bulk lane borrows past a share
+	}
 	own := q.Split().Bulk
 	holding := map[string]bool{}
 	for _, s := range seats {
@@ -163,18 +197,18 @@ func (q Quota) Choose(seats []Seat, job string, lane jobs.Lane, displaced bool, 
 	// this job's to take.
 	rank := func(s Seat) int {
 		switch {
-		case lane == jobs.LaneInteractive && s.For == job:
+		case s.For == job && s.ReservedUntil.After(now):
 			return 0
 		case lane == jobs.LaneInteractive && s.Index >= own:
 			return 1
 		case lane == jobs.LaneInteractive:
 			return 2
 		case s.Index < own:
-			return 0
-		case displaced:
+			return 1
+		case a.Displaced:
 			return -1
 		}
-		return 1
+		return 2
 	}
 	// Among the seats of the best rank, each job starts looking at a
 	// place of its own (spread): jobs choosing at once from the same read
@@ -193,8 +227,18 @@ func (q Quota) Choose(seats []Seat, job string, lane jobs.Lane, displaced bool, 
 	if bestRank >= 0 {
 		return Choice{Action: Take, Seat: best}
 	}
-	if lane != jobs.LaneInteractive {
+	if a.PastShare {
 		return Choice{Action: Wait}
+	}
+	// asks reports whether the job may ask s back.
+	asks := func(s Seat) bool {
+		if !s.Lent || s.Displaced || s.AskedBack {
+			return false
+		}
+		if lane == jobs.LaneInteractive {
+			return true
+		}
+		return s.PastShare && s.Owner != a.Owner && (!a.Displaced || s.Index < own)
 	}
 	var lent *Seat
 	for i, s := range seats {
@@ -202,7 +246,7 @@ func (q Quota) Choose(seats []Seat, job string, lane jobs.Lane, displaced bool, 
 		case s.Index >= q.Concurrency || !s.Held(now):
 		case s.AskedBack && s.For == job:
 			return Choice{Action: AwaitGiveBack, Seat: s}
-		case q.Lends(s.Index, s.Lane) && !s.Displaced && !s.AskedBack && (lent == nil || s.Since.After(lent.Since)):
+		case asks(s) && (lent == nil || s.Since.After(lent.Since)):
 			lent = &seats[i]
 		}
 	}

@@ -16,11 +16,18 @@ import (
 // runs their share, and says whether it took a slot for the job to give
 // back (one that lapses at until if it never is, unless Renew extends it)
 // or found the job holding one already, for another of its messages.
+// Received takes a message of a job that runs past its owner's share (on
+// a borrowed seat) off the owner's count of messages waiting, as Acquire
+// does for the jobs it admits. Active is the lane's owners as Acquire last
+// counted them: how many, and the newcomers among them (messages waiting,
+// none received lately).
 type shares interface {
 	Acquire(ctx context.Context, lane jobs.Lane, owner, jobID string, capacity int, until time.Time) (quota.Slot, error)
 	Renew(ctx context.Context, lane jobs.Lane, owner, jobID string, until time.Time) error
 	Release(ctx context.Context, lane jobs.Lane, owner, jobID string) error
 	Waiting(ctx context.Context, lane jobs.Lane, owner string, n int) error
+	Received(ctx context.Context, lane jobs.Lane, owner string) error
+	Active(ctx context.Context, lane jobs.Lane) (users int, newcomers map[string]bool, err error)
 }
 
 // pacer keeps the tokens asked of a model under its tokens-per-minute quota
@@ -47,8 +54,8 @@ const (
 // once whatever their lane (internal/dynamo.Capacity): Seats reads them,
 // Take and AskBack write one on the condition that it is still as read
 // (jobs.ErrConflict otherwise), Renew extends a seat's lease, Release
-// gives it back, and AskedBack tells the holder of a lent seat whether an
-// interactive job asked for it. Which seat a job may take is
+// gives it back, and AskedBack tells the holder of a lent seat whether a
+// job asked for it. Which seat a job may take is
 // quota.Quota.Choose's rule.
 type capacity interface {
 	Seats(ctx context.Context, model string, n int) ([]quota.Seat, error)
@@ -70,8 +77,16 @@ type admission struct {
 	jobID string
 	model string
 
-	slot     bool      // holds a fair-share slot: renews it, gives it back
-	heldSlot bool      // the job held a slot already (another message's): this one's if it claims the job
+	slot     bool // holds a fair-share slot: renews it, gives it back
+	heldSlot bool // the job held a slot already (another message's): this one's if it claims the job
+	// pastShare: the owner runs their fair share of the lane already; the
+	// job may run only on a free seat it borrows, lent (takeSeat).
+	pastShare bool
+	capacity  int // the lane's capacity its fair shares are of
+	// counted: the job's message is off its owner's count of messages
+	// waiting in the lane (the fair shares admitted it), so a message
+	// sent back for it is counted again (putOff.counted).
+	counted  bool
 	until    time.Time // when the slot lapses unless renewed
 	renewAt  time.Time // no renewal before then (after a failed one)
 	seat     *heldSeat // the model's seat the job holds (nil: none)
@@ -232,13 +247,86 @@ func (a *admission) fairShare(ctx context.Context) (o outcome, ok bool) {
 	case err != nil:
 		log.WarnContext(ctx, "could not check the owner's fair share; running the job anyway", "error", err)
 	case !slot.Admitted():
-		wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, capacity, w.laneQueued(ctx, log, a.lane), w.now())
-		wait = jittered(wait, wait, 1, w.jitter) // its upper half
-		return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "its owner already runs their fair share of the lane", reason: jobs.WaitFairShare}), false
+		a.capacity = capacity
+		_, newcomers, err := w.shares.Active(ctx, a.lane)
+		if err != nil {
+			newcomers = nil
+		}
+		if a.mayBorrow(ctx, newcomers) {
+			a.pastShare = true
+			break
+		}
+		return a.overShare(ctx, capacity), false
 	default:
-		a.slot, a.heldSlot = slot == quota.SlotTaken, slot == quota.SlotHeld
+		a.slot, a.heldSlot, a.counted = slot == quota.SlotTaken, slot == quota.SlotHeld, true
 	}
 	return ack, true
+}
+
+// overShare sends the message of a job whose owner runs their fair share
+// of the lane (of capacity jobs at once) already back to come back about
+// when the lane could get to it (lineup), and says what to do with this
+// one. The wait is drawn from a quarter above that, not below.
+func (a *admission) overShare(ctx context.Context, capacity int) outcome {
+	w := a.w
+	wait := w.lineup.sentBack(a.lane, a.owner, a.jobID, capacity, w.laneQueued(ctx, a.at.log, a.lane), w.now())
+	wait += time.Duration(w.jitter(int64(wait/4) + 1))
+	return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "its owner already runs their fair share of the lane", reason: jobs.WaitFairShare})
+}
+
+// mayBorrow reports whether a job whose owner runs their fair share of
+// the lane already may try to borrow a free seat of the model past it
+// (quota.Asker.PastShare): a bulk job never displaced, when the model's
+// seats, as read at most borrowFresh ago (or afresh), have one free for
+// it, and no newcomer to the lane (newcomers: messages waiting, none
+// received lately) holds none of them. So no seat sits idle while a
+// backlog waits behind its owner's share; but while a newcomer's messages
+// wait behind that
+// backlog in a queue that hands messages out first in, first out (the
+// local stand-in; SQS fair queues hand out a quiet owner's first), the
+// backlog's messages go back at once rather than take every seat that
+// frees, so the workers get through them to the newcomer's, which then
+// take seats as they free or ask borrowed ones back. A backlog whose
+// messages keep coming back while every seat is busy costs no more reads
+// than before.
+func (a *admission) mayBorrow(ctx context.Context, newcomers map[string]bool) bool {
+	w := a.w
+	if w.capacity == nil || a.lane != jobs.LaneBulk || a.at.msg.Displaced > 0 {
+		return false
+	}
+	now := w.now()
+	w.mu.Lock()
+	c, ok := w.seatsCache[a.model]
+	w.mu.Unlock()
+	if !ok || now.Sub(c.at) >= borrowFresh || now.Before(c.at) {
+		seats, err := w.capacity.Seats(ctx, a.model, w.cfg.Quota.Concurrency)
+		if err != nil {
+			return false
+		}
+		c = w.cacheSeats(a.model, seats, now)
+	}
+	holding := map[string]bool{}
+	for _, s := range c.seats {
+		if s.Held(now) {
+			holding[s.Owner] = true
+		}
+	}
+	for owner := range newcomers {
+		if owner != a.owner && !holding[owner] {
+			return false
+		}
+	}
+	return w.cfg.Quota.Choose(c.seats, a.asker(), now).Action == quota.Take
+}
+
+// borrowFresh is how old a read of the model's seats may be for a job past
+// its owner's share to be sent back without reading them again: a seat
+// freed since waits at most this long for a job that may borrow it.
+const borrowFresh = 250 * time.Millisecond
+
+// asker is the job as it chooses a seat of the model.
+func (a *admission) asker() quota.Asker {
+	return quota.Asker{Job: a.jobID, Owner: a.owner, Lane: a.lane, Displaced: a.at.msg.Displaced > 0, PastShare: a.pastShare}
 }
 
 // pace reserves the job's worst case, tokens, of the model's pace: at
@@ -262,7 +350,7 @@ func (a *admission) pace(ctx context.Context, tokens int) (o outcome, ok bool) {
 		wait += time.Duration(w.jitter(int64(wait/4) + 1))
 		if d, ok := ctx.Deadline(); wait > paceSleepMax || ok && w.now().Add(wait).After(d.Add(-w.cfg.DeadlineMargin)) {
 			a.close(ctx) // the fair-share slot and the seat, if any
-			return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: true, reason: jobs.WaitPace}), false
+			return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "the model's tokens-per-minute quota has no room yet", counted: a.counted, reason: jobs.WaitPace}), false
 		}
 		if err := w.sleep(ctx, wait); err != nil {
 			a.close(ctx)

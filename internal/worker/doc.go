@@ -54,10 +54,12 @@
 //     queued), the message's visibility is set to a backoff that doubles
 //     with ApproximateReceiveCount, and it is reported failed; the next
 //     attempt continues the text (jobs.Job.NextRequest);
-//   - a lent seat asked back for an interactive job → the model is stopped
-//     at the next flush, every word written so far saved, the job released
-//     and its message sent again at once, marked displaced (it then takes
-//     only a seat of its lane's own, and is never displaced again); this
+//   - a lent seat asked back (by an interactive job, or, for a seat
+//     borrowed past its owner's fair share, by a bulk job within its own)
+//     → the model is stopped at the next flush, every word written so far
+//     saved, the job released and its message sent again at once, marked
+//     displaced (it then takes only a seat of its lane's own and never
+//     borrows past its share, so it is never displaced again); this
 //     one is acknowledged, so yielding uses up no receive, and the next
 //     call goes on from the text, paying no output twice;
 //   - the Lambda deadline → the model is stopped DeadlineMargin before it,

@@ -10,10 +10,12 @@ import (
 
 // lineup says how long a job whose owner already runs their fair share
 // should wait before its message comes back: about when the lane could
-// get to it. That is the owner's jobs this worker sent back lately (what
-// it can tell of their backlog) over the lane's capacity, times the
-// lane's usual run time (counted as at least minRunTime), between
-// fairRetryMin and fairRetryMax.
+// get to it. That is the job's place among the owner's jobs this worker
+// sent back lately (what it can tell of their backlog) over how many of
+// them run at once (their fair share of the lane when they wait for it;
+// the model's seats when they wait for one), times the lane's usual run
+// time (counted as at least minRunTime), between fairRetryMin and
+// fairRetryMax.
 //
 // So a user's few extra jobs come back within seconds, as their running
 // ones end, while the messages of a backlog of thousands spread out to
@@ -39,12 +41,20 @@ type lineup struct {
 }
 
 // sentBack is an owner's jobs sent back lately: a fading count of the
-// distinct jobs, and when each was last sent back (a job sent back again
-// does not count twice, so a few jobs waiting for their owner's running
-// ones do not push each other further back).
+// distinct jobs, and each job's place in the owner's line (the count when
+// it was first sent back) and when it was last sent back. A job sent back
+// again does not count twice, and keeps its place: the first of a few
+// jobs waiting for their owner's running ones comes back soonest each
+// time, rather than behind all of them once it has come back too early.
 type sentBack struct {
 	count decaying
-	jobs  map[string]time.Time
+	jobs  map[string]spot
+}
+
+// spot is a job's place in its owner's line.
+type spot struct {
+	place float64
+	at    time.Time // when it was last sent back
 }
 
 const (
@@ -110,16 +120,20 @@ func (l *lineup) sentBack(lane jobs.Lane, owner, jobID string, capacity, queued 
 	}
 	o := l.sent[key]
 	if o == nil {
-		o = &sentBack{jobs: map[string]time.Time{}}
+		o = &sentBack{jobs: map[string]spot{}}
 		l.sent[key] = o
 	}
 	n := o.count.valueAt(now)
-	if _, again := o.jobs[jobID]; !again {
+	sp, again := o.jobs[jobID]
+	if !again {
 		n++
 		l.remembered++
+		sp.place = n
 	}
 	o.count = decaying{n: n, at: now}
-	o.jobs[jobID] = now
+	sp.at = now
+	o.jobs[jobID] = sp
+	n = min(n, sp.place)
 	run := defaultRunTime
 	if m, ok := l.run[lane]; ok {
 		run = max(m.mean, minRunTime)
@@ -136,8 +150,8 @@ func (l *lineup) sentBack(lane jobs.Lane, owner, jobID string, capacity, queued 
 func (l *lineup) forget(now time.Time) {
 	l.remembered = 0
 	for key, o := range l.sent {
-		for id, at := range o.jobs {
-			if now.Sub(at) > lineupForget {
+		for id, sp := range o.jobs {
+			if now.Sub(sp.at) > lineupForget {
 				delete(o.jobs, id)
 			}
 		}

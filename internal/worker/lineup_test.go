@@ -82,15 +82,20 @@ func TestLineupCountsAJobSentBackAgainOnce(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	l := newLineup()
-	var first, again time.Duration
+	var first, again [14]time.Duration
 	for i := range 14 {
-		first = l.sentBack(jobs.LaneBulk, "alice", fmt.Sprint("a", i), 7, -1, now)
+		first[i] = l.sentBack(jobs.LaneBulk, "alice", fmt.Sprint("a", i), 7, -1, now)
 	}
 	for i := range 14 {
-		again = l.sentBack(jobs.LaneBulk, "alice", fmt.Sprint("a", i), 7, -1, now)
+		again[i] = l.sentBack(jobs.LaneBulk, "alice", fmt.Sprint("a", i), 7, -1, now)
 	}
-	if want := share(14, 7, defaultRunTime); first != want || again != want {
-		t.Errorf("the 14th of 14 jobs waits %v, and %v when all are sent back again; want %v both times", first, again, want)
+	if want := share(14, 7, defaultRunTime); first[13] != want || again[13] != want {
+		t.Errorf("the 14th of 14 jobs waits %v, and %v when all are sent back again; want %v both times", first[13], again[13], want)
+	}
+	// Each keeps its place in the line: the first, back too early, still
+	// waits the least, not behind the other 13.
+	if want := max(share(1, 7, defaultRunTime), fairRetryMin); again[0] != want {
+		t.Errorf("the first job sent back again waits %v, want %v, as the first time", again[0], want)
 	}
 }
 

@@ -17,8 +17,9 @@ type heldSeat struct {
 	// Otherwise the job held it already, for another of its messages: the
 	// seat becomes this one's if it claims the job (claimed).
 	mine bool
-	// lent: a bulk job on the interactive lane's reserve. Its flusher
-	// reads, every flush, whether an interactive job asked for it.
+	// lent: a bulk job on the interactive lane's reserve, or past its
+	// owner's fair share. Its flusher reads, every flush, whether a job
+	// asked for it.
 	lent    bool
 	until   time.Time // when the seat lapses unless renewed
 	renewAt time.Time // no renewal before then (after a failed one)
@@ -103,7 +104,7 @@ func (a *admission) takeSeat(ctx context.Context) (o outcome, ok bool) {
 		return ack, true
 	}
 	w.cacheSeats(a.model, seats, w.now())
-	displaced := a.at.msg.Displaced > 0
+	asker := a.asker()
 	poll := seatPollBulk
 	if a.lane == jobs.LaneInteractive {
 		poll = seatPollInteractive
@@ -111,17 +112,19 @@ func (a *admission) takeSeat(ctx context.Context) (o outcome, ok bool) {
 	start, asked, conflicts := w.now(), false, 0
 	for {
 		now := w.now()
-		c := q.Choose(seats, a.jobID, a.lane, displaced, now)
+		c := q.Choose(seats, asker, now)
 		var err error
 		switch c.Action {
 		case quota.Hold:
 			a.seat = &heldSeat{index: c.Seat.Index, lent: c.Seat.Lent}
 			return ack, true
 		case quota.Take:
-			h := quota.Holder{Job: a.jobID, Owner: a.owner, Lane: a.lane, Until: w.slotUntil(ctx), Since: now,
-				Lent: q.Lends(c.Seat.Index, a.lane), Displaced: displaced}
+			h := q.HolderFor(asker, c.Seat.Index, now, w.slotUntil(ctx))
 			if err = w.capacity.Take(ctx, a.model, c.Seat, h); err == nil {
 				a.seat = &heldSeat{index: c.Seat.Index, mine: true, lent: h.Lent, until: h.Until}
+				if a.pastShare {
+					a.borrowed(ctx)
+				}
 				if asked {
 					log.InfoContext(ctx, "took the seat of the model given back for the job", "seat", c.Seat.Index,
 						"waited_ms", now.Sub(start).Milliseconds())
@@ -131,7 +134,8 @@ func (a *admission) takeSeat(ctx context.Context) (o outcome, ok bool) {
 		case quota.AskBack:
 			if err = w.capacity.AskBack(ctx, a.model, c.Seat, a.jobID); err == nil {
 				asked = true
-				log.InfoContext(ctx, "every seat of the model is busy; asked a lent one back", "seat", c.Seat.Index, "from_job", c.Seat.Job)
+				log.InfoContext(ctx, "every seat of the model is busy; asked a lent one back", "seat", c.Seat.Index, "from_job", c.Seat.Job,
+					"past_share", c.Seat.PastShare)
 			}
 		case quota.AwaitGiveBack:
 			asked = true
@@ -142,6 +146,11 @@ func (a *admission) takeSeat(ctx context.Context) (o outcome, ok bool) {
 		case err != nil && !errors.Is(err, jobs.ErrConflict):
 			log.WarnContext(ctx, "could not take a seat of the model; running the job without one", "error", err)
 			return ack, true
+		case a.pastShare && c.Action == quota.Wait:
+			// A job past its owner's share waits for nothing in place:
+			// the seats belong to jobs within their shares first.
+			a.close(ctx)
+			return a.overShare(ctx, a.capacity), false
 		default:
 			conflicts = 0
 			next := w.now().Add(poll)
@@ -173,7 +182,20 @@ func (a *admission) noSeat(ctx context.Context, asked bool) outcome {
 		wait = jittered(wait, wait, 1, w.jitter) // its upper half
 	}
 	a.close(ctx) // the fair-share slot and the tokens, if any
-	return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "every seat of the model is busy", counted: true, reason: jobs.WaitBusy})
+	return w.deferJob(ctx, a.at, a.at.msg, putOff{after: wait, why: "every seat of the model is busy", counted: a.counted, reason: jobs.WaitBusy})
+}
+
+// borrowed records that a job past its owner's share took a seat: its
+// message comes off the owner's count of messages waiting, as a job the
+// fair shares admit does (a message counted while it runs would keep its
+// owner in the shares after their backlog has gone).
+func (a *admission) borrowed(ctx context.Context) {
+	a.at.log.DebugContext(ctx, "borrowed a free seat of the model past the owner's fair share; it is given back when asked", "seat", a.seat.index)
+	if err := a.w.shares.Received(ctx, a.lane, a.owner); err != nil {
+		a.at.log.WarnContext(ctx, "could not count the job's message received in its lane", "error", err)
+		return
+	}
+	a.counted = true
 }
 
 // renewSeat extends the job's seat, a lease, once half of it is left, to
@@ -202,8 +224,9 @@ func (a *admission) renewSeat(ctx context.Context, now time.Time) {
 	}
 }
 
-// askedBack reports whether the lent seat the job holds was asked back for
-// an interactive job. Called by the job's flusher alone, every flush.
+// askedBack reports whether the lent seat the job holds was asked back (by
+// an interactive job, or, for a seat borrowed past its owner's share, by a
+// bulk job within its own). Called by the job's flusher alone, every flush.
 func (a *admission) askedBack(ctx context.Context) bool {
 	s := a.seat
 	if s == nil || !s.mine || !s.lent {

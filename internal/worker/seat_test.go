@@ -123,7 +123,7 @@ func TestABulkJobLentASeatGivesItBackAtItsNextFlush(t *testing.T) {
 
 	// An interactive job finds every seat busy and asks for the lent seat
 	// taken last.
-	choice := seatConfig().Quota.Choose(seatsOf(t, c), "interactive-job", jobs.LaneInteractive, false, b.clock.Now())
+	choice := seatConfig().Quota.Choose(seatsOf(t, c), quota.Asker{Job: "interactive-job", Owner: "p", Lane: jobs.LaneInteractive}, b.clock.Now())
 	if choice.Action != quota.AskBack || choice.Seat.Index != 3 {
 		t.Fatalf("the interactive job can %s seat %d, want to ask back seat 3", choice.Action, choice.Seat.Index)
 	}
@@ -159,7 +159,7 @@ func TestABulkJobLentASeatGivesItBackAtItsNextFlush(t *testing.T) {
 	if s := seatOf(t, c, 3); s.Held(b.clock.Now()) || s.For != "interactive-job" || !s.ReservedUntil.After(b.clock.Now()) {
 		t.Errorf("seat 3 is %+v, want given back, reserved for the interactive job", s)
 	}
-	if got := seatConfig().Quota.Choose(seatsOf(t, c), "interactive-job", jobs.LaneInteractive, false, b.clock.Now()); got.Action != quota.Take || got.Seat.Index != 3 {
+	if got := seatConfig().Quota.Choose(seatsOf(t, c), quota.Asker{Job: "interactive-job", Owner: "p", Lane: jobs.LaneInteractive}, b.clock.Now()); got.Action != quota.Take || got.Seat.Index != 3 {
 		t.Errorf("the interactive job can then %s seat %d, want to take seat 3", got.Action, got.Seat.Index)
 	}
 }
@@ -188,8 +188,11 @@ func TestAJobOnASeatOfItsOwnIsNeverAskedBack(t *testing.T) {
 	}()
 	<-calls
 	s := seatOf(t, c, 0)
+	if s.Job != job.ID { // either of the lane's own, as the job's id spreads it
+		s = seatOf(t, c, 1)
+	}
 	if s.Job != job.ID || s.Lent {
-		t.Fatalf("the job runs on %+v, want seat 0, its lane's own", s)
+		t.Fatalf("the job runs on %+v, want seat 0 or 1, its lane's own", s)
 	}
 	// Even were it asked (by a rule gone wrong), it would not look.
 	if err := c.AskBack(t.Context(), "m", s, "interactive-job"); err != nil {
@@ -202,8 +205,8 @@ func TestAJobOnASeatOfItsOwnIsNeverAskedBack(t *testing.T) {
 	if sent := b.queue.sentAgain(); len(sent) != 0 {
 		t.Errorf("sent %+v: a job on its lane's own seat was displaced", sent)
 	}
-	if s := seatOf(t, c, 0); s.Held(b.clock.Now()) {
-		t.Errorf("seat 0 still held after the job ended: %+v", s)
+	if s := seatOf(t, c, s.Index); s.Held(b.clock.Now()) {
+		t.Errorf("seat %d still held after the job ended: %+v", s.Index, s)
 	}
 }
 
@@ -288,7 +291,7 @@ func TestAnInteractiveJobThatWaitedTooLongComesBackToTheSeatKeptForIt(t *testing
 		t.Fatal(err)
 	}
 	b.clock.Advance(time.Second)
-	if got := seatConfig().Quota.Choose(seatsOf(t, c), "bulk", jobs.LaneBulk, false, b.clock.Now()); got.Action != quota.Wait {
+	if got := seatConfig().Quota.Choose(seatsOf(t, c), quota.Asker{Job: "bulk", Owner: "p", Lane: jobs.LaneBulk}, b.clock.Now()); got.Action != quota.Wait {
 		t.Errorf("a bulk job can %s seat %d, reserved for the interactive job", got.Action, got.Seat.Index)
 	}
 	b.store.ClaimFunc = claimReturns(t, job)
@@ -445,6 +448,9 @@ func TestTheBulkLanesFairShareIsOfTheSeatsTheInteractiveLaneLeaves(t *testing.T)
 	b, c := setupSeats(t)
 	sh := &fakeShares{share: 0} // refuses: only the capacity asked matters
 	b.w.shares = sh
+	for i := range 3 { // no seat free for a job past its share to borrow
+		seatFor(t, b, c, i, fmt.Sprint("b", i), jobs.LaneBulk)
+	}
 	seatFor(t, b, c, 3, "i1", jobs.LaneInteractive)
 	for _, lane := range []jobs.Lane{jobs.LaneBulk, jobs.LaneInteractive} {
 		b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(newJob(1), 1, lane)}})
@@ -489,5 +495,170 @@ func TestASeatHeldForAnotherMessageIsTakenOverOnlyByAClaim(t *testing.T) {
 	}
 	if s := seatOf(t, c, 1); s.Held(b.clock.Now()) {
 		t.Errorf("seat 1 still held after the job ended: %+v", s)
+	}
+}
+
+// A bulk job whose owner runs their fair share already borrows a free
+// seat rather than leave it idle: lent, past its owner's share, its
+// message taken off the owner's count of messages waiting. When a bulk
+// job of another owner, within its share, finds every seat busy, it asks
+// that seat back; the borrower stops at its next flush, keeps every word,
+// and goes back to its queue displaced, never to borrow again.
+func TestABulkJobPastItsOwnersShareBorrowsAFreeSeatAndGivesItBack(t *testing.T) {
+	t.Parallel()
+	b, c := setupSeats(t)
+	sh := &fakeShares{share: 0} // the owner runs their share already
+	b.w.shares = sh
+	for i := range 3 {
+		seatFor(t, b, c, i, fmt.Sprint("b", i), jobs.LaneBulk)
+	}
+	b.clock.Advance(time.Second)
+	job := newJob(1)
+	job.Lane = jobs.LaneBulk
+	b.store.ClaimFunc = claimReturns(t, job)
+	b.store.SaveProgressFunc = func(context.Context, string, string, int, jobs.Progress, time.Duration) error { return nil }
+	b.store.ReleaseFunc = func(context.Context, string, string, int, jobs.Wait) error { return nil }
+	words, calls := writingModel(b)
+	done := make(chan events.SQSEventResponse)
+	go func() {
+		resp, _ := b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+		done <- resp
+	}()
+	<-calls
+	if s := seatOf(t, c, 3); s.Job != job.ID || !s.Lent || !s.PastShare {
+		t.Fatalf("the job runs on %+v, want seat 3, borrowed past its owner's share", s)
+	}
+	sh.mu.Lock()
+	if !slices.Equal(sh.received, []string{"bulk/" + owner}) || len(sh.waiting) != 0 {
+		t.Errorf("counted received %v, waiting %v; want its message received once, nothing waiting", sh.received, sh.waiting)
+	}
+	sh.mu.Unlock()
+	words <- "Borrowed "
+
+	// The job's own owner may not ask it back; another, within its share, may.
+	q := seatConfig().Quota
+	if got := q.Choose(seatsOf(t, c), quota.Asker{Job: "mine", Owner: owner, Lane: jobs.LaneBulk}, b.clock.Now()); got.Action != quota.Wait {
+		t.Errorf("a job of the same owner can %s seat %d, want to wait", got.Action, got.Seat.Index)
+	}
+	choice := q.Choose(seatsOf(t, c), quota.Asker{Job: "within", Owner: "someone-else", Lane: jobs.LaneBulk}, b.clock.Now())
+	if choice.Action != quota.AskBack || choice.Seat.Index != 3 {
+		t.Fatalf("a bulk job within its share can %s seat %d, want to ask back seat 3", choice.Action, choice.Seat.Index)
+	}
+	if err := c.AskBack(t.Context(), "m", choice.Seat, "within"); err != nil {
+		t.Fatal(err)
+	}
+	words <- "seat."
+	b.clock.Tick(t.Context())
+	if resp := <-done; len(resp.BatchItemFailures) != 0 {
+		t.Errorf("reported failed: %v; giving a seat back must use no receive", resp.BatchItemFailures)
+	}
+	sent := b.queue.sentAgain()
+	if len(sent) != 1 || sent[0].msg.Displaced != 1 || sent[0].delay != time.Second {
+		t.Fatalf("sent %+v, want the job's message once more, displaced once, after 1s", sent)
+	}
+	if s := seatOf(t, c, 3); s.Held(b.clock.Now()) || s.For != "within" {
+		t.Errorf("seat 3 is %+v, want given back, reserved for the job that asked", s)
+	}
+
+	// Displaced, past its share, with a seat free: it does not borrow.
+	b.clock.Advance(quota.SeatReserve)
+	m := laneMessage(job, 1, jobs.LaneBulk)
+	m.Body = strings.TrimSuffix(m.Body, "}") + `,"displaced":1}`
+	b.store.ClaimFunc = nil
+	b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{m}})
+	if s := seatOf(t, c, 3); s.Held(b.clock.Now()) {
+		t.Errorf("displaced, past its share, the job took seat 3: %+v", s)
+	}
+	if again := b.queue.sentAgain(); len(again) != 2 || again[1].msg.Displaced != 1 {
+		t.Errorf("sent %+v, want the displaced job sent back to wait for its share", again)
+	}
+}
+
+// A job past its owner's share that finds no seat free goes back at once,
+// waiting in place for none (the seats are for jobs within their shares
+// first), still counted in its lane as its message was never taken off.
+func TestABulkJobPastItsShareWithNoSeatFreeGoesBackAtOnce(t *testing.T) {
+	t.Parallel()
+	b, c := setupSeats(t)
+	sh := &fakeShares{share: 0}
+	b.w.shares = sh
+	for i := range 4 {
+		seatFor(t, b, c, i, fmt.Sprint("b", i), jobs.LaneBulk)
+	}
+	var slept []time.Duration
+	b.w.sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	var reasons []jobs.WaitReason
+	b.store.SentBackFunc = func(_ context.Context, _, _ string, w jobs.Wait) error {
+		reasons = append(reasons, w.Reason)
+		return nil
+	}
+	job := newJob(1) // no Claim: the job is not claimed
+	b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+	if len(slept) != 0 {
+		t.Errorf("waited in place %v, want none", slept)
+	}
+	if sent := b.queue.sentAgain(); len(sent) != 1 || !slices.Equal(reasons, []jobs.WaitReason{jobs.WaitFairShare}) {
+		t.Errorf("sent %+v waiting for %v, want its message back once, for its fair share", sent, reasons)
+	}
+	if len(sh.waiting) != 0 || len(sh.received) != 0 {
+		t.Errorf("counted waiting %v, received %v; want its count left as it was", sh.waiting, sh.received)
+	}
+}
+
+// While a newcomer to the lane (messages waiting, none received lately)
+// holds no seat, its messages waiting behind a backlog, a job past its
+// owner's share does not borrow a free seat: it goes back at once, so the
+// workers get through the backlog to the newcomer's messages. Once the
+// newcomer holds a seat, the backlog borrows again.
+func TestABacklogDoesNotBorrowWhileANewcomerWaitsWithNoSeat(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		newcomer  bool // the other owner holds a seat
+		wantTaken bool
+	}{
+		{"the newcomer holds no seat", false, false},
+		{"the newcomer holds one", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, c := setupSeats(t)
+			sh := &fakeShares{share: 0, users: 2, newcomers: map[string]bool{"newcomer": true}}
+			b.w.shares = sh
+			if tc.newcomer {
+				seats, _ := c.Seats(t.Context(), "m", 4)
+				now := b.clock.Now()
+				if err := c.Take(t.Context(), "m", seats[0], quota.Holder{Job: "n0", Owner: "newcomer", Lane: jobs.LaneBulk,
+					Until: now.Add(time.Hour), Since: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			job := newJob(1)
+			job.Lane = jobs.LaneBulk
+			b.store.ClaimFunc = claimReturns(t, job)
+			b.store.FinishFunc = func(context.Context, string, string, int, jobs.Progress) error { return nil }
+			var during []quota.Seat
+			b.model.GenerateFunc = func(context.Context, jobs.Request, func(string)) (jobs.Progress, error) {
+				during = seatsOf(t, c)
+				return jobs.Progress{GeneratedText: "hi", StopReason: "end_turn"}, nil
+			}
+			b.w.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{laneMessage(job, 1, jobs.LaneBulk)}})
+			if ran := during != nil; ran != tc.wantTaken {
+				t.Fatalf("the job ran: %v, want %v (sent back %+v)", ran, tc.wantTaken, b.queue.sentAgain())
+			}
+			if !tc.wantTaken {
+				if sent := b.queue.sentAgain(); len(sent) != 1 {
+					t.Errorf("sent %+v, want the job's message back once", sent)
+				}
+				return
+			}
+			borrowed := false
+			for _, s := range during {
+				borrowed = borrowed || s.Job == job.ID && s.PastShare
+			}
+			if !borrowed {
+				t.Errorf("the seats while it ran %+v, want one borrowed past its owner's share", during)
+			}
+		})
 	}
 }

@@ -230,7 +230,7 @@ func (w *Worker) handleMessage(ctx context.Context, m events.SQSMessage) bool {
 var (
 	errStopped  = errors.New("the job was cancelled or claimed by another worker")
 	errDeadline = errors.New("the Lambda deadline is near")
-	errYield    = errors.New("the job's lent seat of the model was asked back for an interactive job")
+	errYield    = errors.New("the job's lent seat of the model was asked back")
 )
 
 // process decides what becomes of one message: a body that is no job

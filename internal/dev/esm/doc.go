@@ -22,7 +22,9 @@
 //     timeout, carrying a [lambdacontext.LambdaContext];
 //  5. deletes every message not listed in the response's BatchItemFailures
 //     (ReportBatchItemFailures semantics) and leaves the listed ones to come
-//     back when their visibility timeout ends.
+//     back when their visibility timeout ends. As Lambda's pollers do, it
+//     settles the batch apart from the invocation: the poller receives its
+//     next batch meanwhile, and Run waits for every batch to be settled.
 //
 // As in Lambda, the whole batch is left on the queue when the handler returns
 // an error, panics, runs past the function timeout, or lists a failure whose

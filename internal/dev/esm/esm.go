@@ -111,6 +111,10 @@ type Poller struct {
 
 	arn    string // the queue's, for eventSourceARN
 	region string
+
+	// settling: batches being settled after their invocation (deleted,
+	// released, reported); Run waits for them.
+	settling sync.WaitGroup
 }
 
 // New returns a poller of opts.QueueURL for h. client is usually an
@@ -168,6 +172,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		wg.Go(func() { p.loop(ctx) })
 	}
 	wg.Wait()
+	p.settling.Wait()
 	return nil
 }
 
@@ -379,8 +384,19 @@ func (p *Poller) invoke(ctx context.Context, msgs []types.Message) {
 		}
 	}
 	inv := Invocation{Event: ev, Response: res.resp, Err: res.err, Interrupted: ctx.Err() != nil}
+	// The invocation has ended: as in Lambda, whose pollers delete a
+	// batch's messages apart from the function, the concurrency it held
+	// is free for the next batch while this one is settled.
+	p.settling.Go(func() { p.settle(ctx, msgs, inv, requestID, start) })
+}
+
+// settle deletes the messages of an invocation's batch that it did not
+// report failed (all of them kept if it failed as a whole), releases the
+// others if it was interrupted by a stop, and reports it.
+func (p *Poller) settle(ctx context.Context, msgs []types.Message, inv Invocation, requestID string, start time.Time) {
+	ev := inv.Event
 	if inv.Err == nil {
-		inv.Response, inv.Err = roundTrip[events.SQSEventResponse](res.resp)
+		inv.Response, inv.Err = roundTrip[events.SQSEventResponse](inv.Response)
 	}
 	failed := map[string]bool{}
 	if inv.Err == nil {

@@ -43,6 +43,7 @@ func RunCapacity(t *testing.T, newCapacity NewCapacity) {
 		{"ASeatAskedBackIsTakenByTheJobThatAsked", testSeatAskedBack},
 		{"AReservationEnds", testSeatReservationEnds},
 		{"ADisplacedJobIsNeverAskedAgain", testSeatDisplaced},
+		{"ASeatBorrowedPastAShareIsAskedBackByAnotherOwner", testSeatPastShare},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,25 +80,35 @@ func (s *seated) seats() []quota.Seat {
 	return seats
 }
 
+// asker is job of lane, owned by o-<job>.
+func asker(job string, lane jobs.Lane, displaced bool) quota.Asker {
+	return quota.Asker{Job: job, Owner: "o-" + job, Lane: lane, Displaced: displaced}
+}
+
 // choose reads the seats and says what job may do.
 func (s *seated) choose(job string, lane jobs.Lane, displaced bool) quota.Choice {
 	s.t.Helper()
-	return seatsQuota.Choose(s.seats(), job, lane, displaced, s.clock.Now())
+	return seatsQuota.Choose(s.seats(), asker(job, lane, displaced), s.clock.Now())
 }
 
 // take has job take the seat Choose gives it, and fails the test if it
 // gives none.
 func (s *seated) take(job string, lane jobs.Lane, displaced bool) int {
 	s.t.Helper()
-	c := s.choose(job, lane, displaced)
+	return s.takeAs(asker(job, lane, displaced))
+}
+
+// takeAs has a take the seat Choose gives it, and fails the test if it
+// gives none.
+func (s *seated) takeAs(a quota.Asker) int {
+	s.t.Helper()
+	c := seatsQuota.Choose(s.seats(), a, s.clock.Now())
 	if c.Action != quota.Take {
-		s.t.Fatalf("%s job %s: %s, want a seat to take", lane, job, c.Action)
+		s.t.Fatalf("%s job %s: %s, want a seat to take", a.Lane, a.Job, c.Action)
 	}
 	now := s.clock.Now()
-	h := quota.Holder{Job: job, Owner: "o-" + job, Lane: lane, Until: now.Add(time.Minute), Since: now,
-		Lent: seatsQuota.Lends(c.Seat.Index, lane), Displaced: displaced}
-	if err := s.c.Take(s.t.Context(), seatModel, c.Seat, h); err != nil {
-		s.t.Fatalf("Take seat %d for %s: %v", c.Seat.Index, job, err)
+	if err := s.c.Take(s.t.Context(), seatModel, c.Seat, seatsQuota.HolderFor(a, c.Seat.Index, now, now.Add(time.Minute))); err != nil {
+		s.t.Fatalf("Take seat %d for %s: %v", c.Seat.Index, a.Job, err)
 	}
 	return c.Seat.Index
 }
@@ -180,12 +191,12 @@ func testSeatsUnderConcurrency(t *testing.T, newCapacity NewCapacity) {
 					return
 				}
 				now := s.clock.Now()
-				c := seatsQuota.Choose(seats, job, lane, false, now)
+				a := quota.Asker{Job: job, Owner: "o", Lane: lane}
+				c := seatsQuota.Choose(seats, a, now)
 				if c.Action != quota.Take {
 					continue // every seat busy: read again
 				}
-				err = s.c.Take(ctx, seatModel, c.Seat, quota.Holder{Job: job, Owner: "o", Lane: lane,
-					Until: now.Add(time.Hour), Since: now, Lent: seatsQuota.Lends(c.Seat.Index, lane)})
+				err = s.c.Take(ctx, seatModel, c.Seat, seatsQuota.HolderFor(a, c.Seat.Index, now, now.Add(time.Hour)))
 				switch {
 				case errors.Is(err, jobs.ErrConflict):
 					continue
@@ -366,5 +377,51 @@ func testSeatDisplaced(t *testing.T, newCapacity NewCapacity) {
 	}
 	if asked, _ := s.c.AskedBack(ctx, seatModel, 0, "b3"); asked {
 		t.Error("the displaced job was asked again")
+	}
+}
+
+// A bulk job whose owner runs their share already borrows a free seat,
+// lent; a bulk job of another owner, within its share, asks it back when
+// every seat is busy and takes it once given back. The same owner's jobs,
+// and jobs past their own share, ask nothing back.
+func testSeatPastShare(t *testing.T, newCapacity NewCapacity) {
+	s := newSeated(t, newCapacity)
+	ctx := t.Context()
+	for i := range 3 { // a's jobs within its share on seats 0 to 2
+		s.takeAs(quota.Asker{Job: fmt.Sprint("a", i), Owner: "a", Lane: jobs.LaneBulk})
+		s.clock.Advance(time.Second)
+	}
+	past := quota.Asker{Job: "a3", Owner: "a", Lane: jobs.LaneBulk, PastShare: true}
+	got := s.takeAs(past)
+	if seat := s.seats()[got]; !seat.PastShare || !seat.Lent || seat.Owner != "a" {
+		t.Fatalf("a job past its share holds %+v, want it lent past a's share", seat)
+	}
+	for _, a := range []quota.Asker{
+		{Job: "a4", Owner: "a", Lane: jobs.LaneBulk},
+		{Job: "c0", Owner: "c", Lane: jobs.LaneBulk, PastShare: true},
+	} {
+		if c := seatsQuota.Choose(s.seats(), a, s.clock.Now()); c.Action != quota.Wait {
+			t.Errorf("%+v can %s seat %d, want to wait", a, c.Action, c.Seat.Index)
+		}
+	}
+	b := quota.Asker{Job: "b0", Owner: "b", Lane: jobs.LaneBulk}
+	c := seatsQuota.Choose(s.seats(), b, s.clock.Now())
+	if c.Action != quota.AskBack || c.Seat.Job != "a3" {
+		t.Fatalf("b, within its share, can %s seat %d (%s's), want to ask back a3's", c.Action, c.Seat.Index, c.Seat.Job)
+	}
+	if err := s.c.AskBack(ctx, seatModel, c.Seat, "b0"); err != nil {
+		t.Fatal(err)
+	}
+	if asked, err := s.c.AskedBack(ctx, seatModel, got, "a3"); err != nil || !asked {
+		t.Fatalf("a3's seat asked back: %v, %v", asked, err)
+	}
+	if err := s.c.Release(ctx, seatModel, got, "a3"); err != nil {
+		t.Fatal(err)
+	}
+	if taken := s.takeAs(b); taken != got {
+		t.Errorf("b0 took seat %d, want %d, given back for it", taken, got)
+	}
+	if seat := s.seats()[got]; seat.PastShare || seat.Owner != "b" {
+		t.Errorf("seat %d is %+v, want b0's within its share", got, seat)
 	}
 }
