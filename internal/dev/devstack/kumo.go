@@ -30,9 +30,19 @@ import (
 const (
 	roleEnv  = "PROMPTQ_DEV_ROLE"
 	roleKumo = "kumo"
-	// kumoFlush is the child's snapshot interval; it waits three of them
-	// before exiting so the last changes reach the disk.
-	kumoFlush = 200 * time.Millisecond
+	// kumoFlush is the child's snapshot interval. Each snapshot marshals
+	// all of kumo's DynamoDB and SQS state to JSON while holding the
+	// store's lock, so every write waits for it: with a 2,000-job backlog
+	// that took 100-170 ms, and at five snapshots a second the store was
+	// locked much of the time (a DynamoDB write's p90 130-150 ms, and the
+	// bulk lane got through a backlog's messages at a fifth of the pace).
+	// Once a second (kumo's own default) costs a tenth of that; a crash
+	// loses at most the last second of a dev stack's changes.
+	kumoFlush = time.Second
+	// kumoLastFlush is how long the child waits before exiting, its
+	// changes done: for the next snapshot (within kumoFlush) to be taken
+	// and written, however large the state.
+	kumoLastFlush = 2 * kumoFlush
 )
 
 // kumoChildEnv names a binary to run as the kumo child instead of this
@@ -179,8 +189,8 @@ func kumoChild(stderr io.Writer) int {
 	}
 	_ = srv.Close()
 	k.Close()
-	// kumo writes snapshots every kumoFlush from a background goroutine:
-	// let the last one land.
-	time.Sleep(3 * kumoFlush)
+	// kumo writes snapshots every kumoFlush from a background goroutine,
+	// and its public API has no call that saves: let the last one land.
+	time.Sleep(kumoLastFlush)
 	return code
 }
