@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promptq/promptq/internal/dev/devstack"
 )
@@ -37,6 +38,45 @@ func TestRestartKeepsUsersAndJobs(t *testing.T) {
 	}
 	if after.Status != "succeeded" || after.GeneratedText != before.GeneratedText {
 		t.Errorf("after the restart the job is %s %q, want succeeded %q", after.Status, after.GeneratedText, before.GeneratedText)
+	}
+}
+
+// TestAJobTheStopInterruptsRunsAfterTheRestart stops the stack while a
+// job runs: its message must survive the restart (kumo leaves messages in
+// flight out of its snapshots) and the job end after it, not wait for the
+// rescuer.
+func TestAJobTheStopInterruptsRunsAfterTheRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := stackEnv(t, dir)
+	env["PROMPTQ_LOCAL_TOKENS_PER_SECOND"] = "10" // 60 tokens: 6 s
+	s, out := startStack(t, env)
+	info := s.Info()
+	alice := signUp(t, info, out, nil)
+	var j job
+	if code := call(t, http.MethodPost, info.APIURL+"/generate", alice.access, map[string]any{"prompt": "Take your time", "max_tokens": 60}, &j); code != http.StatusAccepted {
+		t.Fatalf("POST /generate: %d %+v", code, j)
+	}
+	id := j.JobID
+	for j.Status != "running" {
+		if j.Status != "queued" {
+			t.Fatalf("the job is %s before the stop, want it running", j.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if code := call(t, http.MethodGet, info.APIURL+"/jobs/"+id, alice.access, nil, &j); code != http.StatusOK {
+			t.Fatalf("GET /jobs/%s: %d", id, code)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _ = startStack(t, env)
+	info = s.Info()
+	alice.access = logIn(t, info, alice.email, alice.password)
+	after := finished(t, info, alice, id)
+	if after.Status != "succeeded" || after.Attempts != 2 {
+		t.Errorf("after the restart the job is %s after %d attempts, want succeeded after 2", after.Status, after.Attempts)
 	}
 }
 

@@ -37,7 +37,8 @@
 // handler that overruns its timeout cannot be killed here: its context
 // ends and its result is ignored. When Run's context ends, in-flight
 // invocations are cancelled too (Lambda never stops mid-batch), and with
-// Options.ReleaseOnStop the messages they did not finish are made visible
-// at once, so a restarted dev runner picks them up without waiting out the
-// visibility timeout.
+// Options.ReleaseOnStop the messages they did not finish are sent again
+// and the received copies deleted, so a restarted dev runner picks them up
+// at once, without waiting out the visibility timeout, and kumo, which
+// leaves messages in flight out of its snapshots, keeps them.
 package esm

@@ -30,6 +30,7 @@ type sqsAPI interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
@@ -69,9 +70,9 @@ type Options struct {
 	// default. Lambda always waits 20 s.
 	WaitTime time.Duration
 	// ReleaseOnStop makes the messages of invocations interrupted by the
-	// end of Run's context visible again at once (and deletes those the
-	// handler did finish), instead of leaving them hidden for the rest of
-	// their visibility timeout.
+	// end of Run's context visible again at once, as copies (and deletes
+	// those the handler did finish), instead of leaving them hidden for
+	// the rest of their visibility timeout.
 	ReleaseOnStop bool
 	// Logger receives errors and one debug line per invocation. Default
 	// slog.Default().
@@ -263,6 +264,7 @@ func (p *Poller) receive(ctx context.Context, n int, wait time.Duration) ([]type
 			types.MessageSystemAttributeNameSentTimestamp,
 			types.MessageSystemAttributeNameSenderId,
 			types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
+			types.MessageSystemAttributeNameMessageGroupId, // for a release's copy
 		},
 		MessageAttributeNames: []string{"All"},
 	})
@@ -474,16 +476,62 @@ func (p *Poller) delete(ctx context.Context, msgs []types.Message) []string {
 	return deleted
 }
 
-// release makes msgs visible at once.
+// release makes msgs visible again at once: it sends a copy of each
+// (body, message attributes and message group) and deletes the one
+// received. Setting their visibility timeout to 0, what SQS offers for
+// this, leaves them lost with a restart of the dev stack: kumo keeps such
+// a message in flight until the next receive, and its snapshots leave
+// messages in flight out, so a job interrupted by Ctrl-C would wait for
+// the rescuer (105 minutes). A copy starts its receive count again; the
+// job counts its own attempts. A message whose copy could not be sent is
+// made visible in place instead.
 func (p *Poller) release(ctx context.Context, msgs []types.Message) {
 	for chunk := range chunks(msgs) {
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
+		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
 		for i, m := range chunk {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}
+			entries[i] = types.SendMessageBatchRequestEntry{
+				Id:                aws.String(strconv.Itoa(i)),
+				MessageBody:       m.Body,
+				MessageAttributes: m.MessageAttributes,
+			}
+			if g, ok := m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]; ok && g != "" {
+				entries[i].MessageGroupId = aws.String(g)
+			}
 		}
-		if _, err := p.sqs.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(p.opts.QueueURL), Entries: entries}); err != nil {
-			p.log.Error("esm: release unfinished messages", "queue", p.opts.QueueURL, "error", err)
+		var sent, unsent []types.Message
+		out, err := p.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(p.opts.QueueURL), Entries: entries})
+		if err != nil {
+			p.log.Error("esm: copy unfinished messages", "queue", p.opts.QueueURL, "error", err)
+			unsent = chunk
+		} else {
+			ok := map[string]bool{}
+			for _, s := range out.Successful {
+				ok[aws.ToString(s.Id)] = true
+			}
+			for i, m := range chunk {
+				if ok[strconv.Itoa(i)] {
+					sent = append(sent, m)
+				} else {
+					unsent = append(unsent, m)
+				}
+			}
 		}
+		p.delete(ctx, sent)
+		p.makeVisible(ctx, unsent)
+	}
+}
+
+// makeVisible sets the visibility timeout of msgs (ten at most) to 0.
+func (p *Poller) makeVisible(ctx context.Context, msgs []types.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}
+	}
+	if _, err := p.sqs.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(p.opts.QueueURL), Entries: entries}); err != nil {
+		p.log.Error("esm: release unfinished messages", "queue", p.opts.QueueURL, "error", err)
 	}
 }
 
