@@ -88,6 +88,14 @@ func (b *bundle) send(t *testing.T, bodies ...string) {
 // left counts the messages still on the queue, visible or not.
 func (b *bundle) left(t *testing.T) int {
 	t.Helper()
+	waiting, inFlight := b.counts(t)
+	return waiting + inFlight
+}
+
+// counts is how many messages wait on the queue and how many are in
+// flight, as SQS counts them.
+func (b *bundle) counts(t *testing.T) (waiting, inFlight int) {
+	t.Helper()
 	out, err := b.client.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(b.url),
 		AttributeNames: []types.QueueAttributeName{
@@ -98,12 +106,9 @@ func (b *bundle) left(t *testing.T) int {
 	if err != nil {
 		t.Fatalf("GetQueueAttributes: %v", err)
 	}
-	n := 0
-	for _, k := range []string{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"} {
-		v, _ := strconv.Atoi(out.Attributes[k])
-		n += v
-	}
-	return n
+	waiting, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
+	inFlight, _ = strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
+	return waiting, inFlight
 }
 
 // next waits for the next invocation.
@@ -423,18 +428,8 @@ func TestStoppingReleasesUnfinishedMessages(t *testing.T) {
 	// Waiting in the queue at once, none in flight: kumo's snapshots leave
 	// messages in flight out, so those would be lost with a restart of
 	// the dev stack.
-	attrs, err := b.client.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(b.url),
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if waiting, inFlight := attrs.Attributes["ApproximateNumberOfMessages"], attrs.Attributes["ApproximateNumberOfMessagesNotVisible"]; waiting != "2" || inFlight != "0" {
-		t.Errorf("after the stop %s messages wait and %s are in flight, want 2 and 0", waiting, inFlight)
+	if waiting, inFlight := b.counts(t); waiting != 2 || inFlight != 0 {
+		t.Errorf("after the stop %d messages wait and %d are in flight, want 2 and 0", waiting, inFlight)
 	}
 	// Visible again at once, not after five minutes, with their bodies
 	// and message attributes.
